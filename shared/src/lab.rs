@@ -1,0 +1,137 @@
+//! The lab endpoints' requests and answers: apply, exec and test requests.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one document of an apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyOutcome {
+    Created,
+    Configured,
+    Unchanged,
+    Failed,
+}
+
+/// The answer to `POST /lab/v1/apply`: one result per document, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    pub results: Vec<ApplyResult>,
+}
+
+/// One document's outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResult {
+    /// 1-based position of the document in its file.
+    pub document: usize,
+    /// The uploaded file's name, when the documents came as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// 1-based line where the document starts.
+    pub line: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub outcome: ApplyOutcome,
+    /// kubectl's line for it: `service/kubia created`, or the error.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApplyError>,
+}
+
+/// Why a document was not applied, located in the input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyError {
+    /// The HTTP code the API would answer (400 malformed, 409 conflict, 422 invalid…).
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+    /// 1-based line and column in the whole input, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+/// `POST …/pods/{name}/exec` with a JSON body: run one command in a container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+/// What an exec printed and how it exited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecResponse {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+}
+
+/// `POST /lab/v1/test-requests`: send HTTP requests to a service from inside a pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestRequest {
+    pub namespace: String,
+    pub service: String,
+    /// The service port; the first one when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(default)]
+    pub path: String,
+    /// The pod to send from; any running pod in the namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_pod: Option<String>,
+    pub count: u32,
+}
+
+/// The answer to a [`TestRequest`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestReport {
+    /// `namespace/pod` the requests were sent from.
+    pub source: String,
+    /// The URL requested, e.g. `http://10.96.0.12:80/`.
+    pub url: String,
+    pub results: Vec<TestResult>,
+}
+
+/// One request's outcome and where it went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop: Option<Hop>,
+    pub micros: u64,
+}
+
+/// How the service proxy routed one connection.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hop {
+    /// `namespace/name` of the service.
+    pub service: String,
+    /// The virtual address dialled, e.g. `10.96.0.12:80`.
+    pub virtual_address: String,
+    /// The endpoint chosen, e.g. `10.244.1.3:8080`.
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Why this endpoint: `random among 3 ready endpoints`.
+    pub reason: String,
+}

@@ -1,0 +1,21 @@
+//! IO-free types and pure helpers shared by the svclab backend and its dashboard.
+//!
+//! # Layout
+//! - [`object`]: the Kubernetes kinds svclab serves, as one [`Object`] enum over `k8s-openapi` types.
+//! - [`selector`]: label selectors (`app=kubia,tier in (web)`), parsed and matched.
+//! - [`validation`]: kube-apiserver's validation rules and error wording.
+//! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
+//! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
+//! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
+//!
+//! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
+
+pub mod lab;
+pub mod object;
+pub mod ports;
+pub mod selector;
+pub mod validation;
+pub mod watch;
+
+pub use k8s_openapi;
+pub use object::{Kind, Object, Typed};

@@ -1,0 +1,242 @@
+//! The Kubernetes kinds svclab serves: one [`Object`] enum over the `k8s-openapi` types, and
+//! [`Kind`], which knows each kind's API group, version, plural and scope.
+
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{Metadata, Resource};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// A Kubernetes type that is one of the kinds in [`Object`].
+pub trait Typed: Resource + Metadata<Ty = ObjectMeta> + Clone + Sized {
+    const KIND: Kind;
+    fn from_object(object: &Object) -> Option<&Self>;
+    fn into_object(self) -> Object;
+}
+
+macro_rules! kinds {
+    ($($variant:ident($ty:ty), namespaced: $namespaced:literal;)*) => {
+        /// A kind of object svclab stores.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Kind { $($variant),* }
+
+        /// One stored object of any kind.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Object { $($variant($ty)),* }
+
+        impl Kind {
+            /// Every kind, in a fixed order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// The `kind` field, e.g. `Service`.
+            pub fn name(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Resource>::KIND),* }
+            }
+
+            /// The `apiVersion` field, e.g. `v1` or `apps/v1`.
+            pub fn api_version(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Resource>::API_VERSION),* }
+            }
+
+            /// The API group, empty for the core group.
+            pub fn group(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Resource>::GROUP),* }
+            }
+
+            /// The API version within the group, e.g. `v1`.
+            pub fn version(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Resource>::VERSION),* }
+            }
+
+            /// The resource name in URLs, e.g. `services`.
+            pub fn plural(self) -> &'static str {
+                match self { $(Kind::$variant => <$ty as Resource>::URL_PATH_SEGMENT),* }
+            }
+
+            /// Whether objects of this kind live in a namespace.
+            pub fn namespaced(self) -> bool {
+                match self { $(Kind::$variant => $namespaced),* }
+            }
+        }
+
+        impl Object {
+            pub fn kind(&self) -> Kind {
+                match self { $(Object::$variant(_) => Kind::$variant),* }
+            }
+
+            pub fn metadata(&self) -> &ObjectMeta {
+                match self { $(Object::$variant(o) => &o.metadata),* }
+            }
+
+            pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                match self { $(Object::$variant(o) => &mut o.metadata),* }
+            }
+
+            /// Parses a JSON object of the given kind (its `apiVersion` and `kind` fields, when
+            /// present, must agree).
+            pub fn from_value_as(kind: Kind, value: Value) -> Result<Object, serde_json::Error> {
+                Ok(match kind { $(Kind::$variant => Object::$variant(serde_json::from_value(value)?)),* })
+            }
+        }
+
+        impl Serialize for Object {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $(Object::$variant(o) => o.serialize(s)),* }
+            }
+        }
+
+        $(
+            impl Typed for $ty {
+                const KIND: Kind = Kind::$variant;
+                fn from_object(object: &Object) -> Option<&Self> {
+                    match object { Object::$variant(o) => Some(o), #[allow(unreachable_patterns)] _ => None }
+                }
+                fn into_object(self) -> Object { Object::$variant(self) }
+            }
+        )*
+    };
+}
+
+kinds! {
+    Namespace(core::Namespace), namespaced: false;
+    Node(core::Node), namespaced: false;
+    Pod(core::Pod), namespaced: true;
+    Service(core::Service), namespaced: true;
+    Endpoints(core::Endpoints), namespaced: true;
+    Secret(core::Secret), namespaced: true;
+    ReplicationController(core::ReplicationController), namespaced: true;
+    Event(core::Event), namespaced: true;
+    ReplicaSet(apps::ReplicaSet), namespaced: true;
+}
+
+/// Why a document could not be read as an object.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ObjectError {
+    #[error("Object 'Kind' is missing in '{0}'")]
+    MissingKind(String),
+    #[error("Object 'apiVersion' is missing in '{0}'")]
+    MissingApiVersion(String),
+    #[error("no matches for kind \"{kind}\" in version \"{api_version}\"")]
+    UnknownKind { api_version: String, kind: String },
+    #[error("{0}")]
+    Decode(String),
+}
+
+impl Kind {
+    /// The kind named by an `apiVersion` and `kind` pair.
+    pub fn from_type(api_version: &str, kind: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.api_version() == api_version && k.name() == kind)
+    }
+
+    /// The kind served at `/<group>/<version>/<plural>`.
+    pub fn from_plural(group: &str, version: &str, plural: &str) -> Option<Kind> {
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.group() == group && k.version() == version && k.plural() == plural)
+    }
+
+    /// The `kind` of this kind's list, e.g. `ServiceList`.
+    pub fn list_name(self) -> String {
+        format!("{}List", self.name())
+    }
+}
+
+impl Object {
+    /// Reads any supported object from JSON, dispatching on `apiVersion` and `kind`.
+    pub fn from_value(value: Value) -> Result<Object, ObjectError> {
+        let kind = Self::kind_of(&value)?;
+        Object::from_value_as(kind, value).map_err(|e| ObjectError::Decode(e.to_string()))
+    }
+
+    /// The kind a JSON document declares.
+    pub fn kind_of(value: &Value) -> Result<Kind, ObjectError> {
+        let text = || {
+            let mut s = value.to_string();
+            if s.len() > 120 {
+                s.truncate(117);
+                s.push_str("...");
+            }
+            s
+        };
+        let kind = value.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty());
+        let kind = kind.ok_or_else(|| ObjectError::MissingKind(text()))?;
+        let api_version = value.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty());
+        let api_version = api_version.ok_or_else(|| ObjectError::MissingApiVersion(text()))?;
+        Kind::from_type(api_version, kind).ok_or_else(|| ObjectError::UnknownKind {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata().namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The object's resourceVersion as a number (0 when unset).
+    pub fn resource_version(&self) -> u64 {
+        self.metadata().resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// `kind/name` as kubectl prints it, e.g. `service/kubia`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind().name().to_lowercase(), self.name())
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("Kubernetes objects always serialize")
+    }
+
+    pub fn downcast<T: Typed>(&self) -> Option<&T> {
+        T::from_object(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Object::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_know_their_api_coordinates() {
+        assert_eq!(Kind::Service.plural(), "services");
+        assert_eq!(Kind::Service.api_version(), "v1");
+        assert!(Kind::Service.namespaced());
+        assert!(!Kind::Node.namespaced());
+        assert_eq!(Kind::from_plural("", "v1", "replicationcontrollers"), Some(Kind::ReplicationController));
+        assert_eq!(Kind::from_plural("apps", "v1", "replicasets"), Some(Kind::ReplicaSet));
+        assert_eq!(Kind::from_type("v1", "Pod"), Some(Kind::Pod));
+        assert_eq!(Kind::from_type("apps/v1", "Pod"), None);
+    }
+
+    #[test]
+    fn objects_round_trip_through_json_by_kind() {
+        let value = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubia"},
+                           "spec": {"ports": [{"port": 80, "targetPort": 8080}]}});
+        let object = Object::from_value(value).unwrap();
+        assert_eq!(object.kind(), Kind::Service);
+        assert_eq!(object.name(), "kubia");
+        let back: Object = serde_json::from_value(object.to_value()).unwrap();
+        assert_eq!(back, object);
+    }
+
+    #[test]
+    fn unknown_or_untyped_documents_say_why() {
+        let err = Object::from_value(json!({"apiVersion": "v9", "kind": "Service"})).unwrap_err();
+        assert_eq!(err.to_string(), "no matches for kind \"Service\" in version \"v9\"");
+        let err = Object::from_value(json!({"apiVersion": "v1"})).unwrap_err();
+        assert!(matches!(err, ObjectError::MissingKind(_)));
+    }
+}

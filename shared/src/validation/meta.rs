@@ -1,0 +1,53 @@
+//! `metadata`: names per kind, namespace, labels and selectors' label maps.
+
+use super::names::*;
+use super::{quote, FieldError};
+use crate::{Kind, Object};
+use std::collections::BTreeMap;
+
+pub(super) fn validate_object_meta(object: &Object) -> Vec<FieldError> {
+    let meta = object.metadata();
+    let mut errs = Vec::new();
+    match (meta.name.as_deref(), meta.generate_name.as_deref()) {
+        (None | Some(""), None | Some("")) => {
+            errs.push(FieldError::required("metadata.name", "name or generateName is required"))
+        }
+        (Some(name), _) => {
+            if let Some(msg) = name_error(object.kind(), name) {
+                errs.push(FieldError::invalid("metadata.name", quote(name), msg));
+            }
+        }
+        _ => {}
+    }
+    if object.kind().namespaced() && meta.namespace.as_deref().unwrap_or_default().is_empty() {
+        errs.push(FieldError::required("metadata.namespace", ""));
+    }
+    if let Some(labels) = &meta.labels {
+        errs.extend(validate_labels(labels, "metadata.labels"));
+    }
+    errs
+}
+
+/// Why `name` is not a valid name for an object of this kind.
+pub(super) fn name_error(kind: Kind, name: &str) -> Option<&'static str> {
+    match kind {
+        Kind::Namespace => (!is_dns1123_label(name)).then_some(DNS1123_LABEL_MSG),
+        Kind::Service => (!is_dns1035_label(name)).then_some(DNS1035_LABEL_MSG),
+        _ => (!is_dns1123_subdomain(name)).then_some(DNS1123_SUBDOMAIN_MSG),
+    }
+}
+
+/// Label keys and values, as in `metadata.labels` or a service's `spec.selector`.
+pub(super) fn validate_labels(labels: &BTreeMap<String, String>, field: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (key, value) in labels {
+        for msg in label_key_errors(key) {
+            errs.push(FieldError::invalid(field, quote(key), msg));
+        }
+        if !is_label_value(value) {
+            let msg = if value.len() > 63 { "must be no more than 63 characters" } else { LABEL_VALUE_MSG };
+            errs.push(FieldError::invalid(field, quote(value), msg));
+        }
+    }
+    errs
+}

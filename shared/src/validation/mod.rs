@@ -1,0 +1,135 @@
+//! Validation with kube-apiserver's rules and wording: each problem is a [`FieldError`] naming the
+//! field path (`spec.ports[0].port`) and reading like `Invalid value: 0: must be between 1 and
+//! 65535, inclusive`.
+
+mod meta;
+mod names;
+mod pod;
+mod service;
+mod workload;
+
+pub use names::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_valid_port_name};
+
+use crate::Object;
+use std::fmt;
+
+/// The kinds of field error kube-apiserver reports (`field.ErrorType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    Required,
+    Invalid,
+    NotSupported,
+    Duplicate,
+    Forbidden,
+}
+
+/// One invalid field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub kind: ErrorType,
+    /// The offending value as Go's `%#v` would print it (quoted strings), when there is one.
+    pub value: Option<String>,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError { field: field.into(), kind: ErrorType::Required, value: None, detail: detail.into() }
+    }
+
+    pub fn invalid(field: impl Into<String>, value: impl Into<String>, detail: impl Into<String>) -> Self {
+        let (field, value, detail) = (field.into(), Some(value.into()), detail.into());
+        FieldError { field, kind: ErrorType::Invalid, value, detail }
+    }
+
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldError {
+            field: field.into(),
+            kind: ErrorType::NotSupported,
+            value: Some(format!("{value:?}")),
+            detail: format!("supported values: {}", list.join(", ")),
+        }
+    }
+
+    pub fn duplicate(field: impl Into<String>, value: impl Into<String>) -> Self {
+        let (field, value) = (field.into(), Some(value.into()));
+        FieldError { field, kind: ErrorType::Duplicate, value, detail: String::new() }
+    }
+
+    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError { field: field.into(), kind: ErrorType::Forbidden, value: None, detail: detail.into() }
+    }
+
+    /// The `reason` of this cause in a `metav1.Status` (`FieldValueInvalid`…).
+    pub fn reason(&self) -> &'static str {
+        match self.kind {
+            ErrorType::Required => "FieldValueRequired",
+            ErrorType::Invalid => "FieldValueInvalid",
+            ErrorType::NotSupported => "FieldValueNotSupported",
+            ErrorType::Duplicate => "FieldValueDuplicate",
+            ErrorType::Forbidden => "FieldValueForbidden",
+        }
+    }
+
+    /// The message without the field path: `Invalid value: 0: must be …`.
+    pub fn message(&self) -> String {
+        let head = match self.kind {
+            ErrorType::Required => "Required value",
+            ErrorType::Invalid => "Invalid value",
+            ErrorType::NotSupported => "Unsupported value",
+            ErrorType::Duplicate => "Duplicate value",
+            ErrorType::Forbidden => "Forbidden",
+        };
+        let mut out = head.to_string();
+        if let Some(v) = &self.value {
+            out.push_str(": ");
+            out.push_str(v);
+        }
+        if !self.detail.is_empty() {
+            out.push_str(": ");
+            out.push_str(&self.detail);
+        }
+        out
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message())
+    }
+}
+
+/// Go's `%#v` of a string, which kube-apiserver uses for string values.
+pub(crate) fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Validates a new object as kube-apiserver would on create.
+pub fn validate(object: &Object) -> Vec<FieldError> {
+    let mut errs = meta::validate_object_meta(object);
+    match object {
+        Object::Service(s) => errs.extend(service::validate_service(s)),
+        Object::Pod(p) => errs.extend(pod::validate_pod(p)),
+        Object::ReplicationController(rc) => errs.extend(workload::validate_replication_controller(rc)),
+        Object::ReplicaSet(rs) => errs.extend(workload::validate_replica_set(rs)),
+        Object::Endpoints(e) => errs.extend(service::validate_endpoints(e)),
+        _ => {}
+    }
+    errs
+}
+
+/// Validates an update: everything [`validate`] checks, plus the fields that may not change.
+pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
+    let mut errs = validate(new);
+    match (old, new) {
+        (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
+        (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
+        _ => {}
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! Services and Endpoints.
+
+use super::meta::validate_labels;
+use super::names::*;
+use super::{quote, FieldError};
+use k8s_openapi::api::core::v1::{Endpoints, Service, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const AFFINITIES: &[&str] = &["ClientIP", "None"];
+const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
+
+pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
+    let Some(spec) = &service.spec else {
+        return vec![FieldError::required("spec", "")];
+    };
+    let mut errs = Vec::new();
+    let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
+    if !TYPES.contains(&ty) {
+        errs.push(FieldError::not_supported("spec.type", ty, TYPES));
+    }
+    let headless = spec.cluster_ip.as_deref() == Some("None");
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    if ports.is_empty() && ty != "ExternalName" && !headless {
+        errs.push(FieldError::required("spec.ports", ""));
+    }
+    if ty == "ExternalName" {
+        match spec.external_name.as_deref() {
+            None | Some("") => errs.push(FieldError::required("spec.externalName", "")),
+            Some(name) if !is_dns1123_subdomain(name.trim_end_matches('.')) => {
+                errs.push(FieldError::invalid("spec.externalName", quote(name), DNS1123_SUBDOMAIN_MSG))
+            }
+            _ => {}
+        }
+    }
+    errs.extend(validate_ports(spec));
+    if let Some(ip) = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None")
+        && ip.parse::<IpAddr>().is_err()
+    {
+        errs.push(FieldError::invalid("spec.clusterIPs[0]", quote(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+    }
+    if let Some(selector) = &spec.selector {
+        errs.extend(validate_labels(selector, "spec.selector"));
+    }
+    let affinity = spec.session_affinity.as_deref().unwrap_or("None");
+    if !AFFINITIES.contains(&affinity) {
+        errs.push(FieldError::not_supported("spec.sessionAffinity", affinity, AFFINITIES));
+    }
+    let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()?.timeout_seconds);
+    if let Some(t) = timeout
+        && !(1..=86400).contains(&t)
+    {
+        let field = "spec.sessionAffinityConfig.clientIP.timeoutSeconds";
+        errs.push(FieldError::invalid(field, t.to_string(), "must be greater than 0 and less than 86400"));
+    }
+    errs
+}
+
+fn validate_ports(spec: &ServiceSpec) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    let mut names = BTreeSet::new();
+    let mut port_protocols = BTreeSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let at = |f: &str| format!("spec.ports[{i}]{f}");
+        match port.name.as_deref() {
+            None | Some("") if ports.len() > 1 => errs.push(FieldError::required(at(".name"), "")),
+            None | Some("") => {}
+            Some(name) => {
+                if !is_dns1123_label(name) {
+                    errs.push(FieldError::invalid(at(".name"), quote(name), DNS1123_LABEL_MSG));
+                }
+                if !names.insert(name) {
+                    errs.push(FieldError::duplicate(at(".name"), quote(name)));
+                }
+            }
+        }
+        if !(1..=65535).contains(&port.port) {
+            errs.push(FieldError::invalid(at(".port"), port.port.to_string(), PORT_RANGE));
+        }
+        let protocol = port.protocol.as_deref().unwrap_or("TCP");
+        if !PROTOCOLS.contains(&protocol) {
+            errs.push(FieldError::not_supported(at(".protocol"), protocol, PROTOCOLS));
+        } else if !port_protocols.insert((port.port, protocol)) {
+            errs.push(FieldError::duplicate(at(""), format!("core.ServicePort{{Port:{}, Protocol:{protocol:?}}}", port.port)));
+        }
+        match &port.target_port {
+            Some(IntOrString::Int(n)) if !(1..=65535).contains(n) => {
+                errs.push(FieldError::invalid(at(".targetPort"), n.to_string(), PORT_RANGE))
+            }
+            Some(IntOrString::String(s)) if !is_valid_port_name(s) && s.parse::<u16>().is_err() => errs.push(
+                FieldError::invalid(at(".targetPort"), quote(s), "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+            ),
+            _ => {}
+        }
+        if let Some(node_port) = port.node_port {
+            let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
+            if ty != "NodePort" && ty != "LoadBalancer" && node_port != 0 {
+                errs.push(FieldError::forbidden(at(".nodePort"), format!("may not be used when `type` is '{ty}'")));
+            }
+        }
+    }
+    errs
+}
+
+pub(super) fn validate_service_update(old: &Service, new: &Service) -> Vec<FieldError> {
+    let ip = |s: &Service| s.spec.as_ref().and_then(|s| s.cluster_ip.clone()).unwrap_or_default();
+    let (old_ip, new_ip) = (ip(old), ip(new));
+    let new_type = new.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+    if !old_ip.is_empty() && !new_ip.is_empty() && old_ip != new_ip && new_type != "ExternalName" {
+        return vec![FieldError::invalid("spec.clusterIPs[0]", format!("[]string{{{new_ip:?}}}"), "may not change once set")];
+    }
+    vec![]
+}
+
+pub(super) fn validate_endpoints(endpoints: &Endpoints) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, subset) in endpoints.subsets.iter().flatten().enumerate() {
+        let groups = [("addresses", &subset.addresses), ("notReadyAddresses", &subset.not_ready_addresses)];
+        for (group, addresses) in groups {
+            for (j, address) in addresses.iter().flatten().enumerate() {
+                if address.ip.parse::<IpAddr>().is_err() {
+                    let field = format!("subsets[{i}].{group}[{j}].ip");
+                    errs.push(FieldError::invalid(field, quote(&address.ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+                }
+            }
+        }
+        for (j, port) in subset.ports.iter().flatten().enumerate() {
+            if !(1..=65535).contains(&port.port) {
+                errs.push(FieldError::invalid(format!("subsets[{i}].ports[{j}].port"), port.port.to_string(), PORT_RANGE));
+            }
+            let protocol = port.protocol.as_deref().unwrap_or("TCP");
+            if !PROTOCOLS.contains(&protocol) {
+                errs.push(FieldError::not_supported(format!("subsets[{i}].ports[{j}].protocol"), protocol, PROTOCOLS));
+            }
+        }
+    }
+    errs
+}

@@ -1,0 +1,69 @@
+use super::*;
+use serde_json::json;
+
+fn errors(value: serde_json::Value) -> Vec<String> {
+    let object = Object::from_value(value).unwrap();
+    validate(&object).iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_valid_service_passes() {
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubia", "namespace": "default"},
+                     "spec": {"ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "kubia"}}});
+    assert_eq!(errors(svc), Vec::<String>::new());
+}
+
+#[test]
+fn service_errors_read_like_kube_apiserver() {
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "Kubia", "namespace": "default"},
+                     "spec": {"type": "Foo", "ports": [{"port": 0}, {"name": "https", "port": 443, "protocol": "XTP"}]}});
+    let errs = errors(svc);
+    assert!(errs[0].starts_with("metadata.name: Invalid value: \"Kubia\": a DNS-1035 label must consist"), "{errs:?}");
+    assert!(errs.contains(&"spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"".to_string()));
+    assert!(errs.contains(&"spec.ports[0].name: Required value".to_string()));
+    assert!(errs.contains(&"spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive".to_string()));
+    assert!(errs.contains(&"spec.ports[1].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"".to_string()));
+}
+
+#[test]
+fn rc_selector_must_match_template_labels() {
+    let rc = json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "kubia", "namespace": "default"},
+                    "spec": {"replicas": -1, "selector": {"app": "kubia"},
+                             "template": {"metadata": {"labels": {"app": "other"}},
+                                          "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}});
+    let errs = errors(rc);
+    assert_eq!(errs, [
+        "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+        "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
+    ]);
+}
+
+#[test]
+fn pods_need_named_containers_with_images() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "x-", "namespace": "default"},
+                     "spec": {"containers": [{"name": "a"}, {"name": "a", "image": "busybox"}]}});
+    assert_eq!(errors(pod), ["spec.containers[0].image: Required value", "spec.containers[1].name: Duplicate value: \"a\""]);
+    let nameless = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": {"containers": []}});
+    assert_eq!(errors(nameless), ["metadata.name: Required value: name or generateName is required", "spec.containers: Required value"]);
+}
+
+#[test]
+fn labels_are_checked() {
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lab", "labels": {"bad key": "ok", "k": "-bad"}}});
+    let errs = errors(ns);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist"));
+}
+
+#[test]
+fn names_follow_dns_rules() {
+    assert!(is_dns1123_label("kubia-1"));
+    assert!(!is_dns1123_label("-kubia"));
+    assert!(is_dns1123_subdomain("kubia.example.com"));
+    assert!(!is_dns1123_subdomain("kubia..com"));
+    assert!(is_dns1035_label("kubia"));
+    assert!(!is_dns1035_label("1kubia"));
+    assert!(is_valid_port_name("http"));
+    assert!(!is_valid_port_name("8080"));
+    assert!(!is_valid_port_name("a--b"));
+}
