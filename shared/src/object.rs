@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// A Kubernetes type that is one of the kinds in [`Object`].
 pub trait Typed: Resource + Metadata<Ty = ObjectMeta> + Clone + Sized {
-    const KIND: Kind;
+    const OBJECT_KIND: Kind;
     fn from_object(object: &Object) -> Option<&Self>;
     fn into_object(self) -> Object;
 }
@@ -88,7 +88,7 @@ macro_rules! kinds {
 
         $(
             impl Typed for $ty {
-                const KIND: Kind = Kind::$variant;
+                const OBJECT_KIND: Kind = Kind::$variant;
                 fn from_object(object: &Object) -> Option<&Self> {
                     match object { Object::$variant(o) => Some(o), #[allow(unreachable_patterns)] _ => None }
                 }

@@ -1,0 +1,146 @@
+//! API errors as kube-apiserver reports them: a `metav1.Status` with its code, reason, message and
+//! field causes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, StatusCause, StatusDetails};
+use svclab_shared::Kind;
+use svclab_shared::validation::FieldError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { resource: String, name: String },
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { resource: String, name: String },
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again")]
+    Conflict { resource: String, name: String },
+    #[error("{}", invalid_message(kind, name, causes))]
+    Invalid { kind: String, name: String, causes: Vec<FieldError> },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn invalid_message(kind: &str, name: &str, causes: &[FieldError]) -> String {
+    let list: Vec<String> = causes.iter().map(ToString::to_string).collect();
+    match list.as_slice() {
+        [one] => format!("{kind} \"{name}\" is invalid: {one}"),
+        many => format!("{kind} \"{name}\" is invalid: [{}]", many.join(", ")),
+    }
+}
+
+/// The resource name kube-apiserver uses in messages: `pods`, `replicasets.apps`.
+pub fn resource_name(kind: Kind) -> String {
+    match kind.group() {
+        "" => kind.plural().to_string(),
+        group => format!("{}.{group}", kind.plural()),
+    }
+}
+
+impl ApiError {
+    pub fn not_found(kind: Kind, name: &str) -> Self {
+        ApiError::NotFound { resource: resource_name(kind), name: name.to_string() }
+    }
+
+    pub fn already_exists(kind: Kind, name: &str) -> Self {
+        ApiError::AlreadyExists { resource: resource_name(kind), name: name.to_string() }
+    }
+
+    pub fn conflict(kind: Kind, name: &str) -> Self {
+        ApiError::Conflict { resource: resource_name(kind), name: name.to_string() }
+    }
+
+    pub fn invalid(kind: Kind, name: &str, causes: Vec<FieldError>) -> Self {
+        ApiError::Invalid { kind: kind.name().to_string(), name: name.to_string(), causes }
+    }
+
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::NotFound { .. } => 404,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::Invalid { .. } => 422,
+            ApiError::BadRequest(_) => 400,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::Internal(_) => "InternalError",
+        }
+    }
+
+    /// The `metav1.Status` body.
+    pub fn to_status(&self) -> Status {
+        let details = match self {
+            ApiError::NotFound { resource, name }
+            | ApiError::AlreadyExists { resource, name }
+            | ApiError::Conflict { resource, name } => {
+                let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+                Some(StatusDetails {
+                    name: Some(name.clone()),
+                    kind: Some(kind.to_string()),
+                    group: (!group.is_empty()).then(|| group.to_string()),
+                    ..Default::default()
+                })
+            }
+            ApiError::Invalid { kind, name, causes } => Some(StatusDetails {
+                name: Some(name.clone()),
+                kind: Some(kind.clone()),
+                causes: Some(
+                    causes
+                        .iter()
+                        .map(|c| StatusCause {
+                            field: Some(c.field.clone()),
+                            message: Some(c.message()),
+                            reason: Some(c.reason().to_string()),
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            _ => None,
+        };
+        Status {
+            code: Some(self.code().into()),
+            details,
+            message: Some(self.to_string()),
+            metadata: ListMeta::default(),
+            reason: Some(self.reason().to_string()),
+            status: Some("Failure".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_kube_apiserver() {
+        assert_eq!(ApiError::not_found(Kind::Pod, "x").to_string(), "pods \"x\" not found");
+        assert_eq!(ApiError::not_found(Kind::ReplicaSet, "x").to_string(), "replicasets.apps \"x\" not found");
+        let conflict = ApiError::conflict(Kind::Service, "kubia");
+        assert_eq!(conflict.code(), 409);
+        assert!(conflict.to_string().starts_with("Operation cannot be fulfilled on services \"kubia\": the object has been modified"));
+        let one = ApiError::invalid(Kind::Service, "kubia", vec![FieldError::required("spec.ports", "")]);
+        assert_eq!(one.to_string(), "Service \"kubia\" is invalid: spec.ports: Required value");
+        let status = one.to_status();
+        assert_eq!(status.code, Some(422));
+        let cause = &status.details.unwrap().causes.unwrap()[0];
+        assert_eq!((cause.field.as_deref(), cause.reason.as_deref()), (Some("spec.ports"), Some("FieldValueRequired")));
+    }
+}

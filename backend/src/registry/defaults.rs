@@ -1,0 +1,94 @@
+//! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
+
+use k8s_openapi::api::core::v1::{
+    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, ServiceSpec, SessionAffinityConfig,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use svclab_shared::Object;
+
+pub(super) fn apply(object: &mut Object) {
+    match object {
+        Object::Pod(pod) => {
+            pod_spec(pod.spec.get_or_insert_with(Default::default));
+            let status = pod.status.get_or_insert_with(PodStatus::default);
+            status.phase.get_or_insert_with(|| "Pending".into());
+            status.qos_class.get_or_insert_with(|| "BestEffort".into());
+        }
+        Object::Service(svc) => service_spec(svc.spec.get_or_insert_with(Default::default)),
+        Object::ReplicationController(rc) => {
+            rc.metadata.generation.get_or_insert(1);
+            let spec = rc.spec.get_or_insert_with(Default::default);
+            spec.replicas.get_or_insert(1);
+            spec.min_ready_seconds.get_or_insert(0);
+            let template_labels = spec.template.as_ref().and_then(|t| t.metadata.as_ref()?.labels.clone());
+            if spec.selector.as_ref().is_none_or(|s| s.is_empty()) {
+                spec.selector = template_labels.clone();
+            }
+            if rc.metadata.labels.as_ref().is_none_or(|l| l.is_empty()) {
+                rc.metadata.labels = template_labels;
+            }
+            if let Some(template) = spec.template.as_mut() {
+                pod_spec(template.spec.get_or_insert_with(Default::default));
+            }
+        }
+        Object::ReplicaSet(rs) => {
+            rs.metadata.generation.get_or_insert(1);
+            let spec = rs.spec.get_or_insert_with(Default::default);
+            spec.replicas.get_or_insert(1);
+            if let Some(template) = spec.template.as_mut() {
+                pod_spec(template.spec.get_or_insert_with(Default::default));
+            }
+        }
+        Object::Namespace(ns) => {
+            ns.spec.get_or_insert_with(|| NamespaceSpec { finalizers: Some(vec!["kubernetes".into()]) });
+            let status = ns.status.get_or_insert_with(NamespaceStatus::default);
+            status.phase.get_or_insert_with(|| "Active".into());
+        }
+        Object::Secret(secret) => {
+            secret.type_.get_or_insert_with(|| "Opaque".into());
+        }
+        _ => {}
+    }
+}
+
+fn pod_spec(spec: &mut PodSpec) {
+    spec.restart_policy.get_or_insert_with(|| "Always".into());
+    spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
+    spec.termination_grace_period_seconds.get_or_insert(30);
+    spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
+    spec.enable_service_links.get_or_insert(true);
+    spec.service_account_name.get_or_insert_with(|| "default".into());
+    for c in &mut spec.containers {
+        let image = c.image.clone().unwrap_or_default();
+        let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
+        let pull = if matches!(tag, None | Some("latest")) { "Always" } else { "IfNotPresent" };
+        c.image_pull_policy.get_or_insert_with(|| pull.into());
+        c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+        c.termination_message_policy.get_or_insert_with(|| "File".into());
+        for p in c.ports.iter_mut().flatten() {
+            p.protocol.get_or_insert_with(|| "TCP".into());
+        }
+    }
+}
+
+fn service_spec(spec: &mut ServiceSpec) {
+    let ty = spec.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
+    spec.session_affinity.get_or_insert_with(|| "None".into());
+    if spec.session_affinity.as_deref() == Some("ClientIP") {
+        let config = spec.session_affinity_config.get_or_insert_with(SessionAffinityConfig::default);
+        let client_ip = config.client_ip.get_or_insert_with(ClientIPConfig::default);
+        client_ip.timeout_seconds.get_or_insert(10800);
+    }
+    if ty != "ExternalName" {
+        spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".into());
+        spec.ip_families.get_or_insert_with(|| vec!["IPv4".into()]);
+        spec.ip_family_policy.get_or_insert_with(|| "SingleStack".into());
+    }
+    if ty == "NodePort" || ty == "LoadBalancer" {
+        spec.external_traffic_policy.get_or_insert_with(|| "Cluster".into());
+    }
+    for p in spec.ports.iter_mut().flatten() {
+        p.protocol.get_or_insert_with(|| "TCP".into());
+        p.target_port.get_or_insert(IntOrString::Int(p.port));
+    }
+}

@@ -1,0 +1,291 @@
+//! The API server's write path, between the REST handlers (and controllers) and the store:
+//! naming, defaulting, validation, cluster IP allocation, status subresource semantics, pod
+//! binding, cascading deletion and events. Everything that writes goes through here.
+
+mod defaults;
+mod events;
+mod ipalloc;
+
+pub use ipalloc::ClusterIpAllocator;
+
+use crate::error::ApiError;
+use crate::store::{ObjectKey, Store, StoreError};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use rand::Rng;
+use std::sync::{Arc, Mutex};
+use svclab_shared::validation::{self, FieldError};
+use svclab_shared::{Kind, Object};
+
+/// The API server's object registry: a cloneable handle.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    cluster_ips: Arc<Mutex<ClusterIpAllocator>>,
+}
+
+fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::not_found(kind, name),
+        StoreError::AlreadyExists => ApiError::already_exists(kind, name),
+        StoreError::Conflict => ApiError::conflict(kind, name),
+    }
+}
+
+/// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn generate_suffix() -> String {
+    let mut rng = rand::rng();
+    (0..5).map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char).collect()
+}
+
+impl Registry {
+    pub fn new(store: Store, cluster_ips: ClusterIpAllocator) -> Self {
+        Registry { store, cluster_ips: Arc::new(Mutex::new(cluster_ips)) }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn ips(&self) -> std::sync::MutexGuard<'_, ClusterIpAllocator> {
+        self.cluster_ips.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates an object as `POST` does: generated name, defaults, validation, allocation.
+    pub fn create(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+        let kind = object.kind();
+        if kind.namespaced() {
+            let ns = object.namespace().to_string();
+            if kind != Kind::Event && self.store.get(&ObjectKey::new(Kind::Namespace, "", &ns)).is_none() {
+                return Err(ApiError::not_found(Kind::Namespace, &ns));
+            }
+        } else {
+            object.metadata_mut().namespace = None;
+        }
+        let generate = object.metadata().name.as_deref().unwrap_or_default().is_empty()
+            && object.metadata().generate_name.as_deref().is_some_and(|g| !g.is_empty());
+        let meta = object.metadata_mut();
+        meta.uid = Some(uuid::Uuid::new_v4().to_string());
+        meta.creation_timestamp = Some(Time(Timestamp::now()));
+        meta.resource_version = None;
+        meta.deletion_timestamp = None;
+        defaults::apply(&mut object);
+        for attempt in 0.. {
+            let mut candidate = object.clone();
+            if generate {
+                let prefix = candidate.metadata().generate_name.clone().unwrap_or_default();
+                candidate.metadata_mut().name = Some(format!("{prefix}{}", generate_suffix()));
+            }
+            let errs = validation::validate(&candidate);
+            if !errs.is_empty() {
+                let name = candidate.name().to_string();
+                return Err(ApiError::invalid(kind, &name, errs));
+            }
+            match self.create_validated(candidate) {
+                Err(ApiError::AlreadyExists { .. }) if generate && attempt < 8 => continue,
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    fn create_validated(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+        let (kind, name) = (object.kind(), object.name().to_string());
+        let allocated = match &mut object {
+            Object::Service(svc) => self.allocate_cluster_ip(svc, &name)?,
+            _ => None,
+        };
+        let created = self.store.create(object);
+        if created.is_err()
+            && let Some(ip) = allocated
+        {
+            self.ips().release(ip);
+        }
+        created.map_err(|e| store_error(e, kind, &name))
+    }
+
+    fn allocate_cluster_ip(&self, svc: &mut Service, name: &str) -> Result<Option<std::net::Ipv4Addr>, ApiError> {
+        let spec = svc.spec.get_or_insert_with(Default::default);
+        if spec.type_.as_deref() == Some("ExternalName") {
+            spec.cluster_ip = None;
+            spec.cluster_ips = None;
+            return Ok(None);
+        }
+        if spec.cluster_ip.as_deref() == Some("None") {
+            spec.cluster_ips = Some(vec!["None".into()]);
+            return Ok(None);
+        }
+        let requested = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty());
+        let ip = self.ips().allocate(requested).map_err(|msg| {
+            let value = format!("[]string{{{:?}}}", requested.unwrap_or_default());
+            ApiError::invalid(Kind::Service, name, vec![FieldError::invalid("spec.clusterIPs", value, msg)])
+        })?;
+        spec.cluster_ip = Some(ip.to_string());
+        spec.cluster_ips = Some(vec![ip.to_string()]);
+        Ok(Some(ip))
+    }
+
+    /// Replaces an object as `PUT` does. The status is kept from the stored object (status is a
+    /// subresource); immutable metadata is kept; allocated values left empty are kept.
+    pub fn update(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+        let key = ObjectKey::of(&object);
+        let current = self.store.get(&key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        if !key.kind.namespaced() {
+            object.metadata_mut().namespace = None;
+        }
+        keep_server_fields(&current, &mut object);
+        let object = with_status_of(&object, &current);
+        self.commit_update(&current, object)
+    }
+
+    /// Replaces only the status of an object, as `PUT …/status` does (controllers and kubelets).
+    pub fn update_status(&self, object: &Object) -> Result<Arc<Object>, ApiError> {
+        let key = ObjectKey::of(object);
+        let current = self.store.get(&key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        let mut updated = with_status_of(&current, object);
+        updated.metadata_mut().resource_version = object.metadata().resource_version.clone();
+        self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
+    }
+
+    fn commit_update(&self, current: &Object, mut object: Object) -> Result<Arc<Object>, ApiError> {
+        let kind = object.kind();
+        let name = object.name().to_string();
+        defaults::apply(&mut object);
+        let errs = validation::validate_update(current, &object);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(kind, &name, errs));
+        }
+        if spec_of(current) != spec_of(&object) {
+            let generation = current.metadata().generation.unwrap_or(1);
+            object.metadata_mut().generation = Some(generation + 1);
+        }
+        self.store.update(object).map_err(|e| store_error(e, kind, &name))
+    }
+
+    /// Applies a JSON merge patch (RFC 7386) or JSON patch (RFC 6902) to an object.
+    pub fn patch(&self, key: &ObjectKey, patch: Patch) -> Result<Arc<Object>, ApiError> {
+        let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        let mut value = current.to_value();
+        match patch {
+            Patch::Merge(p) => json_patch::merge(&mut value, &p),
+            Patch::Json(p) => json_patch::patch(&mut value, &p).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        }
+        let object = Object::from_value_as(key.kind, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if object.name() != key.name || (key.kind.namespaced() && object.namespace() != key.namespace) {
+            return Err(ApiError::BadRequest("the name and namespace of an object cannot be patched".into()));
+        }
+        let mut object = object;
+        keep_server_fields(&current, &mut object);
+        self.commit_update(&current, object)
+    }
+
+    /// Assigns a pending pod to a node (the `binding` subresource).
+    pub fn bind(&self, namespace: &str, name: &str, node: &str) -> Result<Arc<Object>, ApiError> {
+        let pod: Pod = self.store.get_typed(namespace, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
+        let mut bound = pod.clone();
+        let spec = bound.spec.get_or_insert_with(Default::default);
+        if spec.node_name.as_deref().is_some_and(|n| !n.is_empty()) {
+            return Err(ApiError::Conflict { resource: "pods/binding".into(), name: name.into() });
+        }
+        spec.node_name = Some(node.to_string());
+        self.store.update(Object::Pod(bound)).map_err(|e| store_error(e, Kind::Pod, name))
+    }
+
+    /// Deletes an object; its dependents (by ownerReference) go with it, and a namespace takes
+    /// everything in it along.
+    pub fn delete(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
+        let deleted = self.store.delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
+        self.after_delete(&deleted);
+        Ok(deleted)
+    }
+
+    fn after_delete(&self, deleted: &Object) {
+        if let Object::Service(svc) = deleted
+            && let Some(ip) = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).and_then(|ip| ip.parse().ok())
+        {
+            self.ips().release(ip);
+        }
+        if let Object::Namespace(_) = deleted {
+            for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
+                for object in self.store.list(*kind, Some(deleted.name())).1 {
+                    let _ = self.delete(&ObjectKey::of(&object), None);
+                }
+            }
+            return;
+        }
+        // Background cascading deletion: dependents whose owner is gone go too.
+        let Some(uid) = deleted.metadata().uid.as_deref() else { return };
+        if !deleted.kind().namespaced() {
+            return;
+        }
+        for kind in [Kind::Pod, Kind::ReplicaSet] {
+            for object in self.store.list(kind, Some(deleted.namespace())).1 {
+                let owned = object.metadata().owner_references.iter().flatten().any(|r| r.uid == uid);
+                if owned {
+                    let _ = self.delete(&ObjectKey::of(&object), None);
+                }
+            }
+        }
+    }
+
+    /// Records an event about an object, as components do (`kubectl get events`).
+    pub fn record_event(&self, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
+        events::record(self, about, type_, reason, message, component);
+    }
+}
+
+/// A patch body.
+pub enum Patch {
+    Merge(serde_json::Value),
+    Json(json_patch::Patch),
+}
+
+/// Keeps what only the server sets: uid, creation time, and allocated service addresses that the
+/// new version leaves empty (kube-apiserver's `patchAllocatedValues`).
+fn keep_server_fields(current: &Object, object: &mut Object) {
+    let (old, new) = (current.metadata(), object.metadata_mut());
+    new.uid = old.uid.clone();
+    new.creation_timestamp = old.creation_timestamp.clone();
+    new.generation = old.generation;
+    new.deletion_timestamp = old.deletion_timestamp.clone();
+    if let (Object::Service(old), Object::Service(new)) = (current, object) {
+        let (Some(old), Some(new)) = (old.spec.as_ref(), new.spec.as_mut()) else { return };
+        let to_external_name = new.type_.as_deref() == Some("ExternalName");
+        if new.cluster_ip.as_deref().unwrap_or_default().is_empty() && !to_external_name {
+            new.cluster_ip = old.cluster_ip.clone();
+            new.cluster_ips = old.cluster_ips.clone();
+        }
+        for port in new.ports.iter_mut().flatten() {
+            if port.node_port.is_none() {
+                let same = old.ports.iter().flatten().find(|p| p.port == port.port && p.protocol == port.protocol);
+                port.node_port = same.and_then(|p| p.node_port);
+            }
+        }
+    }
+}
+
+/// `base` with the status of `from`.
+fn with_status_of(base: &Object, from: &Object) -> Object {
+    let mut out = base.clone();
+    match (&mut out, from) {
+        (Object::Pod(o), Object::Pod(f)) => o.status = f.status.clone(),
+        (Object::Service(o), Object::Service(f)) => o.status = f.status.clone(),
+        (Object::Node(o), Object::Node(f)) => o.status = f.status.clone(),
+        (Object::Namespace(o), Object::Namespace(f)) => o.status = f.status.clone(),
+        (Object::ReplicationController(o), Object::ReplicationController(f)) => o.status = f.status.clone(),
+        (Object::ReplicaSet(o), Object::ReplicaSet(f)) => o.status = f.status.clone(),
+        _ => return from.clone(),
+    }
+    out
+}
+
+/// The spec part of an object, for generation tracking.
+fn spec_of(object: &Object) -> serde_json::Value {
+    object.to_value().get("spec").cloned().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

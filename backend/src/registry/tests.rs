@@ -1,0 +1,104 @@
+use super::*;
+use serde_json::json;
+use std::net::Ipv4Addr;
+
+fn registry() -> Registry {
+    let store = Store::new();
+    let registry = Registry::new(store, ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12));
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+    registry.create(Object::from_value(ns).unwrap()).unwrap();
+    registry
+}
+
+fn obj(value: serde_json::Value) -> Object {
+    Object::from_value(value).unwrap()
+}
+
+fn service(name: &str, cluster_ip: Option<&str>) -> Object {
+    obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+               "spec": {"clusterIP": cluster_ip, "ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "kubia"}}}))
+}
+
+#[test]
+fn services_get_a_cluster_ip_and_defaults() {
+    let r = registry();
+    let created = r.create(service("kubia", None)).unwrap();
+    let svc = created.downcast::<Service>().unwrap();
+    let spec = svc.spec.as_ref().unwrap();
+    let ip: Ipv4Addr = spec.cluster_ip.as_deref().unwrap().parse().unwrap();
+    assert_eq!(ip.octets()[0..1], [10]);
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+    assert_eq!(spec.session_affinity.as_deref(), Some("None"));
+    assert_eq!(spec.ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+    assert!(svc.metadata.uid.is_some() && svc.metadata.creation_timestamp.is_some());
+}
+
+#[test]
+fn a_taken_cluster_ip_is_rejected_and_nothing_is_stored() {
+    let r = registry();
+    r.create(service("a", Some("10.96.0.50"))).unwrap();
+    let err = r.create(service("b", Some("10.96.0.50"))).unwrap_err();
+    assert_eq!(err.code(), 422);
+    assert_eq!(
+        err.to_string(),
+        "Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.50\"}: failed to allocate IP 10.96.0.50: provided IP is already allocated"
+    );
+    assert!(r.store().get(&ObjectKey::new(Kind::Service, "default", "b")).is_none());
+    // Deleting the owner of the address frees it.
+    r.delete(&ObjectKey::new(Kind::Service, "default", "a"), None).unwrap();
+    r.create(service("b", Some("10.96.0.50"))).unwrap();
+}
+
+#[test]
+fn invalid_objects_and_missing_namespaces_are_refused() {
+    let r = registry();
+    let bad = obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "default"}, "spec": {}}));
+    assert_eq!(r.create(bad).unwrap_err().to_string(), "Service \"x\" is invalid: spec.ports: Required value");
+    let mut elsewhere = service("x", None);
+    elsewhere.metadata_mut().namespace = Some("nowhere".into());
+    assert_eq!(r.create(elsewhere).unwrap_err().to_string(), "namespaces \"nowhere\" not found");
+    assert_eq!(r.store().list(Kind::Service, None).1.len(), 0);
+}
+
+#[test]
+fn generate_name_appends_five_characters() {
+    let r = registry();
+    let pod = obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "kubia-", "namespace": "default"},
+                         "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}));
+    let created = r.create(pod).unwrap();
+    let suffix = created.name().strip_prefix("kubia-").unwrap();
+    assert_eq!(suffix.len(), 5);
+    assert!(suffix.bytes().all(|b| NAME_ALPHABET.contains(&b)));
+}
+
+#[test]
+fn put_keeps_status_and_allocated_ip() {
+    let r = registry();
+    let created = r.create(service("kubia", None)).unwrap();
+    let mut svc = created.downcast::<Service>().unwrap().clone();
+    let ip = svc.spec.as_ref().unwrap().cluster_ip.clone();
+    svc.spec.as_mut().unwrap().cluster_ip = None;
+    svc.spec.as_mut().unwrap().cluster_ips = None;
+    svc.status = Some(Default::default());
+    svc.metadata.labels = Some([("tier".to_string(), "web".to_string())].into());
+    let updated = r.update(Object::Service(svc)).unwrap();
+    let svc = updated.downcast::<Service>().unwrap();
+    assert_eq!(svc.spec.as_ref().unwrap().cluster_ip, ip);
+    assert!(svc.metadata.labels.is_some());
+}
+
+#[test]
+fn deleting_an_owner_deletes_its_pods() {
+    let r = registry();
+    let rc = r.create(obj(json!({"apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "kubia", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"app": "kubia"},
+                 "template": {"metadata": {"labels": {"app": "kubia"}}, "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}}))).unwrap();
+    let uid = rc.metadata().uid.clone().unwrap();
+    let pod = obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kubia-abcde", "namespace": "default",
+        "ownerReferences": [{"apiVersion": "v1", "kind": "ReplicationController", "name": "kubia", "uid": uid, "controller": true}]},
+        "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}));
+    r.create(pod).unwrap();
+    r.delete(&ObjectKey::of(&rc), None).unwrap();
+    assert!(r.store().list(Kind::Pod, None).1.is_empty());
+}

@@ -1,0 +1,236 @@
+//! The versioned object store: every object under one global resourceVersion, optimistic
+//! concurrency on update, and a change feed that watchers consume (see [`watch`]).
+//!
+//! This is storage only, like etcd behind kube-apiserver: defaulting, validation and allocation
+//! live in [`crate::registry`], which is the one writer. Reads are lock-and-clone of `Arc`s, so
+//! they never wait on a slow reader. A durable backend implements the same operations by also
+//! writing each change, in resourceVersion order, before it is published.
+
+mod watch;
+
+pub use watch::{Watch, WatchItem};
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use svclab_shared::{Kind, Object, Typed};
+use tokio::sync::broadcast;
+
+/// How many changes a watcher may fall behind before it has to relist.
+const WATCH_BUFFER: usize = 16 * 1024;
+
+/// Identifies one object: kind, namespace (empty for cluster-scoped kinds) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        let namespace = if kind.namespaced() { namespace.to_string() } else { String::new() };
+        ObjectKey { kind, namespace, name: name.to_string() }
+    }
+
+    pub fn of(object: &Object) -> Self {
+        ObjectKey::new(object.kind(), object.namespace(), object.name())
+    }
+}
+
+/// What a change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One committed change. `old` is the object before a modification or deletion.
+#[derive(Debug)]
+pub struct Change {
+    pub resource_version: u64,
+    pub change: ChangeType,
+    pub object: Arc<Object>,
+    pub old: Option<Arc<Object>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("the object has been modified")]
+    Conflict,
+}
+
+#[derive(Default)]
+struct State {
+    resource_version: u64,
+    objects: HashMap<Kind, BTreeMap<(String, String), Arc<Object>>>,
+}
+
+struct Inner {
+    state: RwLock<State>,
+    changes: broadcast::Sender<Arc<Change>>,
+}
+
+/// A cheap, cloneable handle to the store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::with_watch_buffer(WATCH_BUFFER)
+    }
+
+    /// A store whose watchers relist after falling `buffer` changes behind.
+    pub fn with_watch_buffer(buffer: usize) -> Self {
+        let (changes, _) = broadcast::channel(buffer);
+        Store { inner: Arc::new(Inner { state: RwLock::new(State::default()), changes }) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resourceVersion of the latest change.
+    pub fn resource_version(&self) -> u64 {
+        self.read().resource_version
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<Object>> {
+        let state = self.read();
+        state.objects.get(&key.kind)?.get(&(key.namespace.clone(), key.name.clone())).cloned()
+    }
+
+    /// A typed copy of one object.
+    pub fn get_typed<T: Typed>(&self, namespace: &str, name: &str) -> Option<T> {
+        let object = self.get(&ObjectKey::new(T::OBJECT_KIND, namespace, name))?;
+        T::from_object(&object).cloned()
+    }
+
+    /// Every object of a kind, in one namespace or all (`None`), with the resourceVersion of the list.
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> (u64, Vec<Arc<Object>>) {
+        let state = self.read();
+        let items = match state.objects.get(&kind) {
+            None => Vec::new(),
+            Some(map) => match namespace {
+                None => map.values().cloned().collect(),
+                Some(ns) => {
+                    let start = (ns.to_string(), String::new());
+                    map.range(start..).take_while(|((n, _), _)| n == ns).map(|(_, o)| o.clone()).collect()
+                }
+            },
+        };
+        (state.resource_version, items)
+    }
+
+    /// Typed copies of every object of a kind in one namespace or all.
+    pub fn list_typed<T: Typed>(&self, namespace: Option<&str>) -> Vec<T> {
+        let (_, items) = self.list(T::OBJECT_KIND, namespace);
+        items.iter().filter_map(|o| T::from_object(o).cloned()).collect()
+    }
+
+    /// Every object of every kind, at one resourceVersion.
+    pub fn snapshot(&self) -> (u64, Vec<Arc<Object>>) {
+        let state = self.read();
+        let mut all = Vec::new();
+        for kind in Kind::ALL {
+            if let Some(map) = state.objects.get(kind) {
+                all.extend(map.values().cloned());
+            }
+        }
+        (state.resource_version, all)
+    }
+
+    /// Subscribes to changes, starting with a consistent snapshot of everything.
+    pub fn watch(&self) -> Watch {
+        Watch::new(self.clone(), self.inner.changes.subscribe())
+    }
+
+    /// Stores a new object and gives it the next resourceVersion.
+    pub fn create(&self, mut object: Object) -> Result<Arc<Object>, StoreError> {
+        let mut state = self.write();
+        let key = (object.namespace().to_string(), object.name().to_string());
+        if state.objects.get(&object.kind()).is_some_and(|m| m.contains_key(&key)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.resource_version += 1;
+        let rv = state.resource_version;
+        object.metadata_mut().resource_version = Some(rv.to_string());
+        let object = Arc::new(object);
+        state.objects.entry(object.kind()).or_default().insert(key, object.clone());
+        self.publish(rv, ChangeType::Added, object.clone(), None);
+        Ok(object)
+    }
+
+    /// Replaces an object. A non-empty resourceVersion on `object` must equal the stored one
+    /// (optimistic concurrency); an update that changes nothing keeps the old resourceVersion and
+    /// tells no watcher.
+    pub fn update(&self, mut object: Object) -> Result<Arc<Object>, StoreError> {
+        let mut state = self.write();
+        let key = (object.namespace().to_string(), object.name().to_string());
+        let current = state.objects.get(&object.kind()).and_then(|m| m.get(&key)).cloned();
+        let current = current.ok_or(StoreError::NotFound)?;
+        let wanted = object.metadata().resource_version.clone().unwrap_or_default();
+        let stored = current.metadata().resource_version.clone().unwrap_or_default();
+        if !wanted.is_empty() && wanted != stored {
+            return Err(StoreError::Conflict);
+        }
+        object.metadata_mut().resource_version = Some(stored);
+        if object == *current {
+            return Ok(current);
+        }
+        state.resource_version += 1;
+        let rv = state.resource_version;
+        object.metadata_mut().resource_version = Some(rv.to_string());
+        let object = Arc::new(object);
+        state.objects.entry(object.kind()).or_default().insert(key, object.clone());
+        self.publish(rv, ChangeType::Modified, object.clone(), Some(current));
+        Ok(object)
+    }
+
+    /// Removes an object; with `resource_version`, only if it is still that version.
+    pub fn delete(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, StoreError> {
+        let mut state = self.write();
+        let map_key = (key.namespace.clone(), key.name.clone());
+        let map = state.objects.get_mut(&key.kind).ok_or(StoreError::NotFound)?;
+        let current = map.get(&map_key).ok_or(StoreError::NotFound)?;
+        if let Some(rv) = resource_version
+            && current.metadata().resource_version.as_deref() != Some(rv)
+        {
+            return Err(StoreError::Conflict);
+        }
+        let old = map.remove(&map_key).expect("checked above");
+        state.resource_version += 1;
+        let rv = state.resource_version;
+        // A deletion event carries the object as it was, at the deletion's resourceVersion.
+        let mut gone = (*old).clone();
+        gone.metadata_mut().resource_version = Some(rv.to_string());
+        let gone = Arc::new(gone);
+        self.publish(rv, ChangeType::Deleted, gone, Some(old.clone()));
+        Ok(old)
+    }
+
+    // Called with the write lock held, so watchers see changes in resourceVersion order and a
+    // new watcher's snapshot and subscription line up exactly.
+    fn publish(&self, rv: u64, change: ChangeType, object: Arc<Object>, old: Option<Arc<Object>>) {
+        let _ = self.inner.changes.send(Arc::new(Change { resource_version: rv, change, object, old }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! Watching the store: list-then-watch, and a relist whenever a watcher falls behind, so that no
+//! watcher ever silently skips a change.
+
+use super::{Change, Store};
+use std::sync::Arc;
+use svclab_shared::Object;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+/// What a watcher sees next.
+#[derive(Debug)]
+pub enum WatchItem {
+    /// The whole state at a resourceVersion: first on every watch, and again after falling behind.
+    Relist { resource_version: u64, objects: Vec<Arc<Object>> },
+    /// One change, in resourceVersion order.
+    Change(Arc<Change>),
+}
+
+/// A subscription to the store's changes.
+pub struct Watch {
+    store: Store,
+    rx: broadcast::Receiver<Arc<Change>>,
+    /// The resourceVersion already delivered; older buffered changes are skipped.
+    seen: u64,
+    needs_relist: bool,
+}
+
+impl Watch {
+    pub(super) fn new(store: Store, rx: broadcast::Receiver<Arc<Change>>) -> Self {
+        Watch { store, rx, seen: 0, needs_relist: true }
+    }
+
+    fn relist(&mut self) -> WatchItem {
+        // Subscribe before listing: every change after the list is then in the new receiver,
+        // and the ones the list already holds are skipped by `seen`.
+        self.rx = self.rx.resubscribe();
+        let (resource_version, objects) = self.store.snapshot();
+        self.seen = resource_version;
+        self.needs_relist = false;
+        WatchItem::Relist { resource_version, objects }
+    }
+
+    fn accept(&mut self, change: Arc<Change>) -> Option<WatchItem> {
+        if change.resource_version <= self.seen {
+            return None;
+        }
+        self.seen = change.resource_version;
+        Some(WatchItem::Change(change))
+    }
+
+    /// The next item; `None` once the store is gone.
+    pub async fn next(&mut self) -> Option<WatchItem> {
+        loop {
+            if self.needs_relist {
+                return Some(self.relist());
+            }
+            match self.rx.recv().await {
+                Ok(change) => {
+                    if let Some(item) = self.accept(change) {
+                        return Some(item);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => self.needs_relist = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next item if one is ready now.
+    pub fn try_next(&mut self) -> Option<WatchItem> {
+        loop {
+            if self.needs_relist {
+                return Some(self.relist());
+            }
+            match self.rx.try_recv() {
+                Ok(change) => {
+                    if let Some(item) = self.accept(change) {
+                        return Some(item);
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => self.needs_relist = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+            }
+        }
+    }
+}
