@@ -11,7 +11,9 @@ pub enum ApiError {
     NotFound { resource: String, name: String },
     #[error("{resource} \"{name}\" already exists")]
     AlreadyExists { resource: String, name: String },
-    #[error("Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again")]
+    #[error(
+        "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+    )]
     Conflict { resource: String, name: String },
     #[error("{}", invalid_message(kind, name, causes))]
     Invalid { kind: String, name: String, causes: Vec<FieldError> },
@@ -135,7 +137,11 @@ mod tests {
         assert_eq!(ApiError::not_found(Kind::ReplicaSet, "x").to_string(), "replicasets.apps \"x\" not found");
         let conflict = ApiError::conflict(Kind::Service, "kubia");
         assert_eq!(conflict.code(), 409);
-        assert!(conflict.to_string().starts_with("Operation cannot be fulfilled on services \"kubia\": the object has been modified"));
+        assert!(
+            conflict
+                .to_string()
+                .starts_with("Operation cannot be fulfilled on services \"kubia\": the object has been modified")
+        );
         let one = ApiError::invalid(Kind::Service, "kubia", vec![FieldError::required("spec.ports", "")]);
         assert_eq!(one.to_string(), "Service \"kubia\" is invalid: spec.ports: Required value");
         let status = one.to_status();

@@ -1,10 +1,24 @@
 //! svclab: a Kubernetes Services lab in one process.
 //!
 //! # Layout
+//! - [`app`]: wiring: builds the store, spawns every component under one cancellation token.
 //! - [`store`]: the versioned object store and its watch feed.
 //! - [`registry`]: the API server's write path (defaults, validation, allocation, events).
+//! - [`api`]: the HTTP API: Kubernetes REST paths, YAML apply, exec, websocket watch, dashboard.
+//! - [`controllers`]: replication, scheduling, endpoints.
+//! - [`kubelet`]: per-node pod runtime: built-in images, exec, pod and node status.
+//! - [`network`]: the virtual address space and the dialer pods use.
+//! - [`proxy`]: the service proxy's table and how it picks an endpoint.
+//! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
 
+pub mod api;
+pub mod app;
+pub mod bootstrap;
+pub mod controllers;
 pub mod error;
+pub mod kubelet;
+pub mod network;
+pub mod proxy;
 pub mod registry;
 pub mod store;

@@ -80,6 +80,13 @@ macro_rules! kinds {
             }
         }
 
+        impl Object {
+            /// Reads an object of the given kind from any serde format (YAML keeps its locations).
+            pub fn deserialize_as<'de, D: Deserializer<'de>>(kind: Kind, d: D) -> Result<Object, D::Error> {
+                Ok(match kind { $(Kind::$variant => Object::$variant(<$ty>::deserialize(d)?)),* })
+            }
+        }
+
         impl Serialize for Object {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 match self { $(Object::$variant(o) => o.serialize(s)),* }
@@ -131,10 +138,7 @@ impl Kind {
 
     /// The kind served at `/<group>/<version>/<plural>`.
     pub fn from_plural(group: &str, version: &str, plural: &str) -> Option<Kind> {
-        Kind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.group() == group && k.version() == version && k.plural() == plural)
+        Kind::ALL.iter().copied().find(|k| k.group() == group && k.version() == version && k.plural() == plural)
     }
 
     /// The `kind` of this kind's list, e.g. `ServiceList`.
@@ -164,10 +168,8 @@ impl Object {
         let kind = kind.ok_or_else(|| ObjectError::MissingKind(text()))?;
         let api_version = value.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty());
         let api_version = api_version.ok_or_else(|| ObjectError::MissingApiVersion(text()))?;
-        Kind::from_type(api_version, kind).ok_or_else(|| ObjectError::UnknownKind {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-        })
+        Kind::from_type(api_version, kind)
+            .ok_or_else(|| ObjectError::UnknownKind { api_version: api_version.to_string(), kind: kind.to_string() })
     }
 
     pub fn name(&self) -> &str {

@@ -50,10 +50,8 @@ impl Requirement {
 impl Selector {
     /// A selector matching exactly these labels (a Service's or ReplicationController's `selector`).
     pub fn from_map(map: &BTreeMap<String, String>) -> Selector {
-        let requirements = map
-            .iter()
-            .map(|(k, v)| Requirement { key: k.clone(), op: Op::Equals, values: vec![v.clone()] })
-            .collect();
+        let requirements =
+            map.iter().map(|(k, v)| Requirement { key: k.clone(), op: Op::Equals, values: vec![v.clone()] }).collect();
         Selector { requirements }
     }
 
@@ -121,9 +119,7 @@ fn split_top_level(input: &str) -> Result<Vec<&str>, ParseError> {
     for (i, c) in input.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => {
-                depth = depth.checked_sub(1).ok_or_else(|| ParseError("found ')', expected: identifier".into()))?
-            }
+            ')' => depth = depth.checked_sub(1).ok_or_else(|| ParseError("found ')', expected: identifier".into()))?,
             ',' if depth == 0 => {
                 parts.push(&input[start..i]);
                 start = i + 1;

@@ -12,7 +12,7 @@ pub enum WatchEvent<T> {
     Modified(T),
     Deleted(T),
     /// The watch cannot go on (for example it fell too far behind); the client relists.
-    Error(Status),
+    Error(Box<Status>),
 }
 
 /// One message of the dashboard's stream. `SYNC` carries the whole state: it opens every

@@ -34,7 +34,8 @@ impl ClusterIpAllocator {
     /// the range, leaving the lower part to addresses users ask for, as Kubernetes does.
     pub fn allocate(&mut self, requested: Option<&str>) -> Result<Ipv4Addr, String> {
         if let Some(text) = requested {
-            let ip: Ipv4Addr = text.parse().map_err(|_| format!("failed to allocate IP {text}: not a valid IPv4 address"))?;
+            let ip: Ipv4Addr =
+                text.parse().map_err(|_| format!("failed to allocate IP {text}: not a valid IPv4 address"))?;
             if !self.contains(ip) {
                 return Err(format!(
                     "failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}",
@@ -84,7 +85,10 @@ mod tests {
     fn honours_requests_and_rejects_taken_or_foreign_addresses() {
         let mut a = ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12);
         assert_eq!(a.allocate(Some("10.96.0.1")).unwrap(), Ipv4Addr::new(10, 96, 0, 1));
-        assert_eq!(a.allocate(Some("10.96.0.1")).unwrap_err(), "failed to allocate IP 10.96.0.1: provided IP is already allocated");
+        assert_eq!(
+            a.allocate(Some("10.96.0.1")).unwrap_err(),
+            "failed to allocate IP 10.96.0.1: provided IP is already allocated"
+        );
         let err = a.allocate(Some("10.0.0.1")).unwrap_err();
         assert!(err.ends_with("The range of valid IPs is 10.96.0.0/12"), "{err}");
         a.release(Ipv4Addr::new(10, 96, 0, 1));

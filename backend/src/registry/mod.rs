@@ -277,7 +277,7 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
         (Object::Namespace(o), Object::Namespace(f)) => o.status = f.status.clone(),
         (Object::ReplicationController(o), Object::ReplicationController(f)) => o.status = f.status.clone(),
         (Object::ReplicaSet(o), Object::ReplicaSet(f)) => o.status = f.status.clone(),
-        _ => return from.clone(),
+        _ => {}
     }
     out
 }

@@ -52,7 +52,9 @@ fn a_taken_cluster_ip_is_rejected_and_nothing_is_stored() {
 #[test]
 fn invalid_objects_and_missing_namespaces_are_refused() {
     let r = registry();
-    let bad = obj(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "default"}, "spec": {}}));
+    let bad = obj(
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "default"}, "spec": {}}),
+    );
     assert_eq!(r.create(bad).unwrap_err().to_string(), "Service \"x\" is invalid: spec.ports: Required value");
     let mut elsewhere = service("x", None);
     elsewhere.metadata_mut().namespace = Some("nowhere".into());
@@ -63,7 +65,8 @@ fn invalid_objects_and_missing_namespaces_are_refused() {
 #[test]
 fn generate_name_appends_five_characters() {
     let r = registry();
-    let pod = obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "kubia-", "namespace": "default"},
+    let pod =
+        obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "kubia-", "namespace": "default"},
                          "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}));
     let created = r.create(pod).unwrap();
     let suffix = created.name().strip_prefix("kubia-").unwrap();
@@ -95,9 +98,11 @@ fn deleting_an_owner_deletes_its_pods() {
         "spec": {"replicas": 1, "selector": {"app": "kubia"},
                  "template": {"metadata": {"labels": {"app": "kubia"}}, "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}}))).unwrap();
     let uid = rc.metadata().uid.clone().unwrap();
-    let pod = obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kubia-abcde", "namespace": "default",
+    let pod = obj(
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kubia-abcde", "namespace": "default",
         "ownerReferences": [{"apiVersion": "v1", "kind": "ReplicationController", "name": "kubia", "uid": uid, "controller": true}]},
-        "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}));
+        "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}),
+    );
     r.create(pod).unwrap();
     r.delete(&ObjectKey::of(&rc), None).unwrap();
     assert!(r.store().list(Kind::Pod, None).1.is_empty());

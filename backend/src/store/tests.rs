@@ -3,7 +3,8 @@ use serde_json::json;
 
 fn pod(name: &str, labels: serde_json::Value) -> Object {
     Object::from_value(json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "labels": labels}})).unwrap()
+        "metadata": {"name": name, "namespace": "default", "labels": labels}}))
+    .unwrap()
 }
 
 #[test]

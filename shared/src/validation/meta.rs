@@ -1,7 +1,7 @@
 //! `metadata`: names per kind, namespace, labels and selectors' label maps.
 
 use super::names::*;
-use super::{quote, FieldError};
+use super::{FieldError, quote};
 use crate::{Kind, Object};
 use std::collections::BTreeMap;
 

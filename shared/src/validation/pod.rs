@@ -1,7 +1,7 @@
 //! Pods and pod templates.
 
 use super::names::*;
-use super::{quote, FieldError};
+use super::{FieldError, quote};
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use std::collections::BTreeSet;
 

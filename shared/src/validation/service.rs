@@ -2,7 +2,7 @@
 
 use super::meta::validate_labels;
 use super::names::*;
-use super::{quote, FieldError};
+use super::{FieldError, quote};
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeSet;
@@ -40,7 +40,11 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     if let Some(ip) = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None")
         && ip.parse::<IpAddr>().is_err()
     {
-        errs.push(FieldError::invalid("spec.clusterIPs[0]", quote(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            quote(ip),
+            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+        ));
     }
     if let Some(selector) = &spec.selector {
         errs.extend(validate_labels(selector, "spec.selector"));
@@ -85,15 +89,22 @@ fn validate_ports(spec: &ServiceSpec) -> Vec<FieldError> {
         if !PROTOCOLS.contains(&protocol) {
             errs.push(FieldError::not_supported(at(".protocol"), protocol, PROTOCOLS));
         } else if !port_protocols.insert((port.port, protocol)) {
-            errs.push(FieldError::duplicate(at(""), format!("core.ServicePort{{Port:{}, Protocol:{protocol:?}}}", port.port)));
+            errs.push(FieldError::duplicate(
+                at(""),
+                format!("core.ServicePort{{Port:{}, Protocol:{protocol:?}}}", port.port),
+            ));
         }
         match &port.target_port {
             Some(IntOrString::Int(n)) if !(1..=65535).contains(n) => {
                 errs.push(FieldError::invalid(at(".targetPort"), n.to_string(), PORT_RANGE))
             }
-            Some(IntOrString::String(s)) if !is_valid_port_name(s) && s.parse::<u16>().is_err() => errs.push(
-                FieldError::invalid(at(".targetPort"), quote(s), "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
-            ),
+            Some(IntOrString::String(s)) if !is_valid_port_name(s) && s.parse::<u16>().is_err() => {
+                errs.push(FieldError::invalid(
+                    at(".targetPort"),
+                    quote(s),
+                    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                ))
+            }
             _ => {}
         }
         if let Some(node_port) = port.node_port {
@@ -111,7 +122,11 @@ pub(super) fn validate_service_update(old: &Service, new: &Service) -> Vec<Field
     let (old_ip, new_ip) = (ip(old), ip(new));
     let new_type = new.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
     if !old_ip.is_empty() && !new_ip.is_empty() && old_ip != new_ip && new_type != "ExternalName" {
-        return vec![FieldError::invalid("spec.clusterIPs[0]", format!("[]string{{{new_ip:?}}}"), "may not change once set")];
+        return vec![FieldError::invalid(
+            "spec.clusterIPs[0]",
+            format!("[]string{{{new_ip:?}}}"),
+            "may not change once set",
+        )];
     }
     vec![]
 }
@@ -124,13 +139,21 @@ pub(super) fn validate_endpoints(endpoints: &Endpoints) -> Vec<FieldError> {
             for (j, address) in addresses.iter().flatten().enumerate() {
                 if address.ip.parse::<IpAddr>().is_err() {
                     let field = format!("subsets[{i}].{group}[{j}].ip");
-                    errs.push(FieldError::invalid(field, quote(&address.ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+                    errs.push(FieldError::invalid(
+                        field,
+                        quote(&address.ip),
+                        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                    ));
                 }
             }
         }
         for (j, port) in subset.ports.iter().flatten().enumerate() {
             if !(1..=65535).contains(&port.port) {
-                errs.push(FieldError::invalid(format!("subsets[{i}].ports[{j}].port"), port.port.to_string(), PORT_RANGE));
+                errs.push(FieldError::invalid(
+                    format!("subsets[{i}].ports[{j}].port"),
+                    port.port.to_string(),
+                    PORT_RANGE,
+                ));
             }
             let protocol = port.protocol.as_deref().unwrap_or("TCP");
             if !PROTOCOLS.contains(&protocol) {

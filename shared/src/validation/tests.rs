@@ -22,7 +22,9 @@ fn service_errors_read_like_kube_apiserver() {
     assert!(errs.contains(&"spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"".to_string()));
     assert!(errs.contains(&"spec.ports[0].name: Required value".to_string()));
     assert!(errs.contains(&"spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive".to_string()));
-    assert!(errs.contains(&"spec.ports[1].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"".to_string()));
+    assert!(errs.contains(
+        &"spec.ports[1].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"".to_string()
+    ));
 }
 
 #[test]
@@ -32,19 +34,29 @@ fn rc_selector_must_match_template_labels() {
                              "template": {"metadata": {"labels": {"app": "other"}},
                                           "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}});
     let errs = errors(rc);
-    assert_eq!(errs, [
-        "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
-        "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
-    ]);
+    assert_eq!(
+        errs,
+        [
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
+        ]
+    );
 }
 
 #[test]
 fn pods_need_named_containers_with_images() {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "x-", "namespace": "default"},
                      "spec": {"containers": [{"name": "a"}, {"name": "a", "image": "busybox"}]}});
-    assert_eq!(errors(pod), ["spec.containers[0].image: Required value", "spec.containers[1].name: Duplicate value: \"a\""]);
-    let nameless = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": {"containers": []}});
-    assert_eq!(errors(nameless), ["metadata.name: Required value: name or generateName is required", "spec.containers: Required value"]);
+    assert_eq!(
+        errors(pod),
+        ["spec.containers[0].image: Required value", "spec.containers[1].name: Duplicate value: \"a\""]
+    );
+    let nameless =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": {"containers": []}});
+    assert_eq!(
+        errors(nameless),
+        ["metadata.name: Required value: name or generateName is required", "spec.containers: Required value"]
+    );
 }
 
 #[test]

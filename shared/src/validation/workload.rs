@@ -1,8 +1,8 @@
 //! ReplicationControllers and ReplicaSets.
 
+use super::FieldError;
 use super::meta::validate_labels;
 use super::pod::validate_pod_spec;
-use super::FieldError;
 use crate::selector::Selector;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
@@ -57,7 +57,11 @@ pub(super) fn validate_replica_set(rs: &ReplicaSet) -> Vec<FieldError> {
     let empty = spec.selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && spec.selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
     if empty {
-        errs.push(FieldError::invalid("spec.selector", "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}", "empty selector is invalid for deployment"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
+            "empty selector is invalid for deployment",
+        ));
         return errs;
     }
     match Selector::from_label_selector(&spec.selector) {

@@ -1,0 +1,355 @@
+//! `POST /lab/v1/apply`: one or many YAML (or JSON) documents, as a body or as uploaded files,
+//! each created or updated (`kubectl apply`'s three-way merge against the last applied
+//! configuration). A document that fails stores nothing and its error is located by line and
+//! column in the input; the others still apply.
+
+use super::ApiState;
+use super::resources::content_type;
+use crate::error::ApiError;
+use crate::store::ObjectKey;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use svclab_shared::lab::{ApplyError, ApplyOutcome, ApplyResponse, ApplyResult};
+use svclab_shared::{Kind, Object};
+
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// One document of a multi-document stream.
+#[derive(Debug, PartialEq)]
+pub struct Document<'a> {
+    /// 1-based line of the document's first line.
+    pub line: usize,
+    pub text: &'a str,
+}
+
+/// Splits a stream on `---` separator lines, as kubectl's YAML reader does.
+pub fn split_documents(input: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let (mut start_byte, mut start_line) = (0, 1);
+    let mut offset = 0;
+    for (i, line) in input.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end();
+        if bare == "---" || bare.starts_with("--- ") || bare.starts_with("---#") {
+            docs.push(Document { line: start_line, text: &input[start_byte..offset] });
+            start_byte = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    docs.push(Document { line: start_line, text: &input[start_byte..] });
+    docs.retain(|d| d.text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs
+}
+
+/// Finds the line and column of a field path (`spec.ports[0].port`) in a YAML document by
+/// following its block structure: keys at one block's indentation, list items within a key's
+/// block. Best effort for block-style YAML: `None` when the path cannot be followed.
+pub fn locate_field(text: &str, path: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let blank = |i: usize| {
+        let t = lines[i].trim();
+        t.is_empty() || t.starts_with('#')
+    };
+    let indent = |i: usize| lines[i].len() - lines[i].trim_start().len();
+    // Where the key on line i starts: after any "- " list markers.
+    let key_col = |i: usize| {
+        let mut col = indent(i);
+        while lines[i][col..].starts_with("- ") {
+            col += 2 + lines[i][col + 2..].len() - lines[i][col + 2..].trim_start().len();
+        }
+        col
+    };
+    // The lines below a key (or item) on line `at`, up to the next line at its level or above.
+    let block_end = |at: usize, col: usize, end: usize| {
+        (at + 1..end)
+            .find(|&i| !blank(i) && (indent(i) < col || (indent(i) == col && !lines[i][col..].starts_with("- "))))
+            .unwrap_or(end)
+    };
+    let (mut start, mut end, mut found) = (0, lines.len(), None);
+    for segment in path.split('.') {
+        let (key, indices) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+        let level = (start..end).find(|&i| !blank(i)).map(key_col)?;
+        let line = (start..end)
+            .find(|&i| !blank(i) && key_col(i) == level && lines[i][level..].starts_with(&format!("{key}:")))?;
+        found = Some((line + 1, level + 1));
+        // A nested block follows a bare `key:`; a list under it may sit at the key's own indentation.
+        let nested = lines[line][level + key.len() + 1..].trim().is_empty();
+        (start, end) = if nested { (line + 1, block_end(line, level, end)) } else { (line, line + 1) };
+        for index in indices.split(']').filter_map(|s| s.strip_prefix('[')).filter_map(|s| s.parse::<usize>().ok()) {
+            let dash = (start..end).find(|&i| !blank(i) && lines[i].trim_start().starts_with("- ")).map(indent)?;
+            let items: Vec<usize> = (start..end)
+                .filter(|&i| !blank(i) && indent(i) == dash && lines[i][dash..].starts_with("- "))
+                .collect();
+            let item = *items.get(index)?;
+            let item_end = items.iter().find(|&&i| i > item).copied().unwrap_or(end);
+            found = Some((item + 1, dash + 1));
+            // The item's first key shares its line with the dash.
+            (start, end) = (item, item_end);
+        }
+    }
+    found
+}
+
+/// The line and column of a field, or of its nearest enclosing field that is written out.
+pub fn locate_nearest(text: &str, path: &str) -> Option<(usize, usize)> {
+    let mut path = path;
+    loop {
+        if let Some(found) = locate_field(text, path) {
+            return Some(found);
+        }
+        path = &path[..path.rfind(['.', '['])?];
+    }
+}
+
+/// A merge patch that turns `last` into `new`, with `null` for fields `new` no longer sets.
+pub fn three_way_patch(last: Option<&Value>, new: &Value) -> Value {
+    match (last, new) {
+        (Some(Value::Object(last)), Value::Object(new)) => {
+            let mut patch: Map<String, Value> =
+                new.iter().map(|(k, v)| (k.clone(), three_way_patch(last.get(k), v))).collect();
+            for k in last.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+fn failure(doc: &Document, file: Option<&str>, index: usize, err: ApplyError) -> ApplyResult {
+    ApplyResult {
+        document: index,
+        file: file.map(String::from),
+        line: doc.line,
+        kind: None,
+        namespace: None,
+        name: None,
+        outcome: ApplyOutcome::Failed,
+        message: format!("error: {}", err.message),
+        error: Some(err),
+    }
+}
+
+fn api_failure(e: &ApiError, location: Option<(usize, usize)>) -> ApplyError {
+    ApplyError {
+        code: e.code(),
+        reason: e.reason().into(),
+        message: e.to_string(),
+        line: location.map(|l| l.0),
+        column: location.map(|l| l.1),
+    }
+}
+
+fn yaml_failure(e: &serde_yaml::Error, doc: &Document, reason: &str) -> ApplyError {
+    let location = e.location().map(|l| (doc.line + l.line() - 1, l.column()));
+    let mut message = e.to_string();
+    if let Some((line, column)) = location {
+        // serde_yaml names the position within the document; name it within the whole input.
+        if let Some(i) = message.rfind(" at line ") {
+            message.truncate(i);
+        }
+        message = format!("{message} at line {line} column {column}");
+    }
+    ApplyError { code: 400, reason: reason.into(), message, line: location.map(|l| l.0), column: location.map(|l| l.1) }
+}
+
+/// Applies every document of one input.
+pub fn apply_text(state: &ApiState, input: &str, file: Option<&str>, results: &mut Vec<ApplyResult>) {
+    for (i, doc) in split_documents(input).iter().enumerate() {
+        results.push(apply_document(state, doc, file, i + 1));
+    }
+}
+
+fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: usize) -> ApplyResult {
+    let value: Value = match serde_yaml::from_str(doc.text) {
+        Ok(v) => v,
+        Err(e) => return failure(doc, file, index, yaml_failure(&e, doc, "BadRequest")),
+    };
+    let kind = match Object::kind_of(&value) {
+        Ok(k) => k,
+        Err(e) => {
+            let location = locate_field(doc.text, "kind").map(|(l, c)| (doc.line + l - 1, c)).unwrap_or((doc.line, 1));
+            let err = ApplyError {
+                code: 400,
+                reason: "BadRequest".into(),
+                message: e.to_string(),
+                line: Some(location.0),
+                column: Some(location.1),
+            };
+            return failure(doc, file, index, err);
+        }
+    };
+    let mut object = match Object::deserialize_as(kind, serde_yaml::Deserializer::from_str(doc.text)) {
+        Ok(o) => o,
+        Err(e) => return failure(doc, file, index, yaml_failure(&e, doc, "BadRequest")),
+    };
+    if kind.namespaced() && object.namespace().is_empty() {
+        object.metadata_mut().namespace = Some("default".into());
+    }
+    let mut result = ApplyResult {
+        document: index,
+        file: file.map(String::from),
+        line: doc.line,
+        kind: Some(kind.name().into()),
+        namespace: kind.namespaced().then(|| object.namespace().to_string()),
+        name: Some(object.name().to_string()).filter(|n| !n.is_empty()),
+        outcome: ApplyOutcome::Failed,
+        message: String::new(),
+        error: None,
+    };
+    let reference = format!("{}/{}", kind.name().to_lowercase(), object.name());
+    match apply_object(state, kind, object, &value) {
+        Ok(outcome) => {
+            let word = match outcome {
+                ApplyOutcome::Created => "created",
+                ApplyOutcome::Configured => "configured",
+                _ => "unchanged",
+            };
+            result.outcome = outcome;
+            result.message = format!("{reference} {word}");
+        }
+        Err(e) => {
+            let field = match &e {
+                ApiError::Invalid { causes, .. } => causes.first().map(|c| c.field.clone()),
+                _ => None,
+            };
+            let location = field
+                .and_then(|f| locate_nearest(doc.text, &f))
+                .map(|(l, c)| (doc.line + l - 1, c))
+                .unwrap_or((doc.line, 1));
+            let err = api_failure(&e, Some(location));
+            result.message = format!("error: {}", err.message);
+            result.error = Some(err);
+        }
+    }
+    result
+}
+
+fn apply_object(state: &ApiState, kind: Kind, mut object: Object, applied: &Value) -> Result<ApplyOutcome, ApiError> {
+    let last_applied = serde_json::to_string(applied).unwrap_or_default();
+    let key = ObjectKey::new(kind, object.namespace(), object.name());
+    let Some(live) = state.store().get(&key).filter(|_| !key.name.is_empty()) else {
+        object
+            .metadata_mut()
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(LAST_APPLIED.into(), last_applied);
+        state.registry.create(object)?;
+        return Ok(ApplyOutcome::Created);
+    };
+    let previous = live.metadata().annotations.as_ref().and_then(|a| a.get(LAST_APPLIED));
+    let previous: Option<Value> = previous.and_then(|p| serde_json::from_str(p).ok());
+    let mut patch = three_way_patch(previous.as_ref(), applied);
+    if let Some(map) = patch.as_object_mut() {
+        let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(meta) = meta.as_object_mut() {
+            let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+            if !annotations.is_object() {
+                *annotations = Value::Object(Map::new());
+            }
+            annotations.as_object_mut().expect("made an object").insert(LAST_APPLIED.into(), last_applied.into());
+            meta.insert("namespace".into(), live.namespace().into());
+        }
+    }
+    let mut merged = live.to_value();
+    json_patch::merge(&mut merged, &patch);
+    let mut updated = Object::from_value_as(kind, merged).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    updated.metadata_mut().resource_version = live.metadata().resource_version.clone();
+    let stored = state.registry.update(updated)?;
+    Ok(if stored.resource_version() == live.resource_version() {
+        ApplyOutcome::Unchanged
+    } else {
+        ApplyOutcome::Configured
+    })
+}
+
+/// The handler: a YAML or JSON body, or a multipart upload of one or more files.
+pub async fn handle(State(state): State<ApiState>, request: Request) -> Response {
+    let mut results = Vec::new();
+    let content_type = content_type(request.headers());
+    if content_type == "multipart/form-data" {
+        let mut multipart = match Multipart::from_request(request, &state).await {
+            Ok(m) => m,
+            Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+        };
+        loop {
+            match multipart.next_field().await {
+                Ok(Some(field)) => {
+                    let name = field.file_name().or(field.name()).map(String::from);
+                    match field.text().await {
+                        Ok(text) => apply_text(&state, &text, name.as_deref(), &mut results),
+                        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+            }
+        }
+    } else {
+        let body = match Bytes::from_request(request, &state).await {
+            Ok(b) => b,
+            Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+        };
+        let Ok(text) = std::str::from_utf8(&body) else {
+            return ApiError::BadRequest("the manifest is not valid UTF-8".into()).into_response();
+        };
+        apply_text(&state, text, None, &mut results);
+    }
+    let code = results
+        .iter()
+        .find_map(|r| r.error.as_ref().map(|e| e.code))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK);
+    (code, Json(ApplyResponse { results })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documents_split_on_separator_lines_and_keep_their_lines() {
+        let input = "a: 1\n---\n# only a comment\n---\nb: 2\nc: 3\n--- \nd: 4\n";
+        let docs = split_documents(input);
+        assert_eq!(docs.len(), 3);
+        assert_eq!((docs[0].line, docs[0].text), (1, "a: 1\n"));
+        assert_eq!((docs[1].line, docs[1].text), (5, "b: 2\nc: 3\n"));
+        assert_eq!(docs[2].line, 8);
+        assert!(split_documents("---\n").is_empty());
+    }
+
+    #[test]
+    fn fields_are_located_in_the_document() {
+        let doc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: kubia\nspec:\n  ports:\n  - port: 80\n  - name: b\n    port: 0\n";
+        assert_eq!(locate_field(doc, "spec.ports[1].port"), Some((9, 5)));
+        assert_eq!(locate_field(doc, "spec.ports[0].port"), Some((7, 5)));
+        // Item 0 has no name: the locator must not wander into item 1.
+        assert_eq!(locate_field(doc, "spec.ports[0].name"), None);
+        assert_eq!(locate_nearest(doc, "spec.ports[0].name"), Some((7, 3)));
+        assert_eq!(locate_field(doc, "spec.ports[1]"), Some((8, 3)));
+        assert_eq!(locate_field(doc, "metadata.name"), Some((4, 3)));
+        assert_eq!(locate_field(doc, "spec.selector"), None);
+        assert_eq!(locate_field(doc, "name"), None, "only top-level keys at the top level");
+        let flush = "spec:\n  ports:\n  - port: 80\n  template:\n    spec:\n      containers:\n      - name: a\n        image: b\n";
+        assert_eq!(locate_field(flush, "spec.template.spec.containers[0].image"), Some((8, 9)));
+    }
+
+    #[test]
+    fn three_way_patches_remove_what_was_dropped() {
+        let last = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"x": 1}});
+        let new = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": 2}});
+        let patch = three_way_patch(Some(&last), &new);
+        assert_eq!(patch, json!({"metadata": {"labels": {"a": "1", "b": null}}, "spec": {"x": 2}}));
+        let mut live = json!({"metadata": {"labels": {"a": "1", "b": "2"}, "uid": "u"}, "spec": {"x": 1, "clusterIP": "10.96.0.9"}});
+        json_patch::merge(&mut live, &patch);
+        assert_eq!(
+            live,
+            json!({"metadata": {"labels": {"a": "1"}, "uid": "u"}, "spec": {"x": 2, "clusterIP": "10.96.0.9"}})
+        );
+    }
+}

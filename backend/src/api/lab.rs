@@ -1,0 +1,110 @@
+//! Lab endpoints that act inside the cluster: pod exec (`POST …/pods/{name}/exec`) and test
+//! requests sent from a pod to a service, each with the hop the proxy chose.
+
+use super::ApiState;
+use crate::error::ApiError;
+use crate::kubelet::exec;
+use crate::network::http::{self, Request};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+use svclab_shared::Kind;
+use svclab_shared::lab::{ExecRequest, ExecResponse, TestReport, TestRequest, TestResult};
+
+/// Runs a command in a pod's container. The command comes as JSON (`{"command": [...]}`) or as
+/// kubectl's `?command=…&command=…` query.
+pub async fn exec(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+    query: &HashMap<String, String>,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let request: ExecRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ExecRequest {
+            command: query.get("command").cloned().into_iter().collect(),
+            container: query.get("container").cloned(),
+        }
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid exec request: {e}")))?
+    };
+    let pod: Pod = state.store().get_typed(namespace, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
+    let containers: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
+    let container = match request.container {
+        Some(c) if containers.contains(&c) => c,
+        Some(c) => return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
+        None => containers.first().cloned().unwrap_or_default(),
+    };
+    let sandbox = state.sandboxes.get(namespace, name).ok_or_else(|| {
+        ApiError::BadRequest(format!("unable to upgrade connection: container not found (\"{container}\")"))
+    })?;
+    let output = exec::run(&sandbox, &container, &request.command).await;
+    Ok(Json(ExecResponse::from(output)).into_response())
+}
+
+/// `POST /lab/v1/test-requests`: HTTP GETs from a pod to a service's cluster IP, one connection
+/// each, reporting which endpoint the proxy chose for every one.
+pub async fn test_requests(
+    State(state): State<ApiState>,
+    Json(request): Json<TestRequest>,
+) -> Result<Json<TestReport>, ApiError> {
+    let ns = &request.namespace;
+    let svc: Service = state
+        .store()
+        .get_typed(ns, &request.service)
+        .ok_or_else(|| ApiError::not_found(Kind::Service, &request.service))?;
+    let spec = svc.spec.clone().unwrap_or_default();
+    let ip: Ipv4Addr = spec.cluster_ip.as_deref().and_then(|ip| ip.parse().ok()).ok_or_else(|| {
+        ApiError::BadRequest(format!("service {ns}/{} has no cluster IP to send requests to", request.service))
+    })?;
+    let ports = spec.ports.unwrap_or_default();
+    let port = match request.port {
+        Some(p) => ports.iter().find(|sp| sp.port == p).map(|sp| sp.port),
+        None => ports.first().map(|sp| sp.port),
+    };
+    let port =
+        port.ok_or_else(|| ApiError::BadRequest(format!("service {ns}/{} has no such port", request.service)))?;
+    let source = match &request.from_pod {
+        Some(name) => state
+            .sandboxes
+            .get(ns, name)
+            .ok_or_else(|| ApiError::BadRequest(format!("pod {ns}/{name} is not running")))?,
+        None => {
+            let pods = state.store().list_typed::<Pod>(Some(ns));
+            let running =
+                pods.iter().find_map(|p| state.sandboxes.get(ns, p.metadata.name.as_deref().unwrap_or_default()));
+            running.ok_or_else(|| {
+                ApiError::BadRequest(format!("no running pod in namespace {ns} to send requests from"))
+            })?
+        }
+    };
+    let path = if request.path.starts_with('/') { request.path.clone() } else { format!("/{}", request.path) };
+    let to = SocketAddrV4::new(ip, port as u16);
+    let count = request.count.clamp(1, 1000);
+    let mut results = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let started = Instant::now();
+        let mut result = TestResult::default();
+        match source.network.connect(to).await {
+            Err(e) => result.error = Some(format!("Failed to connect to {ip} port {port}: {e}")),
+            Ok(conn) => {
+                result.hop = conn.hop;
+                match http::send(conn.stream, &Request::get(&ip.to_string(), &path)).await {
+                    Ok(r) => {
+                        result.status = Some(r.status);
+                        result.body = String::from_utf8_lossy(&r.body).into_owned();
+                    }
+                    Err(e) => result.error = Some(e),
+                }
+            }
+        }
+        result.micros = started.elapsed().as_micros() as u64;
+        results.push(result);
+    }
+    Ok(Json(TestReport { source: format!("{ns}/{}", source.name), url: format!("http://{to}{path}"), results }))
+}

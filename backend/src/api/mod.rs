@@ -1,0 +1,74 @@
+//! The HTTP API, on one axum router:
+//! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
+//! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
+//!   `POST /lab/v1/test-requests` and pod exec ([`lab`]);
+//! - the dashboard's files at `/`.
+
+pub mod apply;
+pub mod lab;
+pub mod resources;
+pub mod watch;
+
+use crate::error::ApiError;
+use crate::kubelet::Sandboxes;
+use crate::network::Network;
+use crate::registry::Registry;
+use crate::store::Store;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: Registry,
+    pub network: Network,
+    pub sandboxes: Sandboxes,
+    pub cancel: CancellationToken,
+}
+
+impl ApiState {
+    pub fn store(&self) -> &Store {
+        self.registry.store()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = serde_json::to_value(self.to_status()).unwrap_or_default();
+        if let Some(map) = body.as_object_mut() {
+            map.insert("kind".into(), "Status".into());
+            map.insert("apiVersion".into(), "v1".into());
+        }
+        (code, Json(body)).into_response()
+    }
+}
+
+/// The whole router. `dashboard` is the directory of the built frontend, when there is one.
+pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/api", get(resources::api_versions))
+        .route("/apis", get(resources::api_groups))
+        .route("/api/{*path}", any(resources::handle))
+        .route("/apis/{*path}", any(resources::handle))
+        .route("/lab/v1/apply", post(apply::handle))
+        .route("/lab/v1/watch", get(watch::lab_socket))
+        .route("/lab/v1/test-requests", post(lab::test_requests))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state);
+    match dashboard.filter(|d| d.join("index.html").is_file()) {
+        Some(dir) => {
+            let index = ServeFile::new(dir.join("index.html"));
+            api.fallback_service(ServeDir::new(dir).fallback(index))
+        }
+        None => api.fallback(|| async {
+            let msg = "The svclab dashboard is not built. Run `cargo xtask run`, which builds it with trunk.\n";
+            (StatusCode::NOT_FOUND, msg)
+        }),
+    }
+}

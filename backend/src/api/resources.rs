@@ -1,0 +1,341 @@
+//! Kubernetes REST paths: `/api/v1/…` and `/apis/<group>/<version>/…`, namespaced and
+//! cluster-scoped, with list (label and field selectors), get, create, replace, merge and JSON
+//! patch, delete and delete-collection, the `status` subresource and pod `exec`.
+
+use super::{ApiState, lab, watch};
+use crate::error::ApiError;
+use crate::registry::Patch;
+use crate::store::ObjectKey;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use svclab_shared::selector::Selector;
+use svclab_shared::{Kind, Object};
+
+/// What a REST path names.
+#[derive(Debug, PartialEq)]
+pub struct Target {
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+fn not_found_path(path: &str) -> ApiError {
+    ApiError::NotFound { resource: "the server could not find the requested resource".into(), name: path.into() }
+}
+
+/// Parses `/api/v1/namespaces/default/pods/x/exec` and friends.
+pub fn parse_path(path: &str) -> Result<Target, ApiError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(not_found_path(path)),
+    };
+    let kind = |plural: &str| Kind::from_plural(group, version, plural).ok_or_else(|| not_found_path(path));
+    let own = |s: &&str| Some(s.to_string());
+    let target = match rest {
+        ["namespaces", ns, plural, tail @ ..] if Kind::from_plural(group, version, plural).is_some() => {
+            let kind = kind(plural)?;
+            if !kind.namespaced() {
+                return Err(not_found_path(path));
+            }
+            match tail {
+                [] => Target { kind, namespace: own(ns), name: None, subresource: None },
+                [name] => Target { kind, namespace: own(ns), name: own(name), subresource: None },
+                [name, sub] => Target { kind, namespace: own(ns), name: own(name), subresource: own(sub) },
+                _ => return Err(not_found_path(path)),
+            }
+        }
+        [plural, tail @ ..] => {
+            let kind = kind(plural)?;
+            let (name, subresource) = match tail {
+                [] => (None, None),
+                [name] => (own(name), None),
+                [name, sub] => (own(name), own(sub)),
+                _ => return Err(not_found_path(path)),
+            };
+            // Listing a namespaced kind across all namespaces is fine; naming one needs a namespace.
+            if kind.namespaced() && name.is_some() {
+                return Err(not_found_path(path));
+            }
+            Target { kind, namespace: None, name, subresource }
+        }
+        _ => return Err(not_found_path(path)),
+    };
+    Ok(target)
+}
+
+pub async fn api_versions() -> Json<Value> {
+    Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))
+}
+
+pub async fn api_groups() -> Json<Value> {
+    let mut groups: Vec<(&str, &str)> =
+        Kind::ALL.iter().filter(|k| !k.group().is_empty()).map(|k| (k.group(), k.version())).collect();
+    groups.dedup();
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|(g, v)| {
+            let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+            json!({"name": g, "versions": [gv], "preferredVersion": gv})
+        })
+        .collect();
+    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+pub async fn handle(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match dispatch(&state, &method, &uri, &query, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    state: &ApiState,
+    method: &Method,
+    uri: &Uri,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let target = parse_path(uri.path())?;
+    let ns = target.namespace.clone().unwrap_or_default();
+    if let Some(sub) = target.subresource.as_deref() {
+        let name = target.name.as_deref().unwrap_or_default();
+        return match (sub, target.kind, method) {
+            ("exec", Kind::Pod, &Method::POST) => lab::exec(state, &ns, name, query, &body).await,
+            ("status", _, &Method::GET) => get(state, &target).map(|o| Json(o).into_response()),
+            ("status", _, &Method::PUT) => {
+                let object = decode(&target, content_type(headers), &body)?;
+                check_identity(&target, &object)?;
+                let updated = state.registry.update_status(&object)?;
+                Ok(Json(updated).into_response())
+            }
+            ("status" | "exec", _, _) => Err(ApiError::MethodNotAllowed),
+            _ => Err(not_found_path(uri.path())),
+        };
+    }
+    match (method, target.name.as_deref()) {
+        (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+            let selector = selectors(query)?;
+            Ok(watch::stream(state, target.kind, target.namespace.clone(), selector, query.get("resourceVersion")))
+        }
+        (&Method::GET, None) => {
+            let selector = selectors(query)?;
+            let (rv, items) = state.store().list(target.kind, target.namespace.as_deref());
+            let items: Vec<Arc<Object>> = items.into_iter().filter(|o| selector.matches(o)).collect();
+            Ok(Json(list_body(target.kind, rv, &items)).into_response())
+        }
+        (&Method::GET, Some(_)) => get(state, &target).map(|o| Json(o).into_response()),
+        (&Method::POST, None) => {
+            let mut object = decode(&target, content_type(headers), &body)?;
+            if target.kind.namespaced() {
+                let meta = object.metadata_mut();
+                match meta.namespace.as_deref() {
+                    None | Some("") => meta.namespace = Some(ns.clone()),
+                    Some(other) if other != ns => {
+                        return Err(ApiError::BadRequest(
+                            "the namespace of the provided object does not match the namespace sent on the request"
+                                .into(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            let created = state.registry.create(object)?;
+            Ok((StatusCode::CREATED, Json(created)).into_response())
+        }
+        (&Method::PUT, Some(_)) => {
+            let object = decode(&target, content_type(headers), &body)?;
+            check_identity(&target, &object)?;
+            let mut object = object;
+            if target.kind.namespaced() {
+                object.metadata_mut().namespace = Some(ns);
+            }
+            Ok(Json(state.registry.update(object)?).into_response())
+        }
+        (&Method::PATCH, Some(name)) => {
+            let patch = match content_type(headers).as_str() {
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    Patch::Merge(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+                }
+                "application/json-patch+json" => {
+                    Patch::Json(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+                }
+                other => {
+                    return Err(ApiError::UnsupportedMediaType(format!(
+                        "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+                    )));
+                }
+            };
+            let key = ObjectKey::new(target.kind, &ns, name);
+            Ok(Json(state.registry.patch(&key, patch)?).into_response())
+        }
+        (&Method::DELETE, Some(name)) => {
+            let precondition = delete_precondition(&body)?;
+            let deleted = state.registry.delete(&ObjectKey::new(target.kind, &ns, name), precondition.as_deref())?;
+            Ok(Json(deleted).into_response())
+        }
+        (&Method::DELETE, None) => {
+            let selector = selectors(query)?;
+            let (_, items) = state.store().list(target.kind, target.namespace.as_deref());
+            let mut deleted = Vec::new();
+            for object in items.into_iter().filter(|o| selector.matches(o)) {
+                match state.registry.delete(&ObjectKey::of(&object), None) {
+                    Ok(o) => deleted.push(o),
+                    Err(ApiError::NotFound { .. }) => {} // gone already, e.g. with its owner
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Json(list_body(target.kind, state.store().resource_version(), &deleted)).into_response())
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+fn get(state: &ApiState, target: &Target) -> Result<Arc<Object>, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
+    state.store().get(&key).ok_or_else(|| ApiError::not_found(target.kind, name))
+}
+
+fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
+    let url_name = target.name.as_deref().unwrap_or_default();
+    if object.name() != url_name {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({}) does not match the name on the URL ({url_name})",
+            object.name()
+        )));
+    }
+    Ok(())
+}
+
+pub fn content_type(headers: &HeaderMap) -> String {
+    let value = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// Reads a request body (JSON, or YAML when the content type says so) as an object of the kind
+/// the path names.
+fn decode(target: &Target, content_type: String, body: &[u8]) -> Result<Object, ApiError> {
+    let kind = target.kind;
+    let mut value: Value = if content_type.contains("yaml") {
+        serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))?
+    };
+    let map = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
+    for (field, expected) in [("apiVersion", kind.api_version()), ("kind", kind.name())] {
+        match map.get(field).and_then(Value::as_str) {
+            None => {
+                map.insert(field.into(), expected.into());
+            }
+            Some(given) if given != expected => {
+                let what = if field == "kind" { "kind" } else { "API version" };
+                return Err(ApiError::BadRequest(format!(
+                    "the {what} in the data ({given}) does not match the expected {what} ({expected})"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Object::from_value_as(kind, value).map_err(|e| {
+        let (k, v) = (kind.name(), kind.api_version());
+        ApiError::BadRequest(format!("{k} in version \"{v}\" cannot be handled as a {k}: {e}"))
+    })
+}
+
+fn delete_precondition(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let options: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from))
+}
+
+fn list_body(kind: Kind, resource_version: u64, items: &[Arc<Object>]) -> Value {
+    json!({
+        "apiVersion": kind.api_version(),
+        "kind": kind.list_name(),
+        "metadata": {"resourceVersion": resource_version.to_string()},
+        "items": items,
+    })
+}
+
+/// `labelSelector` and `fieldSelector` together.
+pub struct Selectors {
+    labels: Selector,
+    fields: Vec<(String, bool, String)>,
+}
+
+impl Selectors {
+    pub fn matches(&self, object: &Object) -> bool {
+        if !self.labels.matches_opt(object.metadata().labels.as_ref()) {
+            return false;
+        }
+        if self.fields.is_empty() {
+            return true;
+        }
+        let value = object.to_value();
+        self.fields.iter().all(|(path, equal, wanted)| {
+            let pointer = format!("/{}", path.replace('.', "/"));
+            let actual = value.pointer(&pointer).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
+            (actual.as_deref().unwrap_or_default() == wanted) == *equal
+        })
+    }
+}
+
+pub fn selectors(query: &HashMap<String, String>) -> Result<Selectors, ApiError> {
+    let labels = Selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or_default())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut fields = Vec::new();
+    for part in query.get("fieldSelector").map(String::as_str).unwrap_or_default().split(',').filter(|p| !p.is_empty())
+    {
+        let (path, equal, value) = if let Some((p, v)) = part.split_once("!=") {
+            (p, false, v)
+        } else if let Some((p, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            (p, true, v)
+        } else {
+            return Err(ApiError::BadRequest(format!("invalid selector: '{part}'; can't understand '{part}'")));
+        };
+        fields.push((path.trim().to_string(), equal, value.trim().to_string()));
+    }
+    Ok(Selectors { labels, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_kinds_namespaces_and_subresources() {
+        let t = parse_path("/api/v1/namespaces/default/pods/kubia-x/exec").unwrap();
+        assert_eq!(
+            (t.kind, t.namespace.as_deref(), t.name.as_deref(), t.subresource.as_deref()),
+            (Kind::Pod, Some("default"), Some("kubia-x"), Some("exec"))
+        );
+        let t = parse_path("/api/v1/namespaces/default").unwrap();
+        assert_eq!((t.kind, t.name.as_deref()), (Kind::Namespace, Some("default")));
+        let t = parse_path("/api/v1/services").unwrap();
+        assert_eq!((t.kind, t.namespace), (Kind::Service, None));
+        let t = parse_path("/apis/apps/v1/namespaces/x/replicasets").unwrap();
+        assert_eq!(t.kind, Kind::ReplicaSet);
+        assert!(parse_path("/api/v1/widgets").is_err());
+        assert!(parse_path("/api/v1/pods/x").is_err(), "a namespaced object needs its namespace");
+        assert!(parse_path("/api/v1/namespaces/x/nodes").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Watch streams: the Kubernetes `?watch=true` stream (newline-delimited JSON events) and the
+//! dashboard's websocket (`SYNC` with the whole state, then every change; `SYNC` again after a
+//! relist).
+
+use super::ApiState;
+use super::resources::Selectors;
+use crate::store::{ChangeType, WatchItem};
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use std::sync::Arc;
+use svclab_shared::watch::{LabEvent, Snapshot, WatchEvent};
+use svclab_shared::{Kind, Object};
+
+fn event(change: ChangeType, object: Arc<Object>) -> WatchEvent<Arc<Object>> {
+    match change {
+        ChangeType::Added => WatchEvent::Added(object),
+        ChangeType::Modified => WatchEvent::Modified(object),
+        ChangeType::Deleted => WatchEvent::Deleted(object),
+    }
+}
+
+fn line(event: &WatchEvent<Arc<Object>>) -> Result<bytes::Bytes, std::io::Error> {
+    let mut text = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    Ok(text.into())
+}
+
+/// `GET …?watch=true`: existing objects as ADDED (unless the client names the current
+/// resourceVersion), then changes. A client that asks to resume from an older version, or falls
+/// behind, gets a 410 `Expired` ERROR event and relists, as with kube-apiserver.
+pub fn stream(
+    state: &ApiState,
+    kind: Kind,
+    namespace: Option<String>,
+    selector: Selectors,
+    resource_version: Option<&String>,
+) -> Response {
+    let resume_from = resource_version.and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
+    let mut watch = state.store().watch();
+    let cancel = state.cancel.clone();
+    let relevant = move |o: &Object| {
+        o.kind() == kind && namespace.as_deref().is_none_or(|ns| o.namespace() == ns) && selector.matches(o)
+    };
+    let stream = async_stream(move |tx| async move {
+        let mut first = true;
+        loop {
+            let item = tokio::select! {
+                _ = cancel.cancelled() => return,
+                item = watch.next() => match item { Some(i) => i, None => return },
+            };
+            match item {
+                WatchItem::Relist { resource_version, objects } => {
+                    if !first || resume_from.is_some_and(|rv| rv != resource_version) {
+                        let status = Status {
+                            code: Some(410),
+                            message: Some("too old resource version".into()),
+                            reason: Some("Expired".into()),
+                            status: Some("Failure".into()),
+                            ..Default::default()
+                        };
+                        let _ = tx.send(line(&WatchEvent::Error(Box::new(status)))).await;
+                        return;
+                    }
+                    first = false;
+                    if resume_from.is_none() {
+                        for o in objects.into_iter().filter(|o| relevant(o)) {
+                            if tx.send(line(&WatchEvent::Added(o))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                WatchItem::Change(change) => {
+                    let now = relevant(&change.object);
+                    let before = change.old.as_deref().is_some_and(&relevant);
+                    // An object that stops matching the selector is DELETED for this watcher.
+                    let ev = match (before, now, change.change) {
+                        (_, true, c) => event(c, change.object.clone()),
+                        (true, false, _) => WatchEvent::Deleted(change.object.clone()),
+                        _ => continue,
+                    };
+                    if tx.send(line(&ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .expect("valid response")
+}
+
+/// A stream fed by a task through a small channel.
+fn async_stream<T, F, Fut>(producer: F) -> impl futures::Stream<Item = T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(producer(tx));
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `GET /lab/v1/watch`: the dashboard's live feed.
+pub async fn lab_socket(State(state): State<ApiState>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
+    upgrade.on_upgrade(move |socket| feed(state, socket))
+}
+
+async fn feed(state: ApiState, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut watch = state.store().watch();
+    loop {
+        let item = tokio::select! {
+            _ = state.cancel.cancelled() => break,
+            // The client says nothing; a close or error ends the feed.
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                _ => continue,
+            },
+            item = watch.next() => match item { Some(i) => i, None => break },
+        };
+        let message = match item {
+            WatchItem::Relist { resource_version, objects } => LabEvent::Sync(Snapshot {
+                resource_version: resource_version.to_string(),
+                objects: objects.iter().map(|o| (**o).clone()).collect(),
+            }),
+            WatchItem::Change(change) => {
+                let object = (*change.object).clone();
+                match change.change {
+                    ChangeType::Added => LabEvent::Added(object),
+                    ChangeType::Modified => LabEvent::Modified(object),
+                    ChangeType::Deleted => LabEvent::Deleted(object),
+                }
+            }
+        };
+        let Ok(text) = serde_json::to_string(&message) else { continue };
+        if futures::SinkExt::send(&mut sink, Message::Text(text.into())).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Wiring: builds the store and registry, bootstraps the cluster, spawns every component under
+//! one cancellation token, and reports the addresses it actually bound (port 0 in tests).
+
+use crate::api::{self, ApiState};
+use crate::bootstrap;
+use crate::controllers::{
+    endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
+};
+use crate::kubelet::{Kubelet, Sandboxes};
+use crate::network::{AddressPlan, Network};
+use crate::proxy::{self, ProxyTable};
+use crate::registry::{ClusterIpAllocator, Registry};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How to run svclab.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The API and dashboard address.
+    pub listen: SocketAddr,
+    /// The built dashboard (trunk's `dist`), if any.
+    pub dashboard: Option<PathBuf>,
+    pub nodes: u8,
+    pub plan: AddressPlan,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { listen: ([127, 0, 0, 1], 7070).into(), dashboard: None, nodes: 3, plan: AddressPlan::default() }
+    }
+}
+
+impl Config {
+    /// Everything on free ports, for tests.
+    pub fn ephemeral() -> Self {
+        Config { listen: ([127, 0, 0, 1], 0).into(), ..Config::default() }
+    }
+}
+
+/// A running svclab.
+pub struct App {
+    /// Where the API and dashboard listen.
+    pub api_addr: SocketAddr,
+    pub registry: Registry,
+    pub network: Network,
+    pub sandboxes: Sandboxes,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl App {
+    /// Binds the listeners, bootstraps the cluster and starts every component.
+    pub async fn start(config: Config) -> anyhow::Result<App> {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let store = Store::new();
+        let plan = config.plan.clone();
+        let registry = Registry::new(store.clone(), ClusterIpAllocator::new(plan.service_network, plan.service_prefix));
+        let listener = TcpListener::bind(config.listen).await?;
+        let api_addr = listener.local_addr()?;
+        bootstrap::run(&registry, &plan, config.nodes, api_addr)?;
+
+        let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));
+        let network = Network::new(plan.clone(), table_rx);
+        let sandboxes = Sandboxes::default();
+        tracker.spawn(proxy::run_proxier(store.clone(), table_tx, cancel.clone()));
+        tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
+        tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
+        tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
+        for i in 1..=config.nodes {
+            let kubelet =
+                Kubelet::new(i, registry.clone(), network.clone(), sandboxes.clone(), tracker.clone(), cancel.clone());
+            kubelet.register_node()?;
+            tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
+        }
+
+        let state = ApiState {
+            registry: registry.clone(),
+            network: network.clone(),
+            sandboxes: sandboxes.clone(),
+            cancel: cancel.clone(),
+        };
+        let router = api::router(state, config.dashboard.clone());
+        let stop = cancel.clone();
+        tracker.spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "API server stopped");
+            }
+        });
+        tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
+        Ok(App { api_addr, registry, network, sandboxes, cancel, tracker })
+    }
+
+    /// Fires when the app is asked to stop.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops every component and waits for them.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}

@@ -1,0 +1,53 @@
+//! The cluster's initial objects: namespaces, the nodes, and the `kubernetes` service whose
+//! endpoint is the API server itself. Existing objects are left as they are.
+
+use crate::error::ApiError;
+use crate::network::AddressPlan;
+use crate::registry::Registry;
+use serde_json::json;
+use std::net::SocketAddr;
+use svclab_shared::Object;
+
+pub const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+pub fn node_name(index: u8) -> String {
+    format!("node-{index}")
+}
+
+fn ensure(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError> {
+    let object = Object::from_value(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    match registry.create(object) {
+        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates what a fresh cluster has.
+pub fn run(registry: &Registry, plan: &AddressPlan, nodes: u8, api: SocketAddr) -> Result<(), ApiError> {
+    for ns in NAMESPACES {
+        ensure(registry, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))?;
+    }
+    for i in 1..=nodes {
+        let name = node_name(i);
+        ensure(
+            registry,
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name,
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": std::env::consts::ARCH}},
+            "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]}}),
+        )?;
+    }
+    let _ = plan;
+    ensure(
+        registry,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
+        "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": api.port(), "protocol": "TCP"}]}}),
+    )?;
+    ensure(
+        registry,
+        json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default",
+        "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}]}),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The endpoints controller: keeps each selector service's Endpoints equal to the pods its
+//! selector matches, ready ones in `addresses` and the others in `notReadyAddresses`, with named
+//! target ports resolved per pod. Services without a selector are left alone, so their Endpoints
+//! can be written by hand.
+
+use super::runtime::{Action, Reconciler};
+use crate::registry::Registry;
+use crate::store::ObjectKey;
+use k8s_openapi::api::core::v1::{
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use svclab_shared::pod::{is_ready, is_terminal_or_deleting};
+use svclab_shared::ports::resolve_target_port;
+use svclab_shared::selector::Selector;
+use svclab_shared::{Kind, Object};
+
+const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+
+pub struct EndpointsController {
+    registry: Registry,
+}
+
+impl EndpointsController {
+    pub fn new(registry: Registry) -> Self {
+        EndpointsController { registry }
+    }
+}
+
+fn selector_of(svc: &Service) -> Option<Selector> {
+    let selector = svc.spec.as_ref()?.selector.as_ref()?;
+    (!selector.is_empty()).then(|| Selector::from_map(selector))
+}
+
+/// The Endpoints subsets a service should have, given the pods in its namespace. Pure: the heart
+/// of the controller.
+pub fn desired_subsets(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
+    let Some(selector) = selector_of(svc) else { return vec![] };
+    let spec = svc.spec.as_ref().expect("a selector implies a spec");
+    let tolerate_unready = spec.publish_not_ready_addresses == Some(true)
+        || svc.metadata.annotations.as_ref().and_then(|a| a.get(TOLERATE_UNREADY)).is_some_and(|v| v == "true");
+    // Each (pod, port) pair first, then packed into subsets of pods sharing the same ports.
+    let mut by_address: BTreeMap<String, (EndpointAddress, bool, Vec<EndpointPort>)> = BTreeMap::new();
+    for pod in pods {
+        if !selector.matches_opt(pod.metadata.labels.as_ref()) || is_terminal_or_deleting(pod) {
+            continue;
+        }
+        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()) else {
+            continue;
+        };
+        let ready = tolerate_unready || is_ready(pod);
+        for port in spec.ports.iter().flatten() {
+            let Some(number) = resolve_target_port(port, pod) else { continue };
+            let entry = by_address.entry(ip.clone()).or_insert_with(|| (address_of(pod, &ip, svc), ready, vec![]));
+            entry.2.push(EndpointPort {
+                name: port.name.clone().filter(|n| !n.is_empty()),
+                port: number,
+                protocol: port.protocol.clone(),
+                app_protocol: port.app_protocol.clone(),
+            });
+        }
+    }
+    let mut subsets: Vec<(Vec<EndpointPort>, EndpointSubset)> = Vec::new();
+    for (_, (address, ready, mut ports)) in by_address {
+        ports.sort_by(|a, b| (&a.name, a.port).cmp(&(&b.name, b.port)));
+        let i = match subsets.iter().position(|(p, _)| *p == ports) {
+            Some(i) => i,
+            None => {
+                let subset = EndpointSubset { ports: Some(ports.clone()), ..Default::default() };
+                subsets.push((ports, subset));
+                subsets.len() - 1
+            }
+        };
+        let subset = &mut subsets[i].1;
+        let list = if ready { &mut subset.addresses } else { &mut subset.not_ready_addresses };
+        list.get_or_insert_with(Vec::new).push(address);
+    }
+    subsets.into_iter().map(|(_, s)| s).collect()
+}
+
+fn address_of(pod: &Pod, ip: &str, svc: &Service) -> EndpointAddress {
+    let spec = pod.spec.as_ref();
+    // A pod's hostname is published when its subdomain names this service (headless DNS).
+    let hostname =
+        spec.filter(|s| s.subdomain.is_some() && s.subdomain == svc.metadata.name).and_then(|s| s.hostname.clone());
+    EndpointAddress {
+        ip: ip.to_string(),
+        hostname,
+        node_name: spec.and_then(|s| s.node_name.clone()),
+        target_ref: Some(ObjectReference {
+            kind: Some("Pod".into()),
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        }),
+    }
+}
+
+impl Reconciler for EndpointsController {
+    fn name(&self) -> &'static str {
+        "endpoints-controller"
+    }
+
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        match object.kind() {
+            Kind::Service => vec![ObjectKey::of(object)],
+            Kind::Endpoints => vec![ObjectKey::new(Kind::Service, object.namespace(), object.name())],
+            Kind::Pod => {
+                let services = self.registry.store().list_typed::<Service>(Some(object.namespace()));
+                let labels = [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref());
+                let labels: Vec<_> = labels.collect();
+                services
+                    .iter()
+                    .filter(|s| selector_of(s).is_some_and(|sel| labels.iter().any(|l| sel.matches_opt(*l))))
+                    .map(|s| {
+                        ObjectKey::new(
+                            Kind::Service,
+                            object.namespace(),
+                            s.metadata.name.as_deref().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let store = self.registry.store();
+        let endpoints_key = ObjectKey::new(Kind::Endpoints, &key.namespace, &key.name);
+        let current = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+        let Some(svc) = store.get_typed::<Service>(&key.namespace, &key.name) else {
+            if current.is_some() {
+                let _ = self.registry.delete(&endpoints_key, None);
+            }
+            return Action::AwaitChange;
+        };
+        if selector_of(&svc).is_none() {
+            return Action::AwaitChange;
+        }
+        let pods = store.list_typed::<Pod>(Some(&key.namespace));
+        let subsets = desired_subsets(&svc, &pods);
+        tracing::debug!(service = %key.name, pods = pods.len(), subsets = subsets.len(), "endpoints reconcile");
+        let subsets = (!subsets.is_empty()).then_some(subsets);
+        let labels = svc.metadata.labels.clone();
+        let result = match current {
+            Some(current) if current.subsets == subsets && current.metadata.labels == labels => {
+                return Action::AwaitChange;
+            }
+            Some(mut current) => {
+                current.subsets = subsets;
+                current.metadata.labels = labels;
+                self.registry.update(Object::Endpoints(current))
+            }
+            None => {
+                let meta = ObjectMeta {
+                    name: Some(key.name.clone()),
+                    namespace: Some(key.namespace.clone()),
+                    labels,
+                    ..Default::default()
+                };
+                self.registry.create(Object::Endpoints(Endpoints { metadata: meta, subsets }))
+            }
+        };
+        match result {
+            Ok(_) => Action::AwaitChange,
+            Err(e) => {
+                tracing::debug!(error = %e, service = %key.name, "endpoints update failed; retrying");
+                Action::RequeueAfter(Duration::from_millis(100))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn svc(spec: serde_json::Value) -> Service {
+        serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"}, "spec": spec})).unwrap()
+    }
+
+    fn pod(name: &str, ip: &str, ready: bool, labels: serde_json::Value, ports: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "ports": ports}]},
+            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
+    fn ips(list: &Option<Vec<EndpointAddress>>) -> Vec<&str> {
+        list.iter().flatten().map(|a| a.ip.as_str()).collect()
+    }
+
+    #[test]
+    fn ready_and_unready_pods_are_split() {
+        let s =
+            svc(json!({"selector": {"app": "kubia"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}));
+        let pods = [
+            pod("a", "10.244.1.2", true, json!({"app": "kubia"}), json!([])),
+            pod("b", "10.244.2.2", false, json!({"app": "kubia"}), json!([])),
+            pod("c", "10.244.3.2", true, json!({"app": "other"}), json!([])),
+        ];
+        let subsets = desired_subsets(&s, &pods);
+        assert_eq!(subsets.len(), 1);
+        assert_eq!(ips(&subsets[0].addresses), ["10.244.1.2"]);
+        assert_eq!(ips(&subsets[0].not_ready_addresses), ["10.244.2.2"]);
+        let port = &subsets[0].ports.as_ref().unwrap()[0];
+        assert_eq!((port.port, port.name.as_deref()), (8080, None));
+        let target = subsets[0].addresses.as_ref().unwrap()[0].target_ref.as_ref().unwrap();
+        assert_eq!(target.name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn named_ports_resolve_per_pod_into_separate_subsets() {
+        let s = svc(
+            json!({"selector": {"app": "kubia"}, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}),
+        );
+        let pods = [
+            pod("a", "10.244.1.2", true, json!({"app": "kubia"}), json!([{"name": "http", "containerPort": 8080}])),
+            pod("b", "10.244.2.2", true, json!({"app": "kubia"}), json!([{"name": "http", "containerPort": 9090}])),
+            pod("c", "10.244.3.2", true, json!({"app": "kubia"}), json!([{"name": "web", "containerPort": 8080}])),
+        ];
+        let subsets = desired_subsets(&s, &pods);
+        let mut seen: Vec<(i32, Vec<&str>)> =
+            subsets.iter().map(|s| (s.ports.as_ref().unwrap()[0].port, ips(&s.addresses))).collect();
+        seen.sort();
+        // Pod c has no port named http, so it is left out.
+        assert_eq!(seen, [(8080, vec!["10.244.1.2"]), (9090, vec!["10.244.2.2"])]);
+    }
+
+    #[test]
+    fn pods_without_an_ip_or_services_without_a_selector_give_nothing() {
+        let s = svc(json!({"selector": {"app": "kubia"}, "ports": [{"port": 80}]}));
+        let mut p = pod("a", "", true, json!({"app": "kubia"}), json!([]));
+        p.status.as_mut().unwrap().pod_ip = None;
+        assert!(desired_subsets(&s, &[p]).is_empty());
+        let selectorless = svc(json!({"ports": [{"port": 80}]}));
+        let p = pod("a", "10.244.1.2", true, json!({"app": "kubia"}), json!([]));
+        assert!(desired_subsets(&selectorless, &[p]).is_empty());
+    }
+
+    #[test]
+    fn publish_not_ready_addresses_counts_unready_pods_as_ready() {
+        let s = svc(json!({"selector": {"app": "kubia"}, "publishNotReadyAddresses": true, "ports": [{"port": 80}]}));
+        let p = pod("a", "10.244.1.2", false, json!({"app": "kubia"}), json!([]));
+        let subsets = desired_subsets(&s, &[p]);
+        assert_eq!(ips(&subsets[0].addresses), ["10.244.1.2"]);
+    }
+}

@@ -1,0 +1,11 @@
+//! The controllers: level-triggered loops that read the store and write through the registry.
+//!
+//! - [`runtime`]: the shared loop (watch → keys → deduplicating queue → reconcile).
+//! - [`replication`]: ReplicationControllers and ReplicaSets.
+//! - [`scheduler`]: binds pods to nodes.
+//! - [`endpoints`]: Endpoints from service selectors and pod readiness.
+
+pub mod endpoints;
+pub mod replication;
+pub mod runtime;
+pub mod scheduler;

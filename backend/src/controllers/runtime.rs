@@ -1,0 +1,143 @@
+//! The controller loop every controller shares, kube-runtime style: watch events only produce
+//! object keys, a deduplicating queue holds them, and `reconcile` re-reads the current state for
+//! one key at a time, so the same key is never reconciled twice at once.
+
+use crate::store::{Change, ObjectKey, Store, WatchItem};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use svclab_shared::Object;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What to do with a key after reconciling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing more until something changes.
+    AwaitChange,
+    /// Look again after this long (for time-based behaviour, or after an error).
+    RequeueAfter(Duration),
+}
+
+/// A level-triggered controller.
+pub trait Reconciler: Send + 'static {
+    /// A name for logs.
+    fn name(&self) -> &'static str;
+
+    /// The keys to reconcile because of a change. `object` is the object as changed, `old` what
+    /// it was before (for a modification or deletion).
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey>;
+
+    /// Brings the world in line with the object behind `key`, reading the current state.
+    fn reconcile(&mut self, key: &ObjectKey) -> impl Future<Output = Action> + Send;
+}
+
+/// A deduplicating work queue with delayed requeues.
+#[derive(Default)]
+struct Queue {
+    ready: VecDeque<ObjectKey>,
+    queued: HashSet<ObjectKey>,
+    later: BTreeMap<(Instant, u64), ObjectKey>,
+    seq: u64,
+}
+
+impl Queue {
+    fn push(&mut self, key: ObjectKey) {
+        if self.queued.insert(key.clone()) {
+            self.ready.push_back(key);
+        }
+    }
+
+    fn push_after(&mut self, key: ObjectKey, delay: Duration) {
+        self.seq += 1;
+        self.later.insert((Instant::now() + delay, self.seq), key);
+    }
+
+    fn promote_due(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.later.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.push(key);
+        }
+    }
+
+    fn pop(&mut self) -> Option<ObjectKey> {
+        let key = self.ready.pop_front()?;
+        self.queued.remove(&key);
+        Some(key)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.later.first_key_value().map(|((at, _), _)| *at)
+    }
+}
+
+/// Runs a controller until `cancel` fires.
+pub async fn run<R: Reconciler>(mut reconciler: R, store: Store, cancel: CancellationToken) {
+    let mut watch = store.watch();
+    let mut queue = Queue::default();
+    let enqueue = |queue: &mut Queue, reconciler: &R, item: WatchItem| match item {
+        WatchItem::Relist { objects, .. } => {
+            for object in &objects {
+                reconciler.keys_for(object, None).into_iter().for_each(|k| queue.push(k));
+            }
+        }
+        WatchItem::Change(change) => {
+            let Change { object, old, .. } = &*change;
+            let old: Option<&Arc<Object>> = old.as_ref();
+            reconciler.keys_for(object, old.map(|o| &**o)).into_iter().for_each(|k| queue.push(k));
+        }
+    };
+    loop {
+        while let Some(item) = watch.try_next() {
+            enqueue(&mut queue, &reconciler, item);
+        }
+        queue.promote_due();
+        if let Some(key) = queue.pop() {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                action = reconciler.reconcile(&key) => {
+                    if let Action::RequeueAfter(delay) = action {
+                        queue.push_after(key, delay);
+                    }
+                }
+            }
+            continue;
+        }
+        let deadline = queue.next_deadline();
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            item = watch.next() => match item {
+                Some(item) => enqueue(&mut queue, &reconciler, item),
+                None => return,
+            },
+            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_deduplicates_and_orders() {
+        let mut q = Queue::default();
+        let a = ObjectKey::new(svclab_shared::Kind::Pod, "default", "a");
+        let b = ObjectKey::new(svclab_shared::Kind::Pod, "default", "b");
+        q.push(a.clone());
+        q.push(b.clone());
+        q.push(a.clone());
+        assert_eq!(q.pop(), Some(a.clone()));
+        q.push(a.clone());
+        assert_eq!(q.pop(), Some(b));
+        assert_eq!(q.pop(), Some(a));
+        assert_eq!(q.pop(), None);
+    }
+}

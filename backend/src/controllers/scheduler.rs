@@ -1,0 +1,127 @@
+//! The scheduler: binds each unscheduled pod to the ready, schedulable node running the fewest
+//! pods (ties broken at random), spreading a controller's pods over the nodes.
+
+use super::runtime::{Action, Reconciler};
+use crate::registry::Registry;
+use crate::store::ObjectKey;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use rand::seq::IndexedRandom;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
+
+pub struct Scheduler {
+    registry: Registry,
+}
+
+impl Scheduler {
+    pub fn new(registry: Registry) -> Self {
+        Scheduler { registry }
+    }
+}
+
+fn node_ready(node: &Node) -> bool {
+    let unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    ready && !unschedulable
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
+}
+
+/// The nodes with the fewest pods, among those that can take one.
+pub fn least_loaded<'a>(nodes: &'a [Node], pods: &[Pod]) -> Vec<&'a str> {
+    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+    for node in nodes.iter().filter(|n| node_ready(n)) {
+        load.insert(node.metadata.name.as_deref().unwrap_or_default(), 0);
+    }
+    for pod in pods {
+        if let Some(n) = node_name(pod).and_then(|n| load.get_mut(n)) {
+            *n += 1;
+        }
+    }
+    let Some(min) = load.values().min().copied() else { return vec![] };
+    load.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect()
+}
+
+impl Reconciler for Scheduler {
+    fn name(&self) -> &'static str {
+        "default-scheduler"
+    }
+
+    fn keys_for(&self, object: &Object, _old: Option<&Object>) -> Vec<ObjectKey> {
+        match object.downcast::<Pod>() {
+            Some(pod) if node_name(pod).is_none() => vec![ObjectKey::of(object)],
+            // A node becoming ready may make room for pods that are still pending.
+            None if object.kind() == Kind::Node => self
+                .registry
+                .store()
+                .list_typed::<Pod>(None)
+                .iter()
+                .filter(|p| node_name(p).is_none())
+                .map(|p| {
+                    ObjectKey::new(
+                        Kind::Pod,
+                        p.metadata.namespace.as_deref().unwrap_or_default(),
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let store = self.registry.store();
+        let Some(pod) = store.get_typed::<Pod>(&key.namespace, &key.name) else { return Action::AwaitChange };
+        if node_name(&pod).is_some() || pod.metadata.deletion_timestamp.is_some() {
+            return Action::AwaitChange;
+        }
+        let nodes = store.list_typed::<Node>(None);
+        let pods = store.list_typed::<Pod>(None);
+        let candidates = least_loaded(&nodes, &pods);
+        let object = Object::Pod(pod);
+        let Some(node) = candidates.choose(&mut rand::rng()).map(|n| n.to_string()) else {
+            let msg = format!("0/{} nodes are available: {} node(s) were not ready.", nodes.len(), nodes.len());
+            self.registry.record_event(&object, "Warning", "FailedScheduling", &msg, "default-scheduler");
+            return Action::RequeueAfter(Duration::from_secs(1));
+        };
+        match self.registry.bind(&key.namespace, &key.name, &node) {
+            Ok(_) => {
+                let msg = format!("Successfully assigned {}/{} to {node}", key.namespace, key.name);
+                self.registry.record_event(&object, "Normal", "Scheduled", &msg, "default-scheduler");
+                Action::AwaitChange
+            }
+            Err(_) => Action::RequeueAfter(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, ready: bool) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name},
+            "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
+        .unwrap()
+    }
+
+    fn pod_on(node: &str) -> Pod {
+        serde_json::from_value(json!({"spec": {"nodeName": node, "containers": []}})).unwrap()
+    }
+
+    #[test]
+    fn picks_the_least_loaded_ready_nodes() {
+        let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
+        assert_eq!(least_loaded(&nodes, &[]), ["node-1", "node-2"]);
+        assert_eq!(least_loaded(&nodes, &[pod_on("node-1")]), ["node-2"]);
+        assert!(least_loaded(&[node("node-3", false)], &[]).is_empty());
+    }
+}

@@ -1,0 +1,200 @@
+//! The kubelet: one per node. It runs the pods bound to its node as sandboxes whose containers are
+//! built-in programs on real loopback sockets, gives each pod an address from the node's pod
+//! subnet, puts it on the virtual network, and reports pod and node status.
+
+pub mod envvars;
+pub mod exec;
+pub mod images;
+mod sandbox;
+mod status;
+
+pub use sandbox::{PodSandbox, Sandboxes};
+
+use crate::controllers::runtime::{Action, Reconciler};
+use crate::network::Network;
+use crate::registry::Registry;
+use crate::store::ObjectKey;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub struct Kubelet {
+    node: String,
+    node_ip: Ipv4Addr,
+    subnet: [u8; 3],
+    used_ips: BTreeSet<u8>,
+    last_ip: u8,
+    registry: Registry,
+    network: Network,
+    sandboxes: Sandboxes,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Kubelet {
+    pub fn new(
+        index: u8,
+        registry: Registry,
+        network: Network,
+        sandboxes: Sandboxes,
+        tracker: TaskTracker,
+        cancel: CancellationToken,
+    ) -> Self {
+        let plan = network.plan();
+        Kubelet {
+            node: format!("node-{index}"),
+            node_ip: plan.node_ip(index),
+            subnet: plan.pod_subnet(index),
+            used_ips: BTreeSet::new(),
+            last_ip: 1,
+            registry,
+            network,
+            sandboxes,
+            tracker,
+            cancel,
+        }
+    }
+
+    /// Marks the node Ready with its addresses and capacity, as a kubelet does when it starts.
+    pub fn register_node(&self) -> Result<(), crate::error::ApiError> {
+        let store = self.registry.store();
+        let node = store.get_typed::<k8s_openapi::api::core::v1::Node>("", &self.node);
+        let node = node.ok_or_else(|| crate::error::ApiError::not_found(Kind::Node, &self.node))?;
+        let updated = status::node_ready(node, self.node_ip);
+        self.registry.update_status(&Object::Node(updated))?;
+        Ok(())
+    }
+
+    /// The next free address after the last one handed out, as host-local IPAM does, so that a
+    /// deleted pod's address is not reused at once.
+    fn allocate_ip(&mut self) -> Option<Ipv4Addr> {
+        let after = (self.last_ip + 1..=254).chain(2..=self.last_ip);
+        let last = after.into_iter().find(|n| !self.used_ips.contains(n))?;
+        self.used_ips.insert(last);
+        self.last_ip = last;
+        let [a, b, c] = self.subnet;
+        Some(Ipv4Addr::new(a, b, c, last))
+    }
+
+    fn is_mine(&self, object: &Object) -> bool {
+        object.downcast::<Pod>().and_then(|p| p.spec.as_ref()?.node_name.as_deref()) == Some(self.node.as_str())
+    }
+
+    fn stop(&mut self, sandbox: Arc<PodSandbox>) {
+        sandbox.stop();
+        self.network.detach_pod(sandbox.ip);
+        self.used_ips.remove(&sandbox.ip.octets()[3]);
+        self.sandboxes.remove(&sandbox.namespace, &sandbox.name);
+    }
+
+    async fn start(&mut self, pod: &Pod) -> Action {
+        let Some(ip) = self.allocate_ip() else {
+            let msg = "failed to allocate an address for the pod: the node's pod subnet is full";
+            self.registry.record_event(&Object::Pod(pod.clone()), "Warning", "FailedCreatePodSandBox", msg, "kubelet");
+            return Action::RequeueAfter(Duration::from_secs(1));
+        };
+        let store = self.registry.store();
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let services = store.list_typed::<Service>(Some(&namespace));
+        let master = store.get_typed::<Service>("default", "kubernetes");
+        let spec = pod.spec.clone().unwrap_or_default();
+        let links = spec.enable_service_links.unwrap_or(true);
+        let service_env = envvars::service_env(if links { &services } else { &[] }, master.as_ref());
+        let sandbox = Arc::new(PodSandbox::new(
+            pod,
+            ip,
+            &self.node,
+            service_env,
+            self.network.clone(),
+            self.cancel.child_token(),
+        ));
+        self.network.attach_pod(ip);
+        let object = Object::Pod(pod.clone());
+        let mut started = Vec::new();
+        for container in &spec.containers {
+            let image = container.image.clone().unwrap_or_default();
+            let pulled = format!("Container image \"{image}\" already present on machine");
+            self.registry.record_event(&object, "Normal", "Pulled", &pulled, "kubelet");
+            match images::start(&image, &sandbox, container, &self.tracker).await {
+                Ok(ports) => {
+                    for (port, real) in ports {
+                        self.network.bind(ip, port, real);
+                    }
+                    let name = &container.name;
+                    self.registry.record_event(
+                        &object,
+                        "Normal",
+                        "Created",
+                        &format!("Created container {name}"),
+                        "kubelet",
+                    );
+                    self.registry.record_event(
+                        &object,
+                        "Normal",
+                        "Started",
+                        &format!("Started container {name}"),
+                        "kubelet",
+                    );
+                    started.push(container.name.clone());
+                }
+                Err(e) => {
+                    let msg = format!("Error: failed to start container {}: {e}", container.name);
+                    self.registry.record_event(&object, "Warning", "Failed", &msg, "kubelet");
+                }
+            }
+        }
+        self.sandboxes.insert(sandbox.clone());
+        let status = status::running(pod, &sandbox, self.node_ip, &started);
+        let mut updated = pod.clone();
+        updated.status = Some(status);
+        match self.registry.update_status(&Object::Pod(updated)) {
+            Ok(_) => Action::AwaitChange,
+            Err(_) => Action::RequeueAfter(Duration::from_millis(50)),
+        }
+    }
+}
+
+impl Reconciler for Kubelet {
+    fn name(&self) -> &'static str {
+        "kubelet"
+    }
+
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        let mine = self.is_mine(object) || old.is_some_and(|o| self.is_mine(o));
+        if mine { vec![ObjectKey::of(object)] } else { vec![] }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let pod = self.registry.store().get_typed::<Pod>(&key.namespace, &key.name);
+        let running = self.sandboxes.get(&key.namespace, &key.name);
+        let pod = pod.filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(self.node.as_str()));
+        match (pod, running) {
+            (None, Some(sandbox)) => {
+                self.stop(sandbox);
+                Action::AwaitChange
+            }
+            (Some(pod), Some(sandbox)) if pod.metadata.uid.as_deref() != Some(sandbox.uid.as_str()) => {
+                self.stop(sandbox);
+                self.start(&pod).await
+            }
+            (Some(pod), Some(sandbox)) => {
+                // The sandbox runs; make sure the status the API shows says so.
+                if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
+                    let mut updated = pod.clone();
+                    updated.status = Some(status::running(&pod, &sandbox, self.node_ip, &sandbox.container_names()));
+                    if self.registry.update_status(&Object::Pod(updated)).is_err() {
+                        return Action::RequeueAfter(Duration::from_millis(50));
+                    }
+                }
+                Action::AwaitChange
+            }
+            (Some(pod), None) => self.start(&pod).await,
+            (None, None) => Action::AwaitChange,
+        }
+    }
+}

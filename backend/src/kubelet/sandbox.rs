@@ -1,0 +1,114 @@
+//! A pod sandbox: the running pod's identity, address, environment and the cancellation that
+//! stops its containers; and the table of sandboxes that exec looks pods up in.
+
+use crate::network::Network;
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// One running pod.
+pub struct PodSandbox {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub hostname: String,
+    pub ip: Ipv4Addr,
+    pub node: String,
+    pub spec: k8s_openapi::api::core::v1::PodSpec,
+    /// Service variables captured when the pod started (services created later are not in it).
+    pub service_env: Vec<(String, String)>,
+    pub network: Network,
+    cancel: CancellationToken,
+}
+
+impl PodSandbox {
+    pub fn new(
+        pod: &Pod,
+        ip: Ipv4Addr,
+        node: &str,
+        service_env: Vec<(String, String)>,
+        network: Network,
+        cancel: CancellationToken,
+    ) -> Self {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        PodSandbox {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
+            name,
+            ip,
+            node: node.to_string(),
+            spec,
+            service_env,
+            network,
+            cancel,
+        }
+    }
+
+    /// Fires when the pod stops; container programs stop with it.
+    pub fn cancelled(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
+    pub fn container_names(&self) -> Vec<String> {
+        self.spec.containers.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The environment a process in `container` sees, in the order `env` prints it.
+    pub fn environment(&self, container: &str) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
+            ("HOSTNAME".to_string(), self.hostname.clone()),
+        ];
+        if let Some(c) = self.spec.containers.iter().find(|c| c.name == container) {
+            for var in c.env.iter().flatten() {
+                // Values from other objects (valueFrom) are not resolved yet; they read empty.
+                env.push((var.name.clone(), var.value.clone().unwrap_or_default()));
+            }
+        }
+        env.extend(self.service_env.iter().cloned());
+        env.push(("HOME".to_string(), "/root".to_string()));
+        env
+    }
+
+    /// `/etc/hosts` as the kubelet writes it.
+    pub fn etc_hosts(&self) -> String {
+        format!(
+            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n{}\t{}\n",
+            self.ip, self.hostname
+        )
+    }
+}
+
+/// Namespace and name.
+type PodName = (String, String);
+
+/// Every running pod, by namespace and name. Shared by the kubelets and the exec endpoint.
+#[derive(Clone, Default)]
+pub struct Sandboxes {
+    inner: Arc<RwLock<HashMap<PodName, Arc<PodSandbox>>>>,
+}
+
+impl Sandboxes {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<PodSandbox>> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&(namespace.to_string(), name.to_string())).cloned()
+    }
+
+    pub(super) fn insert(&self, sandbox: Arc<PodSandbox>) {
+        let key = (sandbox.namespace.clone(), sandbox.name.clone());
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).insert(key, sandbox);
+    }
+
+    pub(super) fn remove(&self, namespace: &str, name: &str) {
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(&(namespace.to_string(), name.to_string()));
+    }
+}

@@ -1,0 +1,65 @@
+//! The service proxy (kube-proxy's role). A proxier task turns Services and Endpoints into a
+//! [`ProxyTable`] published as an immutable snapshot through `tokio::sync::watch`; the data path
+//! reads the current snapshot, holds no lock, and picks a ready endpoint per connection.
+
+mod table;
+
+pub use table::{Backend, Protocol, ProxyTable, Route, ServicePortRoute, VirtualAddr};
+
+use crate::store::{ObjectKey, Store, WatchItem};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use std::collections::HashMap;
+use std::sync::Arc;
+use svclab_shared::{Kind, Object};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+type Routes = Vec<(VirtualAddr, Arc<ServicePortRoute>)>;
+
+/// Keeps the proxy table in step with the store until `cancel` fires.
+pub async fn run_proxier(store: Store, table: watch::Sender<Arc<ProxyTable>>, cancel: CancellationToken) {
+    let mut watch = store.watch();
+    let mut routes: HashMap<ObjectKey, Routes> = HashMap::new();
+    loop {
+        let item = tokio::select! {
+            _ = cancel.cancelled() => return,
+            item = watch.next() => match item { Some(item) => item, None => return },
+        };
+        let mut changed = Vec::new();
+        absorb(item, &mut routes, &mut changed);
+        // Take every change already waiting before publishing once.
+        while let Some(item) = watch.try_next() {
+            absorb(item, &mut routes, &mut changed);
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        for key in changed {
+            let svc = store.get_typed::<Service>(&key.namespace, &key.name);
+            let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+            match svc {
+                Some(svc) => routes.insert(key, table::routes_for(&svc, eps.as_ref())),
+                None => routes.remove(&key),
+            };
+        }
+        let by_address = routes.values().flatten().map(|(addr, route)| (*addr, route.clone())).collect();
+        table.send_replace(Arc::new(ProxyTable::new(by_address)));
+    }
+}
+
+/// Notes which services an item touches; a relist starts the table afresh.
+fn absorb(item: WatchItem, routes: &mut HashMap<ObjectKey, Routes>, changed: &mut Vec<ObjectKey>) {
+    match item {
+        WatchItem::Relist { objects, .. } => {
+            routes.clear();
+            changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
+        }
+        WatchItem::Change(change) => changed.extend(service_key(&change.object)),
+    }
+}
+
+/// The service a Service or Endpoints change concerns.
+fn service_key(object: &Object) -> Option<ObjectKey> {
+    matches!(object.kind(), Kind::Service | Kind::Endpoints)
+        .then(|| ObjectKey::new(Kind::Service, object.namespace(), object.name()))
+}

@@ -1,0 +1,212 @@
+//! The chapter's first steps against a whole svclab on free ports: a kubia Service and a 3-replica
+//! ReplicationController, traffic from a pod through the cluster IP, pod replacement, and errors.
+
+mod common;
+
+use common::{KUBIA, Lab, eventually};
+use reqwest::Method;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubia_pods_answer_through_the_cluster_ip() {
+    let lab = Lab::start().await;
+    let (code, applied) = lab.apply(KUBIA).await;
+    assert_eq!(code, 200, "{applied}");
+    assert_eq!(applied["results"][0]["message"], "service/kubia created");
+    assert_eq!(applied["results"][1]["message"], "replicationcontroller/kubia created");
+
+    // Three ready endpoints within a second, each naming its pod.
+    let endpoints = eventually(SECOND, "3 ready endpoints", || async {
+        let eps = lab.ready_endpoints("kubia").await;
+        (eps.len() == 3).then_some(eps)
+    })
+    .await;
+    let pods: BTreeSet<String> = endpoints.iter().map(|(_, pod)| pod.clone()).collect();
+    assert_eq!(pods.len(), 3);
+    for pod in &pods {
+        assert!(pod.starts_with("kubia-") && pod.len() == "kubia-".len() + 5, "{pod}");
+    }
+    // The scheduler spread them over the three nodes.
+    let (_, list) = lab.get("/api/v1/namespaces/default/pods").await;
+    let nodes: BTreeSet<&str> =
+        list["items"].as_array().unwrap().iter().map(|p| p["spec"]["nodeName"].as_str().unwrap()).collect();
+    assert_eq!(nodes.len(), 3, "one pod per node");
+
+    let (_, svc) = lab.get("/api/v1/namespaces/default/services/kubia").await;
+    let cluster_ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(cluster_ip.starts_with("10."), "{cluster_ip}");
+
+    // `kubectl exec <pod> -- curl -s http://<clusterIP>` from one pod reaches all three.
+    let from = pods.iter().next().unwrap().clone();
+    let mut answered = BTreeSet::new();
+    for _ in 0..30 {
+        let out = lab.exec(&from, &["curl", "-s", &format!("http://{cluster_ip}")]).await;
+        assert_eq!(out["exitCode"], 0, "{out}");
+        let body = out["stdout"].as_str().unwrap();
+        let pod = body.strip_prefix("You've hit ").and_then(|b| b.strip_suffix('\n')).expect(body);
+        answered.insert(pod.to_string());
+    }
+    assert_eq!(answered, pods, "30 requests should reach every pod");
+
+    // The test-request endpoint reports the hop the proxy chose.
+    let body = serde_json::json!({"namespace": "default", "service": "kubia", "count": 10}).to_string();
+    let (code, report) = lab.send(Method::POST, "/lab/v1/test-requests", "application/json", body).await;
+    assert_eq!(code, 200, "{report}");
+    for r in report["results"].as_array().unwrap() {
+        let answered_by = r["body"].as_str().unwrap().trim().strip_prefix("You've hit ").unwrap();
+        assert_eq!(r["hop"]["pod"], answered_by, "the hop names the pod that answered");
+        assert_eq!(r["hop"]["virtualAddress"], format!("{cluster_ip}:80"));
+    }
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_pod_leaves_the_endpoints_and_is_replaced() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    let endpoints = eventually(SECOND, "3 ready endpoints", || async {
+        let eps = lab.ready_endpoints("kubia").await;
+        (eps.len() == 3).then_some(eps)
+    })
+    .await;
+    let (victim_ip, victim) = endpoints[0].clone();
+    let (code, _) = lab
+        .send(Method::DELETE, &format!("/api/v1/namespaces/default/pods/{victim}"), "application/json", String::new())
+        .await;
+    assert_eq!(code, 200);
+    eventually(SECOND, "the deleted pod to leave the endpoints and a replacement to join", || async {
+        let eps = lab.ready_endpoints("kubia").await;
+        let gone = eps.iter().all(|(_, pod)| *pod != victim);
+        (gone && eps.len() == 3).then_some(())
+    })
+    .await;
+    let running = lab.running_pods().await;
+    assert_eq!(running.len(), 3);
+    assert!(!running.contains(&victim));
+    // Nothing answers on the deleted pod's address any more.
+    let from = &running[0];
+    let out = lab.exec(from, &["curl", "-s", "-m", "1", &format!("http://{victim_ip}:8080")]).await;
+    assert_ne!(out["exitCode"], 0, "{out}");
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_located_errors_and_stores_nothing() {
+    let lab = Lab::start().await;
+    let (_, before) = lab.get("/api/v1/services").await;
+    let before_rv = before["metadata"]["resourceVersion"].clone();
+
+    // Malformed YAML: 400, with the line and column in the whole input.
+    let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports: [\n";
+    let (code, body) = lab.apply(yaml).await;
+    assert_eq!(code, 400, "{body}");
+    let err = &body["results"][0]["error"];
+    assert_eq!((err["line"].as_u64(), err["column"].as_u64()), (Some(7), Some(1)), "{err}");
+
+    // A good document and a bad one: the good one applies, the bad one names its line.
+    let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: good\nspec:\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n  - port: 80\n  - name: b\n    port: 70000\n";
+    let (code, body) = lab.apply(yaml).await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(body["results"][0]["outcome"], "created");
+    let err = &body["results"][1]["error"];
+    assert_eq!(body["results"][1]["line"], 9);
+    assert!(
+        err["message"].as_str().unwrap().starts_with("Service \"bad\" is invalid: [spec.ports[0].name: Required value"),
+        "{err}"
+    );
+    assert_eq!(err["line"], 15, "points at the first item, which lacks a name: {err}");
+    let (code, _) = lab.get("/api/v1/namespaces/default/services/bad").await;
+    assert_eq!(code, 404, "the bad document stored nothing");
+
+    // A type error names the field and its place.
+    let (code, body) =
+        lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: t\nspec:\n  ports:\n  - port: eighty\n").await;
+    assert_eq!(code, 400);
+    let message = body["results"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("spec.ports[0].port: invalid type: string \"eighty\""), "{message}");
+    assert_eq!(body["results"][0]["error"]["line"], 7);
+
+    // An unknown kind.
+    let (code, body) = lab.apply("apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n").await;
+    assert_eq!(code, 400);
+    assert_eq!(body["results"][0]["error"]["message"], "no matches for kind \"Widget\" in version \"v1\"");
+
+    // Only `good` was stored.
+    let (_, after) = lab.get("/api/v1/namespaces/default/services").await;
+    let names: Vec<&str> =
+        after["items"].as_array().unwrap().iter().map(|s| s["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["good", "kubernetes"]);
+    assert_ne!(after["metadata"]["resourceVersion"], before_rv);
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_semantics_follow_kube_apiserver() {
+    let lab = Lab::start().await;
+    let svc = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80}],"selector":{"app":"web"}}}"#;
+    let (code, created) =
+        lab.send(Method::POST, "/api/v1/namespaces/default/services", "application/json", svc.into()).await;
+    assert_eq!(code, 201, "{created}");
+    let (code, again) =
+        lab.send(Method::POST, "/api/v1/namespaces/default/services", "application/json", svc.into()).await;
+    assert_eq!((code, again["reason"].as_str()), (409, Some("AlreadyExists")));
+    assert_eq!(again["message"], "services \"web\" already exists");
+
+    // Optimistic concurrency: the first writer wins, the stale one gets 409 Conflict.
+    let mut first = created.clone();
+    first["metadata"]["labels"] = serde_json::json!({"v": "1"});
+    let (code, _) =
+        lab.send(Method::PUT, "/api/v1/namespaces/default/services/web", "application/json", first.to_string()).await;
+    assert_eq!(code, 200);
+    let mut stale = created.clone();
+    stale["metadata"]["labels"] = serde_json::json!({"v": "2"});
+    let (code, conflict) =
+        lab.send(Method::PUT, "/api/v1/namespaces/default/services/web", "application/json", stale.to_string()).await;
+    assert_eq!((code, conflict["reason"].as_str()), (409, Some("Conflict")), "{conflict}");
+
+    // A taken cluster IP is refused.
+    let ip = created["spec"]["clusterIP"].as_str().unwrap();
+    let clash = format!(r#"{{"metadata":{{"name":"clash"}},"spec":{{"clusterIP":"{ip}","ports":[{{"port":80}}]}}}}"#);
+    let (code, body) = lab.send(Method::POST, "/api/v1/namespaces/default/services", "application/json", clash).await;
+    assert_eq!(code, 422);
+    assert!(body["message"].as_str().unwrap().ends_with("provided IP is already allocated"), "{body}");
+    assert_eq!(body["details"]["causes"][0]["field"], "spec.clusterIPs");
+
+    // Merge patch, label selectors and delete-collection.
+    let (code, patched) = lab
+        .send(
+            Method::PATCH,
+            "/api/v1/namespaces/default/services/web",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"tier":"front"}}}"#.into(),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(patched["metadata"]["labels"]["tier"], "front");
+    let (_, list) = lab.get("/api/v1/namespaces/default/services?labelSelector=tier%3Dfront").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (code, bad) = lab.get("/api/v1/namespaces/default/services?labelSelector=tier%20in%20front").await;
+    assert_eq!(code, 400, "{bad}");
+    let (code, _) = lab
+        .send(
+            Method::DELETE,
+            "/api/v1/namespaces/default/services?labelSelector=tier%3Dfront",
+            "application/json",
+            String::new(),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (code, missing) = lab.get("/api/v1/namespaces/default/services/web").await;
+    assert_eq!((code, missing["message"].as_str()), (404, Some("services \"web\" not found")));
+
+    // Nodes are registered and ready at their addresses.
+    let (_, nodes) = lab.get("/api/v1/nodes").await;
+    let nodes = nodes["items"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[0]["status"]["addresses"][0]["address"], "127.0.1.1");
+    assert_eq!(nodes[0]["status"]["conditions"][0]["status"], "True");
+    lab.app.shutdown().await;
+}

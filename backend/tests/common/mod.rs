@@ -1,0 +1,99 @@
+//! A running svclab on free ports, and a client for it.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+use svclab::app::{App, Config};
+use tokio::time::Instant;
+
+pub const KUBIA: &str = include_str!("../../../examples/kubia.yaml");
+
+pub struct Lab {
+    pub app: App,
+    pub http: reqwest::Client,
+}
+
+impl Lab {
+    pub async fn start() -> Lab {
+        let app = App::start(Config::ephemeral()).await.expect("svclab starts");
+        Lab { app, http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.app.api_addr)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, content_type: &str, body: String) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    pub async fn apply(&self, yaml: &str) -> (u16, Value) {
+        self.send(reqwest::Method::POST, "/lab/v1/apply", "application/yaml", yaml.to_string()).await
+    }
+
+    pub async fn exec(&self, pod: &str, command: &[&str]) -> Value {
+        let body = serde_json::json!({ "command": command }).to_string();
+        let path = format!("/api/v1/namespaces/default/pods/{pod}/exec");
+        let (code, value) = self.send(reqwest::Method::POST, &path, "application/json", body).await;
+        assert_eq!(code, 200, "exec failed: {value}");
+        value
+    }
+
+    /// Names of the pods in `default` that are Running with an IP.
+    pub async fn running_pods(&self) -> Vec<String> {
+        let (_, list) = self.get("/api/v1/namespaces/default/pods").await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running" && p["status"]["podIP"].is_string())
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Ready endpoint addresses of a service, as (ip, pod name).
+    pub async fn ready_endpoints(&self, service: &str) -> Vec<(String, String)> {
+        let (_, eps) = self.get(&format!("/api/v1/namespaces/default/endpoints/{service}")).await;
+        let mut out = Vec::new();
+        for subset in eps["subsets"].as_array().into_iter().flatten() {
+            for a in subset["addresses"].as_array().into_iter().flatten() {
+                out.push((
+                    a["ip"].as_str().unwrap().to_string(),
+                    a["targetRef"]["name"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Polls `check` until it yields a value or `within` runs out.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,84 @@
+//! The watch streams: Kubernetes' `?watch=true` and the dashboard's websocket.
+
+mod common;
+
+use common::{KUBIA, Lab};
+use futures::StreamExt;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::timeout;
+
+const WITHIN: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_existing_objects_then_changes() {
+    let lab = Lab::start().await;
+    let response = lab.http.get(lab.url("/api/v1/namespaces/default/services?watch=true")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut buffer = Vec::new();
+    let mut events: Vec<Value> = Vec::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(i) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=i).collect();
+                return serde_json::from_slice(&line).unwrap();
+            }
+            let chunk = timeout(WITHIN, body.next()).await.expect("an event in time").expect("stream open").unwrap();
+            buffer.extend_from_slice(&chunk);
+        }
+    };
+    let first = next_event().await;
+    assert_eq!(
+        (first["type"].as_str(), first["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("kubernetes"))
+    );
+    lab.apply(KUBIA).await;
+    events.push(next_event().await);
+    assert_eq!(
+        (events[0]["type"].as_str(), events[0]["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("kubia"))
+    );
+    lab.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/services/kubia", "application/json", String::new())
+        .await;
+    let deleted = next_event().await;
+    assert_eq!(
+        (deleted["type"].as_str(), deleted["object"]["metadata"]["name"].as_str()),
+        (Some("DELETED"), Some("kubia"))
+    );
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_feed_syncs_then_streams() {
+    let lab = Lab::start().await;
+    let url = format!("ws://{}/lab/v1/watch", lab.app.api_addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let mut next = async || -> Value {
+        loop {
+            let msg = timeout(WITHIN, socket.next()).await.expect("a message in time").expect("open").unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    let sync = next().await;
+    assert_eq!(sync["type"], "SYNC");
+    let kinds: Vec<&str> =
+        sync["object"]["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"Node") && kinds.contains(&"Namespace") && kinds.contains(&"Service"), "{kinds:?}");
+    lab.apply(KUBIA).await;
+    // Changes follow, until the endpoints of kubia carry three ready addresses.
+    loop {
+        let event = next().await;
+        let object = &event["object"];
+        if object["kind"] == "Endpoints" && object["metadata"]["name"] == "kubia" {
+            let ready = object["subsets"][0]["addresses"].as_array().map_or(0, Vec::len);
+            if ready == 3 {
+                assert_eq!(event["type"], "MODIFIED");
+                break;
+            }
+        }
+    }
+    lab.app.shutdown().await;
+}
