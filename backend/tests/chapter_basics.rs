@@ -210,3 +210,34 @@ async fn rest_semantics_follow_kube_apiserver() {
     assert_eq!(nodes[0]["status"]["conditions"][0]["status"], "True");
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_is_idempotent_scales_and_takes_uploads() {
+    let lab = Lab::start().await;
+    // As a multipart upload, the way the dashboard uploads files.
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::text(KUBIA).file_name("kubia.yaml"));
+    let response = lab.http.post(lab.url("/lab/v1/apply")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["results"][0]["file"], "kubia.yaml");
+    assert_eq!(body["results"][1]["outcome"], "created");
+    eventually(SECOND, "3 running pods", || async { (lab.running_pods().await.len() == 3).then_some(()) }).await;
+
+    let (_, again) = lab.apply(KUBIA).await;
+    let outcomes: Vec<&str> =
+        again["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["unchanged", "unchanged"]);
+
+    let (_, scaled) = lab.apply(&KUBIA.replace("replicas: 3", "replicas: 1")).await;
+    assert_eq!(scaled["results"][1]["message"], "replicationcontroller/kubia configured");
+    eventually(SECOND, "one pod left", || async {
+        let eps = lab.ready_endpoints("kubia").await;
+        (lab.running_pods().await.len() == 1 && eps.len() == 1).then_some(())
+    })
+    .await;
+    let (_, rc) = lab.get("/api/v1/namespaces/default/replicationcontrollers/kubia").await;
+    assert_eq!(rc["status"]["replicas"], 1);
+    assert_eq!(rc["metadata"]["generation"], 2);
+    lab.app.shutdown().await;
+}

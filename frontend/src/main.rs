@@ -1,1 +1,14 @@
-fn main() {}
+//! The svclab dashboard: a Leptos CSR app fed live by the backend's websocket watch.
+//!
+//! - [`state`]: the cluster as last seen on `/lab/v1/watch`, provided as context.
+//! - [`api`]: calls to the lab endpoints (apply, test requests).
+//! - [`components`]: one component per file, by area.
+
+mod api;
+mod components;
+mod state;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(components::app::App);
+}

@@ -5,12 +5,14 @@
 //! - [`selector`]: label selectors (`app=kubia,tier in (web)`), parsed and matched.
 //! - [`validation`]: kube-apiserver's validation rules and error wording.
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
+//! - [`display`]: columns as `kubectl get` prints them (PORT(S), SELECTOR, AGE…).
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
 //! - [`pod`]: pod status as `kubectl get pods` shows it (READY, STATUS).
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
+pub mod display;
 pub mod lab;
 pub mod object;
 pub mod pod;

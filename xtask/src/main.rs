@@ -1,1 +1,27 @@
-fn main() {}
+//! `cargo xtask`: build orchestration for svclab.
+//!
+//! - `run [ARGS…]`: install what is missing, build the dashboard, run svclab (release) on
+//!   127.0.0.1:7070 with ARGS passed on.
+//! - `test`: formatting, clippy, every Rust test, the shared crate for wasm32, then the
+//!   Playwright suite against the built dashboard.
+//! - `e2e`: only the Playwright suite.
+//!
+//! Every install step is idempotent: it skips what is already there at the right version.
+
+mod setup;
+mod tasks;
+mod tidy;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "run" => tasks::run(&rest),
+        "test" => tasks::test(),
+        "e2e" => tasks::e2e(),
+        _ => bail!("usage: cargo xtask run [SVCLAB ARGS…] | test | e2e"),
+    }
+}

@@ -1,0 +1,42 @@
+// End-to-end tests against a real svclab serving the built dashboard, in Debian's chromium.
+// `cargo xtask e2e` builds everything, picks a free port and runs these.
+import { defineConfig } from '@playwright/test';
+
+const port = Number(process.env.SVCLAB_E2E_PORT ?? 7171);
+const binary = process.env.SVCLAB_BIN ?? '../target/debug/svclab';
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: 'list',
+  outputDir: 'test-results',
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: `${binary} --listen 127.0.0.1:${port} --dashboard ../frontend/dist`,
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+});

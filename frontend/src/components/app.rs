@@ -1,0 +1,26 @@
+//! The page: header, manifests on the left, cluster state on the right.
+
+use super::{
+    apply::ApplyPanel, header::Header, nodes::NodesTable, pods::PodsTable, provide_now, services::ServicesTable,
+};
+use crate::state::provide_cluster;
+use leptos::prelude::*;
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_cluster();
+    provide_now();
+    view! {
+        <Header />
+        <main class="layout">
+            <aside class="side">
+                <ApplyPanel />
+            </aside>
+            <div class="content">
+                <ServicesTable />
+                <PodsTable />
+                <NodesTable />
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,56 @@
+//! The nodes, as `kubectl get nodes -o wide` shows them, with their pod counts.
+
+use crate::state::use_cluster;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use leptos::prelude::*;
+
+#[component]
+pub fn NodesTable() -> impl IntoView {
+    let cluster = use_cluster();
+    let rows = move || {
+        let pods = cluster.list::<Pod>();
+        cluster
+            .list::<Node>()
+            .into_iter()
+            .map(|n| {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                let status = n.status.as_ref();
+                let ready = status
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                    .map(|c| if c.status == "True" { "Ready" } else { "NotReady" })
+                    .unwrap_or("Unknown");
+                let address = status
+                    .and_then(|s| s.addresses.as_ref())
+                    .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+                    .map(|a| a.address.clone())
+                    .unwrap_or_default();
+                let count = pods
+                    .iter()
+                    .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
+                    .count();
+                (name, ready, address, count)
+            })
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <section class="panel">
+            <h2>"Nodes"</h2>
+            <div class="table-wrap">
+            <table aria-label="Nodes">
+                <thead><tr><th>"NAME"</th><th>"STATUS"</th><th>"INTERNAL-IP"</th><th>"PODS"</th></tr></thead>
+                <tbody>
+                    <For each=rows key=|r| r.clone() let((name, ready, address, count))>
+                        <tr>
+                            <td>{name}</td>
+                            <td class:bad=ready != "Ready">{ready}</td>
+                            <td class="mono">{address}</td>
+                            <td>{count}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            </div>
+        </section>
+    }
+}

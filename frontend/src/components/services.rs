@@ -1,0 +1,115 @@
+//! The services, as `kubectl get svc` shows them, each with its endpoints (ready and not ready)
+//! and a button that sends test requests from a pod.
+
+use super::age;
+use super::test_requests::{TestRun, TestRunView};
+use crate::state::use_cluster;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use leptos::prelude::*;
+use svclab_shared::display::{cluster_ip, external_ip, service_ports, service_selector};
+
+/// One endpoint address as shown: `10.244.1.2:8080 kubia-abcde`.
+#[derive(Clone, PartialEq)]
+struct Address {
+    ip: String,
+    ports: String,
+    pod: String,
+    ready: bool,
+}
+
+fn addresses(endpoints: Option<&Endpoints>) -> Vec<Address> {
+    let mut out = Vec::new();
+    for subset in endpoints.and_then(|e| e.subsets.as_ref()).into_iter().flatten() {
+        let ports: Vec<String> = subset.ports.iter().flatten().map(|p| p.port.to_string()).collect();
+        let ports = ports.join(",");
+        for (list, ready) in [(&subset.addresses, true), (&subset.not_ready_addresses, false)] {
+            for a in list.iter().flatten() {
+                let pod = a.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
+                out.push(Address { ip: a.ip.clone(), ports: ports.clone(), pod, ready });
+            }
+        }
+    }
+    out.sort_by(|a, b| (!a.ready, &a.pod, &a.ip).cmp(&(!b.ready, &b.pod, &b.ip)));
+    out
+}
+
+#[component]
+pub fn ServicesTable() -> impl IntoView {
+    let cluster = use_cluster();
+    let run = RwSignal::new(None::<TestRun>);
+    let rows = move || cluster.list::<Service>();
+    view! {
+        <section class="panel">
+            <h2>"Services"</h2>
+            <div class="table-wrap">
+            <table aria-label="Services">
+                <thead>
+                    <tr>
+                        <th>"NAME"</th><th>"TYPE"</th><th>"CLUSTER-IP"</th><th>"EXTERNAL-IP"</th>
+                        <th>"PORT(S)"</th><th>"SELECTOR"</th><th>"AGE"</th><th>"ENDPOINTS"</th><th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=rows
+                        key=|s| (s.metadata.uid.clone(), s.metadata.resource_version.clone())
+                        let(svc)
+                    >
+                        <ServiceRow svc=svc run=run />
+                    </For>
+                </tbody>
+            </table>
+            </div>
+            <TestRunView run=run />
+        </section>
+    }
+}
+
+#[component]
+fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>) -> impl IntoView {
+    let cluster = use_cluster();
+    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let (ns, n) = (namespace.clone(), name.clone());
+    let endpoints = Memo::new(move |_| addresses(cluster.get::<Endpoints>(&ns, &n).as_ref()));
+    let proxied = cluster_ip(&svc).parse::<std::net::Ipv4Addr>().is_ok();
+    let (ns, n) = (namespace.clone(), name.clone());
+    let send = move |_| TestRun::start(run, ns.clone(), n.clone(), 10);
+    view! {
+        <tr data-service=name.clone()>
+            <td class="mono">{super::qualified(&namespace, &name)}</td>
+            <td>{svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default()}</td>
+            <td class="mono">{cluster_ip(&svc)}</td>
+            <td class="mono">{external_ip(&svc)}</td>
+            <td class="mono">{service_ports(&svc)}</td>
+            <td class="mono">{service_selector(&svc)}</td>
+            <td>{age(svc.metadata.creation_timestamp.as_ref())}</td>
+            <td>
+                <div class="endpoints">
+                <For each=move || endpoints.get() key=|a| (a.ip.clone(), a.ready) let(a)>
+                    <span
+                        class="endpoint"
+                        class:ready=a.ready
+                        class:not-ready=!a.ready
+                        title=if a.ready { "ready: receives traffic" } else { "not ready: receives no traffic" }
+                    >
+                        <span class="mono">{format!("{}:{}", a.ip, a.ports)}</span>
+                        " "
+                        <span class="pod">{a.pod.clone()}</span>
+                    </span>
+                </For>
+                <Show when=move || endpoints.with(Vec::is_empty)>
+                    <span class="none">"<none>"</span>
+                </Show>
+                </div>
+            </td>
+            <td>
+                <Show when=move || proxied>
+                    <button on:click=send.clone() title="Send 10 HTTP requests to this service from a pod">
+                        "Send 10 requests"
+                    </button>
+                </Show>
+            </td>
+        </tr>
+    }
+}

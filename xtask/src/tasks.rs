@@ -1,0 +1,53 @@
+//! The tasks: run, test, e2e.
+
+use crate::setup::{self, root, run as sh};
+use anyhow::Result;
+use std::process::Command;
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    setup::build_frontend()?;
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--package", "svclab", "--", "--dashboard", "frontend/dist"]).args(args);
+    sh(&mut cmd)
+}
+
+pub fn test() -> Result<()> {
+    sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().args(["test", "--workspace"]))?;
+    setup::frontend_tools()?;
+    // The shared crate must stay IO-free: it builds for the browser.
+    sh(cargo().args(["check", "--package", "svclab-shared", "--target", "wasm32-unknown-unknown"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--package",
+        "svclab-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    e2e()
+}
+
+pub fn e2e() -> Result<()> {
+    setup::build_frontend()?;
+    setup::e2e_tools()?;
+    sh(cargo().args(["build", "--package", "svclab"]))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let binary = root().join("target/debug/svclab");
+    sh(Command::new("npx")
+        .args(["playwright", "test"])
+        .current_dir(root().join("e2e"))
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .env("SVCLAB_E2E_PORT", port.to_string())
+        .env("SVCLAB_BIN", binary)
+        .env("CHROMIUM_PATH", setup::chromium()))
+}
