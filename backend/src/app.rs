@@ -64,7 +64,7 @@ impl App {
         let registry = Registry::new(store.clone(), ClusterIpAllocator::new(plan.service_network, plan.service_prefix));
         let listener = TcpListener::bind(config.listen).await?;
         let api_addr = listener.local_addr()?;
-        bootstrap::run(&registry, &plan, config.nodes, api_addr)?;
+        bootstrap::run(&registry, config.nodes, api_addr)?;
 
         let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));
         let network = Network::new(plan.clone(), table_rx);

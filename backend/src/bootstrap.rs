@@ -2,7 +2,6 @@
 //! endpoint is the API server itself. Existing objects are left as they are.
 
 use crate::error::ApiError;
-use crate::network::AddressPlan;
 use crate::registry::Registry;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -23,7 +22,7 @@ fn ensure(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError>
 }
 
 /// Creates what a fresh cluster has.
-pub fn run(registry: &Registry, plan: &AddressPlan, nodes: u8, api: SocketAddr) -> Result<(), ApiError> {
+pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiError> {
     for ns in NAMESPACES {
         ensure(registry, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))?;
     }
@@ -36,7 +35,6 @@ pub fn run(registry: &Registry, plan: &AddressPlan, nodes: u8, api: SocketAddr) 
             "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]}}),
         )?;
     }
-    let _ = plan;
     ensure(
         registry,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",

@@ -175,6 +175,15 @@ async fn rest_semantics_follow_kube_apiserver() {
     assert!(body["message"].as_str().unwrap().ends_with("provided IP is already allocated"), "{body}");
     assert_eq!(body["details"]["causes"][0]["field"], "spec.clusterIPs");
 
+    // A service with no ready endpoints refuses connections (it does not hang).
+    lab.apply(KUBIA).await;
+    let from = eventually(SECOND, "a running pod", || async { lab.running_pods().await.into_iter().next() }).await;
+    let out = lab.exec(&from, &["curl", "-sS", &format!("http://{ip}")]).await;
+    assert_eq!(out["exitCode"], 7, "{out}");
+    let stderr = out["stderr"].as_str().unwrap();
+    assert!(stderr.starts_with(&format!("curl: (7) Failed to connect to {ip} port 80 after ")), "{out}");
+    assert!(stderr.ends_with(" ms: Couldn't connect to server\n"), "{out}");
+
     // Merge patch, label selectors and delete-collection.
     let (code, patched) = lab
         .send(

@@ -45,7 +45,7 @@ pub fn stream(
     let relevant = move |o: &Object| {
         o.kind() == kind && namespace.as_deref().is_none_or(|ns| o.namespace() == ns) && selector.matches(o)
     };
-    let stream = async_stream(move |tx| async move {
+    let stream = produced_stream(move |tx| async move {
         let mut first = true;
         loop {
             let item = tokio::select! {
@@ -97,8 +97,9 @@ pub fn stream(
         .expect("valid response")
 }
 
-/// A stream fed by a task through a small channel.
-fn async_stream<T, F, Fut>(producer: F) -> impl futures::Stream<Item = T>
+/// A stream of what a task produces, through a small channel (the task ends when the stream is
+/// dropped and its next send fails, or on cancellation).
+fn produced_stream<T, F, Fut>(producer: F) -> impl futures::Stream<Item = T>
 where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
@@ -106,10 +107,7 @@ where
 {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(producer(tx));
-    tokio_stream_from(rx)
-}
-
-fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    let mut rx = rx;
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 

@@ -46,6 +46,13 @@ pub(super) fn apply(object: &mut Object) {
         }
         Object::Secret(secret) => {
             secret.type_.get_or_insert_with(|| "Opaque".into());
+            // `stringData` is write-only: it is merged into `data` and never stored.
+            if let Some(strings) = secret.string_data.take() {
+                let data = secret.data.get_or_insert_with(Default::default);
+                for (k, v) in strings {
+                    data.insert(k, k8s_openapi::ByteString(v.into_bytes()));
+                }
+            }
         }
         _ => {}
     }

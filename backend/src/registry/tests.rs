@@ -107,3 +107,15 @@ fn deleting_an_owner_deletes_its_pods() {
     r.delete(&ObjectKey::of(&rc), None).unwrap();
     assert!(r.store().list(Kind::Pod, None).1.is_empty());
 }
+
+#[test]
+fn secret_string_data_is_folded_into_data() {
+    let r = registry();
+    let secret = obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+                            "data": {"a": "YQ=="}, "stringData": {"b": "plain"}}));
+    let created = r.create(secret).unwrap();
+    let value = created.to_value();
+    assert_eq!(value["data"], json!({"a": "YQ==", "b": "cGxhaW4="}));
+    assert!(value.get("stringData").is_none());
+    assert_eq!(value["type"], "Opaque");
+}
