@@ -8,7 +8,10 @@ use reqwest::Method;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// The chapter's promise: endpoints appear within a second.
 const SECOND: Duration = Duration::from_secs(1);
+/// Headroom for waits that are not themselves a promise, on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubia_pods_answer_through_the_cluster_ip() {
@@ -67,7 +70,7 @@ async fn kubia_pods_answer_through_the_cluster_ip() {
 async fn a_deleted_pod_leaves_the_endpoints_and_is_replaced() {
     let lab = Lab::start().await;
     lab.apply(KUBIA).await;
-    let endpoints = eventually(SECOND, "3 ready endpoints", || async {
+    let endpoints = eventually(PATIENCE, "3 ready endpoints", || async {
         let eps = lab.ready_endpoints("kubia").await;
         (eps.len() == 3).then_some(eps)
     })
@@ -77,7 +80,7 @@ async fn a_deleted_pod_leaves_the_endpoints_and_is_replaced() {
         .send(Method::DELETE, &format!("/api/v1/namespaces/default/pods/{victim}"), "application/json", String::new())
         .await;
     assert_eq!(code, 200);
-    eventually(SECOND, "the deleted pod to leave the endpoints and a replacement to join", || async {
+    eventually(PATIENCE, "the deleted pod to leave the endpoints and a replacement to join", || async {
         let eps = lab.ready_endpoints("kubia").await;
         let gone = eps.iter().all(|(_, pod)| *pod != victim);
         (gone && eps.len() == 3).then_some(())
@@ -177,7 +180,7 @@ async fn rest_semantics_follow_kube_apiserver() {
 
     // A service with no ready endpoints refuses connections (it does not hang).
     lab.apply(KUBIA).await;
-    let from = eventually(SECOND, "a running pod", || async { lab.running_pods().await.into_iter().next() }).await;
+    let from = eventually(PATIENCE, "a running pod", || async { lab.running_pods().await.into_iter().next() }).await;
     let out = lab.exec(&from, &["curl", "-sS", &format!("http://{ip}")]).await;
     assert_eq!(out["exitCode"], 7, "{out}");
     let stderr = out["stderr"].as_str().unwrap();
@@ -231,7 +234,7 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["results"][0]["file"], "kubia.yaml");
     assert_eq!(body["results"][1]["outcome"], "created");
-    eventually(SECOND, "3 running pods", || async { (lab.running_pods().await.len() == 3).then_some(()) }).await;
+    eventually(PATIENCE, "3 running pods", || async { (lab.running_pods().await.len() == 3).then_some(()) }).await;
 
     let (_, again) = lab.apply(KUBIA).await;
     let outcomes: Vec<&str> =
@@ -240,7 +243,7 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
 
     let (_, scaled) = lab.apply(&KUBIA.replace("replicas: 3", "replicas: 1")).await;
     assert_eq!(scaled["results"][1]["message"], "replicationcontroller/kubia configured");
-    eventually(SECOND, "one pod left", || async {
+    eventually(PATIENCE, "one pod left", || async {
         let eps = lab.ready_endpoints("kubia").await;
         (lab.running_pods().await.len() == 1 && eps.len() == 1).then_some(())
     })
