@@ -9,7 +9,7 @@ use crate::controllers::{
 use crate::kubelet::{Kubelet, Sandboxes};
 use crate::network::{AddressPlan, Network};
 use crate::proxy::{self, ProxyTable};
-use crate::registry::{ClusterIpAllocator, Registry};
+use crate::registry::{ClusterIpAllocator, PortAllocator, Registry, ServiceAllocators};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,7 +61,11 @@ impl App {
         let tracker = TaskTracker::new();
         let store = Store::new();
         let plan = config.plan.clone();
-        let registry = Registry::new(store.clone(), ClusterIpAllocator::new(plan.service_network, plan.service_prefix));
+        let allocators = ServiceAllocators {
+            cluster_ips: ClusterIpAllocator::new(plan.service_network, plan.service_prefix),
+            node_ports: PortAllocator::new(30000, 32767),
+        };
+        let registry = Registry::new(store.clone(), allocators);
         let listener = TcpListener::bind(config.listen).await?;
         let api_addr = listener.local_addr()?;
         bootstrap::run(&registry, config.nodes, api_addr)?;

@@ -75,6 +75,11 @@ impl ClusterIpAllocator {
     pub fn release(&mut self, ip: Ipv4Addr) {
         self.used.remove(&ip);
     }
+
+    /// How many addresses are taken.
+    pub fn used_count(&self) -> usize {
+        self.used.len()
+    }
 }
 
 #[cfg(test)]

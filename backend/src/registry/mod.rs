@@ -5,24 +5,26 @@
 mod defaults;
 mod events;
 mod ipalloc;
+mod service;
 
 pub use ipalloc::ClusterIpAllocator;
+pub use service::{PortAllocator, ServiceAllocators};
 
 use crate::error::ApiError;
 use crate::store::{ObjectKey, Store, StoreError};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rand::Rng;
 use std::sync::{Arc, Mutex};
-use svclab_shared::validation::{self, FieldError};
+use svclab_shared::validation;
 use svclab_shared::{Kind, Object};
 
 /// The API server's object registry: a cloneable handle.
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
-    cluster_ips: Arc<Mutex<ClusterIpAllocator>>,
+    services: Arc<Mutex<ServiceAllocators>>,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -42,16 +44,39 @@ fn generate_suffix() -> String {
 }
 
 impl Registry {
-    pub fn new(store: Store, cluster_ips: ClusterIpAllocator) -> Self {
-        Registry { store, cluster_ips: Arc::new(Mutex::new(cluster_ips)) }
+    pub fn new(store: Store, services: ServiceAllocators) -> Self {
+        Registry { store, services: Arc::new(Mutex::new(services)) }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    fn ips(&self) -> std::sync::MutexGuard<'_, ClusterIpAllocator> {
-        self.cluster_ips.lock().unwrap_or_else(|e| e.into_inner())
+    fn allocators(&self) -> std::sync::MutexGuard<'_, ServiceAllocators> {
+        self.services.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes through `write`, reserving a service's addresses first and settling them after.
+    fn with_reservation(
+        &self,
+        old: Option<&Object>,
+        mut object: Object,
+        write: impl FnOnce(Object) -> Result<Arc<Object>, StoreError>,
+    ) -> Result<Arc<Object>, ApiError> {
+        let (kind, name) = (object.kind(), object.name().to_string());
+        let reservation = match (&mut object, old) {
+            (Object::Service(svc), Some(Object::Service(old))) => Some(self.allocators().reserve(Some(old), svc)?),
+            (Object::Service(svc), None) => Some(self.allocators().reserve(None, svc)?),
+            _ => None,
+        };
+        let written = write(object);
+        if let Some(r) = reservation {
+            match &written {
+                Ok(_) => self.allocators().commit(r),
+                Err(_) => self.allocators().rollback(r),
+            }
+        }
+        written.map_err(|e| store_error(e, kind, &name))
     }
 
     /// Creates an object as `POST` does: generated name, defaults, validation, allocation.
@@ -92,40 +117,8 @@ impl Registry {
         unreachable!("the loop returns")
     }
 
-    fn create_validated(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
-        let (kind, name) = (object.kind(), object.name().to_string());
-        let allocated = match &mut object {
-            Object::Service(svc) => self.allocate_cluster_ip(svc, &name)?,
-            _ => None,
-        };
-        let created = self.store.create(object);
-        if created.is_err()
-            && let Some(ip) = allocated
-        {
-            self.ips().release(ip);
-        }
-        created.map_err(|e| store_error(e, kind, &name))
-    }
-
-    fn allocate_cluster_ip(&self, svc: &mut Service, name: &str) -> Result<Option<std::net::Ipv4Addr>, ApiError> {
-        let spec = svc.spec.get_or_insert_with(Default::default);
-        if spec.type_.as_deref() == Some("ExternalName") {
-            spec.cluster_ip = None;
-            spec.cluster_ips = None;
-            return Ok(None);
-        }
-        if spec.cluster_ip.as_deref() == Some("None") {
-            spec.cluster_ips = Some(vec!["None".into()]);
-            return Ok(None);
-        }
-        let requested = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty());
-        let ip = self.ips().allocate(requested).map_err(|msg| {
-            let value = format!("[]string{{{:?}}}", requested.unwrap_or_default());
-            ApiError::invalid(Kind::Service, name, vec![FieldError::invalid("spec.clusterIPs", value, msg)])
-        })?;
-        spec.cluster_ip = Some(ip.to_string());
-        spec.cluster_ips = Some(vec![ip.to_string()]);
-        Ok(Some(ip))
+    fn create_validated(&self, object: Object) -> Result<Arc<Object>, ApiError> {
+        self.with_reservation(None, object, |o| self.store.create(o))
     }
 
     /// Replaces an object as `PUT` does. The status is kept from the stored object (status is a
@@ -162,7 +155,7 @@ impl Registry {
             let generation = current.metadata().generation.unwrap_or(1);
             object.metadata_mut().generation = Some(generation + 1);
         }
-        self.store.update(object).map_err(|e| store_error(e, kind, &name))
+        self.with_reservation(Some(current), object, |o| self.store.update(o))
     }
 
     /// Applies a JSON merge patch (RFC 7386) or JSON patch (RFC 6902) to an object.
@@ -203,10 +196,8 @@ impl Registry {
     }
 
     fn after_delete(&self, deleted: &Object) {
-        if let Object::Service(svc) = deleted
-            && let Some(ip) = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).and_then(|ip| ip.parse().ok())
-        {
-            self.ips().release(ip);
+        if let Object::Service(svc) = deleted {
+            self.allocators().release_all(svc);
         }
         if let Object::Namespace(_) = deleted {
             for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
@@ -251,19 +242,10 @@ fn keep_server_fields(current: &Object, object: &mut Object) {
     new.creation_timestamp = old.creation_timestamp.clone();
     new.generation = old.generation;
     new.deletion_timestamp = old.deletion_timestamp.clone();
-    if let (Object::Service(old), Object::Service(new)) = (current, object) {
-        let (Some(old), Some(new)) = (old.spec.as_ref(), new.spec.as_mut()) else { return };
-        let to_external_name = new.type_.as_deref() == Some("ExternalName");
-        if new.cluster_ip.as_deref().unwrap_or_default().is_empty() && !to_external_name {
-            new.cluster_ip = old.cluster_ip.clone();
-            new.cluster_ips = old.cluster_ips.clone();
-        }
-        for port in new.ports.iter_mut().flatten() {
-            if port.node_port.is_none() {
-                let same = old.ports.iter().flatten().find(|p| p.port == port.port && p.protocol == port.protocol);
-                port.node_port = same.and_then(|p| p.node_port);
-            }
-        }
+    if let (Object::Service(old), Object::Service(new)) = (current, object)
+        && let (Some(old), Some(new)) = (old.spec.as_ref(), new.spec.as_mut())
+    {
+        service::carry_over(old, new);
     }
 }
 

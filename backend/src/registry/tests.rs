@@ -1,10 +1,15 @@
 use super::*;
+use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use std::net::Ipv4Addr;
 
 fn registry() -> Registry {
     let store = Store::new();
-    let registry = Registry::new(store, ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12));
+    let allocators = ServiceAllocators {
+        cluster_ips: ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12),
+        node_ports: PortAllocator::new(30000, 32767),
+    };
+    let registry = Registry::new(store, allocators);
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
     registry.create(Object::from_value(ns).unwrap()).unwrap();
     registry
