@@ -3,11 +3,13 @@
 
 use crate::api::{self, ApiState};
 use crate::bootstrap;
+use crate::controllers::loadbalancer::LoadBalancerController;
 use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
 use crate::kubelet::{Kubelet, Sandboxes};
 use crate::network::{AddressPlan, Network};
+use crate::proxy::listeners::{Listeners, NodeAddr};
 use crate::proxy::{self, ProxyTable};
 use crate::registry::{ClusterIpAllocator, PortAllocator, Registry, ServiceAllocators};
 use crate::store::Store;
@@ -28,18 +30,26 @@ pub struct Config {
     pub dashboard: Option<PathBuf>,
     pub nodes: u8,
     pub plan: AddressPlan,
+    /// Whether the environment provides load balancers (`false`: they stay `<pending>`).
+    pub load_balancers: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { listen: ([127, 0, 0, 1], 7070).into(), dashboard: None, nodes: 3, plan: AddressPlan::default() }
+        Config {
+            listen: ([127, 0, 0, 1], 7070).into(),
+            dashboard: None,
+            nodes: 3,
+            plan: AddressPlan::default(),
+            load_balancers: true,
+        }
     }
 }
 
 impl Config {
     /// Everything on free ports, for tests.
     pub fn ephemeral() -> Self {
-        Config { listen: ([127, 0, 0, 1], 0).into(), ..Config::default() }
+        Config { listen: ([127, 0, 0, 1], 0).into(), plan: AddressPlan::isolated(), ..Config::default() }
     }
 }
 
@@ -77,6 +87,20 @@ impl App {
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
+        if config.load_balancers {
+            let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
+            tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));
+        }
+        let nodes =
+            (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
+        let listeners = Listeners {
+            network: network.clone(),
+            registry: registry.clone(),
+            nodes,
+            tracker: tracker.clone(),
+            cancel: cancel.clone(),
+        };
+        tracker.spawn(listeners.run());
         for i in 1..=config.nodes {
             let kubelet =
                 Kubelet::new(i, registry.clone(), network.clone(), sandboxes.clone(), tracker.clone(), cancel.clone());

@@ -18,6 +18,10 @@ struct Args {
     /// Number of simulated nodes (node-1 … node-N at 127.0.1.1 …).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=250))]
     nodes: u8,
+    /// Behave like an environment without load balancers: LoadBalancer services stay <pending>
+    /// and work as NodePort services.
+    #[arg(long)]
+    no_load_balancers: bool,
 }
 
 #[tokio::main]

@@ -134,4 +134,7 @@ pub struct Hop {
     pub node: Option<String>,
     /// Why this endpoint: `random among 3 ready endpoints`.
     pub reason: String,
+    /// The source address the pod saw: the client's own, or a node's after SNAT.
+    #[serde(default)]
+    pub source: String,
 }

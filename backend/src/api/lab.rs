@@ -90,7 +90,7 @@ pub async fn test_requests(
     for _ in 0..count {
         let started = Instant::now();
         let mut result = TestResult::default();
-        match source.network.connect(to).await {
+        match source.network.connect(source.ip, to).await {
             Err(e) => result.error = Some(format!("Failed to connect to {ip} port {port}: {e}")),
             Ok(conn) => {
                 result.hop = conn.hop;

@@ -4,8 +4,10 @@
 //! - [`replication`]: ReplicationControllers and ReplicaSets.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
+//! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 
 pub mod endpoints;
+pub mod loadbalancer;
 pub mod replication;
 pub mod runtime;
 pub mod scheduler;

@@ -1,11 +1,14 @@
 //! Built-in container images: the program a container runs, chosen by its image name.
 //!
 //! - `luksa/kubia`: an HTTP server on port 8080 answering `You've hit <hostname>` on every path.
+//! - `registry.k8s.io/echoserver` (also under `k8s.gcr.io`): HTTP on 8080 describing the request
+//!   as it arrived, with `client_address` the source the pod sees (the client, or a node after SNAT).
 //! - `busybox`, `tutum/dnsutils` and any image svclab does not know: no server; the container
 //!   idles and is there for `exec`.
 
 use super::PodSandbox;
 use axum::Router;
+use axum::extract::{ConnectInfo, Request};
 use k8s_openapi::api::core::v1::Container;
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
     Kubia,
+    EchoServer,
     Idle,
 }
 
@@ -34,6 +38,9 @@ pub fn repository(image: &str) -> &str {
 pub fn program_for(image: &str) -> Program {
     match repository(image) {
         "luksa/kubia" => Program::Kubia,
+        "registry.k8s.io/echoserver" | "k8s.gcr.io/echoserver" | "gcr.io/google_containers/echoserver" => {
+            Program::EchoServer
+        }
         _ => Program::Idle,
     }
 }
@@ -56,6 +63,15 @@ pub async fn start(
             let real = serve_http(app, sandbox, tracker).await?;
             Ok(vec![(8080, real)])
         }
+        Program::EchoServer => {
+            let (hostname, network) = (sandbox.hostname.clone(), sandbox.network.clone());
+            let app = Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
+                let (hostname, source) = (hostname.clone(), network.source_of(peer));
+                async move { echo(&hostname, source, request).await }
+            });
+            let real = serve_http(app, sandbox, tracker).await?;
+            Ok(vec![(8080, real)])
+        }
         Program::Idle => Ok(vec![]),
     }
 }
@@ -65,12 +81,36 @@ async fn serve_http(app: Router, sandbox: &PodSandbox, tracker: &TaskTracker) ->
     let real = listener.local_addr()?;
     let stop = sandbox.cancelled();
     tracker.spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::debug!(error = %e, "container server stopped");
         }
     });
     Ok(real)
+}
+
+/// The page echoserver answers with.
+async fn echo(hostname: &str, client: std::net::Ipv4Addr, request: Request) -> String {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    let mut headers: Vec<String> =
+        parts.headers.iter().map(|(k, v)| format!("\t{}={}", k.as_str(), v.to_str().unwrap_or_default())).collect();
+    headers.sort();
+    let body = if body.is_empty() {
+        "\t-no body in request-".to_string()
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    format!(
+        "\n\nHostname: {hostname}\n\nPod Information:\n\t-no pod information available-\n\nServer values:\n\tserver_version=nginx: 1.13.3 - lua: 10008\n\nRequest Information:\n\tclient_address={client}\n\tmethod={}\n\treal path={}\n\tquery={}\n\trequest_version=1.1\n\trequest_scheme=http\n\trequest_uri=http://{host}{}\n\nRequest Headers:\n{}\n\nRequest Body:\n{body}\n\n",
+        parts.method,
+        parts.uri.path(),
+        parts.uri.query().unwrap_or_default(),
+        parts.uri,
+        headers.join("\n"),
+    )
 }
 
 #[cfg(test)]
@@ -85,5 +125,6 @@ mod tests {
         assert_eq!(repository("localhost:5000/busybox:1.36"), "localhost:5000/busybox");
         assert_eq!(program_for("luksa/kubia:v2"), Program::Kubia);
         assert_eq!(program_for("busybox"), Program::Idle);
+        assert_eq!(program_for("registry.k8s.io/echoserver:1.10"), Program::EchoServer);
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod http;
 
-use crate::proxy::{Protocol, ProxyTable, VirtualAddr};
+use crate::proxy::{Affinity, Entry, NoRoute, Protocol, ProxyTable, VirtualAddr};
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -24,6 +24,8 @@ pub struct AddressPlan {
     pub pod_network: Ipv4Addr,
     pub service_network: Ipv4Addr,
     pub service_prefix: u8,
+    /// Load-balancer addresses come from this /24, e.g. 127.0.2.1.
+    pub load_balancer_pool: Ipv4Addr,
 }
 
 impl Default for AddressPlan {
@@ -33,11 +35,25 @@ impl Default for AddressPlan {
             pod_network: Ipv4Addr::new(10, 244, 0, 0),
             service_network: Ipv4Addr::new(10, 96, 0, 0),
             service_prefix: 12,
+            load_balancer_pool: Ipv4Addr::new(127, 0, 2, 0),
         }
     }
 }
 
 impl AddressPlan {
+    /// A plan whose node and load-balancer addresses are unlikely to clash with another svclab
+    /// on the same machine (tests run many at once): `127.a.b.0/24` and `127.a.b+1.0/24`.
+    pub fn isolated() -> Self {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let (a, b) = (rng.random_range(16..=250u8), rng.random_range(0..=127u8) * 2);
+        AddressPlan {
+            node_base: Ipv4Addr::new(127, a, b, 0),
+            load_balancer_pool: Ipv4Addr::new(127, a, b + 1, 0),
+            ..AddressPlan::default()
+        }
+    }
+
     pub fn node_ip(&self, index: u8) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.node_base) + index as u32)
     }
@@ -50,6 +66,11 @@ impl AddressPlan {
 
     pub fn is_pod_ip(&self, ip: Ipv4Addr) -> bool {
         ip.octets()[..2] == self.pod_network.octets()[..2]
+    }
+
+    /// The node a pod address belongs to (`10.244.2.7` → `node-2`).
+    pub fn node_of_pod(&self, ip: Ipv4Addr) -> Option<String> {
+        self.is_pod_ip(ip).then(|| format!("node-{}", ip.octets()[2]))
     }
 
     pub fn is_service_ip(&self, ip: Ipv4Addr) -> bool {
@@ -65,6 +86,9 @@ pub enum DialError {
     Refused,
     #[error("No route to host")]
     NoRoute,
+    /// Dropped by a Local traffic policy: the client waits until it gives up.
+    #[error("Connection timed out")]
+    Dropped,
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -78,6 +102,11 @@ pub struct Connection {
 
 struct Inner {
     plan: AddressPlan,
+    /// Connection tracking: the local address of each socket svclab opened on a client's
+    /// behalf → the source address the far end is to see.
+    sources: RwLock<HashMap<SocketAddr, Ipv4Addr>>,
+    /// ClientIP affinity for traffic to cluster IPs.
+    affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
     pods: RwLock<HashMap<Ipv4Addr, HashMap<u16, SocketAddr>>>,
     proxy: watch::Receiver<Arc<ProxyTable>>,
@@ -91,7 +120,8 @@ pub struct Network {
 
 impl Network {
     pub fn new(plan: AddressPlan, proxy: watch::Receiver<Arc<ProxyTable>>) -> Self {
-        Network { inner: Arc::new(Inner { plan, pods: RwLock::default(), proxy }) }
+        let (sources, affinity) = (RwLock::default(), Affinity::default());
+        Network { inner: Arc::new(Inner { plan, sources, affinity, pods: RwLock::default(), proxy }) }
     }
 
     pub fn plan(&self) -> &AddressPlan {
@@ -125,16 +155,49 @@ impl Network {
         pods.get(&ip).ok_or(DialError::NoRoute)?.get(&port).copied().ok_or(DialError::Refused)
     }
 
-    /// Opens a TCP connection to `to` from inside the cluster.
-    pub async fn connect(&self, to: SocketAddrV4) -> Result<Connection, DialError> {
+    /// The proxy table as it is now.
+    pub fn table(&self) -> Arc<ProxyTable> {
+        self.inner.proxy.borrow().clone()
+    }
+
+    /// A receiver that sees every new proxy table.
+    pub fn table_updates(&self) -> watch::Receiver<Arc<ProxyTable>> {
+        self.inner.proxy.clone()
+    }
+
+    /// Records that the socket svclab opened at `local` carries traffic from `source`.
+    pub fn track(&self, local: SocketAddr, source: Ipv4Addr) {
+        let mut sources = self.inner.sources.write().unwrap_or_else(|e| e.into_inner());
+        sources.insert(local, source);
+    }
+
+    /// The source address a server should see for a connection whose peer is `peer`: the one
+    /// tracked for it, or the peer's own address for connections from outside svclab.
+    pub fn source_of(&self, peer: SocketAddr) -> Ipv4Addr {
+        let tracked = self.inner.sources.read().unwrap_or_else(|e| e.into_inner()).get(&peer).copied();
+        tracked.unwrap_or(match peer.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
+        })
+    }
+
+    /// Opens a TCP connection from `from` (a pod's or node's address) to `to`, inside the cluster.
+    pub async fn connect(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<Connection, DialError> {
         let plan = &self.inner.plan;
         let ip = *to.ip();
         if plan.is_service_ip(ip) {
             let addr = VirtualAddr { ip, port: to.port(), protocol: Protocol::Tcp };
-            let table = self.inner.proxy.borrow().clone();
-            let route = table.route(&addr).ok_or(DialError::Refused)?;
+            let table = self.table();
+            let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
+            let client_node = plan.node_of_pod(from);
+            let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
+            let route = route.pick(entry, from, &self.inner.affinity).map_err(|e| match e {
+                NoRoute::NoEndpoints => DialError::Refused,
+                NoRoute::NoLocalEndpoints(_) => DialError::Dropped,
+            })?;
             let endpoint = SocketAddrV4::new(route.backend.ip, route.backend.port);
             let stream = self.connect_direct(endpoint).await?;
+            self.track(stream.local_addr()?, from);
             let hop = Hop {
                 service: route.route.service.clone(),
                 virtual_address: to.to_string(),
@@ -142,13 +205,17 @@ impl Network {
                 pod: route.backend.pod.clone(),
                 node: route.backend.node.clone(),
                 reason: route.reason,
+                source: from.to_string(),
             };
             return Ok(Connection { stream, hop: Some(hop) });
         }
-        Ok(Connection { stream: self.connect_direct(to).await?, hop: None })
+        let stream = self.connect_direct(to).await?;
+        self.track(stream.local_addr()?, from);
+        Ok(Connection { stream, hop: None })
     }
 
-    async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
+    /// Connects to a pod's `ip:port` (or a host address) without any service in between.
+    pub async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
         let ip = *to.ip();
         let real = if self.inner.plan.is_pod_ip(ip) {
             self.resolve_pod(ip, to.port())?
@@ -189,13 +256,17 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let pod_ip = Ipv4Addr::new(10, 244, 1, 5);
         net.bind(pod_ip, 8080, listener.local_addr().unwrap());
-        assert!(net.connect(SocketAddrV4::new(pod_ip, 8080)).await.is_ok());
-        assert!(matches!(net.connect(SocketAddrV4::new(pod_ip, 9090)).await, Err(DialError::Refused)));
+        let client = Ipv4Addr::new(10, 244, 2, 9);
+        let conn = net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, conn.stream.local_addr().unwrap());
+        assert_eq!(net.source_of(peer), client, "the pod sees the client's address");
+        assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 9090)).await, Err(DialError::Refused)));
         let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 244, 9, 9), 80);
-        assert!(matches!(net.connect(nowhere).await, Err(DialError::NoRoute)));
+        assert!(matches!(net.connect(client, nowhere).await, Err(DialError::NoRoute)));
         let unknown_service = SocketAddrV4::new(Ipv4Addr::new(10, 96, 0, 99), 80);
-        assert!(matches!(net.connect(unknown_service).await, Err(DialError::Refused)));
+        assert!(matches!(net.connect(client, unknown_service).await, Err(DialError::Refused)));
         net.detach_pod(pod_ip);
-        assert!(matches!(net.connect(SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
+        assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
     }
 }

@@ -2,9 +2,12 @@
 //! [`ProxyTable`] published as an immutable snapshot through `tokio::sync::watch`; the data path
 //! reads the current snapshot, holds no lock, and picks a ready endpoint per connection.
 
+mod affinity;
+pub mod listeners;
 mod table;
 
-pub use table::{Backend, Protocol, ProxyTable, Route, ServicePortRoute, VirtualAddr};
+pub use affinity::Affinity;
+pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Route, ServicePortRoute, VirtualAddr};
 
 use crate::store::{ObjectKey, Store, WatchItem};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -14,7 +17,7 @@ use svclab_shared::{Kind, Object};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-type Routes = Vec<(VirtualAddr, Arc<ServicePortRoute>)>;
+type Routes = Vec<Arc<ServicePortRoute>>;
 
 /// Keeps the proxy table in step with the store until `cancel` fires.
 pub async fn run_proxier(store: Store, table: watch::Sender<Arc<ProxyTable>>, cancel: CancellationToken) {
@@ -42,8 +45,7 @@ pub async fn run_proxier(store: Store, table: watch::Sender<Arc<ProxyTable>>, ca
                 None => routes.remove(&key),
             };
         }
-        let by_address = routes.values().flatten().map(|(addr, route)| (*addr, route.clone())).collect();
-        table.send_replace(Arc::new(ProxyTable::new(by_address)));
+        table.send_replace(Arc::new(ProxyTable::new(routes.values().flatten().cloned())));
     }
 }
 

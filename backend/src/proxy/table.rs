@@ -1,12 +1,15 @@
-//! The proxy table: virtual address → the ready endpoints behind it, and the choice of one.
+//! The proxy table: each service port's entry points (cluster IP, node port, load-balancer IP),
+//! its ready endpoints and its policies, and the pure choice of an endpoint for a connection.
 
+use super::affinity::Affinity;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -22,7 +25,7 @@ impl Protocol {
     }
 }
 
-/// A service's virtual address: cluster IP, port, protocol.
+/// An address and port a service can be reached at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VirtualAddr {
     pub ip: Ipv4Addr,
@@ -45,7 +48,30 @@ pub struct ServicePortRoute {
     /// `namespace/name`.
     pub service: String,
     pub port_name: String,
+    pub protocol: Protocol,
+    pub cluster: Option<VirtualAddr>,
+    pub node_port: Option<u16>,
+    /// The service port on load-balancer addresses.
+    pub port: u16,
+    pub load_balancer_ips: Vec<Ipv4Addr>,
     pub backends: Vec<Backend>,
+    /// `sessionAffinity: ClientIP` and its timeout.
+    pub affinity: Option<Duration>,
+    /// `externalTrafficPolicy: Local`.
+    pub external_local: bool,
+    /// `internalTrafficPolicy: Local`.
+    pub internal_local: bool,
+    /// The health-check node port of a `Local` load-balancer service.
+    pub health_check_port: Option<u16>,
+}
+
+/// How a connection reached the service, which decides the policy that applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// From inside the cluster to the cluster IP; the client pod's node, if it is a pod.
+    ClusterIp { client_node: Option<&'a str> },
+    /// To a node port or a load-balancer address, arriving at this node.
+    External { node: &'a str },
 }
 
 /// The endpoint chosen for one connection, and why.
@@ -56,47 +82,138 @@ pub struct Route {
     pub reason: String,
 }
 
-/// An immutable snapshot of every service's routes.
+/// Why no endpoint was chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    /// No ready endpoint at all: the connection is refused.
+    NoEndpoints,
+    /// A Local traffic policy and no ready endpoint on this node: the traffic is dropped.
+    NoLocalEndpoints(String),
+}
+
+impl ServicePortRoute {
+    /// Picks the endpoint for a new connection from `client`.
+    pub fn pick(self: &Arc<Self>, entry: Entry, client: Ipv4Addr, affinity: &Affinity) -> Result<Route, NoRoute> {
+        if self.backends.is_empty() {
+            return Err(NoRoute::NoEndpoints);
+        }
+        let (local_node, policy) = match entry {
+            Entry::External { node } if self.external_local => (Some(node), "externalTrafficPolicy: Local"),
+            Entry::ClusterIp { client_node: Some(node) } if self.internal_local => {
+                (Some(node), "internalTrafficPolicy: Local")
+            }
+            _ => (None, ""),
+        };
+        let candidates: Vec<&Backend> = match local_node {
+            Some(node) => self.backends.iter().filter(|b| b.node.as_deref() == Some(node)).collect(),
+            None => self.backends.iter().collect(),
+        };
+        if candidates.is_empty() {
+            return Err(NoRoute::NoLocalEndpoints(local_node.unwrap_or_default().to_string()));
+        }
+        let n = candidates.len();
+        let scope = match local_node {
+            Some(node) => {
+                format!("{policy}: random among {n} ready endpoint{} on {node}", if n == 1 { "" } else { "s" })
+            }
+            None => format!("random among {n} ready endpoint{}", if n == 1 { "" } else { "s" }),
+        };
+        let key = (self.service.clone(), self.port_name.clone(), self.protocol, client);
+        if let Some(timeout) = self.affinity
+            && let Some(kept) = affinity.get(&key, timeout)
+            && let Some(backend) = candidates.iter().find(|b| b.ip == kept.0 && b.port == kept.1)
+        {
+            affinity.touch(key, (backend.ip, backend.port));
+            let reason =
+                format!("sessionAffinity ClientIP: {client} stays on this endpoint ({}s timeout)", timeout.as_secs());
+            return Ok(Route { route: self.clone(), backend: (*backend).clone(), reason });
+        }
+        let backend = candidates[rand::rng().random_range(0..n)].clone();
+        let reason = match self.affinity {
+            Some(timeout) => {
+                affinity.touch(key, (backend.ip, backend.port));
+                format!("{scope}; sessionAffinity ClientIP pins {client} to it for {}s", timeout.as_secs())
+            }
+            None => scope,
+        };
+        Ok(Route { route: self.clone(), backend, reason })
+    }
+}
+
+/// An immutable snapshot of every service port's routes, indexed by entry point.
 #[derive(Debug, Default)]
 pub struct ProxyTable {
-    by_address: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
+    cluster: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
+    node_ports: HashMap<(u16, Protocol), Arc<ServicePortRoute>>,
+    load_balancers: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
 }
 
 impl ProxyTable {
-    pub fn new(by_address: HashMap<VirtualAddr, Arc<ServicePortRoute>>) -> Self {
-        ProxyTable { by_address }
-    }
-
-    pub fn lookup(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
-        self.by_address.get(addr)
-    }
-
-    /// Picks a ready endpoint at random for a new connection. `None` when the address is a
-    /// service port with no ready endpoint (the connection is refused) or no service at all.
-    pub fn route(&self, addr: &VirtualAddr) -> Option<Route> {
-        let route = self.by_address.get(addr)?;
-        let n = route.backends.len();
-        if n == 0 {
-            return None;
+    pub fn new(routes: impl IntoIterator<Item = Arc<ServicePortRoute>>) -> Self {
+        let mut table = ProxyTable::default();
+        for route in routes {
+            if let Some(addr) = route.cluster {
+                table.cluster.insert(addr, route.clone());
+            }
+            if let Some(port) = route.node_port {
+                table.node_ports.insert((port, route.protocol), route.clone());
+            }
+            for ip in &route.load_balancer_ips {
+                let addr = VirtualAddr { ip: *ip, port: route.port, protocol: route.protocol };
+                table.load_balancers.insert(addr, route.clone());
+            }
         }
-        let backend = route.backends[rand::rng().random_range(0..n)].clone();
-        let reason = format!("random among {n} ready endpoint{}", if n == 1 { "" } else { "s" });
-        Some(Route { route: route.clone(), backend, reason })
+        table
+    }
+
+    pub fn cluster_ip(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
+        self.cluster.get(addr)
+    }
+
+    pub fn node_port(&self, port: u16, protocol: Protocol) -> Option<&Arc<ServicePortRoute>> {
+        self.node_ports.get(&(port, protocol))
+    }
+
+    pub fn load_balancer(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
+        self.load_balancers.get(addr)
+    }
+
+    /// Every node port in use.
+    pub fn node_port_keys(&self) -> impl Iterator<Item = (u16, Protocol)> + '_ {
+        self.node_ports.keys().copied()
+    }
+
+    /// Every load-balancer address in use.
+    pub fn load_balancer_keys(&self) -> impl Iterator<Item = VirtualAddr> + '_ {
+        self.load_balancers.keys().copied()
     }
 }
 
-/// The routes one service contributes: one per port, to the ready addresses of its Endpoints.
-/// Headless and ExternalName services have no virtual address and contribute nothing.
-pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<(VirtualAddr, Arc<ServicePortRoute>)> {
+/// The routes one service contributes, one per port. ExternalName services contribute nothing;
+/// headless ones have no cluster IP, so nothing is proxied for them either.
+pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<ServicePortRoute>> {
     let Some(spec) = &svc.spec else { return vec![] };
-    let Some(ip) = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) else {
+    let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
+    let cluster_ip = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+    if ty == "ExternalName" || cluster_ip.is_none() {
         return vec![];
-    };
+    }
     let name = format!(
         "{}/{}",
         svc.metadata.namespace.as_deref().unwrap_or_default(),
         svc.metadata.name.as_deref().unwrap_or_default()
     );
+    let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()?.timeout_seconds);
+        Duration::from_secs(timeout.unwrap_or(10800).max(1) as u64)
+    });
+    let load_balancer_ips: Vec<Ipv4Addr> = if ty == "LoadBalancer" {
+        let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()?.ingress.as_ref());
+        ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse().ok()).collect()
+    } else {
+        vec![]
+    };
+    let external = ty == "NodePort" || ty == "LoadBalancer";
     let mut out = Vec::new();
     for port in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else { continue };
@@ -119,50 +236,23 @@ pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<(VirtualA
                 });
             }
         }
-        let addr = VirtualAddr { ip, port: port.port as u16, protocol };
-        out.push((addr, Arc::new(ServicePortRoute { service: name.clone(), port_name, backends })));
+        out.push(Arc::new(ServicePortRoute {
+            service: name.clone(),
+            port_name,
+            protocol,
+            cluster: cluster_ip.map(|ip| VirtualAddr { ip, port: port.port as u16, protocol }),
+            node_port: port.node_port.filter(|_| external).map(|p| p as u16),
+            port: port.port as u16,
+            load_balancer_ips: load_balancer_ips.clone(),
+            backends,
+            affinity,
+            external_local: external && spec.external_traffic_policy.as_deref() == Some("Local"),
+            internal_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
+            health_check_port: spec.health_check_node_port.filter(|_| ty == "LoadBalancer").map(|p| p as u16),
+        }));
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn routes_match_endpoint_ports_by_name_and_skip_unready() {
-        let svc: Service = serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"},
-            "spec": {"clusterIP": "10.96.0.20", "ports": [
-                {"name": "http", "port": 80, "protocol": "TCP"}, {"name": "https", "port": 443, "protocol": "TCP"}]}}))
-        .unwrap();
-        let eps: Endpoints = serde_json::from_value(json!({"metadata": {"name": "kubia"}, "subsets": [
-            {"addresses": [{"ip": "10.244.1.2", "targetRef": {"kind": "Pod", "name": "kubia-a"}}],
-             "notReadyAddresses": [{"ip": "10.244.2.2"}],
-             "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "https", "port": 8443, "protocol": "TCP"}]}]}))
-        .unwrap();
-        let routes = routes_for(&svc, Some(&eps));
-        assert_eq!(routes.len(), 2);
-        let table = ProxyTable::new(routes.into_iter().collect());
-        let http = VirtualAddr { ip: Ipv4Addr::new(10, 96, 0, 20), port: 80, protocol: Protocol::Tcp };
-        let chosen = table.route(&http).unwrap();
-        assert_eq!((chosen.backend.port, chosen.backend.pod.as_deref()), (8080, Some("kubia-a")));
-        assert_eq!(chosen.reason, "random among 1 ready endpoint");
-        let https = VirtualAddr { port: 443, ..http };
-        assert_eq!(table.route(&https).unwrap().backend.port, 8443);
-    }
-
-    #[test]
-    fn a_service_without_ready_endpoints_routes_nowhere() {
-        let svc: Service = serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"},
-            "spec": {"clusterIP": "10.96.0.20", "ports": [{"port": 80, "protocol": "TCP"}]}}))
-        .unwrap();
-        let table = ProxyTable::new(routes_for(&svc, None).into_iter().collect());
-        let addr = VirtualAddr { ip: Ipv4Addr::new(10, 96, 0, 20), port: 80, protocol: Protocol::Tcp };
-        assert!(table.lookup(&addr).is_some());
-        assert!(table.route(&addr).is_none());
-        let headless: Service =
-            serde_json::from_value(json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}})).unwrap();
-        assert!(routes_for(&headless, None).is_empty());
-    }
-}
+mod tests;

@@ -114,7 +114,10 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
     if wants_node_ports(new) {
         for port in new.ports.iter_mut().flatten() {
             if port.node_port.is_none() {
-                let same = old.ports.iter().flatten().find(|p| p.port == port.port && p.protocol == port.protocol);
+                // The manifest may leave the protocol to its default.
+                let protocol =
+                    |p: &k8s_openapi::api::core::v1::ServicePort| p.protocol.clone().unwrap_or_else(|| "TCP".into());
+                let same = old.ports.iter().flatten().find(|p| p.port == port.port && protocol(p) == protocol(port));
                 port.node_port = same.and_then(|p| p.node_port);
             }
         }

@@ -130,9 +130,11 @@ pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
         stderr.push_str(&format!("*   Trying {ip}:{}...\n", target.port));
     }
     let work = async {
-        let conn = sandbox.network.connect(SocketAddrV4::new(ip, target.port)).await;
+        let conn = sandbox.network.connect(sandbox.ip, SocketAddrV4::new(ip, target.port)).await;
         let conn = match conn {
             Ok(c) => c,
+            // A Local traffic policy dropped it: curl waits until its time runs out.
+            Err(DialError::Dropped) => std::future::pending().await,
             Err(e) => {
                 let why = match e {
                     DialError::Refused => "Couldn't connect to server".to_string(),

@@ -1,0 +1,282 @@
+//! The proxy's real listeners, kept in step with the proxy table:
+//! - every node port on every node's address (`127.0.1.i:3xxxx`), forwarding to an endpoint with
+//!   the node's address as the source (SNAT) under `externalTrafficPolicy: Cluster`, the client's
+//!   own under `Local`, and holding the connection without answering on a node with no local
+//!   endpoint (the chapter's hang);
+//! - every load-balancer address (`127.0.2.x:port`), spreading connections over the nodes (only
+//!   those with local endpoints under `Local`) through their node ports, keeping the client's
+//!   address, as a cloud network load balancer does;
+//! - the health-check node port of `Local` load-balancer services, answering 200 or 503 with the
+//!   local endpoint count as kube-proxy does.
+//!
+//! A port with no ready endpoint behind it is not listened on, so connections are refused.
+
+use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
+use crate::network::Network;
+use crate::registry::Registry;
+use rand::seq::IndexedRandom;
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a dropped connection is held before svclab lets go of it.
+const DROP_HOLD: Duration = Duration::from_secs(130);
+const COPY_BUFFER: usize = 64 * 1024;
+
+/// A node, as the proxy on it knows itself.
+#[derive(Clone, Debug)]
+pub struct NodeAddr {
+    pub name: String,
+    pub ip: Ipv4Addr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    NodePort { node: usize, port: u16 },
+    LoadBalancer(SocketAddrV4),
+    HealthCheck { node: usize, port: u16 },
+}
+
+/// Runs the listeners until `cancel` fires.
+pub struct Listeners {
+    pub network: Network,
+    pub registry: Registry,
+    pub nodes: Vec<NodeAddr>,
+    pub tracker: TaskTracker,
+    pub cancel: CancellationToken,
+}
+
+impl Listeners {
+    pub async fn run(self) {
+        let this = Arc::new(self);
+        let affinity = Arc::new(Affinity::default());
+        let mut updates = this.network.table_updates();
+        let mut running: HashMap<Key, CancellationToken> = HashMap::new();
+        let mut failed: HashSet<Key> = HashSet::new();
+        loop {
+            let table = updates.borrow_and_update().clone();
+            let wanted = this.wanted(&table);
+            running.retain(|key, stop| {
+                let keep = wanted.contains_key(key);
+                if !keep {
+                    stop.cancel();
+                }
+                keep
+            });
+            for (key, route) in wanted {
+                if running.contains_key(&key) {
+                    continue;
+                }
+                match this.clone().start(key, affinity.clone()).await {
+                    Ok(stop) => {
+                        failed.remove(&key);
+                        running.insert(key, stop);
+                    }
+                    Err(e) if failed.insert(key) => this.report_bind_failure(&route, key, &e),
+                    Err(_) => {}
+                }
+            }
+            tokio::select! {
+                _ = this.cancel.cancelled() => break,
+                changed = updates.changed() => if changed.is_err() { break },
+            }
+        }
+        running.values().for_each(CancellationToken::cancel);
+    }
+
+    fn wanted(&self, table: &ProxyTable) -> HashMap<Key, Arc<ServicePortRoute>> {
+        let mut wanted = HashMap::new();
+        for (port, protocol) in table.node_port_keys() {
+            let route = table.node_port(port, protocol).expect("listed").clone();
+            if protocol != Protocol::Tcp || route.backends.is_empty() {
+                continue;
+            }
+            for node in 0..self.nodes.len() {
+                wanted.insert(Key::NodePort { node, port }, route.clone());
+                if let Some(hc) = route.health_check_port {
+                    wanted.insert(Key::HealthCheck { node, port: hc }, route.clone());
+                }
+            }
+        }
+        for addr in table.load_balancer_keys() {
+            let route = table.load_balancer(&addr).expect("listed").clone();
+            if addr.protocol == Protocol::Tcp && !route.backends.is_empty() {
+                wanted.insert(Key::LoadBalancer(SocketAddrV4::new(addr.ip, addr.port)), route);
+            }
+        }
+        wanted
+    }
+
+    fn report_bind_failure(&self, route: &ServicePortRoute, key: Key, error: &std::io::Error) {
+        let (ns, name) = route.service.split_once('/').unwrap_or_default();
+        let Some(svc) = self.registry.store().get(&crate::store::ObjectKey::new(Kind::Service, ns, name)) else {
+            return;
+        };
+        let (reason, message) = match key {
+            Key::LoadBalancer(addr) => (
+                "SyncLoadBalancerFailed",
+                format!("Error syncing load balancer: failed to ensure load balancer: listen tcp {addr}: {error}"),
+            ),
+            Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
+                ("FailedToListen", format!("can't open port \"{}:{port}/tcp\": {error}", self.nodes[node].ip))
+            }
+        };
+        tracing::warn!(service = %route.service, "{message}");
+        self.registry.record_event(&svc, "Warning", reason, &message, "service-proxy");
+        if let (Key::LoadBalancer(_), Object::Service(s)) = (key, &*svc) {
+            let mut updated = s.clone();
+            let status = updated.status.get_or_insert_with(Default::default);
+            let condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: "LoadBalancerReady".into(),
+                status: "False".into(),
+                reason: reason.into(),
+                message,
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+                observed_generation: None,
+            };
+            status.conditions = Some(vec![condition]);
+            let _ = self.registry.update_status(&Object::Service(updated));
+        }
+    }
+
+    async fn start(self: Arc<Self>, key: Key, affinity: Arc<Affinity>) -> std::io::Result<CancellationToken> {
+        let addr = match key {
+            Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
+                SocketAddrV4::new(self.nodes[node].ip, port)
+            }
+            Key::LoadBalancer(addr) => addr,
+        };
+        let listener = TcpListener::bind(addr).await?;
+        let stop = self.cancel.child_token();
+        let token = stop.clone();
+        let tracker = self.tracker.clone();
+        tracker.spawn(async move {
+            loop {
+                let (inbound, peer) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %addr, "accept failed");
+                            continue;
+                        }
+                    },
+                };
+                let (this, affinity, stop) = (self.clone(), affinity.clone(), stop.clone());
+                self.tracker.spawn(async move {
+                    let result = match key {
+                        Key::NodePort { node, port } => {
+                            this.node_port(inbound, peer, node, port, &affinity, &stop).await
+                        }
+                        Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
+                        Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, %peer, "proxied connection ended with an error");
+                    }
+                });
+            }
+        });
+        Ok(token)
+    }
+
+    async fn node_port(
+        &self,
+        mut inbound: TcpStream,
+        peer: SocketAddr,
+        node: usize,
+        port: u16,
+        affinity: &Affinity,
+        stop: &CancellationToken,
+    ) -> std::io::Result<()> {
+        let table = self.network.table();
+        let Some(route) = table.node_port(port, Protocol::Tcp) else { return Ok(()) };
+        let node = &self.nodes[node];
+        let client = self.network.source_of(peer);
+        let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity) {
+            Ok(chosen) => chosen,
+            Err(NoRoute::NoLocalEndpoints(_)) => return hold(inbound, stop).await,
+            Err(NoRoute::NoEndpoints) => return Ok(()),
+        };
+        // Under Cluster the node masquerades as the source; under Local the client's address stays.
+        let source = if route.external_local { client } else { node.ip };
+        let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
+        let mut outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
+        self.network.track(outbound.local_addr()?, source);
+        splice(&mut inbound, &mut outbound).await
+    }
+
+    async fn load_balancer(
+        &self,
+        mut inbound: TcpStream,
+        peer: SocketAddr,
+        addr: SocketAddrV4,
+        _stop: &CancellationToken,
+    ) -> std::io::Result<()> {
+        let table = self.network.table();
+        let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Tcp };
+        let Some(route) = table.load_balancer(&key) else { return Ok(()) };
+        let client = self.network.source_of(peer);
+        // A cloud load balancer sends only to nodes its health check finds healthy.
+        let healthy: Vec<&NodeAddr> =
+            self.nodes.iter().filter(|n| !route.external_local || local_endpoints(route, &n.name) > 0).collect();
+        let Some(node) = healthy.choose(&mut rand::rng()) else { return Ok(()) };
+        let target = match route.node_port {
+            Some(port) => SocketAddrV4::new(node.ip, port),
+            None => return Ok(()),
+        };
+        let mut outbound = TcpStream::connect(target).await?;
+        outbound.set_nodelay(true)?;
+        self.network.track(outbound.local_addr()?, client);
+        splice(&mut inbound, &mut outbound).await
+    }
+
+    async fn health_check(&self, mut inbound: TcpStream, node: usize, port: u16) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let table = self.network.table();
+        let mut request = [0u8; 1024];
+        let _ = inbound.read(&mut request).await?;
+        let route = table
+            .node_port_keys()
+            .filter_map(|(p, proto)| table.node_port(p, proto))
+            .find(|r| r.health_check_port == Some(port));
+        let Some(route) = route else { return Ok(()) };
+        let (ns, name) = route.service.split_once('/').unwrap_or_default();
+        let local = local_endpoints(route, &self.nodes[node].name);
+        let (status, text) = if local > 0 { (200, "OK") } else { (503, "Service Unavailable") };
+        let body = format!(
+            "{{\"service\":{{\"namespace\":\"{ns}\",\"name\":\"{name}\"}},\"localEndpoints\":{local},\"serviceProxyHealthy\":true}}"
+        );
+        let response = format!(
+            "HTTP/1.1 {status} {text}\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        inbound.write_all(response.as_bytes()).await
+    }
+}
+
+fn local_endpoints(route: &ServicePortRoute, node: &str) -> usize {
+    route.backends.iter().filter(|b| b.node.as_deref() == Some(node)).count()
+}
+
+/// Holds a connection without answering until the client gives up (or svclab stops).
+async fn hold(mut inbound: TcpStream, stop: &CancellationToken) -> std::io::Result<()> {
+    let mut sink = [0u8; 4096];
+    let drain = async { while inbound.read(&mut sink).await.unwrap_or(0) > 0 {} };
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = tokio::time::sleep(DROP_HOLD) => {}
+        _ = drain => {}
+    }
+    Ok(())
+}
+
+async fn splice(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> {
+    tokio::io::copy_bidirectional_with_sizes(a, b, COPY_BUFFER, COPY_BUFFER).await.map(|_| ())
+}

@@ -1,0 +1,108 @@
+use super::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+fn service(spec: serde_json::Value) -> Service {
+    serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"}, "spec": spec})).unwrap()
+}
+
+fn endpoints() -> Endpoints {
+    serde_json::from_value(json!({"metadata": {"name": "kubia"}, "subsets": [{
+        "addresses": [
+            {"ip": "10.244.1.2", "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "kubia-a"}},
+            {"ip": "10.244.2.2", "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "kubia-b"}},
+            {"ip": "10.244.2.3", "nodeName": "node-2", "targetRef": {"kind": "Pod", "name": "kubia-c"}}],
+        "notReadyAddresses": [{"ip": "10.244.3.2", "nodeName": "node-3"}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "https", "port": 8443, "protocol": "TCP"}]}]}))
+    .unwrap()
+}
+
+fn one(routes: &[Arc<ServicePortRoute>], name: &str) -> Arc<ServicePortRoute> {
+    routes.iter().find(|r| r.port_name == name).unwrap().clone()
+}
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 244, 9, 9);
+
+#[test]
+fn ports_match_endpoint_ports_by_name_and_skip_unready_addresses() {
+    let svc = service(json!({"clusterIP": "10.96.0.20", "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP"}, {"name": "https", "port": 443, "protocol": "TCP"}]}));
+    let routes = routes_for(&svc, Some(&endpoints()));
+    assert_eq!(routes.len(), 2);
+    let https = one(&routes, "https");
+    assert_eq!(https.backends.iter().map(|b| b.port).collect::<BTreeSet<_>>(), [8443].into());
+    assert_eq!(https.backends.len(), 3, "the unready address is not a backend");
+    let table = ProxyTable::new(routes);
+    let addr = VirtualAddr { ip: Ipv4Addr::new(10, 96, 0, 20), port: 80, protocol: Protocol::Tcp };
+    let chosen = table
+        .cluster_ip(&addr)
+        .unwrap()
+        .pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default())
+        .unwrap();
+    assert_eq!(chosen.backend.port, 8080);
+    assert_eq!(chosen.reason, "random among 3 ready endpoints");
+}
+
+#[test]
+fn no_ready_endpoints_means_refused_and_headless_or_external_names_are_not_proxied() {
+    let svc = service(json!({"clusterIP": "10.96.0.20", "ports": [{"port": 80, "protocol": "TCP"}]}));
+    let route = routes_for(&svc, None).remove(0);
+    let err = route.pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default()).unwrap_err();
+    assert_eq!(err, NoRoute::NoEndpoints);
+    assert!(routes_for(&service(json!({"clusterIP": "None", "ports": [{"port": 80}]})), None).is_empty());
+    assert!(routes_for(&service(json!({"type": "ExternalName", "externalName": "example.com"})), None).is_empty());
+}
+
+#[test]
+fn client_ip_affinity_sticks_and_none_spreads() {
+    let sticky = service(json!({"clusterIP": "10.96.0.20", "sessionAffinity": "ClientIP",
+        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10800}},
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}));
+    let route = one(&routes_for(&sticky, Some(&endpoints())), "http");
+    let affinity = Affinity::default();
+    let entry = Entry::ClusterIp { client_node: None };
+    let first = route.pick(entry, CLIENT, &affinity).unwrap();
+    assert!(first.reason.contains("sessionAffinity ClientIP pins 10.244.9.9"), "{}", first.reason);
+    for _ in 0..15 {
+        let again = route.pick(entry, CLIENT, &affinity).unwrap();
+        assert_eq!(again.backend, first.backend);
+        assert!(again.reason.starts_with("sessionAffinity ClientIP: 10.244.9.9 stays"), "{}", again.reason);
+    }
+    let plain = service(json!({"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}));
+    let route = one(&routes_for(&plain, Some(&endpoints())), "http");
+    let hit: BTreeSet<_> = (0..200).map(|_| route.pick(entry, CLIENT, &affinity).unwrap().backend.ip).collect();
+    assert_eq!(hit.len(), 3, "without affinity one client reaches every endpoint");
+}
+
+#[test]
+fn local_traffic_policies_keep_traffic_on_the_node() {
+    let svc = service(json!({"type": "NodePort", "clusterIP": "10.96.0.20", "externalTrafficPolicy": "Local",
+        "internalTrafficPolicy": "Local", "ports": [{"name": "http", "port": 80, "nodePort": 30123, "protocol": "TCP"}]}));
+    let routes = routes_for(&svc, Some(&endpoints()));
+    let table = ProxyTable::new(routes);
+    let route = table.node_port(30123, Protocol::Tcp).unwrap();
+    let affinity = Affinity::default();
+    for _ in 0..20 {
+        let r = route.pick(Entry::External { node: "node-2" }, CLIENT, &affinity).unwrap();
+        assert_eq!(r.backend.node.as_deref(), Some("node-2"));
+        assert_eq!(r.reason, "externalTrafficPolicy: Local: random among 2 ready endpoints on node-2");
+    }
+    let err = route.pick(Entry::External { node: "node-3" }, CLIENT, &affinity).unwrap_err();
+    assert_eq!(err, NoRoute::NoLocalEndpoints("node-3".into()));
+    let r = route.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity).unwrap();
+    assert_eq!(r.backend.pod.as_deref(), Some("kubia-a"));
+    assert!(route.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity).is_err());
+}
+
+#[test]
+fn load_balancer_addresses_come_from_the_status() {
+    let mut svc = service(json!({"type": "LoadBalancer", "clusterIP": "10.96.0.20",
+        "ports": [{"name": "http", "port": 80, "nodePort": 30124, "protocol": "TCP"}]}));
+    svc.status = serde_json::from_value(json!({"loadBalancer": {"ingress": [{"ip": "127.0.2.1"}]}})).unwrap();
+    let table = ProxyTable::new(routes_for(&svc, Some(&endpoints())));
+    let addr = VirtualAddr { ip: Ipv4Addr::new(127, 0, 2, 1), port: 80, protocol: Protocol::Tcp };
+    assert!(table.load_balancer(&addr).is_some());
+    assert!(table.node_port(30124, Protocol::Tcp).is_some());
+    let cluster_ip_only = service(json!({"clusterIP": "10.96.0.21", "ports": [{"port": 80, "nodePort": 30125}]}));
+    assert!(ProxyTable::new(routes_for(&cluster_ip_only, None)).node_port(30125, Protocol::Tcp).is_none());
+}
