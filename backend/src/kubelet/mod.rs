@@ -122,8 +122,8 @@ impl Kubelet {
             self.registry.record_event(&object, "Normal", "Pulled", &pulled, "kubelet");
             match images::start(&image, &sandbox, container, &self.tracker).await {
                 Ok(ports) => {
-                    for (port, real) in ports {
-                        self.network.bind(ip, port, real);
+                    for (port, protocol, real) in ports {
+                        self.network.bind(ip, port, protocol, real);
                     }
                     let name = &container.name;
                     self.registry.record_event(

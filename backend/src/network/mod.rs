@@ -1,8 +1,9 @@
 //! The virtual network: the address plan (node, pod and service addresses), the map from a pod's
 //! virtual `ip:port` to the real loopback socket its container listens on, and the dialer that
 //! pods' traffic goes through. Dialling a service's cluster IP consults the proxy table, as a
-//! node's packet filter rules would; dialling a pod IP reaches its container; any other address
-//! is a real host address.
+//! node's packet filter rules would; dialling a pod IP reaches its container; a loopback address
+//! is a real socket on this machine (nodes, load balancers, the user's own servers); anything else
+//! is unreachable: svclab never sends traffic off the machine.
 
 pub mod http;
 
@@ -108,7 +109,7 @@ struct Inner {
     /// ClientIP affinity for traffic to cluster IPs.
     affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
-    pods: RwLock<HashMap<Ipv4Addr, HashMap<u16, SocketAddr>>>,
+    pods: RwLock<HashMap<Ipv4Addr, HashMap<(u16, Protocol), SocketAddr>>>,
     proxy: watch::Receiver<Arc<ProxyTable>>,
 }
 
@@ -134,8 +135,9 @@ impl Network {
     }
 
     /// Records that a container of the pod at `ip` listens on `port`, really at `real`.
-    pub fn bind(&self, ip: Ipv4Addr, port: u16, real: SocketAddr) {
-        self.inner.pods.write().unwrap_or_else(|e| e.into_inner()).entry(ip).or_default().insert(port, real);
+    pub fn bind(&self, ip: Ipv4Addr, port: u16, protocol: Protocol, real: SocketAddr) {
+        let mut pods = self.inner.pods.write().unwrap_or_else(|e| e.into_inner());
+        pods.entry(ip).or_default().insert((port, protocol), real);
     }
 
     /// Takes a pod's address off the network.
@@ -150,9 +152,24 @@ impl Network {
 
     /// The real socket behind a pod's `ip:port`: `Err(NoRoute)` for an address no pod has,
     /// `Err(Refused)` for a port nothing listens on.
-    pub fn resolve_pod(&self, ip: Ipv4Addr, port: u16) -> Result<SocketAddr, DialError> {
+    pub fn resolve_pod(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<SocketAddr, DialError> {
         let pods = self.inner.pods.read().unwrap_or_else(|e| e.into_inner());
-        pods.get(&ip).ok_or(DialError::NoRoute)?.get(&port).copied().ok_or(DialError::Refused)
+        pods.get(&ip).ok_or(DialError::NoRoute)?.get(&(port, protocol)).copied().ok_or(DialError::Refused)
+    }
+
+    /// The real address behind `to` for `protocol`: a pod's socket or a loopback address.
+    pub fn resolve(&self, to: SocketAddrV4, protocol: Protocol) -> Result<SocketAddr, DialError> {
+        let ip = *to.ip();
+        if self.inner.plan.is_pod_ip(ip) {
+            self.resolve_pod(ip, to.port(), protocol)
+        } else if ip.is_loopback() {
+            // Nodes, load balancers and the host's own servers all live on loopback.
+            Ok(SocketAddr::V4(to))
+        } else {
+            // Service addresses are virtual, and svclab has no network beyond this machine:
+            // an Endpoints object naming an outside address gets no traffic from svclab.
+            Err(DialError::NoRoute)
+        }
     }
 
     /// The proxy table as it is now.
@@ -216,14 +233,7 @@ impl Network {
 
     /// Connects to a pod's `ip:port` (or a host address) without any service in between.
     pub async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
-        let ip = *to.ip();
-        let real = if self.inner.plan.is_pod_ip(ip) {
-            self.resolve_pod(ip, to.port())?
-        } else if self.inner.plan.is_service_ip(ip) {
-            return Err(DialError::NoRoute);
-        } else {
-            SocketAddr::V4(to)
-        };
+        let real = self.resolve(to, Protocol::Tcp)?;
         match TcpStream::connect(real).await {
             Ok(s) => {
                 s.set_nodelay(true)?;
@@ -255,7 +265,7 @@ mod tests {
         let net = Network::new(AddressPlan::default(), rx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let pod_ip = Ipv4Addr::new(10, 244, 1, 5);
-        net.bind(pod_ip, 8080, listener.local_addr().unwrap());
+        net.bind(pod_ip, 8080, Protocol::Tcp, listener.local_addr().unwrap());
         let client = Ipv4Addr::new(10, 244, 2, 9);
         let conn = net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await.unwrap();
         let (_, peer) = listener.accept().await.unwrap();
@@ -266,6 +276,8 @@ mod tests {
         assert!(matches!(net.connect(client, nowhere).await, Err(DialError::NoRoute)));
         let unknown_service = SocketAddrV4::new(Ipv4Addr::new(10, 96, 0, 99), 80);
         assert!(matches!(net.connect(client, unknown_service).await, Err(DialError::Refused)));
+        let outside = SocketAddrV4::new(Ipv4Addr::new(11, 11, 11, 11), 80);
+        assert!(matches!(net.connect(client, outside).await, Err(DialError::NoRoute)), "never leaves the machine");
         net.detach_pod(pod_ip);
         assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
     }

@@ -17,11 +17,11 @@ use crate::registry::Registry;
 use rand::seq::IndexedRandom;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use svclab_shared::{Kind, Object};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,9 +36,13 @@ pub struct NodeAddr {
     pub ip: Ipv4Addr,
 }
 
+/// How long a UDP flow lives without traffic (conntrack's UDP timeout).
+const UDP_IDLE: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
     NodePort { node: usize, port: u16 },
+    UdpNodePort { node: usize, port: u16 },
     LoadBalancer(SocketAddrV4),
     HealthCheck { node: usize, port: u16 },
 }
@@ -94,11 +98,15 @@ impl Listeners {
         let mut wanted = HashMap::new();
         for (port, protocol) in table.node_port_keys() {
             let route = table.node_port(port, protocol).expect("listed").clone();
-            if protocol != Protocol::Tcp || route.backends.is_empty() {
+            if route.backends.is_empty() {
                 continue;
             }
             for node in 0..self.nodes.len() {
-                wanted.insert(Key::NodePort { node, port }, route.clone());
+                let key = match protocol {
+                    Protocol::Tcp => Key::NodePort { node, port },
+                    Protocol::Udp => Key::UdpNodePort { node, port },
+                };
+                wanted.insert(key, route.clone());
                 if let Some(hc) = route.health_check_port {
                     wanted.insert(Key::HealthCheck { node, port: hc }, route.clone());
                 }
@@ -126,6 +134,9 @@ impl Listeners {
             Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
                 ("FailedToListen", format!("can't open port \"{}:{port}/tcp\": {error}", self.nodes[node].ip))
             }
+            Key::UdpNodePort { node, port } => {
+                ("FailedToListen", format!("can't open port \"{}:{port}/udp\": {error}", self.nodes[node].ip))
+            }
         };
         tracing::warn!(service = %route.service, "{message}");
         self.registry.record_event(&svc, "Warning", reason, &message, "service-proxy");
@@ -151,6 +162,7 @@ impl Listeners {
                 SocketAddrV4::new(self.nodes[node].ip, port)
             }
             Key::LoadBalancer(addr) => addr,
+            Key::UdpNodePort { node, port } => return self.start_udp(node, port, affinity).await,
         };
         let listener = TcpListener::bind(addr).await?;
         let stop = self.cancel.child_token();
@@ -176,6 +188,7 @@ impl Listeners {
                         }
                         Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
                         Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
+                        Key::UdpNodePort { .. } => unreachable!("UDP has its own loop"),
                     };
                     if let Err(e) = result {
                         tracing::debug!(error = %e, %peer, "proxied connection ended with an error");
@@ -184,6 +197,81 @@ impl Listeners {
             }
         });
         Ok(token)
+    }
+
+    /// A UDP node port: each client gets a flow to one endpoint, replies come back from the
+    /// node port, and a flow idle for [`UDP_IDLE`] is forgotten.
+    async fn start_udp(
+        self: Arc<Self>,
+        node: usize,
+        port: u16,
+        affinity: Arc<Affinity>,
+    ) -> std::io::Result<CancellationToken> {
+        let socket = Arc::new(UdpSocket::bind(SocketAddrV4::new(self.nodes[node].ip, port)).await?);
+        let stop = self.cancel.child_token();
+        let token = stop.clone();
+        let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
+        let tracker = self.tracker.clone();
+        tracker.spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let (n, client) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = socket.recv_from(&mut buf) => match got { Ok(g) => g, Err(_) => continue },
+                };
+                let flow = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
+                let flow = match flow {
+                    Some(flow) => flow,
+                    None => match self.open_udp_flow(node, port, client, &affinity, &socket, &flows, &stop).await {
+                        Some(flow) => flow,
+                        None => continue,
+                    },
+                };
+                let _ = flow.send(&buf[..n]).await;
+            }
+        });
+        Ok(token)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn open_udp_flow(
+        &self,
+        node: usize,
+        port: u16,
+        client: SocketAddr,
+        affinity: &Affinity,
+        socket: &Arc<UdpSocket>,
+        flows: &Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>,
+        stop: &CancellationToken,
+    ) -> Option<Arc<UdpSocket>> {
+        let table = self.network.table();
+        let route = table.node_port(port, Protocol::Udp)?;
+        let node = &self.nodes[node];
+        let source = self.network.source_of(client);
+        let chosen = route.pick(Entry::External { node: &node.name }, source, affinity).ok()?;
+        let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
+        let real = self.network.resolve(backend, Protocol::Udp).ok()?;
+        let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+        upstream.connect(real).await.ok()?;
+        self.network.track(upstream.local_addr().ok()?, if route.external_local { source } else { node.ip });
+        let upstream = Arc::new(upstream);
+        flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, upstream.clone());
+        let (flows, socket, reply_from, stop) = (flows.clone(), socket.clone(), upstream.clone(), stop.clone());
+        self.tracker.spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(UDP_IDLE) => break,
+                    got = reply_from.recv(&mut buf) => match got {
+                        Ok(n) => { let _ = socket.send_to(&buf[..n], client).await; }
+                        Err(_) => break,
+                    },
+                }
+            }
+            flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
+        });
+        Some(upstream)
     }
 
     async fn node_port(
