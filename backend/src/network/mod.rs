@@ -101,6 +101,9 @@ pub struct Connection {
     pub hop: Option<Hop>,
 }
 
+/// A pod's listening ports (number and protocol) and the real sockets behind them.
+type PodSockets = HashMap<(u16, Protocol), SocketAddr>;
+
 struct Inner {
     plan: AddressPlan,
     /// Connection tracking: the local address of each socket svclab opened on a client's
@@ -109,7 +112,7 @@ struct Inner {
     /// ClientIP affinity for traffic to cluster IPs.
     affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
-    pods: RwLock<HashMap<Ipv4Addr, HashMap<(u16, Protocol), SocketAddr>>>,
+    pods: RwLock<HashMap<Ipv4Addr, PodSockets>>,
     proxy: watch::Receiver<Arc<ProxyTable>>,
 }
 

@@ -36,6 +36,9 @@ pub struct NodeAddr {
     pub ip: Ipv4Addr,
 }
 
+/// UDP flows of one node port: client → the socket connected to its endpoint.
+type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
+
 /// How long a UDP flow lives without traffic (conntrack's UDP timeout).
 const UDP_IDLE: Duration = Duration::from_secs(30);
 
@@ -210,7 +213,7 @@ impl Listeners {
         let socket = Arc::new(UdpSocket::bind(SocketAddrV4::new(self.nodes[node].ip, port)).await?);
         let stop = self.cancel.child_token();
         let token = stop.clone();
-        let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
+        let flows: Flows = Arc::default();
         let tracker = self.tracker.clone();
         tracker.spawn(async move {
             let mut buf = vec![0u8; 65536];
@@ -241,7 +244,7 @@ impl Listeners {
         client: SocketAddr,
         affinity: &Affinity,
         socket: &Arc<UdpSocket>,
-        flows: &Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>,
+        flows: &Flows,
         stop: &CancellationToken,
     ) -> Option<Arc<UdpSocket>> {
         let table = self.network.table();
