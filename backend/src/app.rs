@@ -3,6 +3,7 @@
 
 use crate::api::{self, ApiState};
 use crate::bootstrap;
+use crate::controllers::endpointslices::EndpointSliceController;
 use crate::controllers::loadbalancer::LoadBalancerController;
 use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
@@ -87,6 +88,8 @@ impl App {
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
+        let slices = EndpointSliceController::new(registry.clone());
+        tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
         if config.load_balancers {
             let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
             tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));

@@ -286,3 +286,30 @@ async fn the_health_check_node_port_reports_local_endpoints() {
     }
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_slices_mirror_the_pods_and_go_with_their_service() {
+    let lab = Lab::start().await;
+    lab.apply(common::KUBIA).await;
+    let path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dkubia";
+    let slice = eventually(PATIENCE, "a slice with three ready endpoints", || async {
+        let (_, list) = lab.get(path).await;
+        let slice = list["items"].as_array()?.first()?.clone();
+        let ready = slice["endpoints"].as_array()?.iter().filter(|e| e["conditions"]["ready"] == true).count();
+        (ready == 3).then_some(slice)
+    })
+    .await;
+    assert!(slice["metadata"]["name"].as_str().unwrap().starts_with("kubia-"));
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["ports"][0]["port"], 8080);
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert!(slice["endpoints"][0]["nodeName"].as_str().unwrap().starts_with("node-"));
+    lab.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/services/kubia", "application/json", String::new())
+        .await;
+    let (_, list) = lab.get(path).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "the slices went with their service");
+    lab.app.shutdown().await;
+}

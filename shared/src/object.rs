@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -115,6 +116,7 @@ kinds! {
     ReplicationController(core::ReplicationController), namespaced: true;
     Event(core::Event), namespaced: true;
     ReplicaSet(apps::ReplicaSet), namespaced: true;
+    EndpointSlice(discovery::EndpointSlice), namespaced: true;
 }
 
 /// Why a document could not be read as an object.

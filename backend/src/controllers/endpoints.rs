@@ -10,14 +10,16 @@ use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeMap;
 use std::time::Duration;
-use svclab_shared::pod::{is_ready, is_terminal_or_deleting};
+use svclab_shared::pod::is_ready;
 use svclab_shared::ports::resolve_target_port;
 use svclab_shared::selector::Selector;
 use svclab_shared::{Kind, Object};
 
 const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
+/// The most addresses one Endpoints object holds.
+pub const MAX_ENDPOINTS: usize = 1000;
 
 pub struct EndpointsController {
     registry: Registry,
@@ -29,55 +31,112 @@ impl EndpointsController {
     }
 }
 
-fn selector_of(svc: &Service) -> Option<Selector> {
+pub fn selector_of(svc: &Service) -> Option<Selector> {
     let selector = svc.spec.as_ref()?.selector.as_ref()?;
     (!selector.is_empty()).then(|| Selector::from_map(selector))
 }
 
-/// The Endpoints subsets a service should have, given the pods in its namespace. Pure: the heart
-/// of the controller.
-pub fn desired_subsets(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
+/// One selected pod as an endpoint of a service: its address, its conditions and the ports the
+/// service's ports resolve to on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodEndpoint {
+    pub address: EndpointAddress,
+    /// Counts as ready for the service (ready, or the service publishes unready pods).
+    pub ready: bool,
+    /// The pod itself is ready (whether or not it is terminating).
+    pub serving: bool,
+    pub terminating: bool,
+    pub ports: Vec<EndpointPort>,
+}
+
+/// The pods a service selects, as endpoints, sorted by address. Pure: the heart of both the
+/// endpoints and the EndpointSlice controllers.
+pub fn pod_endpoints(svc: &Service, pods: &[Pod]) -> Vec<PodEndpoint> {
     let Some(selector) = selector_of(svc) else { return vec![] };
     let spec = svc.spec.as_ref().expect("a selector implies a spec");
     let tolerate_unready = spec.publish_not_ready_addresses == Some(true)
         || svc.metadata.annotations.as_ref().and_then(|a| a.get(TOLERATE_UNREADY)).is_some_and(|v| v == "true");
-    // Each (pod, port) pair first, then packed into subsets of pods sharing the same ports.
-    let mut by_address: BTreeMap<String, (EndpointAddress, bool, Vec<EndpointPort>)> = BTreeMap::new();
+    let mut out = Vec::new();
     for pod in pods {
-        if !selector.matches_opt(pod.metadata.labels.as_ref()) || is_terminal_or_deleting(pod) {
+        let finished = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        if !selector.matches_opt(pod.metadata.labels.as_ref()) || finished {
             continue;
         }
         let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()) else {
             continue;
         };
-        let ready = tolerate_unready || is_ready(pod);
-        for port in spec.ports.iter().flatten() {
-            let Some(number) = resolve_target_port(port, pod) else { continue };
-            let entry = by_address.entry(ip.clone()).or_insert_with(|| (address_of(pod, &ip, svc), ready, vec![]));
-            entry.2.push(EndpointPort {
-                name: port.name.clone().filter(|n| !n.is_empty()),
-                port: number,
-                protocol: port.protocol.clone(),
-                app_protocol: port.app_protocol.clone(),
-            });
+        let mut ports: Vec<EndpointPort> = spec
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|port| {
+                Some(EndpointPort {
+                    name: port.name.clone().filter(|n| !n.is_empty()),
+                    port: resolve_target_port(port, pod)?,
+                    protocol: port.protocol.clone(),
+                    app_protocol: port.app_protocol.clone(),
+                })
+            })
+            .collect();
+        if ports.is_empty() {
+            continue;
         }
-    }
-    let mut subsets: Vec<(Vec<EndpointPort>, EndpointSubset)> = Vec::new();
-    for (_, (address, ready, mut ports)) in by_address {
         ports.sort_by(|a, b| (&a.name, a.port).cmp(&(&b.name, b.port)));
-        let i = match subsets.iter().position(|(p, _)| *p == ports) {
+        let terminating = pod.metadata.deletion_timestamp.is_some();
+        let serving = is_ready(pod);
+        out.push(PodEndpoint {
+            address: address_of(pod, &ip, svc),
+            ready: (serving || tolerate_unready) && !terminating,
+            serving: serving || tolerate_unready,
+            terminating,
+            ports,
+        });
+    }
+    out.sort_by(|a, b| a.address.ip.cmp(&b.address.ip));
+    out
+}
+
+/// The Endpoints subsets a service should have: pods packed by identical port lists, ready ones
+/// in `addresses`, the rest in `notReadyAddresses`; terminating pods are left out.
+pub fn desired_subsets(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
+    let mut subsets: Vec<(Vec<EndpointPort>, EndpointSubset)> = Vec::new();
+    for endpoint in pod_endpoints(svc, pods).into_iter().filter(|e| !e.terminating) {
+        let i = match subsets.iter().position(|(p, _)| *p == endpoint.ports) {
             Some(i) => i,
             None => {
-                let subset = EndpointSubset { ports: Some(ports.clone()), ..Default::default() };
-                subsets.push((ports, subset));
+                let subset = EndpointSubset { ports: Some(endpoint.ports.clone()), ..Default::default() };
+                subsets.push((endpoint.ports, subset));
                 subsets.len() - 1
             }
         };
         let subset = &mut subsets[i].1;
-        let list = if ready { &mut subset.addresses } else { &mut subset.not_ready_addresses };
-        list.get_or_insert_with(Vec::new).push(address);
+        let list = if endpoint.ready { &mut subset.addresses } else { &mut subset.not_ready_addresses };
+        list.get_or_insert_with(Vec::new).push(endpoint.address);
     }
     subsets.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Caps Endpoints at `max` addresses, ready ones first, as the endpoints controller does at 1000;
+/// `true` when some were left out (the object is then annotated as over capacity).
+pub fn truncate(subsets: &mut [EndpointSubset], max: usize) -> bool {
+    let total: usize = subsets
+        .iter()
+        .map(|s| s.addresses.as_ref().map_or(0, Vec::len) + s.not_ready_addresses.as_ref().map_or(0, Vec::len))
+        .sum();
+    if total <= max {
+        return false;
+    }
+    let mut room = max;
+    for ready in [true, false] {
+        for subset in subsets.iter_mut() {
+            let list = if ready { &mut subset.addresses } else { &mut subset.not_ready_addresses };
+            if let Some(list) = list {
+                list.truncate(room);
+                room -= list.len();
+            }
+        }
+    }
+    true
 }
 
 fn address_of(pod: &Pod, ip: &str, svc: &Service) -> EndpointAddress {
@@ -142,17 +201,23 @@ impl Reconciler for EndpointsController {
             return Action::AwaitChange;
         }
         let pods = store.list_typed::<Pod>(Some(&key.namespace));
-        let subsets = desired_subsets(&svc, &pods);
-        tracing::debug!(service = %key.name, pods = pods.len(), subsets = subsets.len(), "endpoints reconcile");
+        let mut subsets = desired_subsets(&svc, &pods);
+        let truncated = truncate(&mut subsets, MAX_ENDPOINTS);
         let subsets = (!subsets.is_empty()).then_some(subsets);
         let labels = svc.metadata.labels.clone();
+        let annotations = truncated.then(|| [(OVER_CAPACITY.to_string(), "truncated".to_string())].into());
         let result = match current {
-            Some(current) if current.subsets == subsets && current.metadata.labels == labels => {
+            Some(current)
+                if current.subsets == subsets
+                    && current.metadata.labels == labels
+                    && current.metadata.annotations == annotations =>
+            {
                 return Action::AwaitChange;
             }
             Some(mut current) => {
                 current.subsets = subsets;
                 current.metadata.labels = labels;
+                current.metadata.annotations = annotations;
                 self.registry.update(Object::Endpoints(current))
             }
             None => {
@@ -160,6 +225,7 @@ impl Reconciler for EndpointsController {
                     name: Some(key.name.clone()),
                     namespace: Some(key.namespace.clone()),
                     labels,
+                    annotations,
                     ..Default::default()
                 };
                 self.registry.create(Object::Endpoints(Endpoints { metadata: meta, subsets }))
@@ -243,6 +309,27 @@ mod tests {
         let selectorless = svc(json!({"ports": [{"port": 80}]}));
         let p = pod("a", "10.244.1.2", true, json!({"app": "kubia"}), json!([]));
         assert!(desired_subsets(&selectorless, &[p]).is_empty());
+    }
+
+    #[test]
+    fn endpoints_are_capped_at_a_thousand_ready_first() {
+        let s = svc(json!({"selector": {"app": "kubia"}, "ports": [{"port": 80}]}));
+        let pods: Vec<Pod> = (0..1100)
+            .map(|i| {
+                pod(
+                    &format!("p{i}"),
+                    &format!("10.244.{}.{}", i / 250 + 1, i % 250 + 2),
+                    i % 2 == 0,
+                    json!({"app": "kubia"}),
+                    json!([]),
+                )
+            })
+            .collect();
+        let mut subsets = desired_subsets(&s, &pods);
+        assert!(truncate(&mut subsets, MAX_ENDPOINTS));
+        assert_eq!(ips(&subsets[0].addresses).len(), 550, "every ready address is kept");
+        assert_eq!(ips(&subsets[0].not_ready_addresses).len(), 450);
+        assert!(!truncate(&mut subsets, MAX_ENDPOINTS));
     }
 
     #[test]

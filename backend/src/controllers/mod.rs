@@ -4,9 +4,11 @@
 //! - [`replication`]: ReplicationControllers and ReplicaSets.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
+//! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 
 pub mod endpoints;
+pub mod endpointslices;
 pub mod loadbalancer;
 pub mod replication;
 pub mod runtime;

@@ -212,7 +212,7 @@ impl Registry {
         if !deleted.kind().namespaced() {
             return;
         }
-        for kind in [Kind::Pod, Kind::ReplicaSet] {
+        for kind in [Kind::Pod, Kind::ReplicaSet, Kind::EndpointSlice] {
             for object in self.store.list(kind, Some(deleted.namespace())).1 {
                 let owned = object.metadata().owner_references.iter().flatten().any(|r| r.uid == uid);
                 if owned {

@@ -1,0 +1,235 @@
+//! The EndpointSlice controller: for each selector service, `discovery.k8s.io/v1` EndpointSlices
+//! of at most 100 endpoints, grouped by port list, with the `ready`, `serving` and `terminating`
+//! conditions, node names and pod references; owned by the service, so they go with it.
+
+use super::endpoints::{PodEndpoint, pod_endpoints, selector_of};
+use super::runtime::{Action, Reconciler};
+use crate::registry::Registry;
+use crate::store::ObjectKey;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use svclab_shared::selector::Selector;
+use svclab_shared::{Kind, Object};
+
+/// The most endpoints one slice holds (the controller's default `--max-endpoints-per-slice`).
+pub const MAX_PER_SLICE: usize = 100;
+pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+const CONTROLLER: &str = "endpointslice-controller.k8s.io";
+
+/// One slice's contents: its ports and endpoints.
+pub type SliceContent = (Vec<EndpointPort>, Vec<Endpoint>);
+
+fn endpoint_of(e: &PodEndpoint) -> Endpoint {
+    Endpoint {
+        addresses: vec![e.address.ip.clone()],
+        conditions: Some(EndpointConditions {
+            ready: Some(e.ready),
+            serving: Some(e.serving),
+            terminating: Some(e.terminating),
+        }),
+        hostname: e.address.hostname.clone(),
+        node_name: e.address.node_name.clone(),
+        target_ref: e.address.target_ref.clone(),
+        ..Default::default()
+    }
+}
+
+/// The slices a service should have: endpoints grouped by their port list, in chunks of `max`.
+/// Pure.
+pub fn desired_slices(svc: &Service, pods: &[Pod], max: usize) -> Vec<SliceContent> {
+    let mut groups: Vec<(Vec<EndpointPort>, Vec<Endpoint>)> = Vec::new();
+    for e in pod_endpoints(svc, pods) {
+        let ports: Vec<EndpointPort> = e
+            .ports
+            .iter()
+            .map(|p| EndpointPort {
+                name: Some(p.name.clone().unwrap_or_default()),
+                port: Some(p.port),
+                protocol: p.protocol.clone(),
+                app_protocol: p.app_protocol.clone(),
+            })
+            .collect();
+        match groups.iter_mut().find(|(p, _)| *p == ports) {
+            Some((_, endpoints)) => endpoints.push(endpoint_of(&e)),
+            None => groups.push((ports, vec![endpoint_of(&e)])),
+        }
+    }
+    let mut out = Vec::new();
+    for (ports, endpoints) in groups {
+        for chunk in endpoints.chunks(max.max(1)) {
+            out.push((ports.clone(), chunk.to_vec()));
+        }
+    }
+    out
+}
+
+pub struct EndpointSliceController {
+    registry: Registry,
+}
+
+impl EndpointSliceController {
+    pub fn new(registry: Registry) -> Self {
+        EndpointSliceController { registry }
+    }
+
+    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
+        let mut slices: Vec<EndpointSlice> = self
+            .registry
+            .store()
+            .list_typed::<EndpointSlice>(Some(namespace))
+            .into_iter()
+            .filter(|s| {
+                let labels = s.metadata.labels.as_ref();
+                labels.and_then(|l| l.get(SERVICE_NAME)).map(String::as_str) == Some(service)
+                    && labels.and_then(|l| l.get(MANAGED_BY)).map(String::as_str) == Some(CONTROLLER)
+            })
+            .collect();
+        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        slices
+    }
+}
+
+impl Reconciler for EndpointSliceController {
+    fn name(&self) -> &'static str {
+        "endpointslice-controller"
+    }
+
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        match object.kind() {
+            Kind::Service => vec![ObjectKey::of(object)],
+            Kind::EndpointSlice => {
+                let service = object.metadata().labels.as_ref().and_then(|l| l.get(SERVICE_NAME));
+                service.map(|s| ObjectKey::new(Kind::Service, object.namespace(), s)).into_iter().collect()
+            }
+            Kind::Pod => {
+                let services = self.registry.store().list_typed::<Service>(Some(object.namespace()));
+                let labels: Vec<_> =
+                    [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref()).collect();
+                services
+                    .iter()
+                    .filter(|s| selector_of(s).is_some_and(|sel: Selector| labels.iter().any(|l| sel.matches_opt(*l))))
+                    .map(|s| {
+                        ObjectKey::new(
+                            Kind::Service,
+                            object.namespace(),
+                            s.metadata.name.as_deref().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let store = self.registry.store();
+        let existing = self.slices_of(&key.namespace, &key.name);
+        let svc = store.get_typed::<Service>(&key.namespace, &key.name).filter(|s| selector_of(s).is_some());
+        let Some(svc) = svc else {
+            // Gone, or no selector any more: the slices go (ownership removes them with the service).
+            for slice in existing {
+                let name = slice.metadata.name.unwrap_or_default();
+                let _ = self.registry.delete(&ObjectKey::new(Kind::EndpointSlice, &key.namespace, &name), None);
+            }
+            return Action::AwaitChange;
+        };
+        let pods = store.list_typed::<Pod>(Some(&key.namespace));
+        let mut desired = desired_slices(&svc, &pods, MAX_PER_SLICE);
+        if desired.is_empty() {
+            // A service with no endpoints still has one (empty) slice.
+            let ports = svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).map(|p| EndpointPort {
+                name: Some(p.name.clone().unwrap_or_default()),
+                port: None,
+                protocol: p.protocol.clone(),
+                app_protocol: p.app_protocol.clone(),
+            });
+            desired.push((ports.collect(), vec![]));
+        }
+        let mut labels: BTreeMap<String, String> = svc.metadata.labels.clone().unwrap_or_default();
+        labels.insert(SERVICE_NAME.into(), key.name.clone());
+        labels.insert(MANAGED_BY.into(), CONTROLLER.into());
+        let mut failed = false;
+        // Reuse existing slices in order, then create or delete the difference.
+        let mut existing = existing.into_iter();
+        for (ports, endpoints) in desired {
+            let result = match existing.next() {
+                Some(mut slice) => {
+                    let ports = Some(ports);
+                    let labels = Some(labels.clone());
+                    if slice.ports == ports && slice.endpoints == endpoints && slice.metadata.labels == labels {
+                        continue;
+                    }
+                    (slice.ports, slice.endpoints, slice.metadata.labels) = (ports, endpoints, labels);
+                    self.registry.update(Object::EndpointSlice(slice))
+                }
+                None => {
+                    let owner = OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Service".into(),
+                        name: key.name.clone(),
+                        uid: svc.metadata.uid.clone().unwrap_or_default(),
+                        controller: Some(true),
+                        block_owner_deletion: Some(true),
+                    };
+                    let slice = EndpointSlice {
+                        metadata: ObjectMeta {
+                            generate_name: Some(format!("{}-", key.name)),
+                            namespace: Some(key.namespace.clone()),
+                            labels: Some(labels.clone()),
+                            owner_references: Some(vec![owner]),
+                            ..Default::default()
+                        },
+                        address_type: "IPv4".into(),
+                        endpoints,
+                        ports: Some(ports),
+                    };
+                    self.registry.create(Object::EndpointSlice(slice))
+                }
+            };
+            failed |= result.is_err();
+        }
+        for slice in existing {
+            let name = slice.metadata.name.unwrap_or_default();
+            failed |= self.registry.delete(&ObjectKey::new(Kind::EndpointSlice, &key.namespace, &name), None).is_err();
+        }
+        if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(i: usize, ready: bool, port: u16) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("p{i}"), "namespace": "default", "labels": {"app": "kubia"}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},
+            "status": {"podIP": format!("10.244.{}.{}", i / 200 + 1, i % 200 + 2),
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn slices_hold_at_most_a_hundred_and_split_by_ports() {
+        let svc: Service = serde_json::from_value(json!({"metadata": {"name": "kubia"},
+            "spec": {"selector": {"app": "kubia"}, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}))
+        .unwrap();
+        let mut pods: Vec<Pod> = (0..250).map(|i| pod(i, i % 5 != 0, 8080)).collect();
+        pods.push(pod(300, true, 9090));
+        let slices = desired_slices(&svc, &pods, MAX_PER_SLICE);
+        let sizes: Vec<(i32, usize)> = slices.iter().map(|(p, e)| (p[0].port.unwrap(), e.len())).collect();
+        assert_eq!(sizes, [(8080, 100), (8080, 100), (8080, 50), (9090, 1)]);
+        let unready = slices[0].1.iter().filter(|e| e.conditions.as_ref().unwrap().ready == Some(false)).count();
+        assert_eq!(unready, 20);
+        let first = &slices[0].1[0];
+        assert_eq!(first.node_name.as_deref(), Some("node-1"));
+        assert_eq!(first.conditions.as_ref().unwrap().terminating, Some(false));
+        assert_eq!(first.target_ref.as_ref().unwrap().kind.as_deref(), Some("Pod"));
+    }
+}
