@@ -9,6 +9,7 @@ use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
 use crate::kubelet::{Kubelet, Sandboxes};
+use crate::metrics::Metrics;
 use crate::network::{AddressPlan, Network};
 use crate::proxy::listeners::{Listeners, NodeAddr};
 use crate::proxy::{self, ProxyTable};
@@ -84,7 +85,8 @@ impl App {
         let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));
         let network = Network::new(plan.clone(), table_rx);
         let sandboxes = Sandboxes::default();
-        tracker.spawn(proxy::run_proxier(store.clone(), table_tx, cancel.clone()));
+        let metrics = Arc::new(Metrics::default());
+        tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
@@ -115,6 +117,7 @@ impl App {
             registry: registry.clone(),
             network: network.clone(),
             sandboxes: sandboxes.clone(),
+            metrics,
             cancel: cancel.clone(),
         };
         let router = api::router(state, config.dashboard.clone());

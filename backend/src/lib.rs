@@ -11,6 +11,7 @@
 //! - [`proxy`]: the service proxy's table and how it picks an endpoint.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
+//! - [`metrics`]: Prometheus metrics (network programming latency).
 
 pub mod api;
 pub mod app;
@@ -18,6 +19,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod error;
 pub mod kubelet;
+pub mod metrics;
 pub mod network;
 pub mod proxy;
 pub mod registry;

@@ -255,3 +255,25 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
     assert_eq!(rc["metadata"]["generation"], 2);
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_programming_latency_is_measured() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    eventually(PATIENCE, "3 ready endpoints", || async {
+        (lab.ready_endpoints("kubia").await.len() == 3).then_some(())
+    })
+    .await;
+    let (_, eps) = lab.get("/api/v1/namespaces/default/endpoints/kubia").await;
+    let trigger = eps["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"].as_str().unwrap();
+    assert!(trigger.ends_with('Z'), "an RFC 3339 time: {trigger}");
+    let count = eventually(PATIENCE, "observations", || async {
+        let text = lab.http.get(lab.url("/metrics")).send().await.ok()?.text().await.ok()?;
+        let line = text.lines().find(|l| l.starts_with("kubeproxy_network_programming_duration_seconds_count"))?;
+        let count: u64 = line.rsplit(' ').next()?.parse().ok()?;
+        (count > 0).then_some(count)
+    })
+    .await;
+    assert!(count >= 1);
+    lab.app.shutdown().await;
+}

@@ -28,6 +28,7 @@ pub struct ApiState {
     pub registry: Registry,
     pub network: Network,
     pub sandboxes: Sandboxes,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub cancel: CancellationToken,
 }
 
@@ -60,6 +61,12 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/watch", get(watch::lab_socket))
         .route("/lab/v1/test-requests", post(lab::test_requests))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|axum::extract::State(state): axum::extract::State<ApiState>| async move {
+                ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
+            }),
+        )
         .with_state(state);
     match dashboard.filter(|d| d.join("index.html").is_file()) {
         Some(dir) => {

@@ -6,10 +6,13 @@
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 use svclab_shared::pod::is_ready;
 use svclab_shared::ports::resolve_target_port;
@@ -21,13 +24,27 @@ const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 /// The most addresses one Endpoints object holds.
 pub const MAX_ENDPOINTS: usize = 1000;
 
+/// When the change that triggers an Endpoints update happened (kube-proxy measures from it).
+pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
 pub struct EndpointsController {
     registry: Registry,
+    /// For each service waiting to be reconciled, when its first pending change was seen.
+    triggers: Mutex<HashMap<ObjectKey, Timestamp>>,
 }
 
 impl EndpointsController {
     pub fn new(registry: Registry) -> Self {
-        EndpointsController { registry }
+        EndpointsController { registry, triggers: Mutex::default() }
+    }
+
+    fn keys_noting_triggers(&self, keys: Vec<ObjectKey>) -> Vec<ObjectKey> {
+        let now = Timestamp::now();
+        let mut triggers = self.triggers.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &keys {
+            triggers.entry(key.clone()).or_insert(now);
+        }
+        keys
     }
 }
 
@@ -164,7 +181,7 @@ impl Reconciler for EndpointsController {
     }
 
     fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
-        match object.kind() {
+        let keys = match object.kind() {
             Kind::Service => vec![ObjectKey::of(object)],
             Kind::Endpoints => vec![ObjectKey::new(Kind::Service, object.namespace(), object.name())],
             Kind::Pod => {
@@ -184,7 +201,8 @@ impl Reconciler for EndpointsController {
                     .collect()
             }
             _ => vec![],
-        }
+        };
+        self.keys_noting_triggers(keys)
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
@@ -205,7 +223,21 @@ impl Reconciler for EndpointsController {
         let truncated = truncate(&mut subsets, MAX_ENDPOINTS);
         let subsets = (!subsets.is_empty()).then_some(subsets);
         let labels = svc.metadata.labels.clone();
-        let annotations = truncated.then(|| [(OVER_CAPACITY.to_string(), "truncated".to_string())].into());
+        let trigger =
+            self.triggers.lock().unwrap_or_else(|e| e.into_inner()).remove(key).unwrap_or_else(Timestamp::now);
+        let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+        if truncated {
+            annotations.insert(OVER_CAPACITY.into(), "truncated".into());
+        }
+        let unchanged = current.as_ref().is_some_and(|c| c.subsets == subsets && c.metadata.labels == labels);
+        let previous_trigger =
+            current.as_ref().and_then(|c| c.metadata.annotations.as_ref()?.get(TRIGGER_TIME).cloned());
+        // The trigger time changes only with the endpoints themselves.
+        let trigger = if unchanged { previous_trigger } else { Some(trigger.to_string()) };
+        if let Some(t) = trigger {
+            annotations.insert(TRIGGER_TIME.into(), t);
+        }
+        let annotations = Some(annotations);
         let result = match current {
             Some(current)
                 if current.subsets == subsets

@@ -9,6 +9,8 @@ mod table;
 pub use affinity::Affinity;
 pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Route, ServicePortRoute, VirtualAddr};
 
+use crate::controllers::endpoints::TRIGGER_TIME;
+use crate::metrics::Metrics;
 use crate::store::{ObjectKey, Store, WatchItem};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use std::collections::HashMap;
@@ -19,10 +21,17 @@ use tokio_util::sync::CancellationToken;
 
 type Routes = Vec<Arc<ServicePortRoute>>;
 
-/// Keeps the proxy table in step with the store until `cancel` fires.
-pub async fn run_proxier(store: Store, table: watch::Sender<Arc<ProxyTable>>, cancel: CancellationToken) {
+/// Keeps the proxy table in step with the store until `cancel` fires, and measures how long each
+/// Endpoints change took to be programmed.
+pub async fn run_proxier(
+    store: Store,
+    table: watch::Sender<Arc<ProxyTable>>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
     let mut watch = store.watch();
     let mut routes: HashMap<ObjectKey, Routes> = HashMap::new();
+    let mut programmed: HashMap<ObjectKey, String> = HashMap::new();
     loop {
         let item = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -37,15 +46,29 @@ pub async fn run_proxier(store: Store, table: watch::Sender<Arc<ProxyTable>>, ca
         if changed.is_empty() {
             continue;
         }
+        let mut triggers = Vec::new();
         for key in changed {
             let svc = store.get_typed::<Service>(&key.namespace, &key.name);
             let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+            let trigger = eps.as_ref().and_then(|e| e.metadata.annotations.as_ref()?.get(TRIGGER_TIME).cloned());
+            if let Some(t) = trigger.filter(|t| programmed.get(&key) != Some(t)) {
+                programmed.insert(key.clone(), t.clone());
+                triggers.extend(t.parse::<jiff::Timestamp>().ok());
+            }
             match svc {
                 Some(svc) => routes.insert(key, table::routes_for(&svc, eps.as_ref())),
-                None => routes.remove(&key),
+                None => {
+                    programmed.remove(&key);
+                    routes.remove(&key)
+                }
             };
         }
         table.send_replace(Arc::new(ProxyTable::new(routes.values().flatten().cloned())));
+        let now = jiff::Timestamp::now();
+        for t in triggers {
+            let seconds = (now - t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
+            metrics.network_programming.observe(seconds);
+        }
     }
 }
 
