@@ -1,9 +1,10 @@
 //! The `svclab` binary: parses flags, starts the app, stops on Ctrl-C.
 
 use clap::Parser;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use svclab::app::{App, Config};
+use svclab::network::AddressPlan;
 
 /// A Kubernetes Services lab in one process.
 #[derive(Parser, Debug)]
@@ -18,6 +19,9 @@ struct Args {
     /// Number of simulated nodes (node-1 … node-N at 127.0.1.1 …).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=250))]
     nodes: u8,
+    /// The nodes' /24 on loopback: node i is .i (load balancers take the next /24).
+    #[arg(long, default_value = "127.0.1.0")]
+    node_network: Ipv4Addr,
     /// Behave like an environment without load balancers: LoadBalancer services stay <pending>
     /// and work as NodePort services.
     #[arg(long)]
@@ -30,8 +34,16 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "svclab=info".into()))
         .init();
     let args = Args::parse();
-    let config =
-        Config { listen: args.listen, dashboard: Some(args.dashboard), nodes: args.nodes, ..Config::default() };
+    if !args.node_network.is_loopback() {
+        anyhow::bail!("--node-network must be on loopback (127.0.0.0/8): svclab's nodes live on this machine");
+    }
+    let config = Config {
+        listen: args.listen,
+        dashboard: Some(args.dashboard),
+        nodes: args.nodes,
+        plan: AddressPlan::on_loopback(args.node_network),
+        load_balancers: !args.no_load_balancers,
+    };
     let app = App::start(config).await?;
     println!("svclab is running: dashboard and API at http://{}", app.api_addr);
     tokio::signal::ctrl_c().await?;

@@ -68,7 +68,7 @@ pub struct PodEndpoint {
 
 /// The pods a service selects, as endpoints, sorted by address. Pure: the heart of both the
 /// endpoints and the EndpointSlice controllers.
-pub fn pod_endpoints(svc: &Service, pods: &[Pod]) -> Vec<PodEndpoint> {
+pub fn pod_endpoints<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>) -> Vec<PodEndpoint> {
     let Some(selector) = selector_of(svc) else { return vec![] };
     let spec = svc.spec.as_ref().expect("a selector implies a spec");
     let tolerate_unready = spec.publish_not_ready_addresses == Some(true)
@@ -115,7 +115,7 @@ pub fn pod_endpoints(svc: &Service, pods: &[Pod]) -> Vec<PodEndpoint> {
 
 /// The Endpoints subsets a service should have: pods packed by identical port lists, ready ones
 /// in `addresses`, the rest in `notReadyAddresses`; terminating pods are left out.
-pub fn desired_subsets(svc: &Service, pods: &[Pod]) -> Vec<EndpointSubset> {
+pub fn desired_subsets<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>) -> Vec<EndpointSubset> {
     let mut subsets: Vec<(Vec<EndpointPort>, EndpointSubset)> = Vec::new();
     for endpoint in pod_endpoints(svc, pods).into_iter().filter(|e| !e.terminating) {
         let i = match subsets.iter().position(|(p, _)| *p == endpoint.ports) {
@@ -185,7 +185,7 @@ impl Reconciler for EndpointsController {
             Kind::Service => vec![ObjectKey::of(object)],
             Kind::Endpoints => vec![ObjectKey::new(Kind::Service, object.namespace(), object.name())],
             Kind::Pod => {
-                let services = self.registry.store().list_typed::<Service>(Some(object.namespace()));
+                let services = self.registry.store().list_views::<Service>(Some(object.namespace()));
                 let labels = [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref());
                 let labels: Vec<_> = labels.collect();
                 services
@@ -218,8 +218,8 @@ impl Reconciler for EndpointsController {
         if selector_of(&svc).is_none() {
             return Action::AwaitChange;
         }
-        let pods = store.list_typed::<Pod>(Some(&key.namespace));
-        let mut subsets = desired_subsets(&svc, &pods);
+        let pods = store.list_views::<Pod>(Some(&key.namespace));
+        let mut subsets = desired_subsets(&svc, pods.iter().map(|p| &**p));
         let truncated = truncate(&mut subsets, MAX_ENDPOINTS);
         let subsets = (!subsets.is_empty()).then_some(subsets);
         let labels = svc.metadata.labels.clone();

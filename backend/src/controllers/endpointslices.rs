@@ -40,7 +40,7 @@ fn endpoint_of(e: &PodEndpoint) -> Endpoint {
 
 /// The slices a service should have: endpoints grouped by their port list, in chunks of `max`.
 /// Pure.
-pub fn desired_slices(svc: &Service, pods: &[Pod], max: usize) -> Vec<SliceContent> {
+pub fn desired_slices<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>, max: usize) -> Vec<SliceContent> {
     let mut groups: Vec<(Vec<EndpointPort>, Vec<Endpoint>)> = Vec::new();
     for e in pod_endpoints(svc, pods) {
         let ports: Vec<EndpointPort> = e
@@ -106,7 +106,7 @@ impl Reconciler for EndpointSliceController {
                 service.map(|s| ObjectKey::new(Kind::Service, object.namespace(), s)).into_iter().collect()
             }
             Kind::Pod => {
-                let services = self.registry.store().list_typed::<Service>(Some(object.namespace()));
+                let services = self.registry.store().list_views::<Service>(Some(object.namespace()));
                 let labels: Vec<_> =
                     [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref()).collect();
                 services
@@ -137,8 +137,8 @@ impl Reconciler for EndpointSliceController {
             }
             return Action::AwaitChange;
         };
-        let pods = store.list_typed::<Pod>(Some(&key.namespace));
-        let mut desired = desired_slices(&svc, &pods, MAX_PER_SLICE);
+        let pods = store.list_views::<Pod>(Some(&key.namespace));
+        let mut desired = desired_slices(&svc, pods.iter().map(|p| &**p), MAX_PER_SLICE);
         if desired.is_empty() {
             // A service with no endpoints still has one (empty) slice.
             let ports = svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).map(|p| EndpointPort {

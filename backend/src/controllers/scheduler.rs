@@ -35,7 +35,7 @@ fn node_name(pod: &Pod) -> Option<&str> {
 }
 
 /// The nodes with the fewest pods, among those that can take one.
-pub fn least_loaded<'a>(nodes: &'a [Node], pods: &[Pod]) -> Vec<&'a str> {
+pub fn least_loaded<'a, 'p>(nodes: &'a [Node], pods: impl IntoIterator<Item = &'p Pod>) -> Vec<&'a str> {
     let mut load: BTreeMap<&str, usize> = BTreeMap::new();
     for node in nodes.iter().filter(|n| node_ready(n)) {
         load.insert(node.metadata.name.as_deref().unwrap_or_default(), 0);
@@ -61,7 +61,7 @@ impl Reconciler for Scheduler {
             None if object.kind() == Kind::Node => self
                 .registry
                 .store()
-                .list_typed::<Pod>(None)
+                .list_views::<Pod>(None)
                 .iter()
                 .filter(|p| node_name(p).is_none())
                 .map(|p| {
@@ -83,8 +83,8 @@ impl Reconciler for Scheduler {
             return Action::AwaitChange;
         }
         let nodes = store.list_typed::<Node>(None);
-        let pods = store.list_typed::<Pod>(None);
-        let candidates = least_loaded(&nodes, &pods);
+        let pods = store.list_views::<Pod>(None);
+        let candidates = least_loaded(&nodes, pods.iter().map(|p| &**p));
         let object = Object::Pod(pod);
         let Some(node) = candidates.choose(&mut rand::rng()).map(|n| n.to_string()) else {
             let msg = format!("0/{} nodes are available: {} node(s) were not ready.", nodes.len(), nodes.len());

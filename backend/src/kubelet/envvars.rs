@@ -5,7 +5,10 @@ use k8s_openapi::api::core::v1::Service;
 
 /// The variables for `services` (the pod's namespace, when service links are on) and the
 /// `kubernetes` master service, which every pod gets.
-pub fn service_env(services: &[Service], master: Option<&Service>) -> Vec<(String, String)> {
+pub fn service_env<'a>(
+    services: impl IntoIterator<Item = &'a Service>,
+    master: Option<&'a Service>,
+) -> Vec<(String, String)> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for svc in master.into_iter().chain(services) {

@@ -100,11 +100,12 @@ impl Kubelet {
         };
         let store = self.registry.store();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let services = store.list_typed::<Service>(Some(&namespace));
+        let services = store.list_views::<Service>(Some(&namespace));
         let master = store.get_typed::<Service>("default", "kubernetes");
         let spec = pod.spec.clone().unwrap_or_default();
         let links = spec.enable_service_links.unwrap_or(true);
-        let service_env = envvars::service_env(if links { &services } else { &[] }, master.as_ref());
+        let linked = services.iter().map(|s| &**s).filter(|_| links);
+        let service_env = envvars::service_env(linked, master.as_ref());
         let sandbox = Arc::new(PodSandbox::new(
             pod,
             ip,

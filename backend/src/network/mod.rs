@@ -42,17 +42,23 @@ impl Default for AddressPlan {
 }
 
 impl AddressPlan {
+    /// Nodes on `node_network` (a /24 on loopback) and load balancers on the /24 after it.
+    pub fn on_loopback(node_network: Ipv4Addr) -> Self {
+        let [a, b, c, _] = node_network.octets();
+        AddressPlan {
+            node_base: Ipv4Addr::new(a, b, c, 0),
+            load_balancer_pool: Ipv4Addr::new(a, b, c.wrapping_add(1), 0),
+            ..AddressPlan::default()
+        }
+    }
+
     /// A plan whose node and load-balancer addresses are unlikely to clash with another svclab
     /// on the same machine (tests run many at once): `127.a.b.0/24` and `127.a.b+1.0/24`.
     pub fn isolated() -> Self {
         use rand::Rng;
         let mut rng = rand::rng();
         let (a, b) = (rng.random_range(16..=250u8), rng.random_range(0..=127u8) * 2);
-        AddressPlan {
-            node_base: Ipv4Addr::new(127, a, b, 0),
-            load_balancer_pool: Ipv4Addr::new(127, a, b + 1, 0),
-            ..AddressPlan::default()
-        }
+        AddressPlan::on_loopback(Ipv4Addr::new(127, a, b, 0))
     }
 
     pub fn node_ip(&self, index: u8) -> Ipv4Addr {
@@ -224,7 +230,7 @@ impl Network {
                 endpoint: endpoint.to_string(),
                 pod: route.backend.pod.clone(),
                 node: route.backend.node.clone(),
-                reason: route.reason,
+                reason: route.reason.to_string(),
                 source: from.to_string(),
             };
             return Ok(Connection { stream, hop: Some(hop) });

@@ -11,6 +11,7 @@
 //!
 //! A port with no ready endpoint behind it is not listened on, so connections are refused.
 
+use super::relay::relay;
 use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
 use crate::network::Network;
 use crate::registry::Registry;
@@ -27,7 +28,6 @@ use tokio_util::task::TaskTracker;
 
 /// How long a dropped connection is held before svclab lets go of it.
 const DROP_HOLD: Duration = Duration::from_secs(130);
-const COPY_BUFFER: usize = 64 * 1024;
 
 /// A node, as the proxy on it knows itself.
 #[derive(Clone, Debug)]
@@ -300,7 +300,7 @@ impl Listeners {
         let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
         let mut outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
         self.network.track(outbound.local_addr()?, source);
-        splice(&mut inbound, &mut outbound).await
+        relay(&mut inbound, &mut outbound).await
     }
 
     async fn load_balancer(
@@ -325,7 +325,7 @@ impl Listeners {
         let mut outbound = TcpStream::connect(target).await?;
         outbound.set_nodelay(true)?;
         self.network.track(outbound.local_addr()?, client);
-        splice(&mut inbound, &mut outbound).await
+        relay(&mut inbound, &mut outbound).await
     }
 
     async fn health_check(&self, mut inbound: TcpStream, node: usize, port: u16) -> std::io::Result<()> {
@@ -366,8 +366,4 @@ async fn hold(mut inbound: TcpStream, stop: &CancellationToken) -> std::io::Resu
         _ = drain => {}
     }
     Ok(())
-}
-
-async fn splice(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> {
-    tokio::io::copy_bidirectional_with_sizes(a, b, COPY_BUFFER, COPY_BUFFER).await.map(|_| ())
 }

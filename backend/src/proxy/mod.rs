@@ -4,10 +4,11 @@
 
 mod affinity;
 pub mod listeners;
+mod relay;
 mod table;
 
 pub use affinity::Affinity;
-pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Route, ServicePortRoute, VirtualAddr};
+pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Reason, Route, ServicePortRoute, VirtualAddr};
 
 use crate::controllers::endpoints::TRIGGER_TIME;
 use crate::metrics::Metrics;

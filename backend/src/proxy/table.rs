@@ -79,7 +79,41 @@ pub enum Entry<'a> {
 pub struct Route {
     pub route: Arc<ServicePortRoute>,
     pub backend: Backend,
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// Why an endpoint was chosen; rendered only when someone reads it (a trace), so the data path
+/// does not format text for every connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reason {
+    /// How many endpoints were candidates.
+    pub among: usize,
+    /// The Local traffic policy that narrowed them to one node, and that node.
+    pub local: Option<(&'static str, String)>,
+    /// ClientIP affinity: the client, the timeout, and whether an earlier choice was kept.
+    pub affinity: Option<(Ipv4Addr, Duration, bool)>,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((client, timeout, true)) = self.affinity {
+            return write!(
+                f,
+                "sessionAffinity ClientIP: {client} stays on this endpoint ({}s timeout)",
+                timeout.as_secs()
+            );
+        }
+        let n = self.among;
+        let plural = if n == 1 { "" } else { "s" };
+        match &self.local {
+            Some((policy, node)) => write!(f, "{policy}: random among {n} ready endpoint{plural} on {node}")?,
+            None => write!(f, "random among {n} ready endpoint{plural}")?,
+        }
+        if let Some((client, timeout, false)) = self.affinity {
+            write!(f, "; sessionAffinity ClientIP pins {client} to it for {}s", timeout.as_secs())?;
+        }
+        Ok(())
+    }
 }
 
 /// Why no endpoint was chosen.
@@ -97,45 +131,36 @@ impl ServicePortRoute {
         if self.backends.is_empty() {
             return Err(NoRoute::NoEndpoints);
         }
-        let (local_node, policy) = match entry {
-            Entry::External { node } if self.external_local => (Some(node), "externalTrafficPolicy: Local"),
+        let local = match entry {
+            Entry::External { node } if self.external_local => Some(("externalTrafficPolicy: Local", node)),
             Entry::ClusterIp { client_node: Some(node) } if self.internal_local => {
-                (Some(node), "internalTrafficPolicy: Local")
+                Some(("internalTrafficPolicy: Local", node))
             }
-            _ => (None, ""),
+            _ => None,
         };
-        let candidates: Vec<&Backend> = match local_node {
-            Some(node) => self.backends.iter().filter(|b| b.node.as_deref() == Some(node)).collect(),
-            None => self.backends.iter().collect(),
-        };
-        if candidates.is_empty() {
-            return Err(NoRoute::NoLocalEndpoints(local_node.unwrap_or_default().to_string()));
+        let on_node = |b: &&Backend| local.is_none_or(|(_, node)| b.node.as_deref() == Some(node));
+        let among = self.backends.iter().filter(on_node).count();
+        if among == 0 {
+            return Err(NoRoute::NoLocalEndpoints(local.map(|(_, n)| n.to_string()).unwrap_or_default()));
         }
-        let n = candidates.len();
-        let scope = match local_node {
-            Some(node) => {
-                format!("{policy}: random among {n} ready endpoint{} on {node}", if n == 1 { "" } else { "s" })
-            }
-            None => format!("random among {n} ready endpoint{}", if n == 1 { "" } else { "s" }),
-        };
-        let key = (self.service.clone(), self.port_name.clone(), self.protocol, client);
-        if let Some(timeout) = self.affinity
-            && let Some(kept) = affinity.get(&key, timeout)
-            && let Some(backend) = candidates.iter().find(|b| b.ip == kept.0 && b.port == kept.1)
-        {
-            affinity.touch(key, (backend.ip, backend.port));
-            let reason =
-                format!("sessionAffinity ClientIP: {client} stays on this endpoint ({}s timeout)", timeout.as_secs());
-            return Ok(Route { route: self.clone(), backend: (*backend).clone(), reason });
-        }
-        let backend = candidates[rand::rng().random_range(0..n)].clone();
-        let reason = match self.affinity {
+        let mut reason = Reason { among, local: local.map(|(p, n)| (p, n.to_string())), affinity: None };
+        let chosen = match self.affinity {
+            None => self.backends.iter().filter(on_node).nth(rand::rng().random_range(0..among)),
             Some(timeout) => {
-                affinity.touch(key, (backend.ip, backend.port));
-                format!("{scope}; sessionAffinity ClientIP pins {client} to it for {}s", timeout.as_secs())
+                let key = (self.service.clone(), self.port_name.clone(), self.protocol, client);
+                let kept = affinity
+                    .get(&key, timeout)
+                    .and_then(|(ip, port)| self.backends.iter().filter(on_node).find(|b| b.ip == ip && b.port == port));
+                reason.affinity = Some((client, timeout, kept.is_some()));
+                let chosen =
+                    kept.or_else(|| self.backends.iter().filter(on_node).nth(rand::rng().random_range(0..among)));
+                if let Some(b) = chosen {
+                    affinity.touch(key, (b.ip, b.port));
+                }
+                chosen
             }
-            None => scope,
         };
+        let backend = chosen.expect("among > 0").clone();
         Ok(Route { route: self.clone(), backend, reason })
     }
 }

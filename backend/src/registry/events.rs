@@ -4,7 +4,7 @@ use super::Registry;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use svclab_shared::{Kind, Object};
+use svclab_shared::Object;
 
 pub(super) fn record(registry: &Registry, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
     let meta = about.metadata();
@@ -19,15 +19,13 @@ pub(super) fn record(registry: &Registry, about: &Object, type_: &str, reason: &
         resource_version: meta.resource_version.clone(),
         ..Default::default()
     };
-    // The same reason and message about the same object bumps the count, as the event recorder does.
-    let existing = registry.store().list(Kind::Event, Some(&namespace)).1.into_iter().find_map(|o| {
-        let e = o.downcast::<Event>()?;
-        let same = e.involved_object.uid == involved.uid
-            && e.reason.as_deref() == Some(reason)
-            && e.message.as_deref() == Some(message);
-        same.then(|| e.clone())
-    });
-    if let Some(mut event) = existing {
+    // The same reason and message about the same object bumps the count, as the event recorder
+    // does; the index finds the earlier event without scanning them all.
+    let key = (meta.uid.clone().unwrap_or_default(), reason.to_string(), message.to_string());
+    let earlier = registry.event_index().get(&key).cloned();
+    if let Some(name) = earlier
+        && let Some(mut event) = registry.store().get_typed::<Event>(&namespace, &name)
+    {
         event.count = Some(event.count.unwrap_or(1) + 1);
         event.last_timestamp = Some(now);
         let _ = registry.store().update(Object::Event(event));
@@ -47,7 +45,10 @@ pub(super) fn record(registry: &Registry, about: &Object, type_: &str, reason: &
         reporting_component: Some(component.into()),
         ..Default::default()
     };
-    if let Err(e) = registry.create(Object::Event(event)) {
-        tracing::debug!(error = %e, ?reason, "could not record event");
+    match registry.create(Object::Event(event)) {
+        Ok(created) => {
+            registry.event_index().insert(key, created.name().to_string());
+        }
+        Err(e) => tracing::debug!(error = %e, ?reason, "could not record event"),
     }
 }

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rand::Rng;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use svclab_shared::validation;
 use svclab_shared::{Kind, Object};
@@ -25,6 +26,8 @@ use svclab_shared::{Kind, Object};
 pub struct Registry {
     store: Store,
     services: Arc<Mutex<ServiceAllocators>>,
+    /// Recorded events by (object uid, reason, message) → event name.
+    events: Arc<Mutex<HashMap<(String, String, String), String>>>,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -45,11 +48,15 @@ fn generate_suffix() -> String {
 
 impl Registry {
     pub fn new(store: Store, services: ServiceAllocators) -> Self {
-        Registry { store, services: Arc::new(Mutex::new(services)) }
+        Registry { store, services: Arc::new(Mutex::new(services)), events: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    fn event_index(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), String>> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn allocators(&self) -> std::sync::MutexGuard<'_, ServiceAllocators> {

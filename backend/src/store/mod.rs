@@ -37,6 +37,19 @@ impl ObjectKey {
     }
 }
 
+/// A stored object seen as its type, without copying it.
+pub struct View<T> {
+    object: Arc<Object>,
+    kind: std::marker::PhantomData<T>,
+}
+
+impl<T: Typed> std::ops::Deref for View<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        T::from_object(&self.object).expect("a view is made only for objects of its kind")
+    }
+}
+
 /// What a change did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeType {
@@ -136,6 +149,12 @@ impl Store {
             },
         };
         (state.resource_version, items)
+    }
+
+    /// Every object of a kind in one namespace or all, as shared typed views (nothing is copied).
+    pub fn list_views<T: Typed>(&self, namespace: Option<&str>) -> Vec<View<T>> {
+        let (_, items) = self.list(T::OBJECT_KIND, namespace);
+        items.into_iter().map(|object| View { object, kind: std::marker::PhantomData }).collect()
     }
 
     /// Typed copies of every object of a kind in one namespace or all.

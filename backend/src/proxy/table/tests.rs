@@ -40,7 +40,7 @@ fn ports_match_endpoint_ports_by_name_and_skip_unready_addresses() {
         .pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default())
         .unwrap();
     assert_eq!(chosen.backend.port, 8080);
-    assert_eq!(chosen.reason, "random among 3 ready endpoints");
+    assert_eq!(chosen.reason.to_string(), "random among 3 ready endpoints");
 }
 
 #[test]
@@ -62,11 +62,11 @@ fn client_ip_affinity_sticks_and_none_spreads() {
     let affinity = Affinity::default();
     let entry = Entry::ClusterIp { client_node: None };
     let first = route.pick(entry, CLIENT, &affinity).unwrap();
-    assert!(first.reason.contains("sessionAffinity ClientIP pins 10.244.9.9"), "{}", first.reason);
+    assert!(first.reason.to_string().contains("sessionAffinity ClientIP pins 10.244.9.9"), "{}", first.reason);
     for _ in 0..15 {
         let again = route.pick(entry, CLIENT, &affinity).unwrap();
         assert_eq!(again.backend, first.backend);
-        assert!(again.reason.starts_with("sessionAffinity ClientIP: 10.244.9.9 stays"), "{}", again.reason);
+        assert!(again.reason.to_string().starts_with("sessionAffinity ClientIP: 10.244.9.9 stays"), "{}", again.reason);
     }
     let plain = service(json!({"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}));
     let route = one(&routes_for(&plain, Some(&endpoints())), "http");
@@ -85,7 +85,7 @@ fn local_traffic_policies_keep_traffic_on_the_node() {
     for _ in 0..20 {
         let r = route.pick(Entry::External { node: "node-2" }, CLIENT, &affinity).unwrap();
         assert_eq!(r.backend.node.as_deref(), Some("node-2"));
-        assert_eq!(r.reason, "externalTrafficPolicy: Local: random among 2 ready endpoints on node-2");
+        assert_eq!(r.reason.to_string(), "externalTrafficPolicy: Local: random among 2 ready endpoints on node-2");
     }
     let err = route.pick(Entry::External { node: "node-3" }, CLIENT, &affinity).unwrap_err();
     assert_eq!(err, NoRoute::NoLocalEndpoints("node-3".into()));

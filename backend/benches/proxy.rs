@@ -1,0 +1,214 @@
+//! Proxy benchmark, run by `cargo xtask bench proxy`: the same TCP backend reached (a) directly,
+//! (b) through a svclab NodePort (a selectorless service whose Endpoints name the backend) and
+//! (c) through HAProxy in TCP mode, all on loopback in one run. It measures bulk throughput (one
+//! connection sending 1 GiB) and short connections per second (connect, send a byte, read the
+//! reply, close; 16 at a time), and writes a Markdown section to `target/bench/proxy.md`.
+//!
+//! svclab (release build, `SVCLAB_BIN`) and HAProxy run as their own processes; the load and the
+//! backend run here.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+const BULK_BYTES: u64 = 1 << 30;
+const BULK_RUNS: usize = 3;
+const SHORT_WORKERS: usize = 16;
+const SHORT_SECONDS: u64 = 4;
+/// Rounds over all targets in turn, so drift on a busy machine hits each alike.
+const ROUNDS: usize = 2;
+const NODE_NETWORK: &str = "127.77.1.0";
+/// node-1 of that network.
+const NODE_ADDR: &str = "127.77.1.1";
+const NODE_PORT: u16 = 30999;
+
+/// The backend: reads until the client closes its side, then answers with the byte count.
+async fn backend() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut total: u64 = 0;
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                let _ = stream.write_all(&total.to_be_bytes()).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn bulk(target: SocketAddr) -> Result<f64> {
+    let mut stream = TcpStream::connect(target).await?;
+    stream.set_nodelay(true)?;
+    let chunk = vec![7u8; 256 * 1024];
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < BULK_BYTES {
+        stream.write_all(&chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    stream.shutdown().await?;
+    let mut count = [0u8; 8];
+    stream.read_exact(&mut count).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if u64::from_be_bytes(count) != sent {
+        bail!("the backend counted {} bytes, {sent} were sent", u64::from_be_bytes(count));
+    }
+    Ok(sent as f64 / elapsed / 1e9 * 8.0)
+}
+
+async fn short_connections(target: SocketAddr) -> Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(SHORT_SECONDS);
+    let mut workers = Vec::new();
+    for _ in 0..SHORT_WORKERS {
+        let done = done.clone();
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let mut stream = TcpStream::connect(target).await?;
+                stream.write_all(b"x").await?;
+                stream.shutdown().await?;
+                let mut count = [0u8; 8];
+                stream.read_exact(&mut count).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / SHORT_SECONDS as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Starts svclab and points a NodePort service at the backend; returns the node port's address.
+async fn svclab(backend: SocketAddr) -> Result<(Child, SocketAddr)> {
+    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+    let mut child = Command::new(binary)
+        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let api = loop {
+        let line = lines.next_line().await?.context("svclab exited before it was up")?;
+        if let Some(addr) = line.split("http://").nth(1) {
+            break addr.trim().to_string();
+        }
+    };
+    let manifest = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: bench\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: {NODE_PORT}\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: bench\nsubsets:\n- addresses:\n  - ip: {}\n  ports:\n  - port: {}\n",
+        backend.ip(),
+        backend.port()
+    );
+    let response = reqwest::Client::new()
+        .post(format!("http://{api}/lab/v1/apply"))
+        .header("content-type", "application/yaml")
+        .body(manifest)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("applying the benchmark service failed: {}", response.text().await?);
+    }
+    let node: SocketAddr = format!("{NODE_ADDR}:{NODE_PORT}").parse()?;
+    wait_for(node).await?;
+    Ok((child, node))
+}
+
+async fn haproxy(backend: SocketAddr) -> Result<(Child, SocketAddr, String)> {
+    let version = std::process::Command::new("haproxy").arg("-v").output().context("haproxy is not installed")?;
+    let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_string();
+    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let dir = std::env::temp_dir().join(format!("svclab-bench-haproxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  maxconn 8000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend bench\n  bind {listen}\n  default_backend pod\nbackend pod\n  server backend {backend}\n"
+        ),
+    )?;
+    let child = Command::new("haproxy").arg("-db").arg("-f").arg(&config).kill_on_drop(true).spawn()?;
+    wait_for(listen).await?;
+    Ok((child, listen, version))
+}
+
+async fn wait_for(addr: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("nothing listened on {addr} in time");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let backend = backend().await?;
+    let (_svclab, node_port) = svclab(backend).await?;
+    let (_haproxy, haproxy_addr, haproxy_version) = haproxy(backend).await?;
+    let targets =
+        [("direct to the backend", backend), ("svclab NodePort", node_port), ("HAProxy, TCP mode", haproxy_addr)];
+    let mut bulk_runs = vec![Vec::new(); targets.len()];
+    let mut short_runs = vec![Vec::new(); targets.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, target)) in targets.iter().enumerate() {
+            for _ in 0..BULK_RUNS {
+                bulk_runs[i].push(bulk(*target).await?);
+            }
+            short_runs[i].push(short_connections(*target).await?);
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, (name, _)) in targets.iter().enumerate() {
+        let (gbps, cps) = (median(bulk_runs[i].clone()), median(short_runs[i].clone()));
+        eprintln!("{name}: {gbps:.2} Gbit/s, {cps:.0} connections/s");
+        rows.push((*name, gbps, cps));
+    }
+    let (direct, svclab, haproxy) = (&rows[0], &rows[1], &rows[2]);
+    let mut out = String::new();
+    out.push_str("## Service proxy (NodePort) against HAProxy\n\n");
+    out.push_str(&format!(
+        "One TCP backend on loopback, reached directly, through a svclab NodePort, and through HAProxy in TCP mode ({haproxy_version}). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Targets are measured in turn, {ROUNDS} rounds.\n\n",
+        BULK_RUNS * ROUNDS
+    ));
+    out.push_str("| path | bulk throughput | short connections |\n| --- | ---: | ---: |\n");
+    for (name, gbps, cps) in &rows {
+        out.push_str(&format!("| {name} | {gbps:.2} Gbit/s | {cps:.0} /s |\n"));
+    }
+    out.push_str(&format!(
+        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}×; svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on both, ≥ 60% of direct bulk). A proxied byte crosses the loopback stack twice where a direct one crosses it once, so about 50% of direct is the ceiling for any proxy on one machine.\n",
+        svclab.1 / haproxy.1,
+        svclab.2 / haproxy.2,
+        svclab.1 / direct.1 * 100.0
+    ));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("proxy.md"), &out)?;
+    println!("{out}");
+    Ok(())
+}
