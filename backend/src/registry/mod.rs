@@ -21,13 +21,16 @@ use std::sync::{Arc, Mutex};
 use svclab_shared::validation;
 use svclab_shared::{Kind, Object};
 
+/// An event's identity for counting repeats: object uid, reason, message.
+type EventKey = (String, String, String);
+
 /// The API server's object registry: a cloneable handle.
 #[derive(Clone)]
 pub struct Registry {
     store: Store,
     services: Arc<Mutex<ServiceAllocators>>,
-    /// Recorded events by (object uid, reason, message) → event name.
-    events: Arc<Mutex<HashMap<(String, String, String), String>>>,
+    /// Recorded events by what they say about which object → event name.
+    events: Arc<Mutex<HashMap<EventKey, String>>>,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -55,7 +58,7 @@ impl Registry {
         &self.store
     }
 
-    fn event_index(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), String>> {
+    fn event_index(&self) -> std::sync::MutexGuard<'_, HashMap<EventKey, String>> {
         self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 
