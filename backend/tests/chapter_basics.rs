@@ -54,6 +54,13 @@ async fn kubia_pods_answer_through_the_cluster_ip() {
     }
     assert_eq!(answered, pods, "30 requests should reach every pod");
 
+    // The service existed before the pods started, so their environment describes it.
+    let env = lab.exec(&from, &["env"]).await;
+    let env = env["stdout"].as_str().unwrap();
+    assert!(env.contains(&format!("KUBIA_SERVICE_HOST={cluster_ip}\n")), "{env}");
+    assert!(env.contains("KUBIA_SERVICE_PORT=80\n") && env.contains("KUBERNETES_SERVICE_HOST=10.96.0.1\n"), "{env}");
+    assert!(env.contains(&format!("KUBIA_PORT_80_TCP=tcp://{cluster_ip}:80\n")), "{env}");
+
     // The test-request endpoint reports the hop the proxy chose.
     let body = serde_json::json!({"namespace": "default", "service": "kubia", "count": 10}).to_string();
     let (code, report) = lab.send(Method::POST, "/lab/v1/test-requests", "application/json", body).await;

@@ -5,9 +5,11 @@
 //! - `test`: formatting, clippy, every Rust test, the shared crate for wasm32, then the
 //!   Playwright suite against the built dashboard.
 //! - `e2e`: only the Playwright suite.
+//! - `bench [proxy|programming]`: the benchmarks, written to docs/benchmarks.md.
 //!
 //! Every install step is idempotent: it skips what is already there at the right version.
 
+mod bench;
 mod setup;
 mod tasks;
 mod tidy;
@@ -22,6 +24,7 @@ fn main() -> Result<()> {
         "run" => tasks::run(&rest),
         "test" => tasks::test(),
         "e2e" => tasks::e2e(),
-        _ => bail!("usage: cargo xtask run [SVCLAB ARGS…] | test | e2e"),
+        "bench" => bench::bench(rest.first().map(String::as_str)),
+        _ => bail!("usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming]"),
     }
 }

@@ -125,6 +125,14 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     run(&mut apt(&install)).or_else(|_| run(&mut apt(&install)))
 }
 
+/// Installs a Debian package unless `command` is already on PATH.
+pub fn apt_tool(command: &str, package: &str) -> Result<()> {
+    if output("which", &[command]).is_none() {
+        apt_install(&[package])?;
+    }
+    Ok(())
+}
+
 /// The browser path Playwright uses.
 pub fn chromium() -> String {
     std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into())

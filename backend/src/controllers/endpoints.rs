@@ -218,7 +218,8 @@ impl Reconciler for EndpointsController {
         if selector_of(&svc).is_none() {
             return Action::AwaitChange;
         }
-        let pods = store.list_views::<Pod>(Some(&key.namespace));
+        let selector = selector_of(&svc).expect("checked above");
+        let pods = store.select::<Pod>(&key.namespace, &selector);
         let mut subsets = desired_subsets(&svc, pods.iter().map(|p| &**p));
         let truncated = truncate(&mut subsets, MAX_ENDPOINTS);
         let subsets = (!subsets.is_empty()).then_some(subsets);

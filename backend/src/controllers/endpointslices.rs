@@ -76,18 +76,13 @@ impl EndpointSliceController {
         EndpointSliceController { registry }
     }
 
+    /// This service's slices (found through the label index), by name.
     fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        let mut slices: Vec<EndpointSlice> = self
-            .registry
-            .store()
-            .list_typed::<EndpointSlice>(Some(namespace))
-            .into_iter()
-            .filter(|s| {
-                let labels = s.metadata.labels.as_ref();
-                labels.and_then(|l| l.get(SERVICE_NAME)).map(String::as_str) == Some(service)
-                    && labels.and_then(|l| l.get(MANAGED_BY)).map(String::as_str) == Some(CONTROLLER)
-            })
-            .collect();
+        let labels =
+            [(SERVICE_NAME.to_string(), service.to_string()), (MANAGED_BY.to_string(), CONTROLLER.to_string())];
+        let selector = Selector::from_map(&labels.into());
+        let mut slices: Vec<EndpointSlice> =
+            self.registry.store().select::<EndpointSlice>(namespace, &selector).iter().map(|s| (**s).clone()).collect();
         slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         slices
     }
@@ -137,7 +132,8 @@ impl Reconciler for EndpointSliceController {
             }
             return Action::AwaitChange;
         };
-        let pods = store.list_views::<Pod>(Some(&key.namespace));
+        let selector = selector_of(&svc).expect("checked above");
+        let pods = store.select::<Pod>(&key.namespace, &selector);
         let mut desired = desired_slices(&svc, pods.iter().map(|p| &**p), MAX_PER_SLICE);
         if desired.is_empty() {
             // A service with no endpoints still has one (empty) slice.

@@ -34,19 +34,48 @@ fn node_name(pod: &Pod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
 }
 
-/// The nodes with the fewest pods, among those that can take one.
-pub fn least_loaded<'a, 'p>(nodes: &'a [Node], pods: impl IntoIterator<Item = &'p Pod>) -> Vec<&'a str> {
-    let mut load: BTreeMap<&str, usize> = BTreeMap::new();
-    for node in nodes.iter().filter(|n| node_ready(n)) {
-        load.insert(node.metadata.name.as_deref().unwrap_or_default(), 0);
-    }
+/// How many pods a node takes (`status.allocatable.pods`, 110 by default as in Kubernetes).
+fn pod_capacity(node: &Node) -> usize {
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+    allocatable.and_then(|a| a.get("pods")).and_then(|q| q.0.parse().ok()).unwrap_or(110)
+}
+
+/// The nodes with the fewest pods among those that can take one, or the scheduler's
+/// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`).
+pub fn least_loaded<'a, 'p>(
+    nodes: &'a [Node],
+    pods: impl IntoIterator<Item = &'p Pod>,
+) -> Result<Vec<&'a str>, String> {
+    let mut load: BTreeMap<&str, usize> =
+        nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
     for pod in pods {
         if let Some(n) = node_name(pod).and_then(|n| load.get_mut(n)) {
             *n += 1;
         }
     }
-    let Some(min) = load.values().min().copied() else { return vec![] };
-    load.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect()
+    let (mut not_ready, mut full) = (0, 0);
+    let mut fits = Vec::new();
+    for node in nodes {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        if !node_ready(node) {
+            not_ready += 1;
+        } else if load[name] >= pod_capacity(node) {
+            full += 1;
+        } else {
+            fits.push((name, load[name]));
+        }
+    }
+    let Some(min) = fits.iter().map(|(_, l)| *l).min() else {
+        let mut reasons = Vec::new();
+        if not_ready > 0 {
+            reasons.push(format!("{not_ready} node(s) were not ready"));
+        }
+        if full > 0 {
+            reasons.push(format!("{full} Too many pods"));
+        }
+        return Err(format!("0/{} nodes are available: {}.", nodes.len(), reasons.join(", ")));
+    };
+    Ok(fits.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect())
 }
 
 impl Reconciler for Scheduler {
@@ -86,10 +115,12 @@ impl Reconciler for Scheduler {
         let pods = store.list_views::<Pod>(None);
         let candidates = least_loaded(&nodes, pods.iter().map(|p| &**p));
         let object = Object::Pod(pod);
-        let Some(node) = candidates.choose(&mut rand::rng()).map(|n| n.to_string()) else {
-            let msg = format!("0/{} nodes are available: {} node(s) were not ready.", nodes.len(), nodes.len());
-            self.registry.record_event(&object, "Warning", "FailedScheduling", &msg, "default-scheduler");
-            return Action::RequeueAfter(Duration::from_secs(1));
+        let node = match candidates {
+            Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
+            Err(msg) => {
+                self.registry.record_event(&object, "Warning", "FailedScheduling", &msg, "default-scheduler");
+                return Action::RequeueAfter(Duration::from_secs(1));
+            }
         };
         match self.registry.bind(&key.namespace, &key.name, &node) {
             Ok(_) => {
@@ -120,8 +151,22 @@ mod tests {
     #[test]
     fn picks_the_least_loaded_ready_nodes() {
         let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
-        assert_eq!(least_loaded(&nodes, &[]), ["node-1", "node-2"]);
-        assert_eq!(least_loaded(&nodes, &[pod_on("node-1")]), ["node-2"]);
-        assert!(least_loaded(&[node("node-3", false)], &[]).is_empty());
+        assert_eq!(least_loaded(&nodes, &[]).unwrap(), ["node-1", "node-2"]);
+        assert_eq!(least_loaded(&nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
+        let err = least_loaded(&[node("node-3", false)], &[]).unwrap_err();
+        assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
+    }
+
+    #[test]
+    fn full_nodes_take_no_more_pods() {
+        let mut small = node("node-1", true);
+        let pods = std::collections::BTreeMap::from([(
+            "pods".to_string(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+        )]);
+        small.status.as_mut().unwrap().allocatable = Some(pods);
+        let running = [pod_on("node-1"), pod_on("node-1")];
+        let err = least_loaded(&[small, node("node-2", false)], &running).unwrap_err();
+        assert_eq!(err, "0/2 nodes are available: 1 node(s) were not ready, 1 Too many pods.");
     }
 }

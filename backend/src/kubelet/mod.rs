@@ -8,7 +8,7 @@ pub mod images;
 mod sandbox;
 mod status;
 
-pub use sandbox::{PodSandbox, Sandboxes};
+pub use sandbox::{PodSandbox, Sandboxes, ServiceEnv};
 
 use crate::controllers::runtime::{Action, Reconciler};
 use crate::network::Network;
@@ -100,20 +100,17 @@ impl Kubelet {
         };
         let store = self.registry.store();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let services = store.list_views::<Service>(Some(&namespace));
-        let master = store.get_typed::<Service>("default", "kubernetes");
         let spec = pod.spec.clone().unwrap_or_default();
+        // The services that exist now are the ones whose variables the containers get.
         let links = spec.enable_service_links.unwrap_or(true);
-        let linked = services.iter().map(|s| &**s).filter(|_| links);
-        let service_env = envvars::service_env(linked, master.as_ref());
-        let sandbox = Arc::new(PodSandbox::new(
-            pod,
-            ip,
-            &self.node,
-            service_env,
-            self.network.clone(),
-            self.cancel.child_token(),
-        ));
+        let linked = if links { store.list_views::<Service>(Some(&namespace)) } else { vec![] };
+        let master = store
+            .list_views::<Service>(Some("default"))
+            .into_iter()
+            .find(|s| s.metadata.name.as_deref() == Some("kubernetes"));
+        let env = ServiceEnv { linked, master };
+        let sandbox =
+            Arc::new(PodSandbox::new(pod, ip, &self.node, env, self.network.clone(), self.cancel.child_token()));
         self.network.attach_pod(ip);
         let object = Object::Pod(pod.clone());
         let mut started = Vec::new();

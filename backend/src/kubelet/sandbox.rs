@@ -2,11 +2,22 @@
 //! stops its containers; and the table of sandboxes that exec looks pods up in.
 
 use crate::network::Network;
-use k8s_openapi::api::core::v1::Pod;
+use crate::store::View;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
+
+/// The services a pod's environment describes, kept as shared views of the Service objects as
+/// they were when the pod started (rendering the variables only when a process asks keeps a
+/// pod's footprint small in namespaces with many services).
+#[derive(Default)]
+pub struct ServiceEnv {
+    pub linked: Vec<View<Service>>,
+    /// The `kubernetes` service, whose variables every pod gets.
+    pub master: Option<View<Service>>,
+}
 
 /// One running pod.
 pub struct PodSandbox {
@@ -17,8 +28,8 @@ pub struct PodSandbox {
     pub ip: Ipv4Addr,
     pub node: String,
     pub spec: k8s_openapi::api::core::v1::PodSpec,
-    /// Service variables captured when the pod started (services created later are not in it).
-    pub service_env: Vec<(String, String)>,
+    /// The services whose variables the containers get: those that existed when the pod started.
+    pub service_env: ServiceEnv,
     pub network: Network,
     cancel: CancellationToken,
 }
@@ -28,7 +39,7 @@ impl PodSandbox {
         pod: &Pod,
         ip: Ipv4Addr,
         node: &str,
-        service_env: Vec<(String, String)>,
+        service_env: ServiceEnv,
         network: Network,
         cancel: CancellationToken,
     ) -> Self {
@@ -73,7 +84,8 @@ impl PodSandbox {
                 env.push((var.name.clone(), var.value.clone().unwrap_or_default()));
             }
         }
-        env.extend(self.service_env.iter().cloned());
+        let linked = self.service_env.linked.iter().map(|s| &**s);
+        env.extend(super::envvars::service_env(linked, self.service_env.master.as_deref()));
         env.push(("HOME".to_string(), "/root".to_string()));
         env
     }

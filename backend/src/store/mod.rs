@@ -10,8 +10,9 @@ mod watch;
 
 pub use watch::{Watch, WatchItem};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
+use svclab_shared::selector::{Op, Selector};
 use svclab_shared::{Kind, Object, Typed};
 use tokio::sync::broadcast;
 
@@ -81,6 +82,27 @@ pub enum StoreError {
 struct State {
     resource_version: u64,
     objects: HashMap<Kind, BTreeMap<(String, String), Arc<Object>>>,
+    /// Which objects carry each label: (kind, namespace, key, value) → names.
+    labels: HashMap<LabelKey, BTreeSet<String>>,
+}
+
+type LabelKey = (Kind, String, String, String);
+
+impl State {
+    fn index(&mut self, object: &Object, add: bool) {
+        let Some(labels) = &object.metadata().labels else { return };
+        for (k, v) in labels {
+            let key = (object.kind(), object.namespace().to_string(), k.clone(), v.clone());
+            if add {
+                self.labels.entry(key).or_default().insert(object.name().to_string());
+            } else if let Some(names) = self.labels.get_mut(&key) {
+                names.remove(object.name());
+                if names.is_empty() {
+                    self.labels.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -157,6 +179,35 @@ impl Store {
         items.into_iter().map(|object| View { object, kind: std::marker::PhantomData }).collect()
     }
 
+    /// The objects of a kind in a namespace that a selector matches, as shared typed views. An
+    /// equality term of the selector narrows the candidates through the label index first.
+    pub fn select<T: Typed>(&self, namespace: &str, selector: &Selector) -> Vec<View<T>> {
+        let state = self.read();
+        let Some(map) = state.objects.get(&T::OBJECT_KIND) else { return vec![] };
+        let narrowest = selector
+            .requirements()
+            .iter()
+            .filter(|r| matches!(r.op, Op::Equals | Op::In) && r.values.len() == 1)
+            .map(|r| {
+                let key = (T::OBJECT_KIND, namespace.to_string(), r.key.clone(), r.values[0].clone());
+                state.labels.get(&key)
+            })
+            .min_by_key(|names| names.map_or(0, BTreeSet::len));
+        let candidates: Vec<&Arc<Object>> = match narrowest {
+            Some(None) => vec![],
+            Some(Some(names)) => names.iter().filter_map(|n| map.get(&(namespace.to_string(), n.clone()))).collect(),
+            None => {
+                let start = (namespace.to_string(), String::new());
+                map.range(start..).take_while(|((n, _), _)| n == namespace).map(|(_, o)| o).collect()
+            }
+        };
+        candidates
+            .into_iter()
+            .filter(|o| selector.matches_opt(o.metadata().labels.as_ref()))
+            .map(|o| View { object: o.clone(), kind: std::marker::PhantomData })
+            .collect()
+    }
+
     /// Typed copies of every object of a kind in one namespace or all.
     pub fn list_typed<T: Typed>(&self, namespace: Option<&str>) -> Vec<T> {
         let (_, items) = self.list(T::OBJECT_KIND, namespace);
@@ -192,6 +243,7 @@ impl Store {
         object.metadata_mut().resource_version = Some(rv.to_string());
         let object = Arc::new(object);
         state.objects.entry(object.kind()).or_default().insert(key, object.clone());
+        state.index(&object, true);
         self.publish(rv, ChangeType::Added, object.clone(), None);
         Ok(object)
     }
@@ -218,6 +270,10 @@ impl Store {
         object.metadata_mut().resource_version = Some(rv.to_string());
         let object = Arc::new(object);
         state.objects.entry(object.kind()).or_default().insert(key, object.clone());
+        if object.metadata().labels != current.metadata().labels {
+            state.index(&current, false);
+            state.index(&object, true);
+        }
         self.publish(rv, ChangeType::Modified, object.clone(), Some(current));
         Ok(object)
     }
@@ -234,6 +290,7 @@ impl Store {
             return Err(StoreError::Conflict);
         }
         let old = map.remove(&map_key).expect("checked above");
+        state.index(&old, false);
         state.resource_version += 1;
         let rv = state.resource_version;
         // A deletion event carries the object as it was, at the deletion's resourceVersion.

@@ -90,3 +90,28 @@ async fn a_lagging_watcher_relists_instead_of_skipping() {
     store.create(pod("late", json!({}))).unwrap();
     assert!(matches!(watch.next().await, Some(WatchItem::Change(c)) if c.object.name() == "late"));
 }
+
+#[test]
+fn select_uses_the_label_index_and_follows_label_changes() {
+    use k8s_openapi::api::core::v1::Pod;
+    use svclab_shared::selector::Selector;
+    let store = Store::new();
+    store.create(pod("a", json!({"app": "kubia", "tier": "web"}))).unwrap();
+    store.create(pod("b", json!({"app": "kubia"}))).unwrap();
+    store.create(pod("c", json!({"app": "other"}))).unwrap();
+    let names = |sel: &str| -> Vec<String> {
+        let selected = store.select::<Pod>("default", &Selector::parse(sel).unwrap());
+        selected.iter().map(|p| p.metadata.name.clone().unwrap()).collect()
+    };
+    assert_eq!(names("app=kubia"), ["a", "b"]);
+    assert_eq!(names("app=kubia,tier=web"), ["a"]);
+    assert_eq!(names("app=nothing"), Vec::<String>::new());
+    assert_eq!(names("tier"), ["a"], "no equality term: a scan");
+    let mut relabelled = (*store.get(&ObjectKey::new(Kind::Pod, "default", "b")).unwrap()).clone();
+    relabelled.metadata_mut().labels = Some([("app".to_string(), "other".to_string())].into());
+    store.update(relabelled).unwrap();
+    assert_eq!(names("app=kubia"), ["a"]);
+    assert_eq!(names("app=other"), ["b", "c"]);
+    store.delete(&ObjectKey::new(Kind::Pod, "default", "c"), None).unwrap();
+    assert_eq!(names("app=other"), ["b"]);
+}

@@ -1,0 +1,148 @@
+//! Network programming latency benchmark, run by `cargo xtask bench programming`: 1,000 services
+//! with 10 endpoints each (10,000 pods). While a background task keeps flipping pods in and out
+//! of other services, each measured change flips one pod's label through the API registry and
+//! times how long until the proxy table published to the data plane reflects it (the whole path:
+//! store → watch → endpoints controller → Endpoints → proxier). Writes `target/bench/programming.md`.
+
+use anyhow::Result;
+use rand::Rng;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use svclab::app::{App, Config};
+use svclab::proxy::{Protocol, VirtualAddr};
+use svclab::registry::{Patch, Registry};
+use svclab::store::ObjectKey;
+use svclab_shared::{Kind, Object};
+
+const SERVICES: usize = 1000;
+const NODES: u8 = 100;
+const PODS_PER_SERVICE: usize = 10;
+const MEASURED: usize = 500;
+/// Background changes per second, on services the measurement does not touch.
+const CHURN_PER_SECOND: u64 = 100;
+
+fn object(value: serde_json::Value) -> Object {
+    Object::from_value(value).expect("a valid object")
+}
+
+fn flip(registry: &Registry, service: usize, pod: usize, member: bool) -> Result<()> {
+    let app = if member { format!("svc-{service}") } else { "parked".to_string() };
+    let key = ObjectKey::new(Kind::Pod, "default", &format!("p-{service}-{pod}"));
+    registry.patch(&key, Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": app}}})))?;
+    Ok(())
+}
+
+fn backends(app: &App, addr: &VirtualAddr) -> usize {
+    app.network.table().cluster_ip(addr).map_or(0, |r| r.backends.len())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    // 110 pods fit on a node, as in Kubernetes: 10,000 pods need a hundred nodes.
+    let app = App::start(Config { nodes: NODES, ..Config::ephemeral() }).await?;
+    let registry = app.registry.clone();
+    let started = Instant::now();
+    let mut addrs = Vec::with_capacity(SERVICES);
+    for i in 0..SERVICES {
+        let svc = registry.create(object(serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": format!("svc-{i}"), "namespace": "default"},
+            "spec": {"selector": {"app": format!("svc-{i}")}, "ports": [{"port": 80, "targetPort": 8080}]}})))?;
+        let ip: Ipv4Addr = svc.to_value()["spec"]["clusterIP"].as_str().unwrap_or_default().parse()?;
+        addrs.push(VirtualAddr { ip, port: 80, protocol: Protocol::Tcp });
+    }
+    for i in 0..SERVICES {
+        for j in 0..PODS_PER_SERVICE {
+            registry.create(object(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("p-{i}-{j}"), "namespace": "default", "labels": {"app": format!("svc-{i}")}},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 8080}]}]}})))?;
+        }
+    }
+    let mut updates = app.network.table_updates();
+    loop {
+        let ready = addrs.iter().filter(|a| backends(&app, a) == PODS_PER_SERVICE).count();
+        if ready == SERVICES {
+            break;
+        }
+        updates.changed().await?;
+    }
+    let setup = started.elapsed();
+    eprintln!("{SERVICES} services × {PODS_PER_SERVICE} endpoints programmed in {setup:.1?}");
+
+    // Background churn on the second half of the services.
+    let stop = Arc::new(AtomicBool::new(false));
+    let churned = Arc::new(AtomicU64::new(0));
+    let churn = {
+        let (registry, stop, churned) = (registry.clone(), stop.clone(), churned.clone());
+        tokio::spawn(async move {
+            let mut member = vec![true; SERVICES * PODS_PER_SERVICE];
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / CHURN_PER_SECOND));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (i, j) = {
+                    let mut rng = rand::rng();
+                    (rng.random_range(SERVICES / 2..SERVICES), rng.random_range(0..PODS_PER_SERVICE))
+                };
+                let slot = i * PODS_PER_SERVICE + j;
+                member[slot] = !member[slot];
+                if flip(&registry, i, j, member[slot]).is_ok() {
+                    churned.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    let mut latencies = Vec::with_capacity(MEASURED);
+    let measuring = Instant::now();
+    for n in 0..MEASURED {
+        let (i, j) = {
+            let mut rng = rand::rng();
+            (rng.random_range(0..SERVICES / 2), rng.random_range(0..PODS_PER_SERVICE))
+        };
+        // Take a pod out, or (every other round) put the last one back.
+        let member = n % 2 == 1;
+        let expected = if member { PODS_PER_SERVICE } else { PODS_PER_SERVICE - 1 };
+        let (i, j) = if member { latest(&latencies, i, j) } else { (i, j) };
+        let t0 = Instant::now();
+        flip(&registry, i, j, member)?;
+        let mut updates = app.network.table_updates();
+        while backends(&app, &addrs[i]) != expected {
+            updates.changed().await?;
+        }
+        latencies.push((t0.elapsed().as_secs_f64() * 1000.0, i, j));
+    }
+    let elapsed = measuring.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    churn.await?;
+
+    let mut ms: Vec<f64> = latencies.iter().map(|(l, _, _)| *l).collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p90, p99, max) = (percentile(&ms, 0.5), percentile(&ms, 0.9), percentile(&ms, 0.99), ms[ms.len() - 1]);
+    let churn_rate = churned.load(Ordering::Relaxed) as f64 / elapsed;
+    let mut out = String::new();
+    out.push_str("## Network programming latency\n\n");
+    out.push_str(&format!(
+        "{SERVICES} services × {PODS_PER_SERVICE} endpoints ({} pods on {NODES} nodes, programmed from scratch in {:.1} s). {MEASURED} changes, one at a time, each taking a pod out of its service or putting it back through the API registry, timed until the proxy table published to the data plane reflects it, while other services churned at {churn_rate:.0} changes/s.\n\n",
+        SERVICES * PODS_PER_SERVICE,
+        setup.as_secs_f64()
+    ));
+    out.push_str("| p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: |\n");
+    out.push_str(&format!("| {p50:.2} ms | {p90:.2} ms | {p99:.2} ms | {max:.2} ms |\n\n"));
+    out.push_str(&format!("Target: p99 ≤ 10 ms — {}.\n", if p99 <= 10.0 { "met" } else { "not met" }));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("programming.md"), &out)?;
+    println!("{out}");
+    app.shutdown().await;
+    Ok(())
+}
+
+/// The pod taken out in the previous round, to put back.
+fn latest(latencies: &[(f64, usize, usize)], i: usize, j: usize) -> (usize, usize) {
+    latencies.last().map_or((i, j), |(_, i, j)| (*i, *j))
+}
