@@ -59,13 +59,25 @@ async fn node_ports_answer_on_every_node_and_spread_over_all_pods() {
     }
     assert_eq!(pods.len(), 3, "new connections spread over every pod: {pods:?}");
 
-    // One keep-alive connection stays on one pod (the chapter's browser versus curl).
-    let keep_alive = reqwest::Client::new();
+    // One keep-alive connection stays on one pod (the chapter's browser versus curl). The test
+    // drives a single HTTP/1.1 connection itself: a pooling client may open a second one.
     let ip = &node_ips(&lab).await[0];
-    let first = hit(&keep_alive, &format!("http://{ip}:30123/")).await;
+    let stream = tokio::net::TcpStream::connect(format!("{ip}:30123")).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let mut answered = BTreeSet::new();
     for _ in 0..10 {
-        assert_eq!(hit(&keep_alive, &format!("http://{ip}:30123/")).await, first);
+        sender.ready().await.expect("the connection stays open");
+        let request = hyper::Request::get("/")
+            .header("host", "kubia")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        answered.insert(String::from_utf8_lossy(&body).into_owned());
     }
+    assert_eq!(answered.len(), 1, "one connection, one pod: {answered:?}");
 
     // The port is taken now.
     let clash = NODE_PORT.replace("name: kubia-nodeport", "name: other");

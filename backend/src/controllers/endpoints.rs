@@ -5,7 +5,7 @@
 
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
-use crate::store::ObjectKey;
+use crate::store::{ObjectKey, Store};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
@@ -51,6 +51,18 @@ impl EndpointsController {
 pub fn selector_of(svc: &Service) -> Option<Selector> {
     let selector = svc.spec.as_ref()?.selector.as_ref()?;
     (!selector.is_empty()).then(|| Selector::from_map(selector))
+}
+
+/// The services whose selector matches a pod as it is now or as it was before the change: the
+/// ones whose endpoints the change may affect.
+pub fn services_selecting(store: &Store, pod: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+    let labels: Vec<_> = [Some(pod), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref()).collect();
+    let services = store.list_views::<Service>(Some(pod.namespace()));
+    services
+        .iter()
+        .filter(|s| selector_of(s).is_some_and(|sel| labels.iter().any(|l| sel.matches_opt(*l))))
+        .map(|s| ObjectKey::new(Kind::Service, pod.namespace(), s.metadata.name.as_deref().unwrap_or_default()))
+        .collect()
 }
 
 /// One selected pod as an endpoint of a service: its address, its conditions and the ports the
@@ -184,22 +196,7 @@ impl Reconciler for EndpointsController {
         let keys = match object.kind() {
             Kind::Service => vec![ObjectKey::of(object)],
             Kind::Endpoints => vec![ObjectKey::new(Kind::Service, object.namespace(), object.name())],
-            Kind::Pod => {
-                let services = self.registry.store().list_views::<Service>(Some(object.namespace()));
-                let labels = [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref());
-                let labels: Vec<_> = labels.collect();
-                services
-                    .iter()
-                    .filter(|s| selector_of(s).is_some_and(|sel| labels.iter().any(|l| sel.matches_opt(*l))))
-                    .map(|s| {
-                        ObjectKey::new(
-                            Kind::Service,
-                            object.namespace(),
-                            s.metadata.name.as_deref().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            }
+            Kind::Pod => services_selecting(self.registry.store(), object, old),
             _ => vec![],
         };
         self.keys_noting_triggers(keys)

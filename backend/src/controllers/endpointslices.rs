@@ -2,7 +2,7 @@
 //! of at most 100 endpoints, grouped by port list, with the `ready`, `serving` and `terminating`
 //! conditions, node names and pod references; owned by the service, so they go with it.
 
-use super::endpoints::{PodEndpoint, pod_endpoints, selector_of};
+use super::endpoints::{PodEndpoint, pod_endpoints, selector_of, services_selecting};
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -100,22 +100,7 @@ impl Reconciler for EndpointSliceController {
                 let service = object.metadata().labels.as_ref().and_then(|l| l.get(SERVICE_NAME));
                 service.map(|s| ObjectKey::new(Kind::Service, object.namespace(), s)).into_iter().collect()
             }
-            Kind::Pod => {
-                let services = self.registry.store().list_views::<Service>(Some(object.namespace()));
-                let labels: Vec<_> =
-                    [Some(object), old].into_iter().flatten().map(|o| o.metadata().labels.as_ref()).collect();
-                services
-                    .iter()
-                    .filter(|s| selector_of(s).is_some_and(|sel: Selector| labels.iter().any(|l| sel.matches_opt(*l))))
-                    .map(|s| {
-                        ObjectKey::new(
-                            Kind::Service,
-                            object.namespace(),
-                            s.metadata.name.as_deref().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            }
+            Kind::Pod => services_selecting(self.registry.store(), object, old),
             _ => vec![],
         }
     }
