@@ -29,6 +29,7 @@ async fn kubia_pods_answer_through_the_cluster_ip() {
     .await;
     let pods: BTreeSet<String> = endpoints.iter().map(|(_, pod)| pod.clone()).collect();
     assert_eq!(pods.len(), 3);
+    lab.serving("kubia", 3).await;
     for pod in &pods {
         assert!(pod.starts_with("kubia-") && pod.len() == "kubia-".len() + 5, "{pod}");
     }
@@ -187,6 +188,7 @@ async fn rest_semantics_follow_kube_apiserver() {
 
     // A service with no ready endpoints refuses connections (it does not hang).
     lab.apply(KUBIA).await;
+    lab.serving("web", 0).await;
     let from = eventually(PATIENCE, "a running pod", || async { lab.running_pods().await.into_iter().next() }).await;
     let out = lab.exec(&from, &["curl", "-sS", &format!("http://{ip}")]).await;
     assert_eq!(out["exitCode"], 7, "{out}");

@@ -89,6 +89,7 @@ async fn a_multi_port_service_forwards_each_port_to_its_target() {
         (lab.ready_endpoints("kubia").await.len() == 2).then_some(())
     })
     .await;
+    lab.serving("kubia", 2).await;
     let ip = cluster_ip(&lab, "kubia").await;
     let mut seen = BTreeSet::new();
     for port in [80, 443] {
@@ -128,6 +129,7 @@ async fn named_target_ports_resolve_per_pod() {
     let ports: BTreeSet<u64> =
         eps["subsets"].as_array().unwrap().iter().map(|s| s["ports"][0]["port"].as_u64().unwrap()).collect();
     assert_eq!(ports, [80, 8080].into());
+    lab.serving("kubia", 2).await;
     let ip = cluster_ip(&lab, "kubia").await;
     let mut answered = BTreeSet::new();
     for _ in 0..20 {
@@ -173,6 +175,7 @@ async fn selectorless_services_use_hand_written_endpoints() {
     // Listing 5.9 names addresses outside this machine: svclab never sends traffic there.
     let (code, _) = lab.apply(include_str!("../../examples/external-service-endpoints.yaml")).await;
     assert_eq!(code, 200);
+    lab.serving("external-service", 2).await;
     let (code, _, err) = curl(&lab, &pods[0], &format!("http://{ip}")).await;
     assert_eq!(code, 7, "{err}");
     assert!(err.ends_with("No route to host\n"), "{err}");
@@ -184,6 +187,7 @@ async fn selectorless_services_use_hand_written_endpoints() {
         (lab.ready_endpoints("external-service").await.len() == 3).then_some(())
     })
     .await;
+    lab.serving("external-service", 3).await;
     let (code, body, _) = curl(&lab, &pods[0], &format!("http://{ip}")).await;
     assert_eq!(code, 0);
     assert!(body.starts_with("You've hit kubia-"), "{body}");

@@ -35,6 +35,11 @@ async fn hit(client: &reqwest::Client, url: &str) -> String {
     body.trim().strip_prefix("You've hit ").unwrap_or(&body).to_string()
 }
 
+/// Waits until `url` answers: the proxy opens a port a moment after the endpoints appear.
+async fn answering(client: &reqwest::Client, url: &str) {
+    eventually(PATIENCE, url, || async { client.get(url).send().await.ok().map(|_| ()) }).await;
+}
+
 async fn ready(lab: &Lab, service: &str, n: usize) {
     eventually(PATIENCE, "ready endpoints", || async { (lab.ready_endpoints(service).await.len() == n).then_some(()) })
         .await;
@@ -53,6 +58,7 @@ async fn node_ports_answer_on_every_node_and_spread_over_all_pods() {
     let client = fresh_connections();
     let mut pods = BTreeSet::new();
     for ip in node_ips(&lab).await {
+        answering(&client, &format!("http://{ip}:30123/")).await;
         for _ in 0..20 {
             pods.insert(hit(&client, &format!("http://{ip}:30123/")).await);
         }
@@ -117,6 +123,7 @@ async fn client_ip_affinity_pins_a_client_and_none_spreads() {
     ready(&lab, "kubia-nodeport", 3).await;
     let ip = node_ips(&lab).await.remove(0);
     let client = fresh_connections();
+    answering(&client, &format!("http://{ip}:30123/")).await;
     let answered: BTreeSet<String> = {
         let mut set = BTreeSet::new();
         for _ in 0..15 {
@@ -201,6 +208,7 @@ async fn traffic_policies_decide_the_source_address_and_the_hops() {
 
     // Cluster: any node forwards, and the pod sees that node's address (SNAT).
     for (_, ip) in &nodes {
+        answering(&client, &format!("http://{ip}:{node_port}/")).await;
         let page = client.get(format!("http://{ip}:{node_port}/")).send().await.unwrap().text().await.unwrap();
         assert_eq!(client_address(&page), *ip, "{page}");
     }
@@ -250,6 +258,8 @@ async fn load_balancers_get_an_address_and_spread_over_the_nodes() {
     let lb_ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"].as_str().unwrap();
     assert!(svc["spec"]["ports"][0]["nodePort"].is_u64(), "a LoadBalancer service is a NodePort service too");
     let client = fresh_connections();
+    // The address is published before the proxy has its listener up, as with a cloud load balancer.
+    answering(&client, &format!("http://{lb_ip}/")).await;
     let mut pods = BTreeSet::new();
     for _ in 0..30 {
         pods.insert(hit(&client, &format!("http://{lb_ip}/")).await);
@@ -277,7 +287,9 @@ async fn without_load_balancers_the_service_stays_pending_and_works_as_a_node_po
     assert!(svc["status"]["loadBalancer"]["ingress"].is_null(), "<pending>: {svc}");
     let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     let ip = node_ips(&lab).await.remove(0);
-    let answer = hit(&fresh_connections(), &format!("http://{ip}:{node_port}/")).await;
+    let client = fresh_connections();
+    answering(&client, &format!("http://{ip}:{node_port}/")).await;
+    let answer = hit(&client, &format!("http://{ip}:{node_port}/")).await;
     assert!(answer.starts_with("kubia-"), "{answer}");
     lab.app.shutdown().await;
 }

@@ -76,6 +76,9 @@ impl Listeners {
                 }
                 keep
             });
+            // Node ports first: a load balancer forwards to them.
+            let mut wanted: Vec<_> = wanted.into_iter().collect();
+            wanted.sort_by_key(|(key, _)| matches!(key, Key::LoadBalancer(_)));
             for (key, route) in wanted {
                 if running.contains_key(&key) {
                     continue;

@@ -82,6 +82,22 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Waits until the proxy routes the service's first port to `n` ready endpoints: the data
+    /// plane, not just the Endpoints object, has caught up.
+    pub async fn serving(&self, service: &str, n: usize) {
+        eventually(Duration::from_secs(10), "the proxy to route the service", || async {
+            let (_, svc) = self.get(&format!("/api/v1/namespaces/default/services/{service}")).await;
+            let ip: std::net::Ipv4Addr = svc["spec"]["clusterIP"].as_str()?.parse().ok()?;
+            let port = svc["spec"]["ports"][0]["port"].as_u64()? as u16;
+            let addr = svclab::proxy::VirtualAddr { ip, port, protocol: svclab::proxy::Protocol::Tcp };
+            let table = self.app.network.table();
+            (table.cluster_ip(&addr)?.backends.len() == n).then_some(())
+        })
+        .await;
+    }
+}
+
 /// Polls `check` until it yields a value or `within` runs out.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where
