@@ -132,11 +132,6 @@ impl App {
         Ok(App { api_addr, registry, network, sandboxes, cancel, tracker })
     }
 
-    /// Fires when the app is asked to stop.
-    pub fn cancellation(&self) -> CancellationToken {
-        self.cancel.clone()
-    }
-
     /// Stops every component and waits for them.
     pub async fn shutdown(self) {
         self.cancel.cancel();

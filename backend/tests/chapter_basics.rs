@@ -140,6 +140,10 @@ async fn bad_input_is_refused_with_located_errors_and_stores_nothing() {
     assert!(message.starts_with("spec.ports[0].port: invalid type: string \"eighty\""), "{message}");
     assert_eq!(body["results"][0]["error"]["line"], 7);
 
+    // Nothing to apply at all.
+    let (code, body) = lab.apply("# only a comment\n---\n").await;
+    assert_eq!((code, body["message"].as_str()), (400, Some("no objects passed to apply")));
+
     // An unknown kind.
     let (code, body) = lab.apply("apiVersion: v1\nkind: Widget\nmetadata:\n  name: w\n").await;
     assert_eq!(code, 400);

@@ -12,7 +12,13 @@ pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
         .send()
         .await
         .map_err(|e| format!("the server could not be reached: {e}"))?;
-    response.json::<ApplyResponse>().await.map_err(|e| format!("unexpected answer ({}): {e}", response.status()))
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    // Each document's outcome; or, when the request as a whole was refused, a metav1.Status.
+    serde_json::from_str::<ApplyResponse>(&text).map_err(|_| {
+        let refused: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        refused["message"].as_str().map(String::from).unwrap_or_else(|| format!("unexpected answer ({status})"))
+    })
 }
 
 /// `POST /lab/v1/test-requests`.

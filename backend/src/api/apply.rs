@@ -299,6 +299,9 @@ pub async fn handle(State(state): State<ApiState>, request: Request) -> Response
         };
         apply_text(&state, text, None, &mut results);
     }
+    if results.is_empty() {
+        return ApiError::BadRequest("no objects passed to apply".into()).into_response();
+    }
     let code = results
         .iter()
         .find_map(|r| r.error.as_ref().map(|e| e.code))

@@ -75,7 +75,7 @@ pub async fn test_requests(
             .get(ns, name)
             .ok_or_else(|| ApiError::BadRequest(format!("pod {ns}/{name} is not running")))?,
         None => {
-            let pods = state.store().list_typed::<Pod>(Some(ns));
+            let pods = state.store().list_views::<Pod>(Some(ns));
             let running =
                 pods.iter().find_map(|p| state.sandboxes.get(ns, p.metadata.name.as_deref().unwrap_or_default()));
             running.ok_or_else(|| {

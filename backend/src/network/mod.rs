@@ -154,11 +154,6 @@ impl Network {
         self.inner.pods.write().unwrap_or_else(|e| e.into_inner()).remove(&ip);
     }
 
-    /// Whether a pod has this address.
-    pub fn has_pod(&self, ip: Ipv4Addr) -> bool {
-        self.inner.pods.read().unwrap_or_else(|e| e.into_inner()).contains_key(&ip)
-    }
-
     /// The real socket behind a pod's `ip:port`: `Err(NoRoute)` for an address no pod has,
     /// `Err(Refused)` for a port nothing listens on.
     pub fn resolve_pod(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<SocketAddr, DialError> {

@@ -161,7 +161,7 @@ impl Registry {
         if !errs.is_empty() {
             return Err(ApiError::invalid(kind, &name, errs));
         }
-        if spec_of(current) != spec_of(&object) {
+        if spec_changed(current, &object) {
             let generation = current.metadata().generation.unwrap_or(1);
             object.metadata_mut().generation = Some(generation + 1);
         }
@@ -274,9 +274,18 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
     out
 }
 
-/// The spec part of an object, for generation tracking.
-fn spec_of(object: &Object) -> serde_json::Value {
-    object.to_value().get("spec").cloned().unwrap_or_default()
+/// Whether an update changes the object's spec (which bumps `metadata.generation`). Compared as
+/// typed values: updates are frequent, and nothing needs serialising for this.
+fn spec_changed(old: &Object, new: &Object) -> bool {
+    match (old, new) {
+        (Object::Pod(a), Object::Pod(b)) => a.spec != b.spec,
+        (Object::Service(a), Object::Service(b)) => a.spec != b.spec,
+        (Object::Node(a), Object::Node(b)) => a.spec != b.spec,
+        (Object::Namespace(a), Object::Namespace(b)) => a.spec != b.spec,
+        (Object::ReplicationController(a), Object::ReplicationController(b)) => a.spec != b.spec,
+        (Object::ReplicaSet(a), Object::ReplicaSet(b)) => a.spec != b.spec,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

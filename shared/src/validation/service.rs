@@ -107,7 +107,9 @@ fn validate_ports(spec: &ServiceSpec) -> Vec<FieldError> {
             }
             _ => {}
         }
-        if let Some(node_port) = port.node_port {
+        if let Some(node_port) = port.node_port.filter(|p| !(0..=65535).contains(p)) {
+            errs.push(FieldError::invalid(at(".nodePort"), node_port.to_string(), PORT_RANGE));
+        } else if let Some(node_port) = port.node_port {
             let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
             if ty != "NodePort" && ty != "LoadBalancer" && node_port != 0 {
                 errs.push(FieldError::forbidden(at(".nodePort"), format!("may not be used when `type` is '{ty}'")));

@@ -79,3 +79,10 @@ fn names_follow_dns_rules() {
     assert!(!is_valid_port_name("8080"));
     assert!(!is_valid_port_name("a--b"));
 }
+
+#[test]
+fn node_ports_must_be_port_numbers() {
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np", "namespace": "default"},
+                     "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": -5}]}});
+    assert_eq!(errors(svc), ["spec.ports[0].nodePort: Invalid value: -5: must be between 1 and 65535, inclusive"]);
+}
