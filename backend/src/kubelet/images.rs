@@ -1,4 +1,5 @@
-//! Built-in container images: the program a container runs, chosen by its image name.
+//! Built-in container images: the program a container runs and the files its image has, chosen
+//! by the image name.
 //!
 //! - `luksa/kubia`: an HTTP server on port 8080 answering `You've hit <hostname>` on every path.
 //! - `registry.k8s.io/echoserver` (also under `k8s.gcr.io`): HTTP on 8080 describing the request
@@ -6,17 +7,25 @@
 //! - `registry.k8s.io/e2e-test-images/agnhost` with `netexec` (Kubernetes' own test server):
 //!   HTTP on `--http-port` (8080) with `/hostname`, `/clientip`, `/echo?msg=`, `/healthz`, and a
 //!   UDP server on `--udp-port` (8081) answering `hostname`, `clientip` and `echo <text>`.
-//! - `busybox`, `tutum/dnsutils` and any image svclab does not know: no server; the container
-//!   idles and is there for `exec`.
+//! - `nginx`: HTTP on port 80 serving the container's `/usr/share/nginx/html` (edit it with exec).
+//! - `busybox`, `tutum/dnsutils`, `alpine`, `ubuntu`, `debian`: tools only. With a `command` the
+//!   container runs it (through the built-in shell) and ends when it ends; without one it idles.
+//! - Any other image: the default program. It answers HTTP on every declared TCP container port
+//!   (`svclab default server for <image>`) and echoes UDP on declared UDP ports; a `command` runs as
+//!   for the tool images. The kubelet records an event saying the image is not built in.
 
 use super::PodSandbox;
+use super::container::ContainerRuntime;
+use super::fs::Fs;
 use crate::proxy::Protocol;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use k8s_openapi::api::core::v1::Container;
+use futures::future::BoxFuture;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The program an image runs.
@@ -25,7 +34,27 @@ pub enum Program {
     Kubia,
     EchoServer,
     NetExec,
-    Idle,
+    Nginx,
+    Tools,
+    Default,
+}
+
+impl Program {
+    /// The image's entrypoint, as `ps` shows PID 1.
+    pub fn entrypoint(self) -> &'static str {
+        match self {
+            Program::Kubia => "node app.js",
+            Program::EchoServer => "nginx: master process nginx -g daemon off;",
+            Program::NetExec => "/agnhost netexec",
+            Program::Nginx => "nginx: master process nginx -g daemon off;",
+            Program::Tools => "sleep infinity",
+            Program::Default => "svclab-default-server",
+        }
+    }
+
+    pub fn is_builtin(self) -> bool {
+        self != Program::Default
+    }
 }
 
 /// The image name without registry, tag or digest: `docker.io/luksa/kubia:v1` → `luksa/kubia`.
@@ -47,27 +76,84 @@ pub fn program_for(image: &str) -> Program {
         "registry.k8s.io/echoserver" | "k8s.gcr.io/echoserver" | "gcr.io/google_containers/echoserver" => {
             Program::EchoServer
         }
-        _ => Program::Idle,
+        "nginx" | "nginxinc/nginx-unprivileged" => Program::Nginx,
+        "busybox"
+        | "tutum/dnsutils"
+        | "alpine"
+        | "ubuntu"
+        | "debian"
+        | "registry.k8s.io/e2e-test-images/jessie-dnsutils" => Program::Tools,
+        _ => Program::Default,
     }
 }
 
-/// Starts a container's program; returns the ports it listens on (inside the pod) and the real
-/// sockets behind them.
+const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking.</p>\n</body>\n</html>\n";
+
+const KUBIA_APP: &str = "const http = require('http');\nconst os = require('os');\n\nconsole.log(\"Kubia server starting...\");\n\nvar handler = function(request, response) {\n  console.log(\"Received request from \" + request.connection.remoteAddress);\n  response.writeHead(200);\n  response.end(\"You've hit \" + os.hostname() + \"\\n\");\n};\n\nvar www = http.createServer(handler);\nwww.listen(8080);\n";
+
+/// A fresh writable layer for a container of `program` in `sandbox`: the image's files and the
+/// files the kubelet mounts (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`).
+pub fn filesystem(program: Program, sandbox: &PodSandbox) -> Fs {
+    let mut files = vec![
+        ("/etc/hosts", sandbox.etc_hosts()),
+        ("/etc/hostname", format!("{}\n", sandbox.hostname)),
+        ("/etc/resolv.conf", sandbox.resolv_conf()),
+        ("/etc/os-release", "NAME=\"svclab simulated container\"\nID=svclab\n".to_string()),
+    ];
+    match program {
+        Program::Kubia => files.push(("/app.js", KUBIA_APP.to_string())),
+        Program::Nginx => {
+            files.push(("/usr/share/nginx/html/index.html", NGINX_INDEX.to_string()));
+            files.push(("/etc/nginx/conf.d/default.conf", "server {\n    listen 80;\n    location / {\n        root /usr/share/nginx/html;\n        index index.html;\n    }\n}\n".to_string()));
+        }
+        _ => {}
+    }
+    Fs::with_files(files)
+}
+
+/// A started container: the ports it listens on inside the pod (and the real sockets behind
+/// them), and its main process, which ends with the exit code when the program ends.
+pub struct Started {
+    pub ports: Vec<(u16, Protocol, SocketAddr)>,
+    pub main: BoxFuture<'static, i32>,
+}
+
+/// The container's main process when it runs a command: the built-in shell interprets it.
+fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Option<BoxFuture<'static, i32>> {
+    let argv: Vec<String> =
+        container.spec.command.iter().flatten().chain(container.spec.args.iter().flatten()).cloned().collect();
+    if argv.is_empty() {
+        return None;
+    }
+    let (sandbox, name) = (sandbox.clone(), container.name().to_string());
+    Some(Box::pin(async move {
+        let mut ctx = super::exec::Ctx::new(sandbox, &name);
+        ctx.command(&argv, Vec::new()).await.code
+    }))
+}
+
+fn forever() -> BoxFuture<'static, i32> {
+    Box::pin(std::future::pending())
+}
+
+/// Starts a container's program; `run` stops it.
 pub async fn start(
-    image: &str,
-    sandbox: &PodSandbox,
-    container: &Container,
+    sandbox: &Arc<PodSandbox>,
+    container: &Arc<ContainerRuntime>,
+    run: &CancellationToken,
     tracker: &TaskTracker,
-) -> io::Result<Vec<(u16, Protocol, SocketAddr)>> {
-    match program_for(image) {
+) -> io::Result<Started> {
+    let spec = &container.spec;
+    let mut ports = Vec::new();
+    let main = match container.program {
         Program::Kubia => {
             let hostname = sandbox.hostname.clone();
             let app = Router::new().fallback(move || {
                 let hostname = hostname.clone();
                 async move { format!("You've hit {hostname}\n") }
             });
-            let real = serve_http(app, sandbox, tracker).await?;
-            Ok(vec![(8080, Protocol::Tcp, real)])
+            ports.push((8080, Protocol::Tcp, serve_http(app, run, tracker).await?));
+            forever()
         }
         Program::EchoServer => {
             let (hostname, network) = (sandbox.hostname.clone(), sandbox.network.clone());
@@ -75,25 +161,80 @@ pub async fn start(
                 let (hostname, source) = (hostname.clone(), network.source_of(peer));
                 async move { echo(&hostname, source, request).await }
             });
-            let real = serve_http(app, sandbox, tracker).await?;
-            Ok(vec![(8080, Protocol::Tcp, real)])
+            ports.push((8080, Protocol::Tcp, serve_http(app, run, tracker).await?));
+            forever()
         }
         Program::NetExec => {
-            let args: Vec<String> =
-                container.command.iter().flatten().chain(container.args.iter().flatten()).cloned().collect();
-            let Some((http_port, udp_port)) = netexec_ports(&args) else { return Ok(vec![]) };
-            let real_http = serve_http(netexec_http(sandbox), sandbox, tracker).await?;
-            let real_udp = serve_udp_echo(sandbox, tracker).await?;
-            Ok(vec![(http_port, Protocol::Tcp, real_http), (udp_port, Protocol::Udp, real_udp)])
+            let args: Vec<String> = spec.command.iter().flatten().chain(spec.args.iter().flatten()).cloned().collect();
+            if let Some((http_port, udp_port)) = netexec_ports(&args) {
+                ports.push((http_port, Protocol::Tcp, serve_http(netexec_http(sandbox), run, tracker).await?));
+                ports.push((udp_port, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
+            }
+            forever()
         }
-        Program::Idle => Ok(vec![]),
-    }
+        Program::Nginx => {
+            ports.push((80, Protocol::Tcp, serve_http(nginx(container.clone()), run, tracker).await?));
+            forever()
+        }
+        Program::Tools => command_main(sandbox, container).unwrap_or_else(forever),
+        Program::Default => {
+            for port in spec.ports.iter().flatten() {
+                let number = port.container_port as u16;
+                if port.protocol.as_deref() == Some("UDP") {
+                    ports.push((number, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
+                } else {
+                    let app = default_server(&container.image, &sandbox.hostname, number);
+                    ports.push((number, Protocol::Tcp, serve_http(app, run, tracker).await?));
+                }
+            }
+            command_main(sandbox, container).unwrap_or_else(forever)
+        }
+    };
+    Ok(Started { ports, main })
 }
 
-async fn serve_http(app: Router, sandbox: &PodSandbox, tracker: &TaskTracker) -> io::Result<SocketAddr> {
+/// The default program's page.
+fn default_server(image: &str, hostname: &str, port: u16) -> Router {
+    let page = format!(
+        "svclab default server for image {image}\nhostname: {hostname}\nport: {port}\n(svclab runs no real image; see the README for the built-in ones)\n"
+    );
+    Router::new().fallback(move || {
+        let page = page.clone();
+        async move { page }
+    })
+}
+
+/// nginx: files under `/usr/share/nginx/html` of the container's own filesystem.
+fn nginx(container: Arc<ContainerRuntime>) -> Router {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    Router::new().fallback(move |request: Request| {
+        let container = container.clone();
+        async move {
+            let path = super::fs::normalize("/", request.uri().path());
+            let file = format!("/usr/share/nginx/html{}", if path == "/" { String::new() } else { path });
+            let body = container.with_fs(|fs| match fs.stat(&file) {
+                Some(n) if n.is_dir() => fs.read(&format!("{file}/index.html")).map(<[u8]>::to_vec).ok(),
+                _ => fs.read(&file).map(<[u8]>::to_vec).ok(),
+            });
+            let server = [(header::SERVER, "nginx/1.27.3")];
+            match body {
+                Some(body) => (StatusCode::OK, server, body).into_response(),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    server,
+                    "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.27.3</center>\r\n</body>\r\n</html>\r\n",
+                )
+                    .into_response(),
+            }
+        }
+    })
+}
+
+async fn serve_http(app: Router, run: &CancellationToken, tracker: &TaskTracker) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let real = listener.local_addr()?;
-    let stop = sandbox.cancelled();
+    let stop = run.clone();
     tracker.spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -152,10 +293,14 @@ fn netexec_http(sandbox: &PodSandbox) -> Router {
 }
 
 /// netexec's UDP server: `hostname`, `clientip` and `echo <text>`.
-async fn serve_udp_echo(sandbox: &PodSandbox, tracker: &TaskTracker) -> io::Result<SocketAddr> {
+async fn serve_udp_echo(
+    sandbox: &PodSandbox,
+    run: &CancellationToken,
+    tracker: &TaskTracker,
+) -> io::Result<SocketAddr> {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let real = socket.local_addr()?;
-    let (stop, hostname, network) = (sandbox.cancelled(), sandbox.hostname.clone(), sandbox.network.clone());
+    let (stop, hostname, network) = (run.clone(), sandbox.hostname.clone(), sandbox.network.clone());
     tracker.spawn(async move {
         let mut buf = vec![0u8; 65536];
         loop {
@@ -210,7 +355,9 @@ mod tests {
         assert_eq!(repository("busybox@sha256:abc"), "busybox");
         assert_eq!(repository("localhost:5000/busybox:1.36"), "localhost:5000/busybox");
         assert_eq!(program_for("luksa/kubia:v2"), Program::Kubia);
-        assert_eq!(program_for("busybox"), Program::Idle);
+        assert_eq!(program_for("busybox"), Program::Tools);
+        assert_eq!(program_for("nginx:1.27"), Program::Nginx);
+        assert_eq!(program_for("example.com/mine:1"), Program::Default);
         assert_eq!(program_for("registry.k8s.io/echoserver:1.10"), Program::EchoServer);
         assert_eq!(program_for("registry.k8s.io/e2e-test-images/agnhost:2.53"), Program::NetExec);
     }

@@ -2,11 +2,15 @@
 //! built-in programs on real loopback sockets, gives each pod an address from the node's pod
 //! subnet, puts it on the virtual network, and reports pod and node status.
 
+mod container;
 pub mod envvars;
 pub mod exec;
+pub mod fs;
 pub mod images;
+mod prober;
 mod sandbox;
 mod status;
+mod worker;
 
 pub use sandbox::{PodSandbox, Sandboxes, ServiceEnv};
 
@@ -112,48 +116,22 @@ impl Kubelet {
         let sandbox =
             Arc::new(PodSandbox::new(pod, ip, &self.node, env, self.network.clone(), self.cancel.child_token()));
         self.network.attach_pod(ip);
-        let object = Object::Pod(pod.clone());
-        let mut started = Vec::new();
-        for container in &spec.containers {
-            let image = container.image.clone().unwrap_or_default();
-            let pulled = format!("Container image \"{image}\" already present on machine");
-            self.registry.record_event(&object, "Normal", "Pulled", &pulled, "kubelet");
-            match images::start(&image, &sandbox, container, &self.tracker).await {
-                Ok(ports) => {
-                    for (port, protocol, real) in ports {
-                        self.network.bind(ip, port, protocol, real);
-                    }
-                    let name = &container.name;
-                    self.registry.record_event(
-                        &object,
-                        "Normal",
-                        "Created",
-                        &format!("Created container {name}"),
-                        "kubelet",
-                    );
-                    self.registry.record_event(
-                        &object,
-                        "Normal",
-                        "Started",
-                        &format!("Started container {name}"),
-                        "kubelet",
-                    );
-                    started.push(container.name.clone());
-                }
-                Err(e) => {
-                    let msg = format!("Error: failed to start container {}: {e}", container.name);
-                    self.registry.record_event(&object, "Warning", "Failed", &msg, "kubelet");
-                }
-            }
+        // Pending, ContainerCreating: the sandbox has its address, the containers start next.
+        let mut creating = pod.clone();
+        creating.status = Some(status::pod_status(pod, &sandbox, self.node_ip));
+        if let Err(e) = self.registry.update_status(&Object::Pod(creating)) {
+            tracing::debug!(error = %e, "pod changed while starting; the status writer catches up");
         }
         self.sandboxes.insert(sandbox.clone());
-        let status = status::running(pod, &sandbox, self.node_ip, &started);
-        let mut updated = pod.clone();
-        updated.status = Some(status);
-        match self.registry.update_status(&Object::Pod(updated)) {
-            Ok(_) => Action::AwaitChange,
-            Err(_) => Action::RequeueAfter(Duration::from_millis(50)),
-        }
+        let deps = worker::Deps {
+            registry: self.registry.clone(),
+            network: self.network.clone(),
+            tracker: self.tracker.clone(),
+            node_ip: self.node_ip,
+            pod: Arc::new(Object::Pod(pod.clone())),
+        };
+        worker::start_pod(&sandbox, &deps);
+        Action::AwaitChange
     }
 }
 
@@ -181,13 +159,9 @@ impl Reconciler for Kubelet {
                 self.start(&pod).await
             }
             (Some(pod), Some(sandbox)) => {
-                // The sandbox runs; make sure the status the API shows says so.
+                // The sandbox runs; if the status the API shows was overwritten, report it again.
                 if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
-                    let mut updated = pod.clone();
-                    updated.status = Some(status::running(&pod, &sandbox, self.node_ip, &sandbox.container_names()));
-                    if self.registry.update_status(&Object::Pod(updated)).is_err() {
-                        return Action::RequeueAfter(Duration::from_millis(50));
-                    }
+                    sandbox.status_changed();
                 }
                 Action::AwaitChange
             }

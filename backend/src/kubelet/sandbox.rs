@@ -1,6 +1,8 @@
-//! A pod sandbox: the running pod's identity, address, environment and the cancellation that
-//! stops its containers; and the table of sandboxes that exec looks pods up in.
+//! A pod sandbox: the running pod's identity, address, environment, containers and the
+//! cancellation that stops them; and the table of sandboxes that exec looks pods up in.
 
+use super::container::ContainerRuntime;
+use super::fs::Fs;
 use crate::network::Network;
 use crate::store::View;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -31,6 +33,9 @@ pub struct PodSandbox {
     /// The services whose variables the containers get: those that existed when the pod started.
     pub service_env: ServiceEnv,
     pub network: Network,
+    pub containers: Vec<Arc<ContainerRuntime>>,
+    /// Wakes the pod's status writer.
+    status_changed: tokio::sync::Notify,
     cancel: CancellationToken,
 }
 
@@ -52,9 +57,11 @@ impl PodSandbox {
             name,
             ip,
             node: node.to_string(),
+            containers: spec.containers.iter().cloned().map(|c| Arc::new(ContainerRuntime::new(c))).collect(),
             spec,
             service_env,
             network,
+            status_changed: tokio::sync::Notify::new(),
             cancel,
         }
     }
@@ -68,8 +75,40 @@ impl PodSandbox {
         self.cancel.cancel();
     }
 
-    pub fn container_names(&self) -> Vec<String> {
-        self.spec.containers.iter().map(|c| c.name.clone()).collect()
+    pub fn container(&self, name: &str) -> Option<&Arc<ContainerRuntime>> {
+        self.containers.iter().find(|c| c.name() == name)
+    }
+
+    /// Runs `f` on a container's filesystem.
+    pub fn with_fs<R>(&self, container: &str, f: impl FnOnce(&mut Fs) -> R) -> R {
+        match self.container(container) {
+            Some(c) => c.with_fs(f),
+            None => f(&mut Fs::default()),
+        }
+    }
+
+    /// What PID 1 of a container runs, as `ps` shows it.
+    pub fn main_command(&self, container: &str) -> String {
+        let Some(c) = self.container(container) else { return String::new() };
+        let argv: Vec<String> = c.spec.command.iter().flatten().chain(c.spec.args.iter().flatten()).cloned().collect();
+        if argv.is_empty() { c.program.entrypoint().to_string() } else { argv.join(" ") }
+    }
+
+    /// Tells the status writer that a container's state changed.
+    pub fn status_changed(&self) {
+        self.status_changed.notify_one();
+    }
+
+    /// Waits for [`Self::status_changed`].
+    pub async fn next_status_change(&self) {
+        self.status_changed.notified().await;
+    }
+
+    /// `/etc/resolv.conf` as the kubelet writes it for `dnsPolicy: ClusterFirst`.
+    pub fn resolv_conf(&self) -> String {
+        let dns = self.network.plan().dns_service_ip();
+        let ns = &self.namespace;
+        format!("search {ns}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {dns}\noptions ndots:5\n")
     }
 
     /// The environment a process in `container` sees, in the order `env` prints it.

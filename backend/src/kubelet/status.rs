@@ -1,70 +1,121 @@
 //! The status a kubelet reports: a running pod's conditions and container states, a ready node.
 
 use super::PodSandbox;
+use super::container::{Phase, Terminated};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus, Node, NodeAddress, NodeCondition,
-    NodeStatus, NodeSystemInfo, Pod, PodCondition, PodIP, PodStatus,
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, HostIP,
+    Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::net::Ipv4Addr;
 
-fn condition(type_: &str, ok: bool, now: &Time) -> PodCondition {
+/// A condition that keeps its transition time while its status stays the same.
+fn condition(old: &[PodCondition], type_: &str, ok: bool, why: Option<(&str, String)>, now: &Time) -> PodCondition {
+    let status = if ok { "True" } else { "False" };
+    let previous = old.iter().find(|c| c.type_ == type_ && c.status == status);
+    let (reason, message) = why.filter(|_| !ok).map(|(r, m)| (Some(r.to_string()), Some(m))).unwrap_or_default();
     PodCondition {
         type_: type_.into(),
-        status: if ok { "True" } else { "False" }.into(),
-        last_transition_time: Some(now.clone()),
+        status: status.into(),
+        last_transition_time: previous.and_then(|c| c.last_transition_time.clone()).or(Some(now.clone())),
+        reason,
+        message,
         ..Default::default()
     }
 }
 
-/// The status of a pod whose sandbox runs; `started` names the containers that started.
-pub(super) fn running(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr, started: &[String]) -> PodStatus {
+fn terminated_state(t: &Terminated) -> ContainerStateTerminated {
+    ContainerStateTerminated {
+        exit_code: t.exit_code,
+        reason: Some(t.reason.clone()),
+        message: t.message.clone(),
+        started_at: Some(Time(t.started)),
+        finished_at: Some(Time(t.finished)),
+        ..Default::default()
+    }
+}
+
+fn state(phase: &Phase) -> ContainerState {
+    match phase {
+        Phase::Waiting { reason, message } => ContainerState {
+            waiting: Some(ContainerStateWaiting { reason: Some(reason.clone()), message: message.clone() }),
+            ..Default::default()
+        },
+        Phase::Running { since } => ContainerState {
+            running: Some(ContainerStateRunning { started_at: Some(Time(*since)) }),
+            ..Default::default()
+        },
+        Phase::Terminated(t) => ContainerState { terminated: Some(terminated_state(t)), ..Default::default() },
+    }
+}
+
+/// The status of a pod whose sandbox runs, from its containers' states.
+pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> PodStatus {
     let now = Time(Timestamp::now());
-    let spec = pod.spec.clone().unwrap_or_default();
-    let statuses: Vec<ContainerStatus> = spec
+    let restart_policy = sandbox.spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+    let statuses: Vec<ContainerStatus> = sandbox
         .containers
         .iter()
         .map(|c| {
-            let up = started.contains(&c.name);
-            let image = c.image.clone().unwrap_or_default();
-            let state = if up {
-                ContainerState {
-                    running: Some(ContainerStateRunning { started_at: Some(now.clone()) }),
-                    ..Default::default()
-                }
-            } else {
-                let waiting = ContainerStateWaiting { reason: Some("CrashLoopBackOff".into()), message: None };
-                ContainerState { waiting: Some(waiting), ..Default::default() }
-            };
+            let s = c.snapshot();
+            let running = matches!(s.phase, Phase::Running { .. });
             ContainerStatus {
-                name: c.name.clone(),
-                image: image.clone(),
-                image_id: format!("svclab://builtin/{image}"),
-                container_id: Some(format!("svclab://{}-{}", sandbox.uid, c.name)),
-                ready: up,
-                started: Some(up),
-                restart_count: 0,
-                state: Some(state),
+                name: c.name().to_string(),
+                image: c.image.clone(),
+                image_id: format!("svclab://builtin/{}", c.image),
+                container_id: Some(format!("svclab://{}-{}-{}", sandbox.uid, c.name(), s.restart_count)),
+                ready: running && s.ready,
+                started: Some(running && s.started),
+                restart_count: s.restart_count,
+                state: Some(state(&s.phase)),
+                last_state: s
+                    .last
+                    .as_ref()
+                    .filter(|_| !matches!(s.phase, Phase::Terminated(_)))
+                    .map(|t| ContainerState { terminated: Some(terminated_state(t)), ..Default::default() }),
                 ..Default::default()
             }
         })
         .collect();
-    let all_ready = statuses.iter().all(|s| s.ready);
+    let unready: Vec<&str> = statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
+    let all_ready = unready.is_empty();
+    let why = Some(("ContainersNotReady", format!("containers with unready status: [{}]", unready.join(" "))));
+    let finished: Vec<i32> = sandbox
+        .containers
+        .iter()
+        .filter_map(|c| match c.snapshot().phase {
+            Phase::Terminated(t) if !super::container::restarts(&restart_policy, t.exit_code) => Some(t.exit_code),
+            _ => None,
+        })
+        .collect();
+    let creating = statuses.iter().all(|s| {
+        s.state.as_ref().and_then(|st| st.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+            == Some("ContainerCreating")
+    });
+    let phase = if finished.len() == statuses.len() && !statuses.is_empty() {
+        if finished.iter().all(|c| *c == 0) { "Succeeded" } else { "Failed" }
+    } else if creating {
+        "Pending"
+    } else {
+        "Running"
+    };
     let old = pod.status.clone().unwrap_or_default();
+    let old_conditions = old.conditions.clone().unwrap_or_default();
     PodStatus {
-        phase: Some("Running".into()),
+        phase: Some(phase.into()),
         pod_ip: Some(sandbox.ip.to_string()),
         pod_ips: Some(vec![PodIP { ip: sandbox.ip.to_string() }]),
         host_ip: Some(node_ip.to_string()),
+        host_ips: Some(vec![HostIP { ip: node_ip.to_string() }]),
         start_time: old.start_time.or(Some(now.clone())),
         conditions: Some(vec![
-            condition("PodReadyToStartContainers", true, &now),
-            condition("Initialized", true, &now),
-            condition("Ready", all_ready, &now),
-            condition("ContainersReady", all_ready, &now),
-            condition("PodScheduled", true, &now),
+            condition(&old_conditions, "PodReadyToStartContainers", true, None, &now),
+            condition(&old_conditions, "Initialized", true, None, &now),
+            condition(&old_conditions, "Ready", all_ready, why.clone(), &now),
+            condition(&old_conditions, "ContainersReady", all_ready, why, &now),
+            condition(&old_conditions, "PodScheduled", true, None, &now),
         ]),
         container_statuses: Some(statuses),
         qos_class: old.qos_class.or(Some("BestEffort".into())),

@@ -71,6 +71,11 @@ impl AddressPlan {
         [a, b, index]
     }
 
+    /// The cluster DNS service's address: the tenth of the service network (`10.96.0.10`).
+    pub fn dns_service_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.service_network) + 10)
+    }
+
     pub fn is_pod_ip(&self, ip: Ipv4Addr) -> bool {
         ip.octets()[..2] == self.pod_network.octets()[..2]
     }
@@ -149,9 +154,27 @@ impl Network {
         pods.entry(ip).or_default().insert((port, protocol), real);
     }
 
+    /// Records that nothing listens on a pod's `port` any more (its container stopped).
+    pub fn unbind(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) {
+        let mut pods = self.inner.pods.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(sockets) = pods.get_mut(&ip) {
+            sockets.remove(&(port, protocol));
+        }
+    }
+
     /// Takes a pod's address off the network.
     pub fn detach_pod(&self, ip: Ipv4Addr) {
         self.inner.pods.write().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+    }
+
+    /// Whether an ICMP echo to `ip` gets a reply: pods on the network, nodes and other loopback
+    /// addresses do; a service's cluster IP never does (it is only a rule in the proxy).
+    pub fn answers_ping(&self, ip: Ipv4Addr) -> bool {
+        if self.inner.plan.is_pod_ip(ip) {
+            self.inner.pods.read().unwrap_or_else(|e| e.into_inner()).contains_key(&ip)
+        } else {
+            ip.is_loopback()
+        }
     }
 
     /// The real socket behind a pod's `ip:port`: `Err(NoRoute)` for an address no pod has,

@@ -1,8 +1,7 @@
-//! `curl` inside a pod: an HTTP/1.1 client over the virtual network, with curl's options, output
-//! and exit codes (`-s -S -i -v -m -H -X -d`).
+//! `curl` and `wget` inside a pod: an HTTP/1.1 client over the virtual network, with their options,
+//! output and exit codes (curl's `-s -S -i -I -v -k -m -H -X -d -o -w`, busybox wget's `-q -O -T`).
 
-use super::Output;
-use crate::kubelet::PodSandbox;
+use super::{Ctx, Output};
 use crate::network::DialError;
 use crate::network::http::{self, Request};
 use bytes::Bytes;
@@ -19,6 +18,9 @@ struct Options {
     method: Option<String>,
     headers: Vec<(String, String)>,
     data: Option<String>,
+    output: Option<String>,
+    write_out: Option<String>,
+    head: bool,
     url: Option<String>,
 }
 
@@ -33,7 +35,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "-S" | "--show-error" => o.show_error = true,
             "-i" | "--include" => o.include = true,
             "-v" | "--verbose" => o.verbose = true,
-            "-m" | "--max-time" => {
+            "-I" | "--head" => o.head = true,
+            // TLS is not verified either way: no built-in image serves HTTPS yet.
+            "-k" | "--insecure" | "-L" | "--location" => {}
+            "-o" | "--output" => o.output = Some(value(arg)?),
+            "-w" | "--write-out" => o.write_out = Some(value(arg)?),
+            "-m" | "--max-time" | "--connect-timeout" => {
                 let v = value(arg)?;
                 let secs: f64 =
                     v.parse().map_err(|_| format!("curl: option {arg}: expected a proper numerical parameter"))?;
@@ -54,6 +61,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         'S' => o.show_error = true,
                         'i' => o.include = true,
                         'v' => o.verbose = true,
+                        'I' => o.head = true,
+                        'k' | 'L' => {}
                         other => return Err(format!("curl: option -{other}: is unknown")),
                     }
                 }
@@ -98,7 +107,7 @@ fn parse_url(url: &str) -> Result<Target, (i32, String)> {
     Ok(Target { host: host.to_string(), port, path })
 }
 
-pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
+pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     let opts = match parse(args) {
         Ok(o) => o,
         Err(e) => {
@@ -119,7 +128,7 @@ pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
         Ok(t) => t,
         Err((code, msg)) => return fail(&opts, code, msg),
     };
-    let ip = match resolve(sandbox, &target.host) {
+    let ip = match super::net::resolve(ctx, &target.host) {
         Some(ip) => ip,
         None => return fail(&opts, 6, format!("Could not resolve host: {}", target.host)),
     };
@@ -130,7 +139,7 @@ pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
         stderr.push_str(&format!("*   Trying {ip}:{}...\n", target.port));
     }
     let work = async {
-        let conn = sandbox.network.connect(sandbox.ip, SocketAddrV4::new(ip, target.port)).await;
+        let conn = ctx.sandbox.network.connect(ctx.sandbox.ip, SocketAddrV4::new(ip, target.port)).await;
         let conn = match conn {
             Ok(c) => c,
             // A Local traffic policy dropped it: curl waits until its time runs out.
@@ -149,8 +158,11 @@ pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
         };
         let host_header =
             if target.port == 80 { target.host.clone() } else { format!("{}:{}", target.host, target.port) };
-        let method =
-            opts.method.clone().unwrap_or_else(|| if opts.data.is_some() { "POST".into() } else { "GET".into() });
+        let method = opts.method.clone().unwrap_or_else(|| match (opts.head, opts.data.is_some()) {
+            (true, _) => "HEAD".into(),
+            (false, true) => "POST".into(),
+            (false, false) => "GET".into(),
+        });
         let mut headers = opts.headers.clone();
         if opts.data.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
@@ -191,24 +203,97 @@ pub(super) async fn run(sandbox: &PodSandbox, args: &[String]) -> Output {
                 ));
                 stderr.push_str(&head.lines().map(|l| format!("< {l}\n")).collect::<String>());
             }
-            let mut stdout = if opts.include { head } else { String::new() };
-            stdout.push_str(&String::from_utf8_lossy(&response.body));
+            let mut stdout = if opts.include || opts.head { head } else { String::new() };
+            let body = String::from_utf8_lossy(&response.body);
+            match &opts.output {
+                Some(path) if path != "-" => {
+                    if let Err(e) = ctx.write_file(path, body.as_bytes(), false) {
+                        return fail(
+                            &opts,
+                            23,
+                            format!("Failure writing output to destination, passed 0 returned {e}"),
+                        );
+                    }
+                }
+                _ => stdout.push_str(&body),
+            }
+            if let Some(format) = &opts.write_out {
+                stdout.push_str(&write_out(format, &response, ip, target.port, started.elapsed()));
+            }
             Output { stdout, stderr, code: 0 }
         }
     }
 }
 
-/// Resolves a host name: an IPv4 literal, `localhost`, or the pod's own hostname (`/etc/hosts`).
-/// Cluster DNS names are not resolved yet.
-fn resolve(sandbox: &PodSandbox, host: &str) -> Option<Ipv4Addr> {
-    if let Ok(ip) = host.parse() {
-        return Some(ip);
+/// curl's `-w` variables that svclab knows.
+fn write_out(format: &str, response: &http::Response, ip: Ipv4Addr, port: u16, took: Duration) -> String {
+    format
+        .replace("%{http_code}", &response.status.to_string())
+        .replace("%{response_code}", &response.status.to_string())
+        .replace("%{remote_ip}", &ip.to_string())
+        .replace("%{remote_port}", &port.to_string())
+        .replace("%{size_download}", &response.body.len().to_string())
+        .replace("%{time_total}", &format!("{:.6}", took.as_secs_f64()))
+        .replace("\\n", "\n")
+}
+
+/// busybox `wget [-q] [-O file|-] [-T secs] URL`: the body to a file (by default the URL's last
+/// path segment, `index.html`) or to standard output.
+pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
+    let (mut quiet, mut output, mut timeout, mut url) = (false, None::<String>, None::<String>, None::<String>);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-q" => quiet = true,
+            "-O" => output = it.next().cloned(),
+            "-T" => timeout = it.next().cloned(),
+            "-qO-" | "-qO" => {
+                quiet = true;
+                output = Some(if arg == "-qO-" { "-".into() } else { it.next().cloned().unwrap_or_default() });
+            }
+            a if a.starts_with("-O") => output = Some(a[2..].to_string()),
+            a if a.starts_with('-') => return Output::fail(1, format!("wget: unrecognized option '{a}'\n")),
+            u => url = Some(u.to_string()),
+        }
     }
-    match host {
-        "localhost" => Some(Ipv4Addr::LOCALHOST),
-        h if h == sandbox.hostname => Some(sandbox.ip),
-        _ => None,
+    let Some(url) = url else {
+        return Output::fail(1, "BusyBox v1.36.1 multi-call binary.\n\nUsage: wget [-cqS] [-O FILE] URL\n");
+    };
+    let mut curl_args = vec!["-sS".to_string(), "-i".to_string(), url.clone()];
+    if let Some(t) = timeout {
+        curl_args.extend(["-m".to_string(), t]);
     }
+    let reply = run(ctx, &curl_args).await;
+    let host = url.split("://").last().unwrap_or(&url).split('/').next().unwrap_or_default().to_string();
+    if reply.code != 0 {
+        let why = reply.stderr.rsplit(": ").next().unwrap_or_default().trim().to_string();
+        return Output::fail(1, format!("wget: can't connect to remote host ({host}): {why}\n"));
+    }
+    let (head, body) = reply.stdout.split_once("\r\n\r\n").unwrap_or((&reply.stdout, ""));
+    let status_line = head.lines().next().unwrap_or_default().to_string();
+    let code: u16 = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    if !(200..300).contains(&code) {
+        return Output::fail(1, format!("wget: server returned error: {status_line}\n"));
+    }
+    let mut out = Output::default();
+    let file = output.unwrap_or_else(|| {
+        let last = url.rsplit('/').next().filter(|s| !s.is_empty() && !s.contains(':') && url.matches('/').count() > 2);
+        last.unwrap_or("index.html").to_string()
+    });
+    if !quiet {
+        let to = if file == "-" { "stdout".to_string() } else { format!("'{file}'") };
+        out.stderr.push_str(&format!("Connecting to {host} ({host})\nwriting to {to}\n"));
+    }
+    if file == "-" {
+        out.stdout.push_str(body);
+    } else if let Err(e) = ctx.write_file(&file, body.as_bytes(), false) {
+        return Output::fail(1, format!("wget: can't open '{file}': {e}\n"));
+    }
+    if !quiet {
+        let to = if file == "-" { "stdout".to_string() } else { format!("'{file}'") };
+        out.stderr.push_str(&format!("written to {to}\n"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,9 +1,17 @@
-//! `exec`: the built-in commands a container runs (never host processes). The interpreter is
-//! independent of the transport: the JSON exec endpoint calls [`run`], and so will a websocket.
+//! `exec`: the built-in commands a container runs (never host processes), and the process context
+//! they run in (working directory, environment, the container's filesystem). The interpreter is
+//! independent of the transport: the JSON exec endpoint, the exec websocket and exec probes all
+//! call [`run`] or drive a [`Ctx`].
 
 mod curl;
+mod files;
+mod net;
+pub mod shell;
+mod text;
 
 use super::PodSandbox;
+use super::fs::{self, FsError};
+use std::sync::Arc;
 use svclab_shared::lab::ExecResponse;
 
 /// What a command printed and how it exited.
@@ -30,43 +38,225 @@ impl From<Output> for ExecResponse {
     }
 }
 
-/// Runs `argv` in `container` of the pod.
-pub async fn run(sandbox: &PodSandbox, container: &str, argv: &[String]) -> Output {
-    let Some(program) = argv.first() else {
-        return Output::fail(
-            126,
-            "OCI runtime exec failed: exec failed: unable to start container process: exec: no command: unknown\n",
-        );
-    };
-    let name = program.rsplit('/').next().unwrap_or(program);
-    let args = &argv[1..];
-    match name {
-        "curl" => curl::run(sandbox, args).await,
-        "env" | "printenv" => env(sandbox, container, name, args),
-        "hostname" => Output::ok(format!("{}\n", sandbox.hostname)),
-        "echo" => echo(args),
-        "cat" => cat(sandbox, args),
-        "true" => Output::default(),
-        "false" => Output::fail(1, ""),
-        _ => Output::fail(
-            127,
-            format!(
-                "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{program}\": executable file not found in $PATH: unknown\n"
-            ),
-        ),
+/// A process's context inside a container: what `cd`, `export` and assignments change.
+pub struct Ctx {
+    pub sandbox: Arc<PodSandbox>,
+    pub container: String,
+    pub cwd: String,
+    /// The exported environment, in the order `env` prints it.
+    env: Vec<(String, String)>,
+    /// Shell variables that are not exported.
+    locals: Vec<(String, String)>,
+    pub last_code: i32,
+    /// Set by `exit`: the shell stops with this code.
+    pub exited: Option<i32>,
+    /// How the shell names itself in its messages (`sh`, `bash`).
+    pub shell_name: String,
+}
+
+const NOT_FOUND_PREFIX: &str = "OCI runtime exec failed: exec failed: unable to start container process: exec:";
+
+impl Ctx {
+    pub fn new(sandbox: Arc<PodSandbox>, container: &str) -> Self {
+        let env = sandbox.environment(container);
+        Ctx {
+            sandbox,
+            container: container.to_string(),
+            cwd: "/".into(),
+            env,
+            locals: Vec::new(),
+            last_code: 0,
+            exited: None,
+            shell_name: "sh".into(),
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.locals.iter().chain(&self.env).find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn set_var(&mut self, name: &str, value: String) {
+        if let Some(slot) = self.env.iter_mut().find(|(k, _)| k == name) {
+            slot.1 = value;
+        } else if let Some(slot) = self.locals.iter_mut().find(|(k, _)| k == name) {
+            slot.1 = value;
+        } else {
+            self.locals.push((name.to_string(), value));
+        }
+    }
+
+    fn export(&mut self, name: &str, value: String) {
+        self.locals.retain(|(k, _)| k != name);
+        match self.env.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.env.push((name.to_string(), value)),
+        }
+    }
+
+    fn unexport(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.locals.retain(|(k, _)| k != name);
+    }
+
+    pub fn path(&self, path: &str) -> String {
+        fs::normalize(&self.cwd, path)
+    }
+
+    /// Runs `f` on this container's filesystem.
+    pub fn with_fs<R>(&self, f: impl FnOnce(&mut fs::Fs) -> R) -> R {
+        self.sandbox.with_fs(&self.container, f)
+    }
+
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+        let path = self.path(path);
+        self.with_fs(|fs| fs.read(&path).map(<[u8]>::to_vec))
+    }
+
+    fn write_file(&self, path: &str, data: &[u8], append: bool) -> Result<(), FsError> {
+        let path = self.path(path);
+        self.with_fs(|fs| fs.write(&path, data, append))
+    }
+
+    /// Runs one command (a builtin of the shell or a program), `argv[0]` resolved as `$PATH` would.
+    pub async fn command(&mut self, argv: &[String], stdin: Vec<u8>) -> Output {
+        let Some(program) = argv.first() else { return Output::default() };
+        let name = program.rsplit('/').next().unwrap_or(program).to_string();
+        let args = &argv[1..];
+        match name.as_str() {
+            // Shell builtins.
+            "cd" => {
+                let target = args.first().cloned().or_else(|| self.var("HOME")).unwrap_or_else(|| "/".into());
+                let path = self.path(&target);
+                match self.with_fs(|fs| fs.stat(&path).map(|n| n.is_dir())) {
+                    Some(true) => {
+                        self.cwd = path.clone();
+                        self.export("PWD", path);
+                        Output::default()
+                    }
+                    Some(false) => {
+                        Output::fail(2, format!("{}: cd: can't cd to {target}: Not a directory\n", self.shell_name))
+                    }
+                    None => Output::fail(
+                        2,
+                        format!("{}: cd: can't cd to {target}: No such file or directory\n", self.shell_name),
+                    ),
+                }
+            }
+            "pwd" => Output::ok(format!("{}\n", self.cwd)),
+            "export" => {
+                for arg in args {
+                    match arg.split_once('=') {
+                        Some((k, v)) => self.export(k, v.to_string()),
+                        None => {
+                            let value = self.var(arg).unwrap_or_default();
+                            self.export(arg, value);
+                        }
+                    }
+                }
+                Output::default()
+            }
+            "unset" => {
+                for arg in args {
+                    self.unexport(arg);
+                }
+                Output::default()
+            }
+            "exit" => {
+                let code = args.first().and_then(|a| a.parse().ok()).unwrap_or(self.last_code);
+                self.exited = Some(code);
+                Output { code, ..Default::default() }
+            }
+            ":" | "true" => Output::default(),
+            "false" => Output::fail(1, ""),
+            "sh" | "bash" | "ash" => self.subshell(&name, args, stdin).await,
+            "curl" => curl::run(self, args).await,
+            "wget" => curl::wget(self, args).await,
+            "ping" => net::ping(self, args).await,
+            "sleep" => net::sleep(self, args).await,
+            "hostname" => net::hostname(self, args),
+            "env" | "printenv" => self.env_command(&name, args),
+            "echo" => echo(args),
+            "test" | "[" => text::test(self, &name, args),
+            "cat" | "ls" | "touch" | "rm" | "rmdir" | "mkdir" => files::run(self, &name, args, stdin),
+            "grep" | "wc" | "head" | "tail" | "sort" | "uniq" | "tr" => text::run(self, &name, args, stdin),
+            "whoami" => Output::ok("root\n"),
+            "id" => Output::ok("uid=0(root) gid=0(root) groups=0(root)\n"),
+            "uname" => uname(args),
+            "date" => Output::ok(format!("{}\n", jiff::Zoned::now().strftime("%a %b %e %H:%M:%S %Z %Y"))),
+            "ps" => self.ps(),
+            _ => {
+                let in_shell = self.shell_name_active();
+                if in_shell {
+                    Output::fail(127, format!("{}: {program}: not found\n", self.shell_name))
+                } else {
+                    Output::fail(
+                        127,
+                        format!("{NOT_FOUND_PREFIX} \"{program}\": executable file not found in $PATH: unknown\n"),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Whether commands run under a shell (errors are then the shell's, not the runtime's).
+    fn shell_name_active(&self) -> bool {
+        self.var("0").is_some()
+    }
+
+    /// `sh -c 'script'`, `sh script-file`, or `sh` reading its script from standard input.
+    async fn subshell(&mut self, name: &str, args: &[String], stdin: Vec<u8>) -> Output {
+        let mut child = Ctx {
+            sandbox: self.sandbox.clone(),
+            container: self.container.clone(),
+            cwd: self.cwd.clone(),
+            env: self.env.clone(),
+            locals: vec![("0".into(), name.to_string())],
+            last_code: 0,
+            exited: None,
+            shell_name: name.to_string(),
+        };
+        let out = match args.first().map(String::as_str) {
+            Some("-c") => match args.get(1) {
+                Some(script) => child.run_script_text(script, stdin).await,
+                None => Output::fail(2, format!("{name}: -c requires an argument\n")),
+            },
+            Some(file) if !file.starts_with('-') => match self.read_file(file) {
+                Ok(script) => child.run_script_text(&String::from_utf8_lossy(&script), Vec::new()).await,
+                Err(e) => Output::fail(127, format!("{name}: can't open '{file}': {e}\n")),
+            },
+            _ => child.run_script_text(&String::from_utf8_lossy(&stdin), Vec::new()).await,
+        };
+        Output { code: child.exited.unwrap_or(out.code), ..out }
+    }
+
+    fn env_command(&self, name: &str, args: &[String]) -> Output {
+        if name == "printenv" && !args.is_empty() {
+            let found: Vec<&str> =
+                args.iter().filter_map(|a| self.env.iter().find(|(k, _)| k == a).map(|(_, v)| v.as_str())).collect();
+            let code = if found.len() == args.len() { 0 } else { 1 };
+            let stdout: String = found.iter().map(|v| format!("{v}\n")).collect();
+            return Output { stdout, stderr: String::new(), code };
+        }
+        Output::ok(self.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())
+    }
+
+    fn ps(&self) -> Output {
+        let main = self.sandbox.main_command(&self.container);
+        Output::ok(format!("PID   USER     TIME  COMMAND\n    1 root      0:00 {main}\n"))
     }
 }
 
-fn env(sandbox: &PodSandbox, container: &str, name: &str, args: &[String]) -> Output {
-    let vars = sandbox.environment(container);
-    if name == "printenv" && !args.is_empty() {
-        let found: Vec<&str> =
-            args.iter().filter_map(|a| vars.iter().find(|(k, _)| k == a).map(|(_, v)| v.as_str())).collect();
-        let code = if found.len() == args.len() { 0 } else { 1 };
-        let stdout: String = found.iter().map(|v| format!("{v}\n")).collect();
-        return Output { stdout, stderr: String::new(), code };
+fn uname(args: &[String]) -> Output {
+    let all = args.iter().any(|a| a == "-a");
+    if all {
+        Output::ok(format!("Linux svclab 6.1.0-svclab #1 SMP {} GNU/Linux\n", std::env::consts::ARCH))
+    } else {
+        Output::ok("Linux\n")
     }
-    Output::ok(vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())
 }
 
 fn echo(args: &[String]) -> Output {
@@ -81,17 +271,20 @@ fn echo(args: &[String]) -> Output {
     Output::ok(out)
 }
 
-fn cat(sandbox: &PodSandbox, args: &[String]) -> Output {
-    let mut out = Output::default();
-    for path in args {
-        match path.as_str() {
-            "/etc/hostname" => out.stdout.push_str(&format!("{}\n", sandbox.hostname)),
-            "/etc/hosts" => out.stdout.push_str(&sandbox.etc_hosts()),
-            other => {
-                out.stderr.push_str(&format!("cat: {other}: No such file or directory\n"));
-                out.code = 1;
-            }
-        }
+/// Runs `argv` in `container` of the pod, as `kubectl exec pod -- argv…` does.
+pub async fn run(sandbox: &Arc<PodSandbox>, container: &str, argv: &[String]) -> Output {
+    run_with_stdin(sandbox, container, argv, Vec::new()).await
+}
+
+/// [`run`] with standard input.
+pub async fn run_with_stdin(sandbox: &Arc<PodSandbox>, container: &str, argv: &[String], stdin: Vec<u8>) -> Output {
+    if argv.is_empty() {
+        return Output::fail(126, format!("{NOT_FOUND_PREFIX} no command: unknown\n"));
     }
-    out
+    let mut ctx = Ctx::new(sandbox.clone(), container);
+    let stop = sandbox.cancelled();
+    tokio::select! {
+        out = ctx.command(argv, stdin) => out,
+        _ = stop.cancelled() => Output::fail(137, ""),
+    }
 }

@@ -1,0 +1,183 @@
+//! One container's runtime state: its filesystem, whether it is waiting, running or terminated,
+//! readiness, restarts; and the restart back-off (pure).
+
+use super::fs::Fs;
+use super::images::Program;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Container;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A container's state, as `containerStatuses[].state` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    Waiting { reason: String, message: Option<String> },
+    Running { since: Timestamp },
+    Terminated(Terminated),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Terminated {
+    pub exit_code: i32,
+    pub reason: String,
+    pub message: Option<String>,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+}
+
+/// What the status of a container shows: a copy of its state without the filesystem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub phase: Phase,
+    pub last: Option<Terminated>,
+    pub restart_count: i32,
+    pub ready: bool,
+    pub started: bool,
+}
+
+struct State {
+    fs: Fs,
+    snapshot: Snapshot,
+}
+
+/// A container of a running pod.
+pub struct ContainerRuntime {
+    pub spec: Container,
+    pub image: String,
+    pub program: Program,
+    state: Mutex<State>,
+}
+
+impl ContainerRuntime {
+    pub fn new(spec: Container) -> Self {
+        let image = spec.image.clone().unwrap_or_default();
+        let program = super::images::program_for(&image);
+        let snapshot = Snapshot {
+            phase: Phase::Waiting { reason: "ContainerCreating".into(), message: None },
+            last: None,
+            restart_count: 0,
+            ready: false,
+            started: false,
+        };
+        ContainerRuntime { spec, image, program, state: Mutex::new(State { fs: Fs::default(), snapshot }) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn with_fs<R>(&self, f: impl FnOnce(&mut Fs) -> R) -> R {
+        f(&mut self.state().fs)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state().snapshot.clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+        f(&mut self.state().snapshot)
+    }
+
+    /// A (re)start: a fresh writable layer from the image, running, not ready until probed.
+    pub fn started(&self, fs: Fs, has_startup_probe: bool) {
+        let mut state = self.state();
+        state.fs = fs;
+        let s = &mut state.snapshot;
+        if matches!(s.phase, Phase::Terminated(_) | Phase::Waiting { .. }) && s.last.is_some() {
+            s.restart_count += 1;
+        }
+        s.phase = Phase::Running { since: Timestamp::now() };
+        s.ready = false;
+        s.started = !has_startup_probe;
+    }
+
+    /// The container's main process ended (or was killed).
+    pub fn terminated(&self, exit_code: i32, reason: &str, message: Option<String>) -> Terminated {
+        let mut state = self.state();
+        let s = &mut state.snapshot;
+        let started = match &s.phase {
+            Phase::Running { since } => *since,
+            _ => Timestamp::now(),
+        };
+        let t = Terminated { exit_code, reason: reason.into(), message, started, finished: Timestamp::now() };
+        s.phase = Phase::Terminated(t.clone());
+        s.last = Some(t.clone());
+        s.ready = false;
+        t
+    }
+}
+
+/// The kubelet's restart back-off: the first restart is immediate, then 10 s doubling to 5 min;
+/// a container that ran for 10 minutes starts over.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    const INITIAL: Duration = Duration::from_secs(10);
+    const MAX: Duration = Duration::from_secs(300);
+    const RESET_AFTER: Duration = Duration::from_secs(600);
+
+    /// How long to wait before restarting a container that ran for `ran`.
+    pub fn delay(&mut self, ran: Duration) -> Duration {
+        if ran >= Self::RESET_AFTER {
+            self.next = None;
+        }
+        let delay = self.next.unwrap_or_default();
+        self.next = Some(match self.next {
+            None => Self::INITIAL,
+            Some(d) => (d * 2).min(Self::MAX),
+        });
+        delay
+    }
+}
+
+/// Whether a container that exited with `code` is restarted under the pod's `restartPolicy`.
+pub fn restarts(policy: &str, code: i32) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => code != 0,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_from_ten_seconds_to_five_minutes() {
+        let mut b = Backoff::default();
+        let ran = Duration::from_secs(1);
+        let delays: Vec<u64> = (0..8).map(|_| b.delay(ran).as_secs()).collect();
+        assert_eq!(delays, [0, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(b.delay(Duration::from_secs(601)).as_secs(), 0, "a long run resets it");
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert!(restarts("Always", 0) && restarts("Always", 1));
+        assert!(!restarts("OnFailure", 0) && restarts("OnFailure", 2));
+        assert!(!restarts("Never", 1));
+    }
+
+    #[test]
+    fn restarts_count_and_reset_readiness() {
+        let c = ContainerRuntime::new(Container { name: "c".into(), ..Default::default() });
+        c.started(Fs::default(), false);
+        c.update(|s| s.ready = true);
+        assert_eq!(c.snapshot().restart_count, 0);
+        c.terminated(137, "Error", None);
+        assert!(!c.snapshot().ready);
+        c.started(Fs::default(), true);
+        let s = c.snapshot();
+        assert_eq!(s.restart_count, 1);
+        assert!(!s.started && !s.ready);
+        assert_eq!(s.last.unwrap().exit_code, 137);
+    }
+}

@@ -1,0 +1,298 @@
+//! Probes: readiness, liveness and startup, of kinds exec, httpGet and tcpSocket, with
+//! Kubernetes' timing fields and defaults. The schedule and the threshold counting are pure;
+//! [`execute`] runs one probe against the container as the kubelet does (from the node).
+
+use super::PodSandbox;
+use super::container::ContainerRuntime;
+use crate::network::http::{self, Request};
+use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl Kind {
+    /// How kubelet names it in events: `Readiness probe failed: …`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Startup => "Startup",
+            Kind::Liveness => "Liveness",
+            Kind::Readiness => "Readiness",
+        }
+    }
+}
+
+/// What a probe does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Exec(Vec<String>),
+    Http { scheme: String, host: Option<String>, path: String, port: IntOrString, headers: Vec<(String, String)> },
+    Tcp { host: Option<String>, port: IntOrString },
+    Unsupported(&'static str),
+}
+
+/// A probe with its defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub kind: Kind,
+    pub action: Action,
+    pub initial_delay: Duration,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub success_threshold: u32,
+    pub failure_threshold: u32,
+}
+
+fn secs(v: Option<i32>, default: i32) -> Duration {
+    Duration::from_secs(v.unwrap_or(default).max(0) as u64)
+}
+
+impl Spec {
+    pub fn new(kind: Kind, probe: &Probe) -> Self {
+        let action = if let Some(exec) = &probe.exec {
+            Action::Exec(exec.command.clone().unwrap_or_default())
+        } else if let Some(h) = &probe.http_get {
+            Action::Http {
+                scheme: h.scheme.clone().unwrap_or_else(|| "HTTP".into()),
+                host: h.host.clone().filter(|h| !h.is_empty()),
+                path: h.path.clone().unwrap_or_else(|| "/".into()),
+                port: h.port.clone(),
+                headers: h.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+            }
+        } else if let Some(t) = &probe.tcp_socket {
+            Action::Tcp { host: t.host.clone().filter(|h| !h.is_empty()), port: t.port.clone() }
+        } else if probe.grpc.is_some() {
+            Action::Unsupported("grpc probes are not supported by svclab's built-in images")
+        } else {
+            Action::Unsupported("the probe has no handler")
+        };
+        Spec {
+            kind,
+            action,
+            initial_delay: secs(probe.initial_delay_seconds, 0),
+            period: secs(probe.period_seconds, 10).max(Duration::from_secs(1)),
+            timeout: secs(probe.timeout_seconds, 1).max(Duration::from_secs(1)),
+            // Liveness and startup probes must use 1; validation says so, the kubelet assumes it.
+            success_threshold: if kind == Kind::Readiness {
+                probe.success_threshold.unwrap_or(1).max(1) as u32
+            } else {
+                1
+            },
+            failure_threshold: probe.failure_threshold.unwrap_or(3).max(1) as u32,
+        }
+    }
+}
+
+/// What a run of probes concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Nothing changed.
+    Same,
+    Ready(bool),
+    Started,
+    /// Liveness or startup failed `failureThreshold` times: restart the container.
+    Restart,
+}
+
+/// One probe's schedule and consecutive-result counters.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub spec: Spec,
+    pub due: Instant,
+    successes: u32,
+    failures: u32,
+    /// The current result: readiness starts failed, liveness starts succeeded.
+    passing: bool,
+}
+
+impl Worker {
+    pub fn new(spec: Spec, started: Instant) -> Self {
+        let due = started + spec.initial_delay;
+        let passing = spec.kind == Kind::Liveness;
+        Worker { spec, due, successes: 0, failures: 0, passing }
+    }
+
+    /// Records a result taken at `now` and schedules the next one.
+    pub fn record(&mut self, ok: bool, now: Instant) -> Verdict {
+        self.due = now + self.spec.period;
+        if ok {
+            self.failures = 0;
+            self.successes += 1;
+            if !self.passing && self.successes >= self.spec.success_threshold {
+                self.passing = true;
+                return match self.spec.kind {
+                    Kind::Readiness => Verdict::Ready(true),
+                    Kind::Startup => Verdict::Started,
+                    Kind::Liveness => Verdict::Same,
+                };
+            }
+        } else {
+            self.successes = 0;
+            self.failures += 1;
+            if self.failures >= self.spec.failure_threshold && (self.passing || self.spec.kind != Kind::Readiness) {
+                self.passing = false;
+                return match self.spec.kind {
+                    Kind::Readiness => Verdict::Ready(false),
+                    Kind::Liveness | Kind::Startup => {
+                        self.failures = 0;
+                        Verdict::Restart
+                    }
+                };
+            }
+        }
+        Verdict::Same
+    }
+}
+
+/// The probe workers of a container as it starts: startup first, the others once it has started.
+pub fn workers(container: &Container, started: Instant) -> Vec<Worker> {
+    let probes = [
+        (Kind::Startup, &container.startup_probe),
+        (Kind::Liveness, &container.liveness_probe),
+        (Kind::Readiness, &container.readiness_probe),
+    ];
+    probes.into_iter().filter_map(|(k, p)| p.as_ref().map(|p| Worker::new(Spec::new(k, p), started))).collect()
+}
+
+fn port_number(port: &IntOrString, container: &Container) -> Result<u16, String> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port number: {n}")),
+        IntOrString::String(name) => container
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name))
+            .map(|p| p.container_port as u16)
+            .ok_or_else(|| format!("unable to find port {name:?} in container {}", container.name)),
+    }
+}
+
+/// Runs a probe once: `Ok` or the failure's message as kubelet words it.
+pub async fn execute(
+    spec: &Spec,
+    sandbox: &Arc<PodSandbox>,
+    container: &ContainerRuntime,
+    node_ip: Ipv4Addr,
+) -> Result<(), String> {
+    let timeout = spec.timeout;
+    match &spec.action {
+        Action::Exec(command) => {
+            let run = super::exec::run(sandbox, container.name(), command);
+            match tokio::time::timeout(timeout, run).await {
+                Ok(out) if out.code == 0 => Ok(()),
+                Ok(out) => Err(format!("{}{}", out.stdout, out.stderr).trim_end().to_string()),
+                Err(_) => Err(format!("command {:?} timed out", command.join(" "))),
+            }
+        }
+        Action::Http { scheme, host, path, port, headers } => {
+            let port = port_number(port, &container.spec)?;
+            let ip = host.as_deref().map_or(Some(sandbox.ip), |h| h.parse().ok());
+            let ip =
+                ip.ok_or_else(|| format!("dial tcp: lookup {}: no such host", host.clone().unwrap_or_default()))?;
+            let url = format!("{}://{ip}:{port}{path}", scheme.to_ascii_lowercase());
+            if scheme.eq_ignore_ascii_case("HTTPS") {
+                return Err(format!("Get {url:?}: svclab's built-in images serve no HTTPS"));
+            }
+            let work = async {
+                let conn = sandbox.network.connect(node_ip, SocketAddrV4::new(ip, port)).await;
+                let conn = conn.map_err(|e| {
+                    format!("Get {url:?}: dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())
+                })?;
+                let mut request = Request::get(&format!("{ip}:{port}"), path);
+                request.headers.push(("User-Agent".into(), "kube-probe/1.35".into()));
+                request.headers.push(("Accept".into(), "*/*".into()));
+                request.headers.extend(headers.iter().cloned());
+                let response = http::send(conn.stream, &request).await.map_err(|e| format!("Get {url:?}: {e}"))?;
+                if (200..400).contains(&response.status) {
+                    Ok(())
+                } else {
+                    Err(format!("HTTP probe failed with statuscode: {}", response.status))
+                }
+            };
+            match tokio::time::timeout(timeout, work).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+                )),
+            }
+        }
+        Action::Tcp { host, port } => {
+            let port = port_number(port, &container.spec)?;
+            let ip: Ipv4Addr = host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(sandbox.ip);
+            let dial = sandbox.network.connect(node_ip, SocketAddrV4::new(ip, port));
+            match tokio::time::timeout(timeout, dial).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())),
+                Err(_) => Err(format!("dial tcp {ip}:{port}: i/o timeout")),
+            }
+        }
+        Action::Unsupported(why) => Err(why.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ExecAction;
+
+    fn probe(period: i32, success: i32, failure: i32) -> Probe {
+        Probe {
+            exec: Some(ExecAction { command: Some(vec!["ls".into(), "/var/ready".into()]) }),
+            period_seconds: Some(period),
+            success_threshold: Some(success),
+            failure_threshold: Some(failure),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_kubernetes_defaults() {
+        let spec = Spec::new(Kind::Readiness, &Probe { exec: Some(ExecAction::default()), ..Default::default() });
+        assert_eq!(spec.period, Duration::from_secs(10));
+        assert_eq!(spec.timeout, Duration::from_secs(1));
+        assert_eq!((spec.success_threshold, spec.failure_threshold), (1, 3));
+        assert_eq!(spec.initial_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn readiness_needs_its_thresholds_both_ways() {
+        let t0 = Instant::now();
+        let mut w = Worker::new(Spec::new(Kind::Readiness, &probe(1, 2, 3)), t0);
+        assert_eq!(w.record(false, t0), Verdict::Same, "starts unready; a failure changes nothing");
+        assert_eq!(w.record(true, t0), Verdict::Same);
+        assert_eq!(w.record(true, t0), Verdict::Ready(true), "two successes");
+        assert_eq!(w.record(false, t0), Verdict::Same);
+        assert_eq!(w.record(false, t0), Verdict::Same);
+        assert_eq!(w.record(false, t0), Verdict::Ready(false), "three failures");
+        assert_eq!(w.record(false, t0), Verdict::Same, "no repeat");
+        assert_eq!(w.due, t0 + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn liveness_restarts_after_consecutive_failures_only() {
+        let t0 = Instant::now();
+        let mut w = Worker::new(Spec::new(Kind::Liveness, &probe(1, 1, 2)), t0);
+        assert_eq!(w.record(false, t0), Verdict::Same);
+        assert_eq!(w.record(true, t0), Verdict::Same, "a success resets the count");
+        assert_eq!(w.record(false, t0), Verdict::Same);
+        assert_eq!(w.record(false, t0), Verdict::Restart);
+    }
+
+    #[test]
+    fn startup_gates_the_others() {
+        let t0 = Instant::now();
+        let mut w = Worker::new(Spec::new(Kind::Startup, &probe(1, 1, 2)), t0);
+        assert_eq!(w.record(true, t0), Verdict::Started);
+        let mut w = Worker::new(Spec::new(Kind::Startup, &probe(1, 1, 2)), t0);
+        assert_eq!(w.record(false, t0), Verdict::Same);
+        assert_eq!(w.record(false, t0), Verdict::Restart);
+    }
+}

@@ -1,0 +1,260 @@
+//! Pods that behave: readiness and liveness probes, the container filesystem, exec with a shell,
+//! restarts, against a whole svclab on free ports.
+
+mod common;
+
+use common::{KUBIA, Lab, eventually};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Listing 5.17's RC with its readiness probe, the period shortened to a second.
+const KUBIA_READINESS: &str = r#"
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: kubia
+spec:
+  replicas: 3
+  selector:
+    app: kubia
+  template:
+    metadata:
+      labels:
+        app: kubia
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+        readinessProbe:
+          periodSeconds: 1
+          exec:
+            command:
+            - ls
+            - /var/ready
+"#;
+
+fn pod_of<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["items"].as_array().unwrap().iter().find(|p| p["metadata"]["name"] == name).unwrap()
+}
+
+fn ready_column(pod: &Value) -> String {
+    let statuses = pod["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+    format!("{ready}/{}", pod["spec"]["containers"].as_array().unwrap().len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readiness_walkthrough_of_the_chapter() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    lab.serving("kubia", 3).await;
+    // `kubectl edit rc kubia` adding the probe, then deleting the pods so they are re-created.
+    let (code, applied) = lab.apply(KUBIA_READINESS).await;
+    assert_eq!(code, 200, "{applied}");
+    let old: BTreeSet<String> = lab.running_pods().await.into_iter().collect();
+    assert_eq!(old.len(), 3);
+    let (code, _) =
+        lab.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/pods", "application/json", String::new()).await;
+    assert_eq!(code, 200);
+    let pods: Vec<String> = eventually(PATIENCE, "three new running pods", || async {
+        let running = lab.running_pods().await;
+        (running.len() == 3 && running.iter().all(|p| !old.contains(p))).then_some(running)
+    })
+    .await;
+    // Running but 0/1 ready, and not endpoints; the probe's failures are events.
+    let (_, list) = lab.get("/api/v1/namespaces/default/pods").await;
+    for pod in &pods {
+        assert_eq!(ready_column(pod_of(&list, pod)), "0/1");
+    }
+    assert!(lab.ready_endpoints("kubia").await.is_empty());
+    eventually(PATIENCE, "an Unhealthy event", || async {
+        let (_, events) = lab.get("/api/v1/namespaces/default/events").await;
+        events["items"].as_array()?.iter().find(|e| {
+            e["reason"] == "Unhealthy"
+                && e["message"] == "Readiness probe failed: ls: cannot access '/var/ready': No such file or directory"
+        })?;
+        Some(())
+    })
+    .await;
+
+    // `kubectl exec <pod> -- touch /var/ready`: that pod, and only it, becomes ready.
+    let chosen = &pods[0];
+    let out = lab.exec(chosen, &["touch", "/var/ready"]).await;
+    assert_eq!(out["exitCode"], 0, "{out}");
+    let endpoints = eventually(Duration::from_secs(3), "the pod to become an endpoint", || async {
+        let eps = lab.ready_endpoints("kubia").await;
+        (!eps.is_empty()).then_some(eps)
+    })
+    .await;
+    let named: Vec<&String> = endpoints.iter().map(|(_, p)| p).collect();
+    assert_eq!(named, [chosen]);
+    lab.serving("kubia", 1).await;
+    let (_, svc) = lab.get("/api/v1/namespaces/default/services/kubia").await;
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        let out = lab.exec(&pods[1], &["curl", "-s", &format!("http://{ip}")]).await;
+        assert_eq!(out["stdout"], format!("You've hit {chosen}\n"), "only the ready pod answers");
+    }
+
+    // `rm /var/ready`: out again after failureThreshold (3) periods; never restarted.
+    lab.exec(chosen, &["rm", "/var/ready"]).await;
+    eventually(Duration::from_secs(6), "the pod to leave the endpoints", || async {
+        lab.ready_endpoints("kubia").await.is_empty().then_some(())
+    })
+    .await;
+    let (_, list) = lab.get("/api/v1/namespaces/default/pods").await;
+    for pod in &pods {
+        let pod = pod_of(&list, pod);
+        assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0, "readiness never restarts");
+        assert_eq!(pod["status"]["phase"], "Running");
+    }
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_liveness_probe_restarts_the_container_with_a_fresh_filesystem() {
+    let lab = Lab::start().await;
+    // Healthy probes of every kind: ready, and never restarted.
+    let healthy = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: healthy
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    ports:
+    - name: http
+      containerPort: 8080
+    startupProbe:
+      tcpSocket:
+        port: 8080
+      periodSeconds: 1
+    livenessProbe:
+      httpGet:
+        path: /
+        port: http
+        httpHeaders:
+        - name: X-Probe
+          value: "1"
+      periodSeconds: 1
+      failureThreshold: 1
+    readinessProbe:
+      tcpSocket:
+        port: http
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: sick
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    livenessProbe:
+      exec:
+        command: ["cat", "/tmp/healthy"]
+      periodSeconds: 1
+      failureThreshold: 2
+"#;
+    let (code, applied) = lab.apply(healthy).await;
+    assert_eq!(code, 200, "{applied}");
+    // A file written into the sick container before its first restart.
+    loop {
+        let out = lab.exec("sick", &["touch", "/tmp/marker"]).await;
+        let (_, p) = lab.get("/api/v1/namespaces/default/pods/sick").await;
+        if out["exitCode"] == 0 && p["status"]["containerStatuses"][0]["restartCount"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let restarted = eventually(PATIENCE, "a restart", || async {
+        let (_, p) = lab.get("/api/v1/namespaces/default/pods/sick").await;
+        let status = &p["status"]["containerStatuses"][0];
+        (status["restartCount"].as_i64()? >= 1 && status["state"]["running"].is_object()).then(|| p.clone())
+    })
+    .await;
+    let status = &restarted["status"]["containerStatuses"][0];
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 137, "{status}");
+    let out = lab.exec("sick", &["ls", "/tmp"]).await;
+    assert_eq!(out["stdout"], "", "the restarted container has a fresh writable layer");
+    let (_, events) = lab.get("/api/v1/namespaces/default/events").await;
+    let events = events["items"].as_array().unwrap().clone();
+    let killing = events.iter().find(|e| e["reason"] == "Killing").expect("a Killing event");
+    assert_eq!(killing["message"], "Container kubia failed liveness probe, will be restarted");
+    assert!(events.iter().any(|e| e["reason"] == "Unhealthy"
+        && e["message"] == "Liveness probe failed: cat: /tmp/healthy: No such file or directory"));
+
+    let (_, p) = lab.get("/api/v1/namespaces/default/pods/healthy").await;
+    let status = &p["status"]["containerStatuses"][0];
+    assert_eq!((status["ready"].clone(), status["restartCount"].clone()), (Value::Bool(true), Value::from(0)), "{p}");
+    assert_eq!(status["started"], true);
+    lab.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    lab.serving("kubia", 3).await;
+    let pod = lab.running_pods().await[0].clone();
+    let sh = |script: &str| {
+        let script = script.to_string();
+        let (lab, pod) = (&lab, pod.clone());
+        async move { lab.exec(&pod, &["sh", "-c", &script]).await }
+    };
+    let out = sh("echo hello > /tmp/f; echo world >> /tmp/f; cat /tmp/f | grep -c o; wc -l < /tmp/f").await;
+    assert_eq!(out["stdout"], "2\n2\n", "{out}");
+    let out = sh("false && echo no || echo yes; ! true; echo $?").await;
+    assert_eq!(out["stdout"], "yes\n1\n", "{out}");
+    let out = sh("X=abc; export Y=$X-d; echo \"$X ${Y}\" '$X'; printenv Y").await;
+    assert_eq!(out["stdout"], "abc abc-d $X\nabc-d\n", "{out}");
+    let out = sh("ls /nope 2>&1 | head -n 1; exit 3").await;
+    assert_eq!(out["stdout"], "ls: cannot access '/nope': No such file or directory\n");
+    assert_eq!(out["exitCode"], 3);
+    let out = sh("mkdir -p /a/b && cd /a && touch b/c && ls b && pwd && test -f /a/b/c && echo file").await;
+    assert_eq!(out["stdout"], "c\n/a\nfile\n", "{out}");
+    let out = sh("nosuch; echo $?").await;
+    assert_eq!(out["stdout"], "127\n");
+    assert_eq!(out["stderr"], "sh: nosuch: not found\n");
+    let out = sh("echo $(hostname) | tr a-z A-Z").await;
+    assert_eq!(out["stdout"], format!("{}\n", pod.to_uppercase()));
+    let out = sh("cat /etc/resolv.conf").await;
+    assert!(out["stdout"].as_str().unwrap().contains("nameserver 10.96.0.10\n"), "{out}");
+    assert!(out["stdout"].as_str().unwrap().contains("options ndots:5"), "{out}");
+    let out = sh("echo 'a |").await;
+    assert_eq!(out["exitCode"], 2);
+    assert_eq!(out["stderr"], "sh: syntax error: unterminated quoted string\n");
+
+    // An unknown program is refused as the container runtime does.
+    let out = lab.exec(&pod, &["nosuch"]).await;
+    assert_eq!(out["exitCode"], 127);
+    assert!(out["stderr"].as_str().unwrap().contains("executable file not found in $PATH"), "{out}");
+
+    // Ping: a pod answers, a service's cluster IP never does.
+    let (_, svc) = lab.get("/api/v1/namespaces/default/services/kubia").await;
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let (_, p) = lab.get(&format!("/api/v1/namespaces/default/pods/{pod}")).await;
+    let pod_ip = p["status"]["podIP"].as_str().unwrap().to_string();
+    let out = lab.exec(&pod, &["ping", "-c", "1", &pod_ip]).await;
+    assert_eq!(out["exitCode"], 0, "{out}");
+    assert!(out["stdout"].as_str().unwrap().contains("1 packets transmitted, 1 packets received, 0% packet loss"));
+    let out = lab.exec(&pod, &["ping", "-c", "1", "-W", "0.1", &ip]).await;
+    assert_eq!(out["exitCode"], 1, "{out}");
+    assert!(out["stdout"].as_str().unwrap().contains("100% packet loss"), "{out}");
+
+    // curl's options and wget.
+    let out = lab.exec(&pod, &["curl", "-s", "-o", "/tmp/page", "-w", "%{http_code}", &format!("http://{ip}")]).await;
+    assert_eq!(out["stdout"], "200");
+    let out = sh("cat /tmp/page; wget -qO- http://$KUBIA_SERVICE_HOST").await;
+    let text = out["stdout"].as_str().unwrap();
+    assert_eq!(text.matches("You've hit ").count(), 2, "{out}");
+    lab.app.shutdown().await;
+}
