@@ -258,3 +258,104 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     assert_eq!(text.matches("You've hit ").count(), 2, "{out}");
     lab.app.shutdown().await;
 }
+
+/// An exec websocket speaking `v5.channel.k8s.io`, as kubectl does.
+struct ExecSocket {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl ExecSocket {
+    async fn open(lab: &Lab, pod: &str, query: &str) -> ExecSocket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}/api/v1/namespaces/default/pods/{pod}/exec?{query}", lab.app.api_addr);
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "v5.channel.k8s.io".parse().unwrap());
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("exec websocket");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
+        ExecSocket { socket }
+    }
+
+    async fn send(&mut self, channel: u8, data: &[u8]) {
+        use futures::SinkExt;
+        let mut frame = vec![channel];
+        frame.extend_from_slice(data);
+        self.socket.send(tokio_tungstenite::tungstenite::Message::Binary(frame.into())).await.unwrap();
+    }
+
+    /// Reads frames until stdout ends with `until` (or the status frame comes); returns
+    /// (stdout, stderr, status).
+    async fn read_until(&mut self, until: &str) -> (String, String, Option<Value>) {
+        use futures::StreamExt;
+        let (mut out, mut err) = (String::new(), String::new());
+        let read = async {
+            while let Some(Ok(msg)) = self.socket.next().await {
+                let tokio_tungstenite::tungstenite::Message::Binary(data) = msg else { continue };
+                let text = String::from_utf8_lossy(&data[1..]).into_owned();
+                match data[0] {
+                    1 => out.push_str(&text),
+                    2 => err.push_str(&text),
+                    3 => return Some(serde_json::from_str(&text).unwrap()),
+                    _ => {}
+                }
+                if !until.is_empty() && out.ends_with(until) {
+                    return None;
+                }
+            }
+            None
+        };
+        let status = tokio::time::timeout(PATIENCE, read).await.expect("exec output in time");
+        (out, err, status)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_shell_over_the_exec_websocket() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    lab.serving("kubia", 3).await;
+    let pod = lab.running_pods().await[0].clone();
+
+    // `kubectl exec -it <pod> -- sh`: a prompt, echo, pipes and exit codes.
+    let mut tty = ExecSocket::open(&lab, &pod, "command=sh&stdin=true&stdout=true&tty=true").await;
+    let (out, _, _) = tty.read_until("/ # ").await;
+    assert_eq!(out, "/ # ");
+    tty.send(0, b"echo hello | tr a-z A-Z\r").await;
+    let (out, _, _) = tty.read_until("/ # ").await;
+    assert_eq!(out, "echo hello | tr a-z A-Z\r\nHELLO\r\n/ # ");
+    tty.send(0, b"mkdir /data; cd /data; false || echo $?\r").await;
+    let (out, _, _) = tty.read_until("/data # ").await;
+    assert!(out.ends_with("\r\n1\r\n/data # "), "{out:?}");
+    // Ctrl-C interrupts a command that would run for ever.
+    tty.send(0, b"sleep infinity\r").await;
+    tty.read_until("sleep infinity\r\n").await;
+    tty.send(0, b"\x03").await;
+    let (out, _, _) = tty.read_until("/data # ").await;
+    assert_eq!(out, "^C\r\n/data # ");
+    tty.send(0, b"exit 4\r").await;
+    let (_, _, status) = tty.read_until("").await;
+    let status = status.expect("a status frame");
+    assert_eq!(status["status"], "Failure");
+    assert_eq!(status["reason"], "NonZeroExitCode");
+    assert_eq!(status["details"]["causes"][0]["message"], "4");
+
+    // `kubectl exec -i <pod> -- sh` without a tty: lines in, no echo, stdin closed with 255.
+    let mut pipe = ExecSocket::open(&lab, &pod, "command=sh&stdin=true&stdout=true&stderr=true").await;
+    pipe.send(0, b"echo one; nosuch\necho two").await;
+    pipe.send(255, &[0]).await;
+    let (out, err, status) = pipe.read_until("").await;
+    assert_eq!(out, "one\ntwo\n");
+    assert_eq!(err, "sh: nosuch: not found\n");
+    assert_eq!(status.unwrap()["status"], "Success");
+
+    // A single command: its exit code in the status, and a bad container refused before upgrading.
+    let mut one = ExecSocket::open(&lab, &pod, "command=ls&command=/nope&stdout=true&stderr=true").await;
+    let (_, err, status) = one.read_until("").await;
+    assert_eq!(err, "ls: cannot access '/nope': No such file or directory\n");
+    assert_eq!(status.unwrap()["details"]["causes"][0]["message"], "2");
+    let refused = lab.get(&format!("/api/v1/namespaces/default/pods/{pod}/exec?command=ls&container=nope")).await;
+    assert_eq!(refused.0, 400);
+    assert_eq!(refused.1["message"], format!("container nope is not valid for pod {pod}"));
+    let refused = lab.get(&format!("/api/v1/namespaces/default/pods/{pod}/exec?command=ls")).await;
+    assert_eq!((refused.0, refused.1["message"].as_str()), (400, Some("Upgrade request required")));
+    lab.app.shutdown().await;
+}

@@ -1,51 +1,16 @@
-//! Lab endpoints that act inside the cluster: pod exec (`POST …/pods/{name}/exec`) and test
-//! requests sent from a pod to a service, each with the hop the proxy chose.
+//! Lab endpoints that act inside the cluster: test requests sent from a pod to a service, each
+//! with the hop the proxy chose.
 
 use super::ApiState;
 use crate::error::ApiError;
-use crate::kubelet::exec;
 use crate::network::http::{self, Request};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 use svclab_shared::Kind;
-use svclab_shared::lab::{ExecRequest, ExecResponse, TestReport, TestRequest, TestResult};
-
-/// Runs a command in a pod's container. The command comes as JSON (`{"command": [...]}`) or as
-/// kubectl's `?command=…&command=…` query.
-pub async fn exec(
-    state: &ApiState,
-    namespace: &str,
-    name: &str,
-    query: &HashMap<String, String>,
-    body: &Bytes,
-) -> Result<Response, ApiError> {
-    let request: ExecRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ExecRequest {
-            command: query.get("command").cloned().into_iter().collect(),
-            container: query.get("container").cloned(),
-        }
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid exec request: {e}")))?
-    };
-    let pod: Pod = state.store().get_typed(namespace, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
-    let containers: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
-    let container = match request.container {
-        Some(c) if containers.contains(&c) => c,
-        Some(c) => return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
-        None => containers.first().cloned().unwrap_or_default(),
-    };
-    let sandbox = state.sandboxes.get(namespace, name).ok_or_else(|| {
-        ApiError::BadRequest(format!("unable to upgrade connection: container not found (\"{container}\")"))
-    })?;
-    let output = exec::run(&sandbox, &container, &request.command).await;
-    Ok(Json(ExecResponse::from(output)).into_response())
-}
+use svclab_shared::lab::{TestReport, TestRequest, TestResult};
 
 /// `POST /lab/v1/test-requests`: HTTP GETs from a pod to a service's cluster IP, one connection
 /// each, reporting which endpoint the proxy chose for every one.

@@ -1,10 +1,12 @@
 //! The HTTP API, on one axum router:
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
-//!   `POST /lab/v1/test-requests` and pod exec ([`lab`]);
+//!   `POST /lab/v1/test-requests` ([`lab`]);
+//! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
 
 pub mod apply;
+pub mod exec;
 pub mod lab;
 pub mod resources;
 pub mod watch;
@@ -55,6 +57,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/api", get(resources::api_versions))
         .route("/apis", get(resources::api_groups))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))

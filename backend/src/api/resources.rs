@@ -1,8 +1,8 @@
 //! Kubernetes REST paths: `/api/v1/…` and `/apis/<group>/<version>/…`, namespaced and
 //! cluster-scoped, with list (label and field selectors), get, create, replace, merge and JSON
-//! patch, delete and delete-collection, the `status` subresource and pod `exec`.
+//! patch, delete and delete-collection, and the `status` subresource (pod exec has its own route).
 
-use super::{ApiState, lab, watch};
+use super::{ApiState, watch};
 use crate::error::ApiError;
 use crate::registry::Patch;
 use crate::store::ObjectKey;
@@ -115,9 +115,7 @@ async fn dispatch(
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
     if let Some(sub) = target.subresource.as_deref() {
-        let name = target.name.as_deref().unwrap_or_default();
         return match (sub, target.kind, method) {
-            ("exec", Kind::Pod, &Method::POST) => lab::exec(state, &ns, name, query, &body).await,
             ("status", _, &Method::GET) => get(state, &target).map(|o| Json(o).into_response()),
             ("status", _, &Method::PUT) => {
                 let object = decode(&target, content_type(headers), &body)?;
@@ -125,7 +123,7 @@ async fn dispatch(
                 let updated = state.registry.update_status(&object)?;
                 Ok(Json(updated).into_response())
             }
-            ("status" | "exec", _, _) => Err(ApiError::MethodNotAllowed),
+            ("status", _, _) => Err(ApiError::MethodNotAllowed),
             _ => Err(not_found_path(uri.path())),
         };
     }

@@ -74,6 +74,11 @@ impl ContainerRuntime {
         f(&mut self.state().fs)
     }
 
+    /// Whether its main process runs now (exec can enter it).
+    pub fn is_running(&self) -> bool {
+        matches!(self.state().snapshot.phase, Phase::Running { .. })
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.state().snapshot.clone()
     }

@@ -7,6 +7,7 @@ mod curl;
 mod files;
 mod net;
 pub mod shell;
+pub mod terminal;
 mod text;
 
 use super::PodSandbox;
@@ -69,6 +70,14 @@ impl Ctx {
             exited: None,
             shell_name: "sh".into(),
         }
+    }
+
+    /// The context of an interactive shell named `name` (`sh`, `bash`).
+    pub fn shell(sandbox: Arc<PodSandbox>, container: &str, name: &str) -> Self {
+        let mut ctx = Ctx::new(sandbox, container);
+        ctx.locals.push(("0".into(), name.to_string()));
+        ctx.shell_name = name.to_string();
+        ctx
     }
 
     pub fn var(&self, name: &str) -> Option<String> {
