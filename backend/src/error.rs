@@ -15,8 +15,8 @@ pub enum ApiError {
         "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
     )]
     Conflict { resource: String, name: String },
-    #[error("{}", invalid_message(kind, name, causes))]
-    Invalid { kind: String, name: String, causes: Vec<FieldError> },
+    #[error("{}", invalid_message(kind, group, name, causes))]
+    Invalid { kind: String, group: String, name: String, causes: Vec<FieldError> },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -27,8 +27,9 @@ pub enum ApiError {
     Internal(String),
 }
 
-fn invalid_message(kind: &str, name: &str, causes: &[FieldError]) -> String {
+fn invalid_message(kind: &str, group: &str, name: &str, causes: &[FieldError]) -> String {
     let list: Vec<String> = causes.iter().map(ToString::to_string).collect();
+    let kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
     match list.as_slice() {
         [one] => format!("{kind} \"{name}\" is invalid: {one}"),
         many => format!("{kind} \"{name}\" is invalid: [{}]", many.join(", ")),
@@ -57,7 +58,8 @@ impl ApiError {
     }
 
     pub fn invalid(kind: Kind, name: &str, causes: Vec<FieldError>) -> Self {
-        ApiError::Invalid { kind: kind.name().to_string(), name: name.to_string(), causes }
+        let group = kind.group().to_string();
+        ApiError::Invalid { kind: kind.name().to_string(), group, name: name.to_string(), causes }
     }
 
     pub fn code(&self) -> u16 {
@@ -99,9 +101,10 @@ impl ApiError {
                     ..Default::default()
                 })
             }
-            ApiError::Invalid { kind, name, causes } => Some(StatusDetails {
+            ApiError::Invalid { kind, group, name, causes } => Some(StatusDetails {
                 name: Some(name.clone()),
                 kind: Some(kind.clone()),
+                group: (!group.is_empty()).then(|| group.clone()),
                 causes: Some(
                     causes
                         .iter()

@@ -116,6 +116,7 @@ kinds! {
     ReplicationController(core::ReplicationController), namespaced: true;
     Event(core::Event), namespaced: true;
     ReplicaSet(apps::ReplicaSet), namespaced: true;
+    Deployment(apps::Deployment), namespaced: true;
     EndpointSlice(discovery::EndpointSlice), namespaced: true;
 }
 

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod exec;
 pub mod lab;
 pub mod resources;
+mod scale;
 pub mod watch;
 
 use crate::error::ApiError;

@@ -1,8 +1,9 @@
 //! Kubernetes REST paths: `/api/v1/…` and `/apis/<group>/<version>/…`, namespaced and
 //! cluster-scoped, with list (label and field selectors), get, create, replace, merge and JSON
-//! patch, delete and delete-collection, and the `status` subresource (pod exec has its own route).
+//! patch, delete and delete-collection, and the `status` and `scale` subresources (pod exec has its
+//! own route).
 
-use super::{ApiState, watch};
+use super::{ApiState, scale, watch};
 use crate::error::ApiError;
 use crate::registry::Patch;
 use crate::store::ObjectKey;
@@ -115,6 +116,7 @@ async fn dispatch(
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
     if let Some(sub) = target.subresource.as_deref() {
+        let name = target.name.as_deref().unwrap_or_default();
         return match (sub, target.kind, method) {
             ("status", _, &Method::GET) => get(state, &target).map(|o| Json(o).into_response()),
             ("status", _, &Method::PUT) => {
@@ -123,7 +125,11 @@ async fn dispatch(
                 let updated = state.registry.update_status(&object)?;
                 Ok(Json(updated).into_response())
             }
-            ("status", _, _) => Err(ApiError::MethodNotAllowed),
+            ("scale", Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController, _) => {
+                let key = ObjectKey::new(target.kind, &ns, name);
+                scale::handle(state, method, &key, headers, &body)
+            }
+            ("status" | "scale", _, _) => Err(ApiError::MethodNotAllowed),
             _ => Err(not_found_path(uri.path())),
         };
     }
@@ -167,19 +173,7 @@ async fn dispatch(
             Ok(Json(state.registry.update(object)?).into_response())
         }
         (&Method::PATCH, Some(name)) => {
-            let patch = match content_type(headers).as_str() {
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    Patch::Merge(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?)
-                }
-                "application/json-patch+json" => {
-                    Patch::Json(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?)
-                }
-                other => {
-                    return Err(ApiError::UnsupportedMediaType(format!(
-                        "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
-                    )));
-                }
-            };
+            let patch = parse_patch(headers, &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
             Ok(Json(state.registry.patch(&key, patch)?).into_response())
         }
@@ -202,6 +196,20 @@ async fn dispatch(
             Ok(Json(list_body(target.kind, state.store().resource_version(), &deleted)).into_response())
         }
         _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// A PATCH body by its content type.
+pub(super) fn parse_patch(headers: &HeaderMap, body: &[u8]) -> Result<Patch, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
+    match content_type(headers).as_str() {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?))
+        }
+        "application/json-patch+json" => Ok(Patch::Json(serde_json::from_slice(body).map_err(invalid)?)),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+        ))),
     }
 }
 

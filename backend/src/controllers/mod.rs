@@ -2,11 +2,13 @@
 //!
 //! - [`runtime`]: the shared loop (watch → keys → deduplicating queue → reconcile).
 //! - [`replication`]: ReplicationControllers and ReplicaSets.
+//! - [`deployment`]: Deployments, rolled out through ReplicaSets.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 
+pub mod deployment;
 pub mod endpoints;
 pub mod endpointslices;
 pub mod loadbalancer;

@@ -39,6 +39,22 @@ pub(super) fn apply(object: &mut Object) {
                 pod_spec(template.spec.get_or_insert_with(Default::default));
             }
         }
+        Object::Deployment(d) => {
+            d.metadata.generation.get_or_insert(1);
+            let spec = d.spec.get_or_insert_with(Default::default);
+            spec.replicas.get_or_insert(1);
+            spec.revision_history_limit.get_or_insert(10);
+            spec.progress_deadline_seconds.get_or_insert(600);
+            spec.min_ready_seconds.get_or_insert(0);
+            let strategy = spec.strategy.get_or_insert_with(Default::default);
+            let type_ = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+            if type_ == "RollingUpdate" {
+                let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
+                rolling.max_surge.get_or_insert(IntOrString::String("25%".into()));
+                rolling.max_unavailable.get_or_insert(IntOrString::String("25%".into()));
+            }
+            pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+        }
         Object::Namespace(ns) => {
             ns.spec.get_or_insert_with(|| NamespaceSpec { finalizers: Some(vec!["kubernetes".into()]) });
             let status = ns.status.get_or_insert_with(NamespaceStatus::default);

@@ -269,6 +269,7 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
         (Object::Namespace(o), Object::Namespace(f)) => o.status = f.status.clone(),
         (Object::ReplicationController(o), Object::ReplicationController(f)) => o.status = f.status.clone(),
         (Object::ReplicaSet(o), Object::ReplicaSet(f)) => o.status = f.status.clone(),
+        (Object::Deployment(o), Object::Deployment(f)) => o.status = f.status.clone(),
         _ => {}
     }
     out
@@ -284,6 +285,7 @@ fn spec_changed(old: &Object, new: &Object) -> bool {
         (Object::Namespace(a), Object::Namespace(b)) => a.spec != b.spec,
         (Object::ReplicationController(a), Object::ReplicationController(b)) => a.spec != b.spec,
         (Object::ReplicaSet(a), Object::ReplicaSet(b)) => a.spec != b.spec,
+        (Object::Deployment(a), Object::Deployment(b)) => a.spec != b.spec,
         _ => false,
     }
 }

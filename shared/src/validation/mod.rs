@@ -114,6 +114,7 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::Pod(p) => errs.extend(pod::validate_pod(p)),
         Object::ReplicationController(rc) => errs.extend(workload::validate_replication_controller(rc)),
         Object::ReplicaSet(rs) => errs.extend(workload::validate_replica_set(rs)),
+        Object::Deployment(d) => errs.extend(workload::validate_deployment(d)),
         Object::Endpoints(e) => errs.extend(service::validate_endpoints(e)),
         _ => {}
     }

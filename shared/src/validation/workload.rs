@@ -1,11 +1,13 @@
-//! ReplicationControllers and ReplicaSets.
+//! ReplicationControllers, ReplicaSets and Deployments.
 
 use super::FieldError;
 use super::meta::validate_labels;
 use super::pod::validate_pod_spec;
 use crate::selector::Selector;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 fn go_map(labels: &BTreeMap<String, String>) -> String {
@@ -49,24 +51,90 @@ pub(super) fn validate_replication_controller(rc: &ReplicationController) -> Vec
     errs
 }
 
+/// A required, non-empty label selector that the template's labels match.
+fn validate_selector_and_template(selector: &LabelSelector, template: Option<&PodTemplateSpec>) -> Vec<FieldError> {
+    let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
+    if empty {
+        return vec![FieldError::invalid(
+            "spec.selector",
+            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
+            "empty selector is invalid for deployment",
+        )];
+    }
+    match Selector::from_label_selector(selector) {
+        Ok(selector) => validate_template(template, &selector),
+        Err(e) => vec![FieldError::invalid("spec.selector", "", e.to_string())],
+    }
+}
+
 pub(super) fn validate_replica_set(rs: &ReplicaSet) -> Vec<FieldError> {
     let Some(spec) = &rs.spec else {
         return vec![FieldError::required("spec", "")];
     };
     let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
-    let empty = spec.selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && spec.selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
-    if empty {
-        errs.push(FieldError::invalid(
-            "spec.selector",
-            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
-            "empty selector is invalid for deployment",
-        ));
-        return errs;
+    errs.extend(validate_selector_and_template(&spec.selector, spec.template.as_ref()));
+    errs
+}
+
+/// `maxSurge`/`maxUnavailable`: a non-negative integer or a percentage.
+fn validate_int_or_percent(value: Option<&IntOrString>, path: &str) -> (Vec<FieldError>, bool) {
+    match value {
+        None => (vec![], false),
+        Some(IntOrString::Int(n)) if *n < 0 => {
+            (vec![FieldError::invalid(path, n.to_string(), "must be greater than or equal to 0")], false)
+        }
+        Some(IntOrString::Int(n)) => (vec![], *n == 0),
+        Some(IntOrString::String(s)) => match s.strip_suffix('%').and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n > 100 => (vec![FieldError::invalid(path, s.clone(), "must not be greater than 100%")], false),
+            Some(n) => (vec![], n == 0),
+            None => (
+                vec![FieldError::invalid(
+                    path,
+                    s.clone(),
+                    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )],
+                false,
+            ),
+        },
     }
-    match Selector::from_label_selector(&spec.selector) {
-        Ok(selector) => errs.extend(validate_template(spec.template.as_ref(), &selector)),
-        Err(e) => errs.push(FieldError::invalid("spec.selector", "", e.to_string())),
+}
+
+pub(super) fn validate_deployment(d: &Deployment) -> Vec<FieldError> {
+    let Some(spec) = &d.spec else {
+        return vec![FieldError::required("spec", "")];
+    };
+    let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
+    errs.extend(validate_selector_and_template(&spec.selector, Some(&spec.template)));
+    if let Some(strategy) = &spec.strategy {
+        match strategy.type_.as_deref() {
+            None | Some("RollingUpdate") => {
+                let rolling = strategy.rolling_update.clone().unwrap_or_default();
+                let (e1, surge_zero) =
+                    validate_int_or_percent(rolling.max_surge.as_ref(), "spec.strategy.rollingUpdate.maxSurge");
+                let (e2, unavailable_zero) = validate_int_or_percent(
+                    rolling.max_unavailable.as_ref(),
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                );
+                errs.extend(e1);
+                errs.extend(e2);
+                if surge_zero && unavailable_zero {
+                    errs.push(FieldError::invalid(
+                        "spec.strategy.rollingUpdate.maxUnavailable",
+                        "0",
+                        "may not be 0 when `maxSurge` is 0",
+                    ));
+                }
+            }
+            Some("Recreate") if strategy.rolling_update.is_some() => errs.push(FieldError::forbidden(
+                "spec.strategy.rollingUpdate",
+                "may not be specified when strategy `type` is 'Recreate'",
+            )),
+            Some("Recreate") => {}
+            Some(other) => {
+                errs.push(FieldError::not_supported("spec.strategy.type", other, &["Recreate", "RollingUpdate"]))
+            }
+        }
     }
     errs
 }

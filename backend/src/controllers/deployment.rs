@@ -1,0 +1,419 @@
+//! The deployment controller: a ReplicaSet per pod template (named by its `pod-template-hash`),
+//! rolled out by `RollingUpdate` within `maxSurge` and `maxUnavailable` — old pods go only as new
+//! ones become available — or by `Recreate`; revisions, status and conditions as Kubernetes keeps
+//! them. The arithmetic is pure ([`plan`]); the reconciler reads and writes ReplicaSets.
+
+use super::runtime::{Action, Reconciler};
+use crate::registry::Registry;
+use crate::store::ObjectKey;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
+
+const HASH_LABEL: &str = "pod-template-hash";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+const COMPONENT: &str = "deployment-controller";
+
+pub struct DeploymentController {
+    registry: Registry,
+}
+
+impl DeploymentController {
+    pub fn new(registry: Registry) -> Self {
+        DeploymentController { registry }
+    }
+}
+
+/// Kubernetes' `pod-template-hash`: FNV-1a of the template, its decimal digits mapped onto the
+/// alphabet of generated names.
+pub fn template_hash(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> String {
+    let bytes = serde_json::to_vec(template).unwrap_or_default();
+    let mut hash: u32 = 0x811c9dc5;
+    for b in bytes {
+        hash ^= b as u32;
+        hash = hash.wrapping_mul(0x01000193);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    hash.to_string().bytes().map(|b| ALPHABET[b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// `25%` of `total`, rounded up (surge) or down (unavailable), or an absolute number.
+pub fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
+    match value {
+        None => 0,
+        Some(IntOrString::Int(n)) => *n,
+        Some(IntOrString::String(s)) => {
+            let percent: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
+            let scaled = percent * total as i64;
+            (if round_up { (scaled + 99) / 100 } else { scaled / 100 }) as i32
+        }
+    }
+}
+
+/// One ReplicaSet as the rollout arithmetic sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub spec: i32,
+    pub available: i32,
+}
+
+/// A rolling update's next step: the new ReplicaSet's replicas and each old one's (oldest first).
+pub fn plan(desired: i32, max_surge: i32, max_unavailable: i32, new: Counts, old: &[Counts]) -> (i32, Vec<i32>) {
+    let max_unavailable = if max_surge == 0 && max_unavailable == 0 { 1 } else { max_unavailable };
+    // Scale up the new ReplicaSet as far as the surge allows.
+    let total: i32 = new.spec + old.iter().map(|c| c.spec).sum::<i32>();
+    let new_spec = if new.spec < desired {
+        let allowed = desired + max_surge - total;
+        if allowed > 0 { (new.spec + allowed).min(desired) } else { new.spec }
+    } else {
+        desired
+    };
+    // Scale down old ones, never below the minimum available.
+    let mut old_specs: Vec<i32> = old.iter().map(|c| c.spec).collect();
+    let all_pods: i32 = new_spec + old_specs.iter().sum::<i32>();
+    let min_available = desired - max_unavailable;
+    let new_unavailable = new_spec - new.available;
+    let mut budget = all_pods - min_available - new_unavailable;
+    if budget > 0 {
+        // First the old pods that are not available anyway.
+        for (spec, c) in old_specs.iter_mut().zip(old) {
+            let unhealthy = (*spec - c.available).max(0).min(budget);
+            *spec -= unhealthy;
+            budget -= unhealthy;
+        }
+    }
+    let available: i32 = new.available + old.iter().zip(&old_specs).map(|(c, s)| c.available.min(*s)).sum::<i32>();
+    let mut can_remove = (available - min_available).max(0);
+    for spec in old_specs.iter_mut() {
+        let down = (*spec).min(can_remove);
+        *spec -= down;
+        can_remove -= down;
+    }
+    (new_spec, old_specs)
+}
+
+fn revision(rs: &ReplicaSet) -> i64 {
+    rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+fn counts(rs: &ReplicaSet) -> Counts {
+    Counts {
+        spec: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+        available: rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0),
+    }
+}
+
+fn owned_by(object: &ObjectMeta, uid: &str) -> bool {
+    object.owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == uid)
+}
+
+impl DeploymentController {
+    fn new_replica_set(
+        &self,
+        d: &Deployment,
+        spec: &DeploymentSpec,
+        hash: &str,
+        revision: i64,
+        replicas: i32,
+    ) -> ReplicaSet {
+        let name = d.metadata.name.clone().unwrap_or_default();
+        let mut template = spec.template.clone();
+        let meta = template.metadata.get_or_insert_with(Default::default);
+        meta.labels.get_or_insert_with(Default::default).insert(HASH_LABEL.into(), hash.into());
+        let mut selector = spec.selector.clone();
+        selector.match_labels.get_or_insert_with(Default::default).insert(HASH_LABEL.into(), hash.into());
+        let annotations: BTreeMap<String, String> = [
+            (REVISION.to_string(), revision.to_string()),
+            ("deployment.kubernetes.io/desired-replicas".into(), spec.replicas.unwrap_or(1).to_string()),
+        ]
+        .into();
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}-{hash}")),
+                namespace: d.metadata.namespace.clone(),
+                labels: meta.labels.clone(),
+                annotations: Some(annotations),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    name,
+                    uid: d.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                min_ready_seconds: spec.min_ready_seconds,
+                selector,
+                template: Some(template),
+            }),
+            status: None,
+        }
+    }
+
+    /// Sets a ReplicaSet's replicas, with the event Kubernetes records.
+    fn scale(&self, d: &Deployment, rs: &ReplicaSet, replicas: i32) -> bool {
+        let from = counts(rs).spec;
+        if from == replicas {
+            return true;
+        }
+        let mut updated = rs.clone();
+        if let Some(spec) = updated.spec.as_mut() {
+            spec.replicas = Some(replicas);
+        }
+        let ok = self.registry.update(Object::ReplicaSet(updated)).is_ok();
+        if ok {
+            let way = if replicas > from { "up" } else { "down" };
+            let name = rs.metadata.name.as_deref().unwrap_or_default();
+            let msg = format!("Scaled {way} replica set {name} from {from} to {replicas}");
+            self.registry.record_event(&Object::Deployment(d.clone()), "Normal", "ScalingReplicaSet", &msg, COMPONENT);
+        }
+        ok
+    }
+
+    fn write_status(&self, d: &Deployment, new: Option<&ReplicaSet>, all: &[ReplicaSet], max_unavailable: i32) -> bool {
+        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let sum = |f: fn(&ReplicaSet) -> i32| all.iter().map(f).sum::<i32>();
+        let replicas = sum(|rs| rs.status.as_ref().map_or(0, |s| s.replicas));
+        let ready = sum(|rs| rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0));
+        let available = sum(|rs| rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0));
+        let updated = new.and_then(|rs| rs.status.as_ref()).map_or(0, |s| s.replicas);
+        let old = d.status.clone().unwrap_or_default();
+        let now = Time(jiff::Timestamp::now());
+        let condition = |type_: &str, ok: bool, reason: &str, message: String| {
+            let status = if ok { "True" } else { "False" };
+            let previous = old.conditions.iter().flatten().find(|c| c.type_ == type_);
+            let same = previous.is_some_and(|c| c.status == status && c.reason.as_deref() == Some(reason));
+            let since = previous.filter(|_| same).and_then(|c| c.last_transition_time.clone());
+            let updated = previous.filter(|_| same).and_then(|c| c.last_update_time.clone());
+            DeploymentCondition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: Some(reason.into()),
+                message: Some(message),
+                last_transition_time: since.or(Some(now.clone())),
+                last_update_time: updated.or(Some(now.clone())),
+            }
+        };
+        let minimum = available >= desired - max_unavailable;
+        let new_name = new.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
+        let complete = updated == desired && replicas == desired && available == desired;
+        let progressing = if complete {
+            condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+            )
+        } else {
+            condition("Progressing", true, "ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."))
+        };
+        let available_condition = if minimum {
+            condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+        } else {
+            condition(
+                "Available",
+                false,
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+            )
+        };
+        let status = DeploymentStatus {
+            observed_generation: d.metadata.generation,
+            replicas: Some(replicas),
+            updated_replicas: Some(updated),
+            ready_replicas: Some(ready),
+            available_replicas: Some(available),
+            unavailable_replicas: Some((desired - available).max(0)),
+            conditions: Some(vec![available_condition, progressing]),
+            collision_count: old.collision_count,
+            terminating_replicas: None,
+        };
+        if d.status.as_ref() == Some(&status) {
+            return true;
+        }
+        let mut updated_d = d.clone();
+        updated_d.status = Some(status);
+        self.registry.update_status(&Object::Deployment(updated_d)).is_ok()
+    }
+}
+
+impl Reconciler for DeploymentController {
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        match object.kind() {
+            Kind::Deployment => vec![ObjectKey::of(object)],
+            Kind::ReplicaSet => std::iter::once(object)
+                .chain(old)
+                .flat_map(|o| o.metadata().owner_references.iter().flatten())
+                .filter(|r| r.kind == "Deployment" && r.controller == Some(true))
+                .map(|r| ObjectKey::new(Kind::Deployment, object.namespace(), &r.name))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let store = self.registry.store().clone();
+        let Some(d) = store.get_typed::<Deployment>(&key.namespace, &key.name) else { return Action::AwaitChange };
+        let Some(spec) = d.spec.clone() else { return Action::AwaitChange };
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        let mut all: Vec<ReplicaSet> = store
+            .list_typed::<ReplicaSet>(Some(&key.namespace))
+            .into_iter()
+            .filter(|rs| owned_by(&rs.metadata, &uid))
+            .collect();
+        all.sort_by_key(|rs| rs.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let hash = template_hash(&spec.template);
+        let desired = spec.replicas.unwrap_or(1);
+        let rolling = spec.strategy.as_ref().and_then(|s| s.rolling_update.clone()).unwrap_or_default();
+        let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+        let max_surge = if recreate { 0 } else { scaled_value(rolling.max_surge.as_ref(), desired, true) };
+        let max_unavailable =
+            if recreate { desired } else { scaled_value(rolling.max_unavailable.as_ref(), desired, false) };
+        let max_revision = all.iter().map(revision).max().unwrap_or(0);
+        let existing =
+            all.iter().position(|rs| rs.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)) == Some(&hash));
+        let old: Vec<ReplicaSet> =
+            all.iter().enumerate().filter(|(i, _)| Some(*i) != existing).map(|(_, rs)| rs.clone()).collect();
+        let old_counts: Vec<Counts> = old.iter().map(counts).collect();
+        if spec.paused == Some(true) {
+            self.write_status(&d, existing.map(|i| &all[i]), &all, max_unavailable);
+            return Action::AwaitChange;
+        }
+        let new = match existing {
+            Some(i) => {
+                let mut rs = all[i].clone();
+                // A template rolled back to an older ReplicaSet's makes it the newest revision.
+                if revision(&rs) < max_revision {
+                    rs.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(REVISION.into(), (max_revision + 1).to_string());
+                    match self.registry.update(Object::ReplicaSet(rs)) {
+                        Ok(o) => match o.downcast::<ReplicaSet>() {
+                            Some(rs) => rs.clone(),
+                            None => return Action::AwaitChange,
+                        },
+                        Err(_) => return Action::RequeueAfter(Duration::from_millis(100)),
+                    }
+                } else {
+                    rs
+                }
+            }
+            None => {
+                let (first, _) = if recreate {
+                    (0, vec![])
+                } else {
+                    plan(desired, max_surge, max_unavailable, Counts { spec: 0, available: 0 }, &old_counts)
+                };
+                let rs = self.new_replica_set(&d, &spec, &hash, max_revision + 1, 0);
+                let created = match self.registry.create(Object::ReplicaSet(rs)) {
+                    Ok(o) => o.downcast::<ReplicaSet>().cloned(),
+                    Err(e) => {
+                        let msg = format!("Failed to create new replica set: {e}");
+                        self.registry.record_event(
+                            &Object::Deployment(d.clone()),
+                            "Warning",
+                            "FailedCreate",
+                            &msg,
+                            COMPONENT,
+                        );
+                        return Action::RequeueAfter(Duration::from_secs(1));
+                    }
+                };
+                let Some(created) = created else { return Action::AwaitChange };
+                if first > 0 {
+                    self.scale(&d, &created, first);
+                }
+                return Action::AwaitChange;
+            }
+        };
+        let mut ok = true;
+        if recreate {
+            // Every old pod goes first; the new ReplicaSet scales up once none is left.
+            for rs in &old {
+                ok &= self.scale(&d, rs, 0);
+            }
+            let old_pods: i32 = old.iter().map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas)).sum();
+            if old_pods == 0 {
+                ok &= self.scale(&d, &new, desired);
+            }
+        } else {
+            let (new_spec, old_specs) = plan(desired, max_surge, max_unavailable, counts(&new), &old_counts);
+            ok &= self.scale(&d, &new, new_spec);
+            for (rs, replicas) in old.iter().zip(old_specs) {
+                ok &= self.scale(&d, rs, replicas);
+            }
+        }
+        // Old ReplicaSets scaled to zero beyond revisionHistoryLimit go.
+        let limit = spec.revision_history_limit.unwrap_or(10).max(0) as usize;
+        let empty: Vec<&ReplicaSet> = old
+            .iter()
+            .filter(|rs| counts(rs).spec == 0 && rs.status.as_ref().is_none_or(|s| s.replicas == 0))
+            .collect();
+        for rs in empty.iter().take(empty.len().saturating_sub(limit)) {
+            let key = ObjectKey::new(Kind::ReplicaSet, &key.namespace, rs.metadata.name.as_deref().unwrap_or_default());
+            let _ = self.registry.delete(&key, None);
+        }
+        let fresh: Vec<ReplicaSet> = all
+            .iter()
+            .filter_map(|rs| store.get_typed::<ReplicaSet>(&key.namespace, rs.metadata.name.as_deref()?))
+            .collect();
+        let new_now = fresh.iter().find(|rs| rs.metadata.name == new.metadata.name);
+        ok &= self.write_status(&d, new_now, &fresh, max_unavailable);
+        if ok { Action::AwaitChange } else { Action::RequeueAfter(Duration::from_millis(100)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(spec: i32, available: i32) -> Counts {
+        Counts { spec, available }
+    }
+
+    #[test]
+    fn percentages_round_like_kubernetes() {
+        let pct = IntOrString::String("25%".into());
+        assert_eq!(scaled_value(Some(&pct), 3, true), 1);
+        assert_eq!(scaled_value(Some(&pct), 3, false), 0);
+        assert_eq!(scaled_value(Some(&IntOrString::Int(2)), 3, false), 2);
+    }
+
+    #[test]
+    fn a_rolling_update_never_drops_below_the_available_minimum() {
+        // 3 replicas, surge 1, unavailable 0: one new pod, old ones stay until it is available.
+        assert_eq!(plan(3, 1, 0, c(0, 0), &[c(3, 3)]), (1, vec![3]));
+        assert_eq!(plan(3, 1, 0, c(1, 0), &[c(3, 3)]), (1, vec![3]), "the new pod is not ready yet");
+        assert_eq!(plan(3, 1, 0, c(1, 1), &[c(3, 3)]), (1, vec![2]), "one available: one old goes");
+        assert_eq!(plan(3, 1, 0, c(1, 1), &[c(2, 2)]), (2, vec![2]));
+        assert_eq!(plan(3, 1, 0, c(3, 3), &[c(1, 1)]), (3, vec![0]));
+        // Unavailable old pods are cleaned up first.
+        assert_eq!(plan(3, 1, 1, c(0, 0), &[c(3, 1)]), (1, vec![2]));
+        // Both zero would deadlock: Kubernetes uses maxUnavailable 1.
+        assert_eq!(plan(2, 0, 0, c(0, 0), &[c(2, 2)]), (0, vec![1]));
+    }
+
+    #[test]
+    fn template_hashes_are_stable_and_differ_by_template() {
+        let mut t = k8s_openapi::api::core::v1::PodTemplateSpec::default();
+        let a = template_hash(&t);
+        assert_eq!(a, template_hash(&t));
+        assert!(a.chars().all(|ch| "bcdfghjklmnpqrstvwxz2456789".contains(ch)));
+        t.metadata =
+            Some(ObjectMeta { labels: Some([("app".to_string(), "x".to_string())].into()), ..Default::default() });
+        assert_ne!(a, template_hash(&t));
+    }
+}
