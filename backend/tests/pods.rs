@@ -359,3 +359,101 @@ async fn an_interactive_shell_over_the_exec_websocket() {
     assert_eq!((refused.0, refused.1["message"].as_str()), (400, Some("Upgrade request required")));
     lab.app.shutdown().await;
 }
+
+async fn post_json(lab: &Lab, path: &str, body: Value) -> (u16, Value) {
+    lab.send(reqwest::Method::POST, path, "application/json", body.to_string()).await
+}
+
+async fn pod_status(lab: &Lab, name: &str) -> Value {
+    lab.get(&format!("/api/v1/namespaces/default/pods/{name}")).await.1["status"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_hoc_pods_built_in_images_and_expose() {
+    let lab = Lab::start().await;
+    // `kubectl run dnsutils --image=tutum/dnsutils --restart=Never --command -- sleep infinity`.
+    let run = serde_json::json!({"name": "dnsutils", "image": "tutum/dnsutils", "restart": "Never",
+        "command": true, "args": ["sleep", "infinity"]});
+    let (code, made) = post_json(&lab, "/lab/v1/run", run).await;
+    assert_eq!(code, 200, "{made}");
+    assert_eq!(made["message"], "pod/dnsutils created");
+    assert_eq!(made["object"]["metadata"]["labels"]["run"], "dnsutils");
+    eventually(PATIENCE, "dnsutils running", || async {
+        (pod_status(&lab, "dnsutils").await["phase"] == "Running").then_some(())
+    })
+    .await;
+    let out = lab.exec("dnsutils", &["ps"]).await;
+    assert!(out["stdout"].as_str().unwrap().ends_with(" sleep infinity\n"), "{out}");
+
+    // nginx serves its own filesystem; `kubectl expose pod web --port=80`.
+    let (code, made) =
+        post_json(&lab, "/lab/v1/run", serde_json::json!({"name": "web", "image": "nginx", "port": 80})).await;
+    assert_eq!(code, 200, "{made}");
+    let (code, exposed) =
+        post_json(&lab, "/lab/v1/expose", serde_json::json!({"kind": "pod", "name": "web", "type": "NodePort"})).await;
+    assert_eq!(code, 200, "{exposed}");
+    assert_eq!(exposed["message"], "service/web exposed");
+    assert_eq!(exposed["object"]["spec"]["selector"]["run"], "web");
+    lab.serving("web", 1).await;
+    let out = lab.exec("dnsutils", &["curl", "-s", "http://$WEB_SERVICE_HOST"]).await;
+    assert_eq!(out["exitCode"], 6, "no shell, no variable expansion: {out}");
+    // The service came after the pod: its variables are not in the pod's environment.
+    let out = lab.exec("dnsutils", &["sh", "-c", "curl -sS http://${WEB_SERVICE_HOST:-none}"]).await;
+    assert_eq!(out["stderr"], "curl: (6) Could not resolve host: none\n", "{out}");
+    let ip = exposed["object"]["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let out = lab.exec("dnsutils", &["curl", "-s", &format!("http://{ip}")]).await;
+    assert!(out["stdout"].as_str().unwrap().contains("<h1>Welcome to nginx!</h1>"), "{out}");
+    lab.exec("web", &["sh", "-c", "echo custom > /usr/share/nginx/html/index.html"]).await;
+    let out = lab.exec("dnsutils", &["curl", "-s", &format!("http://{ip}/")]).await;
+    assert_eq!(out["stdout"], "custom\n");
+    let out =
+        lab.exec("dnsutils", &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{ip}/x")]).await;
+    assert_eq!(out["stdout"], "404");
+    // Exposing something without labels or ports says why, as kubectl does.
+    let (code, err) =
+        post_json(&lab, "/lab/v1/expose", serde_json::json!({"kind": "pod", "name": "dnsutils", "serviceName": "d"}))
+            .await;
+    assert_eq!(code, 400);
+    assert_eq!(err["message"], "couldn't find port via --port flag or introspection");
+    let (code, _) =
+        post_json(&lab, "/lab/v1/expose", serde_json::json!({"kind": "pod", "name": "nope", "port": 80})).await;
+    assert_eq!(code, 404);
+
+    // A command that ends: Never leaves it Completed; Always restarts it into CrashLoopBackOff.
+    let once = serde_json::json!({"name": "once", "image": "busybox", "restart": "Never", "command": true,
+        "args": ["sh", "-c", "echo done > /tmp/x; exit 0"]});
+    post_json(&lab, "/lab/v1/run", once).await;
+    let status = eventually(PATIENCE, "once to finish", || async {
+        let s = pod_status(&lab, "once").await;
+        (s["phase"] == "Succeeded").then_some(s)
+    })
+    .await;
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    let crash = serde_json::json!({"name": "crash", "image": "busybox", "command": true, "args": ["false"]});
+    post_json(&lab, "/lab/v1/run", crash).await;
+    let status = eventually(PATIENCE, "crash to back off", || async {
+        let s = pod_status(&lab, "crash").await;
+        (s["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff").then_some(s)
+    })
+    .await;
+    assert_eq!(status["containerStatuses"][0]["restartCount"], 1);
+    assert_eq!(status["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+
+    // An image svclab does not know runs the default program on its declared ports.
+    let other = serde_json::json!({"name": "mine", "image": "example.com/team/app:1.2", "port": 9000});
+    post_json(&lab, "/lab/v1/run", other).await;
+    let status = eventually(PATIENCE, "mine running", || async {
+        let s = pod_status(&lab, "mine").await;
+        (s["phase"] == "Running" && s["podIP"].is_string()).then_some(s)
+    })
+    .await;
+    let pod_ip = status["podIP"].as_str().unwrap();
+    let out = lab.exec("dnsutils", &["curl", "-s", &format!("http://{pod_ip}:9000")]).await;
+    assert!(
+        out["stdout"].as_str().unwrap().starts_with("svclab default server for image example.com/team/app:1.2"),
+        "{out}"
+    );
+    let (_, events) = lab.get("/api/v1/namespaces/default/events").await;
+    assert!(events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "DefaultProgram"));
+    lab.app.shutdown().await;
+}

@@ -62,6 +62,14 @@ pub fn age(seconds: i64) -> String {
     }
 }
 
+/// How kubectl names an object in its output: `service/kubia`, `deployment.apps/kubia`.
+pub fn reference(kind: crate::Kind, name: &str) -> String {
+    match kind.group() {
+        "" => format!("{}/{name}", kind.name().to_lowercase()),
+        group => format!("{}.{group}/{name}", kind.name().to_lowercase()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

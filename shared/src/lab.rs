@@ -138,3 +138,69 @@ pub struct Hop {
     #[serde(default)]
     pub source: String,
 }
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// `POST /lab/v1/run`: a single pod from an image, as `kubectl run` makes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRequest {
+    pub name: String,
+    pub image: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// With `command`, the arguments replace the image's entrypoint (`--command -- sleep infinity`);
+    /// without, they are the container's args.
+    #[serde(default)]
+    pub command: bool,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `Always` (the default), `OnFailure` or `Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    /// `--labels`; `run=<name>` when empty.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--port`: the container port to declare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// `--env K=V`.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// `POST /lab/v1/expose`: a service for a pod, controller or deployment, as `kubectl expose`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExposeRequest {
+    /// `pod`, `replicationcontroller` (`rc`), `replicaset` (`rs`), `deployment` or `service`.
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The service's name; the exposed object's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// A number or a port name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// `ClusterIP` (default), `NodePort`, `LoadBalancer`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<String>,
+}
+
+/// What `run` and `expose` made: kubectl's line (`pod/dnsutils created`) and the object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MadeResponse {
+    pub message: String,
+    pub object: serde_json::Value,
+}

@@ -201,10 +201,7 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
         message: String::new(),
         error: None,
     };
-    let reference = match kind.group() {
-        "" => format!("{}/{}", kind.name().to_lowercase(), object.name()),
-        group => format!("{}.{group}/{}", kind.name().to_lowercase(), object.name()),
-    };
+    let reference = svclab_shared::display::reference(kind, object.name());
     match apply_object(state, kind, object, &value) {
         Ok(outcome) => {
             let word = match outcome {

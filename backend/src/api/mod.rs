@@ -1,10 +1,11 @@
 //! The HTTP API, on one axum router:
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
-//!   `POST /lab/v1/test-requests` ([`lab`]);
+//!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
 
+pub mod adhoc;
 pub mod apply;
 pub mod exec;
 pub mod lab;
@@ -64,6 +65,8 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/apply", post(apply::handle))
         .route("/lab/v1/watch", get(watch::lab_socket))
         .route("/lab/v1/test-requests", post(lab::test_requests))
+        .route("/lab/v1/run", post(adhoc::run))
+        .route("/lab/v1/expose", post(adhoc::expose))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/metrics",

@@ -1,6 +1,6 @@
 //! `sh`: a small POSIX-style shell. The parser (pure) turns a script into lists of pipelines of
 //! simple commands with `;`, `&&`, `||`, `|`, `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`,
-//! `&>`), quoting, `$VAR`/`${VAR}`/`$?`/`$$` and `$(…)`; the runner executes them with the
+//! `&>`), quoting, `$VAR`/`${VAR}`/`${VAR:-default}`/`$?`/`$$` and `$(…)`; the runner executes them with the
 //! built-in commands, keeping the working directory, variables and exit codes as a shell does.
 
 use super::{Ctx, Output};
@@ -12,6 +12,7 @@ use std::pin::Pin;
 enum Part {
     Lit(String),
     Var { name: String, quoted: bool },
+    Default { name: String, colon: bool, default: String, quoted: bool },
     Subst { script: String, quoted: bool },
 }
 
@@ -101,6 +102,12 @@ impl Lexer<'_> {
                         Some(c) => name.push(c),
                         None => return Err("syntax error: missing '}'".into()),
                     }
+                }
+                // `${VAR:-default}` (unset or empty) and `${VAR-default}` (unset).
+                let split = name.find(":-").map(|i| (i, 2, true)).or_else(|| name.find('-').map(|i| (i, 1, false)));
+                if let Some((i, len, colon)) = split.filter(|(i, _, _)| is_name(&name[..*i])) {
+                    let default = name[i + len..].to_string();
+                    return Ok(Part::Default { name: name[..i].to_string(), colon, default, quoted });
                 }
                 if !is_name(&name) && !matches!(name.as_str(), "?" | "$" | "#") {
                     return Err(format!("${{{name}}}: bad substitution"));
@@ -444,6 +451,13 @@ impl Ctx {
                     continue;
                 }
                 Part::Var { name, quoted } => (self.lookup(name), *quoted),
+                Part::Default { name, colon, default, quoted } => {
+                    let value = match self.var(name) {
+                        Some(v) if !(*colon && v.is_empty()) => v,
+                        _ => default.clone(),
+                    };
+                    (value, *quoted)
+                }
                 Part::Subst { script, quoted } => {
                     let out = Box::pin(self.run_script_text(script, Vec::new())).await;
                     self.last_code = out.code;
@@ -671,6 +685,9 @@ mod tests {
         assert_eq!(p.commands[1].redirs[1].kind, RedirKind::Dup(1));
         assert_eq!(script.0[2].first.commands[0].assigns, [("X".to_string(), lit("1"))]);
         assert_eq!(script.0[2].first.commands[0].redirs[0].kind, RedirKind::In);
+        let s = parse("echo ${A:-x y}").unwrap();
+        let default = Part::Default { name: "A".into(), colon: true, default: "x y".into(), quoted: false };
+        assert_eq!(s.0[0].first.commands[0].words[1], vec![default]);
         let s = parse("echo $(hostname -i) x").unwrap();
         assert_eq!(
             s.0[0].first.commands[0].words[1],
