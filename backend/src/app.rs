@@ -89,6 +89,8 @@ impl App {
         tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
+        let nodes = crate::controllers::nodelifecycle::NodeLifecycleController::new(registry.clone());
+        tracker.spawn(runtime::run(nodes, store.clone(), cancel.clone()));
         let deployments = crate::controllers::deployment::DeploymentController::new(registry.clone());
         tracker.spawn(runtime::run(deployments, store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));

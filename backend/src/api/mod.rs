@@ -66,6 +66,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/watch", get(watch::lab_socket))
         .route("/lab/v1/test-requests", post(lab::test_requests))
         .route("/lab/v1/run", post(adhoc::run))
+        .route("/lab/v1/nodes/{name}/ready", axum::routing::put(lab::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/healthz", get(|| async { "ok" }))
         .route(

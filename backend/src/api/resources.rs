@@ -178,16 +178,18 @@ async fn dispatch(
             Ok(Json(state.registry.patch(&key, patch)?).into_response())
         }
         (&Method::DELETE, Some(name)) => {
-            let precondition = delete_precondition(&body)?;
-            let deleted = state.registry.delete(&ObjectKey::new(target.kind, &ns, name), precondition.as_deref())?;
+            let (precondition, grace) = delete_options(&body, query)?;
+            let key = ObjectKey::new(target.kind, &ns, name);
+            let deleted = state.registry.delete_with_grace(&key, precondition.as_deref(), grace)?;
             Ok(Json(deleted).into_response())
         }
         (&Method::DELETE, None) => {
             let selector = selectors(query)?;
             let (_, items) = state.store().list(target.kind, target.namespace.as_deref());
             let mut deleted = Vec::new();
+            let (_, grace) = delete_options(&body, query)?;
             for object in items.into_iter().filter(|o| selector.matches(o)) {
-                match state.registry.delete(&ObjectKey::of(&object), None) {
+                match state.registry.delete_with_grace(&ObjectKey::of(&object), None, grace) {
                     Ok(o) => deleted.push(o),
                     Err(ApiError::NotFound { .. }) => {} // gone already, e.g. with its owner
                     Err(e) => return Err(e),
@@ -265,12 +267,21 @@ fn decode(target: &Target, content_type: String, body: &[u8]) -> Result<Object, 
     })
 }
 
-fn delete_precondition(body: &[u8]) -> Result<Option<String>, ApiError> {
+/// DeleteOptions from the body and the query: the resourceVersion precondition and
+/// `gracePeriodSeconds`.
+fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<(Option<String>, Option<i64>), ApiError> {
+    let from_query = match query.get("gracePeriodSeconds") {
+        Some(g) => {
+            Some(g.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}")))?)
+        }
+        None => None,
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok((None, from_query));
     }
     let options: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from))
+    let precondition = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+    Ok((precondition, options["gracePeriodSeconds"].as_i64().or(from_query)))
 }
 
 fn list_body(kind: Kind, resource_version: u64, items: &[Arc<Object>]) -> Value {

@@ -7,11 +7,13 @@
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
+//! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslices;
 pub mod loadbalancer;
+pub mod nodelifecycle;
 pub mod replication;
 pub mod runtime;
 pub mod scheduler;

@@ -36,6 +36,8 @@ pub struct Kubelet {
     registry: Registry,
     network: Network,
     sandboxes: Sandboxes,
+    /// Whether this kubelet is up; the lab can stop it (the node goes NotReady).
+    up: Arc<std::sync::atomic::AtomicBool>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 }
@@ -50,8 +52,10 @@ impl Kubelet {
         cancel: CancellationToken,
     ) -> Self {
         let plan = network.plan();
+        let node = format!("node-{index}");
         Kubelet {
-            node: format!("node-{index}"),
+            up: sandboxes.kubelet_flag(&node),
+            node,
             node_ip: plan.node_ip(index),
             subnet: plan.pod_subnet(index),
             used_ips: BTreeSet::new(),
@@ -66,12 +70,7 @@ impl Kubelet {
 
     /// Marks the node Ready with its addresses and capacity, as a kubelet does when it starts.
     pub fn register_node(&self) -> Result<(), crate::error::ApiError> {
-        let store = self.registry.store();
-        let node = store.get_typed::<k8s_openapi::api::core::v1::Node>("", &self.node);
-        let node = node.ok_or_else(|| crate::error::ApiError::not_found(Kind::Node, &self.node))?;
-        let updated = status::node_ready(node, self.node_ip);
-        self.registry.update_status(&Object::Node(updated))?;
-        Ok(())
+        post_node_ready(&self.registry, &self.node, self.node_ip)
     }
 
     /// The next free address after the last one handed out, as host-local IPAM does, so that a
@@ -83,6 +82,16 @@ impl Kubelet {
         self.last_ip = last;
         let [a, b, c] = self.subnet;
         Some(Ipv4Addr::new(a, b, c, last))
+    }
+
+    fn deps(&self, pod: &Pod) -> worker::Deps {
+        worker::Deps {
+            registry: self.registry.clone(),
+            network: self.network.clone(),
+            tracker: self.tracker.clone(),
+            node_ip: self.node_ip,
+            pod: Arc::new(Object::Pod(pod.clone())),
+        }
     }
 
     fn is_mine(&self, object: &Object) -> bool {
@@ -113,8 +122,15 @@ impl Kubelet {
             .into_iter()
             .find(|s| s.metadata.name.as_deref() == Some("kubernetes"));
         let env = ServiceEnv { linked, master };
-        let sandbox =
-            Arc::new(PodSandbox::new(pod, ip, &self.node, env, self.network.clone(), self.cancel.child_token()));
+        let sandbox = Arc::new(PodSandbox::new(
+            pod,
+            ip,
+            &self.node,
+            env,
+            self.network.clone(),
+            self.up.clone(),
+            self.cancel.child_token(),
+        ));
         self.network.attach_pod(ip);
         // Pending, ContainerCreating: the sandbox has its address, the containers start next.
         let mut creating = pod.clone();
@@ -123,15 +139,22 @@ impl Kubelet {
             tracing::debug!(error = %e, "pod changed while starting; the status writer catches up");
         }
         self.sandboxes.insert(sandbox.clone());
-        let deps = worker::Deps {
-            registry: self.registry.clone(),
-            network: self.network.clone(),
-            tracker: self.tracker.clone(),
-            node_ip: self.node_ip,
-            pod: Arc::new(Object::Pod(pod.clone())),
-        };
-        worker::start_pod(&sandbox, &deps);
+        worker::start_pod(&sandbox, &self.deps(pod));
         Action::AwaitChange
+    }
+}
+
+/// A kubelet's "node is Ready" status report.
+pub fn post_node_ready(registry: &Registry, node: &str, ip: Ipv4Addr) -> Result<(), crate::error::ApiError> {
+    // Retried on conflicts: controllers may be writing the node (its taints) at the same time.
+    let mut attempts = 0;
+    loop {
+        let current = registry.store().get_typed::<k8s_openapi::api::core::v1::Node>("", node);
+        let current = current.ok_or_else(|| crate::error::ApiError::not_found(Kind::Node, node))?;
+        match registry.update_status(&Object::Node(status::node_ready(current, ip))) {
+            Err(crate::error::ApiError::Conflict { .. }) if attempts < 10 => attempts += 1,
+            other => return other.map(|_| ()),
+        }
     }
 }
 
@@ -146,6 +169,10 @@ impl Reconciler for Kubelet {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        if !self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            // A stopped kubelet does nothing; it catches up when it starts again.
+            return Action::RequeueAfter(Duration::from_millis(500));
+        }
         let pod = self.registry.store().get_typed::<Pod>(&key.namespace, &key.name);
         let running = self.sandboxes.get(&key.namespace, &key.name);
         let pod = pod.filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(self.node.as_str()));
@@ -157,6 +184,19 @@ impl Reconciler for Kubelet {
             (Some(pod), Some(sandbox)) if pod.metadata.uid.as_deref() != Some(sandbox.uid.as_str()) => {
                 self.stop(sandbox);
                 self.start(&pod).await
+            }
+            (Some(pod), Some(sandbox)) if pod.metadata.deletion_timestamp.is_some() => {
+                if sandbox.begin_termination() {
+                    let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
+                    let deps = self.deps(&pod);
+                    self.tracker.spawn(worker::terminate(sandbox, deps, Duration::from_secs(grace)));
+                }
+                Action::AwaitChange
+            }
+            (Some(pod), None) if pod.metadata.deletion_timestamp.is_some() => {
+                // Marked for deletion before it ever ran: nothing to stop.
+                let _ = self.registry.delete_now(key, None);
+                Action::AwaitChange
             }
             (Some(pod), Some(sandbox)) => {
                 // The sandbox runs; if the status the API shows was overwritten, report it again.

@@ -5,7 +5,7 @@
 use super::PodSandbox;
 use super::container::ContainerRuntime;
 use crate::network::http::{self, Request};
-use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::api::core::v1::{Container, HTTPGetAction, Probe, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -39,6 +39,22 @@ pub enum Action {
     Unsupported(&'static str),
 }
 
+impl Action {
+    pub fn http(h: &HTTPGetAction) -> Self {
+        Action::Http {
+            scheme: h.scheme.clone().unwrap_or_else(|| "HTTP".into()),
+            host: h.host.clone().filter(|h| !h.is_empty()),
+            path: h.path.clone().unwrap_or_else(|| "/".into()),
+            port: h.port.clone(),
+            headers: h.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+        }
+    }
+
+    pub fn tcp(t: &TCPSocketAction) -> Self {
+        Action::Tcp { host: t.host.clone().filter(|h| !h.is_empty()), port: t.port.clone() }
+    }
+}
+
 /// A probe with its defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
@@ -60,15 +76,9 @@ impl Spec {
         let action = if let Some(exec) = &probe.exec {
             Action::Exec(exec.command.clone().unwrap_or_default())
         } else if let Some(h) = &probe.http_get {
-            Action::Http {
-                scheme: h.scheme.clone().unwrap_or_else(|| "HTTP".into()),
-                host: h.host.clone().filter(|h| !h.is_empty()),
-                path: h.path.clone().unwrap_or_else(|| "/".into()),
-                port: h.port.clone(),
-                headers: h.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
-            }
+            Action::http(h)
         } else if let Some(t) = &probe.tcp_socket {
-            Action::Tcp { host: t.host.clone().filter(|h| !h.is_empty()), port: t.port.clone() }
+            Action::tcp(t)
         } else if probe.grpc.is_some() {
             Action::Unsupported("grpc probes are not supported by svclab's built-in images")
         } else {
@@ -182,8 +192,18 @@ pub async fn execute(
     container: &ContainerRuntime,
     node_ip: Ipv4Addr,
 ) -> Result<(), String> {
-    let timeout = spec.timeout;
-    match &spec.action {
+    perform(&spec.action, spec.timeout, sandbox, container, node_ip).await
+}
+
+/// Runs a probe's or lifecycle hook's action against the container, within `timeout`.
+pub async fn perform(
+    action: &Action,
+    timeout: Duration,
+    sandbox: &Arc<PodSandbox>,
+    container: &ContainerRuntime,
+    node_ip: Ipv4Addr,
+) -> Result<(), String> {
+    match action {
         Action::Exec(command) => {
             let run = super::exec::run(sandbox, container.name(), command);
             match tokio::time::timeout(timeout, run).await {

@@ -8,6 +8,7 @@ use crate::store::View;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,10 @@ pub struct PodSandbox {
     pub containers: Vec<Arc<ContainerRuntime>>,
     /// Wakes the pod's status writer.
     status_changed: tokio::sync::Notify,
+    /// Set once its graceful termination has begun.
+    terminating: AtomicBool,
+    /// Whether its node's kubelet is up: a stopped kubelet reports nothing.
+    kubelet_up: Arc<AtomicBool>,
     cancel: CancellationToken,
 }
 
@@ -46,6 +51,7 @@ impl PodSandbox {
         node: &str,
         service_env: ServiceEnv,
         network: Network,
+        kubelet_up: Arc<AtomicBool>,
         cancel: CancellationToken,
     ) -> Self {
         let spec = pod.spec.clone().unwrap_or_default();
@@ -62,6 +68,8 @@ impl PodSandbox {
             service_env,
             network,
             status_changed: tokio::sync::Notify::new(),
+            terminating: AtomicBool::new(false),
+            kubelet_up,
             cancel,
         }
     }
@@ -69,6 +77,16 @@ impl PodSandbox {
     /// Fires when the pod stops; container programs stop with it.
     pub fn cancelled(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// Marks the start of the pod's termination; false if it had begun already.
+    pub fn begin_termination(&self) -> bool {
+        !self.terminating.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether the node's kubelet is up to report this pod's status.
+    pub fn kubelet_up(&self) -> bool {
+        self.kubelet_up.load(Ordering::SeqCst)
     }
 
     pub fn stop(&self) {
@@ -141,13 +159,27 @@ impl PodSandbox {
 /// Namespace and name.
 type PodName = (String, String);
 
-/// Every running pod, by namespace and name. Shared by the kubelets and the exec endpoint.
+/// Every running pod, by namespace and name, and whether each node's kubelet is up. Shared by
+/// the kubelets, the exec endpoint and the lab's node switch.
 #[derive(Clone, Default)]
 pub struct Sandboxes {
     inner: Arc<RwLock<HashMap<PodName, Arc<PodSandbox>>>>,
+    kubelets: Arc<RwLock<HashMap<String, Arc<AtomicBool>>>>,
 }
 
 impl Sandboxes {
+    /// The flag saying whether `node`'s kubelet is up (reporting status, acting on pods).
+    pub fn kubelet_flag(&self, node: &str) -> Arc<AtomicBool> {
+        let mut map = self.kubelets.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(node.to_string()).or_insert_with(|| Arc::new(AtomicBool::new(true))).clone()
+    }
+
+    /// The running pods of a node.
+    pub fn on_node(&self, node: &str) -> Vec<Arc<PodSandbox>> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        map.values().filter(|s| s.node == node).cloned().collect()
+    }
+
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<PodSandbox>> {
         let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
         map.get(&(namespace.to_string(), name.to_string())).cloned()

@@ -1,6 +1,7 @@
 //! A running pod's workers: one task per container that starts its program, runs its probes,
 //! and restarts it (with back-off) when it ends or fails its liveness probe; and the status
-//! writer that reports the containers' states to the API server whenever they change.
+//! writer that reports the containers' states to the API server whenever they change; and a
+//! pod's graceful termination (preStop hooks, then the containers stop, then the pod is removed).
 
 use super::container::{Backoff, ContainerRuntime, Phase, restarts};
 use super::prober::{self, Kind, Verdict};
@@ -214,6 +215,9 @@ async fn write_status(sandbox: Arc<PodSandbox>, deps: Deps) {
 
 /// Writes the pod's status, retrying on conflicts with other writers.
 async fn post_status(sandbox: &PodSandbox, deps: &Deps) {
+    if !sandbox.kubelet_up() {
+        return;
+    }
     for _ in 0..20 {
         let Some(pod) = deps.registry.store().get_typed::<Pod>(&sandbox.namespace, &sandbox.name) else { return };
         if pod.metadata.uid.as_deref() != Some(sandbox.uid.as_str()) {
@@ -229,5 +233,41 @@ async fn post_status(sandbox: &PodSandbox, deps: &Deps) {
             Ok(_) | Err(crate::error::ApiError::NotFound { .. }) => return,
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
+    }
+}
+
+/// A pod's graceful termination, once the API server has marked it for deletion: each
+/// container's preStop hook runs, then the containers are stopped, all within the grace period;
+/// then the kubelet removes the pod from the API.
+pub(super) async fn terminate(sandbox: Arc<PodSandbox>, deps: Deps, grace: Duration) {
+    let hooks = sandbox.containers.iter().map(|container| {
+        let (sandbox, deps) = (sandbox.clone(), deps.clone());
+        async move {
+            deps.event("Normal", "Killing", &format!("Stopping container {}", container.name()));
+            let Some(hook) = container.spec.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()) else { return };
+            let action = if let Some(exec) = &hook.exec {
+                prober::Action::Exec(exec.command.clone().unwrap_or_default())
+            } else if let Some(h) = &hook.http_get {
+                prober::Action::http(h)
+            } else if let Some(t) = &hook.tcp_socket {
+                prober::Action::tcp(t)
+            } else if let Some(sleep) = &hook.sleep {
+                tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
+                return;
+            } else {
+                return;
+            };
+            if let Err(why) = prober::perform(&action, grace, &sandbox, container, deps.node_ip).await {
+                let msg = format!("PreStopHook failed: {why}");
+                deps.event("Warning", "FailedPreStopHook", &msg);
+            }
+        }
+    });
+    let _ = tokio::time::timeout(grace, futures::future::join_all(hooks)).await;
+    sandbox.stop();
+    let key = crate::store::ObjectKey::new(svclab_shared::Kind::Pod, &sandbox.namespace, &sandbox.name);
+    let current = deps.registry.store().get_typed::<Pod>(&sandbox.namespace, &sandbox.name);
+    if current.is_some_and(|p| p.metadata.uid.as_deref() == Some(sandbox.uid.as_str())) {
+        let _ = deps.registry.delete_now(&key, None);
     }
 }

@@ -1,7 +1,7 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
 use k8s_openapi::api::core::v1::{
-    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, ServiceSpec, SessionAffinityConfig,
+    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, ServiceSpec, SessionAffinityConfig, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use svclab_shared::Object;
@@ -9,7 +9,9 @@ use svclab_shared::Object;
 pub(super) fn apply(object: &mut Object) {
     match object {
         Object::Pod(pod) => {
-            pod_spec(pod.spec.get_or_insert_with(Default::default));
+            let spec = pod.spec.get_or_insert_with(Default::default);
+            pod_spec(spec);
+            default_tolerations(spec);
             let status = pod.status.get_or_insert_with(PodStatus::default);
             status.phase.get_or_insert_with(|| "Pending".into());
             status.qos_class.get_or_insert_with(|| "BestEffort".into());
@@ -90,6 +92,27 @@ fn pod_spec(spec: &mut PodSpec) {
         c.termination_message_policy.get_or_insert_with(|| "File".into());
         for p in c.ports.iter_mut().flatten() {
             p.protocol.get_or_insert_with(|| "TCP".into());
+        }
+    }
+}
+
+/// The DefaultTolerationSeconds admission plugin: a pod stays on a not-ready or unreachable
+/// node for 300 s before it is evicted, unless it says otherwise.
+fn default_tolerations(spec: &mut PodSpec) {
+    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let covered = tolerations.iter().any(|t| {
+            (t.key.as_deref() == Some(key) || (t.key.is_none() && t.operator.as_deref() == Some("Exists")))
+                && t.effect.as_deref().is_none_or(|e| e == "NoExecute")
+        });
+        if !covered {
+            tolerations.push(Toleration {
+                key: Some(key.into()),
+                operator: Some("Exists".into()),
+                effect: Some("NoExecute".into()),
+                toleration_seconds: Some(300),
+                value: None,
+            });
         }
     }
 }

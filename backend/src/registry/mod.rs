@@ -198,8 +198,47 @@ impl Registry {
     }
 
     /// Deletes an object; its dependents (by ownerReference) go with it, and a namespace takes
-    /// everything in it along.
+    /// everything in it along. A running pod is deleted gracefully (see [`Self::delete_with_grace`]).
     pub fn delete(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
+        self.delete_with_grace(key, resource_version, None)
+    }
+
+    /// Deletes an object, a pod on a node gracefully: it is marked with a `deletionTimestamp`
+    /// `grace` seconds ahead (its `terminationGracePeriodSeconds` by default) and shows as
+    /// Terminating until its kubelet has stopped it and removes it. A grace of 0 removes it now.
+    pub fn delete_with_grace(
+        &self,
+        key: &ObjectKey,
+        resource_version: Option<&str>,
+        grace: Option<i64>,
+    ) -> Result<Arc<Object>, ApiError> {
+        if key.kind == Kind::Pod {
+            let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+            if resource_version.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
+                return Err(ApiError::conflict(key.kind, &key.name));
+            }
+            if let Some(pod) = current.downcast::<Pod>() {
+                let spec = pod.spec.clone().unwrap_or_default();
+                let bound = spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
+                let grace = grace.unwrap_or(spec.termination_grace_period_seconds.unwrap_or(30)).max(0);
+                if bound && !svclab_shared::pod::is_finished(pod) && grace > 0 {
+                    let meta = &pod.metadata;
+                    if meta.deletion_grace_period_seconds.is_some_and(|g| g <= grace) {
+                        return Ok(current);
+                    }
+                    let mut marked = pod.clone();
+                    let at = Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                    marked.metadata.deletion_timestamp = Some(Time(at));
+                    marked.metadata.deletion_grace_period_seconds = Some(grace);
+                    return self.store.update(Object::Pod(marked)).map_err(|e| store_error(e, key.kind, &key.name));
+                }
+            }
+        }
+        self.delete_now(key, resource_version)
+    }
+
+    /// Removes an object at once (a kubelet finishing a pod's graceful deletion, or grace 0).
+    pub fn delete_now(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
         let deleted = self.store.delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
         self.after_delete(&deleted);
         Ok(deleted)
