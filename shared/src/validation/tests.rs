@@ -86,3 +86,21 @@ fn node_ports_must_be_port_numbers() {
                      "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": -5}]}});
     assert_eq!(errors(svc), ["spec.ports[0].nodePort: Invalid value: -5: must be between 1 and 65535, inclusive"]);
 }
+
+#[test]
+fn probes_need_one_handler_and_liveness_a_success_threshold_of_one() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                     "spec": {"containers": [{"name": "a", "image": "busybox",
+                        "readinessProbe": {"periodSeconds": -1},
+                        "livenessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 0}, "successThreshold": 2}}]}});
+    assert_eq!(
+        errors(pod),
+        [
+            "spec.containers[0].livenessProbe: Forbidden: may not specify more than 1 handler type",
+            "spec.containers[0].livenessProbe.tcpSocket.port: Invalid value: 0: must be between 1 and 65535, inclusive",
+            "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+            "spec.containers[0].readinessProbe: Required value: must specify a handler type",
+            "spec.containers[0].readinessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+        ]
+    );
+}
