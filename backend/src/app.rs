@@ -8,6 +8,7 @@ use crate::controllers::loadbalancer::LoadBalancerController;
 use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
+use crate::dns::{self, DnsConfig};
 use crate::kubelet::{Kubelet, Sandboxes};
 use crate::metrics::Metrics;
 use crate::network::{AddressPlan, Network};
@@ -34,6 +35,7 @@ pub struct Config {
     pub plan: AddressPlan,
     /// Whether the environment provides load balancers (`false`: they stay `<pending>`).
     pub load_balancers: bool,
+    pub dns: DnsConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             nodes: 3,
             plan: AddressPlan::default(),
             load_balancers: true,
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -51,7 +54,8 @@ impl Default for Config {
 impl Config {
     /// Everything on free ports, for tests.
     pub fn ephemeral() -> Self {
-        Config { listen: ([127, 0, 0, 1], 0).into(), plan: AddressPlan::isolated(), ..Config::default() }
+        let dns = DnsConfig { listen: ([127, 0, 0, 1], 0).into(), ..DnsConfig::default() };
+        Config { listen: ([127, 0, 0, 1], 0).into(), plan: AddressPlan::isolated(), dns, ..Config::default() }
     }
 }
 
@@ -59,6 +63,8 @@ impl Config {
 pub struct App {
     /// Where the API and dashboard listen.
     pub api_addr: SocketAddr,
+    /// Where cluster DNS listens (UDP and TCP).
+    pub dns_addr: SocketAddr,
     pub registry: Registry,
     pub network: Network,
     pub sandboxes: Sandboxes,
@@ -72,7 +78,8 @@ impl App {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let store = Store::new();
-        let plan = config.plan.clone();
+        let mut plan = config.plan.clone();
+        plan.cluster_domain = config.dns.domain.trim_end_matches('.').to_string();
         let allocators = ServiceAllocators {
             cluster_ips: ClusterIpAllocator::new(plan.service_network, plan.service_prefix),
             node_ports: PortAllocator::new(30000, 32767),
@@ -86,6 +93,8 @@ impl App {
         let network = Network::new(plan.clone(), table_rx);
         let sandboxes = Sandboxes::default();
         let metrics = Arc::new(Metrics::default());
+        let dns_addr = dns::start(&config.dns, store.clone(), metrics.clone(), &tracker, cancel.clone()).await?;
+        bootstrap::kube_dns(&registry, plan.dns_service_ip(), dns_addr)?;
         tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
@@ -133,7 +142,7 @@ impl App {
             }
         });
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
-        Ok(App { api_addr, registry, network, sandboxes, cancel, tracker })
+        Ok(App { api_addr, dns_addr, registry, network, sandboxes, cancel, tracker })
     }
 
     /// Stops every component and waits for them.

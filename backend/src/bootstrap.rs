@@ -1,5 +1,6 @@
-//! The cluster's initial objects: namespaces, the nodes, and the `kubernetes` service whose
-//! endpoint is the API server itself. Existing objects are left as they are.
+//! The cluster's initial objects: namespaces, the nodes, the `kubernetes` service whose endpoint
+//! is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
+//! are left as they are.
 
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -48,4 +49,25 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
         "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}]}),
     )?;
     Ok(())
+}
+
+/// The `kube-dns` service in `kube-system` (`10.96.0.10`, port 53 UDP and TCP), whose endpoint
+/// is the cluster DNS server, so pods' queries reach it through the service proxy.
+pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) -> Result<(), ApiError> {
+    ensure(
+        registry,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system",
+        "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io/cluster-service": "true"}},
+        "spec": {"clusterIP": ip.to_string(), "ports": [
+            {"name": "dns", "port": 53, "targetPort": dns.port(), "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "targetPort": dns.port(), "protocol": "TCP"}]}}),
+    )?;
+    ensure(
+        registry,
+        json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kube-dns", "namespace": "kube-system",
+        "labels": {"k8s-app": "kube-dns"}},
+        "subsets": [{"addresses": [{"ip": dns.ip().to_string()}], "ports": [
+            {"name": "dns", "port": dns.port(), "protocol": "UDP"},
+            {"name": "dns-tcp", "port": dns.port(), "protocol": "TCP"}]}]}),
+    )
 }

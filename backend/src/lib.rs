@@ -5,18 +5,20 @@
 //! - [`store`]: the versioned object store and its watch feed.
 //! - [`registry`]: the API server's write path (defaults, validation, allocation, events).
 //! - [`api`]: the HTTP API: Kubernetes REST paths, YAML apply, exec, websocket watch, dashboard.
-//! - [`controllers`]: replication, scheduling, endpoints.
+//! - [`controllers`]: replication, deployments, scheduling, endpoints, node lifecycle.
 //! - [`kubelet`]: per-node pod runtime: built-in images, exec, pod and node status.
 //! - [`network`]: the virtual address space and the dialer pods use.
 //! - [`proxy`]: the service proxy's table and how it picks an endpoint.
+//! - [`dns`]: cluster DNS on hickory-server.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
-//! - [`metrics`]: Prometheus metrics (network programming latency).
+//! - [`metrics`]: Prometheus metrics (network and DNS programming latency).
 
 pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod controllers;
+pub mod dns;
 pub mod error;
 pub mod kubelet;
 pub mod metrics;

@@ -4,6 +4,7 @@ use clap::Parser;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use svclab::app::{App, Config};
+use svclab::dns::DnsConfig;
 use svclab::network::AddressPlan;
 
 /// A Kubernetes Services lab in one process.
@@ -26,6 +27,18 @@ struct Args {
     /// and work as NodePort services.
     #[arg(long)]
     no_load_balancers: bool,
+    /// Where cluster DNS listens, UDP and TCP (inside the cluster it is kube-dns, 10.96.0.10:53).
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    dns: SocketAddr,
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// TTL of DNS answers, in seconds.
+    #[arg(long, default_value_t = 5)]
+    dns_ttl: u32,
+    /// Where DNS queries for names outside the cluster go (e.g. 1.1.1.1:53); refused when unset.
+    #[arg(long)]
+    dns_upstream: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -43,9 +56,15 @@ async fn main() -> anyhow::Result<()> {
         nodes: args.nodes,
         plan: AddressPlan::on_loopback(args.node_network),
         load_balancers: !args.no_load_balancers,
+        dns: DnsConfig {
+            listen: args.dns,
+            domain: args.cluster_domain,
+            ttl: args.dns_ttl,
+            upstream: args.dns_upstream,
+        },
     };
     let app = App::start(config).await?;
-    println!("svclab is running: dashboard and API at http://{}", app.api_addr);
+    println!("svclab is running: dashboard and API at http://{}, cluster DNS at {}", app.api_addr, app.dns_addr);
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
     Ok(())

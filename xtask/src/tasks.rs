@@ -21,6 +21,8 @@ pub fn test() -> Result<()> {
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
     // The native members (the frontend is wasm-only and is linted for wasm32 below).
     sh(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // The DNS tests query the cluster DNS with a real `dig`.
+    setup::apt_tool("dig", "bind9-dnsutils")?;
     sh(cargo().args(["test"]))?;
     setup::frontend_tools()?;
     // The shared crate must stay IO-free: it builds for the browser.

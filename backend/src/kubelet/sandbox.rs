@@ -122,11 +122,52 @@ impl PodSandbox {
         self.status_changed.notified().await;
     }
 
-    /// `/etc/resolv.conf` as the kubelet writes it for `dnsPolicy: ClusterFirst`.
+    /// `/etc/resolv.conf` as the kubelet writes it for the pod's `dnsPolicy` and `dnsConfig`:
+    /// the cluster DNS service and the search path of the pod's namespace for `ClusterFirst`, the
+    /// node's own file for `Default`, only `dnsConfig` for `None`.
     pub fn resolv_conf(&self) -> String {
-        let dns = self.network.plan().dns_service_ip();
-        let ns = &self.namespace;
-        format!("search {ns}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {dns}\noptions ndots:5\n")
+        let plan = self.network.plan();
+        let domain = &plan.cluster_domain;
+        let (mut servers, mut searches, mut options): ResolvConf =
+            match self.spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
+                "None" => (vec![], vec![], vec![]),
+                "Default" => host_resolv_conf(),
+                _ => (
+                    vec![plan.dns_service_ip().to_string()],
+                    vec![format!("{}.svc.{domain}", self.namespace), format!("svc.{domain}"), domain.clone()],
+                    vec![("ndots".into(), Some("5".into()))],
+                ),
+            };
+        if let Some(config) = &self.spec.dns_config {
+            for server in config.nameservers.iter().flatten() {
+                if !servers.contains(server) {
+                    servers.push(server.clone());
+                }
+            }
+            for search in config.searches.iter().flatten() {
+                if !searches.contains(search) {
+                    searches.push(search.clone());
+                }
+            }
+            for option in config.options.iter().flatten() {
+                let Some(name) = option.name.clone() else { continue };
+                options.retain(|(n, _)| *n != name);
+                options.push((name, option.value.clone()));
+            }
+        }
+        let mut out = String::new();
+        if !searches.is_empty() {
+            out.push_str(&format!("search {}\n", searches.join(" ")));
+        }
+        for server in servers.iter().take(3) {
+            out.push_str(&format!("nameserver {server}\n"));
+        }
+        if !options.is_empty() {
+            let rendered: Vec<String> =
+                options.iter().map(|(n, v)| v.as_ref().map_or(n.clone(), |v| format!("{n}:{v}"))).collect();
+            out.push_str(&format!("options {}\n", rendered.join(" ")));
+        }
+        out
     }
 
     /// The environment a process in `container` sees, in the order `env` prints it.
@@ -154,6 +195,27 @@ impl PodSandbox {
             self.ip, self.hostname
         )
     }
+}
+
+/// The node's resolver configuration (this machine's `/etc/resolv.conf`), for `dnsPolicy: Default`.
+type ResolvConf = (Vec<String>, Vec<String>, Vec<(String, Option<String>)>);
+
+fn host_resolv_conf() -> ResolvConf {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let (mut servers, mut searches, mut options) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => servers.extend(words.next().map(String::from)),
+            Some("search") | Some("domain") => searches.extend(words.map(String::from)),
+            Some("options") => options.extend(words.map(|o| match o.split_once(':') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (o.to_string(), None),
+            })),
+            _ => {}
+        }
+    }
+    (servers, searches, options)
 }
 
 /// Namespace and name.

@@ -27,6 +27,8 @@ pub struct AddressPlan {
     pub service_prefix: u8,
     /// Load-balancer addresses come from this /24, e.g. 127.0.2.1.
     pub load_balancer_pool: Ipv4Addr,
+    /// The cluster domain pods' resolvers search, `cluster.local` by default.
+    pub cluster_domain: String,
 }
 
 impl Default for AddressPlan {
@@ -37,6 +39,7 @@ impl Default for AddressPlan {
             service_network: Ipv4Addr::new(10, 96, 0, 0),
             service_prefix: 12,
             load_balancer_pool: Ipv4Addr::new(127, 0, 2, 0),
+            cluster_domain: "cluster.local".into(),
         }
     }
 }
@@ -209,6 +212,11 @@ impl Network {
         self.inner.proxy.clone()
     }
 
+    /// Forgets a socket's tracked source once it is closed.
+    pub fn untrack(&self, local: SocketAddr) -> Option<Ipv4Addr> {
+        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&local)
+    }
+
     /// Records that the socket svclab opened at `local` carries traffic from `source`.
     pub fn track(&self, local: SocketAddr, source: Ipv4Addr) {
         let mut sources = self.inner.sources.write().unwrap_or_else(|e| e.into_inner());
@@ -225,37 +233,81 @@ impl Network {
         })
     }
 
+    /// Where a connection or datagram from `from` to a service's `to` goes: the endpoint the
+    /// proxy picks, and the hop to report.
+    fn route_service(
+        &self,
+        from: Ipv4Addr,
+        to: SocketAddrV4,
+        protocol: Protocol,
+    ) -> Result<(SocketAddrV4, Hop), DialError> {
+        let addr = VirtualAddr { ip: *to.ip(), port: to.port(), protocol };
+        let table = self.table();
+        let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
+        let client_node = self.inner.plan.node_of_pod(from);
+        let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
+        let route = route.pick(entry, from, &self.inner.affinity).map_err(|e| match e {
+            NoRoute::NoEndpoints => DialError::Refused,
+            NoRoute::NoLocalEndpoints(_) => DialError::Dropped,
+        })?;
+        let endpoint = SocketAddrV4::new(route.backend.ip, route.backend.port);
+        let hop = Hop {
+            service: route.route.service.clone(),
+            virtual_address: to.to_string(),
+            endpoint: endpoint.to_string(),
+            pod: route.backend.pod.clone(),
+            node: route.backend.node.clone(),
+            reason: route.reason.to_string(),
+            source: from.to_string(),
+        };
+        Ok((endpoint, hop))
+    }
+
     /// Opens a TCP connection from `from` (a pod's or node's address) to `to`, inside the cluster.
     pub async fn connect(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<Connection, DialError> {
-        let plan = &self.inner.plan;
-        let ip = *to.ip();
-        if plan.is_service_ip(ip) {
-            let addr = VirtualAddr { ip, port: to.port(), protocol: Protocol::Tcp };
-            let table = self.table();
-            let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
-            let client_node = plan.node_of_pod(from);
-            let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
-            let route = route.pick(entry, from, &self.inner.affinity).map_err(|e| match e {
-                NoRoute::NoEndpoints => DialError::Refused,
-                NoRoute::NoLocalEndpoints(_) => DialError::Dropped,
-            })?;
-            let endpoint = SocketAddrV4::new(route.backend.ip, route.backend.port);
+        if self.inner.plan.is_service_ip(*to.ip()) {
+            let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
             let stream = self.connect_direct(endpoint).await?;
             self.track(stream.local_addr()?, from);
-            let hop = Hop {
-                service: route.route.service.clone(),
-                virtual_address: to.to_string(),
-                endpoint: endpoint.to_string(),
-                pod: route.backend.pod.clone(),
-                node: route.backend.node.clone(),
-                reason: route.reason.to_string(),
-                source: from.to_string(),
-            };
             return Ok(Connection { stream, hop: Some(hop) });
         }
         let stream = self.connect_direct(to).await?;
         self.track(stream.local_addr()?, from);
         Ok(Connection { stream, hop: None })
+    }
+
+    /// Sends one UDP datagram from `from` to `to` (a service, a pod or a host address) and waits
+    /// up to `timeout` for the answer, as a DNS client does.
+    pub async fn udp_exchange(
+        &self,
+        from: Ipv4Addr,
+        to: SocketAddrV4,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Vec<u8>, DialError> {
+        let target = if self.inner.plan.is_service_ip(*to.ip()) {
+            let (endpoint, _) = self.route_service(from, to, Protocol::Udp)?;
+            self.resolve(endpoint, Protocol::Udp)?
+        } else {
+            self.resolve(to, Protocol::Udp)?
+        };
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        self.track(socket.local_addr()?, from);
+        socket.connect(target).await?;
+        socket.send(payload).await?;
+        let mut buf = vec![0u8; 65535];
+        let received = tokio::time::timeout(timeout, socket.recv(&mut buf)).await;
+        let _ = self.untrack(socket.local_addr()?);
+        match received {
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            // A closed port answers with ICMP port unreachable.
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(DialError::Dropped),
+        }
     }
 
     /// Connects to a pod's `ip:port` (or a host address) without any service in between.

@@ -33,15 +33,10 @@ pub async fn run_proxier(
     let mut watch = store.watch();
     let mut routes: HashMap<ObjectKey, Routes> = HashMap::new();
     let mut programmed: HashMap<ObjectKey, String> = HashMap::new();
-    loop {
-        let item = tokio::select! {
-            _ = cancel.cancelled() => return,
-            item = watch.next() => match item { Some(item) => item, None => return },
-        };
+    // Every change already waiting is taken before publishing once.
+    while let Some(batch) = watch.next_batch(&cancel).await {
         let mut changed = Vec::new();
-        absorb(item, &mut routes, &mut changed);
-        // Take every change already waiting before publishing once.
-        while let Some(item) = watch.try_next() {
+        for item in batch {
             absorb(item, &mut routes, &mut changed);
         }
         if changed.is_empty() {

@@ -82,4 +82,18 @@ impl Watch {
             }
         }
     }
+
+    /// The next item and every one already waiting after it (to act once per burst); `None`
+    /// once the store is gone or `cancel` fires.
+    pub async fn next_batch(&mut self, cancel: &tokio_util::sync::CancellationToken) -> Option<Vec<WatchItem>> {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            item = self.next() => item?,
+        };
+        let mut batch = vec![first];
+        while let Some(item) = self.try_next() {
+            batch.push(item);
+        }
+        Some(batch)
+    }
 }

@@ -128,7 +128,7 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
         Ok(t) => t,
         Err((code, msg)) => return fail(&opts, code, msg),
     };
-    let ip = match super::net::resolve(ctx, &target.host) {
+    let ip = match super::net::resolve(ctx, &target.host).await {
         Some(ip) => ip,
         None => return fail(&opts, 6, format!("Could not resolve host: {}", target.host)),
     };

@@ -4,8 +4,10 @@
 //! call [`run`] or drive a [`Ctx`].
 
 mod curl;
+mod dnstools;
 mod files;
 mod net;
+pub mod resolver;
 pub mod shell;
 pub mod terminal;
 mod text;
@@ -120,7 +122,7 @@ impl Ctx {
         self.sandbox.with_fs(&self.container, f)
     }
 
-    fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
+    pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let path = self.path(path);
         self.with_fs(|fs| fs.read(&path).map(<[u8]>::to_vec))
     }
@@ -185,6 +187,8 @@ impl Ctx {
             "curl" => curl::run(self, args).await,
             "wget" => curl::wget(self, args).await,
             "ping" => net::ping(self, args).await,
+            "dig" => dnstools::dig(self, args).await,
+            "nslookup" => dnstools::nslookup(self, args).await,
             "sleep" => net::sleep(self, args).await,
             "hostname" => net::hostname(self, args),
             "env" | "printenv" => self.env_command(&name, args),

@@ -1,23 +1,13 @@
 //! Network and process utilities: `ping` (busybox's output; pods answer, service IPs never do),
-//! `sleep`, `hostname`, and the name resolution the network tools share.
+//! `sleep`, `hostname`, and the name lookup the network tools share.
 
 use super::{Ctx, Output};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// Resolves a host name as the container's resolver would: an IPv4 literal, `localhost`, or a
-/// name from `/etc/hosts` (the pod's own hostname).
-pub(super) fn resolve(ctx: &Ctx, host: &str) -> Option<Ipv4Addr> {
-    if let Ok(ip) = host.parse() {
-        return Some(ip);
-    }
-    let hosts = ctx.read_file("/etc/hosts").unwrap_or_default();
-    let hosts = String::from_utf8_lossy(&hosts);
-    hosts.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|line| {
-        let mut fields = line.split_whitespace();
-        let ip: Ipv4Addr = fields.next()?.parse().ok()?;
-        fields.any(|name| name == host).then_some(ip)
-    })
+/// Resolves a host name as the container's resolver does (`/etc/hosts`, then cluster DNS).
+pub(super) async fn resolve(ctx: &Ctx, host: &str) -> Option<Ipv4Addr> {
+    super::resolver::resolve(ctx, host).await.ok()?.first().copied()
 }
 
 /// Parses a duration as `sleep` does: `5`, `0.5`, `2m`, `1h`, `infinity`.
@@ -89,7 +79,7 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
     let Some(host) = host else {
         return Output::fail(1, "BusyBox v1.36.1 multi-call binary.\n\nUsage: ping [OPTIONS] HOST\n");
     };
-    let Some(ip) = resolve(ctx, &host) else {
+    let Some(ip) = resolve(ctx, &host).await else {
         return Output::fail(1, format!("ping: bad address '{host}'\n"));
     };
     let started = Instant::now();

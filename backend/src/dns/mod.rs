@@ -1,0 +1,160 @@
+//! Cluster DNS (CoreDNS' role), on hickory-server: the cluster zone per the Kubernetes DNS
+//! specification, answered from a snapshot that a watcher rebuilds whenever Services or
+//! Endpoints change and swaps in whole (hickory's catalog itself cannot change once serving).
+//!
+//! - [`records`]: the zone's records (pure);
+//! - [`handler`]: hickory zone handlers over the snapshot, and the upstream forwarder;
+//! - [`client`]: one DNS exchange over real sockets.
+
+pub mod client;
+pub mod handler;
+pub mod records;
+
+use crate::metrics::Metrics;
+use crate::store::{ObjectKey, Store, WatchItem};
+use handler::{ClusterZone, Forwarder, SharedSnapshot};
+use hickory_proto::rr::{LowerName, Name};
+use hickory_server::Server;
+use hickory_server::zone_handler::Catalog;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use records::{ServiceRecords, Snapshot};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use svclab_shared::Kind;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How the DNS server is set up.
+#[derive(Clone, Debug)]
+pub struct DnsConfig {
+    /// Where it listens, UDP and TCP on the same port (`127.0.0.1:5353` by default).
+    pub listen: SocketAddr,
+    /// The cluster domain, `cluster.local` by default.
+    pub domain: String,
+    /// The TTL of every answer, 5 s by default.
+    pub ttl: u32,
+    /// Where names outside the cluster go; refused when unset.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: "127.0.0.1:5353".parse().expect("valid"),
+            domain: "cluster.local".into(),
+            ttl: 5,
+            upstream: None,
+        }
+    }
+}
+
+/// Binds UDP and TCP on one port (a free one when the port is 0).
+async fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AddrInUse, "no port free for both UDP and TCP"))
+}
+
+/// Starts the DNS server and the watcher that keeps its zone current; returns the address it
+/// listens on.
+pub async fn start(
+    config: &DnsConfig,
+    store: Store,
+    metrics: Arc<Metrics>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) -> io::Result<SocketAddr> {
+    let domain = records::domain_name(&config.domain);
+    let snapshot = SharedSnapshot::new(Snapshot::empty(&domain, config.ttl));
+    let mut catalog = Catalog::new();
+    catalog.upsert(LowerName::new(&domain), vec![Arc::new(ClusterZone::new(domain.clone(), snapshot.clone()))]);
+    let arpa = Name::from_ascii("in-addr.arpa.").expect("valid");
+    catalog.upsert(LowerName::new(&arpa), vec![Arc::new(ClusterZone::new(arpa, snapshot.clone()))]);
+    if let Some(upstream) = config.upstream {
+        catalog.upsert(LowerName::new(&Name::root()), vec![Arc::new(Forwarder::new(upstream))]);
+    }
+    let (udp, tcp) = bind(config.listen).await?;
+    let addr = udp.local_addr()?;
+    let mut server = Server::new(catalog);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 64);
+    let stop = cancel.clone();
+    tracker.spawn(async move {
+        stop.cancelled().await;
+        if let Err(e) = server.shutdown_gracefully().await {
+            tracing::debug!(error = %e, "DNS server stopped");
+        }
+    });
+    tracker.spawn(keep_zone(store, snapshot, domain, config.ttl, metrics, cancel));
+    Ok(addr)
+}
+
+/// Rebuilds the zone whenever Services or Endpoints change, and measures how long a change
+/// took to be answered (CoreDNS' `dns_programming_duration_seconds`).
+async fn keep_zone(
+    store: Store,
+    snapshot: SharedSnapshot,
+    domain: Name,
+    ttl: u32,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut watch = store.watch();
+    let mut parts: HashMap<ObjectKey, ServiceRecords> = HashMap::new();
+    let mut serial: u32 = 1;
+    while let Some(batch) = watch.next_batch(&cancel).await {
+        let mut changed = Vec::new();
+        for item in batch {
+            absorb(item, &mut parts, &mut changed);
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        let mut triggers = Vec::new();
+        for key in changed {
+            let svc = store.get_typed::<Service>(&key.namespace, &key.name);
+            let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+            let trigger = eps.as_ref().and_then(|e| {
+                e.metadata.annotations.as_ref()?.get(crate::controllers::endpoints::TRIGGER_TIME)?.parse().ok()
+            });
+            triggers.extend::<Option<jiff::Timestamp>>(trigger);
+            match svc {
+                Some(svc) => parts.insert(key, records::service_records(&domain, &svc, eps.as_ref())),
+                None => parts.remove(&key),
+            };
+        }
+        serial = serial.wrapping_add(1);
+        snapshot.replace(Snapshot::build(&domain, ttl, serial, parts.values()));
+        let now = jiff::Timestamp::now();
+        for t in triggers {
+            let seconds = (now - t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
+            metrics.dns_programming.observe(seconds);
+        }
+    }
+}
+
+fn absorb(item: WatchItem, parts: &mut HashMap<ObjectKey, ServiceRecords>, changed: &mut Vec<ObjectKey>) {
+    match item {
+        WatchItem::Relist { objects, .. } => {
+            parts.clear();
+            changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
+        }
+        WatchItem::Change(change) => {
+            let o = &change.object;
+            if matches!(o.kind(), Kind::Service | Kind::Endpoints) {
+                changed.push(ObjectKey::new(Kind::Service, o.namespace(), o.name()));
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The cluster's DNS records, per the Kubernetes DNS-Based Service Discovery specification
+//! (schema 1.1.0), as an immutable snapshot built from Services and Endpoints. Pure: the server
+//! swaps in a new snapshot when they change and answers every query from the current one.
+
+use hickory_proto::rr::rdata::{A, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// The schema version `dns-version.<zone>` answers.
+pub const SCHEMA_VERSION: &str = "1.1.0";
+
+/// What a query finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Records(Vec<Record>),
+    /// The name exists, with no record of the type asked (NOERROR, no answers).
+    NoData,
+    NxDomain,
+}
+
+/// The records of one snapshot of the cluster.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The cluster domain, e.g. `cluster.local.`.
+    pub domain: Name,
+    pub ttl: u32,
+    /// Every name that exists, with its records (empty for names that only have children).
+    names: HashMap<LowerName, Vec<Record>>,
+    serial: u32,
+}
+
+fn name(text: &str) -> Option<Name> {
+    let mut n = Name::from_ascii(text).ok()?;
+    n.set_fqdn(true);
+    Some(n)
+}
+
+/// `10-244-1-5` for 10.244.1.5.
+pub fn dashed(ip: Ipv4Addr) -> String {
+    ip.to_string().replace('.', "-")
+}
+
+/// `5.1.244.10.in-addr.arpa.` for 10.244.1.5.
+pub fn reverse_name(ip: Ipv4Addr) -> Name {
+    let [a, b, c, d] = ip.octets();
+    name(&format!("{d}.{c}.{b}.{a}.in-addr.arpa.")).expect("a valid reverse name")
+}
+
+/// One service's records: what it contributes to the zone (its endpoints' too, when headless).
+pub type ServiceRecords = Vec<(Name, RData)>;
+
+/// A named port: name, protocol (lower case), number.
+type NamedPort = (String, String, u16);
+
+fn named_ports<'a>(ports: impl Iterator<Item = (Option<&'a String>, Option<&'a String>, i32)>) -> Vec<NamedPort> {
+    ports
+        .filter_map(|(port_name, protocol, port)| {
+            let port_name = port_name.filter(|n| !n.is_empty())?.clone();
+            let protocol = protocol.map_or("tcp".to_string(), |p| p.to_ascii_lowercase());
+            Some((port_name, protocol, port as u16))
+        })
+        .collect()
+}
+
+/// The records of a service in the zone `domain`, given its Endpoints.
+pub fn service_records(domain: &Name, svc: &Service, endpoints: Option<&Endpoints>) -> ServiceRecords {
+    let mut out = Vec::new();
+    let (Some(svc_name), Some(ns)) = (svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()) else {
+        return out;
+    };
+    let Some(owner) = name(&format!("{svc_name}.{ns}.svc.{domain}")) else { return out };
+    let spec = svc.spec.clone().unwrap_or_default();
+    if spec.type_.as_deref() == Some("ExternalName") {
+        if let Some(target) = spec.external_name.as_deref().and_then(name) {
+            out.push((owner, RData::CNAME(CNAME(target))));
+        }
+        return out;
+    }
+    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();
+    if cluster_ip != "None" {
+        let Ok(ip) = cluster_ip.parse::<Ipv4Addr>() else { return out };
+        out.push((owner.clone(), RData::A(A(ip))));
+        out.push((reverse_name(ip), RData::PTR(PTR(owner.clone()))));
+        let ports = spec.ports.iter().flatten().map(|p| (p.name.as_ref(), p.protocol.as_ref(), p.port));
+        for (port_name, protocol, port) in named_ports(ports) {
+            if let Some(srv) = name(&format!("_{port_name}._{protocol}.{owner}")) {
+                out.push((srv, RData::SRV(SRV::new(0, 100, port, owner.clone()))));
+            }
+        }
+        return out;
+    }
+    // Headless: the ready endpoints themselves (the endpoints controller has already put
+    // unready ones in `addresses` when the service publishes them).
+    let Some(eps) = endpoints else { return out };
+    let mut members: Vec<(Ipv4Addr, String, Vec<NamedPort>)> = Vec::new();
+    for subset in eps.subsets.iter().flatten() {
+        let ports = named_ports(subset.ports.iter().flatten().map(|p| (p.name.as_ref(), p.protocol.as_ref(), p.port)));
+        for address in subset.addresses.iter().flatten() {
+            let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
+            let host = address.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| dashed(ip));
+            members.push((ip, host, ports.clone()));
+        }
+    }
+    let weight = (100 / members.len().max(1)).max(1) as u16;
+    for (ip, host, ports) in &members {
+        out.push((owner.clone(), RData::A(A(*ip))));
+        let Some(member) = name(&format!("{host}.{owner}")) else { continue };
+        out.push((member.clone(), RData::A(A(*ip))));
+        out.push((reverse_name(*ip), RData::PTR(PTR(member.clone()))));
+        for (port_name, protocol, port) in ports {
+            if let Some(srv) = name(&format!("_{port_name}._{protocol}.{owner}")) {
+                out.push((srv, RData::SRV(SRV::new(0, weight, *port, member.clone()))));
+            }
+        }
+    }
+    out
+}
+
+/// The cluster domain as a name (`cluster.local.`).
+pub fn domain_name(domain: &str) -> Name {
+    name(domain).unwrap_or_else(|| name("cluster.local.").expect("valid"))
+}
+
+impl Snapshot {
+    /// The zone made of the services' records.
+    pub fn build<'a>(
+        domain: &Name,
+        ttl: u32,
+        serial: u32,
+        parts: impl IntoIterator<Item = &'a ServiceRecords>,
+    ) -> Snapshot {
+        let mut snapshot = Snapshot { domain: domain.clone(), ttl, names: HashMap::new(), serial };
+        for (owner, data) in parts.into_iter().flatten() {
+            snapshot.insert(owner, data.clone());
+        }
+        snapshot
+    }
+
+    /// An empty zone (before anything is known).
+    pub fn empty(domain: &Name, ttl: u32) -> Snapshot {
+        Snapshot::build(domain, ttl, 1, [])
+    }
+
+    fn insert(&mut self, owner: &Name, data: RData) {
+        let record = Record::from_rdata(owner.clone(), self.ttl, data);
+        // The name and every ancestor below the apex exist from now on.
+        let mut ancestor = owner.base_name();
+        while ancestor.num_labels() > 0 {
+            let key = LowerName::new(&ancestor);
+            if self.names.contains_key(&key) {
+                break;
+            }
+            self.names.insert(key, Vec::new());
+            ancestor = ancestor.base_name();
+        }
+        self.names.entry(LowerName::new(owner)).or_default().push(record);
+    }
+
+    /// The zone's SOA record, owned by `origin` (the cluster domain or `in-addr.arpa.`).
+    pub fn soa(&self, origin: &Name) -> Record {
+        let ns = name(&format!("ns.dns.{}", self.domain)).expect("valid");
+        let hostmaster = name(&format!("hostmaster.{}", self.domain)).expect("valid");
+        let soa = SOA::new(ns, hostmaster, self.serial, 7200, 1800, 86400, self.ttl);
+        Record::from_rdata(origin.clone(), self.ttl, RData::SOA(soa))
+    }
+
+    /// The records for a question.
+    pub fn answer(&self, qname: &Name, qtype: RecordType) -> Answer {
+        let lower = LowerName::new(qname);
+        let apex = LowerName::new(&self.domain);
+        let arpa = LowerName::new(&name("in-addr.arpa.").expect("valid"));
+        if lower == apex || lower == arpa {
+            let ns = Record::from_rdata(
+                qname.clone(),
+                self.ttl,
+                RData::NS(NS(name(&format!("ns.dns.{}", self.domain)).expect("valid"))),
+            );
+            return match qtype {
+                RecordType::SOA => Answer::Records(vec![self.soa(qname)]),
+                RecordType::NS => Answer::Records(vec![ns]),
+                RecordType::ANY => Answer::Records(vec![self.soa(qname), ns]),
+                _ => Answer::NoData,
+            };
+        }
+        if let Some(version) = name(&format!("dns-version.{}", self.domain))
+            && lower == LowerName::new(&version)
+        {
+            return match qtype {
+                RecordType::TXT | RecordType::ANY => {
+                    let txt = RData::TXT(TXT::new(vec![SCHEMA_VERSION.to_string()]));
+                    Answer::Records(vec![Record::from_rdata(qname.clone(), self.ttl, txt)])
+                }
+                _ => Answer::NoData,
+            };
+        }
+        if let Some(ip) = self.pod_address(qname) {
+            return match qtype {
+                RecordType::A | RecordType::ANY => {
+                    Answer::Records(vec![Record::from_rdata(qname.clone(), self.ttl, RData::A(A(ip)))])
+                }
+                _ => Answer::NoData,
+            };
+        }
+        let Some(records) = self.names.get(&lower) else { return Answer::NxDomain };
+        let matching: Vec<Record> = records
+            .iter()
+            .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
+            .map(|r| Record::from_rdata(qname.clone(), r.ttl, r.data.clone()))
+            .collect();
+        if !matching.is_empty() {
+            return Answer::Records(matching);
+        }
+        // An alias answers every type with itself (the resolver follows it).
+        let cname: Vec<Record> = records.iter().filter(|r| r.record_type() == RecordType::CNAME).cloned().collect();
+        if !cname.is_empty() { Answer::Records(cname) } else { Answer::NoData }
+    }
+
+    /// `a-b-c-d.<ns>.pod.<zone>`: the address in the name (CoreDNS' `pods insecure`, the
+    /// default of kubeadm clusters).
+    fn pod_address(&self, qname: &Name) -> Option<Ipv4Addr> {
+        if qname.num_labels() != self.domain.num_labels() + 3 || !self.domain.zone_of(qname) {
+            return None;
+        }
+        let labels: Vec<String> = qname.iter().map(|l| String::from_utf8_lossy(l).to_ascii_lowercase()).collect();
+        if labels.get(2).map(String::as_str) != Some("pod") {
+            return None;
+        }
+        labels[0].replace('-', ".").parse().ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn build(services: serde_json::Value, endpoints: serde_json::Value) -> Snapshot {
+        let services: Vec<Service> = serde_json::from_value(services).unwrap();
+        let endpoints: Vec<Endpoints> = serde_json::from_value(endpoints).unwrap();
+        let domain = domain_name("cluster.local");
+        let parts: Vec<ServiceRecords> = services
+            .iter()
+            .map(|svc| {
+                let eps = endpoints.iter().find(|e| e.metadata.name == svc.metadata.name);
+                service_records(&domain, svc, eps)
+            })
+            .collect();
+        Snapshot::build(&domain, 5, 7, &parts)
+    }
+
+    fn q(s: &Snapshot, n: &str, t: RecordType) -> Answer {
+        s.answer(&name(n).unwrap(), t)
+    }
+
+    fn data(answer: Answer) -> Vec<String> {
+        match answer {
+            Answer::Records(r) => r.iter().map(|r| r.data.to_string()).collect(),
+            other => vec![format!("{other:?}")],
+        }
+    }
+
+    fn zone() -> Snapshot {
+        build(
+            json!([
+                {"metadata": {"name": "kubia", "namespace": "default"},
+                 "spec": {"clusterIP": "10.96.0.12", "ports": [{"name": "http", "port": 80}, {"port": 443}]}},
+                {"metadata": {"name": "kubia-headless", "namespace": "default"},
+                 "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}},
+                {"metadata": {"name": "empty", "namespace": "default"}, "spec": {"clusterIP": "None"}},
+                {"metadata": {"name": "db", "namespace": "default"},
+                 "spec": {"type": "ExternalName", "externalName": "someapi.somecompany.com"}}
+            ]),
+            json!([
+                {"metadata": {"name": "kubia-headless", "namespace": "default"}, "subsets": [{
+                    "addresses": [{"ip": "10.244.1.5"}, {"ip": "10.244.2.6", "hostname": "web-0"}],
+                    "notReadyAddresses": [{"ip": "10.244.3.7"}],
+                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
+            ]),
+        )
+    }
+
+    #[test]
+    fn cluster_ip_services_answer_a_srv_and_ptr() {
+        let z = zone();
+        assert_eq!(data(q(&z, "kubia.default.svc.cluster.local.", RecordType::A)), ["10.96.0.12"]);
+        assert_eq!(data(q(&z, "KUBIA.Default.svc.cluster.local.", RecordType::A)), ["10.96.0.12"], "any case");
+        assert_eq!(
+            data(q(&z, "_http._tcp.kubia.default.svc.cluster.local.", RecordType::SRV)),
+            ["0 100 80 kubia.default.svc.cluster.local."]
+        );
+        assert_eq!(
+            q(&z, "_https._tcp.kubia.default.svc.cluster.local.", RecordType::SRV),
+            Answer::NxDomain,
+            "unnamed port"
+        );
+        assert_eq!(data(q(&z, "12.0.96.10.in-addr.arpa.", RecordType::PTR)), ["kubia.default.svc.cluster.local."]);
+        assert_eq!(q(&z, "kubia.default.svc.cluster.local.", RecordType::AAAA), Answer::NoData);
+        assert_eq!(q(&z, "default.svc.cluster.local.", RecordType::A), Answer::NoData, "an empty non-terminal");
+        assert_eq!(q(&z, "nope.default.svc.cluster.local.", RecordType::A), Answer::NxDomain);
+    }
+
+    #[test]
+    fn headless_services_answer_their_ready_endpoints() {
+        let z = zone();
+        assert_eq!(
+            data(q(&z, "kubia-headless.default.svc.cluster.local.", RecordType::A)),
+            ["10.244.1.5", "10.244.2.6"]
+        );
+        assert_eq!(data(q(&z, "web-0.kubia-headless.default.svc.cluster.local.", RecordType::A)), ["10.244.2.6"]);
+        assert_eq!(data(q(&z, "10-244-1-5.kubia-headless.default.svc.cluster.local.", RecordType::A)), ["10.244.1.5"]);
+        assert_eq!(
+            data(q(&z, "_http._tcp.kubia-headless.default.svc.cluster.local.", RecordType::SRV)),
+            [
+                "0 50 8080 10-244-1-5.kubia-headless.default.svc.cluster.local.",
+                "0 50 8080 web-0.kubia-headless.default.svc.cluster.local."
+            ]
+        );
+        assert_eq!(
+            data(q(&z, "6.2.244.10.in-addr.arpa.", RecordType::PTR)),
+            ["web-0.kubia-headless.default.svc.cluster.local."]
+        );
+        assert_eq!(q(&z, "empty.default.svc.cluster.local.", RecordType::A), Answer::NxDomain, "no ready endpoints");
+        assert_eq!(q(&z, "10-244-3-7.kubia-headless.default.svc.cluster.local.", RecordType::A), Answer::NxDomain);
+    }
+
+    #[test]
+    fn external_names_pods_and_the_zone_itself() {
+        let z = zone();
+        assert_eq!(data(q(&z, "db.default.svc.cluster.local.", RecordType::A)), ["someapi.somecompany.com."]);
+        assert_eq!(data(q(&z, "10-244-1-5.default.pod.cluster.local.", RecordType::A)), ["10.244.1.5"]);
+        assert_eq!(q(&z, "10-244-1.default.pod.cluster.local.", RecordType::A), Answer::NxDomain);
+        assert_eq!(data(q(&z, "dns-version.cluster.local.", RecordType::TXT)), ["1.1.0"]);
+        let soa = data(q(&z, "cluster.local.", RecordType::SOA));
+        assert_eq!(soa, ["ns.dns.cluster.local. hostmaster.cluster.local. 7 7200 1800 86400 5"]);
+        assert_eq!(data(q(&z, "cluster.local.", RecordType::NS)), ["ns.dns.cluster.local."]);
+    }
+}

@@ -1,0 +1,236 @@
+//! Cluster DNS: the records of the Kubernetes DNS specification queried with a real `dig` from
+//! the host, and names resolved from inside pods (search path, nslookup, dig, curl by name).
+
+mod common;
+
+use common::{KUBIA, Lab, eventually};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// `dig @<dns> -p <port> <args>`: everything it prints.
+fn dig_full(lab: &Lab, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", lab.app.dns_addr.ip()))
+        .args(["-p", &lab.app.dns_addr.port().to_string(), "+tries=1", "+time=5"])
+        .args(args)
+        .output()
+        .expect("dig runs (bind9-dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dig … +short`: the lines it prints.
+fn dig(lab: &Lab, args: &[&str]) -> Vec<String> {
+    let args: Vec<&str> = args.iter().copied().chain(["+short"]).collect();
+    dig_full(lab, &args).lines().map(String::from).collect()
+}
+
+const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: kubia-headless
+spec:
+  clusterIP: None
+  selector:
+    app: kubia
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: external-service
+spec:
+  type: ExternalName
+  externalName: someapi.somecompany.com
+  ports:
+  - port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kubia-named
+spec:
+  selector:
+    app: kubia
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+"#;
+
+async fn cluster_ip(lab: &Lab, name: &str) -> String {
+    let (_, svc) = lab.get(&format!("/api/v1/namespaces/default/services/{name}")).await;
+    svc["spec"]["clusterIP"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dig_from_the_host_gets_the_records_of_the_spec() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    lab.apply(SERVICES).await;
+    lab.serving("kubia", 3).await;
+    let ip = cluster_ip(&lab, "kubia").await;
+    let found = eventually(PATIENCE, "the service in DNS", || async {
+        let a = dig(&lab, &["kubia.default.svc.cluster.local"]);
+        (a == [ip.as_str()]).then_some(a)
+    })
+    .await;
+    assert_eq!(found, [ip.as_str()]);
+    assert_eq!(dig(&lab, &["KUBIA.default.SVC.cluster.local"]), [ip.as_str()], "case-insensitive");
+    let named = cluster_ip(&lab, "kubia-named").await;
+    assert_eq!(
+        dig(&lab, &["-t", "SRV", "_http._tcp.kubia-named.default.svc.cluster.local"]),
+        ["0 100 80 kubia-named.default.svc.cluster.local."]
+    );
+    assert_eq!(dig(&lab, &["-x", &named]), ["kubia-named.default.svc.cluster.local."]);
+    // Headless: one A per ready pod, and per-pod names and SRV targets.
+    let pods = eventually(PATIENCE, "three pod addresses", || async {
+        let mut a = dig(&lab, &["kubia-headless.default.svc.cluster.local"]);
+        a.sort();
+        (a.len() == 3).then_some(a)
+    })
+    .await;
+    let mut expected: Vec<String> = lab.ready_endpoints("kubia").await.into_iter().map(|(ip, _)| ip).collect();
+    expected.sort();
+    assert_eq!(pods, expected);
+    let first = &pods[0];
+    let dashed = first.replace('.', "-");
+    assert_eq!(dig(&lab, &[&format!("{dashed}.kubia-headless.default.svc.cluster.local")]), [first.as_str()]);
+    let srv = dig(&lab, &["SRV", "_http._tcp.kubia-headless.default.svc.cluster.local"]);
+    assert_eq!(srv.len(), 3, "{srv:?}");
+    assert!(
+        srv.iter().any(|l| l.ends_with(&format!(" 8080 {dashed}.kubia-headless.default.svc.cluster.local."))),
+        "{srv:?}"
+    );
+    assert_eq!(dig(&lab, &["-x", first]), [format!("{dashed}.kubia-headless.default.svc.cluster.local.")]);
+    // ExternalName, pods, the version record, the zone's apex.
+    assert_eq!(dig(&lab, &["external-service.default.svc.cluster.local", "CNAME"]), ["someapi.somecompany.com."]);
+    assert_eq!(dig(&lab, &[&format!("{dashed}.default.pod.cluster.local")]), [first.as_str()]);
+    assert_eq!(dig(&lab, &["dns-version.cluster.local", "TXT"]), ["\"1.1.0\""]);
+    assert_eq!(dig(&lab, &["kube-dns.kube-system.svc.cluster.local"]), ["10.96.0.10"]);
+    // Negative answers carry the SOA; names outside the cluster are refused (no upstream).
+    let nx = dig_full(&lab, &["nope.default.svc.cluster.local"]);
+    assert!(nx.contains("status: NXDOMAIN") && nx.contains("flags: qr aa rd"), "{nx}");
+    assert!(nx.contains("cluster.local.\t\t5\tIN\tSOA\tns.dns.cluster.local. hostmaster.cluster.local."), "{nx}");
+    let refused = dig_full(&lab, &["example.com"]);
+    assert!(refused.contains("status: REFUSED"), "{refused}");
+    // Over TCP too.
+    assert_eq!(dig(&lab, &["+tcp", "kubia.default.svc.cluster.local"]), [ip.as_str()]);
+    lab.app.shutdown().await;
+}
+
+/// A headless service whose pods turn ready one by one.
+const HEADLESS_READINESS: &str = r#"
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: kubia
+spec:
+  replicas: 3
+  selector:
+    app: kubia
+  template:
+    metadata:
+      labels:
+        app: kubia
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        readinessProbe:
+          periodSeconds: 1
+          exec:
+            command: ["ls", "/var/ready"]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kubia-headless
+spec:
+  clusterIP: None
+  selector:
+    app: kubia
+  ports:
+  - port: 80
+    targetPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kubia
+spec:
+  selector:
+    app: kubia
+  ports:
+  - port: 80
+    targetPort: 8080
+"#;
+
+async fn exec(lab: &Lab, pod: &str, command: &[&str]) -> Value {
+    lab.exec(pod, command).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_resolve_through_the_search_path() {
+    let lab = Lab::start().await;
+    lab.apply(HEADLESS_READINESS).await;
+    let run = serde_json::json!({"name": "dnsutils", "image": "tutum/dnsutils", "command": true, "args": ["sleep", "infinity"]});
+    let (code, made) = lab.send(reqwest::Method::POST, "/lab/v1/run", "application/json", run.to_string()).await;
+    assert_eq!(code, 200, "{made}");
+    let pods: Vec<String> = eventually(PATIENCE, "the pods running", || async {
+        let running = lab.running_pods().await;
+        (running.len() == 4).then_some(running.into_iter().filter(|p| p != "dnsutils").collect())
+    })
+    .await;
+    // No pod is ready: the headless name does not exist.
+    let out = exec(&lab, "dnsutils", &["nslookup", "kubia-headless"]).await;
+    assert_eq!(out["exitCode"], 1, "{out}");
+    assert!(out["stdout"].as_str().unwrap().contains("** server can't find kubia-headless: NXDOMAIN"), "{out}");
+    // Two pods made ready appear within a probe period, and only they.
+    let mut ready_ips = Vec::new();
+    for pod in &pods[..2] {
+        exec(&lab, pod, &["touch", "/var/ready"]).await;
+        let (_, p) = lab.get(&format!("/api/v1/namespaces/default/pods/{pod}")).await;
+        ready_ips.push(p["status"]["podIP"].as_str().unwrap().to_string());
+    }
+    let listed = eventually(Duration::from_secs(5), "both ready pods in the answer", || async {
+        let out = exec(&lab, "dnsutils", &["nslookup", "kubia-headless"]).await;
+        let text = out["stdout"].as_str()?.to_string();
+        ready_ips.iter().all(|ip| text.contains(&format!("Address: {ip}\n"))).then_some(text)
+    })
+    .await;
+    assert!(listed.starts_with("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\n"), "{listed}");
+    assert_eq!(listed.matches("Name:\tkubia-headless.default.svc.cluster.local\nAddress: ").count(), 2, "{listed}");
+    // The regular service answers its cluster IP.
+    let ip = cluster_ip(&lab, "kubia").await;
+    let out = exec(&lab, "dnsutils", &["nslookup", "kubia"]).await;
+    assert!(
+        out["stdout"].as_str().unwrap().contains(&format!("Name:\tkubia.default.svc.cluster.local\nAddress: {ip}\n")),
+        "{out}"
+    );
+    // curl by short name, name.namespace and FQDN all reach the service.
+    lab.serving("kubia", 2).await;
+    for host in ["kubia", "kubia.default", "kubia.default.svc.cluster.local"] {
+        let out = exec(&lab, "dnsutils", &["curl", "-s", &format!("http://{host}")]).await;
+        assert!(out["stdout"].as_str().unwrap().starts_with("You've hit kubia-"), "{host}: {out}");
+    }
+    let out = exec(&lab, "dnsutils", &["curl", "-sS", "http://nowhere"]).await;
+    assert_eq!(
+        (out["exitCode"].as_i64(), out["stderr"].as_str()),
+        (Some(6), Some("curl: (6) Could not resolve host: nowhere\n"))
+    );
+    // dig in the pod: no search list by default, the full answer.
+    let out = exec(&lab, "dnsutils", &["dig", "kubia.default.svc.cluster.local"]).await;
+    let text = out["stdout"].as_str().unwrap();
+    assert!(text.contains(";; ANSWER SECTION:\nkubia.default.svc.cluster.local. 5\tIN\tA\t"), "{text}");
+    assert!(text.contains(";; SERVER: 10.96.0.10#53(10.96.0.10) (UDP)"), "{text}");
+    let out = exec(&lab, "dnsutils", &["dig", "+short", "+search", "kubia"]).await;
+    assert_eq!(out["stdout"], format!("{ip}\n"));
+    lab.app.shutdown().await;
+}
