@@ -234,3 +234,39 @@ async fn pods_resolve_through_the_search_path() {
     assert_eq!(out["stdout"], format!("{ip}\n"));
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_is_truncated_over_udp_and_whole_over_tcp() {
+    let lab = Lab::start().await;
+    // A headless service with 500 ready endpoints.
+    let addresses: Vec<Value> =
+        (0..500).map(|i| serde_json::json!({"ip": format!("10.244.{}.{}", 1 + i / 200, 2 + i % 200)})).collect();
+    let manifest = serde_json::json!([
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "big"},
+         "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "big"},
+         "subsets": [{"addresses": addresses, "ports": [{"port": 80}]}]}
+    ]);
+    for doc in manifest.as_array().unwrap() {
+        let (code, applied) = lab.apply(&doc.to_string()).await;
+        assert_eq!(code, 200, "{applied}");
+    }
+    let name = "big.default.svc.cluster.local";
+    let whole = eventually(PATIENCE, "500 addresses over TCP", || async {
+        let a = dig(&lab, &["+tcp", name]);
+        (a.len() == 500).then_some(a)
+    })
+    .await;
+    assert_eq!(whole.len(), 500);
+    let udp = dig_full(&lab, &["+notcp", "+ignore", name]);
+    assert!(udp.contains("flags: qr aa tc rd;"), "{udp}");
+    // dig itself retries over TCP when it sees TC, and gets them all.
+    assert_eq!(dig(&lab, &[name]).len(), 500);
+    // So does a pod's resolver.
+    let run = serde_json::json!({"name": "dnsutils", "image": "tutum/dnsutils", "command": true, "args": ["sleep", "infinity"]});
+    lab.send(reqwest::Method::POST, "/lab/v1/run", "application/json", run.to_string()).await;
+    eventually(PATIENCE, "dnsutils running", || async { (lab.running_pods().await.len() == 1).then_some(()) }).await;
+    let out = lab.exec("dnsutils", &["dig", "+short", name]).await;
+    assert_eq!(out["stdout"].as_str().unwrap().lines().count(), 500, "{out}");
+    lab.app.shutdown().await;
+}

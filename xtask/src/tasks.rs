@@ -54,3 +54,18 @@ pub fn e2e() -> Result<()> {
         .env("SVCLAB_BIN", binary)
         .env("CHROMIUM_PATH", setup::chromium()))
 }
+
+/// `fuzz dns [--seconds N] [--seed S]`: the DNS robustness test, run for N seconds (60 by
+/// default) in release mode.
+pub fn fuzz(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) != Some("dns") {
+        anyhow::bail!("usage: cargo xtask fuzz dns [--seconds N] [--seed S]");
+    }
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let seconds = flag("--seconds").unwrap_or_else(|| "60".into());
+    let seed = flag("--seed").unwrap_or_else(|| "7".into());
+    sh(cargo()
+        .args(["test", "--release", "--package", "svclab", "--test", "dns_robustness", "--", "--nocapture"])
+        .env("SVCLAB_FUZZ_SECONDS", seconds)
+        .env("SVCLAB_FUZZ_SEED", seed))
+}
