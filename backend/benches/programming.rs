@@ -2,7 +2,9 @@
 //! with 10 endpoints each (10,000 pods). While a background task keeps flipping pods in and out
 //! of other services, each measured change flips one pod's label through the API registry and
 //! times how long until the proxy table published to the data plane reflects it (the whole path:
-//! store → watch → endpoints controller → Endpoints → proxier). Writes `target/bench/programming.md`.
+//! store → watch → endpoints controller → Endpoints → proxier). Then the same for cluster DNS:
+//! services created and deleted, timed until a real query gets the new answer. Writes
+//! `target/bench/programming.md`.
 
 use anyhow::Result;
 use rand::Rng;
@@ -22,6 +24,8 @@ const PODS_PER_SERVICE: usize = 10;
 const MEASURED: usize = 500;
 /// Background changes per second, on services the measurement does not touch.
 const CHURN_PER_SECOND: u64 = 100;
+/// DNS changes measured (half creations, half deletions).
+const DNS_MEASURED: usize = 400;
 
 fn object(value: serde_json::Value) -> Object {
     Object::from_value(value).expect("a valid object")
@@ -36,6 +40,19 @@ fn flip(registry: &Registry, service: usize, pod: usize, member: bool) -> Result
 
 fn backends(app: &App, addr: &VirtualAddr) -> usize {
     app.network.table().cluster_ip(addr).map_or(0, |r| r.backends.len())
+}
+
+/// Whether the cluster DNS answers an A query for `fqdn` with an address now.
+async fn dns_answers(dns: std::net::SocketAddr, fqdn: &str) -> bool {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut m = Message::new(9, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(fqdn).expect("a valid name"), RecordType::A));
+    let bytes = m.to_vec().expect("encodable");
+    match svclab::dns::client::exchange_udp(dns, &bytes, Duration::from_millis(200)).await {
+        Ok(raw) => Message::from_vec(&raw).is_ok_and(|r| !r.answers.is_empty()),
+        Err(_) => false,
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -117,6 +134,24 @@ async fn main() -> Result<()> {
         latencies.push((t0.elapsed().as_secs_f64() * 1000.0, i, j));
     }
     let elapsed = measuring.elapsed().as_secs_f64();
+
+    // DNS: a service created or deleted among the 1,000, timed until the cluster DNS answers
+    // for it (or stops), with real queries over UDP, while the churn goes on.
+    let mut dns_ms = Vec::with_capacity(DNS_MEASURED);
+    for n in 0..DNS_MEASURED {
+        let name = format!("probe-{}", n / 2);
+        let fqdn = format!("{name}.default.svc.cluster.local.");
+        let create = n % 2 == 0;
+        let t0 = Instant::now();
+        if create {
+            registry.create(object(serde_json::json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": "default"}, "spec": {"ports": [{"port": 80}]}})))?;
+        } else {
+            registry.delete(&ObjectKey::new(Kind::Service, "default", &name), None)?;
+        }
+        while dns_answers(app.dns_addr, &fqdn).await != create {}
+        dns_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
     stop.store(true, Ordering::Relaxed);
     churn.await?;
 
@@ -134,6 +169,16 @@ async fn main() -> Result<()> {
     out.push_str("| p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: |\n");
     out.push_str(&format!("| {p50:.2} ms | {p90:.2} ms | {p99:.2} ms | {max:.2} ms |\n\n"));
     out.push_str(&format!("Target: p99 ≤ 10 ms — {}.\n", if p99 <= 10.0 { "met" } else { "not met" }));
+    dns_ms.sort_by(|a, b| a.total_cmp(b));
+    let (d50, d90, d99, dmax) =
+        (percentile(&dns_ms, 0.5), percentile(&dns_ms, 0.9), percentile(&dns_ms, 0.99), dns_ms[dns_ms.len() - 1]);
+    out.push_str("\n## DNS programming latency\n\n");
+    out.push_str(&format!(
+        "The same cluster ({SERVICES} services): {DNS_MEASURED} changes, alternately creating a service and deleting it through the API registry, each timed until a UDP query to the cluster DNS gets the new answer (the address, then NXDOMAIN), while the churn above went on.\n\n"
+    ));
+    out.push_str("| p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: |\n");
+    out.push_str(&format!("| {d50:.2} ms | {d90:.2} ms | {d99:.2} ms | {dmax:.2} ms |\n\n"));
+    out.push_str(&format!("Target: p99 ≤ 10 ms — {}.\n", if d99 <= 10.0 { "met" } else { "not met" }));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("programming.md"), &out)?;

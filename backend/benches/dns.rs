@@ -1,0 +1,231 @@
+//! DNS benchmark, run by `cargo xtask bench dns`: dnsperf (Debian's) sends the same query mix to
+//! svclab's cluster DNS (release build, `SVCLAB_BIN`) and to BIND 9 (Debian's `named`) serving
+//! an equivalent zone file, one after the other in the same run, each as its own process. The
+//! zone: 1,000 services with a named port (A, SRV, PTR), plus names that do not exist. Throughput
+//! comes from dnsperf's summary; the latency percentiles from a second dnsperf run at the same
+//! load with per-query output. Writes `target/bench/dns.md`.
+
+use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SERVICES: usize = 1000;
+const SECONDS: u32 = 10;
+const CLIENTS: u32 = 8;
+const NODE_NETWORK: &str = "127.0.8.0";
+
+fn free_port() -> Result<u16> {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok(udp.local_addr()?.port())
+}
+
+/// Whether `server` answers an A query for `name` with an address.
+async fn answers(server: SocketAddr, name: &str) -> bool {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let Ok(qname) = Name::from_ascii(name) else { return false };
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(qname, RecordType::A));
+    let Ok(bytes) = m.to_vec() else { return false };
+    match svclab::dns::client::exchange_udp(server, &bytes, Duration::from_millis(300)).await {
+        Ok(raw) => Message::from_vec(&raw).is_ok_and(|r| !r.answers.is_empty()),
+        Err(_) => false,
+    }
+}
+
+async fn wait_answering(server: SocketAddr, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answers(server, name).await {
+        if Instant::now() > deadline {
+            bail!("{server} did not answer {name} in time");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Starts svclab with 1,000 services; returns the process, the DNS address and the services'
+/// cluster IPs.
+async fn svclab() -> Result<(Child, SocketAddr, Vec<String>)> {
+    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let mut child = Command::new(binary)
+        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1", "--dns", &dns.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let api = loop {
+        let line = lines.next_line().await?.context("svclab exited before it was up")?;
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split(',').next().unwrap_or_default().trim().to_string();
+        }
+    };
+    let manifest: String = (0..SERVICES)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\nspec:\n  ports:\n  - name: http\n    port: 80\n---\n"
+            )
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{api}/lab/v1/apply"))
+        .header("content-type", "application/yaml")
+        .body(manifest)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("applying the services failed: {}", response.text().await?);
+    }
+    let list: serde_json::Value =
+        client.get(format!("http://{api}/api/v1/namespaces/default/services")).send().await?.json().await?;
+    let mut ips = vec![String::new(); SERVICES];
+    for svc in list["items"].as_array().context("a service list")? {
+        let name = svc["metadata"]["name"].as_str().unwrap_or_default();
+        if let Some(i) = name.strip_prefix("svc-").and_then(|i| i.parse::<usize>().ok()) {
+            ips[i] = svc["spec"]["clusterIP"].as_str().unwrap_or_default().to_string();
+        }
+    }
+    wait_answering(dns, &format!("svc-{}.default.svc.cluster.local.", SERVICES - 1)).await?;
+    Ok((child, dns, ips))
+}
+
+/// Starts `named` serving the same records from zone files; returns it, its address and version.
+async fn bind(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
+    let version = std::process::Command::new("named").arg("-v").output().context("BIND (named) is not installed")?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let dir = std::env::temp_dir().join(format!("svclab-bench-bind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let soa = "@ 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ 5 IN NS ns.dns.cluster.local.\n";
+    let mut zone = format!("$ORIGIN cluster.local.\n{soa}ns.dns 5 IN A 10.96.0.10\ndns-version 5 IN TXT \"1.1.0\"\n");
+    let mut reverse = format!("$ORIGIN in-addr.arpa.\n{soa}");
+    for (i, ip) in ips.iter().enumerate() {
+        zone.push_str(&format!("svc-{i}.default.svc 5 IN A {ip}\n_http._tcp.svc-{i}.default.svc 5 IN SRV 0 100 80 svc-{i}.default.svc.cluster.local.\n"));
+        let o: Vec<&str> = ip.split('.').collect();
+        reverse.push_str(&format!("{}.{}.{}.{} 5 IN PTR svc-{i}.default.svc.cluster.local.\n", o[3], o[2], o[1], o[0]));
+    }
+    std::fs::write(dir.join("cluster.local.zone"), zone)?;
+    std::fs::write(dir.join("in-addr.arpa.zone"), reverse)?;
+    let port = free_port()?;
+    let conf = format!(
+        "options {{\n  directory \"{dir}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  pid-file none;\n  dnssec-validation no;\n}};\nzone \"cluster.local\" {{ type primary; file \"cluster.local.zone\"; }};\nzone \"in-addr.arpa\" {{ type primary; file \"in-addr.arpa.zone\"; }};\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("named.conf"), conf)?;
+    // Two worker threads, as svclab has on this machine.
+    let child = Command::new("named")
+        .args(["-g", "-n", "2", "-c"])
+        .arg(dir.join("named.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting named")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    wait_answering(addr, "svc-0.default.svc.cluster.local.").await?;
+    Ok((child, addr, version))
+}
+
+/// The query mix: per service an A, and for a quarter of them an SRV, a PTR and a name that
+/// does not exist.
+fn queries(ips: &[String]) -> Result<std::path::PathBuf> {
+    let mut text = String::new();
+    for (i, ip) in ips.iter().enumerate() {
+        text.push_str(&format!("svc-{i}.default.svc.cluster.local A\n"));
+        if i % 4 == 0 {
+            let o: Vec<&str> = ip.split('.').collect();
+            text.push_str(&format!("_http._tcp.svc-{i}.default.svc.cluster.local SRV\n"));
+            text.push_str(&format!("{}.{}.{}.{}.in-addr.arpa PTR\n", o[3], o[2], o[1], o[0]));
+            text.push_str(&format!("missing-{i}.default.svc.cluster.local A\n"));
+        }
+    }
+    let path = std::env::temp_dir().join(format!("svclab-bench-queries-{}", std::process::id()));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+struct Run {
+    qps: f64,
+    lost: String,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn field<'a>(output: &'a str, label: &str) -> Option<&'a str> {
+    output.lines().find_map(|l| l.trim().strip_prefix(label)).map(str::trim)
+}
+
+/// dnsperf against `server`: throughput from one run, latency percentiles from another.
+fn dnsperf(server: SocketAddr, queries: &std::path::Path) -> Result<Run> {
+    let base = |seconds: u32| {
+        let mut cmd = std::process::Command::new("dnsperf");
+        cmd.args(["-s", &server.ip().to_string(), "-p", &server.port().to_string()]).arg("-d").arg(queries).args([
+            "-l",
+            &seconds.to_string(),
+            "-c",
+            &CLIENTS.to_string(),
+            "-T",
+            "2",
+            "-q",
+            "200",
+        ]);
+        cmd
+    };
+    let out = base(SECONDS).output().context("dnsperf is not installed")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let qps: f64 = field(&text, "Queries per second:").context("dnsperf's summary")?.parse()?;
+    let lost = field(&text, "Queries lost:").unwrap_or("?").to_string();
+    let out = base(3).arg("-v").output()?;
+    let mut latencies: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("> "))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    if latencies.is_empty() {
+        bail!("dnsperf -v reported no latencies");
+    }
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] * 1000.0;
+    Ok(Run { qps, lost, p50_ms: at(0.5), p99_ms: at(0.99) })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let (svclab, svclab_dns, ips) = svclab().await?;
+    let (named, named_addr, bind_version) = bind(&ips).await?;
+    let queries = queries(&ips)?;
+    let ours = dnsperf(svclab_dns, &queries)?;
+    let theirs = dnsperf(named_addr, &queries)?;
+    drop((svclab, named));
+    let dnsperf_version = std::process::Command::new("dnsperf").arg("-h").output().ok();
+    let dnsperf_version = dnsperf_version
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stderr).lines().find(|l| l.starts_with("Version")).map(|l| l.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut out = String::from("## Cluster DNS vs BIND\n\n");
+    out.push_str(&format!(
+        "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server; percentiles from a second 3 s run with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off.\n\n"
+    ));
+    out.push_str("| server | queries/s | lost | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |\n");
+    for (name, r) in [("svclab (hickory-server)", &ours), ("BIND 9", &theirs)] {
+        out.push_str(&format!("| {name} | {:.0} | {} | {:.3} ms | {:.3} ms |\n", r.qps, r.lost, r.p50_ms, r.p99_ms));
+    }
+    let ratio = ours.qps / theirs.qps;
+    out.push_str(&format!(
+        "\nsvclab / BIND: {ratio:.2}× the queries per second. Targets: ≥ 30,000 queries/s ({}), ≥ BIND ({}), p99 under 1 ms ({}).\n",
+        if ours.qps >= 30_000.0 { "met" } else { "not met" },
+        if ratio >= 1.0 { "met" } else { "not met" },
+        if ours.p99_ms < 1.0 { "met" } else { "not met" },
+    ));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("dns.md"), &out)?;
+    println!("{out}");
+    Ok(())
+}
