@@ -236,9 +236,9 @@ async fn external_name_and_headless_services_are_not_proxied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_node_ports_carry_datagrams_both_ways() {
+async fn udp_node_ports_and_load_balancers_carry_datagrams_both_ways() {
     let lab = Lab::start().await;
-    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: netexec\n  labels:\n    app: netexec\nspec:\n  containers:\n  - name: netexec\n    image: registry.k8s.io/e2e-test-images/agnhost:2.53\n    args: [netexec]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: udp\nspec:\n  type: NodePort\n  ports:\n  - name: udp\n    port: 53\n    targetPort: 8081\n    protocol: UDP\n  selector:\n    app: netexec\n";
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: netexec\n  labels:\n    app: netexec\nspec:\n  containers:\n  - name: netexec\n    image: registry.k8s.io/e2e-test-images/agnhost:2.53\n    args: [netexec]\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: udp\nspec:\n  type: LoadBalancer\n  ports:\n  - name: udp\n    port: 53\n    targetPort: 8081\n    protocol: UDP\n  selector:\n    app: netexec\n";
     let (code, body) = lab.apply(manifest).await;
     assert_eq!(code, 200, "{body}");
     eventually(PATIENCE, "the endpoint", || async { (lab.ready_endpoints("udp").await.len() == 1).then_some(()) })
@@ -248,17 +248,29 @@ async fn udp_node_ports_carry_datagrams_both_ways() {
     let (_, nodes) = lab.get("/api/v1/nodes").await;
     let node_ip = nodes["items"][1]["status"]["addresses"][0]["address"].as_str().unwrap().to_string();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let ask = async |what: &str| -> Option<String> {
-        socket.send_to(what.as_bytes(), (node_ip.as_str(), node_port)).await.ok()?;
+    let ask = async |to: (&str, u16), what: &str| -> Option<String> {
+        socket.send_to(what.as_bytes(), to).await.ok()?;
         let mut buf = [0u8; 512];
         let n = tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await.ok()?.ok()?;
         Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     };
-    let hostname = eventually(PATIENCE, "a UDP answer", || ask("hostname")).await;
+    let node = (node_ip.as_str(), node_port);
+    let hostname = eventually(PATIENCE, "a UDP answer", || ask(node, "hostname")).await;
     assert_eq!(hostname, "netexec");
-    assert_eq!(ask("echo hello over udp").await.as_deref(), Some("hello over udp"));
-    let client = ask("clientip").await.unwrap();
+    assert_eq!(ask(node, "echo hello over udp").await.as_deref(), Some("hello over udp"));
+    let client = ask(node, "clientip").await.unwrap();
     assert!(client.starts_with(&format!("{node_ip}:")), "under Cluster the pod sees the node: {client}");
+    // The load balancer's address forwards UDP too, through a node.
+    let lb_ip = eventually(PATIENCE, "a load-balancer address", || async {
+        let (_, svc) = lab.get("/api/v1/namespaces/default/services/udp").await;
+        svc["status"]["loadBalancer"]["ingress"][0]["ip"].as_str().map(String::from)
+    })
+    .await;
+    let lb = (lb_ip.as_str(), 53);
+    let hostname = eventually(PATIENCE, "a UDP answer through the load balancer", || ask(lb, "hostname")).await;
+    assert_eq!(hostname, "netexec");
+    let client = ask(lb, "clientip").await.unwrap();
+    assert!(!client.starts_with("127.0.0.1:"), "the pod sees a node, not the host: {client}");
     lab.app.shutdown().await;
 }
 

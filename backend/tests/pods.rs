@@ -229,6 +229,12 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let out = sh("cat /etc/resolv.conf").await;
     assert!(out["stdout"].as_str().unwrap().contains("nameserver 10.96.0.10\n"), "{out}");
     assert!(out["stdout"].as_str().unwrap().contains("options ndots:5"), "{out}");
+    let out =
+        sh("for i in 1 2 3; do echo $i; done | wc -l; if [ -f /etc/hosts ]; then echo yes; else echo no; fi").await;
+    assert_eq!(out["stdout"], "3\nyes\n", "{out}");
+    let out =
+        sh("until test -f /tmp/stop; do touch /tmp/stop; echo once; done; while false; do echo never; done").await;
+    assert_eq!(out["stdout"], "once\n", "{out}");
     let out = sh("echo 'a |").await;
     assert_eq!(out["exitCode"], 2);
     assert_eq!(out["stderr"], "sh: syntax error: unterminated quoted string\n");

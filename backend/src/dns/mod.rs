@@ -52,12 +52,29 @@ impl Default for DnsConfig {
     }
 }
 
-/// Binds UDP and TCP on one port (a free one when the port is 0).
-async fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+/// A UDP socket on `addr` that other sockets may share (`SO_REUSEPORT`): the kernel spreads
+/// datagrams over them, one receive loop per core.
+fn shared_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Binds UDP (one socket per core, sharing the port) and TCP on one port (a free one when the
+/// port is 0).
+async fn bind(addr: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     for _ in 0..16 {
-        let udp = UdpSocket::bind(addr).await?;
-        let port = udp.local_addr()?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+        let first = shared_udp(addr)?;
+        let bound = first.local_addr()?;
+        let mut udp = vec![first];
+        for _ in 1..cores {
+            udp.push(shared_udp(bound)?);
+        }
+        match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(e),
@@ -85,9 +102,11 @@ pub async fn start(
         catalog.upsert(LowerName::new(&Name::root()), vec![Arc::new(Forwarder::new(upstream))]);
     }
     let (udp, tcp) = bind(config.listen).await?;
-    let addr = udp.local_addr()?;
+    let addr = tcp.local_addr()?;
     let mut server = Server::new(catalog);
-    server.register_socket(udp);
+    for socket in udp {
+        server.register_socket(socket);
+    }
     server.register_listener(tcp, Duration::from_secs(5), 64);
     let stop = cancel.clone();
     tracker.spawn(async move {

@@ -39,6 +39,13 @@ pub struct NodeAddr {
 /// UDP flows of one node port: client → the socket connected to its endpoint.
 type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
 
+/// Where UDP arrives from outside: a node port on one node, or a load-balancer address.
+#[derive(Clone, Copy, Debug)]
+enum UdpFront {
+    NodePort { node: usize, port: u16 },
+    LoadBalancer(SocketAddrV4),
+}
+
 /// How long a UDP flow lives without traffic (conntrack's UDP timeout).
 const UDP_IDLE: Duration = Duration::from_secs(30);
 
@@ -47,6 +54,7 @@ enum Key {
     NodePort { node: usize, port: u16 },
     UdpNodePort { node: usize, port: u16 },
     LoadBalancer(SocketAddrV4),
+    UdpLoadBalancer(SocketAddrV4),
     HealthCheck { node: usize, port: u16 },
 }
 
@@ -78,7 +86,7 @@ impl Listeners {
             });
             // Node ports first: a load balancer forwards to them.
             let mut wanted: Vec<_> = wanted.into_iter().collect();
-            wanted.sort_by_key(|(key, _)| matches!(key, Key::LoadBalancer(_)));
+            wanted.sort_by_key(|(key, _)| matches!(key, Key::LoadBalancer(_) | Key::UdpLoadBalancer(_)));
             for (key, route) in wanted {
                 if running.contains_key(&key) {
                     continue;
@@ -120,8 +128,13 @@ impl Listeners {
         }
         for addr in table.load_balancer_keys() {
             let route = table.load_balancer(&addr).expect("listed").clone();
-            if addr.protocol == Protocol::Tcp && !route.backends.is_empty() {
-                wanted.insert(Key::LoadBalancer(SocketAddrV4::new(addr.ip, addr.port)), route);
+            if !route.backends.is_empty() {
+                let at = SocketAddrV4::new(addr.ip, addr.port);
+                let key = match addr.protocol {
+                    Protocol::Tcp => Key::LoadBalancer(at),
+                    Protocol::Udp => Key::UdpLoadBalancer(at),
+                };
+                wanted.insert(key, route);
             }
         }
         wanted
@@ -137,6 +150,10 @@ impl Listeners {
                 "SyncLoadBalancerFailed",
                 format!("Error syncing load balancer: failed to ensure load balancer: listen tcp {addr}: {error}"),
             ),
+            Key::UdpLoadBalancer(addr) => (
+                "SyncLoadBalancerFailed",
+                format!("Error syncing load balancer: failed to ensure load balancer: listen udp {addr}: {error}"),
+            ),
             Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
                 ("FailedToListen", format!("can't open port \"{}:{port}/tcp\": {error}", self.nodes[node].ip))
             }
@@ -146,7 +163,7 @@ impl Listeners {
         };
         tracing::warn!(service = %route.service, "{message}");
         self.registry.record_event(&svc, "Warning", reason, &message, "service-proxy");
-        if let (Key::LoadBalancer(_), Object::Service(s)) = (key, &*svc) {
+        if let (Key::LoadBalancer(_) | Key::UdpLoadBalancer(_), Object::Service(s)) = (key, &*svc) {
             let mut updated = s.clone();
             let status = updated.status.get_or_insert_with(Default::default);
             let condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
@@ -168,7 +185,10 @@ impl Listeners {
                 SocketAddrV4::new(self.nodes[node].ip, port)
             }
             Key::LoadBalancer(addr) => addr,
-            Key::UdpNodePort { node, port } => return self.start_udp(node, port, affinity).await,
+            Key::UdpNodePort { node, port } => {
+                return self.start_udp(UdpFront::NodePort { node, port }, affinity).await;
+            }
+            Key::UdpLoadBalancer(addr) => return self.start_udp(UdpFront::LoadBalancer(addr), affinity).await,
         };
         let listener = TcpListener::bind(addr).await?;
         let stop = self.cancel.child_token();
@@ -194,7 +214,7 @@ impl Listeners {
                         }
                         Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
                         Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
-                        Key::UdpNodePort { .. } => unreachable!("UDP has its own loop"),
+                        Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => unreachable!("UDP has its own loop"),
                     };
                     if let Err(e) = result {
                         tracing::debug!(error = %e, %peer, "proxied connection ended with an error");
@@ -205,15 +225,19 @@ impl Listeners {
         Ok(token)
     }
 
-    /// A UDP node port: each client gets a flow to one endpoint, replies come back from the
-    /// node port, and a flow idle for [`UDP_IDLE`] is forgotten.
+    /// A UDP node port or load-balancer address: each client gets a flow (to one endpoint, or
+    /// for a load balancer to one healthy node's node port), replies come back from the address
+    /// the client sent to, and a flow idle for [`UDP_IDLE`] is forgotten.
     async fn start_udp(
         self: Arc<Self>,
-        node: usize,
-        port: u16,
+        front: UdpFront,
         affinity: Arc<Affinity>,
     ) -> std::io::Result<CancellationToken> {
-        let socket = Arc::new(UdpSocket::bind(SocketAddrV4::new(self.nodes[node].ip, port)).await?);
+        let bind = match front {
+            UdpFront::NodePort { node, port } => SocketAddrV4::new(self.nodes[node].ip, port),
+            UdpFront::LoadBalancer(addr) => addr,
+        };
+        let socket = Arc::new(UdpSocket::bind(bind).await?);
         let stop = self.cancel.child_token();
         let token = stop.clone();
         let flows: Flows = Arc::default();
@@ -228,7 +252,7 @@ impl Listeners {
                 let flow = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
                 let flow = match flow {
                     Some(flow) => flow,
-                    None => match self.open_udp_flow(node, port, client, &affinity, &socket, &flows, &stop).await {
+                    None => match self.open_udp_flow(front, client, &affinity, &socket, &flows, &stop).await {
                         Some(flow) => flow,
                         None => continue,
                     },
@@ -239,27 +263,46 @@ impl Listeners {
         Ok(token)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Where a new UDP flow from `client` goes, and the source address the far end is to see.
+    fn udp_target(&self, front: UdpFront, client: SocketAddr, affinity: &Affinity) -> Option<(SocketAddr, Ipv4Addr)> {
+        let table = self.network.table();
+        let source = self.network.source_of(client);
+        match front {
+            UdpFront::NodePort { node, port } => {
+                let route = table.node_port(port, Protocol::Udp)?;
+                let node = &self.nodes[node];
+                let chosen = route.pick(Entry::External { node: &node.name }, source, affinity).ok()?;
+                let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
+                let real = self.network.resolve(backend, Protocol::Udp).ok()?;
+                Some((real, if route.external_local { source } else { node.ip }))
+            }
+            UdpFront::LoadBalancer(addr) => {
+                let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Udp };
+                let route = table.load_balancer(&key)?;
+                let healthy: Vec<&NodeAddr> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| !route.external_local || local_endpoints(route, &n.name) > 0)
+                    .collect();
+                let node = healthy.choose(&mut rand::rng())?;
+                Some((SocketAddr::V4(SocketAddrV4::new(node.ip, route.node_port?)), source))
+            }
+        }
+    }
+
     async fn open_udp_flow(
         &self,
-        node: usize,
-        port: u16,
+        front: UdpFront,
         client: SocketAddr,
         affinity: &Affinity,
         socket: &Arc<UdpSocket>,
         flows: &Flows,
         stop: &CancellationToken,
     ) -> Option<Arc<UdpSocket>> {
-        let table = self.network.table();
-        let route = table.node_port(port, Protocol::Udp)?;
-        let node = &self.nodes[node];
-        let source = self.network.source_of(client);
-        let chosen = route.pick(Entry::External { node: &node.name }, source, affinity).ok()?;
-        let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
-        let real = self.network.resolve(backend, Protocol::Udp).ok()?;
+        let (real, source) = self.udp_target(front, client, affinity)?;
         let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
         upstream.connect(real).await.ok()?;
-        self.network.track(upstream.local_addr().ok()?, if route.external_local { source } else { node.ip });
+        self.network.track(upstream.local_addr().ok()?, source);
         let upstream = Arc::new(upstream);
         flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, upstream.clone());
         let (flows, socket, reply_from, stop) = (flows.clone(), socket.clone(), upstream.clone(), stop.clone());

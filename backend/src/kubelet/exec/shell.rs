@@ -1,5 +1,5 @@
 //! `sh`: a small POSIX-style shell. The parser (pure) turns a script into lists of pipelines of
-//! simple commands with `;`, `&&`, `||`, `|`, `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`,
+//! commands (simple ones, and `if`/`while`/`until`/`for`) with `;`, `&&`, `||`, `|`, `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`,
 //! `&>`), quoting, `$VAR`/`${VAR}`/`${VAR:-default}`/`$?`/`$$` and `$(…)`; the runner executes them with the
 //! built-in commands, keeping the working directory, variables and exit codes as a shell does.
 
@@ -64,7 +64,30 @@ struct Simple {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Pipeline {
     negate: bool,
-    commands: Vec<Simple>,
+    commands: Vec<Command>,
+}
+
+/// A command in a pipeline: a simple one, or a compound one.
+#[derive(Debug, Clone, PartialEq)]
+enum Command {
+    Simple(Simple),
+    /// `if c; then b; elif c; then b; else e; fi`
+    If {
+        branches: Vec<(Script, Script)>,
+        otherwise: Option<Script>,
+    },
+    /// `while c; do b; done` (`until` when `until`).
+    While {
+        until: bool,
+        cond: Script,
+        body: Script,
+    },
+    /// `for v in words; do b; done`
+    For {
+        var: String,
+        words: Vec<Word>,
+        body: Script,
+    },
 }
 
 /// `a && b || c`: the first pipeline and the rest with whether each joins by `&&`.
@@ -343,89 +366,214 @@ fn unexpected(token: Option<&Token>) -> String {
         Some(Token::Op(Op::Pipe)) => "\"|\"".into(),
         Some(Token::Op(Op::Bang)) => "\"!\"".into(),
         Some(Token::Redir(_)) => "redirection".into(),
-        Some(Token::Word(_)) => "word".into(),
+        Some(t @ Token::Word(_)) => match keyword(Some(t)) {
+            Some(k) => format!("\"{k}\""),
+            None => "word".into(),
+        },
     };
     format!("syntax error: unexpected {what}")
+}
+
+type Tokens = std::iter::Peekable<std::vec::IntoIter<Token>>;
+
+/// The reserved word a token is, when it is an unquoted plain word.
+fn keyword(token: Option<&Token>) -> Option<&str> {
+    match token {
+        Some(Token::Word(w)) => match w.as_slice() {
+            [Part::Lit(l)]
+                if matches!(
+                    l.as_str(),
+                    "if" | "then" | "elif" | "else" | "fi" | "while" | "until" | "do" | "done" | "for" | "in"
+                ) =>
+            {
+                Some(l.as_str())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn skip_separators(it: &mut Tokens) {
+    while it.peek() == Some(&Token::Op(Op::Semi)) {
+        it.next();
+    }
 }
 
 /// Parses a script.
 pub fn parse(src: &str) -> Result<Script, String> {
     let tokens = tokenize(src)?;
     let mut it = tokens.into_iter().peekable();
+    let script = parse_list(&mut it, &[])?;
+    match it.next() {
+        None => Ok(script),
+        other => Err(unexpected(other.as_ref())),
+    }
+}
+
+/// A list of and-or lists, up to (not including) one of the reserved words in `stop`.
+fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, String> {
     let mut lists = Vec::new();
     loop {
-        while it.peek() == Some(&Token::Op(Op::Semi)) {
-            it.next();
-        }
-        if it.peek().is_none() {
+        skip_separators(it);
+        if it.peek().is_none() || keyword(it.peek()).is_some_and(|k| stop.contains(&k)) {
             break;
         }
-        let first = parse_pipeline(&mut it)?;
+        let first = parse_pipeline(it)?;
         let mut rest = Vec::new();
         while let Some(Token::Op(op @ (Op::And | Op::Or))) = it.peek().cloned() {
             it.next();
-            while it.peek() == Some(&Token::Op(Op::Semi)) {
-                it.next();
-            }
-            rest.push((op == Op::And, parse_pipeline(&mut it)?));
+            skip_separators(it);
+            rest.push((op == Op::And, parse_pipeline(it)?));
         }
         lists.push(AndOr { first, rest });
-        match it.next() {
+        let at_stop = keyword(it.peek()).is_some_and(|k| stop.contains(&k));
+        match it.peek() {
             None | Some(Token::Op(Op::Semi)) => {}
-            other => return Err(unexpected(other.as_ref())),
+            _ if at_stop => {}
+            other => return Err(unexpected(other)),
         }
     }
     Ok(Script(lists))
 }
 
-fn parse_pipeline(it: &mut std::iter::Peekable<std::vec::IntoIter<Token>>) -> Result<Pipeline, String> {
+/// Consumes the reserved word `word`, or says what came instead.
+fn expect(it: &mut Tokens, word: &str) -> Result<(), String> {
+    if keyword(it.peek()) == Some(word) {
+        it.next();
+        Ok(())
+    } else {
+        let found = it.next();
+        Err(match found {
+            None => format!("syntax error: unexpected end of file (expecting \"{word}\")"),
+            other => unexpected(other.as_ref()),
+        })
+    }
+}
+
+fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, String> {
+    it.next();
+    match word {
+        "if" => {
+            let mut branches = Vec::new();
+            let mut otherwise = None;
+            loop {
+                let cond = parse_list(it, &["then"])?;
+                expect(it, "then")?;
+                let body = parse_list(it, &["elif", "else", "fi"])?;
+                branches.push((cond, body));
+                match keyword(it.peek()) {
+                    Some("elif") => {
+                        it.next();
+                    }
+                    Some("else") => {
+                        it.next();
+                        otherwise = Some(parse_list(it, &["fi"])?);
+                        expect(it, "fi")?;
+                        break;
+                    }
+                    _ => {
+                        expect(it, "fi")?;
+                        break;
+                    }
+                }
+            }
+            Ok(Command::If { branches, otherwise })
+        }
+        "while" | "until" => {
+            let cond = parse_list(it, &["do"])?;
+            expect(it, "do")?;
+            let body = parse_list(it, &["done"])?;
+            expect(it, "done")?;
+            Ok(Command::While { until: word == "until", cond, body })
+        }
+        _ => {
+            let var = match it.next() {
+                Some(Token::Word(w)) => match w.as_slice() {
+                    [Part::Lit(l)] if is_name(l) => l.clone(),
+                    _ => return Err("syntax error: bad for loop variable".into()),
+                },
+                other => return Err(unexpected(other.as_ref())),
+            };
+            let mut words = Vec::new();
+            if keyword(it.peek()) == Some("in") {
+                it.next();
+                while let Some(Token::Word(_)) = it.peek() {
+                    if keyword(it.peek()) == Some("do") {
+                        break;
+                    }
+                    let Some(Token::Word(w)) = it.next() else { unreachable!() };
+                    words.push(w);
+                }
+            }
+            skip_separators(it);
+            expect(it, "do")?;
+            let body = parse_list(it, &["done"])?;
+            expect(it, "done")?;
+            Ok(Command::For { var, words, body })
+        }
+    }
+}
+
+fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, String> {
     let mut pipeline = Pipeline::default();
     if it.peek() == Some(&Token::Op(Op::Bang)) {
         it.next();
         pipeline.negate = true;
     }
     loop {
-        let mut simple = Simple::default();
-        loop {
-            match it.peek() {
-                Some(Token::Word(_)) => {
-                    let Some(Token::Word(w)) = it.next() else { unreachable!() };
-                    let assignment = match (simple.words.is_empty(), w.first()) {
-                        (true, Some(Part::Lit(l))) => l.split_once('=').filter(|(n, _)| is_name(n)).map(|(n, v)| {
-                            let mut value = vec![Part::Lit(v.to_string())];
-                            value.extend(w[1..].iter().cloned());
-                            (n.to_string(), value)
-                        }),
-                        _ => None,
-                    };
-                    match assignment {
-                        Some(a) => simple.assigns.push(a),
-                        None => simple.words.push(w),
-                    }
-                }
-                Some(Token::Redir(_)) => {
-                    let Some(Token::Redir(mut r)) = it.next() else { unreachable!() };
-                    if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
-                        match it.next() {
-                            Some(Token::Word(w)) => r.target = w,
-                            other => return Err(unexpected(other.as_ref())),
-                        }
-                    }
-                    simple.redirs.push(r);
-                }
-                _ => break,
+        match keyword(it.peek()) {
+            Some(k @ ("if" | "while" | "until" | "for")) => {
+                let k = k.to_string();
+                pipeline.commands.push(parse_compound(it, &k)?);
             }
+            Some(_) => return Err(unexpected(it.peek())),
+            None => pipeline.commands.push(Command::Simple(parse_simple(it)?)),
         }
-        if simple == Simple::default() {
-            return Err(unexpected(it.peek()));
-        }
-        pipeline.commands.push(simple);
         if it.peek() == Some(&Token::Op(Op::Pipe)) {
             it.next();
         } else {
             return Ok(pipeline);
         }
     }
+}
+
+fn parse_simple(it: &mut Tokens) -> Result<Simple, String> {
+    let mut simple = Simple::default();
+    loop {
+        match it.peek() {
+            Some(Token::Word(_)) => {
+                let Some(Token::Word(w)) = it.next() else { unreachable!() };
+                let assignment = match (simple.words.is_empty(), w.first()) {
+                    (true, Some(Part::Lit(l))) => l.split_once('=').filter(|(n, _)| is_name(n)).map(|(n, v)| {
+                        let mut value = vec![Part::Lit(v.to_string())];
+                        value.extend(w[1..].iter().cloned());
+                        (n.to_string(), value)
+                    }),
+                    _ => None,
+                };
+                match assignment {
+                    Some(a) => simple.assigns.push(a),
+                    None => simple.words.push(w),
+                }
+            }
+            Some(Token::Redir(_)) => {
+                let Some(Token::Redir(mut r)) = it.next() else { unreachable!() };
+                if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
+                    match it.next() {
+                        Some(Token::Word(w)) => r.target = w,
+                        other => return Err(unexpected(other.as_ref())),
+                    }
+                }
+                simple.redirs.push(r);
+            }
+            _ => break,
+        }
+    }
+    if simple == Simple::default() {
+        return Err(unexpected(it.peek()));
+    }
+    Ok(simple)
 }
 
 impl Ctx {
@@ -538,7 +686,10 @@ impl Ctx {
         let mut code = 0;
         let last = pipeline.commands.len() - 1;
         for (i, command) in pipeline.commands.iter().enumerate() {
-            let result = self.run_simple(command, std::mem::take(&mut input)).await;
+            let result = match command {
+                Command::Simple(simple) => self.run_simple(simple, std::mem::take(&mut input)).await,
+                compound => self.run_compound(compound, std::mem::take(&mut input)).await,
+            };
             out.stderr.push_str(&result.stderr);
             code = result.code;
             if i == last {
@@ -555,6 +706,84 @@ impl Ctx {
         }
         self.last_code = code;
         code
+    }
+
+    /// Runs `if`, `while`/`until` and `for`; every loop turn yields, so that a busy loop can
+    /// still be interrupted.
+    fn run_compound<'a>(
+        &'a mut self,
+        command: &'a Command,
+        stdin: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
+        Box::pin(async move {
+            let mut out = Output::default();
+            let absorb = |out: &mut Output, part: Output| {
+                out.stdout.push_str(&part.stdout);
+                out.stderr.push_str(&part.stderr);
+                out.code = part.code;
+            };
+            match command {
+                Command::Simple(_) => unreachable!("simple commands run on their own"),
+                Command::If { branches, otherwise } => {
+                    let mut stdin = Some(stdin);
+                    for (cond, body) in branches {
+                        let tested = self.run_script(cond, stdin.take().unwrap_or_default()).await;
+                        let passed = tested.code == 0;
+                        absorb(&mut out, tested);
+                        if self.exited.is_some() {
+                            return out;
+                        }
+                        if passed {
+                            let ran = self.run_script(body, Vec::new()).await;
+                            absorb(&mut out, ran);
+                            return out;
+                        }
+                    }
+                    out.code = 0;
+                    if let Some(otherwise) = otherwise {
+                        let ran = self.run_script(otherwise, Vec::new()).await;
+                        absorb(&mut out, ran);
+                    }
+                }
+                Command::While { until, cond, body } => {
+                    out.code = 0;
+                    loop {
+                        tokio::task::yield_now().await;
+                        let tested = self.run_script(cond, Vec::new()).await;
+                        let go = (tested.code == 0) != *until;
+                        let last = out.code;
+                        absorb(&mut out, tested);
+                        out.code = last;
+                        if !go || self.exited.is_some() {
+                            break;
+                        }
+                        let ran = self.run_script(body, Vec::new()).await;
+                        absorb(&mut out, ran);
+                        if self.exited.is_some() {
+                            break;
+                        }
+                    }
+                }
+                Command::For { var, words, body } => {
+                    let mut values = Vec::new();
+                    for word in words {
+                        values.extend(self.expand(word).await);
+                    }
+                    out.code = 0;
+                    for value in values {
+                        tokio::task::yield_now().await;
+                        self.set_var(var, value);
+                        let ran = self.run_script(body, Vec::new()).await;
+                        absorb(&mut out, ran);
+                        if self.exited.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+            self.last_code = out.code;
+            out
+        })
     }
 
     async fn run_simple(&mut self, command: &Simple, stdin: Vec<u8>) -> Output {
@@ -654,6 +883,28 @@ impl Ctx {
 mod tests {
     use super::*;
 
+    fn simple(c: &Command) -> &Simple {
+        match c {
+            Command::Simple(s) => s,
+            other => panic!("not a simple command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compound_commands_parse() {
+        let s = parse("if test -f /x; then echo a; elif false; then echo b; else echo c; fi").unwrap();
+        let Command::If { branches, otherwise } = &s.0[0].first.commands[0] else { panic!() };
+        assert_eq!((branches.len(), otherwise.is_some()), (2, true));
+        let s = parse("while true\ndo\n  sleep 1\ndone | head -n 1").unwrap();
+        assert!(matches!(s.0[0].first.commands[0], Command::While { until: false, .. }));
+        assert_eq!(s.0[0].first.commands.len(), 2);
+        let s = parse("for i in a b; do echo $i; done; echo done").unwrap();
+        assert!(matches!(&s.0[0].first.commands[0], Command::For { var, words, .. } if var == "i" && words.len() == 2));
+        assert_eq!(s.0.len(), 2, "`done` as an argument is a plain word");
+        assert_eq!(parse("if true; then echo").unwrap_err(), "syntax error: unexpected end of file (expecting \"fi\")");
+        assert_eq!(parse("then").unwrap_err(), "syntax error: unexpected \"then\"");
+    }
+
     fn lit(s: &str) -> Word {
         vec![Part::Lit(s.into())]
     }
@@ -661,7 +912,7 @@ mod tests {
     #[test]
     fn quoting_and_variables_tokenize() {
         let script = parse("echo 'a b' \"x $HOME y\" $? ${PATH}z").unwrap();
-        let words = &script.0[0].first.commands[0].words;
+        let words = &simple(&script.0[0].first.commands[0]).words;
         assert_eq!(words[0], lit("echo"));
         assert_eq!(words[1], lit("a b"));
         assert_eq!(
@@ -681,16 +932,16 @@ mod tests {
         let p = &script.0[1].first;
         assert!(p.negate);
         assert_eq!(p.commands.len(), 2);
-        assert_eq!(p.commands[1].redirs.len(), 2);
-        assert_eq!(p.commands[1].redirs[1].kind, RedirKind::Dup(1));
-        assert_eq!(script.0[2].first.commands[0].assigns, [("X".to_string(), lit("1"))]);
-        assert_eq!(script.0[2].first.commands[0].redirs[0].kind, RedirKind::In);
+        assert_eq!(simple(&p.commands[1]).redirs.len(), 2);
+        assert_eq!(simple(&p.commands[1]).redirs[1].kind, RedirKind::Dup(1));
+        assert_eq!(simple(&script.0[2].first.commands[0]).assigns, [("X".to_string(), lit("1"))]);
+        assert_eq!(simple(&script.0[2].first.commands[0]).redirs[0].kind, RedirKind::In);
         let s = parse("echo ${A:-x y}").unwrap();
         let default = Part::Default { name: "A".into(), colon: true, default: "x y".into(), quoted: false };
-        assert_eq!(s.0[0].first.commands[0].words[1], vec![default]);
+        assert_eq!(simple(&s.0[0].first.commands[0]).words[1], vec![default]);
         let s = parse("echo $(hostname -i) x").unwrap();
         assert_eq!(
-            s.0[0].first.commands[0].words[1],
+            simple(&s.0[0].first.commands[0]).words[1],
             vec![Part::Subst { script: "hostname -i".into(), quoted: false }]
         );
     }
