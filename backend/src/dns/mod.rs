@@ -1,9 +1,9 @@
 //! Cluster DNS (CoreDNS' role), on hickory-server: the cluster zone per the Kubernetes DNS
 //! specification, answered from a snapshot that a watcher rebuilds whenever Services or
-//! Endpoints change and swaps in whole (hickory's catalog itself cannot change once serving).
+//! Endpoints change and swaps in whole (hickory's own catalog cannot change once serving).
 //!
 //! - [`records`]: the zone's records (pure);
-//! - [`handler`]: hickory zone handlers over the snapshot, and the upstream forwarder;
+//! - [`handler`]: the hickory request handler over the snapshot, and the upstream forwarder;
 //! - [`client`]: one DNS exchange over real sockets.
 
 pub mod client;
@@ -12,10 +12,9 @@ pub mod records;
 
 use crate::metrics::Metrics;
 use crate::store::{ObjectKey, Store, WatchItem};
-use handler::{ClusterZone, Forwarder, SharedSnapshot};
-use hickory_proto::rr::{LowerName, Name};
+use handler::{ClusterDns, SharedSnapshot};
+use hickory_proto::rr::Name;
 use hickory_server::Server;
-use hickory_server::zone_handler::Catalog;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use records::{ServiceRecords, Snapshot};
 use std::collections::HashMap;
@@ -94,16 +93,10 @@ pub async fn start(
 ) -> io::Result<SocketAddr> {
     let domain = records::domain_name(&config.domain);
     let snapshot = SharedSnapshot::new(Snapshot::empty(&domain, config.ttl));
-    let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::new(&domain), vec![Arc::new(ClusterZone::new(domain.clone(), snapshot.clone()))]);
-    let arpa = Name::from_ascii("in-addr.arpa.").expect("valid");
-    catalog.upsert(LowerName::new(&arpa), vec![Arc::new(ClusterZone::new(arpa, snapshot.clone()))]);
-    if let Some(upstream) = config.upstream {
-        catalog.upsert(LowerName::new(&Name::root()), vec![Arc::new(Forwarder::new(upstream))]);
-    }
+    let handler = ClusterDns::new(domain.clone(), snapshot.clone(), config.upstream);
     let (udp, tcp) = bind(config.listen).await?;
     let addr = tcp.local_addr()?;
-    let mut server = Server::new(catalog);
+    let mut server = Server::new(handler);
     for socket in udp {
         server.register_socket(socket);
     }
