@@ -134,6 +134,7 @@ async fn main() -> Result<()> {
         latencies.push((t0.elapsed().as_secs_f64() * 1000.0, i, j));
     }
     let elapsed = measuring.elapsed().as_secs_f64();
+    let churned_meanwhile = churned.load(Ordering::Relaxed);
 
     // DNS: a service created or deleted among the 1,000, timed until the cluster DNS answers
     // for it (or stops), with real queries over UDP, while the churn goes on.
@@ -158,7 +159,7 @@ async fn main() -> Result<()> {
     let mut ms: Vec<f64> = latencies.iter().map(|(l, _, _)| *l).collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     let (p50, p90, p99, max) = (percentile(&ms, 0.5), percentile(&ms, 0.9), percentile(&ms, 0.99), ms[ms.len() - 1]);
-    let churn_rate = churned.load(Ordering::Relaxed) as f64 / elapsed;
+    let churn_rate = churned_meanwhile as f64 / elapsed;
     let mut out = String::new();
     out.push_str("## Network programming latency\n\n");
     out.push_str(&format!(

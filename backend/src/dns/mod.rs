@@ -16,8 +16,7 @@ use handler::{ClusterDns, SharedSnapshot};
 use hickory_proto::rr::Name;
 use hickory_server::Server;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
-use records::{ServiceRecords, Snapshot};
-use std::collections::HashMap;
+use records::{Snapshot, Zone};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,12 +122,11 @@ async fn keep_zone(
     cancel: CancellationToken,
 ) {
     let mut watch = store.watch();
-    let mut parts: HashMap<ObjectKey, ServiceRecords> = HashMap::new();
-    let mut serial: u32 = 1;
+    let mut zone = Zone::new(&domain, ttl);
     while let Some(batch) = watch.next_batch(&cancel).await {
         let mut changed = Vec::new();
         for item in batch {
-            absorb(item, &mut parts, &mut changed);
+            absorb(item, &mut zone, &mut changed);
         }
         if changed.is_empty() {
             continue;
@@ -141,13 +139,10 @@ async fn keep_zone(
                 e.metadata.annotations.as_ref()?.get(crate::controllers::endpoints::TRIGGER_TIME)?.parse().ok()
             });
             triggers.extend::<Option<jiff::Timestamp>>(trigger);
-            match svc {
-                Some(svc) => parts.insert(key, records::service_records(&domain, &svc, eps.as_ref())),
-                None => parts.remove(&key),
-            };
+            let records = svc.map(|svc| records::service_records(&domain, ttl, &svc, eps.as_ref()));
+            zone.set(&format!("{}/{}", key.namespace, key.name), records);
         }
-        serial = serial.wrapping_add(1);
-        snapshot.replace(Snapshot::build(&domain, ttl, serial, parts.values()));
+        snapshot.replace(zone.snapshot());
         let now = jiff::Timestamp::now();
         for t in triggers {
             let seconds = (now - t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
@@ -156,10 +151,10 @@ async fn keep_zone(
     }
 }
 
-fn absorb(item: WatchItem, parts: &mut HashMap<ObjectKey, ServiceRecords>, changed: &mut Vec<ObjectKey>) {
+fn absorb(item: WatchItem, zone: &mut Zone, changed: &mut Vec<ObjectKey>) {
     match item {
         WatchItem::Relist { objects, .. } => {
-            parts.clear();
+            zone.clear();
             changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
         }
         WatchItem::Change(change) => {
