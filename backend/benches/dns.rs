@@ -2,8 +2,8 @@
 //! svclab's cluster DNS (release build, `SVCLAB_BIN`) and to BIND 9 (Debian's `named`) serving
 //! an equivalent zone file, one after the other in the same run, each as its own process. The
 //! zone: 1,000 services with a named port (A, SRV, PTR), plus names that do not exist. Throughput
-//! comes from dnsperf's summary; the latency percentiles from a second dnsperf run at the target
-//! rate with per-query output. Writes `target/bench/dns.md`.
+//! comes from dnsperf's summary; the latency percentiles from a dnsperf run at the target rate
+//! with per-query output; the servers are measured in turn for three rounds, medians reported. Writes `target/bench/dns.md`.
 
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
@@ -13,7 +13,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const SERVICES: usize = 1000;
-const SECONDS: u32 = 10;
+const SECONDS: u32 = 5;
+/// Rounds of measurement, alternating the servers.
+const ROUNDS: usize = 3;
 const CLIENTS: u32 = 8;
 const NODE_NETWORK: &str = "127.0.8.0";
 /// The rate at which latency is measured: the throughput target.
@@ -162,28 +164,18 @@ fn field<'a>(output: &'a str, label: &str) -> Option<&'a str> {
     output.lines().find_map(|l| l.trim().strip_prefix(label)).map(str::trim)
 }
 
-/// dnsperf against `server`: throughput from one run, latency percentiles from another.
-fn dnsperf(server: SocketAddr, queries: &std::path::Path) -> Result<Run> {
-    let base = |seconds: u32| {
-        let mut cmd = std::process::Command::new("dnsperf");
-        cmd.args(["-s", &server.ip().to_string(), "-p", &server.port().to_string()]).arg("-d").arg(queries).args([
-            "-l",
-            &seconds.to_string(),
-            "-c",
-            &CLIENTS.to_string(),
-            "-T",
-            "2",
-            "-q",
-            "200",
-        ]);
-        cmd
-    };
-    let out = base(SECONDS).output().context("dnsperf is not installed")?;
+/// dnsperf's throughput against `server` over `seconds`: queries per second and the lost count.
+fn throughput(server: SocketAddr, queries: &std::path::Path, seconds: u32) -> Result<(f64, String)> {
+    let out = dnsperf_command(server, queries, seconds).output().context("dnsperf is not installed")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let qps: f64 = field(&text, "Queries per second:").context("dnsperf's summary")?.parse()?;
-    let lost = field(&text, "Queries lost:").unwrap_or("?").to_string();
-    // Latency at the target load, below saturation (at saturation it is only queueing).
-    let out = base(3).args(["-v", "-Q", &LATENCY_QPS.to_string()]).output()?;
+    Ok((qps, field(&text, "Queries lost:").unwrap_or("?").to_string()))
+}
+
+/// Latency percentiles (p50, p99, in ms) at the target rate, from per-query output.
+fn latency(server: SocketAddr, queries: &std::path::Path) -> Result<(f64, f64)> {
+    // At the target load, below saturation (at saturation latency is only queueing).
+    let out = dnsperf_command(server, queries, 3).args(["-v", "-Q", &LATENCY_QPS.to_string()]).output()?;
     let mut latencies: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("> "))
@@ -194,7 +186,53 @@ fn dnsperf(server: SocketAddr, queries: &std::path::Path) -> Result<Run> {
         bail!("dnsperf -v reported no latencies");
     }
     let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] * 1000.0;
-    Ok(Run { qps, lost, p50_ms: at(0.5), p99_ms: at(0.99) })
+    Ok((at(0.5), at(0.99)))
+}
+
+fn dnsperf_command(server: SocketAddr, queries: &std::path::Path, seconds: u32) -> std::process::Command {
+    let mut cmd = std::process::Command::new("dnsperf");
+    cmd.args(["-s", &server.ip().to_string(), "-p", &server.port().to_string()]).arg("-d").arg(queries).args([
+        "-l",
+        &seconds.to_string(),
+        "-c",
+        &CLIENTS.to_string(),
+        "-T",
+        "2",
+        "-q",
+        "200",
+    ]);
+    cmd
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Both servers measured in turn, [`ROUNDS`] times, so that the machine's drift touches both
+/// alike; the medians are reported.
+fn measure(servers: [SocketAddr; 2], queries: &std::path::Path) -> Result<[Run; 2]> {
+    let mut qps = [Vec::new(), Vec::new()];
+    let mut lost = [String::new(), String::new()];
+    let mut p50 = [Vec::new(), Vec::new()];
+    let mut p99 = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (i, server) in servers.iter().enumerate() {
+            let (q, l) = throughput(*server, queries, SECONDS)?;
+            qps[i].push(q);
+            lost[i] = l;
+            let (a, b) = latency(*server, queries)?;
+            p50[i].push(a);
+            p99[i].push(b);
+        }
+    }
+    let run = |i: usize| Run {
+        qps: median(qps[i].clone()),
+        lost: lost[i].clone(),
+        p50_ms: median(p50[i].clone()),
+        p99_ms: median(p99[i].clone()),
+    };
+    Ok([run(0), run(1)])
 }
 
 #[tokio::main]
@@ -202,8 +240,7 @@ async fn main() -> Result<()> {
     let (svclab, svclab_dns, ips) = svclab().await?;
     let (named, named_addr, bind_version) = bind(&ips).await?;
     let queries = queries(&ips)?;
-    let ours = dnsperf(svclab_dns, &queries)?;
-    let theirs = dnsperf(named_addr, &queries)?;
+    let [ours, theirs] = measure([svclab_dns, named_addr], &queries)?;
     drop((svclab, named));
     let dnsperf_version = std::process::Command::new("dnsperf").arg("-h").output().ok();
     let dnsperf_version = dnsperf_version
@@ -214,7 +251,7 @@ async fn main() -> Result<()> {
         .unwrap_or_default();
     let mut out = String::from("## Cluster DNS vs BIND\n\n");
     out.push_str(&format!(
-        "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server; latency percentiles from a second 3 s run at {LATENCY_QPS} queries/s (the throughput target, below either server's saturation) with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off.\n\n"
+        "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server and round, {ROUNDS} rounds alternating the servers, medians reported; latency percentiles from a 3 s run per round at {LATENCY_QPS} queries/s (the throughput target, below either server's saturation) with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off.\n\n"
     ));
     out.push_str("| server | queries/s | lost | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |\n");
     for (name, r) in [("svclab (hickory-server)", &ours), ("BIND 9", &theirs)] {
