@@ -50,28 +50,13 @@ impl Default for DnsConfig {
     }
 }
 
-/// A UDP socket on `addr` that other sockets may share (`SO_REUSEPORT`): the kernel spreads
-/// datagrams over them, one receive loop per core.
-fn shared_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
-}
-
 /// Binds UDP (one socket per core, sharing the port) and TCP on one port (a free one when the
 /// port is 0).
 async fn bind(addr: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    use crate::network::sockets;
     for _ in 0..16 {
-        let first = shared_udp(addr)?;
-        let bound = first.local_addr()?;
-        let mut udp = vec![first];
-        for _ in 1..cores {
-            udp.push(shared_udp(bound)?);
-        }
+        let udp = sockets::udp(addr, sockets::per_core())?;
+        let bound = udp[0].local_addr()?;
         match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => continue,

@@ -6,6 +6,7 @@
 //! is unreachable: svclab never sends traffic off the machine.
 
 pub mod http;
+pub mod sockets;
 
 use crate::proxy::{Affinity, Entry, NoRoute, Protocol, ProxyTable, VirtualAddr};
 use std::collections::HashMap;

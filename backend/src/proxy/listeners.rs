@@ -190,9 +190,24 @@ impl Listeners {
             }
             Key::UdpLoadBalancer(addr) => return self.start_udp(UdpFront::LoadBalancer(addr), affinity).await,
         };
-        let listener = TcpListener::bind(addr).await?;
+        // One accept loop per core, all on the same port.
+        let listeners = crate::network::sockets::tcp(SocketAddr::V4(addr), crate::network::sockets::per_core())?;
         let stop = self.cancel.child_token();
         let token = stop.clone();
+        for listener in listeners {
+            self.clone().accept_loop(listener, key, addr, affinity.clone(), stop.clone());
+        }
+        Ok(token)
+    }
+
+    fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        key: Key,
+        addr: SocketAddrV4,
+        affinity: Arc<Affinity>,
+        stop: CancellationToken,
+    ) {
         let tracker = self.tracker.clone();
         tracker.spawn(async move {
             loop {
@@ -206,6 +221,7 @@ impl Listeners {
                         }
                     },
                 };
+                let _ = inbound.set_nodelay(true);
                 let (this, affinity, stop) = (self.clone(), affinity.clone(), stop.clone());
                 self.tracker.spawn(async move {
                     let result = match key {
@@ -222,7 +238,6 @@ impl Listeners {
                 });
             }
         });
-        Ok(token)
     }
 
     /// A UDP node port or load-balancer address: each client gets a flow (to one endpoint, or

@@ -1,0 +1,84 @@
+//! Listening sockets shared by one receive loop per core (`SO_REUSEPORT`: the kernel spreads
+//! connections and datagrams over them). The address is first checked to be free with an
+//! ordinary bind, so that svclab never silently shares a port with another process.
+
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+
+/// How many sockets share a port: one per core, at most 8.
+pub fn per_core() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+}
+
+fn shared(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    socket.set_reuse_port(true)?;
+    if ty == Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// Fails with `AddrInUse` when something already holds `addr` (checked with a plain bind).
+fn ensure_free(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if ty == Type::STREAM {
+        probe.set_reuse_address(true)?;
+    }
+    probe.bind(&addr.into())
+}
+
+/// `n` UDP sockets on one address (the first picks the port when it is 0).
+pub fn udp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::UdpSocket>> {
+    ensure_free(addr, Type::DGRAM, Protocol::UDP)?;
+    let first = shared(addr, Type::DGRAM, Protocol::UDP)?;
+    let bound = first.local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP socket"))?;
+    let mut sockets = vec![first];
+    for _ in 1..n {
+        sockets.push(shared(bound, Type::DGRAM, Protocol::UDP)?);
+    }
+    sockets.into_iter().map(|s| tokio::net::UdpSocket::from_std(s.into())).collect()
+}
+
+/// `n` TCP listeners on one address (the first picks the port when it is 0).
+pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener>> {
+    ensure_free(addr, Type::STREAM, Protocol::TCP)?;
+    let first = shared(addr, Type::STREAM, Protocol::TCP)?;
+    let bound = first.local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP socket"))?;
+    let mut sockets = vec![first];
+    for _ in 1..n {
+        sockets.push(shared(bound, Type::STREAM, Protocol::TCP)?);
+    }
+    sockets
+        .into_iter()
+        .map(|s| {
+            s.listen(1024)?;
+            tokio::net::TcpListener::from_std(s.into())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sockets_share_a_port_but_never_one_another_process_holds() {
+        let group = tcp("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let addr = group[0].local_addr().unwrap();
+        assert_eq!(group[1].local_addr().unwrap(), addr, "one port for the group");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = tcp(taken.local_addr().unwrap(), 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let err = udp(taken.local_addr().unwrap(), 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(udp("127.0.0.1:0".parse().unwrap(), 3).unwrap().len(), 3);
+    }
+}
