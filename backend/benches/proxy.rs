@@ -103,7 +103,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn svclab(backend: SocketAddr) -> Result<(Child, SocketAddr)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1"])
+        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1", "--dns", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -111,8 +111,8 @@ async fn svclab(backend: SocketAddr) -> Result<(Child, SocketAddr)> {
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let api = loop {
         let line = lines.next_line().await?.context("svclab exited before it was up")?;
-        if let Some(addr) = line.split("http://").nth(1) {
-            break addr.trim().to_string();
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.split(',').next().unwrap_or_default().trim().to_string();
         }
     };
     let manifest = format!(

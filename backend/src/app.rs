@@ -59,6 +59,11 @@ impl Config {
     }
 }
 
+/// The cluster DNS address is held by something else.
+#[derive(Debug, thiserror::Error)]
+#[error("cluster DNS cannot listen on {0}: the address is in use")]
+pub struct DnsAddressTaken(pub SocketAddr);
+
 /// A running svclab.
 pub struct App {
     /// Where the API and dashboard listen.
@@ -93,7 +98,12 @@ impl App {
         let network = Network::new(plan.clone(), table_rx);
         let sandboxes = Sandboxes::default();
         let metrics = Arc::new(Metrics::default());
-        let dns_addr = dns::start(&config.dns, store.clone(), metrics.clone(), &tracker, cancel.clone()).await?;
+        let dns_addr = match dns::start(&config.dns, store.clone(), metrics.clone(), &tracker, cancel.clone()).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(DnsAddressTaken(config.dns.listen).into());
+            }
+            other => other?,
+        };
         bootstrap::kube_dns(&registry, plan.dns_service_ip(), dns_addr)?;
         tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));

@@ -28,8 +28,9 @@ struct Args {
     #[arg(long)]
     no_load_balancers: bool,
     /// Where cluster DNS listens, UDP and TCP (inside the cluster it is kube-dns, 10.96.0.10:53).
-    #[arg(long, default_value = "127.0.0.1:5353")]
-    dns: SocketAddr,
+    /// Without it, 127.0.0.1:5353, or a free port when that one is taken (say by mDNS).
+    #[arg(long)]
+    dns: Option<SocketAddr>,
     /// The cluster domain.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
@@ -39,6 +40,11 @@ struct Args {
     /// Where DNS queries for names outside the cluster go (e.g. 1.1.1.1:53); refused when unset.
     #[arg(long)]
     dns_upstream: Option<SocketAddr>,
+}
+
+/// Whether starting failed because the cluster DNS address is taken.
+fn dns_address_taken(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<svclab::app::DnsAddressTaken>().is_some()
 }
 
 #[tokio::main]
@@ -57,13 +63,25 @@ async fn main() -> anyhow::Result<()> {
         plan: AddressPlan::on_loopback(args.node_network),
         load_balancers: !args.no_load_balancers,
         dns: DnsConfig {
-            listen: args.dns,
+            listen: args.dns.unwrap_or(DnsConfig::default().listen),
             domain: args.cluster_domain,
             ttl: args.dns_ttl,
             upstream: args.dns_upstream,
         },
     };
-    let app = App::start(config).await?;
+    let explicit_dns = args.dns.is_some();
+    let app = match App::start(config.clone()).await {
+        Err(e) if !explicit_dns && dns_address_taken(&e) => {
+            eprintln!(
+                "svclab: {} is taken; cluster DNS listens on a free port instead (choose one with --dns)",
+                config.dns.listen
+            );
+            let mut config = config;
+            config.dns.listen.set_port(0);
+            App::start(config).await?
+        }
+        other => other?,
+    };
     println!("svclab is running: dashboard and API at http://{}, cluster DNS at {}", app.api_addr, app.dns_addr);
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
