@@ -37,6 +37,41 @@ impl Default for Metrics {
     }
 }
 
+/// The Endpoints changes a data-plane component has already measured, by service: each
+/// `last-change-trigger-time` is observed once, however often the service is looked at again.
+#[derive(Default)]
+pub struct Triggers(std::collections::HashMap<crate::store::ObjectKey, String>);
+
+impl Triggers {
+    /// The trigger time of `eps` when it is one not measured yet for `key`.
+    pub fn fresh(
+        &mut self,
+        key: &crate::store::ObjectKey,
+        eps: Option<&k8s_openapi::api::core::v1::Endpoints>,
+    ) -> Option<jiff::Timestamp> {
+        let annotations = eps?.metadata.annotations.as_ref()?;
+        let time = annotations.get(crate::controllers::endpoints::TRIGGER_TIME)?;
+        if self.0.get(key) == Some(time) {
+            return None;
+        }
+        self.0.insert(key.clone(), time.clone());
+        time.parse().ok()
+    }
+
+    /// Forgets a service that is gone.
+    pub fn forget(&mut self, key: &crate::store::ObjectKey) {
+        self.0.remove(key);
+    }
+}
+
+/// Records, in `histogram`, how long ago each trigger was.
+pub fn observe_since(histogram: &Histogram, triggers: &[jiff::Timestamp]) {
+    let now = jiff::Timestamp::now();
+    for t in triggers {
+        histogram.observe((now - *t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0));
+    }
+}
+
 impl Metrics {
     /// The text exposition.
     pub fn render(&self) -> String {

@@ -108,6 +108,7 @@ async fn keep_zone(
 ) {
     let mut watch = store.watch();
     let mut zone = Zone::new(&domain, ttl);
+    let mut measured = crate::metrics::Triggers::default();
     while let Some(batch) = watch.next_batch(&cancel).await {
         let mut changed = Vec::new();
         for item in batch {
@@ -120,19 +121,15 @@ async fn keep_zone(
         for key in changed {
             let svc = store.get_typed::<Service>(&key.namespace, &key.name);
             let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
-            let trigger = eps.as_ref().and_then(|e| {
-                e.metadata.annotations.as_ref()?.get(crate::controllers::endpoints::TRIGGER_TIME)?.parse().ok()
-            });
-            triggers.extend::<Option<jiff::Timestamp>>(trigger);
-            let records = svc.map(|svc| records::service_records(&domain, ttl, &svc, eps.as_ref()));
+            triggers.extend(measured.fresh(&key, eps.as_ref()));
+            if svc.is_none() {
+                measured.forget(&key);
+            }
+            let records = svc.map(|svc| zone.records_for(&svc, eps.as_ref()));
             zone.set(&format!("{}/{}", key.namespace, key.name), records);
         }
         snapshot.replace(zone.snapshot());
-        let now = jiff::Timestamp::now();
-        for t in triggers {
-            let seconds = (now - t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
-            metrics.dns_programming.observe(seconds);
-        }
+        crate::metrics::observe_since(&metrics.dns_programming, &triggers);
     }
 }
 
@@ -142,11 +139,6 @@ fn absorb(item: WatchItem, zone: &mut Zone, changed: &mut Vec<ObjectKey>) {
             zone.clear();
             changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
         }
-        WatchItem::Change(change) => {
-            let o = &change.object;
-            if matches!(o.kind(), Kind::Service | Kind::Endpoints) {
-                changed.push(ObjectKey::new(Kind::Service, o.namespace(), o.name()));
-            }
-        }
+        WatchItem::Change(change) => changed.extend(crate::proxy::service_key(&change.object)),
     }
 }

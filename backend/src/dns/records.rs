@@ -24,17 +24,39 @@ pub enum Answer {
 /// The records of one snapshot of the cluster.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// The cluster domain, e.g. `cluster.local.`.
-    pub domain: Name,
+    fixed: Arc<FixedNames>,
     pub ttl: u32,
     /// Every name that exists, with its records (empty for names that only have children).
     names: imbl::HashMap<LowerName, Arc<Vec<Record>>>,
     serial: u32,
-    /// Names every query is compared with, made once: the apex, `in-addr.arpa.`,
-    /// `dns-version.<zone>`.
+}
+
+/// The zone's own names, made once per zone rather than per query or snapshot.
+#[derive(Debug)]
+struct FixedNames {
+    /// The cluster domain, e.g. `cluster.local.`.
+    domain: Name,
+    /// `ns.dns.<zone>` and `hostmaster.<zone>`, for the SOA and NS records.
+    ns: Name,
+    hostmaster: Name,
     apex: LowerName,
     arpa: LowerName,
+    /// `dns-version.<zone>`.
     version: LowerName,
+}
+
+impl FixedNames {
+    fn new(domain: &Name) -> Self {
+        let under = |prefix: &str| name(&format!("{prefix}.{domain}")).unwrap_or_else(|| domain.clone());
+        FixedNames {
+            domain: domain.clone(),
+            ns: under("ns.dns"),
+            hostmaster: under("hostmaster"),
+            apex: LowerName::new(domain),
+            arpa: LowerName::new(&name("in-addr.arpa.").expect("valid")),
+            version: LowerName::new(&under("dns-version")),
+        }
+    }
 }
 
 fn name(text: &str) -> Option<Name> {
@@ -163,7 +185,7 @@ pub fn domain_name(domain: &str) -> Name {
 /// persistent map so that a change costs in proportion to the service, and a snapshot of the
 /// whole zone is a cheap copy that shares everything it does not change.
 pub struct Zone {
-    domain: Name,
+    fixed: Arc<FixedNames>,
     ttl: u32,
     serial: u32,
     parts: FxHashMap<String, ServiceRecords>,
@@ -175,13 +197,18 @@ pub struct Zone {
 impl Zone {
     pub fn new(domain: &Name, ttl: u32) -> Self {
         Zone {
-            domain: domain.clone(),
+            fixed: Arc::new(FixedNames::new(domain)),
             ttl,
             serial: 1,
             parts: FxHashMap::default(),
             names: imbl::HashMap::new(),
             refs: FxHashMap::default(),
         }
+    }
+
+    /// The records `svc` (with its `endpoints`) contributes to this zone.
+    pub fn records_for(&self, svc: &Service, endpoints: Option<&Endpoints>) -> ServiceRecords {
+        service_records(&self.fixed.domain, self.ttl, svc, endpoints)
     }
 
     /// Sets (or with `None` removes) the records of the service `key` (`namespace/name`).
@@ -246,16 +273,7 @@ impl Zone {
     /// The zone as it is now.
     pub fn snapshot(&mut self) -> Snapshot {
         self.serial = self.serial.wrapping_add(1);
-        let version = name(&format!("dns-version.{}", self.domain)).unwrap_or_else(|| self.domain.clone());
-        Snapshot {
-            domain: self.domain.clone(),
-            ttl: self.ttl,
-            names: self.names.clone(),
-            serial: self.serial,
-            apex: LowerName::new(&self.domain),
-            arpa: LowerName::new(&name("in-addr.arpa.").expect("valid")),
-            version: LowerName::new(&version),
-        }
+        Snapshot { fixed: self.fixed.clone(), ttl: self.ttl, names: self.names.clone(), serial: self.serial }
     }
 }
 
@@ -282,21 +300,16 @@ impl Snapshot {
 
     /// The zone's SOA record, owned by `origin` (the cluster domain or `in-addr.arpa.`).
     pub fn soa(&self, origin: &Name) -> Record {
-        let ns = name(&format!("ns.dns.{}", self.domain)).expect("valid");
-        let hostmaster = name(&format!("hostmaster.{}", self.domain)).expect("valid");
-        let soa = SOA::new(ns, hostmaster, self.serial, 7200, 1800, 86400, self.ttl);
+        let f = &self.fixed;
+        let soa = SOA::new(f.ns.clone(), f.hostmaster.clone(), self.serial, 7200, 1800, 86400, self.ttl);
         Record::from_rdata(origin.clone(), self.ttl, RData::SOA(soa))
     }
 
     /// The records for a question.
     pub fn answer(&self, qname: &Name, qtype: RecordType) -> Answer {
         let lower = LowerName::new(qname);
-        if lower == self.apex || lower == self.arpa {
-            let ns = Record::from_rdata(
-                qname.clone(),
-                self.ttl,
-                RData::NS(NS(name(&format!("ns.dns.{}", self.domain)).expect("valid"))),
-            );
+        if lower == self.fixed.apex || lower == self.fixed.arpa {
+            let ns = Record::from_rdata(qname.clone(), self.ttl, RData::NS(NS(self.fixed.ns.clone())));
             return match qtype {
                 RecordType::SOA => Answer::Records(vec![self.soa(qname)]),
                 RecordType::NS => Answer::Records(vec![ns]),
@@ -304,7 +317,7 @@ impl Snapshot {
                 _ => Answer::NoData,
             };
         }
-        if lower == self.version {
+        if lower == self.fixed.version {
             return match qtype {
                 RecordType::TXT | RecordType::ANY => {
                     let txt = RData::TXT(TXT::new(vec![SCHEMA_VERSION.to_string()]));
@@ -338,7 +351,8 @@ impl Snapshot {
     /// `a-b-c-d.<ns>.pod.<zone>`: the address in the name (CoreDNS' `pods insecure`, the
     /// default of kubeadm clusters).
     fn pod_address(&self, qname: &Name) -> Option<Ipv4Addr> {
-        if qname.num_labels() != self.domain.num_labels() + 3 || !self.domain.zone_of(qname) {
+        let domain = &self.fixed.domain;
+        if qname.num_labels() != domain.num_labels() + 3 || !domain.zone_of(qname) {
             return None;
         }
         if !qname.iter().nth(2).is_some_and(|l| l.eq_ignore_ascii_case(b"pod")) {

@@ -10,7 +10,6 @@ mod table;
 pub use affinity::Affinity;
 pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Reason, Route, ServicePortRoute, VirtualAddr};
 
-use crate::controllers::endpoints::TRIGGER_TIME;
 use crate::metrics::Metrics;
 use crate::store::{ObjectKey, Store, WatchItem};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -32,7 +31,7 @@ pub async fn run_proxier(
 ) {
     let mut watch = store.watch();
     let mut routes: HashMap<ObjectKey, Routes> = HashMap::new();
-    let mut programmed: HashMap<ObjectKey, String> = HashMap::new();
+    let mut programmed = crate::metrics::Triggers::default();
     // Every change already waiting is taken before publishing once.
     while let Some(batch) = watch.next_batch(&cancel).await {
         let mut changed = Vec::new();
@@ -46,25 +45,17 @@ pub async fn run_proxier(
         for key in changed {
             let svc = store.get_typed::<Service>(&key.namespace, &key.name);
             let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
-            let trigger = eps.as_ref().and_then(|e| e.metadata.annotations.as_ref()?.get(TRIGGER_TIME).cloned());
-            if let Some(t) = trigger.filter(|t| programmed.get(&key) != Some(t)) {
-                programmed.insert(key.clone(), t.clone());
-                triggers.extend(t.parse::<jiff::Timestamp>().ok());
-            }
+            triggers.extend(programmed.fresh(&key, eps.as_ref()));
             match svc {
                 Some(svc) => routes.insert(key, table::routes_for(&svc, eps.as_ref())),
                 None => {
-                    programmed.remove(&key);
+                    programmed.forget(&key);
                     routes.remove(&key)
                 }
             };
         }
         table.send_replace(Arc::new(ProxyTable::new(routes.values().flatten().cloned())));
-        let now = jiff::Timestamp::now();
-        for t in triggers {
-            let seconds = (now - t).total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
-            metrics.network_programming.observe(seconds);
-        }
+        crate::metrics::observe_since(&metrics.network_programming, &triggers);
     }
 }
 
@@ -79,8 +70,8 @@ fn absorb(item: WatchItem, routes: &mut HashMap<ObjectKey, Routes>, changed: &mu
     }
 }
 
-/// The service a Service or Endpoints change concerns.
-fn service_key(object: &Object) -> Option<ObjectKey> {
+/// The service a Service or Endpoints change concerns (they share namespace and name).
+pub(crate) fn service_key(object: &Object) -> Option<ObjectKey> {
     matches!(object.kind(), Kind::Service | Kind::Endpoints)
         .then(|| ObjectKey::new(Kind::Service, object.namespace(), object.name()))
 }
