@@ -1,0 +1,321 @@
+//! `sh`: a small POSIX-style shell. The parser ([`syntax`], pure) turns a script into lists of
+//! pipelines of commands (simple ones, and `if`/`while`/`until`/`for`) with `;`, `&&`, `||`, `|`,
+//! `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, `&>`), quoting, `$VAR`/`${VAR}`/
+//! `${VAR:-default}`/`$?`/`$$` and `$(…)`; the runner here executes them with the built-in
+//! commands, keeping the working directory, variables and exit codes as a shell does.
+
+use super::{Ctx, Output};
+use std::future::Future;
+use std::pin::Pin;
+
+mod lex;
+mod syntax;
+
+use syntax::{Command, Part, Pipeline, RedirKind, Simple, Word};
+pub use syntax::{Script, parse};
+
+/// Where a redirected stream goes: a path, and whether to append.
+type FileTarget = (String, bool);
+
+impl Ctx {
+    fn lookup(&self, name: &str) -> String {
+        match name {
+            "?" => self.last_code.to_string(),
+            "$" => "1".into(),
+            "#" => "0".into(),
+            _ => self.var(name).unwrap_or_default(),
+        }
+    }
+
+    /// Expands a word into fields: unquoted substitutions split on blanks.
+    async fn expand(&mut self, word: &Word) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut current = String::new();
+        let mut has_content = false;
+        for part in word {
+            let (text, quoted) = match part {
+                Part::Lit(l) => {
+                    current.push_str(l);
+                    has_content = true;
+                    continue;
+                }
+                Part::Var { name, quoted } => (self.lookup(name), *quoted),
+                Part::Default { name, colon, default, quoted } => {
+                    let value = match self.var(name) {
+                        Some(v) if !(*colon && v.is_empty()) => v,
+                        _ => default.clone(),
+                    };
+                    (value, *quoted)
+                }
+                Part::Subst { script, quoted } => {
+                    let out = Box::pin(self.run_script_text(script, Vec::new())).await;
+                    self.last_code = out.code;
+                    (out.stdout.trim_end_matches('\n').to_string(), *quoted)
+                }
+            };
+            if quoted {
+                current.push_str(&text);
+                has_content = true;
+                continue;
+            }
+            let mut pieces = text.split([' ', '\t', '\n']).peekable();
+            let mut first = true;
+            while let Some(piece) = pieces.next() {
+                if !first && (has_content || !current.is_empty()) {
+                    fields.push(std::mem::take(&mut current));
+                    has_content = false;
+                }
+                first = false;
+                if !piece.is_empty() {
+                    current.push_str(piece);
+                    has_content = true;
+                }
+                let _ = pieces.peek();
+            }
+        }
+        if has_content || !current.is_empty() {
+            fields.push(current);
+        }
+        fields
+    }
+
+    async fn expand_one(&mut self, word: &Word) -> String {
+        self.expand(word).await.join(" ")
+    }
+
+    /// Parses and runs a script; the output of all its commands, and the last exit code.
+    pub fn run_script_text<'a>(
+        &'a mut self,
+        src: &'a str,
+        stdin: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
+        Box::pin(async move {
+            match parse(src) {
+                Ok(script) => self.run_script(&script, stdin).await,
+                Err(e) => {
+                    self.last_code = 2;
+                    Output::fail(2, format!("{}: {e}\n", self.shell_name))
+                }
+            }
+        })
+    }
+
+    pub async fn run_script(&mut self, script: &Script, stdin: Vec<u8>) -> Output {
+        let mut out = Output::default();
+        let mut stdin = Some(stdin);
+        for and_or in &script.0 {
+            let mut code = self.run_pipeline(&and_or.first, stdin.take().unwrap_or_default(), &mut out).await;
+            for (and, pipeline) in &and_or.rest {
+                if self.exited.is_some() {
+                    break;
+                }
+                if (*and && code == 0) || (!*and && code != 0) {
+                    code = self.run_pipeline(pipeline, Vec::new(), &mut out).await;
+                }
+            }
+            out.code = code;
+            if let Some(code) = self.exited {
+                out.code = code;
+                break;
+            }
+        }
+        out
+    }
+
+    async fn run_pipeline(&mut self, pipeline: &Pipeline, stdin: Vec<u8>, out: &mut Output) -> i32 {
+        let mut input = stdin;
+        let mut code = 0;
+        let last = pipeline.commands.len() - 1;
+        for (i, command) in pipeline.commands.iter().enumerate() {
+            let result = match command {
+                Command::Simple(simple) => self.run_simple(simple, std::mem::take(&mut input)).await,
+                compound => self.run_compound(compound, std::mem::take(&mut input)).await,
+            };
+            out.stderr.push_str(&result.stderr);
+            code = result.code;
+            if i == last {
+                out.stdout.push_str(&result.stdout);
+            } else {
+                input = result.stdout.into_bytes();
+            }
+            if self.exited.is_some() {
+                break;
+            }
+        }
+        if pipeline.negate {
+            code = (code == 0) as i32;
+        }
+        self.last_code = code;
+        code
+    }
+
+    /// Runs `if`, `while`/`until` and `for`; every loop turn yields, so that a busy loop can
+    /// still be interrupted.
+    fn run_compound<'a>(
+        &'a mut self,
+        command: &'a Command,
+        stdin: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
+        Box::pin(async move {
+            let mut out = Output::default();
+            let absorb = |out: &mut Output, part: Output| {
+                out.stdout.push_str(&part.stdout);
+                out.stderr.push_str(&part.stderr);
+                out.code = part.code;
+            };
+            match command {
+                Command::Simple(_) => unreachable!("simple commands run on their own"),
+                Command::If { branches, otherwise } => {
+                    let mut stdin = Some(stdin);
+                    for (cond, body) in branches {
+                        let tested = self.run_script(cond, stdin.take().unwrap_or_default()).await;
+                        let passed = tested.code == 0;
+                        absorb(&mut out, tested);
+                        if self.exited.is_some() {
+                            return out;
+                        }
+                        if passed {
+                            let ran = self.run_script(body, Vec::new()).await;
+                            absorb(&mut out, ran);
+                            return out;
+                        }
+                    }
+                    out.code = 0;
+                    if let Some(otherwise) = otherwise {
+                        let ran = self.run_script(otherwise, Vec::new()).await;
+                        absorb(&mut out, ran);
+                    }
+                }
+                Command::While { until, cond, body } => {
+                    out.code = 0;
+                    loop {
+                        tokio::task::yield_now().await;
+                        let tested = self.run_script(cond, Vec::new()).await;
+                        let go = (tested.code == 0) != *until;
+                        let last = out.code;
+                        absorb(&mut out, tested);
+                        out.code = last;
+                        if !go || self.exited.is_some() {
+                            break;
+                        }
+                        let ran = self.run_script(body, Vec::new()).await;
+                        absorb(&mut out, ran);
+                        if self.exited.is_some() {
+                            break;
+                        }
+                    }
+                }
+                Command::For { var, words, body } => {
+                    let mut values = Vec::new();
+                    for word in words {
+                        values.extend(self.expand(word).await);
+                    }
+                    out.code = 0;
+                    for value in values {
+                        tokio::task::yield_now().await;
+                        self.set_var(var, value);
+                        let ran = self.run_script(body, Vec::new()).await;
+                        absorb(&mut out, ran);
+                        if self.exited.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+            self.last_code = out.code;
+            out
+        })
+    }
+
+    async fn run_simple(&mut self, command: &Simple, stdin: Vec<u8>) -> Output {
+        let mut argv = Vec::new();
+        for word in &command.words {
+            argv.extend(self.expand(word).await);
+        }
+        let mut assigns = Vec::new();
+        for (name, value) in &command.assigns {
+            assigns.push((name.clone(), self.expand_one(value).await));
+        }
+        if argv.is_empty() {
+            for (name, value) in assigns {
+                self.set_var(&name, value);
+            }
+            return self.redirect_only(command).await;
+        }
+        // Input redirection.
+        let mut stdin = stdin;
+        for r in &command.redirs {
+            if r.kind == RedirKind::In {
+                let path = self.expand_one(&r.target).await;
+                match self.read_file(&path) {
+                    Ok(data) => stdin = data,
+                    Err(e) => return Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name)),
+                }
+            }
+        }
+        let saved: Vec<(String, Option<String>)> = assigns.iter().map(|(n, _)| (n.clone(), self.env_var(n))).collect();
+        for (name, value) in assigns {
+            self.export(&name, value);
+        }
+        let mut output = self.command(&argv, stdin).await;
+        for (name, old) in saved {
+            match old {
+                Some(v) => self.export(&name, v),
+                None => self.unexport(&name),
+            }
+        }
+        // Output redirections, left to right.
+        let (mut to_file_out, mut to_file_err): (Option<FileTarget>, Option<FileTarget>) = (None, None);
+        for r in &command.redirs {
+            match (&r.kind, r.fd) {
+                (RedirKind::Out { append }, fd) => {
+                    let path = self.expand_one(&r.target).await;
+                    let target = Some((path, *append));
+                    if fd == 2 { to_file_err = target } else { to_file_out = target }
+                }
+                (RedirKind::Dup(1), 2) => {
+                    if let Some(t) = &to_file_out {
+                        to_file_err = Some((t.0.clone(), true));
+                    } else {
+                        let err = std::mem::take(&mut output.stderr);
+                        output.stdout.push_str(&err);
+                    }
+                }
+                (RedirKind::Dup(2), 1) => {
+                    let out = std::mem::take(&mut output.stdout);
+                    output.stderr.push_str(&out);
+                }
+                _ => {}
+            }
+        }
+        if let Some((path, append)) = to_file_out {
+            let data = std::mem::take(&mut output.stdout);
+            if let Err(e) = self.write_file(&path, data.as_bytes(), append) {
+                return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
+            }
+        }
+        if let Some((path, append)) = to_file_err {
+            let data = std::mem::take(&mut output.stderr);
+            if let Err(e) = self.write_file(&path, data.as_bytes(), append) {
+                return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
+            }
+        }
+        output
+    }
+
+    /// A command of only redirections (`> file` truncates or creates it).
+    async fn redirect_only(&mut self, command: &Simple) -> Output {
+        for r in &command.redirs {
+            let path = self.expand_one(&r.target).await;
+            let result = match r.kind {
+                RedirKind::Out { append } => self.write_file(&path, b"", append),
+                RedirKind::In => self.read_file(&path).map(|_| ()),
+                RedirKind::Dup(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                return Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name));
+            }
+        }
+        Output::default()
+    }
+}

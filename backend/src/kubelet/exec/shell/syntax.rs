@@ -1,0 +1,397 @@
+//! The shell's syntax tree and parser (pure): from the tokenizer's tokens to lists of pipelines
+//! of simple and compound commands.
+
+use super::lex::tokenize;
+
+/// A piece of a word: literal text, or a variable or command substitution (quoted or not).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Part {
+    Lit(String),
+    Var { name: String, quoted: bool },
+    Default { name: String, colon: bool, default: String, quoted: bool },
+    Subst { script: String, quoted: bool },
+}
+
+pub(super) type Word = Vec<Part>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Op {
+    Semi,
+    And,
+    Or,
+    Pipe,
+    Bang,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum RedirKind {
+    In,
+    Out {
+        append: bool,
+    },
+    /// `n>&m`
+    Dup(u8),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Redir {
+    pub(super) fd: u8,
+    pub(super) kind: RedirKind,
+    pub(super) target: Word,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Token {
+    Word(Word),
+    Op(Op),
+    Redir(Redir),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Simple {
+    pub(super) assigns: Vec<(String, Word)>,
+    pub(super) words: Vec<Word>,
+    pub(super) redirs: Vec<Redir>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Pipeline {
+    pub(super) negate: bool,
+    pub(super) commands: Vec<Command>,
+}
+
+/// A command in a pipeline: a simple one, or a compound one.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Command {
+    Simple(Simple),
+    /// `if c; then b; elif c; then b; else e; fi`
+    If {
+        branches: Vec<(Script, Script)>,
+        otherwise: Option<Script>,
+    },
+    /// `while c; do b; done` (`until` when `until`).
+    While {
+        until: bool,
+        cond: Script,
+        body: Script,
+    },
+    /// `for v in words; do b; done`
+    For {
+        var: String,
+        words: Vec<Word>,
+        body: Script,
+    },
+}
+
+/// `a && b || c`: the first pipeline and the rest with whether each joins by `&&`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AndOr {
+    pub(super) first: Pipeline,
+    pub(super) rest: Vec<(bool, Pipeline)>,
+}
+
+/// A parsed script.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Script(pub(super) Vec<AndOr>);
+
+pub(super) fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(super) fn unexpected(token: Option<&Token>) -> String {
+    let what = match token {
+        None => "end of file".to_string(),
+        Some(Token::Op(Op::Semi)) => "\";\"".into(),
+        Some(Token::Op(Op::And)) => "\"&&\"".into(),
+        Some(Token::Op(Op::Or)) => "\"||\"".into(),
+        Some(Token::Op(Op::Pipe)) => "\"|\"".into(),
+        Some(Token::Op(Op::Bang)) => "\"!\"".into(),
+        Some(Token::Redir(_)) => "redirection".into(),
+        Some(t @ Token::Word(_)) => match keyword(Some(t)) {
+            Some(k) => format!("\"{k}\""),
+            None => "word".into(),
+        },
+    };
+    format!("syntax error: unexpected {what}")
+}
+
+pub(super) type Tokens = std::iter::Peekable<std::vec::IntoIter<Token>>;
+
+/// The reserved word a token is, when it is an unquoted plain word.
+pub(super) fn keyword(token: Option<&Token>) -> Option<&str> {
+    match token {
+        Some(Token::Word(w)) => match w.as_slice() {
+            [Part::Lit(l)]
+                if matches!(
+                    l.as_str(),
+                    "if" | "then" | "elif" | "else" | "fi" | "while" | "until" | "do" | "done" | "for" | "in"
+                ) =>
+            {
+                Some(l.as_str())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(super) fn skip_separators(it: &mut Tokens) {
+    while it.peek() == Some(&Token::Op(Op::Semi)) {
+        it.next();
+    }
+}
+
+/// Parses a script.
+pub fn parse(src: &str) -> Result<Script, String> {
+    let tokens = tokenize(src)?;
+    let mut it = tokens.into_iter().peekable();
+    let script = parse_list(&mut it, &[])?;
+    match it.next() {
+        None => Ok(script),
+        other => Err(unexpected(other.as_ref())),
+    }
+}
+
+/// A list of and-or lists, up to (not including) one of the reserved words in `stop`.
+pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, String> {
+    let mut lists = Vec::new();
+    loop {
+        skip_separators(it);
+        if it.peek().is_none() || keyword(it.peek()).is_some_and(|k| stop.contains(&k)) {
+            break;
+        }
+        let first = parse_pipeline(it)?;
+        let mut rest = Vec::new();
+        while let Some(Token::Op(op @ (Op::And | Op::Or))) = it.peek().cloned() {
+            it.next();
+            skip_separators(it);
+            rest.push((op == Op::And, parse_pipeline(it)?));
+        }
+        lists.push(AndOr { first, rest });
+        let at_stop = keyword(it.peek()).is_some_and(|k| stop.contains(&k));
+        match it.peek() {
+            None | Some(Token::Op(Op::Semi)) => {}
+            _ if at_stop => {}
+            other => return Err(unexpected(other)),
+        }
+    }
+    Ok(Script(lists))
+}
+
+/// Consumes the reserved word `word`, or says what came instead.
+pub(super) fn expect(it: &mut Tokens, word: &str) -> Result<(), String> {
+    if keyword(it.peek()) == Some(word) {
+        it.next();
+        Ok(())
+    } else {
+        let found = it.next();
+        Err(match found {
+            None => format!("syntax error: unexpected end of file (expecting \"{word}\")"),
+            other => unexpected(other.as_ref()),
+        })
+    }
+}
+
+pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, String> {
+    it.next();
+    match word {
+        "if" => {
+            let mut branches = Vec::new();
+            let mut otherwise = None;
+            loop {
+                let cond = parse_list(it, &["then"])?;
+                expect(it, "then")?;
+                let body = parse_list(it, &["elif", "else", "fi"])?;
+                branches.push((cond, body));
+                match keyword(it.peek()) {
+                    Some("elif") => {
+                        it.next();
+                    }
+                    Some("else") => {
+                        it.next();
+                        otherwise = Some(parse_list(it, &["fi"])?);
+                        expect(it, "fi")?;
+                        break;
+                    }
+                    _ => {
+                        expect(it, "fi")?;
+                        break;
+                    }
+                }
+            }
+            Ok(Command::If { branches, otherwise })
+        }
+        "while" | "until" => {
+            let cond = parse_list(it, &["do"])?;
+            expect(it, "do")?;
+            let body = parse_list(it, &["done"])?;
+            expect(it, "done")?;
+            Ok(Command::While { until: word == "until", cond, body })
+        }
+        _ => {
+            let var = match it.next() {
+                Some(Token::Word(w)) => match w.as_slice() {
+                    [Part::Lit(l)] if is_name(l) => l.clone(),
+                    _ => return Err("syntax error: bad for loop variable".into()),
+                },
+                other => return Err(unexpected(other.as_ref())),
+            };
+            let mut words = Vec::new();
+            if keyword(it.peek()) == Some("in") {
+                it.next();
+                while let Some(Token::Word(_)) = it.peek() {
+                    if keyword(it.peek()) == Some("do") {
+                        break;
+                    }
+                    let Some(Token::Word(w)) = it.next() else { unreachable!() };
+                    words.push(w);
+                }
+            }
+            skip_separators(it);
+            expect(it, "do")?;
+            let body = parse_list(it, &["done"])?;
+            expect(it, "done")?;
+            Ok(Command::For { var, words, body })
+        }
+    }
+}
+
+pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, String> {
+    let mut pipeline = Pipeline::default();
+    if it.peek() == Some(&Token::Op(Op::Bang)) {
+        it.next();
+        pipeline.negate = true;
+    }
+    loop {
+        match keyword(it.peek()) {
+            Some(k @ ("if" | "while" | "until" | "for")) => {
+                let k = k.to_string();
+                pipeline.commands.push(parse_compound(it, &k)?);
+            }
+            Some(_) => return Err(unexpected(it.peek())),
+            None => pipeline.commands.push(Command::Simple(parse_simple(it)?)),
+        }
+        if it.peek() == Some(&Token::Op(Op::Pipe)) {
+            it.next();
+        } else {
+            return Ok(pipeline);
+        }
+    }
+}
+
+pub(super) fn parse_simple(it: &mut Tokens) -> Result<Simple, String> {
+    let mut simple = Simple::default();
+    loop {
+        match it.peek() {
+            Some(Token::Word(_)) => {
+                let Some(Token::Word(w)) = it.next() else { unreachable!() };
+                let assignment = match (simple.words.is_empty(), w.first()) {
+                    (true, Some(Part::Lit(l))) => l.split_once('=').filter(|(n, _)| is_name(n)).map(|(n, v)| {
+                        let mut value = vec![Part::Lit(v.to_string())];
+                        value.extend(w[1..].iter().cloned());
+                        (n.to_string(), value)
+                    }),
+                    _ => None,
+                };
+                match assignment {
+                    Some(a) => simple.assigns.push(a),
+                    None => simple.words.push(w),
+                }
+            }
+            Some(Token::Redir(_)) => {
+                let Some(Token::Redir(mut r)) = it.next() else { unreachable!() };
+                if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
+                    match it.next() {
+                        Some(Token::Word(w)) => r.target = w,
+                        other => return Err(unexpected(other.as_ref())),
+                    }
+                }
+                simple.redirs.push(r);
+            }
+            _ => break,
+        }
+    }
+    if simple == Simple::default() {
+        return Err(unexpected(it.peek()));
+    }
+    Ok(simple)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn simple(c: &Command) -> &Simple {
+        match c {
+            Command::Simple(s) => s,
+            other => panic!("not a simple command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compound_commands_parse() {
+        let s = parse("if test -f /x; then echo a; elif false; then echo b; else echo c; fi").unwrap();
+        let Command::If { branches, otherwise } = &s.0[0].first.commands[0] else { panic!() };
+        assert_eq!((branches.len(), otherwise.is_some()), (2, true));
+        let s = parse("while true\ndo\n  sleep 1\ndone | head -n 1").unwrap();
+        assert!(matches!(s.0[0].first.commands[0], Command::While { until: false, .. }));
+        assert_eq!(s.0[0].first.commands.len(), 2);
+        let s = parse("for i in a b; do echo $i; done; echo done").unwrap();
+        assert!(matches!(&s.0[0].first.commands[0], Command::For { var, words, .. } if var == "i" && words.len() == 2));
+        assert_eq!(s.0.len(), 2, "`done` as an argument is a plain word");
+        assert_eq!(parse("if true; then echo").unwrap_err(), "syntax error: unexpected end of file (expecting \"fi\")");
+        assert_eq!(parse("then").unwrap_err(), "syntax error: unexpected \"then\"");
+    }
+
+    fn lit(s: &str) -> Word {
+        vec![Part::Lit(s.into())]
+    }
+
+    #[test]
+    fn quoting_and_variables_tokenize() {
+        let script = parse("echo 'a b' \"x $HOME y\" $? ${PATH}z").unwrap();
+        let words = &simple(&script.0[0].first.commands[0]).words;
+        assert_eq!(words[0], lit("echo"));
+        assert_eq!(words[1], lit("a b"));
+        assert_eq!(
+            words[2],
+            vec![Part::Lit("x ".into()), Part::Var { name: "HOME".into(), quoted: true }, Part::Lit(" y".into())]
+        );
+        assert_eq!(words[3], vec![Part::Var { name: "?".into(), quoted: false }]);
+        assert_eq!(words[4], vec![Part::Var { name: "PATH".into(), quoted: false }, Part::Lit("z".into())]);
+    }
+
+    #[test]
+    fn lists_pipelines_and_redirections_parse() {
+        let script = parse("a && b || c; ! d | e > f 2>&1; X=1 g < h").unwrap();
+        assert_eq!(script.0.len(), 3);
+        assert_eq!(script.0[0].rest.len(), 2);
+        assert!(script.0[0].rest[0].0 && !script.0[0].rest[1].0);
+        let p = &script.0[1].first;
+        assert!(p.negate);
+        assert_eq!(p.commands.len(), 2);
+        assert_eq!(simple(&p.commands[1]).redirs.len(), 2);
+        assert_eq!(simple(&p.commands[1]).redirs[1].kind, RedirKind::Dup(1));
+        assert_eq!(simple(&script.0[2].first.commands[0]).assigns, [("X".to_string(), lit("1"))]);
+        assert_eq!(simple(&script.0[2].first.commands[0]).redirs[0].kind, RedirKind::In);
+        let s = parse("echo ${A:-x y}").unwrap();
+        let default = Part::Default { name: "A".into(), colon: true, default: "x y".into(), quoted: false };
+        assert_eq!(simple(&s.0[0].first.commands[0]).words[1], vec![default]);
+        let s = parse("echo $(hostname -i) x").unwrap();
+        assert_eq!(
+            simple(&s.0[0].first.commands[0]).words[1],
+            vec![Part::Subst { script: "hostname -i".into(), quoted: false }]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_say_what_was_unexpected() {
+        assert_eq!(parse("| a").unwrap_err(), "syntax error: unexpected \"|\"");
+        assert_eq!(parse("a &&").unwrap_err(), "syntax error: unexpected end of file");
+        assert_eq!(parse("echo 'x").unwrap_err(), "syntax error: unterminated quoted string");
+        assert_eq!(parse("a >").unwrap_err(), "syntax error: unexpected end of file");
+        assert!(parse("# only a comment\n").unwrap().0.is_empty());
+    }
+}
