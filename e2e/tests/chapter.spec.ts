@@ -1,6 +1,7 @@
-// The chapter's first steps, in the browser: apply the kubia Service and ReplicationController
-// from the template, watch three ready endpoints appear, send requests and see which pods answer,
-// watch a deleted pod leave and its replacement join, and see a bad manifest refused.
+// The chapter in the browser: apply the kubia Service and ReplicationController from the
+// template, watch three ready endpoints appear, send requests and see which pods answer, watch a
+// deleted pod leave and its replacement join, see a bad manifest refused, and see a readiness
+// probe decide which pods are endpoints.
 import { test, expect } from '@playwright/test';
 
 test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
@@ -64,4 +65,72 @@ test('a malformed manifest shows a located error and changes nothing', async ({ 
   const after = await (await request.get('/api/v1/services')).json();
   expect(after.items.map((s: any) => s.metadata.name)).toEqual(before.items.map((s: any) => s.metadata.name));
   await expect(page.locator('tr[data-service="broken"]')).toHaveCount(0);
+});
+
+// Section 5.5: a readiness probe keeps pods out of the service until it passes; making one pod
+// ready from a shell puts only it into the endpoints, live, and nothing restarts.
+test('readiness probes decide which pods are endpoints', async ({ page, request }) => {
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  const manifest = `apiVersion: v1
+kind: Service
+metadata:
+  name: kubia-rp
+spec:
+  ports:
+  - port: 80
+    targetPort: 8080
+  selector:
+    app: kubia-rp
+---
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: kubia-rp
+spec:
+  replicas: 2
+  selector:
+    app: kubia-rp
+  template:
+    metadata:
+      labels:
+        app: kubia-rp
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        readinessProbe:
+          periodSeconds: 1
+          exec:
+            command: [ls, /var/ready]
+`;
+  await page.locator('#manifest').fill(manifest);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('replicationcontroller/kubia-rp created');
+
+  const pods = page.locator('table[aria-label="Pods"] tbody tr[data-pod^="kubia-rp-"]');
+  await expect(pods).toHaveCount(2);
+  for (const row of await pods.all()) {
+    await expect(row.locator('td').nth(1)).toHaveText('0/1');
+    await expect(row.locator('td').nth(2)).toHaveText('Running');
+  }
+  const service = page.locator('tr[data-service="kubia-rp"]');
+  await expect(service.locator('.endpoint')).toHaveCount(2);
+  await expect(service.locator('.endpoint.ready')).toHaveCount(0);
+
+  // `kubectl exec <pod> -- touch /var/ready`: only that pod turns ready and becomes an endpoint.
+  const chosen = (await pods.first().getAttribute('data-pod'))!;
+  const touched = await request.post(`/api/v1/namespaces/default/pods/${chosen}/exec`, {
+    data: { command: ['touch', '/var/ready'] },
+  });
+  expect(touched.ok()).toBe(true);
+  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(1)).toHaveText('1/1');
+  await expect(service.locator('.endpoint.ready')).toHaveCount(1);
+  await expect(service.locator('.endpoint.ready .pod')).toHaveText(chosen);
+
+  // `rm /var/ready`: out again after three failed probes; the restart count stays 0.
+  await request.post(`/api/v1/namespaces/default/pods/${chosen}/exec`, { data: { command: ['rm', '/var/ready'] } });
+  await expect(service.locator('.endpoint.ready')).toHaveCount(0);
+  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(1)).toHaveText('0/1');
+  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(3)).toHaveText('0');
 });
