@@ -167,10 +167,13 @@ spec:
     let (code, applied) = lab.apply(healthy).await;
     assert_eq!(code, 200, "{applied}");
     // A file written into the sick container before its first restart.
+    // (Exec is refused while the container is not running: it may still be starting.)
     loop {
-        let out = lab.exec("sick", &["touch", "/tmp/marker"]).await;
+        let body = serde_json::json!({"command": ["touch", "/tmp/marker"]}).to_string();
+        let path = "/api/v1/namespaces/default/pods/sick/exec";
+        let (code, out) = lab.send(reqwest::Method::POST, path, "application/json", body).await;
         let (_, p) = lab.get("/api/v1/namespaces/default/pods/sick").await;
-        if out["exitCode"] == 0 && p["status"]["containerStatuses"][0]["restartCount"] == 0 {
+        if code == 200 && out["exitCode"] == 0 && p["status"]["containerStatuses"][0]["restartCount"] == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -235,6 +238,12 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let out =
         sh("until test -f /tmp/stop; do touch /tmp/stop; echo once; done; while false; do echo never; done").await;
     assert_eq!(out["stdout"], "once\n", "{out}");
+    // Runaway nesting is refused, not a crash.
+    let deep = format!("echo {}x{}", "$(".repeat(3000), ")".repeat(3000));
+    let out = sh(&deep).await;
+    assert!(out["stderr"].as_str().unwrap().contains("sh: too many nested shells and substitutions"), "{out}");
+    let out = sh("hostname").await;
+    assert_eq!(out["stdout"], format!("{pod}\n"), "still answering");
     let out = sh("echo 'a |").await;
     assert_eq!(out["exitCode"], 2);
     assert_eq!(out["stderr"], "sh: syntax error: unterminated quoted string\n");

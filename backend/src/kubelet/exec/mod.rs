@@ -55,6 +55,11 @@ pub struct Ctx {
     pub exited: Option<i32>,
     /// How the shell names itself in its messages (`sh`, `bash`).
     pub shell_name: String,
+    /// How many scripts run inside one another here (`$(…)`, `sh -c`), to stop runaway nesting
+    /// before it exhausts the stack.
+    pub(crate) depth: usize,
+    /// What `$(…)` substitutions wrote to standard error, for the command they are part of.
+    pub(crate) substitution_stderr: String,
 }
 
 const NOT_FOUND_PREFIX: &str = "OCI runtime exec failed: exec failed: unable to start container process: exec:";
@@ -71,6 +76,8 @@ impl Ctx {
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
+            depth: 0,
+            substitution_stderr: String::new(),
         }
     }
 
@@ -231,6 +238,8 @@ impl Ctx {
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),
+            depth: self.depth,
+            substitution_stderr: String::new(),
         };
         let out = match args.first().map(String::as_str) {
             Some("-c") => match args.get(1) {

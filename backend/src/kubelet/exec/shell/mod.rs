@@ -14,6 +14,9 @@ mod syntax;
 use syntax::{Command, Part, Pipeline, RedirKind, Simple, Word};
 pub use syntax::{Script, parse};
 
+/// How many scripts may run inside one another (`$(…)`, `sh -c`).
+const MAX_DEPTH: usize = 32;
+
 /// Where a redirected stream goes: a path, and whether to append.
 type FileTarget = (String, bool);
 
@@ -50,6 +53,8 @@ impl Ctx {
                 Part::Subst { script, quoted } => {
                     let out = Box::pin(self.run_script_text(script, Vec::new())).await;
                     self.last_code = out.code;
+                    // A substitution's errors go to the shell's standard error.
+                    self.substitution_stderr.push_str(&out.stderr);
                     (out.stdout.trim_end_matches('\n').to_string(), *quoted)
                 }
             };
@@ -90,13 +95,20 @@ impl Ctx {
         stdin: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
         Box::pin(async move {
-            match parse(src) {
+            if self.depth >= MAX_DEPTH {
+                self.last_code = 2;
+                return Output::fail(2, format!("{}: too many nested shells and substitutions\n", self.shell_name));
+            }
+            self.depth += 1;
+            let out = match parse(src) {
                 Ok(script) => self.run_script(&script, stdin).await,
                 Err(e) => {
                     self.last_code = 2;
                     Output::fail(2, format!("{}: {e}\n", self.shell_name))
                 }
-            }
+            };
+            self.depth -= 1;
+            out
         })
     }
 
@@ -240,7 +252,9 @@ impl Ctx {
             for (name, value) in assigns {
                 self.set_var(&name, value);
             }
-            return self.redirect_only(command).await;
+            let mut out = self.redirect_only(command).await;
+            out.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
+            return out;
         }
         // Input redirection.
         let mut stdin = stdin;
@@ -257,7 +271,9 @@ impl Ctx {
         for (name, value) in assigns {
             self.export(&name, value);
         }
-        let mut output = self.command(&argv, stdin).await;
+        // Boxed: a command's future is large, and scripts nest through it.
+        let mut output = Box::pin(self.command(&argv, stdin)).await;
+        output.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
         for (name, old) in saved {
             match old {
                 Some(v) => self.export(&name, v),

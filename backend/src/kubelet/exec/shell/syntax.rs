@@ -143,9 +143,32 @@ pub(super) fn skip_separators(it: &mut Tokens) {
     }
 }
 
+/// How deep `if`/`while`/`until`/`for` may nest: the parser and the runner recurse on it.
+const MAX_NESTING: usize = 100;
+
+/// The deepest nesting of compound commands (counting their reserved words wherever they stand,
+/// which only over-counts).
+fn nesting(tokens: &[Token]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for token in tokens {
+        match keyword(Some(token)) {
+            Some("if" | "while" | "until" | "for") => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Some("fi" | "done") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Parses a script.
 pub fn parse(src: &str) -> Result<Script, String> {
     let tokens = tokenize(src)?;
+    if nesting(&tokens) > MAX_NESTING {
+        return Err("syntax error: compound commands nested too deeply".into());
+    }
     let mut it = tokens.into_iter().peekable();
     let script = parse_list(&mut it, &[])?;
     match it.next() {
@@ -343,6 +366,8 @@ mod tests {
         assert_eq!(s.0.len(), 2, "`done` as an argument is a plain word");
         assert_eq!(parse("if true; then echo").unwrap_err(), "syntax error: unexpected end of file (expecting \"fi\")");
         assert_eq!(parse("then").unwrap_err(), "syntax error: unexpected \"then\"");
+        let deep = "if true; then ".repeat(200) + &"fi; ".repeat(200);
+        assert_eq!(parse(&deep).unwrap_err(), "syntax error: compound commands nested too deeply");
     }
 
     fn lit(s: &str) -> Word {
