@@ -44,7 +44,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 let v = value(arg)?;
                 let secs: f64 =
                     v.parse().map_err(|_| format!("curl: option {arg}: expected a proper numerical parameter"))?;
-                o.max_time = Some(Duration::from_secs_f64(secs.max(0.001)));
+                o.max_time = Some(super::net::seconds(secs.max(0.001)));
             }
             "-X" | "--request" => o.method = Some(value(arg)?),
             "-H" | "--header" => {

@@ -10,6 +10,11 @@ pub(super) async fn resolve(ctx: &Ctx, host: &str) -> Option<Ipv4Addr> {
     super::resolver::resolve(ctx, host).await.ok()?.first().copied()
 }
 
+/// Seconds as a duration, saturating: a user's `1e300` waits for ever rather than panicking.
+pub(super) fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 /// Parses a duration as `sleep` does: `5`, `0.5`, `2m`, `1h`, `infinity`.
 pub(super) fn parse_duration(s: &str) -> Option<Option<Duration>> {
     if s == "infinity" || s == "inf" {
@@ -27,7 +32,7 @@ pub(super) fn parse_duration(s: &str) -> Option<Option<Duration>> {
         "d" => 86400.0,
         _ => return None,
     };
-    Some(Some(Duration::from_secs_f64(n * factor)))
+    Some(Some(seconds(n * factor)))
 }
 
 pub(super) async fn sleep(_ctx: &mut Ctx, args: &[String]) -> Output {
@@ -99,13 +104,13 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
             out.stdout.push_str(&format!("64 bytes from {ip}: seq={} ttl=64 time={ms:.3} ms\n", sent - 1));
         } else {
             // No reply: the packet is waited for until -W runs out.
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            tokio::time::sleep(seconds(wait)).await;
         }
         if count.is_some_and(|c| sent >= c) {
             break;
         }
         let pause = if answered { interval } else { (interval - wait).max(0.0) };
-        tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+        tokio::time::sleep(seconds(pause)).await;
     }
     let loss = ((sent - received) * 100).checked_div(sent).unwrap_or(0);
     out.stdout.push_str(&format!(
@@ -133,5 +138,6 @@ mod tests {
         assert_eq!(parse_duration("infinity"), Some(None));
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("1e300"), Some(Some(Duration::MAX)), "saturates instead of panicking");
     }
 }
