@@ -346,6 +346,16 @@ async fn an_interactive_shell_over_the_exec_websocket() {
     tty.send(0, b"\x03").await;
     let (out, _, _) = tty.read_until("/data # ").await;
     assert_eq!(out, "^C\r\n/data # ");
+    // Many interrupts leave the shell as it was.
+    for _ in 0..40 {
+        tty.send(0, b"sleep infinity\r").await;
+        tty.read_until("sleep infinity\r\n").await;
+        tty.send(0, b"\x03").await;
+        tty.read_until("/data # ").await;
+    }
+    tty.send(0, b"echo $(echo $(echo nested))\r").await;
+    let (out, _, _) = tty.read_until("/data # ").await;
+    assert!(out.contains("\r\nnested\r\n"), "{out:?}");
     tty.send(0, b"exit 4\r").await;
     let (_, _, status) = tty.read_until("").await;
     let status = status.expect("a status frame");

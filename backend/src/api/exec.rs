@@ -314,6 +314,10 @@ impl Session {
                                 }
                             }
                         };
+                        if out.code == 130 {
+                            // The interrupted script's frames were dropped mid-way.
+                            ctx.interrupted();
+                        }
                         ctx.last_code = out.code;
                         self.output(&out).await;
                         if let Some(code) = ctx.exited {

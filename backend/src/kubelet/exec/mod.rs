@@ -89,6 +89,12 @@ impl Ctx {
         ctx
     }
 
+    /// Back at the prompt after Ctrl-C dropped a running script: nothing is nested any more.
+    pub fn interrupted(&mut self) {
+        self.depth = 0;
+        self.substitution_stderr.clear();
+    }
+
     pub fn var(&self, name: &str) -> Option<String> {
         self.locals.iter().chain(&self.env).find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
