@@ -9,6 +9,7 @@ use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
 use crate::dns::{self, DnsConfig};
+use crate::ingress::{IngressAddon, IngressConfig};
 use crate::kubelet::{Kubelet, Sandboxes};
 use crate::metrics::Metrics;
 use crate::network::{AddressPlan, Network};
@@ -36,6 +37,7 @@ pub struct Config {
     /// Whether the environment provides load balancers (`false`: they stay `<pending>`).
     pub load_balancers: bool,
     pub dns: DnsConfig,
+    pub ingress: IngressConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             plan: AddressPlan::default(),
             load_balancers: true,
             dns: DnsConfig::default(),
+            ingress: IngressConfig::default(),
         }
     }
 }
@@ -55,7 +58,12 @@ impl Config {
     /// Everything on free ports, for tests.
     pub fn ephemeral() -> Self {
         let dns = DnsConfig { listen: ([127, 0, 0, 1], 0).into(), ..DnsConfig::default() };
-        Config { listen: ([127, 0, 0, 1], 0).into(), plan: AddressPlan::isolated(), dns, ..Config::default() }
+        let ingress = IngressConfig {
+            http: ([127, 0, 0, 1], 0).into(),
+            https: ([127, 0, 0, 1], 0).into(),
+            ..IngressConfig::default()
+        };
+        Config { listen: ([127, 0, 0, 1], 0).into(), plan: AddressPlan::isolated(), dns, ingress, ..Config::default() }
     }
 }
 
@@ -73,6 +81,8 @@ pub struct App {
     pub registry: Registry,
     pub network: Network,
     pub sandboxes: Sandboxes,
+    /// The ingress controller add-on (see [`IngressAddon::addresses`] for where it listens).
+    pub ingress: IngressAddon,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -105,6 +115,7 @@ impl App {
             other => other?,
         };
         bootstrap::kube_dns(&registry, plan.dns_service_ip(), dns_addr)?;
+        bootstrap::ingress_class(&registry)?;
         tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
@@ -136,10 +147,21 @@ impl App {
             tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
         }
 
+        let ingress = IngressAddon::new(
+            config.ingress.clone(),
+            registry.clone(),
+            network.clone(),
+            plan.node_ip(1),
+            cancel.clone(),
+        );
+        if config.ingress.enabled {
+            ingress.enable().await?;
+        }
         let state = ApiState {
             registry: registry.clone(),
             network: network.clone(),
             sandboxes: sandboxes.clone(),
+            ingress: ingress.clone(),
             metrics,
             cancel: cancel.clone(),
         };
@@ -152,12 +174,13 @@ impl App {
             }
         });
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
-        Ok(App { api_addr, dns_addr, registry, network, sandboxes, cancel, tracker })
+        Ok(App { api_addr, dns_addr, registry, network, sandboxes, ingress, cancel, tracker })
     }
 
     /// Stops every component and waits for them.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        self.ingress.disable().await;
         self.tracker.close();
         self.tracker.wait().await;
     }

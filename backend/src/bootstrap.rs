@@ -71,3 +71,15 @@ pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) ->
             {"name": "dns-tcp", "port": dns.port(), "protocol": "TCP"}]}]}),
     )
 }
+
+/// The IngressClass the ingress add-on serves (`nginx`, ingress-nginx's controller), marked as
+/// the cluster's default as minikube's add-on does.
+pub fn ingress_class(registry: &Registry) -> Result<(), ApiError> {
+    ensure(
+        registry,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": crate::ingress::routes::CLASS,
+        "labels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
+        "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": crate::ingress::routes::CONTROLLER}}),
+    )
+}

@@ -10,6 +10,7 @@
 //! - [`network`]: the virtual address space and the dialer pods use.
 //! - [`proxy`]: the service proxy's table and how it picks an endpoint.
 //! - [`dns`]: cluster DNS on hickory-server.
+//! - [`ingress`]: the ingress controller add-on: host and path routing, TLS by SNI on rustls.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
 //! - [`metrics`]: Prometheus metrics (network and DNS programming latency).
@@ -20,6 +21,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod dns;
 pub mod error;
+pub mod ingress;
 pub mod kubelet;
 pub mod metrics;
 pub mod network;

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use svclab::app::{App, Config};
 use svclab::dns::DnsConfig;
+use svclab::ingress::IngressConfig;
 use svclab::network::AddressPlan;
 
 /// A Kubernetes Services lab in one process.
@@ -40,6 +41,17 @@ struct Args {
     /// Where DNS queries for names outside the cluster go (e.g. 1.1.1.1:53); refused when unset.
     #[arg(long)]
     dns_upstream: Option<SocketAddr>,
+    /// Where the ingress controller serves HTTP. Without it, 127.0.0.1:8080, or a free port when
+    /// that one is taken.
+    #[arg(long)]
+    ingress_http: Option<SocketAddr>,
+    /// Where the ingress controller serves HTTPS. Without it, 127.0.0.1:8443, or a free port.
+    #[arg(long)]
+    ingress_https: Option<SocketAddr>,
+    /// Start with the ingress add-on disabled (enable it later with
+    /// `PUT /lab/v1/addons/ingress {"enabled": true}`, as `minikube addons enable ingress`).
+    #[arg(long)]
+    no_ingress: bool,
 }
 
 /// Whether starting failed because the cluster DNS address is taken.
@@ -68,6 +80,12 @@ async fn main() -> anyhow::Result<()> {
             ttl: args.dns_ttl,
             upstream: args.dns_upstream,
         },
+        ingress: IngressConfig {
+            http: args.ingress_http.unwrap_or(IngressConfig::default().http),
+            https: args.ingress_https.unwrap_or(IngressConfig::default().https),
+            enabled: !args.no_ingress,
+            fallback: args.ingress_http.is_none() && args.ingress_https.is_none(),
+        },
     };
     let explicit_dns = args.dns.is_some();
     let app = match App::start(config.clone()).await {
@@ -83,6 +101,10 @@ async fn main() -> anyhow::Result<()> {
         other => other?,
     };
     println!("svclab is running: dashboard and API at http://{}, cluster DNS at {}", app.api_addr, app.dns_addr);
+    match app.ingress.addresses().await {
+        Some(a) => println!("ingress controller: http://{} and https://{}", a.http, a.https),
+        None => println!("ingress controller: disabled"),
+    }
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
     Ok(())

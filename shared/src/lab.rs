@@ -204,3 +204,30 @@ pub struct MadeResponse {
     pub message: String,
     pub object: serde_json::Value,
 }
+
+/// An add-on and whether it runs, as `minikube addons list` shows it (`GET /lab/v1/addons`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Addon {
+    pub name: String,
+    pub enabled: bool,
+    /// Where it serves while enabled, e.g. `http://127.0.0.1:8080`.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+/// `PUT /lab/v1/addons/{name}`: enable or disable an add-on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AddonChange {
+    pub enabled: bool,
+}
+
+/// `POST /lab/v1/namespaces/{ns}/secrets/tls` as JSON: `kubectl create secret tls NAME --cert
+/// --key` with the two PEM files' contents (a multipart upload with fields `name`, `cert` and
+/// `key` does the same).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsSecretRequest {
+    pub name: String,
+    pub cert: String,
+    pub key: String,
+}

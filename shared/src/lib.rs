@@ -6,6 +6,7 @@
 //! - [`validation`]: kube-apiserver's validation rules and error wording.
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
 //! - [`display`]: columns as `kubectl get` prints them (PORT(S), SELECTOR, AGE…).
+//! - [`legacy`]: older API versions accepted and converted (the chapter's `extensions/v1beta1` Ingress).
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
 //! - [`pod`]: pod status as `kubectl get pods` shows it (READY, STATUS).
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
@@ -14,6 +15,7 @@
 
 pub mod display;
 pub mod lab;
+pub mod legacy;
 pub mod object;
 pub mod pod;
 pub mod ports;

@@ -2,8 +2,10 @@
 //! [`Kind`], which knows each kind's API group, version, plural and scope.
 
 use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::certificates::v1 as certificates;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -118,6 +120,9 @@ kinds! {
     ReplicaSet(apps::ReplicaSet), namespaced: true;
     Deployment(apps::Deployment), namespaced: true;
     EndpointSlice(discovery::EndpointSlice), namespaced: true;
+    Ingress(networking::Ingress), namespaced: true;
+    IngressClass(networking::IngressClass), namespaced: false;
+    CertificateSigningRequest(certificates::CertificateSigningRequest), namespaced: false;
 }
 
 /// Why a document could not be read as an object.
@@ -152,7 +157,9 @@ impl Kind {
 
 impl Object {
     /// Reads any supported object from JSON, dispatching on `apiVersion` and `kind`.
+    /// Older versions svclab converts (see [`crate::legacy`]) are converted first.
     pub fn from_value(value: Value) -> Result<Object, ObjectError> {
+        let value = crate::legacy::upgrade(value);
         let kind = Self::kind_of(&value)?;
         Object::from_value_as(kind, value).map_err(|e| ObjectError::Decode(e.to_string()))
     }

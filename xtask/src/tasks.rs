@@ -23,6 +23,9 @@ pub fn test() -> Result<()> {
     sh(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     // The DNS tests query the cluster DNS with a real `dig`.
     setup::apt_tool("dig", "bind9-dnsutils")?;
+    // The ingress tests make their certificates as the chapter does and fetch with curl.
+    setup::apt_tool("openssl", "openssl")?;
+    setup::apt_tool("curl", "curl")?;
     sh(cargo().args(["test"]))?;
     setup::frontend_tools()?;
     // The shared crate must stay IO-free: it builds for the browser.

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use svclab_shared::lab::{ApplyError, ApplyOutcome, ApplyResponse, ApplyResult};
-use svclab_shared::{Kind, Object};
+use svclab_shared::{Kind, Object, legacy};
 
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -169,6 +169,9 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
         Ok(v) => v,
         Err(e) => return failure(doc, file, index, yaml_failure(&e, doc, "BadRequest")),
     };
+    // Older versions (the chapter's extensions/v1beta1 Ingress) are converted to the stored one.
+    let converted = legacy::is_legacy(&value);
+    let value = legacy::upgrade(value);
     let kind = match Object::kind_of(&value) {
         Ok(k) => k,
         Err(e) => {
@@ -183,9 +186,23 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
             return failure(doc, file, index, err);
         }
     };
-    let mut object = match Object::deserialize_as(kind, serde_yaml::Deserializer::from_str(doc.text)) {
+    // A converted document is read from its converted form; others from the text, which keeps
+    // the line and column of a decoding error.
+    let decoded = if converted {
+        Object::from_value_as(kind, value.clone()).map_err(|e| ApplyError {
+            code: 400,
+            reason: "BadRequest".into(),
+            message: e.to_string(),
+            line: Some(doc.line),
+            column: Some(1),
+        })
+    } else {
+        Object::deserialize_as(kind, serde_yaml::Deserializer::from_str(doc.text))
+            .map_err(|e| yaml_failure(&e, doc, "BadRequest"))
+    };
+    let mut object = match decoded {
         Ok(o) => o,
-        Err(e) => return failure(doc, file, index, yaml_failure(&e, doc, "BadRequest")),
+        Err(e) => return failure(doc, file, index, e),
     };
     if kind.namespaced() && object.namespace().is_empty() {
         object.metadata_mut().namespace = Some("default".into());

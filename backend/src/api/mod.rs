@@ -1,16 +1,19 @@
 //! The HTTP API, on one axum router:
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
-//!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]);
+//!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]),
+//!   add-ons ([`addons`]) and `kubectl create secret tls` ([`secrets`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
 
+pub mod addons;
 pub mod adhoc;
 pub mod apply;
 pub mod exec;
 pub mod lab;
 pub mod resources;
 mod scale;
+pub mod secrets;
 pub mod watch;
 
 use crate::error::ApiError;
@@ -32,6 +35,7 @@ pub struct ApiState {
     pub registry: Registry,
     pub network: Network,
     pub sandboxes: Sandboxes,
+    pub ingress: crate::ingress::IngressAddon,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub cancel: CancellationToken,
 }
@@ -68,6 +72,9 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/run", post(adhoc::run))
         .route("/lab/v1/nodes/{name}/ready", axum::routing::put(lab::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
+        .route("/lab/v1/addons", get(addons::list))
+        .route("/lab/v1/addons/{name}", axum::routing::put(addons::change))
+        .route("/lab/v1/namespaces/{namespace}/secrets/tls", post(secrets::create_tls))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/metrics",

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use svclab_shared::selector::Selector;
-use svclab_shared::{Kind, Object};
+use svclab_shared::{Kind, Object, legacy};
 
 /// What a REST path names.
 #[derive(Debug, PartialEq)]
@@ -39,10 +39,13 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(not_found_path(path)),
     };
-    let kind = |plural: &str| Kind::from_plural(group, version, plural).ok_or_else(|| not_found_path(path));
+    let find = |plural: &str| {
+        Kind::from_plural(group, version, plural).or_else(|| legacy::kind_from_plural(group, version, plural))
+    };
+    let kind = |plural: &str| find(plural).ok_or_else(|| not_found_path(path));
     let own = |s: &&str| Some(s.to_string());
     let target = match rest {
-        ["namespaces", ns, plural, tail @ ..] if Kind::from_plural(group, version, plural).is_some() => {
+        ["namespaces", ns, plural, tail @ ..] if find(plural).is_some() => {
             let kind = kind(plural)?;
             if !kind.namespaced() {
                 return Err(not_found_path(path));
@@ -246,6 +249,9 @@ fn decode(target: &Target, content_type: String, body: &[u8]) -> Result<Object, 
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))?
     };
+    if legacy::is_legacy(&value) {
+        value = legacy::upgrade(value);
+    }
     let map = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
     for (field, expected) in [("apiVersion", kind.api_version()), ("kind", kind.name())] {
         match map.get(field).and_then(Value::as_str) {

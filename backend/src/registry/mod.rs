@@ -2,6 +2,7 @@
 //! naming, defaulting, validation, cluster IP allocation, status subresource semantics, pod
 //! binding, cascading deletion and events. Everything that writes goes through here.
 
+mod admission;
 mod defaults;
 mod events;
 mod ipalloc;
@@ -108,13 +109,15 @@ impl Registry {
         meta.resource_version = None;
         meta.deletion_timestamp = None;
         defaults::apply(&mut object);
+        admission::mutate(&self.store, &mut object);
         for attempt in 0.. {
             let mut candidate = object.clone();
             if generate {
                 let prefix = candidate.metadata().generate_name.clone().unwrap_or_default();
                 candidate.metadata_mut().name = Some(format!("{prefix}{}", generate_suffix()));
             }
-            let errs = validation::validate(&candidate);
+            let mut errs = validation::validate(&candidate);
+            errs.extend(admission::validate(&candidate));
             if !errs.is_empty() {
                 let name = candidate.name().to_string();
                 return Err(ApiError::invalid(kind, &name, errs));
@@ -157,7 +160,8 @@ impl Registry {
         let kind = object.kind();
         let name = object.name().to_string();
         defaults::apply(&mut object);
-        let errs = validation::validate_update(current, &object);
+        let mut errs = validation::validate_update(current, &object);
+        errs.extend(admission::validate(&object));
         if !errs.is_empty() {
             return Err(ApiError::invalid(kind, &name, errs));
         }
@@ -309,6 +313,8 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
         (Object::ReplicationController(o), Object::ReplicationController(f)) => o.status = f.status.clone(),
         (Object::ReplicaSet(o), Object::ReplicaSet(f)) => o.status = f.status.clone(),
         (Object::Deployment(o), Object::Deployment(f)) => o.status = f.status.clone(),
+        (Object::Ingress(o), Object::Ingress(f)) => o.status = f.status.clone(),
+        (Object::CertificateSigningRequest(o), Object::CertificateSigningRequest(f)) => o.status = f.status.clone(),
         _ => {}
     }
     out
@@ -325,6 +331,7 @@ fn spec_changed(old: &Object, new: &Object) -> bool {
         (Object::ReplicationController(a), Object::ReplicationController(b)) => a.spec != b.spec,
         (Object::ReplicaSet(a), Object::ReplicaSet(b)) => a.spec != b.spec,
         (Object::Deployment(a), Object::Deployment(b)) => a.spec != b.spec,
+        (Object::Ingress(a), Object::Ingress(b)) => a.spec != b.spec,
         _ => false,
     }
 }

@@ -2,12 +2,14 @@
 //! field path (`spec.ports[0].port`) and reading like `Invalid value: 0: must be between 1 and
 //! 65535, inclusive`.
 
+mod ingress;
 mod meta;
 mod names;
 mod pod;
 mod service;
 mod workload;
 
+pub use ingress::KEY_USAGES;
 pub use names::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_valid_port_name};
 
 use crate::Object;
@@ -116,6 +118,10 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::ReplicaSet(rs) => errs.extend(workload::validate_replica_set(rs)),
         Object::Deployment(d) => errs.extend(workload::validate_deployment(d)),
         Object::Endpoints(e) => errs.extend(service::validate_endpoints(e)),
+        Object::Ingress(i) => errs.extend(ingress::validate_ingress(i)),
+        Object::IngressClass(c) => errs.extend(ingress::validate_ingress_class(c)),
+        Object::Secret(s) => errs.extend(ingress::validate_secret(s)),
+        Object::CertificateSigningRequest(c) => errs.extend(ingress::validate_csr(c)),
         _ => {}
     }
     errs
@@ -127,6 +133,9 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
     match (old, new) {
         (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
         (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
+        (Object::CertificateSigningRequest(old), Object::CertificateSigningRequest(new)) => {
+            errs.extend(ingress::validate_csr_update(old, new))
+        }
         _ => {}
     }
     errs

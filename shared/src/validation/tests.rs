@@ -104,3 +104,56 @@ fn probes_need_one_handler_and_liveness_a_success_threshold_of_one() {
         ]
     );
 }
+
+#[test]
+fn ingress_errors_read_like_kube_apiserver() {
+    let backend = json!({"service": {"name": "kubia", "port": {"number": 80}}});
+    let ing = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "kubia", "namespace": "default"},
+        "spec": {"tls": [{"hosts": ["*.*.example.com"]}], "rules": [
+            {"host": "10.0.0.1", "http": {"paths": [{"path": "/", "backend": backend}]}},
+            {"host": "Kubia.example.com", "http": {"paths": [
+                {"path": "foo", "pathType": "Prefix", "backend": backend},
+                {"path": "/a//b", "pathType": "Exact", "backend": {"service": {"name": "kubia", "port": {}}}},
+                {"path": "/", "pathType": "Regex", "backend": {}}]}}]}});
+    let errs = errors(ing);
+    for expected in [
+        "spec.rules[0].host: Invalid value: \"10.0.0.1\": must be a DNS name, not an IP address",
+        "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+        "spec.rules[1].http.paths[0].path: Invalid value: \"foo\": must be an absolute path",
+        "spec.rules[1].http.paths[1].path: Invalid value: \"/a//b\": must not contain '//'",
+        "spec.rules[1].http.paths[1].backend: Required value: port name or number is required",
+        "spec.rules[1].http.paths[2].pathType: Unsupported value: \"Regex\": supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\"",
+        "spec.rules[1].http.paths[2].backend: Invalid value: \"\": resource or service backend is required",
+    ] {
+        assert!(errs.contains(&expected.to_string()), "{expected}\nnot in {errs:#?}");
+    }
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("spec.tls[0].hosts[0]: Invalid value: \"*.*.example.com\": a wildcard DNS-1123"))
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("spec.rules[1].host: Invalid value: \"Kubia.example.com\": a lowercase RFC 1123"))
+    );
+    let empty = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "x", "namespace": "default"}, "spec": {}});
+    assert_eq!(errors(empty), ["spec: Invalid value: []: either `defaultBackend` or `rules` must be specified"]);
+}
+
+#[test]
+fn tls_secrets_need_both_keys_and_csrs_need_a_request_signer_and_usages() {
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t", "namespace": "default"},
+        "type": "kubernetes.io/tls", "data": {"tls.crt": "YQ=="}});
+    assert_eq!(errors(secret), ["data[tls.key]: Required value"]);
+    let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "c"}, "spec": {"request": "YQ==", "signerName": "", "usages": ["client auth", "flying"]}});
+    let errs = errors(csr);
+    assert!(
+        errs.contains(
+            &"spec.request: Invalid value: []byte{…}: PEM block type must be CERTIFICATE REQUEST".to_string()
+        )
+    );
+    assert!(errs.contains(&"spec.signerName: Required value".to_string()), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("spec.usages[1]: Unsupported value: \"flying\"")), "{errs:?}");
+}

@@ -1,0 +1,171 @@
+//! The ingress controller add-on (ingress-nginx's role; minikube's `addons enable ingress`):
+//! enabled and disabled at runtime, listening on 127.0.0.1:8080 (HTTP) and :8443 (HTTPS) by
+//! default. While enabled, a control loop ([`sync`]) keeps the route table and certificates and
+//! the Ingresses' ADDRESS; the data path ([`server`]) serves requests from them.
+
+pub mod affinity;
+pub mod certs;
+pub mod routes;
+pub mod server;
+mod sync;
+
+use crate::network::Network;
+use crate::registry::Registry;
+use k8s_openapi::api::networking::v1::Ingress;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Where the controller listens, and whether it starts enabled.
+#[derive(Clone, Debug)]
+pub struct IngressConfig {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub enabled: bool,
+    /// Take a free port when a configured one is taken (the defaults are common ports).
+    pub fallback: bool,
+}
+
+impl Default for IngressConfig {
+    fn default() -> Self {
+        IngressConfig {
+            http: ([127, 0, 0, 1], 8080).into(),
+            https: ([127, 0, 0, 1], 8443).into(),
+            enabled: true,
+            fallback: true,
+        }
+    }
+}
+
+/// The addresses the running controller listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addresses {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+}
+
+struct Running {
+    addresses: Addresses,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+struct Inner {
+    config: IngressConfig,
+    registry: Registry,
+    network: Network,
+    /// The address pods see the controller's connections come from (it runs on the first node).
+    source: Ipv4Addr,
+    default_certificate: certs::Certificate,
+    /// Addresses bound before, reused when enabled again (so a port 0 stays the same).
+    bound: std::sync::Mutex<Option<Addresses>>,
+    running: Mutex<Option<Running>>,
+    cancel: CancellationToken,
+}
+
+/// A handle to the add-on.
+#[derive(Clone)]
+pub struct IngressAddon {
+    inner: Arc<Inner>,
+}
+
+async fn bind(addr: SocketAddr, fallback: bool) -> io::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && fallback && addr.port() != 0 => {
+            tracing::warn!(%addr, "ingress: address in use; listening on a free port instead");
+            TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await
+        }
+        other => other,
+    }
+}
+
+impl IngressAddon {
+    pub fn new(
+        config: IngressConfig,
+        registry: Registry,
+        network: Network,
+        source: Ipv4Addr,
+        cancel: CancellationToken,
+    ) -> Self {
+        let inner = Inner {
+            config,
+            registry,
+            network,
+            source,
+            default_certificate: certs::default_certificate(),
+            bound: std::sync::Mutex::new(None),
+            running: Mutex::new(None),
+            cancel,
+        };
+        IngressAddon { inner: Arc::new(inner) }
+    }
+
+    pub fn config(&self) -> &IngressConfig {
+        &self.inner.config
+    }
+
+    /// Where it listens while enabled.
+    pub async fn addresses(&self) -> Option<Addresses> {
+        self.inner.running.lock().await.as_ref().map(|r| r.addresses)
+    }
+
+    /// Starts the controller (nothing happens when it already runs).
+    pub async fn enable(&self) -> io::Result<Addresses> {
+        let mut running = self.inner.running.lock().await;
+        if let Some(r) = running.as_ref() {
+            return Ok(r.addresses);
+        }
+        let before = *self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let (http_addr, https_addr) = match before {
+            Some(a) => (a.http, a.https),
+            None => (self.inner.config.http, self.inner.config.https),
+        };
+        let http = bind(http_addr, self.inner.config.fallback).await?;
+        let https = bind(https_addr, self.inner.config.fallback).await?;
+        let addresses = Addresses { http: http.local_addr()?, https: https.local_addr()? };
+        *self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(addresses);
+
+        let cancel = self.inner.cancel.child_token();
+        let tasks = TaskTracker::new();
+        let (routes_tx, routes_rx) = watch::channel(Arc::new(routes::RouteTable::default()));
+        let (certs_tx, certs_rx) = watch::channel(Arc::new(certs::Certificates::default()));
+        let published = sync::Published { routes: routes_tx, certificates: certs_tx };
+        let address = status_address(addresses.http);
+        tasks.spawn(sync::run(self.inner.registry.clone(), address, published, cancel.clone()));
+        let frontend = server::Frontend::new(routes_rx, self.inner.network.clone(), self.inner.source);
+        tasks.spawn(server::serve_http(http, frontend.clone(), tasks.clone(), cancel.clone()));
+        let default = self.inner.default_certificate.key.clone();
+        tasks.spawn(server::serve_https(https, frontend, certs_rx, default, tasks.clone(), cancel.clone()));
+        tracing::info!(http = %addresses.http, https = %addresses.https, "ingress controller enabled");
+        *running = Some(Running { addresses, cancel, tasks });
+        Ok(addresses)
+    }
+
+    /// Stops the controller: the listeners close, open connections finish their request, and
+    /// the Ingresses lose their ADDRESS.
+    pub async fn disable(&self) {
+        let mut running = self.inner.running.lock().await;
+        let Some(r) = running.take() else { return };
+        r.cancel.cancel();
+        r.tasks.close();
+        r.tasks.wait().await;
+        let address = status_address(r.addresses.http);
+        for ingress in self.inner.registry.store().list_typed::<Ingress>(None) {
+            let ips =
+                ingress.status.as_ref().and_then(|s| s.load_balancer.as_ref()?.ingress.clone()).unwrap_or_default();
+            if ips.iter().any(|i| i.ip.as_deref() == Some(address.as_str())) {
+                sync::write_status(&self.inner.registry, &ingress, None);
+            }
+        }
+        tracing::info!("ingress controller disabled");
+    }
+}
+
+/// The ADDRESS Ingresses show: the HTTP listener's IP (127.0.0.1 when it listens on all).
+fn status_address(http: SocketAddr) -> String {
+    if http.ip().is_unspecified() { "127.0.0.1".into() } else { http.ip().to_string() }
+}

@@ -1,0 +1,350 @@
+//! The ingress controller's data path: HTTP and HTTPS listeners (TLS terminated with rustls, the
+//! certificate chosen by SNI), each request routed by host and path from the current route
+//! table and sent straight to a ready pod over pooled keep-alive connections, round-robin or by
+//! affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set. Upgrades (websockets) and streaming
+//! bodies pass through. No route: the 404 default backend; no ready endpoint: 503.
+
+use super::affinity;
+use super::certs::{Certificates, SniResolver};
+use super::routes::{Endpoint, RouteTable};
+use crate::network::Network;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::sign::CertifiedKey;
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A connection to a pod, opened through the virtual network with the controller's address as
+/// its source; the source is forgotten when the connection closes.
+pub struct PodStream {
+    stream: TcpStream,
+    network: Network,
+    local: Option<SocketAddr>,
+}
+
+impl Drop for PodStream {
+    fn drop(&mut self) {
+        if let Some(local) = self.local {
+            self.network.untrack(local);
+        }
+    }
+}
+
+impl AsyncRead for PodStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PodStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+impl Connection for PodStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// Dials pods for the connection pool.
+#[derive(Clone)]
+pub struct PodConnector {
+    network: Network,
+    /// The address pods see connections come from (the node the controller runs on).
+    source: Ipv4Addr,
+}
+
+impl tower_service::Service<Uri> for PodConnector {
+    type Response = TokioIo<PodStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<PodStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = uri.host().and_then(|h| h.parse::<Ipv4Addr>().ok());
+            let to = host.map(|ip| SocketAddrV4::new(ip, uri.port_u16().unwrap_or(80)));
+            let to = to.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a pod address"))?;
+            let stream = this.network.connect_direct(to).await.map_err(io::Error::other)?;
+            let local = stream.local_addr().ok();
+            if let Some(local) = local {
+                this.network.track(local, this.source);
+            }
+            Ok(TokioIo::new(PodStream { stream, network: this.network, local }))
+        })
+    }
+}
+
+/// Everything a request needs: the current routes and the pool of connections to pods.
+#[derive(Clone)]
+pub struct Frontend {
+    routes: watch::Receiver<Arc<RouteTable>>,
+    client: Client<PodConnector, Incoming>,
+}
+
+impl Frontend {
+    pub fn new(routes: watch::Receiver<Arc<RouteTable>>, network: Network, source: Ipv4Addr) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(PodConnector { network, source });
+        Frontend { routes, client }
+    }
+
+    /// Serves one request from `client` that arrived over `scheme` on port `port`.
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &str,
+        port: u16,
+    ) -> Response<Body> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let found = self.routes.borrow().route(&host, req.uri().path());
+        let Some(found) = found else {
+            return text(StatusCode::NOT_FOUND, "default backend - 404\n");
+        };
+        let backend = found.backend;
+        if backend.endpoints.is_empty() {
+            return html_error(StatusCode::SERVICE_UNAVAILABLE, "503 Service Temporarily Unavailable");
+        }
+        let (endpoint, cookie) = match &backend.affinity {
+            Some(a) => affinity::pick(a, &backend, req.headers(), &found.path),
+            None => (backend.next(), None),
+        };
+        let endpoint: Endpoint = endpoint.clone();
+        let upgrade = wants_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let uri = format!("http://{}{}", endpoint.addr, path_and_query);
+        *req.uri_mut() = match uri.parse() {
+            Ok(u) => u,
+            Err(_) => return text(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
+        };
+        *req.version_mut() = hyper::Version::HTTP_11;
+        let headers = req.headers_mut();
+        strip_hop_by_hop(headers, upgrade);
+        let client_ip = client.ip().to_string();
+        let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        };
+        set(headers, "x-forwarded-for", &client_ip);
+        set(headers, "x-real-ip", &client_ip);
+        set(headers, "x-forwarded-host", &host);
+        set(headers, "x-forwarded-port", &port.to_string());
+        set(headers, "x-forwarded-proto", scheme);
+        set(headers, "x-forwarded-scheme", scheme);
+        set(headers, "x-scheme", scheme);
+        if host.is_empty() {
+            headers.remove(header::HOST);
+        }
+        let mut response = match self.client.request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, endpoint = %endpoint.addr, "ingress: upstream failed");
+                return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
+            }
+        };
+        if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
+            let pod_side = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                if let (Ok(a), Ok(b)) = (client_side.await, pod_side.await) {
+                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+                }
+            });
+        } else {
+            strip_hop_by_hop(response.headers_mut(), false);
+        }
+        if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response.map(|b| b.boxed())
+    }
+}
+
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
+    headers.contains_key(header::UPGRADE)
+        && connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes the headers that concern one hop only (RFC 9110 §7.6.1), keeping `Connection: upgrade`
+/// and `Upgrade` for an upgrade.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && *n == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in ["keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer"] {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// nginx's own error page, as ingress-nginx answers 502 and 503.
+fn html_error(status: StatusCode, title: &str) -> Response<Body> {
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    r
+}
+
+/// The next connection, or `None` once `cancel` fires.
+async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
+                Err(e) => tracing::warn!(error = %e, "ingress: accept failed"),
+            },
+        }
+    }
+}
+
+/// Accepts plain HTTP connections until `cancel` fires; open connections finish their request.
+pub async fn serve_http(listener: TcpListener, frontend: Frontend, tracker: TaskTracker, cancel: CancellationToken) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(80);
+    while let Some((stream, peer)) = accept(&listener, &cancel).await {
+        tracker.spawn(serve_connection(stream, peer, frontend.clone(), "http", port, cancel.clone()));
+    }
+}
+
+/// Accepts TLS connections until `cancel` fires, choosing each one's certificate by SNI.
+pub async fn serve_https(
+    listener: TcpListener,
+    frontend: Frontend,
+    certificates: watch::Receiver<Arc<Certificates>>,
+    default: Arc<CertifiedKey>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { certificates, default }));
+    let mut config = config;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    while let Some((stream, peer)) = accept(&listener, &cancel).await {
+        let (acceptor, frontend, cancel) = (acceptor.clone(), frontend.clone(), cancel.clone());
+        tracker.spawn(async move {
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(tls)) => serve_connection(tls, peer, frontend, "https", port, cancel).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    frontend: Frontend,
+    scheme: &'static str,
+    port: u16,
+    cancel: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let frontend = frontend.clone();
+        async move { Ok::<_, std::convert::Infallible>(frontend.handle(req, peer, scheme, port).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(60))
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "ingress: connection ended");
+            }
+        }
+        _ = cancel.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Admission beyond field validation: the DefaultIngressClass plugin (a new Ingress without a
+//! class gets the default IngressClass), and checks that need real parsing: a
+//! `kubernetes.io/tls` Secret's certificate and key must load and match (what `kubectl create
+//! secret tls` checks), and a CSR's request must be a well-signed PKCS#10 request.
+
+use crate::ingress::certs;
+use crate::store::Store;
+use k8s_openapi::api::networking::v1::IngressClass;
+use svclab_shared::Object;
+use svclab_shared::validation::FieldError;
+
+const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
+
+/// Mutations on create.
+pub(super) fn mutate(store: &Store, object: &mut Object) {
+    if let Object::Ingress(ingress) = object {
+        let spec = ingress.spec.get_or_insert_with(Default::default);
+        let legacy =
+            ingress.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/ingress.class"));
+        if spec.ingress_class_name.is_none() && !legacy {
+            let defaults: Vec<String> = store
+                .list_typed::<IngressClass>(None)
+                .into_iter()
+                .filter(|c| {
+                    c.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CLASS)).is_some_and(|v| v == "true")
+                })
+                .filter_map(|c| c.metadata.name)
+                .collect();
+            // With several defaults kube-apiserver picks none (and rejects; svclab leaves it unset).
+            if let [only] = defaults.as_slice() {
+                spec.ingress_class_name = Some(only.clone());
+            }
+        }
+    }
+}
+
+/// Problems only real parsing finds.
+pub(super) fn validate(object: &Object) -> Vec<FieldError> {
+    const REDACTED: &str = "\"<secret contents redacted>\"";
+    match object {
+        Object::Secret(secret) if secret.type_.as_deref() == Some("kubernetes.io/tls") => {
+            let data = secret.data.clone().unwrap_or_default();
+            let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else { return Vec::new() };
+            match certs::load(&crt.0, &key.0) {
+                Ok(_) => Vec::new(),
+                Err(e) => {
+                    let field = if e.contains("certificate") { "data[tls.crt]" } else { "data[tls.key]" };
+                    vec![FieldError::invalid(field, REDACTED, e)]
+                }
+            }
+        }
+        Object::CertificateSigningRequest(csr) => {
+            let pem = String::from_utf8_lossy(&csr.spec.request.0);
+            if !pem.contains("-----BEGIN CERTIFICATE REQUEST-----") {
+                return Vec::new(); // field validation reports it
+            }
+            match rcgen::CertificateSigningRequestParams::from_pem(&pem) {
+                Ok(_) => Vec::new(),
+                Err(rcgen::Error::InvalidCertificationRequestSignature) => {
+                    vec![FieldError::invalid(
+                        "spec.request",
+                        "[]byte{…}",
+                        "x509: invalid signature: parent certificate cannot sign this kind of certificate",
+                    )]
+                }
+                Err(e) => vec![FieldError::invalid(
+                    "spec.request",
+                    "[]byte{…}",
+                    format!("x509: malformed certificate request: {e}"),
+                )],
+            }
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,111 @@
+//! Older API versions svclab still accepts, converted to the version it stores (as kube-apiserver
+//! converts on the way in): Ingress in `extensions/v1beta1` (the chapter's form) and
+//! `networking.k8s.io/v1beta1` becomes `networking.k8s.io/v1`.
+
+use crate::Kind;
+use serde_json::{Map, Value, json};
+
+/// The `apiVersion`s that used to serve Ingress.
+const INGRESS_V1BETA1: [&str; 2] = ["extensions/v1beta1", "networking.k8s.io/v1beta1"];
+
+/// The kind an old `/apis/<group>/<version>/<plural>` path serves, if it is one svclab converts.
+pub fn kind_from_plural(group: &str, version: &str, plural: &str) -> Option<Kind> {
+    let api_version = format!("{group}/{version}");
+    (plural == "ingresses" && INGRESS_V1BETA1.contains(&api_version.as_str())).then_some(Kind::Ingress)
+}
+
+/// Whether a document declares an old version svclab converts.
+pub fn is_legacy(value: &Value) -> bool {
+    let field = |f: &str| value.get(f).and_then(Value::as_str).unwrap_or_default();
+    field("kind") == "Ingress" && INGRESS_V1BETA1.contains(&field("apiVersion"))
+}
+
+/// Converts a document in an old version to the stored one; anything else is returned as is.
+pub fn upgrade(mut value: Value) -> Value {
+    if !is_legacy(&value) {
+        return value;
+    }
+    value["apiVersion"] = Kind::Ingress.api_version().into();
+    if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(backend) = spec.remove("backend") {
+            spec.insert("defaultBackend".into(), backend_v1(backend));
+        }
+        for rule in spec.get_mut("rules").and_then(Value::as_array_mut).into_iter().flatten() {
+            let paths = rule.pointer_mut("/http/paths").and_then(Value::as_array_mut);
+            for path in paths.into_iter().flatten() {
+                let Some(path) = path.as_object_mut() else { continue };
+                // v1beta1 defaulted a missing pathType to ImplementationSpecific.
+                path.entry("pathType").or_insert_with(|| "ImplementationSpecific".into());
+                if let Some(backend) = path.remove("backend") {
+                    path.insert("backend".into(), backend_v1(backend));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// `{serviceName, servicePort}` → `{service: {name, port: {number | name}}}`; a `resource`
+/// backend is the same in both versions.
+fn backend_v1(backend: Value) -> Value {
+    let Value::Object(mut old) = backend else { return backend };
+    let name = old.remove("serviceName");
+    let port = old.remove("servicePort");
+    if name.is_none() && port.is_none() {
+        return Value::Object(old);
+    }
+    let mut service = Map::new();
+    if let Some(name) = name {
+        service.insert("name".into(), name);
+    }
+    match port {
+        Some(Value::Number(n)) => {
+            service.insert("port".into(), json!({"number": n}));
+        }
+        Some(Value::String(s)) => match s.parse::<i64>() {
+            Ok(n) => {
+                service.insert("port".into(), json!({"number": n}));
+            }
+            Err(_) => {
+                service.insert("port".into(), json!({"name": s}));
+            }
+        },
+        Some(other) => {
+            service.insert("port".into(), other);
+        }
+        None => {}
+    }
+    old.insert("service".into(), Value::Object(service));
+    Value::Object(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chapters_ingress_becomes_v1() {
+        let old = json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": {"name": "kubia"},
+            "spec": {"backend": {"serviceName": "default-http", "servicePort": "http"},
+                "rules": [{"host": "kubia.example.com", "http": {"paths": [
+                    {"path": "/", "backend": {"serviceName": "kubia-nodeport", "servicePort": 80}}]}}]}});
+        let new = upgrade(old);
+        assert_eq!(new["apiVersion"], "networking.k8s.io/v1");
+        assert_eq!(
+            new["spec"]["defaultBackend"],
+            json!({"service": {"name": "default-http", "port": {"name": "http"}}})
+        );
+        let path = &new["spec"]["rules"][0]["http"]["paths"][0];
+        assert_eq!(path["pathType"], "ImplementationSpecific");
+        assert_eq!(path["backend"], json!({"service": {"name": "kubia-nodeport", "port": {"number": 80}}}));
+        assert!(crate::Object::from_value(new).is_ok());
+    }
+
+    #[test]
+    fn other_documents_are_left_alone() {
+        let v1 = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"backend": 1}});
+        assert_eq!(upgrade(v1.clone()), v1);
+        assert_eq!(kind_from_plural("extensions", "v1beta1", "ingresses"), Some(Kind::Ingress));
+        assert_eq!(kind_from_plural("extensions", "v1beta1", "deployments"), None);
+    }
+}
