@@ -3,6 +3,7 @@
 
 use crate::api::{self, ApiState};
 use crate::bootstrap;
+use crate::controllers::csrsigning::{ClusterCa, CsrSigningController};
 use crate::controllers::endpointslices::EndpointSliceController;
 use crate::controllers::loadbalancer::LoadBalancerController;
 use crate::controllers::{
@@ -147,6 +148,12 @@ impl App {
             tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
         }
 
+        let ca = Arc::new(ClusterCa::generate());
+        tracker.spawn(runtime::run(
+            CsrSigningController::new(registry.clone(), ca.clone()),
+            store.clone(),
+            cancel.clone(),
+        ));
         let ingress = IngressAddon::new(
             config.ingress.clone(),
             registry.clone(),
@@ -162,6 +169,7 @@ impl App {
             network: network.clone(),
             sandboxes: sandboxes.clone(),
             ingress: ingress.clone(),
+            ca,
             metrics,
             cancel: cancel.clone(),
         };

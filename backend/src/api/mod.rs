@@ -2,13 +2,15 @@
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
 //!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]),
-//!   add-ons ([`addons`]) and `kubectl create secret tls` ([`secrets`]);
+//!   add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl certificate
+//!   approve|deny` ([`certificates`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
 
 pub mod addons;
 pub mod adhoc;
 pub mod apply;
+pub mod certificates;
 pub mod exec;
 pub mod lab;
 pub mod resources;
@@ -36,6 +38,8 @@ pub struct ApiState {
     pub network: Network,
     pub sandboxes: Sandboxes,
     pub ingress: crate::ingress::IngressAddon,
+    /// The cluster CA that signs approved CertificateSigningRequests.
+    pub ca: std::sync::Arc<crate::controllers::csrsigning::ClusterCa>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub cancel: CancellationToken,
 }
@@ -73,6 +77,8 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/nodes/{name}/ready", axum::routing::put(lab::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/lab/v1/addons", get(addons::list))
+        .route("/lab/v1/certificatesigningrequests/{name}/{verb}", post(certificates::decide))
+        .route("/lab/v1/ca.crt", get(certificates::ca))
         .route("/lab/v1/addons/{name}", axum::routing::put(addons::change))
         .route("/lab/v1/namespaces/{namespace}/secrets/tls", post(secrets::create_tls))
         .route("/healthz", get(|| async { "ok" }))

@@ -1,7 +1,7 @@
 //! Kubernetes REST paths: `/api/v1/…` and `/apis/<group>/<version>/…`, namespaced and
 //! cluster-scoped, with list (label and field selectors), get, create, replace, merge and JSON
-//! patch, delete and delete-collection, and the `status` and `scale` subresources (pod exec has its
-//! own route).
+//! patch, delete and delete-collection, and the `status`, `scale` and (for CSRs) `approval`
+//! subresources (pod exec has its own route).
 
 use super::{ApiState, scale, watch};
 use crate::error::ApiError;
@@ -132,7 +132,15 @@ async fn dispatch(
                 let key = ObjectKey::new(target.kind, &ns, name);
                 scale::handle(state, method, &key, headers, &body)
             }
-            ("status" | "scale", _, _) => Err(ApiError::MethodNotAllowed),
+            ("approval", Kind::CertificateSigningRequest, &Method::GET) => {
+                get(state, &target).map(|o| Json(o).into_response())
+            }
+            ("approval", Kind::CertificateSigningRequest, &Method::PUT) => {
+                let object = decode(&target, content_type(headers), &body)?;
+                check_identity(&target, &object)?;
+                Ok(Json(state.registry.update_approval(&object)?).into_response())
+            }
+            ("status" | "scale" | "approval", _, _) => Err(ApiError::MethodNotAllowed),
             _ => Err(not_found_path(uri.path())),
         };
     }

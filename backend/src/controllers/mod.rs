@@ -8,7 +8,9 @@
 //! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
+//! - [`csrsigning`]: certificates for approved CertificateSigningRequests, from the cluster CA.
 
+pub mod csrsigning;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslices;

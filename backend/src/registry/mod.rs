@@ -156,6 +156,27 @@ impl Registry {
         self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
+    /// Replaces a CertificateSigningRequest's conditions, as `PUT …/approval` does (what
+    /// `kubectl certificate approve` and `deny` send): nothing else of the object changes.
+    pub fn update_approval(&self, object: &Object) -> Result<Arc<Object>, ApiError> {
+        let key = ObjectKey::of(object);
+        let current = self.store.get(&key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        let (Object::CertificateSigningRequest(new), Object::CertificateSigningRequest(stored)) = (object, &*current)
+        else {
+            return Err(ApiError::BadRequest("the approval subresource is only for CertificateSigningRequests".into()));
+        };
+        let mut updated = stored.clone();
+        let conditions = new.status.as_ref().and_then(|s| s.conditions.clone());
+        updated.status.get_or_insert_with(Default::default).conditions = conditions;
+        updated.metadata.resource_version = new.metadata.resource_version.clone();
+        let updated = Object::CertificateSigningRequest(updated);
+        let errs = validation::validate_update(&current, &updated);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(key.kind, &key.name, errs));
+        }
+        self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
+    }
+
     fn commit_update(&self, current: &Object, mut object: Object) -> Result<Arc<Object>, ApiError> {
         let kind = object.kind();
         let name = object.name().to_string();
