@@ -304,6 +304,34 @@ async fn tls_terminates_with_the_secrets_certificate_chosen_by_sni() {
     };
     assert!(subject("shop.example.org").ends_with("subject: CN=*.example.org"));
     assert!(subject("unknown.example.net").contains("CN=Kubernetes Ingress Controller Fake Certificate"));
+
+    // The dashboard's test requests through the ingress, with the route each one took.
+    let ask = json!({"namespace": "default", "service": "", "count": 3, "path": "/",
+        "ingress": {"host": "kubia.example.com", "https": true}});
+    let (code, report) = lab.send(Method::POST, "/lab/v1/test-requests", "application/json", ask.to_string()).await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(report["url"], "https://kubia.example.com/");
+    let mut pods = BTreeSet::new();
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["status"], 200, "{result}");
+        assert_eq!(result["certificate"], "CN=kubia.example.com");
+        let hop = &result["hop"];
+        assert_eq!(hop["service"], "default/kubia-nodeport");
+        assert_eq!(hop["virtualAddress"], "kubia.example.com/ (ImplementationSpecific)");
+        assert_eq!(hop["reason"], "round-robin over 3 ready endpoints");
+        assert_eq!(result["body"], format!("You've hit {}\n", hop["pod"].as_str().unwrap()));
+        pods.insert(hop["pod"].to_string());
+    }
+    assert_eq!(pods.len(), 3);
+    let ask = json!({"namespace": "default", "service": "", "count": 1, "path": "/x",
+        "ingress": {"host": "nothing.example.com"}});
+    let (_, report) = lab.send(Method::POST, "/lab/v1/test-requests", "application/json", ask.to_string()).await;
+    let result = &report["results"][0];
+    assert_eq!(result["status"], 404);
+    assert_eq!(
+        result["hop"]["reason"],
+        "no rule matches host \"nothing.example.com\" and path \"/x\": the default backend answers 404"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

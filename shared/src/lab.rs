@@ -90,6 +90,18 @@ pub struct TestRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_pod: Option<String>,
     pub count: u32,
+    /// Send from outside the cluster through the ingress controller, for this host, instead
+    /// (`service` and `fromPod` are then not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressTarget>,
+}
+
+/// A request through the ingress: the `Host` (and SNI) to send, over HTTP or HTTPS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngressTarget {
+    pub host: String,
+    #[serde(default)]
+    pub https: bool,
 }
 
 /// The answer to a [`TestRequest`].
@@ -115,6 +127,9 @@ pub struct TestResult {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hop: Option<Hop>,
+    /// Over HTTPS: the subject of the certificate the server presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     pub micros: u64,
 }
 

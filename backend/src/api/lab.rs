@@ -1,5 +1,6 @@
-//! Lab endpoints that act inside the cluster: test requests sent from a pod to a service, each
-//! with the hop the proxy chose; and stopping or starting a node's kubelet.
+//! Lab endpoints that act inside the cluster: test requests sent from a pod to a service, or from
+//! outside through the ingress, each with the hop the proxy or the ingress chose; and stopping or
+//! starting a node's kubelet.
 
 use super::ApiState;
 use crate::error::ApiError;
@@ -10,7 +11,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 use svclab_shared::Kind;
-use svclab_shared::lab::{TestReport, TestRequest, TestResult};
+use svclab_shared::lab::{IngressTarget, TestReport, TestRequest, TestResult};
 
 /// `POST /lab/v1/test-requests`: HTTP GETs from a pod to a service's cluster IP, one connection
 /// each, reporting which endpoint the proxy chose for every one.
@@ -18,6 +19,9 @@ pub async fn test_requests(
     State(state): State<ApiState>,
     Json(request): Json<TestRequest>,
 ) -> Result<Json<TestReport>, ApiError> {
+    if let Some(target) = request.ingress.clone() {
+        return ingress_requests(&state, &request, &target).await.map(Json);
+    }
     let ns = &request.namespace;
     let svc: Service = state
         .store()
@@ -72,6 +76,52 @@ pub async fn test_requests(
         results.push(result);
     }
     Ok(Json(TestReport { source: format!("{ns}/{}", source.name), url: format!("http://{to}{path}"), results }))
+}
+
+/// HTTP(S) GETs from the host through the ingress controller, one connection each, with the
+/// route, endpoint and reason the controller reported for each (by `X-Request-ID`).
+async fn ingress_requests(
+    state: &ApiState,
+    request: &TestRequest,
+    target: &IngressTarget,
+) -> Result<TestReport, ApiError> {
+    let addresses = state.ingress.addresses().await.ok_or_else(|| {
+        ApiError::BadRequest("the ingress add-on is disabled: enable it with PUT /lab/v1/addons/ingress".into())
+    })?;
+    let (scheme, addr) = if target.https { ("https", addresses.https) } else { ("http", addresses.http) };
+    let path = if request.path.starts_with('/') { request.path.clone() } else { format!("/{}", request.path) };
+    let mut results = Vec::new();
+    for _ in 0..request.count.clamp(1, 1000) {
+        let started = Instant::now();
+        let mut result = TestResult::default();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut get = Request::get(&target.host, &path);
+        get.headers.push(("X-Request-ID".into(), id.clone()));
+        let sent = async {
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("Failed to connect to {} port {}: {e}", addr.ip(), addr.port()))?;
+            if target.https {
+                let (tls, subject) = http::tls_connect(stream, &target.host).await?;
+                result.certificate = Some(subject);
+                http::send(tls, &get).await
+            } else {
+                http::send(stream, &get).await
+            }
+        };
+        match sent.await {
+            Ok(r) => {
+                result.status = Some(r.status);
+                result.body = String::from_utf8_lossy(&r.body).into_owned();
+            }
+            Err(e) => result.error = Some(e),
+        }
+        result.hop = state.ingress.trace(&id);
+        result.micros = started.elapsed().as_micros() as u64;
+        results.push(result);
+    }
+    let url = format!("{scheme}://{}{path}", target.host);
+    Ok(TestReport { source: "outside the cluster".into(), url, results })
 }
 
 /// `PUT /lab/v1/nodes/{name}/ready` with `{"ready": false}` stops the node's kubelet: it stops

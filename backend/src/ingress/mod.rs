@@ -64,6 +64,7 @@ struct Inner {
     /// Addresses bound before, reused when enabled again (so a port 0 stays the same).
     bound: std::sync::Mutex<Option<Addresses>>,
     running: Mutex<Option<Running>>,
+    traces: Arc<server::Traces>,
     cancel: CancellationToken,
 }
 
@@ -99,6 +100,7 @@ impl IngressAddon {
             default_certificate: certs::default_certificate(),
             bound: std::sync::Mutex::new(None),
             running: Mutex::new(None),
+            traces: Arc::default(),
             cancel,
         };
         IngressAddon { inner: Arc::new(inner) }
@@ -106,6 +108,11 @@ impl IngressAddon {
 
     pub fn config(&self) -> &IngressConfig {
         &self.inner.config
+    }
+
+    /// How the request with this `X-Request-ID` was routed (once; kept for recent requests).
+    pub fn trace(&self, request_id: &str) -> Option<svclab_shared::lab::Hop> {
+        self.inner.traces.take(request_id)
     }
 
     /// Where it listens while enabled.
@@ -136,7 +143,8 @@ impl IngressAddon {
         let published = sync::Published { routes: routes_tx, certificates: certs_tx };
         let address = status_address(addresses.http);
         tasks.spawn(sync::run(self.inner.registry.clone(), address, published, cancel.clone()));
-        let frontend = server::Frontend::new(routes_rx, self.inner.network.clone(), self.inner.source);
+        let (network, traces) = (self.inner.network.clone(), self.inner.traces.clone());
+        let frontend = server::Frontend::new(routes_rx, network, self.inner.source, traces);
         tasks.spawn(server::serve_http(http, frontend.clone(), tasks.clone(), cancel.clone()));
         let default = self.inner.default_certificate.key.clone();
         tasks.spawn(server::serve_https(https, frontend, certs_rx, default, tasks.clone(), cancel.clone()));

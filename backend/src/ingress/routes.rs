@@ -128,6 +128,8 @@ struct PathRoute {
     path: String,
     compare: String,
     exact: bool,
+    /// The pathType as written (ImplementationSpecific matches as Prefix).
+    kind: String,
     backend: Arc<Backend>,
 }
 
@@ -233,7 +235,14 @@ impl RouteTable {
                     if routes.paths.iter().any(|p| p.compare == compare && p.exact == exact) {
                         continue;
                     }
-                    routes.paths.push(PathRoute { path: written, compare, exact, backend: backend(&path.backend) });
+                    let kind = path.path_type.clone();
+                    routes.paths.push(PathRoute {
+                        path: written,
+                        compare,
+                        exact,
+                        kind,
+                        backend: backend(&path.backend),
+                    });
                 }
             }
         }
@@ -254,13 +263,9 @@ impl RouteTable {
             .unwrap_or(&self.any_host);
         let path = path.split(['?', '#']).next().unwrap_or("/");
         if let Some(p) = routes.paths.iter().find(|p| p.matches(path)) {
-            let kind = if p.exact { "Exact" } else { "Prefix" };
             let shown = if host.is_empty() { "*".to_string() } else { host.clone() };
-            return Some(Match {
-                backend: p.backend.clone(),
-                rule: format!("{shown}{} ({kind})", p.path),
-                path: p.path.clone(),
-            });
+            let rule = format!("{shown}{} ({})", p.path, p.kind);
+            return Some(Match { backend: p.backend.clone(), rule, path: p.path.clone() });
         }
         let backend = routes.fallback.clone().or_else(|| self.default_backend.clone())?;
         Some(Match { backend, rule: "default backend".into(), path: "/".into() })

@@ -17,13 +17,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::sign::CertifiedKey;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use svclab_shared::lab::Hop;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -115,20 +117,55 @@ impl tower_service::Service<Uri> for PodConnector {
     }
 }
 
+/// How the ingress routed the requests that carried an `X-Request-ID` (the dashboard's test
+/// requests send one), for the last [`Traces::KEEP`] of them.
+#[derive(Default)]
+pub struct Traces {
+    recent: Mutex<(HashMap<String, Hop>, VecDeque<String>)>,
+}
+
+impl Traces {
+    const KEEP: usize = 1024;
+
+    fn record(&self, id: &str, hop: Hop) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.0.insert(id.to_string(), hop).is_none() {
+            recent.1.push_back(id.to_string());
+        }
+        while recent.1.len() > Self::KEEP {
+            if let Some(old) = recent.1.pop_front() {
+                recent.0.remove(&old);
+            }
+        }
+    }
+
+    /// The hop of the request with this `X-Request-ID`, once.
+    pub fn take(&self, id: &str) -> Option<Hop> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).0.remove(id)
+    }
+}
+
 /// Everything a request needs: the current routes and the pool of connections to pods.
 #[derive(Clone)]
 pub struct Frontend {
     routes: watch::Receiver<Arc<RouteTable>>,
     client: Client<PodConnector, Incoming>,
+    traces: Arc<Traces>,
+    source: Ipv4Addr,
 }
 
 impl Frontend {
-    pub fn new(routes: watch::Receiver<Arc<RouteTable>>, network: Network, source: Ipv4Addr) -> Self {
+    pub fn new(
+        routes: watch::Receiver<Arc<RouteTable>>,
+        network: Network,
+        source: Ipv4Addr,
+        traces: Arc<Traces>,
+    ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(PodConnector { network, source });
-        Frontend { routes, client }
+        Frontend { routes, client, traces, source }
     }
 
     /// Serves one request from `client` that arrived over `scheme` on port `port`.
@@ -147,19 +184,47 @@ impl Frontend {
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
         let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let trace = |hop: Hop| {
+            if let Some(id) = &request_id {
+                self.traces.record(id, hop);
+            }
+        };
         let found = self.routes.borrow().route(&host, req.uri().path());
         let Some(found) = found else {
+            let reason = format!(
+                "no rule matches host {host:?} and path {:?}: the default backend answers 404",
+                req.uri().path()
+            );
+            trace(Hop { reason, ..Hop::default() });
             return text(StatusCode::NOT_FOUND, "default backend - 404\n");
         };
         let backend = found.backend;
         if backend.endpoints.is_empty() {
+            let reason = backend.problem.clone().unwrap_or_else(|| "no ready endpoints".into());
+            trace(Hop { service: backend.service.clone(), virtual_address: found.rule, reason, ..Hop::default() });
             return html_error(StatusCode::SERVICE_UNAVAILABLE, "503 Service Temporarily Unavailable");
         }
-        let (endpoint, cookie) = match &backend.affinity {
-            Some(a) => affinity::pick(a, &backend, req.headers(), &found.path),
-            None => (backend.next(), None),
+        let n = backend.endpoints.len();
+        let (endpoint, cookie, why) = match &backend.affinity {
+            Some(a) => match affinity::pick(a, &backend, req.headers(), &found.path) {
+                (e, None) => (e, None, format!("affinity cookie {} names this endpoint", a.name)),
+                (e, cookie) => {
+                    (e, cookie, format!("round-robin over {n} ready endpoints; new affinity cookie {}", a.name))
+                }
+            },
+            None => (backend.next(), None, format!("round-robin over {n} ready endpoints")),
         };
         let endpoint: Endpoint = endpoint.clone();
+        trace(Hop {
+            service: backend.service.clone(),
+            virtual_address: found.rule.clone(),
+            endpoint: endpoint.addr.to_string(),
+            pod: endpoint.pod.clone(),
+            node: endpoint.node.clone(),
+            reason: why,
+            source: self.source.to_string(),
+        });
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let uri = format!("http://{}{}", endpoint.addr, path_and_query);

@@ -1,9 +1,11 @@
-//! A small HTTP/1.1 client over one connection, for in-cluster clients (`curl` in a pod, the
-//! dashboard's test requests).
+//! A small HTTP/1.1 client over one connection, plain or TLS, for in-cluster clients (`curl` in a
+//! pod, the dashboard's test requests).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// What came back.
@@ -35,7 +37,10 @@ impl Request {
 }
 
 /// Sends one request on `stream` and reads the whole response.
-pub async fn send(stream: TcpStream, request: &Request) -> Result<Response, String> {
+pub async fn send<S>(stream: S, request: &Request) -> Result<Response, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
@@ -78,4 +83,70 @@ pub async fn send(stream: TcpStream, request: &Request) -> Result<Response, Stri
     .await;
     driver.abort();
     result
+}
+
+/// Accepts any server certificate, as `curl -k` does: svclab's test clients look at what a
+/// server presents rather than trusting it.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Starts TLS on `stream` with SNI `server_name`, accepting any certificate (`curl -k`); returns
+/// the stream and the subject of the certificate the server presented (`CN=kubia.example.com`).
+pub async fn tls_connect(
+    stream: TcpStream,
+    server_name: &str,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    let name = ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tls = connector.connect(name, stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let subject = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| x509_parser::parse_x509_certificate(cert).ok().map(|(_, c)| c.subject().to_string()))
+        .unwrap_or_default();
+    Ok((tls, subject.replace(", ", ",")))
 }
