@@ -1,11 +1,11 @@
-//! `cargo xtask bench [proxy|programming|dns]`: the benchmarks, with their peers installed when
+//! `cargo xtask bench [proxy|programming|dns|ingress]`: the benchmarks, with their peers installed when
 //! missing, written to docs/benchmarks.md with the command that reproduces them.
 
 use crate::setup::{self, root, run as sh};
 use anyhow::{Result, bail};
 use std::process::Command;
 
-const BENCHES: &[&str] = &["proxy", "programming", "dns"];
+const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress"];
 
 pub fn bench(which: Option<&str>) -> Result<()> {
     let chosen: Vec<&str> = match which {
@@ -19,6 +19,10 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     if chosen.contains(&"dns") {
         setup::apt_tool("dnsperf", "dnsperf")?;
         setup::apt_tool("named", "bind9")?;
+    }
+    if chosen.contains(&"ingress") {
+        setup::apt_tool("wrk", "wrk")?;
+        setup::apt_tool("nginx", "nginx")?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     sh(Command::new(&cargo).args(["build", "--release", "--package", "svclab"]).current_dir(root()))?;
@@ -49,7 +53,7 @@ fn write_doc() -> Result<()> {
     let dir = root().join("target/bench");
     let mut doc = String::from("# Benchmarks\n\n");
     doc.push_str(&format!(
-        "Reproduce with `cargo xtask bench` (or `cargo xtask bench proxy`, `cargo xtask bench programming`, `cargo xtask bench dns`). Measured on {}, everything on loopback, peers run side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read.\n\n",
+        "Reproduce with `cargo xtask bench` (or `cargo xtask bench proxy`, `cargo xtask bench programming`, `cargo xtask bench dns`, `cargo xtask bench ingress`). Measured on {}, everything on loopback, peers run side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read.\n\n",
         machine()
     ));
     for b in BENCHES {

@@ -1,7 +1,8 @@
 //! The ingress controller add-on (ingress-nginx's role; minikube's `addons enable ingress`):
 //! enabled and disabled at runtime, listening on 127.0.0.1:8080 (HTTP) and :8443 (HTTPS) by
 //! default. While enabled, a control loop ([`sync`]) keeps the route table and certificates and
-//! the Ingresses' ADDRESS; the data path ([`server`]) serves requests from them.
+//! the Ingresses' ADDRESS; the data path ([`server`]), one worker thread per core on each port,
+//! serves requests from them.
 
 pub mod affinity;
 pub mod certs;
@@ -9,13 +10,12 @@ pub mod routes;
 pub mod server;
 mod sync;
 
-use crate::network::Network;
+use crate::network::{Network, sockets};
 use crate::registry::Registry;
 use k8s_openapi::api::networking::v1::Ingress;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,11 +74,13 @@ pub struct IngressAddon {
     inner: Arc<Inner>,
 }
 
-async fn bind(addr: SocketAddr, fallback: bool) -> io::Result<TcpListener> {
-    match TcpListener::bind(addr).await {
+/// One listener per core on `addr` (or on a free port when `addr` is taken and `fallback`).
+fn bind(addr: SocketAddr, fallback: bool) -> io::Result<Vec<std::net::TcpListener>> {
+    let n = sockets::per_core();
+    match sockets::tcp_std(addr, n) {
         Err(e) if e.kind() == io::ErrorKind::AddrInUse && fallback && addr.port() != 0 => {
             tracing::warn!(%addr, "ingress: address in use; listening on a free port instead");
-            TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await
+            sockets::tcp_std(SocketAddr::new(addr.ip(), 0), n)
         }
         other => other,
     }
@@ -131,9 +133,9 @@ impl IngressAddon {
             Some(a) => (a.http, a.https),
             None => (self.inner.config.http, self.inner.config.https),
         };
-        let http = bind(http_addr, self.inner.config.fallback).await?;
-        let https = bind(https_addr, self.inner.config.fallback).await?;
-        let addresses = Addresses { http: http.local_addr()?, https: https.local_addr()? };
+        let http = bind(http_addr, self.inner.config.fallback)?;
+        let https = bind(https_addr, self.inner.config.fallback)?;
+        let addresses = Addresses { http: http[0].local_addr()?, https: https[0].local_addr()? };
         *self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(addresses);
 
         let cancel = self.inner.cancel.child_token();
@@ -143,11 +145,29 @@ impl IngressAddon {
         let published = sync::Published { routes: routes_tx, certificates: certs_tx };
         let address = status_address(addresses.http);
         tasks.spawn(sync::run(self.inner.registry.clone(), address, published, cancel.clone()));
-        let (network, traces) = (self.inner.network.clone(), self.inner.traces.clone());
-        let frontend = server::Frontend::new(routes_rx, network, self.inner.source, traces);
-        tasks.spawn(server::serve_http(http, frontend.clone(), tasks.clone(), cancel.clone()));
-        let default = self.inner.default_certificate.key.clone();
-        tasks.spawn(server::serve_https(https, frontend, certs_rx, default, tasks.clone(), cancel.clone()));
+        let shared = server::Shared {
+            routes: routes_rx,
+            network: self.inner.network.clone(),
+            source: self.inner.source,
+            traces: self.inner.traces.clone(),
+        };
+        let acceptor = server::tls_acceptor(certs_rx, self.inner.default_certificate.key.clone());
+        let listeners =
+            http.into_iter().map(|l| (l, None)).chain(https.into_iter().map(|l| (l, Some(acceptor.clone()))));
+        for (listener, tls) in listeners {
+            let (shared, cancel) = (shared.clone(), cancel.clone());
+            // A thread of its own (not the blocking pool, which a runtime waits for on drop);
+            // the tracker learns when it has finished.
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new().name("ingress-worker".into()).spawn(move || {
+                server::run_worker(listener, shared, tls, cancel);
+                let _ = done_tx.send(());
+            });
+            spawned?;
+            tasks.spawn(async move {
+                let _ = done_rx.await;
+            });
+        }
         tracing::info!(http = %addresses.http, https = %addresses.https, "ingress controller enabled");
         *running = Some(Running { addresses, cancel, tasks });
         Ok(addresses)

@@ -11,14 +11,12 @@ use crate::network::Network;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use rustls::sign::CertifiedKey;
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::pin::Pin;
@@ -29,6 +27,7 @@ use svclab_shared::lab::Hop;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,42 +77,68 @@ impl AsyncWrite for PodStream {
     }
 }
 
-impl Connection for PodStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-/// Dials pods for the connection pool.
-#[derive(Clone)]
-pub struct PodConnector {
+/// Keep-alive connections to pods, per endpoint, for one worker. A request takes a connection
+/// that is ready (its previous response fully read) or opens one; the connection goes back
+/// after the response head arrives and serves again once its body has been read, so a long
+/// response never holds up other requests. Upgraded connections leave the pool.
+struct Pool {
     network: Network,
     /// The address pods see connections come from (the node the controller runs on).
     source: Ipv4Addr,
+    idle: Mutex<HashMap<SocketAddrV4, Vec<SendRequest<Incoming>>>>,
 }
 
-impl tower_service::Service<Uri> for PodConnector {
-    type Response = TokioIo<PodStream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<PodStream>>> + Send>>;
+/// At most this many connections are kept per endpoint.
+const POOL_PER_ENDPOINT: usize = 256;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+impl Pool {
+    fn take(&self, to: SocketAddrV4) -> Option<SendRequest<Incoming>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let senders = idle.get_mut(&to)?;
+        senders.retain(|s| !s.is_closed());
+        let ready = senders.iter().position(|s| s.is_ready())?;
+        Some(senders.swap_remove(ready))
     }
 
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let host = uri.host().and_then(|h| h.parse::<Ipv4Addr>().ok());
-            let to = host.map(|ip| SocketAddrV4::new(ip, uri.port_u16().unwrap_or(80)));
-            let to = to.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a pod address"))?;
-            let stream = this.network.connect_direct(to).await.map_err(io::Error::other)?;
-            let local = stream.local_addr().ok();
-            if let Some(local) = local {
-                this.network.track(local, this.source);
+    fn give_back(&self, to: SocketAddrV4, sender: SendRequest<Incoming>) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let senders = idle.entry(to).or_default();
+        if senders.len() < POOL_PER_ENDPOINT {
+            senders.push(sender);
+        }
+    }
+
+    async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {
+        let stream = self.network.connect_direct(to).await.map_err(|e| e.to_string())?;
+        let local = stream.local_addr().ok();
+        if let Some(local) = local {
+            self.network.track(local, self.source);
+        }
+        let io = TokioIo::new(PodStream { stream, network: self.network.clone(), local });
+        let (sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "ingress: connection to a pod ended");
             }
-            Ok(TokioIo::new(PodStream { stream, network: this.network, local }))
-        })
+        });
+        Ok(sender)
+    }
+
+    async fn send(
+        &self,
+        to: SocketAddrV4,
+        req: Request<Incoming>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>, String> {
+        let mut sender = match self.take(to) {
+            Some(s) => s,
+            None => self.connect(to).await?,
+        };
+        let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        if !upgrade && !sender.is_closed() {
+            self.give_back(to, sender);
+        }
+        Ok(response)
     }
 }
 
@@ -149,7 +174,7 @@ impl Traces {
 #[derive(Clone)]
 pub struct Frontend {
     routes: watch::Receiver<Arc<RouteTable>>,
-    client: Client<PodConnector, Incoming>,
+    pool: Arc<Pool>,
     traces: Arc<Traces>,
     source: Ipv4Addr,
 }
@@ -161,11 +186,8 @@ impl Frontend {
         source: Ipv4Addr,
         traces: Arc<Traces>,
     ) -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(PodConnector { network, source });
-        Frontend { routes, client, traces, source }
+        let pool = Arc::new(Pool { network, source, idle: Mutex::default() });
+        Frontend { routes, pool, traces, source }
     }
 
     /// Serves one request from `client` that arrived over `scheme` on port `port`.
@@ -227,8 +249,8 @@ impl Frontend {
         });
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let uri = format!("http://{}{}", endpoint.addr, path_and_query);
-        *req.uri_mut() = match uri.parse() {
+        // Origin form (`/path?query`) on the connection to the pod.
+        *req.uri_mut() = match path_and_query.parse() {
             Ok(u) => u,
             Err(_) => return text(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
         };
@@ -249,9 +271,9 @@ impl Frontend {
         set(headers, "x-forwarded-scheme", scheme);
         set(headers, "x-scheme", scheme);
         if host.is_empty() {
-            headers.remove(header::HOST);
+            set(headers, "host", &endpoint.addr.to_string());
         }
-        let mut response = match self.client.request(req).await {
+        let mut response = match self.pool.send(endpoint.addr, req, upgrade).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, endpoint = %endpoint.addr, "ingress: upstream failed");
@@ -341,44 +363,67 @@ async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(T
     }
 }
 
-/// Accepts plain HTTP connections until `cancel` fires; open connections finish their request.
-pub async fn serve_http(listener: TcpListener, frontend: Frontend, tracker: TaskTracker, cancel: CancellationToken) {
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(80);
-    while let Some((stream, peer)) = accept(&listener, &cancel).await {
-        tracker.spawn(serve_connection(stream, peer, frontend.clone(), "http", port, cancel.clone()));
-    }
+/// What a worker needs to build its own [`Frontend`].
+#[derive(Clone)]
+pub struct Shared {
+    pub routes: watch::Receiver<Arc<RouteTable>>,
+    pub network: Network,
+    pub source: Ipv4Addr,
+    pub traces: Arc<Traces>,
 }
 
-/// Accepts TLS connections until `cancel` fires, choosing each one's certificate by SNI.
-pub async fn serve_https(
-    listener: TcpListener,
-    frontend: Frontend,
-    certificates: watch::Receiver<Arc<Certificates>>,
-    default: Arc<CertifiedKey>,
-    tracker: TaskTracker,
-    cancel: CancellationToken,
-) {
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+/// The TLS acceptor choosing each handshake's certificate by SNI.
+pub fn tls_acceptor(certificates: watch::Receiver<Arc<Certificates>>, default: Arc<CertifiedKey>) -> TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the default versions")
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { certificates, default }));
-    let mut config = config;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    while let Some((stream, peer)) = accept(&listener, &cancel).await {
-        let (acceptor, frontend, cancel) = (acceptor.clone(), frontend.clone(), cancel.clone());
-        tracker.spawn(async move {
-            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-            match handshake.await {
-                Ok(Ok(tls)) => serve_connection(tls, peer, frontend, "https", port, cancel).await,
-                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
-            }
-        });
-    }
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// Serves one listener of the shared port on a thread of its own with a single-threaded runtime
+/// (nginx's and pingora's shape): its own connection pool to pods, and every request handled
+/// start to finish on that thread, never handed across threads. Returns once `cancel` fires and
+/// its open connections have finished their request.
+pub fn run_worker(
+    listener: std::net::TcpListener,
+    shared: Shared,
+    tls: Option<TlsAcceptor>,
+    cancel: CancellationToken,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return tracing::error!(error = %e, "ingress: cannot start a worker"),
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => return tracing::error!(error = %e, "ingress: cannot listen"),
+        };
+        let (scheme, default_port) = if tls.is_some() { ("https", 443) } else { ("http", 80) };
+        let port = listener.local_addr().map_or(default_port, |a| a.port());
+        let frontend = Frontend::new(shared.routes, shared.network, shared.source, shared.traces);
+        let connections = TaskTracker::new();
+        while let Some((stream, peer)) = accept(&listener, &cancel).await {
+            let (frontend, cancel) = (frontend.clone(), cancel.clone());
+            match tls.clone() {
+                None => connections.spawn(serve_connection(stream, peer, frontend, scheme, port, cancel)),
+                Some(acceptor) => connections.spawn(async move {
+                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, frontend, scheme, port, cancel).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
+                    }
+                }),
+            };
+        }
+        connections.close();
+        connections.wait().await;
+    });
 }
 
 async fn serve_connection<S>(

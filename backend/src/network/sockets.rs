@@ -46,8 +46,9 @@ pub fn udp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::UdpSocket>>
     sockets.into_iter().map(|s| tokio::net::UdpSocket::from_std(s.into())).collect()
 }
 
-/// `n` TCP listeners on one address (the first picks the port when it is 0).
-pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener>> {
+/// `n` TCP listeners on one address (the first picks the port when it is 0), not yet tied to a
+/// runtime (for workers that each run their own).
+pub fn tcp_std(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::TcpListener>> {
     ensure_free(addr, Type::STREAM, Protocol::TCP)?;
     let first = shared(addr, Type::STREAM, Protocol::TCP)?;
     let bound = first.local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP socket"))?;
@@ -59,9 +60,14 @@ pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener
         .into_iter()
         .map(|s| {
             s.listen(1024)?;
-            tokio::net::TcpListener::from_std(s.into())
+            Ok(s.into())
         })
         .collect()
+}
+
+/// `n` TCP listeners on one address (the first picks the port when it is 0).
+pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener>> {
+    tcp_std(addr, n)?.into_iter().map(tokio::net::TcpListener::from_std).collect()
 }
 
 #[cfg(test)]

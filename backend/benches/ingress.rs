@@ -1,0 +1,255 @@
+//! Ingress benchmark, run by `cargo xtask bench ingress`: wrk through the svclab ingress and
+//! through nginx configured as a reverse proxy (keep-alive to the upstream, as ingress-nginx
+//! configures it), both in front of the same backend, over HTTP and HTTPS with keep-alive, in one
+//! run. Writes a Markdown section to `target/bench/ingress.md`.
+//!
+//! The backend is a small HTTP server in this process answering as the kubia pod does; svclab
+//! reaches it as the endpoint of a selectorless service (a pod IP is virtual, so nginx could not
+//! dial a pod's address, while both can dial this one).
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+const HOST: &str = "bench.example.com";
+const SECONDS: u32 = 5;
+const CONNECTIONS: u32 = 32;
+const ROUNDS: usize = 3;
+
+/// The backend: "You've hit bench" to every request, keep-alive.
+async fn backend() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                        b"You've hit bench\n",
+                    ))))
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A self-signed certificate for the benchmark host, as PEM files in `dir`.
+fn certificate(dir: &Path) -> Result<(String, String)> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(vec![HOST.to_string()])?.self_signed(&key)?;
+    let (cert, key) = (cert.pem(), key.serialize_pem());
+    std::fs::write(dir.join("tls.crt"), &cert)?;
+    std::fs::write(dir.join("tls.key"), &key)?;
+    Ok((cert, key))
+}
+
+/// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS.
+async fn svclab(backend: SocketAddr, cert: &str, key: &str) -> Result<(Child, SocketAddr, SocketAddr)> {
+    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+    let mut child = Command::new(binary)
+        .args(["--listen", "127.0.0.1:0", "--node-network", "127.78.1.0", "--nodes", "1", "--dns", "127.0.0.1:0"])
+        .args(["--ingress-http", "127.0.0.1:0", "--ingress-https", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let (mut api, mut ingress) = (None, None);
+    while ingress.is_none() {
+        let line = lines.next_line().await?.context("svclab exited before it was up")?;
+        if line.starts_with("svclab is running") {
+            api = line.split("http://").nth(1).map(|r| r.split(',').next().unwrap_or_default().trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("ingress controller: http://") {
+            let (http, https) = rest.split_once(" and https://").context("both ingress addresses")?;
+            ingress = Some((http.parse::<SocketAddr>()?, https.trim().parse::<SocketAddr>()?));
+        }
+    }
+    let (api, (http, https)) = (api.context("the API address")?, ingress.expect("read above"));
+    let client = reqwest::Client::new();
+    let secret = serde_json::json!({"name": "bench-tls", "cert": cert, "key": key});
+    let made = client.post(format!("http://{api}/lab/v1/namespaces/default/secrets/tls")).json(&secret).send().await?;
+    if !made.status().is_success() {
+        bail!("creating the TLS secret failed: {}", made.text().await?);
+    }
+    let manifest = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: bench\nspec:\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: bench\nsubsets:\n- addresses:\n  - ip: {}\n  ports:\n  - port: {}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: bench\nspec:\n  tls:\n  - hosts: [{HOST}]\n    secretName: bench-tls\n  rules:\n  - host: {HOST}\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: bench\n            port:\n              number: 80\n",
+        backend.ip(),
+        backend.port()
+    );
+    let applied = client
+        .post(format!("http://{api}/lab/v1/apply"))
+        .header("content-type", "application/yaml")
+        .body(manifest)
+        .send()
+        .await?;
+    if !applied.status().is_success() {
+        bail!("applying the benchmark ingress failed: {}", applied.text().await?);
+    }
+    // Routed once a request reaches the backend.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = client.get(format!("http://{http}/")).header("host", HOST).send().await;
+        if let Ok(r) = answer
+            && r.text().await.unwrap_or_default().starts_with("You've hit")
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the ingress never routed {HOST}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((child, http, https))
+}
+
+/// nginx as a reverse proxy to the backend, with upstream keep-alive, as ingress-nginx sets it up.
+async fn nginx(backend: SocketAddr, dir: &Path) -> Result<(Child, SocketAddr, SocketAddr, String)> {
+    let version = std::process::Command::new("nginx").arg("-v").output().context("nginx is not installed")?;
+    let version = String::from_utf8_lossy(&version.stderr).trim().replace("nginx version: ", "");
+    let free = || async { Ok::<_, anyhow::Error>(TcpListener::bind("127.0.0.1:0").await?.local_addr()?) };
+    let (http, https) = (free().await?, free().await?);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let d = dir.display();
+    let config = format!(
+        "worker_processes {workers};\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  keepalive_requests 100000;\n  upstream bench {{ server {backend}; keepalive 320; keepalive_requests 100000; }}\n  server {{\n    listen {http};\n    listen {https} ssl;\n    server_name {HOST};\n    ssl_certificate {d}/tls.crt;\n    ssl_certificate_key {d}/tls.key;\n    location / {{\n      proxy_pass http://bench;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n      proxy_set_header X-Real-IP $remote_addr;\n      proxy_set_header X-Forwarded-For $remote_addr;\n      proxy_set_header X-Forwarded-Host $host;\n      proxy_set_header X-Forwarded-Proto $scheme;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), config)?;
+    let child = Command::new("nginx")
+        .args(["-p"])
+        .arg(dir)
+        .args(["-c"])
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(https).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("nginx did not start; see {d}/error.log");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((child, http, https, version))
+}
+
+/// One wrk run: requests per second and the p99 latency in milliseconds.
+async fn wrk(url: &str) -> Result<(f64, f64)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
+    let out = Command::new("wrk")
+        .args(["-t", &threads, "-c", &CONNECTIONS.to_string(), "-d", &format!("{SECONDS}s"), "--latency"])
+        .args(["-H", &format!("Host: {HOST}"), url])
+        .output()
+        .await
+        .context("wrk is not installed")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        bail!("wrk saw errors against {url}:\n{text}");
+    }
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| v.trim().to_string())
+        .with_context(|| format!("no 99% latency in wrk's output:\n{text}"))?;
+    Ok((rps, millis(&p99)?))
+}
+
+/// `1.23ms`, `456.00us`, `1.02s` → milliseconds.
+fn millis(v: &str) -> Result<f64> {
+    let (number, factor) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        bail!("unreadable latency {v:?}")
+    };
+    Ok(number.parse::<f64>()? * factor)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("svclab-bench-ingress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let backend = backend().await?;
+    let (cert, key) = certificate(&dir)?;
+    let (_svclab, s_http, s_https) = svclab(backend, &cert, &key).await?;
+    let (mut nginx_child, n_http, n_https, nginx_version) = nginx(backend, &dir).await?;
+    let targets = [
+        ("svclab ingress, HTTP", format!("http://{s_http}/")),
+        ("nginx, HTTP", format!("http://{n_http}/")),
+        ("svclab ingress, HTTPS", format!("https://{s_https}/")),
+        ("nginx, HTTPS", format!("https://{n_https}/")),
+    ];
+    let mut rps = vec![Vec::new(); targets.len()];
+    let mut p99 = vec![Vec::new(); targets.len()];
+    for _ in 0..ROUNDS {
+        for (i, (name, url)) in targets.iter().enumerate() {
+            let (r, p) = wrk(url).await?;
+            eprintln!("{name}: {r:.0} requests/s, p99 {p:.2} ms");
+            rps[i].push(r);
+            p99[i].push(p);
+        }
+    }
+    let rows: Vec<(&str, f64, f64)> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (*name, median(rps[i].clone()), median(p99[i].clone())))
+        .collect();
+    let mut out = String::from("## Ingress against nginx\n\n");
+    out.push_str(&format!(
+        "wrk ({CONNECTIONS} keep-alive connections, {SECONDS} s per run, one thread per core) through the svclab ingress and through {nginx_version} as a reverse proxy with upstream keep-alive, both in front of the same backend (a small HTTP server answering as kubia does), over HTTP and HTTPS (TLS 1.3, ECDSA P-256 certificate from a Secret for svclab, the same files for nginx with {} worker processes). Targets are measured in turn, {ROUNDS} rounds; medians.\n\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    out.push_str("| path | requests/s | p99 latency |\n| --- | ---: | ---: |\n");
+    for (name, r, p) in &rows {
+        out.push_str(&format!("| {name} | {r:.0} | {p:.2} ms |\n"));
+    }
+    out.push_str(&format!(
+        "\nRatios svclab / nginx: HTTP {:.2}× requests/s with p99 {:.2} ms vs {:.2} ms; HTTPS {:.2}× with p99 {:.2} ms vs {:.2} ms (target: ≥ 1.0× requests/s, p99 no worse).\n",
+        rows[0].1 / rows[1].1,
+        rows[0].2,
+        rows[1].2,
+        rows[2].1 / rows[3].1,
+        rows[2].2,
+        rows[3].2
+    ));
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&target)?;
+    std::fs::write(target.join("ingress.md"), &out)?;
+    println!("{out}");
+    // The master stops its workers (killing only the master would leave them running).
+    let _ = std::process::Command::new("nginx")
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-s", "quit"])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(5), nginx_child.wait()).await;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
