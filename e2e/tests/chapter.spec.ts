@@ -8,7 +8,7 @@ test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   await page.goto('/');
   await expect(page.getByRole('status')).toContainText('live');
 
-  await page.getByRole('button', { name: /Template: kubia/ }).click();
+  await page.getByRole('button', { name: /Template: kubia Service/ }).click();
   await expect(page.locator('#manifest')).toHaveValue(/kind: ReplicationController/);
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   const results = page.getByTestId('apply-results');
@@ -133,4 +133,40 @@ spec:
   await expect(service.locator('.endpoint.ready')).toHaveCount(0);
   await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(1)).toHaveText('0/1');
   await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(3)).toHaveText('0');
+});
+
+test('the chapter ingress routes kubia.example.com, with requests sent through it from the dashboard', async ({ page, request }) => {
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  await page.getByRole('button', { name: /Template: kubia Service/ }).click();
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('replicationcontroller/kubia');
+
+  await page.getByRole('button', { name: /Template: kubia NodePort \+ Ingress/ }).click();
+  await expect(page.locator('#manifest')).toHaveValue(/apiVersion: extensions\/v1beta1/);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('ingress.networking.k8s.io/kubia created');
+
+  // kubectl get ingress: the class the admission gave it, its host, the controller's address.
+  const row = page.locator('tr[data-ingress="kubia"]');
+  await expect(row).toContainText('nginx');
+  await expect(row).toContainText('kubia.example.com');
+  await expect(row).toContainText('127.0.0.1');
+  await expect(row).toContainText('kubia.example.com/ (ImplementationSpecific) → kubia-nodeport:80');
+  await expect(page.locator('tr[data-service="kubia-nodeport"] .endpoint.ready')).toHaveCount(3);
+
+  await row.getByRole('button', { name: 'Send 10 to http://kubia.example.com/' }).click();
+  const run = page.getByTestId('test-results').filter({ hasText: 'http://kubia.example.com/' });
+  await expect(run).toContainText('from outside the cluster');
+  const lines = run.getByRole('list', { name: 'Requests' }).locator('li');
+  await expect(lines).toHaveCount(10);
+  const pods = new Set<string>();
+  for (const text of await lines.allTextContents()) {
+    const answered = /You've hit (kubia-[a-z0-9]{5})/.exec(text);
+    expect(answered, text).not.toBeNull();
+    expect(text).toContain('round-robin over 3 ready endpoints');
+    pods.add(answered![1]);
+  }
+  expect(pods.size).toBe(3);
+  await page.screenshot({ path: 'test-results/kubia-ingress.png', fullPage: true });
 });

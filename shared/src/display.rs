@@ -1,6 +1,8 @@
-//! Columns as `kubectl get` prints them: PORT(S), SELECTOR, AGE, EXTERNAL-IP.
+//! Columns as `kubectl get` prints them: PORT(S), SELECTOR, AGE, EXTERNAL-IP, and an Ingress's
+//! HOSTS, ADDRESS and PORTS.
 
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 
 /// PORT(S): `80/TCP`, `80:30123/TCP,443:30443/TCP`.
 pub fn service_ports(svc: &Service) -> String {
@@ -47,6 +49,30 @@ pub fn external_ip(svc: &Service) -> String {
         }
         _ => "<none>".into(),
     }
+}
+
+/// An Ingress's HOSTS: its rules' hosts, `*` for a rule without one.
+pub fn ingress_hosts(ingress: &Ingress) -> String {
+    let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_ref());
+    let hosts: Vec<String> = rules
+        .into_iter()
+        .flatten()
+        .map(|r| r.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "*".into()))
+        .collect();
+    if hosts.is_empty() { "*".into() } else { hosts.join(",") }
+}
+
+/// An Ingress's ADDRESS: the controller's addresses from its status, empty until it has one.
+pub fn ingress_address(ingress: &Ingress) -> String {
+    let lb = ingress.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|l| l.ingress.as_ref());
+    let ips: Vec<String> = lb.into_iter().flatten().filter_map(|i| i.ip.clone().or(i.hostname.clone())).collect();
+    ips.join(",")
+}
+
+/// An Ingress's PORTS: `80`, or `80, 443` when it has a `tls` section.
+pub fn ingress_ports(ingress: &Ingress) -> String {
+    let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_ref()).is_some_and(|t| !t.is_empty());
+    if tls { "80, 443".into() } else { "80".into() }
 }
 
 /// AGE from seconds: `42s`, `5m3s` under ten minutes, `17m`, `3h`, `2d4h`, `45d`.
@@ -104,5 +130,18 @@ mod tests {
         assert_eq!(age(3 * 3600 + 5), "3h");
         assert_eq!(age(2 * 86400 + 4 * 3600), "2d4h");
         assert_eq!(age(45 * 86400), "45d");
+    }
+
+    #[test]
+    fn ingress_columns_read_like_kubectl() {
+        let ing: Ingress = serde_json::from_value(json!({"spec": {"tls": [{"hosts": ["a.com"]}],
+            "rules": [{"host": "a.com"}, {"http": {"paths": []}}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
+        .unwrap();
+        assert_eq!(ingress_hosts(&ing), "a.com,*");
+        assert_eq!(ingress_address(&ing), "127.0.0.1");
+        assert_eq!(ingress_ports(&ing), "80, 443");
+        assert_eq!(ingress_ports(&Ingress::default()), "80");
+        assert_eq!(ingress_address(&Ingress::default()), "");
     }
 }

@@ -108,7 +108,7 @@ pub struct IngressTarget {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestReport {
-    /// `namespace/pod` the requests were sent from.
+    /// Where the requests were sent from: `pod namespace/name`, or `outside the cluster`.
     pub source: String,
     /// The URL requested, e.g. `http://10.96.0.12:80/`.
     pub url: String,

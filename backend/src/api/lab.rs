@@ -75,7 +75,7 @@ pub async fn test_requests(
         result.micros = started.elapsed().as_micros() as u64;
         results.push(result);
     }
-    Ok(Json(TestReport { source: format!("{ns}/{}", source.name), url: format!("http://{to}{path}"), results }))
+    Ok(Json(TestReport { source: format!("pod {ns}/{}", source.name), url: format!("http://{to}{path}"), results }))
 }
 
 /// HTTP(S) GETs from the host through the ingress controller, one connection each, with the

@@ -1,7 +1,8 @@
 //! The page: header, manifests on the left, cluster state on the right.
 
 use super::{
-    apply::ApplyPanel, header::Header, nodes::NodesTable, pods::PodsTable, provide_now, services::ServicesTable,
+    apply::ApplyPanel, header::Header, ingresses::IngressesTable, nodes::NodesTable, pods::PodsTable, provide_now,
+    services::ServicesTable,
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
@@ -18,6 +19,7 @@ pub fn App() -> impl IntoView {
             </aside>
             <div class="content">
                 <ServicesTable />
+                <IngressesTable />
                 <PodsTable />
                 <NodesTable />
             </div>

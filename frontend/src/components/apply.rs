@@ -1,4 +1,4 @@
-//! Manifests: a YAML box, the chapter's example as a template, Apply, and each document's
+//! Manifests: a YAML box, the chapter's examples as templates, Apply, and each document's
 //! outcome with its located error.
 
 use crate::api;
@@ -7,6 +7,8 @@ use leptos::task::spawn_local;
 use svclab_shared::lab::{ApplyOutcome, ApplyResponse};
 
 const KUBIA: &str = include_str!("../../../examples/kubia.yaml");
+const INGRESS: [&str; 2] =
+    [include_str!("../../../examples/kubia-nodeport.yaml"), include_str!("../../../examples/kubia-ingress.yaml")];
 
 #[component]
 pub fn ApplyPanel() -> impl IntoView {
@@ -26,6 +28,7 @@ pub fn ApplyPanel() -> impl IntoView {
             <h2>"Manifests"</h2>
             <div class="templates">
                 <button on:click=move |_| yaml.set(KUBIA.to_string())>"Template: kubia Service + ReplicationController"</button>
+                <button on:click=move |_| yaml.set(INGRESS.join("---\n"))>"Template: kubia NodePort + Ingress"</button>
             </div>
             <label for="manifest" class="visually-hidden">"YAML manifests"</label>
             <textarea

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod apply;
 pub mod header;
+pub mod ingresses;
 pub mod nodes;
 pub mod pods;
 pub mod services;

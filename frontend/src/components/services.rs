@@ -7,6 +7,7 @@ use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use leptos::prelude::*;
 use svclab_shared::display::{cluster_ip, external_ip, service_ports, service_selector};
+use svclab_shared::lab::TestRequest;
 
 /// One endpoint address as shown: `10.244.1.2:8080 kubia-abcde`.
 #[derive(Clone, PartialEq)]
@@ -74,7 +75,10 @@ fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>) -> impl IntoView {
     let endpoints = Memo::new(move |_| addresses(cluster.get::<Endpoints>(&ns, &n).as_ref()));
     let proxied = cluster_ip(&svc).parse::<std::net::Ipv4Addr>().is_ok();
     let (ns, n) = (namespace.clone(), name.clone());
-    let send = move |_| TestRun::start(run, ns.clone(), n.clone(), 10);
+    let send = move |_| {
+        let request = TestRequest { namespace: ns.clone(), service: n.clone(), count: 10, ..Default::default() };
+        TestRun::start(run, format!("{}/{}", ns, n), request)
+    };
     view! {
         <tr data-service=name.clone()>
             <td class="mono">{super::qualified(&namespace, &name)}</td>

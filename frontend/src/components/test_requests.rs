@@ -1,5 +1,5 @@
-//! Test requests: fire requests at a service from a pod and show which pod answered each, and
-//! how the proxy chose it.
+//! Test requests: fire requests at a service from a pod, or from outside through the ingress,
+//! and show which pod answered each, and how the proxy or the ingress chose it.
 
 use crate::api;
 use leptos::prelude::*;
@@ -15,10 +15,10 @@ pub struct TestRun {
 }
 
 impl TestRun {
-    pub fn start(run: RwSignal<Option<TestRun>>, namespace: String, service: String, count: u32) {
-        run.set(Some(TestRun { service: format!("{namespace}/{service}"), result: None }));
+    /// Sends `request` and shows it as requests to `target`.
+    pub fn start(run: RwSignal<Option<TestRun>>, target: String, request: TestRequest) {
+        run.set(Some(TestRun { service: target, result: None }));
         spawn_local(async move {
-            let request = TestRequest { namespace, service, count, ..Default::default() };
             let result = api::test_requests(&request).await;
             run.update(|r| {
                 if let Some(r) = r {
@@ -92,6 +92,10 @@ fn report_view(report: TestReport) -> impl IntoView {
                     )
                 })
                 .unwrap_or_default();
+            let hop = match r.certificate {
+                Some(subject) => format!("{hop} [certificate {subject}]"),
+                None => hop,
+            };
             let ms = format!("{:.1} ms", r.micros as f64 / 1000.0);
             view! {
                 <li class:failed=r.error.is_some()>
@@ -104,7 +108,7 @@ fn report_view(report: TestReport) -> impl IntoView {
         })
         .collect();
     view! {
-        <p class="meta">{format!("from pod {} to {}", report.source, report.url)}</p>
+        <p class="meta">{format!("from {} to {}", report.source, report.url)}</p>
         <ul class="histogram" aria-label="Which pod answered">{histogram}</ul>
         <ol class="requests" aria-label="Requests">{lines}</ol>
     }

@@ -1,0 +1,121 @@
+//! The ingresses, as `kubectl get ingress` shows them (NAME, CLASS, HOSTS, ADDRESS, PORTS, AGE),
+//! with their rules and, per host, buttons that send test requests through the ingress
+//! controller from outside the cluster, over HTTP or (with a `tls` section) HTTPS.
+
+use super::age;
+use super::test_requests::{TestRun, TestRunView};
+use crate::state::use_cluster;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use leptos::prelude::*;
+use svclab_shared::display::{ingress_address, ingress_hosts, ingress_ports};
+use svclab_shared::lab::{IngressTarget, TestRequest};
+
+fn backend_text(backend: &IngressBackend) -> String {
+    match (&backend.service, &backend.resource) {
+        (Some(svc), _) => {
+            let port = svc.port.as_ref();
+            let port = port.and_then(|p| p.name.clone().or(p.number.map(|n| n.to_string()))).unwrap_or_default();
+            format!("{}:{port}", svc.name)
+        }
+        (None, Some(r)) => format!("{}/{}", r.kind, r.name),
+        _ => String::new(),
+    }
+}
+
+/// `kubia.example.com/ (Prefix) → kubia:80` for each path, then the default backend.
+fn rules(ingress: &Ingress) -> Vec<String> {
+    let spec = ingress.spec.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for rule in spec.rules.iter().flatten() {
+        let host = rule.host.clone().unwrap_or_else(|| "*".into());
+        for path in rule.http.iter().flat_map(|h| &h.paths) {
+            let p = path.path.clone().unwrap_or_else(|| "/".into());
+            out.push(format!("{host}{p} ({}) → {}", path.path_type, backend_text(&path.backend)));
+        }
+    }
+    if let Some(b) = &spec.default_backend {
+        out.push(format!("default backend → {}", backend_text(b)));
+    }
+    out
+}
+
+#[component]
+pub fn IngressesTable() -> impl IntoView {
+    let cluster = use_cluster();
+    let run = RwSignal::new(None::<TestRun>);
+    let rows = move || cluster.list::<Ingress>();
+    view! {
+        <section class="panel">
+            <h2>"Ingresses"</h2>
+            <div class="table-wrap">
+            <table aria-label="Ingresses">
+                <thead>
+                    <tr>
+                        <th>"NAME"</th><th>"CLASS"</th><th>"HOSTS"</th><th>"ADDRESS"</th><th>"PORTS"</th>
+                        <th>"AGE"</th><th>"RULES"</th><th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For
+                        each=rows
+                        key=|i| (i.metadata.uid.clone(), i.metadata.resource_version.clone())
+                        let(ingress)
+                    >
+                        <IngressRow ingress=ingress run=run />
+                    </For>
+                </tbody>
+            </table>
+            </div>
+            <TestRunView run=run />
+        </section>
+    }
+}
+
+#[component]
+fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView {
+    let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
+    let name = ingress.metadata.name.clone().unwrap_or_default();
+    let class = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.clone()).unwrap_or_else(|| "<none>".into());
+    let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_ref()).is_some_and(|t| !t.is_empty());
+    let mut hosts: Vec<String> =
+        ingress.spec.iter().flat_map(|s| s.rules.iter().flatten()).filter_map(|r| r.host.clone()).collect();
+    hosts.dedup();
+    let buttons: Vec<_> = hosts
+        .into_iter()
+        .filter(|h| !h.starts_with('*'))
+        .flat_map(|host| {
+            let schemes: &[bool] = if tls { &[false, true] } else { &[false] };
+            schemes.iter().map(move |https| (host.clone(), *https)).collect::<Vec<_>>()
+        })
+        .map(|(host, https)| {
+            let scheme = if https { "https" } else { "http" };
+            let label = format!("{scheme}://{host}/");
+            let send = {
+                let (host, label) = (host.clone(), label.clone());
+                move |_| {
+                    let ingress = Some(IngressTarget { host: host.clone(), https });
+                    let request = TestRequest { count: 10, path: "/".into(), ingress, ..Default::default() };
+                    TestRun::start(run, label.clone(), request)
+                }
+            };
+            view! {
+                <button on:click=send data-host=host.clone() title="Send 10 requests through the ingress controller">
+                    {format!("Send 10 to {label}")}
+                </button>
+            }
+        })
+        .collect();
+    let rule_lines: Vec<_> = rules(&ingress).into_iter().map(|r| view! { <li class="mono">{r}</li> }).collect();
+    view! {
+        <tr data-ingress=name.clone()>
+            <td class="mono">{super::qualified(&namespace, &name)}</td>
+            <td class="mono">{class}</td>
+            <td class="mono">{ingress_hosts(&ingress)}</td>
+            <td class="mono">{ingress_address(&ingress)}</td>
+            <td class="mono">{ingress_ports(&ingress)}</td>
+            <td>{age(ingress.metadata.creation_timestamp.as_ref())}</td>
+            <td><ul class="rules">{rule_lines}</ul></td>
+            <td><div class="actions">{buttons}</div></td>
+        </tr>
+    }
+}
