@@ -124,12 +124,13 @@ impl PartialEq for Cursor {
 
 #[derive(Clone, Debug)]
 struct PathRoute {
-    /// The path as written (for display) and as compared (Prefix paths without a trailing `/`).
-    path: String,
+    /// The path as written and as compared (Prefix paths without a trailing `/`).
+    path: Arc<str>,
     compare: String,
     exact: bool,
-    /// The pathType as written (ImplementationSpecific matches as Prefix).
-    kind: String,
+    /// `kubia.example.com/ (ImplementationSpecific)`: host, path and pathType as written
+    /// (ImplementationSpecific matches as Prefix), made once for every request's trace.
+    rule: Arc<str>,
     backend: Arc<Backend>,
 }
 
@@ -158,9 +159,9 @@ struct HostRoutes {
 pub struct Match {
     pub backend: Arc<Backend>,
     /// `kubia.example.com/kubia (Prefix)`, or `default backend`.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// The matched path (for the affinity cookie's path).
-    pub path: String,
+    pub path: Arc<str>,
 }
 
 /// Every route this controller serves, as of one moment.
@@ -235,14 +236,10 @@ impl RouteTable {
                     if routes.paths.iter().any(|p| p.compare == compare && p.exact == exact) {
                         continue;
                     }
-                    let kind = path.path_type.clone();
-                    routes.paths.push(PathRoute {
-                        path: written,
-                        compare,
-                        exact,
-                        kind,
-                        backend: backend(&path.backend),
-                    });
+                    let shown = if host.is_empty() { "*" } else { host.as_str() };
+                    let rule = format!("{shown}{written} ({})", path.path_type).into();
+                    let backend = backend(&path.backend);
+                    routes.paths.push(PathRoute { path: written.into(), compare, exact, rule, backend });
                 }
             }
         }
@@ -263,12 +260,10 @@ impl RouteTable {
             .unwrap_or(&self.any_host);
         let path = path.split(['?', '#']).next().unwrap_or("/");
         if let Some(p) = routes.paths.iter().find(|p| p.matches(path)) {
-            let shown = if host.is_empty() { "*".to_string() } else { host.clone() };
-            let rule = format!("{shown}{} ({})", p.path, p.kind);
-            return Some(Match { backend: p.backend.clone(), rule, path: p.path.clone() });
+            return Some(Match { backend: p.backend.clone(), rule: p.rule.clone(), path: p.path.clone() });
         }
         let backend = routes.fallback.clone().or_else(|| self.default_backend.clone())?;
-        Some(Match { backend, rule: "default backend".into(), path: "/".into() })
+        Some(Match { backend, rule: Arc::from("default backend"), path: Arc::from("/") })
     }
 
     /// Whether any Ingress routes anything (for tests and the dashboard).

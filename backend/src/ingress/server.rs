@@ -6,7 +6,7 @@
 
 use super::affinity;
 use super::certs::{Certificates, SniResolver};
-use super::routes::{Endpoint, RouteTable};
+use super::routes::RouteTable;
 use crate::network::Network;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -224,29 +224,41 @@ impl Frontend {
         let backend = found.backend;
         if backend.endpoints.is_empty() {
             let reason = backend.problem.clone().unwrap_or_else(|| "no ready endpoints".into());
-            trace(Hop { service: backend.service.clone(), virtual_address: found.rule, reason, ..Hop::default() });
+            trace(Hop {
+                service: backend.service.clone(),
+                virtual_address: found.rule.to_string(),
+                reason,
+                ..Hop::default()
+            });
             return html_error(StatusCode::SERVICE_UNAVAILABLE, "503 Service Temporarily Unavailable");
         }
         let n = backend.endpoints.len();
-        let (endpoint, cookie, why) = match &backend.affinity {
+        // Why this endpoint, for the trace: only requests that asked for one pay for the words.
+        let (endpoint, cookie, new_cookie) = match &backend.affinity {
             Some(a) => match affinity::pick(a, &backend, req.headers(), &found.path) {
-                (e, None) => (e, None, format!("affinity cookie {} names this endpoint", a.name)),
-                (e, cookie) => {
-                    (e, cookie, format!("round-robin over {n} ready endpoints; new affinity cookie {}", a.name))
-                }
+                (e, None) => (e, None, Some(false)),
+                (e, cookie) => (e, cookie, Some(true)),
             },
-            None => (backend.next(), None, format!("round-robin over {n} ready endpoints")),
+            None => (backend.next(), None, None),
         };
-        let endpoint: Endpoint = endpoint.clone();
-        trace(Hop {
-            service: backend.service.clone(),
-            virtual_address: found.rule.clone(),
-            endpoint: endpoint.addr.to_string(),
-            pod: endpoint.pod.clone(),
-            node: endpoint.node.clone(),
-            reason: why,
-            source: self.source.to_string(),
-        });
+        let addr = endpoint.addr;
+        if request_id.is_some() {
+            let name = backend.affinity.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
+            let reason = match new_cookie {
+                Some(false) => format!("affinity cookie {name} names this endpoint"),
+                Some(true) => format!("round-robin over {n} ready endpoints; new affinity cookie {name}"),
+                None => format!("round-robin over {n} ready endpoints"),
+            };
+            trace(Hop {
+                service: backend.service.clone(),
+                virtual_address: found.rule.to_string(),
+                endpoint: endpoint.addr.to_string(),
+                pod: endpoint.pod.clone(),
+                node: endpoint.node.clone(),
+                reason,
+                source: self.source.to_string(),
+            });
+        }
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // Origin form (`/path?query`) on the connection to the pod.
@@ -271,12 +283,12 @@ impl Frontend {
         set(headers, "x-forwarded-scheme", scheme);
         set(headers, "x-scheme", scheme);
         if host.is_empty() {
-            set(headers, "host", &endpoint.addr.to_string());
+            set(headers, "host", &addr.to_string());
         }
-        let mut response = match self.pool.send(endpoint.addr, req, upgrade).await {
+        let mut response = match self.pool.send(addr, req, upgrade).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(error = %e, endpoint = %endpoint.addr, "ingress: upstream failed");
+                tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
                 return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
             }
         };
