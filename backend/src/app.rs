@@ -171,6 +171,7 @@ impl App {
             ingress: ingress.clone(),
             ca,
             metrics,
+            dns_addr,
             cancel: cancel.clone(),
         };
         let router = api::router(state, config.dashboard.clone());

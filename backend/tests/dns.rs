@@ -172,6 +172,13 @@ spec:
     targetPort: 8080
 "#;
 
+async fn dns_lookup(lab: &Lab, request: Value) -> Value {
+    let (code, lookup) =
+        lab.send(reqwest::Method::POST, "/lab/v1/dns-lookups", "application/json", request.to_string()).await;
+    assert_eq!(code, 200, "{lookup}");
+    lookup
+}
+
 async fn exec(lab: &Lab, pod: &str, command: &[&str]) -> Value {
     lab.exec(pod, command).await
 }
@@ -207,6 +214,52 @@ async fn pods_resolve_through_the_search_path() {
     .await;
     assert!(listed.starts_with("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\n"), "{listed}");
     assert_eq!(listed.matches("Name:\tkubia-headless.default.svc.cluster.local\nAddress: ").count(), 2, "{listed}");
+    // The dashboard's DNS panel, through the pod's resolver: each search-path name tried is
+    // reported, and the first one answers with only the ready pods.
+    let lookup = dns_lookup(
+        &lab,
+        serde_json::json!({"name": "kubia-headless", "fromPod": {"namespace": "default", "name": "dnsutils"}}),
+    )
+    .await;
+    assert_eq!(lookup["queries"][0]["name"], "kubia-headless.default.svc.cluster.local.", "{lookup}");
+    assert_eq!(lookup["queries"][0]["server"], "10.96.0.10:53");
+    assert_eq!(lookup["queries"].as_array().unwrap().len(), 1, "{lookup}");
+    let mut answered: Vec<String> =
+        lookup["answers"].as_array().unwrap().iter().map(|a| a["data"].as_str().unwrap().to_string()).collect();
+    answered.sort();
+    let mut expected = ready_ips.clone();
+    expected.sort();
+    assert_eq!(answered, expected, "{lookup}");
+    assert!(lookup["via"].as_str().unwrap().contains("ndots:5"), "{lookup}");
+    // A name that exists nowhere: every candidate of the search path, then the name itself.
+    let lookup = dns_lookup(
+        &lab,
+        serde_json::json!({"name": "nowhere", "fromPod": {"namespace": "default", "name": "dnsutils"}}),
+    )
+    .await;
+    let tried: Vec<&str> = lookup["queries"].as_array().unwrap().iter().map(|q| q["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        tried,
+        ["nowhere.default.svc.cluster.local.", "nowhere.svc.cluster.local.", "nowhere.cluster.local.", "nowhere."],
+        "{lookup}"
+    );
+    assert_eq!(lookup["queries"][0]["rcode"], "NXDOMAIN");
+    assert!(lookup["error"].is_string(), "{lookup}");
+    // Straight at the server: an ExternalName answers with its CNAME.
+    lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n  type: ExternalName\n  externalName: someapi.somecompany.com\n").await;
+    let lookup = dns_lookup(&lab, serde_json::json!({"name": "external-service.default.svc.cluster.local"})).await;
+    assert_eq!(lookup["answers"][0]["type"], "CNAME", "{lookup}");
+    assert_eq!(lookup["answers"][0]["data"], "someapi.somecompany.com.");
+    assert_eq!(lookup["queries"].as_array().unwrap().len(), 1);
+    let (code, refused) = lab
+        .send(
+            reqwest::Method::POST,
+            "/lab/v1/dns-lookups",
+            "application/json",
+            r#"{"name":"kubia","type":"BOGUS"}"#.into(),
+        )
+        .await;
+    assert_eq!((code, refused["message"].as_str()), (400, Some("type: Unsupported value: \"BOGUS\"")));
     // The regular service answers its cluster IP.
     let ip = cluster_ip(&lab, "kubia").await;
     let out = exec(&lab, "dnsutils", &["nslookup", "kubia"]).await;

@@ -118,21 +118,24 @@ spec:
   await expect(service.locator('.endpoint')).toHaveCount(2);
   await expect(service.locator('.endpoint.ready')).toHaveCount(0);
 
-  // `kubectl exec <pod> -- touch /var/ready`: only that pod turns ready and becomes an endpoint.
+  // The readiness toggle runs `kubectl exec <pod> -- touch /var/ready`: only that pod turns
+  // ready (through the real probe) and becomes an endpoint.
   const chosen = (await pods.first().getAttribute('data-pod'))!;
-  const touched = await request.post(`/api/v1/namespaces/default/pods/${chosen}/exec`, {
-    data: { command: ['touch', '/var/ready'] },
-  });
-  expect(touched.ok()).toBe(true);
-  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(1)).toHaveText('1/1');
+  const chosenRow = page.locator(`tr[data-pod="${chosen}"]`);
+  await expect(chosenRow.locator('.probe-command')).toHaveText('touch /var/ready');
+  await chosenRow.getByRole('button', { name: 'Make ready' }).click();
+  await expect(chosenRow.locator('td').nth(1)).toHaveText('1/1');
   await expect(service.locator('.endpoint.ready')).toHaveCount(1);
   await expect(service.locator('.endpoint.ready .pod')).toHaveText(chosen);
+  await page.screenshot({ path: 'test-results/readiness-toggled.png', fullPage: true });
 
-  // `rm /var/ready`: out again after three failed probes; the restart count stays 0.
-  await request.post(`/api/v1/namespaces/default/pods/${chosen}/exec`, { data: { command: ['rm', '/var/ready'] } });
+  // Toggled back (`rm -f /var/ready`): out again after three failed probes; no restart.
+  await chosenRow.getByRole('button', { name: 'Make unready' }).click();
   await expect(service.locator('.endpoint.ready')).toHaveCount(0);
-  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(1)).toHaveText('0/1');
-  await expect(page.locator(`tr[data-pod="${chosen}"] td`).nth(3)).toHaveText('0');
+  await expect(chosenRow.locator('td').nth(1)).toHaveText('0/1');
+  await expect(chosenRow.locator('td').nth(3)).toHaveText('0');
+  const touched = await request.get(`/api/v1/namespaces/default/pods/${chosen}`);
+  expect((await touched.json()).status.containerStatuses[0].restartCount).toBe(0);
 });
 
 test('the chapter ingress routes kubia.example.com, with requests sent through it from the dashboard', async ({ page, request }) => {

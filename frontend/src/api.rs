@@ -1,7 +1,12 @@
 //! Calls to the lab endpoints. Errors come back as text to show, never swallowed.
 
-use gloo_net::http::Request;
-use svclab_shared::lab::{ApplyResponse, TestReport, TestRequest};
+use gloo_net::http::{Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use svclab_shared::doctor::Diagnosis;
+use svclab_shared::lab::{
+    ApplyResponse, DnsLookup, DnsLookupRequest, ExecRequest, ExecResponse, TestReport, TestRequest,
+};
 
 /// `POST /lab/v1/apply`. The answer lists every document's outcome, also when some failed.
 pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
@@ -21,17 +26,40 @@ pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
     })
 }
 
-/// `POST /lab/v1/test-requests`.
-pub async fn test_requests(request: &TestRequest) -> Result<TestReport, String> {
-    let response = Request::post("/lab/v1/test-requests")
-        .json(request)
-        .map_err(|e| e.to_string())?
-        .send()
-        .await
-        .map_err(|e| format!("the server could not be reached: {e}"))?;
+/// An answer as `R`, or the message of the metav1.Status the API refused with.
+async fn answer<R: DeserializeOwned>(response: Response) -> Result<R, String> {
     if !response.ok() {
         let status: serde_json::Value = response.json().await.unwrap_or_default();
         return Err(status["message"].as_str().unwrap_or("the request failed").to_string());
     }
-    response.json::<TestReport>().await.map_err(|e| e.to_string())
+    response.json::<R>().await.map_err(|e| e.to_string())
+}
+
+async fn post<T: Serialize, R: DeserializeOwned>(url: &str, body: &T) -> Result<R, String> {
+    let request = Request::post(url).json(body).map_err(|e| e.to_string())?;
+    answer(request.send().await.map_err(|e| format!("the server could not be reached: {e}"))?).await
+}
+
+async fn get<R: DeserializeOwned>(url: &str) -> Result<R, String> {
+    answer(Request::get(url).send().await.map_err(|e| format!("the server could not be reached: {e}"))?).await
+}
+
+/// `POST /lab/v1/test-requests`.
+pub async fn test_requests(request: &TestRequest) -> Result<TestReport, String> {
+    post("/lab/v1/test-requests", request).await
+}
+
+/// The service doctor's findings for a service.
+pub async fn diagnosis(namespace: &str, name: &str) -> Result<Diagnosis, String> {
+    get(&format!("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis")).await
+}
+
+/// `POST /lab/v1/dns-lookups`.
+pub async fn dns_lookup(request: &DnsLookupRequest) -> Result<DnsLookup, String> {
+    post("/lab/v1/dns-lookups", request).await
+}
+
+/// Runs one command in a pod's container, as `kubectl exec` does.
+pub async fn exec(namespace: &str, pod: &str, request: &ExecRequest) -> Result<ExecResponse, String> {
+    post(&format!("/api/v1/namespaces/{namespace}/pods/{pod}/exec"), request).await
 }

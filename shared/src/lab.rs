@@ -246,3 +246,66 @@ pub struct TlsSecretRequest {
     pub cert: String,
     pub key: String,
 }
+
+/// A pod, by namespace and name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// `POST /lab/v1/dns-lookups`: look a name up through a pod's resolver (its `/etc/resolv.conf`:
+/// search path, `ndots`, nameserver), or, without `fromPod`, straight at the cluster DNS server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsLookupRequest {
+    pub name: String,
+    /// `A` when unset; `AAAA`, `SRV`, `PTR` (an IPv4 address is turned into its reverse name),
+    /// `CNAME`, `TXT`, `SOA`, `NS`, `ANY`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_pod: Option<PodRef>,
+}
+
+/// The answer to a [`DnsLookupRequest`]: every query sent, in order, and the records of the one
+/// that answered.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsLookup {
+    /// How the name was looked up: `pod default/dnsutils's resolver (search …, ndots:5)`.
+    pub via: String,
+    pub queries: Vec<DnsQueryTrace>,
+    /// The answer section of the query that answered; empty when none did.
+    pub answers: Vec<DnsRecordLine>,
+    /// Why nothing answered: `NXDOMAIN for every name tried`, a timeout, a server error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One query and its reply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsQueryTrace {
+    /// The name asked, fully qualified: `kubia.default.svc.cluster.local.`.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The server asked, `10.96.0.10:53`.
+    pub server: String,
+    /// `NOERROR`, `NXDOMAIN`, `REFUSED`…, or `timeout`.
+    pub rcode: String,
+    pub answers: Vec<DnsRecordLine>,
+    pub micros: u64,
+}
+
+/// A resource record as dig prints it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecordLine {
+    pub name: String,
+    pub ttl: u32,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub data: String,
+}

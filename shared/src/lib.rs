@@ -9,11 +9,13 @@
 //! - [`legacy`]: older API versions accepted and converted (the chapter's `extensions/v1beta1` Ingress).
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
 //! - [`pod`]: pod status as `kubectl get pods` shows it (READY, STATUS).
+//! - [`doctor`]: the service doctor, the chapter's troubleshooting checklist as findings.
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
 pub mod display;
+pub mod doctor;
 pub mod lab;
 pub mod legacy;
 pub mod object;

@@ -55,3 +55,89 @@ pub fn restarts(pod: &Pod) -> i32 {
     let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
     statuses.map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum())
 }
+
+/// What a pod's readiness hangs on, as the dashboard's readiness toggle sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadinessCheck {
+    /// No container has a readiness probe: the pod is ready as soon as its containers run.
+    None,
+    /// An exec probe that checks a file (`ls /var/ready`): creating or removing the file in the
+    /// container flips the probe's result.
+    File { container: String, path: String },
+    /// Another kind of probe, described as `httpGet :8080/healthz`.
+    Other { container: String, description: String },
+}
+
+/// The first readiness probe among the pod's containers, and what it checks.
+pub fn readiness_check(pod: &Pod) -> ReadinessCheck {
+    let containers = pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default();
+    let Some((container, probe)) =
+        containers.iter().find_map(|c| c.readiness_probe.as_ref().map(|p| (c.name.clone(), p)))
+    else {
+        return ReadinessCheck::None;
+    };
+    let port = |p: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString| match p {
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n) => n.to_string(),
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+    };
+    if let Some(exec) = &probe.exec {
+        let command = exec.command.clone().unwrap_or_default();
+        // The file is the last absolute path the command names (`ls /var/ready`, `test -f /x`,
+        // `sh -c "cat /tmp/healthy"`).
+        let path = command.iter().rev().flat_map(|arg| arg.split_whitespace().rev()).find(|w| w.starts_with('/'));
+        return match path {
+            Some(path) if !path.starts_with("/bin/") && !path.starts_with("/usr/") => {
+                ReadinessCheck::File { container, path: path.trim_matches(|c| c == '"' || c == '\'').to_string() }
+            }
+            _ => ReadinessCheck::Other { container, description: format!("exec {}", command.join(" ")) },
+        };
+    }
+    let description = if let Some(http) = &probe.http_get {
+        format!("httpGet :{}{}", port(&http.port), http.path.clone().unwrap_or_else(|| "/".into()))
+    } else if let Some(tcp) = &probe.tcp_socket {
+        format!("tcpSocket :{}", port(&tcp.port))
+    } else if probe.grpc.is_some() {
+        "grpc".to_string()
+    } else {
+        "no handler".to_string()
+    };
+    ReadinessCheck::Other { container, description }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with_probe(probe: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"spec": {"containers": [
+            {"name": "sidecar"},
+            {"name": "kubia", "readinessProbe": probe}
+        ]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_file_an_exec_probe_checks_is_found() {
+        let file = |path: &str| ReadinessCheck::File { container: "kubia".into(), path: path.into() };
+        assert_eq!(
+            readiness_check(&with_probe(json!({"exec": {"command": ["ls", "/var/ready"]}}))),
+            file("/var/ready")
+        );
+        let shell = json!({"exec": {"command": ["/bin/sh", "-c", "test -f /tmp/healthy"]}});
+        assert_eq!(readiness_check(&with_probe(shell)), file("/tmp/healthy"));
+        let no_file = json!({"exec": {"command": ["/bin/true"]}});
+        assert!(matches!(readiness_check(&with_probe(no_file)), ReadinessCheck::Other { .. }));
+    }
+
+    #[test]
+    fn other_probes_are_described() {
+        let http = json!({"httpGet": {"port": 8080, "path": "/healthz"}});
+        assert_eq!(
+            readiness_check(&with_probe(http)),
+            ReadinessCheck::Other { container: "kubia".into(), description: "httpGet :8080/healthz".into() }
+        );
+        let none: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "c"}]}})).unwrap();
+        assert_eq!(readiness_check(&none), ReadinessCheck::None);
+    }
+}

@@ -2,7 +2,8 @@
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
 //!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]),
-//!   add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl certificate
+//!   `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis` (the service doctor, [`doctor`]),
+//!   `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl certificate
 //!   approve|deny` ([`certificates`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
@@ -11,8 +12,10 @@ pub mod addons;
 pub mod adhoc;
 pub mod apply;
 pub mod certificates;
+pub mod doctor;
 pub mod exec;
 pub mod lab;
+pub mod lookup;
 pub mod resources;
 mod scale;
 pub mod secrets;
@@ -41,6 +44,8 @@ pub struct ApiState {
     /// The cluster CA that signs approved CertificateSigningRequests.
     pub ca: std::sync::Arc<crate::controllers::csrsigning::ClusterCa>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Where the cluster DNS server listens on the host.
+    pub dns_addr: std::net::SocketAddr,
     pub cancel: CancellationToken,
 }
 
@@ -74,6 +79,8 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/lab/v1/watch", get(watch::lab_socket))
         .route("/lab/v1/test-requests", post(lab::test_requests))
         .route("/lab/v1/run", post(adhoc::run))
+        .route("/lab/v1/dns-lookups", post(lookup::lookup))
+        .route("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis", get(doctor::diagnosis))
         .route("/lab/v1/nodes/{name}/ready", axum::routing::put(lab::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/lab/v1/addons", get(addons::list))

@@ -166,6 +166,14 @@ impl Network {
         }
     }
 
+    /// What listens at a pod's address: its containers' `(port, protocol)` pairs.
+    pub fn listening(&self, ip: Ipv4Addr) -> Vec<(u16, Protocol)> {
+        let pods = self.inner.pods.read().unwrap_or_else(|e| e.into_inner());
+        let mut ports: Vec<(u16, Protocol)> = pods.get(&ip).into_iter().flat_map(|s| s.keys().copied()).collect();
+        ports.sort_by_key(|(port, protocol)| (*port, *protocol == Protocol::Udp));
+        ports
+    }
+
     /// Takes a pod's address off the network.
     pub fn detach_pod(&self, ip: Ipv4Addr) {
         self.inner.pods.write().unwrap_or_else(|e| e.into_inner()).remove(&ip);

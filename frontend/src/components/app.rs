@@ -1,7 +1,13 @@
 //! The page: header, manifests on the left, cluster state on the right.
 
 use super::{
-    apply::ApplyPanel, header::Header, ingresses::IngressesTable, nodes::NodesTable, pods::PodsTable, provide_now,
+    apply::{ApplyPanel, provide_editor},
+    dns::DnsPanel,
+    header::Header,
+    ingresses::IngressesTable,
+    nodes::NodesTable,
+    pods::PodsTable,
+    provide_now,
     services::ServicesTable,
 };
 use crate::state::provide_cluster;
@@ -11,11 +17,13 @@ use leptos::prelude::*;
 pub fn App() -> impl IntoView {
     provide_cluster();
     provide_now();
+    provide_editor();
     view! {
         <Header />
         <main class="layout">
             <aside class="side">
                 <ApplyPanel />
+                <DnsPanel />
             </aside>
             <div class="content">
                 <ServicesTable />

@@ -1,5 +1,6 @@
 //! Manifests: a YAML box, the chapter's examples as templates, Apply, and each document's
-//! outcome with its located error.
+//! outcome with its located error. Other components put manifests in the box through the
+//! [`Editor`] context.
 
 use crate::api;
 use leptos::prelude::*;
@@ -10,9 +11,38 @@ const KUBIA: &str = include_str!("../../../examples/kubia.yaml");
 const INGRESS: [&str; 2] =
     [include_str!("../../../examples/kubia-nodeport.yaml"), include_str!("../../../examples/kubia-ingress.yaml")];
 
+/// The manifest box, shared: what it holds, and a note on what applying it will do.
+#[derive(Clone, Copy)]
+pub struct Editor {
+    pub yaml: RwSignal<String>,
+    pub hint: RwSignal<Option<String>>,
+}
+
+impl Editor {
+    /// Replaces the box's text, with a note to show beside it, and brings it into view.
+    pub fn load(&self, yaml: String, hint: Option<String>) {
+        self.yaml.set(yaml);
+        self.hint.set(hint);
+        if let Some(element) =
+            web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("manifest"))
+        {
+            element.scroll_into_view();
+        }
+    }
+}
+
+pub fn provide_editor() {
+    provide_context(Editor { yaml: RwSignal::new(String::new()), hint: RwSignal::new(None) });
+}
+
+pub fn use_editor() -> Editor {
+    expect_context::<Editor>()
+}
+
 #[component]
 pub fn ApplyPanel() -> impl IntoView {
-    let yaml = RwSignal::new(String::new());
+    let editor = use_editor();
+    let yaml = editor.yaml;
     let busy = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Result<ApplyResponse, String>>);
     let apply = move |_| {
@@ -27,9 +57,10 @@ pub fn ApplyPanel() -> impl IntoView {
         <section class="panel">
             <h2>"Manifests"</h2>
             <div class="templates">
-                <button on:click=move |_| yaml.set(KUBIA.to_string())>"Template: kubia Service + ReplicationController"</button>
-                <button on:click=move |_| yaml.set(INGRESS.join("---\n"))>"Template: kubia NodePort + Ingress"</button>
+                <button on:click=move |_| editor.load(KUBIA.to_string(), None)>"Template: kubia Service + ReplicationController"</button>
+                <button on:click=move |_| editor.load(INGRESS.join("---\n"), None)>"Template: kubia NodePort + Ingress"</button>
             </div>
+            {move || editor.hint.get().map(|h| view! { <p class="hint" data-testid="editor-hint">{h}</p> })}
             <label for="manifest" class="visually-hidden">"YAML manifests"</label>
             <textarea
                 id="manifest"

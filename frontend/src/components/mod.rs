@@ -2,6 +2,8 @@
 
 pub mod app;
 pub mod apply;
+pub mod dns;
+pub mod doctor;
 pub mod header;
 pub mod ingresses;
 pub mod nodes;

@@ -1,7 +1,8 @@
 //! The services, as `kubectl get svc` shows them, each with its endpoints (ready and not ready)
-//! and a button that sends test requests from a pod.
+//! a button that sends test requests from a pod, and one that runs the service doctor.
 
 use super::age;
+use super::doctor::{DoctorRun, DoctorView};
 use super::test_requests::{TestRun, TestRunView};
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -38,6 +39,7 @@ fn addresses(endpoints: Option<&Endpoints>) -> Vec<Address> {
 pub fn ServicesTable() -> impl IntoView {
     let cluster = use_cluster();
     let run = RwSignal::new(None::<TestRun>);
+    let doctor = RwSignal::new(None::<DoctorRun>);
     let rows = move || cluster.list::<Service>();
     view! {
         <section class="panel">
@@ -56,18 +58,19 @@ pub fn ServicesTable() -> impl IntoView {
                         key=|s| (s.metadata.uid.clone(), s.metadata.resource_version.clone())
                         let(svc)
                     >
-                        <ServiceRow svc=svc run=run />
+                        <ServiceRow svc=svc run=run doctor=doctor />
                     </For>
                 </tbody>
             </table>
             </div>
+            <DoctorView run=doctor />
             <TestRunView run=run />
         </section>
     }
 }
 
 #[component]
-fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>) -> impl IntoView {
+fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>, doctor: RwSignal<Option<DoctorRun>>) -> impl IntoView {
     let cluster = use_cluster();
     let namespace = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
@@ -79,8 +82,10 @@ fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>) -> impl IntoView {
         let request = TestRequest { namespace: ns.clone(), service: n.clone(), count: 10, ..Default::default() };
         TestRun::start(run, format!("{}/{}", ns, n), request)
     };
+    let (ns, n) = (namespace.clone(), name.clone());
+    let diagnose = move |_| DoctorRun::start(doctor, ns.clone(), n.clone());
     view! {
-        <tr data-service=name.clone()>
+        <tr data-service=name.clone() id=super::doctor::anchor("Service", &namespace, &name)>
             <td class="mono">{super::qualified(&namespace, &name)}</td>
             <td>{svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default()}</td>
             <td class="mono">{cluster_ip(&svc)}</td>
@@ -107,7 +112,8 @@ fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>) -> impl IntoView {
                 </Show>
                 </div>
             </td>
-            <td>
+            <td class="actions">
+                <button on:click=diagnose title="Run the troubleshooting checklist for this service">"Doctor"</button>
                 <Show when=move || proxied>
                     <button on:click=send.clone() title="Send 10 HTTP requests to this service from a pod">
                         "Send 10 requests"

@@ -9,23 +9,6 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 use std::time::Duration;
 
-fn rcode_name(code: ResponseCode) -> String {
-    match code {
-        ResponseCode::NoError => "NOERROR".into(),
-        ResponseCode::NXDomain => "NXDOMAIN".into(),
-        ResponseCode::ServFail => "SERVFAIL".into(),
-        ResponseCode::Refused => "REFUSED".into(),
-        ResponseCode::FormErr => "FORMERR".into(),
-        ResponseCode::NotImp => "NOTIMP".into(),
-        other => format!("{other:?}").to_uppercase(),
-    }
-}
-
-fn reverse(ip: Ipv4Addr) -> String {
-    let [a, b, c, d] = ip.octets();
-    format!("{d}.{c}.{b}.{a}.in-addr.arpa.")
-}
-
 /// `dig`'s line for a record: owner, TTL, class, type, data.
 fn record_line(r: &Record) -> String {
     let owner = r.name.to_string();
@@ -89,7 +72,7 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
         } else if a == "-x" {
             match it.next().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) {
                 Some(ip) => {
-                    name = Some(reverse(ip));
+                    name = Some(resolver::reverse_name(ip));
                     rtype = Some(RecordType::PTR);
                 }
                 None => return Output::fail(1, "dig: invalid IP address\n"),
@@ -151,7 +134,7 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
     if sections[0] {
         out.push_str(&format!(
             ";; Got answer:\n;; ->>HEADER<<- opcode: QUERY, status: {}, id: {}\n;; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}\n",
-            rcode_name(reply.metadata.response_code),
+            resolver::rcode_name(reply.metadata.response_code),
             reply.metadata.id,
             flags(reply),
             reply.queries.len(),
@@ -229,7 +212,7 @@ pub(super) async fn nslookup(ctx: &mut Ctx, args: &[String]) -> Output {
         return Output::fail(1, ";; no servers could be reached\n\n");
     };
     let (candidates, rtype) = match name.parse::<Ipv4Addr>() {
-        Ok(ip) => (vec![reverse(ip)], RecordType::PTR),
+        Ok(ip) => (vec![resolver::reverse_name(ip)], RecordType::PTR),
         Err(_) => (conf.candidates(&name), rtype),
     };
     let mut out = format!("Server:\t\t{server}\nAddress:\t{server}#53\n\n");
@@ -275,7 +258,7 @@ pub(super) async fn nslookup(ctx: &mut Ctx, args: &[String]) -> Output {
             // The first failure of the search path is the one reported (the last candidate, the
             // bare name, is refused when no upstream is set).
             code => {
-                failure.get_or_insert(format!("** server can't find {name}: {}\n\n", rcode_name(code)));
+                failure.get_or_insert(format!("** server can't find {name}: {}\n\n", resolver::rcode_name(code)));
             }
         }
     }

@@ -78,6 +78,25 @@ pub struct Exchange {
     pub server: SocketAddrV4,
 }
 
+/// A response code as dig prints it.
+pub fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NoError => "NOERROR".into(),
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        ResponseCode::FormErr => "FORMERR".into(),
+        ResponseCode::NotImp => "NOTIMP".into(),
+        other => format!("{other:?}").to_uppercase(),
+    }
+}
+
+/// The PTR name of an address: `4.3.2.1.in-addr.arpa.`.
+pub fn reverse_name(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("{d}.{c}.{b}.{a}.in-addr.arpa.")
+}
+
 /// Builds a query message (recursion desired, as stub resolvers send).
 pub fn query_message(name: &Name, rtype: RecordType) -> Message {
     let mut message = Message::new(rand::random(), MessageType::Query, OpCode::Query);

@@ -1,0 +1,74 @@
+//! `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis`: the service doctor. It gathers what
+//! the checklist needs — the service, its Endpoints, the pods, what listens at each pod's address
+//! on the virtual network, the kubelet's last readiness probe failure per pod — and runs the pure
+//! checklist of [`svclab_shared::doctor`].
+
+use super::ApiState;
+use crate::error::ApiError;
+use crate::proxy::Protocol;
+use axum::Json;
+use axum::extract::{Path, State};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use svclab_shared::Kind;
+use svclab_shared::doctor::{Diagnosis, Evidence, diagnose};
+
+pub async fn diagnosis(
+    State(state): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<Diagnosis>, ApiError> {
+    let store = state.store();
+    let service: Service = store.get_typed(&ns, &name).ok_or_else(|| ApiError::not_found(Kind::Service, &name))?;
+    let pods: Vec<Pod> = store.list_views::<Pod>(None).iter().map(|p| (**p).clone()).collect();
+    let mut listening = BTreeMap::new();
+    for pod in &pods {
+        let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        else {
+            continue;
+        };
+        let ports = state
+            .network
+            .listening(ip)
+            .into_iter()
+            .map(|(port, protocol)| {
+                (i32::from(port), if protocol == Protocol::Udp { "UDP" } else { "TCP" }.to_string())
+            })
+            .collect();
+        listening.insert(pod_key(pod), ports);
+    }
+    let evidence = Evidence {
+        endpoints: store.get_typed::<Endpoints>(&ns, &name),
+        probe_failures: probe_failures(&state, &ns),
+        service,
+        pods,
+        listening,
+    };
+    Ok(Json(diagnose(&evidence)))
+}
+
+fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The newest `Readiness probe failed: …` message of each pod in the namespace.
+fn probe_failures(state: &ApiState, ns: &str) -> BTreeMap<String, String> {
+    let mut newest: BTreeMap<String, (Option<jiff::Timestamp>, String)> = BTreeMap::new();
+    for event in state.store().list_views::<Event>(Some(ns)) {
+        let object = &event.involved_object;
+        let message = event.message.clone().unwrap_or_default();
+        if object.kind.as_deref() != Some("Pod") || !message.starts_with("Readiness probe failed") {
+            continue;
+        }
+        let when = event.last_timestamp.as_ref().map(|t| t.0).or(event.event_time.as_ref().map(|t| t.0));
+        let key = format!("{ns}/{}", object.name.as_deref().unwrap_or_default());
+        if newest.get(&key).is_none_or(|(seen, _)| *seen <= when) {
+            newest.insert(key, (when, message));
+        }
+    }
+    newest.into_iter().map(|(k, (_, m))| (k, m)).collect()
+}

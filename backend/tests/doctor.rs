@@ -1,0 +1,123 @@
+//! The service doctor over a running cluster: a healthy service passes, a broken selector names
+//! its near misses, a wrong targetPort is found by what really listens in the pods, and
+//! unready pods carry the kubelet's probe failure.
+
+mod common;
+
+use common::{KUBIA, Lab, eventually};
+use serde_json::Value;
+use std::time::Duration;
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+async fn diagnosis(lab: &Lab, service: &str) -> Value {
+    let (code, d) = lab.get(&format!("/lab/v1/namespaces/default/services/{service}/diagnosis")).await;
+    assert_eq!(code, 200, "{d}");
+    d
+}
+
+fn findings<'a>(d: &'a Value, check: &str) -> Vec<&'a Value> {
+    d["findings"].as_array().unwrap().iter().filter(|f| f["check"] == check).collect()
+}
+
+const BROKEN: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: typo
+spec:
+  selector:
+    app: kubai
+  ports:
+  - port: 80
+    targetPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: wrong-port
+spec:
+  selector:
+    app: kubia
+  ports:
+  - port: 80
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_runs_the_troubleshooting_checklist() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    lab.apply(BROKEN).await;
+    lab.serving("kubia", 3).await;
+
+    let healthy = eventually(PATIENCE, "a clean bill of health", || async {
+        let d = diagnosis(&lab, "kubia").await;
+        d["findings"].as_array()?.iter().all(|f| f["severity"] != "error" && f["severity"] != "warning").then_some(d)
+    })
+    .await;
+    assert!(findings(&healthy, "selector")[0]["title"].as_str().unwrap().starts_with("3 pods match"), "{healthy}");
+    assert!(findings(&healthy, "listening")[0]["title"].as_str().unwrap().contains("targetPort 8080"));
+    assert!(findings(&healthy, "clients")[0]["title"].as_str().unwrap().contains("never answers ping"));
+
+    // A selector with a typo: no pod, and the pods labelled app=kubia are the near misses.
+    let typo = diagnosis(&lab, "typo").await;
+    let selector = findings(&typo, "selector")[0];
+    assert_eq!(selector["severity"], "error", "{typo}");
+    assert_eq!(selector["title"], "No pod matches the selector app=kubai");
+    assert!(selector["detail"].as_str().unwrap().contains("has app=kubia (the selector wants app=kubai)"), "{typo}");
+    assert_eq!(selector["objects"].as_array().unwrap().len(), 3);
+
+    // targetPort left out: it defaults to 80, where nothing listens; kubia listens on 8080.
+    let wrong = diagnosis(&lab, "wrong-port").await;
+    let listening = findings(&wrong, "listening");
+    assert_eq!(listening.len(), 3, "one finding per pod: {wrong}");
+    let detail = listening[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("defaults to the service's port (80)") && detail.contains("set targetPort: 8080"),
+        "{wrong}"
+    );
+
+    // A readiness probe that fails: the kubelet's message reaches the finding.
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: unready
+  labels:
+    app: gated
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      exec:
+        command: ["ls", "/var/ready"]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: gated
+spec:
+  selector:
+    app: gated
+  ports:
+  - port: 80
+    targetPort: 8080
+"#,
+    )
+    .await;
+    let gated = eventually(PATIENCE, "the probe failure in the diagnosis", || async {
+        let d = diagnosis(&lab, "gated").await;
+        let text = findings(&d, "readiness").first()?["detail"].as_str()?.to_string();
+        text.starts_with("Readiness probe failed: ls: cannot access '/var/ready'").then_some(d)
+    })
+    .await;
+    let readiness = findings(&gated, "readiness");
+    assert!(readiness.iter().any(|f| f["severity"] == "error" && f["title"].as_str().unwrap().contains("refused")));
+
+    let (code, missing) = lab.get("/lab/v1/namespaces/default/services/nope/diagnosis").await;
+    assert_eq!((code, missing["message"].as_str()), (404, Some("services \"nope\" not found")));
+    lab.app.shutdown().await;
+}

@@ -1,0 +1,659 @@
+//! The service doctor: the chapter's troubleshooting checklist for a service that does not
+//! answer (section 5.7), run over the service's objects and what the network knows of its pods,
+//! each finding explained and linked to the objects it is about.
+
+use crate::pod::is_ready;
+use crate::ports::resolve_target_port;
+use crate::selector::Selector;
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How much a finding matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Explains how this kind of service works (and what not to expect of it).
+    Info,
+    /// A check that passed.
+    Ok,
+    Warning,
+    /// A reason the service does not answer (or not from every pod).
+    Error,
+}
+
+/// An object a finding is about, for the dashboard to link to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLink {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One result of the checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Which check: `type`, `selector`, `endpoints`, `readiness`, `target-port`, `listening`, `clients`.
+    pub check: String,
+    pub title: String,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectLink>,
+}
+
+/// The answer to `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// `namespace/name`.
+    pub service: String,
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// The worst severity among the findings.
+    pub fn worst(&self) -> Severity {
+        self.findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Ok)
+    }
+}
+
+/// What the checklist looks at, gathered by the backend.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    pub service: Service,
+    pub endpoints: Option<Endpoints>,
+    /// Pods of every namespace (a near miss may be a pod in the wrong one).
+    pub pods: Vec<Pod>,
+    /// For each pod (`namespace/name`), the ports something in it listens on at the pod's IP,
+    /// as `(port, protocol)`.
+    pub listening: BTreeMap<String, Vec<(i32, String)>>,
+    /// For each pod (`namespace/name`), the last readiness probe failure the kubelet reported.
+    pub probe_failures: BTreeMap<String, String>,
+}
+
+fn link(kind: &str, namespace: &str, name: &str) -> ObjectLink {
+    ObjectLink { kind: kind.into(), namespace: namespace.into(), name: name.into() }
+}
+
+fn pod_link(pod: &Pod) -> ObjectLink {
+    link("Pod", pod.metadata.namespace.as_deref().unwrap_or_default(), pod.metadata.name.as_deref().unwrap_or_default())
+}
+
+fn key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn name(pod: &Pod) -> &str {
+    pod.metadata.name.as_deref().unwrap_or_default()
+}
+
+fn finding(severity: Severity, check: &str, title: String, detail: String, objects: Vec<ObjectLink>) -> Finding {
+    Finding { severity, check: check.into(), title, detail, objects }
+}
+
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "no labels".into();
+    }
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// Runs the checklist.
+pub fn diagnose(evidence: &Evidence) -> Diagnosis {
+    let svc = &evidence.service;
+    let ns = svc.metadata.namespace.clone().unwrap_or_default();
+    let svc_name = svc.metadata.name.clone().unwrap_or_default();
+    let spec = svc.spec.clone().unwrap_or_default();
+    let mut findings = Vec::new();
+    let type_ = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
+    let ports = spec.ports.clone().unwrap_or_default();
+
+    if type_ == "ExternalName" {
+        let target = spec.external_name.clone().unwrap_or_default();
+        findings.push(finding(
+            Severity::Info,
+            "type",
+            "ExternalName: nothing is proxied".into(),
+            format!(
+                "{svc_name} has no cluster IP, no endpoints and no proxy rules. The cluster DNS answers \
+                 {svc_name}.{ns}.svc.cluster.local with a CNAME to {target}, and clients connect to {target} \
+                 themselves, on whatever port they choose; the service's ports are not used."
+            ),
+            vec![],
+        ));
+        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
+    }
+
+    let headless = spec.cluster_ip.as_deref() == Some("None");
+    if headless {
+        let pairs: Vec<String> = ports.iter().map(|p| format!("{} → {}", p.port, target_text(p))).collect();
+        findings.push(finding(
+            Severity::Info,
+            "type",
+            "Headless: no virtual IP, nothing proxied".into(),
+            format!(
+                "clusterIP: None. The cluster DNS answers {svc_name}.{ns}.svc.cluster.local with one A record \
+                 per ready pod, and a client connects straight to a pod, on the pod's own port (the targetPort), \
+                 not the service's port ({}). Nothing balances the connections: the client picks an address.",
+                if pairs.is_empty() { "no ports".into() } else { pairs.join(", ") }
+            ),
+            vec![],
+        ));
+    } else {
+        let ip = spec.cluster_ip.clone().unwrap_or_default();
+        let outside = match type_.as_str() {
+            "NodePort" | "LoadBalancer" => {
+                let node_ports: Vec<String> = ports.iter().filter_map(|p| p.node_port).map(|n| n.to_string()).collect();
+                format!(
+                    "From outside the cluster use a node's address on its node port ({}){}.",
+                    node_ports.join(", "),
+                    if type_ == "LoadBalancer" { " or the load balancer's address" } else { "" }
+                )
+            }
+            _ => "From outside the cluster it is not reachable at all: expose it as a NodePort or \
+                  LoadBalancer service, or through an Ingress."
+                .into(),
+        };
+        findings.push(finding(
+            Severity::Info,
+            "clients",
+            format!("{ip} is a virtual IP: reachable from inside the cluster only, and never answers ping"),
+            format!(
+                "The cluster IP is only a rule in the service proxy: it works with the service's ports from a pod \
+                 or a node (curl http://{ip}:{} from a pod), and a ping to it gets no reply even when the \
+                 service works. {outside}",
+                ports.first().map_or(80, |p| p.port)
+            ),
+            vec![],
+        ));
+    }
+
+    let endpoints = evidence.endpoints.as_ref();
+    let endpoints_link = vec![link("Endpoints", &ns, &svc_name)];
+    let (ready_addresses, unready_addresses) = count_addresses(endpoints);
+    let selector = spec.selector.clone().filter(|s| !s.is_empty());
+    let Some(selector) = selector else {
+        let (severity, detail) = match (endpoints, ready_addresses) {
+            (None, _) => (
+                Severity::Error,
+                format!(
+                    "Without a selector the endpoints controller leaves {svc_name} alone, and there is no \
+                     Endpoints object named {svc_name} in {ns}: connections are refused. Create one by hand \
+                     with the addresses to forward to."
+                ),
+            ),
+            (Some(_), 0) => (
+                Severity::Error,
+                format!(
+                    "Without a selector the Endpoints object {svc_name} is kept by hand, and it lists no ready \
+                     address: connections are refused."
+                ),
+            ),
+            (Some(_), n) => (
+                Severity::Ok,
+                format!(
+                    "Without a selector the Endpoints object {svc_name} is kept by hand; it lists {n} ready \
+                     address{}, and the proxy forwards to them as given.",
+                    if n == 1 { "" } else { "es" }
+                ),
+            ),
+        };
+        findings.push(finding(
+            severity,
+            "selector",
+            "No selector: endpoints managed by hand".into(),
+            detail,
+            endpoints_link,
+        ));
+        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
+    };
+
+    let wanted = Selector::from_map(&selector);
+    let selector_text = labels_text(&selector);
+    let live = |p: &&Pod| p.metadata.deletion_timestamp.is_none();
+    let matching: Vec<&Pod> = evidence
+        .pods
+        .iter()
+        .filter(live)
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()))
+        .filter(|p| wanted.matches_opt(p.metadata.labels.as_ref()))
+        .collect();
+    if matching.is_empty() {
+        findings.push(no_match(evidence, &ns, &selector, &selector_text));
+        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
+    }
+    findings.push(finding(
+        Severity::Ok,
+        "selector",
+        format!("{} pod{} match the selector {selector_text}", matching.len(), plural(matching.len())),
+        format!("The endpoints controller considers {}.", names(&matching)),
+        matching.iter().map(|p| pod_link(p)).collect(),
+    ));
+
+    // Readiness: only ready pods become endpoint addresses (unless the service publishes all).
+    let publish_all = spec.publish_not_ready_addresses == Some(true)
+        || svc
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("service.alpha.kubernetes.io/tolerate-unready-endpoints"))
+            .is_some_and(|v| v == "true");
+    let ready: Vec<&Pod> = matching.iter().copied().filter(|p| is_ready(p)).collect();
+    let unready: Vec<&Pod> = matching.iter().copied().filter(|p| !is_ready(p)).collect();
+    for pod in &unready {
+        let status = crate::pod::status_column(pod);
+        let why = evidence
+            .probe_failures
+            .get(&key(pod))
+            .cloned()
+            .unwrap_or_else(|| format!("its status is {status} and its Ready condition is not True"));
+        let consequence = if publish_all {
+            "The service publishes not-ready addresses, so it gets traffic all the same."
+        } else {
+            "It is listed under notReadyAddresses and gets no traffic until its readiness probe succeeds."
+        };
+        findings.push(finding(
+            if publish_all { Severity::Info } else { Severity::Warning },
+            "readiness",
+            format!("{} is not ready", name(pod)),
+            format!("{why}. {consequence}"),
+            vec![pod_link(pod)],
+        ));
+    }
+    if ready.is_empty() && !publish_all {
+        findings.push(finding(
+            Severity::Error,
+            "readiness",
+            "No matching pod is ready: connections are refused".into(),
+            format!(
+                "All {} matching pod{} fail their readiness checks, so the Endpoints object has no ready \
+                 address and the proxy refuses connections to {svc_name}. Fix the probe or what it checks.",
+                unready.len(),
+                plural(unready.len())
+            ),
+            unready.iter().map(|p| pod_link(p)).collect(),
+        ));
+    } else if unready.is_empty() {
+        findings.push(finding(
+            Severity::Ok,
+            "readiness",
+            format!("All {} matching pod{} are ready", ready.len(), plural(ready.len())),
+            "Each one is an endpoint address and receives traffic.".into(),
+            vec![],
+        ));
+    }
+
+    // Endpoints as the controller wrote them.
+    let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
+    match endpoints {
+        None => findings.push(finding(
+            Severity::Error,
+            "endpoints",
+            format!("No Endpoints object named {svc_name}"),
+            "The endpoints controller has not written one yet; the proxy has nowhere to send traffic.".into(),
+            vec![],
+        )),
+        Some(_) if ready_addresses == 0 && !serving.is_empty() => findings.push(finding(
+            Severity::Error,
+            "endpoints",
+            format!("The Endpoints object {svc_name} lists no ready address"),
+            format!(
+                "{} pod{} could serve, but none is an endpoint: see the port findings below (a targetPort \
+                 name a pod does not define leaves it out).",
+                serving.len(),
+                plural(serving.len())
+            ),
+            endpoints_link.clone(),
+        )),
+        Some(_) => findings.push(finding(
+            if ready_addresses == 0 { Severity::Error } else { Severity::Ok },
+            "endpoints",
+            format!(
+                "The Endpoints object {svc_name} lists {ready_addresses} ready and {unready_addresses} not-ready address{}",
+                if ready_addresses + unready_addresses == 1 { "" } else { "es" }
+            ),
+            "The proxy balances new connections over the ready ones only.".into(),
+            endpoints_link.clone(),
+        )),
+    }
+
+    // Ports: each service port must reach something listening in every serving pod.
+    for port in &ports {
+        findings.extend(check_port(evidence, port, &serving));
+    }
+    Diagnosis { service: format!("{ns}/{svc_name}"), findings }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn names(pods: &[&Pod]) -> String {
+    pods.iter().map(|p| name(p)).collect::<Vec<_>>().join(", ")
+}
+
+fn target_text(port: &ServicePort) -> String {
+    match &port.target_port {
+        None => port.port.to_string(),
+        Some(IntOrString::Int(n)) => n.to_string(),
+        Some(IntOrString::String(s)) => s.clone(),
+    }
+}
+
+fn count_addresses(endpoints: Option<&Endpoints>) -> (usize, usize) {
+    let subsets = endpoints.and_then(|e| e.subsets.as_ref()).into_iter().flatten();
+    subsets.fold((0, 0), |(r, u), s| {
+        (r + s.addresses.as_ref().map_or(0, Vec::len), u + s.not_ready_addresses.as_ref().map_or(0, Vec::len))
+    })
+}
+
+/// No pod matches: show the pods that nearly do, and pods that match in other namespaces.
+fn no_match(evidence: &Evidence, ns: &str, selector: &BTreeMap<String, String>, selector_text: &str) -> Finding {
+    let mut near = Vec::new();
+    let mut objects = Vec::new();
+    let mut elsewhere = Vec::new();
+    for pod in evidence.pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        let pod_ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        if pod_ns != ns {
+            if Selector::from_map(selector).matches(&labels) {
+                elsewhere.push(format!("{pod_ns}/{}", name(pod)));
+                objects.push(pod_link(pod));
+            }
+            continue;
+        }
+        // A near miss shares a selector key, or a value under another key.
+        let shares = selector.iter().any(|(k, v)| labels.contains_key(k) || labels.values().any(|lv| lv == v));
+        if !shares {
+            continue;
+        }
+        let misses: Vec<String> = selector
+            .iter()
+            .filter(|(k, v)| labels.get(*k) != Some(v))
+            .map(|(k, v)| match labels.get(k) {
+                Some(has) => format!("{k}={has} (the selector wants {k}={v})"),
+                None => format!("no {k} label (the selector wants {k}={v})"),
+            })
+            .collect();
+        near.push(format!("{} has {}", name(pod), misses.join(", ")));
+        objects.push(pod_link(pod));
+    }
+    let mut detail = format!(
+        "The endpoints controller finds no pod in {ns} labelled {selector_text}, so the service has no \
+         endpoints and connections to it are refused."
+    );
+    if !near.is_empty() {
+        detail.push_str(&format!(" Near misses: {}.", near.join("; ")));
+    }
+    if !elsewhere.is_empty() {
+        detail.push_str(&format!(
+            " Pods with these labels run in other namespaces ({}), but a service selects pods of its own \
+             namespace only.",
+            elsewhere.join(", ")
+        ));
+    }
+    if near.is_empty() && elsewhere.is_empty() {
+        detail.push_str(" No pod carries any of these labels: check the pod template's labels against the selector.");
+    }
+    finding(Severity::Error, "selector", format!("No pod matches the selector {selector_text}"), detail, objects)
+}
+
+/// One service port against the pods that should serve it.
+fn check_port(evidence: &Evidence, port: &ServicePort, serving: &[&Pod]) -> Vec<Finding> {
+    let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".into());
+    let label = match &port.name {
+        Some(n) if !n.is_empty() => format!("port {} ({n})", port.port),
+        _ => format!("port {}", port.port),
+    };
+    let mut out = Vec::new();
+    let mut fine = Vec::new();
+    for pod in serving {
+        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+        let Some(target) = resolve_target_port(port, pod) else {
+            let wanted = target_text(port);
+            out.push(finding(
+                Severity::Error,
+                "target-port",
+                format!("{} defines no container port named {wanted}", name(pod)),
+                format!(
+                    "The service's {label} forwards to targetPort {wanted}, a name; {} has no {protocol} \
+                     container port of that name, so it is left out of the endpoints for this port. Name the \
+                     container port {wanted}, or give targetPort as a number.",
+                    name(pod)
+                ),
+                vec![pod_link(pod)],
+            ));
+            continue;
+        };
+        let listening = evidence.listening.get(&key(pod)).cloned().unwrap_or_default();
+        let listens = |n: i32| listening.iter().any(|(p, proto)| *p == n && *proto == protocol);
+        if listens(target) {
+            fine.push(*pod);
+            continue;
+        }
+        let open: Vec<String> =
+            listening.iter().filter(|(_, proto)| *proto == protocol).map(|(p, _)| p.to_string()).collect();
+        let mut detail = format!(
+            "The service's {label} forwards to {ip}:{target} ({protocol}), but nothing in {} listens on port \
+             {target}: connections the proxy sends there are refused.",
+            name(pod)
+        );
+        if target == port.port {
+            detail.push_str(&format!(
+                " targetPort is {target}, the same as port: it defaults to the service's port ({}) when left out.",
+                port.port
+            ));
+        }
+        match open.as_slice() {
+            [] => detail.push_str(&format!(" Nothing in the pod listens on any {protocol} port at its IP.")),
+            [only] => detail.push_str(&format!(
+                " The container listens on {only}: port is what clients use, targetPort is where the container \
+                 listens — set targetPort: {only}."
+            )),
+            many => detail.push_str(&format!(" The container listens on {}.", many.join(", "))),
+        }
+        out.push(finding(
+            Severity::Error,
+            "listening",
+            format!("Nothing listens on {} port {target} in {}", protocol, name(pod)),
+            detail,
+            vec![pod_link(pod)],
+        ));
+    }
+    if !fine.is_empty() && out.is_empty() {
+        let targets: Vec<String> = fine
+            .iter()
+            .filter_map(|p| resolve_target_port(port, p))
+            .map(|n| n.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        out.push(finding(
+            Severity::Ok,
+            "listening",
+            format!("{label}: every serving pod listens on targetPort {}", target_text(port)),
+            format!(
+                "{} {} on {protocol} port {} at {} IP.",
+                names(&fine),
+                if fine.len() == 1 { "listens" } else { "listen" },
+                targets.join("/"),
+                if fine.len() == 1 { "its" } else { "their" }
+            ),
+            vec![],
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(spec: serde_json::Value) -> Service {
+        serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"}, "spec": spec})).unwrap()
+    }
+
+    fn pod(name: &str, labels: serde_json::Value, ready: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "spec": {"containers": [{"name": "kubia", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {"phase": "Running", "podIP": "10.244.1.2",
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
+    fn endpoints(ready: &[&str], unready: &[&str]) -> Endpoints {
+        let addrs = |ips: &[&str]| ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>();
+        serde_json::from_value(json!({
+            "metadata": {"name": "kubia", "namespace": "default"},
+            "subsets": [{"addresses": addrs(ready), "notReadyAddresses": addrs(unready), "ports": [{"port": 8080}]}]
+        }))
+        .unwrap()
+    }
+
+    fn listening(pods: &[&str], port: i32) -> BTreeMap<String, Vec<(i32, String)>> {
+        pods.iter().map(|p| (format!("default/{p}"), vec![(port, "TCP".to_string())])).collect()
+    }
+
+    fn by_check<'a>(d: &'a Diagnosis, check: &str) -> Vec<&'a Finding> {
+        d.findings.iter().filter(|f| f.check == check).collect()
+    }
+
+    #[test]
+    fn a_healthy_service_passes_every_check() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                    "ports": [{"port": 80, "targetPort": 8080}]})),
+            endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+            listening: listening(&["kubia-a"], 8080),
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        assert_eq!(d.worst(), Severity::Ok, "{d:#?}");
+        assert!(by_check(&d, "clients")[0].title.contains("never answers ping"));
+        assert!(by_check(&d, "listening")[0].title.contains("every serving pod listens on targetPort 8080"));
+    }
+
+    #[test]
+    fn a_broken_selector_shows_the_near_misses() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+            endpoints: Some(endpoints(&[], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia-v2"}), true), pod("other", json!({"tier": "db"}), true)],
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        let selector = by_check(&d, "selector");
+        assert_eq!(selector[0].severity, Severity::Error);
+        assert!(selector[0].detail.contains("kubia-a has app=kubia-v2 (the selector wants app=kubia)"), "{d:#?}");
+        assert!(!selector[0].detail.contains("other"), "pods sharing nothing are no near miss");
+        assert_eq!(selector[0].objects, vec![link("Pod", "default", "kubia-a")]);
+    }
+
+    #[test]
+    fn pods_in_another_namespace_are_named() {
+        let mut elsewhere = pod("kubia-b", json!({"app": "kubia"}), true);
+        elsewhere.metadata.namespace = Some("team".into());
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+            pods: vec![elsewhere],
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        assert!(by_check(&d, "selector")[0].detail.contains("other namespaces (team/kubia-b)"), "{d:#?}");
+    }
+
+    #[test]
+    fn unready_pods_carry_the_probe_failure() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                    "ports": [{"port": 80, "targetPort": 8080}]})),
+            endpoints: Some(endpoints(&[], &["10.244.1.2"])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), false)],
+            listening: listening(&["kubia-a"], 8080),
+            probe_failures: [(
+                "default/kubia-a".to_string(),
+                "Readiness probe failed: ls: cannot access '/var/ready'".to_string(),
+            )]
+            .into(),
+        };
+        let d = diagnose(&evidence);
+        let readiness = by_check(&d, "readiness");
+        assert!(readiness[0].detail.starts_with("Readiness probe failed: ls: cannot access '/var/ready'"));
+        assert_eq!(readiness[1].severity, Severity::Error);
+        assert!(readiness[1].title.contains("connections are refused"));
+    }
+
+    #[test]
+    fn port_and_target_port_confusion_is_explained() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+            endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+            listening: listening(&["kubia-a"], 8080),
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        let listening = by_check(&d, "listening");
+        assert_eq!(listening[0].severity, Severity::Error);
+        assert!(listening[0].detail.contains("defaults to the service's port (80)"), "{d:#?}");
+        assert!(listening[0].detail.contains("set targetPort: 8080"));
+    }
+
+    #[test]
+    fn a_missing_named_port_is_reported() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                    "ports": [{"port": 80, "targetPort": "web"}]})),
+            endpoints: Some(endpoints(&[], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+            listening: listening(&["kubia-a"], 8080),
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        assert!(by_check(&d, "target-port")[0].title.contains("defines no container port named web"));
+        assert_eq!(by_check(&d, "endpoints")[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn external_name_and_headless_explain_themselves() {
+        let external = Evidence {
+            service: service(json!({"type": "ExternalName", "externalName": "api.somecompany.com"})),
+            ..Default::default()
+        };
+        let d = diagnose(&external);
+        assert_eq!(d.findings.len(), 1);
+        assert!(d.findings[0].detail.contains("CNAME to api.somecompany.com"));
+
+        let headless = Evidence {
+            service: service(json!({"clusterIP": "None", "selector": {"app": "kubia"},
+                                    "ports": [{"port": 80, "targetPort": 8080}]})),
+            endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+            listening: listening(&["kubia-a"], 8080),
+            ..Default::default()
+        };
+        let d = diagnose(&headless);
+        assert!(by_check(&d, "type")[0].detail.contains("not the service's port (80 → 8080)"));
+        assert!(by_check(&d, "clients").is_empty());
+    }
+
+    #[test]
+    fn selectorless_services_need_their_endpoints() {
+        let evidence = Evidence {
+            service: service(json!({"clusterIP": "10.96.0.20", "ports": [{"port": 80}]})),
+            ..Default::default()
+        };
+        let d = diagnose(&evidence);
+        assert_eq!(by_check(&d, "selector")[0].severity, Severity::Error);
+        assert!(by_check(&d, "selector")[0].detail.contains("no Endpoints object named kubia"));
+    }
+}
