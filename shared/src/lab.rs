@@ -79,7 +79,9 @@ pub struct ExecResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TestRequest {
+    #[serde(default = "default_namespace")]
     pub namespace: String,
+    #[serde(default)]
     pub service: String,
     /// The service port; the first one when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +96,29 @@ pub struct TestRequest {
     /// (`service` and `fromPod` are then not used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressTarget>,
+    /// Where to send from; `fromPod` (or any running pod of `namespace`) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TestSource>,
+    /// The URL to request instead of the service's cluster IP: by service name or FQDN (looked
+    /// up through the pod's resolver), cluster IP, a node's address and node port, a
+    /// load-balancer address, or from outside an ingress host (`https://kubia.example.com/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Send every request on one keep-alive connection instead of a connection each.
+    #[serde(default)]
+    pub keep_alive: bool,
+}
+
+/// Where test requests come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TestSource {
+    /// A pod: it resolves names with its own resolver and dials from its own address.
+    Pod { namespace: String, name: String },
+    /// A node: it dials from its address and does not use the cluster DNS.
+    Node { name: String },
+    /// The host, outside the cluster: it reaches node ports, load balancers and the ingress.
+    Outside,
 }
 
 /// A request through the ingress: the `Host` (and SNI) to send, over HTTP or HTTPS.
@@ -131,6 +156,19 @@ pub struct TestResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     pub micros: u64,
+    /// The DNS queries that resolved the URL's host for this request's connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<DnsQueryTrace>,
+    /// Every hop on the way, in order: a load balancer's choice of node, then the node port's
+    /// or the service proxy's choice of endpoint (`hop` is the last of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<Hop>,
+    /// The address dialled, `10.96.0.12:80`.
+    #[serde(default)]
+    pub address: String,
+    /// Which connection carried it (0, 1, …): with keep-alive every request shares one.
+    #[serde(default)]
+    pub connection: u32,
 }
 
 /// How the service proxy routed one connection.

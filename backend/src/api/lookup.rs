@@ -50,7 +50,7 @@ pub async fn lookup(
 }
 
 /// glibc's search: each candidate until one answers with records.
-async fn through_resolver(ctx: &Ctx, pod: &str, name: &str, rtype: RecordType) -> DnsLookup {
+pub(crate) async fn through_resolver(ctx: &Ctx, pod: &str, name: &str, rtype: RecordType) -> DnsLookup {
     let conf = resolver::conf_of(ctx);
     let via = format!(
         "pod {pod}'s resolver: nameserver {}, search {}, ndots:{}",

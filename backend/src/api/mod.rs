@@ -1,10 +1,11 @@
 //! The HTTP API, on one axum router:
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
 //! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
-//!   `POST /lab/v1/test-requests` ([`lab`]), `POST /lab/v1/run` and `/lab/v1/expose` ([`adhoc`]),
-//!   `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis` (the service doctor, [`doctor`]),
-//!   `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl certificate
-//!   approve|deny` ([`certificates`]);
+//!   `POST /lab/v1/test-requests` ([`requests`]), `POST /lab/v1/run` and `/lab/v1/expose`
+//!   ([`adhoc`]), `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis` (the service doctor,
+//!   [`doctor`]), `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), a node's kubelet
+//!   ([`nodes`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl
+//!   certificate approve|deny` ([`certificates`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
 //! - the dashboard's files at `/`.
 
@@ -14,8 +15,9 @@ pub mod apply;
 pub mod certificates;
 pub mod doctor;
 pub mod exec;
-pub mod lab;
 pub mod lookup;
+pub mod nodes;
+pub mod requests;
 pub mod resources;
 mod scale;
 pub mod secrets;
@@ -77,11 +79,11 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
         .route("/lab/v1/watch", get(watch::lab_socket))
-        .route("/lab/v1/test-requests", post(lab::test_requests))
+        .route("/lab/v1/test-requests", post(requests::test_requests))
         .route("/lab/v1/run", post(adhoc::run))
         .route("/lab/v1/dns-lookups", post(lookup::lookup))
         .route("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis", get(doctor::diagnosis))
-        .route("/lab/v1/nodes/{name}/ready", axum::routing::put(lab::node_ready))
+        .route("/lab/v1/nodes/{name}/ready", axum::routing::put(nodes::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/lab/v1/addons", get(addons::list))
         .route("/lab/v1/certificatesigningrequests/{name}/{verb}", post(certificates::decide))

@@ -41,29 +41,54 @@ pub async fn send<S>(stream: S, request: &Request) -> Result<Response, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(request.target.as_str());
-    let has = |name: &str| request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if !has("host") {
-        builder = builder.header("Host", request.host.as_str());
+    Client::handshake(stream).await?.send(request).await
+}
+
+/// An HTTP/1.1 connection that serves one request after another (keep-alive).
+pub struct Client {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.driver.abort();
     }
-    if !has("user-agent") {
-        builder = builder.header("User-Agent", "curl/7.88.1");
+}
+
+impl Client {
+    pub async fn handshake<S>(stream: S) -> Result<Client, String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Client { sender, driver })
     }
-    if !has("accept") {
-        builder = builder.header("Accept", "*/*");
-    }
-    for (k, v) in &request.headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    let req = builder.body(Full::new(request.body.clone())).map_err(|e| e.to_string())?;
-    let result = async {
-        let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
+
+    /// Sends `request` and reads the whole response; the connection stays open for the next.
+    pub async fn send(&mut self, request: &Request) -> Result<Response, String> {
+        let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(request.target.as_str());
+        let has = |name: &str| request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !has("host") {
+            builder = builder.header("Host", request.host.as_str());
+        }
+        if !has("user-agent") {
+            builder = builder.header("User-Agent", "curl/7.88.1");
+        }
+        if !has("accept") {
+            builder = builder.header("Accept", "*/*");
+        }
+        for (k, v) in &request.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let req = builder.body(Full::new(request.body.clone())).map_err(|e| e.to_string())?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self.sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = response.status();
         let version = response.version();
         let headers = response
@@ -80,9 +105,6 @@ where
             body,
         })
     }
-    .await;
-    driver.abort();
-    result
 }
 
 /// Accepts any server certificate, as `curl -k` does: svclab's test clients look at what a

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod sockets;
+pub mod trace;
 
 use crate::proxy::{Affinity, Entry, NoRoute, Protocol, ProxyTable, VirtualAddr};
 use std::collections::HashMap;
@@ -14,8 +15,9 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
 use svclab_shared::lab::Hop;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
+use trace::{Trace, Traces};
 
 /// Where things live on the virtual network.
 #[derive(Clone, Debug)]
@@ -129,6 +131,7 @@ struct Inner {
     /// Pod IP → its containers' listening ports → the real sockets behind them.
     pods: RwLock<HashMap<Ipv4Addr, PodSockets>>,
     proxy: watch::Receiver<Arc<ProxyTable>>,
+    traces: Arc<Traces>,
 }
 
 /// A cloneable handle to the virtual network.
@@ -140,7 +143,13 @@ pub struct Network {
 impl Network {
     pub fn new(plan: AddressPlan, proxy: watch::Receiver<Arc<ProxyTable>>) -> Self {
         let (sources, affinity) = (RwLock::default(), Affinity::default());
-        Network { inner: Arc::new(Inner { plan, sources, affinity, pods: RwLock::default(), proxy }) }
+        let traces = Arc::default();
+        Network { inner: Arc::new(Inner { plan, sources, affinity, pods: RwLock::default(), proxy, traces }) }
+    }
+
+    /// The hops proxies record for test connections.
+    pub fn traces(&self) -> &Arc<Traces> {
+        &self.inner.traces
     }
 
     pub fn plan(&self) -> &AddressPlan {
@@ -283,6 +292,59 @@ impl Network {
         let stream = self.connect_direct(to).await?;
         self.track(stream.local_addr()?, from);
         Ok(Connection { stream, hop: None })
+    }
+
+    /// Like [`Network::connect`], from a socket registered for tracing before it connects, so
+    /// that the proxies on the way (a node port, a load balancer) record their hops in the trace.
+    pub async fn connect_traced(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<(Connection, Trace), DialError> {
+        let (target, hop) = if self.inner.plan.is_service_ip(*to.ip()) {
+            let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
+            (endpoint, Some(hop))
+        } else {
+            (to, None)
+        };
+        let real = self.resolve(target, Protocol::Tcp)?;
+        let (stream, trace) = self.dial_traced(real, Some(from)).await?;
+        Ok((Connection { stream, hop }, trace))
+    }
+
+    /// Dials a real address from a fresh loopback socket registered for tracing first; `from`
+    /// is the source the far end is to see (the host's own address when `None`).
+    pub async fn dial_traced(&self, real: SocketAddr, from: Option<Ipv4Addr>) -> Result<(TcpStream, Trace), DialError> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let local = socket.local_addr()?;
+        let trace = self.inner.traces.register(local);
+        if let Some(from) = from {
+            self.track(local, from);
+        }
+        match socket.connect(real).await {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                Ok((s, trace))
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Dials `real` for a proxy forwarding the connection from `peer`, the far end to see
+    /// `source`, keeping `peer`'s trace (if it has one) on the new socket.
+    pub async fn dial_onward(&self, real: SocketAddr, peer: SocketAddr, source: Ipv4Addr) -> io::Result<TcpStream> {
+        if !self.inner.traces.traced(peer) {
+            let stream = TcpStream::connect(real).await?;
+            stream.set_nodelay(true)?;
+            self.track(stream.local_addr()?, source);
+            return Ok(stream);
+        }
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let local = socket.local_addr()?;
+        self.inner.traces.link(peer, local);
+        self.track(local, source);
+        let stream = socket.connect(real).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 
     /// Sends one UDP datagram from `from` to `to` (a service, a pod or a host address) and waits

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use svclab_shared::lab::Hop;
 use svclab_shared::{Kind, Object};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -348,14 +349,43 @@ impl Listeners {
         let Some(route) = table.node_port(port, Protocol::Tcp) else { return Ok(()) };
         let node = &self.nodes[node];
         let client = self.network.source_of(peer);
+        let traces = self.network.traces();
+        let front = SocketAddrV4::new(node.ip, port);
         let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity) {
             Ok(chosen) => chosen,
-            Err(NoRoute::NoLocalEndpoints(_)) => return hold(inbound, stop).await,
+            Err(NoRoute::NoLocalEndpoints(_)) => {
+                traces.record(peer, || Hop {
+                    service: route.service.clone(),
+                    virtual_address: front.to_string(),
+                    node: Some(node.name.clone()),
+                    reason: format!(
+                        "externalTrafficPolicy: Local and no ready endpoint on {}: the connection is dropped",
+                        node.name
+                    ),
+                    source: client.to_string(),
+                    ..Hop::default()
+                });
+                return hold(inbound, stop).await;
+            }
             Err(NoRoute::NoEndpoints) => return Ok(()),
         };
         // Under Cluster the node masquerades as the source; under Local the client's address stays.
         let source = if route.external_local { client } else { node.ip };
         let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
+        traces.record(peer, || Hop {
+            service: route.service.clone(),
+            virtual_address: front.to_string(),
+            endpoint: backend.to_string(),
+            pod: chosen.backend.pod.clone(),
+            node: chosen.backend.node.clone(),
+            reason: format!(
+                "node port on {}: {}{}",
+                node.name,
+                chosen.reason,
+                if route.external_local { " on this node (externalTrafficPolicy: Local)" } else { "" }
+            ),
+            source: source.to_string(),
+        });
         let mut outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
         self.network.track(outbound.local_addr()?, source);
         relay(&mut inbound, &mut outbound).await
@@ -380,9 +410,21 @@ impl Listeners {
             Some(port) => SocketAddrV4::new(node.ip, port),
             None => return Ok(()),
         };
-        let mut outbound = TcpStream::connect(target).await?;
-        outbound.set_nodelay(true)?;
-        self.network.track(outbound.local_addr()?, client);
+        self.network.traces().record(peer, || Hop {
+            service: route.service.clone(),
+            virtual_address: addr.to_string(),
+            endpoint: target.to_string(),
+            node: Some(node.name.clone()),
+            reason: format!(
+                "load balancer: random among {} {}node{}",
+                healthy.len(),
+                if route.external_local { "healthy " } else { "" },
+                if healthy.len() == 1 { "" } else { "s" }
+            ),
+            source: client.to_string(),
+            ..Hop::default()
+        });
+        let mut outbound = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
         relay(&mut inbound, &mut outbound).await
     }
 
