@@ -27,7 +27,7 @@ test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   // Ten requests from a pod: every one answered by one of the endpoint pods, named in the trace.
   await row.getByRole('button', { name: 'Send 10 requests' }).click();
   const run = page.getByTestId('test-results');
-  const lines = run.getByRole('list', { name: 'Requests' }).locator('li');
+  const lines = run.getByRole('list', { name: 'Requests' }).locator(':scope > li');
   await expect(lines).toHaveCount(10);
   for (const text of await lines.allTextContents()) {
     const answered = /You've hit (kubia-[a-z0-9]{5})/.exec(text);
@@ -161,7 +161,7 @@ test('the chapter ingress routes kubia.example.com, with requests sent through i
   await row.getByRole('button', { name: 'Send 10 to http://kubia.example.com/' }).click();
   const run = page.getByTestId('test-results').filter({ hasText: 'http://kubia.example.com/' });
   await expect(run).toContainText('from outside the cluster');
-  const lines = run.getByRole('list', { name: 'Requests' }).locator('li');
+  const lines = run.getByRole('list', { name: 'Requests' }).locator(':scope > li');
   await expect(lines).toHaveCount(10);
   const pods = new Set<string>();
   for (const text of await lines.allTextContents()) {

@@ -141,7 +141,7 @@ spec:
   await page.locator('#dns-source').selectOption('default/dnsutils-e2e');
   await page.getByRole('button', { name: 'Look up' }).click();
   const results = page.getByTestId('dns-results');
-  const queries = results.getByRole('list', { name: 'Queries sent' }).locator('> li');
+  const queries = results.getByRole('list', { name: 'Queries sent' }).locator(':scope > li');
   await expect(queries).toHaveCount(1);
   await expect(queries.first()).toContainText('dnsr-headless.default.svc.cluster.local. A?');
   await expect(queries.first()).toContainText('NOERROR');

@@ -367,9 +367,12 @@ fn no_match(evidence: &Evidence, ns: &str, selector: &BTreeMap<String, String>, 
             }
             continue;
         }
-        // A near miss shares a selector key, or a value under another key.
-        let shares = selector.iter().any(|(k, v)| labels.contains_key(k) || labels.values().any(|lv| lv == v));
-        if !shares {
+        // A near miss has every selector label, or one very like it (a typo, a suffix, the value
+        // under a similar key).
+        let near_label = |(k, v): (&String, &String)| {
+            labels.iter().any(|(lk, lv)| (lk == k && close(lv, v)) || (lv == v && close(lk, k)))
+        };
+        if !selector.iter().all(near_label) {
             continue;
         }
         let misses: Vec<String> = selector
@@ -401,6 +404,38 @@ fn no_match(evidence: &Evidence, ns: &str, selector: &BTreeMap<String, String>, 
         detail.push_str(" No pod carries any of these labels: check the pod template's labels against the selector.");
     }
     finding(Severity::Error, "selector", format!("No pod matches the selector {selector_text}"), detail, objects)
+}
+
+/// Whether `found` looks like a slip for `wanted`: equal, one an extension of the other
+/// (`kubia-v2` for `kubia`), or a few typing mistakes apart (`kubai`, `dco`).
+fn close(found: &str, wanted: &str) -> bool {
+    let shorter = found.len().min(wanted.len());
+    if found == wanted || (shorter >= 3 && (found.starts_with(wanted) || wanted.starts_with(found))) {
+        return true;
+    }
+    typos(found, wanted) <= (wanted.chars().count() / 2).max(1)
+}
+
+/// The edit distance between two strings, a swap of neighbours counting as one edit.
+fn typos(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// One service port against the pods that should serve it.
@@ -547,15 +582,28 @@ mod tests {
         let evidence = Evidence {
             service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
             endpoints: Some(endpoints(&[], &[])),
-            pods: vec![pod("kubia-a", json!({"app": "kubia-v2"}), true), pod("other", json!({"tier": "db"}), true)],
+            pods: vec![
+                pod("kubia-a", json!({"app": "kubia-v2"}), true),
+                pod("kubia-b", json!({"app": "kubai"}), true),
+                pod("other", json!({"tier": "db"}), true),
+                pod("unlike", json!({"app": "nginx"}), true),
+            ],
             ..Default::default()
         };
         let d = diagnose(&evidence);
         let selector = by_check(&d, "selector");
         assert_eq!(selector[0].severity, Severity::Error);
         assert!(selector[0].detail.contains("kubia-a has app=kubia-v2 (the selector wants app=kubia)"), "{d:#?}");
-        assert!(!selector[0].detail.contains("other"), "pods sharing nothing are no near miss");
-        assert_eq!(selector[0].objects, vec![link("Pod", "default", "kubia-a")]);
+        assert!(selector[0].detail.contains("kubia-b has app=kubai"), "{d:#?}");
+        assert!(!selector[0].detail.contains("other") && !selector[0].detail.contains("unlike"), "{d:#?}");
+        assert_eq!(selector[0].objects, vec![link("Pod", "default", "kubia-a"), link("Pod", "default", "kubia-b")]);
+    }
+
+    #[test]
+    fn slips_are_told_from_other_labels() {
+        assert!(close("dco", "doc") && close("kubai", "kubia") && close("kubia-v2", "kubia"));
+        assert!(!close("kubia", "dco") && !close("tr", "dco") && !close("nginx", "kubia") && !close("db", "tr"));
+        assert_eq!(typos("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! `cargo xtask bench [proxy|programming|dns|ingress]`: the benchmarks, with their peers installed when
-//! missing, written to docs/benchmarks.md with the command that reproduces them.
+//! `cargo xtask bench [proxy|programming|dns|ingress|dashboard]`: the benchmarks, with their peers
+//! installed when missing. Each writes its section to docs/benchmarks/<name>.md, and
+//! docs/benchmarks.md gathers every section with the command that reproduces it.
 
 use crate::setup::{self, root, run as sh};
 use anyhow::{Result, bail};
 use std::process::Command;
 
-const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress"];
+const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress", "dashboard"];
 
 pub fn bench(which: Option<&str>) -> Result<()> {
     let chosen: Vec<&str> = match which {
@@ -27,12 +28,33 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     sh(Command::new(&cargo).args(["build", "--release", "--package", "svclab"]).current_dir(root()))?;
     for b in &chosen {
-        sh(Command::new(&cargo)
-            .args(["bench", "--package", "svclab", "--bench", b])
-            .env("SVCLAB_BIN", root().join("target/release/svclab"))
-            .current_dir(root()))?;
+        if *b == "dashboard" {
+            dashboard()?;
+        } else {
+            sh(Command::new(&cargo)
+                .args(["bench", "--package", "svclab", "--bench", b])
+                .env("SVCLAB_BIN", root().join("target/release/svclab"))
+                .current_dir(root()))?;
+        }
+        let section = root().join(format!("target/bench/{b}.md"));
+        std::fs::create_dir_all(root().join("docs/benchmarks"))?;
+        std::fs::copy(&section, root().join(format!("docs/benchmarks/{b}.md")))?;
     }
     write_doc()
+}
+
+/// The dashboard in Debian's chromium, driven by Playwright against a release svclab holding
+/// 1,000 services and 10,000 pods (e2e/bench/dashboard.mjs).
+fn dashboard() -> Result<()> {
+    setup::build_frontend()?;
+    setup::e2e_tools()?;
+    sh(Command::new("node")
+        .arg("bench/dashboard.mjs")
+        .current_dir(root().join("e2e"))
+        .env("SVCLAB_BIN", root().join("target/release/svclab"))
+        .env("SVCLAB_DIST", root().join("frontend/dist"))
+        .env("SVCLAB_BENCH_OUT", root().join("target/bench/dashboard.md"))
+        .env("CHROMIUM_PATH", setup::chromium()))
 }
 
 fn machine() -> String {
@@ -48,22 +70,22 @@ fn machine() -> String {
     format!("{cores} cores ({cpu})")
 }
 
-/// Gathers every section the benchmarks wrote into docs/benchmarks.md.
+/// Gathers every benchmark's section (docs/benchmarks/<name>.md) into docs/benchmarks.md.
 fn write_doc() -> Result<()> {
-    let dir = root().join("target/bench");
     let mut doc = String::from("# Benchmarks\n\n");
+    let each: Vec<String> = BENCHES.iter().map(|b| format!("`cargo xtask bench {b}`")).collect();
     doc.push_str(&format!(
-        "Reproduce with `cargo xtask bench` (or `cargo xtask bench proxy`, `cargo xtask bench programming`, `cargo xtask bench dns`, `cargo xtask bench ingress`). Measured on {}, everything on loopback, peers run side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read.\n\n",
+        "Reproduce with `cargo xtask bench` (or {}). Measured on {}, everything on loopback, peers run side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read. Each section is kept in docs/benchmarks/ and rewritten when its benchmark runs.\n\n",
+        each.join(", "),
         machine()
     ));
     for b in BENCHES {
-        if let Ok(section) = std::fs::read_to_string(dir.join(format!("{b}.md"))) {
-            doc.push_str(&section);
-            doc.push('\n');
+        if let Ok(section) = std::fs::read_to_string(root().join(format!("docs/benchmarks/{b}.md"))) {
+            doc.push_str(section.trim_end());
+            doc.push_str("\n\n");
         }
     }
-    std::fs::create_dir_all(root().join("docs"))?;
-    std::fs::write(root().join("docs/benchmarks.md"), doc)?;
+    std::fs::write(root().join("docs/benchmarks.md"), doc.trim_end().to_string() + "\n")?;
     eprintln!("xtask: wrote docs/benchmarks.md");
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! - `test`: formatting, clippy, every Rust test, the shared crate for wasm32, then the
 //!   Playwright suite against the built dashboard.
 //! - `e2e`: only the Playwright suite.
-//! - `bench [proxy|programming|dns|ingress]`: the benchmarks, written to docs/benchmarks.md.
+//! - `bench [proxy|programming|dns|ingress|dashboard]`: the benchmarks, written to docs/benchmarks.md.
 //! - `fuzz dns [--seconds N]`: malformed DNS packets against the server for N seconds (60).
 //!
 //! Every install step is idempotent: it skips what is already there at the right version.
@@ -28,7 +28,7 @@ fn main() -> Result<()> {
         "bench" => bench::bench(rest.first().map(String::as_str)),
         "fuzz" => tasks::fuzz(&rest),
         _ => bail!(
-            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress] | fuzz dns [--seconds N]"
+            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard] | fuzz dns [--seconds N]"
         ),
     }
 }

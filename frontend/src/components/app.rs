@@ -9,6 +9,7 @@ use super::{
     pods::PodsTable,
     provide_now,
     services::ServicesTable,
+    test_requests::TestPanel,
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
             </aside>
             <div class="content">
                 <ServicesTable />
+                <TestPanel />
                 <IngressesTable />
                 <PodsTable />
                 <NodesTable />

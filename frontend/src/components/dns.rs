@@ -3,7 +3,6 @@
 
 use crate::api;
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::Pod;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use svclab_shared::lab::{DnsLookup, DnsLookupRequest, DnsRecordLine, PodRef};
@@ -24,15 +23,11 @@ pub fn DnsPanel() -> impl IntoView {
     let source = RwSignal::new(SERVER.to_string());
     let outcome = RwSignal::new(None::<Result<DnsLookup, String>>);
     let busy = RwSignal::new(false);
+    let focused = RwSignal::new(false);
     let running_pods = move || {
-        let mut pods: Vec<(String, String)> = cluster
-            .list::<Pod>()
-            .into_iter()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .map(|p| (p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default()))
-            .collect();
-        pods.sort();
-        pods
+        let wanted =
+            focused.get() || cluster.count::<k8s_openapi::api::core::v1::Pod>() <= super::test_requests::FEW_PODS;
+        if wanted { super::test_requests::running_pods(cluster) } else { vec![] }
     };
     let lookup = move || {
         let from_pod = source.get_untracked();
@@ -68,7 +63,12 @@ pub fn DnsPanel() -> impl IntoView {
                 </label>
                 <label>
                     "Ask"
-                    <select id="dns-source" on:change=move |ev| source.set(event_target_value(&ev))>
+                    <select
+                        id="dns-source"
+                        on:focus=move |_| focused.set(true)
+                        on:pointerdown=move |_| focused.set(true)
+                        on:change=move |ev| source.set(event_target_value(&ev))
+                    >
                         <option value=SERVER>"the DNS server straight (no search path)"</option>
                         <For each=running_pods key=|p| p.clone() let((ns, pod))>
                             <option value=format!("{ns}/{pod}")>{format!("through pod {ns}/{pod}'s resolver")}</option>

@@ -10,6 +10,7 @@ pub mod nodes;
 pub mod pods;
 pub mod services;
 pub mod test_requests;
+pub mod window;
 
 use leptos::prelude::*;
 use std::time::Duration;

@@ -7,8 +7,16 @@ use leptos::prelude::*;
 #[component]
 pub fn NodesTable() -> impl IntoView {
     let cluster = use_cluster();
+    // Pods per node: a fold over the pods without copying them.
+    let per_node = Memo::new(move |_| {
+        cluster.fold::<Pod, _>(std::collections::HashMap::<String, usize>::new(), |mut counts, p| {
+            if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                *counts.entry(node).or_default() += 1;
+            }
+            counts
+        })
+    });
     let rows = move || {
-        let pods = cluster.list::<Pod>();
         cluster
             .list::<Node>()
             .into_iter()
@@ -25,10 +33,7 @@ pub fn NodesTable() -> impl IntoView {
                     .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
                     .map(|a| a.address.clone())
                     .unwrap_or_default();
-                let count = pods
-                    .iter()
-                    .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()))
-                    .count();
+                let count = per_node.with(|c| c.get(&name).copied().unwrap_or(0));
                 (name, ready, address, count)
             })
             .collect::<Vec<_>>()

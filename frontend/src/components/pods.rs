@@ -5,6 +5,7 @@
 
 use super::age;
 use super::doctor::anchor;
+use super::window::{WINDOW_FROM, Window, spacer};
 use crate::api;
 use crate::components::apply::use_editor;
 use crate::state::{Cluster, use_cluster};
@@ -19,11 +20,14 @@ use svclab_shared::{Kind, Object};
 #[component]
 pub fn PodsTable() -> impl IntoView {
     let cluster = use_cluster();
-    let rows = move || cluster.list::<Pod>();
+    let window = Window::new();
+    let keys = Memo::new(move |_| cluster.keys::<Pod>());
+    let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
+    let windowed = move || keys.with(|k| k.len() > WINDOW_FROM);
     view! {
         <section class="panel">
-            <h2>"Pods"</h2>
-            <div class="table-wrap">
+            <h2>"Pods " <span class="count">{move || keys.with(Vec::len)}</span></h2>
+            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll()>
             <table aria-label="Pods">
                 <thead>
                     <tr>
@@ -32,13 +36,11 @@ pub fn PodsTable() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For
-                        each=rows
-                        key=|p| (p.metadata.uid.clone(), p.metadata.resource_version.clone())
-                        let(pod)
-                    >
-                        <PodRow pod=pod />
+                    {move || spacer(slice.with(|s| s.1), 8)}
+                    <For each=move || slice.with(|s| s.0.clone()) key=|k| k.clone() let((namespace, name))>
+                        <PodRow namespace=namespace name=name />
                     </For>
+                    {move || spacer(slice.with(|s| s.2), 8)}
                 </tbody>
             </table>
             </div>
@@ -47,21 +49,24 @@ pub fn PodsTable() -> impl IntoView {
 }
 
 #[component]
-fn PodRow(pod: Pod) -> impl IntoView {
-    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let unready = !is_ready(&pod);
-    view! {
-        <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
-            <td class="mono">{super::qualified(&namespace, &name)}</td>
-            <td>{ready_column(&pod)}</td>
-            <td>{status_column(&pod)}</td>
-            <td>{restarts(&pod)}</td>
-            <td>{age(pod.metadata.creation_timestamp.as_ref())}</td>
-            <td class="mono">{pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into())}</td>
-            <td>{pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into())}</td>
-            <td class="readiness"><ReadinessToggle pod=pod /></td>
-        </tr>
+fn PodRow(namespace: String, name: String) -> impl IntoView {
+    let cluster = use_cluster();
+    move || {
+        cluster.get::<Pod>(&namespace, &name).map(|pod| {
+            let unready = !is_ready(&pod);
+            view! {
+                <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
+                    <td class="mono">{super::qualified(&namespace, &name)}</td>
+                    <td>{ready_column(&pod)}</td>
+                    <td>{status_column(&pod)}</td>
+                    <td>{restarts(&pod)}</td>
+                    <td>{age(pod.metadata.creation_timestamp.as_ref())}</td>
+                    <td class="mono">{pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into())}</td>
+                    <td>{pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into())}</td>
+                    <td class="readiness"><ReadinessToggle pod=pod /></td>
+                </tr>
+            }
+        })
     }
 }
 

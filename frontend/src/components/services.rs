@@ -4,6 +4,7 @@
 use super::age;
 use super::doctor::{DoctorRun, DoctorView};
 use super::test_requests::{TestRun, TestRunView};
+use super::window::{WINDOW_FROM, Window, spacer};
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use leptos::prelude::*;
@@ -40,11 +41,14 @@ pub fn ServicesTable() -> impl IntoView {
     let cluster = use_cluster();
     let run = RwSignal::new(None::<TestRun>);
     let doctor = RwSignal::new(None::<DoctorRun>);
-    let rows = move || cluster.list::<Service>();
+    let window = Window::new();
+    let keys = Memo::new(move |_| cluster.keys::<Service>());
+    let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
+    let windowed = move || keys.with(|k| k.len() > WINDOW_FROM);
     view! {
         <section class="panel">
-            <h2>"Services"</h2>
-            <div class="table-wrap">
+            <h2>"Services " <span class="count">{move || keys.with(Vec::len)}</span></h2>
+            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll()>
             <table aria-label="Services">
                 <thead>
                     <tr>
@@ -53,13 +57,11 @@ pub fn ServicesTable() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    <For
-                        each=rows
-                        key=|s| (s.metadata.uid.clone(), s.metadata.resource_version.clone())
-                        let(svc)
-                    >
-                        <ServiceRow svc=svc run=run doctor=doctor />
+                    {move || spacer(slice.with(|s| s.1), 9)}
+                    <For each=move || slice.with(|s| s.0.clone()) key=|k| k.clone() let((namespace, name))>
+                        <ServiceRow namespace=namespace name=name run=run doctor=doctor />
                     </For>
+                    {move || spacer(slice.with(|s| s.2), 9)}
                 </tbody>
             </table>
             </div>
@@ -70,12 +72,29 @@ pub fn ServicesTable() -> impl IntoView {
 }
 
 #[component]
-fn ServiceRow(svc: Service, run: RwSignal<Option<TestRun>>, doctor: RwSignal<Option<DoctorRun>>) -> impl IntoView {
+fn ServiceRow(
+    namespace: String,
+    name: String,
+    run: RwSignal<Option<TestRun>>,
+    doctor: RwSignal<Option<DoctorRun>>,
+) -> impl IntoView {
     let cluster = use_cluster();
-    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
-    let name = svc.metadata.name.clone().unwrap_or_default();
     let (ns, n) = (namespace.clone(), name.clone());
     let endpoints = Memo::new(move |_| addresses(cluster.get::<Endpoints>(&ns, &n).as_ref()));
+    move || {
+        let svc = cluster.get::<Service>(&namespace, &name)?;
+        Some(service_row(svc, namespace.clone(), name.clone(), endpoints, run, doctor))
+    }
+}
+
+fn service_row(
+    svc: Service,
+    namespace: String,
+    name: String,
+    endpoints: Memo<Vec<Address>>,
+    run: RwSignal<Option<TestRun>>,
+    doctor: RwSignal<Option<DoctorRun>>,
+) -> impl IntoView {
     let proxied = cluster_ip(&svc).parse::<std::net::Ipv4Addr>().is_ok();
     let (ns, n) = (namespace.clone(), name.clone());
     let send = move |_| {

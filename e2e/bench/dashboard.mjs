@@ -1,0 +1,162 @@
+// Dashboard benchmark (`cargo xtask bench dashboard`), driven by Playwright, not a test: a
+// release svclab holding 1,000 services and 10,000 pods, the dashboard opened in Debian's
+// chromium. It measures the first render (navigation until both tables show their counts and
+// rows, endpoints included) and, for readiness changes made in the backend (a pod's Ready
+// condition written through the status subresource), the time until the pod's row shows it.
+// The pods are bound to a node no kubelet runs, so their status is only what this script writes.
+import { chromium } from '@playwright/test';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const SERVICES = 1000;
+const PODS_PER_SERVICE = 10;
+const PODS = SERVICES * PODS_PER_SERVICE;
+const RENDERS = 5;
+const FLIPS = 60;
+const CONCURRENCY = 32;
+
+const binary = process.env.SVCLAB_BIN ?? '../target/release/svclab';
+const dist = process.env.SVCLAB_DIST ?? '../frontend/dist';
+const out = process.env.SVCLAB_BENCH_OUT ?? '../target/bench/dashboard.md';
+
+function start() {
+  const child = spawn(binary, ['--listen', '127.0.0.1:0', '--dns', '127.0.0.1:0', '--nodes', '1',
+    '--node-network', '127.78.1.0', '--ingress-http', '127.0.0.1:0', '--ingress-https', '127.0.0.1:0',
+    '--dashboard', dist], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const m = /http:\/\/([0-9.:]+)/.exec(line);
+      if (m) resolve({ child, base: `http://${m[1]}` });
+    });
+    child.on('exit', (code) => reject(new Error(`svclab exited (${code}) before it was up`)));
+  });
+}
+
+async function call(base, method, path, body) {
+  const r = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+async function pool(n, work) {
+  let next = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < n) await work(next++);
+  }));
+}
+
+const podName = (i) => `p-${String(i).padStart(5, '0')}`;
+const podIp = (i) => `10.250.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+
+function status(i, ready) {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  return {
+    phase: 'Running', podIP: podIp(i), podIPs: [{ ip: podIp(i) }], hostIP: '127.78.1.200', startTime: now,
+    conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: now },
+                 { type: 'ContainersReady', status: ready ? 'True' : 'False', lastTransitionTime: now }],
+    containerStatuses: [{ name: 'kubia', image: 'luksa/kubia', imageID: 'docker.io/luksa/kubia', ready,
+                          restartCount: 0, started: true, state: { running: { startedAt: now } } }],
+  };
+}
+
+async function populate(base) {
+  await pool(SERVICES, (s) => call(base, 'POST', '/api/v1/namespaces/default/services', {
+    apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${String(s).padStart(4, '0')}` },
+    spec: { selector: { app: `svc-${s}` }, ports: [{ port: 80, targetPort: 8080 }] },
+  }));
+  await pool(PODS, async (i) => {
+    const pod = await call(base, 'POST', '/api/v1/namespaces/default/pods', {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: podName(i), labels: { app: `svc-${Math.floor(i / PODS_PER_SERVICE)}` } },
+      spec: { nodeName: 'bench-node', containers: [{ name: 'kubia', image: 'luksa/kubia', ports: [{ containerPort: 8080 }] }] },
+    });
+    pod.status = status(i, true);
+    await call(base, 'PUT', `/api/v1/namespaces/default/pods/${podName(i)}/status`, pod);
+  });
+}
+
+const percentile = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]; };
+
+async function firstRender(browser, base) {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.goto(base + '/');
+  await page.waitForFunction(([pods, services]) => {
+    const counts = [...document.querySelectorAll('h2 .count')].map((c) => c.textContent);
+    return counts.includes(String(pods)) && counts.includes(String(services))
+      && document.querySelector('tr[data-pod]') && document.querySelector('tr[data-service] .endpoint.ready');
+  }, [PODS, SERVICES], { polling: 'raf', timeout: 60_000 });
+  const ms = await page.evaluate(() => performance.now());
+  return { page, ms };
+}
+
+async function main() {
+  const { child, base } = await start();
+  try {
+    const began = Date.now();
+    await populate(base);
+    const populated = (Date.now() - began) / 1000;
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    });
+    const renders = [];
+    let page;
+    for (let i = 0; i < RENDERS; i++) {
+      if (page) await page.close();
+      ({ page, ms: renders[i] } = await firstRender(browser, base));
+      console.error(`first render ${i + 1}: ${renders[i].toFixed(0)} ms`);
+    }
+    await page.evaluate(() => {
+      window.__waiters = [];
+      new MutationObserver(() => { window.__waiters = window.__waiters.filter((check) => !check()); })
+        .observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+      window.__wait = (pod, unready) => {
+        window.__seen = new Promise((resolve) => {
+          const check = () => {
+            const row = document.querySelector(`tr[data-pod="${pod}"]`);
+            if (row && row.classList.contains('unready') === unready) { resolve(Date.now()); return true; }
+            return false;
+          };
+          if (!check()) window.__waiters.push(check);
+        });
+      };
+    });
+    const latencies = [];
+    for (let k = 0; k < FLIPS; k++) {
+      const i = k % 20;
+      const ready = k % 40 >= 20;  // first 20 flips make pods unready, the next 20 ready again…
+      const pod = await call(base, 'GET', `/api/v1/namespaces/default/pods/${podName(i)}`);
+      pod.status = status(i, ready);
+      await page.evaluate(([name, unready]) => window.__wait(name, unready), [podName(i), !ready]);
+      const sent = Date.now();
+      await call(base, 'PUT', `/api/v1/namespaces/default/pods/${podName(i)}/status`, pod);
+      const seen = await page.evaluate(() => window.__seen);
+      latencies.push(seen - sent);
+    }
+    await browser.close();
+    const r = { p50: percentile(renders, 0.5), max: Math.max(...renders) };
+    const l = { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), max: Math.max(...latencies) };
+    const version = (await import('@playwright/test/package.json', { with: { type: 'json' } })).default.version;
+    const md = `## Dashboard at 1,000 services and 10,000 pods
+
+Playwright ${version} driving Debian's chromium (1440×900) against a release svclab holding ${SERVICES} services × ${PODS_PER_SERVICE} pods (${PODS} pods with their Endpoints and EndpointSlices, set up in ${populated.toFixed(1)} s; the pods are bound to a node without a kubelet, so their status is what the benchmark writes). First render: from navigation until both tables show their counts and rows, ready endpoints included, ${RENDERS} page loads. Readiness: ${FLIPS} changes of a pod's Ready condition written through the status subresource, each timed from sending it until the pod's row in the DOM shows it (a MutationObserver in the page).
+
+| measure | p50 | p95 | max |
+| --- | ---: | ---: | ---: |
+| first render | ${r.p50.toFixed(0)} ms | | ${r.max.toFixed(0)} ms |
+| readiness change → DOM | ${l.p50.toFixed(0)} ms | ${l.p95.toFixed(0)} ms | ${l.max.toFixed(0)} ms |
+
+Targets: first render ≤ 1 s (${r.p50 <= 1000 ? 'met' : 'not met'}), readiness change → DOM p95 ≤ 100 ms (${l.p95 <= 100 ? 'met' : 'not met'}).
+`;
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, md);
+    console.log(md);
+  } finally {
+    child.kill();
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
