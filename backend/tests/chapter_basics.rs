@@ -94,9 +94,12 @@ async fn a_deleted_pod_leaves_the_endpoints_and_is_replaced() {
         (gone && eps.len() == 3).then_some(())
     })
     .await;
-    let running = lab.running_pods().await;
-    assert_eq!(running.len(), 3);
-    assert!(!running.contains(&victim));
+    // The deleted pod is Terminating a moment longer, then gone.
+    let running = eventually(PATIENCE, "the deleted pod to be gone", || async {
+        let running = lab.running_pods().await;
+        (running.len() == 3 && !running.contains(&victim)).then_some(running)
+    })
+    .await;
     // Nothing answers on the deleted pod's address any more.
     let from = &running[0];
     let out = lab.exec(from, &["curl", "-s", "-m", "1", &format!("http://{victim_ip}:8080")]).await;
@@ -266,6 +269,21 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
     let (_, rc) = lab.get("/api/v1/namespaces/default/replicationcontrollers/kubia").await;
     assert_eq!(rc["status"]["replicas"], 1);
     assert_eq!(rc["metadata"]["generation"], 2);
+
+    // `kubectl delete -f`: each object the manifests name, in kubectl's words; a second time
+    // they are not found.
+    let (code, deleted) = lab.send(Method::POST, "/lab/v1/delete", "application/yaml", KUBIA.to_string()).await;
+    assert_eq!(code, 200, "{deleted}");
+    let messages: Vec<&str> =
+        deleted["results"].as_array().unwrap().iter().map(|r| r["message"].as_str().unwrap()).collect();
+    assert_eq!(messages, ["service \"kubia\" deleted", "replicationcontroller \"kubia\" deleted"]);
+    assert_eq!(deleted["results"][0]["outcome"], "deleted");
+    let (code, _) = lab.get("/api/v1/namespaces/default/services/kubia").await;
+    assert_eq!(code, 404);
+    let (code, again) = lab.send(Method::POST, "/lab/v1/delete", "application/yaml", KUBIA.to_string()).await;
+    assert_eq!(code, 404, "{again}");
+    assert_eq!(again["results"][0]["error"]["message"], "services \"kubia\" not found");
+    assert_eq!(again["results"][0]["line"], 1);
     lab.app.shutdown().await;
 }
 

@@ -115,8 +115,10 @@ async fn a_rolling_update_with_readiness_never_leaves_the_service_without_endpoi
     eventually(PATIENCE, "the rollout to complete", || async {
         let d = deployment_status(&lab).await;
         let s = &d["status"];
+        // As `kubectl rollout status` does: only a status that has seen the new template counts.
+        let seen = s["observedGeneration"] == d["metadata"]["generation"];
         let done = s["updatedReplicas"] == 3 && s["replicas"] == 3 && s["availableReplicas"] == 3;
-        (done && s["conditions"][1]["reason"] == "NewReplicaSetAvailable").then_some(())
+        (seen && done && s["conditions"][1]["reason"] == "NewReplicaSetAvailable").then_some(())
     })
     .await;
     stop.cancel();

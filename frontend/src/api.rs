@@ -8,22 +8,39 @@ use svclab_shared::lab::{
     ApplyResponse, DnsLookup, DnsLookupRequest, ExecRequest, ExecResponse, TestReport, TestRequest,
 };
 
-/// `POST /lab/v1/apply`. The answer lists every document's outcome, also when some failed.
-pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
-    let response = Request::post("/lab/v1/apply")
-        .header("content-type", "application/yaml")
-        .body(yaml)
+/// Each document's outcome (also when some failed), or, when the request as a whole was
+/// refused, the metav1.Status message.
+async fn documents(request: Result<Request, gloo_net::Error>) -> Result<ApplyResponse, String> {
+    let response = request
         .map_err(|e| e.to_string())?
         .send()
         .await
         .map_err(|e| format!("the server could not be reached: {e}"))?;
     let status = response.status();
     let text = response.text().await.map_err(|e| e.to_string())?;
-    // Each document's outcome; or, when the request as a whole was refused, a metav1.Status.
     serde_json::from_str::<ApplyResponse>(&text).map_err(|_| {
         let refused: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         refused["message"].as_str().map(String::from).unwrap_or_else(|| format!("unexpected answer ({status})"))
     })
+}
+
+/// `POST /lab/v1/apply` (`kubectl apply -f`).
+pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
+    documents(Request::post("/lab/v1/apply").header("content-type", "application/yaml").body(yaml)).await
+}
+
+/// `POST /lab/v1/delete` (`kubectl delete -f`).
+pub async fn delete(yaml: String) -> Result<ApplyResponse, String> {
+    documents(Request::post("/lab/v1/delete").header("content-type", "application/yaml").body(yaml)).await
+}
+
+/// Applies uploaded files, as a multipart upload (each result names its file).
+pub async fn upload(files: web_sys::FileList) -> Result<ApplyResponse, String> {
+    let form = web_sys::FormData::new().map_err(|e| format!("{e:?}"))?;
+    for file in (0..files.length()).filter_map(|i| files.get(i)) {
+        form.append_with_blob_and_filename("file", &file, &file.name()).map_err(|e| format!("{e:?}"))?;
+    }
+    documents(Request::post("/lab/v1/apply").body(form)).await
 }
 
 /// An answer as `R`, or the message of the metav1.Status the API refused with.

@@ -9,10 +9,12 @@ pub enum ApplyOutcome {
     Created,
     Configured,
     Unchanged,
+    /// `POST /lab/v1/delete`: the object is deleted (or, for a pod, terminating).
+    Deleted,
     Failed,
 }
 
-/// The answer to `POST /lab/v1/apply`: one result per document, in order.
+/// The answer to `POST /lab/v1/apply` (and `/lab/v1/delete`): one result per document, in order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApplyResponse {
     pub results: Vec<ApplyResult>,

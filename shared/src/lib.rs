@@ -5,8 +5,10 @@
 //! - [`selector`]: label selectors (`app=kubia,tier in (web)`), parsed and matched.
 //! - [`validation`]: kube-apiserver's validation rules and error wording.
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
+//! - [`describe`]: `kubectl describe service` as text.
 //! - [`display`]: columns as `kubectl get` prints them (PORT(S), SELECTOR, AGE…).
 //! - [`legacy`]: older API versions accepted and converted (the chapter's `extensions/v1beta1` Ingress).
+//! - [`highlight`]: YAML syntax highlighting for the dashboard's manifest editor.
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
 //! - [`pod`]: pod status as `kubectl get pods` shows it (READY, STATUS).
 //! - [`doctor`]: the service doctor, the chapter's troubleshooting checklist as findings.
@@ -14,8 +16,10 @@
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
+pub mod describe;
 pub mod display;
 pub mod doctor;
+pub mod highlight;
 pub mod lab;
 pub mod legacy;
 pub mod object;

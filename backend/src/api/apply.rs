@@ -1,7 +1,8 @@
 //! `POST /lab/v1/apply`: one or many YAML (or JSON) documents, as a body or as uploaded files,
 //! each created or updated (`kubectl apply`'s three-way merge against the last applied
 //! configuration). A document that fails stores nothing and its error is located by line and
-//! column in the input; the others still apply.
+//! column in the input; the others still apply. `POST /lab/v1/delete` takes the same input and
+//! deletes each object it names (`kubectl delete -f`).
 
 use super::ApiState;
 use super::resources::content_type;
@@ -157,35 +158,23 @@ fn yaml_failure(e: &serde_yaml::Error, doc: &Document, reason: &str) -> ApplyErr
     ApplyError { code: 400, reason: reason.into(), message, line: location.map(|l| l.0), column: location.map(|l| l.1) }
 }
 
-/// Applies every document of one input.
-pub fn apply_text(state: &ApiState, input: &str, file: Option<&str>, results: &mut Vec<ApplyResult>) {
-    for (i, doc) in split_documents(input).iter().enumerate() {
-        results.push(apply_document(state, doc, file, i + 1));
-    }
-}
-
-fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: usize) -> ApplyResult {
-    let value: Value = match serde_yaml::from_str(doc.text) {
-        Ok(v) => v,
-        Err(e) => return failure(doc, file, index, yaml_failure(&e, doc, "BadRequest")),
-    };
+/// A document read as an object: its kind, the object (namespace defaulted), and the document as
+/// JSON (what `kubectl apply` records as the last applied configuration).
+fn decode_document(doc: &Document) -> Result<(Kind, Object, Value), ApplyError> {
+    let value: Value = serde_yaml::from_str(doc.text).map_err(|e| yaml_failure(&e, doc, "BadRequest"))?;
     // Older versions (the chapter's extensions/v1beta1 Ingress) are converted to the stored one.
     let converted = legacy::is_legacy(&value);
     let value = legacy::upgrade(value);
-    let kind = match Object::kind_of(&value) {
-        Ok(k) => k,
-        Err(e) => {
-            let location = locate_field(doc.text, "kind").map(|(l, c)| (doc.line + l - 1, c)).unwrap_or((doc.line, 1));
-            let err = ApplyError {
-                code: 400,
-                reason: "BadRequest".into(),
-                message: e.to_string(),
-                line: Some(location.0),
-                column: Some(location.1),
-            };
-            return failure(doc, file, index, err);
+    let kind = Object::kind_of(&value).map_err(|e| {
+        let location = locate_field(doc.text, "kind").map(|(l, c)| (doc.line + l - 1, c)).unwrap_or((doc.line, 1));
+        ApplyError {
+            code: 400,
+            reason: "BadRequest".into(),
+            message: e.to_string(),
+            line: Some(location.0),
+            column: Some(location.1),
         }
-    };
+    })?;
     // A converted document is read from its converted form; others from the text, which keeps
     // the line and column of a decoding error.
     let decoded = if converted {
@@ -200,14 +189,16 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
         Object::deserialize_as(kind, serde_yaml::Deserializer::from_str(doc.text))
             .map_err(|e| yaml_failure(&e, doc, "BadRequest"))
     };
-    let mut object = match decoded {
-        Ok(o) => o,
-        Err(e) => return failure(doc, file, index, e),
-    };
+    let mut object = decoded?;
     if kind.namespaced() && object.namespace().is_empty() {
         object.metadata_mut().namespace = Some("default".into());
     }
-    let mut result = ApplyResult {
+    Ok((kind, object, value))
+}
+
+/// What a document's result says of its object before the outcome is known.
+fn result_for(doc: &Document, file: Option<&str>, index: usize, kind: Kind, object: &Object) -> ApplyResult {
+    ApplyResult {
         document: index,
         file: file.map(String::from),
         line: doc.line,
@@ -217,7 +208,28 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
         outcome: ApplyOutcome::Failed,
         message: String::new(),
         error: None,
+    }
+}
+
+/// Records an API error on a document's result, located at the field it names when it can be found.
+fn record_error(result: &mut ApplyResult, doc: &Document, e: &ApiError) {
+    let field = match e {
+        ApiError::Invalid { causes, .. } => causes.first().map(|c| c.field.clone()),
+        _ => None,
     };
+    let location =
+        field.and_then(|f| locate_nearest(doc.text, &f)).map(|(l, c)| (doc.line + l - 1, c)).unwrap_or((doc.line, 1));
+    let err = api_failure(e, Some(location));
+    result.message = format!("error: {}", err.message);
+    result.error = Some(err);
+}
+
+fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: usize) -> ApplyResult {
+    let (kind, object, value) = match decode_document(doc) {
+        Ok(decoded) => decoded,
+        Err(e) => return failure(doc, file, index, e),
+    };
+    let mut result = result_for(doc, file, index, kind, &object);
     let reference = svclab_shared::display::reference(kind, object.name());
     match apply_object(state, kind, object, &value) {
         Ok(outcome) => {
@@ -229,19 +241,26 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
             result.outcome = outcome;
             result.message = format!("{reference} {word}");
         }
-        Err(e) => {
-            let field = match &e {
-                ApiError::Invalid { causes, .. } => causes.first().map(|c| c.field.clone()),
-                _ => None,
-            };
-            let location = field
-                .and_then(|f| locate_nearest(doc.text, &f))
-                .map(|(l, c)| (doc.line + l - 1, c))
-                .unwrap_or((doc.line, 1));
-            let err = api_failure(&e, Some(location));
-            result.message = format!("error: {}", err.message);
-            result.error = Some(err);
+        Err(e) => record_error(&mut result, doc, &e),
+    }
+    result
+}
+
+/// `kubectl delete -f` for one document: `service "kubia" deleted`.
+fn delete_document(state: &ApiState, doc: &Document, file: Option<&str>, index: usize) -> ApplyResult {
+    let (kind, object) = match decode_document(doc) {
+        Ok((kind, object, _)) => (kind, object),
+        Err(e) => return failure(doc, file, index, e),
+    };
+    let mut result = result_for(doc, file, index, kind, &object);
+    let key = ObjectKey::new(kind, object.namespace(), object.name());
+    match state.registry.delete(&key, None) {
+        Ok(_) => {
+            result.outcome = ApplyOutcome::Deleted;
+            let qualified = svclab_shared::display::reference(kind, "");
+            result.message = format!("{} \"{}\" deleted", qualified.trim_end_matches('/'), object.name());
         }
+        Err(e) => record_error(&mut result, doc, &e),
     }
     result
 }
@@ -284,40 +303,47 @@ fn apply_object(state: &ApiState, kind: Kind, mut object: Object, applied: &Valu
     })
 }
 
-/// The handler: a YAML or JSON body, or a multipart upload of one or more files.
-pub async fn handle(State(state): State<ApiState>, request: Request) -> Response {
-    let mut results = Vec::new();
-    let content_type = content_type(request.headers());
-    if content_type == "multipart/form-data" {
-        let mut multipart = match Multipart::from_request(request, &state).await {
-            Ok(m) => m,
-            Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
-        };
-        loop {
-            match multipart.next_field().await {
-                Ok(Some(field)) => {
-                    let name = field.file_name().or(field.name()).map(String::from);
-                    match field.text().await {
-                        Ok(text) => apply_text(&state, &text, name.as_deref(), &mut results),
-                        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
-            }
+/// The inputs of a request: a YAML or JSON body, or the files of a multipart upload, each with
+/// its file name when it has one.
+async fn inputs(state: &ApiState, request: Request) -> Result<Vec<(Option<String>, String)>, ApiError> {
+    let mut inputs = Vec::new();
+    if content_type(request.headers()) == "multipart/form-data" {
+        let mut multipart =
+            Multipart::from_request(request, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest(e.body_text()))? {
+            let name = field.file_name().or(field.name()).map(String::from);
+            let text = field.text().await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            inputs.push((name, text));
         }
     } else {
-        let body = match Bytes::from_request(request, &state).await {
-            Ok(b) => b,
-            Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
-        };
-        let Ok(text) = std::str::from_utf8(&body) else {
-            return ApiError::BadRequest("the manifest is not valid UTF-8".into()).into_response();
-        };
-        apply_text(&state, text, None, &mut results);
+        let body = Bytes::from_request(request, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let text = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::BadRequest("the manifest is not valid UTF-8".into()))?;
+        inputs.push((None, text));
+    }
+    Ok(inputs)
+}
+
+/// Runs `each` on every document of the request's inputs; the status is 200 when every
+/// document succeeded, otherwise the first failure's code.
+async fn for_each_document(
+    state: ApiState,
+    request: Request,
+    verb: &str,
+    each: fn(&ApiState, &Document, Option<&str>, usize) -> ApplyResult,
+) -> Response {
+    let inputs = match inputs(&state, request).await {
+        Ok(inputs) => inputs,
+        Err(e) => return e.into_response(),
+    };
+    let mut results = Vec::new();
+    for (file, text) in &inputs {
+        for (i, doc) in split_documents(text).iter().enumerate() {
+            results.push(each(&state, doc, file.as_deref(), i + 1));
+        }
     }
     if results.is_empty() {
-        return ApiError::BadRequest("no objects passed to apply".into()).into_response();
+        return ApiError::BadRequest(format!("no objects passed to {verb}")).into_response();
     }
     let code = results
         .iter()
@@ -325,6 +351,16 @@ pub async fn handle(State(state): State<ApiState>, request: Request) -> Response
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::OK);
     (code, Json(ApplyResponse { results })).into_response()
+}
+
+/// `POST /lab/v1/apply`.
+pub async fn handle(State(state): State<ApiState>, request: Request) -> Response {
+    for_each_document(state, request, "apply", apply_document).await
+}
+
+/// `POST /lab/v1/delete`.
+pub async fn delete(State(state): State<ApiState>, request: Request) -> Response {
+    for_each_document(state, request, "delete", delete_document).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The HTTP API, on one axum router:
 //! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
-//! - `POST /lab/v1/apply` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
+//! - `POST /lab/v1/apply` and `/lab/v1/delete` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
 //!   `POST /lab/v1/test-requests` ([`requests`]), `POST /lab/v1/run` and `/lab/v1/expose`
 //!   ([`adhoc`]), `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis` (the service doctor,
 //!   [`doctor`]), `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), a node's kubelet
@@ -78,6 +78,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
+        .route("/lab/v1/delete", post(apply::delete))
         .route("/lab/v1/watch", get(watch::lab_socket))
         .route("/lab/v1/test-requests", post(requests::test_requests))
         .route("/lab/v1/run", post(adhoc::run))

@@ -3,12 +3,15 @@
 use super::{
     apply::{ApplyPanel, provide_editor},
     dns::DnsPanel,
+    events::EventsTable,
     header::Header,
     ingresses::IngressesTable,
     nodes::NodesTable,
     pods::PodsTable,
     provide_now,
     services::ServicesTable,
+    slices::SlicesTable,
+    terminal::TerminalPanel,
     test_requests::TestPanel,
 };
 use crate::state::provide_cluster;
@@ -25,13 +28,16 @@ pub fn App() -> impl IntoView {
             <aside class="side">
                 <ApplyPanel />
                 <DnsPanel />
+                <TerminalPanel />
             </aside>
             <div class="content">
                 <ServicesTable />
                 <TestPanel />
                 <IngressesTable />
                 <PodsTable />
+                <SlicesTable />
                 <NodesTable />
+                <EventsTable />
             </div>
         </main>
     }

@@ -1,28 +1,55 @@
-//! Manifests: a YAML box, the chapter's examples as templates, Apply, and each document's
-//! outcome with its located error. Other components put manifests in the box through the
-//! [`Editor`] context.
+//! Manifests: a YAML editor (highlighted, line-numbered, each document's error marked at its
+//! line), the chapter's examples as templates, Apply and Delete (`kubectl apply -f` and `kubectl
+//! delete -f`), upload of one or many files by picker or drag and drop, and each document's
+//! outcome with its located error. Other components put manifests in the editor through the
+//! [`Editor`] context (a pod's controller with a probe added, an object to edit in place).
 
 use crate::api;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use svclab_shared::highlight;
 use svclab_shared::lab::{ApplyOutcome, ApplyResponse};
 
-const KUBIA: &str = include_str!("../../../examples/kubia.yaml");
-const INGRESS: [&str; 2] =
-    [include_str!("../../../examples/kubia-nodeport.yaml"), include_str!("../../../examples/kubia-ingress.yaml")];
+/// The chapter's examples, one click away.
+fn templates() -> Vec<(&'static str, String)> {
+    let file = |text: &str| text.to_string();
+    vec![
+        ("kubia Service + ReplicationController", file(include_str!("../../../examples/kubia.yaml"))),
+        (
+            "kubia NodePort + Ingress",
+            [
+                include_str!("../../../examples/kubia-nodeport.yaml"),
+                include_str!("../../../examples/kubia-ingress.yaml"),
+            ]
+            .join("---\n"),
+        ),
+        ("LoadBalancer", file(include_str!("../../../examples/kubia-loadbalancer.yaml"))),
+        ("ExternalName", file(include_str!("../../../examples/external-service-externalname.yaml"))),
+        (
+            "Service + Endpoints by hand",
+            [
+                include_str!("../../../examples/external-service.yaml"),
+                include_str!("../../../examples/external-service-endpoints.yaml"),
+            ]
+            .join("---\n"),
+        ),
+    ]
+}
 
 /// The manifest box, shared: what it holds, and a note on what applying it will do.
 #[derive(Clone, Copy)]
 pub struct Editor {
     pub yaml: RwSignal<String>,
     pub hint: RwSignal<Option<String>>,
+    outcome: RwSignal<Option<Result<ApplyResponse, String>>>,
 }
 
 impl Editor {
-    /// Replaces the box's text, with a note to show beside it, and brings it into view.
+    /// Replaces the editor's text, with a note to show beside it, and brings it into view.
     pub fn load(&self, yaml: String, hint: Option<String>) {
         self.yaml.set(yaml);
         self.hint.set(hint);
+        self.outcome.set(None);
         if let Some(element) =
             web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("manifest"))
         {
@@ -32,46 +59,160 @@ impl Editor {
 }
 
 pub fn provide_editor() {
-    provide_context(Editor { yaml: RwSignal::new(String::new()), hint: RwSignal::new(None) });
+    provide_context(Editor {
+        yaml: RwSignal::new(String::new()),
+        hint: RwSignal::new(None),
+        outcome: RwSignal::new(None),
+    });
 }
 
 pub fn use_editor() -> Editor {
     expect_context::<Editor>()
 }
 
+/// The lines of the editor's text that an error points at, with the message (for the text
+/// typed in the editor, not for uploaded files).
+fn error_lines(outcome: &Option<Result<ApplyResponse, String>>) -> Vec<(usize, String)> {
+    let Some(Ok(response)) = outcome else { return vec![] };
+    response
+        .results
+        .iter()
+        .filter(|r| r.file.is_none())
+        .filter_map(|r| r.error.as_ref().map(|e| (e.line.unwrap_or(r.line), e.message.clone())))
+        .collect()
+}
+
 #[component]
 pub fn ApplyPanel() -> impl IntoView {
     let editor = use_editor();
     let yaml = editor.yaml;
+    let outcome = editor.outcome;
     let busy = RwSignal::new(false);
-    let outcome = RwSignal::new(None::<Result<ApplyResponse, String>>);
-    let apply = move |_| {
-        let text = yaml.get_untracked();
+    let dragging = RwSignal::new(false);
+    let run = move |work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<ApplyResponse, String>>>>| {
         busy.set(true);
         spawn_local(async move {
-            outcome.set(Some(api::apply(text).await));
+            outcome.set(Some(work.await));
             busy.set(false);
         });
+    };
+    let apply = move |_| run(Box::pin(api::apply(yaml.get_untracked())));
+    let delete = move |_| run(Box::pin(api::delete(yaml.get_untracked())));
+    let upload = move |files: web_sys::FileList| {
+        if files.length() == 0 {
+            return;
+        }
+        editor.hint.set(Some(format!(
+            "Uploaded {}",
+            (0..files.length()).filter_map(|i| files.get(i)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
+        )));
+        run(Box::pin(api::upload(files)));
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        if let Some(files) = event_target::<web_sys::HtmlInputElement>(&ev).files() {
+            upload(files);
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+            upload(files);
+        }
+    };
+    // The highlighted copy under the textarea follows its scrolling.
+    let overlay = NodeRef::<leptos::html::Pre>::new();
+    let on_scroll = move |ev: leptos::ev::Event| {
+        let area = event_target::<web_sys::Element>(&ev);
+        if let Some(pre) = overlay.get() {
+            pre.set_scroll_top(area.scroll_top());
+            pre.set_scroll_left(area.scroll_left());
+        }
+    };
+    let errors = Memo::new(move |_| outcome.with(error_lines));
+    let highlighted = move || {
+        let marked = errors.get();
+        let text = yaml.get();
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if lines.is_empty() {
+            lines.push("");
+        }
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let error = marked.iter().find(|(l, _)| *l == i + 1).map(|(_, m)| m.clone());
+                let has_error = error.is_some();
+                let pieces = highlight::line(line)
+                    .into_iter()
+                    .map(|(class, text)| view! { <span class=class>{text}</span> })
+                    .collect_view();
+                view! {
+                    <div class="line" class:error-line=has_error>
+                        <span class="ln" aria-hidden="true">{i + 1}</span>
+                        {pieces}
+                        {error.map(|m| view! { <span class="inline-error">{m}</span> })}
+                    </div>
+                }
+            })
+            .collect_view()
+    };
+    let template = move |name: &str, text: String| {
+        let label = format!("Template: {name}");
+        view! { <button on:click=move |_| editor.load(text.clone(), None)>{label}</button> }
     };
     view! {
         <section class="panel">
             <h2>"Manifests"</h2>
             <div class="templates">
-                <button on:click=move |_| editor.load(KUBIA.to_string(), None)>"Template: kubia Service + ReplicationController"</button>
-                <button on:click=move |_| editor.load(INGRESS.join("---\n"), None)>"Template: kubia NodePort + Ingress"</button>
+                {templates().into_iter().map(|(name, text)| template(name, text)).collect_view()}
             </div>
             {move || editor.hint.get().map(|h| view! { <p class="hint" data-testid="editor-hint">{h}</p> })}
-            <label for="manifest" class="visually-hidden">"YAML manifests"</label>
-            <textarea
-                id="manifest"
-                spellcheck="false"
-                placeholder="Paste one or more YAML documents, separated by ---"
-                prop:value=move || yaml.get()
-                on:input=move |ev| yaml.set(event_target_value(&ev))
-            ></textarea>
-            <button class="primary" on:click=apply disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty())>
-                {move || if busy.get() { "Applying…" } else { "Apply" }}
-            </button>
+            <div
+                class="editor"
+                class:dragging=move || dragging.get()
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+            >
+                <pre class="highlight mono" aria-hidden="true" node_ref=overlay>{highlighted}</pre>
+                <label for="manifest" class="visually-hidden">"YAML manifests"</label>
+                <textarea
+                    id="manifest"
+                    class="mono"
+                    spellcheck="false"
+                    wrap="off"
+                    placeholder="Paste or type YAML documents separated by ---, or drop files here"
+                    prop:value=move || yaml.get()
+                    on:input=move |ev| { yaml.set(event_target_value(&ev)); outcome.set(None); }
+                    on:scroll=on_scroll
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        // Ctrl+Enter applies, as in most editors; Tab stays a way out of the box.
+                        if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
+                            ev.prevent_default();
+                            run(Box::pin(api::apply(yaml.get_untracked())));
+                        }
+                    }
+                ></textarea>
+            </div>
+            <div class="editor-actions">
+                <button class="primary" on:click=apply disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty())>
+                    {move || if busy.get() { "Working…" } else { "Apply" }}
+                </button>
+                <button on:click=delete disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty()) title="kubectl delete -f: delete every object the manifests name">
+                    "Delete"
+                </button>
+                <label class="upload">
+                    "Upload files…"
+                    <input
+                        id="manifest-files"
+                        type="file"
+                        multiple
+                        accept=".yaml,.yml,.json,application/yaml,application/json"
+                        on:change=on_pick
+                    />
+                </label>
+            </div>
             <div class="apply-results" data-testid="apply-results" aria-live="polite">
                 {move || outcome.get().map(|o| match o {
                     Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
@@ -79,11 +220,12 @@ pub fn ApplyPanel() -> impl IntoView {
                         <ul>
                             {response.results.into_iter().map(|r| {
                                 let failed = r.outcome == ApplyOutcome::Failed;
+                                let file = r.file.clone().map(|f| format!("{f}: ")).unwrap_or_default();
                                 let location = r.error.as_ref().and_then(|e| Some(format!("line {}, column {}: ", e.line?, e.column?))).unwrap_or_default();
                                 let text = if failed {
-                                    format!("document {} — {location}{}", r.document, r.error.map(|e| e.message).unwrap_or_default())
+                                    format!("{file}document {} — {location}{}", r.document, r.error.map(|e| e.message).unwrap_or_default())
                                 } else {
-                                    r.message
+                                    format!("{file}{}", r.message)
                                 };
                                 view! { <li class:failed=failed class:ok=!failed>{text}</li> }
                             }).collect_view()}

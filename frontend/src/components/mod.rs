@@ -4,11 +4,14 @@ pub mod app;
 pub mod apply;
 pub mod dns;
 pub mod doctor;
+pub mod events;
 pub mod header;
 pub mod ingresses;
 pub mod nodes;
 pub mod pods;
 pub mod services;
+pub mod slices;
+pub mod terminal;
 pub mod test_requests;
 pub mod window;
 

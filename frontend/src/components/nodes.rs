@@ -1,21 +1,13 @@
 //! The nodes, as `kubectl get nodes -o wide` shows them, with their pod counts.
 
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use leptos::prelude::*;
 
 #[component]
 pub fn NodesTable() -> impl IntoView {
     let cluster = use_cluster();
-    // Pods per node: a fold over the pods without copying them.
-    let per_node = Memo::new(move |_| {
-        cluster.fold::<Pod, _>(std::collections::HashMap::<String, usize>::new(), |mut counts, p| {
-            if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
-                *counts.entry(node).or_default() += 1;
-            }
-            counts
-        })
-    });
+    let per_node = Memo::new(move |_| cluster.pods_per_node());
     let rows = move || {
         cluster
             .list::<Node>()

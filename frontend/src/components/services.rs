@@ -6,8 +6,9 @@ use super::doctor::{DoctorRun, DoctorView};
 use super::test_requests::{TestRun, TestRunView};
 use super::window::{WINDOW_FROM, Window, spacer};
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
 use leptos::prelude::*;
+use svclab_shared::describe::describe_service;
 use svclab_shared::display::{cluster_ip, external_ip, service_ports, service_selector};
 use svclab_shared::lab::TestRequest;
 
@@ -41,6 +42,8 @@ pub fn ServicesTable() -> impl IntoView {
     let cluster = use_cluster();
     let run = RwSignal::new(None::<TestRun>);
     let doctor = RwSignal::new(None::<DoctorRun>);
+    let described = RwSignal::new(None::<(String, String)>);
+    provide_context(Described(described));
     let window = Window::new();
     let keys = Memo::new(move |_| cluster.keys::<Service>());
     let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
@@ -65,6 +68,7 @@ pub fn ServicesTable() -> impl IntoView {
                 </tbody>
             </table>
             </div>
+            <Describe described=described />
             <DoctorView run=doctor />
             <TestRunView run=run />
         </section>
@@ -103,6 +107,9 @@ fn service_row(
     };
     let (ns, n) = (namespace.clone(), name.clone());
     let diagnose = move |_| DoctorRun::start(doctor, ns.clone(), n.clone());
+    let Described(described) = expect_context::<Described>();
+    let (ns, n) = (namespace.clone(), name.clone());
+    let describe = move |_| described.set(Some((ns.clone(), n.clone())));
     view! {
         <tr data-service=name.clone() id=super::doctor::anchor("Service", &namespace, &name)>
             <td class="mono">{super::qualified(&namespace, &name)}</td>
@@ -132,6 +139,7 @@ fn service_row(
                 </div>
             </td>
             <td class="actions">
+                <button on:click=describe title="kubectl describe service">"Describe"</button>
                 <button on:click=diagnose title="Run the troubleshooting checklist for this service">"Doctor"</button>
                 <Show when=move || proxied>
                     <button on:click=send.clone() title="Send 10 HTTP requests to this service from a pod">
@@ -140,5 +148,44 @@ fn service_row(
                 </Show>
             </td>
         </tr>
+    }
+}
+
+/// Which service the describe panel shows.
+#[derive(Clone, Copy)]
+struct Described(RwSignal<Option<(String, String)>>);
+
+/// `kubectl describe service`, kept current as the service, its endpoints and its events change.
+#[component]
+fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
+    let cluster = use_cluster();
+    move || {
+        let (namespace, name) = described.get()?;
+        let text = match cluster.get::<Service>(&namespace, &name) {
+            None => format!("Error from server (NotFound): services \"{name}\" not found"),
+            Some(svc) => {
+                let endpoints = cluster.get::<Endpoints>(&namespace, &name);
+                let events = cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
+                    let o = &e.involved_object;
+                    if o.kind.as_deref() == Some("Service")
+                        && o.name.as_deref() == Some(name.as_str())
+                        && o.namespace.as_deref() == Some(namespace.as_str())
+                    {
+                        out.push(e.clone());
+                    }
+                    out
+                });
+                describe_service(&svc, endpoints.as_ref(), &events)
+            }
+        };
+        Some(view! {
+            <div class="describe" data-testid="describe">
+                <h3>
+                    {format!("kubectl describe service {name} -n {namespace}")}
+                    <button class="close" on:click=move |_| described.set(None) aria-label="Close the description">"×"</button>
+                </h3>
+                <pre class="mono">{text}</pre>
+            </div>
+        })
     }
 }

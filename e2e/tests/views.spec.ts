@@ -1,0 +1,88 @@
+// The other views: a service described as kubectl describes it, its EndpointSlice with each
+// endpoint's conditions, the events filtered to one pod, and a shell in a pod with history.
+import { test, expect } from '@playwright/test';
+
+const MANIFEST = `apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: views
+spec:
+  replicas: 2
+  selector:
+    app: views
+  template:
+    metadata:
+      labels:
+        app: views
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: views
+spec:
+  type: NodePort
+  selector:
+    app: views
+  ports:
+  - port: 80
+    targetPort: 8080
+`;
+
+test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  await page.locator('#manifest').fill(MANIFEST);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('service/views created');
+  const row = page.locator('tr[data-service="views"]');
+  await expect(row.locator('.endpoint.ready')).toHaveCount(2);
+
+  // kubectl describe service, live.
+  await row.getByRole('button', { name: 'Describe' }).click();
+  const described = page.getByTestId('describe');
+  await expect(described).toContainText(/Selector:\s+app=views/);
+  await expect(described).toContainText(/Type:\s+NodePort/);
+  await expect(described).toContainText(/TargetPort:\s+8080\/TCP/);
+  await expect(described).toContainText(/Endpoints:\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080/);
+
+  // The EndpointSlice of the service, both endpoints ready.
+  const slice = page.locator('table[aria-label="EndpointSlices"] tr', { hasText: 'views' }).first();
+  await expect(slice.locator('.endpoint.ready')).toHaveCount(2);
+  await expect(slice).toContainText('IPv4');
+
+  // Events, filtered to one pod.
+  const pod = (await page.locator('tr[data-pod^="views-"]').first().getAttribute('data-pod'))!;
+  await page.locator('#events-filter').fill(pod);
+  const events = page.locator('table[aria-label="Events"] tbody tr');
+  await expect(events.first()).toContainText(`pod/${pod}`);
+  for (const text of await events.allTextContents()) expect(text).toContain(pod);
+
+  // A shell in the pod: commands run in it, and the arrow keys bring them back.
+  await page.locator('#terminal-pod').selectOption(`default/${pod}`);
+  await page.getByRole('button', { name: 'Open shell' }).click();
+  const line = page.locator('#terminal-line');
+  await expect(line).toBeEnabled();
+  await line.fill('hostname');
+  await line.press('Enter');
+  const output = page.getByRole('log', { name: 'Terminal output' });
+  await expect(output).toContainText(`$ hostname\n${pod}`);
+  await line.fill('cd /etc && pwd');
+  await line.press('Enter');
+  await expect(output).toContainText('/etc');
+  await line.fill('nosuchcommand');
+  await line.press('Enter');
+  await expect(output.locator('.stderr')).toContainText('nosuchcommand');
+  await line.press('ArrowUp');
+  await expect(line).toHaveValue('nosuchcommand');
+  await line.press('ArrowUp');
+  await expect(line).toHaveValue('cd /etc && pwd');
+  await line.press('ArrowDown');
+  await expect(line).toHaveValue('nosuchcommand');
+  await page.screenshot({ path: 'test-results/views.png', fullPage: true });
+});

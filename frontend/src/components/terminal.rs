@@ -1,0 +1,207 @@
+//! A terminal: a shell in any pod over the exec websocket, with Kubernetes' channel protocol
+//! (`v5.channel.k8s.io`: a leading byte names the stream, 0 stdin, 1 stdout, 2 stderr, 3 the
+//! final status). The shell reads line by line; the line being typed, its editing and the
+//! history (arrow keys) live here, as a shell's readline would.
+
+use crate::state::use_cluster;
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const STATUS: u8 = 3;
+
+/// One piece of the session's output.
+#[derive(Clone, Debug, PartialEq)]
+enum Chunk {
+    Out(String),
+    Err(String),
+    /// What was typed, after the prompt.
+    Typed(String),
+    Note(String),
+}
+
+/// An open session.
+struct Session {
+    socket: SendWrapper<web_sys::WebSocket>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.socket.close();
+    }
+}
+
+fn exec_url(namespace: &str, pod: &str) -> String {
+    let location = web_sys::window().expect("a window").location();
+    let scheme = if location.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
+    format!(
+        "{scheme}://{}/api/v1/namespaces/{namespace}/pods/{pod}/exec?command=sh&stdin=true&stdout=true&stderr=true",
+        location.host().unwrap_or_default()
+    )
+}
+
+#[component]
+pub fn TerminalPanel() -> impl IntoView {
+    let cluster = use_cluster();
+    let pod = RwSignal::new(String::new());
+    let output = RwSignal::new(Vec::<Chunk>::new());
+    let line = RwSignal::new(String::new());
+    let history = StoredValue::new(Vec::<String>::new());
+    let recalled = StoredValue::new(None::<usize>);
+    let session = StoredValue::new(None::<Session>);
+    let connected = RwSignal::new(false);
+    let focused = RwSignal::new(false);
+    let log = NodeRef::<leptos::html::Pre>::new();
+    let pods = move || {
+        let wanted =
+            focused.get() || cluster.count::<k8s_openapi::api::core::v1::Pod>() <= super::test_requests::FEW_PODS;
+        if wanted { super::test_requests::running_pods(cluster) } else { vec![] }
+    };
+    // Keep the newest output in view.
+    Effect::new(move |_| {
+        output.track();
+        if let Some(pre) = log.get() {
+            pre.set_scroll_top(pre.scroll_height());
+        }
+    });
+    let connect = move || {
+        let Some((namespace, name)) = pod.get_untracked().split_once('/').map(|(a, b)| (a.to_string(), b.to_string()))
+        else {
+            return;
+        };
+        session.set_value(None);
+        let protocols = js_sys::Array::of2(&"v5.channel.k8s.io".into(), &"v4.channel.k8s.io".into());
+        let socket = match web_sys::WebSocket::new_with_str_sequence(&exec_url(&namespace, &name), &protocols) {
+            Ok(s) => s,
+            Err(e) => {
+                output.update(|o| o.push(Chunk::Note(format!("could not open the exec websocket: {e:?}"))));
+                return;
+            }
+        };
+        socket.set_binary_type(web_sys::BinaryType::Arraybuffer);
+        output.set(vec![Chunk::Note(format!("kubectl exec -it {name} -n {namespace} -- sh"))]);
+        let on_open = Closure::<dyn FnMut()>::new(move || connected.set(true));
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let bytes = js_sys::Uint8Array::new(&event.data()).to_vec();
+            let Some((&channel, body)) = bytes.split_first() else { return };
+            let text = String::from_utf8_lossy(body).into_owned();
+            match channel {
+                STDOUT if !text.is_empty() => output.update(|o| o.push(Chunk::Out(text))),
+                STDERR if !text.is_empty() => output.update(|o| o.push(Chunk::Err(text))),
+                STATUS => {
+                    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    let note = match status["status"].as_str() {
+                        Some("Success") => "the shell exited".to_string(),
+                        _ => format!("the shell ended: {}", status["message"].as_str().unwrap_or("unknown error")),
+                    };
+                    output.update(|o| o.push(Chunk::Note(note)));
+                }
+                _ => {}
+            }
+        });
+        let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |event: web_sys::CloseEvent| {
+            if connected.get_untracked() || event.code() != 1000 {
+                let why = if event.reason().is_empty() { String::new() } else { format!(": {}", event.reason()) };
+                output.update(|o| o.push(Chunk::Note(format!("disconnected{why}"))));
+            }
+            connected.set(false);
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        on_open.forget();
+        on_message.forget();
+        on_close.forget();
+        session.set_value(Some(Session { socket: SendWrapper::new(socket) }));
+    };
+    let send_line = move || {
+        let text = line.get_untracked();
+        session.with_value(|s| {
+            if let Some(s) = s {
+                let mut frame = vec![STDIN];
+                frame.extend_from_slice(text.as_bytes());
+                frame.push(b'\n');
+                let _ = s.socket.send_with_u8_array(&frame);
+            }
+        });
+        output.update(|o| o.push(Chunk::Typed(text.clone())));
+        if !text.trim().is_empty() {
+            history.update_value(|h| {
+                if h.last() != Some(&text) {
+                    h.push(text);
+                }
+            });
+        }
+        recalled.set_value(None);
+        line.set(String::new());
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "Enter" => {
+            ev.prevent_default();
+            send_line();
+        }
+        "ArrowUp" | "ArrowDown" => {
+            ev.prevent_default();
+            let up = ev.key() == "ArrowUp";
+            let len = history.with_value(Vec::len);
+            let next = match (recalled.get_value(), up) {
+                (None, true) if len > 0 => Some(len - 1),
+                (Some(i), true) => Some(i.saturating_sub(1)),
+                (Some(i), false) if i + 1 < len => Some(i + 1),
+                _ => None,
+            };
+            recalled.set_value(next);
+            line.set(next.and_then(|i| history.with_value(|h| h.get(i).cloned())).unwrap_or_default());
+        }
+        _ => {}
+    };
+    view! {
+        <section class="panel" aria-labelledby="terminal-title">
+            <h2 id="terminal-title">"Terminal"</h2>
+            <form class="terminal-form" on:submit=move |ev| { ev.prevent_default(); connect(); }>
+                <label for="terminal-pod" class="visually-hidden">"Pod"</label>
+                <select
+                    id="terminal-pod"
+                    on:focus=move |_| focused.set(true)
+                    on:pointerdown=move |_| focused.set(true)
+                    on:change=move |ev| pod.set(event_target_value(&ev))
+                >
+                    <option value="">"choose a pod"</option>
+                    <For each=pods key=|p| p.clone() let((ns, name))>
+                        <option value=format!("{ns}/{name}")>{super::qualified(&ns, &name)}</option>
+                    </For>
+                </select>
+                <button type="submit" disabled=move || pod.with(String::is_empty)>
+                    {move || if connected.get() { "Reconnect" } else { "Open shell" }}
+                </button>
+            </form>
+            <pre class="terminal mono" role="log" aria-label="Terminal output" aria-live="polite" node_ref=log>
+                {move || output.get().into_iter().map(|chunk| match chunk {
+                    Chunk::Out(t) => view! { <span>{t}</span> }.into_any(),
+                    Chunk::Err(t) => view! { <span class="stderr">{t}</span> }.into_any(),
+                    Chunk::Typed(t) => view! { <span class="typed">{format!("$ {t}\n")}</span> }.into_any(),
+                    Chunk::Note(t) => view! { <span class="note">{format!("# {t}\n")}</span> }.into_any(),
+                }).collect_view()}
+            </pre>
+            <div class="terminal-input">
+                <span class="prompt mono" aria-hidden="true">"$"</span>
+                <label for="terminal-line" class="visually-hidden">"Command"</label>
+                <input
+                    id="terminal-line"
+                    class="mono"
+                    autocomplete="off"
+                    spellcheck="false"
+                    placeholder=move || if connected.get() { "a command; ↑ ↓ for history" } else { "open a shell first" }
+                    disabled=move || !connected.get()
+                    prop:value=move || line.get()
+                    on:input=move |ev| line.set(event_target_value(&ev))
+                    on:keydown=on_key
+                />
+            </div>
+        </section>
+    }
+}
