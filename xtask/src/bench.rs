@@ -36,9 +36,10 @@ pub fn bench(which: Option<&str>) -> Result<()> {
                 .env("SVCLAB_BIN", root().join("target/release/svclab"))
                 .current_dir(root()))?;
         }
-        let section = root().join(format!("target/bench/{b}.md"));
+        let section = std::fs::read_to_string(root().join(format!("target/bench/{b}.md")))?;
         std::fs::create_dir_all(root().join("docs/benchmarks"))?;
-        std::fs::copy(&section, root().join(format!("docs/benchmarks/{b}.md")))?;
+        let section = format!("{}\n\n_Measured on {}._\n", section.trim_end(), machine());
+        std::fs::write(root().join(format!("docs/benchmarks/{b}.md")), section)?;
     }
     write_doc()
 }
@@ -75,9 +76,8 @@ fn write_doc() -> Result<()> {
     let mut doc = String::from("# Benchmarks\n\n");
     let each: Vec<String> = BENCHES.iter().map(|b| format!("`cargo xtask bench {b}`")).collect();
     doc.push_str(&format!(
-        "Reproduce with `cargo xtask bench` (or {}). Measured on {}, everything on loopback, peers run side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read. Each section is kept in docs/benchmarks/ and rewritten when its benchmark runs.\n\n",
-        each.join(", "),
-        machine()
+        "Reproduce with `cargo xtask bench` (or {}). Everything runs on loopback, peers side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read. Each section is kept in docs/benchmarks/, rewritten when its benchmark runs, and names the machine it ran on.\n\n",
+        each.join(", ")
     ));
     for b in BENCHES {
         if let Ok(section) = std::fs::read_to_string(root().join(format!("docs/benchmarks/{b}.md"))) {
