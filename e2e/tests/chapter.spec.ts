@@ -117,6 +117,10 @@ spec:
   const service = page.locator('tr[data-service="kubia-rp"]');
   await expect(service.locator('.endpoint')).toHaveCount(2);
   await expect(service.locator('.endpoint.ready')).toHaveCount(0);
+  // On the overview: two not-ready edges from the service, no ready one.
+  const edges = page.locator('svg.topology path.edge[data-from="service:default/kubia-rp"]');
+  await expect(edges.and(page.locator('.not-ready'))).toHaveCount(2);
+  await expect(edges.and(page.locator('.ready'))).toHaveCount(0);
 
   // The readiness toggle runs `kubectl exec <pod> -- touch /var/ready`: only that pod turns
   // ready (through the real probe) and becomes an endpoint.
@@ -127,6 +131,7 @@ spec:
   await expect(chosenRow.locator('td').nth(1)).toHaveText('1/1');
   await expect(service.locator('.endpoint.ready')).toHaveCount(1);
   await expect(service.locator('.endpoint.ready .pod')).toHaveText(chosen);
+  await expect(page.locator(`svg.topology path.edge.ready[data-from="service:default/kubia-rp"][data-to="pod:default/${chosen}"]`)).toHaveCount(1);
   await page.screenshot({ path: 'test-results/readiness-toggled.png', fullPage: true });
 
   // Toggled back (`rm -f /var/ready`): out again after three failed probes; no restart.

@@ -99,6 +99,11 @@ test('test requests from outside, from a pod, with affinity and keep-alive, each
   await expect(first.locator('.trace')).toContainText('connect to 127.0.1.1:30201');
   await expect(first.locator('.trace .hop')).toContainText('node port on node-1: random among 3 ready endpoints');
   await expect(first.locator('.trace .hop')).toContainText('the far end sees source 127.0.1.1');
+  // The open trace is drawn on the overview: the service and the pod that answered.
+  const answeredBy = (await first.locator('.outcome').textContent())!.replace("200 You've hit ", '');
+  await expect(page.locator('svg.topology g.box.traced')).toHaveCount(2);
+  await expect(page.locator(`svg.topology g.box.traced[data-id="pod:default/${answeredBy}"]`)).toHaveCount(1);
+  await expect(page.locator('svg.topology path.edge.traced')).toHaveCount(1);
   await page.screenshot({ path: 'test-results/test-requests-nodeport.png', fullPage: true });
 
   // Through the load balancer: its choice of node comes first in the trace.

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`object`]: the Kubernetes kinds svclab serves, as one [`Object`] enum over `k8s-openapi` types.
 //! - [`selector`]: label selectors (`app=kubia,tier in (web)`), parsed and matched.
+//! - [`topology`]: the dashboard's overview graph (ingresses → services → pods by node).
 //! - [`validation`]: kube-apiserver's validation rules and error wording.
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
 //! - [`describe`]: `kubectl describe service` as text.
@@ -26,6 +27,7 @@ pub mod object;
 pub mod pod;
 pub mod ports;
 pub mod selector;
+pub mod topology;
 pub mod validation;
 pub mod watch;
 

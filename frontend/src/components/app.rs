@@ -13,6 +13,7 @@ use super::{
     slices::SlicesTable,
     terminal::TerminalPanel,
     test_requests::TestPanel,
+    topology::{TopologyView, provide_traced},
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
@@ -22,6 +23,7 @@ pub fn App() -> impl IntoView {
     provide_cluster();
     provide_now();
     provide_editor();
+    provide_traced();
     view! {
         <Header />
         <main class="layout">
@@ -31,6 +33,7 @@ pub fn App() -> impl IntoView {
                 <TerminalPanel />
             </aside>
             <div class="content">
+                <TopologyView />
                 <ServicesTable />
                 <TestPanel />
                 <IngressesTable />

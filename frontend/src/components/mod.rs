@@ -13,6 +13,7 @@ pub mod services;
 pub mod slices;
 pub mod terminal;
 pub mod test_requests;
+pub mod topology;
 pub mod window;
 
 use leptos::prelude::*;

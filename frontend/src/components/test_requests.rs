@@ -3,6 +3,7 @@
 //! and see each response, which pod answered, and each request's trace: the DNS queries, the
 //! address dialled, every hop a proxy chose and why, and the source the pod saw.
 
+use super::topology::Traced;
 use crate::api;
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -11,6 +12,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::BTreeMap;
 use svclab_shared::lab::{Hop, TestReport, TestRequest, TestResult, TestSource};
+use svclab_shared::topology;
 
 /// One run of test requests and its outcome.
 #[derive(Clone, Debug, PartialEq)]
@@ -332,13 +334,29 @@ fn report_view(report: TestReport) -> impl IntoView {
             };
             let ms = format!("{:.1} ms", r.micros as f64 / 1000.0);
             let trace = trace_view(&r);
+            // Opening a trace draws it on the overview: the services and pods it went through.
+            let ids: Vec<String> = r
+                .hops
+                .iter()
+                .flat_map(|h| {
+                    let (ns, name) = h.service.split_once('/').unwrap_or(("default", h.service.as_str()));
+                    let pod = h.pod.as_ref().map(|p| topology::pod_id(ns, p));
+                    std::iter::once(topology::service_id(ns, name)).chain(pod)
+                })
+                .collect();
+            let Traced(traced) = expect_context::<Traced>();
+            let on_toggle = move |ev: leptos::ev::Event| {
+                if event_target::<web_sys::HtmlDetailsElement>(&ev).open() {
+                    traced.set(ids.clone());
+                }
+            };
             view! {
                 <li class:failed=r.error.is_some() data-connection=r.connection>
                     <span class="n">{i + 1}</span>
                     <span class="outcome">{outcome}</span>
                     <span class="hop mono">{hop}</span>
                     <span class="ms">{ms}</span>
-                    <details class="trace-details">
+                    <details class="trace-details" on:toggle=on_toggle>
                         <summary>"trace"</summary>
                         {trace}
                     </details>
