@@ -51,6 +51,17 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(described).toContainText(/TargetPort:\s+8080\/TCP/);
   await expect(described).toContainText(/Endpoints:\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080/);
 
+  // kubectl edit: the live service in the editor, changed and applied again.
+  await row.getByRole('button', { name: 'Edit' }).click();
+  const editor = page.locator('#manifest');
+  await expect(editor).toHaveValue(/name: views/);
+  await expect(page.getByTestId('editor-hint')).toContainText('Editing service/views');
+  expect(await editor.inputValue()).not.toContain('resourceVersion');
+  await editor.fill((await editor.inputValue()).replace('sessionAffinity: None', 'sessionAffinity: ClientIP'));
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('service/views configured');
+  await expect(described).toContainText(/Session Affinity:\s+ClientIP/);
+
   // The EndpointSlice of the service, both endpoints ready.
   const slice = page.locator('table[aria-label="EndpointSlices"] tr', { hasText: 'views' }).first();
   await expect(slice.locator('.endpoint.ready')).toHaveCount(2);

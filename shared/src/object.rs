@@ -204,6 +204,29 @@ impl Object {
         serde_json::to_value(self).expect("Kubernetes objects always serialize")
     }
 
+    /// The object as a manifest to edit and apply again (the dashboard's `kubectl edit`):
+    /// without its status and the fields the server keeps for itself (uid, resourceVersion,
+    /// creationTimestamp, generation, managedFields, the last-applied annotation).
+    pub fn manifest(&self) -> Value {
+        let mut value = self.to_value();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("status");
+        }
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink"] {
+                meta.remove(field);
+            }
+            let annotations = meta.get_mut("annotations").and_then(Value::as_object_mut);
+            if let Some(annotations) = annotations {
+                annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+                if annotations.is_empty() {
+                    meta.remove("annotations");
+                }
+            }
+        }
+        value
+    }
+
     pub fn downcast<T: Typed>(&self) -> Option<&T> {
         T::from_object(self)
     }
@@ -242,6 +265,23 @@ mod tests {
         assert_eq!(object.name(), "kubia");
         let back: Object = serde_json::from_value(object.to_value()).unwrap();
         assert_eq!(back, object);
+    }
+
+    #[test]
+    fn manifests_leave_out_what_the_server_keeps() {
+        let value = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubia", "namespace": "default", "uid": "u", "resourceVersion": "7",
+                         "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "kubia"},
+                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {}}});
+        let manifest = Object::from_value(value).unwrap().manifest();
+        assert_eq!(
+            manifest,
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "kubia", "namespace": "default", "labels": {"app": "kubia"}},
+                   "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]}})
+        );
     }
 
     #[test]

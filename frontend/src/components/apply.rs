@@ -58,6 +58,18 @@ impl Editor {
     }
 }
 
+impl Editor {
+    /// Puts a live object in the editor to change and apply again (`kubectl edit`).
+    pub fn edit(&self, object: &svclab_shared::Object) {
+        match serde_yaml::to_string(&object.manifest()) {
+            Ok(yaml) => {
+                self.load(yaml, Some(format!("Editing {}: change it and Apply (kubectl edit)", object.reference())))
+            }
+            Err(e) => self.hint.set(Some(format!("{} can't be shown as YAML: {e}", object.reference()))),
+        }
+    }
+}
+
 pub fn provide_editor() {
     provide_context(Editor {
         yaml: RwSignal::new(String::new()),

@@ -162,15 +162,7 @@ fn template_owner(cluster: &Cluster, pod: &Pod) -> Object {
 fn with_probe_manifest(cluster: &Cluster, pod: &Pod) -> Option<(String, String)> {
     let owner = template_owner(cluster, pod);
     let kind = owner.kind();
-    let mut value: Value = owner.to_value();
-    if let Some(object) = value.as_object_mut() {
-        object.remove("status");
-    }
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "ownerReferences"] {
-            meta.remove(field);
-        }
-    }
+    let mut value: Value = owner.manifest();
     let containers = match kind {
         Kind::Pod => value.pointer_mut("/spec/containers"),
         _ => value.pointer_mut("/spec/template/spec/containers"),

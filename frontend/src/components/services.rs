@@ -110,6 +110,9 @@ fn service_row(
     let Described(described) = expect_context::<Described>();
     let (ns, n) = (namespace.clone(), name.clone());
     let describe = move |_| described.set(Some((ns.clone(), n.clone())));
+    let editor = crate::components::apply::use_editor();
+    let object = svclab_shared::Object::Service(svc.clone());
+    let edit = move |_| editor.edit(&object);
     view! {
         <tr data-service=name.clone() id=super::doctor::anchor("Service", &namespace, &name)>
             <td class="mono">{super::qualified(&namespace, &name)}</td>
@@ -140,6 +143,7 @@ fn service_row(
             </td>
             <td class="actions">
                 <button on:click=describe title="kubectl describe service">"Describe"</button>
+                <button on:click=edit title="kubectl edit service: the service in the editor">"Edit"</button>
                 <button on:click=diagnose title="Run the troubleshooting checklist for this service">"Doctor"</button>
                 <Show when=move || proxied>
                     <button on:click=send.clone() title="Send 10 HTTP requests to this service from a pod">
