@@ -1,0 +1,178 @@
+//! The checklist's findings for each kind of broken service.
+use super::*;
+use serde_json::json;
+
+fn service(spec: serde_json::Value) -> Service {
+    serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"}, "spec": spec})).unwrap()
+}
+
+fn pod(name: &str, labels: serde_json::Value, ready: bool) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {"containers": [{"name": "kubia", "ports": [{"name": "http", "containerPort": 8080}]}]},
+        "status": {"phase": "Running", "podIP": "10.244.1.2",
+                   "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    }))
+    .unwrap()
+}
+
+fn endpoints(ready: &[&str], unready: &[&str]) -> Endpoints {
+    let addrs = |ips: &[&str]| ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>();
+    serde_json::from_value(json!({
+        "metadata": {"name": "kubia", "namespace": "default"},
+        "subsets": [{"addresses": addrs(ready), "notReadyAddresses": addrs(unready), "ports": [{"port": 8080}]}]
+    }))
+    .unwrap()
+}
+
+fn listening(pods: &[&str], port: i32) -> BTreeMap<String, Vec<(i32, String)>> {
+    pods.iter().map(|p| (format!("default/{p}"), vec![(port, "TCP".to_string())])).collect()
+}
+
+fn by_check<'a>(d: &'a Diagnosis, check: &str) -> Vec<&'a Finding> {
+    d.findings.iter().filter(|f| f.check == check).collect()
+}
+
+#[test]
+fn a_healthy_service_passes_every_check() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": 8080}]})),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        listening: listening(&["kubia-a"], 8080),
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    assert_eq!(d.worst(), Severity::Ok, "{d:#?}");
+    assert!(by_check(&d, "clients")[0].title.contains("never answers ping"));
+    assert!(by_check(&d, "listening")[0].title.contains("every serving pod listens on targetPort 8080"));
+}
+
+#[test]
+fn a_broken_selector_shows_the_near_misses() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+        endpoints: Some(endpoints(&[], &[])),
+        pods: vec![
+            pod("kubia-a", json!({"app": "kubia-v2"}), true),
+            pod("kubia-b", json!({"app": "kubai"}), true),
+            pod("other", json!({"tier": "db"}), true),
+            pod("unlike", json!({"app": "nginx"}), true),
+        ],
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    let selector = by_check(&d, "selector");
+    assert_eq!(selector[0].severity, Severity::Error);
+    assert!(selector[0].detail.contains("kubia-a has app=kubia-v2 (the selector wants app=kubia)"), "{d:#?}");
+    assert!(selector[0].detail.contains("kubia-b has app=kubai"), "{d:#?}");
+    assert!(!selector[0].detail.contains("other") && !selector[0].detail.contains("unlike"), "{d:#?}");
+    assert_eq!(selector[0].objects, vec![link("Pod", "default", "kubia-a"), link("Pod", "default", "kubia-b")]);
+}
+
+#[test]
+fn slips_are_told_from_other_labels() {
+    assert!(close("dco", "doc") && close("kubai", "kubia") && close("kubia-v2", "kubia"));
+    assert!(!close("kubia", "dco") && !close("tr", "dco") && !close("nginx", "kubia") && !close("db", "tr"));
+    assert_eq!(typos("kitten", "sitting"), 3);
+}
+
+#[test]
+fn pods_in_another_namespace_are_named() {
+    let mut elsewhere = pod("kubia-b", json!({"app": "kubia"}), true);
+    elsewhere.metadata.namespace = Some("team".into());
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+        pods: vec![elsewhere],
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    assert!(by_check(&d, "selector")[0].detail.contains("other namespaces (team/kubia-b)"), "{d:#?}");
+}
+
+#[test]
+fn unready_pods_carry_the_probe_failure() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": 8080}]})),
+        endpoints: Some(endpoints(&[], &["10.244.1.2"])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), false)],
+        listening: listening(&["kubia-a"], 8080),
+        probe_failures: [(
+            "default/kubia-a".to_string(),
+            "Readiness probe failed: ls: cannot access '/var/ready'".to_string(),
+        )]
+        .into(),
+    };
+    let d = diagnose(&evidence);
+    let readiness = by_check(&d, "readiness");
+    assert!(readiness[0].detail.starts_with("Readiness probe failed: ls: cannot access '/var/ready'"));
+    assert_eq!(readiness[1].severity, Severity::Error);
+    assert!(readiness[1].title.contains("connections are refused"));
+}
+
+#[test]
+fn port_and_target_port_confusion_is_explained() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80}]})),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        listening: listening(&["kubia-a"], 8080),
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    let listening = by_check(&d, "listening");
+    assert_eq!(listening[0].severity, Severity::Error);
+    assert!(listening[0].detail.contains("defaults to the service's port (80)"), "{d:#?}");
+    assert!(listening[0].detail.contains("set targetPort: 8080"));
+}
+
+#[test]
+fn a_missing_named_port_is_reported() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": "web"}]})),
+        endpoints: Some(endpoints(&[], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        listening: listening(&["kubia-a"], 8080),
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    assert!(by_check(&d, "target-port")[0].title.contains("defines no container port named web"));
+    assert_eq!(by_check(&d, "endpoints")[0].severity, Severity::Error);
+}
+
+#[test]
+fn external_name_and_headless_explain_themselves() {
+    let external = Evidence {
+        service: service(json!({"type": "ExternalName", "externalName": "api.somecompany.com"})),
+        ..Default::default()
+    };
+    let d = diagnose(&external);
+    assert_eq!(d.findings.len(), 1);
+    assert!(d.findings[0].detail.contains("CNAME to api.somecompany.com"));
+
+    let headless = Evidence {
+        service: service(json!({"clusterIP": "None", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": 8080}]})),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        listening: listening(&["kubia-a"], 8080),
+        ..Default::default()
+    };
+    let d = diagnose(&headless);
+    assert!(by_check(&d, "type")[0].detail.contains("not the service's port (80 → 8080)"));
+    assert!(by_check(&d, "clients").is_empty());
+}
+
+#[test]
+fn selectorless_services_need_their_endpoints() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "ports": [{"port": 80}]})),
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    assert_eq!(by_check(&d, "selector")[0].severity, Severity::Error);
+    assert!(by_check(&d, "selector")[0].detail.contains("no Endpoints object named kubia"));
+}
