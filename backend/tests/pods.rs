@@ -482,3 +482,60 @@ async fn ad_hoc_pods_built_in_images_and_expose() {
     assert!(events["items"].as_array().unwrap().iter().any(|e| e["reason"] == "DefaultProgram"));
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unhealthy_file_fails_http_probes_from_inside_the_container() {
+    let lab = Lab::start().await;
+    let (code, applied) = lab
+        .apply(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      httpGet:
+        port: 8080
+        path: /
+"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{applied}");
+    let ready = |want: bool| {
+        let lab = &lab;
+        async move {
+            eventually(PATIENCE, if want { "the pod ready" } else { "the pod not ready" }, || async {
+                let (_, pod) = lab.get("/api/v1/namespaces/default/pods/web").await;
+                let conditions = pod["status"]["conditions"].as_array()?.clone();
+                let is = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+                (is == want).then_some(())
+            })
+            .await
+        }
+    };
+    ready(true).await;
+    // A sick app: every request fails with 500, so the httpGet probe fails and the pod leaves
+    // service, without a restart.
+    lab.exec("web", &["touch", "/tmp/svclab-unhealthy"]).await;
+    let (_, pod) = lab.get("/api/v1/namespaces/default/pods/web").await;
+    let url = format!("http://{}:8080/", pod["status"]["podIP"].as_str().unwrap());
+    let out = lab.exec("web", &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &url]).await;
+    assert_eq!(out["stdout"], "500", "{out}");
+    ready(false).await;
+    let (_, events) = lab.get("/api/v1/namespaces/default/events").await;
+    let messages: Vec<&str> =
+        events["items"].as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+    assert!(messages.contains(&"Readiness probe failed: HTTP probe failed with statuscode: 500"), "{messages:?}");
+    lab.exec("web", &["rm", "-f", "/tmp/svclab-unhealthy"]).await;
+    ready(true).await;
+    let (_, pod) = lab.get("/api/v1/namespaces/default/pods/web").await;
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    lab.app.shutdown().await;
+}

@@ -97,3 +97,51 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(line).toHaveValue('nosuchcommand');
   await page.screenshot({ path: 'test-results/views.png', fullPage: true });
 });
+
+test('light and dark, as chosen, remembered across a reload', async ({ page }) => {
+  await page.goto('/');
+  const theme = page.getByRole('button', { name: /^Theme:/ });
+  await expect(theme).toHaveText('Theme: system');
+  await theme.click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+  await expect(page.locator('body')).toHaveCSS('background-color', 'rgb(247, 248, 250)');
+  await theme.click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect(page.locator('body')).toHaveCSS('background-color', 'rgb(15, 19, 24)');
+  await page.reload();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await expect(page.getByRole('button', { name: /^Theme:/ })).toHaveText('Theme: dark');
+  await page.screenshot({ path: 'test-results/dark.png', fullPage: true });
+  await page.getByRole('button', { name: /^Theme:/ }).click();
+  await expect(page.locator('html')).not.toHaveAttribute('data-theme', /.+/);
+});
+
+test('the readiness toggle makes an httpGet probe fail and pass through the built-in server', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  await page.locator('#manifest').fill(`apiVersion: v1
+kind: Pod
+metadata:
+  name: web-http
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      httpGet:
+        port: 8080
+        path: /
+`);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  const row = page.locator('tr[data-pod="web-http"]');
+  await expect(row.locator('td').nth(1)).toHaveText('1/1');
+  await expect(row.locator('.probe-command')).toHaveText('touch /tmp/svclab-unhealthy');
+  await expect(row).toContainText('probe: httpGet :8080/');
+  await row.getByRole('button', { name: 'Make unready' }).click();
+  await expect(row.locator('td').nth(1)).toHaveText('0/1');
+  await expect(row.locator('.probe-command')).toHaveText('rm -f /tmp/svclab-unhealthy');
+  await row.getByRole('button', { name: 'Make ready' }).click();
+  await expect(row.locator('td').nth(1)).toHaveText('1/1');
+  await expect(row.locator('td').nth(3)).toHaveText('0');
+});

@@ -56,6 +56,10 @@ pub fn restarts(pod: &Pod) -> i32 {
     statuses.map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum())
 }
 
+/// While this file exists in a container, svclab's built-in HTTP servers answer 500 to every
+/// request (so an `httpGet` probe fails, as it would against a sick app).
+pub const UNHEALTHY_FILE: &str = "/tmp/svclab-unhealthy";
+
 /// What a pod's readiness hangs on, as the dashboard's readiness toggle sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadinessCheck {
@@ -64,6 +68,9 @@ pub enum ReadinessCheck {
     /// An exec probe that checks a file (`ls /var/ready`): creating or removing the file in the
     /// container flips the probe's result.
     File { container: String, path: String },
+    /// An `httpGet` probe, against svclab's built-in servers: creating [`UNHEALTHY_FILE`] makes
+    /// it fail, removing it makes it pass again.
+    Http { container: String, description: String },
     /// Another kind of probe, described as `httpGet :8080/healthz`.
     Other { container: String, description: String },
 }
@@ -92,9 +99,11 @@ pub fn readiness_check(pod: &Pod) -> ReadinessCheck {
             _ => ReadinessCheck::Other { container, description: format!("exec {}", command.join(" ")) },
         };
     }
-    let description = if let Some(http) = &probe.http_get {
-        format!("httpGet :{}{}", port(&http.port), http.path.clone().unwrap_or_else(|| "/".into()))
-    } else if let Some(tcp) = &probe.tcp_socket {
+    if let Some(http) = &probe.http_get {
+        let description = format!("httpGet :{}{}", port(&http.port), http.path.clone().unwrap_or_else(|| "/".into()));
+        return ReadinessCheck::Http { container, description };
+    }
+    let description = if let Some(tcp) = &probe.tcp_socket {
         format!("tcpSocket :{}", port(&tcp.port))
     } else if probe.grpc.is_some() {
         "grpc".to_string()
@@ -135,7 +144,12 @@ mod tests {
         let http = json!({"httpGet": {"port": 8080, "path": "/healthz"}});
         assert_eq!(
             readiness_check(&with_probe(http)),
-            ReadinessCheck::Other { container: "kubia".into(), description: "httpGet :8080/healthz".into() }
+            ReadinessCheck::Http { container: "kubia".into(), description: "httpGet :8080/healthz".into() }
+        );
+        let tcp = json!({"tcpSocket": {"port": 8080}});
+        assert_eq!(
+            readiness_check(&with_probe(tcp)),
+            ReadinessCheck::Other { container: "kubia".into(), description: "tcpSocket :8080".into() }
         );
         let none: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "c"}]}})).unwrap();
         assert_eq!(readiness_check(&none), ReadinessCheck::None);

@@ -10,6 +10,8 @@
 //! - `nginx`: HTTP on port 80 serving the container's `/usr/share/nginx/html` (edit it with exec).
 //! - `busybox`, `tutum/dnsutils`, `alpine`, `ubuntu`, `debian`: tools only. With a `command` the
 //!   container runs it (through the built-in shell) and ends when it ends; without one it idles.
+//! - Every built-in HTTP server answers 500 while `/tmp/svclab-unhealthy` exists in its container
+//!   (so `touch` and `rm` over exec make an `httpGet` probe fail and pass again).
 //! - Any other image: the default program. It answers HTTP on every declared TCP container port
 //!   (`svclab default server for <image>`) and echoes UDP on declared UDP ports; a `command` runs as
 //!   for the tool images. The kubelet records an event saying the image is not built in.
@@ -152,7 +154,7 @@ pub async fn start(
                 let hostname = hostname.clone();
                 async move { format!("You've hit {hostname}\n") }
             });
-            ports.push((8080, Protocol::Tcp, serve_http(app, run, tracker).await?));
+            ports.push((8080, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
             forever()
         }
         Program::EchoServer => {
@@ -161,19 +163,23 @@ pub async fn start(
                 let (hostname, source) = (hostname.clone(), network.source_of(peer));
                 async move { echo(&hostname, source, request).await }
             });
-            ports.push((8080, Protocol::Tcp, serve_http(app, run, tracker).await?));
+            ports.push((8080, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
             forever()
         }
         Program::NetExec => {
             let args: Vec<String> = spec.command.iter().flatten().chain(spec.args.iter().flatten()).cloned().collect();
             if let Some((http_port, udp_port)) = netexec_ports(&args) {
-                ports.push((http_port, Protocol::Tcp, serve_http(netexec_http(sandbox), run, tracker).await?));
+                ports.push((
+                    http_port,
+                    Protocol::Tcp,
+                    serve_http(netexec_http(sandbox), container, run, tracker).await?,
+                ));
                 ports.push((udp_port, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
             }
             forever()
         }
         Program::Nginx => {
-            ports.push((80, Protocol::Tcp, serve_http(nginx(container.clone()), run, tracker).await?));
+            ports.push((80, Protocol::Tcp, serve_http(nginx(container.clone()), container, run, tracker).await?));
             forever()
         }
         Program::Tools => command_main(sandbox, container).unwrap_or_else(forever),
@@ -184,7 +190,7 @@ pub async fn start(
                     ports.push((number, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
                 } else {
                     let app = default_server(&container.image, &sandbox.hostname, number);
-                    ports.push((number, Protocol::Tcp, serve_http(app, run, tracker).await?));
+                    ports.push((number, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
                 }
             }
             command_main(sandbox, container).unwrap_or_else(forever)
@@ -231,7 +237,29 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
     })
 }
 
-async fn serve_http(app: Router, run: &CancellationToken, tracker: &TaskTracker) -> io::Result<SocketAddr> {
+/// While this file exists in a container, its built-in HTTP server fails every request with
+/// 500: a way to make an `httpGet` probe (readiness or liveness) fail from inside, as a sick app
+/// would, with `touch` and `rm` over exec.
+pub const UNHEALTHY_FILE: &str = svclab_shared::pod::UNHEALTHY_FILE;
+
+async fn serve_http(
+    app: Router,
+    container: &Arc<ContainerRuntime>,
+    run: &CancellationToken,
+    tracker: &TaskTracker,
+) -> io::Result<SocketAddr> {
+    let sick = container.clone();
+    let app = app.layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+        let unhealthy = sick.with_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());
+        async move {
+            if unhealthy {
+                use axum::response::IntoResponse;
+                let why = format!("unhealthy: {UNHEALTHY_FILE} exists in this container\n");
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, why).into_response();
+            }
+            next.run(request).await
+        }
+    }));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let real = listener.local_addr()?;
     let stop = run.clone();

@@ -1,7 +1,9 @@
 //! The pods, as `kubectl get pods -o wide` shows them, with a readiness toggle that does what a
 //! person would: it creates or removes the file the pod's exec readiness probe checks, so the
 //! change travels through the real probe, the pod's Ready condition and the endpoints controller.
-//! A pod without a readiness probe says so and offers its controller's manifest with one added.
+//! For an `httpGet` probe it creates or removes the file that makes svclab's built-in servers
+//! fail (`/tmp/svclab-unhealthy`). A pod without a readiness probe says so and offers its
+//! controller's manifest with one added.
 
 use super::age;
 use super::doctor::anchor;
@@ -14,7 +16,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
 use svclab_shared::lab::ExecRequest;
-use svclab_shared::pod::{ReadinessCheck, is_ready, readiness_check, ready_column, restarts, status_column};
+use svclab_shared::pod::{
+    ReadinessCheck, UNHEALTHY_FILE, is_ready, readiness_check, ready_column, restarts, status_column,
+};
 use svclab_shared::{Kind, Object};
 
 #[component]
@@ -75,36 +79,18 @@ fn ReadinessToggle(pod: Pod) -> impl IntoView {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let ready = is_ready(&pod);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
     match readiness_check(&pod) {
         ReadinessCheck::File { container, path } => {
             // Ready: remove the file so the probe starts failing; not ready: create it.
-            let command: Vec<String> =
-                if ready { vec!["rm".into(), "-f".into(), path.clone()] } else { vec!["touch".into(), path.clone()] };
-            let label = if ready { "Make unready" } else { "Make ready" };
-            let shown = command.join(" ");
-            let title = format!("kubectl exec {name} -c {container} -- {shown}");
-            let flip = move |_| {
-                let request = ExecRequest { command: command.clone(), container: Some(container.clone()) };
-                let (ns, pod) = (namespace.clone(), name.clone());
-                busy.set(true);
-                spawn_local(async move {
-                    let outcome = api::exec(&ns, &pod, &request).await;
-                    error.set(match outcome {
-                        Ok(r) if r.exit_code == 0 => None,
-                        Ok(r) => Some(format!("exit code {}: {}", r.exit_code, r.stderr.trim())),
-                        Err(e) => Some(e),
-                    });
-                    busy.set(false);
-                });
-            };
-            view! {
-                <button class="toggle" on:click=flip title=title disabled=move || busy.get()>{label}</button>
-                <span class="mono probe-command">{shown}</span>
-                {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
-            }
-            .into_any()
+            let command = if ready { vec!["rm", "-f", &path] } else { vec!["touch", &path] };
+            let command = command.into_iter().map(String::from).collect();
+            flip_view(namespace, name, container, command, ready, None)
+        }
+        ReadinessCheck::Http { container, description } => {
+            // The built-in server fails every request while the unhealthy file exists.
+            let command = if ready { vec!["touch", UNHEALTHY_FILE] } else { vec!["rm", "-f", UNHEALTHY_FILE] };
+            let command = command.into_iter().map(String::from).collect();
+            flip_view(namespace, name, container, command, ready, Some(description))
         }
         ReadinessCheck::Other { description, .. } => view! {
             <span class="probe" title="This probe does not check a file the dashboard can create or remove">
@@ -130,6 +116,43 @@ fn ReadinessToggle(pod: Pod) -> impl IntoView {
             .into_any()
         }
     }
+}
+
+/// The toggle's button: runs `command` in the container over exec, as `kubectl exec` would.
+fn flip_view(
+    namespace: String,
+    name: String,
+    container: String,
+    command: Vec<String>,
+    ready: bool,
+    probe: Option<String>,
+) -> AnyView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let label = if ready { "Make unready" } else { "Make ready" };
+    let shown = command.join(" ");
+    let title = format!("kubectl exec {name} -c {container} -- {shown}");
+    let flip = move |_| {
+        let request = ExecRequest { command: command.clone(), container: Some(container.clone()) };
+        let (ns, pod) = (namespace.clone(), name.clone());
+        busy.set(true);
+        spawn_local(async move {
+            let outcome = api::exec(&ns, &pod, &request).await;
+            error.set(match outcome {
+                Ok(r) if r.exit_code == 0 => None,
+                Ok(r) => Some(format!("exit code {}: {}", r.exit_code, r.stderr.trim())),
+                Err(e) => Some(e),
+            });
+            busy.set(false);
+        });
+    };
+    view! {
+        <button class="toggle" on:click=flip title=title disabled=move || busy.get()>{label}</button>
+        <span class="mono probe-command">{shown}</span>
+        {probe.map(|p| view! { <span class="probe">{format!(" (probe: {p})")}</span> })}
+        {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
+    }
+    .into_any()
 }
 
 /// The object that owns the pod's template: its ReplicationController or ReplicaSet, or the

@@ -119,8 +119,10 @@ pub fn TopologyView() -> impl IntoView {
                 let d = format!("M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}");
                 let traced = lit.contains(&e.from) && lit.contains(&e.to);
                 let title = format!("{} → {}: {:?}", e.from, e.to, e.state);
+                // Drawn through CSS `d`, so an edge glides when its ends move.
+                let style = format!("d: path('{d}')");
                 Some(view! {
-                    <path d=d class=edge_class(e.state) class:traced=traced data-from=e.from.clone() data-to=e.to.clone()>
+                    <path d=d style=style class=edge_class(e.state) class:traced=traced data-from=e.from.clone() data-to=e.to.clone()>
                         <title>{title}</title>
                     </path>
                 })
@@ -148,7 +150,7 @@ pub fn TopologyView() -> impl IntoView {
                 let class = format!("box {kind}{}", if kind == "pod" && !b.ready { " unready" } else { "" });
                 let traced = lit.contains(&b.id);
                 Some(view! {
-                    <g class=class class:traced=traced data-id=b.id.clone() transform=format!("translate({x},{y})")>
+                    <g class=class class:traced=traced data-id=b.id.clone() style=format!("transform: translate({x}px, {y}px)")>
                         <rect width=BOX_W height=h rx="5"></rect>
                         <text x="8" y=if kind == "pod" { 16.0 } else { 14.0 } class="label">{b.label.clone()}</text>
                         {(kind != "pod").then(|| view! { <text x="8" y="28" class="detail">{b.detail.clone()}</text> })}
