@@ -49,7 +49,7 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(described).toContainText(/Selector:\s+app=views/);
   await expect(described).toContainText(/Type:\s+NodePort/);
   await expect(described).toContainText(/TargetPort:\s+8080\/TCP/);
-  await expect(described).toContainText(/Endpoints:\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080/);
+  await expect(described).toContainText(/Endpoints:\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080\n/);
 
   // kubectl edit: the live service in the editor, changed and applied again.
   await row.getByRole('button', { name: 'Edit' }).click();
@@ -62,9 +62,19 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(page.getByTestId('apply-results')).toContainText('service/views configured');
   await expect(described).toContainText(/Session Affinity:\s+ClientIP/);
 
+  // The ReplicationController, edited in place: three replicas instead of two.
+  const rc = page.locator('tr[data-controller="replicationcontroller/views"]');
+  await expect(rc.locator('td').nth(3)).toHaveText('2');
+  await rc.getByRole('button', { name: 'Edit' }).click();
+  await editor.fill((await editor.inputValue()).replace('replicas: 2', 'replicas: 3'));
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  await expect(page.getByTestId('apply-results')).toContainText('replicationcontroller/views configured');
+  await expect(rc.locator('td').nth(3)).toHaveText('3');
+  await expect(row.locator('.endpoint.ready')).toHaveCount(3);
+
   // The EndpointSlice of the service, both endpoints ready.
   const slice = page.locator('table[aria-label="EndpointSlices"] tr', { hasText: 'views' }).first();
-  await expect(slice.locator('.endpoint.ready')).toHaveCount(2);
+  await expect(slice.locator('.endpoint.ready')).toHaveCount(3);
   await expect(slice).toContainText('IPv4');
 
   // Events, filtered to one pod.

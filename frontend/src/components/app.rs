@@ -14,6 +14,7 @@ use super::{
     terminal::TerminalPanel,
     test_requests::TestPanel,
     topology::{TopologyView, provide_traced},
+    workloads::WorkloadsTable,
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
@@ -37,6 +38,7 @@ pub fn App() -> impl IntoView {
                 <ServicesTable />
                 <TestPanel />
                 <IngressesTable />
+                <WorkloadsTable />
                 <PodsTable />
                 <SlicesTable />
                 <NodesTable />

@@ -106,6 +106,9 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
         })
         .collect();
     let rule_lines: Vec<_> = rules(&ingress).into_iter().map(|r| view! { <li class="mono">{r}</li> }).collect();
+    let editor = crate::components::apply::use_editor();
+    let object = svclab_shared::Object::Ingress(ingress.clone());
+    let edit = move |_| editor.edit(&object);
     view! {
         <tr data-ingress=name.clone()>
             <td class="mono">{super::qualified(&namespace, &name)}</td>
@@ -115,7 +118,12 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
             <td class="mono">{ingress_ports(&ingress)}</td>
             <td>{age(ingress.metadata.creation_timestamp.as_ref())}</td>
             <td><ul class="rules">{rule_lines}</ul></td>
-            <td><div class="actions">{buttons}</div></td>
+            <td>
+                <div class="actions">
+                    <button on:click=edit title="kubectl edit ingress: the ingress in the editor">"Edit"</button>
+                    {buttons}
+                </div>
+            </td>
         </tr>
     }
 }

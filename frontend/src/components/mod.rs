@@ -15,6 +15,7 @@ pub mod terminal;
 pub mod test_requests;
 pub mod topology;
 pub mod window;
+pub mod workloads;
 
 use leptos::prelude::*;
 use std::time::Duration;

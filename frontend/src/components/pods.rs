@@ -36,15 +36,15 @@ pub fn PodsTable() -> impl IntoView {
                 <thead>
                     <tr>
                         <th>"NAME"</th><th>"READY"</th><th>"STATUS"</th><th>"RESTARTS"</th>
-                        <th>"AGE"</th><th>"IP"</th><th>"NODE"</th><th>"READINESS"</th>
+                        <th>"AGE"</th><th>"IP"</th><th>"NODE"</th><th>"READINESS"</th><th></th>
                     </tr>
                 </thead>
                 <tbody>
-                    {move || spacer(slice.with(|s| s.1), 8)}
+                    {move || spacer(slice.with(|s| s.1), 9)}
                     <For each=move || slice.with(|s| s.0.clone()) key=|k| k.clone() let((namespace, name))>
                         <PodRow namespace=namespace name=name />
                     </For>
-                    {move || spacer(slice.with(|s| s.2), 8)}
+                    {move || spacer(slice.with(|s| s.2), 9)}
                 </tbody>
             </table>
             </div>
@@ -58,6 +58,9 @@ fn PodRow(namespace: String, name: String) -> impl IntoView {
     move || {
         cluster.get::<Pod>(&namespace, &name).map(|pod| {
             let unready = !is_ready(&pod);
+            let editor = use_editor();
+            let object = svclab_shared::Object::Pod(pod.clone());
+            let edit = move |_| editor.edit(&object);
             view! {
                 <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
                     <td class="mono">{super::qualified(&namespace, &name)}</td>
@@ -67,7 +70,8 @@ fn PodRow(namespace: String, name: String) -> impl IntoView {
                     <td>{age(pod.metadata.creation_timestamp.as_ref())}</td>
                     <td class="mono">{pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into())}</td>
                     <td>{pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into())}</td>
-                    <td class="readiness"><ReadinessToggle pod=pod /></td>
+                    <td class="readiness"><ReadinessToggle pod=pod.clone() /></td>
+                    <td><button class="small" on:click=edit title="kubectl edit pod: the pod in the editor">"Edit"</button></td>
                 </tr>
             }
         })

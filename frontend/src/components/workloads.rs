@@ -1,0 +1,96 @@
+//! The controllers that keep pods running, as `kubectl get rc,rs,deploy` shows them: DESIRED,
+//! CURRENT and READY replicas, the selector, AGE, with Edit (`kubectl edit`) for each.
+
+use super::age;
+use crate::components::apply::use_editor;
+use crate::state::use_cluster;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::ReplicationController;
+use leptos::prelude::*;
+use svclab_shared::Object;
+
+/// One row: the object and its counts.
+#[derive(Clone)]
+struct Row {
+    object: Object,
+    desired: i32,
+    current: i32,
+    ready: i32,
+    selector: String,
+}
+
+fn labels(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    map.map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+#[component]
+pub fn WorkloadsTable() -> impl IntoView {
+    let cluster = use_cluster();
+    let editor = use_editor();
+    let rows = move || {
+        let mut rows = Vec::new();
+        for rc in cluster.list::<ReplicationController>() {
+            let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
+            rows.push(Row {
+                desired: spec.replicas.unwrap_or(1),
+                current: status.replicas,
+                ready: status.ready_replicas.unwrap_or(0),
+                selector: labels(spec.selector.as_ref()),
+                object: Object::ReplicationController(rc),
+            });
+        }
+        for rs in cluster.list::<ReplicaSet>() {
+            let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
+            rows.push(Row {
+                desired: spec.replicas.unwrap_or(1),
+                current: status.replicas,
+                ready: status.ready_replicas.unwrap_or(0),
+                selector: labels(spec.selector.match_labels.as_ref()),
+                object: Object::ReplicaSet(rs),
+            });
+        }
+        for d in cluster.list::<Deployment>() {
+            let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
+            rows.push(Row {
+                desired: spec.replicas.unwrap_or(1),
+                current: status.replicas.unwrap_or(0),
+                ready: status.ready_replicas.unwrap_or(0),
+                selector: labels(spec.selector.match_labels.as_ref()),
+                object: Object::Deployment(d),
+            });
+        }
+        rows
+    };
+    view! {
+        <section class="panel" id="workloads" aria-labelledby="workloads-title">
+            <h2 id="workloads-title">"Controllers"</h2>
+            <div class="table-wrap">
+            <table aria-label="Controllers">
+                <thead>
+                    <tr><th>"NAME"</th><th>"DESIRED"</th><th>"CURRENT"</th><th>"READY"</th><th>"SELECTOR"</th><th>"AGE"</th><th></th></tr>
+                </thead>
+                <tbody>
+                    <For each=rows key=|r| (r.object.reference(), r.object.namespace().to_string(), r.object.resource_version()) let(r)>
+                        {
+                            let reference = r.object.reference();
+                            let object = r.object.clone();
+                            let behind = r.ready < r.desired;
+                            view! {
+                                <tr data-controller=reference.clone() class:unready=behind>
+                                    <td class="mono">{super::qualified(r.object.namespace(), &reference)}</td>
+                                    <td>{r.desired}</td>
+                                    <td>{r.current}</td>
+                                    <td>{r.ready}</td>
+                                    <td class="mono">{r.selector.clone()}</td>
+                                    <td>{age(r.object.metadata().creation_timestamp.as_ref())}</td>
+                                    <td><button class="small" on:click=move |_| editor.edit(&object)>"Edit"</button></td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+            </div>
+        </section>
+    }
+}
