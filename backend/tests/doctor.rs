@@ -117,6 +117,54 @@ spec:
     let readiness = findings(&gated, "readiness");
     assert!(readiness.iter().any(|f| f["severity"] == "error" && f["title"].as_str().unwrap().contains("refused")));
 
+    // An app bound to localhost: reachable inside its pod only, and the doctor says so.
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: local
+  labels:
+    app: local
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    env:
+    - name: BIND_ADDRESS
+      value: 127.0.0.1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: local
+spec:
+  selector:
+    app: local
+  ports:
+  - port: 80
+    targetPort: 8080
+"#,
+    )
+    .await;
+    let local = eventually(PATIENCE, "the localhost-only finding", || async {
+        let d = diagnosis(&lab, "local").await;
+        let title = findings(&d, "listening").first()?["title"].as_str()?.to_string();
+        (title == "local listens on 127.0.0.1:8080 only").then_some(d)
+    })
+    .await;
+    assert_eq!(findings(&local, "listening")[0]["severity"], "error");
+    let inside = lab.exec("local", &["curl", "-s", "http://localhost:8080/"]).await;
+    assert_eq!(inside["stdout"], "You've hit local\n", "{inside}");
+    let (_, pod) = lab.get("/api/v1/namespaces/default/pods/local").await;
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    let other = lab.running_pods().await.into_iter().find(|p| p.starts_with("kubia-")).unwrap();
+    let outside = lab.exec(&other, &["curl", "-sS", &format!("http://{ip}:8080/")]).await;
+    assert_eq!(outside["exitCode"], 7, "refused at the pod's IP: {outside}");
+    // Any pod reaches its own servers at localhost, as containers sharing a network namespace do.
+    let own = lab.exec(&other, &["curl", "-s", "http://127.0.0.1:8080/"]).await;
+    assert_eq!(own["stdout"], format!("You've hit {other}\n"));
+
     let (code, missing) = lab.get("/lab/v1/namespaces/default/services/nope/diagnosis").await;
     assert_eq!((code, missing["message"].as_str()), (404, Some("services \"nope\" not found")));
     lab.app.shutdown().await;

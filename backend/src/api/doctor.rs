@@ -1,6 +1,6 @@
 //! `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis`: the service doctor. It gathers what
 //! the checklist needs — the service, its Endpoints, the pods, what listens at each pod's address
-//! on the virtual network, the kubelet's last readiness probe failure per pod — and runs the pure
+//! (and at its localhost only) on the virtual network, the kubelet's last readiness probe failure per pod — and runs the pure
 //! checklist of [`svclab_shared::doctor`].
 
 use super::ApiState;
@@ -21,21 +21,18 @@ pub async fn diagnosis(
     let store = state.store();
     let service: Service = store.get_typed(&ns, &name).ok_or_else(|| ApiError::not_found(Kind::Service, &name))?;
     let pods: Vec<Pod> = store.list_views::<Pod>(None).iter().map(|p| (**p).clone()).collect();
-    let mut listening = BTreeMap::new();
+    let text = |ports: Vec<(u16, Protocol)>| -> Vec<(i32, String)> {
+        let name = |p: Protocol| if p == Protocol::Udp { "UDP" } else { "TCP" }.to_string();
+        ports.into_iter().map(|(port, protocol)| (i32::from(port), name(protocol))).collect()
+    };
+    let (mut listening, mut loopback) = (BTreeMap::new(), BTreeMap::new());
     for pod in &pods {
         let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse::<Ipv4Addr>().ok())
         else {
             continue;
         };
-        let ports = state
-            .network
-            .listening(ip)
-            .into_iter()
-            .map(|(port, protocol)| {
-                (i32::from(port), if protocol == Protocol::Udp { "UDP" } else { "TCP" }.to_string())
-            })
-            .collect();
-        listening.insert(pod_key(pod), ports);
+        listening.insert(pod_key(pod), text(state.network.listening(ip)));
+        loopback.insert(pod_key(pod), text(state.network.listening_loopback(ip)));
     }
     let evidence = Evidence {
         endpoints: store.get_typed::<Endpoints>(&ns, &name),
@@ -43,6 +40,7 @@ pub async fn diagnosis(
         service,
         pods,
         listening,
+        loopback,
     };
     Ok(Json(diagnose(&evidence)))
 }

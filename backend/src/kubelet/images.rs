@@ -10,6 +10,8 @@
 //! - `nginx`: HTTP on port 80 serving the container's `/usr/share/nginx/html` (edit it with exec).
 //! - `busybox`, `tutum/dnsutils`, `alpine`, `ubuntu`, `debian`: tools only. With a `command` the
 //!   container runs it (through the built-in shell) and ends when it ends; without one it idles.
+//! - With `BIND_ADDRESS=127.0.0.1` in its environment a container's servers listen on the pod's
+//!   localhost only: reachable from inside the pod, refused at the pod's IP.
 //! - Every built-in HTTP server answers 500 while `/tmp/svclab-unhealthy` exists in its container
 //!   (so `touch` and `rm` over exec make an `httpGet` probe fail and pass again).
 //! - Any other image: the default program. It answers HTTP on every declared TCP container port
@@ -117,8 +119,15 @@ pub fn filesystem(program: Program, sandbox: &PodSandbox) -> Fs {
 /// them), and its main process, which ends with the exit code when the program ends.
 pub struct Started {
     pub ports: Vec<(u16, Protocol, SocketAddr)>,
+    /// The servers listen on the pod's 127.0.0.1 only (`BIND_ADDRESS=127.0.0.1` in the
+    /// container's environment), as an app bound to localhost does: reachable from inside the
+    /// pod, refused at the pod's IP.
+    pub loopback_only: bool,
     pub main: BoxFuture<'static, i32>,
 }
+
+/// The environment variable that binds a container's built-in servers to localhost only.
+pub const BIND_ENV: &str = "BIND_ADDRESS";
 
 /// The container's main process when it runs a command: the built-in shell interprets it.
 fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Option<BoxFuture<'static, i32>> {
@@ -196,7 +205,9 @@ pub async fn start(
             command_main(sandbox, container).unwrap_or_else(forever)
         }
     };
-    Ok(Started { ports, main })
+    let bind = spec.env.iter().flatten().find(|v| v.name == BIND_ENV).and_then(|v| v.value.as_deref());
+    let loopback_only = matches!(bind, Some("127.0.0.1" | "localhost"));
+    Ok(Started { ports, loopback_only, main })
 }
 
 /// The default program's page.

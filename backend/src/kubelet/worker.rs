@@ -74,7 +74,11 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
                 deps.event("Normal", "Created", &format!("Created container {name}"));
                 deps.event("Normal", "Started", &format!("Started container {name}"));
                 for (port, protocol, real) in &started.ports {
-                    deps.network.bind(sandbox.ip, *port, *protocol, *real);
+                    if started.loopback_only {
+                        deps.network.bind_loopback(sandbox.ip, *port, *protocol, *real);
+                    } else {
+                        deps.network.bind(sandbox.ip, *port, *protocol, *real);
+                    }
                 }
                 sandbox.status_changed();
                 let ended = supervise(&sandbox, &container, started.main, &run, &deps).await;

@@ -130,6 +130,9 @@ struct Inner {
     affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
     pods: RwLock<HashMap<Ipv4Addr, PodSockets>>,
+    /// Pod IP → what its containers listen on at the pod's own 127.0.0.1 only (an app bound to
+    /// localhost), reachable from inside the pod and nowhere else.
+    loopback: RwLock<HashMap<Ipv4Addr, PodSockets>>,
     proxy: watch::Receiver<Arc<ProxyTable>>,
     traces: Arc<Traces>,
 }
@@ -144,7 +147,8 @@ impl Network {
     pub fn new(plan: AddressPlan, proxy: watch::Receiver<Arc<ProxyTable>>) -> Self {
         let (sources, affinity) = (RwLock::default(), Affinity::default());
         let traces = Arc::default();
-        Network { inner: Arc::new(Inner { plan, sources, affinity, pods: RwLock::default(), proxy, traces }) }
+        let (pods, loopback) = (RwLock::default(), RwLock::default());
+        Network { inner: Arc::new(Inner { plan, sources, affinity, pods, loopback, proxy, traces }) }
     }
 
     /// The hops proxies record for test connections.
@@ -167,17 +171,35 @@ impl Network {
         pods.entry(ip).or_default().insert((port, protocol), real);
     }
 
+    /// Records that a container of the pod at `ip` listens on `port` at the pod's 127.0.0.1
+    /// only, really at `real`.
+    pub fn bind_loopback(&self, ip: Ipv4Addr, port: u16, protocol: Protocol, real: SocketAddr) {
+        let mut loopback = self.inner.loopback.write().unwrap_or_else(|e| e.into_inner());
+        loopback.entry(ip).or_default().insert((port, protocol), real);
+    }
+
     /// Records that nothing listens on a pod's `port` any more (its container stopped).
     pub fn unbind(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) {
-        let mut pods = self.inner.pods.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(sockets) = pods.get_mut(&ip) {
-            sockets.remove(&(port, protocol));
+        for map in [&self.inner.pods, &self.inner.loopback] {
+            let mut pods = map.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(sockets) = pods.get_mut(&ip) {
+                sockets.remove(&(port, protocol));
+            }
         }
     }
 
     /// What listens at a pod's address: its containers' `(port, protocol)` pairs.
     pub fn listening(&self, ip: Ipv4Addr) -> Vec<(u16, Protocol)> {
-        let pods = self.inner.pods.read().unwrap_or_else(|e| e.into_inner());
+        Self::ports_of(&self.inner.pods, ip)
+    }
+
+    /// What listens only at the pod's own 127.0.0.1.
+    pub fn listening_loopback(&self, ip: Ipv4Addr) -> Vec<(u16, Protocol)> {
+        Self::ports_of(&self.inner.loopback, ip)
+    }
+
+    fn ports_of(map: &RwLock<HashMap<Ipv4Addr, PodSockets>>, ip: Ipv4Addr) -> Vec<(u16, Protocol)> {
+        let pods = map.read().unwrap_or_else(|e| e.into_inner());
         let mut ports: Vec<(u16, Protocol)> = pods.get(&ip).into_iter().flat_map(|s| s.keys().copied()).collect();
         ports.sort_by_key(|(port, protocol)| (*port, *protocol == Protocol::Udp));
         ports
@@ -186,6 +208,7 @@ impl Network {
     /// Takes a pod's address off the network.
     pub fn detach_pod(&self, ip: Ipv4Addr) {
         self.inner.pods.write().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+        self.inner.loopback.write().unwrap_or_else(|e| e.into_inner()).remove(&ip);
     }
 
     /// Whether an ICMP echo to `ip` gets a reply: pods on the network, nodes and other loopback
@@ -203,6 +226,19 @@ impl Network {
     pub fn resolve_pod(&self, ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<SocketAddr, DialError> {
         let pods = self.inner.pods.read().unwrap_or_else(|e| e.into_inner());
         pods.get(&ip).ok_or(DialError::NoRoute)?.get(&(port, protocol)).copied().ok_or(DialError::Refused)
+    }
+
+    /// The real address behind `to` as seen from `from`: for a pod, 127.0.0.1 is the pod itself
+    /// (its containers share one network namespace), what listens there on localhost only first.
+    pub fn resolve_from(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> Result<SocketAddr, DialError> {
+        if *to.ip() != Ipv4Addr::LOCALHOST || !self.inner.plan.is_pod_ip(from) {
+            return self.resolve(to, protocol);
+        }
+        let loopback = self.inner.loopback.read().unwrap_or_else(|e| e.into_inner());
+        match loopback.get(&from).and_then(|s| s.get(&(to.port(), protocol))) {
+            Some(real) => Ok(*real),
+            None => self.resolve_pod(from, to.port(), protocol),
+        }
     }
 
     /// The real address behind `to` for `protocol`: a pod's socket or a loopback address.
@@ -289,7 +325,7 @@ impl Network {
             self.track(stream.local_addr()?, from);
             return Ok(Connection { stream, hop: Some(hop) });
         }
-        let stream = self.connect_direct(to).await?;
+        let stream = self.dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
         self.track(stream.local_addr()?, from);
         Ok(Connection { stream, hop: None })
     }
@@ -303,7 +339,7 @@ impl Network {
         } else {
             (to, None)
         };
-        let real = self.resolve(target, Protocol::Tcp)?;
+        let real = self.resolve_from(from, target, Protocol::Tcp)?;
         let (stream, trace) = self.dial_traced(real, Some(from)).await?;
         Ok((Connection { stream, hop }, trace))
     }
@@ -360,7 +396,7 @@ impl Network {
             let (endpoint, _) = self.route_service(from, to, Protocol::Udp)?;
             self.resolve(endpoint, Protocol::Udp)?
         } else {
-            self.resolve(to, Protocol::Udp)?
+            self.resolve_from(from, to, Protocol::Udp)?
         };
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
         self.track(socket.local_addr()?, from);
@@ -383,7 +419,10 @@ impl Network {
 
     /// Connects to a pod's `ip:port` (or a host address) without any service in between.
     pub async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
-        let real = self.resolve(to, Protocol::Tcp)?;
+        self.dial(self.resolve(to, Protocol::Tcp)?).await
+    }
+
+    async fn dial(&self, real: SocketAddr) -> Result<TcpStream, DialError> {
         match TcpStream::connect(real).await {
             Ok(s) => {
                 s.set_nodelay(true)?;

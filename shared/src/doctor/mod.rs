@@ -68,6 +68,8 @@ pub struct Evidence {
     /// For each pod (`namespace/name`), the ports something in it listens on at the pod's IP,
     /// as `(port, protocol)`.
     pub listening: BTreeMap<String, Vec<(i32, String)>>,
+    /// For each pod, the ports something listens on at the pod's 127.0.0.1 only.
+    pub loopback: BTreeMap<String, Vec<(i32, String)>>,
     /// For each pod (`namespace/name`), the last readiness probe failure the kubelet reported.
     pub probe_failures: BTreeMap<String, String>,
 }
@@ -483,6 +485,25 @@ fn check_port(evidence: &Evidence, port: &ServicePort, serving: &[&Pod]) -> Vec<
                 " targetPort is {target}, the same as port: it defaults to the service's port ({}) when left out.",
                 port.port
             ));
+        }
+        let on_loopback = evidence
+            .loopback
+            .get(&key(pod))
+            .is_some_and(|l| l.iter().any(|(p, proto)| *p == target && *proto == protocol));
+        if on_loopback {
+            out.push(finding(
+                Severity::Error,
+                "listening",
+                format!("{} listens on 127.0.0.1:{target} only", name(pod)),
+                format!(
+                    "The app in {} is bound to localhost: `curl localhost:{target}` works inside the pod, but \
+                     connections to {ip}:{target}, which is where the service sends them, are refused. Make it \
+                     listen on 0.0.0.0 (all addresses).",
+                    name(pod)
+                ),
+                vec![pod_link(pod)],
+            ));
+            continue;
         }
         match open.as_slice() {
             [] => detail.push_str(&format!(" Nothing in the pod listens on any {protocol} port at its IP.")),

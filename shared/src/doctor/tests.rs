@@ -104,6 +104,7 @@ fn unready_pods_carry_the_probe_failure() {
             "Readiness probe failed: ls: cannot access '/var/ready'".to_string(),
         )]
         .into(),
+        ..Default::default()
     };
     let d = diagnose(&evidence);
     let readiness = by_check(&d, "readiness");
@@ -175,4 +176,20 @@ fn selectorless_services_need_their_endpoints() {
     let d = diagnose(&evidence);
     assert_eq!(by_check(&d, "selector")[0].severity, Severity::Error);
     assert!(by_check(&d, "selector")[0].detail.contains("no Endpoints object named kubia"));
+}
+
+#[test]
+fn an_app_bound_to_localhost_is_found() {
+    let evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": 8080}]})),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        loopback: listening(&["kubia-a"], 8080),
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    let listening = by_check(&d, "listening");
+    assert_eq!(listening[0].title, "kubia-a listens on 127.0.0.1:8080 only", "{d:#?}");
+    assert!(listening[0].detail.contains("listen on 0.0.0.0"));
 }
