@@ -539,3 +539,57 @@ spec:
     assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_closed_file_fails_tcp_probes_from_inside_the_container() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA).await;
+    let (code, applied) = lab
+        .apply(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tcp
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      tcpSocket:
+        port: 8080
+"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{applied}");
+    let ready = |want: bool| {
+        let lab = &lab;
+        async move {
+            eventually(PATIENCE, if want { "the pod ready" } else { "the pod not ready" }, || async {
+                let (_, pod) = lab.get("/api/v1/namespaces/default/pods/tcp").await;
+                let conditions = pod["status"]["conditions"].as_array()?.clone();
+                let is = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+                (is == want).then_some(())
+            })
+            .await
+        }
+    };
+    ready(true).await;
+    let (_, pod) = lab.get("/api/v1/namespaces/default/pods/tcp").await;
+    let url = format!("http://{}:8080/", pod["status"]["podIP"].as_str().unwrap());
+    let other = eventually(PATIENCE, "a kubia pod", || async {
+        lab.running_pods().await.into_iter().find(|p| p.starts_with("kubia-"))
+    })
+    .await;
+    // The port takes no connections while the file exists: refused, and the probe fails.
+    lab.exec("tcp", &["touch", "/tmp/svclab-closed"]).await;
+    let out = lab.exec(&other, &["curl", "-sS", &url]).await;
+    assert_eq!(out["exitCode"], 7, "{out}");
+    ready(false).await;
+    lab.exec("tcp", &["rm", "/tmp/svclab-closed"]).await;
+    ready(true).await;
+    let out = lab.exec(&other, &["curl", "-s", &url]).await;
+    assert_eq!(out["stdout"], "You've hit tcp\n", "{out}");
+    lab.app.shutdown().await;
+}

@@ -155,3 +155,30 @@ spec:
   await expect(row.locator('td').nth(1)).toHaveText('1/1');
   await expect(row.locator('td').nth(3)).toHaveText('0');
 });
+
+test('the readiness toggle closes and opens a tcpSocket-probed container', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  await page.locator('#manifest').fill(`apiVersion: v1
+kind: Pod
+metadata:
+  name: web-tcp
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      tcpSocket:
+        port: 8080
+`);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+  const row = page.locator('tr[data-pod="web-tcp"]');
+  await expect(row.locator('td').nth(1)).toHaveText('1/1');
+  await expect(row).toContainText('probe: tcpSocket :8080');
+  await row.getByRole('button', { name: 'Make unready' }).click();
+  await expect(row.locator('td').nth(1)).toHaveText('0/1');
+  await expect(row.locator('.probe-command')).toHaveText('rm -f /tmp/svclab-closed');
+  await row.getByRole('button', { name: 'Make ready' }).click();
+  await expect(row.locator('td').nth(1)).toHaveText('1/1');
+});

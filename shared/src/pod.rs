@@ -60,6 +60,9 @@ pub fn restarts(pod: &Pod) -> i32 {
 /// request (so an `httpGet` probe fails, as it would against a sick app).
 pub const UNHEALTHY_FILE: &str = "/tmp/svclab-unhealthy";
 
+/// While this file exists in a container, its ports take no connections (a `tcpSocket` probe fails).
+pub const CLOSED_FILE: &str = "/tmp/svclab-closed";
+
 /// What a pod's readiness hangs on, as the dashboard's readiness toggle sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadinessCheck {
@@ -68,9 +71,10 @@ pub enum ReadinessCheck {
     /// An exec probe that checks a file (`ls /var/ready`): creating or removing the file in the
     /// container flips the probe's result.
     File { container: String, path: String },
-    /// An `httpGet` probe, against svclab's built-in servers: creating [`UNHEALTHY_FILE`] makes
-    /// it fail, removing it makes it pass again.
-    Http { container: String, description: String },
+    /// A probe svclab's built-in servers can be made to fail from inside: creating `file`
+    /// ([`UNHEALTHY_FILE`] for `httpGet`, [`CLOSED_FILE`] for `tcpSocket`) makes it fail, removing
+    /// it makes it pass again.
+    Fault { container: String, description: String, file: &'static str },
     /// Another kind of probe, described as `httpGet :8080/healthz`.
     Other { container: String, description: String },
 }
@@ -101,15 +105,13 @@ pub fn readiness_check(pod: &Pod) -> ReadinessCheck {
     }
     if let Some(http) = &probe.http_get {
         let description = format!("httpGet :{}{}", port(&http.port), http.path.clone().unwrap_or_else(|| "/".into()));
-        return ReadinessCheck::Http { container, description };
+        return ReadinessCheck::Fault { container, description, file: UNHEALTHY_FILE };
     }
-    let description = if let Some(tcp) = &probe.tcp_socket {
-        format!("tcpSocket :{}", port(&tcp.port))
-    } else if probe.grpc.is_some() {
-        "grpc".to_string()
-    } else {
-        "no handler".to_string()
-    };
+    if let Some(tcp) = &probe.tcp_socket {
+        let description = format!("tcpSocket :{}", port(&tcp.port));
+        return ReadinessCheck::Fault { container, description, file: CLOSED_FILE };
+    }
+    let description = if probe.grpc.is_some() { "grpc".to_string() } else { "no handler".to_string() };
     ReadinessCheck::Other { container, description }
 }
 
@@ -142,14 +144,18 @@ mod tests {
     #[test]
     fn other_probes_are_described() {
         let http = json!({"httpGet": {"port": 8080, "path": "/healthz"}});
-        assert_eq!(
-            readiness_check(&with_probe(http)),
-            ReadinessCheck::Http { container: "kubia".into(), description: "httpGet :8080/healthz".into() }
-        );
+        let fault = |description: &str, file| ReadinessCheck::Fault {
+            container: "kubia".into(),
+            description: description.into(),
+            file,
+        };
+        assert_eq!(readiness_check(&with_probe(http)), fault("httpGet :8080/healthz", UNHEALTHY_FILE));
         let tcp = json!({"tcpSocket": {"port": 8080}});
+        assert_eq!(readiness_check(&with_probe(tcp)), fault("tcpSocket :8080", CLOSED_FILE));
+        let grpc = json!({"grpc": {"port": 9090}});
         assert_eq!(
-            readiness_check(&with_probe(tcp)),
-            ReadinessCheck::Other { container: "kubia".into(), description: "tcpSocket :8080".into() }
+            readiness_check(&with_probe(grpc)),
+            ReadinessCheck::Other { container: "kubia".into(), description: "grpc".into() }
         );
         let none: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "c"}]}})).unwrap();
         assert_eq!(readiness_check(&none), ReadinessCheck::None);

@@ -46,6 +46,8 @@ pub struct ContainerRuntime {
     pub image: String,
     pub program: Program,
     state: Mutex<State>,
+    /// Woken whenever the filesystem may have changed (exec and servers write through `with_fs`).
+    fs_changed: tokio::sync::Notify,
 }
 
 impl ContainerRuntime {
@@ -59,7 +61,8 @@ impl ContainerRuntime {
             ready: false,
             started: false,
         };
-        ContainerRuntime { spec, image, program, state: Mutex::new(State { fs: Fs::default(), snapshot }) }
+        let state = Mutex::new(State { fs: Fs::default(), snapshot });
+        ContainerRuntime { spec, image, program, state, fs_changed: tokio::sync::Notify::new() }
     }
 
     pub fn name(&self) -> &str {
@@ -71,7 +74,19 @@ impl ContainerRuntime {
     }
 
     pub fn with_fs<R>(&self, f: impl FnOnce(&mut Fs) -> R) -> R {
-        f(&mut self.state().fs)
+        let out = f(&mut self.state().fs);
+        self.fs_changed.notify_waiters();
+        out
+    }
+
+    /// Looks at the filesystem without counting as a change.
+    pub fn read_fs<R>(&self, f: impl FnOnce(&Fs) -> R) -> R {
+        f(&self.state().fs)
+    }
+
+    /// Woken whenever the filesystem may have changed.
+    pub fn fs_changes(&self) -> &tokio::sync::Notify {
+        &self.fs_changed
     }
 
     /// Whether its main process runs now (exec can enter it).

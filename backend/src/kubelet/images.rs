@@ -13,7 +13,8 @@
 //! - With `BIND_ADDRESS=127.0.0.1` in its environment a container's servers listen on the pod's
 //!   localhost only: reachable from inside the pod, refused at the pod's IP.
 //! - Every built-in HTTP server answers 500 while `/tmp/svclab-unhealthy` exists in its container
-//!   (so `touch` and `rm` over exec make an `httpGet` probe fail and pass again).
+//!   (so `touch` and `rm` over exec make an `httpGet` probe fail and pass again), and a
+//!   container's ports take no connections while `/tmp/svclab-closed` exists (a `tcpSocket` probe).
 //! - Any other image: the default program. It answers HTTP on every declared TCP container port
 //!   (`svclab default server for <image>`) and echoes UDP on declared UDP ports; a `command` runs as
 //!   for the tool images. The kubelet records an event saying the image is not built in.
@@ -253,6 +254,10 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
 /// would, with `touch` and `rm` over exec.
 pub const UNHEALTHY_FILE: &str = svclab_shared::pod::UNHEALTHY_FILE;
 
+/// While this file exists in a container, its ports take no connections (as if its program had
+/// stopped listening): a way to make a `tcpSocket` probe fail from inside.
+pub const CLOSED_FILE: &str = svclab_shared::pod::CLOSED_FILE;
+
 async fn serve_http(
     app: Router,
     container: &Arc<ContainerRuntime>,
@@ -261,7 +266,7 @@ async fn serve_http(
 ) -> io::Result<SocketAddr> {
     let sick = container.clone();
     let app = app.layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
-        let unhealthy = sick.with_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());
+        let unhealthy = sick.read_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());
         async move {
             if unhealthy {
                 use axum::response::IntoResponse;

@@ -73,15 +73,38 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
                 container.started(fs, container.spec.startup_probe.is_some());
                 deps.event("Normal", "Created", &format!("Created container {name}"));
                 deps.event("Normal", "Started", &format!("Started container {name}"));
-                for (port, protocol, real) in &started.ports {
-                    if started.loopback_only {
-                        deps.network.bind_loopback(sandbox.ip, *port, *protocol, *real);
-                    } else {
-                        deps.network.bind(sandbox.ip, *port, *protocol, *real);
+                let bind = |open: bool| {
+                    for (port, protocol, real) in &started.ports {
+                        match (open, started.loopback_only) {
+                            (false, _) => deps.network.unbind(sandbox.ip, *port, *protocol),
+                            (true, true) => deps.network.bind_loopback(sandbox.ip, *port, *protocol, *real),
+                            (true, false) => deps.network.bind(sandbox.ip, *port, *protocol, *real),
+                        }
                     }
-                }
+                };
+                let closed = || container.read_fs(|fs| fs.stat(images::CLOSED_FILE).is_some());
+                bind(!closed());
                 sandbox.status_changed();
-                let ended = supervise(&sandbox, &container, started.main, &run, &deps).await;
+                // While the closed file exists the container's ports take no connections.
+                let ports_follow_the_closed_file = async {
+                    let mut was = closed();
+                    loop {
+                        // Listen before looking, so a change in between is not missed.
+                        let changed = container.fs_changes().notified();
+                        tokio::pin!(changed);
+                        changed.as_mut().enable();
+                        let now = closed();
+                        if now != was {
+                            bind(!now);
+                            was = now;
+                        }
+                        changed.await;
+                    }
+                };
+                let ended = tokio::select! {
+                    ended = supervise(&sandbox, &container, started.main, &run, &deps) => ended,
+                    never = ports_follow_the_closed_file => never,
+                };
                 for (port, protocol, _) in &started.ports {
                     deps.network.unbind(sandbox.ip, *port, *protocol);
                 }

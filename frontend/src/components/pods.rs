@@ -2,7 +2,8 @@
 //! person would: it creates or removes the file the pod's exec readiness probe checks, so the
 //! change travels through the real probe, the pod's Ready condition and the endpoints controller.
 //! For an `httpGet` probe it creates or removes the file that makes svclab's built-in servers
-//! fail (`/tmp/svclab-unhealthy`). A pod without a readiness probe says so and offers its
+//! fail (`/tmp/svclab-unhealthy`), for a `tcpSocket` probe the one that closes the container's
+//! ports (`/tmp/svclab-closed`). A pod without a readiness probe says so and offers its
 //! controller's manifest with one added.
 
 use super::age;
@@ -16,9 +17,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
 use svclab_shared::lab::ExecRequest;
-use svclab_shared::pod::{
-    ReadinessCheck, UNHEALTHY_FILE, is_ready, readiness_check, ready_column, restarts, status_column,
-};
+use svclab_shared::pod::{ReadinessCheck, is_ready, readiness_check, ready_column, restarts, status_column};
 use svclab_shared::{Kind, Object};
 
 #[component]
@@ -90,9 +89,9 @@ fn ReadinessToggle(pod: Pod) -> impl IntoView {
             let command = command.into_iter().map(String::from).collect();
             flip_view(namespace, name, container, command, ready, None)
         }
-        ReadinessCheck::Http { container, description } => {
-            // The built-in server fails every request while the unhealthy file exists.
-            let command = if ready { vec!["touch", UNHEALTHY_FILE] } else { vec!["rm", "-f", UNHEALTHY_FILE] };
+        ReadinessCheck::Fault { container, description, file } => {
+            // The built-in servers fail (httpGet) or take no connections (tcpSocket) while the file exists.
+            let command = if ready { vec!["touch", file] } else { vec!["rm", "-f", file] };
             let command = command.into_iter().map(String::from).collect();
             flip_view(namespace, name, container, command, ready, Some(description))
         }
