@@ -47,6 +47,13 @@ test('errors are marked at their line, uploads apply files, and Delete removes t
   await expect(results).toContainText('b.yaml: service/uploaded-b created');
   await expect(page.locator('tr[data-service="uploaded-b"]')).toHaveCount(1);
 
+  // From the keyboard alone: type in the editor and apply with Ctrl+Enter.
+  await page.locator('#manifest').focus();
+  await page.keyboard.press('Control+a');
+  await page.keyboard.insertText(GOOD.replace('uploaded-a', 'typed'));
+  await page.keyboard.press('Control+Enter');
+  await expect(results).toContainText('service/typed created');
+
   // Delete, as kubectl delete -f: the service leaves the table.
   await page.locator('#manifest').fill(GOOD);
   await page.getByRole('button', { name: 'Delete', exact: true }).click();

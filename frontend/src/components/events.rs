@@ -92,7 +92,7 @@ pub fn EventsTable() -> impl IntoView {
                     </select>
                 </label>
             </div>
-            <div class="table-wrap windowed">
+            <div class="table-wrap windowed" tabindex="0" role="region" aria-label="Events, scrollable">
             <table aria-label="Events">
                 <thead><tr><th>"LAST SEEN"</th><th>"TYPE"</th><th>"REASON"</th><th>"OBJECT"</th><th>"MESSAGE"</th></tr></thead>
                 <tbody>

@@ -30,7 +30,7 @@ pub fn PodsTable() -> impl IntoView {
     view! {
         <section class="panel">
             <h2>"Pods " <span class="count">{move || keys.with(Vec::len)}</span></h2>
-            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll()>
+            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll() tabindex="0" role="region" aria-label="Pods, scrollable">
             <table aria-label="Pods">
                 <thead>
                     <tr>

@@ -51,7 +51,7 @@ pub fn ServicesTable() -> impl IntoView {
     view! {
         <section class="panel">
             <h2>"Services " <span class="count">{move || keys.with(Vec::len)}</span></h2>
-            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll()>
+            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll() tabindex="0" role="region" aria-label="Services, scrollable">
             <table aria-label="Services">
                 <thead>
                     <tr>

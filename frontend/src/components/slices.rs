@@ -17,7 +17,7 @@ pub fn SlicesTable() -> impl IntoView {
     view! {
         <section class="panel" id="endpointslices" aria-labelledby="slices-title">
             <h2 id="slices-title">"EndpointSlices " <span class="count">{move || keys.with(Vec::len)}</span></h2>
-            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll()>
+            <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll() tabindex="0" role="region" aria-label="EndpointSlices, scrollable">
             <table aria-label="EndpointSlices">
                 <thead><tr><th>"NAME"</th><th>"SERVICE"</th><th>"ADDRESSTYPE"</th><th>"PORTS"</th><th>"ENDPOINTS"</th><th>"AGE"</th></tr></thead>
                 <tbody>
