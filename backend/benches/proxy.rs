@@ -201,7 +201,7 @@ async fn main() -> Result<()> {
         out.push_str(&format!("| {name} | {gbps:.2} Gbit/s | {cps:.0} /s |\n"));
     }
     out.push_str(&format!(
-        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}×; svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on both, ≥ 60% of direct bulk). A proxied byte crosses the loopback stack twice where a direct one crosses it once, so about 50% of direct is the ceiling for any proxy on one machine.\n",
+        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}×; svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on both, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
         svclab.1 / haproxy.1,
         svclab.2 / haproxy.2,
         svclab.1 / direct.1 * 100.0
