@@ -42,6 +42,18 @@ fn pod_of<'a>(list: &'a Value, name: &str) -> &'a Value {
     list["items"].as_array().unwrap().iter().find(|p| p["metadata"]["name"] == name).unwrap()
 }
 
+/// Waits until the pod's Ready condition is `want`.
+async fn ready_condition(lab: &Lab, pod: &str, want: bool) {
+    let path = format!("/api/v1/namespaces/default/pods/{pod}");
+    eventually(PATIENCE, if want { "the pod ready" } else { "the pod not ready" }, || async {
+        let (_, pod) = lab.get(&path).await;
+        let conditions = pod["status"]["conditions"].as_array()?.clone();
+        let is = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        (is == want).then_some(())
+    })
+    .await
+}
+
 fn ready_column(pod: &Value) -> String {
     let statuses = pod["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
     let ready = statuses.iter().filter(|s| s["ready"] == true).count();
@@ -508,18 +520,7 @@ spec:
         )
         .await;
     assert_eq!(code, 200, "{applied}");
-    let ready = |want: bool| {
-        let lab = &lab;
-        async move {
-            eventually(PATIENCE, if want { "the pod ready" } else { "the pod not ready" }, || async {
-                let (_, pod) = lab.get("/api/v1/namespaces/default/pods/web").await;
-                let conditions = pod["status"]["conditions"].as_array()?.clone();
-                let is = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
-                (is == want).then_some(())
-            })
-            .await
-        }
-    };
+    let ready = |want: bool| ready_condition(&lab, "web", want);
     ready(true).await;
     // A sick app: every request fails with 500, so the httpGet probe fails and the pod leaves
     // service, without a restart.
@@ -563,18 +564,7 @@ spec:
         )
         .await;
     assert_eq!(code, 200, "{applied}");
-    let ready = |want: bool| {
-        let lab = &lab;
-        async move {
-            eventually(PATIENCE, if want { "the pod ready" } else { "the pod not ready" }, || async {
-                let (_, pod) = lab.get("/api/v1/namespaces/default/pods/tcp").await;
-                let conditions = pod["status"]["conditions"].as_array()?.clone();
-                let is = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
-                (is == want).then_some(())
-            })
-            .await
-        }
-    };
+    let ready = |want: bool| ready_condition(&lab, "tcp", want);
     ready(true).await;
     let (_, pod) = lab.get("/api/v1/namespaces/default/pods/tcp").await;
     let url = format!("http://{}:8080/", pod["status"]["podIP"].as_str().unwrap());

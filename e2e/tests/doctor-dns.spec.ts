@@ -1,17 +1,11 @@
 // The service doctor and the DNS panel in the browser: a selector with a typo is diagnosed with
 // its near misses, a pod without a readiness probe is offered one, a headless service's lookup
 // through a pod's resolver lists only the ready pods, and an ExternalName answers its CNAME.
-import { test, expect, Page } from '@playwright/test';
-
-async function apply(page: Page, manifest: string, expected: string) {
-  await page.locator('#manifest').fill(manifest);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  await expect(page.getByTestId('apply-results')).toContainText(expected);
-}
+import { test, expect } from '@playwright/test';
+import { apply, open } from './helpers';
 
 test('the doctor finds a broken selector and names the near misses', async ({ page }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
+  await open(page);
   await apply(page, `apiVersion: v1
 kind: ReplicationController
 metadata:
@@ -71,8 +65,7 @@ spec:
 });
 
 test('DNS lookups: a headless service lists only ready pods, an ExternalName its CNAME', async ({ page, request }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
+  await open(page);
   await apply(page, `apiVersion: v1
 kind: ReplicationController
 metadata:

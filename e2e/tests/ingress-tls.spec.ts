@@ -2,6 +2,7 @@
 // made with openssl as the chapter does, the host and path choosing the service, and the
 // certificate the controller presented shown in each request's trace.
 import { test, expect } from '@playwright/test';
+import { apply, open, requestLines, sendRequests } from './helpers';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,24 +96,13 @@ test('an ingress with TLS answers by host and path, with its certificate in the 
   });
   expect(secret.ok(), await secret.text()).toBe(true);
 
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
-  await page.locator('#manifest').fill(MANIFEST);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  await expect(page.getByTestId('apply-results')).toContainText('ingress.networking.k8s.io/tls-e2e created');
+  await open(page);
+  await apply(page, MANIFEST, 'ingress.networking.k8s.io/tls-e2e created');
   await expect(page.locator('tr[data-service="ing-kubia"] .endpoint.ready')).toHaveCount(2);
   await expect(page.locator('tr[data-service="ing-echo"] .endpoint.ready')).toHaveCount(1);
   await expect(page.locator('tr[data-ingress="tls-e2e"]')).toContainText('tls.example.com');
 
-  const send = async (url: string, count: number) => {
-    await page.locator('#test-source').selectOption('outside');
-    await page.locator('#test-url').fill(url);
-    await page.locator('#test-count').fill(String(count));
-    await page.getByRole('button', { name: 'Send', exact: true }).click();
-    const run = page.getByTestId('test-results').filter({ hasText: `Requests to ${url}` });
-    await expect(run.getByRole('list', { name: 'Requests' }).locator(':scope > li')).toHaveCount(count);
-    return run.getByRole('list', { name: 'Requests' }).locator(':scope > li');
-  };
+  const send = async (url: string, count: number) => requestLines(await sendRequests(page, 'outside', url, count));
 
   // /kubia goes to the kubia pods, over TLS with the Secret's certificate.
   let lines = await send('https://tls.example.com/kubia', 6);

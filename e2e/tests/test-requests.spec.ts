@@ -2,6 +2,7 @@
 // port and a load balancer (with the hops their proxies chose), from a pod by service name with
 // ClientIP affinity sticking to one pod, and keep-alive keeping a connection on one pod.
 import { test, expect, Page } from '@playwright/test';
+import { apply, open, requestLines, sendRequests as send } from './helpers';
 
 const MANIFEST = `apiVersion: v1
 kind: ReplicationController
@@ -60,17 +61,6 @@ spec:
     targetPort: 8080
 `;
 
-async function send(page: Page, source: string, url: string, count: number, keepAlive = false) {
-  await page.locator('#test-source').selectOption(source);
-  await page.locator('#test-url').fill(url);
-  await page.locator('#test-count').fill(String(count));
-  await page.locator('#test-keep-alive').setChecked(keepAlive);
-  await page.getByRole('button', { name: 'Send', exact: true }).click();
-  const run = page.getByTestId('test-results').filter({ hasText: `Requests to ${url}` });
-  await expect(run.getByRole('list', { name: 'Requests' }).locator(':scope > li')).toHaveCount(count);
-  return run;
-}
-
 async function answered(run: ReturnType<Page['locator']>) {
   return run.getByRole('list', { name: 'Which pod answered' }).locator('li').evaluateAll(
     (items) => items.map((li) => li.getAttribute('data-pod')),
@@ -78,11 +68,8 @@ async function answered(run: ReturnType<Page['locator']>) {
 }
 
 test('test requests from outside, from a pod, with affinity and keep-alive, each with its trace', async ({ page, request }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
-  await page.locator('#manifest').fill(MANIFEST);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  await expect(page.getByTestId('apply-results')).toContainText('service/tr-affinity created');
+  await open(page);
+  await apply(page, MANIFEST, 'service/tr-affinity created');
   await expect(page.locator('tr[data-service="tr-nodeport"] .endpoint.ready')).toHaveCount(3);
   await expect(page.locator('tr[data-service="tr-lb"]')).toContainText('127.0.2.');
 
@@ -94,7 +81,7 @@ test('test requests from outside, from a pod, with affinity and keep-alive, each
     expect(text).toMatch(/^200 You've hit tr-[a-z0-9]{5}$/);
   }
   expect((await answered(run)).length).toBe(3);
-  const first = run.getByRole('list', { name: 'Requests' }).locator(':scope > li').first();
+  const first = requestLines(run).first();
   await first.locator('summary').click();
   await expect(first.locator('.trace')).toContainText('connect to 127.0.1.1:30201');
   await expect(first.locator('.trace .hop')).toContainText('node port on node-1: random among 3 ready endpoints');
@@ -110,7 +97,7 @@ test('test requests from outside, from a pod, with affinity and keep-alive, each
   const svc = await (await request.get('/api/v1/namespaces/default/services/tr-lb')).json();
   const lb = svc.status.loadBalancer.ingress[0].ip;
   run = await send(page, 'outside', `http://${lb}/`, 5);
-  const lbFirst = run.getByRole('list', { name: 'Requests' }).locator(':scope > li').first();
+  const lbFirst = requestLines(run).first();
   await expect(lbFirst.locator('.outcome')).toHaveText(/^200 You've hit tr-/);
   await lbFirst.locator('summary').click();
   await expect(lbFirst.locator('.trace .hop').first()).toContainText('load balancer: random among');
@@ -121,7 +108,7 @@ test('test requests from outside, from a pod, with affinity and keep-alive, each
   const pod = (await page.locator('table[aria-label="Pods"] tbody tr[data-pod^="tr-"]').first().getAttribute('data-pod'))!;
   run = await send(page, `pod:default/${pod}`, 'http://tr-affinity/', 15);
   expect((await answered(run)).length).toBe(1);
-  const affFirst = run.getByRole('list', { name: 'Requests' }).locator(':scope > li').first();
+  const affFirst = requestLines(run).first();
   await affFirst.locator('summary').click();
   await expect(affFirst.locator('.trace .dns')).toContainText('tr-affinity.default.svc.cluster.local. A? → NOERROR');
   await expect(affFirst.locator('.trace .hop')).toContainText('ClientIP');
@@ -132,7 +119,7 @@ test('test requests from outside, from a pod, with affinity and keep-alive, each
   expect((await answered(run)).length).toBe(3);
   run = await send(page, `pod:default/${pod}`, 'http://tr-nodeport/', 10, true);
   expect((await answered(run)).length).toBe(1);
-  const connections = await run.getByRole('list', { name: 'Requests' }).locator(':scope > li').evaluateAll(
+  const connections = await requestLines(run).evaluateAll(
     (items) => new Set(items.map((li) => li.getAttribute('data-connection'))).size,
   );
   expect(connections).toBe(1);

@@ -1,6 +1,7 @@
 // The other views: a service described as kubectl describes it, its EndpointSlice with each
 // endpoint's conditions, the events filtered to one pod, and a shell in a pod with history.
 import { test, expect } from '@playwright/test';
+import { apply, open } from './helpers';
 
 const MANIFEST = `apiVersion: v1
 kind: ReplicationController
@@ -35,11 +36,8 @@ spec:
 `;
 
 test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
-  await page.locator('#manifest').fill(MANIFEST);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  await expect(page.getByTestId('apply-results')).toContainText('service/views created');
+  await open(page);
+  await apply(page, MANIFEST, 'service/views created');
   const row = page.locator('tr[data-service="views"]');
   await expect(row.locator('.endpoint.ready')).toHaveCount(2);
 
@@ -126,59 +124,35 @@ test('light and dark, as chosen, remembered across a reload', async ({ page }) =
   await expect(page.locator('html')).not.toHaveAttribute('data-theme', /.+/);
 });
 
-test('the readiness toggle makes an httpGet probe fail and pass through the built-in server', async ({ page }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
-  await page.locator('#manifest').fill(`apiVersion: v1
+// httpGet: the built-in server answers 500 while the unhealthy file exists; tcpSocket: the
+// container's ports take no connections while the closed file exists.
+for (const [name, probe, file] of [
+  ['web-http', 'httpGet:\n        port: 8080\n        path: /', '/tmp/svclab-unhealthy'],
+  ['web-tcp', 'tcpSocket:\n        port: 8080', '/tmp/svclab-closed'],
+]) {
+  test(`the readiness toggle flips a ${probe.split(':')[0]} probe through the built-in server`, async ({ page }) => {
+    await open(page);
+    await apply(page, `apiVersion: v1
 kind: Pod
 metadata:
-  name: web-http
+  name: ${name}
 spec:
   containers:
   - name: kubia
     image: luksa/kubia
     readinessProbe:
       periodSeconds: 1
-      httpGet:
-        port: 8080
-        path: /
-`);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  const row = page.locator('tr[data-pod="web-http"]');
-  await expect(row.locator('td').nth(1)).toHaveText('1/1');
-  await expect(row.locator('.probe-command')).toHaveText('touch /tmp/svclab-unhealthy');
-  await expect(row).toContainText('probe: httpGet :8080/');
-  await row.getByRole('button', { name: 'Make unready' }).click();
-  await expect(row.locator('td').nth(1)).toHaveText('0/1');
-  await expect(row.locator('.probe-command')).toHaveText('rm -f /tmp/svclab-unhealthy');
-  await row.getByRole('button', { name: 'Make ready' }).click();
-  await expect(row.locator('td').nth(1)).toHaveText('1/1');
-  await expect(row.locator('td').nth(3)).toHaveText('0');
-});
-
-test('the readiness toggle closes and opens a tcpSocket-probed container', async ({ page }) => {
-  await page.goto('/');
-  await expect(page.getByRole('status')).toContainText('live');
-  await page.locator('#manifest').fill(`apiVersion: v1
-kind: Pod
-metadata:
-  name: web-tcp
-spec:
-  containers:
-  - name: kubia
-    image: luksa/kubia
-    readinessProbe:
-      periodSeconds: 1
-      tcpSocket:
-        port: 8080
-`);
-  await page.getByRole('button', { name: 'Apply', exact: true }).click();
-  const row = page.locator('tr[data-pod="web-tcp"]');
-  await expect(row.locator('td').nth(1)).toHaveText('1/1');
-  await expect(row).toContainText('probe: tcpSocket :8080');
-  await row.getByRole('button', { name: 'Make unready' }).click();
-  await expect(row.locator('td').nth(1)).toHaveText('0/1');
-  await expect(row.locator('.probe-command')).toHaveText('rm -f /tmp/svclab-closed');
-  await row.getByRole('button', { name: 'Make ready' }).click();
-  await expect(row.locator('td').nth(1)).toHaveText('1/1');
-});
+      ${probe}
+`, `pod/${name} created`);
+    const row = page.locator(`tr[data-pod="${name}"]`);
+    await expect(row.locator('td').nth(1)).toHaveText('1/1');
+    await expect(row.locator('.probe-command')).toHaveText(`touch ${file}`);
+    await expect(row).toContainText(`probe: ${probe.split(':')[0]} :8080`);
+    await row.getByRole('button', { name: 'Make unready' }).click();
+    await expect(row.locator('td').nth(1)).toHaveText('0/1');
+    await expect(row.locator('.probe-command')).toHaveText(`rm -f ${file}`);
+    await row.getByRole('button', { name: 'Make ready' }).click();
+    await expect(row.locator('td').nth(1)).toHaveText('1/1');
+    await expect(row.locator('td').nth(3)).toHaveText('0');
+  });
+}

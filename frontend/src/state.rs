@@ -181,14 +181,12 @@ impl Cluster {
         state.changed.track();
         let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
         state.keys.with_untracked(|keys| {
-            keys.iter().fold(init, |acc, key| {
-                let typed = objects
-                    .get(key)
-                    .and_then(|s| s.with_untracked(|slot| slot.object().and_then(T::from_object).cloned()));
-                match typed {
-                    Some(t) => f(acc, &t),
+            keys.iter().fold(init, |acc, key| match objects.get(key) {
+                Some(signal) => signal.with_untracked(|slot| match slot.object().and_then(T::from_object) {
+                    Some(t) => f(acc, t),
                     None => acc,
-                }
+                }),
+                None => acc,
             })
         })
     }

@@ -1,7 +1,7 @@
 //! Columns as `kubectl get` prints them: PORT(S), SELECTOR, AGE, EXTERNAL-IP, and an Ingress's
 //! HOSTS, ADDRESS and PORTS.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
 /// PORT(S): `80/TCP`, `80:30123/TCP,443:30443/TCP`.
@@ -49,6 +49,12 @@ pub fn external_ip(svc: &Service) -> String {
         }
         _ => "<none>".into(),
     }
+}
+
+/// A node's INTERNAL-IP: the address its kubelet reported.
+pub fn internal_ip(node: &Node) -> Option<&str> {
+    let addresses = node.status.as_ref()?.addresses.as_ref()?;
+    addresses.iter().find(|a| a.type_ == "InternalIP").map(|a| a.address.as_str())
 }
 
 /// An Ingress's HOSTS: its rules' hosts, `*` for a rule without one.

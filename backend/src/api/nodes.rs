@@ -21,12 +21,8 @@ pub async fn node_ready(
     let flag = state.sandboxes.kubelet_flag(&name);
     if ready {
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        let ip = node
-            .status
-            .as_ref()
-            .and_then(|s| s.addresses.as_ref())
-            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-            .and_then(|a| a.address.parse().ok())
+        let ip = svclab_shared::display::internal_ip(&node)
+            .and_then(|a| a.parse().ok())
             .ok_or_else(|| ApiError::BadRequest(format!("node {name} has no InternalIP")))?;
         crate::kubelet::post_node_ready(&state.registry, &name, ip)?;
         for sandbox in state.sandboxes.on_node(&name) {

@@ -218,12 +218,8 @@ fn source(state: &ApiState, request: &TestRequest) -> Result<From, ApiError> {
         Some(TestSource::Pod { namespace, name }) => pod(namespace, name),
         Some(TestSource::Node { name }) => {
             let node: Node = state.store().get_typed("", name).ok_or_else(|| ApiError::not_found(Kind::Node, name))?;
-            let ip = node
-                .status
-                .as_ref()
-                .and_then(|s| s.addresses.as_ref())
-                .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-                .and_then(|a| a.address.parse().ok())
+            let ip = svclab_shared::display::internal_ip(&node)
+                .and_then(|a| a.parse().ok())
                 .ok_or_else(|| ApiError::BadRequest(format!("node {name} has no InternalIP")))?;
             Ok(From::Node { name: name.clone(), ip })
         }

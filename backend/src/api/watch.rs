@@ -111,7 +111,6 @@ where
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// `GET /lab/v1/watch`: the dashboard's live feed.
 /// One message of the dashboard's stream, serialized straight from the store's shared objects
 /// (a `SYNC` of 10,000 pods is never copied first).
 fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
@@ -148,6 +147,7 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
+/// `GET /lab/v1/watch`: the dashboard's live feed.
 pub async fn lab_socket(State(state): State<ApiState>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
     upgrade.on_upgrade(move |socket| feed(state, socket))
 }

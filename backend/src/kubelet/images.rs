@@ -29,6 +29,7 @@ use futures::future::BoxFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use svclab_shared::pod::UNHEALTHY_FILE;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -248,15 +249,6 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
         }
     })
 }
-
-/// While this file exists in a container, its built-in HTTP server fails every request with
-/// 500: a way to make an `httpGet` probe (readiness or liveness) fail from inside, as a sick app
-/// would, with `touch` and `rm` over exec.
-pub const UNHEALTHY_FILE: &str = svclab_shared::pod::UNHEALTHY_FILE;
-
-/// While this file exists in a container, its ports take no connections (as if its program had
-/// stopped listening): a way to make a `tcpSocket` probe fail from inside.
-pub const CLOSED_FILE: &str = svclab_shared::pod::CLOSED_FILE;
 
 async fn serve_http(
     app: Router,

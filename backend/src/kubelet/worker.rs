@@ -82,7 +82,7 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
                         }
                     }
                 };
-                let closed = || container.read_fs(|fs| fs.stat(images::CLOSED_FILE).is_some());
+                let closed = || container.read_fs(|fs| fs.stat(svclab_shared::pod::CLOSED_FILE).is_some());
                 bind(!closed());
                 sandbox.status_changed();
                 // While the closed file exists the container's ports take no connections.
@@ -105,9 +105,7 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
                     ended = supervise(&sandbox, &container, started.main, &run, &deps) => ended,
                     never = ports_follow_the_closed_file => never,
                 };
-                for (port, protocol, _) in &started.ports {
-                    deps.network.unbind(sandbox.ip, *port, *protocol);
-                }
+                bind(false);
                 ended
             }
             Err(e) => {

@@ -325,7 +325,7 @@ impl Network {
             self.track(stream.local_addr()?, from);
             return Ok(Connection { stream, hop: Some(hop) });
         }
-        let stream = self.dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
+        let stream = dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
         self.track(stream.local_addr()?, from);
         Ok(Connection { stream, hop: None })
     }
@@ -347,21 +347,12 @@ impl Network {
     /// Dials a real address from a fresh loopback socket registered for tracing first; `from`
     /// is the source the far end is to see (the host's own address when `None`).
     pub async fn dial_traced(&self, real: SocketAddr, from: Option<Ipv4Addr>) -> Result<(TcpStream, Trace), DialError> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-        let local = socket.local_addr()?;
+        let (socket, local) = bound_socket()?;
         let trace = self.inner.traces.register(local);
         if let Some(from) = from {
             self.track(local, from);
         }
-        match socket.connect(real).await {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                Ok((s, trace))
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
-            Err(e) => Err(e.into()),
-        }
+        Ok((connected(socket.connect(real).await)?, trace))
     }
 
     /// Dials `real` for a proxy forwarding the connection from `peer`, the far end to see
@@ -373,9 +364,7 @@ impl Network {
             self.track(stream.local_addr()?, source);
             return Ok(stream);
         }
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-        let local = socket.local_addr()?;
+        let (socket, local) = bound_socket()?;
         self.inner.traces.link(peer, local);
         self.track(local, source);
         let stream = socket.connect(real).await?;
@@ -419,18 +408,32 @@ impl Network {
 
     /// Connects to a pod's `ip:port` (or a host address) without any service in between.
     pub async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
-        self.dial(self.resolve(to, Protocol::Tcp)?).await
+        dial(self.resolve(to, Protocol::Tcp)?).await
     }
+}
 
-    async fn dial(&self, real: SocketAddr) -> Result<TcpStream, DialError> {
-        match TcpStream::connect(real).await {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                Ok(s)
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
-            Err(e) => Err(e.into()),
+/// Connects to a real address.
+async fn dial(real: SocketAddr) -> Result<TcpStream, DialError> {
+    connected(TcpStream::connect(real).await)
+}
+
+/// A fresh loopback socket, bound so that its address is known before it connects.
+fn bound_socket() -> io::Result<(TcpSocket, SocketAddr)> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    let local = socket.local_addr()?;
+    Ok((socket, local))
+}
+
+/// A connection attempt's outcome: a refusal told apart from other failures, Nagle off.
+fn connected(attempt: io::Result<TcpStream>) -> Result<TcpStream, DialError> {
+    match attempt {
+        Ok(s) => {
+            s.set_nodelay(true)?;
+            Ok(s)
         }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The DNS panel: look a name up through a pod's resolver, seeing each name its search path
 //! and `ndots:5` make it try, or ask the cluster DNS server straight.
 
+use super::pickers::PodPicker;
 use crate::api;
 use crate::state::use_cluster;
 use leptos::prelude::*;
@@ -23,12 +24,8 @@ pub fn DnsPanel() -> impl IntoView {
     let source = RwSignal::new(SERVER.to_string());
     let outcome = RwSignal::new(None::<Result<DnsLookup, String>>);
     let busy = RwSignal::new(false);
-    let focused = RwSignal::new(false);
-    let running_pods = move || {
-        let wanted =
-            focused.get() || cluster.count::<k8s_openapi::api::core::v1::Pod>() <= super::test_requests::FEW_PODS;
-        if wanted { super::test_requests::running_pods(cluster) } else { vec![] }
-    };
+    let picker = PodPicker::new();
+    let running_pods = move || picker.pods(cluster);
     let lookup = move || {
         let from_pod = source.get_untracked();
         let from_pod = from_pod
@@ -65,8 +62,8 @@ pub fn DnsPanel() -> impl IntoView {
                     "Ask"
                     <select
                         id="dns-source"
-                        on:focus=move |_| focused.set(true)
-                        on:pointerdown=move |_| focused.set(true)
+                        on:focus=move |_| picker.use_it()
+                        on:pointerdown=move |_| picker.use_it()
                         on:change=move |ev| source.set(event_target_value(&ev))
                     >
                         <option value=SERVER>"the DNS server straight (no search path)"</option>

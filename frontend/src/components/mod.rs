@@ -8,6 +8,7 @@ pub mod events;
 pub mod header;
 pub mod ingresses;
 pub mod nodes;
+pub mod pickers;
 pub mod pods;
 pub mod services;
 pub mod slices;

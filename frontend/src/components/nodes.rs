@@ -20,11 +20,7 @@ pub fn NodesTable() -> impl IntoView {
                     .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
                     .map(|c| if c.status == "True" { "Ready" } else { "NotReady" })
                     .unwrap_or("Unknown");
-                let address = status
-                    .and_then(|s| s.addresses.as_ref())
-                    .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-                    .map(|a| a.address.clone())
-                    .unwrap_or_default();
+                let address = svclab_shared::display::internal_ip(&n).unwrap_or_default().to_string();
                 let count = per_node.with(|c| c.get(&name).copied().unwrap_or(0));
                 (name, ready, address, count)
             })

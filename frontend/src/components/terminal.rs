@@ -3,6 +3,7 @@
 //! final status). The shell reads line by line; the line being typed, its editing and the
 //! history (arrow keys) live here, as a shell's readline would.
 
+use super::pickers::PodPicker;
 use crate::state::use_cluster;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
@@ -54,13 +55,9 @@ pub fn TerminalPanel() -> impl IntoView {
     let recalled = StoredValue::new(None::<usize>);
     let session = StoredValue::new(None::<Session>);
     let connected = RwSignal::new(false);
-    let focused = RwSignal::new(false);
     let log = NodeRef::<leptos::html::Pre>::new();
-    let pods = move || {
-        let wanted =
-            focused.get() || cluster.count::<k8s_openapi::api::core::v1::Pod>() <= super::test_requests::FEW_PODS;
-        if wanted { super::test_requests::running_pods(cluster) } else { vec![] }
-    };
+    let picker = PodPicker::new();
+    let pods = move || picker.pods(cluster);
     // Keep the newest output in view.
     Effect::new(move |_| {
         output.track();
@@ -166,8 +163,8 @@ pub fn TerminalPanel() -> impl IntoView {
                 <label for="terminal-pod" class="visually-hidden">"Pod"</label>
                 <select
                     id="terminal-pod"
-                    on:focus=move |_| focused.set(true)
-                    on:pointerdown=move |_| focused.set(true)
+                    on:focus=move |_| picker.use_it()
+                    on:pointerdown=move |_| picker.use_it()
                     on:change=move |ev| pod.set(event_target_value(&ev))
                 >
                     <option value="">"choose a pod"</option>

@@ -3,10 +3,11 @@
 //! and see each response, which pod answered, and each request's trace: the DNS queries, the
 //! address dialled, every hop a proxy chose and why, and the source the pod saw.
 
+use super::pickers::PodPicker;
 use super::topology::Traced;
 use crate::api;
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -48,26 +49,8 @@ fn parse_source(value: &str) -> Option<TestSource> {
     Some(TestSource::Pod { namespace: namespace.to_string(), name: name.to_string() })
 }
 
-/// Up to this many pods the pickers list them without waiting to be used.
-pub const FEW_PODS: usize = 500;
-
-/// The running pods, sorted (at most 500: a picker is no place for more).
-pub fn running_pods(cluster: crate::state::Cluster) -> Vec<(String, String)> {
-    cluster.fold::<Pod, _>(Vec::new(), |mut out, p| {
-        if out.len() < 500 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
-            out.push((p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default()));
-        }
-        out
-    })
-}
-
 fn node_addresses(nodes: &[Node]) -> Vec<String> {
-    nodes
-        .iter()
-        .filter_map(|n| {
-            n.status.as_ref()?.addresses.as_ref()?.iter().find(|a| a.type_ == "InternalIP").map(|a| a.address.clone())
-        })
-        .collect()
+    nodes.iter().filter_map(|n| svclab_shared::display::internal_ip(n).map(String::from)).collect()
 }
 
 /// URLs worth trying, from the cluster as it is: each service by name, FQDN and cluster IP, its
@@ -117,10 +100,9 @@ pub fn TestPanel() -> impl IntoView {
     let url = RwSignal::new(String::new());
     let count = RwSignal::new(10u32);
     let keep_alive = RwSignal::new(false);
-    // With thousands of pods the pickers' options are gathered only once a picker is used,
-    // and kept current from then on.
-    let focused = RwSignal::new(false);
-    let wanted = Signal::derive(move || focused.get() || cluster.count::<Pod>() <= FEW_PODS);
+    // The suggestions, like the pods, are gathered once the pickers are used.
+    let picker = PodPicker::new();
+    let wanted = Signal::derive(move || picker.wanted(cluster));
     let sources = move || {
         let mut out: Vec<(String, String)> = vec![("outside".into(), "outside the cluster (the host)".into())];
         for node in cluster.list::<Node>() {
@@ -130,7 +112,8 @@ pub fn TestPanel() -> impl IntoView {
         let selected = source.get_untracked();
         if wanted.get() {
             out.extend(
-                running_pods(cluster)
+                picker
+                    .pods(cluster)
                     .into_iter()
                     .map(|(ns, name)| (format!("pod:{ns}/{name}"), format!("pod {}", super::qualified(&ns, &name)))),
             );
@@ -165,8 +148,8 @@ pub fn TestPanel() -> impl IntoView {
                     "From"
                     <select
                         id="test-source"
-                        on:focus=move |_| focused.set(true)
-                        on:pointerdown=move |_| focused.set(true)
+                        on:focus=move |_| picker.use_it()
+                        on:pointerdown=move |_| picker.use_it()
                         on:change=move |ev| source.set(event_target_value(&ev))
                     >
                         <For each=sources key=|s| s.0.clone() let((value, label))>
@@ -180,7 +163,7 @@ pub fn TestPanel() -> impl IntoView {
                         id="test-url"
                         class="mono"
                         list="test-targets"
-                        on:focus=move |_| focused.set(true)
+                        on:focus=move |_| picker.use_it()
                         placeholder="http://kubia/"
                         prop:value=move || url.get()
                         on:input=move |ev| url.set(event_target_value(&ev))
