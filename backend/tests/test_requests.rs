@@ -134,6 +134,9 @@ async fn test_requests_trace_every_path_into_the_cluster() {
     let error = results(&report)[0]["error"].as_str().unwrap();
     assert!(error.starts_with(&format!("Failed to connect to {cluster_ip} port 80: Connection timed out")), "{error}");
     assert!(error.contains("only pods and nodes reach it"), "{error}");
+    // A host address that refuses is just refused: no word of the cluster.
+    let report = send(&lab, json!({"url": "http://127.0.0.1:1/", "source": "outside", "count": 1})).await;
+    assert_eq!(results(&report)[0]["error"], "Failed to connect to 127.0.0.1 port 1: Connection refused");
     let report = send(&lab, json!({"url": "http://kubia/", "source": {"node": {"name": "node-1"}}, "count": 1})).await;
     assert!(results(&report)[0]["error"].as_str().unwrap().starts_with("Could not resolve host: kubia"));
     let report = send(

@@ -146,7 +146,7 @@ async fn one_connection(
         Ok(dialled) => dialled,
         Err(e) => {
             let mut error = format!("Failed to connect to {ip} port {}: {e}", target.port);
-            if matches!(from, From::Outside) {
+            if matches!(from, From::Outside) && !ip.is_loopback() {
                 error.push_str(&format!(" ({ip} is an address inside the cluster: only pods and nodes reach it)"));
             }
             return failed(error, dns, addr.to_string(), vec![]);
