@@ -323,3 +323,62 @@ async fn a_large_answer_is_truncated_over_udp_and_whole_over_tcp() {
     assert_eq!(out["stdout"].as_str().unwrap().lines().count(), 500, "{out}");
     lab.app.shutdown().await;
 }
+
+/// An upstream server on a free port: answers `fast.example.` with 192.0.2.7 and never answers
+/// `slow.example.` (it notifies when that question arrives).
+async fn upstream() -> (std::net::SocketAddr, std::sync::Arc<tokio::sync::Notify>) {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::{RData, Record, rdata::A};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let asked_slow = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = asked_slow.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+            let name = query.queries[0].name().clone();
+            if name.to_ascii() != "fast.example." {
+                notify.notify_one();
+                continue;
+            }
+            let mut reply = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
+            reply.metadata.recursion_available = true;
+            reply.add_query(query.queries[0].clone());
+            reply.add_answer(Record::from_rdata(name, 60, RData::A(A::new(192, 0, 2, 7))));
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from).await;
+        }
+    });
+    (addr, asked_slow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_outside_the_cluster_go_upstream_without_holding_up_the_cluster() {
+    let mut config = svclab::app::Config::ephemeral();
+    let (upstream, asked_slow) = upstream().await;
+    config.dns.upstream = Some(upstream);
+    let lab = Lab::start_with(config).await;
+    // A question the upstream never answers is outstanding on the server …
+    let slow = std::thread::spawn({
+        let dns = lab.app.dns_addr;
+        move || {
+            let out = Command::new("dig")
+                .arg(format!("@{}", dns.ip()))
+                .args(["-p", &dns.port().to_string(), "+tries=1", "+time=4", "slow.example"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    });
+    tokio::time::timeout(PATIENCE, asked_slow.notified()).await.expect("the slow question reaches the upstream");
+    let started = std::time::Instant::now();
+    // … while cluster names and other upstream names are answered at once.
+    assert_eq!(dig(&lab, &["kube-dns.kube-system.svc.cluster.local"]), ["10.96.0.10"]);
+    let fast = dig_full(&lab, &["fast.example"]);
+    assert!(fast.contains("status: NOERROR") && fast.contains("192.0.2.7") && fast.contains(" ra"), "{fast}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answers waited for the slow upstream");
+    // The server gives up on the upstream after 2 s and says so.
+    let slow = slow.join().unwrap();
+    assert!(slow.contains("status: SERVFAIL"), "{slow}");
+    lab.app.shutdown().await;
+}

@@ -33,6 +33,7 @@ impl SharedSnapshot {
 }
 
 /// Answers DNS requests for the cluster.
+#[derive(Clone)]
 pub struct ClusterDns {
     zones: [Name; 2],
     snapshot: SharedSnapshot,
@@ -144,7 +145,18 @@ impl RequestHandler for ClusterDns {
     }
 }
 
+impl super::udp::Inline for ClusterDns {
+    /// Everything but a question forwarded upstream is answered from memory.
+    fn answers_inline(&self, request: &Request) -> bool {
+        let forwards = self.forwarder.is_some()
+            && request.metadata.recursion_desired
+            && request.queries.queries().first().is_some_and(|q| !self.zones.iter().any(|z| z.zone_of(q.name())));
+        !forwards
+    }
+}
+
 /// Forwards names outside the cluster to an upstream server over UDP (TCP when truncated).
+#[derive(Clone)]
 pub struct Forwarder {
     upstream: SocketAddr,
 }

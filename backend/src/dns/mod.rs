@@ -4,11 +4,13 @@
 //!
 //! - [`records`]: the zone's records (pure);
 //! - [`handler`]: the hickory request handler over the snapshot, and the upstream forwarder;
+//! - [`udp`]: the UDP threads that feed it (TCP is hickory's own server);
 //! - [`client`]: one DNS exchange over real sockets.
 
 pub mod client;
 pub mod handler;
 pub mod records;
+mod udp;
 
 use crate::metrics::Metrics;
 use crate::store::{ObjectKey, Store, WatchItem};
@@ -80,10 +82,9 @@ pub async fn start(
     let handler = ClusterDns::new(domain.clone(), snapshot.clone(), config.upstream);
     let (udp, tcp) = bind(config.listen).await?;
     let addr = tcp.local_addr()?;
-    let mut server = Server::new(handler);
-    for socket in udp {
-        server.register_socket(socket);
-    }
+    let handler = Arc::new(handler);
+    udp::serve(udp, handler.clone(), tracker, cancel.clone())?;
+    let mut server = Server::new(ClusterDns::clone(&handler));
     server.register_listener(tcp, Duration::from_secs(5), 64);
     let stop = cancel.clone();
     tracker.spawn(async move {

@@ -21,13 +21,19 @@ pub enum Answer {
     NxDomain,
 }
 
+/// Every name of the zone with its records: a persistent map, so a snapshot shares all but what
+/// changed with the one before; hashed with Fx rather than SipHash (its keys are the cluster's
+/// own names, and every answer starts with a lookup).
+type Names =
+    imbl::GenericHashMap<LowerName, Arc<Vec<Record>>, rustc_hash::FxBuildHasher, imbl::shared_ptr::DefaultSharedPtr>;
+
 /// The records of one snapshot of the cluster.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     fixed: Arc<FixedNames>,
     pub ttl: u32,
     /// Every name that exists, with its records (empty for names that only have children).
-    names: imbl::HashMap<LowerName, Arc<Vec<Record>>>,
+    names: Names,
     serial: u32,
 }
 
@@ -189,7 +195,7 @@ pub struct Zone {
     ttl: u32,
     serial: u32,
     parts: FxHashMap<String, ServiceRecords>,
-    names: imbl::HashMap<LowerName, Arc<Vec<Record>>>,
+    names: Names,
     /// How many records and children keep each name alive.
     refs: FxHashMap<LowerName, usize>,
 }
@@ -201,7 +207,7 @@ impl Zone {
             ttl,
             serial: 1,
             parts: FxHashMap::default(),
-            names: imbl::HashMap::new(),
+            names: Names::default(),
             refs: FxHashMap::default(),
         }
     }
@@ -225,7 +231,7 @@ impl Zone {
     /// Forgets everything (before a relist).
     pub fn clear(&mut self) {
         self.parts.clear();
-        self.names = imbl::HashMap::new();
+        self.names = Names::default();
         self.refs.clear();
     }
 

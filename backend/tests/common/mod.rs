@@ -17,7 +17,11 @@ pub struct Lab {
 
 impl Lab {
     pub async fn start() -> Lab {
-        let app = App::start(Config::ephemeral()).await.expect("svclab starts");
+        Lab::start_with(Config::ephemeral()).await
+    }
+
+    pub async fn start_with(config: Config) -> Lab {
+        let app = App::start(config).await.expect("svclab starts");
         Lab { app, http: reqwest::Client::new() }
     }
 
