@@ -204,6 +204,13 @@ async fn main() -> Result<()> {
         ("svclab ingress, HTTPS", format!("https://{s_https}/")),
         ("nginx, HTTPS", format!("https://{n_https}/")),
     ];
+    if std::env::var_os("SVCLAB_BENCH_HOLD").is_some() {
+        // Keep everything up for a profiler or wrk by hand.
+        for (name, url) in &targets {
+            eprintln!("{name}: {url} (Host: {HOST}), svclab pid {:?}", _svclab.id());
+        }
+        return Ok(std::future::pending().await);
+    }
     let mut rps = vec![Vec::new(); targets.len()];
     let mut p99 = vec![Vec::new(); targets.len()];
     for _ in 0..ROUNDS {

@@ -156,6 +156,27 @@ async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(
         assert!(page.contains(header), "{header} in\n{page}");
     }
     assert!(page.contains("real path=/hello"), "{page}");
+    let port = url.split(':').nth(2).and_then(|p| p.split('/').next()).unwrap();
+    assert!(page.contains(&format!("x-forwarded-port={port}")), "{page}");
+    // Headers for one hop only, and those the client's Connection names, stop at the ingress.
+    let page = curl(&[
+        "-H",
+        "Host: echo.example.com",
+        "-H",
+        "Connection: keep-alive, X-Secret",
+        "-H",
+        "X-Secret: leak",
+        "-H",
+        "Proxy-Connection: keep-alive",
+        "-H",
+        "X-Kept: yes",
+        &url,
+    ])
+    .unwrap();
+    assert!(page.contains("x-kept=yes"), "{page}");
+    for gone in ["x-secret", "proxy-connection", "connection=keep-alive"] {
+        assert!(!page.contains(gone), "{gone} in\n{page}");
+    }
     // The pod sees the connection come from the node the controller runs on.
     let (_, node) = lab.get("/api/v1/nodes/node-1").await;
     let node_ip = node["status"]["addresses"][0]["address"].as_str().unwrap().to_string();

@@ -187,7 +187,7 @@ pub struct Inputs<'a> {
 }
 
 /// The request's host without port or trailing dot, lower-cased.
-pub fn normalize_host(host: &str) -> String {
+pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
     let host = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(v6),
         None => match host.rsplit_once(':') {
@@ -195,7 +195,8 @@ pub fn normalize_host(host: &str) -> String {
             _ => host,
         },
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() }
 }
 
 impl RouteTable {
@@ -255,7 +256,7 @@ impl RouteTable {
         let host = normalize_host(host);
         let routes = self
             .hosts
-            .get(&host)
+            .get(&*host)
             .or_else(|| host.split_once('.').and_then(|(_, parent)| self.wildcards.get(parent)))
             .unwrap_or(&self.any_host);
         let path = path.split(['?', '#']).next().unwrap_or("/");

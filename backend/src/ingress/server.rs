@@ -190,29 +190,22 @@ impl Frontend {
         Frontend { routes, pool, traces, source }
     }
 
-    /// Serves one request from `client` that arrived over `scheme` on port `port`.
-    pub async fn handle(
-        &self,
-        mut req: Request<Incoming>,
-        client: SocketAddr,
-        scheme: &str,
-        port: u16,
-    ) -> Response<Body> {
-        let host = req
+    /// Serves one request that arrived on the client connection `peer`.
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: &Peer) -> Response<Body> {
+        let host_value = req
             .headers()
             .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_default();
-        let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            .filter(|h| h.to_str().is_ok())
+            .cloned()
+            .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let host = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let request_id = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
         let trace = |hop: Hop| {
             if let Some(id) = &request_id {
                 self.traces.record(id, hop);
             }
         };
-        let found = self.routes.borrow().route(&host, req.uri().path());
+        let found = self.routes.borrow().route(host, req.uri().path());
         let Some(found) = found else {
             let reason = format!(
                 "no rule matches host {host:?} and path {:?}: the default backend answers 404",
@@ -262,28 +255,27 @@ impl Frontend {
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // Origin form (`/path?query`) on the connection to the pod.
-        *req.uri_mut() = match path_and_query.parse() {
-            Ok(u) => u,
-            Err(_) => return text(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
-        };
+        if req.uri().authority().is_some() || req.uri().scheme().is_some() {
+            let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            *req.uri_mut() = match path_and_query.parse() {
+                Ok(u) => u,
+                Err(_) => return text(StatusCode::BAD_REQUEST, "400 Bad Request\n"),
+            };
+        }
         *req.version_mut() = hyper::Version::HTTP_11;
         let headers = req.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        let client_ip = client.ip().to_string();
-        let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
-        };
-        set(headers, "x-forwarded-for", &client_ip);
-        set(headers, "x-real-ip", &client_ip);
-        set(headers, "x-forwarded-host", &host);
-        set(headers, "x-forwarded-port", &port.to_string());
-        set(headers, "x-forwarded-proto", scheme);
-        set(headers, "x-forwarded-scheme", scheme);
-        set(headers, "x-scheme", scheme);
-        if host.is_empty() {
-            set(headers, "host", &addr.to_string());
+        headers.insert(X_FORWARDED_FOR, peer.client_ip.clone());
+        headers.insert(X_REAL_IP, peer.client_ip.clone());
+        headers.insert(X_FORWARDED_HOST, host_value.clone().unwrap_or(HeaderValue::from_static("")));
+        headers.insert(X_FORWARDED_PORT, peer.port.clone());
+        headers.insert(X_FORWARDED_PROTO, peer.scheme.clone());
+        headers.insert(X_FORWARDED_SCHEME, peer.scheme.clone());
+        headers.insert(X_SCHEME, peer.scheme.clone());
+        if host.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&addr.to_string())
+        {
+            headers.insert(header::HOST, v);
         }
         let mut response = match self.pool.send(addr, req, upgrade).await {
             Ok(r) => r,
@@ -309,6 +301,43 @@ impl Frontend {
     }
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
+const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+
+/// The headers that concern one hop only (RFC 9110 §7.6.1), besides those `Connection` names.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::UPGRADE,
+    header::TRANSFER_ENCODING,
+    header::TE,
+    header::TRAILER,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// A client connection, with the values its requests' `X-Forwarded-*` headers take.
+pub struct Peer {
+    client_ip: HeaderValue,
+    port: HeaderValue,
+    scheme: HeaderValue,
+}
+
+impl Peer {
+    /// A client at `addr` that connected over `scheme` (`http` or `https`) to port `port`.
+    pub fn new(addr: SocketAddr, scheme: &'static str, port: u16) -> Self {
+        let client_ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an address is a header value");
+        Peer { client_ip, port: HeaderValue::from(port), scheme: HeaderValue::from_static(scheme) }
+    }
+}
+
 fn wants_upgrade(headers: &HeaderMap) -> bool {
     let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
     headers.contains_key(header::UPGRADE)
@@ -318,6 +347,13 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 /// Removes the headers that concern one hop only (RFC 9110 §7.6.1), keeping `Connection: upgrade`
 /// and `Upgrade` for an upgrade.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages have none: one pass over their few names instead of a lookup per name.
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
+        if upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -329,10 +365,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     for name in named {
         headers.remove(name);
     }
-    for name in ["keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer"] {
+    for name in &HOP_BY_HOP[2..] {
         headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
@@ -448,9 +483,10 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let this = Arc::new((frontend, Peer::new(peer, scheme, port)));
     let service = hyper::service::service_fn(move |req| {
-        let frontend = frontend.clone();
-        async move { Ok::<_, std::convert::Infallible>(frontend.handle(req, peer, scheme, port).await) }
+        let this = this.clone();
+        async move { Ok::<_, std::convert::Infallible>(this.0.handle(req, &this.1).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
