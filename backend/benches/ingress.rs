@@ -209,7 +209,7 @@ async fn main() -> Result<()> {
         for (name, url) in &targets {
             eprintln!("{name}: {url} (Host: {HOST}), svclab pid {:?}", _svclab.id());
         }
-        return Ok(std::future::pending().await);
+        std::future::pending::<()>().await;
     }
     let mut rps = vec![Vec::new(); targets.len()];
     let mut p99 = vec![Vec::new(); targets.len()];
