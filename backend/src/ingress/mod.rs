@@ -9,6 +9,7 @@ pub mod certs;
 pub mod routes;
 pub mod server;
 mod sync;
+pub mod upstream;
 
 use crate::network::{Network, sockets};
 use crate::registry::Registry;

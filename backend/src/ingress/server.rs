@@ -1,12 +1,14 @@
 //! The ingress controller's data path: HTTP and HTTPS listeners (TLS terminated with rustls, the
 //! certificate chosen by SNI), each request routed by host and path from the current route
 //! table and sent straight to a ready pod over pooled keep-alive connections, round-robin or by
-//! affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set. Upgrades (websockets) and streaming
-//! bodies pass through. No route: the 404 default backend; no ready endpoint: 503.
+//! affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set: bodiless requests through
+//! [`upstream`], the rest through hyper's client. Upgrades (websockets) and streaming bodies
+//! pass through. No route: the 404 default backend; no ready endpoint: 503.
 
 use super::affinity;
 use super::certs::{Certificates, SniResolver};
 use super::routes::RouteTable;
+use super::upstream;
 use crate::network::Network;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -31,7 +33,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
 
 /// A connection to a pod, opened through the virtual network with the controller's address as
 /// its source; the source is forgotten when the connection closes.
@@ -46,6 +49,12 @@ impl Drop for PodStream {
         if let Some(local) = self.local {
             self.network.untrack(local);
         }
+    }
+}
+
+impl upstream::Stream for PodStream {
+    fn closed_while_idle(&self) -> io::Result<bool> {
+        self.stream.closed_while_idle()
     }
 }
 
@@ -108,13 +117,19 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {
+    /// A new connection to the pod at `to`, from the controller's address.
+    async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
         let stream = self.network.connect_direct(to).await.map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         if let Some(local) = local {
             self.network.track(local, self.source);
         }
-        let io = TokioIo::new(PodStream { stream, network: self.network.clone(), local });
+        Ok(PodStream { stream, network: self.network.clone(), local })
+    }
+
+    async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {
+        let io = TokioIo::new(self.open(to).await?);
         let (sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
@@ -175,6 +190,8 @@ impl Traces {
 pub struct Frontend {
     routes: watch::Receiver<Arc<RouteTable>>,
     pool: Arc<Pool>,
+    /// Connections for bodiless requests, read and written in the client connection's task.
+    direct: Arc<upstream::Pool<PodStream>>,
     traces: Arc<Traces>,
     source: Ipv4Addr,
 }
@@ -187,7 +204,7 @@ impl Frontend {
         traces: Arc<Traces>,
     ) -> Self {
         let pool = Arc::new(Pool { network, source, idle: Mutex::default() });
-        Frontend { routes, pool, traces, source }
+        Frontend { routes, pool, direct: Arc::default(), traces, source }
     }
 
     /// Serves one request that arrived on the client connection `peer`.
@@ -277,27 +294,62 @@ impl Frontend {
         {
             headers.insert(header::HOST, v);
         }
-        let mut response = match self.pool.send(addr, req, upgrade).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
-                return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
-            }
-        };
-        if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
-            let pod_side = hyper::upgrade::on(&mut response);
-            tokio::spawn(async move {
-                if let (Ok(a), Ok(b)) = (client_side.await, pod_side.await) {
-                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+        let mut response = if upstream::suits(&req, upgrade) {
+            match self.exchange(addr, &req).await {
+                Ok(r) => r.map(|b| b.map_err(BoxError::from).boxed()),
+                Err(e) => {
+                    tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
+                    return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
                 }
-            });
+            }
         } else {
+            let mut response = match self.pool.send(addr, req, upgrade).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
+                    return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
+                }
+            };
+            if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
+                let pod_side = hyper::upgrade::on(&mut response);
+                tokio::spawn(async move {
+                    if let (Ok(a), Ok(b)) = (client_side.await, pod_side.await) {
+                        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+                    }
+                });
+            }
+            response.map(|b| b.map_err(BoxError::from).boxed())
+        };
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(response.headers_mut(), false);
         }
         if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
-        response.map(|b| b.boxed())
+        response
+    }
+
+    /// A bodiless request on a pooled connection to `to` (tried once more on a new connection
+    /// when an idempotent request found the pooled one closed), or a new one.
+    async fn exchange(
+        &self,
+        to: SocketAddrV4,
+        req: &Request<Incoming>,
+    ) -> Result<Response<upstream::PodBody<PodStream>>, String> {
+        use hyper::Method;
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+        );
+        if let Some(conn) = self.direct.take(to) {
+            match upstream::exchange(conn, true, req, to, self.direct.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(f) if f.retry && idempotent => {}
+                Err(f) => return Err(f.error.to_string()),
+            }
+        }
+        let conn = upstream::Conn::new(self.pool.open(to).await?);
+        upstream::exchange(conn, false, req, to, self.direct.clone()).await.map_err(|f| f.error.to_string())
     }
 }
 
