@@ -303,7 +303,9 @@ impl Frontend {
                 }
             }
         } else {
-            let mut response = match self.pool.send(addr, req, upgrade).await {
+            // Boxed: hyper's client handshake makes a large future, and the common path should
+            // not carry its size around.
+            let mut response = match Box::pin(self.pool.send(addr, req, upgrade)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");

@@ -22,7 +22,8 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 /// The largest response head accepted from a pod (nginx's default `proxy_buffer_size` is 4k or
 /// 8k; this is generous).
 const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 128;
+/// As many headers as hyper accepts by default.
+const MAX_HEADERS: usize = 100;
 /// At most this many idle connections are kept per endpoint.
 const IDLE_PER_ENDPOINT: usize = 256;
 
@@ -30,11 +31,13 @@ const IDLE_PER_ENDPOINT: usize = 256;
 pub struct Conn<S> {
     stream: S,
     buf: BytesMut,
+    /// The request head being written (kept for the next request).
+    head: Vec<u8>,
 }
 
 impl<S> Conn<S> {
     pub fn new(stream: S) -> Self {
-        Conn { stream, buf: BytesMut::with_capacity(8 * 1024) }
+        Conn { stream, buf: BytesMut::with_capacity(8 * 1024), head: Vec::with_capacity(512) }
     }
 }
 
@@ -113,8 +116,8 @@ pub async fn exchange<S: Stream>(
     pool: Arc<Pool<S>>,
 ) -> Result<Response<PodBody<S>>, Failed> {
     let fail = |error: io::Error, retry: bool| Failed { error, retry };
-    let head = encode_head(req);
-    conn.stream.write_all(&head).await.map_err(|e| fail(e, reused))?;
+    encode_head(req, &mut conn.head);
+    conn.stream.write_all(&conn.head).await.map_err(|e| fail(e, reused))?;
     loop {
         let (response, framing, reusable) = match read_head(&mut conn, req.method()).await {
             Ok(Some(parsed)) => parsed,
@@ -130,9 +133,9 @@ pub async fn exchange<S: Stream>(
     }
 }
 
-fn encode_head(req: &Request<impl Body>) -> Vec<u8> {
+fn encode_head(req: &Request<impl Body>, head: &mut Vec<u8>) {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut head = Vec::with_capacity(256);
+    head.clear();
     head.extend_from_slice(req.method().as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(path.as_bytes());
@@ -144,7 +147,6 @@ fn encode_head(req: &Request<impl Body>) -> Vec<u8> {
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    head
 }
 
 /// Reads and parses a response head; `None` when the pod closed before sending a byte.
@@ -158,9 +160,14 @@ async fn read_head<S: Stream>(
             let mut parsed = httparse::Response::new(&mut headers);
             match parsed.parse(&conn.buf) {
                 Ok(httparse::Status::Complete(len)) => {
-                    let head = build(&parsed, method)?;
-                    conn.buf.advance(len);
-                    return Ok(Some(head));
+                    // Where each name and value sits, so that the values can share the head's
+                    // bytes instead of each being copied.
+                    let base = conn.buf.as_ptr() as usize;
+                    let at = |bytes: &[u8]| (bytes.as_ptr() as usize - base, bytes.len());
+                    let spans: Vec<_> = parsed.headers.iter().map(|h| (at(h.name.as_bytes()), at(h.value))).collect();
+                    let (code, http10) = (parsed.code.unwrap_or(0), parsed.version == Some(0));
+                    let head = conn.buf.split_to(len).freeze();
+                    return build(&head, code, http10, &spans, method).map(Some);
                 }
                 Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
                 Ok(httparse::Status::Partial) => return Err(invalid("the response head is too large")),
@@ -184,15 +191,26 @@ async fn read_buf<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> i
     std::future::poll_fn(|cx| tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, buf)).await
 }
 
-/// The response (without its body), how its body is framed, and whether the connection can
-/// carry another request afterwards (RFC 9112 §6.3, §9.3).
-fn build(parsed: &httparse::Response<'_, '_>, method: &Method) -> io::Result<(Response<()>, Framing, bool)> {
-    let status = StatusCode::from_u16(parsed.code.unwrap_or(0)).map_err(|_| invalid("a malformed status code"))?;
-    let http10 = parsed.version == Some(0);
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid("a malformed header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| invalid("a malformed header value"))?;
+/// A span of the head: where it starts and how long it is.
+type Span = (usize, usize);
+
+/// The response (without its body) from its head's bytes and the spans of its headers' names
+/// and values, how its body is framed, and whether the connection can carry another request
+/// afterwards (RFC 9112 §6.3, §9.3).
+fn build(
+    head: &Bytes,
+    code: u16,
+    http10: bool,
+    spans: &[(Span, Span)],
+    method: &Method,
+) -> io::Result<(Response<()>, Framing, bool)> {
+    let status = StatusCode::from_u16(code).map_err(|_| invalid("a malformed status code"))?;
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for &((name, name_len), (value, value_len)) in spans {
+        let name =
+            HeaderName::from_bytes(&head[name..name + name_len]).map_err(|_| invalid("a malformed header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
+            .map_err(|_| invalid("a malformed header value"))?;
         headers.append(name, value);
     }
     let tokens = |name: HeaderName| {
