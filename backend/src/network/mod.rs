@@ -111,6 +111,18 @@ pub enum DialError {
     Io(#[from] io::Error),
 }
 
+/// A socket's tracked source, forgotten when this is dropped.
+pub struct Tracked {
+    network: Network,
+    local: SocketAddr,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.network.untrack(self.local);
+    }
+}
+
 /// A connection made through the virtual network.
 pub struct Connection {
     pub stream: TcpStream,
@@ -275,6 +287,14 @@ impl Network {
     pub fn track(&self, local: SocketAddr, source: Ipv4Addr) {
         let mut sources = self.inner.sources.write().unwrap_or_else(|e| e.into_inner());
         sources.insert(local, source);
+    }
+
+    /// Like [`Network::track`], for as long as the returned guard lives (a proxy holds it while
+    /// it relays): an entry left behind would name the source of whatever socket reuses the
+    /// port next.
+    pub fn tracked(&self, local: SocketAddr, source: Ipv4Addr) -> Tracked {
+        self.track(local, source);
+        Tracked { network: self.clone(), local }
     }
 
     /// The source address a server should see for a connection whose peer is `peer`: the one
@@ -472,5 +492,18 @@ mod tests {
         assert!(matches!(net.connect(client, outside).await, Err(DialError::NoRoute)), "never leaves the machine");
         net.detach_pod(pod_ip);
         assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
+    }
+
+    #[test]
+    fn a_tracked_source_is_forgotten_with_its_guard() {
+        let (_tx, rx) = watch::channel(Arc::new(ProxyTable::default()));
+        let net = Network::new(AddressPlan::default(), rx);
+        let socket: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let node = Ipv4Addr::new(127, 0, 1, 1);
+        let tracked = net.tracked(socket, node);
+        assert_eq!(net.source_of(socket), node);
+        drop(tracked);
+        // A later connection from the same port (from outside svclab) is itself.
+        assert_eq!(net.source_of(socket), Ipv4Addr::LOCALHOST);
     }
 }

@@ -315,7 +315,7 @@ impl Listeners {
         let (real, source) = self.udp_target(front, client, affinity)?;
         let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
         upstream.connect(real).await.ok()?;
-        self.network.track(upstream.local_addr().ok()?, source);
+        let tracked = self.network.tracked(upstream.local_addr().ok()?, source);
         let upstream = Arc::new(upstream);
         flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, upstream.clone());
         let (flows, socket, reply_from, stop) = (flows.clone(), socket.clone(), upstream.clone(), stop.clone());
@@ -332,6 +332,7 @@ impl Listeners {
                 }
             }
             flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
+            drop(tracked);
         });
         Some(upstream)
     }
@@ -387,7 +388,7 @@ impl Listeners {
             source: source.to_string(),
         });
         let mut outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
-        self.network.track(outbound.local_addr()?, source);
+        let _tracked = self.network.tracked(outbound.local_addr()?, source);
         relay(&mut inbound, &mut outbound).await
     }
 
@@ -425,6 +426,7 @@ impl Listeners {
             ..Hop::default()
         });
         let mut outbound = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
+        let _tracked = self.network.tracked(outbound.local_addr()?, client);
         relay(&mut inbound, &mut outbound).await
     }
 

@@ -43,11 +43,14 @@ mod linux {
 
     /// Moves everything `from` sends to `to`, then half-closes `to`.
     pub(super) async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
-        let mut buf = [0u8; 16 * 1024];
+        // On the heap and never zeroed: buffers in the future itself would make every
+        // connection's task 32 KiB larger, to allocate and move when it is spawned.
+        let mut buf = Vec::with_capacity(16 * 1024);
         let mut copied = 0;
         while copied < SPLICE_AFTER {
             from.readable().await?;
-            let n = match from.try_read(&mut buf) {
+            buf.clear();
+            let n = match from.try_read_buf(&mut buf) {
                 Ok(0) => {
                     half_close(to);
                     return Ok(());
