@@ -9,7 +9,7 @@ use super::affinity;
 use super::certs::{Certificates, SniResolver};
 use super::routes::RouteTable;
 use super::upstream;
-use crate::network::Network;
+use crate::network::{Network, Tracked};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
@@ -40,16 +40,7 @@ type Body = BoxBody<Bytes, BoxError>;
 /// its source; the source is forgotten when the connection closes.
 pub struct PodStream {
     stream: TcpStream,
-    network: Network,
-    local: Option<SocketAddr>,
-}
-
-impl Drop for PodStream {
-    fn drop(&mut self) {
-        if let Some(local) = self.local {
-            self.network.untrack(local);
-        }
-    }
+    _source: Option<Tracked>,
 }
 
 impl upstream::Stream for PodStream {
@@ -121,11 +112,8 @@ impl Pool {
     async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
         let stream = self.network.connect_direct(to).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().ok();
-        if let Some(local) = local {
-            self.network.track(local, self.source);
-        }
-        Ok(PodStream { stream, network: self.network.clone(), local })
+        let source = stream.local_addr().ok().map(|local| self.network.tracked(local, self.source));
+        Ok(PodStream { stream, _source: source })
     }
 
     async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {
@@ -294,33 +282,29 @@ impl Frontend {
         {
             headers.insert(header::HOST, v);
         }
-        let mut response = if upstream::suits(&req, upgrade) {
-            match self.exchange(addr, &req).await {
-                Ok(r) => r.map(|b| b.map_err(BoxError::from).boxed()),
-                Err(e) => {
-                    tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
-                    return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
-                }
-            }
+        let answered = if upstream::suits(&req, upgrade) {
+            self.exchange(addr, &req).await.map(|r| r.map(|b| b.map_err(BoxError::from).boxed()))
         } else {
             // Boxed: hyper's client handshake makes a large future, and the common path should
             // not carry its size around.
-            let mut response = match Box::pin(self.pool.send(addr, req, upgrade)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
-                    return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
+            Box::pin(self.pool.send(addr, req, upgrade)).await.map(|mut response| {
+                if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
+                    let pod_side = hyper::upgrade::on(&mut response);
+                    tokio::spawn(async move {
+                        if let (Ok(a), Ok(b)) = (client_side.await, pod_side.await) {
+                            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+                        }
+                    });
                 }
-            };
-            if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
-                let pod_side = hyper::upgrade::on(&mut response);
-                tokio::spawn(async move {
-                    if let (Ok(a), Ok(b)) = (client_side.await, pod_side.await) {
-                        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
-                    }
-                });
+                response.map(|b| b.map_err(BoxError::from).boxed())
+            })
+        };
+        let mut response = match answered {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
+                return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
             }
-            response.map(|b| b.map_err(BoxError::from).boxed())
         };
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(response.headers_mut(), false);

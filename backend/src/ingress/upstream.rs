@@ -17,7 +17,7 @@ use std::net::SocketAddrV4;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// The largest response head accepted from a pod (nginx's default `proxy_buffer_size` is 4k or
 /// 8k; this is generous).
@@ -176,7 +176,7 @@ async fn read_head<S: Stream>(
         }
         conn.buf.reserve(8 * 1024);
         let had = conn.buf.len();
-        let n = read_buf(&mut conn.stream, &mut conn.buf).await?;
+        let n = conn.stream.read_buf(&mut conn.buf).await?;
         if n == 0 {
             return if had == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
         }
@@ -185,10 +185,6 @@ async fn read_head<S: Stream>(
 
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-async fn read_buf<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
-    std::future::poll_fn(|cx| tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, buf)).await
 }
 
 /// A span of the head: where it starts and how long it is.
@@ -376,7 +372,6 @@ impl<S: Stream> Body for PodBody<S> {
                 return Poll::Ready(None);
             }
             match this.decode() {
-                Ok(Step::Data(data)) if data.is_empty() => {}
                 Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
                 Ok(Step::End) => {
                     this.finish();

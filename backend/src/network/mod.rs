@@ -376,20 +376,26 @@ impl Network {
     }
 
     /// Dials `real` for a proxy forwarding the connection from `peer`, the far end to see
-    /// `source`, keeping `peer`'s trace (if it has one) on the new socket.
-    pub async fn dial_onward(&self, real: SocketAddr, peer: SocketAddr, source: Ipv4Addr) -> io::Result<TcpStream> {
+    /// `source` for as long as the returned guard lives, keeping `peer`'s trace (if it has one)
+    /// on the new socket.
+    pub async fn dial_onward(
+        &self,
+        real: SocketAddr,
+        peer: SocketAddr,
+        source: Ipv4Addr,
+    ) -> io::Result<(TcpStream, Tracked)> {
         if !self.inner.traces.traced(peer) {
             let stream = TcpStream::connect(real).await?;
             stream.set_nodelay(true)?;
-            self.track(stream.local_addr()?, source);
-            return Ok(stream);
+            let tracked = self.tracked(stream.local_addr()?, source);
+            return Ok((stream, tracked));
         }
         let (socket, local) = bound_socket()?;
         self.inner.traces.link(peer, local);
-        self.track(local, source);
+        let tracked = self.tracked(local, source);
         let stream = socket.connect(real).await?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok((stream, tracked))
     }
 
     /// Sends one UDP datagram from `from` to `to` (a service, a pod or a host address) and waits

@@ -425,8 +425,7 @@ impl Listeners {
             source: client.to_string(),
             ..Hop::default()
         });
-        let mut outbound = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
-        let _tracked = self.network.tracked(outbound.local_addr()?, client);
+        let (mut outbound, _tracked) = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
         relay(&mut inbound, &mut outbound).await
     }
 
