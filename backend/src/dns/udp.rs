@@ -78,8 +78,12 @@ fn serve_socket<H>(
 {
     // The largest datagram a client may send; anything longer is cut and fails to parse.
     let mut buf = vec![0u8; 65_535];
-    while !cancel.is_cancelled() {
+    loop {
+        // Once the socket is shut for reading, every receive fails or comes back empty at once,
+        // so the token is looked at only then (it is a lock both threads would otherwise take
+        // for every query).
         let (len, src) = match socket.recv_from(&mut buf) {
+            Ok((0, _)) | Err(_) if cancel.is_cancelled() => return,
             Ok(received) => received,
             Err(e) => {
                 // ICMP errors from an earlier send (a client that went away) surface here.
