@@ -443,6 +443,27 @@ async fn dial(real: SocketAddr) -> Result<TcpStream, DialError> {
     connected(TcpStream::connect(real).await)
 }
 
+/// Starts a connection to a real address from the loopback address `from`, so that the far
+/// end's peer address is the source itself and nothing needs tracking, and returns without
+/// waiting for the handshake: on loopback it is over by the time a first write is tried, which
+/// then fails if the connection was refused. The port is picked at connect time, per
+/// destination (`IP_BIND_ADDRESS_NO_PORT`), as for a socket that was never bound.
+pub fn dial_from(real: SocketAddr, from: Ipv4Addr) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
+    socket.set_tcp_nodelay(true)?;
+    #[cfg(target_os = "linux")]
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::IpBindAddressNoPort, &true)
+        .map_err(io::Error::from)?;
+    socket.bind(&SocketAddr::from((from, 0)).into())?;
+    match socket.connect(&real.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    TcpStream::from_std(socket.into())
+}
+
 /// A fresh loopback socket, bound so that its address is known before it connects.
 fn bound_socket() -> io::Result<(TcpSocket, SocketAddr)> {
     let socket = TcpSocket::new_v4()?;
@@ -498,6 +519,22 @@ mod tests {
         assert!(matches!(net.connect(client, outside).await, Err(DialError::NoRoute)), "never leaves the machine");
         net.detach_pod(pod_ip);
         assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
+    }
+
+    #[tokio::test]
+    async fn a_connection_dialled_from_a_loopback_source_comes_from_it_and_a_refusal_shows_on_write() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let node = Ipv4Addr::new(127, 0, 1, 3);
+        let mut stream = dial_from(listener.local_addr().unwrap(), node).unwrap();
+        stream.write_all(b"x").await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(node), "the far end sees the source itself");
+        let closed = listener.local_addr().unwrap();
+        drop(listener);
+        let mut refused = dial_from(closed, node).unwrap();
+        let err = refused.write_all(b"x").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! A port with no ready endpoint behind it is not listened on, so connections are refused.
 
 use super::relay::relay;
+use super::workers::{self, Worker};
 use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
-use crate::network::Network;
+use crate::network::{Network, sockets};
 use crate::registry::Registry;
 use rand::seq::IndexedRandom;
 use std::collections::{HashMap, HashSet};
@@ -71,6 +72,10 @@ pub struct Listeners {
 impl Listeners {
     pub async fn run(self) {
         let this = Arc::new(self);
+        let workers = match workers::start(workers::how_many(), &this.tracker, &this.cancel) {
+            Ok(workers) => workers,
+            Err(e) => return tracing::error!(error = %e, "service proxy: cannot start its workers"),
+        };
         let affinity = Arc::new(Affinity::default());
         let mut updates = this.network.table_updates();
         let mut running: HashMap<Key, CancellationToken> = HashMap::new();
@@ -92,7 +97,7 @@ impl Listeners {
                 if running.contains_key(&key) {
                     continue;
                 }
-                match this.clone().start(key, affinity.clone()).await {
+                match this.clone().start(key, affinity.clone(), &workers).await {
                     Ok(stop) => {
                         failed.remove(&key);
                         running.insert(key, stop);
@@ -180,7 +185,12 @@ impl Listeners {
         }
     }
 
-    async fn start(self: Arc<Self>, key: Key, affinity: Arc<Affinity>) -> std::io::Result<CancellationToken> {
+    async fn start(
+        self: Arc<Self>,
+        key: Key,
+        affinity: Arc<Affinity>,
+        workers: &[Worker],
+    ) -> std::io::Result<CancellationToken> {
         let addr = match key {
             Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
                 SocketAddrV4::new(self.nodes[node].ip, port)
@@ -191,26 +201,35 @@ impl Listeners {
             }
             Key::UdpLoadBalancer(addr) => return self.start_udp(UdpFront::LoadBalancer(addr), affinity).await,
         };
-        // One accept loop: spreading accepts over SO_REUSEPORT sockets measured slower here.
-        let listener = TcpListener::bind(addr).await?;
+        let listeners = sockets::tcp_std(SocketAddr::V4(addr), workers.len())?;
         let stop = self.cancel.child_token();
-        self.accept_loop(listener, key, addr, affinity, stop.clone());
+        for (listener, worker) in listeners.into_iter().zip(workers) {
+            self.clone().accept_loop(listener, worker.clone(), key, addr, affinity.clone(), stop.clone());
+        }
         Ok(stop)
     }
 
+    /// Accepts on one worker's socket of the port, each connection handled on that worker.
     fn accept_loop(
         self: Arc<Self>,
-        listener: TcpListener,
+        listener: std::net::TcpListener,
+        worker: Worker,
         key: Key,
         addr: SocketAddrV4,
         affinity: Arc<Affinity>,
         stop: CancellationToken,
     ) {
-        let tracker = self.tracker.clone();
-        tracker.spawn(async move {
+        worker.clone().spawn(async move {
+            // Registered with the worker's own runtime, so it is made on the worker.
+            let listener = match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => return tracing::warn!(error = %e, %addr, "service proxy: cannot listen"),
+            };
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
             loop {
                 let (inbound, peer) = tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = &mut stopped => return,
                     accepted = listener.accept() => match accepted {
                         Ok(a) => a,
                         Err(e) => {
@@ -221,7 +240,7 @@ impl Listeners {
                 };
                 let _ = inbound.set_nodelay(true);
                 let (this, affinity, stop) = (self.clone(), affinity.clone(), stop.clone());
-                self.tracker.spawn(async move {
+                worker.spawn(async move {
                     let result = match key {
                         Key::NodePort { node, port } => {
                             this.node_port(inbound, peer, node, port, &affinity, &stop).await
@@ -387,8 +406,16 @@ impl Listeners {
             ),
             source: source.to_string(),
         });
-        let mut outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
-        let _tracked = self.network.tracked(outbound.local_addr()?, source);
+        // A source on the host's loopback (a node, a host client) is really connected from; a
+        // pod's address exists only inside svclab, so it is tracked for the far end to look up.
+        let (mut outbound, _tracked) = if source.is_loopback() {
+            let real = self.network.resolve(backend, Protocol::Tcp).map_err(std::io::Error::other)?;
+            (crate::network::dial_from(real, source)?, None)
+        } else {
+            let outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
+            let tracked = self.network.tracked(outbound.local_addr()?, source);
+            (outbound, Some(tracked))
+        };
         relay(&mut inbound, &mut outbound).await
     }
 

@@ -6,6 +6,7 @@ mod affinity;
 pub mod listeners;
 mod relay;
 mod table;
+mod workers;
 
 pub use affinity::Affinity;
 pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Reason, Route, ServicePortRoute, VirtualAddr};

@@ -6,10 +6,12 @@
 use tokio::net::TcpStream;
 
 /// Relays until both directions have ended; each end's close is passed on as a half-close.
+/// `a` is the end that speaks first (the client), whose first bytes are read without waiting
+/// for the reactor (they are usually there already).
 #[cfg(target_os = "linux")]
 pub async fn relay(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> {
     let (a, b) = (&*a, &*b);
-    tokio::try_join!(linux::one_way(a, b), linux::one_way(b, a)).map(|_| ())
+    tokio::try_join!(linux::one_way(a, b, true), linux::one_way(b, a, false)).map(|_| ())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -21,10 +23,31 @@ pub async fn relay(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> 
 mod linux {
     use nix::fcntl::{OFlag, SpliceFFlags, splice};
     use nix::sys::socket::{Shutdown, shutdown};
+    use socket2::SockRef;
     use std::io;
     use std::os::fd::AsFd;
     use tokio::io::Interest;
     use tokio::net::TcpStream;
+
+    /// Writes all of `bytes`, trying the socket before the reactor: a socket just connected is
+    /// writable long before its first event comes, and while connecting the kernel answers
+    /// `EAGAIN` (or the connection's error, for one refused).
+    async fn write_all(to: &TcpStream, bytes: &[u8]) -> io::Result<()> {
+        let mut sent = match SockRef::from(to).send(bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        while sent < bytes.len() {
+            to.writable().await?;
+            match to.try_write(&bytes[sent..]) {
+                Ok(m) => sent += m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 
     /// The pipe's size asked for, and so how much one splice call moves at most.
     const PIPE_SIZE: usize = 1024 * 1024;
@@ -42,15 +65,26 @@ mod linux {
     }
 
     /// Moves everything `from` sends to `to`, then half-closes `to`.
-    pub(super) async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
-        // On the heap and never zeroed: buffers in the future itself would make every
-        // connection's task 32 KiB larger, to allocate and move when it is spawned.
-        let mut buf = Vec::with_capacity(16 * 1024);
+    pub(super) async fn one_way(from: &TcpStream, to: &TcpStream, mut speculate: bool) -> io::Result<()> {
+        // On the heap: a buffer in the future itself would make every connection's task larger,
+        // to allocate and move when it is spawned.
+        let mut buf = vec![0u8; 8 * 1024];
         let mut copied = 0;
+        // With `speculate`, reads are tried before asking the reactor, until one finds nothing:
+        // a client's first bytes (and often its close) are there by the time its connection is
+        // accepted, and waiting for the event would cost a round trip through epoll (HAProxy's
+        // speculative I/O).
         while copied < SPLICE_AFTER {
-            from.readable().await?;
-            buf.clear();
-            let n = match from.try_read_buf(&mut buf) {
+            let read = if speculate {
+                let read = std::io::Read::read(&mut &*SockRef::from(from), &mut buf);
+                // Until the socket first runs dry; from then on the reactor says when to read.
+                speculate = !matches!(&read, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+                read
+            } else {
+                from.readable().await?;
+                from.try_read(&mut buf)
+            };
+            let n = match read {
                 Ok(0) => {
                     half_close(to);
                     return Ok(());
@@ -59,15 +93,7 @@ mod linux {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
             };
-            let mut sent = 0;
-            while sent < n {
-                to.writable().await?;
-                match to.try_write(&buf[sent..n]) {
-                    Ok(m) => sent += m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            write_all(to, &buf[..n]).await?;
             copied += n;
         }
         let (pipe_out, pipe_in) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
