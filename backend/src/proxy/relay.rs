@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 #[cfg(target_os = "linux")]
 pub async fn relay(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> {
     let (a, b) = (&*a, &*b);
-    tokio::try_join!(linux::one_way(a, b, true), linux::one_way(b, a, false)).map(|_| ())
+    let ended = std::sync::atomic::AtomicBool::new(false);
+    tokio::try_join!(linux::one_way(a, b, true, &ended), linux::one_way(b, a, false, &ended)).map(|_| ())
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -26,6 +27,7 @@ mod linux {
     use socket2::SockRef;
     use std::io;
     use std::os::fd::AsFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
@@ -64,8 +66,20 @@ mod linux {
         let _ = shutdown(std::os::fd::AsRawFd::as_raw_fd(to), Shutdown::Write);
     }
 
-    /// Moves everything `from` sends to `to`, then half-closes `to`.
-    pub(super) async fn one_way(from: &TcpStream, to: &TcpStream, mut speculate: bool) -> io::Result<()> {
+    /// Moves everything `from` sends to `to`, then half-closes `to`, unless the other direction
+    /// (sharing `ended`) has ended already: the sockets are closed at once then, which sends
+    /// the same FIN without the system call.
+    pub(super) async fn one_way(
+        from: &TcpStream,
+        to: &TcpStream,
+        mut speculate: bool,
+        ended: &AtomicBool,
+    ) -> io::Result<()> {
+        let pass_close_on = || {
+            if !ended.swap(true, Ordering::Relaxed) {
+                half_close(to);
+            }
+        };
         // On the heap: a buffer in the future itself would make every connection's task larger,
         // to allocate and move when it is spawned.
         let mut buf = vec![0u8; 8 * 1024];
@@ -86,7 +100,7 @@ mod linux {
             };
             let n = match read {
                 Ok(0) => {
-                    half_close(to);
+                    pass_close_on();
                     return Ok(());
                 }
                 Ok(n) => n,
@@ -108,7 +122,7 @@ mod linux {
             });
             let mut left = match moved {
                 Ok(0) => {
-                    half_close(to);
+                    pass_close_on();
                     return Ok(());
                 }
                 Ok(n) => n,
