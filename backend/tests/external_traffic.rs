@@ -308,3 +308,47 @@ async fn a_node_port_without_ready_endpoints_refuses_connections() {
     assert_eq!(code, 200);
     lab.app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn svclab_stops_with_a_connection_open_through_a_node_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = Lab::start().await;
+    // A server of the user's own on the host that holds every connection open.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host_port = listener.local_addr().unwrap().port();
+    let (got_tx, mut got_rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let got = got_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = got.send(buf[..n].to_vec()).await;
+                }
+            });
+        }
+    });
+    let (code, body) = lab
+        .apply(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: held\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: held\nsubsets:\n- addresses:\n  - ip: 127.0.0.1\n  ports:\n  - port: {host_port}\n"
+        ))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (_, svc) = lab.get("/api/v1/namespaces/default/services/held").await;
+    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    let at = format!("{}:{node_port}", node_ips(&lab).await[0]);
+    let mut client =
+        eventually(PATIENCE, "the node port to listen", || async { tokio::net::TcpStream::connect(&at).await.ok() })
+            .await;
+    client.write_all(b"hello").await.unwrap();
+    let got = tokio::time::timeout(PATIENCE, got_rx.recv()).await.expect("the host server hears the client");
+    assert_eq!(got.as_deref(), Some(&b"hello"[..]));
+
+    tokio::time::timeout(PATIENCE, lab.app.shutdown()).await.expect("svclab stops with the connection open");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, client.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the proxied connection is closed: {closed:?}");
+}

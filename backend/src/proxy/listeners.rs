@@ -227,6 +227,10 @@ impl Listeners {
             };
             let stopped = stop.cancelled();
             tokio::pin!(stopped);
+            // Established connections outlive the listener (a port that loses its endpoints
+            // leaves them be, as conntrack does) but not svclab. A token of this loop's own, so
+            // connections do not share the app's token's lock with every other task.
+            let shutdown = self.cancel.child_token();
             loop {
                 let (inbound, peer) = tokio::select! {
                     _ = &mut stopped => return,
@@ -239,15 +243,23 @@ impl Listeners {
                     },
                 };
                 let _ = inbound.set_nodelay(true);
-                let (this, affinity, stop) = (self.clone(), affinity.clone(), stop.clone());
+                let (this, affinity, stop, shutdown) = (self.clone(), affinity.clone(), stop.clone(), shutdown.clone());
                 worker.spawn(async move {
-                    let result = match key {
-                        Key::NodePort { node, port } => {
-                            this.node_port(inbound, peer, node, port, &affinity, &stop).await
+                    let served = async {
+                        match key {
+                            Key::NodePort { node, port } => {
+                                this.node_port(inbound, peer, node, port, &affinity, &stop).await
+                            }
+                            Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
+                            Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
+                            Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => {
+                                unreachable!("UDP has its own loop")
+                            }
                         }
-                        Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
-                        Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
-                        Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => unreachable!("UDP has its own loop"),
+                    };
+                    let result = tokio::select! {
+                        result = served => result,
+                        _ = shutdown.cancelled() => Ok(()),
                     };
                     if let Err(e) = result {
                         tracing::debug!(error = %e, %peer, "proxied connection ended with an error");
