@@ -11,7 +11,7 @@ pub mod server;
 mod sync;
 pub mod upstream;
 
-use crate::network::{Network, sockets};
+use crate::network::{Network, sockets, workers};
 use crate::registry::Registry;
 use k8s_openapi::api::networking::v1::Ingress;
 use std::io;
@@ -153,21 +153,11 @@ impl IngressAddon {
             traces: self.inner.traces.clone(),
         };
         let acceptor = server::tls_acceptor(certs_rx, self.inner.default_certificate.key.clone());
-        let listeners =
-            http.into_iter().map(|l| (l, None)).chain(https.into_iter().map(|l| (l, Some(acceptor.clone()))));
-        for (listener, tls) in listeners {
-            let (shared, cancel) = (shared.clone(), cancel.clone());
-            // A thread of its own (not the blocking pool, which a runtime waits for on drop);
-            // the tracker learns when it has finished.
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-            let spawned = std::thread::Builder::new().name("ingress-worker".into()).spawn(move || {
-                server::run_worker(listener, shared, tls, cancel);
-                let _ = done_tx.send(());
-            });
-            spawned?;
-            tasks.spawn(async move {
-                let _ = done_rx.await;
-            });
+        let listeners: Vec<_> =
+            http.into_iter().map(|l| (l, None)).chain(https.into_iter().map(|l| (l, Some(acceptor.clone())))).collect();
+        let workers = workers::start(listeners.len(), "ingress-worker", &tasks, &cancel)?;
+        for ((listener, tls), worker) in listeners.into_iter().zip(workers) {
+            worker.clone().spawn(server::serve(listener, worker, shared.clone(), tls, cancel.clone()));
         }
         tracing::info!(http = %addresses.http, https = %addresses.https, "ingress controller enabled");
         *running = Some(Running { addresses, cancel, tasks });

@@ -9,6 +9,7 @@ use super::affinity;
 use super::certs::{Certificates, SniResolver};
 use super::routes::RouteTable;
 use super::upstream;
+use crate::network::workers::Worker;
 use crate::network::{Network, Tracked};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
@@ -31,7 +32,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = BoxBody<Bytes, BoxError>;
@@ -469,46 +469,39 @@ pub fn tls_acceptor(certificates: watch::Receiver<Arc<Certificates>>, default: A
     TlsAcceptor::from(Arc::new(config))
 }
 
-/// Serves one listener of the shared port on a thread of its own with a single-threaded runtime
-/// (nginx's and pingora's shape): its own connection pool to pods, and every request handled
-/// start to finish on that thread, never handed across threads. Returns once `cancel` fires and
-/// its open connections have finished their request.
-pub fn run_worker(
+/// Serves one listener of the shared port on its worker (nginx's and pingora's shape): its own
+/// connection pool to pods, and every request handled start to finish on that thread, never
+/// handed across threads. Stops accepting once `cancel` fires; open connections then finish
+/// their request, as tasks of the worker.
+pub async fn serve(
     listener: std::net::TcpListener,
+    worker: Worker,
     shared: Shared,
     tls: Option<TlsAcceptor>,
     cancel: CancellationToken,
 ) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => return tracing::error!(error = %e, "ingress: cannot start a worker"),
+    // Registered with the worker's own runtime, so it is made on the worker.
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => return tracing::error!(error = %e, "ingress: cannot listen"),
     };
-    runtime.block_on(async move {
-        let listener = match TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => return tracing::error!(error = %e, "ingress: cannot listen"),
+    let (scheme, default_port) = if tls.is_some() { ("https", 443) } else { ("http", 80) };
+    let port = listener.local_addr().map_or(default_port, |a| a.port());
+    let frontend = Frontend::new(shared.routes, shared.network, shared.source, shared.traces);
+    while let Some((stream, peer)) = accept(&listener, &cancel).await {
+        let (frontend, cancel) = (frontend.clone(), cancel.clone());
+        match tls.clone() {
+            None => worker.spawn(serve_connection(stream, peer, frontend, scheme, port, cancel)),
+            Some(acceptor) => worker.spawn(async move {
+                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(tls)) => serve_connection(tls, peer, frontend, scheme, port, cancel).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
+                }
+            }),
         };
-        let (scheme, default_port) = if tls.is_some() { ("https", 443) } else { ("http", 80) };
-        let port = listener.local_addr().map_or(default_port, |a| a.port());
-        let frontend = Frontend::new(shared.routes, shared.network, shared.source, shared.traces);
-        let connections = TaskTracker::new();
-        while let Some((stream, peer)) = accept(&listener, &cancel).await {
-            let (frontend, cancel) = (frontend.clone(), cancel.clone());
-            match tls.clone() {
-                None => connections.spawn(serve_connection(stream, peer, frontend, scheme, port, cancel)),
-                Some(acceptor) => connections.spawn(async move {
-                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, frontend, scheme, port, cancel).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
-                    }
-                }),
-            };
-        }
-        connections.close();
-        connections.wait().await;
-    });
+    }
 }
 
 async fn serve_connection<S>(

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod sockets;
 pub mod trace;
+pub mod workers;
 
 use crate::proxy::{Affinity, Entry, NoRoute, Protocol, ProxyTable, VirtualAddr};
 use std::collections::HashMap;

@@ -6,7 +6,6 @@ mod affinity;
 pub mod listeners;
 mod relay;
 mod table;
-mod workers;
 
 pub use affinity::Affinity;
 pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Reason, Route, ServicePortRoute, VirtualAddr};

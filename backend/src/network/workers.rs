@@ -1,7 +1,8 @@
-//! The threads the proxy's TCP connections run on: one per two cores, each with a
-//! single-threaded runtime of its own (HAProxy's and nginx's shape). Every listening port has one
-//! `SO_REUSEPORT` socket per worker, so the kernel spreads connections over the workers and a
-//! connection is accepted, dialled onward and relayed on one thread, never handed across.
+//! Worker threads for the data plane's servers (the service proxy, the ingress), each with a
+//! single-threaded runtime of its own (HAProxy's, nginx's and pingora's shape): a server gives
+//! each worker its own `SO_REUSEPORT` socket of a port (see [`super::sockets`]), so the kernel
+//! spreads connections over the workers and each is served start to finish on one thread, never
+//! handed across.
 
 use std::future::Future;
 use std::io;
@@ -26,17 +27,9 @@ impl Worker {
     }
 }
 
-/// How many workers to run: one per two cores. A proxied connection's work is mostly the
-/// kernel's, done in whichever thread makes the system call, and svclab shares the machine with
-/// its pods' servers and its clients; on 2 cores a second worker cost a third more CPU per short
-/// connection (each thread woke for fewer events at a time) and carried no more of them.
-pub fn how_many() -> usize {
-    (crate::network::sockets::per_core() / 2).max(1)
-}
-
-/// Starts `n` workers. They run until `cancel` fires and then until their tasks have finished;
-/// `tracker` (the caller's) learns when each thread is done.
-pub fn start(n: usize, tracker: &TaskTracker, cancel: &CancellationToken) -> io::Result<Vec<Worker>> {
+/// Starts `n` workers, threads called `name`. They run until `cancel` fires and then until
+/// their tasks have finished; `tracker` (the caller's) learns when each thread is done.
+pub fn start(n: usize, name: &str, tracker: &TaskTracker, cancel: &CancellationToken) -> io::Result<Vec<Worker>> {
     let mut workers = Vec::with_capacity(n);
     for _ in 0..n {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -44,7 +37,7 @@ pub fn start(n: usize, tracker: &TaskTracker, cancel: &CancellationToken) -> io:
         let (tasks, cancel) = (worker.tasks.clone(), cancel.clone());
         // A thread of its own (not the blocking pool, which a runtime waits for on drop).
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new().name("proxy-worker".into()).spawn(move || {
+        std::thread::Builder::new().name(name.into()).spawn(move || {
             runtime.block_on(async move {
                 cancel.cancelled().await;
                 tasks.close();
