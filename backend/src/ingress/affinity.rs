@@ -4,7 +4,6 @@
 //! gone gets a new endpoint and a new cookie.
 
 use super::routes::{Backend, CookieAffinity, Endpoint};
-use hyper::header::{self, HeaderMap};
 use std::hash::{Hash, Hasher};
 
 /// The cookie value for an endpoint: stable for its address across table rebuilds.
@@ -14,26 +13,26 @@ pub fn cookie_value(endpoint: &Endpoint) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// The value of cookie `name` in the request, if sent.
-fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+/// The value of cookie `name` among the request's `Cookie` header values, if sent.
+pub fn find_cookie<'a>(cookie_headers: impl IntoIterator<Item = &'a [u8]>, name: &str) -> Option<&'a str> {
+    cookie_headers
+        .into_iter()
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim_matches('"'))
 }
 
-/// The endpoint for a request, and the `Set-Cookie` to send when a new one was chosen.
+/// The endpoint for a request that sent the affinity cookie's value `sent` (if it did), and the
+/// `Set-Cookie` to send when a new endpoint was chosen.
 pub fn pick<'a>(
     affinity: &CookieAffinity,
     backend: &'a Backend,
-    headers: &HeaderMap,
+    sent: Option<&str>,
     matched_path: &str,
 ) -> (&'a Endpoint, Option<String>) {
-    if let Some(value) = find_cookie(headers, &affinity.name)
+    if let Some(value) = sent
         && let Some(endpoint) = backend.endpoints.iter().find(|e| cookie_value(e) == value)
     {
         return (endpoint, None);
@@ -69,7 +68,6 @@ pub fn set_cookie(affinity: &CookieAffinity, value: &str, matched_path: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
 
     fn affinity() -> CookieAffinity {
         CookieAffinity {
@@ -93,10 +91,9 @@ mod tests {
             cookie,
             format!("INGRESSCOOKIE={}; Path=/kubia; Max-Age=60; HttpOnly; SameSite=Lax", cookie_value(&b))
         );
-        let mut headers = HeaderMap::new();
         let sent = format!("other=1; INGRESSCOOKIE={}", cookie_value(&b));
-        headers.insert(header::COOKIE, HeaderValue::from_str(&sent).unwrap());
-        assert_eq!(find_cookie(&headers, "INGRESSCOOKIE"), Some(cookie_value(&b).as_str()));
-        assert_eq!(find_cookie(&headers, "missing"), None);
+        let headers = [&b"a=b"[..], sent.as_bytes()];
+        assert_eq!(find_cookie(headers, "INGRESSCOOKIE"), Some(cookie_value(&b).as_str()));
+        assert_eq!(find_cookie(headers, "missing"), None);
     }
 }

@@ -4,8 +4,44 @@
 //! the Ingresses' ADDRESS; the data path ([`server`]), one worker thread per core on each port,
 //! serves requests from them.
 
+/// `AsyncWrite` for a wrapper of a stream, passed through to its field `$inner`.
+macro_rules! write_through {
+    ($inner:ident) => {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.$inner).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.$inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.$inner).poll_shutdown(cx)
+        }
+        fn poll_write_vectored(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.$inner).poll_write_vectored(cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            self.$inner.is_write_vectored()
+        }
+    };
+}
+
 pub mod affinity;
 pub mod certs;
+mod downstream;
 pub mod routes;
 pub mod server;
 mod sync;

@@ -154,14 +154,14 @@ struct HostRoutes {
     fallback: Option<Arc<Backend>>,
 }
 
-/// How a request was routed.
-#[derive(Clone, Debug)]
-pub struct Match {
-    pub backend: Arc<Backend>,
+/// How a request was routed (borrowed from the table: nothing is counted or copied per request).
+#[derive(Clone, Copy, Debug)]
+pub struct Match<'t> {
+    pub backend: &'t Backend,
     /// `kubia.example.com/kubia (Prefix)`, or `default backend`.
-    pub rule: Arc<str>,
+    pub rule: &'t str,
     /// The matched path (for the affinity cookie's path).
-    pub path: Arc<str>,
+    pub path: &'t str,
 }
 
 /// Every route this controller serves, as of one moment.
@@ -252,7 +252,7 @@ impl RouteTable {
     }
 
     /// Where a request for `host` and `path` goes; `None` means the 404 default backend.
-    pub fn route(&self, host: &str, path: &str) -> Option<Match> {
+    pub fn route(&self, host: &str, path: &str) -> Option<Match<'_>> {
         let host = normalize_host(host);
         let routes = self
             .hosts
@@ -261,10 +261,10 @@ impl RouteTable {
             .unwrap_or(&self.any_host);
         let path = path.split(['?', '#']).next().unwrap_or("/");
         if let Some(p) = routes.paths.iter().find(|p| p.matches(path)) {
-            return Some(Match { backend: p.backend.clone(), rule: p.rule.clone(), path: p.path.clone() });
+            return Some(Match { backend: &p.backend, rule: &p.rule, path: &p.path });
         }
-        let backend = routes.fallback.clone().or_else(|| self.default_backend.clone())?;
-        Some(Match { backend, rule: Arc::from("default backend"), path: Arc::from("/") })
+        let backend = routes.fallback.as_ref().or(self.default_backend.as_ref())?;
+        Some(Match { backend, rule: "default backend", path: "/" })
     }
 
     /// Whether any Ingress routes anything (for tests and the dashboard).

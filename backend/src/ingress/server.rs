@@ -1,14 +1,15 @@
 //! The ingress controller's data path: HTTP and HTTPS listeners (TLS terminated with rustls, the
-//! certificate chosen by SNI), each request routed by host and path from the current route
-//! table and sent straight to a ready pod over pooled keep-alive connections, round-robin or by
-//! affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set: bodiless requests through
-//! [`upstream`], the rest through hyper's client. Upgrades (websockets) and streaming bodies
-//! pass through. No route: the 404 default backend; no ready endpoint: 503.
+//! certificate chosen by SNI) on their workers, and the routing of each request by host and path
+//! from the current route table straight to a ready pod over pooled keep-alive connections,
+//! round-robin or by affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set. Connections are
+//! read by [`downstream`]; the requests it leaves to hyper's server (bodies, upgrades such as
+//! websockets, `Expect`) are served here, bodiless ones through [`upstream`] and the rest through
+//! hyper's client, streaming. No route: the 404 default backend; no ready endpoint: 503.
 
 use super::affinity;
 use super::certs::{Certificates, SniResolver};
 use super::routes::RouteTable;
-use super::upstream;
+use super::{downstream, upstream};
 use crate::network::workers::Worker;
 use crate::network::{Network, Tracked};
 use bytes::Bytes;
@@ -56,25 +57,7 @@ impl AsyncRead for PodStream {
 }
 
 impl AsyncWrite for PodStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
+    write_through!(stream);
 }
 
 /// Keep-alive connections to pods, per endpoint, for one worker. A request takes a connection
@@ -195,52 +178,58 @@ impl Frontend {
         Frontend { routes, pool, direct: Arc::default(), traces, source }
     }
 
-    /// Serves one request that arrived on the client connection `peer`.
-    pub async fn handle(&self, mut req: Request<Incoming>, peer: &Peer) -> Response<Body> {
-        let host_value = req
-            .headers()
-            .get(header::HOST)
-            .filter(|h| h.to_str().is_ok())
-            .cloned()
-            .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-        let host = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let request_id = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
+    /// The current route table.
+    pub fn routes(&self) -> watch::Receiver<Arc<RouteTable>> {
+        self.routes.clone()
+    }
+
+    /// Where a request for `host` and `path` goes by `table`; `cookie` gives the value of a
+    /// cookie the request sent (asked only when the backend has cookie affinity). A request
+    /// with an `X-Request-ID` (the dashboard's test requests send one) leaves a trace of why.
+    pub fn choose<'c>(
+        &self,
+        table: &RouteTable,
+        host: &str,
+        path: &str,
+        cookie: impl FnOnce(&str) -> Option<&'c str>,
+        request_id: Option<&str>,
+    ) -> Choice {
         let trace = |hop: Hop| {
-            if let Some(id) = &request_id {
+            if let Some(id) = request_id {
                 self.traces.record(id, hop);
             }
         };
-        let found = self.routes.borrow().route(host, req.uri().path());
-        let Some(found) = found else {
-            let reason = format!(
-                "no rule matches host {host:?} and path {:?}: the default backend answers 404",
-                req.uri().path()
-            );
-            trace(Hop { reason, ..Hop::default() });
-            return text(StatusCode::NOT_FOUND, "default backend - 404\n");
+        let Some(found) = table.route(host, path) else {
+            if request_id.is_some() {
+                let reason =
+                    format!("no rule matches host {host:?} and path {path:?}: the default backend answers 404");
+                trace(Hop { reason, ..Hop::default() });
+            }
+            return Choice::NotFound;
         };
         let backend = found.backend;
         if backend.endpoints.is_empty() {
-            let reason = backend.problem.clone().unwrap_or_else(|| "no ready endpoints".into());
-            trace(Hop {
-                service: backend.service.clone(),
-                virtual_address: found.rule.to_string(),
-                reason,
-                ..Hop::default()
-            });
-            return html_error(StatusCode::SERVICE_UNAVAILABLE, "503 Service Temporarily Unavailable");
+            if request_id.is_some() {
+                let reason = backend.problem.clone().unwrap_or_else(|| "no ready endpoints".into());
+                trace(Hop {
+                    service: backend.service.clone(),
+                    virtual_address: found.rule.to_string(),
+                    reason,
+                    ..Hop::default()
+                });
+            }
+            return Choice::Unavailable;
         }
-        let n = backend.endpoints.len();
-        // Why this endpoint, for the trace: only requests that asked for one pay for the words.
-        let (endpoint, cookie, new_cookie) = match &backend.affinity {
-            Some(a) => match affinity::pick(a, &backend, req.headers(), &found.path) {
+        let (endpoint, set_cookie, new_cookie) = match &backend.affinity {
+            Some(a) => match affinity::pick(a, backend, cookie(&a.name), found.path) {
                 (e, None) => (e, None, Some(false)),
                 (e, cookie) => (e, cookie, Some(true)),
             },
             None => (backend.next(), None, None),
         };
-        let addr = endpoint.addr;
+        // Why this endpoint, for the trace: only requests that asked for one pay for the words.
         if request_id.is_some() {
+            let n = backend.endpoints.len();
             let name = backend.affinity.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
             let reason = match new_cookie {
                 Some(false) => format!("affinity cookie {name} names this endpoint"),
@@ -257,6 +246,28 @@ impl Frontend {
                 source: self.source.to_string(),
             });
         }
+        Choice::Pod { to: endpoint.addr, set_cookie }
+    }
+
+    /// Serves one request that arrived on the client connection `peer`, through hyper's server
+    /// (the requests [`super::downstream`] does not take).
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: &Peer) -> Response<Body> {
+        let host_value = req
+            .headers()
+            .get(header::HOST)
+            .filter(|h| h.to_str().is_ok())
+            .cloned()
+            .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let host = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let request_id = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok());
+        let table = self.routes.borrow().clone();
+        let cookies = req.headers().get_all(header::COOKIE);
+        let cookie = |name: &str| affinity::find_cookie(cookies.iter().map(HeaderValue::as_bytes), name);
+        let (addr, set_cookie) = match self.choose(&table, host, req.uri().path(), cookie, request_id) {
+            Choice::Pod { to, set_cookie } => (to, set_cookie),
+            Choice::NotFound => return text(StatusCode::NOT_FOUND, NOT_FOUND),
+            Choice::Unavailable => return html_error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        };
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // Origin form (`/path?query`) on the connection to the pod.
@@ -283,7 +294,11 @@ impl Frontend {
             headers.insert(header::HOST, v);
         }
         let answered = if upstream::suits(&req, upgrade) {
-            self.exchange(addr, &req).await.map(|r| r.map(|b| b.map_err(BoxError::from).boxed()))
+            let mut head = Vec::with_capacity(512);
+            upstream::encode_head(&req, &mut head);
+            self.exchange(addr, &head, req.method(), upstream::to_response)
+                .await
+                .map(|(r, body)| r.map(|()| body.map_err(BoxError::from).boxed()))
         } else {
             // Boxed: hyper's client handshake makes a large future, and the common path should
             // not carry its size around.
@@ -303,41 +318,61 @@ impl Frontend {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
-                return html_error(StatusCode::BAD_GATEWAY, "502 Bad Gateway");
+                return html_error(StatusCode::BAD_GATEWAY, BAD_GATEWAY);
             }
         };
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(response.headers_mut(), false);
         }
-        if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
         response
     }
 
-    /// A bodiless request on a pooled connection to `to` (tried once more on a new connection
-    /// when an idempotent request found the pooled one closed), or a new one.
-    async fn exchange(
+    /// A bodiless request (its head `head`, asking with `method`) on a pooled connection to
+    /// `to`, tried once more on a new connection when an idempotent request found the pooled one
+    /// closed, or on a new one; `on_head` sees the response head.
+    pub async fn exchange<T>(
         &self,
         to: SocketAddrV4,
-        req: &Request<Incoming>,
-    ) -> Result<Response<upstream::PodBody<PodStream>>, String> {
+        head: &[u8],
+        method: &hyper::Method,
+        mut on_head: impl FnMut(&upstream::Head) -> io::Result<T>,
+    ) -> Result<(T, upstream::PodBody<PodStream>), String> {
         use hyper::Method;
         let idempotent = matches!(
-            *req.method(),
+            *method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
         );
         if let Some(conn) = self.direct.take(to) {
-            match upstream::exchange(conn, true, req, to, self.direct.clone()).await {
+            match upstream::exchange(conn, true, head, method, to, self.direct.clone(), &mut on_head).await {
                 Ok(r) => return Ok(r),
                 Err(f) if f.retry && idempotent => {}
                 Err(f) => return Err(f.error.to_string()),
             }
         }
         let conn = upstream::Conn::new(self.pool.open(to).await?);
-        upstream::exchange(conn, false, req, to, self.direct.clone()).await.map_err(|f| f.error.to_string())
+        upstream::exchange(conn, false, head, method, to, self.direct.clone(), on_head)
+            .await
+            .map_err(|f| f.error.to_string())
     }
 }
+
+/// Where [`Frontend::choose`] sends a request.
+pub enum Choice {
+    /// To the pod at `to`, answering with this `Set-Cookie` (a new affinity cookie).
+    Pod { to: SocketAddrV4, set_cookie: Option<String> },
+    /// No rule matches: the default backend's 404.
+    NotFound,
+    /// The backend has no ready endpoint: 503.
+    Unavailable,
+}
+
+/// The bodies of the answers the ingress gives itself, as ingress-nginx words them.
+pub const NOT_FOUND: &str = "default backend - 404\n";
+pub const UNAVAILABLE: &str = "503 Service Temporarily Unavailable";
+pub const BAD_GATEWAY: &str = "502 Bad Gateway";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -363,9 +398,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 
 /// A client connection, with the values its requests' `X-Forwarded-*` headers take.
 pub struct Peer {
-    client_ip: HeaderValue,
-    port: HeaderValue,
-    scheme: HeaderValue,
+    pub(super) client_ip: HeaderValue,
+    pub(super) port: HeaderValue,
+    pub(super) scheme: HeaderValue,
 }
 
 impl Peer {
@@ -422,11 +457,14 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
 }
 
 /// nginx's own error page, as ingress-nginx answers 502 and 503.
-fn html_error(status: StatusCode, title: &str) -> Response<Body> {
-    let body = format!(
+pub fn error_page(title: &str) -> String {
+    format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    );
-    let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed());
+    )
+}
+
+fn html_error(status: StatusCode, title: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(error_page(title))).map_err(|e| match e {}).boxed());
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     r
@@ -488,52 +526,50 @@ pub async fn serve(
     let (scheme, default_port) = if tls.is_some() { ("https", 443) } else { ("http", 80) };
     let port = listener.local_addr().map_or(default_port, |a| a.port());
     let frontend = Frontend::new(shared.routes, shared.network, shared.source, shared.traces);
+    // The worker's own, so that its connections do not share one across threads.
+    let cancel = cancel.child_token();
     while let Some((stream, peer)) = accept(&listener, &cancel).await {
-        let (frontend, cancel) = (frontend.clone(), cancel.clone());
+        let (frontend, cancel, peer) = (frontend.clone(), cancel.clone(), Peer::new(peer, scheme, port));
         match tls.clone() {
-            None => worker.spawn(serve_connection(stream, peer, frontend, scheme, port, cancel)),
+            None => worker.spawn(downstream::serve(stream, peer, frontend, cancel)),
             Some(acceptor) => worker.spawn(async move {
                 let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                 match handshake.await {
-                    Ok(Ok(tls)) => serve_connection(tls, peer, frontend, scheme, port, cancel).await,
-                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "ingress: TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "ingress: TLS handshake timed out"),
+                    Ok(Ok(tls)) => downstream::serve(tls, peer, frontend, cancel).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "ingress: TLS handshake failed"),
+                    Err(_) => tracing::debug!("ingress: TLS handshake timed out"),
                 }
             }),
         };
     }
 }
 
-async fn serve_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    frontend: Frontend,
-    scheme: &'static str,
-    port: u16,
-    cancel: CancellationToken,
-) where
+/// Serves the rest of a client connection with hyper's server: the requests the fast path
+/// ([`downstream`]) leaves to it (bodies, upgrades, `Expect`), and all that follow them.
+pub async fn serve_with_hyper<S>(stream: S, peer: Peer, frontend: Frontend, cancel: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let this = Arc::new((frontend, Peer::new(peer, scheme, port)));
+    let this = Arc::new((frontend, peer));
     let service = hyper::service::service_fn(move |req| {
         let this = this.clone();
         async move { Ok::<_, std::convert::Infallible>(this.0.handle(req, &this.1).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(60))
+        .header_read_timeout(downstream::HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "ingress: connection ended");
+                tracing::debug!(error = %e, "ingress: connection ended");
             }
         }
         _ = cancel.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+            let _ = tokio::time::timeout(downstream::DRAIN, conn).await;
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use std::collections::HashMap;
 use std::io;
@@ -31,13 +31,11 @@ const IDLE_PER_ENDPOINT: usize = 256;
 pub struct Conn<S> {
     stream: S,
     buf: BytesMut,
-    /// The request head being written (kept for the next request).
-    head: Vec<u8>,
 }
 
 impl<S> Conn<S> {
     pub fn new(stream: S) -> Self {
-        Conn { stream, buf: BytesMut::with_capacity(8 * 1024), head: Vec::with_capacity(512) }
+        Conn { stream, buf: BytesMut::with_capacity(8 * 1024) }
     }
 }
 
@@ -105,35 +103,71 @@ pub struct Failed {
     pub retry: bool,
 }
 
-/// Sends a bodiless request (its head already prepared for the pod) on `conn` and reads the
-/// response head; the body follows through the returned response, and the connection goes
-/// back to `pool` once it has been read whole (if the pod keeps it alive).
-pub async fn exchange<S: Stream>(
+/// A response head as the pod sent it, parsed in place in the connection's buffer.
+pub struct Head<'h> {
+    pub code: u16,
+    /// The reason phrase as sent (may be empty).
+    pub reason: &'h str,
+    pub http10: bool,
+    pub headers: &'h [httparse::Header<'h>],
+    /// How the body that follows is framed.
+    pub framing: Framing,
+}
+
+/// Sends a bodiless request whose head (`head`, already written for the pod) asks with
+/// `method` on `conn`, and reads the response head, which `on_head` sees in place (interim
+/// 1xx answers are skipped). The body follows through the returned [`PodBody`]; the connection
+/// goes back to `pool` once it has been read whole (if the pod keeps it alive).
+pub async fn exchange<S: Stream, T>(
     mut conn: Conn<S>,
     reused: bool,
-    req: &Request<impl Body>,
+    head: &[u8],
+    method: &Method,
     to: SocketAddrV4,
     pool: Arc<Pool<S>>,
-) -> Result<Response<PodBody<S>>, Failed> {
+    on_head: impl FnOnce(&Head) -> io::Result<T>,
+) -> Result<(T, PodBody<S>), Failed> {
     let fail = |error: io::Error, retry: bool| Failed { error, retry };
-    encode_head(req, &mut conn.head);
-    conn.stream.write_all(&conn.head).await.map_err(|e| fail(e, reused))?;
+    conn.stream.write_all(head).await.map_err(|e| fail(e, reused))?;
     loop {
-        let (response, framing, reusable) = match read_head(&mut conn, req.method()).await {
-            Ok(Some(parsed)) => parsed,
-            Ok(None) => return Err(fail(io::ErrorKind::UnexpectedEof.into(), reused)),
-            Err(e) => return Err(fail(e, false)),
-        };
-        // Interim answers (103 Early Hints, a 100 nobody asked for) are not passed on.
-        if response.status().is_informational() {
-            continue;
+        if !conn.buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut headers);
+            match parsed.parse(&conn.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let code = parsed.code.unwrap_or(0);
+                    // Interim answers (103 Early Hints, a 100 nobody asked for) are not passed on.
+                    if (100..200).contains(&code) {
+                        conn.buf.advance(len);
+                        continue;
+                    }
+                    let http10 = parsed.version == Some(0);
+                    let (framing, reusable) =
+                        framing(code, http10, parsed.headers, method).map_err(|e| fail(e, false))?;
+                    let reason = parsed.reason.unwrap_or_default();
+                    let head = Head { code, reason, http10, headers: parsed.headers, framing };
+                    let seen = on_head(&head).map_err(|e| fail(e, false))?;
+                    conn.buf.advance(len);
+                    return Ok((seen, PodBody { conn: Some(conn), framing, reusable, to, pool }));
+                }
+                Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
+                Ok(httparse::Status::Partial) => return Err(fail(invalid("the response head is too large"), false)),
+                Err(e) => return Err(fail(invalid(&format!("a malformed response head: {e}")), false)),
+            }
         }
-        let body = PodBody { conn: Some(conn), framing, reusable, to, pool };
-        return Ok(response.map(|()| body));
+        conn.buf.reserve(8 * 1024);
+        let had = conn.buf.len();
+        match conn.stream.read_buf(&mut conn.buf).await {
+            Ok(0) if had == 0 => return Err(fail(io::ErrorKind::UnexpectedEof.into(), reused)),
+            Ok(0) => return Err(fail(io::ErrorKind::UnexpectedEof.into(), false)),
+            Ok(_) => {}
+            Err(e) => return Err(fail(e, false)),
+        }
     }
 }
 
-fn encode_head(req: &Request<impl Body>, head: &mut Vec<u8>) {
+/// The head of `req` as sent to a pod: origin form, HTTP/1.1, its headers as they are.
+pub fn encode_head(req: &Request<impl Body>, head: &mut Vec<u8>) {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     head.clear();
     head.extend_from_slice(req.method().as_str().as_bytes());
@@ -149,108 +183,69 @@ fn encode_head(req: &Request<impl Body>, head: &mut Vec<u8>) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// Reads and parses a response head; `None` when the pod closed before sending a byte.
-async fn read_head<S: Stream>(
-    conn: &mut Conn<S>,
-    method: &Method,
-) -> io::Result<Option<(Response<()>, Framing, bool)>> {
-    loop {
-        if !conn.buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut headers);
-            match parsed.parse(&conn.buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    // Where each name and value sits, so that the values can share the head's
-                    // bytes instead of each being copied.
-                    let base = conn.buf.as_ptr() as usize;
-                    let at = |bytes: &[u8]| (bytes.as_ptr() as usize - base, bytes.len());
-                    let spans: Vec<_> = parsed.headers.iter().map(|h| (at(h.name.as_bytes()), at(h.value))).collect();
-                    let (code, http10) = (parsed.code.unwrap_or(0), parsed.version == Some(0));
-                    let head = conn.buf.split_to(len).freeze();
-                    return build(&head, code, http10, &spans, method).map(Some);
-                }
-                Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
-                Ok(httparse::Status::Partial) => return Err(invalid("the response head is too large")),
-                Err(e) => return Err(invalid(&format!("a malformed response head: {e}"))),
+/// The response a pod's head describes, for hyper (headers copied out of the head).
+pub fn to_response(head: &Head) -> io::Result<Response<()>> {
+    let status = StatusCode::from_u16(head.code).map_err(|_| invalid("a malformed status code"))?;
+    let mut headers = HeaderMap::with_capacity(head.headers.len());
+    for h in head.headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid("a malformed header name"))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| invalid("a malformed header value"))?;
+        headers.append(name, value);
+    }
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.version_mut() = if head.http10 { Version::HTTP_10 } else { Version::HTTP_11 };
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// The comma-separated tokens of a header value, trimmed.
+pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
+}
+
+/// How a response's body is framed, and whether the connection can carry another request
+/// afterwards (RFC 9112 §6.3, §9.3).
+fn framing(code: u16, http10: bool, headers: &[httparse::Header], method: &Method) -> io::Result<(Framing, bool)> {
+    if !(200..=999).contains(&code) {
+        return Err(invalid("a malformed status code"));
+    }
+    let (mut close, mut keep_alive, mut chunked, mut length) = (false, false, None, None);
+    for h in headers {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"connection") {
+            for t in tokens(h.value) {
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
-        }
-        conn.buf.reserve(8 * 1024);
-        let had = conn.buf.len();
-        let n = conn.stream.read_buf(&mut conn.buf).await?;
-        if n == 0 {
-            return if had == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if let Some(last) = tokens(h.value).last() {
+                chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") && length.is_none() {
+            let len = std::str::from_utf8(h.value).ok().and_then(|l| l.trim().parse::<u64>().ok());
+            length = Some(len.ok_or_else(|| invalid("a malformed Content-Length"))?);
         }
     }
+    let reusable = if http10 { keep_alive } else { !close };
+    Ok(if *method == Method::HEAD || code == 204 || code == 304 {
+        (Framing::Length(0), reusable)
+    } else if let Some(chunked) = chunked {
+        if chunked { (Framing::Chunked(Chunked::Size), reusable) } else { (Framing::UntilClose, false) }
+    } else if let Some(len) = length {
+        (Framing::Length(len), reusable)
+    } else {
+        (Framing::UntilClose, false)
+    })
 }
 
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-/// A span of the head: where it starts and how long it is.
-type Span = (usize, usize);
-
-/// The response (without its body) from its head's bytes and the spans of its headers' names
-/// and values, how its body is framed, and whether the connection can carry another request
-/// afterwards (RFC 9112 §6.3, §9.3).
-fn build(
-    head: &Bytes,
-    code: u16,
-    http10: bool,
-    spans: &[(Span, Span)],
-    method: &Method,
-) -> io::Result<(Response<()>, Framing, bool)> {
-    let status = StatusCode::from_u16(code).map_err(|_| invalid("a malformed status code"))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    for &((name, name_len), (value, value_len)) in spans {
-        let name =
-            HeaderName::from_bytes(&head[name..name + name_len]).map_err(|_| invalid("a malformed header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
-            .map_err(|_| invalid("a malformed header value"))?;
-        headers.append(name, value);
-    }
-    let tokens = |name: HeaderName| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .collect::<Vec<_>>()
-    };
-    let connection = tokens(header::CONNECTION);
-    let mut reusable =
-        if http10 { connection.iter().any(|t| t == "keep-alive") } else { !connection.iter().any(|t| t == "close") };
-    let framing = if *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        Framing::Length(0)
-    } else if let Some(last) = tokens(header::TRANSFER_ENCODING).last() {
-        if last == "chunked" {
-            Framing::Chunked(Chunked::Size)
-        } else {
-            reusable = false;
-            Framing::UntilClose
-        }
-    } else if let Some(len) = headers.get(header::CONTENT_LENGTH) {
-        let len = len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok());
-        Framing::Length(len.ok_or_else(|| invalid("a malformed Content-Length"))?)
-    } else {
-        reusable = false;
-        Framing::UntilClose
-    };
-    let mut response = Response::new(());
-    *response.status_mut() = status;
-    *response.version_mut() = if http10 { Version::HTTP_10 } else { Version::HTTP_11 };
-    *response.headers_mut() = headers;
-    Ok((response, framing, reusable))
-}
-
 /// How a response body ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Framing {
+pub enum Framing {
     /// This many bytes are left.
     Length(u64),
     Chunked(Chunked),
@@ -259,7 +254,7 @@ enum Framing {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Chunked {
+pub enum Chunked {
     /// A chunk-size line comes next.
     Size,
     /// This many bytes of the chunk are left, then CRLF.
@@ -288,7 +283,48 @@ impl<S: Stream> PodBody<S> {
         }
     }
 
-    /// The next piece of body out of what has been read, and whether more must be read first.
+    /// The next piece of body out of what has been read: data, [`Step::Read`] when more must be
+    /// read first ([`PodBody::fill`]), or [`Step::End`] (the connection then goes back to the pool).
+    pub fn step(&mut self) -> io::Result<Step> {
+        if self.conn.is_none() {
+            return Ok(Step::End);
+        }
+        match self.decode() {
+            Ok(Step::End) => {
+                self.finish();
+                Ok(Step::End)
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Reads more of the body from the pod.
+    pub async fn fill(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(conn) = self.conn.as_mut() else { return Poll::Ready(Ok(())) };
+        conn.buf.reserve(16 * 1024);
+        let read = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf));
+        Poll::Ready(match read {
+            Ok(0) => {
+                self.conn = None;
+                // Only a body framed by the close ends with it.
+                if self.framing == Framing::UntilClose { Ok(()) } else { Err(io::ErrorKind::UnexpectedEof.into()) }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+        })
+    }
+
     fn decode(&mut self) -> io::Result<Step> {
         let conn = self.conn.as_mut().expect("decoding a body that has not ended");
         let buf = &mut conn.buf;
@@ -355,7 +391,8 @@ impl<S: Stream> PodBody<S> {
     }
 }
 
-enum Step {
+/// What [`PodBody::step`] found.
+pub enum Step {
     Data(Bytes),
     Read,
     End,
@@ -368,37 +405,15 @@ impl<S: Stream> Body for PodBody<S> {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
         let this = &mut *self;
         loop {
-            if this.conn.is_none() {
-                return Poll::Ready(None);
-            }
-            match this.decode() {
+            match this.step() {
                 Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                Ok(Step::End) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
+                Ok(Step::End) => return Poll::Ready(None),
                 Ok(Step::Read) => {
-                    let conn = this.conn.as_mut().expect("checked above");
-                    conn.buf.reserve(16 * 1024);
-                    let n = match ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf)) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    };
-                    if n == 0 {
-                        this.conn = None;
-                        if this.framing == Framing::UntilClose {
-                            return Poll::Ready(None);
-                        }
-                        return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
+                    if let Err(e) = ready!(this.poll_fill(cx)) {
+                        return Poll::Ready(Some(Err(e)));
                     }
                 }
-                Err(e) => {
-                    this.conn = None;
-                    return Poll::Ready(Some(Err(e)));
-                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
@@ -462,8 +477,23 @@ mod tests {
 
     fn get(method: Method) -> Request<Empty<Bytes>> {
         let mut req = Request::builder().method(method).uri("/x").body(Empty::new()).unwrap();
-        req.headers_mut().insert(header::HOST, HeaderValue::from_static("pod"));
+        req.headers_mut().insert(hyper::header::HOST, HeaderValue::from_static("pod"));
         req
+    }
+
+    /// `method /x` on `conn`, through the path hyper's server takes.
+    async fn request(
+        conn: Conn<TcpStream>,
+        reused: bool,
+        method: Method,
+        to: SocketAddrV4,
+        pool: Arc<Pool<TcpStream>>,
+    ) -> Result<Response<PodBody<TcpStream>>, Failed> {
+        let req = get(method);
+        let mut head = Vec::new();
+        encode_head(&req, &mut head);
+        let (response, body) = exchange(conn, reused, &head, req.method(), to, pool, to_response).await?;
+        Ok(response.map(|()| body))
     }
 
     async fn send(pool: &Arc<Pool<TcpStream>>, to: SocketAddrV4, method: Method) -> (StatusCode, Bytes) {
@@ -471,7 +501,7 @@ mod tests {
             Some(conn) => (conn, true),
             None => (Conn::new(TcpStream::connect(to).await.unwrap()), false),
         };
-        let response = exchange(conn, reused, &get(method), to, pool.clone()).await.unwrap();
+        let response = request(conn, reused, method, to, pool.clone()).await.unwrap();
         let status = response.status();
         (status, response.into_body().collect().await.unwrap().to_bytes())
     }
@@ -536,7 +566,7 @@ mod tests {
         ] {
             let to = pod(vec![answer]).await;
             let conn = Conn::new(TcpStream::connect(to).await.unwrap());
-            let result = match exchange(conn, false, &get(Method::GET), to, pool.clone()).await {
+            let result = match request(conn, false, Method::GET, to, pool.clone()).await {
                 Ok(response) => response.into_body().collect().await.map(|_| ()),
                 Err(f) => Err(f.error),
             };

@@ -158,7 +158,7 @@ fn default_backends_catch_what_no_rule_matches() {
     assert_eq!(target(&t, "nothing.example.com", "/").as_deref(), Some("default-http"));
     assert_eq!(target(&t, "foo.example.com", "/api/v1").as_deref(), Some("foo"));
     assert_eq!(target(&t, "foo.example.com", "/other").as_deref(), Some("c"), "the Ingress's own default backend");
-    assert_eq!(&*t.route("foo.example.com", "/other").unwrap().rule, "default backend");
+    assert_eq!(t.route("foo.example.com", "/other").unwrap().rule, "default backend");
 }
 
 #[test]
