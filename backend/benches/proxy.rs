@@ -51,11 +51,19 @@ async fn backend(at: SocketAddr) -> Result<SocketAddr> {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 256 * 1024];
+                // A short connection's byte fits a small buffer; a large one is made only for a
+                // connection that fills it (zeroing 256 KiB per short connection cost the load
+                // generator more than a proxy spends on the connection).
+                let (mut small, mut large) = ([0u8; 4096], Vec::new());
                 let mut total: u64 = 0;
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 {
-                        break;
+                loop {
+                    let buf = if large.is_empty() { &mut small[..] } else { &mut large[..] };
+                    let n = match stream.read(buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if n == buf.len() && large.is_empty() {
+                        large = vec![0u8; 256 * 1024];
                     }
                     total += n as u64;
                 }
@@ -221,8 +229,17 @@ async fn main() -> Result<()> {
     // `SVCLAB_BENCH_ONLY=bulk` or `=short` measures one of the two (to profile it by hand).
     let only = std::env::var("SVCLAB_BENCH_ONLY").unwrap_or_default();
     let (do_bulk, do_short) = (only != "short", only != "bulk");
+    // `SVCLAB_BENCH_TARGET=svclab` (or `HAProxy`, `direct`) measures only the targets whose
+    // name starts so, with the proxies' process ids printed, for a profiler to attach.
+    let chosen = std::env::var("SVCLAB_BENCH_TARGET").unwrap_or_default();
+    if !chosen.is_empty() {
+        eprintln!("svclab pid {:?}, HAProxy pid {:?}", svclab_process.id(), haproxy_process.id());
+    }
     for _ in 0..ROUNDS {
-        for (i, (_, target, pid)) in targets.iter().enumerate() {
+        for (i, (name, target, pid)) in targets.iter().enumerate() {
+            if !name.starts_with(&chosen) {
+                continue;
+            }
             for _ in 0..if do_bulk { BULK_RUNS } else { 0 } {
                 bulk_runs[i].push(bulk(target[0]).await?);
             }
