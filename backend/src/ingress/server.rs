@@ -477,7 +477,7 @@ async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(T
             _ = cancel.cancelled() => return None,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
+                    crate::network::sockets::accepted_nodelay(&stream);
                     return Some((stream, peer));
                 }
                 Err(e) => tracing::warn!(error = %e, "ingress: accept failed"),

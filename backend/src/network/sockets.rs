@@ -1,6 +1,8 @@
 //! Listening sockets shared by one receive loop per core (`SO_REUSEPORT`: the kernel spreads
 //! connections and datagrams over them). The address is first checked to be free with an
-//! ordinary bind, so that svclab never silently shares a port with another process.
+//! ordinary bind, so that svclab never silently shares a port with another process. TCP
+//! listeners have `TCP_NODELAY` set, which the connections they accept inherit (as HAProxy
+//! relies on: one system call fewer per connection than setting it after `accept`).
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -16,6 +18,7 @@ fn shared(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> 
     socket.set_reuse_port(true)?;
     if ty == Type::STREAM {
         socket.set_reuse_address(true)?;
+        socket.set_tcp_nodelay(true)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -65,6 +68,14 @@ pub fn tcp_std(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::TcpListen
         .collect()
 }
 
+/// Sets `TCP_NODELAY` on a connection accepted from one of these listeners where it is not
+/// inherited (Linux passes the listener's on).
+pub fn accepted_nodelay(stream: &tokio::net::TcpStream) {
+    if !cfg!(target_os = "linux") {
+        let _ = stream.set_nodelay(true);
+    }
+}
+
 /// `n` TCP listeners on one address (the first picks the port when it is 0).
 pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener>> {
     tcp_std(addr, n)?.into_iter().map(tokio::net::TcpListener::from_std).collect()
@@ -86,5 +97,14 @@ mod tests {
         let err = udp(taken.local_addr().unwrap(), 2).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         assert_eq!(udp("127.0.0.1:0".parse().unwrap(), 3).unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let group = tcp("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let _client = tokio::net::TcpStream::connect(group[0].local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = group[0].accept().await.unwrap();
+        accepted_nodelay(&accepted);
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY on an accepted connection");
     }
 }

@@ -60,6 +60,16 @@ enum Key {
     HealthCheck { node: usize, port: u16 },
 }
 
+/// What the connections one accept loop takes need.
+struct Connections {
+    listeners: Arc<Listeners>,
+    affinity: Arc<Affinity>,
+    /// The port's listener stops (a child of its token).
+    stop: CancellationToken,
+    /// svclab stops (a child of its token).
+    shutdown: CancellationToken,
+}
+
 /// Runs the listeners until `cancel` fires.
 pub struct Listeners {
     pub network: Network,
@@ -225,12 +235,19 @@ impl Listeners {
                 Ok(listener) => listener,
                 Err(e) => return tracing::warn!(error = %e, %addr, "service proxy: cannot listen"),
             };
-            let stopped = stop.cancelled();
-            tokio::pin!(stopped);
+            // What every connection needs, in one allocation of this loop's own: clones of the
+            // shared ones per connection would make both workers write the same counters.
             // Established connections outlive the listener (a port that loses its endpoints
-            // leaves them be, as conntrack does) but not svclab. A token of this loop's own, so
-            // connections do not share the app's token's lock with every other task.
-            let shutdown = self.cancel.child_token();
+            // leaves them be, as conntrack does) but not svclab: `shutdown` is this loop's child
+            // of the app's token (and `stop` of the port's), so connections lock only its own.
+            let shared = Arc::new(Connections {
+                listeners: self.clone(),
+                affinity,
+                stop: stop.child_token(),
+                shutdown: self.cancel.child_token(),
+            });
+            let stopped = shared.stop.cancelled();
+            tokio::pin!(stopped);
             loop {
                 let (inbound, peer) = tokio::select! {
                     _ = &mut stopped => return,
@@ -242,16 +259,18 @@ impl Listeners {
                         }
                     },
                 };
-                let _ = inbound.set_nodelay(true);
-                let (this, affinity, stop, shutdown) = (self.clone(), affinity.clone(), stop.clone(), shutdown.clone());
+                sockets::accepted_nodelay(&inbound);
+                let shared = shared.clone();
                 worker.spawn(async move {
+                    let Connections { listeners: this, affinity, stop, shutdown } = &*shared;
                     let served = async {
                         match key {
                             Key::NodePort { node, port } => {
-                                this.node_port(inbound, peer, node, port, &affinity, &stop).await
+                                this.node_port(inbound, peer, node, port, affinity, stop).await
                             }
-                            Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, &stop).await,
-                            Key::HealthCheck { node, port } => this.health_check(inbound, node, port).await,
+                            Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, stop).await,
+                            // Boxed, like `hold`: its buffer would size every connection's task.
+                            Key::HealthCheck { node, port } => Box::pin(this.health_check(inbound, node, port)).await,
                             Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => {
                                 unreachable!("UDP has its own loop")
                             }
@@ -397,7 +416,8 @@ impl Listeners {
                     source: client.to_string(),
                     ..Hop::default()
                 });
-                return hold(inbound, stop).await;
+                // Boxed: its buffer should not make every connection's task larger.
+                return Box::pin(hold(inbound, stop)).await;
             }
             Err(NoRoute::NoEndpoints) => return Ok(()),
         };
@@ -492,12 +512,13 @@ impl Listeners {
     }
 }
 
-/// How many workers the proxy runs: one per two cores. A proxied connection's work is mostly the
-/// kernel's, done in whichever thread makes the system call, and svclab shares the machine with
-/// its pods' servers and its clients; on 2 cores a second worker cost a third more CPU per short
-/// connection (each thread woke for fewer events at a time) and carried no more of them.
+/// How many workers the proxy runs: one per core, as HAProxy runs a thread per core. A proxied
+/// connection's work is mostly the kernel's, done in whichever thread makes the system call; on
+/// 2 cores one worker was saturated at 24k short connections a second where two carried 25.8k
+/// at the same CPU per connection (the benchmark's load generator, once it stopped zeroing
+/// 256 KiB per connection, no longer hid the difference).
 fn how_many_workers() -> usize {
-    (sockets::per_core() / 2).max(1)
+    sockets::per_core()
 }
 
 fn local_endpoints(route: &ServicePortRoute, node: &str) -> usize {
