@@ -178,7 +178,7 @@ impl Frontend {
         Frontend { routes, pool, direct: Arc::default(), traces, source }
     }
 
-    /// The current route table.
+    /// The route table: the current one, and each that replaces it.
     pub fn routes(&self) -> watch::Receiver<Arc<RouteTable>> {
         self.routes.clone()
     }
