@@ -241,6 +241,25 @@ async fn traffic_policies_decide_the_source_address_and_the_hops() {
     let cluster_ip = svc["spec"]["clusterIP"].as_str().unwrap();
     let out = lab.exec(&from, &["curl", "-s", &format!("http://{cluster_ip}")]).await;
     assert_eq!(client_address(out["stdout"].as_str().unwrap()), from_pod["status"]["podIP"].as_str().unwrap());
+
+    // Through a load balancer under Local, the pod still sees the real client: here one that
+    // connects from an address of its own.
+    lab.apply(&ECHO.replace("POLICY", "Local").replace("type: NodePort", "type: LoadBalancer")).await;
+    let lb_ip = eventually(PATIENCE, "an external IP", || async {
+        let (_, svc) = lab.get("/api/v1/namespaces/default/services/echo").await;
+        svc["status"]["loadBalancer"]["ingress"][0]["ip"].as_str().map(str::to_string)
+    })
+    .await;
+    let elsewhere = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .local_address(std::net::IpAddr::from([127, 0, 4, 7]))
+        .build()
+        .unwrap();
+    let page = eventually(PATIENCE, "the echo pod through the load balancer", || async {
+        elsewhere.get(format!("http://{lb_ip}/")).send().await.ok()?.text().await.ok()
+    })
+    .await;
+    assert_eq!(client_address(&page), "127.0.4.7", "{page}");
     lab.app.shutdown().await;
 }
 

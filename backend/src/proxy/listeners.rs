@@ -484,7 +484,15 @@ impl Listeners {
             source: client.to_string(),
             ..Hop::default()
         });
-        let (mut outbound, _tracked) = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
+        // A host client is really connected from, as the node port connects from its source;
+        // a traced connection (its trace follows the new socket) and a pod's address are tracked
+        // for the node port to look up.
+        let (mut outbound, _tracked) = if client.is_loopback() && !self.network.traces().traced(peer) {
+            (crate::network::dial_from(SocketAddr::V4(target), client)?, None)
+        } else {
+            let (outbound, tracked) = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
+            (outbound, Some(tracked))
+        };
         relay(&mut inbound, &mut outbound).await
     }
 
