@@ -15,8 +15,6 @@
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,30 +100,38 @@ async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddr) -> Result<
     Ok(socket.connect(target).await?)
 }
 
-/// Client `i` connects from 127.0.4.(i+1) to `targets[i % len]`.
-async fn short_connections(targets: &[SocketAddr]) -> Result<f64> {
-    let done = Arc::new(AtomicU64::new(0));
+/// Client `i` connects from 127.0.4.(i+1) to `targets[i % len]`: connections per second, and
+/// how long each took (connect to the reply), in microseconds.
+async fn short_connections(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
     let deadline = Instant::now() + Duration::from_secs(SHORT_SECONDS);
     let mut workers = Vec::new();
     for i in 0..SHORT_WORKERS {
-        let done = done.clone();
         let (target, source) = (targets[i % targets.len()], std::net::Ipv4Addr::new(127, 0, 4, i as u8 + 1));
         workers.push(tokio::spawn(async move {
+            let mut took = Vec::new();
             while Instant::now() < deadline {
+                let started = Instant::now();
                 let mut stream = connect_from(source, target).await?;
                 stream.write_all(b"x").await?;
                 stream.shutdown().await?;
                 let mut count = [0u8; 8];
                 stream.read_exact(&mut count).await?;
-                done.fetch_add(1, Ordering::Relaxed);
+                took.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
             }
-            anyhow::Ok(())
+            anyhow::Ok(took)
         }));
     }
+    let mut took = Vec::new();
     for w in workers {
-        w.await??;
+        took.extend(w.await??);
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / SHORT_SECONDS as f64)
+    Ok((took.len() as f64 / SHORT_SECONDS as f64, took))
+}
+
+/// The `q` quantile of `v` (sorted in place), in milliseconds.
+fn quantile_ms(v: &mut [u32], q: f64) -> f64 {
+    v.sort_unstable();
+    v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1))).map_or(f64::NAN, |&us| us as f64 / 1000.0)
 }
 
 /// CPU time (user + system, all threads) a process has used so far, from /proc.
@@ -226,6 +232,7 @@ async fn main() -> Result<()> {
     let mut bulk_runs = vec![Vec::new(); targets.len()];
     let mut short_runs = vec![Vec::new(); targets.len()];
     let mut short_cpu = vec![Vec::new(); targets.len()];
+    let mut short_took: Vec<Vec<u32>> = vec![Vec::new(); targets.len()];
     // `SVCLAB_BENCH_ONLY=bulk` or `=short` measures one of the two (to profile it by hand).
     let only = std::env::var("SVCLAB_BENCH_ONLY").unwrap_or_default();
     let (do_bulk, do_short) = (only != "short", only != "bulk");
@@ -247,7 +254,8 @@ async fn main() -> Result<()> {
                 continue;
             }
             let before = cpu_seconds(*pid);
-            let per_second = short_connections(target).await?;
+            let (per_second, took) = short_connections(target).await?;
+            short_took[i].extend(took);
             if let (Some(before), Some(after)) = (before, cpu_seconds(*pid)) {
                 short_cpu[i].push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
             }
@@ -258,27 +266,30 @@ async fn main() -> Result<()> {
     for (i, (name, _, _)) in targets.iter().enumerate() {
         let (gbps, cps) = (median(bulk_runs[i].clone()), median(short_runs[i].clone()));
         let cpu = (!short_cpu[i].is_empty()).then(|| median(short_cpu[i].clone()));
-        eprintln!("{name}: {gbps:.2} Gbit/s, {cps:.0} connections/s, {cpu:?} µs CPU per connection");
+        let (p50, p99) = (quantile_ms(&mut short_took[i], 0.5), quantile_ms(&mut short_took[i], 0.99));
+        eprintln!(
+            "{name}: {gbps:.2} Gbit/s, {cps:.0} connections/s (p50 {p50:.2} ms, p99 {p99:.2} ms), {cpu:?} µs CPU per connection"
+        );
         eprintln!("  runs: bulk {:.1?}, short {:.0?}, CPU {:.1?}", bulk_runs[i], short_runs[i], short_cpu[i]);
-        rows.push((*name, gbps, cps, cpu));
+        rows.push((*name, gbps, cps, (p50, p99), cpu));
     }
     let (direct, svclab, haproxy) = (&rows[0], &rows[1], &rows[2]);
     let mut out = String::new();
     out.push_str("## Service proxy (NodePort) against HAProxy\n\n");
     out.push_str(&format!(
-        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}), with the CPU time the proxy process used per connection (user + system, from /proc). Targets are measured in turn, {ROUNDS} rounds.\n\n",
+        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}), with how long connections took (connect to reply; p50 and p99 over every round) and the CPU time the proxy process used per connection (user + system, from /proc). Targets are measured in turn, {ROUNDS} rounds.\n\n",
         BULK_RUNS * ROUNDS
     ));
-    out.push_str("| path | bulk throughput | short connections | proxy CPU per short connection |\n| --- | ---: | ---: | ---: |\n");
-    for (name, gbps, cps, cpu) in &rows {
+    out.push_str("| path | bulk throughput | short connections | their p50 / p99 | proxy CPU per short connection |\n| --- | ---: | ---: | ---: | ---: |\n");
+    for (name, gbps, cps, (p50, p99), cpu) in &rows {
         let cpu = cpu.map_or("–".to_string(), |us| format!("{us:.1} µs"));
-        out.push_str(&format!("| {name} | {gbps:.2} Gbit/s | {cps:.0} /s | {cpu} |\n"));
+        out.push_str(&format!("| {name} | {gbps:.2} Gbit/s | {cps:.0} /s | {p50:.2} / {p99:.2} ms | {cpu} |\n"));
     }
     out.push_str(&format!(
         "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}× (CPU per connection {}); svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on both, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
         svclab.1 / haproxy.1,
         svclab.2 / haproxy.2,
-        match (svclab.3, haproxy.3) {
+        match (svclab.4, haproxy.4) {
             (Some(s), Some(h)) => format!("{:.2}×", s / h),
             _ => "–".into(),
         },
