@@ -8,7 +8,7 @@
 //! server ([`server::serve_with_hyper`]) for the rest of its life.
 
 use super::affinity;
-use super::server::{self, Choice, Frontend, Peer, PodStream};
+use super::server::{self, Choice, FORWARDED, Frontend, HOP_BY_HOP, Peer, PodStream};
 use super::upstream::{self, Framing, PodBody, Step};
 use bytes::{Buf, BytesMut};
 use hyper::{Method, StatusCode};
@@ -34,31 +34,9 @@ const MAX_HEADERS: usize = 100;
 /// Body bytes gathered before they are written to the client.
 const BATCH: usize = 64 * 1024;
 
-/// Headers that concern one hop only (RFC 9110 §7.6.1), besides those `Connection` names.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
-/// The request headers the ingress sets itself (a client's own are replaced).
-const FORWARDED: &[&str] = &[
-    "x-forwarded-for",
-    "x-real-ip",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-proto",
-    "x-forwarded-scheme",
-    "x-scheme",
-];
-
-fn is_one_of(name: &[u8], list: &[&str]) -> bool {
-    list.iter().any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
+/// Whether the header `name` is one of `list` (in any case).
+fn is_one_of<N: AsRef<str>>(name: &[u8], list: &[N]) -> bool {
+    list.iter().map(AsRef::as_ref).any(|n: &str| n.len() == name.len() && name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 /// A client connection: the bytes read from it and not yet used, and the heads being written.
@@ -273,8 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let named = &named[..n_named];
         for h in req.headers.iter() {
             let name = h.name.as_bytes();
-            if is_one_of(name, HOP_BY_HOP)
-                || is_one_of(name, FORWARDED)
+            if is_one_of(name, &HOP_BY_HOP)
+                || is_one_of(name, &FORWARDED)
                 || named.iter().any(|n| n.eq_ignore_ascii_case(name))
             {
                 continue;
@@ -286,17 +264,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         if host.is_empty() {
             let _ = write!(up, "host: {to}\r\n");
         }
-        let (ip, port, scheme) = (peer.client_ip.as_bytes(), peer.port.as_bytes(), peer.scheme.as_bytes());
-        for (name, value) in [
-            (&b"x-forwarded-for: "[..], ip),
-            (b"x-real-ip: ", ip),
-            (b"x-forwarded-host: ", host.as_bytes()),
-            (b"x-forwarded-port: ", port),
-            (b"x-forwarded-proto: ", scheme),
-            (b"x-forwarded-scheme: ", scheme),
-            (b"x-scheme: ", scheme),
-        ] {
-            for part in [name, value, b"\r\n"] {
+        for (name, value) in FORWARDED.iter().zip(peer.forwarded(host.as_bytes())) {
+            for part in [name.as_str().as_bytes(), b": ", value, b"\r\n"] {
                 up.extend_from_slice(part);
             }
         }
@@ -384,7 +353,7 @@ fn response_head(out: &mut Vec<u8>, head: &upstream::Head, forward: &Forward) ->
     let mut dated = false;
     for h in head.headers {
         let name = h.name.as_bytes();
-        if is_one_of(name, HOP_BY_HOP)
+        if is_one_of(name, &HOP_BY_HOP)
             || (delimit != Delimit::Length && name.eq_ignore_ascii_case(b"content-length"))
             || (names_others && named.clone().any(|t| t.eq_ignore_ascii_case(name)))
         {

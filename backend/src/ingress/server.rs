@@ -281,13 +281,11 @@ impl Frontend {
         *req.version_mut() = hyper::Version::HTTP_11;
         let headers = req.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        headers.insert(X_FORWARDED_FOR, peer.client_ip.clone());
-        headers.insert(X_REAL_IP, peer.client_ip.clone());
-        headers.insert(X_FORWARDED_HOST, host_value.clone().unwrap_or(HeaderValue::from_static("")));
-        headers.insert(X_FORWARDED_PORT, peer.port.clone());
-        headers.insert(X_FORWARDED_PROTO, peer.scheme.clone());
-        headers.insert(X_FORWARDED_SCHEME, peer.scheme.clone());
-        headers.insert(X_SCHEME, peer.scheme.clone());
+        for (name, value) in FORWARDED.iter().zip(peer.forwarded(host.as_bytes())) {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
         if host.is_empty()
             && let Ok(v) = HeaderValue::from_str(&addr.to_string())
         {
@@ -383,8 +381,13 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
 const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
 
+/// The headers the ingress sets on each request to a pod (a client's own are replaced); their
+/// values come from [`Peer::forwarded`].
+pub static FORWARDED: [HeaderName; 7] =
+    [X_FORWARDED_FOR, X_REAL_IP, X_FORWARDED_HOST, X_FORWARDED_PORT, X_FORWARDED_PROTO, X_FORWARDED_SCHEME, X_SCHEME];
+
 /// The headers that concern one hop only (RFC 9110 §7.6.1), besides those `Connection` names.
-const HOP_BY_HOP: [HeaderName; 9] = [
+pub static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     header::UPGRADE,
     header::TRANSFER_ENCODING,
@@ -398,9 +401,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 
 /// A client connection, with the values its requests' `X-Forwarded-*` headers take.
 pub struct Peer {
-    pub(super) client_ip: HeaderValue,
-    pub(super) port: HeaderValue,
-    pub(super) scheme: HeaderValue,
+    client_ip: HeaderValue,
+    port: HeaderValue,
+    scheme: HeaderValue,
 }
 
 impl Peer {
@@ -408,6 +411,12 @@ impl Peer {
     pub fn new(addr: SocketAddr, scheme: &'static str, port: u16) -> Self {
         let client_ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an address is a header value");
         Peer { client_ip, port: HeaderValue::from(port), scheme: HeaderValue::from_static(scheme) }
+    }
+
+    /// The values of the [`FORWARDED`] headers, in their order, for a request to `host`.
+    pub fn forwarded<'a>(&'a self, host: &'a [u8]) -> [&'a [u8]; 7] {
+        let (ip, port, scheme) = (self.client_ip.as_bytes(), self.port.as_bytes(), self.scheme.as_bytes());
+        [ip, ip, host, port, scheme, scheme, scheme]
     }
 }
 

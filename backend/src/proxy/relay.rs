@@ -115,7 +115,7 @@ mod linux {
 
     fn half_close(to: &TcpStream) {
         // Pass the sender's close on; the peer may already be gone.
-        let _ = shutdown(std::os::fd::AsRawFd::as_raw_fd(to), Shutdown::Write);
+        let _ = shutdown(to.as_raw_fd(), Shutdown::Write);
     }
 
     /// Moves everything `from` sends to `to`, then half-closes `to`, unless the other direction
