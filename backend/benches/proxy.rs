@@ -1,9 +1,9 @@
 //! Proxy benchmark, run by `cargo xtask bench proxy`: the same TCP backends (four, like a
 //! service's pods) reached (a) directly, (b) through a svclab NodePort (a selectorless service
 //! whose Endpoints name them) and (c) through HAProxy in TCP mode, all on loopback in one run. It
-//! measures bulk throughput (one connection sending 1 GiB) and short connections per second
-//! (connect, send a byte, read the reply, close; 16 at a time), and writes a Markdown section to
-//! `target/bench/proxy.md`.
+//! measures bulk throughput (one connection sending 1 GiB), short connections per second
+//! (connect, send a byte, read the reply, close) and requests over kept-alive connections (send
+//! a small message, read its echo), and writes a Markdown section to `target/bench/proxy.md`.
 //!
 //! Each client connects from an address of its own and there are four backends: with a single
 //! source and destination, every path would be held to the same rate by the kernel's reuse of
@@ -24,22 +24,47 @@ const BULK_BYTES: u64 = 1 << 30;
 const BULK_RUNS: usize = 2;
 const SHORT_WORKERS: usize = 64;
 const SHORT_SECONDS: u64 = 3;
+/// Kept-alive connections, each sending a request of `MESSAGE` bytes and reading its echo in turn.
+const KEPT_ALIVE: usize = 64;
+const MESSAGE: usize = 64;
 /// Rounds over all targets in turn, so drift on a busy machine hits each alike.
 const ROUNDS: usize = 5;
 const NODE_NETWORK: &str = "127.77.1.0";
 /// node-1 of that network.
 const NODE_ADDR: &str = "127.77.1.1";
 const NODE_PORT: u16 = 30999;
+const ECHO_NODE_PORT: u16 = 30998;
 const BACKENDS: u8 = 4;
 
-/// The backends, at 127.0.3.1…4 on one port.
-async fn backends() -> Result<Vec<SocketAddr>> {
-    let first = backend("127.0.3.1:0".parse()?).await?;
-    let mut all = vec![first];
+/// The backends, at 127.0.3.1…4: counting ones on one port, echoing ones on another.
+async fn backends() -> Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
+    let (first, first_echo) = (backend("127.0.3.1:0".parse()?).await?, echo("127.0.3.1:0".parse()?).await?);
+    let (mut all, mut echoes) = (vec![first], vec![first_echo]);
     for i in 2..=BACKENDS {
         all.push(backend(SocketAddr::from(([127, 0, 3, i], first.port()))).await?);
+        echoes.push(echo(SocketAddr::from(([127, 0, 3, i], first_echo.port()))).await?);
     }
-    Ok(all)
+    Ok((all, echoes))
+}
+
+/// An echo backend: sends back whatever it reads, until the client closes.
+async fn echo(at: SocketAddr) -> Result<SocketAddr> {
+    let listener = TcpListener::bind(at).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    if stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
 }
 
 /// A backend: reads until the client closes its side, then answers with the byte count.
@@ -100,32 +125,66 @@ async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddr) -> Result<
     Ok(socket.connect(target).await?)
 }
 
-/// Client `i` connects from 127.0.4.(i+1) to `targets[i % len]`: connections per second, and
-/// how long each took (connect to the reply), in microseconds.
-async fn short_connections(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
+/// Runs `clients` clients for `SHORT_SECONDS`, client `i` from 127.0.4.(i+1) to
+/// `targets[i % len]`, each repeating `each` (given its source and target, returning how long it
+/// took, in microseconds) until the time is up: how many a second, and how long each took.
+async fn load<F, Fut>(targets: &[SocketAddr], clients: usize, each: F) -> Result<(f64, Vec<u32>)>
+where
+    F: Fn(std::net::Ipv4Addr, SocketAddr, Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u32>>> + Send + 'static,
+{
     let deadline = Instant::now() + Duration::from_secs(SHORT_SECONDS);
     let mut workers = Vec::new();
-    for i in 0..SHORT_WORKERS {
+    for i in 0..clients {
         let (target, source) = (targets[i % targets.len()], std::net::Ipv4Addr::new(127, 0, 4, i as u8 + 1));
-        workers.push(tokio::spawn(async move {
-            let mut took = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let mut stream = connect_from(source, target).await?;
-                stream.write_all(b"x").await?;
-                stream.shutdown().await?;
-                let mut count = [0u8; 8];
-                stream.read_exact(&mut count).await?;
-                took.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            }
-            anyhow::Ok(took)
-        }));
+        workers.push(tokio::spawn(each(source, target, deadline)));
     }
     let mut took = Vec::new();
     for w in workers {
         took.extend(w.await??);
     }
     Ok((took.len() as f64 / SHORT_SECONDS as f64, took))
+}
+
+fn micros_since(started: Instant) -> u32 {
+    started.elapsed().as_micros().min(u32::MAX as u128) as u32
+}
+
+/// Short connections: connect, send a byte, half-close, read the reply (timed connect to reply).
+async fn short_connections(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
+    load(targets, SHORT_WORKERS, |source, target, deadline| async move {
+        let mut took = Vec::new();
+        while Instant::now() < deadline {
+            let started = Instant::now();
+            let mut stream = connect_from(source, target).await?;
+            stream.write_all(b"x").await?;
+            stream.shutdown().await?;
+            let mut count = [0u8; 8];
+            stream.read_exact(&mut count).await?;
+            took.push(micros_since(started));
+        }
+        Ok(took)
+    })
+    .await
+}
+
+/// Kept-alive requests: each client connects once, then sends `MESSAGE` bytes and reads their
+/// echo, in turn (timed request to echo).
+async fn kept_alive(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
+    load(targets, KEPT_ALIVE, |source, target, deadline| async move {
+        let mut stream = connect_from(source, target).await?;
+        stream.set_nodelay(true)?;
+        let (request, mut reply) = ([b'r'; MESSAGE], [0u8; MESSAGE]);
+        let mut took = Vec::new();
+        while Instant::now() < deadline {
+            let started = Instant::now();
+            stream.write_all(&request).await?;
+            stream.read_exact(&mut reply).await?;
+            took.push(micros_since(started));
+        }
+        Ok(took)
+    })
+    .await
 }
 
 /// The `q` quantile of `v` (sorted in place), in milliseconds.
@@ -150,7 +209,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Starts svclab and points a NodePort service at the backends; returns the node port's address.
-async fn svclab(backends: &[SocketAddr]) -> Result<(Child, SocketAddr)> {
+async fn svclab(backends: &[SocketAddr], echoes: &[SocketAddr]) -> Result<(Child, SocketAddr, SocketAddr)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
         .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1", "--dns", "127.0.0.1:0"])
@@ -166,9 +225,10 @@ async fn svclab(backends: &[SocketAddr]) -> Result<(Child, SocketAddr)> {
         }
     };
     let manifest = format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: bench\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: {NODE_PORT}\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: bench\nsubsets:\n- addresses:\n{}  ports:\n  - port: {}\n",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: bench\nspec:\n  type: NodePort\n  ports:\n  - name: count\n    port: 80\n    nodePort: {NODE_PORT}\n  - name: echo\n    port: 81\n    nodePort: {ECHO_NODE_PORT}\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: bench\nsubsets:\n- addresses:\n{}  ports:\n  - name: count\n    port: {}\n  - name: echo\n    port: {}\n",
         backends.iter().map(|b| format!("  - ip: {}\n", b.ip())).collect::<String>(),
-        backends[0].port()
+        backends[0].port(),
+        echoes[0].port()
     );
     let response = reqwest::Client::new()
         .post(format!("http://{api}/lab/v1/apply"))
@@ -179,29 +239,33 @@ async fn svclab(backends: &[SocketAddr]) -> Result<(Child, SocketAddr)> {
     if !response.status().is_success() {
         bail!("applying the benchmark service failed: {}", response.text().await?);
     }
-    let node: SocketAddr = format!("{NODE_ADDR}:{NODE_PORT}").parse()?;
+    let (node, echo): (SocketAddr, SocketAddr) =
+        (format!("{NODE_ADDR}:{NODE_PORT}").parse()?, format!("{NODE_ADDR}:{ECHO_NODE_PORT}").parse()?);
     wait_for(node).await?;
-    Ok((child, node))
+    wait_for(echo).await?;
+    Ok((child, node, echo))
 }
 
-async fn haproxy(backends: &[SocketAddr]) -> Result<(Child, SocketAddr, String)> {
+async fn haproxy(backends: &[SocketAddr], echoes: &[SocketAddr]) -> Result<(Child, SocketAddr, SocketAddr, String)> {
     let version = std::process::Command::new("haproxy").arg("-v").output().context("haproxy is not installed")?;
     let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_string();
-    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
-    let listen: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let listen = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let listen_echo = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
     let dir = std::env::temp_dir().join(format!("svclab-bench-haproxy-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("haproxy.cfg");
     std::fs::write(
         &config,
         format!(
-            "global\n  maxconn 8000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend bench\n  bind {listen}\n  default_backend pods\nbackend pods\n  balance roundrobin\n{}",
-            backends.iter().enumerate().map(|(i, b)| format!("  server pod{i} {b}\n")).collect::<String>()
+            "global\n  maxconn 8000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend bench\n  bind {listen}\n  default_backend pods\nbackend pods\n  balance roundrobin\n{}frontend echo\n  bind {listen_echo}\n  default_backend echoes\nbackend echoes\n  balance roundrobin\n{}",
+            backends.iter().enumerate().map(|(i, b)| format!("  server pod{i} {b}\n")).collect::<String>(),
+            echoes.iter().enumerate().map(|(i, b)| format!("  server pod{i} {b}\n")).collect::<String>()
         ),
     )?;
     let child = Command::new("haproxy").arg("-db").arg("-f").arg(&config).kill_on_drop(true).spawn()?;
     wait_for(listen).await?;
-    Ok((child, listen, version))
+    wait_for(listen_echo).await?;
+    Ok((child, listen, listen_echo, version))
 }
 
 async fn wait_for(addr: SocketAddr) -> Result<()> {
@@ -217,25 +281,57 @@ async fn wait_for(addr: SocketAddr) -> Result<()> {
     }
 }
 
+/// What one target's runs measured.
+#[derive(Default)]
+struct Measured {
+    bulk: Vec<f64>,
+    /// Per run: per second, and the proxy's CPU time per connection or request (µs).
+    short: Vec<f64>,
+    short_cpu: Vec<f64>,
+    short_took: Vec<u32>,
+    requests: Vec<f64>,
+    requests_cpu: Vec<f64>,
+    requests_took: Vec<u32>,
+}
+
+/// Runs `measure` against `targets`, noting its rate, latencies and `pid`'s CPU time per item.
+async fn per_item<F>(
+    measure: impl FnOnce() -> F,
+    pid: Option<u32>,
+    rates: &mut Vec<f64>,
+    cpu: &mut Vec<f64>,
+    took: &mut Vec<u32>,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<(f64, Vec<u32>)>>,
+{
+    let before = cpu_seconds(pid);
+    let (per_second, latencies) = measure().await?;
+    if let (Some(before), Some(after)) = (before, cpu_seconds(pid)) {
+        cpu.push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
+    }
+    rates.push(per_second);
+    took.extend(latencies);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let backends = backends().await?;
-    let (svclab_process, node_port) = svclab(&backends).await?;
-    let (haproxy_process, haproxy_addr, haproxy_version) = haproxy(&backends).await?;
+    let (backends, echoes) = backends().await?;
+    let (svclab_process, node_port, echo_node_port) = svclab(&backends, &echoes).await?;
+    let (haproxy_process, haproxy_addr, haproxy_echo, haproxy_version) = haproxy(&backends, &echoes).await?;
     // The proxy's own process, whose CPU time per short connection is reported too: the load,
     // the backend and the proxy share the machine, so a proxy that costs more leaves less for them.
     let targets = [
-        ("direct to the backends", backends.clone(), None),
-        ("svclab NodePort", vec![node_port], svclab_process.id()),
-        ("HAProxy, TCP mode", vec![haproxy_addr], haproxy_process.id()),
+        ("direct to the backends", backends.clone(), echoes.clone(), None),
+        ("svclab NodePort", vec![node_port], vec![echo_node_port], svclab_process.id()),
+        ("HAProxy, TCP mode", vec![haproxy_addr], vec![haproxy_echo], haproxy_process.id()),
     ];
-    let mut bulk_runs = vec![Vec::new(); targets.len()];
-    let mut short_runs = vec![Vec::new(); targets.len()];
-    let mut short_cpu = vec![Vec::new(); targets.len()];
-    let mut short_took: Vec<Vec<u32>> = vec![Vec::new(); targets.len()];
-    // `SVCLAB_BENCH_ONLY=bulk` or `=short` measures one of the two (to profile it by hand).
+    let mut measured: Vec<Measured> = targets.iter().map(|_| Measured::default()).collect();
+    // `SVCLAB_BENCH_ONLY=bulk`, `=short` or `=requests` measures one of the three (to profile it
+    // by hand).
     let only = std::env::var("SVCLAB_BENCH_ONLY").unwrap_or_default();
-    let (do_bulk, do_short) = (only != "short", only != "bulk");
+    let wanted = |what: &str| only.is_empty() || only == what;
     // `SVCLAB_BENCH_TARGET=svclab` (or `HAProxy`, `direct`) measures only the targets whose
     // name starts so, with the proxies' process ids printed, for a profiler to attach.
     let chosen = std::env::var("SVCLAB_BENCH_TARGET").unwrap_or_default();
@@ -243,57 +339,91 @@ async fn main() -> Result<()> {
         eprintln!("svclab pid {:?}, HAProxy pid {:?}", svclab_process.id(), haproxy_process.id());
     }
     for _ in 0..ROUNDS {
-        for (i, (name, target, pid)) in targets.iter().enumerate() {
+        for ((name, target, echo, pid), m) in targets.iter().zip(&mut measured) {
             if !name.starts_with(&chosen) {
                 continue;
             }
-            for _ in 0..if do_bulk { BULK_RUNS } else { 0 } {
-                bulk_runs[i].push(bulk(target[0]).await?);
+            for _ in 0..if wanted("bulk") { BULK_RUNS } else { 0 } {
+                m.bulk.push(bulk(target[0]).await?);
             }
-            if !do_short {
-                continue;
+            if wanted("short") {
+                per_item(|| short_connections(target), *pid, &mut m.short, &mut m.short_cpu, &mut m.short_took).await?;
             }
-            let before = cpu_seconds(*pid);
-            let (per_second, took) = short_connections(target).await?;
-            short_took[i].extend(took);
-            if let (Some(before), Some(after)) = (before, cpu_seconds(*pid)) {
-                short_cpu[i].push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
+            if wanted("requests") {
+                per_item(|| kept_alive(echo), *pid, &mut m.requests, &mut m.requests_cpu, &mut m.requests_took).await?;
             }
-            short_runs[i].push(per_second);
         }
     }
+    struct Row {
+        name: &'static str,
+        gbps: f64,
+        short: (f64, f64, f64, Option<f64>),
+        requests: (f64, f64, f64, Option<f64>),
+    }
+    let summary = |rates: &[f64], cpu: &[f64], took: &mut Vec<u32>| {
+        let cpu = (!cpu.is_empty()).then(|| median(cpu.to_vec()));
+        (median(rates.to_vec()), quantile_ms(took, 0.5), quantile_ms(took, 0.99), cpu)
+    };
     let mut rows = Vec::new();
-    for (i, (name, _, _)) in targets.iter().enumerate() {
-        let (gbps, cps) = (median(bulk_runs[i].clone()), median(short_runs[i].clone()));
-        let cpu = (!short_cpu[i].is_empty()).then(|| median(short_cpu[i].clone()));
-        let (p50, p99) = (quantile_ms(&mut short_took[i], 0.5), quantile_ms(&mut short_took[i], 0.99));
+    for ((name, ..), m) in targets.iter().zip(&mut measured) {
+        let row = Row {
+            name,
+            gbps: median(m.bulk.clone()),
+            short: summary(&m.short, &m.short_cpu, &mut m.short_took),
+            requests: summary(&m.requests, &m.requests_cpu, &mut m.requests_took),
+        };
         eprintln!(
-            "{name}: {gbps:.2} Gbit/s, {cps:.0} connections/s (p50 {p50:.2} ms, p99 {p99:.2} ms), {cpu:?} µs CPU per connection"
+            "{name}: {:.2} Gbit/s, {:.0} connections/s (p50 {:.2} ms, p99 {:.2} ms, {:?} µs CPU each), {:.0} requests/s (p50 {:.3} ms, p99 {:.3} ms, {:?} µs CPU each)",
+            row.gbps,
+            row.short.0,
+            row.short.1,
+            row.short.2,
+            row.short.3,
+            row.requests.0,
+            row.requests.1,
+            row.requests.2,
+            row.requests.3
         );
-        eprintln!("  runs: bulk {:.1?}, short {:.0?}, CPU {:.1?}", bulk_runs[i], short_runs[i], short_cpu[i]);
-        rows.push((*name, gbps, cps, (p50, p99), cpu));
+        eprintln!(
+            "  runs: bulk {:.1?}, short {:.0?} (CPU {:.1?}), requests {:.0?} (CPU {:.1?})",
+            m.bulk, m.short, m.short_cpu, m.requests, m.requests_cpu
+        );
+        rows.push(row);
     }
     let (direct, svclab, haproxy) = (&rows[0], &rows[1], &rows[2]);
+    let cpu = |us: Option<f64>| us.map_or("–".to_string(), |us| format!("{us:.1} µs"));
+    let cpu_ratio = |s: Option<f64>, h: Option<f64>| match (s, h) {
+        (Some(s), Some(h)) => format!("{:.2}×", s / h),
+        _ => "–".into(),
+    };
     let mut out = String::new();
     out.push_str("## Service proxy (NodePort) against HAProxy\n\n");
     out.push_str(&format!(
-        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}), with how long connections took (connect to reply; p50 and p99 over every round) and the CPU time the proxy process used per connection (user + system, from /proc). Targets are measured in turn, {ROUNDS} rounds.\n\n",
+        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Kept-alive requests: {KEPT_ALIVE} connections to echoing backends, each sending {MESSAGE} bytes and reading them back in turn, for {SHORT_SECONDS} s (median of {ROUNDS}). Latencies are p50 and p99 over every round (connect to reply, request to its echo); the proxy's CPU time (user + system, from /proc) is per connection or request. Targets are measured in turn, {ROUNDS} rounds.\n\n",
         BULK_RUNS * ROUNDS
     ));
-    out.push_str("| path | bulk throughput | short connections | their p50 / p99 | proxy CPU per short connection |\n| --- | ---: | ---: | ---: | ---: |\n");
-    for (name, gbps, cps, (p50, p99), cpu) in &rows {
-        let cpu = cpu.map_or("–".to_string(), |us| format!("{us:.1} µs"));
-        out.push_str(&format!("| {name} | {gbps:.2} Gbit/s | {cps:.0} /s | {p50:.2} / {p99:.2} ms | {cpu} |\n"));
+    out.push_str("| path | bulk throughput | short connections | their p50 / p99 | proxy CPU each | kept-alive requests | their p50 / p99 | proxy CPU each |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for Row { name, gbps, short, requests } in &rows {
+        out.push_str(&format!(
+            "| {name} | {gbps:.2} Gbit/s | {:.0} /s | {:.2} / {:.2} ms | {} | {:.0} /s | {:.3} / {:.3} ms | {} |\n",
+            short.0,
+            short.1,
+            short.2,
+            cpu(short.3),
+            requests.0,
+            requests.1,
+            requests.2,
+            cpu(requests.3)
+        ));
     }
     out.push_str(&format!(
-        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}× (CPU per connection {}); svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on both, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
-        svclab.1 / haproxy.1,
-        svclab.2 / haproxy.2,
-        match (svclab.4, haproxy.4) {
-            (Some(s), Some(h)) => format!("{:.2}×", s / h),
-            _ => "–".into(),
-        },
-        svclab.1 / direct.1 * 100.0
+        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}× (CPU each {}), kept-alive requests {:.2}× (CPU each {}); svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on bulk and short connections, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
+        svclab.gbps / haproxy.gbps,
+        svclab.short.0 / haproxy.short.0,
+        cpu_ratio(svclab.short.3, haproxy.short.3),
+        svclab.requests.0 / haproxy.requests.0,
+        cpu_ratio(svclab.requests.3, haproxy.requests.3),
+        svclab.gbps / direct.gbps * 100.0
     ));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;

@@ -486,7 +486,7 @@ async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(T
             _ = cancel.cancelled() => return None,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    crate::network::sockets::accepted_nodelay(&stream);
+                    crate::network::sockets::accepted_nodelay(&socket2::SockRef::from(&stream));
                     return Some((stream, peer));
                 }
                 Err(e) => tracing::warn!(error = %e, "ingress: accept failed"),

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod sockets;
+pub mod stream;
 pub mod trace;
 pub mod workers;
 

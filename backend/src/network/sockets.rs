@@ -70,9 +70,9 @@ pub fn tcp_std(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::TcpListen
 
 /// Sets `TCP_NODELAY` on a connection accepted from one of these listeners where it is not
 /// inherited (Linux passes the listener's on).
-pub fn accepted_nodelay(stream: &tokio::net::TcpStream) {
+pub fn accepted_nodelay(stream: &socket2::SockRef<'_>) {
     if !cfg!(target_os = "linux") {
-        let _ = stream.set_nodelay(true);
+        let _ = stream.set_tcp_nodelay(true);
     }
 }
 
@@ -104,7 +104,7 @@ mod tests {
         let group = tcp("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let _client = tokio::net::TcpStream::connect(group[0].local_addr().unwrap()).await.unwrap();
         let (accepted, _) = group[0].accept().await.unwrap();
-        accepted_nodelay(&accepted);
+        accepted_nodelay(&socket2::SockRef::from(&accepted));
         assert!(accepted.nodelay().unwrap(), "TCP_NODELAY on an accepted connection");
     }
 }

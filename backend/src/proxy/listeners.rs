@@ -13,10 +13,12 @@
 
 use super::relay::relay;
 use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
+use crate::network::stream::{self, LazyStream};
 use crate::network::workers::{self, Worker};
 use crate::network::{Network, sockets};
 use crate::registry::Registry;
 use rand::seq::IndexedRandom;
+use socket2::SockRef;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,8 @@ use std::time::Duration;
 use svclab_shared::lab::Hop;
 use svclab_shared::{Kind, Object};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::unix::AsyncFd;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -231,7 +234,8 @@ impl Listeners {
     ) {
         worker.clone().spawn(async move {
             // Registered with the worker's own runtime, so it is made on the worker.
-            let listener = match TcpListener::from_std(listener) {
+            // SAFETY: the listener's descriptor is owned by the registration from here on.
+            let listener = match unsafe { AsyncFd::register(listener) } {
                 Ok(listener) => listener,
                 Err(e) => return tracing::warn!(error = %e, %addr, "service proxy: cannot listen"),
             };
@@ -251,7 +255,7 @@ impl Listeners {
             loop {
                 let (inbound, peer) = tokio::select! {
                     _ = &mut stopped => return,
-                    accepted = listener.accept() => match accepted {
+                    accepted = stream::accept(&listener) => match accepted {
                         Ok(a) => a,
                         Err(e) => {
                             tracing::debug!(error = %e, %addr, "accept failed");
@@ -259,7 +263,7 @@ impl Listeners {
                         }
                     },
                 };
-                sockets::accepted_nodelay(&inbound);
+                sockets::accepted_nodelay(&SockRef::from(&inbound));
                 let shared = shared.clone();
                 worker.spawn(async move {
                     let Connections { listeners: this, affinity, stop, shutdown } = &*shared;
@@ -270,7 +274,9 @@ impl Listeners {
                             }
                             Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, stop).await,
                             // Boxed, like `hold`: its buffer would size every connection's task.
-                            Key::HealthCheck { node, port } => Box::pin(this.health_check(inbound, node, port)).await,
+                            Key::HealthCheck { node, port } => {
+                                Box::pin(this.health_check(inbound.into_tokio()?, node, port)).await
+                            }
                             Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => {
                                 unreachable!("UDP has its own loop")
                             }
@@ -389,7 +395,7 @@ impl Listeners {
 
     async fn node_port(
         &self,
-        mut inbound: TcpStream,
+        inbound: LazyStream,
         peer: SocketAddr,
         node: usize,
         port: u16,
@@ -417,7 +423,7 @@ impl Listeners {
                     ..Hop::default()
                 });
                 // Boxed: its buffer should not make every connection's task larger.
-                return Box::pin(hold(inbound, stop)).await;
+                return Box::pin(hold(inbound.into_tokio()?, stop)).await;
             }
             Err(NoRoute::NoEndpoints) => return Ok(()),
         };
@@ -440,7 +446,7 @@ impl Listeners {
         });
         // A source on the host's loopback (a node, a host client) is really connected from; a
         // pod's address exists only inside svclab, so it is tracked for the far end to look up.
-        let (mut outbound, _tracked) = if source.is_loopback() {
+        let (outbound, _tracked) = if source.is_loopback() {
             let real = self.network.resolve(backend, Protocol::Tcp).map_err(std::io::Error::other)?;
             (crate::network::dial_from(real, source)?, None)
         } else {
@@ -448,12 +454,12 @@ impl Listeners {
             let tracked = self.network.tracked(outbound.local_addr()?, source);
             (outbound, Some(tracked))
         };
-        relay(&mut inbound, &mut outbound).await
+        relay(&inbound, &outbound).await
     }
 
     async fn load_balancer(
         &self,
-        mut inbound: TcpStream,
+        inbound: LazyStream,
         peer: SocketAddr,
         addr: SocketAddrV4,
         _stop: &CancellationToken,
@@ -487,13 +493,13 @@ impl Listeners {
         // A host client is really connected from, as the node port connects from its source;
         // a traced connection (its trace follows the new socket) and a pod's address are tracked
         // for the node port to look up.
-        let (mut outbound, _tracked) = if client.is_loopback() && !self.network.traces().traced(peer) {
+        let (outbound, _tracked) = if client.is_loopback() && !self.network.traces().traced(peer) {
             (crate::network::dial_from(SocketAddr::V4(target), client)?, None)
         } else {
             let (outbound, tracked) = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
             (outbound, Some(tracked))
         };
-        relay(&mut inbound, &mut outbound).await
+        relay(&inbound, &outbound).await
     }
 
     async fn health_check(&self, mut inbound: TcpStream, node: usize, port: u16) -> std::io::Result<()> {
