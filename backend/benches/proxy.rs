@@ -10,7 +10,7 @@
 //! ports in TIME_WAIT (about 14,000 connections a second here), whatever the proxy does.
 //!
 //! svclab (release build, `SVCLAB_BIN`) and HAProxy run as their own processes; the load and the
-//! backends run here.
+//! backends run here, on a single-threaded runtime per core (see [`load_threads`]).
 
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
+use tokio::runtime::Handle;
 
 const BULK_BYTES: u64 = 1 << 30;
 const BULK_RUNS: usize = 2;
@@ -36,80 +37,108 @@ const NODE_PORT: u16 = 30999;
 const ECHO_NODE_PORT: u16 = 30998;
 const BACKENDS: u8 = 4;
 
-/// The backends, at 127.0.3.1…4: counting ones on one port, echoing ones on another.
-async fn backends() -> Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
-    let (first, first_echo) = (backend("127.0.3.1:0".parse()?).await?, echo("127.0.3.1:0".parse()?).await?);
+/// The load's threads: one per core, each with a single-threaded runtime (as wrk runs an event
+/// loop per thread). Clients and backends are spread over them. On Tokio's multi-threaded
+/// runtime the load cost more CPU per connection than either proxy (its idle workers are woken
+/// through futexes and steal each other's tasks), and on a machine whose cores the load shares
+/// with the proxy that cost dilutes the proxies' difference.
+fn load_threads() -> Result<Vec<Handle>> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0..n)
+        .map(|i| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let handle = runtime.handle().clone();
+            std::thread::Builder::new()
+                .name(format!("load-{i}"))
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+            Ok(handle)
+        })
+        .collect()
+}
+
+/// The backends, at 127.0.3.1…4 over the load's threads: counting ones on one port, echoing
+/// ones on another.
+fn backends(threads: &[Handle]) -> Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
+    let on = |i: u8| &threads[usize::from(i) % threads.len()];
+    let (first, first_echo) = (backend("127.0.3.1:0".parse()?, on(0))?, echo("127.0.3.1:0".parse()?, on(0))?);
     let (mut all, mut echoes) = (vec![first], vec![first_echo]);
     for i in 2..=BACKENDS {
-        all.push(backend(SocketAddr::from(([127, 0, 3, i], first.port()))).await?);
-        echoes.push(echo(SocketAddr::from(([127, 0, 3, i], first_echo.port()))).await?);
+        all.push(backend(SocketAddr::from(([127, 0, 3, i], first.port())), on(i))?);
+        echoes.push(echo(SocketAddr::from(([127, 0, 3, i], first_echo.port())), on(i))?);
     }
     Ok((all, echoes))
 }
 
-/// An echo backend: sends back whatever it reads, until the client closes.
-async fn echo(at: SocketAddr) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(at).await?;
+/// A listener at `at`, served on `thread` by `serve` per connection.
+fn serve<F, Fut>(at: SocketAddr, thread: &Handle, serve: F) -> Result<SocketAddr>
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind(at)?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf).await {
-                    if stream.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
+    thread.spawn(async move {
+        let listener = TcpListener::from_std(listener).expect("a listener");
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
         }
     });
     Ok(addr)
+}
+
+/// An echo backend: sends back whatever it reads, until the client closes.
+fn echo(at: SocketAddr, thread: &Handle) -> Result<SocketAddr> {
+    serve(at, thread, |mut stream| async move {
+        let _ = stream.set_nodelay(true);
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            if stream.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// A backend: reads until the client closes its side, then answers with the byte count.
-async fn backend(at: SocketAddr) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(at).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                // A short connection's byte fits a small buffer; a large one is made only for a
-                // connection that fills it (zeroing 256 KiB per short connection cost the load
-                // generator more than a proxy spends on the connection).
-                let (mut small, mut large) = ([0u8; 4096], Vec::new());
-                let mut total: u64 = 0;
-                loop {
-                    let buf = if large.is_empty() { &mut small[..] } else { &mut large[..] };
-                    let n = match stream.read(buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if n == buf.len() && large.is_empty() {
-                        large = vec![0u8; 256 * 1024];
-                    }
-                    total += n as u64;
-                }
-                let _ = stream.write_all(&total.to_be_bytes()).await;
-            });
+fn backend(at: SocketAddr, thread: &Handle) -> Result<SocketAddr> {
+    serve(at, thread, |mut stream| async move {
+        // A short connection's byte fits a small buffer; a large one is made only for a
+        // connection that fills it (zeroing 256 KiB per short connection cost the load
+        // generator more than a proxy spends on the connection).
+        let (mut small, mut large) = ([0u8; 4096], Vec::new());
+        let mut total: u64 = 0;
+        loop {
+            let buf = if large.is_empty() { &mut small[..] } else { &mut large[..] };
+            let n = match stream.read(buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if n == buf.len() && large.is_empty() {
+                large = vec![0u8; 256 * 1024];
+            }
+            total += n as u64;
         }
-    });
-    Ok(addr)
+        let _ = stream.write_all(&total.to_be_bytes()).await;
+    })
 }
 
-async fn bulk(target: SocketAddr) -> Result<f64> {
-    let mut stream = TcpStream::connect(target).await?;
+/// One connection sending `BULK_BYTES`, from a thread of its own with blocking writes (as
+/// iperf sends), so that the sender never shares a thread with the backend receiving.
+fn bulk(target: SocketAddr) -> Result<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(target)?;
     stream.set_nodelay(true)?;
     let chunk = vec![7u8; 256 * 1024];
     let started = Instant::now();
     let mut sent = 0;
     while sent < BULK_BYTES {
-        stream.write_all(&chunk).await?;
+        stream.write_all(&chunk)?;
         sent += chunk.len() as u64;
     }
-    stream.shutdown().await?;
+    stream.shutdown(std::net::Shutdown::Write)?;
     let mut count = [0u8; 8];
-    stream.read_exact(&mut count).await?;
+    stream.read_exact(&mut count)?;
     let elapsed = started.elapsed().as_secs_f64();
     if u64::from_be_bytes(count) != sent {
         bail!("the backend counted {} bytes, {sent} were sent", u64::from_be_bytes(count));
@@ -128,7 +157,7 @@ async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddr) -> Result<
 /// Runs `clients` clients for `SHORT_SECONDS`, client `i` from 127.0.4.(i+1) to
 /// `targets[i % len]`, each repeating `each` (given its source and target, returning how long it
 /// took, in microseconds) until the time is up: how many a second, and how long each took.
-async fn load<F, Fut>(targets: &[SocketAddr], clients: usize, each: F) -> Result<(f64, Vec<u32>)>
+async fn load<F, Fut>(threads: &[Handle], targets: &[SocketAddr], clients: usize, each: F) -> Result<(f64, Vec<u32>)>
 where
     F: Fn(std::net::Ipv4Addr, SocketAddr, Instant) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u32>>> + Send + 'static,
@@ -137,7 +166,7 @@ where
     let mut workers = Vec::new();
     for i in 0..clients {
         let (target, source) = (targets[i % targets.len()], std::net::Ipv4Addr::new(127, 0, 4, i as u8 + 1));
-        workers.push(tokio::spawn(each(source, target, deadline)));
+        workers.push(threads[i % threads.len()].spawn(each(source, target, deadline)));
     }
     let mut took = Vec::new();
     for w in workers {
@@ -151,8 +180,8 @@ fn micros_since(started: Instant) -> u32 {
 }
 
 /// Short connections: connect, send a byte, half-close, read the reply (timed connect to reply).
-async fn short_connections(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
-    load(targets, SHORT_WORKERS, |source, target, deadline| async move {
+async fn short_connections(threads: &[Handle], targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
+    load(threads, targets, SHORT_WORKERS, |source, target, deadline| async move {
         let mut took = Vec::new();
         while Instant::now() < deadline {
             let started = Instant::now();
@@ -170,8 +199,8 @@ async fn short_connections(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
 
 /// Kept-alive requests: each client connects once, then sends `MESSAGE` bytes and reads their
 /// echo, in turn (timed request to echo).
-async fn kept_alive(targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
-    load(targets, KEPT_ALIVE, |source, target, deadline| async move {
+async fn kept_alive(threads: &[Handle], targets: &[SocketAddr]) -> Result<(f64, Vec<u32>)> {
+    load(threads, targets, KEPT_ALIVE, |source, target, deadline| async move {
         let mut stream = connect_from(source, target).await?;
         stream.set_nodelay(true)?;
         let (request, mut reply) = ([b'r'; MESSAGE], [0u8; MESSAGE]);
@@ -285,39 +314,49 @@ async fn wait_for(addr: SocketAddr) -> Result<()> {
 #[derive(Default)]
 struct Measured {
     bulk: Vec<f64>,
-    /// Per run: per second, and the proxy's CPU time per connection or request (µs).
-    short: Vec<f64>,
-    short_cpu: Vec<f64>,
-    short_took: Vec<u32>,
-    requests: Vec<f64>,
-    requests_cpu: Vec<f64>,
-    requests_took: Vec<u32>,
+    short: Series,
+    requests: Series,
 }
 
-/// Runs `measure` against `targets`, noting its rate, latencies and `pid`'s CPU time per item.
-async fn per_item<F>(
-    measure: impl FnOnce() -> F,
-    pid: Option<u32>,
-    rates: &mut Vec<f64>,
-    cpu: &mut Vec<f64>,
-    took: &mut Vec<u32>,
-) -> Result<()>
-where
-    F: std::future::Future<Output = Result<(f64, Vec<u32>)>>,
-{
-    let before = cpu_seconds(pid);
-    let (per_second, latencies) = measure().await?;
-    if let (Some(before), Some(after)) = (before, cpu_seconds(pid)) {
-        cpu.push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
+/// Runs of short connections or of kept-alive requests.
+#[derive(Default)]
+struct Series {
+    /// Per run: how many a second, and the proxy's CPU time for each (µs).
+    rates: Vec<f64>,
+    cpu: Vec<f64>,
+    /// How long each took, over every run (µs).
+    took: Vec<u32>,
+}
+
+impl Series {
+    /// Runs `measure`, noting its rate, latencies and `pid`'s CPU time per item.
+    async fn run(
+        &mut self,
+        measure: impl std::future::Future<Output = Result<(f64, Vec<u32>)>>,
+        pid: Option<u32>,
+    ) -> Result<()> {
+        let before = cpu_seconds(pid);
+        let (per_second, latencies) = measure.await?;
+        if let (Some(before), Some(after)) = (before, cpu_seconds(pid)) {
+            self.cpu.push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
+        }
+        self.rates.push(per_second);
+        self.took.extend(latencies);
+        Ok(())
     }
-    rates.push(per_second);
-    took.extend(latencies);
-    Ok(())
+
+    /// Median rate, p50 and p99 latency (ms), median CPU time each.
+    fn summary(&mut self) -> (f64, f64, f64, Option<f64>) {
+        let cpu = (!self.cpu.is_empty()).then(|| median(self.cpu.clone()));
+        (median(self.rates.clone()), quantile_ms(&mut self.took, 0.5), quantile_ms(&mut self.took, 0.99), cpu)
+    }
 }
 
-#[tokio::main]
+/// The main runtime only starts things and waits; the load runs on its own threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    let (backends, echoes) = backends().await?;
+    let threads = load_threads()?;
+    let (backends, echoes) = backends(&threads)?;
     let (svclab_process, node_port, echo_node_port) = svclab(&backends, &echoes).await?;
     let (haproxy_process, haproxy_addr, haproxy_echo, haproxy_version) = haproxy(&backends, &echoes).await?;
     // The proxy's own process, whose CPU time per short connection is reported too: the load,
@@ -344,13 +383,14 @@ async fn main() -> Result<()> {
                 continue;
             }
             for _ in 0..if wanted("bulk") { BULK_RUNS } else { 0 } {
-                m.bulk.push(bulk(target[0]).await?);
+                let target = target[0];
+                m.bulk.push(tokio::task::spawn_blocking(move || bulk(target)).await??);
             }
             if wanted("short") {
-                per_item(|| short_connections(target), *pid, &mut m.short, &mut m.short_cpu, &mut m.short_took).await?;
+                m.short.run(short_connections(&threads, target), *pid).await?;
             }
             if wanted("requests") {
-                per_item(|| kept_alive(echo), *pid, &mut m.requests, &mut m.requests_cpu, &mut m.requests_took).await?;
+                m.requests.run(kept_alive(&threads, echo), *pid).await?;
             }
         }
     }
@@ -360,18 +400,9 @@ async fn main() -> Result<()> {
         short: (f64, f64, f64, Option<f64>),
         requests: (f64, f64, f64, Option<f64>),
     }
-    let summary = |rates: &[f64], cpu: &[f64], took: &mut Vec<u32>| {
-        let cpu = (!cpu.is_empty()).then(|| median(cpu.to_vec()));
-        (median(rates.to_vec()), quantile_ms(took, 0.5), quantile_ms(took, 0.99), cpu)
-    };
     let mut rows = Vec::new();
     for ((name, ..), m) in targets.iter().zip(&mut measured) {
-        let row = Row {
-            name,
-            gbps: median(m.bulk.clone()),
-            short: summary(&m.short, &m.short_cpu, &mut m.short_took),
-            requests: summary(&m.requests, &m.requests_cpu, &mut m.requests_took),
-        };
+        let row = Row { name, gbps: median(m.bulk.clone()), short: m.short.summary(), requests: m.requests.summary() };
         eprintln!(
             "{name}: {:.2} Gbit/s, {:.0} connections/s (p50 {:.2} ms, p99 {:.2} ms, {:?} µs CPU each), {:.0} requests/s (p50 {:.3} ms, p99 {:.3} ms, {:?} µs CPU each)",
             row.gbps,
@@ -386,7 +417,7 @@ async fn main() -> Result<()> {
         );
         eprintln!(
             "  runs: bulk {:.1?}, short {:.0?} (CPU {:.1?}), requests {:.0?} (CPU {:.1?})",
-            m.bulk, m.short, m.short_cpu, m.requests, m.requests_cpu
+            m.bulk, m.short.rates, m.short.cpu, m.requests.rates, m.requests.cpu
         );
         rows.push(row);
     }
@@ -399,7 +430,7 @@ async fn main() -> Result<()> {
     let mut out = String::new();
     out.push_str("## Service proxy (NodePort) against HAProxy\n\n");
     out.push_str(&format!(
-        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Kept-alive requests: {KEPT_ALIVE} connections to echoing backends, each sending {MESSAGE} bytes and reading them back in turn, for {SHORT_SECONDS} s (median of {ROUNDS}). Latencies are p50 and p99 over every round (connect to reply, request to its echo); the proxy's CPU time (user + system, from /proc) is per connection or request. Targets are measured in turn, {ROUNDS} rounds.\n\n",
+        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Kept-alive requests: {KEPT_ALIVE} connections to echoing backends, each sending {MESSAGE} bytes and reading them back in turn, for {SHORT_SECONDS} s (median of {ROUNDS}). Latencies are p50 and p99 over every round (connect to reply, request to its echo); the proxy's CPU time (user + system, from /proc) is per connection or request. The clients and backends run on a single-threaded runtime per core, the bulk sender on a thread of its own. Targets are measured in turn, {ROUNDS} rounds.\n\n",
         BULK_RUNS * ROUNDS
     ));
     out.push_str("| path | bulk throughput | short connections | their p50 / p99 | proxy CPU each | kept-alive requests | their p50 / p99 | proxy CPU each |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
