@@ -1,8 +1,8 @@
 //! Accepted TCP connections that join the reactor only once something has to wait for them.
-//! A proxied short connection's client rarely makes the proxy wait: its bytes and its close are
-//! there when it is accepted, and the reply fits its socket's buffer. Registering it with epoll
-//! and deregistering it before the close would be two system calls spent for nothing (HAProxy
-//! likewise subscribes a socket only once an operation finds it not ready).
+//! A proxied short connection's client often never makes the proxy wait: its bytes and its close
+//! are there by the time it is accepted and the reply fits its socket's buffer. Registering it
+//! with epoll and deregistering it before the close would then be two system calls spent for
+//! nothing (HAProxy likewise subscribes a socket only once an operation finds it not ready).
 
 use socket2::SockRef;
 use std::io;
