@@ -154,9 +154,10 @@ async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddr) -> Result<
     Ok(socket.connect(target).await?)
 }
 
-/// Runs `clients` clients for `SHORT_SECONDS`, client `i` from 127.0.4.(i+1) to
-/// `targets[i % len]`, each repeating `each` (given its source and target, returning how long it
-/// took, in microseconds) until the time is up: how many a second, and how long each took.
+/// Runs `clients` clients over the load's threads, client `i` from 127.0.4.(i+1) to
+/// `targets[i % len]`: each is `each` (given its source, target and the deadline
+/// `SHORT_SECONDS` away), which repeats its exchange until the deadline and returns how long
+/// each took, in microseconds. Returns how many a second, and all those times.
 async fn load<F, Fut>(threads: &[Handle], targets: &[SocketAddr], clients: usize, each: F) -> Result<(f64, Vec<u32>)>
 where
     F: Fn(std::net::Ipv4Addr, SocketAddr, Instant) -> Fut,

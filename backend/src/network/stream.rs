@@ -76,8 +76,9 @@ impl AsRawFd for LazyStream {
     }
 }
 
-/// Accepts a connection from `listener` (non-blocking, registered with this runtime), without
-/// registering the connection: one system call per connection.
+/// Accepts a connection from `listener` (made by [`super::sockets::tcp_std`], registered
+/// with this runtime), without registering the connection: one system call per connection on
+/// Linux, where it inherits the listener's `TCP_NODELAY`.
 pub async fn accept(listener: &AsyncFd<std::net::TcpListener>) -> io::Result<(LazyStream, SocketAddr)> {
     loop {
         let mut ready = listener.readable().await?;
@@ -87,6 +88,7 @@ pub async fn accept(listener: &AsyncFd<std::net::TcpListener>) -> io::Result<(La
         });
         let Ok(accepted) = accepted else { continue };
         let (socket, peer) = accepted?;
+        super::sockets::accepted_nodelay(&SockRef::from(&socket));
         let peer = peer.as_socket().ok_or_else(|| io::Error::other("accepted a connection that is not IP"))?;
         return Ok((LazyStream::new(socket.into()), peer));
     }

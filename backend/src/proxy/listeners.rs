@@ -18,7 +18,6 @@ use crate::network::workers::{self, Worker};
 use crate::network::{Network, sockets};
 use crate::registry::Registry;
 use rand::seq::IndexedRandom;
-use socket2::SockRef;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -263,7 +262,6 @@ impl Listeners {
                         }
                     },
                 };
-                sockets::accepted_nodelay(&SockRef::from(&inbound));
                 let shared = shared.clone();
                 worker.spawn(async move {
                     let Connections { listeners: this, affinity, stop, shutdown } = &*shared;
