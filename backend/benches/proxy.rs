@@ -10,7 +10,9 @@
 //! ports in TIME_WAIT (about 14,000 connections a second here), whatever the proxy does.
 //!
 //! svclab (release build, `SVCLAB_BIN`) and HAProxy run as their own processes; the load and the
-//! backends run here, on a single-threaded runtime per core (see [`load_threads`]).
+//! backends run here, on a single-threaded runtime per core (see [`load_threads`]). All of them
+//! run in a network namespace of the benchmark's own (see [`Network`]), so that bulk is measured
+//! under a congestion control that does not pace.
 
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
@@ -36,6 +38,59 @@ const NODE_ADDR: &str = "127.77.1.1";
 const NODE_PORT: u16 = 30999;
 const ECHO_NODE_PORT: u16 = 30998;
 const BACKENDS: u8 = 4;
+
+/// The congestion control bulk is measured under first: Linux's default, which does not pace.
+const UNPACED: &str = "cubic";
+const CONGESTION_CONTROL: &str = "/proc/sys/net/ipv4/tcp_congestion_control";
+
+/// The benchmark's network. A host may default to a congestion control that paces every
+/// connection at its estimate of the path's bandwidth (BBR does): on loopback, where the only
+/// bottleneck is the CPU, that holds a bulk connection to a fraction of what the machine moves,
+/// direct or proxied, and the run measures the estimator rather than the proxy. So the benchmark
+/// enters a network namespace of its own (which inherits the host's default but whose setting is
+/// its own to change) and measures bulk under [`UNPACED`] first and then under the host's
+/// default; everything else runs under [`UNPACED`]. A connection takes the setting in force
+/// when it is made, and every bulk connection (the load's, and each proxy's to a backend) is
+/// made afresh. Without the privilege to make a namespace, it runs in the host's, as it is.
+struct Network {
+    /// The host's default congestion control.
+    host: String,
+    /// The controls bulk is measured under, in order; the first is in force otherwise.
+    controls: Vec<String>,
+    /// Whether the namespace is the benchmark's own.
+    own: bool,
+}
+
+impl Network {
+    /// Enters the namespace; called before any other thread starts, since only the calling
+    /// thread (and what it starts after) moves.
+    fn enter() -> Result<Network> {
+        let host = std::fs::read_to_string(CONGESTION_CONTROL)?.trim().to_string();
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+            eprintln!("running in the host's network, under its {host}: a network namespace needs CAP_SYS_ADMIN ({e})");
+            return Ok(Network { controls: vec![host.clone()], host, own: false });
+        }
+        // A new namespace's loopback is down.
+        let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+        match up.context("bringing up loopback with `ip` (iproute2)")? {
+            status if status.success() => {}
+            status => bail!("`ip link set lo up` failed: {status}"),
+        }
+        let controls = if host == UNPACED { vec![host.clone()] } else { vec![UNPACED.to_string(), host.clone()] };
+        let network = Network { host, controls, own: true };
+        network.set(&network.controls[0])?;
+        Ok(network)
+    }
+
+    /// Makes `control` the congestion control of the connections made from now on.
+    fn set(&self, control: &str) -> Result<()> {
+        if control != std::fs::read_to_string(CONGESTION_CONTROL)?.trim() {
+            std::fs::write(CONGESTION_CONTROL, control)
+                .with_context(|| format!("choosing the {control} congestion control"))?;
+        }
+        Ok(())
+    }
+}
 
 /// The load's threads: one per core, each with a single-threaded runtime (as wrk runs an event
 /// loop per thread). Clients and backends are spread over them. On Tokio's multi-threaded
@@ -314,7 +369,8 @@ async fn wait_for(addr: SocketAddr) -> Result<()> {
 /// What one target's runs measured.
 #[derive(Default)]
 struct Measured {
-    bulk: Vec<f64>,
+    /// Bulk runs (Gbit/s) under each of the network's congestion controls, in its order.
+    bulk: Vec<Vec<f64>>,
     short: Series,
     requests: Series,
 }
@@ -353,9 +409,13 @@ impl Series {
     }
 }
 
-/// The main runtime only starts things and waits; the load runs on its own threads.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    let network = Network::enter()?;
+    // The main runtime only starts things and waits; the load runs on its own threads.
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(run(network))
+}
+
+async fn run(network: Network) -> Result<()> {
     let threads = load_threads()?;
     let (backends, echoes) = backends(&threads)?;
     let (svclab_process, node_port, echo_node_port) = svclab(&backends, &echoes).await?;
@@ -367,7 +427,10 @@ async fn main() -> Result<()> {
         ("svclab NodePort", vec![node_port], vec![echo_node_port], svclab_process.id()),
         ("HAProxy, TCP mode", vec![haproxy_addr], vec![haproxy_echo], haproxy_process.id()),
     ];
-    let mut measured: Vec<Measured> = targets.iter().map(|_| Measured::default()).collect();
+    let mut measured: Vec<Measured> = targets
+        .iter()
+        .map(|_| Measured { bulk: vec![Vec::new(); network.controls.len()], ..Default::default() })
+        .collect();
     // `SVCLAB_BENCH_ONLY=bulk`, `=short` or `=requests` measures one of the three (to profile it
     // by hand).
     let only = std::env::var("SVCLAB_BENCH_ONLY").unwrap_or_default();
@@ -383,10 +446,14 @@ async fn main() -> Result<()> {
             if !name.starts_with(&chosen) {
                 continue;
             }
-            for _ in 0..if wanted("bulk") { BULK_RUNS } else { 0 } {
-                let target = target[0];
-                m.bulk.push(tokio::task::spawn_blocking(move || bulk(target)).await??);
+            for (control, runs) in network.controls.iter().zip(&mut m.bulk) {
+                network.set(control)?;
+                for _ in 0..if wanted("bulk") { BULK_RUNS } else { 0 } {
+                    let target = target[0];
+                    runs.push(tokio::task::spawn_blocking(move || bulk(target)).await??);
+                }
             }
+            network.set(&network.controls[0])?;
             if wanted("short") {
                 m.short.run(short_connections(&threads, target), *pid).await?;
             }
@@ -397,15 +464,21 @@ async fn main() -> Result<()> {
     }
     struct Row {
         name: &'static str,
-        gbps: f64,
+        /// Median bulk throughput under each congestion control.
+        gbps: Vec<f64>,
         short: (f64, f64, f64, Option<f64>),
         requests: (f64, f64, f64, Option<f64>),
     }
     let mut rows = Vec::new();
     for ((name, ..), m) in targets.iter().zip(&mut measured) {
-        let row = Row { name, gbps: median(m.bulk.clone()), short: m.short.summary(), requests: m.requests.summary() };
+        let row = Row {
+            name,
+            gbps: m.bulk.iter().map(|runs| median(runs.clone())).collect(),
+            short: m.short.summary(),
+            requests: m.requests.summary(),
+        };
         eprintln!(
-            "{name}: {:.2} Gbit/s, {:.0} connections/s (p50 {:.2} ms, p99 {:.2} ms, {:?} µs CPU each), {:.0} requests/s (p50 {:.3} ms, p99 {:.3} ms, {:?} µs CPU each)",
+            "{name}: {:.2?} Gbit/s, {:.0} connections/s (p50 {:.2} ms, p99 {:.2} ms, {:?} µs CPU each), {:.0} requests/s (p50 {:.3} ms, p99 {:.3} ms, {:?} µs CPU each)",
             row.gbps,
             row.short.0,
             row.short.1,
@@ -428,16 +501,35 @@ async fn main() -> Result<()> {
         (Some(s), Some(h)) => format!("{:.2}×", s / h),
         _ => "–".into(),
     };
+    // Each control's name as the table and the ratios give it.
+    let controls: Vec<String> = network
+        .controls
+        .iter()
+        .map(|c| if *c == network.host { format!("{c} (the host's default)") } else { c.clone() })
+        .collect();
+    let per_control = |f: &dyn Fn(usize) -> String| {
+        controls.iter().enumerate().map(|(i, c)| format!("{} under {c}", f(i))).collect::<Vec<_>>().join(", ")
+    };
     let mut out = String::new();
     out.push_str("## Service proxy (NodePort) against HAProxy\n\n");
     out.push_str(&format!(
-        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}). Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Kept-alive requests: {KEPT_ALIVE} connections to echoing backends, each sending {MESSAGE} bytes and reading them back in turn, for {SHORT_SECONDS} s (median of {ROUNDS}). Latencies are p50 and p99 over every round (connect to reply, request to its echo); the proxy's CPU time (user + system, from /proc) is per connection or request. The clients and backends run on a single-threaded runtime per core, the bulk sender on a thread of its own. Targets are measured in turn, {ROUNDS} rounds.\n\n",
-        BULK_RUNS * ROUNDS
+        "{BACKENDS} TCP backends on loopback, reached directly, through a svclab NodePort (a service whose endpoints they are), and through HAProxy in TCP mode ({haproxy_version}; round robin over them). Bulk: one connection sending 1 GiB (median of {}), under each congestion control in turn: {}. Short connections: {SHORT_WORKERS} clients, each from an address of its own, connecting, sending a byte and reading the reply, for {SHORT_SECONDS} s (median of {ROUNDS}). Kept-alive requests: {KEPT_ALIVE} connections to echoing backends, each sending {MESSAGE} bytes and reading them back in turn, for {SHORT_SECONDS} s (median of {ROUNDS}). Latencies are p50 and p99 over every round (connect to reply, request to its echo); the proxy's CPU time (user + system, from /proc) is per connection or request. The clients and backends run on a single-threaded runtime per core, the bulk sender on a thread of its own. Targets are measured in turn, {ROUNDS} rounds. {}\n\n",
+        BULK_RUNS * ROUNDS,
+        controls.join(", then "),
+        if network.own {
+            format!("Everything runs in a network namespace of the benchmark's own, whose congestion control it sets: one that paces (BBR) holds a loopback connection to its own estimate of the bandwidth, direct or proxied, so bulk is measured first under {UNPACED}, which does not pace (Linux's default), and the rest runs under it too.")
+        } else {
+            "Everything runs in the host's network (the benchmark could not make a namespace of its own, which needs CAP_SYS_ADMIN)."
+                .to_string()
+        }
     ));
-    out.push_str("| path | bulk throughput | short connections | their p50 / p99 | proxy CPU each | kept-alive requests | their p50 / p99 | proxy CPU each |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let bulk_columns: String = controls.iter().map(|c| format!(" bulk, {c} |")).collect();
+    let bulk_align = " ---: |".repeat(controls.len());
+    out.push_str(&format!("| path |{bulk_columns} short connections | their p50 / p99 | proxy CPU each | kept-alive requests | their p50 / p99 | proxy CPU each |\n| --- |{bulk_align} ---: | ---: | ---: | ---: | ---: | ---: |\n"));
     for Row { name, gbps, short, requests } in &rows {
         out.push_str(&format!(
-            "| {name} | {gbps:.2} Gbit/s | {:.0} /s | {:.2} / {:.2} ms | {} | {:.0} /s | {:.3} / {:.3} ms | {} |\n",
+            "| {name} |{} {:.0} /s | {:.2} / {:.2} ms | {} | {:.0} /s | {:.3} / {:.3} ms | {} |\n",
+            gbps.iter().map(|g| format!(" {g:.2} Gbit/s |")).collect::<String>(),
             short.0,
             short.1,
             short.2,
@@ -449,13 +541,13 @@ async fn main() -> Result<()> {
         ));
     }
     out.push_str(&format!(
-        "\nRatios: svclab / HAProxy: bulk {:.2}×, short connections {:.2}× (CPU each {}), kept-alive requests {:.2}× (CPU each {}); svclab / direct bulk: {:.0}% (targets: ≥ 1× HAProxy on bulk and short connections, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
-        svclab.gbps / haproxy.gbps,
+        "\nRatios: svclab / HAProxy: bulk {}, short connections {:.2}× (CPU each {}), kept-alive requests {:.2}× (CPU each {}); svclab / direct bulk: {} (targets: ≥ 1× HAProxy on bulk and short connections, ≥ 60% of direct bulk). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
+        per_control(&|i| format!("{:.2}×", svclab.gbps[i] / haproxy.gbps[i])),
         svclab.short.0 / haproxy.short.0,
         cpu_ratio(svclab.short.3, haproxy.short.3),
         svclab.requests.0 / haproxy.requests.0,
         cpu_ratio(svclab.requests.3, haproxy.requests.3),
-        svclab.gbps / direct.gbps * 100.0
+        per_control(&|i| format!("{:.0}%", svclab.gbps[i] / direct.gbps[i] * 100.0))
     ));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;

@@ -16,6 +16,8 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     };
     if chosen.contains(&"proxy") {
         setup::apt_tool("haproxy", "haproxy")?;
+        // It brings up loopback in its network namespace with `ip`.
+        setup::apt_tool("ip", "iproute2")?;
     }
     if chosen.contains(&"dns") {
         setup::apt_tool("dnsperf", "dnsperf")?;
