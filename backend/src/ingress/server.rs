@@ -489,7 +489,10 @@ async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(T
                     crate::network::sockets::accepted_nodelay(&socket2::SockRef::from(&stream));
                     return Some((stream, peer));
                 }
-                Err(e) => tracing::warn!(error = %e, "ingress: accept failed"),
+                Err(e) => tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = crate::network::sockets::after_accept_error(&e, "ingress") => {}
+                },
             },
         }
     }

@@ -76,6 +76,28 @@ pub fn accepted_nodelay(stream: &socket2::SockRef<'_>) {
     }
 }
 
+/// How long an accept loop waits after the system refused it a connection for want of
+/// descriptors or memory (as axum's own loop does).
+pub const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// For an accept loop whose `accept` failed: returns at once when the failure was the one
+/// connection's (reset or aborted before it was taken: the next is there to accept), and after
+/// [`ACCEPT_BACKOFF`] when the system is out of descriptors or memory (`EMFILE`, `ENFILE`,
+/// `ENOBUFS`, `ENOMEM`). Then the connection stays queued and the listener readable, so
+/// retrying at once would spin a core until a descriptor is freed.
+pub async fn after_accept_error(e: &io::Error, listener: &str) {
+    #[cfg(unix)]
+    let exhausted = [nix::libc::EMFILE, nix::libc::ENFILE, nix::libc::ENOBUFS, nix::libc::ENOMEM];
+    #[cfg(not(unix))]
+    let exhausted: [i32; 0] = [];
+    if e.raw_os_error().is_some_and(|errno| exhausted.contains(&errno)) {
+        tracing::warn!(error = %e, "{listener}: cannot accept a connection; trying again in {ACCEPT_BACKOFF:?}");
+        tokio::time::sleep(ACCEPT_BACKOFF).await;
+    } else {
+        tracing::debug!(error = %e, "{listener}: accept failed");
+    }
+}
+
 /// `n` TCP listeners on one address (the first picks the port when it is 0).
 pub fn tcp(addr: SocketAddr, n: usize) -> io::Result<Vec<tokio::net::TcpListener>> {
     tcp_std(addr, n)?.into_iter().map(tokio::net::TcpListener::from_std).collect()
@@ -97,6 +119,15 @@ mod tests {
         let err = udp(taken.local_addr().unwrap(), 2).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         assert_eq!(udp("127.0.0.1:0".parse().unwrap(), 3).unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accepting_waits_out_a_full_descriptor_table_but_not_a_lost_connection() {
+        let started = tokio::time::Instant::now();
+        after_accept_error(&io::Error::from(io::ErrorKind::ConnectionAborted), "test").await;
+        assert_eq!(started.elapsed(), std::time::Duration::ZERO, "the next connection is taken at once");
+        after_accept_error(&io::Error::from_raw_os_error(nix::libc::EMFILE), "test").await;
+        assert_eq!(started.elapsed(), ACCEPT_BACKOFF, "no spinning while no descriptor is free");
     }
 
     #[tokio::test]

@@ -251,16 +251,20 @@ impl Listeners {
             });
             let stopped = shared.stop.cancelled();
             tokio::pin!(stopped);
+            let name = format!("service proxy on {addr}");
             loop {
-                let (inbound, peer) = tokio::select! {
+                let accepted = tokio::select! {
                     _ = &mut stopped => return,
-                    accepted = stream::accept(&listener) => match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::debug!(error = %e, %addr, "accept failed");
-                            continue;
+                    accepted = stream::accept(&listener) => accepted,
+                };
+                let (inbound, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tokio::select! {
+                            _ = &mut stopped => return,
+                            _ = sockets::after_accept_error(&e, &name) => continue,
                         }
-                    },
+                    }
                 };
                 let shared = shared.clone();
                 worker.spawn(async move {
