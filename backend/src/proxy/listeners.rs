@@ -11,6 +11,7 @@
 //!
 //! A port with no ready endpoint behind it is not listened on, so connections are refused.
 
+use super::flows::{self, Flow, Flows};
 use super::relay::relay;
 use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
 use crate::network::stream::{self, LazyStream};
@@ -20,7 +21,7 @@ use crate::registry::Registry;
 use rand::seq::IndexedRandom;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use svclab_shared::lab::Hop;
 use svclab_shared::{Kind, Object};
@@ -40,18 +41,12 @@ pub struct NodeAddr {
     pub ip: Ipv4Addr,
 }
 
-/// UDP flows of one node port: client → the socket connected to its endpoint.
-type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
-
 /// Where UDP arrives from outside: a node port on one node, or a load-balancer address.
 #[derive(Clone, Copy, Debug)]
 enum UdpFront {
     NodePort { node: usize, port: u16 },
     LoadBalancer(SocketAddrV4),
 }
-
-/// How long a UDP flow lives without traffic (conntrack's UDP timeout).
-const UDP_IDLE: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -298,7 +293,7 @@ impl Listeners {
 
     /// A UDP node port or load-balancer address: each client gets a flow (to one endpoint, or
     /// for a load balancer to one healthy node's node port), replies come back from the address
-    /// the client sent to, and a flow idle for [`UDP_IDLE`] is forgotten.
+    /// the client sent to, and a flow idle for [`flows::UDP_IDLE`] is forgotten.
     async fn start_udp(
         self: Arc<Self>,
         front: UdpFront,
@@ -328,7 +323,8 @@ impl Listeners {
                         None => continue,
                     },
                 };
-                let _ = flow.send(&buf[..n]).await;
+                flow.touch();
+                let _ = flow.upstream.send(&buf[..n]).await;
             }
         });
         Ok(token)
@@ -369,30 +365,17 @@ impl Listeners {
         socket: &Arc<UdpSocket>,
         flows: &Flows,
         stop: &CancellationToken,
-    ) -> Option<Arc<UdpSocket>> {
+    ) -> Option<Arc<Flow>> {
         let (real, source) = self.udp_target(front, client, affinity)?;
         let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
         upstream.connect(real).await.ok()?;
         let tracked = self.network.tracked(upstream.local_addr().ok()?, source);
-        let upstream = Arc::new(upstream);
-        flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, upstream.clone());
-        let (flows, socket, reply_from, stop) = (flows.clone(), socket.clone(), upstream.clone(), stop.clone());
-        self.tracker.spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(UDP_IDLE) => break,
-                    got = reply_from.recv(&mut buf) => match got {
-                        Ok(n) => { let _ = socket.send_to(&buf[..n], client).await; }
-                        Err(_) => break,
-                    },
-                }
-            }
-            flows.lock().unwrap_or_else(|e| e.into_inner()).remove(&client);
-            drop(tracked);
-        });
-        Some(upstream)
+        let flow = Arc::new(Flow::new(upstream));
+        flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
+        let replies =
+            flows::forward_replies(flow.clone(), socket.clone(), client, flows.clone(), stop.clone(), tracked);
+        self.tracker.spawn(replies);
+        Some(flow)
     }
 
     async fn node_port(

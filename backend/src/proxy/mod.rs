@@ -3,6 +3,7 @@
 //! reads the current snapshot, holds no lock, and picks a ready endpoint per connection.
 
 mod affinity;
+mod flows;
 pub mod listeners;
 mod relay;
 mod table;
