@@ -130,6 +130,10 @@ pub struct Connection {
     pub stream: TcpStream,
     /// How the service proxy routed it, when it went to a service.
     pub hop: Option<Hop>,
+    /// The source its far end sees, forgotten with the connection (a stale entry would name
+    /// the source of whatever socket reuses the port next, a host's `curl` included). `None`
+    /// when the connection's trace holds it.
+    _source: Option<Tracked>,
 }
 
 /// A pod's listening ports (number and protocol) and the real sockets behind them.
@@ -281,21 +285,15 @@ impl Network {
     }
 
     /// Forgets a socket's tracked source once it is closed.
-    pub fn untrack(&self, local: SocketAddr) -> Option<Ipv4Addr> {
-        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&local)
+    fn untrack(&self, local: SocketAddr) {
+        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&local);
     }
 
-    /// Records that the socket svclab opened at `local` carries traffic from `source`.
-    pub fn track(&self, local: SocketAddr, source: Ipv4Addr) {
-        let mut sources = self.inner.sources.write().unwrap_or_else(|e| e.into_inner());
-        sources.insert(local, source);
-    }
-
-    /// Like [`Network::track`], for as long as the returned guard lives (a proxy holds it while
-    /// it relays): an entry left behind would name the source of whatever socket reuses the
-    /// port next.
+    /// Records that the socket svclab opened at `local` carries traffic from `source`, for as
+    /// long as the returned guard lives (as long as the socket, or a proxy's relay): an entry
+    /// left behind would name the source of whatever socket reuses the port next.
     pub fn tracked(&self, local: SocketAddr, source: Ipv4Addr) -> Tracked {
-        self.track(local, source);
+        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).insert(local, source);
         Tracked { network: self.clone(), local }
     }
 
@@ -344,12 +342,12 @@ impl Network {
         if self.inner.plan.is_service_ip(*to.ip()) {
             let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
             let stream = self.connect_direct(endpoint).await?;
-            self.track(stream.local_addr()?, from);
-            return Ok(Connection { stream, hop: Some(hop) });
+            let source = self.tracked(stream.local_addr()?, from);
+            return Ok(Connection { stream, hop: Some(hop), _source: Some(source) });
         }
         let stream = dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
-        self.track(stream.local_addr()?, from);
-        Ok(Connection { stream, hop: None })
+        let source = self.tracked(stream.local_addr()?, from);
+        Ok(Connection { stream, hop: None, _source: Some(source) })
     }
 
     /// Like [`Network::connect`], from a socket registered for tracing before it connects, so
@@ -363,17 +361,16 @@ impl Network {
         };
         let real = self.resolve_from(from, target, Protocol::Tcp)?;
         let (stream, trace) = self.dial_traced(real, Some(from)).await?;
-        Ok((Connection { stream, hop }, trace))
+        Ok((Connection { stream, hop, _source: None }, trace))
     }
 
     /// Dials a real address from a fresh loopback socket registered for tracing first; `from`
-    /// is the source the far end is to see (the host's own address when `None`).
+    /// is the source the far end is to see (the host's own address when `None`), for as long
+    /// as the trace lives.
     pub async fn dial_traced(&self, real: SocketAddr, from: Option<Ipv4Addr>) -> Result<(TcpStream, Trace), DialError> {
         let (socket, local) = bound_socket()?;
-        let trace = self.inner.traces.register(local);
-        if let Some(from) = from {
-            self.track(local, from);
-        }
+        let mut trace = self.inner.traces.register(local);
+        trace.source = from.map(|from| self.tracked(local, from));
         Ok((connected(socket.connect(real).await)?, trace))
     }
 
@@ -416,12 +413,12 @@ impl Network {
             self.resolve_from(from, to, Protocol::Udp)?
         };
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-        self.track(socket.local_addr()?, from);
+        let source = self.tracked(socket.local_addr()?, from);
         socket.connect(target).await?;
         socket.send(payload).await?;
         let mut buf = vec![0u8; 65535];
         let received = tokio::time::timeout(timeout, socket.recv(&mut buf)).await;
-        let _ = self.untrack(socket.local_addr()?);
+        drop(source);
         match received {
             Ok(Ok(n)) => {
                 buf.truncate(n);
@@ -512,6 +509,13 @@ mod tests {
         let (_, peer) = listener.accept().await.unwrap();
         assert_eq!(peer, conn.stream.local_addr().unwrap());
         assert_eq!(net.source_of(peer), client, "the pod sees the client's address");
+        drop(conn);
+        assert_eq!(net.source_of(peer), Ipv4Addr::LOCALHOST, "forgotten once the connection is closed");
+        let (_, trace) = net.dial_traced(listener.local_addr().unwrap(), Some(client)).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(net.source_of(peer), client, "a traced dial's source, while its trace lives");
+        drop(trace);
+        assert_eq!(net.source_of(peer), Ipv4Addr::LOCALHOST);
         assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 9090)).await, Err(DialError::Refused)));
         let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 244, 9, 9), 80);
         assert!(matches!(net.connect(client, nowhere).await, Err(DialError::NoRoute)));

@@ -22,6 +22,8 @@ pub struct Trace {
     traces: Arc<Traces>,
     socket: SocketAddr,
     hops: Hops,
+    /// The source the traced socket's far end sees, kept as long as the trace.
+    pub(super) source: Option<super::Tracked>,
 }
 
 impl Trace {
@@ -46,7 +48,7 @@ impl Traces {
         let hops = Hops::default();
         self.by_socket.lock().unwrap_or_else(|e| e.into_inner()).insert(socket, hops.clone());
         self.active.fetch_add(1, Ordering::Release);
-        Trace { traces: self.clone(), socket, hops }
+        Trace { traces: self.clone(), socket, hops, source: None }
     }
 
     fn lookup(&self, socket: SocketAddr) -> Option<Hops> {
