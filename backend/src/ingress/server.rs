@@ -95,7 +95,7 @@ impl Pool {
     async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
         let stream = self.network.connect_direct(to).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        let source = stream.local_addr().ok().map(|local| self.network.tracked(local, self.source));
+        let source = self.network.tracked_stream(&stream, self.source).ok();
         Ok(PodStream { stream, _source: source })
     }
 

@@ -170,8 +170,8 @@ pub async fn start(
         }
         Program::EchoServer => {
             let (hostname, network) = (sandbox.hostname.clone(), sandbox.network.clone());
-            let app = Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
-                let (hostname, source) = (hostname.clone(), network.source_of(peer));
+            let app = Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<Peer>, request: Request| {
+                let (hostname, source) = (hostname.clone(), network.source_of(peer.remote, peer.local));
                 async move { echo(&hostname, source, request).await }
             });
             ports.push((8080, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
@@ -250,6 +250,20 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
     })
 }
 
+/// A built-in server's connection, as the pair of addresses svclab tracks its source by.
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    remote: SocketAddr,
+    local: SocketAddr,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
+        let remote = *stream.remote_addr();
+        Peer { remote, local: stream.io().local_addr().unwrap_or(remote) }
+    }
+}
+
 async fn serve_http(
     app: Router,
     container: &Arc<ContainerRuntime>,
@@ -272,7 +286,7 @@ async fn serve_http(
     let real = listener.local_addr()?;
     let stop = run.clone();
     tracker.spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let app = app.into_make_service_with_connect_info::<Peer>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::debug!(error = %e, "container server stopped");
@@ -317,8 +331,8 @@ fn netexec_http(sandbox: &PodSandbox) -> Router {
         .route("/hostname", get(move || async move { hostname }))
         .route(
             "/clientip",
-            get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
-                format!("{}:{}", network.source_of(peer), peer.port())
+            get(move |ConnectInfo(peer): ConnectInfo<Peer>| async move {
+                format!("{}:{}", network.source_of(peer.remote, peer.local), peer.remote.port())
             }),
         )
         .route(
@@ -348,7 +362,7 @@ async fn serve_udp_echo(
             let reply = match request.split_once(' ') {
                 Some(("echo", text)) => text.to_string(),
                 _ if request == "hostname" => hostname.clone(),
-                _ if request == "clientip" => format!("{}:{}", network.source_of(peer), peer.port()),
+                _ if request == "clientip" => format!("{}:{}", network.source_of(peer, real), peer.port()),
                 _ => continue,
             };
             let _ = socket.send_to(reply.as_bytes(), peer).await;

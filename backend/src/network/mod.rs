@@ -116,12 +116,13 @@ pub enum DialError {
 /// A socket's tracked source, forgotten when this is dropped.
 pub struct Tracked {
     network: Network,
-    local: SocketAddr,
+    /// The socket's own address and the one it sent to.
+    key: (SocketAddr, SocketAddr),
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.network.untrack(self.local);
+        self.network.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
     }
 }
 
@@ -141,9 +142,10 @@ type PodSockets = HashMap<(u16, Protocol), SocketAddr>;
 
 struct Inner {
     plan: AddressPlan,
-    /// Connection tracking: the local address of each socket svclab opened on a client's
-    /// behalf → the source address the far end is to see.
-    sources: RwLock<HashMap<SocketAddr, Ipv4Addr>>,
+    /// Connection tracking: each socket svclab opened on a client's behalf, as the pair of its
+    /// own address and the one it sent to → the source address the far end is to see. Both
+    /// are needed: the kernel gives connections to different destinations the same local port.
+    sources: RwLock<HashMap<(SocketAddr, SocketAddr), Ipv4Addr>>,
     /// ClientIP affinity for traffic to cluster IPs.
     affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
@@ -284,23 +286,25 @@ impl Network {
         self.inner.proxy.clone()
     }
 
-    /// Forgets a socket's tracked source once it is closed.
-    fn untrack(&self, local: SocketAddr) {
-        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&local);
+    /// Records that the socket svclab opened at `local`, sending to `remote`, carries traffic
+    /// from `source`, for as long as the returned guard lives (as long as the socket, or a
+    /// proxy's relay): an entry left behind would name the source of whatever socket reuses
+    /// the port next.
+    pub fn tracked(&self, local: SocketAddr, remote: SocketAddr, source: Ipv4Addr) -> Tracked {
+        let key = (local, remote);
+        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).insert(key, source);
+        Tracked { network: self.clone(), key }
     }
 
-    /// Records that the socket svclab opened at `local` carries traffic from `source`, for as
-    /// long as the returned guard lives (as long as the socket, or a proxy's relay): an entry
-    /// left behind would name the source of whatever socket reuses the port next.
-    pub fn tracked(&self, local: SocketAddr, source: Ipv4Addr) -> Tracked {
-        self.inner.sources.write().unwrap_or_else(|e| e.into_inner()).insert(local, source);
-        Tracked { network: self.clone(), local }
+    /// Like [`Network::tracked`], for a connected stream.
+    pub fn tracked_stream(&self, stream: &TcpStream, source: Ipv4Addr) -> io::Result<Tracked> {
+        Ok(self.tracked(stream.local_addr()?, stream.peer_addr()?, source))
     }
 
-    /// The source address a server should see for a connection whose peer is `peer`: the one
-    /// tracked for it, or the peer's own address for connections from outside svclab.
-    pub fn source_of(&self, peer: SocketAddr) -> Ipv4Addr {
-        let tracked = self.inner.sources.read().unwrap_or_else(|e| e.into_inner()).get(&peer).copied();
+    /// The source address a server at `me` should see for traffic from `peer`: the one
+    /// tracked for it, or the peer's own address for traffic from outside svclab.
+    pub fn source_of(&self, peer: SocketAddr, me: SocketAddr) -> Ipv4Addr {
+        let tracked = self.inner.sources.read().unwrap_or_else(|e| e.into_inner()).get(&(peer, me)).copied();
         tracked.unwrap_or(match peer.ip() {
             std::net::IpAddr::V4(ip) => ip,
             std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
@@ -342,11 +346,11 @@ impl Network {
         if self.inner.plan.is_service_ip(*to.ip()) {
             let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
             let stream = self.connect_direct(endpoint).await?;
-            let source = self.tracked(stream.local_addr()?, from);
+            let source = self.tracked_stream(&stream, from)?;
             return Ok(Connection { stream, hop: Some(hop), _source: Some(source) });
         }
         let stream = dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
-        let source = self.tracked(stream.local_addr()?, from);
+        let source = self.tracked_stream(&stream, from)?;
         Ok(Connection { stream, hop: None, _source: Some(source) })
     }
 
@@ -370,7 +374,7 @@ impl Network {
     pub async fn dial_traced(&self, real: SocketAddr, from: Option<Ipv4Addr>) -> Result<(TcpStream, Trace), DialError> {
         let (socket, local) = bound_socket()?;
         let mut trace = self.inner.traces.register(local);
-        trace.source = from.map(|from| self.tracked(local, from));
+        trace.source = from.map(|from| self.tracked(local, real, from));
         Ok((connected(socket.connect(real).await)?, trace))
     }
 
@@ -386,12 +390,12 @@ impl Network {
         if !self.inner.traces.traced(peer) {
             let stream = TcpStream::connect(real).await?;
             stream.set_nodelay(true)?;
-            let tracked = self.tracked(stream.local_addr()?, source);
+            let tracked = self.tracked(stream.local_addr()?, real, source);
             return Ok((stream, tracked));
         }
         let (socket, local) = bound_socket()?;
         self.inner.traces.link(peer, local);
-        let tracked = self.tracked(local, source);
+        let tracked = self.tracked(local, real, source);
         let stream = socket.connect(real).await?;
         stream.set_nodelay(true)?;
         Ok((stream, tracked))
@@ -413,7 +417,7 @@ impl Network {
             self.resolve_from(from, to, Protocol::Udp)?
         };
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-        let source = self.tracked(socket.local_addr()?, from);
+        let source = self.tracked(socket.local_addr()?, target, from);
         socket.connect(target).await?;
         socket.send(payload).await?;
         let mut buf = vec![0u8; 65535];
@@ -506,16 +510,17 @@ mod tests {
         net.bind(pod_ip, 8080, Protocol::Tcp, listener.local_addr().unwrap());
         let client = Ipv4Addr::new(10, 244, 2, 9);
         let conn = net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await.unwrap();
-        let (_, peer) = listener.accept().await.unwrap();
+        let (accepted, peer) = listener.accept().await.unwrap();
+        let me = accepted.local_addr().unwrap();
         assert_eq!(peer, conn.stream.local_addr().unwrap());
-        assert_eq!(net.source_of(peer), client, "the pod sees the client's address");
+        assert_eq!(net.source_of(peer, me), client, "the pod sees the client's address");
         drop(conn);
-        assert_eq!(net.source_of(peer), Ipv4Addr::LOCALHOST, "forgotten once the connection is closed");
-        let (_, trace) = net.dial_traced(listener.local_addr().unwrap(), Some(client)).await.unwrap();
+        assert_eq!(net.source_of(peer, me), Ipv4Addr::LOCALHOST, "forgotten once the connection is closed");
+        let (_, trace) = net.dial_traced(me, Some(client)).await.unwrap();
         let (_, peer) = listener.accept().await.unwrap();
-        assert_eq!(net.source_of(peer), client, "a traced dial's source, while its trace lives");
+        assert_eq!(net.source_of(peer, me), client, "a traced dial's source, while its trace lives");
         drop(trace);
-        assert_eq!(net.source_of(peer), Ipv4Addr::LOCALHOST);
+        assert_eq!(net.source_of(peer, me), Ipv4Addr::LOCALHOST);
         assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 9090)).await, Err(DialError::Refused)));
         let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 244, 9, 9), 80);
         assert!(matches!(net.connect(client, nowhere).await, Err(DialError::NoRoute)));
@@ -548,11 +553,20 @@ mod tests {
         let (_tx, rx) = watch::channel(Arc::new(ProxyTable::default()));
         let net = Network::new(AddressPlan::default(), rx);
         let socket: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-        let node = Ipv4Addr::new(127, 0, 1, 1);
-        let tracked = net.tracked(socket, node);
-        assert_eq!(net.source_of(socket), node);
+        let (pod, other_pod): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:8080".parse().unwrap(), "127.0.0.1:8081".parse().unwrap());
+        let (node, client) = (Ipv4Addr::new(127, 0, 1, 1), Ipv4Addr::new(10, 244, 1, 7));
+        let tracked = net.tracked(socket, pod, node);
+        assert_eq!(net.source_of(socket, pod), node);
+        // The kernel gives a connection to another destination the same local port at times:
+        // each keeps its own source, and loses only its own.
+        let other = net.tracked(socket, other_pod, client);
+        assert_eq!((net.source_of(socket, pod), net.source_of(socket, other_pod)), (node, client));
         drop(tracked);
         // A later connection from the same port (from outside svclab) is itself.
-        assert_eq!(net.source_of(socket), Ipv4Addr::LOCALHOST);
+        assert_eq!(net.source_of(socket, pod), Ipv4Addr::LOCALHOST);
+        assert_eq!(net.source_of(socket, other_pod), client);
+        drop(other);
+        assert_eq!(net.source_of(socket, other_pod), Ipv4Addr::LOCALHOST);
     }
 }

@@ -102,7 +102,8 @@ mod tests {
         let network = Network::new(AddressPlan::default(), table);
         let upstream_addr = flow.upstream.local_addr().unwrap();
         let client_ip = std::net::Ipv4Addr::new(127, 0, 0, 9);
-        let tracked = network.tracked(upstream_addr, client_ip);
+        let endpoint_addr = endpoint.local_addr().unwrap();
+        let tracked = network.tracked(upstream_addr, endpoint_addr, client_ip);
         tokio::spawn(forward_replies(
             flow.clone(),
             front.clone(),
@@ -128,11 +129,11 @@ mod tests {
         tokio::time::advance(Duration::from_secs(20)).await;
         settle().await;
         assert!(alive(), "an endpoint that answers keeps the flow");
-        assert_eq!(network.source_of(upstream_addr), client_ip, "the endpoint sees the client");
+        assert_eq!(network.source_of(upstream_addr, endpoint_addr), client_ip, "the endpoint sees the client");
         // Quiet both ways for as long as conntrack waits: forgotten.
         tokio::time::advance(UDP_IDLE).await;
         settle().await;
         assert!(!alive(), "a flow idle for {UDP_IDLE:?} is forgotten");
-        assert_ne!(network.source_of(upstream_addr), client_ip, "and so is the source it carried");
+        assert_ne!(network.source_of(upstream_addr, endpoint_addr), client_ip, "and so is the source it carried");
     }
 }

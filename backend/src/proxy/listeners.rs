@@ -299,11 +299,7 @@ impl Listeners {
         front: UdpFront,
         affinity: Arc<Affinity>,
     ) -> std::io::Result<CancellationToken> {
-        let bind = match front {
-            UdpFront::NodePort { node, port } => SocketAddrV4::new(self.nodes[node].ip, port),
-            UdpFront::LoadBalancer(addr) => addr,
-        };
-        let socket = Arc::new(UdpSocket::bind(bind).await?);
+        let socket = Arc::new(UdpSocket::bind(self.udp_address(front)).await?);
         let stop = self.cancel.child_token();
         let token = stop.clone();
         let flows: Flows = Arc::default();
@@ -330,10 +326,18 @@ impl Listeners {
         Ok(token)
     }
 
+    /// The address UDP arrives at.
+    fn udp_address(&self, front: UdpFront) -> SocketAddrV4 {
+        match front {
+            UdpFront::NodePort { node, port } => SocketAddrV4::new(self.nodes[node].ip, port),
+            UdpFront::LoadBalancer(addr) => addr,
+        }
+    }
+
     /// Where a new UDP flow from `client` goes, and the source address the far end is to see.
     fn udp_target(&self, front: UdpFront, client: SocketAddr, affinity: &Affinity) -> Option<(SocketAddr, Ipv4Addr)> {
         let table = self.network.table();
-        let source = self.network.source_of(client);
+        let source = self.network.source_of(client, SocketAddr::V4(self.udp_address(front)));
         match front {
             UdpFront::NodePort { node, port } => {
                 let route = table.node_port(port, Protocol::Udp)?;
@@ -369,7 +373,7 @@ impl Listeners {
         let (real, source) = self.udp_target(front, client, affinity)?;
         let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
         upstream.connect(real).await.ok()?;
-        let tracked = self.network.tracked(upstream.local_addr().ok()?, source);
+        let tracked = self.network.tracked(upstream.local_addr().ok()?, real, source);
         let flow = Arc::new(Flow::new(upstream));
         flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
         let replies =
@@ -390,9 +394,9 @@ impl Listeners {
         let table = self.network.table();
         let Some(route) = table.node_port(port, Protocol::Tcp) else { return Ok(()) };
         let node = &self.nodes[node];
-        let client = self.network.source_of(peer);
-        let traces = self.network.traces();
         let front = SocketAddrV4::new(node.ip, port);
+        let client = self.network.source_of(peer, SocketAddr::V4(front));
+        let traces = self.network.traces();
         let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity) {
             Ok(chosen) => chosen,
             Err(NoRoute::NoLocalEndpoints(_)) => {
@@ -436,7 +440,7 @@ impl Listeners {
             (crate::network::dial_from(real, source)?, None)
         } else {
             let outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
-            let tracked = self.network.tracked(outbound.local_addr()?, source);
+            let tracked = self.network.tracked_stream(&outbound, source)?;
             (outbound, Some(tracked))
         };
         relay(&inbound, &outbound).await
@@ -452,7 +456,7 @@ impl Listeners {
         let table = self.network.table();
         let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Tcp };
         let Some(route) = table.load_balancer(&key) else { return Ok(()) };
-        let client = self.network.source_of(peer);
+        let client = self.network.source_of(peer, SocketAddr::V4(addr));
         // A cloud load balancer sends only to nodes its health check finds healthy.
         let healthy: Vec<&NodeAddr> =
             self.nodes.iter().filter(|n| !route.external_local || local_endpoints(route, &n.name) > 0).collect();
