@@ -343,15 +343,17 @@ impl Network {
 
     /// Opens a TCP connection from `from` (a pod's or node's address) to `to`, inside the cluster.
     pub async fn connect(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<Connection, DialError> {
-        if self.inner.plan.is_service_ip(*to.ip()) {
+        let (real, hop) = if self.inner.plan.is_service_ip(*to.ip()) {
             let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
-            let stream = self.connect_direct(endpoint).await?;
-            let source = self.tracked_stream(&stream, from)?;
-            return Ok(Connection { stream, hop: Some(hop), _source: Some(source) });
-        }
-        let stream = dial(self.resolve_from(from, to, Protocol::Tcp)?).await?;
-        let source = self.tracked_stream(&stream, from)?;
-        Ok(Connection { stream, hop: None, _source: Some(source) })
+            (self.resolve(endpoint, Protocol::Tcp)?, Some(hop))
+        } else {
+            (self.resolve_from(from, to, Protocol::Tcp)?, None)
+        };
+        // Tracked before it connects: a node port's proxy looks the source up as it accepts.
+        let (socket, local) = bound_socket()?;
+        let source = self.tracked(local, real, from);
+        let stream = connected(socket.connect(real).await)?;
+        Ok(Connection { stream, hop, _source: Some(source) })
     }
 
     /// Like [`Network::connect`], from a socket registered for tracing before it connects, so
@@ -516,6 +518,14 @@ mod tests {
         assert_eq!(net.source_of(peer, me), client, "the pod sees the client's address");
         drop(conn);
         assert_eq!(net.source_of(peer, me), Ipv4Addr::LOCALHOST, "forgotten once the connection is closed");
+        // Known as soon as the far end can accept (a node port's proxy looks it up then).
+        let accepting = async {
+            let (accepted, peer) = listener.accept().await.unwrap();
+            net.source_of(peer, accepted.local_addr().unwrap())
+        };
+        let (conn, seen) = tokio::join!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)), accepting);
+        assert_eq!(seen, client, "the source is tracked before the connection is made");
+        drop(conn);
         let (_, trace) = net.dial_traced(me, Some(client)).await.unwrap();
         let (_, peer) = listener.accept().await.unwrap();
         assert_eq!(net.source_of(peer, me), client, "a traced dial's source, while its trace lives");
