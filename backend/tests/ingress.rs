@@ -1,10 +1,11 @@
 //! The ingress controller from the host, with real `curl` and `openssl`: the chapter's listings
 //! (one host, paths on one host, several hosts, TLS), default backends, cookie affinity, headers
-//! pods see, 503 without endpoints, classes, the add-on switch and websockets passing through.
+//! pods see, 503 without endpoints, 504 from a pod that does not answer, classes, the add-on
+//! switch and websockets passing through.
 
 mod common;
 
-use common::{KUBIA, Lab, eventually};
+use common::{KUBIA, Lab, eventually, ingress_to_host};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -186,6 +187,40 @@ async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(
     let out = curl(&["-H", "Host: echo.example.com", "-w", "%{http_code}", &empty]).unwrap();
     assert!(out.ends_with("503"), "{out}");
     assert!(out.contains("503 Service Temporarily Unavailable"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504() {
+    let lab = Lab::start().await;
+    // A server on the host that takes connections and never answers, as the endpoint of a
+    // selectorless service.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let annotations = "    nginx.ingress.kubernetes.io/proxy-read-timeout: \"1\"\n";
+    let manifest = ingress_to_host("silent", "silent.example.com", at, annotations);
+    let (code, out) = lab.apply(&manifest).await;
+    assert_eq!(code, 200, "{out}");
+    let url = format!("http://{}/", http_addr(&lab).await);
+    // A GET (the HTTP/1.1 fast path) and a POST with a body (through hyper) alike.
+    for extra in [&[][..], &["-d", "x=1"][..]] {
+        let started = std::time::Instant::now();
+        let out = eventually(PATIENCE, "504 from the ingress", || {
+            let mut args = vec!["-H", "Host: silent.example.com", "-w", "%{http_code}"];
+            args.extend_from_slice(extra);
+            args.push(&url);
+            let out = curl(&args).ok();
+            async move { out.filter(|o| o.ends_with("504")) }
+        })
+        .await;
+        assert!(out.contains("<title>504 Gateway Time-out</title>"), "{out}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "answered after the annotation's second");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Lab, eventually};
+use common::{Lab, eventually, ingress_to_host};
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -128,11 +128,7 @@ async fn requests_are_proxied_as_http_1_1_says_pipelined_chunked_closed_and_with
     use tokio::io::AsyncWriteExt;
     let lab = Lab::start().await;
     let (server, seen) = scripted_server().await;
-    let manifest = format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: scripted\nspec:\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: scripted\nsubsets:\n- addresses:\n  - ip: {}\n  ports:\n  - port: {}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: scripted\nspec:\n  rules:\n  - host: s.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: scripted\n            port:\n              number: 80\n",
-        server.ip(),
-        server.port()
-    );
+    let manifest = ingress_to_host("scripted", "s.example.com", server, "");
     let (code, out) = lab.apply(&manifest).await;
     assert_eq!(code, 200, "{out}");
     let http = lab.app.ingress.addresses().await.expect("the ingress add-on is enabled").http.to_string();

@@ -72,6 +72,7 @@ struct Forward {
     http10: bool,
     keep_alive: bool,
     set_cookie: Option<String>,
+    read_timeout: Duration,
 }
 
 /// How a response body goes to the client.
@@ -234,8 +235,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let path = target.split('?').next().unwrap_or(target);
         let cookies = req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("cookie")).map(|h| h.value);
         let cookie = |name: &str| affinity::find_cookie(cookies, name);
-        let (to, set_cookie) = match frontend.choose(table, host, path, cookie, request_id) {
-            Choice::Pod { to, set_cookie } => (to, set_cookie),
+        let (to, set_cookie, read_timeout) = match frontend.choose(table, host, path, cookie, request_id) {
+            Choice::Pod { to, set_cookie, read_timeout } => (to, set_cookie, read_timeout),
             Choice::NotFound => return Next::Answer { len, status: StatusCode::NOT_FOUND, keep_alive, head },
             Choice::Unavailable => {
                 return Next::Answer { len, status: StatusCode::SERVICE_UNAVAILABLE, keep_alive, head };
@@ -270,20 +271,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             }
         }
         up.extend_from_slice(b"\r\n");
-        Next::Forward(Forward { len, to, method, http10, keep_alive, set_cookie })
+        Next::Forward(Forward { len, to, method, http10, keep_alive, set_cookie, read_timeout })
     }
 
     /// Sends the request to its pod and its answer to the client; `true` when the connection
     /// can carry another request.
     async fn forward(&mut self, frontend: &Frontend, forward: &Forward) -> io::Result<bool> {
         let (out, up) = (&mut self.out, &self.up);
-        let exchanged =
-            frontend.exchange(forward.to, up, &forward.method, |head| Ok(response_head(out, head, forward))).await;
+        let ask = upstream::Ask { head: up, method: &forward.method, read_timeout: forward.read_timeout };
+        let exchanged = frontend.exchange(forward.to, ask, |head| Ok(response_head(out, head, forward))).await;
         let (delimit, mut body) = match exchanged {
             Ok(answered) => answered,
             Err(e) => {
                 tracing::debug!(error = %e, endpoint = %forward.to, "ingress: upstream failed");
-                answer(&mut self.out, StatusCode::BAD_GATEWAY, forward.keep_alive, forward.method == Method::HEAD);
+                let status = match e.kind() {
+                    io::ErrorKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                answer(&mut self.out, status, forward.keep_alive, forward.method == Method::HEAD);
                 self.write_out().await?;
                 return Ok(forward.keep_alive);
             }
@@ -379,12 +384,14 @@ fn response_head(out: &mut Vec<u8>, head: &upstream::Head, forward: &Forward) ->
 }
 
 /// An answer of the ingress's own, as ingress-nginx gives it: the default backend's 404, 503
-/// for a backend without endpoints, 502 for a pod that failed, 400 and 431 for a bad head.
+/// for a backend without endpoints, 502 for a pod that failed, 504 for one that did not answer
+/// in time, 400 and 431 for a bad head.
 fn answer(out: &mut Vec<u8>, status: StatusCode, keep_alive: bool, head: bool) {
     let (content_type, body) = match status {
         StatusCode::NOT_FOUND => ("text/plain; charset=utf-8", server::NOT_FOUND.to_string()),
         StatusCode::SERVICE_UNAVAILABLE => ("text/html", server::error_page(server::UNAVAILABLE)),
         StatusCode::BAD_GATEWAY => ("text/html", server::error_page(server::BAD_GATEWAY)),
+        StatusCode::GATEWAY_TIMEOUT => ("text/html", server::error_page(server::GATEWAY_TIMEOUT)),
         _ => ("text/plain; charset=utf-8", String::new()),
     };
     out.clear();

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The controller name in IngressClasses this controller serves (ingress-nginx's).
 pub const CONTROLLER: &str = "k8s.io/ingress-nginx";
@@ -18,7 +19,7 @@ pub const CONTROLLER: &str = "k8s.io/ingress-nginx";
 pub const CLASS: &str = "nginx";
 const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
-const AFFINITY_PREFIX: &str = "nginx.ingress.kubernetes.io/";
+const ANNOTATION_PREFIX: &str = "nginx.ingress.kubernetes.io/";
 
 /// Whether this controller serves `ingress`: its `ingressClassName` (or the older annotation)
 /// names a class of this controller, or it names none and this controller's class is the default.
@@ -65,9 +66,22 @@ pub struct CookieAffinity {
     pub domain: Option<String>,
 }
 
+/// How long a pod may take to answer, by default (ingress-nginx's `proxy-read-timeout`).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `nginx.ingress.kubernetes.io/proxy-read-timeout`, in seconds: [`READ_TIMEOUT`] when absent
+/// or not a positive number (as ingress-nginx falls back to its default).
+fn read_timeout(annotations: &BTreeMap<String, String>) -> Duration {
+    annotations
+        .get(&format!("{ANNOTATION_PREFIX}proxy-read-timeout"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(READ_TIMEOUT, Duration::from_secs)
+}
+
 impl CookieAffinity {
     fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<CookieAffinity> {
-        let get = |k: &str| annotations.get(&format!("{AFFINITY_PREFIX}{k}")).map(|v| v.trim().to_string());
+        let get = |k: &str| annotations.get(&format!("{ANNOTATION_PREFIX}{k}")).map(|v| v.trim().to_string());
         if get("affinity").as_deref() != Some("cookie") {
             return None;
         }
@@ -94,6 +108,8 @@ pub struct Backend {
     /// Ready endpoints, in a stable order.
     pub endpoints: Vec<Endpoint>,
     pub affinity: Option<CookieAffinity>,
+    /// How long the pod may take to answer (`nginx.ingress.kubernetes.io/proxy-read-timeout`).
+    pub read_timeout: Duration,
     /// Why there are no endpoints, when that is known (no such service, no such port).
     pub problem: Option<String>,
     cursor: Cursor,
@@ -213,7 +229,12 @@ impl RouteTable {
             let id = format!("{ns}/{}", ingress.metadata.name.as_deref().unwrap_or_default());
             let annotations = ingress.metadata.annotations.clone().unwrap_or_default();
             let affinity = CookieAffinity::from_annotations(&annotations);
-            let backend = |b: &IngressBackend| Arc::new(resolve_backend(inputs, &ns, &id, b, affinity.clone()));
+            let read_timeout = read_timeout(&annotations);
+            let backend = |b: &IngressBackend| {
+                let mut backend = resolve_backend(inputs, &ns, &id, b, affinity.clone());
+                backend.read_timeout = read_timeout;
+                Arc::new(backend)
+            };
             let spec = ingress.spec.clone().unwrap_or_default();
             let own_default = spec.default_backend.as_ref().map(backend);
             if table.default_backend.is_none() {
@@ -291,6 +312,7 @@ fn resolve_backend(
         port: String::new(),
         endpoints: Vec::new(),
         affinity,
+        read_timeout: READ_TIMEOUT,
         problem: None,
         cursor: Cursor::default(),
     };

@@ -246,7 +246,7 @@ impl Frontend {
                 source: self.source.to_string(),
             });
         }
-        Choice::Pod { to: endpoint.addr, set_cookie }
+        Choice::Pod { to: endpoint.addr, set_cookie, read_timeout: backend.read_timeout }
     }
 
     /// Serves one request that arrived on the client connection `peer`, through hyper's server
@@ -263,8 +263,8 @@ impl Frontend {
         let table = self.routes.borrow().clone();
         let cookies = req.headers().get_all(header::COOKIE);
         let cookie = |name: &str| affinity::find_cookie(cookies.iter().map(HeaderValue::as_bytes), name);
-        let (addr, set_cookie) = match self.choose(&table, host, req.uri().path(), cookie, request_id) {
-            Choice::Pod { to, set_cookie } => (to, set_cookie),
+        let (addr, set_cookie, read_timeout) = match self.choose(&table, host, req.uri().path(), cookie, request_id) {
+            Choice::Pod { to, set_cookie, read_timeout } => (to, set_cookie, read_timeout),
             Choice::NotFound => return text(StatusCode::NOT_FOUND, NOT_FOUND),
             Choice::Unavailable => return html_error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
         };
@@ -294,13 +294,16 @@ impl Frontend {
         let answered = if upstream::suits(&req, upgrade) {
             let mut head = Vec::with_capacity(512);
             upstream::encode_head(&req, &mut head);
-            self.exchange(addr, &head, req.method(), upstream::to_response)
+            let ask = upstream::Ask { head: &head, method: req.method(), read_timeout };
+            self.exchange(addr, ask, upstream::to_response)
                 .await
                 .map(|(r, body)| r.map(|()| body.map_err(BoxError::from).boxed()))
         } else {
             // Boxed: hyper's client handshake makes a large future, and the common path should
             // not carry its size around.
-            Box::pin(self.pool.send(addr, req, upgrade)).await.map(|mut response| {
+            let sent = tokio::time::timeout(read_timeout, Box::pin(self.pool.send(addr, req, upgrade))).await;
+            let sent = sent.map_or_else(|_| Err(io::ErrorKind::TimedOut.into()), |r| r.map_err(io::Error::other));
+            sent.map(|mut response| {
                 if let (Some(client_side), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
                     let pod_side = hyper::upgrade::on(&mut response);
                     tokio::spawn(async move {
@@ -314,6 +317,10 @@ impl Frontend {
         };
         let mut response = match answered {
             Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                tracing::debug!(endpoint = %addr, "ingress: upstream timed out");
+                return html_error(StatusCode::GATEWAY_TIMEOUT, GATEWAY_TIMEOUT);
+            }
             Err(e) => {
                 tracing::debug!(error = %e, endpoint = %addr, "ingress: upstream failed");
                 return html_error(StatusCode::BAD_GATEWAY, BAD_GATEWAY);
@@ -328,39 +335,38 @@ impl Frontend {
         response
     }
 
-    /// A bodiless request (its head `head`, asking with `method`) on a pooled connection to
-    /// `to`, tried once more on a new connection when an idempotent request found the pooled one
-    /// closed, or on a new one; `on_head` sees the response head.
+    /// A bodiless request on a pooled connection to `to`, tried once more on a new connection
+    /// when an idempotent request found the pooled one closed, or on a new one; `on_head` sees
+    /// the response head, which must come within the ask's read timeout (an error of kind
+    /// `TimedOut` otherwise).
     pub async fn exchange<T>(
         &self,
         to: SocketAddrV4,
-        head: &[u8],
-        method: &hyper::Method,
+        ask: upstream::Ask<'_>,
         mut on_head: impl FnMut(&upstream::Head) -> io::Result<T>,
-    ) -> Result<(T, upstream::PodBody<PodStream>), String> {
+    ) -> Result<(T, upstream::PodBody<PodStream>), io::Error> {
         use hyper::Method;
         let idempotent = matches!(
-            *method,
+            *ask.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
         );
         if let Some(conn) = self.direct.take(to) {
-            match upstream::exchange(conn, true, head, method, to, self.direct.clone(), &mut on_head).await {
+            match upstream::exchange(conn, true, ask, to, self.direct.clone(), &mut on_head).await {
                 Ok(r) => return Ok(r),
                 Err(f) if f.retry && idempotent => {}
-                Err(f) => return Err(f.error.to_string()),
+                Err(f) => return Err(f.error),
             }
         }
-        let conn = upstream::Conn::new(self.pool.open(to).await?);
-        upstream::exchange(conn, false, head, method, to, self.direct.clone(), on_head)
-            .await
-            .map_err(|f| f.error.to_string())
+        let conn = upstream::Conn::new(self.pool.open(to).await.map_err(io::Error::other)?);
+        upstream::exchange(conn, false, ask, to, self.direct.clone(), on_head).await.map_err(|f| f.error)
     }
 }
 
 /// Where [`Frontend::choose`] sends a request.
 pub enum Choice {
-    /// To the pod at `to`, answering with this `Set-Cookie` (a new affinity cookie).
-    Pod { to: SocketAddrV4, set_cookie: Option<String> },
+    /// To the pod at `to`, answering with this `Set-Cookie` (a new affinity cookie); the pod
+    /// has `read_timeout` to answer.
+    Pod { to: SocketAddrV4, set_cookie: Option<String>, read_timeout: Duration },
     /// No rule matches: the default backend's 404.
     NotFound,
     /// The backend has no ready endpoint: 503.
@@ -371,6 +377,7 @@ pub enum Choice {
 pub const NOT_FOUND: &str = "default backend - 404\n";
 pub const UNAVAILABLE: &str = "503 Service Temporarily Unavailable";
 pub const BAD_GATEWAY: &str = "502 Bad Gateway";
+pub const GATEWAY_TIMEOUT: &str = "504 Gateway Time-out";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -17,6 +17,7 @@ use std::net::SocketAddrV4;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// The largest response head accepted from a pod (nginx's default `proxy_buffer_size` is 4k or
@@ -114,19 +115,27 @@ pub struct Head<'h> {
     pub framing: Framing,
 }
 
-/// Sends a bodiless request whose head (`head`, already written for the pod) asks with
-/// `method` on `conn`, and reads the response head, which `on_head` sees in place (interim
+/// A bodiless request for a pod: its head (already written for the pod), the method it asks
+/// with, and how long the pod has to answer.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    pub head: &'a [u8],
+    pub method: &'a Method,
+    pub read_timeout: Duration,
+}
+
+/// Sends `ask` on `conn` and reads the response head, which `on_head` sees in place (interim
 /// 1xx answers are skipped). The body follows through the returned [`PodBody`]; the connection
 /// goes back to `pool` once it has been read whole (if the pod keeps it alive).
 pub async fn exchange<S: Stream, T>(
     mut conn: Conn<S>,
     reused: bool,
-    head: &[u8],
-    method: &Method,
+    ask: Ask<'_>,
     to: SocketAddrV4,
     pool: Arc<Pool<S>>,
     on_head: impl FnOnce(&Head) -> io::Result<T>,
 ) -> Result<(T, PodBody<S>), Failed> {
+    let Ask { head, method, read_timeout } = ask;
     let fail = |error: io::Error, retry: bool| Failed { error, retry };
     conn.stream.write_all(head).await.map_err(|e| fail(e, reused))?;
     loop {
@@ -157,7 +166,9 @@ pub async fn exchange<S: Stream, T>(
         }
         conn.buf.reserve(8 * 1024);
         let had = conn.buf.len();
-        match conn.stream.read_buf(&mut conn.buf).await {
+        // Each read has `read_timeout`, as nginx's `proxy_read_timeout` is between two reads.
+        let read = tokio::time::timeout(read_timeout, conn.stream.read_buf(&mut conn.buf)).await;
+        match read.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
             Ok(0) if had == 0 => return Err(fail(io::ErrorKind::UnexpectedEof.into(), reused)),
             Ok(0) => return Err(fail(io::ErrorKind::UnexpectedEof.into(), false)),
             Ok(_) => {}
@@ -443,6 +454,7 @@ impl<S: Stream> Drop for PodBody<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingress::routes::READ_TIMEOUT;
     use http_body_util::{BodyExt, Empty};
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpStream};
@@ -492,7 +504,15 @@ mod tests {
         let req = get(method);
         let mut head = Vec::new();
         encode_head(&req, &mut head);
-        let (response, body) = exchange(conn, reused, &head, req.method(), to, pool, to_response).await?;
+        let (response, body) = exchange(
+            conn,
+            reused,
+            Ask { head: &head, method: req.method(), read_timeout: READ_TIMEOUT },
+            to,
+            pool,
+            to_response,
+        )
+        .await?;
         Ok(response.map(|()| body))
     }
 

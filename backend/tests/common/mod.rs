@@ -117,3 +117,15 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A selectorless service `name` whose endpoint is `at` (a server the test runs on the host),
+/// and an Ingress of the same name routing `host` to it, with `annotations` (YAML lines, each
+/// indented four spaces, or none).
+pub fn ingress_to_host(name: &str, host: &str, at: std::net::SocketAddr, annotations: &str) -> String {
+    let annotations = if annotations.is_empty() { String::new() } else { format!("  annotations:\n{annotations}") };
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: {name}\nsubsets:\n- addresses:\n  - ip: {}\n  ports:\n  - port: {}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n{annotations}spec:\n  rules:\n  - host: {host}\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: {name}\n            port:\n              number: 80\n",
+        at.ip(),
+        at.port()
+    )
+}

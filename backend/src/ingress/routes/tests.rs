@@ -234,3 +234,16 @@ fn cookie_affinity_reads_the_annotations() {
     assert_eq!(affinity.name, "route");
     assert_eq!(affinity.max_age, Some(172800));
 }
+
+#[test]
+fn the_read_timeout_annotation_is_in_seconds_and_falls_back_to_60() {
+    let with = |value: &str| {
+        read_timeout(&BTreeMap::from([("nginx.ingress.kubernetes.io/proxy-read-timeout".to_string(), value.into())]))
+    };
+    assert_eq!(with("5"), Duration::from_secs(5));
+    assert_eq!(with(" 120 "), Duration::from_secs(120));
+    for bad in ["", "0", "-1", "5s", "abc"] {
+        assert_eq!(with(bad), READ_TIMEOUT, "{bad:?}");
+    }
+    assert_eq!(read_timeout(&BTreeMap::new()), Duration::from_secs(60));
+}
