@@ -157,7 +157,8 @@ pub async fn exchange<S: Stream, T>(
                     let head = Head { code, reason, http10, headers: parsed.headers, framing };
                     let seen = on_head(&head).map_err(|e| fail(e, false))?;
                     conn.buf.advance(len);
-                    return Ok((seen, PodBody { conn: Some(conn), framing, reusable, to, pool }));
+                    let body = PodBody { conn: Some(conn), framing, reusable, to, pool, read_timeout, waiting: None };
+                    return Ok((seen, body));
                 }
                 Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
                 Ok(httparse::Status::Partial) => return Err(fail(invalid("the response head is too large"), false)),
@@ -283,6 +284,10 @@ pub struct PodBody<S: Stream> {
     reusable: bool,
     to: SocketAddrV4,
     pool: Arc<Pool<S>>,
+    /// How long the pod has to send the next bytes, as for the head.
+    read_timeout: Duration,
+    /// Set while a read waits for the pod, to `read_timeout` from when it began.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S: Stream> PodBody<S> {
@@ -321,7 +326,18 @@ impl<S: Stream> PodBody<S> {
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some(conn) = self.conn.as_mut() else { return Poll::Ready(Ok(())) };
         conn.buf.reserve(16 * 1024);
-        let read = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf));
+        let read = match tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf) {
+            Poll::Ready(read) => read,
+            Poll::Pending => {
+                let timeout = self.read_timeout;
+                let waiting = self.waiting.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(waiting.as_mut().poll(cx));
+                // The pod sent nothing for that long: the body is cut off, as nginx cuts it.
+                self.conn = None;
+                Err(io::ErrorKind::TimedOut.into())
+            }
+        };
+        self.waiting = None;
         Poll::Ready(match read {
             Ok(0) => {
                 self.conn = None;
@@ -574,6 +590,27 @@ mod tests {
         let to = pod(vec![b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"]).await;
         assert_eq!(send(&pool, to, Method::GET).await, (StatusCode::OK, Bytes::from("ok")));
         assert!(pool.idle.lock().unwrap().get(&to).is_none_or(Vec::is_empty));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_the_pod_stops_sending_is_cut_off_after_the_read_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(to) = listener.local_addr().unwrap() else { unreachable!() };
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await.unwrap();
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await.unwrap();
+            // Holds the connection, sending nothing more.
+            std::future::pending::<()>().await;
+        });
+        let conn = Conn::new(TcpStream::connect(to).await.unwrap());
+        let started = tokio::time::Instant::now();
+        let response = request(conn, false, Method::GET, to, Arc::new(Pool::default())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let error = response.into_body().collect().await.map(|_| ()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), READ_TIMEOUT, "cut off once the pod has been quiet that long");
     }
 
     #[tokio::test]
