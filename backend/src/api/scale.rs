@@ -74,7 +74,34 @@ fn with_replicas(object: &Object, replicas: i32) -> Object {
     updated
 }
 
+/// How often a write without a `resourceVersion` is tried again when another writer got in
+/// first (kube-apiserver's retries of a patch on conflict).
+const CONFLICT_RETRIES: usize = 5;
+
 pub(super) fn handle(
+    state: &ApiState,
+    method: &Method,
+    key: &ObjectKey,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    // A controller writing the object's status between the read and the write makes the write
+    // conflict: without a resourceVersion to hold it to, it is applied again to the new object.
+    for _ in 0..CONFLICT_RETRIES {
+        match handle_once(state, method, key, headers, body) {
+            Err(ApiError::Conflict { .. }) if !names_resource_version(body) => continue,
+            done => return done,
+        }
+    }
+    handle_once(state, method, key, headers, body)
+}
+
+/// Whether a Scale sent names the `resourceVersion` it applies to.
+fn names_resource_version(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| v["metadata"]["resourceVersion"].is_string())
+}
+
+fn handle_once(
     state: &ApiState,
     method: &Method,
     key: &ObjectKey,

@@ -124,3 +124,23 @@ fn secret_string_data_is_folded_into_data() {
     assert!(value.get("stringData").is_none());
     assert_eq!(value["type"], "Opaque");
 }
+
+#[test]
+fn a_patch_holds_to_a_resource_version_only_when_it_names_one() {
+    let r = registry();
+    let created = r.create(service("kubia", None)).unwrap();
+    let key = ObjectKey::of(&created);
+    let merge = |v: serde_json::Value| Patch::Merge(v);
+    let json_patch = |v: serde_json::Value| Patch::Json(serde_json::from_value(v).unwrap());
+    assert!(!merge(json!({"metadata": {"labels": {"tier": "web"}}})).sets_resource_version());
+    assert!(merge(json!({"metadata": {"resourceVersion": "1"}})).sets_resource_version());
+    let replace = json!([{"op": "replace", "path": "/metadata/resourceVersion", "value": "1"}]);
+    assert!(json_patch(replace).sets_resource_version());
+    assert!(!json_patch(json!([{"op": "add", "path": "/metadata/labels", "value": {}}])).sets_resource_version());
+    // A stale one is a precondition that fails, not a conflict to retry.
+    r.patch(&key, merge(json!({"metadata": {"labels": {"tier": "web"}}}))).unwrap();
+    let stale = created.metadata().resource_version.clone().unwrap();
+    let err =
+        r.patch(&key, merge(json!({"metadata": {"resourceVersion": stale, "labels": {"tier": "db"}}}))).unwrap_err();
+    assert!(matches!(err, ApiError::Conflict { .. }), "{err:?}");
+}
