@@ -190,7 +190,7 @@ async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504() {
+async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504_and_a_stalled_body_is_cut_off() {
     let lab = Lab::start().await;
     // A server on the host that takes connections and never answers, as the endpoint of a
     // selectorless service.
@@ -220,6 +220,36 @@ async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504() {
         .await;
         assert!(out.contains("<title>504 Gateway Time-out</title>"), "{out}");
         assert!(started.elapsed() >= Duration::from_secs(1), "answered after the annotation's second");
+    }
+
+    // One that answers with 3 bytes of a 10-byte body and stops: the client gets those 3 and
+    // then the end of the connection, a second later.
+    let stalling = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = stalling.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = stalling.accept().await {
+            let mut buf = [0u8; 4096];
+            if stream.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
+            }
+            held.push(stream);
+        }
+    });
+    let (code, out) = lab.apply(&ingress_to_host("stalling", "stalling.example.com", at, annotations)).await;
+    assert_eq!(code, 200, "{out}");
+    for extra in [&[][..], &["-d", "x=1"][..]] {
+        let started = std::time::Instant::now();
+        let error = eventually(PATIENCE, "a body cut off by the ingress", || {
+            let mut args = vec!["-H", "Host: stalling.example.com"];
+            args.extend_from_slice(extra);
+            args.push(&url);
+            let out = curl(&args).err();
+            async move { out.filter(|e| e.contains("transfer closed with 7 bytes remaining")) }
+        })
+        .await;
+        assert!(started.elapsed() >= Duration::from_secs(1), "cut off after the annotation's second: {error}");
     }
 }
 

@@ -312,7 +312,8 @@ impl Frontend {
                         }
                     });
                 }
-                response.map(|b| b.map_err(BoxError::from).boxed())
+                // The body too: each frame within the read timeout of the one before.
+                response.map(|b| tower_http::timeout::TimeoutBody::new(read_timeout, b).boxed())
             })
         };
         let mut response = match answered {
