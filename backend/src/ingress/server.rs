@@ -41,7 +41,7 @@ type Body = BoxBody<Bytes, BoxError>;
 /// its source; the source is forgotten when the connection closes.
 pub struct PodStream {
     stream: TcpStream,
-    _source: Option<Tracked>,
+    _source: Tracked,
 }
 
 impl upstream::Stream for PodStream {
@@ -93,9 +93,7 @@ impl Pool {
 
     /// A new connection to the pod at `to`, from the controller's address.
     async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
-        let stream = self.network.connect_direct(to).await.map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let source = self.network.tracked_stream(&stream, self.source).ok();
+        let (stream, source) = self.network.connect_as(to, self.source).await.map_err(|e| e.to_string())?;
         Ok(PodStream { stream, _source: source })
     }
 

@@ -296,11 +296,6 @@ impl Network {
         Tracked { network: self.clone(), key }
     }
 
-    /// Like [`Network::tracked`], for a connected stream.
-    pub fn tracked_stream(&self, stream: &TcpStream, source: Ipv4Addr) -> io::Result<Tracked> {
-        Ok(self.tracked(stream.local_addr()?, stream.peer_addr()?, source))
-    }
-
     /// The source address a server at `me` should see for traffic from `peer`: the one
     /// tracked for it, or the peer's own address for traffic from outside svclab.
     pub fn source_of(&self, peer: SocketAddr, me: SocketAddr) -> Ipv4Addr {
@@ -349,11 +344,24 @@ impl Network {
         } else {
             (self.resolve_from(from, to, Protocol::Tcp)?, None)
         };
-        // Tracked before it connects: a node port's proxy looks the source up as it accepts.
-        let (socket, local) = bound_socket()?;
-        let source = self.tracked(local, real, from);
-        let stream = connected(socket.connect(real).await)?;
+        let (stream, source) = self.dial_recorded(real, from, |_| {}).await?;
         Ok(Connection { stream, hop, _source: Some(source) })
+    }
+
+    /// Connects to `real` from a loopback socket bound first, so that what the far end looks up
+    /// as it accepts (a node port's proxy does) is recorded before it can: `source`, tracked for
+    /// as long as the returned guard lives, and whatever `before_connect` records for the
+    /// socket's address.
+    async fn dial_recorded(
+        &self,
+        real: SocketAddr,
+        source: Ipv4Addr,
+        before_connect: impl FnOnce(SocketAddr),
+    ) -> Result<(TcpStream, Tracked), DialError> {
+        let (socket, local) = bound_socket()?;
+        before_connect(local);
+        let tracked = self.tracked(local, real, source);
+        Ok((connected(socket.connect(real).await)?, tracked))
     }
 
     /// Like [`Network::connect`], from a socket registered for tracing before it connects, so
@@ -381,26 +389,35 @@ impl Network {
     }
 
     /// Dials `real` for a proxy forwarding the connection from `peer`, the far end to see
-    /// `source` for as long as the returned guard lives, keeping `peer`'s trace (if it has one)
-    /// on the new socket.
-    pub async fn dial_onward(
+    /// `source`. A source on the host's loopback (a node after SNAT, a host client) is really
+    /// connected from, so that any server, a host one included, sees it as its peer, unless
+    /// `follow_trace` asks for `peer`'s trace to follow onto the new socket and it has one;
+    /// otherwise the source is tracked for as long as the returned guard lives, and `peer`'s
+    /// trace (if any) kept on the new socket.
+    pub async fn dial_as(
         &self,
         real: SocketAddr,
         peer: SocketAddr,
         source: Ipv4Addr,
-    ) -> io::Result<(TcpStream, Tracked)> {
-        if !self.inner.traces.traced(peer) {
-            let stream = TcpStream::connect(real).await?;
-            stream.set_nodelay(true)?;
-            let tracked = self.tracked(stream.local_addr()?, real, source);
-            return Ok((stream, tracked));
+        follow_trace: bool,
+    ) -> io::Result<(TcpStream, Option<Tracked>)> {
+        let traced = self.inner.traces.traced(peer);
+        if source.is_loopback() && !(follow_trace && traced) {
+            return Ok((dial_from(real, source)?, None));
         }
-        let (socket, local) = bound_socket()?;
-        self.inner.traces.link(peer, local);
-        let tracked = self.tracked(local, real, source);
-        let stream = socket.connect(real).await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, tracked))
+        let link = |local| {
+            if traced {
+                self.inner.traces.link(peer, local);
+            }
+        };
+        let (stream, tracked) = self.dial_recorded(real, source, link).await.map_err(io::Error::other)?;
+        Ok((stream, Some(tracked)))
+    }
+
+    /// Connects to a pod's `ip:port` (or a host address), the far end to see `source` for as
+    /// long as the returned guard lives.
+    pub async fn connect_as(&self, to: SocketAddrV4, source: Ipv4Addr) -> Result<(TcpStream, Tracked), DialError> {
+        self.dial_recorded(self.resolve(to, Protocol::Tcp)?, source, |_| {}).await
     }
 
     /// Sends one UDP datagram from `from` to `to` (a service, a pod or a host address) and waits
@@ -436,16 +453,6 @@ impl Network {
             Err(_) => Err(DialError::Dropped),
         }
     }
-
-    /// Connects to a pod's `ip:port` (or a host address) without any service in between.
-    pub async fn connect_direct(&self, to: SocketAddrV4) -> Result<TcpStream, DialError> {
-        dial(self.resolve(to, Protocol::Tcp)?).await
-    }
-}
-
-/// Connects to a real address.
-async fn dial(real: SocketAddr) -> Result<TcpStream, DialError> {
-    connected(TcpStream::connect(real).await)
 }
 
 /// Starts a connection to a real address from the loopback address `from`, so that the far
@@ -526,6 +533,21 @@ mod tests {
         let (conn, seen) = tokio::join!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)), accepting);
         assert_eq!(seen, client, "the source is tracked before the connection is made");
         drop(conn);
+        // A proxy's onward connection for a pod likewise (a load balancer's to a node port).
+        let accepting = async {
+            let (accepted, peer) = listener.accept().await.unwrap();
+            net.source_of(peer, accepted.local_addr().unwrap())
+        };
+        let untraced: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let (onward, seen) = tokio::join!(net.dial_as(me, untraced, client, true), accepting);
+        assert_eq!(seen, client, "an onward connection's source is tracked before it is made");
+        assert!(onward.unwrap().1.is_some(), "a pod's address is tracked, not connected from");
+        // A host-side source is connected from instead.
+        let node = Ipv4Addr::new(127, 0, 1, 4);
+        let (_onward, tracked) = net.dial_as(me, untraced, node, true).await.unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert!(tracked.is_none());
+        assert_eq!(peer.ip(), std::net::IpAddr::V4(node));
         let (_, trace) = net.dial_traced(me, Some(client)).await.unwrap();
         let (_, peer) = listener.accept().await.unwrap();
         assert_eq!(net.source_of(peer, me), client, "a traced dial's source, while its trace lives");

@@ -433,16 +433,9 @@ impl Listeners {
             ),
             source: source.to_string(),
         });
-        // A source on the host's loopback (a node, a host client) is really connected from; a
-        // pod's address exists only inside svclab, so it is tracked for the far end to look up.
-        let (outbound, _tracked) = if source.is_loopback() {
-            let real = self.network.resolve(backend, Protocol::Tcp).map_err(std::io::Error::other)?;
-            (crate::network::dial_from(real, source)?, None)
-        } else {
-            let outbound = self.network.connect_direct(backend).await.map_err(std::io::Error::other)?;
-            let tracked = self.network.tracked_stream(&outbound, source)?;
-            (outbound, Some(tracked))
-        };
+        // A pod's address exists only inside svclab, so it is tracked for the far end to look up.
+        let real = self.network.resolve(backend, Protocol::Tcp).map_err(std::io::Error::other)?;
+        let (outbound, _tracked) = self.network.dial_as(real, peer, source, false).await?;
         relay(&inbound, &outbound).await
     }
 
@@ -479,15 +472,8 @@ impl Listeners {
             source: client.to_string(),
             ..Hop::default()
         });
-        // A host client is really connected from, as the node port connects from its source;
-        // a traced connection (its trace follows the new socket) and a pod's address are tracked
-        // for the node port to look up.
-        let (outbound, _tracked) = if client.is_loopback() && !self.network.traces().traced(peer) {
-            (crate::network::dial_from(SocketAddr::V4(target), client)?, None)
-        } else {
-            let (outbound, tracked) = self.network.dial_onward(SocketAddr::V4(target), peer, client).await?;
-            (outbound, Some(tracked))
-        };
+        // A traced connection's trace follows it to the node port, which records its hop there.
+        let (outbound, _tracked) = self.network.dial_as(SocketAddr::V4(target), peer, client, true).await?;
         relay(&inbound, &outbound).await
     }
 
