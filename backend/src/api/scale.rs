@@ -4,7 +4,7 @@
 use super::ApiState;
 use super::resources::parse_patch;
 use crate::error::ApiError;
-use crate::registry::Patch;
+use crate::registry::{Patch, retry_on_conflict};
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::http::{HeaderMap, Method};
@@ -74,9 +74,11 @@ fn with_replicas(object: &Object, replicas: i32) -> Object {
     updated
 }
 
-/// How often a write without a `resourceVersion` is tried again when another writer got in
-/// first (kube-apiserver's retries of a patch on conflict).
-const CONFLICT_RETRIES: usize = 5;
+/// What a write of the Scale sent: a whole Scale (PUT) or a patch to one.
+enum Sent {
+    Scale(Value),
+    Patch(Patch),
+}
 
 pub(super) fn handle(
     state: &ApiState,
@@ -85,51 +87,48 @@ pub(super) fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    // A controller writing the object's status between the read and the write makes the write
-    // conflict: without a resourceVersion to hold it to, it is applied again to the new object.
-    for _ in 0..CONFLICT_RETRIES {
-        match handle_once(state, method, key, headers, body) {
-            Err(ApiError::Conflict { .. }) if !names_resource_version(body) => continue,
-            done => return done,
-        }
-    }
-    handle_once(state, method, key, headers, body)
-}
-
-/// Whether a Scale sent names the `resourceVersion` it applies to.
-fn names_resource_version(body: &[u8]) -> bool {
-    serde_json::from_slice::<Value>(body).is_ok_and(|v| v["metadata"]["resourceVersion"].is_string())
-}
-
-fn handle_once(
-    state: &ApiState,
-    method: &Method,
-    key: &ObjectKey,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let current = state.store().get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
-    let scale = scale_of(&current);
-    let wanted = match *method {
-        Method::GET => return Ok(Json(scale).into_response()),
-        Method::PUT => {
-            let sent: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let rv = sent["metadata"]["resourceVersion"].as_str();
-            if rv.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
-                return Err(ApiError::conflict(key.kind, &key.name));
-            }
-            sent
-        }
-        Method::PATCH => {
-            let mut value = scale;
-            match parse_patch(headers, body)? {
-                Patch::Merge(p) => json_patch::merge(&mut value, &p),
-                Patch::Json(p) => json_patch::patch(&mut value, &p).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-            }
-            value
-        }
+    let read = || state.store().get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name));
+    // Read first, so that a missing object is a 404 whatever was sent.
+    let first = read()?;
+    let sent = match *method {
+        Method::GET => return Ok(Json(scale_of(&first)).into_response()),
+        Method::PUT => Sent::Scale(serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        Method::PATCH => Sent::Patch(parse_patch(headers, body)?),
         _ => return Err(ApiError::MethodNotAllowed),
     };
+    let precondition = match &sent {
+        Sent::Scale(scale) => scale["metadata"]["resourceVersion"].is_string(),
+        Sent::Patch(patch) => patch.sets_resource_version(),
+    };
+    let mut latest = Some(first);
+    // A controller writing the object's status between the read and the write makes the write
+    // conflict: without a resourceVersion to hold it to, it is applied again to the new object.
+    let updated = retry_on_conflict(precondition, || {
+        let current = match latest.take() {
+            Some(current) => current,
+            None => read()?,
+        };
+        let replicas = match &sent {
+            Sent::Scale(scale) => {
+                let rv = scale["metadata"]["resourceVersion"].as_str();
+                if rv.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
+                    return Err(ApiError::conflict(key.kind, &key.name));
+                }
+                wanted_replicas(key, scale)?
+            }
+            Sent::Patch(patch) => {
+                let mut scale = scale_of(&current);
+                patch.apply(&mut scale)?;
+                wanted_replicas(key, &scale)?
+            }
+        };
+        state.registry.update(with_replicas(&current, replicas))
+    })?;
+    Ok(Json(scale_of(&updated)).into_response())
+}
+
+/// The replicas a Scale asks for.
+fn wanted_replicas(key: &ObjectKey, wanted: &Value) -> Result<i32, ApiError> {
     let replicas = wanted["spec"]["replicas"].as_i64().unwrap_or(0);
     let replicas = i32::try_from(replicas).map_err(|_| ApiError::BadRequest("spec.replicas is out of range".into()))?;
     if replicas < 0 {
@@ -143,6 +142,5 @@ fn handle_once(
             )],
         ));
     }
-    let updated = state.registry.update(with_replicas(&current, replicas))?;
-    Ok(Json(scale_of(&updated)).into_response())
+    Ok(replicas)
 }

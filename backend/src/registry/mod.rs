@@ -193,27 +193,16 @@ impl Registry {
         self.with_reservation(Some(current), object, |o| self.store.update(o))
     }
 
-    /// Applies a JSON merge patch (RFC 7386) or JSON patch (RFC 6902) to an object. A patch
-    /// that sets no `resourceVersion` applies to the latest object: when another writer (a
-    /// controller updating the status) got in between, it is applied again, up to
-    /// [`CONFLICT_RETRIES`] times, as kube-apiserver retries a patch.
+    /// Applies a JSON merge patch (RFC 7386) or JSON patch (RFC 6902) to an object (to the
+    /// latest one again when another writer got in first, see [`retry_on_conflict`]).
     pub fn patch(&self, key: &ObjectKey, patch: Patch) -> Result<Arc<Object>, ApiError> {
-        for _ in 0..CONFLICT_RETRIES {
-            match self.patch_once(key, &patch) {
-                Err(ApiError::Conflict { .. }) if !patch.sets_resource_version() => continue,
-                done => return done,
-            }
-        }
-        self.patch_once(key, &patch)
+        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch))
     }
 
     fn patch_once(&self, key: &ObjectKey, patch: &Patch) -> Result<Arc<Object>, ApiError> {
         let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         let mut value = current.to_value();
-        match patch {
-            Patch::Merge(p) => json_patch::merge(&mut value, p),
-            Patch::Json(p) => json_patch::patch(&mut value, p).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        }
+        patch.apply(&mut value)?;
         let object = Object::from_value_as(key.kind, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if object.name() != key.name || (key.kind.namespaced() && object.namespace() != key.namespace) {
             return Err(ApiError::BadRequest("the name and namespace of an object cannot be patched".into()));
@@ -321,17 +310,40 @@ pub enum Patch {
     Json(json_patch::Patch),
 }
 
-/// How often a patch is applied again when another writer got in first.
-const CONFLICT_RETRIES: usize = 5;
-
 impl Patch {
     /// Whether the patch holds the object to a `resourceVersion` (a precondition, never retried).
-    fn sets_resource_version(&self) -> bool {
+    pub fn sets_resource_version(&self) -> bool {
         match self {
             Patch::Merge(v) => v["metadata"]["resourceVersion"].is_string(),
             Patch::Json(p) => p.0.iter().any(|op| op.path().as_str() == "/metadata/resourceVersion"),
         }
     }
+
+    /// Applies the patch to `value`.
+    pub fn apply(&self, value: &mut serde_json::Value) -> Result<(), ApiError> {
+        match self {
+            Patch::Merge(p) => json_patch::merge(value, p),
+            Patch::Json(p) => json_patch::patch(value, p).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        }
+        Ok(())
+    }
+}
+
+/// How often a write is tried again when another writer got in first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// Runs `write` (a read, a change and a write of one object) again, up to
+/// [`CONFLICT_RETRIES`] times, when another writer (a controller updating the status) got in
+/// between its read and its write, unless the write holds the object to a `resourceVersion`
+/// (`precondition`): kube-apiserver retries a patch so.
+pub fn retry_on_conflict<T>(precondition: bool, mut write: impl FnMut() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    for _ in 0..CONFLICT_RETRIES {
+        match write() {
+            Err(ApiError::Conflict { .. }) if !precondition => continue,
+            done => return done,
+        }
+    }
+    write()
 }
 
 /// Keeps what only the server sets: uid, creation time, and allocated service addresses that the
