@@ -230,11 +230,8 @@ impl RouteTable {
             let annotations = ingress.metadata.annotations.clone().unwrap_or_default();
             let affinity = CookieAffinity::from_annotations(&annotations);
             let read_timeout = read_timeout(&annotations);
-            let backend = |b: &IngressBackend| {
-                let mut backend = resolve_backend(inputs, &ns, &id, b, affinity.clone());
-                backend.read_timeout = read_timeout;
-                Arc::new(backend)
-            };
+            let backend =
+                |b: &IngressBackend| Arc::new(resolve_backend(inputs, &ns, &id, b, affinity.clone(), read_timeout));
             let spec = ingress.spec.clone().unwrap_or_default();
             let own_default = spec.default_backend.as_ref().map(backend);
             if table.default_backend.is_none() {
@@ -305,6 +302,7 @@ fn resolve_backend(
     ingress: &str,
     backend: &IngressBackend,
     affinity: Option<CookieAffinity>,
+    read_timeout: Duration,
 ) -> Backend {
     let mut out = Backend {
         ingress: ingress.to_string(),
@@ -312,7 +310,7 @@ fn resolve_backend(
         port: String::new(),
         endpoints: Vec::new(),
         affinity,
-        read_timeout: READ_TIMEOUT,
+        read_timeout,
         problem: None,
         cursor: Cursor::default(),
     };
