@@ -172,6 +172,7 @@ impl App {
             ca,
             metrics,
             dns_addr,
+            pages: Arc::default(),
             cancel: cancel.clone(),
         };
         let router = api::router(state, config.dashboard.clone());

@@ -9,6 +9,9 @@ use svclab_shared::validation::FieldError;
 pub enum ApiError {
     #[error("{resource} \"{name}\" not found")]
     NotFound { resource: String, name: String },
+    /// A path the API does not serve.
+    #[error("the server could not find the requested resource")]
+    PathNotFound,
     #[error("{resource} \"{name}\" already exists")]
     AlreadyExists { resource: String, name: String },
     #[error(
@@ -23,6 +26,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    #[error("only the following media types are accepted: application/json")]
+    NotAcceptable,
+    /// A continue token or resourceVersion older than what the server keeps (410 Gone).
+    #[error("{0}")]
+    Expired(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -64,25 +72,29 @@ impl ApiError {
 
     pub fn code(&self) -> u16 {
         match self {
-            ApiError::NotFound { .. } => 404,
+            ApiError::NotFound { .. } | ApiError::PathNotFound => 404,
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed => 405,
+            ApiError::NotAcceptable => 406,
+            ApiError::Expired(_) => 410,
             ApiError::Internal(_) => 500,
         }
     }
 
     pub fn reason(&self) -> &'static str {
         match self {
-            ApiError::NotFound { .. } => "NotFound",
+            ApiError::NotFound { .. } | ApiError::PathNotFound => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
+            ApiError::NotAcceptable => "NotAcceptable",
+            ApiError::Expired(_) => "Expired",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -117,6 +129,7 @@ impl ApiError {
                 ),
                 ..Default::default()
             }),
+            ApiError::PathNotFound => Some(StatusDetails::default()),
             _ => None,
         };
         Status {

@@ -11,9 +11,11 @@
 //! - [`legacy`]: older API versions accepted and converted (the chapter's `extensions/v1beta1` Ingress).
 //! - [`highlight`]: YAML syntax highlighting for the dashboard's manifest editor.
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
-//! - [`pod`]: pod status as `kubectl get pods` shows it (READY, STATUS).
+//! - [`pod`]: pod readiness and what a readiness probe checks.
+//! - [`printers`]: `kubectl get`'s columns for every kind, as kube-apiserver prints them.
 //! - [`doctor`]: the service doctor, the chapter's troubleshooting checklist as findings.
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
+//! - [`resources`]: what discovery says of each kind: short names, categories, verbs, subresources.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
@@ -26,6 +28,8 @@ pub mod legacy;
 pub mod object;
 pub mod pod;
 pub mod ports;
+pub mod printers;
+pub mod resources;
 pub mod selector;
 pub mod topology;
 pub mod validation;

@@ -94,7 +94,7 @@ pub fn build(
         graph.services.push(Vertex {
             id: id.clone(),
             label: name.clone(),
-            detail: format!("{} {}", crate::display::cluster_ip(svc), crate::display::service_ports(svc)),
+            detail: format!("{} {}", crate::printers::service_cluster_ip(svc), crate::printers::service_ports(svc)),
             ready: true,
         });
         let mut linked = BTreeSet::new();
@@ -142,7 +142,7 @@ pub fn build(
         graph.ingresses.push(Vertex {
             id: id.clone(),
             label: name,
-            detail: crate::display::ingress_hosts(ingress),
+            detail: crate::printers::ingress_hosts(ingress),
             ready: true,
         });
         for target in targets {

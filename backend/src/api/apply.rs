@@ -5,7 +5,7 @@
 //! deletes each object it names (`kubectl delete -f`).
 
 use super::ApiState;
-use super::resources::content_type;
+use super::media::content_type;
 use crate::error::ApiError;
 use crate::store::ObjectKey;
 use axum::Json;

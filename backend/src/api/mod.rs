@@ -1,26 +1,36 @@
 //! The HTTP API, on one axum router:
-//! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]), with `?watch=true` ([`watch`]);
-//! - `POST /lab/v1/apply` and `/lab/v1/delete` ([`apply`]), `GET /lab/v1/watch` (websocket, [`watch`]),
+//! - `/version` and discovery of the served resources ([`discovery`]);
+//! - Kubernetes REST paths under `/api` and `/apis` ([`resources`]): lists in pages ([`list`])
+//!   rendered as objects or Tables ([`table`], [`media`]), selectors ([`selectors`]), watches
+//!   ([`watch`]);
+//! - `POST /lab/v1/apply` and `/lab/v1/delete` ([`apply`]), `GET /lab/v1/watch` (websocket, [`feed`]),
 //!   `POST /lab/v1/test-requests` ([`requests`]), `POST /lab/v1/run` and `/lab/v1/expose`
 //!   ([`adhoc`]), `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis` (the service doctor,
 //!   [`doctor`]), `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), a node's kubelet
 //!   ([`nodes`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl
 //!   certificate approve|deny` ([`certificates`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
-//! - the dashboard's files at `/`.
+//! - the dashboard's files at `/`; a path under the API's prefixes that nothing serves answers a
+//!   404 `Status`, never the dashboard.
 
 pub mod addons;
 pub mod adhoc;
 pub mod apply;
 pub mod certificates;
+pub mod discovery;
 pub mod doctor;
 pub mod exec;
+pub mod feed;
+mod list;
 pub mod lookup;
+pub mod media;
 pub mod nodes;
 pub mod requests;
 pub mod resources;
 mod scale;
 pub mod secrets;
+mod selectors;
+mod table;
 pub mod watch;
 
 use crate::error::ApiError;
@@ -28,12 +38,14 @@ use crate::kubelet::Sandboxes;
 use crate::network::Network;
 use crate::registry::Registry;
 use crate::store::Store;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// What every handler can reach.
@@ -48,6 +60,8 @@ pub struct ApiState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Where the cluster DNS server listens on the host.
     pub dns_addr: std::net::SocketAddr,
+    /// The snapshots that paged lists are reading.
+    pub pages: std::sync::Arc<list::Pages>,
     pub cancel: CancellationToken,
 }
 
@@ -72,14 +86,15 @@ impl IntoResponse for ApiError {
 /// The whole router. `dashboard` is the directory of the built frontend, when there is one.
 pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
     let api = Router::new()
-        .route("/api", get(resources::api_versions))
-        .route("/apis", get(resources::api_groups))
+        .route("/version", get(|| async { Json(discovery::version()) }))
+        .route("/api", get(|headers: HeaderMap| async move { discovery::core(&headers, &host(&headers)) }))
+        .route("/apis", get(|headers: HeaderMap| async move { discovery::groups(&headers, &host(&headers)) }))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
         .route("/lab/v1/delete", post(apply::delete))
-        .route("/lab/v1/watch", get(watch::lab_socket))
+        .route("/lab/v1/watch", get(feed::lab_socket))
         .route("/lab/v1/test-requests", post(requests::test_requests))
         .route("/lab/v1/run", post(adhoc::run))
         .route("/lab/v1/dns-lookups", post(lookup::lookup))
@@ -99,14 +114,41 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
             }),
         )
         .with_state(state);
-    match dashboard.filter(|d| d.join("index.html").is_file()) {
+    let dashboard = dashboard.filter(|d| d.join("index.html").is_file());
+    api.fallback(move |request: Request| fallback(dashboard.clone(), request))
+}
+
+/// The path prefixes the API owns: nothing under them is the dashboard's.
+const API_PREFIXES: &[&str] =
+    &["/api", "/apis", "/version", "/openapi", "/lab", "/healthz", "/livez", "/readyz", "/metrics"];
+
+fn is_api_path(path: &str) -> bool {
+    API_PREFIXES.iter().any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// The `Host` the client reached svclab by.
+fn host(headers: &HeaderMap) -> String {
+    headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default().to_string()
+}
+
+/// Anything no route took: a 404 `Status` under the API's prefixes, else the dashboard's files
+/// (its own routes load `index.html`).
+async fn fallback(dashboard: Option<PathBuf>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    if is_api_path(&path) {
+        return ApiError::PathNotFound.into_response();
+    }
+    match dashboard {
         Some(dir) => {
             let index = ServeFile::new(dir.join("index.html"));
-            api.fallback_service(ServeDir::new(dir).fallback(index))
+            match ServeDir::new(dir).fallback(index).oneshot(request).await {
+                Ok(response) => response.into_response(),
+                Err(never) => match never {},
+            }
         }
-        None => api.fallback(|| async {
+        None => {
             let msg = "The svclab dashboard is not built. Run `cargo xtask run`, which builds it with trunk.\n";
-            (StatusCode::NOT_FOUND, msg)
-        }),
+            (StatusCode::NOT_FOUND, msg).into_response()
+        }
     }
 }

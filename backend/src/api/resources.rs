@@ -3,7 +3,10 @@
 //! patch, delete and delete-collection, and the `status`, `scale` and (for CSRs) `approval`
 //! subresources (pod exec has its own route).
 
-use super::{ApiState, scale, watch};
+use super::media::content_type;
+use super::media::{self, Rendering};
+use super::table::{self, IncludeObject};
+use super::{ApiState, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
 use crate::registry::Patch;
 use crate::store::ObjectKey;
@@ -15,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use svclab_shared::selector::Selector;
 use svclab_shared::{Kind, Object, legacy};
 
 /// What a REST path names.
@@ -27,34 +29,30 @@ pub struct Target {
     pub subresource: Option<String>,
 }
 
-fn not_found_path(path: &str) -> ApiError {
-    ApiError::NotFound { resource: "the server could not find the requested resource".into(), name: path.into() }
-}
-
 /// Parses `/api/v1/namespaces/default/pods/x/exec` and friends.
 pub fn parse_path(path: &str) -> Result<Target, ApiError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => return Err(not_found_path(path)),
+        _ => return Err(ApiError::PathNotFound),
     };
     let find = |plural: &str| {
         Kind::from_plural(group, version, plural).or_else(|| legacy::kind_from_plural(group, version, plural))
     };
-    let kind = |plural: &str| find(plural).ok_or_else(|| not_found_path(path));
+    let kind = |plural: &str| find(plural).ok_or(ApiError::PathNotFound);
     let own = |s: &&str| Some(s.to_string());
     let target = match rest {
         ["namespaces", ns, plural, tail @ ..] if find(plural).is_some() => {
             let kind = kind(plural)?;
             if !kind.namespaced() {
-                return Err(not_found_path(path));
+                return Err(ApiError::PathNotFound);
             }
             match tail {
                 [] => Target { kind, namespace: own(ns), name: None, subresource: None },
                 [name] => Target { kind, namespace: own(ns), name: own(name), subresource: None },
                 [name, sub] => Target { kind, namespace: own(ns), name: own(name), subresource: own(sub) },
-                _ => return Err(not_found_path(path)),
+                _ => return Err(ApiError::PathNotFound),
             }
         }
         [plural, tail @ ..] => {
@@ -63,35 +61,17 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
                 [] => (None, None),
                 [name] => (own(name), None),
                 [name, sub] => (own(name), own(sub)),
-                _ => return Err(not_found_path(path)),
+                _ => return Err(ApiError::PathNotFound),
             };
             // Listing a namespaced kind across all namespaces is fine; naming one needs a namespace.
             if kind.namespaced() && name.is_some() {
-                return Err(not_found_path(path));
+                return Err(ApiError::PathNotFound);
             }
             Target { kind, namespace: None, name, subresource }
         }
-        _ => return Err(not_found_path(path)),
+        _ => return Err(ApiError::PathNotFound),
     };
     Ok(target)
-}
-
-pub async fn api_versions() -> Json<Value> {
-    Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))
-}
-
-pub async fn api_groups() -> Json<Value> {
-    let mut groups: Vec<(&str, &str)> =
-        Kind::ALL.iter().filter(|k| !k.group().is_empty()).map(|k| (k.group(), k.version())).collect();
-    groups.dedup();
-    let groups: Vec<Value> = groups
-        .iter()
-        .map(|(g, v)| {
-            let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
-            json!({"name": g, "versions": [gv], "preferredVersion": gv})
-        })
-        .collect();
-    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 pub async fn handle(
@@ -116,6 +96,12 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if let Some(document) = discovery::for_path(uri.path()) {
+        return match method {
+            &Method::GET => Ok(Json(document?).into_response()),
+            _ => Err(ApiError::MethodNotAllowed),
+        };
+    }
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
     if let Some(sub) = target.subresource.as_deref() {
@@ -141,21 +127,45 @@ async fn dispatch(
                 Ok(Json(state.registry.update_approval(&object)?).into_response())
             }
             ("status" | "scale" | "approval", _, _) => Err(ApiError::MethodNotAllowed),
-            _ => Err(not_found_path(uri.path())),
+            _ => Err(ApiError::PathNotFound),
         };
     }
     match (method, target.name.as_deref()) {
         (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            let selector = selectors(query)?;
-            Ok(watch::stream(state, target.kind, target.namespace.clone(), selector, query.get("resourceVersion")))
+            let options = watch::Options::from_query(query)?;
+            let scope = watch::Scope {
+                kind: target.kind,
+                namespace: target.namespace.clone(),
+                selectors: selectors::parse(target.kind, query)?,
+                rendering: media::rendering(headers).ok_or(ApiError::NotAcceptable)?,
+                include: IncludeObject::from_query(query.get("includeObject").map(String::as_str)),
+            };
+            Ok(watch::stream(state, scope, options))
         }
         (&Method::GET, None) => {
-            let selector = selectors(query)?;
-            let (rv, items) = state.store().list(target.kind, target.namespace.as_deref());
-            let items: Vec<Arc<Object>> = items.into_iter().filter(|o| selector.matches(o)).collect();
-            Ok(Json(list_body(target.kind, rv, &items)).into_response())
+            let rendering = media::rendering(headers).ok_or(ApiError::NotAcceptable)?;
+            let selectors = selectors::parse(target.kind, query)?;
+            let limit = match query.get("limit") {
+                Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("invalid limit: {l}")))?),
+                None => None,
+            };
+            let request = list::Request {
+                kind: target.kind,
+                namespace: target.namespace.as_deref(),
+                selectors: &selectors,
+                limit,
+                continue_token: query.get("continue").map(String::as_str),
+            };
+            let (items, meta) = state.pages.list(state.store(), &request)?;
+            let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
+            Ok(rendered(rendering, table::list(target.kind, rendering, &items, &meta, include)))
         }
-        (&Method::GET, Some(_)) => get(state, &target).map(|o| Json(o).into_response()),
+        (&Method::GET, Some(_)) => {
+            let rendering = media::rendering(headers).ok_or(ApiError::NotAcceptable)?;
+            let object = get(state, &target)?;
+            let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
+            Ok(rendered(rendering, table::one(&object, rendering, include)))
+        }
         (&Method::POST, None) => {
             let mut object = decode(&target, content_type(headers), &body)?;
             if target.kind.namespaced() {
@@ -195,7 +205,7 @@ async fn dispatch(
             Ok(Json(deleted).into_response())
         }
         (&Method::DELETE, None) => {
-            let selector = selectors(query)?;
+            let selector = selectors::parse(target.kind, query)?;
             let (_, items) = state.store().list(target.kind, target.namespace.as_deref());
             let mut deleted = Vec::new();
             let (_, grace) = delete_options(&body, query)?;
@@ -210,6 +220,16 @@ async fn dispatch(
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// A rendered read, with the content type kube-apiserver gives it.
+fn rendered(rendering: Rendering, body: Value) -> Response {
+    let content_type = match rendering {
+        Rendering::Object => "application/json".to_string(),
+        Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
+        Rendering::Metadata(v) => format!("application/json;as=PartialObjectMetadata;v={v};g=meta.k8s.io"),
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], Json(body)).into_response()
 }
 
 /// A PATCH body by its content type.
@@ -241,11 +261,6 @@ fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-pub fn content_type(headers: &HeaderMap) -> String {
-    let value = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// Reads a request body (JSON, or YAML when the content type says so) as an object of the kind
@@ -305,47 +320,6 @@ fn list_body(kind: Kind, resource_version: u64, items: &[Arc<Object>]) -> Value 
         "metadata": {"resourceVersion": resource_version.to_string()},
         "items": items,
     })
-}
-
-/// `labelSelector` and `fieldSelector` together.
-pub struct Selectors {
-    labels: Selector,
-    fields: Vec<(String, bool, String)>,
-}
-
-impl Selectors {
-    pub fn matches(&self, object: &Object) -> bool {
-        if !self.labels.matches_opt(object.metadata().labels.as_ref()) {
-            return false;
-        }
-        if self.fields.is_empty() {
-            return true;
-        }
-        let value = object.to_value();
-        self.fields.iter().all(|(path, equal, wanted)| {
-            let pointer = format!("/{}", path.replace('.', "/"));
-            let actual = value.pointer(&pointer).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()));
-            (actual.as_deref().unwrap_or_default() == wanted) == *equal
-        })
-    }
-}
-
-pub fn selectors(query: &HashMap<String, String>) -> Result<Selectors, ApiError> {
-    let labels = Selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or_default())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mut fields = Vec::new();
-    for part in query.get("fieldSelector").map(String::as_str).unwrap_or_default().split(',').filter(|p| !p.is_empty())
-    {
-        let (path, equal, value) = if let Some((p, v)) = part.split_once("!=") {
-            (p, false, v)
-        } else if let Some((p, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-            (p, true, v)
-        } else {
-            return Err(ApiError::BadRequest(format!("invalid selector: '{part}'; can't understand '{part}'")));
-        };
-        fields.push((path.trim().to_string(), equal, value.trim().to_string()));
-    }
-    Ok(Selectors { labels, fields })
 }
 
 #[cfg(test)]

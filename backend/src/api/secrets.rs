@@ -3,7 +3,7 @@
 //! pair is checked on the way in, as kubectl does.
 
 use super::ApiState;
-use super::resources::content_type;
+use super::media::content_type;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};

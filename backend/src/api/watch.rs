@@ -1,89 +1,235 @@
-//! Watch streams: the Kubernetes `?watch=true` stream (newline-delimited JSON events) and the
-//! dashboard's websocket (`SYNC` with the whole state, then every change; `SYNC` again after a
-//! relist).
+//! The Kubernetes watch stream, `GET …?watch=true`: newline-delimited JSON events over a
+//! chunked response, as kube-apiserver sends them.
+//!
+//! - `resourceVersion` empty or `0`: ADDED events for the objects that exist, then changes;
+//!   `resourceVersion=N`: the changes after N (410 `Expired` when they are no longer kept).
+//! - `sendInitialEvents=true` (with `resourceVersionMatch=NotOlderThan` and
+//!   `allowWatchBookmarks=true`, client-go's watch-list): the objects as ADDED, then a BOOKMARK
+//!   annotated `k8s.io/initial-events-end`, then changes.
+//! - `allowWatchBookmarks=true`: a BOOKMARK with the current resourceVersion every minute.
+//! - `timeoutSeconds`: the stream ends then (without it, after 30 to 60 minutes).
+//! - Label and field selectors as for lists; an object that stops matching is DELETED for the
+//!   watcher. A Table `Accept` turns each object into a one-row Table, as `kubectl get -w` asks.
+//!
+//! A watcher that cannot keep up is not buffered for: it falls behind the store's feed and gets
+//! a 410 `Expired` ERROR event, and relists, as with kube-apiserver.
 
 use super::ApiState;
-use super::resources::Selectors;
-use crate::store::{ChangeType, WatchItem};
+use super::media::Rendering;
+use super::selectors::Selectors;
+use super::table::{self, IncludeObject, ListMeta};
+use crate::error::ApiError;
+use crate::store::{ChangeType, Watch, WatchItem};
 use axum::body::Body;
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use axum::response::Response;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use rand::Rng;
+use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
-use svclab_shared::watch::WatchEvent;
+use std::time::Duration;
 use svclab_shared::{Kind, Object};
 
-fn event(change: ChangeType, object: Arc<Object>) -> WatchEvent<Arc<Object>> {
-    match change {
-        ChangeType::Added => WatchEvent::Added(object),
-        ChangeType::Modified => WatchEvent::Modified(object),
-        ChangeType::Deleted => WatchEvent::Deleted(object),
+/// How often a watcher that allows bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+
+/// What a watch request asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Where to start: `None` sends the existing objects first.
+    pub resource_version: Option<u64>,
+    pub send_initial_events: bool,
+    pub bookmarks: bool,
+    pub timeout: Duration,
+}
+
+impl Options {
+    /// Reads and checks the query as kube-apiserver does.
+    pub fn from_query(query: &HashMap<String, String>) -> Result<Options, ApiError> {
+        let flag = |name: &str| query.get(name).is_some_and(|v| v == "true" || v == "1");
+        let resource_version = match query.get("resourceVersion").map(String::as_str) {
+            None | Some("") | Some("0") => None,
+            Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "resourceVersion: Invalid value: \"{rv}\": must be a valid resource version"
+                ))
+            })?),
+        };
+        let send_initial_events = flag("sendInitialEvents");
+        let bookmarks = flag("allowWatchBookmarks");
+        if query.contains_key("sendInitialEvents") {
+            if query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+                return Err(ApiError::BadRequest(
+                    "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+                ));
+            }
+            if send_initial_events && !bookmarks {
+                return Err(ApiError::BadRequest(
+                    "allowWatchBookmarks: Required value: sendInitialEvents requires setting allowWatchBookmarks to true".into(),
+                ));
+            }
+        }
+        let timeout = match query.get("timeoutSeconds") {
+            Some(t) => Duration::from_secs(
+                t.parse::<u64>().map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {t}")))?,
+            ),
+            // kube-apiserver's default: a random time between its minimum request timeout
+            // (30 minutes) and twice that, so watchers do not all reconnect at once.
+            None => Duration::from_secs(1800 + rand::rng().random_range(0..1800)),
+        };
+        Ok(Options { resource_version, send_initial_events, bookmarks, timeout })
+    }
+
+    /// Whether the current objects are sent first.
+    fn initial_events(&self) -> bool {
+        self.send_initial_events || self.resource_version.is_none()
     }
 }
 
-fn line(event: &WatchEvent<Arc<Object>>) -> Result<bytes::Bytes, std::io::Error> {
-    let mut text = serde_json::to_vec(event).map_err(std::io::Error::other)?;
-    text.push(b'\n');
-    Ok(text.into())
+/// What to watch and how to render it.
+pub struct Scope {
+    pub kind: Kind,
+    pub namespace: Option<String>,
+    pub selectors: Selectors,
+    pub rendering: Rendering,
+    pub include: IncludeObject,
 }
 
-/// `GET …?watch=true`: existing objects as ADDED (unless the client names the current
-/// resourceVersion), then changes. A client that asks to resume from an older version, or falls
-/// behind, gets a 410 `Expired` ERROR event and relists, as with kube-apiserver.
-pub fn stream(
-    state: &ApiState,
+impl Scope {
+    fn relevant(&self, o: &Object) -> bool {
+        o.kind() == self.kind
+            && self.namespace.as_deref().is_none_or(|ns| o.namespace() == ns)
+            && self.selectors.matches(o)
+    }
+}
+
+/// Writes events, rendering objects as the watcher asked.
+struct Encoder {
+    rendering: Rendering,
+    include: IncludeObject,
     kind: Kind,
-    namespace: Option<String>,
-    selector: Selectors,
-    resource_version: Option<&String>,
-) -> Response {
-    let resume_from = resource_version.and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
-    let mut watch = state.store().watch();
-    let cancel = state.cancel.clone();
-    let relevant = move |o: &Object| {
-        o.kind() == kind && namespace.as_deref().is_none_or(|ns| o.namespace() == ns) && selector.matches(o)
+    /// Whether a Table has gone out yet (only the first carries the column definitions).
+    columns_sent: bool,
+}
+
+impl Encoder {
+    fn object(&mut self, object: &Arc<Object>) -> Value {
+        match self.rendering {
+            Rendering::Table(version) => {
+                let meta = ListMeta { resource_version: object.resource_version(), ..ListMeta::default() };
+                let columns = !std::mem::replace(&mut self.columns_sent, true);
+                table::table(object.kind(), version, std::slice::from_ref(object), &meta, self.include, columns)
+            }
+            rendering => table::one(object, rendering, self.include),
+        }
+    }
+
+    fn event(&mut self, type_: &str, object: &Arc<Object>) -> bytes::Bytes {
+        line(&json!({"type": type_, "object": self.object(object)}))
+    }
+
+    fn bookmark(&self, resource_version: u64, initial_events_end: bool) -> bytes::Bytes {
+        let mut metadata = json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.kind.name(), "apiVersion": self.kind.api_version(), "metadata": metadata});
+        line(&json!({"type": "BOOKMARK", "object": object}))
+    }
+}
+
+fn line(value: &Value) -> bytes::Bytes {
+    let mut text = serde_json::to_vec(value).unwrap_or_default();
+    text.push(b'\n');
+    text.into()
+}
+
+fn expired(message: String) -> bytes::Bytes {
+    let status = Status {
+        code: Some(410),
+        message: Some(message),
+        reason: Some("Expired".into()),
+        status: Some("Failure".into()),
+        ..Default::default()
     };
-    let stream = produced_stream(move |tx| async move {
-        let mut first = true;
+    let mut object = serde_json::to_value(status).unwrap_or_default();
+    object["kind"] = "Status".into();
+    object["apiVersion"] = "v1".into();
+    line(&json!({"type": "ERROR", "object": object}))
+}
+
+/// Starts a watch: the response streams until the timeout, the client goes, or svclab stops.
+pub fn stream(state: &ApiState, scope: Scope, options: Options) -> Response {
+    let store = state.store().clone();
+    let start: Result<Watch, u64> = match options.resource_version {
+        Some(rv) if !options.send_initial_events => store.watch_from(rv),
+        _ => Ok(store.watch()),
+    };
+    let cancel = state.cancel.clone();
+    let content_type = match scope.rendering {
+        Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
+        _ => "application/json".to_string(),
+    };
+    let mut encoder =
+        Encoder { rendering: scope.rendering, include: scope.include, kind: scope.kind, columns_sent: false };
+    let body = produced_stream(move |tx| async move {
+        let send = |bytes: bytes::Bytes| {
+            let tx = tx.clone();
+            async move { tx.send(Ok::<_, std::io::Error>(bytes)).await.is_ok() }
+        };
+        let mut watch = match start {
+            Ok(watch) => watch,
+            Err(oldest) => {
+                let rv = options.resource_version.unwrap_or_default();
+                send(expired(format!("too old resource version: {rv} ({oldest})"))).await;
+                return;
+            }
+        };
+        let deadline = tokio::time::sleep(options.timeout);
+        tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut listed = false;
         loop {
             let item = tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = &mut deadline => return,
+                _ = bookmarks.tick(), if options.bookmarks => {
+                    if !send(encoder.bookmark(watch.position(), false)).await {
+                        return;
+                    }
+                    continue;
+                }
                 item = watch.next() => match item { Some(i) => i, None => return },
             };
             match item {
                 WatchItem::Relist { resource_version, objects } => {
-                    if !first || resume_from.is_some_and(|rv| rv != resource_version) {
-                        let status = Status {
-                            code: Some(410),
-                            message: Some("too old resource version".into()),
-                            reason: Some("Expired".into()),
-                            status: Some("Failure".into()),
-                            ..Default::default()
-                        };
-                        let _ = tx.send(line(&WatchEvent::Error(Box::new(status)))).await;
+                    if listed {
+                        // Fell behind the store's feed: the client relists, as from kube-apiserver.
+                        send(expired("too old resource version".into())).await;
                         return;
                     }
-                    first = false;
-                    if resume_from.is_none() {
-                        for o in objects.into_iter().filter(|o| relevant(o)) {
-                            if tx.send(line(&WatchEvent::Added(o))).await.is_err() {
+                    listed = true;
+                    if options.initial_events() {
+                        for o in objects.iter().filter(|o| scope.relevant(o)) {
+                            if !send(encoder.event("ADDED", o)).await {
                                 return;
                             }
                         }
                     }
+                    if options.send_initial_events && !send(encoder.bookmark(resource_version, true)).await {
+                        return;
+                    }
                 }
                 WatchItem::Change(change) => {
-                    let now = relevant(&change.object);
-                    let before = change.old.as_deref().is_some_and(&relevant);
-                    // An object that stops matching the selector is DELETED for this watcher.
-                    let ev = match (before, now, change.change) {
-                        (_, true, c) => event(c, change.object.clone()),
-                        (true, false, _) => WatchEvent::Deleted(change.object.clone()),
+                    let now = scope.relevant(&change.object);
+                    let before = change.old.as_deref().is_some_and(|o| scope.relevant(o));
+                    let type_ = match (before, now, change.change) {
+                        (_, true, ChangeType::Added) | (false, true, ChangeType::Modified) => "ADDED",
+                        (true, true, ChangeType::Modified) => "MODIFIED",
+                        (_, true, ChangeType::Deleted) | (true, false, _) => "DELETED",
                         _ => continue,
                     };
-                    if tx.send(line(&ev)).await.is_err() {
+                    if !send(encoder.event(type_, &change.object)).await {
                         return;
                     }
                 }
@@ -91,9 +237,9 @@ pub fn stream(
         }
     });
     Response::builder()
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .header("cache-control", "no-cache")
-        .body(Body::from_stream(stream))
+        .body(Body::from_stream(body))
         .expect("valid response")
 }
 
@@ -111,93 +257,59 @@ where
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// One message of the dashboard's stream, serialized straight from the store's shared objects
-/// (a `SYNC` of 10,000 pods is never copied first).
-fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
-    let (kind, object) = match item {
-        WatchItem::Relist { resource_version, objects } => {
-            let mut out = Vec::with_capacity(objects.len() * 1024 + 64);
-            out.extend_from_slice(b"{\"type\":\"SYNC\",\"object\":{\"resourceVersion\":");
-            serde_json::to_writer(&mut out, &resource_version.to_string())?;
-            out.extend_from_slice(b",\"objects\":[");
-            for (i, o) in objects.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut out, &**o)?;
-            }
-            out.extend_from_slice(b"]}}");
-            return Ok(String::from_utf8(out).expect("serde_json writes UTF-8"));
-        }
-        WatchItem::Change(change) => {
-            let kind = match change.change {
-                ChangeType::Added => "ADDED",
-                ChangeType::Modified => "MODIFIED",
-                ChangeType::Deleted => "DELETED",
-            };
-            (kind, &change.object)
-        }
-    };
-    let mut out = Vec::with_capacity(2048);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
-    serde_json::to_writer(&mut out, &**object)?;
-    out.push(b'}');
-    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
-}
-
-/// `GET /lab/v1/watch`: the dashboard's live feed.
-pub async fn lab_socket(State(state): State<ApiState>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
-    upgrade.on_upgrade(move |socket| feed(state, socket))
-}
-
-async fn feed(state: ApiState, socket: WebSocket) {
-    let (mut sink, mut incoming) = socket.split();
-    let mut watch = state.store().watch();
-    loop {
-        let item = tokio::select! {
-            _ = state.cancel.cancelled() => break,
-            // The client says nothing; a close or error ends the feed.
-            msg = incoming.next() => match msg {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                _ => continue,
-            },
-            item = watch.next() => match item { Some(i) => i, None => break },
-        };
-        let Ok(text) = lab_message(&item) else { continue };
-        if futures::SinkExt::send(&mut sink, Message::Text(text.into())).await.is_err() {
-            break;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Change;
-    use svclab_shared::watch::LabEvent;
 
-    fn namespace(name: &str) -> Arc<Object> {
-        let value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        Arc::new(Object::from_value(value).unwrap())
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
-    fn lab_messages_are_lab_events() {
-        let objects = vec![namespace("default"), namespace("kube-system")];
-        let sync = lab_message(&WatchItem::Relist { resource_version: 7, objects: objects.clone() }).unwrap();
-        match serde_json::from_str::<LabEvent>(&sync).unwrap() {
-            LabEvent::Sync(s) => {
-                assert_eq!(s.resource_version, "7");
-                assert_eq!(s.objects, objects.iter().map(|o| (**o).clone()).collect::<Vec<_>>());
-            }
-            other => panic!("{other:?}"),
-        }
-        let change = Change { resource_version: 8, change: ChangeType::Deleted, object: objects[0].clone(), old: None };
-        let deleted = lab_message(&WatchItem::Change(Arc::new(change))).unwrap();
-        assert!(
-            matches!(serde_json::from_str::<LabEvent>(&deleted).unwrap(), LabEvent::Deleted(o) if o.name() == "default")
+    fn options_read_like_kube_apiserver() {
+        let o = Options::from_query(&query(&[("resourceVersion", "0"), ("timeoutSeconds", "537")])).unwrap();
+        assert_eq!((o.resource_version, o.timeout, o.initial_events()), (None, Duration::from_secs(537), true));
+        let o = Options::from_query(&query(&[("resourceVersion", "111")])).unwrap();
+        assert_eq!((o.resource_version, o.initial_events()), (Some(111), false));
+        assert!(o.timeout >= Duration::from_secs(1800) && o.timeout < Duration::from_secs(3600));
+        let watch_list = query(&[
+            ("sendInitialEvents", "true"),
+            ("resourceVersionMatch", "NotOlderThan"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", "5"),
+        ]);
+        let o = Options::from_query(&watch_list).unwrap();
+        assert!(o.send_initial_events && o.bookmarks && o.initial_events());
+        let err = Options::from_query(&query(&[("sendInitialEvents", "true")])).unwrap_err();
+        assert!(err.to_string().contains("requires setting resourceVersionMatch to NotOlderThan"), "{err}");
+        let err =
+            Options::from_query(&query(&[("sendInitialEvents", "true"), ("resourceVersionMatch", "NotOlderThan")]));
+        assert!(err.unwrap_err().to_string().contains("allowWatchBookmarks"));
+        assert_eq!(Options::from_query(&query(&[("resourceVersion", "x")])).unwrap_err().code(), 400);
+    }
+
+    #[test]
+    fn table_watches_send_columns_once() {
+        let object = Arc::new(
+            Object::from_value(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "resourceVersion": "4"}}),
+            )
+            .unwrap(),
         );
+        let mut encoder = Encoder {
+            rendering: Rendering::Table("v1"),
+            include: IncludeObject::Metadata,
+            kind: Kind::Namespace,
+            columns_sent: false,
+        };
+        let first: Value = serde_json::from_slice(&encoder.event("ADDED", &object)).unwrap();
+        let second: Value = serde_json::from_slice(&encoder.event("MODIFIED", &object)).unwrap();
+        assert_eq!(first["object"]["columnDefinitions"].as_array().unwrap().len(), 3);
+        assert_eq!(second["object"]["columnDefinitions"], json!([]));
+        assert_eq!(second["object"]["rows"][0]["cells"][0], "a");
+        let bookmark: Value = serde_json::from_slice(&encoder.bookmark(9, true)).unwrap();
+        assert_eq!(bookmark["type"], "BOOKMARK");
+        assert_eq!(bookmark["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+        assert_eq!(bookmark["object"]["kind"], "Namespace");
     }
 }

@@ -3,14 +3,18 @@
 //!
 //! This is storage only, like etcd behind kube-apiserver: defaulting, validation and allocation
 //! live in [`crate::registry`], which is the one writer. Reads are lock-and-clone of `Arc`s, so
-//! they never wait on a slow reader. A durable backend implements the same operations by also
-//! writing each change, in resourceVersion order, before it is published.
+//! they never wait on a slow reader. Each kind's objects sit in a persistent map, so a read can
+//! keep the whole kind as it was at one resourceVersion for the price of a pointer copy (a paged
+//! list's consistent snapshot); the latest changes are kept too, so a watch can start from a
+//! resourceVersion a client already has (etcd's revisions, within its compaction window). A
+//! durable backend implements the same operations by also writing each change, in
+//! resourceVersion order, before it is published.
 
 mod watch;
 
 pub use watch::{Watch, WatchItem};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use svclab_shared::selector::{Op, Selector};
 use svclab_shared::{Kind, Object, Typed};
@@ -18,6 +22,12 @@ use tokio::sync::broadcast;
 
 /// How many changes a watcher may fall behind before it has to relist.
 const WATCH_BUFFER: usize = 16 * 1024;
+
+/// How many of the latest changes are kept for watches that start from a resourceVersion.
+const HISTORY: usize = 16 * 1024;
+
+/// One kind's objects by (namespace, name), as they are at one resourceVersion.
+pub type KindMap = imbl::OrdMap<(String, String), Arc<Object>>;
 
 /// Identifies one object: kind, namespace (empty for cluster-scoped kinds) and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,9 +91,11 @@ pub enum StoreError {
 #[derive(Default)]
 struct State {
     resource_version: u64,
-    objects: HashMap<Kind, BTreeMap<(String, String), Arc<Object>>>,
+    objects: HashMap<Kind, KindMap>,
     /// Which objects carry each label: (kind, namespace, key, value) → names.
     labels: HashMap<LabelKey, BTreeSet<String>>,
+    /// The latest changes, oldest first.
+    history: VecDeque<Arc<Change>>,
 }
 
 type LabelKey = (Kind, String, String, String);
@@ -173,6 +185,13 @@ impl Store {
         (state.resource_version, items)
     }
 
+    /// A kind's objects as they are now, and the resourceVersion they are at; later writes do
+    /// not change it.
+    pub fn kind_snapshot(&self, kind: Kind) -> (u64, KindMap) {
+        let state = self.read();
+        (state.resource_version, state.objects.get(&kind).cloned().unwrap_or_default())
+    }
+
     /// Every object of a kind in one namespace or all, as shared typed views (nothing is copied).
     pub fn list_views<T: Typed>(&self, namespace: Option<&str>) -> Vec<View<T>> {
         let (_, items) = self.list(T::OBJECT_KIND, namespace);
@@ -231,6 +250,21 @@ impl Store {
         Watch::new(self.clone(), self.inner.changes.subscribe())
     }
 
+    /// Subscribes to the changes after `resource_version`, those already made first; `Err` with
+    /// the oldest resourceVersion still known when the changes right after it are no longer kept.
+    pub fn watch_from(&self, resource_version: u64) -> Result<Watch, u64> {
+        let state = self.read();
+        let oldest = state.history.front().map_or(state.resource_version, |c| c.resource_version - 1);
+        if resource_version < oldest {
+            return Err(oldest);
+        }
+        // Subscribing under the lock lines the backlog and the feed up exactly: every change is
+        // published with the write lock held.
+        let rx = self.inner.changes.subscribe();
+        let backlog = state.history.iter().filter(|c| c.resource_version > resource_version).cloned().collect();
+        Ok(Watch::resume(self.clone(), rx, resource_version, backlog))
+    }
+
     /// Stores a new object and gives it the next resourceVersion.
     pub fn create(&self, mut object: Object) -> Result<Arc<Object>, StoreError> {
         let mut state = self.write();
@@ -244,7 +278,7 @@ impl Store {
         let object = Arc::new(object);
         state.objects.entry(object.kind()).or_default().insert(key, object.clone());
         state.index(&object, true);
-        self.publish(rv, ChangeType::Added, object.clone(), None);
+        self.publish(&mut state, ChangeType::Added, object.clone(), None);
         Ok(object)
     }
 
@@ -274,7 +308,7 @@ impl Store {
             state.index(&current, false);
             state.index(&object, true);
         }
-        self.publish(rv, ChangeType::Modified, object.clone(), Some(current));
+        self.publish(&mut state, ChangeType::Modified, object.clone(), Some(current));
         Ok(object)
     }
 
@@ -297,14 +331,19 @@ impl Store {
         let mut gone = (*old).clone();
         gone.metadata_mut().resource_version = Some(rv.to_string());
         let gone = Arc::new(gone);
-        self.publish(rv, ChangeType::Deleted, gone, Some(old.clone()));
+        self.publish(&mut state, ChangeType::Deleted, gone, Some(old.clone()));
         Ok(old)
     }
 
     // Called with the write lock held, so watchers see changes in resourceVersion order and a
     // new watcher's snapshot and subscription line up exactly.
-    fn publish(&self, rv: u64, change: ChangeType, object: Arc<Object>, old: Option<Arc<Object>>) {
-        let _ = self.inner.changes.send(Arc::new(Change { resource_version: rv, change, object, old }));
+    fn publish(&self, state: &mut State, change: ChangeType, object: Arc<Object>, old: Option<Arc<Object>>) {
+        let change = Arc::new(Change { resource_version: state.resource_version, change, object, old });
+        if state.history.len() == HISTORY {
+            state.history.pop_front();
+        }
+        state.history.push_back(change.clone());
+        let _ = self.inner.changes.send(change);
     }
 }
 

@@ -115,3 +115,48 @@ fn select_uses_the_label_index_and_follows_label_changes() {
     store.delete(&ObjectKey::new(Kind::Pod, "default", "c"), None).unwrap();
     assert_eq!(names("app=other"), ["b"]);
 }
+
+#[tokio::test]
+async fn a_watch_resumes_after_a_resource_version_it_was_given() {
+    let store = Store::new();
+    store.create(pod("a", json!({}))).unwrap();
+    let b = store.create(pod("b", json!({}))).unwrap();
+    store.create(pod("c", json!({}))).unwrap();
+    let mut watch = store.watch_from(b.resource_version()).unwrap();
+    store.create(pod("d", json!({}))).unwrap();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        match watch.next().await.unwrap() {
+            WatchItem::Change(c) => names.push(c.object.name().to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(names, ["c", "d"], "the change already made, then the new one");
+    assert!(watch.try_next().is_none());
+    // From the current version: nothing yet.
+    assert!(store.watch_from(store.resource_version()).unwrap().try_next().is_none());
+}
+
+#[test]
+fn changes_older_than_the_history_cannot_be_watched_from() {
+    let store = Store::new();
+    for i in 0..(HISTORY + 10) {
+        store.create(pod(&format!("p{i}"), json!({}))).unwrap();
+    }
+    let oldest = store.watch_from(3).err().expect("too old");
+    assert_eq!(oldest, 10, "the changes after 10 are the oldest kept");
+    assert!(store.watch_from(10).is_ok());
+}
+
+#[test]
+fn a_kind_snapshot_keeps_its_version() {
+    let store = Store::new();
+    store.create(pod("a", json!({}))).unwrap();
+    let (rv, snapshot) = store.kind_snapshot(Kind::Pod);
+    store.create(pod("b", json!({}))).unwrap();
+    store.delete(&ObjectKey::new(Kind::Pod, "default", "a"), None).unwrap();
+    assert_eq!(rv, 1);
+    let names: Vec<&str> = snapshot.values().map(|o| o.name()).collect();
+    assert_eq!(names, ["a"]);
+    assert_eq!(store.kind_snapshot(Kind::Pod).1.len(), 1);
+}

@@ -2,6 +2,7 @@
 //! watcher ever silently skips a change.
 
 use super::{Change, Store};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use svclab_shared::Object;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
@@ -22,17 +23,30 @@ pub struct Watch {
     /// The resourceVersion already delivered; older buffered changes are skipped.
     seen: u64,
     needs_relist: bool,
+    /// Changes made before the watch began that it still has to deliver.
+    backlog: VecDeque<Arc<Change>>,
 }
 
 impl Watch {
     pub(super) fn new(store: Store, rx: broadcast::Receiver<Arc<Change>>) -> Self {
-        Watch { store, rx, seen: 0, needs_relist: true }
+        Watch { store, rx, seen: 0, needs_relist: true, backlog: VecDeque::new() }
+    }
+
+    /// A watch that starts after `seen`, delivering `backlog` first.
+    pub(super) fn resume(
+        store: Store,
+        rx: broadcast::Receiver<Arc<Change>>,
+        seen: u64,
+        backlog: VecDeque<Arc<Change>>,
+    ) -> Self {
+        Watch { store, rx, seen, needs_relist: false, backlog }
     }
 
     fn relist(&mut self) -> WatchItem {
         // Subscribe before listing: every change after the list is then in the new receiver,
         // and the ones the list already holds are skipped by `seen`.
         self.rx = self.rx.resubscribe();
+        self.backlog.clear();
         let (resource_version, objects) = self.store.snapshot();
         self.seen = resource_version;
         self.needs_relist = false;
@@ -47,11 +61,22 @@ impl Watch {
         Some(WatchItem::Change(change))
     }
 
+    /// The resourceVersion of the last change delivered: everything up to it has been seen.
+    pub fn position(&self) -> u64 {
+        self.seen
+    }
+
     /// The next item; `None` once the store is gone.
     pub async fn next(&mut self) -> Option<WatchItem> {
         loop {
             if self.needs_relist {
                 return Some(self.relist());
+            }
+            if let Some(change) = self.backlog.pop_front() {
+                if let Some(item) = self.accept(change) {
+                    return Some(item);
+                }
+                continue;
             }
             match self.rx.recv().await {
                 Ok(change) => {
@@ -70,6 +95,12 @@ impl Watch {
         loop {
             if self.needs_relist {
                 return Some(self.relist());
+            }
+            if let Some(change) = self.backlog.pop_front() {
+                if let Some(item) = self.accept(change) {
+                    return Some(item);
+                }
+                continue;
             }
             match self.rx.try_recv() {
                 Ok(change) => {

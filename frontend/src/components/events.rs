@@ -98,7 +98,7 @@ pub fn EventsTable() -> impl IntoView {
                 <tbody>
                     <For each=shown key=|r| (r.key.clone(), r.count) let(r)>
                         <tr class:warning=r.type_ == "Warning">
-                            <td>{move || svclab_shared::display::age(((now.get() - r.when_ms) / 1000.0) as i64)}</td>
+                            <td>{move || svclab_shared::printers::human_duration(((now.get() - r.when_ms) / 1000.0) as i64)}</td>
                             <td>{r.type_.clone()}</td>
                             <td>{r.reason.clone()}</td>
                             <td class="mono">{r.object.clone()}</td>

@@ -7,8 +7,8 @@ use super::test_requests::{TestRun, TestRunView};
 use crate::state::use_cluster;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use leptos::prelude::*;
-use svclab_shared::display::{ingress_address, ingress_hosts, ingress_ports};
 use svclab_shared::lab::{IngressTarget, TestRequest};
+use svclab_shared::printers::{ingress_address, ingress_hosts, ingress_ports};
 
 fn backend_text(backend: &IngressBackend) -> String {
     match (&backend.service, &backend.resource) {

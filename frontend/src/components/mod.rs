@@ -41,7 +41,7 @@ pub fn age(created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time
     let now = expect_context::<Now>().0;
     let created_ms = created.map(|t| t.0.as_millisecond() as f64);
     move || match created_ms {
-        Some(c) => svclab_shared::display::age(((now.get() - c) / 1000.0) as i64),
+        Some(c) => svclab_shared::printers::human_duration(((now.get() - c) / 1000.0) as i64),
         None => "<unknown>".into(),
     }
 }

@@ -17,7 +17,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
 use svclab_shared::lab::ExecRequest;
-use svclab_shared::pod::{ReadinessCheck, is_ready, readiness_check, ready_column, restarts, status_column};
+use svclab_shared::pod::{ReadinessCheck, is_ready, readiness_check};
+use svclab_shared::printers::{pod_ready, pod_restart_count, pod_status};
 use svclab_shared::{Kind, Object};
 
 #[component]
@@ -63,9 +64,9 @@ fn PodRow(namespace: String, name: String) -> impl IntoView {
             view! {
                 <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
                     <td class="mono">{super::qualified(&namespace, &name)}</td>
-                    <td>{ready_column(&pod)}</td>
-                    <td>{status_column(&pod)}</td>
-                    <td>{restarts(&pod)}</td>
+                    <td>{pod_ready(&pod)}</td>
+                    <td>{pod_status(&pod)}</td>
+                    <td>{pod_restart_count(&pod)}</td>
                     <td>{age(pod.metadata.creation_timestamp.as_ref())}</td>
                     <td class="mono">{pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_else(|| "<none>".into())}</td>
                     <td>{pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "<none>".into())}</td>

@@ -9,8 +9,10 @@ use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
 use leptos::prelude::*;
 use svclab_shared::describe::describe_service;
-use svclab_shared::display::{cluster_ip, external_ip, service_ports, service_selector};
 use svclab_shared::lab::TestRequest;
+use svclab_shared::printers::{
+    format_labels, service_cluster_ip as cluster_ip, service_external_ip as external_ip, service_ports,
+};
 
 /// One endpoint address as shown: `10.244.1.2:8080 kubia-abcde`.
 #[derive(Clone, PartialEq)]
@@ -120,7 +122,7 @@ fn service_row(
             <td class="mono">{cluster_ip(&svc)}</td>
             <td class="mono">{external_ip(&svc)}</td>
             <td class="mono">{service_ports(&svc)}</td>
-            <td class="mono">{service_selector(&svc)}</td>
+            <td class="mono">{format_labels(svc.spec.as_ref().and_then(|s| s.selector.as_ref()))}</td>
             <td>{age(svc.metadata.creation_timestamp.as_ref())}</td>
             <td>
                 <div class="endpoints">

@@ -248,7 +248,7 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
     let ready: Vec<&Pod> = matching.iter().copied().filter(|p| is_ready(p)).collect();
     let unready: Vec<&Pod> = matching.iter().copied().filter(|p| !is_ready(p)).collect();
     for pod in &unready {
-        let status = crate::pod::status_column(pod);
+        let status = crate::printers::pod_status(pod);
         let why = evidence
             .probe_failures
             .get(&key(pod))

@@ -1,0 +1,187 @@
+//! Reads rendered as the client asked ([`Rendering`]): the object or list itself, a
+//! `meta.k8s.io` Table (`kubectl get`'s columns from [`svclab_shared::printers`]), or
+//! `PartialObjectMetadata` (metadata only).
+
+use super::media::Rendering;
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use svclab_shared::{Kind, Object, printers};
+
+/// What a Table row carries of its object (`?includeObject=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeObject {
+    None,
+    /// `PartialObjectMetadata`, the default: enough for `-A`'s NAMESPACE and `--show-labels`.
+    Metadata,
+    /// The whole object (`--sort-by`).
+    Object,
+}
+
+impl IncludeObject {
+    pub fn from_query(value: Option<&str>) -> Self {
+        match value {
+            Some("None") => IncludeObject::None,
+            Some("Object") => IncludeObject::Object,
+            _ => IncludeObject::Metadata,
+        }
+    }
+}
+
+/// A list's `metadata`: its resourceVersion, and the token for the next page, if any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListMeta {
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<u64>,
+}
+
+impl ListMeta {
+    fn to_value(&self) -> Value {
+        let mut meta = json!({"resourceVersion": self.resource_version.to_string()});
+        if let Some(token) = &self.continue_token {
+            meta["continue"] = token.clone().into();
+        }
+        if let Some(remaining) = self.remaining {
+            meta["remainingItemCount"] = remaining.into();
+        }
+        meta
+    }
+}
+
+/// `PartialObjectMetadata` of an object.
+fn partial_metadata(object: &Object, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": object.metadata(),
+    })
+}
+
+/// The object with its `kind` and `apiVersion` (list items may leave them out; a row's object
+/// may not).
+fn full_object(object: &Object) -> Value {
+    object.to_value()
+}
+
+fn rows(objects: &[Arc<Object>], include: IncludeObject, version: &str, now: Timestamp) -> Vec<Value> {
+    objects
+        .iter()
+        .map(|o| {
+            let row = printers::row(o, now);
+            let mut value = Map::new();
+            value.insert("cells".into(), row.cells.into());
+            if !row.conditions.is_empty() {
+                value.insert("conditions".into(), serde_json::to_value(&row.conditions).unwrap_or_default());
+            }
+            match include {
+                IncludeObject::None => {}
+                IncludeObject::Metadata => {
+                    value.insert("object".into(), partial_metadata(o, version));
+                }
+                IncludeObject::Object => {
+                    value.insert("object".into(), full_object(o));
+                }
+            }
+            Value::Object(value)
+        })
+        .collect()
+}
+
+/// A Table of objects of one kind. `columns` is false for watch events after the first, which
+/// kube-apiserver sends without column definitions.
+pub fn table(
+    kind: Kind,
+    version: &str,
+    objects: &[Arc<Object>],
+    meta: &ListMeta,
+    include: IncludeObject,
+    columns: bool,
+) -> Value {
+    let mut table = json!({
+        "kind": "Table",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": meta.to_value(),
+        "rows": rows(objects, include, version, Timestamp::now()),
+    });
+    table["columnDefinitions"] =
+        if columns { serde_json::to_value(printers::columns(kind)).unwrap_or_default() } else { json!([]) };
+    table
+}
+
+/// A list as the client asked for it.
+pub fn list(kind: Kind, rendering: Rendering, items: &[Arc<Object>], meta: &ListMeta, include: IncludeObject) -> Value {
+    match rendering {
+        Rendering::Table(version) => table(kind, version, items, meta, include, true),
+        Rendering::Metadata(version) => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": format!("meta.k8s.io/{version}"),
+            "metadata": meta.to_value(),
+            "items": items.iter().map(|o| partial_metadata(o, version)).collect::<Vec<_>>(),
+        }),
+        Rendering::Object => json!({
+            "apiVersion": kind.api_version(),
+            "kind": kind.list_name(),
+            "metadata": meta.to_value(),
+            "items": items,
+        }),
+    }
+}
+
+/// One object as the client asked for it.
+pub fn one(object: &Arc<Object>, rendering: Rendering, include: IncludeObject) -> Value {
+    match rendering {
+        Rendering::Table(version) => {
+            let meta = ListMeta { resource_version: object.resource_version(), ..ListMeta::default() };
+            table(object.kind(), version, std::slice::from_ref(object), &meta, include, true)
+        }
+        Rendering::Metadata(version) => partial_metadata(object, version),
+        Rendering::Object => full_object(object),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str) -> Arc<Object> {
+        let value = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "resourceVersion": "7", "labels": {"app": "kubia"}},
+            "spec": {"type": "ClusterIP", "clusterIPs": ["10.96.0.9"], "ports": [{"port": 80, "protocol": "TCP"}]}});
+        Arc::new(Object::from_value(value).unwrap())
+    }
+
+    #[test]
+    fn tables_carry_columns_cells_and_metadata() {
+        let meta = ListMeta { resource_version: 9, continue_token: Some("t".into()), remaining: Some(4) };
+        let t = list(Kind::Service, Rendering::Table("v1"), &[service("kubia")], &meta, IncludeObject::Metadata);
+        assert_eq!((t["kind"].as_str(), t["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
+        assert_eq!(t["metadata"], json!({"resourceVersion": "9", "continue": "t", "remainingItemCount": 4}));
+        assert_eq!(
+            t["columnDefinitions"][0],
+            json!({"name": "Name", "type": "string", "format": "name",
+            "description": t["columnDefinitions"][0]["description"], "priority": 0})
+        );
+        assert_eq!(t["columnDefinitions"][6]["priority"], 1);
+        assert_eq!(t["rows"][0]["cells"][0], "kubia");
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(t["rows"][0]["object"]["metadata"]["labels"]["app"], "kubia");
+        let full = one(&service("kubia"), Rendering::Table("v1beta1"), IncludeObject::Object);
+        assert_eq!(full["apiVersion"], "meta.k8s.io/v1beta1");
+        assert_eq!(full["metadata"]["resourceVersion"], "7");
+        assert_eq!(full["rows"][0]["object"]["kind"], "Service");
+        let bare = one(&service("kubia"), Rendering::Table("v1"), IncludeObject::None);
+        assert!(bare["rows"][0].get("object").is_none());
+    }
+
+    #[test]
+    fn lists_have_their_kind_and_metadata_lists_only_metadata() {
+        let meta = ListMeta { resource_version: 3, ..ListMeta::default() };
+        let l = list(Kind::Service, Rendering::Object, &[service("a")], &meta, IncludeObject::Metadata);
+        assert_eq!((l["kind"].as_str(), l["apiVersion"].as_str()), (Some("ServiceList"), Some("v1")));
+        assert_eq!(l["metadata"], json!({"resourceVersion": "3"}));
+        let m = list(Kind::Service, Rendering::Metadata("v1"), &[service("a")], &meta, IncludeObject::Metadata);
+        assert_eq!(m["kind"], "PartialObjectMetadataList");
+        assert!(m["items"][0].get("spec").is_none());
+    }
+}

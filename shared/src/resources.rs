@@ -1,0 +1,176 @@
+//! What the API serves of each kind, as discovery tells clients: singular name, short names,
+//! categories, verbs and subresources (what `kubectl get svc`, `kubectl get all` and `kubectl
+//! scale` resolve through), and the order of the API groups.
+
+use crate::Kind;
+
+/// A subresource of a kind, e.g. `deployments/scale`, and the kind it answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subresource {
+    pub name: &'static str,
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+/// Every verb on a collection and its items.
+const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+/// Namespaces are deleted one at a time.
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
+    Subresource { name: "status", group, version, kind, verbs: GET_PATCH_UPDATE }
+}
+
+const fn scale() -> Subresource {
+    Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE }
+}
+
+/// The API groups in the order kube-apiserver lists them (the core group is served apart, at
+/// `/api`). Clients resolve a resource name that several groups serve to the first.
+pub const GROUP_ORDER: &[&str] = &["apps", "certificates.k8s.io", "networking.k8s.io", "discovery.k8s.io"];
+
+impl Kind {
+    /// The singular resource name, e.g. `service`.
+    pub fn singular(self) -> String {
+        self.name().to_ascii_lowercase()
+    }
+
+    /// Short names, e.g. `svc`.
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Kind::Namespace => &["ns"],
+            Kind::Node => &["no"],
+            Kind::Pod => &["po"],
+            Kind::Service => &["svc"],
+            Kind::Endpoints => &["ep"],
+            Kind::ReplicationController => &["rc"],
+            Kind::Event => &["ev"],
+            Kind::ReplicaSet => &["rs"],
+            Kind::Deployment => &["deploy"],
+            Kind::Ingress => &["ing"],
+            Kind::IngressClass => &["ingclass"],
+            Kind::CertificateSigningRequest => &["csr"],
+            Kind::Secret | Kind::EndpointSlice => &[],
+        }
+    }
+
+    /// Categories: `all` is what `kubectl get all` lists.
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Kind::Pod | Kind::Service | Kind::ReplicationController | Kind::ReplicaSet | Kind::Deployment => &["all"],
+            _ => &[],
+        }
+    }
+
+    /// The verbs the resource answers.
+    pub fn verbs(self) -> &'static [&'static str] {
+        match self {
+            Kind::Namespace => NAMESPACE_VERBS,
+            _ => ALL_VERBS,
+        }
+    }
+
+    /// The subresources svclab serves for the kind.
+    pub fn subresources(self) -> &'static [Subresource] {
+        const POD: &[Subresource] = &[
+            Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+            Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
+            Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+            status("", "v1", "Pod"),
+        ];
+        const SERVICE: &[Subresource] = &[status("", "v1", "Service")];
+        const NODE: &[Subresource] = &[status("", "v1", "Node")];
+        const NAMESPACE: &[Subresource] = &[status("", "v1", "Namespace")];
+        const RC: &[Subresource] = &[scale(), status("", "v1", "ReplicationController")];
+        const RS: &[Subresource] = &[scale(), status("apps", "v1", "ReplicaSet")];
+        const DEPLOY: &[Subresource] = &[scale(), status("apps", "v1", "Deployment")];
+        const INGRESS: &[Subresource] = &[status("networking.k8s.io", "v1", "Ingress")];
+        const CSR: &[Subresource] = &[
+            Subresource {
+                name: "approval",
+                group: "certificates.k8s.io",
+                version: "v1",
+                kind: "CertificateSigningRequest",
+                verbs: GET_PATCH_UPDATE,
+            },
+            status("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+        ];
+        match self {
+            Kind::Pod => POD,
+            Kind::Service => SERVICE,
+            Kind::Node => NODE,
+            Kind::Namespace => NAMESPACE,
+            Kind::ReplicationController => RC,
+            Kind::ReplicaSet => RS,
+            Kind::Deployment => DEPLOY,
+            Kind::Ingress => INGRESS,
+            Kind::CertificateSigningRequest => CSR,
+            Kind::Endpoints | Kind::Secret | Kind::Event | Kind::EndpointSlice | Kind::IngressClass => &[],
+        }
+    }
+
+    /// The named subresource, when the kind has it.
+    pub fn subresource(self, name: &str) -> Option<&'static Subresource> {
+        self.subresources().iter().find(|s| s.name == name)
+    }
+
+    /// The kind a name means as kubectl resolves it: a plural, singular, short name or kind
+    /// name in any case (`svc`, `services`, `Service`), first by [`GROUP_ORDER`].
+    pub fn resolve(name: &str) -> Option<Kind> {
+        let name = name.to_ascii_lowercase();
+        let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
+        kinds.sort_by_key(|k| group_rank(k.group()));
+        kinds
+            .into_iter()
+            .find(|k| k.plural() == name || k.singular() == name || k.short_names().contains(&name.as_str()))
+    }
+}
+
+/// Where a group comes in [`GROUP_ORDER`] (the core group first).
+pub fn group_rank(group: &str) -> usize {
+    if group.is_empty() {
+        return 0;
+    }
+    GROUP_ORDER.iter().position(|g| *g == group).map_or(usize::MAX, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_group_has_its_place() {
+        for kind in Kind::ALL {
+            assert_ne!(group_rank(kind.group()), usize::MAX, "{kind:?}'s group is missing from GROUP_ORDER");
+        }
+    }
+
+    #[test]
+    fn short_names_are_unique_and_resolve() {
+        let mut seen = std::collections::BTreeSet::new();
+        for kind in Kind::ALL {
+            for short in kind.short_names() {
+                assert!(seen.insert(*short), "{short} names two kinds");
+                assert_eq!(Kind::resolve(short), Some(*kind));
+            }
+            assert_eq!(Kind::resolve(kind.plural()), Some(*kind));
+            assert_eq!(Kind::resolve(&kind.singular()), Some(*kind));
+        }
+        assert_eq!(Kind::resolve("SVC"), Some(Kind::Service));
+        assert_eq!(Kind::resolve("deploy"), Some(Kind::Deployment));
+        assert_eq!(Kind::resolve("widgets"), None);
+    }
+
+    #[test]
+    fn scalable_kinds_answer_with_autoscaling_scale() {
+        for kind in [Kind::ReplicationController, Kind::ReplicaSet, Kind::Deployment] {
+            let scale = kind.subresource("scale").unwrap();
+            assert_eq!((scale.group, scale.version, scale.kind), ("autoscaling", "v1", "Scale"));
+        }
+        assert!(Kind::Pod.subresource("exec").is_some());
+        assert!(Kind::Secret.subresource("status").is_none());
+    }
+}
