@@ -34,7 +34,8 @@ fn object(value: serde_json::Value) -> Object {
 fn flip(registry: &Registry, service: usize, pod: usize, member: bool) -> Result<()> {
     let app = if member { format!("svc-{service}") } else { "parked".to_string() };
     let key = ObjectKey::new(Kind::Pod, "default", &format!("p-{service}-{pod}"));
-    registry.patch(&key, Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": app}}})))?;
+    let relabel = Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": app}}}));
+    registry.patch(&key, relabel, svclab::openapi::fields::FieldValidation::Strict)?;
     Ok(())
 }
 

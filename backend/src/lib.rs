@@ -25,6 +25,7 @@ pub mod ingress;
 pub mod kubelet;
 pub mod metrics;
 pub mod network;
+pub mod openapi;
 pub mod proxy;
 pub mod registry;
 pub mod store;

@@ -17,6 +17,7 @@ pub mod addons;
 pub mod adhoc;
 pub mod apply;
 pub mod certificates;
+mod decode;
 pub mod discovery;
 pub mod doctor;
 pub mod exec;
@@ -89,6 +90,9 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/version", get(|| async { Json(discovery::version()) }))
         .route("/api", get(|headers: HeaderMap| async move { discovery::core(&headers, &host(&headers)) }))
         .route("/apis", get(|headers: HeaderMap| async move { discovery::groups(&headers, &host(&headers)) }))
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(|| async { Json(crate::openapi::documents::v3_index()) }))
+        .route("/openapi/v3/{*path}", get(openapi_v3))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
@@ -116,6 +120,24 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .with_state(state);
     let dashboard = dashboard.filter(|d| d.join("index.html").is_file());
     api.fallback(move |request: Request| fallback(dashboard.clone(), request))
+}
+
+/// `GET /openapi/v2`, in JSON (kube-apiserver also speaks protobuf here; svclab does not).
+async fn openapi_v2(headers: HeaderMap) -> Response {
+    match media::rendering(&headers) {
+        Some(media::Rendering::Object) => Json(crate::openapi::documents::v2()).into_response(),
+        _ => ApiError::NotAcceptable.into_response(),
+    }
+}
+
+/// `GET /openapi/v3/<group version>`: its document.
+async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    match crate::openapi::documents::v3_document(&path) {
+        Some(document) => {
+            ([(axum::http::header::CACHE_CONTROL, "public, immutable")], Json(&document.body)).into_response()
+        }
+        None => ApiError::PathNotFound.into_response(),
+    }
 }
 
 /// The path prefixes the API owns: nothing under them is the dashboard's.

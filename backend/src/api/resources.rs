@@ -6,7 +6,7 @@
 use super::media::content_type;
 use super::media::{self, Rendering};
 use super::table::{self, IncludeObject};
-use super::{ApiState, discovery, list, scale, selectors, watch};
+use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
 use crate::registry::Patch;
 use crate::store::ObjectKey;
@@ -104,15 +104,16 @@ async fn dispatch(
     }
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
+    let validation = decode::field_validation(query)?;
     if let Some(sub) = target.subresource.as_deref() {
         let name = target.name.as_deref().unwrap_or_default();
         return match (sub, target.kind, method) {
             ("status", _, &Method::GET) => get(state, &target).map(|o| Json(o).into_response()),
             ("status", _, &Method::PUT) => {
-                let object = decode(&target, content_type(headers), &body)?;
-                check_identity(&target, &object)?;
-                let updated = state.registry.update_status(&object)?;
-                Ok(Json(updated).into_response())
+                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
+                check_identity(&target, &decoded.object)?;
+                let updated = state.registry.update_status(&decoded.object)?;
+                Ok(decode::with_warnings(Json(updated).into_response(), &decoded.warnings))
             }
             ("scale", Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController, _) => {
                 let key = ObjectKey::new(target.kind, &ns, name);
@@ -122,9 +123,9 @@ async fn dispatch(
                 get(state, &target).map(|o| Json(o).into_response())
             }
             ("approval", Kind::CertificateSigningRequest, &Method::PUT) => {
-                let object = decode(&target, content_type(headers), &body)?;
-                check_identity(&target, &object)?;
-                Ok(Json(state.registry.update_approval(&object)?).into_response())
+                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
+                check_identity(&target, &decoded.object)?;
+                Ok(Json(state.registry.update_approval(&decoded.object)?).into_response())
             }
             ("status" | "scale" | "approval", _, _) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::PathNotFound),
@@ -167,7 +168,8 @@ async fn dispatch(
             Ok(rendered(rendering, table::one(&object, rendering, include)))
         }
         (&Method::POST, None) => {
-            let mut object = decode(&target, content_type(headers), &body)?;
+            let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
+            let mut object = decoded.object;
             if target.kind.namespaced() {
                 let meta = object.metadata_mut();
                 match meta.namespace.as_deref() {
@@ -182,21 +184,22 @@ async fn dispatch(
                 }
             }
             let created = state.registry.create(object)?;
-            Ok((StatusCode::CREATED, Json(created)).into_response())
+            Ok(decode::with_warnings((StatusCode::CREATED, Json(created)).into_response(), &decoded.warnings))
         }
         (&Method::PUT, Some(_)) => {
-            let object = decode(&target, content_type(headers), &body)?;
-            check_identity(&target, &object)?;
-            let mut object = object;
+            let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
+            check_identity(&target, &decoded.object)?;
+            let mut object = decoded.object;
             if target.kind.namespaced() {
                 object.metadata_mut().namespace = Some(ns);
             }
-            Ok(Json(state.registry.update(object)?).into_response())
+            Ok(decode::with_warnings(Json(state.registry.update(object)?).into_response(), &decoded.warnings))
         }
         (&Method::PATCH, Some(name)) => {
             let patch = parse_patch(headers, &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
-            Ok(Json(state.registry.patch(&key, patch)?).into_response())
+            let (patched, warnings) = state.registry.patch(&key, patch, validation)?;
+            Ok(decode::with_warnings(Json(patched).into_response(), &warnings))
         }
         (&Method::DELETE, Some(name)) => {
             let (precondition, grace) = delete_options(&body, query)?;
@@ -236,8 +239,9 @@ fn rendered(rendering: Rendering, body: Value) -> Response {
 pub(super) fn parse_patch(headers: &HeaderMap, body: &[u8]) -> Result<Patch, ApiError> {
     let invalid = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
     match content_type(headers).as_str() {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?))
+        "application/merge-patch+json" => Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?)),
+        "application/strategic-merge-patch+json" => {
+            Ok(Patch::Strategic(serde_json::from_slice(body).map_err(invalid)?))
         }
         "application/json-patch+json" => Ok(Patch::Json(serde_json::from_slice(body).map_err(invalid)?)),
         other => Err(ApiError::UnsupportedMediaType(format!(
@@ -261,39 +265,6 @@ fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// Reads a request body (JSON, or YAML when the content type says so) as an object of the kind
-/// the path names.
-fn decode(target: &Target, content_type: String, body: &[u8]) -> Result<Object, ApiError> {
-    let kind = target.kind;
-    let mut value: Value = if content_type.contains("yaml") {
-        serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))?
-    };
-    if legacy::is_legacy(&value) {
-        value = legacy::upgrade(value);
-    }
-    let map = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
-    for (field, expected) in [("apiVersion", kind.api_version()), ("kind", kind.name())] {
-        match map.get(field).and_then(Value::as_str) {
-            None => {
-                map.insert(field.into(), expected.into());
-            }
-            Some(given) if given != expected => {
-                let what = if field == "kind" { "kind" } else { "API version" };
-                return Err(ApiError::BadRequest(format!(
-                    "the {what} in the data ({given}) does not match the expected {what} ({expected})"
-                )));
-            }
-            _ => {}
-        }
-    }
-    Object::from_value_as(kind, value).map_err(|e| {
-        let (k, v) = (kind.name(), kind.api_version());
-        ApiError::BadRequest(format!("{k} in version \"{v}\" cannot be handled as a {k}: {e}"))
-    })
 }
 
 /// DeleteOptions from the body and the query: the resourceVersion precondition and

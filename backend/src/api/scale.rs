@@ -118,7 +118,8 @@ pub(super) fn handle(
             }
             Sent::Patch(patch) => {
                 let mut scale = scale_of(&current);
-                patch.apply(&mut scale)?;
+                let schemas = crate::openapi::schemas();
+                patch.apply(&schemas.definitions()[schemas.scale_name()], &mut scale)?;
                 wanted_replicas(key, &scale)?
             }
         };

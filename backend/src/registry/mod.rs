@@ -6,12 +6,15 @@ mod admission;
 mod defaults;
 mod events;
 mod ipalloc;
+pub mod patch;
 mod service;
 
 pub use ipalloc::ClusterIpAllocator;
+pub use patch::Patch;
 pub use service::{PortAllocator, ServiceAllocators};
 
 use crate::error::ApiError;
+use crate::openapi::fields::{self, FieldValidation};
 use crate::store::{ObjectKey, Store, StoreError};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
@@ -193,23 +196,37 @@ impl Registry {
         self.with_reservation(Some(current), object, |o| self.store.update(o))
     }
 
-    /// Applies a JSON merge patch (RFC 7386) or JSON patch (RFC 6902) to an object (to the
-    /// latest one again when another writer got in first, see [`retry_on_conflict`]).
-    pub fn patch(&self, key: &ObjectKey, patch: Patch) -> Result<Arc<Object>, ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch))
+    /// Applies a patch (JSON merge, JSON, or strategic merge) to an object (to the latest one
+    /// again when another writer got in first, see [`retry_on_conflict`]); unknown fields in
+    /// the result are handled as `validation` says, and the warnings returned.
+    pub fn patch(
+        &self,
+        key: &ObjectKey,
+        patch: Patch,
+        validation: FieldValidation,
+    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, validation))
     }
 
-    fn patch_once(&self, key: &ObjectKey, patch: &Patch) -> Result<Arc<Object>, ApiError> {
+    fn patch_once(
+        &self,
+        key: &ObjectKey,
+        patch: &Patch,
+        validation: FieldValidation,
+    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
         let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         let mut value = current.to_value();
-        patch.apply(&mut value)?;
-        let object = Object::from_value_as(key.kind, value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        patch.apply(crate::openapi::schemas().root(key.kind), &mut value)?;
+        let warnings = fields::check(key.kind, &value, validation).map_err(ApiError::BadRequest)?;
+        let object = Object::from_value_as(key.kind, value)
+            .map_err(|e| fields::cannot_handle(key.kind, e))
+            .map_err(ApiError::BadRequest)?;
         if object.name() != key.name || (key.kind.namespaced() && object.namespace() != key.namespace) {
             return Err(ApiError::BadRequest("the name and namespace of an object cannot be patched".into()));
         }
         let mut object = object;
         keep_server_fields(&current, &mut object);
-        self.commit_update(&current, object)
+        Ok((self.commit_update(&current, object)?, warnings))
     }
 
     /// Assigns a pending pod to a node (the `binding` subresource).
@@ -301,31 +318,6 @@ impl Registry {
     /// Records an event about an object, as components do (`kubectl get events`).
     pub fn record_event(&self, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
         events::record(self, about, type_, reason, message, component);
-    }
-}
-
-/// A patch body.
-pub enum Patch {
-    Merge(serde_json::Value),
-    Json(json_patch::Patch),
-}
-
-impl Patch {
-    /// Whether the patch holds the object to a `resourceVersion` (a precondition, never retried).
-    pub fn sets_resource_version(&self) -> bool {
-        match self {
-            Patch::Merge(v) => v["metadata"]["resourceVersion"].is_string(),
-            Patch::Json(p) => p.0.iter().any(|op| op.path().as_str() == "/metadata/resourceVersion"),
-        }
-    }
-
-    /// Applies the patch to `value`.
-    pub fn apply(&self, value: &mut serde_json::Value) -> Result<(), ApiError> {
-        match self {
-            Patch::Merge(p) => json_patch::merge(value, p),
-            Patch::Json(p) => json_patch::patch(value, p).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        }
-        Ok(())
     }
 }
 

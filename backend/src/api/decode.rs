@@ -1,0 +1,78 @@
+//! Request bodies as objects: JSON, or YAML when the content type says so; an older version
+//! converted (the chapter's `extensions/v1beta1` Ingress); `apiVersion` and `kind` checked
+//! against the path; and unknown fields handled as `?fieldValidation=` asks (refused, warned
+//! about, or dropped), with kube-apiserver's messages.
+
+use super::resources::Target;
+use crate::error::ApiError;
+use crate::openapi::fields::{self, FieldValidation};
+use axum::http::HeaderValue;
+use axum::response::Response;
+use serde_json::Value;
+use std::collections::HashMap;
+use svclab_shared::{Object, legacy};
+
+/// A decoded body and the warnings to send back with the answer.
+pub struct Decoded {
+    pub object: Object,
+    pub warnings: Vec<String>,
+}
+
+/// The field validation a request asks for.
+pub fn field_validation(query: &HashMap<String, String>) -> Result<FieldValidation, ApiError> {
+    FieldValidation::from_query(query.get("fieldValidation").map(String::as_str)).map_err(ApiError::BadRequest)
+}
+
+/// Parses a body as JSON, or as YAML for a YAML content type.
+pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type.contains("yaml") {
+        serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
+    }
+}
+
+/// A body as an object of the kind the path names.
+pub fn object(
+    target: &Target,
+    content_type: &str,
+    body: &[u8],
+    validation: FieldValidation,
+) -> Result<Decoded, ApiError> {
+    let kind = target.kind;
+    let mut value = parse(content_type, body)?;
+    if legacy::is_legacy(&value) {
+        value = legacy::upgrade(value);
+    }
+    let map = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
+    for (field, expected) in [("apiVersion", kind.api_version()), ("kind", kind.name())] {
+        match map.get(field).and_then(Value::as_str) {
+            None => {
+                map.insert(field.into(), expected.into());
+            }
+            Some(given) if given != expected => {
+                let what = if field == "kind" { "kind" } else { "API version" };
+                return Err(ApiError::BadRequest(format!(
+                    "the {what} in the data ({given}) does not match the expected {what} ({expected})"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let warnings = fields::check(kind, &value, validation).map_err(ApiError::BadRequest)?;
+    let object =
+        Object::from_value_as(kind, value).map_err(|e| ApiError::BadRequest(fields::cannot_handle(kind, e)))?;
+    Ok(Decoded { object, warnings })
+}
+
+/// Adds a `Warning` header per warning, as kube-apiserver sends them (kubectl prints each as
+/// `Warning: …`).
+pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append("warning", value);
+        }
+    }
+    response
+}

@@ -1,0 +1,195 @@
+//! The API's schemas, generated from the k8s-openapi types (their `schemars` descriptions), with
+//! what Kubernetes keeps in its Go struct tags added ([`patch_meta`]): how each list merges under
+//! a strategic merge patch, and its list-map keys. One set of schemas serves everything that
+//! needs to know the types' shape: the OpenAPI v3 and v2 documents kubectl validates against and
+//! `kubectl explain` reads ([`documents`]), unknown-field detection for `fieldValidation`
+//! ([`fields`]), and the merge keys of strategic merge patches (`registry::patch`).
+
+pub mod documents;
+pub mod fields;
+mod patch_meta;
+
+use k8s_openapi::api::{apps, autoscaling, certificates, core, discovery, networking};
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use svclab_shared::Kind;
+
+/// Where a schema's definitions are referenced from (`#/components/schemas/<name>`).
+pub const REF_PREFIX: &str = "#/components/schemas/";
+
+/// Every definition svclab's kinds use, by name (`io.k8s.api.core.v1.Service`).
+pub struct Schemas {
+    definitions: Map<String, Value>,
+    roots: HashMap<Kind, String>,
+    scale: String,
+}
+
+/// The schemas, built once.
+pub fn schemas() -> &'static Schemas {
+    static SCHEMAS: LazyLock<Schemas> = LazyLock::new(Schemas::generate);
+    &SCHEMAS
+}
+
+/// The definition a `$ref` schema names.
+fn ref_name(schema: &Value) -> Option<&str> {
+    schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REF_PREFIX))
+}
+
+impl Schemas {
+    fn generate() -> Schemas {
+        let mut generator = SchemaSettings::openapi3().into_generator();
+        let mut roots = HashMap::new();
+        for kind in Kind::ALL {
+            let root = root_schema(&mut generator, *kind);
+            let name = ref_name(root.as_value()).expect("every kind has a named schema").to_string();
+            roots.insert(*kind, name);
+        }
+        let scale = generator.subschema_for::<autoscaling::v1::Scale>();
+        let scale = ref_name(scale.as_value()).expect("Scale has a named schema").to_string();
+        let mut definitions = generator.take_definitions(true);
+        for (kind, name) in &roots {
+            let gvk = json!([{"group": kind.group(), "version": kind.version(), "kind": kind.name()}]);
+            if let Some(schema) = definitions.get_mut(name).and_then(Value::as_object_mut) {
+                schema.insert("x-kubernetes-group-version-kind".into(), gvk);
+            }
+        }
+        if let Some(schema) = definitions.get_mut(&scale).and_then(Value::as_object_mut) {
+            let gvk = json!([{"group": "autoscaling", "version": "v1", "kind": "Scale"}]);
+            schema.insert("x-kubernetes-group-version-kind".into(), gvk);
+        }
+        patch_meta::annotate(&mut definitions);
+        Schemas { definitions, roots, scale }
+    }
+
+    /// Every definition.
+    pub fn definitions(&self) -> &Map<String, Value> {
+        &self.definitions
+    }
+
+    /// The name of a kind's definition.
+    pub fn root_name(&self, kind: Kind) -> &str {
+        &self.roots[&kind]
+    }
+
+    /// The name of `autoscaling/v1` Scale's definition (the `scale` subresource).
+    pub fn scale_name(&self) -> &str {
+        &self.scale
+    }
+
+    /// A kind's schema.
+    pub fn root(&self, kind: Kind) -> &Value {
+        &self.definitions[self.root_name(kind)]
+    }
+
+    /// The schema itself when `schema` refers to one (`$ref`, or `allOf: [{$ref}]` as OpenAPI 3
+    /// wraps a reference that carries its own description).
+    pub fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        let target = ref_name(schema).or_else(|| {
+            let all_of = schema.get("allOf")?.as_array()?;
+            match all_of.as_slice() {
+                [only] => ref_name(only),
+                _ => None,
+            }
+        });
+        target.and_then(|name| self.definitions.get(name)).unwrap_or(schema)
+    }
+
+    /// The schema of an object's property, resolved.
+    pub fn property<'a>(&'a self, schema: &'a Value, name: &str) -> Option<&'a Value> {
+        self.resolve(schema).get("properties")?.get(name)
+    }
+
+    /// The schema of a list's items, resolved.
+    pub fn items<'a>(&'a self, schema: &'a Value) -> Option<&'a Value> {
+        Some(self.resolve(self.resolve(schema).get("items")?))
+    }
+
+    /// The schema of a map's values, resolved.
+    pub fn values<'a>(&'a self, schema: &'a Value) -> Option<&'a Value> {
+        match self.resolve(schema).get("additionalProperties")? {
+            Value::Bool(_) => None,
+            values => Some(self.resolve(values)),
+        }
+    }
+
+    /// The names of the definitions `names` refer to, directly or through others, with them.
+    pub fn closure<'a>(&'a self, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut pending: Vec<&str> = names.into_iter().collect();
+        while let Some(name) = pending.pop() {
+            if seen.contains(&name) {
+                continue;
+            }
+            let Some((key, schema)) = self.definitions.get_key_value(name) else { continue };
+            seen.push(key.as_str());
+            collect_refs(schema, &mut pending);
+        }
+        seen.sort();
+        seen
+    }
+}
+
+fn collect_refs<'a>(schema: &'a Value, out: &mut Vec<&'a str>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = ref_name(schema) {
+                out.push(name);
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// A kind's schema, registered with the generator: the one place a kind meets its Rust type here.
+fn root_schema(generator: &mut SchemaGenerator, kind: Kind) -> schemars::Schema {
+    match kind {
+        Kind::Namespace => generator.subschema_for::<core::v1::Namespace>(),
+        Kind::Node => generator.subschema_for::<core::v1::Node>(),
+        Kind::Pod => generator.subschema_for::<core::v1::Pod>(),
+        Kind::Service => generator.subschema_for::<core::v1::Service>(),
+        Kind::Endpoints => generator.subschema_for::<core::v1::Endpoints>(),
+        Kind::Secret => generator.subschema_for::<core::v1::Secret>(),
+        Kind::ReplicationController => generator.subschema_for::<core::v1::ReplicationController>(),
+        Kind::Event => generator.subschema_for::<core::v1::Event>(),
+        Kind::ReplicaSet => generator.subschema_for::<apps::v1::ReplicaSet>(),
+        Kind::Deployment => generator.subschema_for::<apps::v1::Deployment>(),
+        Kind::EndpointSlice => generator.subschema_for::<discovery::v1::EndpointSlice>(),
+        Kind::Ingress => generator.subschema_for::<networking::v1::Ingress>(),
+        Kind::IngressClass => generator.subschema_for::<networking::v1::IngressClass>(),
+        Kind::CertificateSigningRequest => generator.subschema_for::<certificates::v1::CertificateSigningRequest>(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_schema_that_names_its_group_version_kind() {
+        let schemas = schemas();
+        for kind in Kind::ALL {
+            let root = schemas.root(*kind);
+            assert_eq!(root["x-kubernetes-group-version-kind"][0]["kind"], kind.name());
+            assert!(root["properties"]["metadata"].is_object(), "{kind:?}");
+        }
+        assert_eq!(schemas.root_name(Kind::Service), "io.k8s.api.core.v1.Service");
+    }
+
+    #[test]
+    fn schemas_resolve_through_references() {
+        let schemas = schemas();
+        let spec = schemas.property(schemas.root(Kind::Service), "spec").unwrap();
+        let ports = schemas.property(spec, "ports").unwrap();
+        assert_eq!(ports["x-kubernetes-patch-merge-key"], "port");
+        let port = schemas.items(ports).unwrap();
+        assert!(port["properties"]["targetPort"].is_object());
+        let closure = schemas.closure([schemas.root_name(Kind::Service)]);
+        assert!(closure.contains(&"io.k8s.api.core.v1.ServicePort"));
+        assert!(closure.contains(&"io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
+        assert!(!closure.contains(&"io.k8s.api.core.v1.PodSpec"));
+    }
+}
