@@ -221,7 +221,9 @@ impl Session {
             })
         };
         self.frame(STATUS, status.to_string().as_bytes()).await;
-        let _ = self.sink.send(Message::Close(None)).await;
+        // A normal closure (1000) ends the session; without a code kubectl reports an error.
+        let close = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
+        let _ = self.sink.send(Message::Close(Some(close))).await;
         self.reader.abort();
     }
 

@@ -9,7 +9,8 @@
 //!   [`doctor`]), `POST /lab/v1/dns-lookups` (the DNS panel, [`lookup`]), a node's kubelet
 //!   ([`nodes`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl
 //!   certificate approve|deny` ([`certificates`]);
-//! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]);
+//! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]), and
+//!   container logs ([`logs`]);
 //! - the dashboard's files at `/`; a path under the API's prefixes that nothing serves answers a
 //!   404 `Status`, never the dashboard.
 
@@ -23,6 +24,7 @@ pub mod doctor;
 pub mod exec;
 pub mod feed;
 mod list;
+pub mod logs;
 pub mod lookup;
 pub mod media;
 pub mod nodes;
@@ -94,6 +96,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         .route("/openapi/v3", get(|| async { Json(crate::openapi::documents::v3_index()) }))
         .route("/openapi/v3/{*path}", get(openapi_v3))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
@@ -138,6 +141,20 @@ async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> R
         }
         None => ApiError::PathNotFound.into_response(),
     }
+}
+
+/// A stream of what a task produces, through a small channel (the task ends when the stream is
+/// dropped and its next send fails, or on cancellation).
+pub(crate) fn produced_stream<T, F, Fut>(producer: F) -> impl futures::Stream<Item = T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(producer(tx));
+    let mut rx = rx;
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// The path prefixes the API owns: nothing under them is the dashboard's.

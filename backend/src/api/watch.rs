@@ -172,7 +172,7 @@ pub fn stream(state: &ApiState, scope: Scope, options: Options) -> Response {
     };
     let mut encoder =
         Encoder { rendering: scope.rendering, include: scope.include, kind: scope.kind, columns_sent: false };
-    let body = produced_stream(move |tx| async move {
+    let body = super::produced_stream(move |tx| async move {
         let send = |bytes: bytes::Bytes| {
             let tx = tx.clone();
             async move { tx.send(Ok::<_, std::io::Error>(bytes)).await.is_ok() }
@@ -241,20 +241,6 @@ pub fn stream(state: &ApiState, scope: Scope, options: Options) -> Response {
         .header("cache-control", "no-cache")
         .body(Body::from_stream(body))
         .expect("valid response")
-}
-
-/// A stream of what a task produces, through a small channel (the task ends when the stream is
-/// dropped and its next send fails, or on cancellation).
-fn produced_stream<T, F, Fut>(producer: F) -> impl futures::Stream<Item = T>
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(tx));
-    let mut rx = rx;
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! One container's runtime state: its filesystem, whether it is waiting, running or terminated,
-//! readiness, restarts; and the restart back-off (pure).
+//! readiness, restarts, its logs (this run's and the previous run's); and the restart back-off
+//! (pure).
 
 use super::fs::Fs;
 use super::images::Program;
+use super::logs::Log;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Container;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,6 +41,9 @@ pub struct Snapshot {
 struct State {
     fs: Fs,
     snapshot: Snapshot,
+    /// This run's log and the previous run's.
+    log: Arc<Log>,
+    previous_log: Option<Arc<Log>>,
 }
 
 /// A container of a running pod.
@@ -61,7 +67,7 @@ impl ContainerRuntime {
             ready: false,
             started: false,
         };
-        let state = Mutex::new(State { fs: Fs::default(), snapshot });
+        let state = Mutex::new(State { fs: Fs::default(), snapshot, log: Arc::default(), previous_log: None });
         ContainerRuntime { spec, image, program, state, fs_changed: tokio::sync::Notify::new() }
     }
 
@@ -77,6 +83,28 @@ impl ContainerRuntime {
         let out = f(&mut self.state().fs);
         self.fs_changed.notify_waiters();
         out
+    }
+
+    /// A new run begins: its log starts empty, and the last run's becomes the previous one.
+    pub fn begin_log(&self) -> Arc<Log> {
+        let mut state = self.state();
+        let fresh: Arc<Log> = Arc::default();
+        let last = std::mem::replace(&mut state.log, fresh.clone());
+        last.close();
+        if state.snapshot.last.is_some() {
+            state.previous_log = Some(last);
+        }
+        fresh
+    }
+
+    /// This run's log.
+    pub fn log(&self) -> Arc<Log> {
+        self.state().log.clone()
+    }
+
+    /// The previous run's log, once the container has restarted.
+    pub fn previous_log(&self) -> Option<Arc<Log>> {
+        self.state().previous_log.clone()
     }
 
     /// Looks at the filesystem without counting as a change.
@@ -118,6 +146,7 @@ impl ContainerRuntime {
     /// The container's main process ended (or was killed).
     pub fn terminated(&self, exit_code: i32, reason: &str, message: Option<String>) -> Terminated {
         let mut state = self.state();
+        state.log.close();
         let s = &mut state.snapshot;
         let started = match &s.phase {
             Phase::Running { since } => *since,

@@ -20,6 +20,7 @@
 //!   for the tool images. The kubelet records an event saying the image is not built in.
 
 use super::PodSandbox;
+use super::access_log::{self, Format, Peer};
 use super::container::ContainerRuntime;
 use super::fs::Fs;
 use crate::proxy::Protocol;
@@ -138,10 +139,14 @@ fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Opti
     if argv.is_empty() {
         return None;
     }
-    let (sandbox, name) = (sandbox.clone(), container.name().to_string());
+    let (sandbox, name, log) = (sandbox.clone(), container.name().to_string(), container.log());
     Some(Box::pin(async move {
-        let mut ctx = super::exec::Ctx::new(sandbox, &name);
-        ctx.command(&argv, Vec::new()).await.code
+        let mut ctx = super::exec::Ctx::main_process(sandbox, &name, log.clone());
+        let out = ctx.command(&argv, Vec::new()).await;
+        // What did not go to the log as it was written (a command run without a shell).
+        log.write(super::logs::Stream::Stdout, &out.stdout);
+        log.write(super::logs::Stream::Stderr, &out.stderr);
+        out.code
     }))
 }
 
@@ -165,7 +170,7 @@ pub async fn start(
                 let hostname = hostname.clone();
                 async move { format!("You've hit {hostname}\n") }
             });
-            ports.push((8080, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
+            ports.push((8080, Protocol::Tcp, serve_http(app, Format::Kubia, sandbox, container, run, tracker).await?));
             forever()
         }
         Program::EchoServer => {
@@ -174,7 +179,7 @@ pub async fn start(
                 let (hostname, source) = (hostname.clone(), network.source_of(peer.remote, peer.local));
                 async move { echo(&hostname, source, request).await }
             });
-            ports.push((8080, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
+            ports.push((8080, Protocol::Tcp, serve_http(app, Format::Nginx, sandbox, container, run, tracker).await?));
             forever()
         }
         Program::NetExec => {
@@ -183,14 +188,15 @@ pub async fn start(
                 ports.push((
                     http_port,
                     Protocol::Tcp,
-                    serve_http(netexec_http(sandbox), container, run, tracker).await?,
+                    serve_http(netexec_http(sandbox), Format::Agnhost, sandbox, container, run, tracker).await?,
                 ));
                 ports.push((udp_port, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
             }
             forever()
         }
         Program::Nginx => {
-            ports.push((80, Protocol::Tcp, serve_http(nginx(container.clone()), container, run, tracker).await?));
+            let app = nginx(container.clone());
+            ports.push((80, Protocol::Tcp, serve_http(app, Format::Nginx, sandbox, container, run, tracker).await?));
             forever()
         }
         Program::Tools => command_main(sandbox, container).unwrap_or_else(forever),
@@ -201,12 +207,27 @@ pub async fn start(
                     ports.push((number, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
                 } else {
                     let app = default_server(&container.image, &sandbox.hostname, number);
-                    ports.push((number, Protocol::Tcp, serve_http(app, container, run, tracker).await?));
+                    let real = serve_http(app, Format::Default, sandbox, container, run, tracker).await?;
+                    ports.push((number, Protocol::Tcp, real));
                 }
             }
             command_main(sandbox, container).unwrap_or_else(forever)
         }
     };
+    let format = match container.program {
+        Program::Kubia => Some(Format::Kubia),
+        Program::EchoServer | Program::Nginx => Some(Format::Nginx),
+        Program::NetExec => Some(Format::Agnhost),
+        Program::Default if !ports.is_empty() => Some(Format::Default),
+        _ => None,
+    };
+    if let Some(format) = format {
+        let tcp: Vec<u16> = ports.iter().filter(|(_, p, _)| *p == Protocol::Tcp).map(|(n, _, _)| *n).collect();
+        let log = container.log();
+        for line in format.start_lines(&tcp) {
+            log.write(super::logs::Stream::Stdout, &format!("{line}\n"));
+        }
+    }
     let bind = spec.env.iter().flatten().find(|v| v.name == BIND_ENV).and_then(|v| v.value.as_deref());
     let loopback_only = matches!(bind, Some("127.0.0.1" | "localhost"));
     Ok(Started { ports, loopback_only, main })
@@ -250,26 +271,18 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
     })
 }
 
-/// A built-in server's connection, as the pair of addresses svclab tracks its source by.
-#[derive(Clone, Copy, Debug)]
-struct Peer {
-    remote: SocketAddr,
-    local: SocketAddr,
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
-        let remote = *stream.remote_addr();
-        Peer { remote, local: stream.io().local_addr().unwrap_or(remote) }
-    }
-}
-
 async fn serve_http(
     app: Router,
+    format: Format,
+    sandbox: &PodSandbox,
     container: &Arc<ContainerRuntime>,
     run: &CancellationToken,
     tracker: &TaskTracker,
 ) -> io::Result<SocketAddr> {
+    let (logged, network) = (container.clone(), sandbox.network.clone());
+    let app = app.layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+        access_log::middleware(format, logged.clone(), network.clone(), request, next)
+    }));
     let sick = container.clone();
     let app = app.layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
         let unhealthy = sick.read_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());

@@ -2,11 +2,13 @@
 //! built-in programs on real loopback sockets, gives each pod an address from the node's pod
 //! subnet, puts it on the virtual network, and reports pod and node status.
 
-mod container;
+mod access_log;
+pub mod container;
 pub mod envvars;
 pub mod exec;
 pub mod fs;
 pub mod images;
+pub mod logs;
 mod prober;
 mod sandbox;
 mod status;

@@ -68,6 +68,7 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
             deps.event("Normal", "DefaultProgram", &msg);
         }
         let started_at = Instant::now();
+        container.begin_log();
         let ended = match images::start(&sandbox, &container, &run, &deps.tracker).await {
             Ok(started) => {
                 container.started(fs, container.spec.startup_probe.is_some());
@@ -116,7 +117,10 @@ async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime
         };
         run.cancel();
         let code = match ended {
-            Ended::PodStopped => return,
+            Ended::PodStopped => {
+                container.log().close();
+                return;
+            }
             Ended::Exited(code) => {
                 container.terminated(code, if code == 0 { "Completed" } else { "Error" }, None);
                 code

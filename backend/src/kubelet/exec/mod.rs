@@ -60,6 +60,12 @@ pub struct Ctx {
     pub(crate) depth: usize,
     /// What `$(…)` substitutions wrote to standard error, for the command they are part of.
     pub(crate) substitution_stderr: String,
+    /// Where a container's main process writes as it goes (its log); `None` for exec, whose
+    /// output is returned when the command ends.
+    pub(crate) console: Option<Arc<super::logs::Log>>,
+    /// How many enclosing constructs capture standard output (`$(…)`, the left of a pipe):
+    /// while any does, output is not the console's.
+    pub(crate) capturing: usize,
 }
 
 const NOT_FOUND_PREFIX: &str = "OCI runtime exec failed: exec failed: unable to start container process: exec:";
@@ -78,6 +84,32 @@ impl Ctx {
             shell_name: "sh".into(),
             depth: 0,
             substitution_stderr: String::new(),
+            console: None,
+            capturing: 0,
+        }
+    }
+
+    /// The context of a container's main process, writing to its log as it goes.
+    pub fn main_process(sandbox: Arc<PodSandbox>, container: &str, log: Arc<super::logs::Log>) -> Self {
+        Ctx { console: Some(log), ..Ctx::new(sandbox, container) }
+    }
+
+    /// Writes what a command printed: to the console when there is one and nothing captures
+    /// it, otherwise into `out`.
+    pub(crate) fn emit(&self, out: &mut Output, stdout: &str, stderr: &str) {
+        match &self.console {
+            Some(console) => {
+                console.write(super::logs::Stream::Stderr, stderr);
+                if self.capturing == 0 {
+                    console.write(super::logs::Stream::Stdout, stdout);
+                } else {
+                    out.stdout.push_str(stdout);
+                }
+            }
+            None => {
+                out.stdout.push_str(stdout);
+                out.stderr.push_str(stderr);
+            }
         }
     }
 
@@ -246,6 +278,8 @@ impl Ctx {
             shell_name: name.to_string(),
             depth: self.depth,
             substitution_stderr: String::new(),
+            console: self.console.clone(),
+            capturing: self.capturing,
         };
         let out = match args.first().map(String::as_str) {
             Some("-c") => match args.get(1) {

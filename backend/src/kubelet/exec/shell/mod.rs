@@ -51,7 +51,9 @@ impl Ctx {
                     (value, *quoted)
                 }
                 Part::Subst { script, quoted } => {
+                    self.capturing += 1;
                     let out = Box::pin(self.run_script_text(script, Vec::new())).await;
+                    self.capturing -= 1;
                     self.last_code = out.code;
                     // A substitution's errors go to the shell's standard error.
                     self.substitution_stderr.push_str(&out.stderr);
@@ -139,16 +141,20 @@ impl Ctx {
         let mut code = 0;
         let last = pipeline.commands.len() - 1;
         for (i, command) in pipeline.commands.iter().enumerate() {
+            // What a command left of a pipe prints is the next one's input.
+            let piped = i != last;
+            self.capturing += piped as usize;
             let result = match command {
                 Command::Simple(simple) => self.run_simple(simple, std::mem::take(&mut input)).await,
                 compound => self.run_compound(compound, std::mem::take(&mut input)).await,
             };
-            out.stderr.push_str(&result.stderr);
+            self.capturing -= piped as usize;
             code = result.code;
-            if i == last {
-                out.stdout.push_str(&result.stdout);
-            } else {
+            if piped {
+                self.emit(out, "", &result.stderr);
                 input = result.stdout.into_bytes();
+            } else {
+                self.emit(out, &result.stdout, &result.stderr);
             }
             if self.exited.is_some() {
                 break;
