@@ -32,7 +32,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --dashboard ../frontend/dist`,
+    command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 30_000,

@@ -22,6 +22,7 @@ pub mod controllers;
 pub mod dns;
 pub mod error;
 pub mod ingress;
+pub mod kubeconfig;
 pub mod kubelet;
 pub mod metrics;
 pub mod network;

@@ -52,6 +52,52 @@ struct Args {
     /// `PUT /lab/v1/addons/ingress {"enabled": true}`, as `minikube addons enable ingress`).
     #[arg(long)]
     no_ingress: bool,
+    /// Write a kubeconfig for svclab to this file instead of merging a context into yours.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_kubeconfig")]
+    kubeconfig: Option<PathBuf>,
+    /// Leave kubeconfig files alone (by default svclab merges a context into $KUBECONFIG, else
+    /// ~/.kube/config, makes it current, and restores the previous one when it stops).
+    #[arg(long)]
+    no_kubeconfig: bool,
+    /// The cluster's name: the kubeconfig context's.
+    #[arg(long, default_value = "svclab")]
+    name: String,
+}
+
+/// Where svclab wrote its kubeconfig context, to restore on exit.
+struct Installed {
+    path: PathBuf,
+    previous: Option<String>,
+}
+
+/// Connects kubectl to the running svclab, as its flags ask; says what it did.
+fn connect_kubectl(args: &Args, server: &str) -> Option<Installed> {
+    let entry = svclab::kubeconfig::Entry { name: args.name.clone(), server: server.to_string(), token: None };
+    if args.no_kubeconfig {
+        return None;
+    }
+    if let Some(path) = &args.kubeconfig {
+        match svclab::kubeconfig::write_standalone(path, &entry) {
+            Ok(()) => println!("kubectl: KUBECONFIG={} kubectl get svc", path.display()),
+            Err(e) => eprintln!("svclab: could not write the kubeconfig: {e}"),
+        }
+        return None;
+    }
+    let path = svclab::kubeconfig::default_path()?;
+    match svclab::kubeconfig::install(&path, &entry) {
+        Ok(previous) => {
+            let was = match &previous {
+                Some(p) => format!(" (it was \"{p}\", current again when svclab stops)"),
+                None => String::new(),
+            };
+            println!("kubectl: context \"{}\" in {} is current{was}; try `kubectl get svc`", args.name, path.display());
+            Some(Installed { path, previous })
+        }
+        Err(e) => {
+            eprintln!("svclab: kubectl is not set up ({e}); use --kubeconfig PATH, or kubectl --server={server}");
+            None
+        }
+    }
 }
 
 /// Whether starting failed because the cluster DNS address is taken.
@@ -70,13 +116,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = Config {
         listen: args.listen,
-        dashboard: Some(args.dashboard),
+        dashboard: Some(args.dashboard.clone()),
         nodes: args.nodes,
         plan: AddressPlan::on_loopback(args.node_network),
         load_balancers: !args.no_load_balancers,
         dns: DnsConfig {
             listen: args.dns.unwrap_or(DnsConfig::default().listen),
-            domain: args.cluster_domain,
+            domain: args.cluster_domain.clone(),
             ttl: args.dns_ttl,
             upstream: args.dns_upstream,
         },
@@ -105,7 +151,14 @@ async fn main() -> anyhow::Result<()> {
         Some(a) => println!("ingress controller: http://{} and https://{}", a.http, a.https),
         None => println!("ingress controller: disabled"),
     }
+    let installed = connect_kubectl(&args, &format!("http://{}", app.api_addr));
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
+    if let Some(installed) = installed {
+        let restored = svclab::kubeconfig::uninstall(&installed.path, &args.name, installed.previous.as_deref());
+        if let Err(e) = restored {
+            eprintln!("svclab: could not restore the kubeconfig's current context: {e}");
+        }
+    }
     Ok(())
 }
