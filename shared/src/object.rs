@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::certificates::v1 as certificates;
+use k8s_openapi::api::coordination::v1 as coordination;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::api::networking::v1 as networking;
@@ -123,6 +124,7 @@ kinds! {
     Ingress(networking::Ingress), namespaced: true;
     IngressClass(networking::IngressClass), namespaced: false;
     CertificateSigningRequest(certificates::CertificateSigningRequest), namespaced: false;
+    Lease(coordination::Lease), namespaced: true;
 }
 
 /// Why a document could not be read as an object.

@@ -30,7 +30,8 @@ const fn scale() -> Subresource {
 
 /// The API groups in the order kube-apiserver lists them (the core group is served apart, at
 /// `/api`). Clients resolve a resource name that several groups serve to the first.
-pub const GROUP_ORDER: &[&str] = &["apps", "certificates.k8s.io", "networking.k8s.io", "discovery.k8s.io"];
+pub const GROUP_ORDER: &[&str] =
+    &["apps", "certificates.k8s.io", "networking.k8s.io", "coordination.k8s.io", "discovery.k8s.io"];
 
 impl Kind {
     /// The singular resource name, e.g. `service`.
@@ -53,7 +54,7 @@ impl Kind {
             Kind::Ingress => &["ing"],
             Kind::IngressClass => &["ingclass"],
             Kind::CertificateSigningRequest => &["csr"],
-            Kind::Secret | Kind::EndpointSlice => &[],
+            Kind::Secret | Kind::EndpointSlice | Kind::Lease => &[],
         }
     }
 
@@ -108,7 +109,9 @@ impl Kind {
             Kind::Deployment => DEPLOY,
             Kind::Ingress => INGRESS,
             Kind::CertificateSigningRequest => CSR,
-            Kind::Endpoints | Kind::Secret | Kind::Event | Kind::EndpointSlice | Kind::IngressClass => &[],
+            Kind::Endpoints | Kind::Secret | Kind::Event | Kind::EndpointSlice | Kind::IngressClass | Kind::Lease => {
+                &[]
+            }
         }
     }
 

@@ -16,11 +16,7 @@ pub const KUBERNETES_MINOR: &str = "35";
 
 /// `GET /version`.
 pub fn version() -> Value {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let arch = crate::kubelet::status::architecture();
     json!({
         "major": "1",
         "minor": KUBERNETES_MINOR,
@@ -287,7 +283,7 @@ mod tests {
         let (groups, _) = root(&accept(v2), false, "");
         let names: Vec<&str> =
             groups["items"].as_array().unwrap().iter().map(|g| g["metadata"]["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["apps", "certificates.k8s.io", "networking.k8s.io", "discovery.k8s.io"]);
+        assert_eq!(names, svclab_shared::resources::GROUP_ORDER);
     }
 
     #[test]

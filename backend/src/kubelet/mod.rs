@@ -8,10 +8,11 @@ pub mod envvars;
 pub mod exec;
 pub mod fs;
 pub mod images;
+pub mod lease;
 pub mod logs;
 mod prober;
 mod sandbox;
-mod status;
+pub mod status;
 mod worker;
 
 pub use sandbox::{PodSandbox, Sandboxes, ServiceEnv};
@@ -70,9 +71,13 @@ impl Kubelet {
         }
     }
 
-    /// Marks the node Ready with its addresses and capacity, as a kubelet does when it starts.
+    /// Marks the node Ready with its addresses and capacity, as a kubelet does when it starts,
+    /// and starts renewing the node's lease.
     pub fn register_node(&self) -> Result<(), crate::error::ApiError> {
-        post_node_ready(&self.registry, &self.node, self.node_ip)
+        post_node_ready(&self.registry, &self.node, self.node_ip)?;
+        let lease = lease::run(self.registry.clone(), self.node.clone(), self.up.clone(), self.cancel.clone());
+        self.tracker.spawn(lease);
+        Ok(())
     }
 
     /// The next free address after the last one handed out, as host-local IPAM does, so that a

@@ -123,6 +123,16 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
     }
 }
 
+/// This machine's architecture as Kubernetes names it (Go's `GOARCH`: `amd64`, `arm64`).
+pub fn architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
 /// A node as its kubelet reports it once started: Ready, with its address and capacity.
 pub(super) fn node_ready(mut node: Node, ip: Ipv4Addr) -> Node {
     let now = Time(Timestamp::now());
@@ -147,7 +157,7 @@ pub(super) fn node_ready(mut node: Node, ip: Ipv4Addr) -> Node {
             last_transition_time: Some(now),
         }]),
         node_info: Some(NodeSystemInfo {
-            architecture: std::env::consts::ARCH.into(),
+            architecture: architecture().into(),
             container_runtime_version: "svclab://builtin".into(),
             kernel_version: "svclab".into(),
             kube_proxy_version: env!("CARGO_PKG_VERSION").into(),

@@ -9,7 +9,7 @@ pub mod documents;
 pub mod fields;
 mod patch_meta;
 
-use k8s_openapi::api::{apps, autoscaling, certificates, core, discovery, networking};
+use k8s_openapi::api::{apps, autoscaling, certificates, coordination, core, discovery, networking};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -161,6 +161,7 @@ fn root_schema(generator: &mut SchemaGenerator, kind: Kind) -> schemars::Schema 
         Kind::Ingress => generator.subschema_for::<networking::v1::Ingress>(),
         Kind::IngressClass => generator.subschema_for::<networking::v1::IngressClass>(),
         Kind::CertificateSigningRequest => generator.subschema_for::<certificates::v1::CertificateSigningRequest>(),
+        Kind::Lease => generator.subschema_for::<coordination::v1::Lease>(),
     }
 }
 

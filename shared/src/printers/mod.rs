@@ -99,6 +99,7 @@ pub fn columns(kind: Kind) -> &'static [Column] {
         Kind::Ingress => networking::INGRESS_COLUMNS,
         Kind::IngressClass => networking::INGRESSCLASS_COLUMNS,
         Kind::CertificateSigningRequest => networking::CSR_COLUMNS,
+        Kind::Lease => networking::LEASE_COLUMNS,
     }
 }
 
@@ -119,6 +120,7 @@ pub fn row(object: &Object, now: Timestamp) -> Row {
         Object::Ingress(o) => networking::ingress(o, now),
         Object::IngressClass(o) => networking::ingress_class(o, now),
         Object::CertificateSigningRequest(o) => networking::csr(o, now),
+        Object::Lease(o) => networking::lease(o, now),
     }
 }
 

@@ -1,9 +1,10 @@
-//! networking.k8s.io, discovery.k8s.io and certificates.k8s.io kinds' columns: ingresses,
-//! ingress classes, endpoint slices and certificate signing requests.
+//! networking.k8s.io, discovery.k8s.io, certificates.k8s.io and coordination.k8s.io kinds'
+//! columns: ingresses, ingress classes, endpoint slices, certificate signing requests, leases.
 
 use super::{AGE, Column, NAME, Row, age, column, human_duration, list_with_more, load_balancer_addresses};
 use jiff::Timestamp;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -149,5 +150,17 @@ pub fn csr(csr: &CertificateSigningRequest, now: Timestamp) -> Row {
         spec.username.clone().unwrap_or_default().into(),
         duration.into(),
         csr_condition(csr).into(),
+    ])
+}
+
+pub const LEASE_COLUMNS: &[Column] =
+    &[NAME, column("Holder", "holderIdentity contains the identity of the holder of a current lease."), AGE];
+
+pub fn lease(lease: &Lease, now: Timestamp) -> Row {
+    let holder = lease.spec.as_ref().and_then(|s| s.holder_identity.clone());
+    Row::new(vec![
+        lease.metadata.name.clone().unwrap_or_default().into(),
+        holder.unwrap_or_default().into(),
+        age(lease.metadata.creation_timestamp.as_ref(), now).into(),
     ])
 }

@@ -60,6 +60,8 @@ fn every_row_has_a_cell_per_column() {
         json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "i"}}),
         json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "c"},
                "spec": {"request": "", "signerName": ""}}),
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "node-1"},
+               "spec": {"holderIdentity": "node-1"}}),
     ];
     assert_eq!(objects.len(), Kind::ALL.len(), "one object of every kind");
     for value in objects {

@@ -114,9 +114,16 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
             return Output::fail(2, format!("{e}\ncurl: try 'curl --help' or 'curl --manual' for more information\n"));
         }
     };
-    let fail = |opts: &Options, code: i32, msg: String| {
+    let started = Instant::now();
+    // A failure prints its message (unless silenced) and still writes `-w` out, with the status
+    // code curl reports when no response came: 000.
+    let fail = |opts: &Options, code: i32, msg: String, ip: Option<Ipv4Addr>, port: u16| {
         let stderr = if opts.silent && !opts.show_error { String::new() } else { format!("curl: ({code}) {msg}\n") };
-        Output { stdout: String::new(), stderr, code }
+        let stdout = opts.write_out.as_deref().map_or(String::new(), |format| {
+            let facts = WriteOut { status: 0, ip, port, size: 0, took: started.elapsed(), exit: code, error: &msg };
+            write_out(format, &facts)
+        });
+        Output { stdout, stderr, code }
     };
     let Some(url) = opts.url.clone() else {
         return Output::fail(
@@ -126,13 +133,13 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     };
     let target = match parse_url(&url) {
         Ok(t) => t,
-        Err((code, msg)) => return fail(&opts, code, msg),
+        Err((code, msg)) => return fail(&opts, code, msg, None, 0),
     };
     let ip = match super::net::resolve(ctx, &target.host).await {
         Some(ip) => ip,
-        None => return fail(&opts, 6, format!("Could not resolve host: {}", target.host)),
+        None => return fail(&opts, 6, format!("Could not resolve host: {}", target.host), None, target.port),
     };
-    let started = Instant::now();
+    let resolved = Some(ip);
     let deadline = opts.max_time.unwrap_or(Duration::from_secs(300));
     let mut stderr = String::new();
     if opts.verbose {
@@ -179,10 +186,11 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     match tokio::time::timeout(deadline, work).await {
         Err(_) => {
             let ms = started.elapsed().as_millis();
-            fail(&opts, 28, format!("Operation timed out after {ms} milliseconds with 0 bytes received"))
+            let msg = format!("Operation timed out after {ms} milliseconds with 0 bytes received");
+            fail(&opts, 28, msg, resolved, target.port)
         }
         Ok(Err((code, msg))) => {
-            let mut out = fail(&opts, code, msg);
+            let mut out = fail(&opts, code, msg, resolved, target.port);
             out.stderr = stderr + &out.stderr;
             out
         }
@@ -208,32 +216,52 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
             match &opts.output {
                 Some(path) if path != "-" => {
                     if let Err(e) = ctx.write_file(path, body.as_bytes(), false) {
-                        return fail(
-                            &opts,
-                            23,
-                            format!("Failure writing output to destination, passed 0 returned {e}"),
-                        );
+                        let msg = format!("Failure writing output to destination, passed 0 returned {e}");
+                        return fail(&opts, 23, msg, resolved, target.port);
                     }
                 }
                 _ => stdout.push_str(&body),
             }
             if let Some(format) = &opts.write_out {
-                stdout.push_str(&write_out(format, &response, ip, target.port, started.elapsed()));
+                let facts = WriteOut {
+                    status: response.status,
+                    ip: Some(ip),
+                    port: target.port,
+                    size: response.body.len(),
+                    took: started.elapsed(),
+                    exit: 0,
+                    error: "",
+                };
+                stdout.push_str(&write_out(format, &facts));
             }
             Output { stdout, stderr, code: 0 }
         }
     }
 }
 
+/// What curl's `-w` variables tell of a transfer (status 0 when no response came).
+struct WriteOut<'a> {
+    status: u16,
+    ip: Option<Ipv4Addr>,
+    port: u16,
+    size: usize,
+    took: Duration,
+    exit: i32,
+    error: &'a str,
+}
+
 /// curl's `-w` variables that svclab knows.
-fn write_out(format: &str, response: &http::Response, ip: Ipv4Addr, port: u16, took: Duration) -> String {
+fn write_out(format: &str, facts: &WriteOut) -> String {
+    let status = format!("{:03}", facts.status);
     format
-        .replace("%{http_code}", &response.status.to_string())
-        .replace("%{response_code}", &response.status.to_string())
-        .replace("%{remote_ip}", &ip.to_string())
-        .replace("%{remote_port}", &port.to_string())
-        .replace("%{size_download}", &response.body.len().to_string())
-        .replace("%{time_total}", &format!("{:.6}", took.as_secs_f64()))
+        .replace("%{http_code}", &status)
+        .replace("%{response_code}", &status)
+        .replace("%{remote_ip}", &facts.ip.map(|ip| ip.to_string()).unwrap_or_default())
+        .replace("%{remote_port}", &facts.port.to_string())
+        .replace("%{size_download}", &facts.size.to_string())
+        .replace("%{time_total}", &format!("{:.6}", facts.took.as_secs_f64()))
+        .replace("%{exitcode}", &facts.exit.to_string())
+        .replace("%{errormsg}", facts.error)
         .replace("\\n", "\n")
 }
 
@@ -321,5 +349,21 @@ mod tests {
         let t = parse_url("http://kubia:8080/x?y").unwrap();
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("kubia", 8080, "/x?y"));
         assert_eq!(parse_url("ftp://x").err().unwrap().0, 1);
+    }
+
+    #[test]
+    fn write_out_reports_000_when_no_response_came() {
+        let failed = WriteOut {
+            status: 0,
+            ip: Some(Ipv4Addr::new(10, 96, 0, 7)),
+            port: 80,
+            size: 0,
+            took: Duration::from_millis(1),
+            exit: 7,
+            error: "Failed to connect",
+        };
+        assert_eq!(write_out("%{http_code} %{remote_ip} %{exitcode}\\n", &failed), "000 10.96.0.7 7\n");
+        let ok = WriteOut { status: 200, size: 12, exit: 0, error: "", ..failed };
+        assert_eq!(write_out("%{http_code}:%{size_download}", &ok), "200:12");
     }
 }
