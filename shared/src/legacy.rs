@@ -5,13 +5,22 @@
 use crate::Kind;
 use serde_json::{Map, Value, json};
 
-/// The `apiVersion`s that used to serve Ingress.
-const INGRESS_V1BETA1: [&str; 2] = ["extensions/v1beta1", "networking.k8s.io/v1beta1"];
+/// The `apiVersion`s that used to serve Ingress, which svclab still serves, converting.
+pub const INGRESS_V1BETA1: [&str; 2] = ["extensions/v1beta1", "networking.k8s.io/v1beta1"];
+
+/// An older version svclab serves a kind in: (`apiVersion`, kind).
+pub const SERVED: &[(&str, Kind)] =
+    &[("networking.k8s.io/v1beta1", Kind::Ingress), ("extensions/v1beta1", Kind::Ingress)];
 
 /// The kind an old `/apis/<group>/<version>/<plural>` path serves, if it is one svclab converts.
 pub fn kind_from_plural(group: &str, version: &str, plural: &str) -> Option<Kind> {
     let api_version = format!("{group}/{version}");
-    (plural == "ingresses" && INGRESS_V1BETA1.contains(&api_version.as_str())).then_some(Kind::Ingress)
+    SERVED.iter().find(|(v, k)| *v == api_version && k.plural() == plural).map(|(_, k)| *k)
+}
+
+/// The older `apiVersion` of a kind, as one of [`SERVED`] spells it.
+pub fn served_version(api_version: &str, kind: Kind) -> Option<&'static str> {
+    SERVED.iter().find(|(v, k)| *v == api_version && *k == kind).map(|(v, _)| *v)
 }
 
 /// Whether a document declares an old version svclab converts.
@@ -43,6 +52,46 @@ pub fn upgrade(mut value: Value) -> Value {
         }
     }
     value
+}
+
+/// Converts a stored object to an older version of its kind (`api_version`, one of [`SERVED`]),
+/// as kube-apiserver answers on an old version's path.
+pub fn downgrade(mut value: Value, api_version: &str) -> Value {
+    if value.get("kind").and_then(Value::as_str) != Some("Ingress") || !INGRESS_V1BETA1.contains(&api_version) {
+        return value;
+    }
+    value["apiVersion"] = api_version.into();
+    if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(backend) = spec.remove("defaultBackend") {
+            spec.insert("backend".into(), backend_v1beta1(backend));
+        }
+        for rule in spec.get_mut("rules").and_then(Value::as_array_mut).into_iter().flatten() {
+            let paths = rule.pointer_mut("/http/paths").and_then(Value::as_array_mut);
+            for path in paths.into_iter().flatten() {
+                if let Some(backend) = path.get_mut("backend") {
+                    *backend = backend_v1beta1(backend.take());
+                }
+            }
+        }
+    }
+    value
+}
+
+/// `{service: {name, port: {number | name}}}` → `{serviceName, servicePort}`.
+fn backend_v1beta1(backend: Value) -> Value {
+    let Value::Object(mut new) = backend else { return backend };
+    let Some(Value::Object(mut service)) = new.remove("service") else { return Value::Object(new) };
+    if let Some(name) = service.remove("name") {
+        new.insert("serviceName".into(), name);
+    }
+    if let Some(Value::Object(port)) = service.remove("port") {
+        if let Some(number) = port.get("number") {
+            new.insert("servicePort".into(), number.clone());
+        } else if let Some(name) = port.get("name") {
+            new.insert("servicePort".into(), name.clone());
+        }
+    }
+    Value::Object(new)
 }
 
 /// `{serviceName, servicePort}` → `{service: {name, port: {number | name}}}`; a `resource`
@@ -99,6 +148,20 @@ mod tests {
         assert_eq!(path["pathType"], "ImplementationSpecific");
         assert_eq!(path["backend"], json!({"service": {"name": "kubia-nodeport", "port": {"number": 80}}}));
         assert!(crate::Object::from_value(new).is_ok());
+    }
+
+    #[test]
+    fn stored_ingresses_read_back_in_the_old_version() {
+        let old = json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": {"name": "kubia"},
+            "spec": {"backend": {"serviceName": "default-http", "servicePort": "http"},
+                "rules": [{"host": "kubia.example.com", "http": {"paths": [
+                    {"path": "/", "pathType": "ImplementationSpecific",
+                     "backend": {"serviceName": "kubia-nodeport", "servicePort": 80}}]}}]}});
+        assert_eq!(downgrade(upgrade(old.clone()), "extensions/v1beta1"), old);
+        let v1beta1 = downgrade(upgrade(old), "networking.k8s.io/v1beta1");
+        assert_eq!(v1beta1["apiVersion"], "networking.k8s.io/v1beta1");
+        let service = json!({"apiVersion": "v1", "kind": "Service"});
+        assert_eq!(downgrade(service.clone(), "extensions/v1beta1"), service);
     }
 
     #[test]

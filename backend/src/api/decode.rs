@@ -32,7 +32,8 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-/// A body as an object of the kind the path names.
+/// A body as an object of the kind the path names, in the version the path names (an older one
+/// is converted after its fields are checked against its own schema).
 pub fn object(
     target: &Target,
     content_type: &str,
@@ -41,11 +42,9 @@ pub fn object(
 ) -> Result<Decoded, ApiError> {
     let kind = target.kind;
     let mut value = parse(content_type, body)?;
-    if legacy::is_legacy(&value) {
-        value = legacy::upgrade(value);
-    }
+    let api_version = target.legacy.unwrap_or(kind.api_version());
     let map = value.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
-    for (field, expected) in [("apiVersion", kind.api_version()), ("kind", kind.name())] {
+    for (field, expected) in [("apiVersion", api_version), ("kind", kind.name())] {
         match map.get(field).and_then(Value::as_str) {
             None => {
                 map.insert(field.into(), expected.into());
@@ -59,7 +58,8 @@ pub fn object(
             _ => {}
         }
     }
-    let warnings = fields::check(kind, &value, validation).map_err(ApiError::BadRequest)?;
+    let warnings = fields::check(kind, api_version, &value, validation).map_err(ApiError::BadRequest)?;
+    let value = legacy::upgrade(value);
     let object =
         Object::from_value_as(kind, value).map_err(|e| ApiError::BadRequest(fields::cannot_handle(kind, e)))?;
     Ok(Decoded { object, warnings })

@@ -8,8 +8,8 @@ use crate::error::ApiError;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use svclab_shared::Kind;
-use svclab_shared::resources::group_rank;
+use svclab_shared::resources::{Subresource, group_rank};
+use svclab_shared::{Kind, legacy};
 
 /// The Kubernetes version svclab's types and behaviour follow (k8s-openapi's `v1_35`).
 pub const KUBERNETES_MINOR: &str = "35";
@@ -44,7 +44,9 @@ impl GroupVersion {
 }
 
 /// Every served group version, core first, then groups in kube-apiserver's order; kinds sorted
-/// by resource name, as kube-apiserver lists them (so `kubectl get all` prints pods first).
+/// by resource name, as kube-apiserver lists them (so `kubectl get all` prints pods first). The
+/// older versions svclab converts ([`legacy::SERVED`]) follow their group's current version, or
+/// come last in a group of their own (`extensions`).
 fn group_versions() -> Vec<GroupVersion> {
     let mut out: Vec<GroupVersion> = Vec::new();
     let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
@@ -55,40 +57,70 @@ fn group_versions() -> Vec<GroupVersion> {
             _ => out.push(GroupVersion { group: kind.group(), version: kind.version(), kinds: vec![kind] }),
         }
     }
+    for (api_version, kind) in legacy::SERVED {
+        let (group, version) = api_version.split_once('/').expect("a grouped version");
+        match out.iter().position(|gv| gv.group == group && gv.version == version) {
+            Some(i) => out[i].kinds.push(*kind),
+            None => {
+                let at = out.iter().rposition(|gv| gv.group == group).map_or(out.len(), |i| i + 1);
+                out.insert(at, GroupVersion { group, version, kinds: vec![*kind] });
+            }
+        }
+    }
     out
+}
+
+/// `(group, version)` of a subresource's kind as served in `gv`: the group version's own when the
+/// subresource answers with the kind itself (`status`).
+fn sub_group_version<'a>(gv: &'a GroupVersion, kind: Kind, sub: &'a Subresource) -> (&'a str, &'a str) {
+    if (sub.group, sub.version) == (kind.group(), kind.version()) {
+        (gv.group, gv.version)
+    } else {
+        (sub.group, sub.version)
+    }
 }
 
 fn scope(kind: Kind) -> &'static str {
     if kind.namespaced() { "Namespaced" } else { "Cluster" }
 }
 
-/// A resource as aggregated discovery describes it.
-fn aggregated_resource(kind: Kind) -> Value {
-    let subresources: Vec<Value> = kind
-        .subresources()
-        .iter()
-        .map(|s| {
-            json!({
-                "subresource": s.name,
-                "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
-                "verbs": s.verbs,
-            })
-        })
-        .collect();
-    let mut resource = json!({
-        "resource": kind.plural(),
-        "responseKind": {"group": kind.group(), "version": kind.version(), "kind": kind.name()},
-        "scope": scope(kind),
-        "singularResource": kind.singular(),
-        "verbs": kind.verbs(),
-    });
-    let map = resource.as_object_mut().expect("an object");
+/// Short names and categories belong to a kind's own version only: an older version that also
+/// served them would make `ing` ambiguous, and `kubectl get all` list the kind twice.
+fn names(map: &mut serde_json::Map<String, Value>, gv: &GroupVersion, kind: Kind) {
+    if (gv.group, gv.version) != (kind.group(), kind.version()) {
+        return;
+    }
     if !kind.short_names().is_empty() {
         map.insert("shortNames".into(), json!(kind.short_names()));
     }
     if !kind.categories().is_empty() {
         map.insert("categories".into(), json!(kind.categories()));
     }
+}
+
+/// A resource as aggregated discovery describes it.
+fn aggregated_resource(gv: &GroupVersion, kind: Kind) -> Value {
+    let subresources: Vec<Value> = kind
+        .subresources()
+        .iter()
+        .map(|s| {
+            let (group, version) = sub_group_version(gv, kind, s);
+            json!({
+                "subresource": s.name,
+                "responseKind": {"group": group, "version": version, "kind": s.kind},
+                "verbs": s.verbs,
+            })
+        })
+        .collect();
+    let mut resource = json!({
+        "resource": kind.plural(),
+        "responseKind": {"group": gv.group, "version": gv.version, "kind": kind.name()},
+        "scope": scope(kind),
+        "singularResource": kind.singular(),
+        "verbs": kind.verbs(),
+    });
+    let map = resource.as_object_mut().expect("an object");
+    names(map, gv, kind);
     if !subresources.is_empty() {
         map.insert("subresources".into(), subresources.into());
     }
@@ -99,7 +131,7 @@ fn aggregated_group(name: &str, versions: &[&GroupVersion]) -> Value {
     let versions: Vec<Value> = versions
         .iter()
         .map(|gv| {
-            let resources: Vec<Value> = gv.kinds.iter().map(|k| aggregated_resource(*k)).collect();
+            let resources: Vec<Value> = gv.kinds.iter().map(|k| aggregated_resource(gv, *k)).collect();
             json!({"version": gv.version, "resources": resources, "freshness": "Current"})
         })
         .collect();
@@ -211,13 +243,7 @@ pub fn resources(group: &str, version: &str) -> Option<Value> {
             "kind": kind.name(),
             "verbs": kind.verbs(),
         });
-        let map = resource.as_object_mut()?;
-        if !kind.short_names().is_empty() {
-            map.insert("shortNames".into(), json!(kind.short_names()));
-        }
-        if !kind.categories().is_empty() {
-            map.insert("categories".into(), json!(kind.categories()));
-        }
+        names(resource.as_object_mut()?, gv, *kind);
         resources.push(resource);
         for sub in kind.subresources() {
             let mut entry = json!({
@@ -227,10 +253,11 @@ pub fn resources(group: &str, version: &str) -> Option<Value> {
                 "kind": sub.kind,
                 "verbs": sub.verbs,
             });
-            if (sub.group, sub.version) != (kind.group(), kind.version()) {
+            let (group, version) = sub_group_version(gv, *kind, sub);
+            if (group, version) != (gv.group, gv.version) {
                 let map = entry.as_object_mut()?;
-                map.insert("group".into(), sub.group.into());
-                map.insert("version".into(), sub.version.into());
+                map.insert("group".into(), group.into());
+                map.insert("version".into(), version.into());
             }
             resources.push(entry);
         }
@@ -283,7 +310,18 @@ mod tests {
         let (groups, _) = root(&accept(v2), false, "");
         let names: Vec<&str> =
             groups["items"].as_array().unwrap().iter().map(|g| g["metadata"]["name"].as_str().unwrap()).collect();
-        assert_eq!(names, svclab_shared::resources::GROUP_ORDER);
+        let mut expected = svclab_shared::resources::GROUP_ORDER.to_vec();
+        expected.push("extensions");
+        assert_eq!(names, expected);
+        let networking =
+            groups["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "networking.k8s.io");
+        let versions: Vec<&str> = networking.unwrap()["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, ["v1", "v1beta1"], "the current version first");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::media::content_type;
 use super::media::{self, Rendering};
-use super::table::{self, IncludeObject};
+use super::table::{IncludeObject, ListMeta, View};
 use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
 use crate::registry::Patch;
@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use svclab_shared::{Kind, Object, legacy};
@@ -27,6 +27,8 @@ pub struct Target {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub subresource: Option<String>,
+    /// The older version the path names (`extensions/v1beta1`), which svclab converts.
+    pub legacy: Option<&'static str>,
 }
 
 /// Parses `/api/v1/namespaces/default/pods/x/exec` and friends.
@@ -42,18 +44,21 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
     };
     let kind = |plural: &str| find(plural).ok_or(ApiError::PathNotFound);
     let own = |s: &&str| Some(s.to_string());
+    let api_version = format!("{group}/{version}");
+    let legacy = |kind: Kind| legacy::served_version(&api_version, kind);
     let target = match rest {
         ["namespaces", ns, plural, tail @ ..] if find(plural).is_some() => {
             let kind = kind(plural)?;
             if !kind.namespaced() {
                 return Err(ApiError::PathNotFound);
             }
-            match tail {
-                [] => Target { kind, namespace: own(ns), name: None, subresource: None },
-                [name] => Target { kind, namespace: own(ns), name: own(name), subresource: None },
-                [name, sub] => Target { kind, namespace: own(ns), name: own(name), subresource: own(sub) },
+            let (name, subresource) = match tail {
+                [] => (None, None),
+                [name] => (own(name), None),
+                [name, sub] => (own(name), own(sub)),
                 _ => return Err(ApiError::PathNotFound),
-            }
+            };
+            Target { kind, namespace: own(ns), name, subresource, legacy: legacy(kind) }
         }
         [plural, tail @ ..] => {
             let kind = kind(plural)?;
@@ -67,7 +72,7 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
             if kind.namespaced() && name.is_some() {
                 return Err(ApiError::PathNotFound);
             }
-            Target { kind, namespace: None, name, subresource }
+            Target { kind, namespace: None, name, subresource, legacy: legacy(kind) }
         }
         _ => return Err(ApiError::PathNotFound),
     };
@@ -105,15 +110,24 @@ async fn dispatch(
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
     let validation = decode::field_validation(query)?;
+    let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
+    // What a read asks to get back; a write answers with the object, at the path's version.
+    let asked = media::rendering(headers);
+    let view = View { rendering: asked.unwrap_or(Rendering::Object), include, api_version: target.legacy };
+    let written = View { rendering: Rendering::Object, ..view };
+    let read = || asked.map(|_| view).ok_or(ApiError::NotAcceptable);
     if let Some(sub) = target.subresource.as_deref() {
         let name = target.name.as_deref().unwrap_or_default();
         return match (sub, target.kind, method) {
-            ("status", _, &Method::GET) => get(state, &target).map(|o| Json(o).into_response()),
+            ("status", _, &Method::GET) => {
+                let view = read()?;
+                Ok(rendered(view.rendering, view.one(&get(state, &target)?)))
+            }
             ("status", _, &Method::PUT) => {
                 let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
                 check_identity(&target, &decoded.object)?;
                 let updated = state.registry.update_status(&decoded.object)?;
-                Ok(decode::with_warnings(Json(updated).into_response(), &decoded.warnings))
+                Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
             }
             ("scale", Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController, _) => {
                 let key = ObjectKey::new(target.kind, &ns, name);
@@ -138,13 +152,12 @@ async fn dispatch(
                 kind: target.kind,
                 namespace: target.namespace.clone(),
                 selectors: selectors::parse(target.kind, query)?,
-                rendering: media::rendering(headers).ok_or(ApiError::NotAcceptable)?,
-                include: IncludeObject::from_query(query.get("includeObject").map(String::as_str)),
+                view: read()?,
             };
             Ok(watch::stream(state, scope, options))
         }
         (&Method::GET, None) => {
-            let rendering = media::rendering(headers).ok_or(ApiError::NotAcceptable)?;
+            let view = read()?;
             let selectors = selectors::parse(target.kind, query)?;
             let limit = match query.get("limit") {
                 Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("invalid limit: {l}")))?),
@@ -158,14 +171,11 @@ async fn dispatch(
                 continue_token: query.get("continue").map(String::as_str),
             };
             let (items, meta) = state.pages.list(state.store(), &request)?;
-            let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
-            Ok(rendered(rendering, table::list(target.kind, rendering, &items, &meta, include)))
+            Ok(rendered(view.rendering, view.list(target.kind, &items, &meta)))
         }
         (&Method::GET, Some(_)) => {
-            let rendering = media::rendering(headers).ok_or(ApiError::NotAcceptable)?;
-            let object = get(state, &target)?;
-            let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
-            Ok(rendered(rendering, table::one(&object, rendering, include)))
+            let view = read()?;
+            Ok(rendered(view.rendering, view.one(&get(state, &target)?)))
         }
         (&Method::POST, None) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
@@ -184,7 +194,8 @@ async fn dispatch(
                 }
             }
             let created = state.registry.create(object)?;
-            Ok(decode::with_warnings((StatusCode::CREATED, Json(created)).into_response(), &decoded.warnings))
+            let response = (StatusCode::CREATED, Json(written.object(&created))).into_response();
+            Ok(decode::with_warnings(response, &decoded.warnings))
         }
         (&Method::PUT, Some(_)) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
@@ -193,19 +204,20 @@ async fn dispatch(
             if target.kind.namespaced() {
                 object.metadata_mut().namespace = Some(ns);
             }
-            Ok(decode::with_warnings(Json(state.registry.update(object)?).into_response(), &decoded.warnings))
+            let updated = state.registry.update(object)?;
+            Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
         }
         (&Method::PATCH, Some(name)) => {
             let patch = parse_patch(headers, &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
-            let (patched, warnings) = state.registry.patch(&key, patch, validation)?;
-            Ok(decode::with_warnings(Json(patched).into_response(), &warnings))
+            let (patched, warnings) = state.registry.patch(&key, patch, validation, target.legacy)?;
+            Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
         }
         (&Method::DELETE, Some(name)) => {
             let (precondition, grace) = delete_options(&body, query)?;
             let key = ObjectKey::new(target.kind, &ns, name);
             let deleted = state.registry.delete_with_grace(&key, precondition.as_deref(), grace)?;
-            Ok(Json(deleted).into_response())
+            Ok(Json(written.object(&deleted)).into_response())
         }
         (&Method::DELETE, None) => {
             let selector = selectors::parse(target.kind, query)?;
@@ -219,7 +231,8 @@ async fn dispatch(
                     Err(e) => return Err(e),
                 }
             }
-            Ok(Json(list_body(target.kind, state.store().resource_version(), &deleted)).into_response())
+            let meta = ListMeta { resource_version: state.store().resource_version(), ..ListMeta::default() };
+            Ok(Json(written.list(target.kind, &deleted, &meta)).into_response())
         }
         _ => Err(ApiError::MethodNotAllowed),
     }
@@ -282,15 +295,6 @@ fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<(Optio
     let options: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let precondition = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
     Ok((precondition, options["gracePeriodSeconds"].as_i64().or(from_query)))
-}
-
-fn list_body(kind: Kind, resource_version: u64, items: &[Arc<Object>]) -> Value {
-    json!({
-        "apiVersion": kind.api_version(),
-        "kind": kind.list_name(),
-        "metadata": {"resourceVersion": resource_version.to_string()},
-        "items": items,
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Reads rendered as the client asked ([`Rendering`]): the object or list itself, a
-//! `meta.k8s.io` Table (`kubectl get`'s columns from [`svclab_shared::printers`]), or
-//! `PartialObjectMetadata` (metadata only).
+//! Objects rendered as the client asked ([`View`]): the object or list itself, at the version
+//! of the path (an older one converted, see `svclab_shared::legacy`), a `meta.k8s.io` Table
+//! (`kubectl get`'s columns from [`svclab_shared::printers`]), or `PartialObjectMetadata`.
 
 use super::media::Rendering;
 use jiff::Timestamp;
@@ -49,6 +49,114 @@ impl ListMeta {
     }
 }
 
+/// How objects are rendered for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct View {
+    pub rendering: Rendering,
+    pub include: IncludeObject,
+    /// The older version the path names, if it is one svclab converts.
+    pub api_version: Option<&'static str>,
+}
+
+impl View {
+    /// Plain objects at their stored version.
+    pub const OBJECT: View = View { rendering: Rendering::Object, include: IncludeObject::Metadata, api_version: None };
+
+    /// The object itself, at the view's version.
+    pub fn object(&self, object: &Object) -> Value {
+        let value = object.to_value();
+        match self.api_version {
+            Some(version) => svclab_shared::legacy::downgrade(value, version),
+            None => value,
+        }
+    }
+
+    /// A list as the client asked for it.
+    pub fn list(&self, kind: Kind, items: &[Arc<Object>], meta: &ListMeta) -> Value {
+        match self.rendering {
+            Rendering::Table(version) => self.table(kind, version, items, meta, true),
+            Rendering::Metadata(version) => json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": format!("meta.k8s.io/{version}"),
+                "metadata": meta.to_value(),
+                "items": items.iter().map(|o| partial_metadata(o, version)).collect::<Vec<_>>(),
+            }),
+            Rendering::Object => {
+                let items: Vec<Value> = match self.api_version {
+                    Some(_) => items.iter().map(|o| self.object(o)).collect(),
+                    None => return plain_list(kind, items, meta),
+                };
+                json!({
+                    "apiVersion": self.api_version.unwrap_or(kind.api_version()),
+                    "kind": kind.list_name(),
+                    "metadata": meta.to_value(),
+                    "items": items,
+                })
+            }
+        }
+    }
+
+    /// One object as the client asked for it.
+    pub fn one(&self, object: &Arc<Object>) -> Value {
+        match self.rendering {
+            Rendering::Table(version) => {
+                let meta = ListMeta { resource_version: object.resource_version(), ..ListMeta::default() };
+                self.table(object.kind(), version, std::slice::from_ref(object), &meta, true)
+            }
+            Rendering::Metadata(version) => partial_metadata(object, version),
+            Rendering::Object => self.object(object),
+        }
+    }
+
+    /// A Table of objects of one kind. `columns` is false for watch events after the first,
+    /// which kube-apiserver sends without column definitions.
+    pub fn table(&self, kind: Kind, version: &str, objects: &[Arc<Object>], meta: &ListMeta, columns: bool) -> Value {
+        let mut table = json!({
+            "kind": "Table",
+            "apiVersion": format!("meta.k8s.io/{version}"),
+            "metadata": meta.to_value(),
+            "rows": self.rows(objects, version, Timestamp::now()),
+        });
+        table["columnDefinitions"] =
+            if columns { serde_json::to_value(printers::columns(kind)).unwrap_or_default() } else { json!([]) };
+        table
+    }
+
+    fn rows(&self, objects: &[Arc<Object>], version: &str, now: Timestamp) -> Vec<Value> {
+        objects
+            .iter()
+            .map(|o| {
+                let row = printers::row(o, now);
+                let mut value = Map::new();
+                value.insert("cells".into(), row.cells.into());
+                if !row.conditions.is_empty() {
+                    value.insert("conditions".into(), serde_json::to_value(&row.conditions).unwrap_or_default());
+                }
+                match self.include {
+                    IncludeObject::None => {}
+                    IncludeObject::Metadata => {
+                        value.insert("object".into(), partial_metadata(o, version));
+                    }
+                    IncludeObject::Object => {
+                        value.insert("object".into(), self.object(o));
+                    }
+                }
+                Value::Object(value)
+            })
+            .collect()
+    }
+}
+
+/// A list of stored objects, serialized straight from the store's shared objects.
+fn plain_list(kind: Kind, items: &[Arc<Object>], meta: &ListMeta) -> Value {
+    json!({
+        "apiVersion": kind.api_version(),
+        "kind": kind.list_name(),
+        "metadata": meta.to_value(),
+        "items": items,
+    })
+}
+
 /// `PartialObjectMetadata` of an object.
 fn partial_metadata(object: &Object, version: &str) -> Value {
     json!({
@@ -56,88 +164,6 @@ fn partial_metadata(object: &Object, version: &str) -> Value {
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": object.metadata(),
     })
-}
-
-/// The object with its `kind` and `apiVersion` (list items may leave them out; a row's object
-/// may not).
-fn full_object(object: &Object) -> Value {
-    object.to_value()
-}
-
-fn rows(objects: &[Arc<Object>], include: IncludeObject, version: &str, now: Timestamp) -> Vec<Value> {
-    objects
-        .iter()
-        .map(|o| {
-            let row = printers::row(o, now);
-            let mut value = Map::new();
-            value.insert("cells".into(), row.cells.into());
-            if !row.conditions.is_empty() {
-                value.insert("conditions".into(), serde_json::to_value(&row.conditions).unwrap_or_default());
-            }
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => {
-                    value.insert("object".into(), partial_metadata(o, version));
-                }
-                IncludeObject::Object => {
-                    value.insert("object".into(), full_object(o));
-                }
-            }
-            Value::Object(value)
-        })
-        .collect()
-}
-
-/// A Table of objects of one kind. `columns` is false for watch events after the first, which
-/// kube-apiserver sends without column definitions.
-pub fn table(
-    kind: Kind,
-    version: &str,
-    objects: &[Arc<Object>],
-    meta: &ListMeta,
-    include: IncludeObject,
-    columns: bool,
-) -> Value {
-    let mut table = json!({
-        "kind": "Table",
-        "apiVersion": format!("meta.k8s.io/{version}"),
-        "metadata": meta.to_value(),
-        "rows": rows(objects, include, version, Timestamp::now()),
-    });
-    table["columnDefinitions"] =
-        if columns { serde_json::to_value(printers::columns(kind)).unwrap_or_default() } else { json!([]) };
-    table
-}
-
-/// A list as the client asked for it.
-pub fn list(kind: Kind, rendering: Rendering, items: &[Arc<Object>], meta: &ListMeta, include: IncludeObject) -> Value {
-    match rendering {
-        Rendering::Table(version) => table(kind, version, items, meta, include, true),
-        Rendering::Metadata(version) => json!({
-            "kind": "PartialObjectMetadataList",
-            "apiVersion": format!("meta.k8s.io/{version}"),
-            "metadata": meta.to_value(),
-            "items": items.iter().map(|o| partial_metadata(o, version)).collect::<Vec<_>>(),
-        }),
-        Rendering::Object => json!({
-            "apiVersion": kind.api_version(),
-            "kind": kind.list_name(),
-            "metadata": meta.to_value(),
-            "items": items,
-        }),
-    }
-}
-
-/// One object as the client asked for it.
-pub fn one(object: &Arc<Object>, rendering: Rendering, include: IncludeObject) -> Value {
-    match rendering {
-        Rendering::Table(version) => {
-            let meta = ListMeta { resource_version: object.resource_version(), ..ListMeta::default() };
-            table(object.kind(), version, std::slice::from_ref(object), &meta, include, true)
-        }
-        Rendering::Metadata(version) => partial_metadata(object, version),
-        Rendering::Object => full_object(object),
-    }
 }
 
 #[cfg(test)]
@@ -151,10 +177,14 @@ mod tests {
         Arc::new(Object::from_value(value).unwrap())
     }
 
+    fn view(rendering: Rendering, include: IncludeObject) -> View {
+        View { rendering, include, api_version: None }
+    }
+
     #[test]
     fn tables_carry_columns_cells_and_metadata() {
         let meta = ListMeta { resource_version: 9, continue_token: Some("t".into()), remaining: Some(4) };
-        let t = list(Kind::Service, Rendering::Table("v1"), &[service("kubia")], &meta, IncludeObject::Metadata);
+        let t = view(Rendering::Table("v1"), IncludeObject::Metadata).list(Kind::Service, &[service("kubia")], &meta);
         assert_eq!((t["kind"].as_str(), t["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
         assert_eq!(t["metadata"], json!({"resourceVersion": "9", "continue": "t", "remainingItemCount": 4}));
         assert_eq!(
@@ -166,22 +196,41 @@ mod tests {
         assert_eq!(t["rows"][0]["cells"][0], "kubia");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["labels"]["app"], "kubia");
-        let full = one(&service("kubia"), Rendering::Table("v1beta1"), IncludeObject::Object);
+        let full = view(Rendering::Table("v1beta1"), IncludeObject::Object).one(&service("kubia"));
         assert_eq!(full["apiVersion"], "meta.k8s.io/v1beta1");
         assert_eq!(full["metadata"]["resourceVersion"], "7");
         assert_eq!(full["rows"][0]["object"]["kind"], "Service");
-        let bare = one(&service("kubia"), Rendering::Table("v1"), IncludeObject::None);
+        let bare = view(Rendering::Table("v1"), IncludeObject::None).one(&service("kubia"));
         assert!(bare["rows"][0].get("object").is_none());
     }
 
     #[test]
     fn lists_have_their_kind_and_metadata_lists_only_metadata() {
         let meta = ListMeta { resource_version: 3, ..ListMeta::default() };
-        let l = list(Kind::Service, Rendering::Object, &[service("a")], &meta, IncludeObject::Metadata);
+        let l = View::OBJECT.list(Kind::Service, &[service("a")], &meta);
         assert_eq!((l["kind"].as_str(), l["apiVersion"].as_str()), (Some("ServiceList"), Some("v1")));
         assert_eq!(l["metadata"], json!({"resourceVersion": "3"}));
-        let m = list(Kind::Service, Rendering::Metadata("v1"), &[service("a")], &meta, IncludeObject::Metadata);
+        let m = view(Rendering::Metadata("v1"), IncludeObject::Metadata).list(Kind::Service, &[service("a")], &meta);
         assert_eq!(m["kind"], "PartialObjectMetadataList");
         assert!(m["items"][0].get("spec").is_none());
+    }
+
+    #[test]
+    fn an_older_version_path_reads_objects_in_that_version() {
+        let ingress = Arc::new(
+            Object::from_value(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "kubia"},
+                "spec": {"defaultBackend": {"service": {"name": "kubia", "port": {"number": 80}}}}}),
+            )
+            .unwrap(),
+        );
+        let old = View { api_version: Some("extensions/v1beta1"), ..View::OBJECT };
+        let listed = old.list(Kind::Ingress, std::slice::from_ref(&ingress), &ListMeta::default());
+        assert_eq!(
+            (listed["apiVersion"].as_str(), listed["kind"].as_str()),
+            (Some("extensions/v1beta1"), Some("IngressList"))
+        );
+        assert_eq!(listed["items"][0]["spec"]["backend"], json!({"serviceName": "kubia", "servicePort": 80}));
+        assert_eq!(old.one(&ingress)["apiVersion"], "extensions/v1beta1");
     }
 }

@@ -17,7 +17,7 @@
 use super::ApiState;
 use super::media::Rendering;
 use super::selectors::Selectors;
-use super::table::{self, IncludeObject, ListMeta};
+use super::table::{ListMeta, View};
 use crate::error::ApiError;
 use crate::store::{ChangeType, Watch, WatchItem};
 use axum::body::Body;
@@ -91,8 +91,7 @@ pub struct Scope {
     pub kind: Kind,
     pub namespace: Option<String>,
     pub selectors: Selectors,
-    pub rendering: Rendering,
-    pub include: IncludeObject,
+    pub view: View,
 }
 
 impl Scope {
@@ -105,8 +104,7 @@ impl Scope {
 
 /// Writes events, rendering objects as the watcher asked.
 struct Encoder {
-    rendering: Rendering,
-    include: IncludeObject,
+    view: View,
     kind: Kind,
     /// Whether a Table has gone out yet (only the first carries the column definitions).
     columns_sent: bool,
@@ -114,13 +112,13 @@ struct Encoder {
 
 impl Encoder {
     fn object(&mut self, object: &Arc<Object>) -> Value {
-        match self.rendering {
+        match self.view.rendering {
             Rendering::Table(version) => {
                 let meta = ListMeta { resource_version: object.resource_version(), ..ListMeta::default() };
                 let columns = !std::mem::replace(&mut self.columns_sent, true);
-                table::table(object.kind(), version, std::slice::from_ref(object), &meta, self.include, columns)
+                self.view.table(object.kind(), version, std::slice::from_ref(object), &meta, columns)
             }
-            rendering => table::one(object, rendering, self.include),
+            _ => self.view.one(object),
         }
     }
 
@@ -133,7 +131,8 @@ impl Encoder {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object = json!({"kind": self.kind.name(), "apiVersion": self.kind.api_version(), "metadata": metadata});
+        let api_version = self.view.api_version.unwrap_or(self.kind.api_version());
+        let object = json!({"kind": self.kind.name(), "apiVersion": api_version, "metadata": metadata});
         line(&json!({"type": "BOOKMARK", "object": object}))
     }
 }
@@ -166,12 +165,11 @@ pub fn stream(state: &ApiState, scope: Scope, options: Options) -> Response {
         _ => Ok(store.watch()),
     };
     let cancel = state.cancel.clone();
-    let content_type = match scope.rendering {
+    let content_type = match scope.view.rendering {
         Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
         _ => "application/json".to_string(),
     };
-    let mut encoder =
-        Encoder { rendering: scope.rendering, include: scope.include, kind: scope.kind, columns_sent: false };
+    let mut encoder = Encoder { view: scope.view, kind: scope.kind, columns_sent: false };
     let body = super::produced_stream(move |tx| async move {
         let send = |bytes: bytes::Bytes| {
             let tx = tx.clone();
@@ -282,12 +280,9 @@ mod tests {
             )
             .unwrap(),
         );
-        let mut encoder = Encoder {
-            rendering: Rendering::Table("v1"),
-            include: IncludeObject::Metadata,
-            kind: Kind::Namespace,
-            columns_sent: false,
-        };
+        let include = crate::api::table::IncludeObject::Metadata;
+        let view = View { rendering: Rendering::Table("v1"), include, api_version: None };
+        let mut encoder = Encoder { view, kind: Kind::Namespace, columns_sent: false };
         let first: Value = serde_json::from_slice(&encoder.event("ADDED", &object)).unwrap();
         let second: Value = serde_json::from_slice(&encoder.event("MODIFIED", &object)).unwrap();
         assert_eq!(first["object"]["columnDefinitions"].as_array().unwrap().len(), 3);

@@ -3,13 +3,14 @@
 //! carries what kubectl looks for: `x-kubernetes-group-version-kind`, `x-kubernetes-action`, and
 //! the `fieldValidation` parameter that tells it the server validates fields itself.
 
-use super::{REF_PREFIX, Schemas};
+use super::{REF_PREFIX, Schemas, Served};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
-use svclab_shared::Kind;
 use svclab_shared::resources::group_rank;
 
 const TITLE: &str = "Kubernetes";
+const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
 /// A served group version's document and its hash.
 pub struct Document {
@@ -46,18 +47,18 @@ pub fn v2() -> &'static Value {
 }
 
 /// The group versions served, each with its kinds, in discovery's order.
-fn group_versions() -> Vec<(String, Vec<Kind>)> {
-    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
-    kinds.sort_by_key(|k| (group_rank(k.group()), k.group(), k.plural()));
-    let mut out: Vec<(String, Vec<Kind>)> = Vec::new();
-    for kind in kinds {
-        let path = match kind.group() {
-            "" => format!("api/{}", kind.version()),
-            group => format!("apis/{group}/{}", kind.version()),
+fn group_versions() -> Vec<(String, Vec<Served>)> {
+    let mut served = Served::all();
+    served.sort_by_key(|s| (group_rank(s.group), s.group, s.version, s.kind.plural()));
+    let mut out: Vec<(String, Vec<Served>)> = Vec::new();
+    for s in served {
+        let path = match s.group {
+            "" => format!("api/{}", s.version),
+            group => format!("apis/{group}/{}", s.version),
         };
-        match out.last_mut() {
-            Some((p, list)) if *p == path => list.push(kind),
-            _ => out.push((path, vec![kind])),
+        match out.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, list)) => list.push(s),
+            None => out.push((path, vec![s])),
         }
     }
     out
@@ -76,17 +77,23 @@ fn hash(value: &Value) -> String {
 fn build_v3(schemas: &Schemas) -> Vec<Document> {
     group_versions()
         .into_iter()
-        .map(|(path, kinds)| {
+        .map(|(path, served)| {
             let mut paths = Map::new();
-            for kind in &kinds {
-                for (url, item) in path_items(schemas, *kind, &|name| format!("{REF_PREFIX}{name}"), true) {
+            for s in &served {
+                for (url, item) in path_items(schemas, s, &|name| format!("{REF_PREFIX}{name}"), true) {
                     paths.insert(url, item);
                 }
             }
-            let mut roots: Vec<&str> = kinds.iter().map(|k| schemas.root_name(*k)).collect();
-            if kinds.iter().any(|k| k.subresource("scale").is_some()) {
-                roots.push(schemas.scale_name());
+            let mut roots: Vec<String> = Vec::new();
+            for s in &served {
+                let root = schemas.root_name_in(&s.api_version(), s.kind).unwrap_or_default();
+                roots.extend([root.to_string(), format!("{root}List")]);
             }
+            roots.extend([STATUS.to_string(), PATCH.to_string()]);
+            if served.iter().any(|s| s.kind.subresource("scale").is_some()) {
+                roots.push(schemas.scale_name().to_string());
+            }
+            let roots = roots.iter().map(String::as_str);
             let components: Map<String, Value> = schemas
                 .closure(roots)
                 .into_iter()
@@ -129,8 +136,8 @@ fn to_v2(value: &mut Value) {
 
 fn build_v2(schemas: &Schemas) -> Value {
     let mut paths = Map::new();
-    for kind in Kind::ALL {
-        for (url, item) in path_items(schemas, *kind, &|name| format!("#/definitions/{name}"), false) {
+    for served in Served::all() {
+        for (url, item) in path_items(schemas, &served, &|name| format!("#/definitions/{name}"), false) {
             paths.insert(url, item);
         }
     }
@@ -202,12 +209,12 @@ fn list_params(v3: bool) -> Vec<Value> {
     ]
 }
 
-/// The operation ID's group part: `CoreV1`, `AppsV1`, `NetworkingV1`.
-fn group_part(kind: Kind) -> String {
-    let group = if kind.group().is_empty() { "core" } else { kind.group().split('.').next().unwrap_or_default() };
+/// The operation ID's group part: `CoreV1`, `AppsV1`, `NetworkingV1`, `ExtensionsV1beta1`.
+fn group_part(served: &Served) -> String {
+    let group = if served.group.is_empty() { "core" } else { served.group.split('.').next().unwrap_or_default() };
     let mut chars = group.chars();
     let group: String = chars.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(chars).collect();
-    let mut version = kind.version().chars();
+    let mut version = served.version.chars();
     let version: String = version.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(version).collect();
     format!("{group}{version}")
 }
@@ -235,17 +242,23 @@ fn op<'a>(
 }
 
 /// The URLs of a kind (collection, item, all namespaces, subresources) and their operations.
-fn path_items(schemas: &Schemas, kind: Kind, reference: &dyn Fn(&str) -> String, v3: bool) -> Vec<(String, Value)> {
-    let base = match kind.group() {
-        "" => format!("/api/{}", kind.version()),
-        group => format!("/apis/{group}/{}", kind.version()),
+fn path_items(
+    schemas: &Schemas,
+    served: &Served,
+    reference: &dyn Fn(&str) -> String,
+    v3: bool,
+) -> Vec<(String, Value)> {
+    let kind = served.kind;
+    let base = match served.group {
+        "" => format!("/api/{}", served.version),
+        group => format!("/apis/{group}/{}", served.version),
     };
     let plural = kind.plural();
-    let root = schemas.root_name(kind);
+    let Some(root) = schemas.root_name_in(&served.api_version(), kind) else { return vec![] };
     let list = format!("{root}List");
-    let gvk = json!({"group": kind.group(), "version": kind.version(), "kind": kind.name()});
+    let gvk = json!({"group": served.group, "version": served.version, "kind": kind.name()});
     let scope = if kind.namespaced() { "Namespaced" } else { "" };
-    let id = |verb: &str, suffix: &str| format!("{verb}{}{scope}{}{suffix}", group_part(kind), kind.name());
+    let id = |verb: &str, suffix: &str| format!("{verb}{}{scope}{}{suffix}", group_part(served), kind.name());
     let ns_param = || path_param("namespace", "object name and auth scope, such as for teams and projects", v3);
     let name_param = || path_param("name", &format!("name of the {}", kind.name()), v3);
     let prefix = if kind.namespaced() {
@@ -301,8 +314,7 @@ fn path_items(schemas: &Schemas, kind: Kind, reference: &dyn Fn(&str) -> String,
         item.insert("parameters".into(), params.into());
         Value::Object(item)
     };
-    let status = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
-    let patch = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+    let (status, patch) = (STATUS, PATCH);
     let force = query("force", "Force is going to \"force\" Apply requests.", "boolean", v3);
     let grace =
         query("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer", v3);
@@ -322,7 +334,7 @@ fn path_items(schemas: &Schemas, kind: Kind, reference: &dyn Fn(&str) -> String,
     ];
     out.push((format!("{prefix}/{{name}}"), item(one, item_params())));
     if kind.namespaced() {
-        let verb = format!("list{}{}ForAllNamespaces", group_part(kind), kind.name());
+        let verb = format!("list{}{}ForAllNamespaces", group_part(served), kind.name());
         let all = vec![operation(op("get", "list", verb, list_params(v3), None, &list), &gvk)];
         out.push((format!("{base}/{plural}"), item(all, vec![])));
     }
@@ -379,6 +391,37 @@ mod tests {
         assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
         assert!(apps["components"]["schemas"].as_object().unwrap().contains_key("io.k8s.api.autoscaling.v1.Scale"));
         assert!(v3_document("apis/batch/v1").is_none());
+    }
+
+    #[test]
+    fn every_reference_resolves_within_its_document() {
+        fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(r)) = map.get("$ref") {
+                        out.push(r);
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        for document in v3() {
+            let mut found = Vec::new();
+            refs(&document.body, &mut found);
+            let components = document.body["components"]["schemas"].as_object().unwrap();
+            for r in found {
+                let name = r.strip_prefix(REF_PREFIX).unwrap();
+                assert!(components.contains_key(name), "{} refers to {name}, which it lacks", document.path);
+            }
+        }
+        let legacy = &v3_document("apis/extensions/v1beta1").unwrap().body;
+        let patch = &legacy["paths"]["/apis/extensions/v1beta1/namespaces/{namespace}/ingresses/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"],
+            json!({"group": "extensions", "version": "v1beta1", "kind": "Ingress"})
+        );
     }
 
     #[test]

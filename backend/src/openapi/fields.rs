@@ -34,14 +34,17 @@ pub fn cannot_handle(kind: Kind, why: impl std::fmt::Display) -> String {
     format!("{k} in version \"{v}\" cannot be handled as a {k}: {why}")
 }
 
-/// Checks a document's unknown fields as `validation` asks: the warnings to send back (`unknown
-/// field "spec.foo"`), or kube-apiserver's refusal under `Strict`.
-pub fn check(kind: Kind, value: &Value, validation: FieldValidation) -> Result<Vec<String>, String> {
+/// Checks a document of `kind` in `api_version` (its own, or an older one svclab serves) for
+/// unknown fields as `validation` asks: the warnings to send back (`unknown field "spec.foo"`),
+/// or kube-apiserver's refusal under `Strict`.
+pub fn check(kind: Kind, api_version: &str, value: &Value, validation: FieldValidation) -> Result<Vec<String>, String> {
     if validation == FieldValidation::Ignore {
         return Ok(vec![]);
     }
+    let schemas = super::schemas();
+    let root = schemas.root_in(api_version, kind).unwrap_or(schemas.root(kind));
     let unknown: Vec<String> =
-        unknown(super::schemas(), kind, value).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        unknown_in(schemas, root, value).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
     match validation {
         FieldValidation::Strict if !unknown.is_empty() => {
             Err(cannot_handle(kind, format!("strict decoding error: {}", unknown.join(", "))))
@@ -52,8 +55,13 @@ pub fn check(kind: Kind, value: &Value, validation: FieldValidation) -> Result<V
 
 /// The paths of the fields of `value` that a `kind`'s schema does not declare, by name at each level.
 pub fn unknown(schemas: &Schemas, kind: Kind, value: &Value) -> Vec<String> {
+    unknown_in(schemas, schemas.root(kind), value)
+}
+
+/// The paths of the fields of `value` that `schema` does not declare.
+fn unknown_in(schemas: &Schemas, schema: &Value, value: &Value) -> Vec<String> {
     let mut found = Vec::new();
-    walk(schemas, schemas.root(kind), value, &mut String::new(), &mut found);
+    walk(schemas, schema, value, &mut String::new(), &mut found);
     found
 }
 

@@ -7,9 +7,11 @@
 
 pub mod documents;
 pub mod fields;
+mod legacy;
 mod patch_meta;
 
 use k8s_openapi::api::{apps, autoscaling, certificates, coordination, core, discovery, networking};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -19,10 +21,35 @@ use svclab_shared::Kind;
 /// Where a schema's definitions are referenced from (`#/components/schemas/<name>`).
 pub const REF_PREFIX: &str = "#/components/schemas/";
 
+/// A kind as served at a group version: its own, or an older one svclab converts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Served {
+    pub kind: Kind,
+    pub group: &'static str,
+    pub version: &'static str,
+}
+
+impl Served {
+    /// Every kind at its own version, then the older versions svclab serves.
+    pub fn all() -> Vec<Served> {
+        let current = Kind::ALL.iter().map(|k| Served { kind: *k, group: k.group(), version: k.version() });
+        let older = svclab_shared::legacy::SERVED.iter().map(|(api_version, kind)| {
+            let (group, version) = api_version.split_once('/').expect("a grouped version");
+            Served { kind: *kind, group, version }
+        });
+        current.chain(older).collect()
+    }
+
+    /// `v1`, `apps/v1`, `extensions/v1beta1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+}
+
 /// Every definition svclab's kinds use, by name (`io.k8s.api.core.v1.Service`).
 pub struct Schemas {
     definitions: Map<String, Value>,
-    roots: HashMap<Kind, String>,
+    roots: HashMap<(String, Kind), String>,
     scale: String,
 }
 
@@ -44,12 +71,16 @@ impl Schemas {
         for kind in Kind::ALL {
             let root = root_schema(&mut generator, *kind);
             let name = ref_name(root.as_value()).expect("every kind has a named schema").to_string();
-            roots.insert(*kind, name);
+            roots.insert((kind.api_version().to_string(), *kind), name);
         }
         let scale = generator.subschema_for::<autoscaling::v1::Scale>();
         let scale = ref_name(scale.as_value()).expect("Scale has a named schema").to_string();
+        // What the operations answer with besides the kinds themselves.
+        generator.subschema_for::<meta::Status>();
+        generator.subschema_for::<meta::Patch>();
+        generator.subschema_for::<meta::ListMeta>();
         let mut definitions = generator.take_definitions(true);
-        for (kind, name) in &roots {
+        for ((_, kind), name) in &roots {
             let gvk = json!([{"group": kind.group(), "version": kind.version(), "kind": kind.name()}]);
             if let Some(schema) = definitions.get_mut(name).and_then(Value::as_object_mut) {
                 schema.insert("x-kubernetes-group-version-kind".into(), gvk);
@@ -60,6 +91,18 @@ impl Schemas {
             schema.insert("x-kubernetes-group-version-kind".into(), gvk);
         }
         patch_meta::annotate(&mut definitions);
+        for (api_version, kind) in svclab_shared::legacy::SERVED {
+            if *kind == Kind::Ingress
+                && let Some(root) = legacy::add_ingress(&mut definitions, api_version)
+            {
+                roots.insert((api_version.to_string(), *kind), root);
+            }
+        }
+        for served in Served::all() {
+            let Some(root) = roots.get(&(served.api_version(), served.kind)) else { continue };
+            let list = list_schema(root, &served);
+            definitions.insert(format!("{root}List"), list);
+        }
         Schemas { definitions, roots, scale }
     }
 
@@ -70,7 +113,17 @@ impl Schemas {
 
     /// The name of a kind's definition.
     pub fn root_name(&self, kind: Kind) -> &str {
-        &self.roots[&kind]
+        &self.roots[&(kind.api_version().to_string(), kind)]
+    }
+
+    /// The name of a kind's definition at a version it is served at (`extensions/v1beta1`).
+    pub fn root_name_in(&self, api_version: &str, kind: Kind) -> Option<&str> {
+        self.roots.get(&(api_version.to_string(), kind)).map(String::as_str)
+    }
+
+    /// A kind's schema at a version it is served at.
+    pub fn root_in(&self, api_version: &str, kind: Kind) -> Option<&Value> {
+        self.definitions.get(self.root_name_in(api_version, kind)?)
     }
 
     /// The name of `autoscaling/v1` Scale's definition (the `scale` subresource).
@@ -142,6 +195,24 @@ fn collect_refs<'a>(schema: &'a Value, out: &mut Vec<&'a str>) {
         Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
         _ => {}
     }
+}
+
+/// The schema of a kind's list (`ServiceList`).
+fn list_schema(root: &str, served: &Served) -> Value {
+    let kind = served.kind.name();
+    json!({
+        "description": format!("{kind}List is a list of {kind}s."),
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"},
+            "items": {"description": format!("List of {kind}s."), "type": "array", "items": {"$ref": format!("{REF_PREFIX}{root}")}},
+            "kind": {"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"},
+            "metadata": {"allOf": [{"$ref": format!("{REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")}],
+                         "description": "Standard list metadata."},
+        },
+        "x-kubernetes-group-version-kind": [{"group": served.group, "version": served.version, "kind": format!("{kind}List")}],
+    })
 }
 
 /// A kind's schema, registered with the generator: the one place a kind meets its Rust type here.

@@ -198,14 +198,17 @@ impl Registry {
 
     /// Applies a patch (JSON merge, JSON, or strategic merge) to an object (to the latest one
     /// again when another writer got in first, see [`retry_on_conflict`]); unknown fields in
-    /// the result are handled as `validation` says, and the warnings returned.
+    /// the result are handled as `validation` says, and the warnings returned. A patch sent to
+    /// an older version's path (`legacy`, e.g. `extensions/v1beta1`) applies to the object in
+    /// that version.
     pub fn patch(
         &self,
         key: &ObjectKey,
         patch: Patch,
         validation: FieldValidation,
+        legacy: Option<&str>,
     ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, validation))
+        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, validation, legacy))
     }
 
     fn patch_once(
@@ -213,11 +216,15 @@ impl Registry {
         key: &ObjectKey,
         patch: &Patch,
         validation: FieldValidation,
+        legacy: Option<&str>,
     ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
         let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
-        let mut value = current.to_value();
-        patch.apply(crate::openapi::schemas().root(key.kind), &mut value)?;
-        let warnings = fields::check(key.kind, &value, validation).map_err(ApiError::BadRequest)?;
+        let schemas = crate::openapi::schemas();
+        let api_version = legacy.unwrap_or(key.kind.api_version());
+        let mut value = svclab_shared::legacy::downgrade(current.to_value(), api_version);
+        patch.apply(schemas.root_in(api_version, key.kind).unwrap_or(schemas.root(key.kind)), &mut value)?;
+        let warnings = fields::check(key.kind, api_version, &value, validation).map_err(ApiError::BadRequest)?;
+        let value = svclab_shared::legacy::upgrade(value);
         let object = Object::from_value_as(key.kind, value)
             .map_err(|e| fields::cannot_handle(key.kind, e))
             .map_err(ApiError::BadRequest)?;
