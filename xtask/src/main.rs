@@ -7,10 +7,12 @@
 //! - `e2e`: only the Playwright suite.
 //! - `bench [proxy|programming|dns|ingress|dashboard]`: the benchmarks, written to docs/benchmarks.md.
 //! - `fuzz dns [--seconds N]`: malformed DNS packets against the server for N seconds (60).
+//! - `gen-protobuf`: regenerates the protobuf field table from the k8s-pb crate's types.
 //!
 //! Every install step is idempotent: it skips what is already there at the right version.
 
 mod bench;
+mod protobuf;
 mod setup;
 mod tasks;
 mod tidy;
@@ -27,8 +29,9 @@ fn main() -> Result<()> {
         "e2e" => tasks::e2e(),
         "bench" => bench::bench(rest.first().map(String::as_str)),
         "fuzz" => tasks::fuzz(&rest),
+        "gen-protobuf" => protobuf::generate(),
         _ => bail!(
-            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard] | fuzz dns [--seconds N]"
+            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard] | fuzz dns [--seconds N] | gen-protobuf"
         ),
     }
 }

@@ -1,4 +1,4 @@
-//! Request bodies as objects: JSON, or YAML when the content type says so; an older version
+//! Request bodies as objects: JSON, YAML or protobuf, as the content type says; an older version
 //! converted (the chapter's `extensions/v1beta1` Ingress); `apiVersion` and `kind` checked
 //! against the path; and unknown fields handled as `?fieldValidation=` asks (refused, warned
 //! about, or dropped), with kube-apiserver's messages.
@@ -23,12 +23,21 @@ pub fn field_validation(query: &HashMap<String, String>) -> Result<FieldValidati
     FieldValidation::from_query(query.get("fieldValidation").map(String::as_str)).map_err(ApiError::BadRequest)
 }
 
-/// Parses a body as JSON, or as YAML for a YAML content type.
+/// Parses a body by its content type: JSON, YAML, or Kubernetes' protobuf.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    if content_type.contains("yaml") {
-        serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
+    match content_type {
+        "application/json" | "*/*" => {
+            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
+        }
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+        }
+        "application/vnd.kubernetes.protobuf" => {
+            super::protobuf::decode(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+        }
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        ))),
     }
 }
 

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod lookup;
 pub mod media;
 pub mod nodes;
+mod protobuf;
 pub mod requests;
 pub mod resources;
 mod scale;
