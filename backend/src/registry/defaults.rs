@@ -1,7 +1,8 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
 use k8s_openapi::api::core::v1::{
-    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, ServiceSpec, SessionAffinityConfig, Toleration,
+    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, Probe, ServiceSpec, SessionAffinityConfig,
+    Toleration,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use svclab_shared::Object;
@@ -83,7 +84,10 @@ fn pod_spec(spec: &mut PodSpec) {
     spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
     spec.enable_service_links.get_or_insert(true);
     spec.service_account_name.get_or_insert_with(|| "default".into());
-    for c in &mut spec.containers {
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        for probe in [&mut c.readiness_probe, &mut c.liveness_probe, &mut c.startup_probe].into_iter().flatten() {
+            self::probe(probe);
+        }
         let image = c.image.clone().unwrap_or_default();
         let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
         let pull = if matches!(tag, None | Some("latest")) { "Always" } else { "IfNotPresent" };
@@ -93,6 +97,17 @@ fn pod_spec(spec: &mut PodSpec) {
         for p in c.ports.iter_mut().flatten() {
             p.protocol.get_or_insert_with(|| "TCP".into());
         }
+    }
+}
+
+/// A probe's timing, and an HTTP probe's scheme.
+fn probe(probe: &mut Probe) {
+    probe.timeout_seconds.get_or_insert(1);
+    probe.period_seconds.get_or_insert(10);
+    probe.success_threshold.get_or_insert(1);
+    probe.failure_threshold.get_or_insert(3);
+    if let Some(http) = probe.http_get.as_mut() {
+        http.scheme.get_or_insert_with(|| "HTTP".into());
     }
 }
 

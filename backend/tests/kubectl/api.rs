@@ -1,0 +1,166 @@
+//! What kubectl needs of the API besides the chapter's walk: discovery (`api-resources`, `get
+//! all`, short names), paged lists, OpenAPI validation and `explain`, every patch kubectl sends,
+//! protobuf bodies, and kube-apiserver's errors for bad input, with nothing stored half-way.
+
+use crate::support::{Cluster, binaries, row, table};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_paging_and_explain() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let resources = cluster.kubectl(&["api-resources"]).await.ok();
+        let resources = table(&resources);
+        assert_eq!(row(&resources, "services")[1..], ["svc", "v1", "true", "Service"]);
+        assert_eq!(row(&resources, "deployments")[1..], ["deploy", "apps/v1", "true", "Deployment"]);
+        let ingresses: Vec<&Vec<String>> = resources.iter().filter(|r| r[0] == "ingresses").collect();
+        assert!(ingresses.iter().any(|r| r[1..3] == ["ing", "networking.k8s.io/v1"]), "{ingresses:?}");
+        assert!(
+            ingresses.iter().any(|r| r[1..3] == ["", "extensions/v1beta1"]),
+            "the chapter's version too: {ingresses:?}"
+        );
+        let namespaced = cluster.kubectl(&["api-resources", "--namespaced=false", "-o", "name"]).await.ok();
+        assert!(namespaced.lines().any(|l| l == "nodes") && !namespaced.lines().any(|l| l == "pods"), "{namespaced}");
+
+        let kubia = cluster.file("kubia.yaml", crate::KUBIA);
+        cluster.kubectl(&["create", "-f", kubia.to_str().unwrap()]).await.ok();
+        let all = cluster.kubectl(&["get", "all"]).await.ok();
+        for name in ["replicationcontroller/kubia", "service/kubia", "service/kubernetes"] {
+            assert!(all.contains(name), "{all}");
+        }
+        // Pages of one, each following the last's continue token, list everything once.
+        let paged = cluster.kubectl(&["get", "pods", "-A", "--chunk-size=1", "-o", "name"]).await.ok();
+        let whole = cluster.kubectl(&["get", "pods", "-A", "-o", "name"]).await.ok();
+        assert_eq!(paged, whole);
+        let listed = cluster.kubectl(&["get", "svc", "-o", "yaml"]).await.ok();
+        assert!(listed.starts_with("apiVersion: v1\nitems:\n"), "{listed}");
+        assert!(listed.ends_with("kind: List\nmetadata:\n  resourceVersion: \"\"\n"), "{listed}");
+
+        let explained = cluster.kubectl(&["explain", "service.spec.ports"]).await.ok();
+        assert!(explained.contains("FIELD: ports <[]ServicePort>"), "{explained}");
+        assert!(explained.contains("port\t<integer> -required-"), "{explained}");
+        assert!(explained.contains("The port that will be exposed by this service."), "{explained}");
+        let version = cluster.kubectl(&["version", "-o", "json"]).await.ok();
+        assert!(version.contains("\"gitVersion\": \"v1.35.0\""), "{version}");
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_kube_apiservers_errors_and_stores_nothing() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let missing = cluster.kubectl(&["get", "svc", "nonexist"]).await.fails(1);
+        assert_eq!(missing, "Error from server (NotFound): services \"nonexist\" not found\n");
+
+        let typo = cluster.file(
+            "typo.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: typo\nspec:\n  ports:\n  - port: 80\n    targetPrt: 8080\n",
+        );
+        let refused = cluster.kubectl(&["create", "-f", typo.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains(": Service in version \"v1\" cannot be handled as a Service: strict decoding error: unknown field \"spec.ports[0].targetPrt\""),
+            "{refused}"
+        );
+        assert!(refused.starts_with("Error from server (BadRequest): error when creating"), "{refused}");
+        cluster.kubectl(&["get", "svc", "typo"]).await.fails(1);
+        let warned = cluster.kubectl(&["create", "-f", typo.to_str().unwrap(), "--validate=warn"]).await;
+        assert!(warned.stderr.contains("Warning: unknown field \"spec.ports[0].targetPrt\""), "{}", warned.stderr);
+        assert_eq!(warned.ok(), "service/typo created\n");
+        let again = cluster.kubectl(&["create", "-f", typo.to_str().unwrap(), "--validate=false"]).await.fails(1);
+        assert!(again.contains("(AlreadyExists)") && again.contains("services \"typo\" already exists"), "{again}");
+
+        let invalid = cluster.file(
+            "invalid.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: invalid\nspec:\n  ports:\n  - port: 0\n",
+        );
+        let refused = cluster.kubectl(&["apply", "-f", invalid.to_str().unwrap()]).await.fails(1);
+        assert!(refused.contains("The Service \"invalid\" is invalid: \n"), "{refused}");
+        assert!(
+            refused.contains("* spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive\n"),
+            "{refused}"
+        );
+        cluster.kubectl(&["get", "svc", "invalid"]).await.fails(1);
+        let clash = cluster.file(
+            "clash.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: clash\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 30123\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: clash2\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 30123\n",
+        );
+        let out = cluster.kubectl(&["create", "-f", clash.to_str().unwrap()]).await;
+        assert_eq!(out.stdout, "service/clash created\n");
+        assert!(
+            out.fails(1).contains("spec.ports[0].nodePort: Invalid value: 30123: provided port is already allocated")
+        );
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_kubectl_sends() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let v1 = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels:\n    a: \"1\"\n    b: \"2\"\nspec:\n  type: NodePort\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n  - name: https\n    port: 443\n    targetPort: 8443\n";
+        let file = cluster.file("web.yaml", v1);
+        assert_eq!(cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok(), "service/web created\n");
+        assert_eq!(cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok(), "service/web unchanged\n");
+        let node_port = cluster.kubectl(&["get", "svc", "web", "-o", "jsonpath={.spec.ports[0].nodePort}"]).await.ok();
+        // A three-way strategic merge patch: a label dropped, a port changed, a port deleted.
+        let v2 = v1
+            .replace("    b: \"2\"\n", "")
+            .replace("targetPort: 8080", "targetPort: 9090")
+            .replace("  - name: https\n    port: 443\n    targetPort: 8443\n", "");
+        std::fs::write(&file, v2).unwrap();
+        assert_eq!(cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok(), "service/web configured\n");
+        let got = cluster
+            .kubectl(&["get", "svc", "web", "-o", "jsonpath={.metadata.labels} {.spec.ports[*].port} {.spec.ports[0].targetPort} {.spec.ports[0].nodePort}"])
+            .await
+            .ok();
+        assert_eq!(got, format!("{{\"a\":\"1\"}} 80 9090 {node_port}"), "the allocated node port is kept");
+
+        let patched =
+            cluster.kubectl(&["patch", "svc", "web", "-p", r#"{"spec":{"sessionAffinity":"ClientIP"}}"#]).await.ok();
+        assert_eq!(patched, "service/web patched\n");
+        let json = r#"[{"op":"replace","path":"/metadata/labels/a","value":"3"}]"#;
+        cluster.kubectl(&["patch", "svc", "web", "--type=json", "-p", json]).await.ok();
+        cluster
+            .kubectl(&["patch", "svc", "web", "--type=merge", "-p", r#"{"metadata":{"annotations":{"x":"y"}}}"#])
+            .await
+            .ok();
+        let got = cluster
+            .kubectl(&[
+                "get",
+                "svc",
+                "web",
+                "-o",
+                "jsonpath={.spec.sessionAffinity} {.metadata.labels.a} {.metadata.annotations.x}",
+            ])
+            .await
+            .ok();
+        assert_eq!(got, "ClientIP 3 y");
+        assert_eq!(cluster.kubectl(&["annotate", "svc", "web", "note=hi"]).await.ok(), "service/web annotated\n");
+        let bad =
+            cluster.kubectl(&["patch", "svc", "web", "-p", r#"{"spec":{"ports":[{"name":"x"}]}}"#]).await.fails(1);
+        assert!(bad.contains("Error from server"), "{bad}");
+
+        // Typed clients post protobuf: `kubectl create deployment`, `create service`, `create secret`.
+        let created = cluster
+            .kubectl(&["create", "deployment", "kubia", "--image=luksa/kubia", "--replicas=3", "--port=8080"])
+            .await
+            .ok();
+        assert_eq!(created, "deployment.apps/kubia created\n");
+        let created = cluster.kubectl(&["create", "service", "nodeport", "kubia", "--tcp=80:8080"]).await.ok();
+        assert_eq!(created, "service/kubia created\n");
+        let created =
+            cluster.kubectl(&["create", "secret", "generic", "creds", "--from-literal=user=admin"]).await.ok();
+        assert_eq!(created, "secret/creds created\n");
+        let user = cluster.kubectl(&["get", "secret", "creds", "-o", "jsonpath={.data.user}"]).await.ok();
+        assert_eq!(user, "YWRtaW4=");
+        let out = cluster
+            .until(&["get", "deploy", "kubia"], std::time::Duration::from_secs(20), "3 ready", |out| {
+                out.contains("3/3")
+            })
+            .await;
+        assert_eq!(row(&table(&out), "kubia")[1..4], ["3/3", "3", "3"]);
+        let rolled = cluster.kubectl(&["rollout", "status", "deployment/kubia"]).await.ok();
+        assert!(rolled.contains("successfully rolled out"), "{rolled}");
+        cluster.stop().await;
+    }
+}

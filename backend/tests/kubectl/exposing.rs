@@ -1,0 +1,184 @@
+//! Sections 5.3 and 5.4: NodePort and LoadBalancer services reached from the host, an Ingress
+//! (the chapter's `extensions/v1beta1` listing) with TLS from a Secret `kubectl create secret tls`
+//! makes, and a CertificateSigningRequest approved with `kubectl certificate approve`.
+
+use crate::support::{Cluster, binaries, row, table};
+use std::path::Path;
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(15);
+
+/// The real curl from the host; its body, or its error.
+async fn curl(args: &[&str]) -> Result<String, String> {
+    let out =
+        tokio::process::Command::new("curl").args(["-sS", "-m", "5"]).args(args).output().await.expect("curl runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// curl until kubia answers.
+async fn answered(args: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match curl(args).await {
+            Ok(body) if body.starts_with("You've hit kubia-") => return body,
+            other => assert!(tokio::time::Instant::now() < deadline, "curl {args:?}: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_5_3_node_ports_and_load_balancers() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let kubia = cluster.file("kubia.yaml", crate::KUBIA);
+        let node_port = cluster.file("kubia-svc-nodeport.yaml", include_str!("../../../examples/kubia-nodeport.yaml"));
+        let lb = cluster.file("kubia-svc-loadbalancer.yaml", include_str!("../../../examples/kubia-loadbalancer.yaml"));
+        cluster.kubectl(&["create", "-f", kubia.to_str().unwrap()]).await.ok();
+        assert_eq!(
+            cluster.kubectl(&["create", "-f", node_port.to_str().unwrap()]).await.ok(),
+            "service/kubia-nodeport created\n"
+        );
+        let services = table(&cluster.kubectl(&["get", "svc", "kubia-nodeport"]).await.ok());
+        assert_eq!(
+            row(&services, "kubia-nodeport")[1..5][..],
+            ["NodePort", &row(&services, "kubia-nodeport")[2], "<none>", "80:30123/TCP"]
+        );
+
+        // The nodes' addresses, as the chapter reads them with jsonpath.
+        let jsonpath = "jsonpath={.items[*].status.addresses[?(@.type==\"InternalIP\")].address}";
+        let addresses = cluster.kubectl(&["get", "nodes", "-o", jsonpath]).await.ok();
+        let nodes: Vec<&str> = addresses.split_whitespace().collect();
+        assert_eq!(nodes.len(), 3, "{addresses}");
+        for node in nodes {
+            answered(&[&format!("http://{node}:30123/")]).await;
+        }
+
+        assert_eq!(
+            cluster.kubectl(&["create", "-f", lb.to_str().unwrap()]).await.ok(),
+            "service/kubia-loadbalancer created\n"
+        );
+        let out = cluster
+            .until(&["get", "svc", "kubia-loadbalancer"], WITHIN, "a load balancer address", |out| {
+                !out.contains("<pending>")
+            })
+            .await;
+        let services = table(&out);
+        let svc = row(&services, "kubia-loadbalancer");
+        assert_eq!(svc[1], "LoadBalancer");
+        assert!(svc[4].starts_with("80:3") && svc[4].ends_with("/TCP"), "{svc:?}");
+        answered(&[&format!("http://{}/", svc[3])]).await;
+        let described = cluster.kubectl(&["describe", "svc", "kubia-loadbalancer"]).await.ok();
+        assert!(described.contains(&format!("LoadBalancer Ingress:     {}", svc[3])), "{described}");
+        assert!(described.contains("External Traffic Policy:  Cluster"), "{described}");
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_5_4_ingress_with_tls_and_a_signed_certificate() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let addresses = cluster.app.ingress.addresses().await.expect("the ingress add-on runs");
+        let kubia = cluster.file("kubia.yaml", crate::KUBIA);
+        let node_port = cluster.file("kubia-svc-nodeport.yaml", include_str!("../../../examples/kubia-nodeport.yaml"));
+        let ingress = cluster.file("kubia-ingress.yaml", include_str!("../../../examples/kubia-ingress.yaml"));
+        let tls = cluster.file("kubia-ingress-tls.yaml", include_str!("../../../examples/kubia-ingress-tls.yaml"));
+        for file in [&kubia, &node_port] {
+            cluster.kubectl(&["create", "-f", file.to_str().unwrap()]).await.ok();
+        }
+        let all = table(&cluster.kubectl(&["get", "po", "--all-namespaces"]).await.ok());
+        assert_eq!(all[0][..3], ["NAMESPACE", "NAME", "READY"]);
+        assert_eq!(
+            cluster.kubectl(&["create", "-f", ingress.to_str().unwrap()]).await.ok(),
+            "ingress.extensions/kubia created\n"
+        );
+        let out = cluster
+            .until(&["get", "ingresses"], WITHIN, "an ingress address", |out| {
+                table(out).get(1).is_some_and(|r| !r[3].is_empty())
+            })
+            .await;
+        let ingresses = table(&out);
+        assert_eq!(ingresses[0], ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]);
+        assert_eq!(row(&ingresses, "kubia")[1..5], ["nginx", "kubia.example.com", "127.0.0.1", "80"]);
+        let url = format!("http://{}/", addresses.http);
+        answered(&["-H", "Host: kubia.example.com", &url]).await;
+
+        // TLS, as the chapter makes the key and certificate.
+        let dir = cluster.file("tls.key", "").parent().unwrap().to_path_buf();
+        openssl(&dir, &["genrsa", "-out", "tls.key", "2048"]);
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                "tls.key",
+                "-out",
+                "tls.cert",
+                "-days",
+                "360",
+                "-subj",
+                "/CN=kubia.example.com",
+            ],
+        );
+        let created =
+            cluster.kubectl(&["create", "secret", "tls", "tls-secret", "--cert=tls.cert", "--key=tls.key"]).await.ok();
+        assert_eq!(created, "secret/tls-secret created\n");
+        let secrets = table(&cluster.kubectl(&["get", "secrets"]).await.ok());
+        assert_eq!(row(&secrets, "tls-secret")[1..3], ["kubernetes.io/tls", "2"]);
+        let applied = cluster.kubectl(&["apply", "-f", tls.to_str().unwrap()]).await;
+        assert!(applied.stderr.contains("missing the kubectl.kubernetes.io/last-applied-configuration annotation"));
+        assert_eq!(applied.ok(), "ingress.extensions/kubia configured\n");
+        let resolve = format!("kubia.example.com:{}:127.0.0.1", addresses.https.port());
+        let https = format!("https://kubia.example.com:{}/kubia", addresses.https.port());
+        answered(&["-k", "--resolve", &resolve, &https]).await;
+        let verbose = tokio::process::Command::new("curl")
+            .args(["-skv", "-m", "5", "--resolve", &resolve, &https])
+            .output()
+            .await
+            .unwrap();
+        let trace = String::from_utf8_lossy(&verbose.stderr);
+        assert!(trace.contains("subject: CN=kubia.example.com"), "{trace}");
+        let ports = table(&cluster.kubectl(&["get", "ing", "kubia"]).await.ok());
+        assert_eq!(row(&ports, "kubia")[4], "80, 443");
+
+        // A certificate signed through a CertificateSigningRequest.
+        openssl(
+            &dir,
+            &["req", "-new", "-key", "tls.key", "-out", "kubia.csr", "-subj", "/CN=kubia.example.com/O=system:nodes"],
+        );
+        let request = std::fs::read(dir.join("kubia.csr")).unwrap();
+        let csr = format!(
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: kubia\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [client auth]\n",
+            base64(&request)
+        );
+        let csr_file = cluster.file("csr.yaml", &csr);
+        cluster.kubectl(&["create", "-f", csr_file.to_str().unwrap()]).await.ok();
+        let pending = table(&cluster.kubectl(&["get", "csr"]).await.ok());
+        assert_eq!(row(&pending, "kubia")[5], "Pending");
+        let approved = cluster.kubectl(&["certificate", "approve", "kubia"]).await.ok();
+        assert_eq!(approved, "certificatesigningrequest.certificates.k8s.io/kubia approved\n");
+        cluster
+            .until(&["get", "csr", "kubia"], WITHIN, "an issued certificate", |out| out.contains("Approved,Issued"))
+            .await;
+        let issued = cluster.kubectl(&["get", "csr", "kubia", "-o", "jsonpath={.status.certificate}"]).await.ok();
+        assert!(!issued.is_empty());
+        cluster.stop().await;
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

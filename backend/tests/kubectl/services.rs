@@ -1,0 +1,112 @@
+//! Sections 5.1 and 5.2: a service in front of a ReplicationController's pods, reached from a pod
+//! with `kubectl exec`, discovered through environment variables and DNS; services for
+//! something outside the cluster.
+
+use crate::support::{Cluster, binaries, row, table};
+use std::time::Duration;
+
+const READY_IN: Duration = Duration::from_secs(15);
+
+/// The names of the pods `kubectl get pods` lists as Running.
+async fn running_pods(cluster: &Cluster, want: usize) -> Vec<String> {
+    let out = cluster
+        .until(&["get", "pods", "-l", "app=kubia"], READY_IN, "pods running", |out| {
+            table(out).iter().skip(1).filter(|r| r[2] == "Running" && r[1] == "1/1").count() == want
+        })
+        .await;
+    table(&out).iter().skip(1).map(|r| r[0].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_5_1_creating_and_using_a_service() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("kubia.yaml", crate::KUBIA);
+        let created = cluster.kubectl(&["create", "-f", file.to_str().unwrap()]).await.ok();
+        assert_eq!(created, "service/kubia created\nreplicationcontroller/kubia created\n");
+
+        let services = table(&cluster.kubectl(&["get", "svc"]).await.ok());
+        assert_eq!(services[0], ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
+        assert_eq!(row(&services, "kubernetes")[1..5], ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]);
+        let kubia = row(&services, "kubia");
+        let cluster_ip = kubia[2].clone();
+        assert!(cluster_ip.starts_with("10."), "{kubia:?}");
+        assert_eq!(kubia[4], "80/TCP");
+
+        let pods = running_pods(&cluster, 3).await;
+        let wide = table(&cluster.kubectl(&["get", "pods", "-o", "wide"]).await.ok());
+        assert_eq!(wide[0][..7], ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]);
+        assert!(row(&wide, &pods[0])[5].starts_with("10.244."), "{wide:?}");
+
+        // kubectl exec kubia-7nog1 -- curl -s http://10.111.249.153, until every pod answered.
+        let url = format!("http://{cluster_ip}");
+        let mut answered = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let out = cluster.kubectl(&["exec", &pods[0], "--", "curl", "-s", &url]).await.ok();
+            answered.insert(out.trim().strip_prefix("You've hit ").expect("kubia answers").to_string());
+            if answered.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(answered.len(), 3, "requests spread over the pods: {answered:?}");
+        // Without the double dash kubectl refuses, as the chapter warns.
+        let refused = cluster.kubectl(&["exec", &pods[0], "curl", "-s", &url]).await.fails(1);
+        assert!(refused.contains("exec [POD] [COMMAND] is not supported anymore"), "{refused}");
+
+        // describe shows the endpoints (from the EndpointSlices) and the session affinity.
+        let described = cluster.kubectl(&["describe", "svc", "kubia"]).await.ok();
+        let endpoints = described.lines().find(|l| l.starts_with("Endpoints:")).expect("an Endpoints line");
+        assert_eq!(endpoints.matches(":8080").count(), 3, "{described}");
+        assert!(described.contains("Session Affinity:         None"), "{described}");
+
+        // Pods started after the service carry its environment variables.
+        let deleted = cluster.kubectl(&["delete", "po", "--all"]).await.ok();
+        assert_eq!(deleted.lines().filter(|l| l.starts_with("pod \"kubia-") && l.contains("\" deleted")).count(), 3);
+        let pods = running_pods(&cluster, 3).await;
+        let env = cluster.kubectl(&["exec", &pods[0], "--", "env"]).await.ok();
+        assert!(env.contains(&format!("KUBIA_SERVICE_HOST={cluster_ip}\n")), "{env}");
+        assert!(env.contains("KUBIA_SERVICE_PORT=80\n"), "{env}");
+
+        // kubectl exec -it kubia-3inly -- bash: the service by its FQDN and by its short name.
+        let keys = "curl http://kubia.default.svc.cluster.local\rcurl http://kubia\rcat /etc/resolv.conf\rexit\r";
+        let session = cluster.kubectl_tty(&["exec", "-it", &pods[0], "--", "bash"], keys).await;
+        assert_eq!(session.code, 0, "{}{}", session.stdout, session.stderr);
+        assert_eq!(session.stdout.matches("You've hit kubia-").count(), 2, "{}", session.stdout);
+        assert!(session.stdout.contains("search default.svc.cluster.local svc.cluster.local cluster.local"));
+        assert!(session.stdout.contains(&format!("root@{}:/# ", pods[0])), "{}", session.stdout);
+        // Exit codes come back as kubectl's own.
+        let failed = cluster.kubectl(&["exec", &pods[0], "--", "sh", "-c", "exit 3"]).await;
+        assert!(failed.fails(3).contains("command terminated with exit code 3"));
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_5_2_services_for_what_is_outside_the_cluster() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let service = cluster.file("external-service.yaml", include_str!("../../../examples/external-service.yaml"));
+        let endpoints = cluster
+            .file("external-service-endpoints.yaml", include_str!("../../../examples/external-service-endpoints.yaml"));
+        let out = cluster.kubectl(&["create", "-f", service.to_str().unwrap()]).await.ok();
+        assert_eq!(out, "service/external-service created\n");
+        let out = cluster.kubectl(&["create", "-f", endpoints.to_str().unwrap()]).await.ok();
+        assert_eq!(out, "endpoints/external-service created\n");
+        let listed = table(&cluster.kubectl(&["get", "endpoints", "external-service"]).await.ok());
+        assert_eq!(row(&listed, "external-service")[1], "11.11.11.11:80,22.22.22.22:80");
+        let out = cluster.kubectl(&["delete", "svc", "external-service"]).await.ok();
+        assert!(out.starts_with("service \"external-service\" deleted"), "{out}");
+
+        let external_name = cluster.file(
+            "external-service-externalname.yaml",
+            include_str!("../../../examples/external-service-externalname.yaml"),
+        );
+        cluster.kubectl(&["create", "-f", external_name.to_str().unwrap()]).await.ok();
+        let services = table(&cluster.kubectl(&["get", "svc", "external-service"]).await.ok());
+        assert_eq!(
+            row(&services, "external-service")[1..5],
+            ["ExternalName", "<none>", "someapi.somecompany.com", "80/TCP"]
+        );
+        cluster.stop().await;
+    }
+}
