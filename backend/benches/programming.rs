@@ -35,7 +35,7 @@ fn flip(registry: &Registry, service: usize, pod: usize, member: bool) -> Result
     let app = if member { format!("svc-{service}") } else { "parked".to_string() };
     let key = ObjectKey::new(Kind::Pod, "default", &format!("p-{service}-{pod}"));
     let relabel = Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": app}}}));
-    registry.patch(&key, relabel, svclab::openapi::fields::FieldValidation::Strict, None)?;
+    registry.patch(&key, relabel, &svclab::registry::Write::INTERNAL)?;
     Ok(())
 }
 

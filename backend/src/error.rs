@@ -33,6 +33,9 @@ pub enum ApiError {
     Expired(String),
     #[error("{0}")]
     Internal(String),
+    /// Server-side apply would change fields other managers own: (cause, field) pairs.
+    #[error("{message}")]
+    ApplyConflict { message: String, fields: Vec<(String, String)> },
 }
 
 fn invalid_message(kind: &str, group: &str, name: &str, causes: &[FieldError]) -> String {
@@ -73,7 +76,7 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::PathNotFound => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -88,7 +91,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::PathNotFound => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
@@ -130,6 +133,19 @@ impl ApiError {
                 ..Default::default()
             }),
             ApiError::PathNotFound => Some(StatusDetails::default()),
+            ApiError::ApplyConflict { fields, .. } => Some(StatusDetails {
+                causes: Some(
+                    fields
+                        .iter()
+                        .map(|(message, field)| StatusCause {
+                            field: Some(field.clone()),
+                            message: Some(message.clone()),
+                            reason: Some("FieldManagerConflict".into()),
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
             _ => None,
         };
         Status {

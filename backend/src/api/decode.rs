@@ -23,6 +23,22 @@ pub fn field_validation(query: &HashMap<String, String>) -> Result<FieldValidati
     FieldValidation::from_query(query.get("fieldValidation").map(String::as_str)).map_err(ApiError::BadRequest)
 }
 
+/// Who makes a write, for `managedFields`: `?fieldManager=`, else the client's name (its
+/// `User-Agent` up to the first `/`), as kube-apiserver names it.
+pub fn field_manager(query: &HashMap<String, String>, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) => m.clone(),
+        None => {
+            let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+            agent.split('/').next().unwrap_or("unknown").chars().take(128).collect()
+        }
+    };
+    if manager.len() > 128 {
+        return Err(ApiError::BadRequest("fieldManager: Too long: may not be longer than 128".into()));
+    }
+    Ok(manager)
+}
+
 /// Parses a body by its content type: JSON, YAML, or Kubernetes' protobuf.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     match content_type {

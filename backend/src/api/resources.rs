@@ -8,7 +8,7 @@ use super::media::{self, Rendering};
 use super::table::{IncludeObject, ListMeta, View};
 use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
-use crate::registry::Patch;
+use crate::registry::{Patch, Write};
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::body::Bytes;
@@ -110,6 +110,8 @@ async fn dispatch(
     let target = parse_path(uri.path())?;
     let ns = target.namespace.clone().unwrap_or_default();
     let validation = decode::field_validation(query)?;
+    let manager = decode::field_manager(query, headers)?;
+    let write = Write { manager: Some(&manager), validation, legacy: target.legacy };
     let include = IncludeObject::from_query(query.get("includeObject").map(String::as_str));
     // What a read asks to get back; a write answers with the object, at the path's version.
     let asked = media::rendering(headers);
@@ -193,7 +195,7 @@ async fn dispatch(
                     _ => {}
                 }
             }
-            let created = state.registry.create(object)?;
+            let created = state.registry.create_as(object, write.manager)?;
             let response = (StatusCode::CREATED, Json(written.object(&created))).into_response();
             Ok(decode::with_warnings(response, &decoded.warnings))
         }
@@ -204,13 +206,21 @@ async fn dispatch(
             if target.kind.namespaced() {
                 object.metadata_mut().namespace = Some(ns);
             }
-            let updated = state.registry.update(object)?;
+            let updated = state.registry.update_as(object, write.manager)?;
             Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
+        }
+        (&Method::PATCH, Some(name)) if content_type(headers) == "application/apply-patch+yaml" => {
+            let applied = decode::parse("application/yaml", &body)?;
+            let key = ObjectKey::new(target.kind, &ns, name);
+            let force = query.get("force").is_some_and(|f| f == "true");
+            let (object, created, warnings) = state.registry.apply(&key, &applied, force, &write)?;
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(decode::with_warnings((status, Json(written.object(&object))).into_response(), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
             let patch = parse_patch(headers, &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
-            let (patched, warnings) = state.registry.patch(&key, patch, validation, target.legacy)?;
+            let (patched, warnings) = state.registry.patch(&key, patch, &write)?;
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
         }
         (&Method::DELETE, Some(name)) => {

@@ -97,6 +97,18 @@ const APPS: &[ListMeta] = &[
     map("ReplicaSetStatus", "conditions", "type", &["type"]),
 ];
 
+/// Maps and structs server-side apply replaces whole (`+mapType=atomic`, `+structType=atomic`).
+const ATOMIC: &[(&str, Option<&str>)] = &[
+    ("io.k8s.api.core.v1.ServiceSpec", Some("selector")),
+    ("io.k8s.api.core.v1.ReplicationControllerSpec", Some("selector")),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector", None),
+    ("io.k8s.api.core.v1.ObjectReference", None),
+];
+
+/// Defaults of the fields that key list items (`protocol` keys ports with `port`).
+const KEY_DEFAULTS: &[(&str, &str, &str)] =
+    &[("io.k8s.api.core.v1.ServicePort", "protocol", "TCP"), ("io.k8s.api.core.v1.ContainerPort", "protocol", "TCP")];
+
 /// Fields that are not lists but carry a strategy: replacing a Deployment's strategy type drops
 /// the other type's fields (`retainKeys`).
 const RETAIN_KEYS: &[(&str, &str)] = &[("io.k8s.api.apps.v1.DeploymentSpec", "strategy")];
@@ -123,6 +135,20 @@ pub fn annotate(definitions: &mut Map<String, Value>) {
     for (definition, field) in RETAIN_KEYS {
         if let Some(property) = property_mut(definitions, definition, field) {
             property.insert("x-kubernetes-patch-strategy".into(), "retainKeys".into());
+        }
+    }
+    for (definition, field) in ATOMIC {
+        let target = match field {
+            Some(field) => property_mut(definitions, definition, field),
+            None => definitions.get_mut(*definition).and_then(Value::as_object_mut),
+        };
+        if let Some(target) = target {
+            target.insert("x-kubernetes-map-type".into(), "atomic".into());
+        }
+    }
+    for (definition, field, default) in KEY_DEFAULTS {
+        if let Some(property) = property_mut(definitions, definition, field) {
+            property.insert("default".into(), (*default).into());
         }
     }
 }

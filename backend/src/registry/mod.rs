@@ -5,6 +5,7 @@
 mod admission;
 mod defaults;
 mod events;
+mod fieldmanager;
 mod ipalloc;
 pub mod patch;
 mod service;
@@ -94,7 +95,12 @@ impl Registry {
     }
 
     /// Creates an object as `POST` does: generated name, defaults, validation, allocation.
-    pub fn create(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+    pub fn create(&self, object: Object) -> Result<Arc<Object>, ApiError> {
+        self.create_as(object, None)
+    }
+
+    /// Creates an object for a client, who then owns its fields (`managedFields`).
+    pub fn create_as(&self, mut object: Object, manager: Option<&str>) -> Result<Arc<Object>, ApiError> {
         let kind = object.kind();
         if kind.namespaced() {
             let ns = object.namespace().to_string();
@@ -113,6 +119,9 @@ impl Registry {
         meta.deletion_timestamp = None;
         defaults::apply(&mut object);
         admission::mutate(&self.store, &mut object);
+        if let Some(manager) = manager {
+            object = managed(None, object, manager)?;
+        }
         for attempt in 0.. {
             let mut candidate = object.clone();
             if generate {
@@ -139,7 +148,12 @@ impl Registry {
 
     /// Replaces an object as `PUT` does. The status is kept from the stored object (status is a
     /// subresource); immutable metadata is kept; allocated values left empty are kept.
-    pub fn update(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+    pub fn update(&self, object: Object) -> Result<Arc<Object>, ApiError> {
+        self.update_as(object, None)
+    }
+
+    /// Replaces an object for a client, who then owns the fields it changed.
+    pub fn update_as(&self, mut object: Object, manager: Option<&str>) -> Result<Arc<Object>, ApiError> {
         let key = ObjectKey::of(&object);
         let current = self.store.get(&key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         if !key.kind.namespaced() {
@@ -147,7 +161,7 @@ impl Registry {
         }
         keep_server_fields(&current, &mut object);
         let object = with_status_of(&object, &current);
-        self.commit_update(&current, object)
+        self.commit_update(&current, object, Fields::of(manager))
     }
 
     /// Replaces only the status of an object, as `PUT …/status` does (controllers and kubelets).
@@ -180,10 +194,16 @@ impl Registry {
         self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
-    fn commit_update(&self, current: &Object, mut object: Object) -> Result<Arc<Object>, ApiError> {
+    fn commit_update(&self, current: &Object, mut object: Object, fields: Fields) -> Result<Arc<Object>, ApiError> {
         let kind = object.kind();
         let name = object.name().to_string();
         defaults::apply(&mut object);
+        match fields {
+            Fields::Update(manager) => object = managed(Some(current), object, manager)?,
+            // Only the API's writes change who manages what.
+            Fields::Keep => object.metadata_mut().managed_fields = current.metadata().managed_fields.clone(),
+            Fields::AsGiven => {}
+        }
         let mut errs = validation::validate_update(current, &object);
         errs.extend(admission::validate(&object));
         if !errs.is_empty() {
@@ -201,23 +221,17 @@ impl Registry {
     /// the result are handled as `validation` says, and the warnings returned. A patch sent to
     /// an older version's path (`legacy`, e.g. `extensions/v1beta1`) applies to the object in
     /// that version.
-    pub fn patch(
-        &self,
-        key: &ObjectKey,
-        patch: Patch,
-        validation: FieldValidation,
-        legacy: Option<&str>,
-    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, validation, legacy))
+    pub fn patch(&self, key: &ObjectKey, patch: Patch, write: &Write) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, write))
     }
 
     fn patch_once(
         &self,
         key: &ObjectKey,
         patch: &Patch,
-        validation: FieldValidation,
-        legacy: Option<&str>,
+        write: &Write,
     ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+        let (validation, legacy) = (write.validation, write.legacy);
         let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         let schemas = crate::openapi::schemas();
         let api_version = legacy.unwrap_or(key.kind.api_version());
@@ -233,7 +247,65 @@ impl Registry {
         }
         let mut object = object;
         keep_server_fields(&current, &mut object);
-        Ok((self.commit_update(&current, object)?, warnings))
+        Ok((self.commit_update(&current, object, Fields::of(write.manager))?, warnings))
+    }
+
+    /// Server-side apply: creates the object from `applied`, or merges `applied` into it, as
+    /// `write.manager`'s configuration (see [`fieldmanager`]); `true` when it was created.
+    pub fn apply(
+        &self,
+        key: &ObjectKey,
+        applied: &serde_json::Value,
+        force: bool,
+        write: &Write,
+    ) -> Result<(Arc<Object>, bool, Vec<String>), ApiError> {
+        retry_on_conflict(false, || self.apply_once(key, applied, force, write))
+    }
+
+    fn apply_once(
+        &self,
+        key: &ObjectKey,
+        applied: &serde_json::Value,
+        force: bool,
+        write: &Write,
+    ) -> Result<(Arc<Object>, bool, Vec<String>), ApiError> {
+        let manager = write
+            .manager
+            .ok_or_else(|| ApiError::BadRequest("fieldManager: Required value: is required for apply patch".into()))?;
+        let schemas = crate::openapi::schemas();
+        let api_version = write.legacy.unwrap_or(key.kind.api_version());
+        let warnings = fields::check(key.kind, api_version, applied, write.validation).map_err(ApiError::BadRequest)?;
+        let schema = schemas.root_in(api_version, key.kind).unwrap_or(schemas.root(key.kind));
+        let writer = fieldmanager::Writer { schemas, schema, manager, api_version };
+        let current = self.store.get(key);
+        let live = current.as_ref().map(|c| svclab_shared::legacy::downgrade(c.to_value(), api_version));
+        let merged = writer.apply(live.as_ref(), applied, force).map_err(|conflicts| ApiError::ApplyConflict {
+            message: fieldmanager::conflict_message(&conflicts),
+            fields: conflicts
+                .iter()
+                .map(|c| (format!("conflict with \"{}\" using {}", c.manager, c.api_version), c.field.clone()))
+                .collect(),
+        })?;
+        let mut object = Object::from_value_as(key.kind, svclab_shared::legacy::upgrade(merged))
+            .map_err(|e| ApiError::BadRequest(fields::cannot_handle(key.kind, e)))?;
+        let namespace_differs =
+            key.kind.namespaced() && !object.namespace().is_empty() && object.namespace() != key.namespace;
+        if object.name() != key.name || namespace_differs {
+            return Err(ApiError::BadRequest(
+                "the name and namespace of the applied configuration must match the URL".into(),
+            ));
+        }
+        if key.kind.namespaced() {
+            object.metadata_mut().namespace = Some(key.namespace.clone());
+        }
+        match current {
+            None => Ok((self.create_as(object, None)?, true, warnings)),
+            Some(current) => {
+                keep_server_fields(&current, &mut object);
+                let object = with_status_of(&object, &current);
+                Ok((self.commit_update(&current, object, Fields::AsGiven)?, false, warnings))
+            }
+        }
     }
 
     /// Assigns a pending pod to a node (the `binding` subresource).
@@ -326,6 +398,47 @@ impl Registry {
     pub fn record_event(&self, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
         events::record(self, about, type_, reason, message, component);
     }
+}
+
+/// How a client's write is handled: who makes it (for `managedFields`), what to do with unknown
+/// fields, and the older version its path names, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    pub manager: Option<&'a str>,
+    pub validation: FieldValidation,
+    pub legacy: Option<&'a str>,
+}
+
+impl Write<'_> {
+    /// A write of svclab's own (a controller's): strict, unmanaged, at the stored version.
+    pub const INTERNAL: Write<'static> = Write { manager: None, validation: FieldValidation::Strict, legacy: None };
+}
+
+/// What an update does to `managedFields`.
+enum Fields<'a> {
+    /// A write of svclab's own: they stay as they are.
+    Keep,
+    /// A client's write: its manager owns what it changed.
+    Update(&'a str),
+    /// Server-side apply has worked them out already.
+    AsGiven,
+}
+
+impl<'a> Fields<'a> {
+    fn of(manager: Option<&'a str>) -> Self {
+        manager.map_or(Fields::Keep, Fields::Update)
+    }
+}
+
+/// `object` with its `managedFields` as after `manager` wrote it over `current`.
+fn managed(current: Option<&Object>, object: Object, manager: &str) -> Result<Object, ApiError> {
+    let kind = object.kind();
+    let schemas = crate::openapi::schemas();
+    let writer = fieldmanager::Writer { schemas, schema: schemas.root(kind), manager, api_version: kind.api_version() };
+    let mut value = object.to_value();
+    let old = current.map(Object::to_value);
+    writer.update(old.as_ref(), &mut value);
+    Object::from_value_as(kind, value).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// How often a write is tried again when another writer got in first.

@@ -138,15 +138,10 @@ fn a_patch_holds_to_a_resource_version_only_when_it_names_one() {
     assert!(json_patch(replace).sets_resource_version());
     assert!(!json_patch(json!([{"op": "add", "path": "/metadata/labels", "value": {}}])).sets_resource_version());
     // A stale one is a precondition that fails, not a conflict to retry.
-    r.patch(&key, merge(json!({"metadata": {"labels": {"tier": "web"}}})), FieldValidation::Strict, None).unwrap();
+    r.patch(&key, merge(json!({"metadata": {"labels": {"tier": "web"}}})), &Write::INTERNAL).unwrap();
     let stale = created.metadata().resource_version.clone().unwrap();
     let err = r
-        .patch(
-            &key,
-            merge(json!({"metadata": {"resourceVersion": stale, "labels": {"tier": "db"}}})),
-            FieldValidation::Strict,
-            None,
-        )
+        .patch(&key, merge(json!({"metadata": {"resourceVersion": stale, "labels": {"tier": "db"}}})), &Write::INTERNAL)
         .unwrap_err();
     assert!(matches!(err, ApiError::Conflict { .. }), "{err:?}");
 }

@@ -140,6 +140,43 @@ async fn every_write_kubectl_sends() {
             cluster.kubectl(&["patch", "svc", "web", "-p", r#"{"spec":{"ports":[{"name":"x"}]}}"#]).await.fails(1);
         assert!(bad.contains("Error from server"), "{bad}");
 
+        // Server-side apply: created, then merged; a field someone else set is a conflict
+        // until forced; a label the applier stops applying goes.
+        let ssa = "apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\n  labels:\n    tier: web\nspec:\n  selector:\n    app: ssa\n  ports:\n  - port: 80\n    targetPort: 8080\n";
+        let file = cluster.file("ssa.yaml", ssa);
+        let applied = cluster.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap()]).await.ok();
+        assert_eq!(applied, "service/ssa serverside-applied\n");
+        cluster
+            .kubectl(&["patch", "svc", "ssa", "-p", r#"{"spec":{"ports":[{"port":80,"targetPort":9090}]}}"#])
+            .await
+            .ok();
+        std::fs::write(&file, ssa.replace("  labels:\n    tier: web\n", "")).unwrap();
+        let refused = cluster.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains("Apply failed with 1 conflict: conflict with \"kubectl-patch\" using v1: .spec.ports[port=80,protocol=\"TCP\"].targetPort"),
+            "{refused}"
+        );
+        let forced =
+            cluster.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", file.to_str().unwrap()]).await.ok();
+        assert_eq!(forced, "service/ssa serverside-applied\n");
+        let got = cluster
+            .kubectl(&["get", "svc", "ssa", "-o", "jsonpath={.spec.ports[0].targetPort} {.metadata.labels}"])
+            .await
+            .ok();
+        assert_eq!(got, "8080 ", "the applied port is back and the dropped label is gone");
+        let managers = cluster
+            .kubectl(&[
+                "get",
+                "svc",
+                "ssa",
+                "--show-managed-fields",
+                "-o",
+                "jsonpath={.metadata.managedFields[*].manager}",
+            ])
+            .await
+            .ok();
+        assert!(managers.contains("kubectl"), "{managers}");
+
         // Typed clients post protobuf: `kubectl create deployment`, `create service`, `create secret`.
         let created = cluster
             .kubectl(&["create", "deployment", "kubia", "--image=luksa/kubia", "--replicas=3", "--port=8080"])
