@@ -1,4 +1,4 @@
-//! `cargo xtask bench [proxy|programming|dns|ingress|dashboard]`: the benchmarks, with their peers
+//! `cargo xtask bench [proxy|programming|dns|ingress|dashboard|kubectl]`: the benchmarks, with their peers
 //! installed when missing. Each writes its section to docs/benchmarks/<name>.md, and
 //! docs/benchmarks.md gathers every section with the command that reproduces it.
 
@@ -6,7 +6,7 @@ use crate::setup::{self, root, run as sh};
 use anyhow::{Result, bail};
 use std::process::Command;
 
-const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress", "dashboard"];
+const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress", "dashboard", "kubectl"];
 
 pub fn bench(which: Option<&str>) -> Result<()> {
     let chosen: Vec<&str> = match which {
@@ -26,6 +26,10 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     if chosen.contains(&"ingress") {
         setup::apt_tool("wrk", "wrk")?;
         setup::apt_tool("nginx", "nginx")?;
+    }
+    if chosen.contains(&"kubectl") {
+        // kubectl 1.37 beside the machine's own.
+        setup::kubectl()?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     sh(Command::new(&cargo).args(["build", "--release", "--package", "svclab"]).current_dir(root()))?;

@@ -5,7 +5,7 @@
 //! - `test`: formatting, clippy, every Rust test, the shared crate for wasm32, then the
 //!   Playwright suite against the built dashboard.
 //! - `e2e`: only the Playwright suite.
-//! - `bench [proxy|programming|dns|ingress|dashboard]`: the benchmarks, written to docs/benchmarks.md.
+//! - `bench [proxy|programming|dns|ingress|dashboard|kubectl]`: the benchmarks, written to docs/benchmarks.md.
 //! - `fuzz dns [--seconds N]`: malformed DNS packets against the server for N seconds (60).
 //! - `gen-protobuf`: regenerates the protobuf field table from the k8s-pb crate's types.
 //!
@@ -31,7 +31,7 @@ fn main() -> Result<()> {
         "fuzz" => tasks::fuzz(&rest),
         "gen-protobuf" => protobuf::generate(),
         _ => bail!(
-            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard] | fuzz dns [--seconds N] | gen-protobuf"
+            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard|kubectl] | fuzz dns [--seconds N] | gen-protobuf"
         ),
     }
 }

@@ -123,7 +123,7 @@ async fn dispatch(
         return match (sub, target.kind, method) {
             ("status", _, &Method::GET) => {
                 let view = read()?;
-                Ok(rendered(view.rendering, view.one(&get(state, &target)?)))
+                Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
             }
             ("status", _, &Method::PUT) => {
                 let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
@@ -173,11 +173,11 @@ async fn dispatch(
                 continue_token: query.get("continue").map(String::as_str),
             };
             let (items, meta) = state.pages.list(state.store(), &request)?;
-            Ok(rendered(view.rendering, view.list(target.kind, &items, &meta)))
+            Ok(rendered(view.rendering, view.list_json(target.kind, &items, &meta)))
         }
         (&Method::GET, Some(_)) => {
             let view = read()?;
-            Ok(rendered(view.rendering, view.one(&get(state, &target)?)))
+            Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
         }
         (&Method::POST, None) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
@@ -249,13 +249,17 @@ async fn dispatch(
 }
 
 /// A rendered read, with the content type kube-apiserver gives it.
-fn rendered(rendering: Rendering, body: Value) -> Response {
+fn rendered(rendering: Rendering, body: Vec<u8>) -> Response {
     let content_type = match rendering {
         Rendering::Object => "application/json".to_string(),
         Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
         Rendering::Metadata(v) => format!("application/json;as=PartialObjectMetadata;v={v};g=meta.k8s.io"),
     };
-    ([(axum::http::header::CONTENT_TYPE, content_type)], Json(body)).into_response()
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn json_bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 /// A PATCH body by its content type.

@@ -96,6 +96,30 @@ impl View {
         }
     }
 
+    /// A list as the client asked for it, as JSON text: a plain list is written straight from
+    /// the store's objects, never copied into a `Value` first (a page of 500 pods, or an
+    /// informer's whole first list).
+    pub fn list_json(&self, kind: Kind, items: &[Arc<Object>], meta: &ListMeta) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct List<'a> {
+            #[serde(rename = "apiVersion")]
+            api_version: &'a str,
+            kind: String,
+            metadata: Value,
+            items: &'a [Arc<Object>],
+        }
+        let written = match (self.rendering, self.api_version) {
+            (Rendering::Object, None) => serde_json::to_vec(&List {
+                api_version: kind.api_version(),
+                kind: kind.list_name(),
+                metadata: meta.to_value(),
+                items,
+            }),
+            _ => serde_json::to_vec(&self.list(kind, items, meta)),
+        };
+        written.unwrap_or_default()
+    }
+
     /// One object as the client asked for it.
     pub fn one(&self, object: &Arc<Object>) -> Value {
         match self.rendering {
@@ -208,6 +232,9 @@ mod tests {
     fn lists_have_their_kind_and_metadata_lists_only_metadata() {
         let meta = ListMeta { resource_version: 3, ..ListMeta::default() };
         let l = View::OBJECT.list(Kind::Service, &[service("a")], &meta);
+        let written: Value =
+            serde_json::from_slice(&View::OBJECT.list_json(Kind::Service, &[service("a")], &meta)).unwrap();
+        assert_eq!(written, l, "written straight or through a Value, the same list");
         assert_eq!((l["kind"].as_str(), l["apiVersion"].as_str()), (Some("ServiceList"), Some("v1")));
         assert_eq!(l["metadata"], json!({"resourceVersion": "3"}));
         let m = view(Rendering::Metadata("v1"), IncludeObject::Metadata).list(Kind::Service, &[service("a")], &meta);
