@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use svclab_shared::validation::FieldError;
 use svclab_shared::{Kind, Object, legacy};
 
 /// What a REST path names.
@@ -143,7 +144,18 @@ async fn dispatch(
                 check_identity(&target, &decoded.object)?;
                 Ok(Json(state.registry.update_approval(&decoded.object)?).into_response())
             }
-            ("status" | "scale" | "approval", _, _) => Err(ApiError::MethodNotAllowed),
+            ("binding", Kind::Pod, &Method::POST) => {
+                // A Binding names the node a scheduler chose: `{"target": {"kind": "Node", "name": …}}`.
+                let binding = decode::parse(&content_type(headers), &body)?;
+                let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or_default();
+                if node.is_empty() {
+                    return Err(ApiError::invalid(Kind::Pod, name, vec![FieldError::required("target.name", "")]));
+                }
+                state.registry.bind(&ns, name, node)?;
+                let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+                Ok((StatusCode::CREATED, Json(status)).into_response())
+            }
+            ("status" | "scale" | "approval" | "binding", _, _) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::PathNotFound),
         };
     }

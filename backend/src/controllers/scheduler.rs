@@ -34,6 +34,14 @@ fn node_name(pod: &Pod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
 }
 
+/// Whether the pod is this scheduler's to place (`spec.schedulerName`); a pod that names
+/// another scheduler waits for it to bind it.
+fn mine(pod: &Pod) -> bool {
+    pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).is_none_or(|s| s == SCHEDULER)
+}
+
+const SCHEDULER: &str = "default-scheduler";
+
 /// How many pods a node takes (`status.allocatable.pods`, 110 by default as in Kubernetes).
 fn pod_capacity(node: &Node) -> usize {
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
@@ -85,14 +93,14 @@ impl Reconciler for Scheduler {
 
     fn keys_for(&self, object: &Object, _old: Option<&Object>) -> Vec<ObjectKey> {
         match object.downcast::<Pod>() {
-            Some(pod) if node_name(pod).is_none() => vec![ObjectKey::of(object)],
+            Some(pod) if node_name(pod).is_none() && mine(pod) => vec![ObjectKey::of(object)],
             // A node becoming ready may make room for pods that are still pending.
             None if object.kind() == Kind::Node => self
                 .registry
                 .store()
                 .list_views::<Pod>(None)
                 .iter()
-                .filter(|p| node_name(p).is_none())
+                .filter(|p| node_name(p).is_none() && mine(p))
                 .map(|p| {
                     ObjectKey::new(
                         Kind::Pod,
@@ -108,7 +116,7 @@ impl Reconciler for Scheduler {
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let store = self.registry.store();
         let Some(pod) = store.get_typed::<Pod>(&key.namespace, &key.name) else { return Action::AwaitChange };
-        if node_name(&pod).is_some() || pod.metadata.deletion_timestamp.is_some() {
+        if node_name(&pod).is_some() || pod.metadata.deletion_timestamp.is_some() || !mine(&pod) {
             return Action::AwaitChange;
         }
         let nodes = store.list_typed::<Node>(None);

@@ -1,8 +1,10 @@
 //! The API server's write path, between the REST handlers (and controllers) and the store:
 //! naming, defaulting, validation, cluster IP allocation, status subresource semantics, pod
-//! binding, cascading deletion and events. Everything that writes goes through here.
+//! binding, cascading deletion and events; patches ([`patch`]), server-side apply and who
+//! manages which field (`fieldmanager`). Everything that writes goes through here.
 
 mod admission;
+mod apply;
 mod defaults;
 mod events;
 mod fieldmanager;
@@ -248,64 +250,6 @@ impl Registry {
         let mut object = object;
         keep_server_fields(&current, &mut object);
         Ok((self.commit_update(&current, object, Fields::of(write.manager))?, warnings))
-    }
-
-    /// Server-side apply: creates the object from `applied`, or merges `applied` into it, as
-    /// `write.manager`'s configuration (see [`fieldmanager`]); `true` when it was created.
-    pub fn apply(
-        &self,
-        key: &ObjectKey,
-        applied: &serde_json::Value,
-        force: bool,
-        write: &Write,
-    ) -> Result<(Arc<Object>, bool, Vec<String>), ApiError> {
-        retry_on_conflict(false, || self.apply_once(key, applied, force, write))
-    }
-
-    fn apply_once(
-        &self,
-        key: &ObjectKey,
-        applied: &serde_json::Value,
-        force: bool,
-        write: &Write,
-    ) -> Result<(Arc<Object>, bool, Vec<String>), ApiError> {
-        let manager = write
-            .manager
-            .ok_or_else(|| ApiError::BadRequest("fieldManager: Required value: is required for apply patch".into()))?;
-        let schemas = crate::openapi::schemas();
-        let api_version = write.legacy.unwrap_or(key.kind.api_version());
-        let warnings = fields::check(key.kind, api_version, applied, write.validation).map_err(ApiError::BadRequest)?;
-        let schema = schemas.root_in(api_version, key.kind).unwrap_or(schemas.root(key.kind));
-        let writer = fieldmanager::Writer { schemas, schema, manager, api_version };
-        let current = self.store.get(key);
-        let live = current.as_ref().map(|c| svclab_shared::legacy::downgrade(c.to_value(), api_version));
-        let merged = writer.apply(live.as_ref(), applied, force).map_err(|conflicts| ApiError::ApplyConflict {
-            message: fieldmanager::conflict_message(&conflicts),
-            fields: conflicts
-                .iter()
-                .map(|c| (format!("conflict with \"{}\" using {}", c.manager, c.api_version), c.field.clone()))
-                .collect(),
-        })?;
-        let mut object = Object::from_value_as(key.kind, svclab_shared::legacy::upgrade(merged))
-            .map_err(|e| ApiError::BadRequest(fields::cannot_handle(key.kind, e)))?;
-        let namespace_differs =
-            key.kind.namespaced() && !object.namespace().is_empty() && object.namespace() != key.namespace;
-        if object.name() != key.name || namespace_differs {
-            return Err(ApiError::BadRequest(
-                "the name and namespace of the applied configuration must match the URL".into(),
-            ));
-        }
-        if key.kind.namespaced() {
-            object.metadata_mut().namespace = Some(key.namespace.clone());
-        }
-        match current {
-            None => Ok((self.create_as(object, None)?, true, warnings)),
-            Some(current) => {
-                keep_server_fields(&current, &mut object);
-                let object = with_status_of(&object, &current);
-                Ok((self.commit_update(&current, object, Fields::AsGiven)?, false, warnings))
-            }
-        }
     }
 
     /// Assigns a pending pod to a node (the `binding` subresource).

@@ -198,6 +198,37 @@ async fn every_write_kubectl_sends() {
         assert_eq!(row(&table(&out), "kubia")[1..4], ["3/3", "3", "3"]);
         let rolled = cluster.kubectl(&["rollout", "status", "deployment/kubia"]).await.ok();
         assert!(rolled.contains("successfully rolled out"), "{rolled}");
+
+        // A pod for another scheduler waits until something binds it (the binding subresource).
+        let pending = cluster.file(
+            "custom.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: custom\nspec:\n  schedulerName: my-scheduler\n  containers:\n  - name: kubia\n    image: luksa/kubia\n",
+        );
+        cluster.kubectl(&["create", "-f", pending.to_str().unwrap()]).await.ok();
+        let node = cluster.kubectl(&["get", "po", "custom", "-o", "jsonpath={.spec.nodeName}"]).await.ok();
+        assert_eq!(node, "", "the default scheduler leaves it alone");
+        let binding = cluster.file(
+            "binding.json",
+            r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"custom"},"target":{"apiVersion":"v1","kind":"Node","name":"node-2"}}"#,
+        );
+        cluster
+            .kubectl(&[
+                "create",
+                "--raw",
+                "/api/v1/namespaces/default/pods/custom/binding",
+                "-f",
+                binding.to_str().unwrap(),
+            ])
+            .await
+            .ok();
+        cluster
+            .until(
+                &["get", "po", "custom", "-o", "wide"],
+                std::time::Duration::from_secs(20),
+                "running on node-2",
+                |out| row(&table(out), "custom")[2] == "Running" && row(&table(out), "custom")[6] == "node-2",
+            )
+            .await;
         cluster.stop().await;
     }
 }

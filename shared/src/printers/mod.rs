@@ -6,13 +6,12 @@
 mod apps;
 mod core;
 mod networking;
+mod pod;
 
-pub use self::core::{
-    endpoints_list, pod_ready, pod_restart_count, pod_restarts, pod_status, service_cluster_ip, service_external_ip,
-    service_ports,
-};
+pub use self::core::{endpoints_list, service_cluster_ip, service_external_ip, service_ports};
 pub use apps::label_selector;
 pub use networking::{ingress_address, ingress_hosts, ingress_ports};
+pub use pod::{pod_ready, pod_restart_count, pod_restarts, pod_status};
 
 use crate::{Kind, Object};
 use jiff::Timestamp;
@@ -85,7 +84,7 @@ const AGE: Column = column(
 /// The columns of a kind's Table.
 pub fn columns(kind: Kind) -> &'static [Column] {
     match kind {
-        Kind::Pod => core::POD_COLUMNS,
+        Kind::Pod => pod::POD_COLUMNS,
         Kind::Service => core::SERVICE_COLUMNS,
         Kind::Endpoints => core::ENDPOINTS_COLUMNS,
         Kind::Node => core::NODE_COLUMNS,
@@ -106,7 +105,7 @@ pub fn columns(kind: Kind) -> &'static [Column] {
 /// One object's row, its ages measured at `now`.
 pub fn row(object: &Object, now: Timestamp) -> Row {
     match object {
-        Object::Pod(o) => core::pod(o, now),
+        Object::Pod(o) => pod::pod(o, now),
         Object::Service(o) => core::service(o, now),
         Object::Endpoints(o) => core::endpoints(o, now),
         Object::Node(o) => core::node(o, now),
