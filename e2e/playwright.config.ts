@@ -4,6 +4,8 @@ import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.SVCLAB_E2E_PORT ?? 7171);
 const binary = process.env.SVCLAB_BIN ?? '../target/debug/svclab';
+const tokenPort = Number(process.env.SVCLAB_E2E_TOKEN_PORT ?? 7172);
+const tokenFile = process.env.SVCLAB_E2E_TOKEN_FILE ?? '../target/e2e/token';
 
 export default defineConfig({
   testDir: './tests',
@@ -31,12 +33,23 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
-    url: `http://127.0.0.1:${port}/healthz`,
-    reuseExistingServer: false,
-    timeout: 30_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
+      url: `http://127.0.0.1:${port}/healthz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+    {
+      // One that needs a token, as svclab does beyond loopback (tests/token.spec.ts).
+      command: `${binary} --listen 127.0.0.1:${tokenPort} --token-file ${tokenFile} --no-ingress --dns 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
+      url: `http://127.0.0.1:${tokenPort}/healthz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -39,6 +39,8 @@ pub struct Config {
     pub load_balancers: bool,
     pub dns: DnsConfig,
     pub ingress: IngressConfig,
+    /// Who may reach the API: hosts besides loopback names, and the token off loopback.
+    pub access: crate::api::guard::Policy,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
             load_balancers: true,
             dns: DnsConfig::default(),
             ingress: IngressConfig::default(),
+            access: crate::api::guard::Policy::default(),
         }
     }
 }
@@ -175,14 +178,8 @@ impl App {
             pages: Arc::default(),
             cancel: cancel.clone(),
         };
-        let router = api::router(state, config.dashboard.clone());
-        let stop = cancel.clone();
-        tracker.spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "API server stopped");
-            }
-        });
+        let router = api::router(state, config.dashboard.clone(), config.access.clone());
+        tracker.spawn(api::serve::serve(listener, router, cancel.clone(), tracker.clone()));
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
         Ok(App { api_addr, dns_addr, registry, network, sandboxes, ingress, cancel, tracker })
     }

@@ -33,6 +33,19 @@ pub enum ApiError {
     Expired(String),
     #[error("{0}")]
     Internal(String),
+    /// Refused before anything is read: another site's request, a host svclab does not answer to.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("Request entity too large: limit is {0}")]
+    RequestEntityTooLarge(usize),
+    /// The client took too long (to send its body, say).
+    #[error("{0}")]
+    Timeout(String),
+    /// Any other answer, by its HTTP code (an extractor's refusal, given a Status).
+    #[error("{message}")]
+    Other { code: u16, message: String },
     /// Server-side apply would change fields other managers own: (cause, field) pairs.
     #[error("{message}")]
     ApplyConflict { message: String, fields: Vec<(String, String)> },
@@ -73,6 +86,16 @@ impl ApiError {
         ApiError::Invalid { kind: kind.name().to_string(), group, name: name.to_string(), causes }
     }
 
+    /// An answer of some HTTP code as a Status: a decoding error (axum's 422) is kube-apiserver's
+    /// 400 BadRequest.
+    pub fn from_status(code: u16, message: String) -> Self {
+        let message = if message.is_empty() { format!("the request failed with HTTP {code}") } else { message };
+        match code {
+            422 => ApiError::BadRequest(message),
+            code => ApiError::Other { code, message },
+        }
+    }
+
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::PathNotFound => 404,
@@ -82,6 +105,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::MethodNotAllowed => 405,
             ApiError::NotAcceptable => 406,
+            ApiError::Forbidden(_) => 403,
+            ApiError::Unauthorized => 401,
+            ApiError::RequestEntityTooLarge(_) => 413,
+            ApiError::Timeout(_) => 408,
+            ApiError::Other { code, .. } => *code,
             ApiError::Expired(_) => 410,
             ApiError::Internal(_) => 500,
         }
@@ -97,6 +125,21 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::NotAcceptable => "NotAcceptable",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
+            ApiError::Timeout(_) => "Timeout",
+            ApiError::Other { code, .. } => match code {
+                404 => "NotFound",
+                405 => "MethodNotAllowed",
+                406 => "NotAcceptable",
+                409 => "Conflict",
+                413 => "RequestEntityTooLarge",
+                415 => "UnsupportedMediaType",
+                429 => "TooManyRequests",
+                500..=599 => "InternalError",
+                _ => "BadRequest",
+            },
             ApiError::Expired(_) => "Expired",
             ApiError::Internal(_) => "InternalError",
         }

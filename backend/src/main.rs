@@ -62,6 +62,32 @@ struct Args {
     /// The cluster's name: the kubeconfig context's.
     #[arg(long, default_value = "svclab")]
     name: String,
+    /// A host name the API answers to besides loopback names and IP addresses (repeatable);
+    /// requests naming any other host are refused, so no web page can rebind a name to svclab.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// A file holding the bearer token API requests must carry. Listening beyond loopback
+    /// always needs one: without this file svclab makes one at start and prints it.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+}
+
+/// The token API requests must carry: read from `--token-file`, or made up when svclab listens
+/// beyond loopback; none on loopback without a file.
+fn token(args: &Args) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.token_file {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?;
+        let token = text.trim().to_string();
+        anyhow::ensure!(!token.is_empty(), "--token-file {} is empty", path.display());
+        return Ok(Some(token));
+    }
+    if args.listen.ip().is_loopback() {
+        return Ok(None);
+    }
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// Where svclab wrote its kubeconfig context, to restore on exit.
@@ -71,8 +97,12 @@ struct Installed {
 }
 
 /// Connects kubectl to the running svclab, as its flags ask; says what it did.
-fn connect_kubectl(args: &Args, server: &str) -> Option<Installed> {
-    let entry = svclab::kubeconfig::Entry { name: args.name.clone(), server: server.to_string(), token: None };
+fn connect_kubectl(args: &Args, server: &str, token: Option<&str>) -> Option<Installed> {
+    let entry = svclab::kubeconfig::Entry {
+        name: args.name.clone(),
+        server: server.to_string(),
+        token: token.map(String::from),
+    };
     if args.no_kubeconfig {
         return None;
     }
@@ -114,7 +144,9 @@ async fn main() -> anyhow::Result<()> {
     if !args.node_network.is_loopback() {
         anyhow::bail!("--node-network must be on loopback (127.0.0.0/8): svclab's nodes live on this machine");
     }
+    let token = token(&args)?;
     let config = Config {
+        access: svclab::api::guard::Policy { allowed_hosts: args.allowed_hosts.clone(), token: token.clone() },
         listen: args.listen,
         dashboard: Some(args.dashboard.clone()),
         nodes: args.nodes,
@@ -151,7 +183,12 @@ async fn main() -> anyhow::Result<()> {
         Some(a) => println!("ingress controller: http://{} and https://{}", a.http, a.https),
         None => println!("ingress controller: disabled"),
     }
-    let installed = connect_kubectl(&args, &format!("http://{}", app.api_addr));
+    if let (Some(token), None) = (&token, &args.token_file) {
+        println!(
+            "svclab listens beyond loopback: API requests need the bearer token {token} (the dashboard asks for it once; the kubeconfig carries it)"
+        );
+    }
+    let installed = connect_kubectl(&args, &format!("http://{}", app.api_addr), token.as_deref());
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
     if let Some(installed) = installed {

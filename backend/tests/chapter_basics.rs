@@ -113,12 +113,12 @@ async fn bad_input_is_refused_with_located_errors_and_stores_nothing() {
     let (_, before) = lab.get("/api/v1/services").await;
     let before_rv = before["metadata"]["resourceVersion"].clone();
 
-    // Malformed YAML: 400, with the line and column in the whole input.
+    // Malformed YAML: 400, with the line and column in the whole input (the unclosed bracket).
     let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\nspec:\n  ports: [\n";
     let (code, body) = lab.apply(yaml).await;
     assert_eq!(code, 400, "{body}");
     let err = &body["results"][0]["error"];
-    assert_eq!((err["line"].as_u64(), err["column"].as_u64()), (Some(7), Some(1)), "{err}");
+    assert_eq!((err["line"].as_u64(), err["column"].as_u64()), (Some(6), Some(10)), "{err}");
 
     // A good document and a bad one: the good one applies, the bad one names its line.
     let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: good\nspec:\n  ports:\n  - port: 80\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n  - port: 80\n  - name: b\n    port: 70000\n";
@@ -140,7 +140,7 @@ async fn bad_input_is_refused_with_located_errors_and_stores_nothing() {
         lab.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: t\nspec:\n  ports:\n  - port: eighty\n").await;
     assert_eq!(code, 400);
     let message = body["results"][0]["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("spec.ports[0].port: invalid type: string \"eighty\""), "{message}");
+    assert!(message.starts_with("spec.ports[0].port: invalid value \"eighty\", expected i32"), "{message}");
     assert_eq!(body["results"][0]["error"]["line"], 7);
 
     // Nothing to apply at all.

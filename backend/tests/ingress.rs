@@ -454,7 +454,10 @@ async fn the_add_on_switches_off_and_on_and_unknown_classes_are_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_changes_apply_on_a_live_connection_and_websockets_pass_through() {
-    let lab = Lab::start().await;
+    // svclab's own API is the websocket's backend, reached by the ingress's host name.
+    let mut config = svclab::app::Config::ephemeral();
+    config.access.allowed_hosts = vec!["live.example.com".into()];
+    let lab = Lab::start_with(config).await;
     for name in ["foo", "bar"] {
         lab.apply(&app(name, 1)).await;
     }

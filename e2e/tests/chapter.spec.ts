@@ -59,7 +59,7 @@ test('a malformed manifest shows a located error and changes nothing', async ({ 
   await page.locator('#manifest').fill('apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports: [\n');
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   const failed = page.getByTestId('apply-results').locator('li.failed');
-  await expect(failed).toContainText('line 7, column 1');
+  await expect(failed).toContainText('line 6, column 10');
   await page.screenshot({ path: 'test-results/bad-manifest.png', fullPage: true });
 
   const after = await (await request.get('/api/v1/services')).json();

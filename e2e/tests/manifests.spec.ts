@@ -34,7 +34,7 @@ test('errors are marked at their line, uploads apply files, and Delete removes t
     buffer: Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports: [\n'),
   });
   const failed = page.getByTestId('apply-results').locator('li.failed');
-  await expect(failed).toContainText('broken.yaml: document 1 — line 7, column 1');
+  await expect(failed).toContainText('broken.yaml: document 1 — line 6, column 10');
   expect((await (await request.get('/api/v1/services')).json()).items.length).toBe(before);
 
   // Two files at once: each applied, each named.

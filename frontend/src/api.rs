@@ -1,5 +1,6 @@
 //! Calls to the lab endpoints. Errors come back as text to show, never swallowed.
 
+use crate::auth::authorized;
 use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,12 +27,12 @@ async fn documents(request: Result<Request, gloo_net::Error>) -> Result<ApplyRes
 
 /// `POST /lab/v1/apply` (`kubectl apply -f`).
 pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
-    documents(Request::post("/lab/v1/apply").header("content-type", "application/yaml").body(yaml)).await
+    documents(authorized(Request::post("/lab/v1/apply")).header("content-type", "application/yaml").body(yaml)).await
 }
 
 /// `POST /lab/v1/delete` (`kubectl delete -f`).
 pub async fn delete(yaml: String) -> Result<ApplyResponse, String> {
-    documents(Request::post("/lab/v1/delete").header("content-type", "application/yaml").body(yaml)).await
+    documents(authorized(Request::post("/lab/v1/delete")).header("content-type", "application/yaml").body(yaml)).await
 }
 
 /// Applies uploaded files, as a multipart upload (each result names its file).
@@ -40,7 +41,7 @@ pub async fn upload(files: web_sys::FileList) -> Result<ApplyResponse, String> {
     for file in (0..files.length()).filter_map(|i| files.get(i)) {
         form.append_with_blob_and_filename("file", &file, &file.name()).map_err(|e| format!("{e:?}"))?;
     }
-    documents(Request::post("/lab/v1/apply").body(form)).await
+    documents(authorized(Request::post("/lab/v1/apply")).body(form)).await
 }
 
 /// An answer as `R`, or the message of the metav1.Status the API refused with.
@@ -53,12 +54,21 @@ async fn answer<R: DeserializeOwned>(response: Response) -> Result<R, String> {
 }
 
 async fn post<T: Serialize, R: DeserializeOwned>(url: &str, body: &T) -> Result<R, String> {
-    let request = Request::post(url).json(body).map_err(|e| e.to_string())?;
+    let request = authorized(Request::post(url)).json(body).map_err(|e| e.to_string())?;
     answer(request.send().await.map_err(|e| format!("the server could not be reached: {e}"))?).await
 }
 
 async fn get<R: DeserializeOwned>(url: &str) -> Result<R, String> {
-    answer(Request::get(url).send().await.map_err(|e| format!("the server could not be reached: {e}"))?).await
+    answer(authorized(Request::get(url)).send().await.map_err(|e| format!("the server could not be reached: {e}"))?)
+        .await
+}
+
+/// Whether the API takes this page's calls (`false`: it wants a token this page lacks).
+pub async fn authorized_here() -> bool {
+    match authorized(Request::get("/lab/v1/addons")).send().await {
+        Ok(response) => response.status() != 401,
+        Err(_) => true,
+    }
 }
 
 /// `POST /lab/v1/test-requests`.

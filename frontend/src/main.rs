@@ -2,9 +2,11 @@
 //!
 //! - [`state`]: the cluster as last seen on `/lab/v1/watch`, provided as context.
 //! - [`api`]: calls to the lab endpoints (apply, test requests).
+//! - [`auth`]: the API token, when svclab listens beyond loopback.
 //! - [`components`]: one component per file, by area.
 
 mod api;
+mod auth;
 mod components;
 mod state;
 

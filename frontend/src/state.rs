@@ -320,7 +320,7 @@ fn connect(cluster: Cluster, delay_ms: u32) {
     };
     let (socket, early) = match early_feed() {
         Some(found) => found,
-        None => match web_sys::WebSocket::new(&watch_url()) {
+        None => match crate::auth::websocket(&watch_url(), &["svclab.feed"]) {
             Ok(socket) => (socket, vec![]),
             Err(_) => return retry(delay_ms),
         },

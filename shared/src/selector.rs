@@ -88,7 +88,17 @@ impl Selector {
                 }
                 return Err(ParseError("found ',', expected: identifier".into()));
             }
-            requirements.push(parse_requirement(part)?);
+            let requirement = parse_requirement(part)?;
+            for (i, v) in requirement.values.iter().enumerate() {
+                if !crate::validation::is_label_value(v) {
+                    return Err(ParseError(format!(
+                        "unable to parse requirement: values[{i}][{}]: Invalid value: {v:?}: {}",
+                        requirement.key,
+                        crate::validation::LABEL_VALUE_MSG
+                    )));
+                }
+            }
+            requirements.push(requirement);
         }
         Ok(Selector { requirements })
     }

@@ -49,13 +49,20 @@ pub fn e2e() -> Result<()> {
     setup::build_frontend()?;
     setup::e2e_tools()?;
     sh(cargo().args(["build", "--package", "svclab"]))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let free = || -> Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
+    let (port, token_port) = (free()?, free()?);
+    // A second svclab that needs a token (as beyond loopback), for the dashboard's token prompt.
+    let token_file = root().join("target/e2e/token");
+    std::fs::create_dir_all(root().join("target/e2e"))?;
+    std::fs::write(&token_file, "e2e-token-5f1c2a\n")?;
     let binary = root().join("target/debug/svclab");
     sh(Command::new("npx")
         .args(["playwright", "test"])
         .current_dir(root().join("e2e"))
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .env("SVCLAB_E2E_PORT", port.to_string())
+        .env("SVCLAB_E2E_TOKEN_PORT", token_port.to_string())
+        .env("SVCLAB_E2E_TOKEN_FILE", &token_file)
         .env("SVCLAB_BIN", binary)
         .env("CHROMIUM_PATH", setup::chromium()))
 }
@@ -63,14 +70,16 @@ pub fn e2e() -> Result<()> {
 /// `fuzz dns [--seconds N] [--seed S]`: the DNS robustness test, run for N seconds (60 by
 /// default) in release mode.
 pub fn fuzz(args: &[String]) -> Result<()> {
-    if args.first().map(String::as_str) != Some("dns") {
-        anyhow::bail!("usage: cargo xtask fuzz dns [--seconds N] [--seed S]");
-    }
+    let test = match args.first().map(String::as_str) {
+        Some("dns") => "dns_robustness",
+        Some("api") => "api_robustness",
+        _ => anyhow::bail!("usage: cargo xtask fuzz dns|api [--seconds N] [--seed S]"),
+    };
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let seconds = flag("--seconds").unwrap_or_else(|| "60".into());
     let seed = flag("--seed").unwrap_or_else(|| "7".into());
     sh(cargo()
-        .args(["test", "--release", "--package", "svclab", "--test", "dns_robustness", "--", "--nocapture"])
+        .args(["test", "--release", "--package", "svclab", "--test", test, "--", "--nocapture"])
         .env("SVCLAB_FUZZ_SECONDS", seconds)
         .env("SVCLAB_FUZZ_SEED", seed))
 }

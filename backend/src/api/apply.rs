@@ -6,6 +6,7 @@
 
 use super::ApiState;
 use super::media::content_type;
+use super::yaml::{self, YamlError};
 use crate::error::ApiError;
 use crate::store::ObjectKey;
 use axum::Json;
@@ -145,23 +146,17 @@ fn api_failure(e: &ApiError, location: Option<(usize, usize)>) -> ApplyError {
     }
 }
 
-fn yaml_failure(e: &serde_yaml::Error, doc: &Document, reason: &str) -> ApplyError {
-    let location = e.location().map(|l| (doc.line + l.line() - 1, l.column()));
-    let mut message = e.to_string();
-    if let Some((line, column)) = location {
-        // serde_yaml names the position within the document; name it within the whole input.
-        if let Some(i) = message.rfind(" at line ") {
-            message.truncate(i);
-        }
-        message = format!("{message} at line {line} column {column}");
-    }
-    ApplyError { code: 400, reason: reason.into(), message, line: location.map(|l| l.0), column: location.map(|l| l.1) }
+/// A YAML error, placed in the whole input.
+fn yaml_failure(e: YamlError, doc: &Document) -> ApplyError {
+    let e = e.shifted(doc.line);
+    let (line, column) = (e.location.map(|l| l.0), e.location.map(|l| l.1));
+    ApplyError { code: 400, reason: "BadRequest".into(), message: e.to_string(), line, column }
 }
 
 /// A document read as an object: its kind, the object (namespace defaulted), and the document as
 /// JSON (what `kubectl apply` records as the last applied configuration).
 fn decode_document(doc: &Document) -> Result<(Kind, Object, Value), ApplyError> {
-    let value: Value = serde_yaml::from_str(doc.text).map_err(|e| yaml_failure(&e, doc, "BadRequest"))?;
+    let value = yaml::value(doc.text).map_err(|e| yaml_failure(e, doc))?;
     // Older versions (the chapter's extensions/v1beta1 Ingress) are converted to the stored one.
     let converted = legacy::is_legacy(&value);
     let value = legacy::upgrade(value);
@@ -186,8 +181,7 @@ fn decode_document(doc: &Document) -> Result<(Kind, Object, Value), ApplyError> 
             column: Some(1),
         })
     } else {
-        Object::deserialize_as(kind, serde_yaml::Deserializer::from_str(doc.text))
-            .map_err(|e| yaml_failure(&e, doc, "BadRequest"))
+        yaml::object(kind, doc.text).map_err(|e| yaml_failure(e, doc))
     };
     let mut object = decoded?;
     if kind.namespaced() && object.namespace().is_empty() {
@@ -336,12 +330,17 @@ async fn for_each_document(
         Ok(inputs) => inputs,
         Err(e) => return e.into_response(),
     };
-    let mut results = Vec::new();
-    for (file, text) in &inputs {
-        for (i, doc) in split_documents(text).iter().enumerate() {
-            results.push(each(&state, doc, file.as_deref(), i + 1));
+    let size = inputs.iter().map(|(_, text)| text.len()).sum();
+    let results = yaml::off_runtime(size, move || {
+        let mut results = Vec::new();
+        for (file, text) in &inputs {
+            for (i, doc) in split_documents(text).iter().enumerate() {
+                results.push(each(&state, doc, file.as_deref(), i + 1));
+            }
         }
-    }
+        results
+    })
+    .await;
     if results.is_empty() {
         return ApiError::BadRequest(format!("no objects passed to {verb}")).into_response();
     }

@@ -46,7 +46,9 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
             serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
         }
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::BadRequest(format!("error decoding request body: invalid UTF-8: {e}")))?;
+            super::yaml::value(text).map_err(|e| ApiError::BadRequest(format!("error decoding request body: {e}")))
         }
         "application/vnd.kubernetes.protobuf" => {
             super::protobuf::decode(body).map_err(|e| ApiError::BadRequest(e.to_string()))

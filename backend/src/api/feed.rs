@@ -46,7 +46,8 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
 
 /// `GET /lab/v1/watch`: the dashboard's live feed.
 pub async fn lab_socket(State(state): State<ApiState>, upgrade: WebSocketUpgrade) -> impl IntoResponse {
-    upgrade.on_upgrade(move |socket| feed(state, socket))
+    // The dashboard offers `svclab.feed` (beside a token's protocol, which must not be chosen).
+    upgrade.protocols(["svclab.feed"]).on_upgrade(move |socket| feed(state, socket))
 }
 
 async fn feed(state: ApiState, socket: WebSocket) {
@@ -63,7 +64,12 @@ async fn feed(state: ApiState, socket: WebSocket) {
             item = watch.next() => match item { Some(i) => i, None => break },
         };
         let Ok(text) = lab_message(&item) else { continue };
-        if futures::SinkExt::send(&mut sink, Message::Text(text.into())).await.is_err() {
+        // A dashboard that stops reading is cut off (it reconnects and relists), never buffered for.
+        let sent = tokio::time::timeout(
+            super::watch::SEND_TIMEOUT,
+            futures::SinkExt::send(&mut sink, Message::Text(text.into())),
+        );
+        if !matches!(sent.await, Ok(Ok(()))) {
             break;
         }
     }

@@ -23,6 +23,7 @@ pub mod discovery;
 pub mod doctor;
 pub mod exec;
 pub mod feed;
+pub mod guard;
 mod list;
 pub mod logs;
 pub mod lookup;
@@ -34,8 +35,10 @@ pub mod resources;
 mod scale;
 pub mod secrets;
 mod selectors;
+pub mod serve;
 mod table;
 pub mod watch;
+pub mod yaml;
 
 use crate::error::ApiError;
 use crate::kubelet::Sandboxes;
@@ -87,8 +90,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The whole router. `dashboard` is the directory of the built frontend, when there is one.
-pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
+/// The whole router, behind the [`guard`]. `dashboard` is the directory of the built frontend,
+/// when there is one.
+pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy) -> Router {
     let api = Router::new()
         .route("/version", get(|| async { Json(discovery::version()) }))
         .route("/api", get(|headers: HeaderMap| async move { discovery::core(&headers, &host(&headers)) }))
@@ -123,7 +127,12 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>) -> Router {
         )
         .with_state(state);
     let dashboard = dashboard.filter(|d| d.join("index.html").is_file());
+    let policy = std::sync::Arc::new(policy);
     api.fallback(move |request: Request| fallback(dashboard.clone(), request))
+        .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY))
+        .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+            guard::guard(policy.clone(), request, next)
+        }))
 }
 
 /// `GET /openapi/v2`, in JSON (kube-apiserver also speaks protobuf here; svclab does not).

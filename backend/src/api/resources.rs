@@ -88,13 +88,15 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&state, &method, &uri, &query, &headers, body).await {
+    // A large body is decoded (and its write made) off the runtime.
+    super::yaml::off_runtime(body.len(), move || match dispatch(&state, &method, &uri, &query, &headers, body) {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    })
+    .await
 }
 
-async fn dispatch(
+fn dispatch(
     state: &ApiState,
     method: &Method,
     uri: &Uri,

@@ -32,6 +32,8 @@ use svclab_shared::{Kind, Object};
 
 /// How often a watcher that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+/// How long a watcher that stops reading is waited for before its watch ends (it relists).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a watch request asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +175,8 @@ pub fn stream(state: &ApiState, scope: Scope, options: Options) -> Response {
     let body = super::produced_stream(move |tx| async move {
         let send = |bytes: bytes::Bytes| {
             let tx = tx.clone();
-            async move { tx.send(Ok::<_, std::io::Error>(bytes)).await.is_ok() }
+            // A client that stops reading is cut off, never buffered for.
+            async move { tx.send_timeout(Ok::<_, std::io::Error>(bytes), SEND_TIMEOUT).await.is_ok() }
         };
         let mut watch = match start {
             Ok(watch) => watch,

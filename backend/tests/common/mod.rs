@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod bombs;
+
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;

@@ -13,6 +13,7 @@ use super::{
     slices::SlicesTable,
     terminal::TerminalPanel,
     test_requests::TestPanel,
+    token::TokenPrompt,
     topology::{TopologyView, provide_traced},
     workloads::WorkloadsTable,
 };
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
     provide_traced();
     view! {
         <Header />
+        <TokenPrompt />
         <main class="layout">
             <aside class="side">
                 <ApplyPanel />

@@ -14,6 +14,7 @@ pub mod services;
 pub mod slices;
 pub mod terminal;
 pub mod test_requests;
+pub mod token;
 pub mod topology;
 pub mod window;
 pub mod workloads;

@@ -71,8 +71,8 @@ pub fn TerminalPanel() -> impl IntoView {
             return;
         };
         session.set_value(None);
-        let protocols = js_sys::Array::of2(&"v5.channel.k8s.io".into(), &"v4.channel.k8s.io".into());
-        let socket = match web_sys::WebSocket::new_with_str_sequence(&exec_url(&namespace, &name), &protocols) {
+        let protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+        let socket = match crate::auth::websocket(&exec_url(&namespace, &name), &protocols) {
             Ok(s) => s,
             Err(e) => {
                 output.update(|o| o.push(Chunk::Note(format!("could not open the exec websocket: {e:?}"))));

@@ -10,7 +10,9 @@ mod service;
 mod workload;
 
 pub use ingress::KEY_USAGES;
-pub use names::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_valid_port_name};
+pub use names::{
+    LABEL_VALUE_MSG, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_valid_port_name,
+};
 
 use crate::Object;
 use std::fmt;

@@ -1,0 +1,183 @@
+//! YAML from users, the one place the API reads it: nesting depth, node count and alias
+//! expansion are capped so that a document's cost grows with its length and a hostile one is
+//! refused at once, and every error names the line and column it was found at. Bodies too big to
+//! read inline are decoded on the blocking pool ([`off_runtime`]), a few at a time.
+
+use serde_json::Value;
+use serde_saphyr::Options;
+use std::fmt;
+use std::sync::LazyLock;
+use svclab_shared::{Kind, Object};
+use tokio::sync::Semaphore;
+
+/// The deepest nesting of mappings and sequences a document may have. Kubernetes objects nest
+/// about 15 deep; every level costs stack, and 64 keeps a debug build's 2 MiB threads safe.
+pub const MAX_DEPTH: usize = 64;
+/// The most nodes one request's YAML may hold: a 3 MiB body of small scalars stays under it.
+pub const MAX_NODES: usize = 500_000;
+/// The most events aliases may replay in one request: a YAML bomb stops here.
+pub const MAX_REPLAYED: usize = 100_000;
+/// Bodies up to this size are decoded where they arrive; bigger ones on the blocking pool.
+pub const INLINE_BYTES: usize = 64 * 1024;
+
+/// A YAML error and where it is, 1-based, in the text that was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub message: String,
+    pub location: Option<(usize, usize)>,
+}
+
+impl YamlError {
+    fn new(text: &str, error: &serde_saphyr::Error, path: Option<String>) -> YamlError {
+        let location = error.location().map(|l| (l.line() as usize, l.column() as usize)).filter(|l| l.0 > 0);
+        let mut message = error.without_snippet().to_string();
+        // The location is kept apart, so that a document can place it in its whole input.
+        if let Some((line, column)) = location {
+            for suffix in [format!(" at line {line}, column {column}"), format!("line {line} column {column}: ")] {
+                message = message.replace(&suffix, "");
+            }
+        }
+        let mut message = message.strip_prefix("error: ").unwrap_or(&message).trim().to_string();
+        // "invalid i32": say what was found there.
+        if let (Some(expected), Some(found)) =
+            (message.strip_prefix("invalid "), location.and_then(|l| scalar_at(text, l)))
+            && !expected.contains(' ')
+        {
+            message = format!("invalid value {found:?}, expected {expected}");
+        }
+        let message = match path.filter(|p| !p.is_empty() && p != ".") {
+            Some(path) => format!("{path}: {message}"),
+            None => message,
+        };
+        YamlError { message, location }
+    }
+
+    /// The error in a document that starts at line `first_line` of its input.
+    pub fn shifted(mut self, first_line: usize) -> YamlError {
+        self.location = self.location.map(|(line, column)| (line + first_line - 1, column));
+        self
+    }
+}
+
+/// The plain scalar that starts at a 1-based line and column, as written.
+fn scalar_at(text: &str, (line, column): (usize, usize)) -> Option<String> {
+    let rest = text.lines().nth(line - 1)?.get(column - 1..)?;
+    let end = rest.find([',', ']', '}', '#']).unwrap_or(rest.len());
+    let found = rest[..end].trim().trim_matches(['"', '\'']);
+    (!found.is_empty() && found.len() <= 64).then(|| found.to_string())
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, column)) => write!(f, "{} at line {line}, column {column}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+fn options() -> Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH, max_nodes: MAX_NODES },
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: MAX_REPLAYED },
+        with_snippet: false,
+    }
+}
+
+/// One YAML document as a JSON value (an empty document is `null`).
+pub fn value(text: &str) -> Result<Value, YamlError> {
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| YamlError::new(text, &e, None))
+}
+
+/// One YAML document as an object of `kind`; a field of the wrong type is named by its path
+/// (`spec.ports[0].port: …`) as well as its place.
+pub fn object(kind: Kind, text: &str) -> Result<Object, YamlError> {
+    let mut track = serde_path_to_error::Track::new();
+    serde_saphyr::with_deserializer_from_str_with_options(text, options(), |d| {
+        Object::deserialize_as(kind, serde_path_to_error::Deserializer::new(d, &mut track))
+    })
+    .map_err(|e| YamlError::new(text, &e, Some(track.path().to_string())))
+}
+
+/// How many large bodies are decoded at once; the rest wait their turn, so that big inputs
+/// cannot take every core from the runtime.
+static HEAVY: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Semaphore::new(cores.div_ceil(2))
+});
+
+/// Runs `work` (decoding a body of `len` bytes and what follows it) where it can't hold up the
+/// runtime: inline for small bodies, on the blocking pool, a few at a time, for large ones.
+pub async fn off_runtime<T: Send + 'static>(len: usize, work: impl FnOnce() -> T + Send + 'static) -> T {
+    if len <= INLINE_BYTES {
+        return work();
+    }
+    let _permit = HEAVY.acquire().await.expect("the semaphore is never closed");
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_at_the_limit_with_its_place() {
+        let depth = 100_000;
+        let bomb = format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let e = value(&bomb).unwrap_err();
+        assert!(e.message.contains("recursion limit") || e.message.contains("depth"), "{e}");
+        let (line, column) = e.location.expect("located");
+        assert_eq!(line, 1);
+        assert!(column < 300, "refused near the limit, not at the end: {e}");
+        // Just under the limit is fine.
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert!(value(&deep).is_ok());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 1..10u8 {
+            let (this, prev) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+            let items = vec![format!("*{prev}"); 10].join(",");
+            bomb.push_str(&format!("{this}: &{this} [{items}]\n"));
+        }
+        let e = value(&bomb).unwrap_err();
+        assert!(e.location.is_some(), "{e}");
+        // A few aliases, as real manifests use them, are fine.
+        let v = value("base: &b {app: kubia}\nlabels: *b\n").unwrap();
+        assert_eq!(v["labels"]["app"], "kubia");
+    }
+
+    #[test]
+    fn typed_errors_name_the_field_and_its_place() {
+        let doc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n  - port: eighty\n";
+        let e = object(Kind::Service, doc).unwrap_err();
+        assert_eq!(e.message, "spec.ports[0].port: invalid value \"eighty\", expected i32");
+        assert_eq!(e.location, Some((7, 11)));
+        assert_eq!(e.clone().shifted(10).location, Some((16, 11)));
+        assert!(e.to_string().ends_with(" at line 7, column 11"), "{e}");
+        let ok = object(Kind::Service, "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n").unwrap();
+        assert_eq!(ok.name(), "x");
+    }
+
+    #[test]
+    fn syntax_errors_and_duplicate_keys_are_located() {
+        let e = value("metadata:\n  name: [x\n").unwrap_err();
+        assert_eq!(e.location.map(|l| l.0), Some(2), "{e}");
+        let e = value("a: 1\na: 2\n").unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+        assert_eq!(e.location, Some((2, 1)));
+        assert_eq!(value("").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn json_is_yaml() {
+        let v = value(r#"{"kind": "Service", "spec": {"ports": [{"port": 80}]}, "n": 12345678901234}"#).unwrap();
+        assert_eq!(v["spec"]["ports"][0]["port"], 80);
+        assert_eq!(v["n"], 12345678901234u64);
+    }
+}
