@@ -1,24 +1,23 @@
 //! YAML from users, the one place the API reads it: nesting depth, node count and alias
 //! expansion are capped so that a document's cost grows with its length and a hostile one is
-//! refused at once, and every error names the line and column it was found at. Bodies too big to
-//! read inline are decoded on the blocking pool ([`off_runtime`]), a few at a time.
+//! refused at once, and every error names the line and column it was found at. Request bodies
+//! are decoded on the blocking pool ([`off_runtime`]), a few at a time, never on the runtime's
+//! workers, so that reads stay fast whatever writes are sent.
 
 use serde_json::Value;
 use serde_saphyr::Options;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use svclab_shared::{Kind, Object};
-use tokio::sync::Semaphore;
 
 /// The deepest nesting of mappings and sequences a document may have. Kubernetes objects nest
 /// about 15 deep; every level costs stack, and 64 keeps a debug build's 2 MiB threads safe.
 pub const MAX_DEPTH: usize = 64;
 /// The most nodes one request's YAML may hold: a 3 MiB body of small scalars stays under it.
 pub const MAX_NODES: usize = 500_000;
-/// The most events aliases may replay in one request: a YAML bomb stops here.
-pub const MAX_REPLAYED: usize = 100_000;
-/// Bodies up to this size are decoded where they arrive; bigger ones on the blocking pool.
-pub const INLINE_BYTES: usize = 64 * 1024;
+/// The most events aliases may replay in one request, about 5 ms of work: a YAML bomb stops
+/// here. Manifests that share a label map or a container spec through anchors replay hundreds.
+pub const MAX_REPLAYED: usize = 5_000;
 
 /// A YAML error and where it is, 1-based, in the text that was read.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,23 +98,60 @@ pub fn object(kind: Kind, text: &str) -> Result<Object, YamlError> {
     .map_err(|e| YamlError::new(text, &e, Some(track.path().to_string())))
 }
 
-/// How many large bodies are decoded at once; the rest wait their turn, so that big inputs
-/// cannot take every core from the runtime.
-static HEAVY: LazyLock<Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Semaphore::new(cores.div_ceil(2))
+/// The decoders: a few threads (half the cores) that decode request bodies and make the writes
+/// they ask for, at a lower CPU priority than the runtime's workers, so that when costly input
+/// keeps them busy the kernel still runs reads first. Their stacks are large, so nesting up to
+/// the limits is safe in any build. They live as long as the process, like tokio's blocking pool.
+struct Decoders {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+static DECODERS: LazyLock<Decoders> = LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let queue = Arc::new(Mutex::new(queue));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).div_ceil(2);
+    for i in 0..threads {
+        let queue = queue.clone();
+        let spawned =
+            std::thread::Builder::new().name(format!("svclab-decode-{i}")).stack_size(16 << 20).spawn(move || {
+                // Niceness 19: the kernel runs a runtime worker first whenever both want a core (per thread on Linux).
+                // SAFETY: setpriority only reads its arguments; `0` names the calling thread.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+                loop {
+                    let job = queue.lock().map_err(|_| ()).and_then(|q| q.recv().map_err(|_| ()));
+                    match job {
+                        Ok(job) => job(),
+                        Err(()) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("could not start a decoder thread: {e}");
+        }
+    }
+    Decoders { jobs }
 });
 
-/// Runs `work` (decoding a body of `len` bytes and what follows it) where it can't hold up the
-/// runtime: inline for small bodies, on the blocking pool, a few at a time, for large ones.
+/// Runs `work` (decoding a body of `len` bytes and the write it asks for) where it can't hold up
+/// the runtime: on the decoders, in turn; inline when there is no body to decode.
 pub async fn off_runtime<T: Send + 'static>(len: usize, work: impl FnOnce() -> T + Send + 'static) -> T {
-    if len <= INLINE_BYTES {
+    if len == 0 {
         return work();
     }
-    let _permit = HEAVY.acquire().await.expect("the semaphore is never closed");
-    match tokio::task::spawn_blocking(work).await {
-        Ok(done) => done,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    let (done, result) = tokio::sync::oneshot::channel();
+    // The write may start tasks and timers (a graceful deletion): it runs in this runtime's context.
+    let runtime = tokio::runtime::Handle::current();
+    let job = Box::new(move || {
+        let _entered = runtime.enter();
+        let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+    });
+    if DECODERS.jobs.send(job).is_err() {
+        unreachable!("the decoders' queue is never closed");
+    }
+    match result.await {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("a decoder thread stopped"),
     }
 }
 
