@@ -35,7 +35,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
+      command: `${binary} --listen 127.0.0.1:${port} --dns 127.0.0.1:0 --ingress-http 127.0.0.1:0 --ingress-https 127.0.0.1:0 --no-kubeconfig --ephemeral --dashboard ../frontend/dist`,
       url: `http://127.0.0.1:${port}/healthz`,
       reuseExistingServer: false,
       timeout: 30_000,
@@ -44,7 +44,7 @@ export default defineConfig({
     },
     {
       // One that needs a token, as svclab does beyond loopback (tests/token.spec.ts).
-      command: `${binary} --listen 127.0.0.1:${tokenPort} --token-file ${tokenFile} --no-ingress --dns 127.0.0.1:0 --no-kubeconfig --dashboard ../frontend/dist`,
+      command: `${binary} --listen 127.0.0.1:${tokenPort} --token-file ${tokenFile} --no-ingress --dns 127.0.0.1:0 --no-kubeconfig --ephemeral --dashboard ../frontend/dist`,
       url: `http://127.0.0.1:${tokenPort}/healthz`,
       reuseExistingServer: false,
       timeout: 30_000,

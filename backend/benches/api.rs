@@ -43,7 +43,7 @@ async fn start() -> Result<Child> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the release svclab")?;
     let mut process = tokio::process::Command::new(binary)
         .args(["--listen", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--ingress-http", "127.0.0.1:0"])
-        .args(["--ingress-https", "127.0.0.1:0", "--no-kubeconfig", "--dashboard", "/nonexistent"])
+        .args(["--ingress-https", "127.0.0.1:0", "--no-kubeconfig", "--ephemeral", "--dashboard", "/nonexistent"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;

@@ -57,7 +57,17 @@ async fn svclab() -> Result<(Child, SocketAddr, Vec<String>)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let dns: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1", "--dns", &dns.to_string()])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node-network",
+            NODE_NETWORK,
+            "--nodes",
+            "1",
+            "--dns",
+            &dns.to_string(),
+            "--ephemeral",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

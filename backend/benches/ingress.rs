@@ -59,7 +59,17 @@ fn certificate(dir: &Path) -> Result<(String, String)> {
 async fn svclab(backend: SocketAddr, cert: &str, key: &str) -> Result<(Child, SocketAddr, SocketAddr)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--node-network", "127.78.1.0", "--nodes", "1", "--dns", "127.0.0.1:0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node-network",
+            "127.78.1.0",
+            "--nodes",
+            "1",
+            "--dns",
+            "127.0.0.1:0",
+            "--ephemeral",
+        ])
         .args(["--ingress-http", "127.0.0.1:0", "--ingress-https", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

@@ -297,7 +297,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn svclab(backends: &[SocketAddr], echoes: &[SocketAddr]) -> Result<(Child, SocketAddr, SocketAddr)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0", "--node-network", NODE_NETWORK, "--nodes", "1", "--dns", "127.0.0.1:0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node-network",
+            NODE_NETWORK,
+            "--nodes",
+            "1",
+            "--dns",
+            "127.0.0.1:0",
+            "--ephemeral",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -17,7 +17,7 @@ use crate::network::{AddressPlan, Network};
 use crate::proxy::listeners::{Listeners, NodeAddr};
 use crate::proxy::{self, ProxyTable};
 use crate::registry::{ClusterIpAllocator, PortAllocator, Registry, ServiceAllocators};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +41,18 @@ pub struct Config {
     pub ingress: IngressConfig,
     /// Who may reach the API: hosts besides loopback names, and the token off loopback.
     pub access: crate::api::guard::Policy,
+    /// Where the cluster's objects are kept.
+    pub storage: Storage,
+}
+
+/// Where the cluster's objects are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory: gone when svclab stops (the tests' default).
+    #[default]
+    Memory,
+    /// In a SQLite database that outlives svclab (the command's default).
+    Durable(Location),
 }
 
 impl Default for Config {
@@ -54,6 +66,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             ingress: IngressConfig::default(),
             access: crate::api::guard::Policy::default(),
+            storage: Storage::Memory,
         }
     }
 }
@@ -92,11 +105,33 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the listeners, bootstraps the cluster and starts every component.
+    /// Opens the store, binds the listeners, bootstraps the cluster and starts every component.
     pub async fn start(config: Config) -> anyhow::Result<App> {
+        let store = match &config.storage {
+            Storage::Memory => Store::new(),
+            Storage::Durable(location) => Store::open(location)?,
+        };
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let store = Store::new();
+        match Self::start_on(store.clone(), config, cancel.clone(), tracker.clone()).await {
+            Ok(app) => Ok(app),
+            Err(e) => {
+                // Whatever started stops, and the cluster's lock is free for another try.
+                cancel.cancel();
+                tracker.close();
+                tracker.wait().await;
+                store.close();
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_on(
+        store: Store,
+        config: Config,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) -> anyhow::Result<App> {
         let mut plan = config.plan.clone();
         plan.cluster_domain = config.dns.domain.trim_end_matches('.').to_string();
         let allocators = ServiceAllocators {
@@ -120,6 +155,7 @@ impl App {
         };
         bootstrap::kube_dns(&registry, plan.dns_service_ip(), dns_addr)?;
         bootstrap::ingress_class(&registry)?;
+        tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
@@ -184,11 +220,12 @@ impl App {
         Ok(App { api_addr, dns_addr, registry, network, sandboxes, ingress, cancel, tracker })
     }
 
-    /// Stops every component and waits for them.
+    /// Stops every component and waits for them, then closes the store.
     pub async fn shutdown(self) {
         self.cancel.cancel();
         self.ingress.disable().await;
         self.tracker.close();
         self.tracker.wait().await;
+        self.registry.store().close();
     }
 }

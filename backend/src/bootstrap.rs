@@ -1,9 +1,10 @@
 //! The cluster's initial objects: namespaces, the nodes, the `kubernetes` service whose endpoint
 //! is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
-//! are left as they are.
+//! are left as they are, but for those two services' addresses, which follow this run's ports.
 
 use crate::error::ApiError;
 use crate::registry::Registry;
+use crate::store::ObjectKey;
 use serde_json::json;
 use std::net::SocketAddr;
 use svclab_shared::Object;
@@ -16,10 +17,23 @@ pub fn node_name(index: u8) -> String {
 
 fn ensure(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError> {
     let object = Object::from_value(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if registry.store().get(&ObjectKey::of(&object)).is_some() {
+        return Ok(());
+    }
     match registry.create(object) {
         Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Creates an object, or makes the stored one say what `value` says (the API server's and the
+/// DNS server's ports may differ from the last run's).
+fn upsert(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError> {
+    let object = Object::from_value(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if registry.store().get(&ObjectKey::of(&object)).is_some() {
+        return registry.update(object).map(|_| ());
+    }
+    registry.create(object).map(|_| ())
 }
 
 /// Creates what a fresh cluster has.
@@ -36,13 +50,13 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
             "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]}}),
         )?;
     }
-    ensure(
+    upsert(
         registry,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": api.port(), "protocol": "TCP"}]}}),
     )?;
-    ensure(
+    upsert(
         registry,
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
@@ -54,7 +68,7 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
 /// The `kube-dns` service in `kube-system` (`10.96.0.10`, port 53 UDP and TCP), whose endpoint
 /// is the cluster DNS server, so pods' queries reach it through the service proxy.
 pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) -> Result<(), ApiError> {
-    ensure(
+    upsert(
         registry,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system",
         "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", "kubernetes.io/cluster-service": "true"}},
@@ -62,7 +76,7 @@ pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) ->
             {"name": "dns", "port": 53, "targetPort": dns.port(), "protocol": "UDP"},
             {"name": "dns-tcp", "port": 53, "targetPort": dns.port(), "protocol": "TCP"}]}}),
     )?;
-    ensure(
+    upsert(
         registry,
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kube-dns", "namespace": "kube-system",
         "labels": {"k8s-app": "kube-dns"}},

@@ -3,15 +3,26 @@
 use clap::Parser;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use svclab::app::{App, Config};
+use svclab::app::{App, Config, Storage};
 use svclab::dns::DnsConfig;
 use svclab::ingress::IngressConfig;
 use svclab::network::AddressPlan;
+use svclab::store::{Location, durable};
 
 /// A Kubernetes Services lab in one process.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Keep the cluster in memory only: nothing is read at start or kept when svclab stops.
+    #[arg(long, conflicts_with_all = ["data_dir", "reset"])]
+    ephemeral: bool,
+    /// Delete the cluster's stored data (saying what), then start it afresh.
+    #[arg(long)]
+    reset: bool,
     /// Address of the API and dashboard.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
@@ -59,9 +70,6 @@ struct Args {
     /// ~/.kube/config, makes it current, and restores the previous one when it stops).
     #[arg(long)]
     no_kubeconfig: bool,
-    /// The cluster's name: the kubeconfig context's.
-    #[arg(long, default_value = "svclab")]
-    name: String,
     /// A host name the API answers to besides loopback names and IP addresses (repeatable);
     /// requests naming any other host are refused, so no web page can rebind a name to svclab.
     #[arg(long = "allowed-host", value_name = "HOST")]
@@ -70,6 +78,58 @@ struct Args {
     /// always needs one: without this file svclab makes one at start and prints it.
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Delete a cluster's stored data (it must not be running), saying what is deleted.
+    Reset {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// Which cluster, and where its data lives.
+#[derive(clap::Args, Debug, Clone)]
+struct DataArgs {
+    /// The cluster's name: its database's and the kubeconfig context's.
+    #[arg(long, default_value = "svclab")]
+    name: String,
+    /// Where clusters' data lives (default: the platform's data directory, e.g.
+    /// ~/.local/share/svclab).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn location(&self) -> anyhow::Result<Location> {
+        let dir = match &self.data_dir {
+            Some(dir) => dir.clone(),
+            None => Location::default_dir()
+                .ok_or_else(|| anyhow::anyhow!("this platform has no data directory: choose one with --data-dir"))?,
+        };
+        Ok(Location::new(dir, &self.name)?)
+    }
+}
+
+/// Deletes a cluster's files and says what they were.
+fn reset(location: &Location) -> anyhow::Result<()> {
+    let deleted = durable::reset(location)?;
+    if deleted.is_empty() {
+        println!("svclab: nothing is stored for the cluster \"{}\" in {}", location.name, location.dir.display());
+    }
+    for (path, size) in deleted {
+        println!("svclab: deleted {} ({})", path.display(), human_size(size));
+    }
+    Ok(())
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
+    }
 }
 
 /// The token API requests must carry: read from `--token-file`, or made up when svclab listens
@@ -99,7 +159,7 @@ struct Installed {
 /// Connects kubectl to the running svclab, as its flags ask; says what it did.
 fn connect_kubectl(args: &Args, server: &str, token: Option<&str>) -> Option<Installed> {
     let entry = svclab::kubeconfig::Entry {
-        name: args.name.clone(),
+        name: args.data.name.clone(),
         server: server.to_string(),
         token: token.map(String::from),
     };
@@ -120,7 +180,11 @@ fn connect_kubectl(args: &Args, server: &str, token: Option<&str>) -> Option<Ins
                 Some(p) => format!(" (it was \"{p}\", current again when svclab stops)"),
                 None => String::new(),
             };
-            println!("kubectl: context \"{}\" in {} is current{was}; try `kubectl get svc`", args.name, path.display());
+            println!(
+                "kubectl: context \"{}\" in {} is current{was}; try `kubectl get svc`",
+                args.data.name,
+                path.display()
+            );
             Some(Installed { path, previous })
         }
         Err(e) => {
@@ -141,6 +205,18 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "svclab=info".into()))
         .init();
     let args = Args::parse();
+    if let Some(Command::Reset { data }) = &args.command {
+        return reset(&data.location()?);
+    }
+    let storage = if args.ephemeral {
+        Storage::Memory
+    } else {
+        let location = args.data.location()?;
+        if args.reset {
+            reset(&location)?;
+        }
+        Storage::Durable(location)
+    };
     if !args.node_network.is_loopback() {
         anyhow::bail!("--node-network must be on loopback (127.0.0.0/8): svclab's nodes live on this machine");
     }
@@ -164,8 +240,10 @@ async fn main() -> anyhow::Result<()> {
             enabled: !args.no_ingress,
             fallback: args.ingress_http.is_none() && args.ingress_https.is_none(),
         },
+        storage,
     };
     let explicit_dns = args.dns.is_some();
+    let storage = config.storage.clone();
     let app = match App::start(config.clone()).await {
         Err(e) if !explicit_dns && dns_address_taken(&e) => {
             eprintln!(
@@ -179,6 +257,18 @@ async fn main() -> anyhow::Result<()> {
         other => other?,
     };
     println!("svclab is running: dashboard and API at http://{}, cluster DNS at {}", app.api_addr, app.dns_addr);
+    match &storage {
+        Storage::Memory => {
+            println!("cluster \"{}\": in memory only (--ephemeral); nothing is kept when svclab stops", args.data.name)
+        }
+        Storage::Durable(location) => println!(
+            "cluster \"{}\": kept in {} ({} objects at resourceVersion {}); `svclab reset` deletes it",
+            location.name,
+            location.database().display(),
+            app.registry.store().len(),
+            app.registry.store().resource_version()
+        ),
+    }
     match app.ingress.addresses().await {
         Some(a) => println!("ingress controller: http://{} and https://{}", a.http, a.https),
         None => println!("ingress controller: disabled"),
@@ -192,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     app.shutdown().await;
     if let Some(installed) = installed {
-        let restored = svclab::kubeconfig::uninstall(&installed.path, &args.name, installed.previous.as_deref());
+        let restored = svclab::kubeconfig::uninstall(&installed.path, &args.data.name, installed.previous.as_deref());
         if let Err(e) = restored {
             eprintln!("svclab: could not restore the kubeconfig's current context: {e}");
         }

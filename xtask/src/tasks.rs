@@ -67,19 +67,29 @@ pub fn e2e() -> Result<()> {
         .env("CHROMIUM_PATH", setup::chromium()))
 }
 
-/// `fuzz dns [--seconds N] [--seed S]`: the DNS robustness test, run for N seconds (60 by
-/// default) in release mode.
+/// `fuzz dns|api [--seconds N] [--seed S]`: the DNS or API robustness test, run for N seconds
+/// (60 by default) in release mode; `fuzz store [--kills N] [--seed S]`: the crash test, killing
+/// svclab N times (50 by default) on one data directory.
 pub fn fuzz(args: &[String]) -> Result<()> {
     let test = match args.first().map(String::as_str) {
         Some("dns") => "dns_robustness",
         Some("api") => "api_robustness",
-        _ => anyhow::bail!("usage: cargo xtask fuzz dns|api [--seconds N] [--seed S]"),
+        Some("store") => "durability",
+        _ => anyhow::bail!(
+            "usage: cargo xtask fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S]"
+        ),
     };
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let seconds = flag("--seconds").unwrap_or_else(|| "60".into());
+    let kills = flag("--kills").unwrap_or_else(|| "50".into());
     let seed = flag("--seed").unwrap_or_else(|| "7".into());
-    sh(cargo()
-        .args(["test", "--release", "--package", "svclab", "--test", test, "--", "--nocapture"])
-        .env("SVCLAB_FUZZ_SECONDS", seconds)
-        .env("SVCLAB_FUZZ_SEED", seed))
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--package", "svclab", "--test", test, "--", "--nocapture"]);
+    cmd.env("SVCLAB_FUZZ_SEED", seed);
+    if test == "durability" {
+        cmd.env("SVCLAB_FUZZ_KILLS", kills);
+    } else {
+        cmd.env("SVCLAB_FUZZ_SECONDS", seconds);
+    }
+    sh(&mut cmd)
 }

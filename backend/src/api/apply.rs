@@ -341,6 +341,10 @@ async fn for_each_document(
         results
     })
     .await;
+    let results = match results {
+        Ok(results) => results,
+        Err(e) => return e.into_response(),
+    };
     if results.is_empty() {
         return ApiError::BadRequest(format!("no objects passed to {verb}")).into_response();
     }

@@ -94,6 +94,7 @@ pub async fn handle(
         Err(e) => e.into_response(),
     })
     .await
+    .unwrap_or_else(|e| e.into_response())
 }
 
 fn dispatch(

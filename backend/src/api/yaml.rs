@@ -4,6 +4,8 @@
 //! are decoded on the blocking pool ([`off_runtime`]), a few at a time, never on the runtime's
 //! workers, so that reads stay fast whatever writes are sent.
 
+use crate::error::ApiError;
+use crate::store::durable;
 use serde_json::Value;
 use serde_saphyr::Options;
 use std::fmt;
@@ -133,26 +135,35 @@ static DECODERS: LazyLock<Decoders> = LazyLock::new(|| {
 });
 
 /// Runs `work` (decoding a body of `len` bytes and the write it asks for) where it can't hold up
-/// the runtime: on the decoders, in turn; inline when there is no body to decode.
-pub async fn off_runtime<T: Send + 'static>(len: usize, work: impl FnOnce() -> T + Send + 'static) -> T {
-    if len == 0 {
-        return work();
-    }
-    let (done, result) = tokio::sync::oneshot::channel();
-    // The write may start tasks and timers (a graceful deletion): it runs in this runtime's context.
-    let runtime = tokio::runtime::Handle::current();
-    let job = Box::new(move || {
-        let _entered = runtime.enter();
-        let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
-    });
-    if DECODERS.jobs.send(job).is_err() {
-        unreachable!("the decoders' queue is never closed");
-    }
-    match result.await {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("a decoder thread stopped"),
-    }
+/// the runtime: on the decoders, in turn; inline when there is no body to decode. Either way the
+/// writes' commits are awaited here, on the runtime, not by the thread that made them; `Err`
+/// when they could not be committed (nothing is answered as done that is not on disk).
+pub async fn off_runtime<T: Send + 'static>(
+    len: usize,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (value, deferred) = if len == 0 {
+        durable::deferring(work)
+    } else {
+        let (done, result) = tokio::sync::oneshot::channel();
+        // The write may start tasks and timers (a graceful deletion): it runs in this runtime's context.
+        let runtime = tokio::runtime::Handle::current();
+        let job = Box::new(move || {
+            let _entered = runtime.enter();
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| durable::deferring(work)));
+            let _ = done.send(ran);
+        });
+        if DECODERS.jobs.send(job).is_err() {
+            unreachable!("the decoders' queue is never closed");
+        }
+        match result.await {
+            Ok(Ok(ran)) => ran,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("a decoder thread stopped"),
+        }
+    };
+    deferred.committed().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -130,6 +130,24 @@ impl ContainerRuntime {
         f(&mut self.state().snapshot)
     }
 
+    /// Picks up where a container stopped when svclab did (a node reboot, to the container): its
+    /// restarts so far, and a last state that ended for an unknown reason, so the next start
+    /// counts one more restart.
+    pub fn resume_after_reboot(&self, before: &k8s_openapi::api::core::v1::ContainerStatus) {
+        let started = before.state.as_ref().and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref());
+        let started = started.map_or_else(Timestamp::now, |t| t.0);
+        self.update(|s| {
+            s.restart_count = before.restart_count;
+            s.last = Some(Terminated {
+                exit_code: 255,
+                reason: "Unknown".into(),
+                message: None,
+                started,
+                finished: Timestamp::now(),
+            });
+        });
+    }
+
     /// A (re)start: a fresh writable layer from the image, running, not ready until probed.
     pub fn started(&self, fs: Fs, has_startup_probe: bool) {
         let mut state = self.state();

@@ -22,7 +22,7 @@ use crate::network::Network;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,9 @@ pub struct Kubelet {
     node_ip: Ipv4Addr,
     subnet: [u8; 3],
     used_ips: BTreeSet<u8>,
+    /// Addresses that stored pods of this node held when svclab last ran, kept for them until
+    /// they start again (or are gone), so a restart does not shuffle pod IPs.
+    claimed: HashMap<u8, (String, String)>,
     last_ip: u8,
     registry: Registry,
     network: Network,
@@ -56,12 +59,26 @@ impl Kubelet {
     ) -> Self {
         let plan = network.plan();
         let node = format!("node-{index}");
+        let subnet = plan.pod_subnet(index);
+        let claimed = registry
+            .store()
+            .list_views::<Pod>(None)
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str()))
+            .filter_map(|p| {
+                let ip = stored_ip(p).filter(|ip| ip.octets()[..3] == subnet)?;
+                let key =
+                    (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+                Some((ip.octets()[3], key))
+            })
+            .collect();
         Kubelet {
             up: sandboxes.kubelet_flag(&node),
             node,
             node_ip: plan.node_ip(index),
-            subnet: plan.pod_subnet(index),
+            subnet,
             used_ips: BTreeSet::new(),
+            claimed,
             last_ip: 1,
             registry,
             network,
@@ -80,11 +97,22 @@ impl Kubelet {
         Ok(())
     }
 
-    /// The next free address after the last one handed out, as host-local IPAM does, so that a
-    /// deleted pod's address is not reused at once.
-    fn allocate_ip(&mut self) -> Option<Ipv4Addr> {
+    /// The address a pod held before svclab restarted, if it is still free; else the next free
+    /// address after the last one handed out, as host-local IPAM does, so that a deleted pod's
+    /// address is not reused at once.
+    fn allocate_ip(&mut self, pod: &Pod) -> Option<Ipv4Addr> {
+        let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        self.claimed.retain(|_, k| *k != key);
+        let before = stored_ip(pod).filter(|ip| ip.octets()[..3] == self.subnet).map(|ip| ip.octets()[3]);
+        if let Some(n) =
+            before.filter(|n| (2..=254).contains(n) && !self.used_ips.contains(n) && !self.claimed.contains_key(n))
+        {
+            self.used_ips.insert(n);
+            let [a, b, c] = self.subnet;
+            return Some(Ipv4Addr::new(a, b, c, n));
+        }
         let after = (self.last_ip + 1..=254).chain(2..=self.last_ip);
-        let last = after.into_iter().find(|n| !self.used_ips.contains(n))?;
+        let last = after.into_iter().find(|n| !self.used_ips.contains(n) && !self.claimed.contains_key(n))?;
         self.used_ips.insert(last);
         self.last_ip = last;
         let [a, b, c] = self.subnet;
@@ -113,7 +141,7 @@ impl Kubelet {
     }
 
     async fn start(&mut self, pod: &Pod) -> Action {
-        let Some(ip) = self.allocate_ip() else {
+        let Some(ip) = self.allocate_ip(pod) else {
             let msg = "failed to allocate an address for the pod: the node's pod subnet is full";
             self.registry.record_event(&Object::Pod(pod.clone()), "Warning", "FailedCreatePodSandBox", msg, "kubelet");
             return Action::RequeueAfter(Duration::from_secs(1));
@@ -138,6 +166,18 @@ impl Kubelet {
             self.up.clone(),
             self.cancel.child_token(),
         ));
+        if ran_before(pod) {
+            // The pod's containers ran when svclab stopped: as after a node reboot, the sandbox
+            // is made again and each container that ran counts a restart.
+            let message = "Pod sandbox changed, it will be killed and re-created.";
+            self.registry.record_event(&Object::Pod(pod.clone()), "Normal", "SandboxChanged", message, "kubelet");
+            for container in &sandbox.containers {
+                let before = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+                if let Some(before) = before.into_iter().flatten().find(|s| s.name == container.name()) {
+                    container.resume_after_reboot(before);
+                }
+            }
+        }
         self.network.attach_pod(ip);
         // Pending, ContainerCreating: the sandbox has its address, the containers start next.
         let mut creating = pod.clone();
@@ -149,6 +189,24 @@ impl Kubelet {
         worker::start_pod(&sandbox, &self.deps(pod));
         Action::AwaitChange
     }
+}
+
+/// The address the stored pod's status gives it.
+fn stored_ip(pod: &Pod) -> Option<Ipv4Addr> {
+    pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+}
+
+/// Whether a stored pod's containers had started: its sandbox is being made again.
+fn ran_before(pod: &Pod) -> bool {
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+    statuses.into_iter().flatten().any(|s| {
+        s.restart_count > 0 || s.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some())
+    })
+}
+
+/// Whether a pod has finished for good (its containers are not run again).
+fn finished(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
 /// A kubelet's "node is Ready" status report.
@@ -212,8 +270,13 @@ impl Reconciler for Kubelet {
                 }
                 Action::AwaitChange
             }
+            // A pod that finished before svclab stopped stays as it was.
+            (Some(pod), None) if finished(&pod) => Action::AwaitChange,
             (Some(pod), None) => self.start(&pod).await,
-            (None, None) => Action::AwaitChange,
+            (None, None) => {
+                self.claimed.retain(|_, k| (k.0.as_str(), k.1.as_str()) != (key.namespace.as_str(), key.name.as_str()));
+                Action::AwaitChange
+            }
         }
     }
 }

@@ -52,3 +52,56 @@ pub(super) fn record(registry: &Registry, about: &Object, type_: &str, reason: &
         Err(e) => tracing::debug!(error = %e, ?reason, "could not record event"),
     }
 }
+
+/// How long events are kept, as kube-apiserver's `--event-ttl` (one hour).
+pub const EVENT_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// When an event last happened: its last timestamp, else its series', else when it was made.
+fn last_seen(event: &Event) -> Option<Timestamp> {
+    let last = event.last_timestamp.as_ref().map(|t| t.0);
+    let series = event.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).map(|t| t.0);
+    let made = event.event_time.as_ref().map(|t| t.0).or(event.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    last.or(series).or(made)
+}
+
+/// Deletes the events last seen more than `ttl` ago; says how many.
+pub(super) fn expire(registry: &Registry, ttl: std::time::Duration) -> usize {
+    let Ok(cutoff) = Timestamp::now().checked_sub(jiff::SignedDuration::try_from(ttl).unwrap_or_default()) else {
+        return 0;
+    };
+    let old: Vec<_> = registry
+        .store()
+        .list_views::<Event>(None)
+        .iter()
+        .filter(|e| last_seen(e).is_some_and(|t| t < cutoff))
+        .map(|e| {
+            let (ns, name) = (e.metadata.namespace.as_deref(), e.metadata.name.as_deref());
+            crate::store::ObjectKey::new(svclab_shared::Kind::Event, ns.unwrap_or_default(), name.unwrap_or_default())
+        })
+        .collect();
+    let mut expired = std::collections::HashSet::new();
+    for key in old {
+        if registry.store().delete(&key, None).is_ok() {
+            expired.insert(key.name);
+        }
+    }
+    // The repeat counter forgets them too.
+    registry.event_index().retain(|_, name| !expired.contains(name));
+    expired.len()
+}
+
+/// Expires old events now and every minute until `cancel` fires.
+pub async fn run_ttl(registry: Registry, cancel: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {
+                let expired = expire(&registry, EVENT_TTL);
+                if expired > 0 {
+                    tracing::debug!(expired, "events past their TTL deleted");
+                }
+            }
+        }
+    }
+}

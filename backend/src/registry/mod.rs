@@ -6,7 +6,7 @@
 mod admission;
 mod apply;
 mod defaults;
-mod events;
+pub mod events;
 mod fieldmanager;
 mod ipalloc;
 pub mod patch;
@@ -45,6 +45,8 @@ fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
         StoreError::NotFound => ApiError::not_found(kind, name),
         StoreError::AlreadyExists => ApiError::already_exists(kind, name),
         StoreError::Conflict => ApiError::conflict(kind, name),
+        // kube-apiserver answers 500 when etcd cannot take a write.
+        StoreError::Unavailable(why) => ApiError::Internal(why),
     }
 }
 
@@ -57,7 +59,11 @@ fn generate_suffix() -> String {
 }
 
 impl Registry {
-    pub fn new(store: Store, services: ServiceAllocators) -> Self {
+    /// A registry over `store`, whose services' addresses and ports `services` counts as taken.
+    pub fn new(store: Store, mut services: ServiceAllocators) -> Self {
+        for svc in store.list_views::<k8s_openapi::api::core::v1::Service>(None) {
+            services.restore(&svc);
+        }
         Registry { store, services: Arc::new(Mutex::new(services)), events: Arc::default() }
     }
 
@@ -341,6 +347,11 @@ impl Registry {
     /// Records an event about an object, as components do (`kubectl get events`).
     pub fn record_event(&self, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
         events::record(self, about, type_, reason, message, component);
+    }
+
+    /// Deletes the events last seen more than `ttl` ago (kube-apiserver's event TTL); says how many.
+    pub fn expire_events(&self, ttl: std::time::Duration) -> usize {
+        events::expire(self, ttl)
     }
 }
 

@@ -154,6 +154,16 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
 }
 
 impl ServiceAllocators {
+    /// Marks what a stored service holds as taken: after a restart the allocators are rebuilt
+    /// from the store before any write, so no address or port is handed out twice.
+    pub fn restore(&mut self, svc: &Service) {
+        let mut held = svc.clone();
+        match self.reserve(None, &mut held) {
+            Ok(r) => self.commit(r),
+            Err(e) => tracing::warn!(service = ?svc.metadata.name, error = %e, "a stored service's addresses overlap"),
+        }
+    }
+
     /// Reserves what `new` needs, given what `old` held (`None` on create), and fills the
     /// addresses into `new`. Nothing is taken when it fails.
     pub fn reserve(&mut self, old: Option<&Service>, new: &mut Service) -> Result<Reservation, ApiError> {

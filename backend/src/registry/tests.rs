@@ -145,3 +145,50 @@ fn a_patch_holds_to_a_resource_version_only_when_it_names_one() {
         .unwrap_err();
     assert!(matches!(err, ApiError::Conflict { .. }), "{err:?}");
 }
+
+#[test]
+fn events_last_seen_over_the_ttl_ago_are_dropped() {
+    let r = registry();
+    let event = |name: &str, last: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": "default"},
+                   "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+                   "reason": "Started", "firstTimestamp": last, "lastTimestamp": last}))
+    };
+    let hour_ago = |extra: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600 + extra)).to_string();
+    r.create(event("old", &hour_ago(60))).unwrap();
+    r.create(event("recent", &hour_ago(-60))).unwrap();
+    assert_eq!(r.expire_events(events::EVENT_TTL), 1);
+    let names: Vec<String> = r.store().list(Kind::Event, None).1.iter().map(|e| e.name().to_string()).collect();
+    assert_eq!(names, ["recent"]);
+}
+
+#[test]
+fn a_registry_over_stored_services_never_hands_out_their_addresses() {
+    let first = registry();
+    let held = first.create(service("held", None)).unwrap();
+    let mut nodeport = service("np", None);
+    if let Object::Service(s) = &mut nodeport {
+        s.spec.as_mut().unwrap().type_ = Some("NodePort".into());
+    }
+    let np = first.create(nodeport).unwrap();
+    // A registry started over the same store (as after a restart) rebuilds its allocators.
+    let allocators = ServiceAllocators {
+        cluster_ips: ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12),
+        node_ports: PortAllocator::new(30000, 32767),
+    };
+    let again = Registry::new(first.store().clone(), allocators);
+    use svclab_shared::Typed;
+    let ip = |o: &Object| Service::from_object(o).unwrap().spec.as_ref().unwrap().cluster_ip.clone().unwrap();
+    let port =
+        |o: &Object| Service::from_object(o).unwrap().spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port;
+    let taken = again.create(service("same-ip", Some(&ip(&held)))).unwrap_err();
+    assert!(taken.to_string().contains("provided IP is already allocated"), "{taken}");
+    let mut same_port = service("same-port", None);
+    if let Object::Service(s) = &mut same_port {
+        let spec = s.spec.as_mut().unwrap();
+        spec.type_ = Some("NodePort".into());
+        spec.ports.as_mut().unwrap()[0].node_port = port(&np);
+    }
+    let taken = again.create(same_port).unwrap_err();
+    assert!(taken.to_string().contains("provided port is already allocated"), "{taken}");
+}

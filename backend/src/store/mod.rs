@@ -6,12 +6,16 @@
 //! they never wait on a slow reader. Each kind's objects sit in a persistent map, so a read can
 //! keep the whole kind as it was at one resourceVersion for the price of a pointer copy (a paged
 //! list's consistent snapshot); the latest changes are kept too, so a watch can start from a
-//! resourceVersion a client already has (etcd's revisions, within its compaction window). A
-//! durable backend implements the same operations by also writing each change, in
-//! resourceVersion order, before it is published.
+//! resourceVersion a client already has (etcd's revisions, within its compaction window).
+//!
+//! The objects always live in memory; a durable store ([`Store::open`], see [`durable`]) also
+//! commits each change to SQLite, in resourceVersion order, before the write returns or any
+//! watcher sees it.
 
+pub mod durable;
 mod watch;
 
+pub use durable::{Location, OpenError};
 pub use watch::{Watch, WatchItem};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -86,6 +90,10 @@ pub enum StoreError {
     AlreadyExists,
     #[error("the object has been modified")]
     Conflict,
+    /// The change could not be made durable (the database failed, or the store was closed);
+    /// no write is accepted after that.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Default)]
@@ -120,6 +128,24 @@ impl State {
 struct Inner {
     state: RwLock<State>,
     changes: broadcast::Sender<Arc<Change>>,
+    /// Where changes are committed before they are published; `None` for an in-memory store.
+    durable: Option<durable::Log>,
+}
+
+impl Inner {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells watchers about committed changes, in resourceVersion order. Called with the write
+    /// lock held, so a new watcher's snapshot and subscription line up exactly.
+    fn publish(&self, state: &mut State, change: Arc<Change>) {
+        if state.history.len() == HISTORY {
+            state.history.pop_front();
+        }
+        state.history.push_back(change.clone());
+        let _ = self.changes.send(change);
+    }
 }
 
 /// A cheap, cloneable handle to the store.
@@ -139,10 +165,60 @@ impl Store {
         Self::with_watch_buffer(WATCH_BUFFER)
     }
 
-    /// A store whose watchers relist after falling `buffer` changes behind.
+    /// An in-memory store whose watchers relist after falling `buffer` changes behind.
     pub fn with_watch_buffer(buffer: usize) -> Self {
         let (changes, _) = broadcast::channel(buffer);
-        Store { inner: Arc::new(Inner { state: RwLock::new(State::default()), changes }) }
+        Store { inner: Arc::new(Inner { state: RwLock::new(State::default()), changes, durable: None }) }
+    }
+
+    /// A durable store: takes the cluster's lock, migrates the database, loads every object it
+    /// holds and continues from its resourceVersion.
+    pub fn open(location: &Location) -> Result<Self, OpenError> {
+        Self::open_with_watch_buffer(location, WATCH_BUFFER)
+    }
+
+    pub fn open_with_watch_buffer(location: &Location, buffer: usize) -> Result<Self, OpenError> {
+        let (database, loaded) = durable::Database::open(location)?;
+        let mut state = State { resource_version: loaded.resource_version, ..State::default() };
+        for object in loaded.objects {
+            let object = Arc::new(object);
+            state.index(&object, true);
+            let key = (object.namespace().to_string(), object.name().to_string());
+            state.objects.entry(object.kind()).or_default().insert(key, object);
+        }
+        let (changes, _) = broadcast::channel(buffer);
+        let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+            let weak = weak.clone();
+            let publish = move |batch: Vec<Arc<Change>>| {
+                if let Some(inner) = weak.upgrade() {
+                    let mut state = inner.write();
+                    for change in batch {
+                        inner.publish(&mut state, change);
+                    }
+                }
+            };
+            let log = durable::Log::start(database, Box::new(publish));
+            Inner { state: RwLock::new(state), changes, durable: Some(log) }
+        });
+        Ok(Store { inner })
+    }
+
+    /// Whether changes outlive the process.
+    pub fn is_durable(&self) -> bool {
+        self.inner.durable.is_some()
+    }
+
+    /// How many commits a durable store has made.
+    pub fn commits(&self) -> Option<u64> {
+        self.inner.durable.as_ref().map(durable::Log::commits)
+    }
+
+    /// Stops committing: waits for the changes already made, then closes the database and
+    /// releases the cluster's lock. Writes after this fail with [`StoreError::Unavailable`].
+    pub fn close(&self) {
+        if let Some(log) = &self.inner.durable {
+            log.close();
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -150,7 +226,50 @@ impl Store {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.write()
+    }
+
+    /// Makes a change the state already holds count: an in-memory store publishes it at once; a
+    /// durable one hands it to the log under the lock (so the log sees resourceVersion order),
+    /// then waits, without the lock, for the commit that carries it (and publishes it) — or,
+    /// under [`durable::deferring`], leaves that wait to the caller.
+    fn commit(
+        &self,
+        mut state: std::sync::RwLockWriteGuard<'_, State>,
+        change: ChangeType,
+        object: Arc<Object>,
+        old: Option<Arc<Object>>,
+    ) -> Result<(), StoreError> {
+        let change = Arc::new(Change { resource_version: state.resource_version, change, object, old });
+        match &self.inner.durable {
+            None => {
+                self.inner.publish(&mut state, change);
+                Ok(())
+            }
+            Some(log) => {
+                let rv = change.resource_version;
+                log.append(change)?;
+                drop(state);
+                if log.defer(rv) { Ok(()) } else { log.wait(rv) }
+            }
+        }
+    }
+
+    /// A durable store that can no longer commit refuses writes before they change anything.
+    fn writable(&self) -> Result<(), StoreError> {
+        match &self.inner.durable {
+            Some(log) => log.healthy(),
+            None => Ok(()),
+        }
+    }
+
+    /// How many objects it holds.
+    pub fn len(&self) -> usize {
+        self.read().objects.values().map(|m| m.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The resourceVersion of the latest change.
@@ -268,6 +387,7 @@ impl Store {
     /// Stores a new object and gives it the next resourceVersion.
     pub fn create(&self, mut object: Object) -> Result<Arc<Object>, StoreError> {
         let mut state = self.write();
+        self.writable()?;
         let key = (object.namespace().to_string(), object.name().to_string());
         if state.objects.get(&object.kind()).is_some_and(|m| m.contains_key(&key)) {
             return Err(StoreError::AlreadyExists);
@@ -278,7 +398,7 @@ impl Store {
         let object = Arc::new(object);
         state.objects.entry(object.kind()).or_default().insert(key, object.clone());
         state.index(&object, true);
-        self.publish(&mut state, ChangeType::Added, object.clone(), None);
+        self.commit(state, ChangeType::Added, object.clone(), None)?;
         Ok(object)
     }
 
@@ -287,6 +407,7 @@ impl Store {
     /// tells no watcher.
     pub fn update(&self, mut object: Object) -> Result<Arc<Object>, StoreError> {
         let mut state = self.write();
+        self.writable()?;
         let key = (object.namespace().to_string(), object.name().to_string());
         let current = state.objects.get(&object.kind()).and_then(|m| m.get(&key)).cloned();
         let current = current.ok_or(StoreError::NotFound)?;
@@ -308,13 +429,14 @@ impl Store {
             state.index(&current, false);
             state.index(&object, true);
         }
-        self.publish(&mut state, ChangeType::Modified, object.clone(), Some(current));
+        self.commit(state, ChangeType::Modified, object.clone(), Some(current))?;
         Ok(object)
     }
 
     /// Removes an object; with `resource_version`, only if it is still that version.
     pub fn delete(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, StoreError> {
         let mut state = self.write();
+        self.writable()?;
         let map_key = (key.namespace.clone(), key.name.clone());
         let map = state.objects.get_mut(&key.kind).ok_or(StoreError::NotFound)?;
         let current = map.get(&map_key).ok_or(StoreError::NotFound)?;
@@ -331,19 +453,8 @@ impl Store {
         let mut gone = (*old).clone();
         gone.metadata_mut().resource_version = Some(rv.to_string());
         let gone = Arc::new(gone);
-        self.publish(&mut state, ChangeType::Deleted, gone, Some(old.clone()));
+        self.commit(state, ChangeType::Deleted, gone, Some(old.clone()))?;
         Ok(old)
-    }
-
-    // Called with the write lock held, so watchers see changes in resourceVersion order and a
-    // new watcher's snapshot and subscription line up exactly.
-    fn publish(&self, state: &mut State, change: ChangeType, object: Arc<Object>, old: Option<Arc<Object>>) {
-        let change = Arc::new(Change { resource_version: state.resource_version, change, object, old });
-        if state.history.len() == HISTORY {
-            state.history.pop_front();
-        }
-        state.history.push_back(change.clone());
-        let _ = self.inner.changes.send(change);
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bombs;
+pub mod child;
 
 use serde_json::Value;
 use std::future::Future;
