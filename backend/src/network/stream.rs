@@ -116,6 +116,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        // SAFETY: the descriptor is owned by the registration from here on.
         let listener = unsafe { AsyncFd::register(listener) }.unwrap();
         let mut client = std::net::TcpStream::connect(addr).unwrap();
         let (stream, peer) = accept(&listener).await.unwrap();
