@@ -21,19 +21,43 @@ pub struct Certificate {
     pub names: Vec<String>,
 }
 
+/// Why a certificate and key cannot be used together, in Go's `crypto/tls` words, and which half
+/// is at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// The certificate (`tls.crt`) is missing or malformed.
+    #[error("{0}")]
+    Certificate(String),
+    /// The key (`tls.key`) is missing, malformed, or not the certificate's.
+    #[error("{0}")]
+    Key(String),
+}
+
+impl CertError {
+    /// The Secret's field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CertError::Certificate(_) => "data[tls.crt]",
+            CertError::Key(_) => "data[tls.key]",
+        }
+    }
+}
+
 /// Reads a PEM certificate chain and private key, as `kubectl create secret tls` and ingress-nginx
 /// do, failing with Go's `crypto/tls` messages.
-pub fn load(cert_pem: &[u8], key_pem: &[u8]) -> Result<Certificate, String> {
+pub fn load(cert_pem: &[u8], key_pem: &[u8]) -> Result<Certificate, CertError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem).filter_map(Result::ok).collect();
     if chain.is_empty() {
-        return Err("tls: failed to find any PEM data in certificate input".into());
+        return Err(CertError::Certificate("tls: failed to find any PEM data in certificate input".into()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => "tls: failed to find any PEM data in key input".to_string(),
-        _ => "tls: failed to parse private key".to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            CertError::Key("tls: failed to find any PEM data in key input".into())
+        }
+        _ => CertError::Key("tls: failed to parse private key".into()),
     })?;
-    let (_, parsed) =
-        x509_parser::parse_x509_certificate(&chain[0]).map_err(|e| format!("x509: malformed certificate: {e}"))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&chain[0])
+        .map_err(|e| CertError::Certificate(format!("x509: malformed certificate: {e}")))?;
     let subject = parsed.subject().to_string().replace(", ", ",");
     let mut names: Vec<String> = match parsed.subject_alternative_name() {
         Ok(Some(san)) => san
@@ -51,16 +75,37 @@ pub fn load(cert_pem: &[u8], key_pem: &[u8]) -> Result<Certificate, String> {
         names = parsed.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_lowercase).collect();
     }
     let signer = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|_| "tls: failed to parse private key".to_string())?;
+        .map_err(|_| CertError::Key("tls: failed to parse private key".into()))?;
     let certified = CertifiedKey::new(chain, signer);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            return Err("tls: private key does not match public key".into());
+            return Err(CertError::Key("tls: private key does not match public key".into()));
         }
-        Err(e) => return Err(format!("x509: malformed certificate: {e}")),
+        Err(e) => return Err(CertError::Certificate(format!("x509: malformed certificate: {e}"))),
     }
     Ok(Certificate { key: Arc::new(certified), subject, names })
+}
+
+/// The ingress add-on's admission check (as ingress-nginx's validating webhook is its own): a
+/// `kubernetes.io/tls` Secret's certificate and key must load and match, which is what `kubectl
+/// create secret tls` checks before it sends one.
+pub struct TlsSecretCheck;
+
+impl crate::registry::AdmissionCheck for TlsSecretCheck {
+    fn validate(&self, object: &svclab_shared::Object) -> Vec<svclab_shared::validation::FieldError> {
+        const REDACTED: &str = "\"<secret contents redacted>\"";
+        let svclab_shared::Object::Secret(secret) = object else { return Vec::new() };
+        if secret.type_.as_deref() != Some("kubernetes.io/tls") {
+            return Vec::new();
+        }
+        let data = secret.data.clone().unwrap_or_default();
+        let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else { return Vec::new() };
+        match load(&crt.0, &key.0) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![svclab_shared::validation::FieldError::invalid(e.field(), REDACTED, e.to_string())],
+        }
+    }
 }
 
 /// Whether `host` is covered by a certificate name (`*.example.com` covers one label).
@@ -148,13 +193,17 @@ pub(crate) mod tests {
         let (_, other_key) = self_signed("b.example.com");
         assert_eq!(
             load(cert.as_bytes(), other_key.as_bytes()).unwrap_err(),
-            "tls: private key does not match public key"
+            CertError::Key("tls: private key does not match public key".into())
         );
         assert_eq!(
             load(b"junk", other_key.as_bytes()).unwrap_err(),
-            "tls: failed to find any PEM data in certificate input"
+            CertError::Certificate("tls: failed to find any PEM data in certificate input".into())
         );
-        assert_eq!(load(cert.as_bytes(), b"junk").unwrap_err(), "tls: failed to find any PEM data in key input");
+        let no_key = load(cert.as_bytes(), b"junk").unwrap_err();
+        assert_eq!(
+            (no_key.field(), no_key.to_string().as_str()),
+            ("data[tls.key]", "tls: failed to find any PEM data in key input")
+        );
     }
 
     #[test]

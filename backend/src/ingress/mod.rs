@@ -131,6 +131,8 @@ impl IngressAddon {
         source: Ipv4Addr,
         cancel: CancellationToken,
     ) -> Self {
+        // Its Secrets are checked as they are written, as its validating webhook would.
+        registry.add_admission_check(Arc::new(certs::TlsSecretCheck));
         let inner = Inner {
             config,
             registry,

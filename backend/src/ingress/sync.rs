@@ -160,7 +160,7 @@ fn load_secret(registry: &Registry, ns: &str, name: &str, cache: &mut CertCache)
     }
     let data = secret.data.clone().unwrap_or_default();
     let loaded = match (data.get("tls.crt"), data.get("tls.key")) {
-        (Some(crt), Some(key)) => certs::load(&crt.0, &key.0),
+        (Some(crt), Some(key)) => certs::load(&crt.0, &key.0).map_err(|e| e.to_string()),
         _ => Err(format!("no keypair could be found in {ns}/{name}")),
     };
     cache.insert(key, (version, loaded.clone()));

@@ -1,9 +1,8 @@
 //! Admission beyond field validation: the DefaultIngressClass plugin (a new Ingress without a
-//! class gets the default IngressClass), and checks that need real parsing: a
-//! `kubernetes.io/tls` Secret's certificate and key must load and match (what `kubectl create
-//! secret tls` checks), and a CSR's request must be a well-signed PKCS#10 request.
+//! class gets the default IngressClass), a check that needs real parsing (a CSR's request must be
+//! a well-signed PKCS#10 request), and the checks add-ons register ([`AdmissionCheck`], as
+//! validating webhooks are registered with kube-apiserver).
 
-use crate::ingress::certs;
 use crate::store::Store;
 use k8s_openapi::api::networking::v1::IngressClass;
 use svclab_shared::Object;
@@ -34,21 +33,15 @@ pub(super) fn mutate(store: &Store, object: &mut Object) {
     }
 }
 
+/// A validating check an add-on brings to every create and update.
+pub trait AdmissionCheck: Send + Sync {
+    /// What is wrong with `object`; nothing for kinds the check is not about.
+    fn validate(&self, object: &Object) -> Vec<FieldError>;
+}
+
 /// Problems only real parsing finds.
 pub(super) fn validate(object: &Object) -> Vec<FieldError> {
-    const REDACTED: &str = "\"<secret contents redacted>\"";
     match object {
-        Object::Secret(secret) if secret.type_.as_deref() == Some("kubernetes.io/tls") => {
-            let data = secret.data.clone().unwrap_or_default();
-            let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else { return Vec::new() };
-            match certs::load(&crt.0, &key.0) {
-                Ok(_) => Vec::new(),
-                Err(e) => {
-                    let field = if e.contains("certificate") { "data[tls.crt]" } else { "data[tls.key]" };
-                    vec![FieldError::invalid(field, REDACTED, e)]
-                }
-            }
-        }
         Object::CertificateSigningRequest(csr) => {
             let pem = String::from_utf8_lossy(&csr.spec.request.0);
             if !pem.contains("-----BEGIN CERTIFICATE REQUEST-----") {

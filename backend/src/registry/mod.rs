@@ -4,6 +4,8 @@
 //! manages which field (`fieldmanager`). Everything that writes goes through here.
 
 mod admission;
+
+pub use admission::AdmissionCheck;
 mod apply;
 mod defaults;
 pub mod events;
@@ -38,6 +40,8 @@ pub struct Registry {
     services: Arc<Mutex<ServiceAllocators>>,
     /// Recorded events by what they say about which object → event name.
     events: Arc<Mutex<HashMap<EventKey, String>>>,
+    /// The admission checks add-ons registered.
+    checks: Arc<std::sync::RwLock<Vec<Arc<dyn AdmissionCheck>>>>,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -64,11 +68,25 @@ impl Registry {
         for svc in store.list_views::<k8s_openapi::api::core::v1::Service>(None) {
             services.restore(&svc);
         }
-        Registry { store, services: Arc::new(Mutex::new(services)), events: Arc::default() }
+        Registry { store, services: Arc::new(Mutex::new(services)), events: Arc::default(), checks: Arc::default() }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Adds a check every create and update must pass (an add-on's validating webhook).
+    pub fn add_admission_check(&self, check: Arc<dyn AdmissionCheck>) {
+        self.checks.write().unwrap_or_else(|e| e.into_inner()).push(check);
+    }
+
+    /// What the built-in admission and the registered checks find wrong with `object`.
+    fn admit(&self, object: &Object) -> Vec<svclab_shared::validation::FieldError> {
+        let mut errs = admission::validate(object);
+        for check in self.checks.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            errs.extend(check.validate(object));
+        }
+        errs
     }
 
     fn event_index(&self) -> std::sync::MutexGuard<'_, HashMap<EventKey, String>> {
@@ -137,7 +155,7 @@ impl Registry {
                 candidate.metadata_mut().name = Some(format!("{prefix}{}", generate_suffix()));
             }
             let mut errs = validation::validate(&candidate);
-            errs.extend(admission::validate(&candidate));
+            errs.extend(self.admit(&candidate));
             if !errs.is_empty() {
                 let name = candidate.name().to_string();
                 return Err(ApiError::invalid(kind, &name, errs));
@@ -213,7 +231,7 @@ impl Registry {
             Fields::AsGiven => {}
         }
         let mut errs = validation::validate_update(current, &object);
-        errs.extend(admission::validate(&object));
+        errs.extend(self.admit(&object));
         if !errs.is_empty() {
             return Err(ApiError::invalid(kind, &name, errs));
         }
