@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use svclab::addr::{Protocol, VirtualAddr};
 use svclab::app::{App, Config};
-use svclab::proxy::{Protocol, VirtualAddr};
 use svclab::registry::{Patch, Registry};
 use svclab::store::ObjectKey;
 use svclab_shared::{Kind, Object};
@@ -40,7 +40,7 @@ fn flip(registry: &Registry, service: usize, pod: usize, member: bool) -> Result
 }
 
 fn backends(app: &App, addr: &VirtualAddr) -> usize {
-    app.network.table().cluster_ip(addr).map_or(0, |r| r.backends.len())
+    app.proxy.table().cluster_ip(addr).map_or(0, |r| r.backends.len())
 }
 
 /// Whether the cluster DNS answers an A query for `fqdn` with an address now.
@@ -81,7 +81,7 @@ async fn main() -> Result<()> {
                 "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 8080}]}]}})))?;
         }
     }
-    let mut updates = app.network.table_updates();
+    let mut updates = app.proxy.table_updates();
     loop {
         let ready = addrs.iter().filter(|a| backends(&app, a) == PODS_PER_SERVICE).count();
         if ready == SERVICES {
@@ -128,7 +128,7 @@ async fn main() -> Result<()> {
         let (i, j) = if member { latest(&latencies, i, j) } else { (i, j) };
         let t0 = Instant::now();
         flip(&registry, i, j, member)?;
-        let mut updates = app.network.table_updates();
+        let mut updates = app.proxy.table_updates();
         while backends(&app, &addrs[i]) != expected {
             updates.changed().await?;
         }

@@ -15,7 +15,7 @@ use crate::kubelet::{Kubelet, Sandboxes};
 use crate::metrics::Metrics;
 use crate::network::{AddressPlan, Network};
 use crate::proxy::listeners::{Listeners, NodeAddr};
-use crate::proxy::{self, ProxyTable};
+use crate::proxy::{self, ProxyTable, ServiceRouter};
 use crate::registry::{ClusterIpAllocator, PortAllocator, Registry, ServiceAllocators};
 use crate::store::{Location, Store};
 use std::net::SocketAddr;
@@ -97,6 +97,8 @@ pub struct App {
     pub dns_addr: SocketAddr,
     pub registry: Registry,
     pub network: Network,
+    /// The service proxy's routing: its current table.
+    pub proxy: Arc<ServiceRouter>,
     pub sandboxes: Sandboxes,
     /// The ingress controller add-on (see [`IngressAddon::addresses`] for where it listens).
     pub ingress: IngressAddon,
@@ -144,7 +146,8 @@ impl App {
         bootstrap::run(&registry, config.nodes, api_addr)?;
 
         let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));
-        let network = Network::new(plan.clone(), table_rx);
+        let service_router = Arc::new(ServiceRouter::new(plan.clone(), table_rx));
+        let network = Network::new(plan.clone(), service_router.clone());
         let sandboxes = Sandboxes::default();
         let metrics = Arc::new(Metrics::default());
         let dns_addr = match dns::start(&config.dns, store.clone(), metrics.clone(), &tracker, cancel.clone()).await {
@@ -174,6 +177,7 @@ impl App {
             (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
         let listeners = Listeners {
             network: network.clone(),
+            router: service_router.clone(),
             registry: registry.clone(),
             nodes,
             tracker: tracker.clone(),
@@ -217,7 +221,7 @@ impl App {
         let router = api::router(state, config.dashboard.clone(), config.access.clone());
         tracker.spawn(api::serve::serve(listener, router, cancel.clone(), tracker.clone()));
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
-        Ok(App { api_addr, dns_addr, registry, network, sandboxes, ingress, cancel, tracker })
+        Ok(App { api_addr, dns_addr, registry, network, proxy: service_router, sandboxes, ingress, cancel, tracker })
     }
 
     /// Stops every component and waits for them, then closes the store.

@@ -7,14 +7,17 @@
 //! - [`api`]: the HTTP API: Kubernetes REST paths, YAML apply, exec, websocket watch, dashboard.
 //! - [`controllers`]: replication, deployments, scheduling, endpoints, node lifecycle.
 //! - [`kubelet`]: per-node pod runtime: built-in images, exec, pod and node status.
-//! - [`network`]: the virtual address space and the dialer pods use.
-//! - [`proxy`]: the service proxy's table and how it picks an endpoint.
+//! - [`addr`]: protocols and virtual addresses, below the network and the proxy.
+//! - [`network`]: the substrate: address plan, pod sockets, connection tracking, the dialer;
+//!   it asks a [`network::Router`] where service traffic goes.
+//! - [`proxy`]: the service proxy (kube-proxy): its table, the routing decision, its listeners.
 //! - [`dns`]: cluster DNS on hickory-server.
 //! - [`ingress`]: the ingress controller add-on: host and path routing, TLS by SNI on rustls.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
 //! - [`metrics`]: Prometheus metrics (network and DNS programming latency).
 
+pub mod addr;
 pub mod api;
 pub mod app;
 pub mod bootstrap;

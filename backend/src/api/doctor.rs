@@ -4,8 +4,8 @@
 //! checklist of [`svclab_shared::doctor`].
 
 use super::ApiState;
+use crate::addr::Protocol;
 use crate::error::ApiError;
-use crate::proxy::Protocol;
 use axum::Json;
 use axum::extract::{Path, State};
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};

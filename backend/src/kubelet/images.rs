@@ -23,7 +23,7 @@ use super::PodSandbox;
 use super::access_log::{self, Format, Peer};
 use super::container::ContainerRuntime;
 use super::fs::Fs;
-use crate::proxy::Protocol;
+use crate::addr::Protocol;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use futures::future::BoxFuture;

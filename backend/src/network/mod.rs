@@ -11,14 +11,13 @@ pub mod stream;
 pub mod trace;
 pub mod workers;
 
-use crate::proxy::{Affinity, Entry, NoRoute, Protocol, ProxyTable, VirtualAddr};
+use crate::addr::Protocol;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
 use svclab_shared::lab::Hop;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
 use trace::{Trace, Traces};
 
 /// Where things live on the virtual network.
@@ -146,15 +145,22 @@ struct Inner {
     /// own address and the one it sent to → the source address the far end is to see. Both
     /// are needed: the kernel gives connections to different destinations the same local port.
     sources: RwLock<HashMap<(SocketAddr, SocketAddr), Ipv4Addr>>,
-    /// ClientIP affinity for traffic to cluster IPs.
-    affinity: Affinity,
     /// Pod IP → its containers' listening ports → the real sockets behind them.
     pods: RwLock<HashMap<Ipv4Addr, PodSockets>>,
     /// Pod IP → what its containers listen on at the pod's own 127.0.0.1 only (an app bound to
     /// localhost), reachable from inside the pod and nowhere else.
     loopback: RwLock<HashMap<Ipv4Addr, PodSockets>>,
-    proxy: watch::Receiver<Arc<ProxyTable>>,
+    /// Where traffic to service addresses goes (the service proxy decides).
+    router: Arc<dyn Router>,
     traces: Arc<Traces>,
+}
+
+/// Decides where traffic to a service address goes. The network is the substrate and does not
+/// know Services; kube-proxy's part ([`crate::proxy::ServiceRouter`]) implements this.
+pub trait Router: Send + Sync {
+    /// The endpoint a connection or datagram from `from` to the service address `to` goes to,
+    /// and the hop to report.
+    fn route(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> Result<(SocketAddrV4, Hop), DialError>;
 }
 
 /// A cloneable handle to the virtual network.
@@ -164,11 +170,11 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(plan: AddressPlan, proxy: watch::Receiver<Arc<ProxyTable>>) -> Self {
-        let (sources, affinity) = (RwLock::default(), Affinity::default());
+    pub fn new(plan: AddressPlan, router: Arc<dyn Router>) -> Self {
+        let sources = RwLock::default();
         let traces = Arc::default();
         let (pods, loopback) = (RwLock::default(), RwLock::default());
-        Network { inner: Arc::new(Inner { plan, sources, affinity, pods, loopback, proxy, traces }) }
+        Network { inner: Arc::new(Inner { plan, sources, pods, loopback, router, traces }) }
     }
 
     /// The hops proxies record for test connections.
@@ -276,16 +282,6 @@ impl Network {
         }
     }
 
-    /// The proxy table as it is now.
-    pub fn table(&self) -> Arc<ProxyTable> {
-        self.inner.proxy.borrow().clone()
-    }
-
-    /// A receiver that sees every new proxy table.
-    pub fn table_updates(&self) -> watch::Receiver<Arc<ProxyTable>> {
-        self.inner.proxy.clone()
-    }
-
     /// Records that the socket svclab opened at `local`, sending to `remote`, carries traffic
     /// from `source`, for as long as the returned guard lives (as long as the socket, or a
     /// proxy's relay): an entry left behind would name the source of whatever socket reuses
@@ -314,26 +310,7 @@ impl Network {
         to: SocketAddrV4,
         protocol: Protocol,
     ) -> Result<(SocketAddrV4, Hop), DialError> {
-        let addr = VirtualAddr { ip: *to.ip(), port: to.port(), protocol };
-        let table = self.table();
-        let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
-        let client_node = self.inner.plan.node_of_pod(from);
-        let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
-        let route = route.pick(entry, from, &self.inner.affinity).map_err(|e| match e {
-            NoRoute::NoEndpoints => DialError::Refused,
-            NoRoute::NoLocalEndpoints(_) => DialError::Dropped,
-        })?;
-        let endpoint = SocketAddrV4::new(route.backend.ip, route.backend.port);
-        let hop = Hop {
-            service: route.route.service.clone(),
-            virtual_address: to.to_string(),
-            endpoint: endpoint.to_string(),
-            pod: route.backend.pod.clone(),
-            node: route.backend.node.clone(),
-            reason: route.reason.to_string(),
-            source: from.to_string(),
-        };
-        Ok((endpoint, hop))
+        self.inner.router.route(from, to, protocol)
     }
 
     /// Opens a TCP connection from `from` (a pod's or node's address) to `to`, inside the cluster.
@@ -500,6 +477,15 @@ fn connected(attempt: io::Result<TcpStream>) -> Result<TcpStream, DialError> {
 mod tests {
     use super::*;
 
+    /// A cluster without services: the network alone.
+    struct NoServices;
+
+    impl Router for NoServices {
+        fn route(&self, _: Ipv4Addr, _: SocketAddrV4, _: Protocol) -> Result<(SocketAddrV4, Hop), DialError> {
+            Err(DialError::Refused)
+        }
+    }
+
     #[test]
     fn the_address_plan_tells_addresses_apart() {
         let plan = AddressPlan::default();
@@ -512,8 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn dialling_reaches_pods_and_refuses_what_is_not_there() {
-        let (_tx, rx) = watch::channel(Arc::new(ProxyTable::default()));
-        let net = Network::new(AddressPlan::default(), rx);
+        let net = Network::new(AddressPlan::default(), Arc::new(NoServices));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let pod_ip = Ipv4Addr::new(10, 244, 1, 5);
         net.bind(pod_ip, 8080, Protocol::Tcp, listener.local_addr().unwrap());
@@ -582,8 +567,7 @@ mod tests {
 
     #[test]
     fn a_tracked_source_is_forgotten_with_its_guard() {
-        let (_tx, rx) = watch::channel(Arc::new(ProxyTable::default()));
-        let net = Network::new(AddressPlan::default(), rx);
+        let net = Network::new(AddressPlan::default(), Arc::new(NoServices));
         let socket: SocketAddr = "127.0.0.1:40001".parse().unwrap();
         let (pod, other_pod): (SocketAddr, SocketAddr) =
             ("127.0.0.1:8080".parse().unwrap(), "127.0.0.1:8081".parse().unwrap());

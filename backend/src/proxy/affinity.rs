@@ -1,7 +1,7 @@
 //! ClientIP session affinity: which endpoint each client of a service port was sent to, kept while
 //! the client keeps connecting within the timeout (sliding, as kube-proxy's affinity does).
 
-use super::table::Protocol;
+use crate::addr::Protocol;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;

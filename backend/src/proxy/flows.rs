@@ -99,7 +99,8 @@ mod tests {
         let flows: Flows = Arc::default();
         flows.lock().unwrap().insert(client_addr, flow.clone());
         let (_table, table) = tokio::sync::watch::channel(Arc::new(ProxyTable::default()));
-        let network = Network::new(AddressPlan::default(), table);
+        let router = Arc::new(crate::proxy::ServiceRouter::new(AddressPlan::default(), table));
+        let network = Network::new(AddressPlan::default(), router);
         let upstream_addr = flow.upstream.local_addr().unwrap();
         let client_ip = std::net::Ipv4Addr::new(127, 0, 0, 9);
         let endpoint_addr = endpoint.local_addr().unwrap();

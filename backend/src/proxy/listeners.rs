@@ -13,7 +13,8 @@
 
 use super::flows::{self, Flow, Flows};
 use super::relay::relay;
-use super::{Affinity, Entry, NoRoute, Protocol, ProxyTable, ServicePortRoute, VirtualAddr};
+use super::{Affinity, Entry, NoRoute, ProxyTable, ServicePortRoute, ServiceRouter};
+use crate::addr::{Protocol, VirtualAddr};
 use crate::network::stream::{self, LazyStream};
 use crate::network::workers::{self, Worker};
 use crate::network::{Network, sockets};
@@ -70,6 +71,8 @@ struct Connections {
 /// Runs the listeners until `cancel` fires.
 pub struct Listeners {
     pub network: Network,
+    /// The proxy table, as the routing decision sees it.
+    pub router: Arc<ServiceRouter>,
     pub registry: Registry,
     pub nodes: Vec<NodeAddr>,
     pub tracker: TaskTracker,
@@ -84,7 +87,7 @@ impl Listeners {
             Err(e) => return tracing::error!(error = %e, "service proxy: cannot start its workers"),
         };
         let affinity = Arc::new(Affinity::default());
-        let mut updates = this.network.table_updates();
+        let mut updates = this.router.table_updates();
         let mut running: HashMap<Key, CancellationToken> = HashMap::new();
         let mut failed: HashSet<Key> = HashSet::new();
         loop {
@@ -336,7 +339,7 @@ impl Listeners {
 
     /// Where a new UDP flow from `client` goes, and the source address the far end is to see.
     fn udp_target(&self, front: UdpFront, client: SocketAddr, affinity: &Affinity) -> Option<(SocketAddr, Ipv4Addr)> {
-        let table = self.network.table();
+        let table = self.router.table();
         let source = self.network.source_of(client, SocketAddr::V4(self.udp_address(front)));
         match front {
             UdpFront::NodePort { node, port } => {
@@ -391,7 +394,7 @@ impl Listeners {
         affinity: &Affinity,
         stop: &CancellationToken,
     ) -> std::io::Result<()> {
-        let table = self.network.table();
+        let table = self.router.table();
         let Some(route) = table.node_port(port, Protocol::Tcp) else { return Ok(()) };
         let node = &self.nodes[node];
         let front = SocketAddrV4::new(node.ip, port);
@@ -446,7 +449,7 @@ impl Listeners {
         addr: SocketAddrV4,
         _stop: &CancellationToken,
     ) -> std::io::Result<()> {
-        let table = self.network.table();
+        let table = self.router.table();
         let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Tcp };
         let Some(route) = table.load_balancer(&key) else { return Ok(()) };
         let client = self.network.source_of(peer, SocketAddr::V4(addr));
@@ -479,7 +482,7 @@ impl Listeners {
 
     async fn health_check(&self, mut inbound: TcpStream, node: usize, port: u16) -> std::io::Result<()> {
         use tokio::io::AsyncWriteExt;
-        let table = self.network.table();
+        let table = self.router.table();
         let mut request = [0u8; 1024];
         let _ = inbound.read(&mut request).await?;
         let route = table

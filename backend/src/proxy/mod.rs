@@ -6,10 +6,12 @@ mod affinity;
 mod flows;
 pub mod listeners;
 mod relay;
+mod router;
 mod table;
 
 pub use affinity::Affinity;
-pub use table::{Backend, Entry, NoRoute, Protocol, ProxyTable, Reason, Route, ServicePortRoute, VirtualAddr};
+pub use router::ServiceRouter;
+pub use table::{Backend, Entry, NoRoute, ProxyTable, Reason, Route, ServicePortRoute};
 
 use crate::metrics::Metrics;
 use crate::store::{ObjectKey, Store, WatchItem};

@@ -2,36 +2,13 @@
 //! its ready endpoints and its policies, and the pure choice of an endpoint for a connection.
 
 use super::affinity::Affinity;
+use crate::addr::{Protocol, VirtualAddr};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Protocol {
-    pub fn parse(s: Option<&str>) -> Option<Protocol> {
-        match s.unwrap_or("TCP") {
-            "TCP" => Some(Protocol::Tcp),
-            "UDP" => Some(Protocol::Udp),
-            _ => None,
-        }
-    }
-}
-
-/// An address and port a service can be reached at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct VirtualAddr {
-    pub ip: Ipv4Addr,
-    pub port: u16,
-    pub protocol: Protocol,
-}
 
 /// One ready endpoint.
 #[derive(Clone, Debug, PartialEq)]

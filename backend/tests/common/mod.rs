@@ -97,8 +97,8 @@ impl Lab {
             let (_, svc) = self.get(&format!("/api/v1/namespaces/default/services/{service}")).await;
             let ip: std::net::Ipv4Addr = svc["spec"]["clusterIP"].as_str()?.parse().ok()?;
             let port = svc["spec"]["ports"][0]["port"].as_u64()? as u16;
-            let addr = svclab::proxy::VirtualAddr { ip, port, protocol: svclab::proxy::Protocol::Tcp };
-            let table = self.app.network.table();
+            let addr = svclab::addr::VirtualAddr { ip, port, protocol: svclab::addr::Protocol::Tcp };
+            let table = self.app.proxy.table();
             (table.cluster_ip(&addr)?.backends.len() == n).then_some(())
         })
         .await;
