@@ -37,7 +37,7 @@ pub struct Kubelet {
     used_ips: BTreeSet<u8>,
     /// Addresses that stored pods of this node held when svclab last ran, kept for them until
     /// they start again (or are gone), so a restart does not shuffle pod IPs.
-    claimed: HashMap<u8, (String, String)>,
+    claimed: HashMap<u8, ObjectKey>,
     last_ip: u8,
     registry: Registry,
     network: Network,
@@ -67,9 +67,7 @@ impl Kubelet {
             .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str()))
             .filter_map(|p| {
                 let ip = stored_ip(p).filter(|ip| ip.octets()[..3] == subnet)?;
-                let key =
-                    (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
-                Some((ip.octets()[3], key))
+                Some((ip.octets()[3], pod_key(p)))
             })
             .collect();
         Kubelet {
@@ -101,7 +99,7 @@ impl Kubelet {
     /// address after the last one handed out, as host-local IPAM does, so that a deleted pod's
     /// address is not reused at once.
     fn allocate_ip(&mut self, pod: &Pod) -> Option<Ipv4Addr> {
-        let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        let key = pod_key(pod);
         self.claimed.retain(|_, k| *k != key);
         let before = stored_ip(pod).filter(|ip| ip.octets()[..3] == self.subnet).map(|ip| ip.octets()[3]);
         if let Some(n) =
@@ -191,6 +189,11 @@ impl Kubelet {
     }
 }
 
+fn pod_key(pod: &Pod) -> ObjectKey {
+    let (ns, name) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref());
+    ObjectKey::new(Kind::Pod, ns.unwrap_or_default(), name.unwrap_or_default())
+}
+
 /// The address the stored pod's status gives it.
 fn stored_ip(pod: &Pod) -> Option<Ipv4Addr> {
     pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
@@ -274,7 +277,7 @@ impl Reconciler for Kubelet {
             (Some(pod), None) if finished(&pod) => Action::AwaitChange,
             (Some(pod), None) => self.start(&pod).await,
             (None, None) => {
-                self.claimed.retain(|_, k| (k.0.as_str(), k.1.as_str()) != (key.namespace.as_str(), key.name.as_str()));
+                self.claimed.retain(|_, k| k != key);
                 Action::AwaitChange
             }
         }

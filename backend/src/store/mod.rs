@@ -203,11 +203,6 @@ impl Store {
         Ok(Store { inner })
     }
 
-    /// Whether changes outlive the process.
-    pub fn is_durable(&self) -> bool {
-        self.inner.durable.is_some()
-    }
-
     /// How many commits a durable store has made.
     pub fn commits(&self) -> Option<u64> {
         self.inner.durable.as_ref().map(durable::Log::commits)
