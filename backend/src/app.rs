@@ -10,6 +10,7 @@ use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
 use crate::dns::{self, DnsConfig};
+use crate::informer::Informer;
 use crate::ingress::{IngressAddon, IngressConfig};
 use crate::kubelet::{Kubelet, Sandboxes};
 use crate::metrics::Metrics;
@@ -150,7 +151,11 @@ impl App {
         let network = Network::new(plan.clone(), service_router.clone());
         let sandboxes = Sandboxes::default();
         let metrics = Arc::new(Metrics::default());
-        let dns_addr = match dns::start(&config.dns, store.clone(), metrics.clone(), &tracker, cancel.clone()).await {
+        // One cache of Services and Endpoints for the proxy, DNS and the ingress.
+        let informer = Informer::new();
+        tracker.spawn(informer.clone().run(store.clone(), cancel.clone()));
+        let dns_addr = match dns::start(&config.dns, informer.clone(), metrics.clone(), &tracker, cancel.clone()).await
+        {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(DnsAddressTaken(config.dns.listen).into());
             }
@@ -159,7 +164,7 @@ impl App {
         bootstrap::kube_dns(&registry, plan.dns_service_ip(), dns_addr)?;
         bootstrap::ingress_class(&registry)?;
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
-        tracker.spawn(proxy::run_proxier(store.clone(), table_tx, metrics.clone(), cancel.clone()));
+        tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
         let nodes = crate::controllers::nodelifecycle::NodeLifecycleController::new(registry.clone());
@@ -197,13 +202,13 @@ impl App {
             store.clone(),
             cancel.clone(),
         ));
-        let ingress = IngressAddon::new(
-            config.ingress.clone(),
-            registry.clone(),
-            network.clone(),
-            plan.node_ip(1),
-            cancel.clone(),
-        );
+        let sources = crate::ingress::Sources {
+            registry: registry.clone(),
+            informer: informer.clone(),
+            metrics: metrics.clone(),
+        };
+        let ingress =
+            IngressAddon::new(config.ingress.clone(), sources, network.clone(), plan.node_ip(1), cancel.clone());
         if config.ingress.enabled {
             ingress.enable().await?;
         }

@@ -24,6 +24,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod dns;
 pub mod error;
+pub mod informer;
 pub mod ingress;
 pub mod kubeconfig;
 pub mod kubelet;

@@ -88,7 +88,8 @@ fn write_doc() -> Result<()> {
         "Reproduce with `cargo xtask bench` (or {}). Everything runs on loopback, peers side by side in the same run. Numbers vary from run to run by a few percent; the ratios are what to read. Each section is kept in docs/benchmarks/, rewritten when its benchmark runs, and names the machine it ran on.\n\n",
         each.join(", ")
     ));
-    for b in BENCHES {
+    // history.md is written by hand: what each change did to the numbers, after the tables.
+    for b in BENCHES.iter().chain(&["history"]) {
         if let Ok(section) = std::fs::read_to_string(root().join(format!("docs/benchmarks/{b}.md"))) {
             doc.push_str(section.trim_end());
             doc.push_str("\n\n");

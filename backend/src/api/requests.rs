@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::kubelet::PodSandbox;
 use crate::kubelet::exec::Ctx;
 use crate::network::http::{self, Client, Request};
-use crate::network::{DialError, trace::Trace};
+use crate::network::{Dial, DialError, To, trace::Trace};
 use axum::Json;
 use axum::extract::State;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -304,28 +304,22 @@ async fn resolve(from: &From, host: &str) -> Result<(Ipv4Addr, Vec<DnsQueryTrace
     }
 }
 
-/// Connects to `addr` from the source: through the virtual network from a pod or a node, over
-/// the host's loopback from outside (where cluster and pod addresses do not exist).
+/// Connects to `addr` from the source, traced: through the virtual network from a pod or a node,
+/// over the host's loopback from outside (where cluster and pod addresses do not exist).
 async fn dial(
     state: &ApiState,
     from: &From,
     addr: SocketAddrV4,
 ) -> Result<(TcpStream, Option<Hop>, Option<Trace>), DialError> {
-    let network = &state.network;
-    let ip = match from {
-        From::Pod(sandbox) => sandbox.ip,
-        From::Node { ip, .. } => *ip,
-        From::Outside => {
-            if !addr.ip().is_loopback() {
-                // A cluster IP or pod IP means nothing on the host's network.
-                return Err(DialError::Dropped);
-            }
-            let (stream, trace) = network.dial_traced(std::net::SocketAddr::V4(addr), None).await?;
-            return Ok((stream, None, Some(trace)));
-        }
+    let how = match from {
+        From::Pod(sandbox) => Dial::from(sandbox.ip),
+        From::Node { ip, .. } => Dial::from(*ip),
+        // A cluster IP or pod IP means nothing on the host's network.
+        From::Outside if !addr.ip().is_loopback() => return Err(DialError::Dropped),
+        From::Outside => Dial::from_host(),
     };
-    let (connection, trace) = network.connect_traced(ip, addr).await?;
-    Ok((connection.stream, connection.hop, Some(trace)))
+    let dialed = state.network.dial(To::Cluster(addr), how.traced()).await?;
+    Ok((dialed.stream, dialed.hop, dialed.trace))
 }
 
 /// HTTP(S) GETs from the host through the ingress controller, one connection each, with the

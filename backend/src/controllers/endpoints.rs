@@ -4,6 +4,7 @@
 //! can be written by hand.
 
 use super::runtime::{Action, Reconciler};
+use crate::informer::facts::Facts;
 use crate::registry::Registry;
 use crate::store::{ObjectKey, Store};
 use jiff::Timestamp;
@@ -19,7 +20,6 @@ use svclab_shared::ports::resolve_target_port;
 use svclab_shared::selector::Selector;
 use svclab_shared::{Kind, Object};
 
-const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
 const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 /// The most addresses one Endpoints object holds.
 pub const MAX_ENDPOINTS: usize = 1000;
@@ -49,8 +49,7 @@ impl EndpointsController {
 }
 
 pub fn selector_of(svc: &Service) -> Option<Selector> {
-    let selector = svc.spec.as_ref()?.selector.as_ref()?;
-    (!selector.is_empty()).then(|| Selector::from_map(selector))
+    Facts::of(svc).selector
 }
 
 /// The services whose selector matches a pod as it is now or as it was before the change: the
@@ -81,10 +80,10 @@ pub struct PodEndpoint {
 /// The pods a service selects, as endpoints, sorted by address. Pure: the heart of both the
 /// endpoints and the EndpointSlice controllers.
 pub fn pod_endpoints<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>) -> Vec<PodEndpoint> {
-    let Some(selector) = selector_of(svc) else { return vec![] };
+    let facts = Facts::of(svc);
+    let Some(selector) = facts.selector else { return vec![] };
     let spec = svc.spec.as_ref().expect("a selector implies a spec");
-    let tolerate_unready = spec.publish_not_ready_addresses == Some(true)
-        || svc.metadata.annotations.as_ref().and_then(|a| a.get(TOLERATE_UNREADY)).is_some_and(|v| v == "true");
+    let tolerate_unready = facts.publishes_unready;
     let mut out = Vec::new();
     for pod in pods {
         let finished = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));

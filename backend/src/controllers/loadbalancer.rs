@@ -5,6 +5,7 @@
 //! the service stays `<pending>` while working as a NodePort service.
 
 use super::runtime::{Action, Reconciler};
+use crate::informer::facts::ServiceType;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
@@ -60,7 +61,8 @@ impl Reconciler for LoadBalancerController {
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let svc = self.registry.store().get_typed::<Service>(&key.namespace, &key.name);
-        let is_lb = svc.as_ref().and_then(|s| s.spec.as_ref()?.type_.as_deref()) == Some("LoadBalancer");
+        let is_lb =
+            svc.as_ref().and_then(|s| s.spec.as_ref()).is_some_and(|s| ServiceType::of(s) == ServiceType::LoadBalancer);
         let Some(svc) = svc else {
             self.assigned.remove(key);
             return Action::AwaitChange;

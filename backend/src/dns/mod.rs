@@ -1,6 +1,6 @@
 //! Cluster DNS (CoreDNS' role), on hickory-server: the cluster zone per the Kubernetes DNS
-//! specification, answered from a snapshot that a watcher rebuilds whenever Services or
-//! Endpoints change and swaps in whole (hickory's own catalog cannot change once serving).
+//! specification, answered from a snapshot rebuilt on every update of the Services informer and
+//! swapped in whole (hickory's own catalog cannot change once serving).
 //!
 //! - [`records`]: the zone's records (pure);
 //! - [`handler`]: the hickory request handler over the snapshot, and the upstream forwarder;
@@ -12,18 +12,16 @@ pub mod handler;
 pub mod records;
 mod udp;
 
+use crate::informer::Informer;
 use crate::metrics::Metrics;
-use crate::store::{ObjectKey, Store, WatchItem};
 use handler::{ClusterDns, SharedSnapshot};
 use hickory_proto::rr::Name;
 use hickory_server::Server;
-use k8s_openapi::api::core::v1::{Endpoints, Service};
 use records::{Snapshot, Zone};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use svclab_shared::Kind;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,7 +70,7 @@ async fn bind(addr: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
 /// listens on.
 pub async fn start(
     config: &DnsConfig,
-    store: Store,
+    informer: Informer,
     metrics: Arc<Metrics>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
@@ -93,53 +91,35 @@ pub async fn start(
             tracing::debug!(error = %e, "DNS server stopped");
         }
     });
-    tracker.spawn(keep_zone(store, snapshot, domain, config.ttl, metrics, cancel));
+    tracker.spawn(keep_zone(informer, snapshot, domain, config.ttl, metrics, cancel));
     Ok(addr)
 }
 
-/// Rebuilds the zone whenever Services or Endpoints change, and measures how long a change
+/// Rebuilds the zone on every update of the Services informer, and measures how long a change
 /// took to be answered (CoreDNS' `dns_programming_duration_seconds`).
 async fn keep_zone(
-    store: Store,
+    informer: Informer,
     snapshot: SharedSnapshot,
     domain: Name,
     ttl: u32,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
 ) {
-    let mut watch = store.watch();
+    let mut updates = informer.subscribe();
     let mut zone = Zone::new(&domain, ttl);
-    let mut measured = crate::metrics::Triggers::default();
-    while let Some(batch) = watch.next_batch(&cancel).await {
-        let mut changed = Vec::new();
-        for item in batch {
-            absorb(item, &mut zone, &mut changed);
-        }
-        if changed.is_empty() {
-            continue;
-        }
-        let mut triggers = Vec::new();
-        for key in changed {
-            let svc = store.get_typed::<Service>(&key.namespace, &key.name);
-            let eps = store.get_typed::<Endpoints>(&key.namespace, &key.name);
-            triggers.extend(measured.fresh(&key, eps.as_ref()));
-            if svc.is_none() {
-                measured.forget(&key);
+    while let Some(batch) = updates.next_batch(&cancel).await {
+        for update in &batch {
+            if update.relist {
+                zone.clear();
             }
-            let records = svc.map(|svc| zone.records_for(&svc, eps.as_ref()));
-            zone.set(&format!("{}/{}", key.namespace, key.name), records);
+            for (key, state) in &update.changed {
+                let records = state.as_ref().map(|state| zone.records_for(state));
+                zone.set(&format!("{}/{}", key.namespace, key.name), records);
+            }
         }
         snapshot.replace(zone.snapshot());
-        crate::metrics::observe_since(&metrics.dns_programming, &triggers);
-    }
-}
-
-fn absorb(item: WatchItem, zone: &mut Zone, changed: &mut Vec<ObjectKey>) {
-    match item {
-        WatchItem::Relist { objects, .. } => {
-            zone.clear();
-            changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
+        for update in &batch {
+            update.programmed(&metrics.dns_programming);
         }
-        WatchItem::Change(change) => changed.extend(crate::proxy::service_key(&change.object)),
     }
 }

@@ -2,6 +2,7 @@
 //! (schema 1.1.0), as an immutable snapshot built from Services and Endpoints. Pure: the server
 //! swaps in a new snapshot when they change and answers every query from the current one.
 
+use crate::informer::{Facts, ServiceState, ServiceType};
 use hickory_proto::rr::rdata::{A, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -126,25 +127,24 @@ fn named_ports<'a>(ports: impl Iterator<Item = (Option<&'a String>, Option<&'a S
 
 /// The records of a service in the zone `domain`, given its Endpoints.
 pub fn service_records(domain: &Name, ttl: u32, svc: &Service, endpoints: Option<&Endpoints>) -> ServiceRecords {
-    ServiceRecords::prepare(ttl, raw_records(domain, svc, endpoints))
+    ServiceRecords::prepare(ttl, raw_records(domain, svc, &Facts::of(svc), endpoints))
 }
 
-fn raw_records(domain: &Name, svc: &Service, endpoints: Option<&Endpoints>) -> Vec<(Name, RData)> {
+fn raw_records(domain: &Name, svc: &Service, facts: &Facts, endpoints: Option<&Endpoints>) -> Vec<(Name, RData)> {
     let mut out = Vec::new();
     let (Some(svc_name), Some(ns)) = (svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()) else {
         return out;
     };
     let Some(owner) = name(&format!("{svc_name}.{ns}.svc.{domain}")) else { return out };
     let spec = svc.spec.clone().unwrap_or_default();
-    if spec.type_.as_deref() == Some("ExternalName") {
+    if facts.type_ == ServiceType::ExternalName {
         if let Some(target) = spec.external_name.as_deref().and_then(name) {
             out.push((owner, RData::CNAME(CNAME(target))));
         }
         return out;
     }
-    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();
-    if cluster_ip != "None" {
-        let Ok(ip) = cluster_ip.parse::<Ipv4Addr>() else { return out };
+    if !facts.headless {
+        let Some(ip) = facts.cluster_ip else { return out };
         out.push((owner.clone(), RData::A(A(ip))));
         out.push((reverse_name(ip), RData::PTR(PTR(owner.clone()))));
         let ports = spec.ports.iter().flatten().map(|p| (p.name.as_ref(), p.protocol.as_ref(), p.port));
@@ -213,8 +213,9 @@ impl Zone {
     }
 
     /// The records `svc` (with its `endpoints`) contributes to this zone.
-    pub fn records_for(&self, svc: &Service, endpoints: Option<&Endpoints>) -> ServiceRecords {
-        service_records(&self.fixed.domain, self.ttl, svc, endpoints)
+    pub fn records_for(&self, state: &ServiceState) -> ServiceRecords {
+        let raw = raw_records(&self.fixed.domain, &state.service, &state.facts, state.endpoints.as_ref());
+        ServiceRecords::prepare(self.ttl, raw)
     }
 
     /// Sets (or with `None` removes) the records of the service `key` (`namespace/name`).

@@ -45,6 +45,7 @@ mod downstream;
 pub mod routes;
 pub mod server;
 mod sync;
+pub use sync::Sources;
 pub mod upstream;
 
 use crate::network::{Network, sockets, workers};
@@ -94,6 +95,8 @@ struct Running {
 struct Inner {
     config: IngressConfig,
     registry: Registry,
+    informer: crate::informer::Informer,
+    metrics: Arc<crate::metrics::Metrics>,
     network: Network,
     /// The address pods see the controller's connections come from (it runs on the first node).
     source: Ipv4Addr,
@@ -126,16 +129,19 @@ fn bind(addr: SocketAddr, fallback: bool) -> io::Result<Vec<std::net::TcpListene
 impl IngressAddon {
     pub fn new(
         config: IngressConfig,
-        registry: Registry,
+        sources: sync::Sources,
         network: Network,
         source: Ipv4Addr,
         cancel: CancellationToken,
     ) -> Self {
         // Its Secrets are checked as they are written, as its validating webhook would.
+        let sync::Sources { registry, informer, metrics } = sources;
         registry.add_admission_check(Arc::new(certs::TlsSecretCheck));
         let inner = Inner {
             config,
             registry,
+            informer,
+            metrics,
             network,
             source,
             default_certificate: certs::default_certificate(),
@@ -183,7 +189,12 @@ impl IngressAddon {
         let (certs_tx, certs_rx) = watch::channel(Arc::new(certs::Certificates::default()));
         let published = sync::Published { routes: routes_tx, certificates: certs_tx };
         let address = status_address(addresses.http);
-        tasks.spawn(sync::run(self.inner.registry.clone(), address, published, cancel.clone()));
+        let sources = sync::Sources {
+            registry: self.inner.registry.clone(),
+            informer: self.inner.informer.clone(),
+            metrics: self.inner.metrics.clone(),
+        };
+        tasks.spawn(sync::run(sources, address, published, cancel.clone()));
         let shared = server::Shared {
             routes: routes_rx,
             network: self.inner.network.clone(),

@@ -5,13 +5,15 @@
 //! backends, and each backend's ready endpoints read from its service's Endpoints (the controller
 //! sends to pods, not to the service).
 
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use crate::informer::Services;
+use crate::store::ObjectKey;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use svclab_shared::Kind;
 
 /// The controller name in IngressClasses this controller serves (ingress-nginx's).
 pub const CONTROLLER: &str = "k8s.io/ingress-nginx";
@@ -191,15 +193,12 @@ pub struct RouteTable {
     default_backend: Option<Arc<Backend>>,
 }
 
-/// Objects by namespace and name.
-pub type ByName<T> = HashMap<(String, String), T>;
-
 /// What the route table is built from.
 pub struct Inputs<'a> {
     pub ingresses: &'a [Ingress],
     pub classes: &'a [IngressClass],
-    pub services: &'a ByName<Service>,
-    pub endpoints: &'a ByName<Endpoints>,
+    /// The Services informer's cache.
+    pub services: &'a Services,
 }
 
 /// The request's host without port or trailing dot, lower-cased.
@@ -321,12 +320,11 @@ fn resolve_backend(
     out.service = format!("{ns}/{}", service.name);
     let port = service.port.clone().unwrap_or_default();
     out.port = port.name.clone().unwrap_or_else(|| port.number.unwrap_or(0).to_string());
-    let key = (ns.to_string(), service.name.clone());
-    let Some(svc) = inputs.services.get(&key) else {
+    let Some(state) = inputs.services.get(&ObjectKey::new(Kind::Service, ns, &service.name)) else {
         out.problem = Some(format!("service \"{}\" not found", out.service));
         return out;
     };
-    let ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+    let ports = state.service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
     let found = ports.iter().find(|p| match (&port.name, port.number) {
         (Some(name), _) => p.name.as_deref() == Some(name.as_str()),
         (None, Some(number)) => p.port == number,
@@ -338,7 +336,7 @@ fn resolve_backend(
     };
     let port_name = service_port.name.clone().unwrap_or_default();
     let protocol = service_port.protocol.clone().unwrap_or_else(|| "TCP".into());
-    for subset in inputs.endpoints.get(&key).and_then(|e| e.subsets.clone()).into_iter().flatten() {
+    for subset in state.endpoints.as_ref().and_then(|e| e.subsets.clone()).into_iter().flatten() {
         let subset_ports = subset.ports.clone().unwrap_or_default();
         let Some(ep_port) = subset_ports.iter().find(|p| {
             p.name.clone().unwrap_or_default() == port_name

@@ -10,8 +10,9 @@ use super::affinity;
 use super::certs::{Certificates, SniResolver};
 use super::routes::RouteTable;
 use super::{downstream, upstream};
+use crate::network::dialer::Keep;
 use crate::network::workers::Worker;
-use crate::network::{Network, Tracked};
+use crate::network::{Dial, Network, To};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
@@ -41,7 +42,7 @@ type Body = BoxBody<Bytes, BoxError>;
 /// its source; the source is forgotten when the connection closes.
 pub struct PodStream {
     stream: TcpStream,
-    _source: Tracked,
+    _keep: Keep,
 }
 
 impl upstream::Stream for PodStream {
@@ -93,8 +94,9 @@ impl Pool {
 
     /// A new connection to the pod at `to`, from the controller's address.
     async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
-        let (stream, source) = self.network.connect_as(to, self.source).await.map_err(|e| e.to_string())?;
-        Ok(PodStream { stream, _source: source })
+        let dialed = self.network.dial(To::Cluster(to), Dial::from(self.source)).await.map_err(|e| e.to_string())?;
+        let (stream, keep) = dialed.into_parts();
+        Ok(PodStream { stream, _keep: keep })
     }
 
     async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {

@@ -1,14 +1,16 @@
-//! The ingress controller's control loop: on every change to Ingresses, IngressClasses, Services,
-//! Endpoints or Secrets it rebuilds the route table and the SNI certificates and publishes them
+//! The ingress controller's control loop: on every change to Ingresses, IngressClasses or Secrets
+//! (from the store) and to Services or Endpoints (from the Services informer) it rebuilds the route table and the SNI certificates and publishes them
 //! (the data path reads them without locks), writes `status.loadBalancer.ingress[].ip` on the
 //! Ingresses it serves (and clears it from those it no longer serves), and reports bad TLS
 //! configuration as events on the Ingress.
 
 use super::certs::{self, Certificate, Certificates};
 use super::routes::{Inputs, RouteTable, is_ours};
+use crate::informer::Informer;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::WatchItem;
-use k8s_openapi::api::core::v1::{Endpoints, Secret, Service};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{
     Ingress, IngressClass, IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus,
 };
@@ -29,35 +31,53 @@ pub struct Published {
 /// Loaded certificates by Secret, kept while the Secret's resourceVersion stays the same.
 type CertCache = HashMap<(String, String), (String, Result<Certificate, String>)>;
 
+/// The kinds the controller watches itself; Services and Endpoints come from the informer.
 fn relevant(kind: Kind) -> bool {
-    matches!(kind, Kind::Ingress | Kind::IngressClass | Kind::Service | Kind::Endpoints | Kind::Secret)
+    matches!(kind, Kind::Ingress | Kind::IngressClass | Kind::Secret)
+}
+
+/// What the controller is fed: its own kinds from the store, Services and Endpoints from the
+/// Services informer.
+pub struct Sources {
+    pub registry: Registry,
+    pub informer: Informer,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Runs until `cancel` fires.
-pub async fn run(registry: Registry, address: String, published: Published, cancel: CancellationToken) {
+pub async fn run(sources: Sources, address: String, published: Published, cancel: CancellationToken) {
+    let Sources { registry, informer, metrics } = sources;
     let store = registry.store().clone();
     let mut watch = store.watch();
+    let mut updates = informer.subscribe();
     let mut cache = CertCache::new();
     let mut reported: HashSet<(String, String)> = HashSet::new();
-    while let Some(batch) = watch.next_batch(&cancel).await {
-        let touched = batch.iter().any(|item| match item {
-            WatchItem::Relist { .. } => true,
-            WatchItem::Change(change) => relevant(change.object.kind()),
-        });
-        if !touched {
-            continue;
-        }
+    loop {
+        let services_changed = tokio::select! {
+            batch = watch.next_batch(&cancel) => {
+                let Some(batch) = batch else { return };
+                let touched = batch.iter().any(|item| match item {
+                    WatchItem::Relist { .. } => true,
+                    WatchItem::Change(change) => relevant(change.object.kind()),
+                });
+                if !touched {
+                    continue;
+                }
+                Vec::new()
+            }
+            batch = updates.next_batch(&cancel) => {
+                let Some(batch) = batch else { return };
+                batch
+            }
+        };
         let ingresses: Vec<Ingress> = store.list_typed(None);
         let classes: Vec<IngressClass> = store.list_typed(None);
-        let key = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default())
-        };
-        let services: HashMap<_, Service> =
-            store.list_typed::<Service>(None).into_iter().map(|s| (key(&s.metadata), s)).collect();
-        let endpoints: HashMap<_, Endpoints> =
-            store.list_typed::<Endpoints>(None).into_iter().map(|e| (key(&e.metadata), e)).collect();
-        let inputs = Inputs { ingresses: &ingresses, classes: &classes, services: &services, endpoints: &endpoints };
+        let services = informer.services();
+        let inputs = Inputs { ingresses: &ingresses, classes: &classes, services: &services };
         published.routes.send_replace(Arc::new(RouteTable::build(&inputs)));
+        for update in &services_changed {
+            update.programmed(&metrics.ingress_programming);
+        }
         let (certificates, problems) = certificates(&registry, &ingresses, &classes, &mut cache);
         published.certificates.send_replace(Arc::new(certificates));
         for (ingress, message) in problems {

@@ -5,6 +5,7 @@
 use super::PodSandbox;
 use super::container::ContainerRuntime;
 use crate::network::http::{self, Request};
+use crate::network::{Dial, To};
 use k8s_openapi::api::core::v1::{Container, HTTPGetAction, Probe, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -222,7 +223,7 @@ pub async fn perform(
                 return Err(format!("Get {url:?}: svclab's built-in images serve no HTTPS"));
             }
             let work = async {
-                let conn = sandbox.network.connect(node_ip, SocketAddrV4::new(ip, port)).await;
+                let conn = sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, port)), Dial::from(node_ip)).await;
                 let conn = conn.map_err(|e| {
                     format!("Get {url:?}: dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())
                 })?;
@@ -247,7 +248,7 @@ pub async fn perform(
         Action::Tcp { host, port } => {
             let port = port_number(port, &container.spec)?;
             let ip: Ipv4Addr = host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(sandbox.ip);
-            let dial = sandbox.network.connect(node_ip, SocketAddrV4::new(ip, port));
+            let dial = sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, port)), Dial::from(node_ip));
             match tokio::time::timeout(timeout, dial).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(format!("dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())),

@@ -5,6 +5,7 @@
 //! is a real socket on this machine (nodes, load balancers, the user's own servers); anything else
 //! is unreachable: svclab never sends traffic off the machine.
 
+pub mod dialer;
 pub mod http;
 pub mod sockets;
 pub mod stream;
@@ -17,8 +18,9 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
 use svclab_shared::lab::Hop;
-use tokio::net::{TcpSocket, TcpStream};
-use trace::{Trace, Traces};
+use trace::Traces;
+
+pub use dialer::{Dial, Dialed, Source, To, Tracing};
 
 /// Where things live on the virtual network.
 #[derive(Clone, Debug)]
@@ -123,17 +125,6 @@ impl Drop for Tracked {
     fn drop(&mut self) {
         self.network.inner.sources.write().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
     }
-}
-
-/// A connection made through the virtual network.
-pub struct Connection {
-    pub stream: TcpStream,
-    /// How the service proxy routed it, when it went to a service.
-    pub hop: Option<Hop>,
-    /// The source its far end sees, forgotten with the connection (a stale entry would name
-    /// the source of whatever socket reuses the port next, a host's `curl` included). `None`
-    /// when the connection's trace holds it.
-    _source: Option<Tracked>,
 }
 
 /// A pod's listening ports (number and protocol) and the real sockets behind them.
@@ -301,176 +292,6 @@ impl Network {
             std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
         })
     }
-
-    /// Where a connection or datagram from `from` to a service's `to` goes: the endpoint the
-    /// proxy picks, and the hop to report.
-    fn route_service(
-        &self,
-        from: Ipv4Addr,
-        to: SocketAddrV4,
-        protocol: Protocol,
-    ) -> Result<(SocketAddrV4, Hop), DialError> {
-        self.inner.router.route(from, to, protocol)
-    }
-
-    /// Opens a TCP connection from `from` (a pod's or node's address) to `to`, inside the cluster.
-    pub async fn connect(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<Connection, DialError> {
-        let (real, hop) = if self.inner.plan.is_service_ip(*to.ip()) {
-            let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
-            (self.resolve(endpoint, Protocol::Tcp)?, Some(hop))
-        } else {
-            (self.resolve_from(from, to, Protocol::Tcp)?, None)
-        };
-        let (stream, source) = self.dial_recorded(real, from, |_| {}).await?;
-        Ok(Connection { stream, hop, _source: Some(source) })
-    }
-
-    /// Connects to `real` from a loopback socket bound first, so that what the far end looks up
-    /// as it accepts (a node port's proxy does) is recorded before it can: `source`, tracked for
-    /// as long as the returned guard lives, and whatever `before_connect` records for the
-    /// socket's address.
-    async fn dial_recorded(
-        &self,
-        real: SocketAddr,
-        source: Ipv4Addr,
-        before_connect: impl FnOnce(SocketAddr),
-    ) -> Result<(TcpStream, Tracked), DialError> {
-        let (socket, local) = bound_socket()?;
-        before_connect(local);
-        let tracked = self.tracked(local, real, source);
-        Ok((connected(socket.connect(real).await)?, tracked))
-    }
-
-    /// Like [`Network::connect`], from a socket registered for tracing before it connects, so
-    /// that the proxies on the way (a node port, a load balancer) record their hops in the trace.
-    pub async fn connect_traced(&self, from: Ipv4Addr, to: SocketAddrV4) -> Result<(Connection, Trace), DialError> {
-        let (target, hop) = if self.inner.plan.is_service_ip(*to.ip()) {
-            let (endpoint, hop) = self.route_service(from, to, Protocol::Tcp)?;
-            (endpoint, Some(hop))
-        } else {
-            (to, None)
-        };
-        let real = self.resolve_from(from, target, Protocol::Tcp)?;
-        let (stream, trace) = self.dial_traced(real, Some(from)).await?;
-        Ok((Connection { stream, hop, _source: None }, trace))
-    }
-
-    /// Dials a real address from a fresh loopback socket registered for tracing first; `from`
-    /// is the source the far end is to see (the host's own address when `None`), for as long
-    /// as the trace lives.
-    pub async fn dial_traced(&self, real: SocketAddr, from: Option<Ipv4Addr>) -> Result<(TcpStream, Trace), DialError> {
-        let (socket, local) = bound_socket()?;
-        let mut trace = self.inner.traces.register(local);
-        trace.source = from.map(|from| self.tracked(local, real, from));
-        Ok((connected(socket.connect(real).await)?, trace))
-    }
-
-    /// Dials `real` for a proxy forwarding the connection from `peer`, the far end to see
-    /// `source`. A source on the host's loopback (a node after SNAT, a host client) is really
-    /// connected from, so that any server, a host one included, sees it as its peer, unless
-    /// `follow_trace` asks for `peer`'s trace to follow onto the new socket and it has one;
-    /// otherwise the source is tracked for as long as the returned guard lives, and `peer`'s
-    /// trace (if any) kept on the new socket.
-    pub async fn dial_as(
-        &self,
-        real: SocketAddr,
-        peer: SocketAddr,
-        source: Ipv4Addr,
-        follow_trace: bool,
-    ) -> io::Result<(TcpStream, Option<Tracked>)> {
-        let traced = self.inner.traces.traced(peer);
-        if source.is_loopback() && !(follow_trace && traced) {
-            return Ok((dial_from(real, source)?, None));
-        }
-        let link = |local| {
-            if traced {
-                self.inner.traces.link(peer, local);
-            }
-        };
-        let (stream, tracked) = self.dial_recorded(real, source, link).await.map_err(io::Error::other)?;
-        Ok((stream, Some(tracked)))
-    }
-
-    /// Connects to a pod's `ip:port` (or a host address), the far end to see `source` for as
-    /// long as the returned guard lives.
-    pub async fn connect_as(&self, to: SocketAddrV4, source: Ipv4Addr) -> Result<(TcpStream, Tracked), DialError> {
-        self.dial_recorded(self.resolve(to, Protocol::Tcp)?, source, |_| {}).await
-    }
-
-    /// Sends one UDP datagram from `from` to `to` (a service, a pod or a host address) and waits
-    /// up to `timeout` for the answer, as a DNS client does.
-    pub async fn udp_exchange(
-        &self,
-        from: Ipv4Addr,
-        to: SocketAddrV4,
-        payload: &[u8],
-        timeout: std::time::Duration,
-    ) -> Result<Vec<u8>, DialError> {
-        let target = if self.inner.plan.is_service_ip(*to.ip()) {
-            let (endpoint, _) = self.route_service(from, to, Protocol::Udp)?;
-            self.resolve(endpoint, Protocol::Udp)?
-        } else {
-            self.resolve_from(from, to, Protocol::Udp)?
-        };
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
-        let source = self.tracked(socket.local_addr()?, target, from);
-        socket.connect(target).await?;
-        socket.send(payload).await?;
-        let mut buf = vec![0u8; 65535];
-        let received = tokio::time::timeout(timeout, socket.recv(&mut buf)).await;
-        drop(source);
-        match received {
-            Ok(Ok(n)) => {
-                buf.truncate(n);
-                Ok(buf)
-            }
-            // A closed port answers with ICMP port unreachable.
-            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(DialError::Dropped),
-        }
-    }
-}
-
-/// Starts a connection to a real address from the loopback address `from`, so that the far
-/// end's peer address is the source itself and nothing needs tracking, and returns without
-/// waiting for the handshake: on loopback it is over by the time a first write is tried, which
-/// then fails if the connection was refused. The port is picked at connect time, per
-/// destination (`IP_BIND_ADDRESS_NO_PORT`), as for a socket that was never bound.
-pub fn dial_from(real: SocketAddr, from: Ipv4Addr) -> io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM.nonblocking(), Some(Protocol::TCP))?;
-    socket.set_tcp_nodelay(true)?;
-    #[cfg(target_os = "linux")]
-    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::IpBindAddressNoPort, &true)
-        .map_err(io::Error::from)?;
-    socket.bind(&SocketAddr::from((from, 0)).into())?;
-    match socket.connect(&real.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    TcpStream::from_std(socket.into())
-}
-
-/// A fresh loopback socket, bound so that its address is known before it connects.
-fn bound_socket() -> io::Result<(TcpSocket, SocketAddr)> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-    let local = socket.local_addr()?;
-    Ok((socket, local))
-}
-
-/// A connection attempt's outcome: a refusal told apart from other failures, Nagle off.
-fn connected(attempt: io::Result<TcpStream>) -> Result<TcpStream, DialError> {
-    match attempt {
-        Ok(s) => {
-            s.set_nodelay(true)?;
-            Ok(s)
-        }
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(DialError::Refused),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]
@@ -478,7 +299,7 @@ mod tests {
     use super::*;
 
     /// A cluster without services: the network alone.
-    struct NoServices;
+    pub(super) struct NoServices;
 
     impl Router for NoServices {
         fn route(&self, _: Ipv4Addr, _: SocketAddrV4, _: Protocol) -> Result<(SocketAddrV4, Hop), DialError> {
@@ -494,75 +315,6 @@ mod tests {
         assert!(plan.is_pod_ip(Ipv4Addr::new(10, 244, 3, 7)));
         assert!(plan.is_service_ip(Ipv4Addr::new(10, 111, 255, 1)));
         assert!(!plan.is_service_ip(Ipv4Addr::new(10, 112, 0, 1)));
-    }
-
-    #[tokio::test]
-    async fn dialling_reaches_pods_and_refuses_what_is_not_there() {
-        let net = Network::new(AddressPlan::default(), Arc::new(NoServices));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pod_ip = Ipv4Addr::new(10, 244, 1, 5);
-        net.bind(pod_ip, 8080, Protocol::Tcp, listener.local_addr().unwrap());
-        let client = Ipv4Addr::new(10, 244, 2, 9);
-        let conn = net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await.unwrap();
-        let (accepted, peer) = listener.accept().await.unwrap();
-        let me = accepted.local_addr().unwrap();
-        assert_eq!(peer, conn.stream.local_addr().unwrap());
-        assert_eq!(net.source_of(peer, me), client, "the pod sees the client's address");
-        drop(conn);
-        assert_eq!(net.source_of(peer, me), Ipv4Addr::LOCALHOST, "forgotten once the connection is closed");
-        // Known as soon as the far end can accept (a node port's proxy looks it up then).
-        let accepting = async {
-            let (accepted, peer) = listener.accept().await.unwrap();
-            net.source_of(peer, accepted.local_addr().unwrap())
-        };
-        let (conn, seen) = tokio::join!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)), accepting);
-        assert_eq!(seen, client, "the source is tracked before the connection is made");
-        drop(conn);
-        // A proxy's onward connection for a pod likewise (a load balancer's to a node port).
-        let accepting = async {
-            let (accepted, peer) = listener.accept().await.unwrap();
-            net.source_of(peer, accepted.local_addr().unwrap())
-        };
-        let untraced: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let (onward, seen) = tokio::join!(net.dial_as(me, untraced, client, true), accepting);
-        assert_eq!(seen, client, "an onward connection's source is tracked before it is made");
-        assert!(onward.unwrap().1.is_some(), "a pod's address is tracked, not connected from");
-        // A host-side source is connected from instead.
-        let node = Ipv4Addr::new(127, 0, 1, 4);
-        let (_onward, tracked) = net.dial_as(me, untraced, node, true).await.unwrap();
-        let (_, peer) = listener.accept().await.unwrap();
-        assert!(tracked.is_none());
-        assert_eq!(peer.ip(), std::net::IpAddr::V4(node));
-        let (_, trace) = net.dial_traced(me, Some(client)).await.unwrap();
-        let (_, peer) = listener.accept().await.unwrap();
-        assert_eq!(net.source_of(peer, me), client, "a traced dial's source, while its trace lives");
-        drop(trace);
-        assert_eq!(net.source_of(peer, me), Ipv4Addr::LOCALHOST);
-        assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 9090)).await, Err(DialError::Refused)));
-        let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 244, 9, 9), 80);
-        assert!(matches!(net.connect(client, nowhere).await, Err(DialError::NoRoute)));
-        let unknown_service = SocketAddrV4::new(Ipv4Addr::new(10, 96, 0, 99), 80);
-        assert!(matches!(net.connect(client, unknown_service).await, Err(DialError::Refused)));
-        let outside = SocketAddrV4::new(Ipv4Addr::new(11, 11, 11, 11), 80);
-        assert!(matches!(net.connect(client, outside).await, Err(DialError::NoRoute)), "never leaves the machine");
-        net.detach_pod(pod_ip);
-        assert!(matches!(net.connect(client, SocketAddrV4::new(pod_ip, 8080)).await, Err(DialError::NoRoute)));
-    }
-
-    #[tokio::test]
-    async fn a_connection_dialled_from_a_loopback_source_comes_from_it_and_a_refusal_shows_on_write() {
-        use tokio::io::AsyncWriteExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let node = Ipv4Addr::new(127, 0, 1, 3);
-        let mut stream = dial_from(listener.local_addr().unwrap(), node).unwrap();
-        stream.write_all(b"x").await.unwrap();
-        let (_, peer) = listener.accept().await.unwrap();
-        assert_eq!(peer.ip(), std::net::IpAddr::V4(node), "the far end sees the source itself");
-        let closed = listener.local_addr().unwrap();
-        drop(listener);
-        let mut refused = dial_from(closed, node).unwrap();
-        let err = refused.write_all(b"x").await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::{Affinity, Entry, NoRoute, ProxyTable, ServicePortRoute, ServiceRoute
 use crate::addr::{Protocol, VirtualAddr};
 use crate::network::stream::{self, LazyStream};
 use crate::network::workers::{self, Worker};
-use crate::network::{Network, sockets};
+use crate::network::{Dial, Network, To, sockets};
 use crate::registry::Registry;
 use rand::seq::IndexedRandom;
 use std::collections::{HashMap, HashSet};
@@ -437,9 +437,9 @@ impl Listeners {
             source: source.to_string(),
         });
         // A pod's address exists only inside svclab, so it is tracked for the far end to look up.
-        let real = self.network.resolve(backend, Protocol::Tcp).map_err(std::io::Error::other)?;
-        let (outbound, _tracked) = self.network.dial_as(real, peer, source, false).await?;
-        relay(&inbound, &outbound).await
+        let how = Dial::snat(source).following(peer);
+        let outbound = self.network.dial(To::Cluster(backend), how).await.map_err(std::io::Error::other)?;
+        relay(&inbound, &outbound.stream).await
     }
 
     async fn load_balancer(
@@ -476,8 +476,9 @@ impl Listeners {
             ..Hop::default()
         });
         // A traced connection's trace follows it to the node port, which records its hop there.
-        let (outbound, _tracked) = self.network.dial_as(SocketAddr::V4(target), peer, client, true).await?;
-        relay(&inbound, &outbound).await
+        let how = Dial::snat(client).following(peer);
+        let outbound = self.network.dial(To::Real(SocketAddr::V4(target)), how).await.map_err(std::io::Error::other)?;
+        relay(&inbound, &outbound.stream).await
     }
 
     async fn health_check(&self, mut inbound: TcpStream, node: usize, port: u16) -> std::io::Result<()> {

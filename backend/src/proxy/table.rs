@@ -3,7 +3,7 @@
 
 use super::affinity::Affinity;
 use crate::addr::{Protocol, VirtualAddr};
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use crate::informer::{ServiceState, ServiceType};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -193,13 +193,11 @@ impl ProxyTable {
 
 /// The routes one service contributes, one per port. ExternalName services contribute nothing;
 /// headless ones have no cluster IP, so nothing is proxied for them either.
-pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<ServicePortRoute>> {
+pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
+    let (svc, endpoints, facts) = (&state.service, state.endpoints.as_ref(), &state.facts);
     let Some(spec) = &svc.spec else { return vec![] };
-    let ty = spec.type_.as_deref().unwrap_or("ClusterIP");
-    let cluster_ip = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok());
-    if ty == "ExternalName" || cluster_ip.is_none() {
-        return vec![];
-    }
+    let ty = facts.type_;
+    let Some(cluster_ip) = facts.cluster_ip else { return vec![] };
     let name = format!(
         "{}/{}",
         svc.metadata.namespace.as_deref().unwrap_or_default(),
@@ -209,13 +207,13 @@ pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<Servi
         let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()?.timeout_seconds);
         Duration::from_secs(timeout.unwrap_or(10800).max(1) as u64)
     });
-    let load_balancer_ips: Vec<Ipv4Addr> = if ty == "LoadBalancer" {
+    let load_balancer_ips: Vec<Ipv4Addr> = if ty == ServiceType::LoadBalancer {
         let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()?.ingress.as_ref());
         ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse().ok()).collect()
     } else {
         vec![]
     };
-    let external = ty == "NodePort" || ty == "LoadBalancer";
+    let external = ty.is_external();
     let mut out = Vec::new();
     for port in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else { continue };
@@ -242,7 +240,7 @@ pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<Servi
             service: name.clone(),
             port_name,
             protocol,
-            cluster: cluster_ip.map(|ip| VirtualAddr { ip, port: port.port as u16, protocol }),
+            cluster: Some(VirtualAddr { ip: cluster_ip, port: port.port as u16, protocol }),
             node_port: port.node_port.filter(|_| external).map(|p| p as u16),
             port: port.port as u16,
             load_balancer_ips: load_balancer_ips.clone(),
@@ -250,7 +248,10 @@ pub fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<Servi
             affinity,
             external_local: external && spec.external_traffic_policy.as_deref() == Some("Local"),
             internal_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
-            health_check_port: spec.health_check_node_port.filter(|_| ty == "LoadBalancer").map(|p| p as u16),
+            health_check_port: spec
+                .health_check_node_port
+                .filter(|_| ty == ServiceType::LoadBalancer)
+                .map(|p| p as u16),
         }));
     }
     out

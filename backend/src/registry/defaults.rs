@@ -1,5 +1,6 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
+use crate::informer::facts::ServiceType;
 use k8s_openapi::api::core::v1::{
     ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, Probe, ServiceSpec, SessionAffinityConfig,
     Toleration,
@@ -133,19 +134,20 @@ fn default_tolerations(spec: &mut PodSpec) {
 }
 
 fn service_spec(spec: &mut ServiceSpec) {
-    let ty = spec.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
+    let ty = ServiceType::of(spec);
+    spec.type_.get_or_insert_with(|| ty.as_str().into());
     spec.session_affinity.get_or_insert_with(|| "None".into());
     if spec.session_affinity.as_deref() == Some("ClientIP") {
         let config = spec.session_affinity_config.get_or_insert_with(SessionAffinityConfig::default);
         let client_ip = config.client_ip.get_or_insert_with(ClientIPConfig::default);
         client_ip.timeout_seconds.get_or_insert(10800);
     }
-    if ty != "ExternalName" {
+    if ty != ServiceType::ExternalName {
         spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".into());
         spec.ip_families.get_or_insert_with(|| vec!["IPv4".into()]);
         spec.ip_family_policy.get_or_insert_with(|| "SingleStack".into());
     }
-    if ty == "NodePort" || ty == "LoadBalancer" {
+    if ty.is_external() {
         spec.external_traffic_policy.get_or_insert_with(|| "Cluster".into());
     }
     for p in spec.ports.iter_mut().flatten() {

@@ -5,6 +5,7 @@
 
 use super::ipalloc::ClusterIpAllocator;
 use crate::error::ApiError;
+use crate::informer::facts::ServiceType;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use rand::Rng;
 use std::collections::HashSet;
@@ -76,20 +77,20 @@ pub struct Reservation {
     freed_ports: Vec<u16>,
 }
 
-fn service_type(spec: &ServiceSpec) -> &str {
-    spec.type_.as_deref().unwrap_or("ClusterIP")
+fn service_type(spec: &ServiceSpec) -> ServiceType {
+    ServiceType::of(spec)
 }
 
 fn wants_node_ports(spec: &ServiceSpec) -> bool {
     match service_type(spec) {
-        "NodePort" => true,
-        "LoadBalancer" => spec.allocate_load_balancer_node_ports.unwrap_or(true),
+        ServiceType::NodePort => true,
+        ServiceType::LoadBalancer => spec.allocate_load_balancer_node_ports.unwrap_or(true),
         _ => false,
     }
 }
 
 fn wants_health_check_port(spec: &ServiceSpec) -> bool {
-    service_type(spec) == "LoadBalancer" && spec.external_traffic_policy.as_deref() == Some("Local")
+    service_type(spec) == ServiceType::LoadBalancer && spec.external_traffic_policy.as_deref() == Some("Local")
 }
 
 fn ip_of(spec: &ServiceSpec) -> Option<Ipv4Addr> {
@@ -106,8 +107,8 @@ fn node_ports_of(spec: &ServiceSpec) -> Vec<u16> {
 /// old value (`dropTypeDependentFields`): so a manifest applied again, or a type change, keeps or
 /// releases addresses as Kubernetes does.
 pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
-    let new_type = service_type(new).to_string();
-    if new_type != "ExternalName" && new.cluster_ip.as_deref().unwrap_or_default().is_empty() {
+    let new_type = service_type(new);
+    if new_type != ServiceType::ExternalName && new.cluster_ip.as_deref().unwrap_or_default().is_empty() {
         new.cluster_ip = old.cluster_ip.clone();
         new.cluster_ips = old.cluster_ips.clone();
     }
@@ -126,7 +127,7 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
         new.health_check_node_port = old.health_check_node_port;
     }
     if service_type(old) != new_type {
-        if new_type == "ExternalName" && new.cluster_ip == old.cluster_ip {
+        if new_type == ServiceType::ExternalName && new.cluster_ip == old.cluster_ip {
             new.cluster_ip = None;
             new.cluster_ips = None;
         }
@@ -139,14 +140,14 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
             }
         }
     }
-    let external = matches!(service_type(new), "NodePort" | "LoadBalancer");
+    let external = service_type(new).is_external();
     if !external && new.external_traffic_policy == old.external_traffic_policy {
         new.external_traffic_policy = None;
     }
     if !wants_health_check_port(new) && new.health_check_node_port == old.health_check_node_port {
         new.health_check_node_port = None;
     }
-    if new_type == "ExternalName" {
+    if new_type == ServiceType::ExternalName {
         new.internal_traffic_policy = None;
         new.ip_families = None;
         new.ip_family_policy = None;
@@ -190,7 +191,7 @@ impl ServiceAllocators {
         let old = old.unwrap_or(&empty);
         // The cluster IP.
         let headless = spec.cluster_ip.as_deref() == Some("None");
-        if service_type(spec) == "ExternalName" {
+        if service_type(spec) == ServiceType::ExternalName {
             spec.cluster_ip = None;
             spec.cluster_ips = None;
         } else if headless {

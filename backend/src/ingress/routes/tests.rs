@@ -1,4 +1,6 @@
 use super::*;
+use crate::informer::ServiceState;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::{Value, json};
 
 fn class(name: &str, controller: &str, default: bool) -> IngressClass {
@@ -28,11 +30,10 @@ fn paths(list: &[(&str, &str, &str)]) -> Value {
 }
 
 /// A service with one port 80 and one ready pod named after the service.
-fn world(names: &[&str]) -> (ByName<Service>, ByName<Endpoints>) {
-    let mut services = HashMap::new();
-    let mut endpoints = HashMap::new();
+fn world(names: &[&str]) -> Services {
+    let mut services = Services::new();
     for (i, name) in names.iter().enumerate() {
-        let key = ("default".to_string(), name.to_string());
+        let key = ObjectKey::new(Kind::Service, "default", name);
         let svc: Service = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"},
             "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}))
         .unwrap();
@@ -40,16 +41,15 @@ fn world(names: &[&str]) -> (ByName<Service>, ByName<Endpoints>) {
             "subsets": [{"addresses": [{"ip": format!("10.244.1.{}", i + 1), "targetRef": {"kind": "Pod", "name": name}}],
                 "ports": [{"name": "http", "port": 8080}]}]}))
         .unwrap();
-        services.insert(key.clone(), svc);
-        endpoints.insert(key, eps);
+        services.insert(key, Arc::new(ServiceState::new(svc, Some(eps))));
     }
-    (services, endpoints)
+    services
 }
 
 fn table(ingresses: &[Ingress]) -> RouteTable {
-    let (services, endpoints) = world(&["a", "b", "c", "foo", "bar", "default-http", "kubia"]);
+    let services = world(&["a", "b", "c", "foo", "bar", "default-http", "kubia"]);
     let classes = [class(CLASS, CONTROLLER, true)];
-    RouteTable::build(&Inputs { ingresses, classes: &classes, services: &services, endpoints: &endpoints })
+    RouteTable::build(&Inputs { ingresses, classes: &classes, services: &services })
 }
 
 fn target(t: &RouteTable, host: &str, path: &str) -> Option<String> {
@@ -172,7 +172,7 @@ fn the_oldest_ingress_keeps_a_contested_path() {
 
 #[test]
 fn classes_decide_which_ingresses_are_served() {
-    let (services, endpoints) = world(&["a"]);
+    let services = world(&["a"]);
     let rule = |class: Option<&str>| {
         let mut spec = json!({"rules": [{"host": "h.com", "http": {"paths": paths(&[("/", "Prefix", "a")])}}]});
         if let Some(c) = class {
@@ -181,7 +181,7 @@ fn classes_decide_which_ingresses_are_served() {
         ingress("i", 0, spec)
     };
     let served = |ing: Ingress, classes: &[IngressClass]| {
-        let t = RouteTable::build(&Inputs { ingresses: &[ing], classes, services: &services, endpoints: &endpoints });
+        let t = RouteTable::build(&Inputs { ingresses: &[ing], classes, services: &services });
         !t.is_empty()
     };
     let default = [class("nginx", CONTROLLER, true)];

@@ -2,8 +2,8 @@
 //! output and exit codes (curl's `-s -S -i -I -v -k -m -H -X -d -o -w`, busybox wget's `-q -O -T`).
 
 use super::{Ctx, Output};
-use crate::network::DialError;
 use crate::network::http::{self, Request};
+use crate::network::{Dial, DialError, To};
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -146,7 +146,8 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
         stderr.push_str(&format!("*   Trying {ip}:{}...\n", target.port));
     }
     let work = async {
-        let conn = ctx.sandbox.network.connect(ctx.sandbox.ip, SocketAddrV4::new(ip, target.port)).await;
+        let conn =
+            ctx.sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, target.port)), Dial::from(ctx.sandbox.ip)).await;
         let conn = match conn {
             Ok(c) => c,
             // A Local traffic policy dropped it: curl waits until its time runs out.

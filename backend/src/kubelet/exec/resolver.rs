@@ -3,7 +3,7 @@
 //! the search domains before or after the name itself as `ndots` says.
 
 use super::Ctx;
-use crate::network::DialError;
+use crate::network::{Dial, DialError, To};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -119,13 +119,13 @@ pub async fn exchange(
     let decode =
         |raw: Vec<u8>| Message::from_vec(&raw).map_err(|e| DialError::Io(std::io::Error::other(e.to_string())));
     if !tcp {
-        let reply = decode(network.udp_exchange(ctx.sandbox.ip, server, &bytes, timeout).await?)?;
+        let reply = decode(network.exchange(server, ctx.sandbox.ip, &bytes, timeout).await?)?;
         if !reply.metadata.truncation {
             return Ok(Exchange { reply, took: started.elapsed(), server });
         }
     }
     let work = async {
-        let mut conn = network.connect(ctx.sandbox.ip, server).await?;
+        let mut conn = network.dial(To::Cluster(server), Dial::from(ctx.sandbox.ip)).await?;
         crate::dns::client::exchange_stream(&mut conn.stream, &bytes).await.map_err(DialError::from)
     };
     let raw = tokio::time::timeout(timeout, work).await.map_err(|_| DialError::Dropped)??;

@@ -1,6 +1,11 @@
 use super::*;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::json;
 use std::collections::BTreeSet;
+
+fn routes_for(svc: &Service, endpoints: Option<&Endpoints>) -> Vec<Arc<ServicePortRoute>> {
+    super::routes_for(&ServiceState::new(svc.clone(), endpoints.cloned()))
+}
 
 fn service(spec: serde_json::Value) -> Service {
     serde_json::from_value(json!({"metadata": {"name": "kubia", "namespace": "default"}, "spec": spec})).unwrap()

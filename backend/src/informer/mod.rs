@@ -1,0 +1,185 @@
+//! The Services informer (client-go's shared informer, kube-rs' reflector): one cache of the
+//! cluster's Services and their Endpoints, kept from one watch of the store, each service with
+//! its typed [`Facts`]. The service proxy, the cluster DNS and the ingress controller subscribe
+//! and each derive their own snapshot from the services an [`Update`] names; how long an
+//! Endpoints change took to reach each of them is measured the same way for all three
+//! ([`Update::programmed`], from the endpoints controller's trigger time).
+
+pub mod facts;
+
+pub use facts::{Facts, ServiceType};
+
+use crate::metrics::{Histogram, Triggers};
+use crate::store::{ObjectKey, Store, WatchItem};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use svclab_shared::{Kind, Object};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One Service as the informer knows it.
+#[derive(Debug)]
+pub struct ServiceState {
+    pub service: Service,
+    /// Its Endpoints (same namespace and name), when there are any.
+    pub endpoints: Option<Endpoints>,
+    pub facts: Facts,
+}
+
+impl ServiceState {
+    pub fn new(service: Service, endpoints: Option<Endpoints>) -> Self {
+        ServiceState { facts: Facts::of(&service), service, endpoints }
+    }
+}
+
+/// What changed, as one step: the services named, with what they are now.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// The cache was rebuilt (the first update, and after the store's watch fell behind): every
+    /// service not named here is gone.
+    pub relist: bool,
+    /// Each changed service (its key is the Service's) with its state now, `None` once deleted.
+    pub changed: Vec<(ObjectKey, Option<Arc<ServiceState>>)>,
+    /// When the Endpoints changes it carries were made, for the programming latency.
+    triggers: Vec<jiff::Timestamp>,
+}
+
+impl Update {
+    /// Records how long ago the Endpoints changes in this update were made: call it once the
+    /// update is published (network, DNS and ingress programming latency).
+    pub fn programmed(&self, histogram: &Histogram) {
+        crate::metrics::observe_since(histogram, &self.triggers);
+    }
+}
+
+/// The services as the informer last saw them.
+pub type Services = HashMap<ObjectKey, Arc<ServiceState>>;
+
+/// A cloneable handle: read the cache, or subscribe to its updates.
+#[derive(Clone, Default)]
+pub struct Informer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    cache: RwLock<Services>,
+    /// Subscribers, each sent every update; taken with the cache's updates so that a new one
+    /// starts from exactly the state the next update applies to.
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<Update>>>>,
+}
+
+/// A subscriber's end: every update since it subscribed, the first a relist.
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Arc<Update>>,
+}
+
+impl Subscription {
+    /// The updates waiting (at least one), or `None` once `cancel` fires or the informer stops.
+    pub async fn next_batch(&mut self, cancel: &CancellationToken) -> Option<Vec<Arc<Update>>> {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            update = self.rx.recv() => update?,
+        };
+        let mut batch = vec![first];
+        while let Ok(more) = self.rx.try_recv() {
+            batch.push(more);
+        }
+        Some(batch)
+    }
+}
+
+impl Informer {
+    pub fn new() -> Self {
+        Informer::default()
+    }
+
+    /// Subscribes; the first update is a relist of what the cache holds now.
+    pub fn subscribe(&self) -> Subscription {
+        let mut subscribers = self.inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+        let changed = cache.iter().map(|(k, s)| (k.clone(), Some(s.clone()))).collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(Arc::new(Update { relist: true, changed, triggers: vec![] }));
+        subscribers.push(tx);
+        Subscription { rx }
+    }
+
+    /// One service, as last seen.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<ServiceState>> {
+        let key = ObjectKey::new(Kind::Service, namespace, name);
+        self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+
+    /// Every service, as last seen.
+    pub fn services(&self) -> Services {
+        self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps the cache in step with the store until `cancel` fires.
+    pub async fn run(self, store: Store, cancel: CancellationToken) {
+        let mut watch = store.watch();
+        let mut triggers = Triggers::default();
+        while let Some(batch) = watch.next_batch(&cancel).await {
+            let mut update = Update::default();
+            let mut changed = Vec::new();
+            for item in batch {
+                match item {
+                    WatchItem::Relist { objects, .. } => {
+                        update.relist = true;
+                        changed.clear();
+                        changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
+                    }
+                    WatchItem::Change(change) => changed.extend(service_key(&change.object)),
+                }
+            }
+            if changed.is_empty() && !update.relist {
+                continue;
+            }
+            changed.sort();
+            changed.dedup();
+            for key in changed {
+                let state = store.get_typed::<Service>(&key.namespace, &key.name).map(|service| {
+                    let endpoints = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+                    update.triggers.extend(triggers.fresh(&key, endpoints.as_ref()));
+                    Arc::new(ServiceState::new(service, endpoints))
+                });
+                if state.is_none() {
+                    triggers.forget(&key);
+                }
+                update.changed.push((key, state));
+            }
+            self.publish(update);
+        }
+        // Subscribers see the end of their stream.
+        self.inner.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn publish(&self, update: Update) {
+        let mut subscribers = self.inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
+            if update.relist {
+                cache.clear();
+            }
+            for (key, state) in &update.changed {
+                match state {
+                    Some(state) => cache.insert(key.clone(), state.clone()),
+                    None => cache.remove(key),
+                };
+            }
+        }
+        let update = Arc::new(update);
+        subscribers.retain(|tx| tx.send(update.clone()).is_ok());
+    }
+}
+
+/// The service a Service or Endpoints change concerns (they share namespace and name).
+fn service_key(object: &Object) -> Option<ObjectKey> {
+    matches!(object.kind(), Kind::Service | Kind::Endpoints)
+        .then(|| ObjectKey::new(Kind::Service, object.namespace(), object.name()))
+}
+
+#[cfg(test)]
+mod tests;
