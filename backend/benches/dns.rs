@@ -1,6 +1,7 @@
 //! DNS benchmark, run by `cargo xtask bench dns`: dnsperf (Debian's) sends the same query mix to
-//! svclab's cluster DNS (release build, `SVCLAB_BIN`) and to BIND 9 (Debian's `named`) serving
-//! an equivalent zone file, one after the other in the same run, each as its own process. The
+//! svclab's cluster DNS (release build, `SVCLAB_BIN`), to BIND 9 (Debian's `named`) and to Knot
+//! DNS (Debian's `knotd`) serving equivalent zone files, one after the other in the same run,
+//! each as its own process. The
 //! zone: 1,000 services with a named port (A, SRV, PTR), plus names that do not exist. Throughput
 //! comes from dnsperf's summary; the latency percentiles from a dnsperf run at the target rate
 //! with per-query output; the servers are measured in turn for three rounds, medians reported. Writes `target/bench/dns.md`.
@@ -109,12 +110,9 @@ async fn svclab() -> Result<(Child, SocketAddr, Vec<String>)> {
     Ok((child, dns, ips))
 }
 
-/// Starts `named` serving the same records from zone files; returns it, its address and version.
-async fn bind(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
-    let version = std::process::Command::new("named").arg("-v").output().context("BIND (named) is not installed")?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
-    let dir = std::env::temp_dir().join(format!("svclab-bench-bind-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+/// Writes the same records as zone files (`cluster.local.zone`, `in-addr.arpa.zone`) into `dir`.
+fn zone_files(ips: &[String], dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
     let soa = "@ 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ 5 IN NS ns.dns.cluster.local.\n";
     let mut zone = format!("$ORIGIN cluster.local.\n{soa}ns.dns 5 IN A 10.96.0.10\ndns-version 5 IN TXT \"1.1.0\"\n");
     let mut reverse = format!("$ORIGIN in-addr.arpa.\n{soa}");
@@ -125,6 +123,15 @@ async fn bind(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
     }
     std::fs::write(dir.join("cluster.local.zone"), zone)?;
     std::fs::write(dir.join("in-addr.arpa.zone"), reverse)?;
+    Ok(())
+}
+
+/// Starts `named` serving the same records from zone files; returns it, its address and version.
+async fn bind(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
+    let version = std::process::Command::new("named").arg("-v").output().context("BIND (named) is not installed")?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let dir = std::env::temp_dir().join(format!("svclab-bench-bind-{}", std::process::id()));
+    zone_files(ips, &dir)?;
     let port = free_port()?;
     let conf = format!(
         "options {{\n  directory \"{dir}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  pid-file none;\n  dnssec-validation no;\n}};\nzone \"cluster.local\" {{ type primary; file \"cluster.local.zone\"; }};\nzone \"in-addr.arpa\" {{ type primary; file \"in-addr.arpa.zone\"; }};\n",
@@ -140,6 +147,33 @@ async fn bind(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
         .kill_on_drop(true)
         .spawn()
         .context("starting named")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    wait_answering(addr, "svc-0.default.svc.cluster.local.").await?;
+    Ok((child, addr, version))
+}
+
+/// Starts Knot DNS (`knotd`) serving the same zone files; returns it, its address and version.
+async fn knot(ips: &[String]) -> Result<(Child, SocketAddr, String)> {
+    let version =
+        std::process::Command::new("knotd").arg("-V").output().context("Knot DNS (knotd) is not installed")?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let dir = std::env::temp_dir().join(format!("svclab-bench-knot-{}", std::process::id()));
+    zone_files(ips, &dir)?;
+    let port = free_port()?;
+    // Two UDP workers, as svclab and BIND have here.
+    let conf = format!(
+        "server:\n  listen: 127.0.0.1@{port}\n  rundir: \"{dir}\"\n  udp-workers: 2\n  tcp-workers: 1\n  background-workers: 1\ndatabase:\n  storage: \"{dir}\"\ntemplate:\n  - id: default\n    storage: \"{dir}\"\n    semantic-checks: off\n    journal-content: none\n    zonefile-sync: -1\nzone:\n  - domain: cluster.local\n    file: cluster.local.zone\n  - domain: in-addr.arpa\n    file: in-addr.arpa.zone\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("knot.conf"), conf)?;
+    let child = Command::new("knotd")
+        .arg("-c")
+        .arg(dir.join("knot.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting knotd")?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     wait_answering(addr, "svc-0.default.svc.cluster.local.").await?;
     Ok((child, addr, version))
@@ -219,13 +253,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Both servers measured in turn, [`ROUNDS`] times, so that the machine's drift touches both
+/// The servers measured in turn, [`ROUNDS`] times, so that the machine's drift touches them
 /// alike; the medians are reported.
-fn measure(servers: [SocketAddr; 2], queries: &std::path::Path) -> Result<[Run; 2]> {
-    let mut qps = [Vec::new(), Vec::new()];
-    let mut lost = [String::new(), String::new()];
-    let mut p50 = [Vec::new(), Vec::new()];
-    let mut p99 = [Vec::new(), Vec::new()];
+fn measure(servers: &[SocketAddr], queries: &std::path::Path) -> Result<Vec<Run>> {
+    let n = servers.len();
+    let (mut qps, mut lost, mut p50, mut p99) =
+        (vec![Vec::new(); n], vec![String::new(); n], vec![Vec::new(); n], vec![Vec::new(); n]);
     for _ in 0..ROUNDS {
         for (i, server) in servers.iter().enumerate() {
             let (q, l) = throughput(*server, queries, SECONDS)?;
@@ -236,22 +269,25 @@ fn measure(servers: [SocketAddr; 2], queries: &std::path::Path) -> Result<[Run; 
             p99[i].push(b);
         }
     }
-    let run = |i: usize| Run {
-        qps: median(qps[i].clone()),
-        lost: lost[i].clone(),
-        p50_ms: median(p50[i].clone()),
-        p99_ms: median(p99[i].clone()),
-    };
-    Ok([run(0), run(1)])
+    Ok((0..n)
+        .map(|i| Run {
+            qps: median(qps[i].clone()),
+            lost: lost[i].clone(),
+            p50_ms: median(p50[i].clone()),
+            p99_ms: median(p99[i].clone()),
+        })
+        .collect())
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let (svclab, svclab_dns, ips) = svclab().await?;
     let (named, named_addr, bind_version) = bind(&ips).await?;
+    let (knotd, knot_addr, knot_version) = knot(&ips).await?;
     let queries = queries(&ips)?;
-    let [ours, theirs] = measure([svclab_dns, named_addr], &queries)?;
-    drop((svclab, named));
+    let runs = measure(&[svclab_dns, named_addr, knot_addr], &queries)?;
+    drop((svclab, named, knotd));
+    let (ours, bind9, knot) = (&runs[0], &runs[1], &runs[2]);
     let dnsperf_version = std::process::Command::new("dnsperf").arg("-h").output().ok();
     let dnsperf_version = dnsperf_version
         .and_then(|o| {
@@ -259,20 +295,22 @@ async fn main() -> Result<()> {
             text.lines().find(|l| l.starts_with("Version")).map(|l| l.trim().to_string())
         })
         .unwrap_or_default();
-    let mut out = String::from("## Cluster DNS vs BIND\n\n");
+    let mut out = String::from("## Cluster DNS against BIND and Knot DNS\n\n");
     out.push_str(&format!(
-        "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server and round, {ROUNDS} rounds alternating the servers, medians reported; latency percentiles from a 3 s run per round at {LATENCY_QPS} queries/s (the throughput target, below either server's saturation) with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off.\n\n"
+        "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server and round, {ROUNDS} rounds alternating the servers, medians reported; latency percentiles from a 3 s run per round at {LATENCY_QPS} queries/s (the throughput target, below either server's saturation) with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off. Knot DNS: `{knot_version}` with two UDP workers, the same zone files.\n\n"
     ));
     out.push_str("| server | queries/s | lost | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |\n");
-    for (name, r) in [("svclab (hickory-server)", &ours), ("BIND 9", &theirs)] {
+    for (name, r) in [("svclab (hickory-server)", ours), ("BIND 9", bind9), ("Knot DNS", knot)] {
         out.push_str(&format!("| {name} | {:.0} | {} | {:.3} ms | {:.3} ms |\n", r.qps, r.lost, r.p50_ms, r.p99_ms));
     }
-    let ratio = ours.qps / theirs.qps;
+    let (ratio, knot_ratio) = (ours.qps / bind9.qps, ours.qps / knot.qps);
+    let met = |ok: bool| if ok { "met" } else { "not met" };
     out.push_str(&format!(
-        "\nsvclab / BIND: {ratio:.2}× the queries per second. Targets: ≥ 30,000 queries/s ({}), ≥ BIND ({}), p99 under 1 ms ({}).\n",
-        if ours.qps >= 30_000.0 { "met" } else { "not met" },
-        if ratio >= 1.0 { "met" } else { "not met" },
-        if ours.p99_ms < 1.0 { "met" } else { "not met" },
+        "\nsvclab / BIND: {ratio:.2}× the queries per second; svclab / Knot DNS: {knot_ratio:.2}×. Targets: ≥ 30,000 queries/s ({}), ≥ BIND ({}), ≥ Knot DNS ({}), p99 under 1 ms ({}).\n",
+        met(ours.qps >= 30_000.0),
+        met(ratio >= 1.0),
+        met(knot_ratio >= 1.0),
+        met(ours.p99_ms < 1.0),
     ));
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;

@@ -1,7 +1,8 @@
-//! Ingress benchmark, run by `cargo xtask bench ingress`: wrk through the svclab ingress and
-//! through nginx configured as a reverse proxy (keep-alive to the upstream, as ingress-nginx
-//! configures it), both in front of the same backend, over HTTP and HTTPS with keep-alive, in one
-//! run. Writes a Markdown section to `target/bench/ingress.md`.
+//! Ingress benchmark, run by `cargo xtask bench ingress`: wrk through the svclab ingress (on its
+//! fast path, and with every request through hyper), through nginx configured as a reverse proxy
+//! (keep-alive to the upstream, as ingress-nginx configures it) and through HAProxy in HTTP mode,
+//! all in front of the same backend, over HTTP and HTTPS with keep-alive, in one run. Writes a
+//! Markdown section to `target/bench/ingress.md`.
 //!
 //! The backend is a small HTTP server in this process answering as the kubia pod does; svclab
 //! reaches it as the endpoint of a selectorless service (a pod IP is virtual, so nginx could not
@@ -55,15 +56,22 @@ fn certificate(dir: &Path) -> Result<(String, String)> {
     Ok((cert, key))
 }
 
-/// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS.
-async fn svclab(backend: SocketAddr, cert: &str, key: &str) -> Result<(Child, SocketAddr, SocketAddr)> {
+/// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS; with
+/// `fast_path` off, every request goes through hyper's server and client.
+async fn svclab(
+    backend: SocketAddr,
+    cert: &str,
+    key: &str,
+    node_network: &str,
+    fast_path: bool,
+) -> Result<(Child, SocketAddr, SocketAddr)> {
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
         .args([
             "--listen",
             "127.0.0.1:0",
             "--node-network",
-            "127.78.1.0",
+            node_network,
             "--nodes",
             "1",
             "--dns",
@@ -71,6 +79,7 @@ async fn svclab(backend: SocketAddr, cert: &str, key: &str) -> Result<(Child, So
             "--ephemeral",
         ])
         .args(["--ingress-http", "127.0.0.1:0", "--ingress-https", "127.0.0.1:0"])
+        .args(if fast_path { &[][..] } else { &["--ingress-without-fast-path"][..] })
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -155,6 +164,49 @@ async fn nginx(backend: SocketAddr, dir: &Path) -> Result<(Child, SocketAddr, So
     Ok((child, http, https, version))
 }
 
+/// HAProxy in HTTP mode as a reverse proxy to the backend, setting the same request headers,
+/// with connection reuse to the backend and one thread per core.
+async fn haproxy(
+    backend: SocketAddr,
+    dir: &Path,
+    cert: &str,
+    key: &str,
+) -> Result<(Child, SocketAddr, SocketAddr, String)> {
+    let version = std::process::Command::new("haproxy").arg("-v").output().context("HAProxy is not installed")?;
+    let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or_default().to_string();
+    let free = || async { Ok::<_, anyhow::Error>(TcpListener::bind("127.0.0.1:0").await?.local_addr()?) };
+    let (http, https) = (free().await?, free().await?);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let d = dir.display();
+    std::fs::write(dir.join("bench.pem"), format!("{cert}{key}"))?;
+    let scheme = |name: &str| {
+        format!(
+            "  http-request set-header {name} https if {{ ssl_fc }}\n  http-request set-header {name} http if !{{ ssl_fc }}\n"
+        )
+    };
+    let config = format!(
+        "global\n  nbthread {threads}\n  maxconn 20000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend fe\n  bind {http}\n  bind {https} ssl crt {d}/bench.pem alpn http/1.1\n  option forwardfor\n  http-request set-header X-Real-IP %[src]\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n  http-request set-header X-Forwarded-Port %[dst_port]\n{}{}{}  default_backend be\nbackend be\n  server s1 {backend}\n",
+        scheme("X-Forwarded-Proto"),
+        scheme("X-Forwarded-Scheme"),
+        scheme("X-Scheme")
+    );
+    std::fs::write(dir.join("haproxy.cfg"), config)?;
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(dir.join("haproxy.cfg"))
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(https).await.is_err() {
+        if Instant::now() > deadline {
+            bail!("HAProxy did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((child, http, https, version))
+}
+
 /// One wrk run: requests per second and the p99 latency in milliseconds.
 async fn wrk(url: &str) -> Result<(f64, f64)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
@@ -206,13 +258,20 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let backend = backend().await?;
     let (cert, key) = certificate(&dir)?;
-    let (_svclab, s_http, s_https) = svclab(backend, &cert, &key).await?;
+    let (_svclab, s_http, s_https) = svclab(backend, &cert, &key, "127.78.1.0", true).await?;
+    let (_hyper, h_http, h_https) = svclab(backend, &cert, &key, "127.78.2.0", false).await?;
     let (mut nginx_child, n_http, n_https, nginx_version) = nginx(backend, &dir).await?;
+    let (_haproxy, x_http, x_https, haproxy_version) = haproxy(backend, &dir, &cert, &key).await?;
+    // Per protocol: svclab, svclab through hyper, nginx, HAProxy.
     let targets = [
         ("svclab ingress, HTTP", format!("http://{s_http}/")),
+        ("svclab ingress without the fast path, HTTP", format!("http://{h_http}/")),
         ("nginx, HTTP", format!("http://{n_http}/")),
+        ("HAProxy, HTTP", format!("http://{x_http}/")),
         ("svclab ingress, HTTPS", format!("https://{s_https}/")),
+        ("svclab ingress without the fast path, HTTPS", format!("https://{h_https}/")),
         ("nginx, HTTPS", format!("https://{n_https}/")),
+        ("HAProxy, HTTPS", format!("https://{x_https}/")),
     ];
     if std::env::var_os("SVCLAB_BENCH_HOLD").is_some() {
         // Keep everything up for a profiler or wrk by hand.
@@ -236,24 +295,30 @@ async fn main() -> Result<()> {
         .enumerate()
         .map(|(i, (name, _))| (*name, median(rps[i].clone()), median(p99[i].clone())))
         .collect();
-    let mut out = String::from("## Ingress against nginx\n\n");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = String::from("## Ingress against nginx and HAProxy\n\n");
     out.push_str(&format!(
-        "wrk ({CONNECTIONS} keep-alive connections, {SECONDS} s per run, one thread per core) through the svclab ingress and through {nginx_version} as a reverse proxy with upstream keep-alive setting the request headers ingress-nginx sets (Host, X-Real-IP and X-Forwarded-For, -Host, -Port, -Proto, -Scheme and X-Scheme, as the svclab ingress does, so the backend parses the same requests from both), both in front of the same backend (a small HTTP server answering as kubia does), over HTTP and HTTPS (TLS 1.3, ECDSA P-256 certificate from a Secret for svclab, the same files for nginx with {} worker processes). Targets are measured in turn, {ROUNDS} rounds; medians.\n\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "wrk ({CONNECTIONS} keep-alive connections, {SECONDS} s per run, one thread per core) through the svclab ingress (on its fast path, and with `--ingress-without-fast-path`, every request through hyper's server and client), through {nginx_version} as a reverse proxy with upstream keep-alive and through {haproxy_version} in HTTP mode with connection reuse, each setting the request headers ingress-nginx sets (Host, X-Real-IP and X-Forwarded-For, -Host, -Port, -Proto, -Scheme and X-Scheme, as the svclab ingress does, so the backend parses the same requests from all), all in front of the same backend (a small HTTP server answering as kubia does), over HTTP and HTTPS (TLS 1.3, ECDSA P-256 certificate from a Secret for svclab, the same files for the others; nginx with {cores} worker processes, HAProxy with {cores} threads). Targets are measured in turn, {ROUNDS} rounds; medians.\n\n"
     ));
     out.push_str("| path | requests/s | p99 latency |\n| --- | ---: | ---: |\n");
     for (name, r, p) in &rows {
         out.push_str(&format!("| {name} | {r:.0} | {p:.2} ms |\n"));
     }
-    out.push_str(&format!(
-        "\nRatios svclab / nginx: HTTP {:.2}× requests/s with p99 {:.2} ms vs {:.2} ms; HTTPS {:.2}× with p99 {:.2} ms vs {:.2} ms (target: ≥ 1.0× requests/s, p99 no worse).\n",
-        rows[0].1 / rows[1].1,
-        rows[0].2,
-        rows[1].2,
-        rows[2].1 / rows[3].1,
-        rows[2].2,
-        rows[3].2
-    ));
+    for (proto, at) in [("HTTP", 0), ("HTTPS", 4)] {
+        let (ours, hyper, nginx, haproxy) = (&rows[at], &rows[at + 1], &rows[at + 2], &rows[at + 3]);
+        let peer = if nginx.1 >= haproxy.1 { nginx } else { haproxy };
+        let met = ours.1 >= peer.1 && ours.2 <= peer.2;
+        out.push_str(&format!(
+            "\n{proto}: svclab / nginx {:.2}×, svclab / HAProxy {:.2}× requests/s; against the faster ({}) p99 {:.2} ms vs {:.2} ms (target ≥ 1.0× with p99 no worse: {}). The fast path / hyper alone: {:.2}×.\n",
+            ours.1 / nginx.1,
+            ours.1 / haproxy.1,
+            peer.0.split(',').next().unwrap_or_default(),
+            ours.2,
+            peer.2,
+            if met { "met" } else { "not met" },
+            ours.1 / hyper.1
+        ));
+    }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&target)?;
     std::fs::write(target.join("ingress.md"), &out)?;

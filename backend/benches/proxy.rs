@@ -39,8 +39,10 @@ const NODE_PORT: u16 = 30999;
 const ECHO_NODE_PORT: u16 = 30998;
 const BACKENDS: u8 = 4;
 
-/// The congestion control bulk is measured under first: Linux's default, which does not pace.
-const UNPACED: &str = "cubic";
+/// The congestion controls that do not pace, in the order bulk prefers them: Linux's default,
+/// then the one every kernel has (a network namespace may only choose what the host's
+/// `tcp_allowed_congestion_control` lists, which need not include cubic).
+const UNPACED: [&str; 2] = ["cubic", "reno"];
 const CONGESTION_CONTROL: &str = "/proc/sys/net/ipv4/tcp_congestion_control";
 
 /// The benchmark's network. A host may default to a congestion control that paces every
@@ -48,8 +50,9 @@ const CONGESTION_CONTROL: &str = "/proc/sys/net/ipv4/tcp_congestion_control";
 /// bottleneck is the CPU, that holds a bulk connection to a fraction of what the machine moves,
 /// direct or proxied, and the run measures the estimator rather than the proxy. So the benchmark
 /// enters a network namespace of its own (which inherits the host's default but whose setting is
-/// its own to change) and measures bulk under [`UNPACED`] first and then under the host's
-/// default; everything else runs under [`UNPACED`]. A connection takes the setting in force
+/// its own to change) and measures bulk under an unpaced control first (the first of
+/// [`UNPACED`] it may choose) and then under the host's default; everything else runs under the
+/// unpaced one. A connection takes the setting in force
 /// when it is made, and every bulk connection (the load's, and each proxy's to a backend) is
 /// made afresh. Without the privilege to make a namespace, it runs in the host's, as it is.
 struct Network {
@@ -76,8 +79,14 @@ impl Network {
             status if status.success() => {}
             status => bail!("`ip link set lo up` failed: {status}"),
         }
-        let controls = if host == UNPACED { vec![host.clone()] } else { vec![UNPACED.to_string(), host.clone()] };
-        let network = Network { host, controls, own: true };
+        let mut network = Network { controls: vec![host.clone()], host, own: true };
+        // The first unpaced control the namespace may choose; none, and it measures under the
+        // host's default alone (and says so).
+        match UNPACED.iter().find(|c| network.set(c).is_ok()) {
+            Some(c) if **c != network.host => network.controls.insert(0, c.to_string()),
+            Some(_) => {}
+            None => eprintln!("no unpaced congestion control may be chosen here; measuring under {}", network.host),
+        }
         network.set(&network.controls[0])?;
         Ok(network)
     }
@@ -527,7 +536,10 @@ async fn run(network: Network) -> Result<()> {
         BULK_RUNS * ROUNDS,
         controls.join(", then "),
         if network.own {
-            format!("Everything runs in a network namespace of the benchmark's own, whose congestion control it sets: one that paces (BBR) holds a loopback connection to its own estimate of the bandwidth, direct or proxied, so bulk is measured first under {UNPACED}, which does not pace (Linux's default), and the rest runs under it too.")
+            match network.controls.first().filter(|c| UNPACED.contains(&c.as_str())) {
+                Some(unpaced) => format!("Everything runs in a network namespace of the benchmark's own, whose congestion control it sets: one that paces (BBR) holds a loopback connection to its own estimate of the bandwidth, direct or proxied, so bulk is measured first under {unpaced}, which does not pace ({}), and the rest runs under it too.", if unpaced == "cubic" { "Linux's default" } else { "cubic may not be chosen on this machine" }),
+                None => format!("Everything runs in a network namespace of the benchmark's own, under the host's {} (this machine allows no unpaced congestion control to be chosen).", network.host),
+            }
         } else {
             "Everything runs in the host's network (the benchmark could not make a namespace of its own, which needs CAP_SYS_ADMIN)."
                 .to_string()

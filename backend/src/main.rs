@@ -63,6 +63,10 @@ struct Args {
     /// `PUT /lab/v1/addons/ingress {"enabled": true}`, as `minikube addons enable ingress`).
     #[arg(long)]
     no_ingress: bool,
+    /// Serve every ingress request through hyper's server and client, without the fast path
+    /// (for comparing the two; `cargo xtask bench ingress` does).
+    #[arg(long, hide = true)]
+    ingress_without_fast_path: bool,
     /// Write a kubeconfig for svclab to this file instead of merging a context into yours.
     #[arg(long, value_name = "PATH", conflicts_with = "no_kubeconfig")]
     kubeconfig: Option<PathBuf>,
@@ -239,6 +243,7 @@ async fn main() -> anyhow::Result<()> {
             https: args.ingress_https.unwrap_or(IngressConfig::default().https),
             enabled: !args.no_ingress,
             fallback: args.ingress_http.is_none() && args.ingress_https.is_none(),
+            fast_path: !args.ingress_without_fast_path,
         },
         storage,
     };

@@ -59,9 +59,45 @@ async fn address(lab: &Lab, name: &str) -> Value {
     ing["status"]["loadBalancer"]["ingress"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chapters_ingress_routes_kubia_example_com_to_every_pod() {
-    let lab = Lab::start().await;
+/// A lab whose ingress serves bodiless requests on its fast path, or every request through
+/// hyper: each test below runs both ways, so each behaviour is checked on both paths.
+async fn start(fast_path: bool) -> Lab {
+    let mut config = svclab::app::Config::ephemeral();
+    config.ingress.fast_path = fast_path;
+    Lab::start_with(config).await
+}
+
+/// Runs each test on the fast path and through hyper.
+macro_rules! both_paths {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fast_path() {
+                super::$name(true).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn through_hyper() {
+                super::$name(false).await
+            }
+        }
+    )*};
+}
+
+both_paths!(
+    the_chapters_ingress_routes_kubia_example_com_to_every_pod,
+    paths_and_hosts_pick_the_service_as_the_listings_say,
+    a_default_backend_of_ten_pods_gets_all_of_a_hundred_requests_spread,
+    pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503,
+    a_pod_that_does_not_answer_in_the_read_timeout_gets_504_and_a_stalled_body_is_cut_off,
+    cookie_affinity_keeps_a_client_on_one_pod,
+    tls_terminates_with_the_secrets_certificate_chosen_by_sni,
+    the_add_on_switches_off_and_on_and_unknown_classes_are_ignored,
+    route_changes_apply_on_a_live_connection_and_websockets_pass_through,
+);
+
+async fn the_chapters_ingress_routes_kubia_example_com_to_every_pod(fast_path: bool) {
+    let lab = start(fast_path).await;
     lab.apply(KUBIA).await;
     lab.apply(NODE_PORT).await;
     let (code, applied) = lab.apply(INGRESS).await;
@@ -98,9 +134,8 @@ async fn the_chapters_ingress_routes_kubia_example_com_to_every_pod() {
     assert_eq!(curl(&["-H", "Host: other.example.com", &url]).unwrap(), "default backend - 404\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paths_and_hosts_pick_the_service_as_the_listings_say() {
-    let lab = Lab::start().await;
+async fn paths_and_hosts_pick_the_service_as_the_listings_say(fast_path: bool) {
+    let lab = start(fast_path).await;
     for name in ["kuba", "bar", "foo"] {
         let (code, out) = lab.apply(&app(name, 1)).await;
         assert_eq!(code, 200, "{out}");
@@ -116,9 +151,8 @@ async fn paths_and_hosts_pick_the_service_as_the_listings_say() {
     assert_eq!(curl(&["-H", "Host: kuba.example.com", &url]).unwrap(), "default backend - 404\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_default_backend_of_ten_pods_gets_all_of_a_hundred_requests_spread() {
-    let lab = Lab::start().await;
+async fn a_default_backend_of_ten_pods_gets_all_of_a_hundred_requests_spread(fast_path: bool) {
+    let lab = start(fast_path).await;
     lab.apply(&app("fallback", 10)).await;
     let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: catch-all\nspec:\n  defaultBackend:\n    service:\n      name: fallback\n      port:\n        number: 80\n";
     let (code, out) = lab.apply(ingress).await;
@@ -134,9 +168,8 @@ async fn a_default_backend_of_ten_pods_gets_all_of_a_hundred_requests_spread() {
     assert_eq!(pods.len(), 10, "all ten pods answered: {pods:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503() {
-    let lab = Lab::start().await;
+async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(fast_path: bool) {
+    let lab = start(fast_path).await;
     let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: echo\n  labels:\n    app: echo\nspec:\n  containers:\n  - name: echo\n    image: registry.k8s.io/echoserver:1.10\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n  selector:\n    app: echo\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: nobody\nspec:\n  ports:\n  - port: 80\n  selector:\n    app: nobody\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: echo\nspec:\n  rules:\n  - host: echo.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: echo\n            port:\n              name: http\n      - path: /empty\n        pathType: Exact\n        backend:\n          service:\n            name: nobody\n            port:\n              number: 80\n";
     let (code, out) = lab.apply(manifest).await;
     assert_eq!(code, 200, "{out}");
@@ -189,9 +222,8 @@ async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(
     assert!(out.contains("503 Service Temporarily Unavailable"), "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504_and_a_stalled_body_is_cut_off() {
-    let lab = Lab::start().await;
+async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504_and_a_stalled_body_is_cut_off(fast_path: bool) {
+    let lab = start(fast_path).await;
     // A server on the host that takes connections and never answers, as the endpoint of a
     // selectorless service.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -253,9 +285,8 @@ async fn a_pod_that_does_not_answer_in_the_read_timeout_gets_504_and_a_stalled_b
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookie_affinity_keeps_a_client_on_one_pod() {
-    let lab = Lab::start().await;
+async fn cookie_affinity_keeps_a_client_on_one_pod(fast_path: bool) {
+    let lab = start(fast_path).await;
     lab.apply(KUBIA).await;
     let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: sticky\n  annotations:\n    nginx.ingress.kubernetes.io/affinity: cookie\n    nginx.ingress.kubernetes.io/session-cookie-name: route\n    nginx.ingress.kubernetes.io/session-cookie-max-age: \"3600\"\nspec:\n  rules:\n  - host: sticky.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: kubia\n            port:\n              number: 80\n";
     let (code, out) = lab.apply(ingress).await;
@@ -293,10 +324,9 @@ async fn create_tls_secret(lab: &Lab, name: &str, cert: &Path, key: &Path) -> (u
     (r.status().as_u16(), r.json().await.unwrap_or_default())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_terminates_with_the_secrets_certificate_chosen_by_sni() {
-    let lab = Lab::start().await;
-    let dir = std::env::temp_dir().join(format!("svclab-tls-{}", std::process::id()));
+async fn tls_terminates_with_the_secrets_certificate_chosen_by_sni(fast_path: bool) {
+    let lab = start(fast_path).await;
+    let dir = std::env::temp_dir().join(format!("svclab-tls-{}-{fast_path}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // As the chapter makes them: an RSA key and a self-signed certificate for kubia.example.com,
     // and an ECDSA pair for a second host.
@@ -421,9 +451,8 @@ async fn tls_terminates_with_the_secrets_certificate_chosen_by_sni() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_add_on_switches_off_and_on_and_unknown_classes_are_ignored() {
-    let lab = Lab::start().await;
+async fn the_add_on_switches_off_and_on_and_unknown_classes_are_ignored(fast_path: bool) {
+    let lab = start(fast_path).await;
     lab.apply(KUBIA).await;
     lab.apply(NODE_PORT).await;
     lab.apply(INGRESS).await;
@@ -452,11 +481,11 @@ async fn the_add_on_switches_off_and_on_and_unknown_classes_are_ignored() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn route_changes_apply_on_a_live_connection_and_websockets_pass_through() {
+async fn route_changes_apply_on_a_live_connection_and_websockets_pass_through(fast_path: bool) {
     // svclab's own API is the websocket's backend, reached by the ingress's host name.
     let mut config = svclab::app::Config::ephemeral();
     config.access.allowed_hosts = vec!["live.example.com".into()];
+    config.ingress.fast_path = fast_path;
     let lab = Lab::start_with(config).await;
     for name in ["foo", "bar"] {
         lab.apply(&app(name, 1)).await;

@@ -124,9 +124,21 @@ async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_are_proxied_as_http_1_1_says_pipelined_chunked_closed_and_with_bodies() {
+async fn on_the_fast_path() {
+    requests_are_proxied_as_http_1_1_says_pipelined_chunked_closed_and_with_bodies(true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_hyper() {
+    requests_are_proxied_as_http_1_1_says_pipelined_chunked_closed_and_with_bodies(false).await
+}
+
+/// The same requests and the same answers whichever path the ingress takes.
+async fn requests_are_proxied_as_http_1_1_says_pipelined_chunked_closed_and_with_bodies(fast_path: bool) {
     use tokio::io::AsyncWriteExt;
-    let lab = Lab::start().await;
+    let mut config = svclab::app::Config::ephemeral();
+    config.ingress.fast_path = fast_path;
+    let lab = Lab::start_with(config).await;
     let (server, seen) = scripted_server().await;
     let manifest = ingress_to_host("scripted", "s.example.com", server, "");
     let (code, out) = lab.apply(&manifest).await;

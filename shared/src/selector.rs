@@ -90,11 +90,11 @@ impl Selector {
             }
             let requirement = parse_requirement(part)?;
             for (i, v) in requirement.values.iter().enumerate() {
-                if !crate::validation::is_label_value(v) {
+                if !crate::validation::names::is_label_value(v) {
                     return Err(ParseError(format!(
                         "unable to parse requirement: values[{i}][{}]: Invalid value: {v:?}: {}",
                         requirement.key,
-                        crate::validation::LABEL_VALUE_MSG
+                        crate::validation::names::LABEL_VALUE_MSG
                     )));
                 }
             }

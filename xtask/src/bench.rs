@@ -22,10 +22,12 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     if chosen.contains(&"dns") {
         setup::apt_tool("dnsperf", "dnsperf")?;
         setup::apt_tool("named", "bind9")?;
+        setup::apt_tool("knotd", "knot")?;
     }
     if chosen.contains(&"ingress") {
         setup::apt_tool("wrk", "wrk")?;
         setup::apt_tool("nginx", "nginx")?;
+        setup::apt_tool("haproxy", "haproxy")?;
     }
     if chosen.contains(&"store") {
         setup::apt_tool("etcd", "etcd-server")?;

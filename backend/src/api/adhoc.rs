@@ -60,13 +60,28 @@ pub fn pod_for(run: &RunRequest) -> Result<Pod, ApiError> {
     })
 }
 
+/// Why `kubectl expose` cannot read a selector off an object, in kubectl's words.
+#[derive(Debug, thiserror::Error)]
+enum ExposeError {
+    #[error(
+        "couldn't convert expressions - \"{0}\" to map: operator \"In\" without a single value cannot be converted into the old label selector format"
+    )]
+    Expressions(String),
+    #[error(
+        "couldn't retrieve selectors via --selector flag or introspection: the pod has no labels and cannot be exposed"
+    )]
+    UnlabelledPod,
+    #[error("cannot expose a {0}")]
+    NotExposable(&'static str),
+}
+
 /// What `kubectl expose` reads from the exposed object: its selector and the ports its pods
 /// declare.
-fn introspect(object: &Object) -> Result<(BTreeMap<String, String>, Vec<ContainerPort>), String> {
+fn introspect(object: &Object) -> Result<(BTreeMap<String, String>, Vec<ContainerPort>), ExposeError> {
     let ports_of = |spec: Option<&PodSpec>| -> Vec<ContainerPort> {
         spec.iter().flat_map(|s| s.containers.iter().flat_map(|c| c.ports.iter().flatten().cloned())).collect()
     };
-    let from_label_selector = |s: &LabelSelector| -> Result<BTreeMap<String, String>, String> {
+    let from_label_selector = |s: &LabelSelector| -> Result<BTreeMap<String, String>, ExposeError> {
         if let Some(e) = s.match_expressions.as_ref().filter(|e| !e.is_empty()) {
             let shown = svclab_shared::selector::Selector::from_label_selector(&LabelSelector {
                 match_expressions: Some(e.clone()),
@@ -74,9 +89,7 @@ fn introspect(object: &Object) -> Result<(BTreeMap<String, String>, Vec<Containe
             })
             .map(|s| s.to_string())
             .unwrap_or_default();
-            return Err(format!(
-                "couldn't convert expressions - \"{shown}\" to map: operator \"In\" without a single value cannot be converted into the old label selector format"
-            ));
+            return Err(ExposeError::Expressions(shown));
         }
         Ok(s.match_labels.clone().unwrap_or_default())
     };
@@ -84,7 +97,7 @@ fn introspect(object: &Object) -> Result<(BTreeMap<String, String>, Vec<Containe
         Object::Pod(p) => {
             let labels = p.metadata.labels.clone().unwrap_or_default();
             if labels.is_empty() {
-                return Err("couldn't retrieve selectors via --selector flag or introspection: the pod has no labels and cannot be exposed".into());
+                return Err(ExposeError::UnlabelledPod);
             }
             Ok((labels, ports_of(p.spec.as_ref())))
         }
@@ -117,13 +130,13 @@ fn introspect(object: &Object) -> Result<(BTreeMap<String, String>, Vec<Containe
                 .collect();
             Ok((spec.selector.unwrap_or_default(), ports))
         }
-        _ => Err("cannot expose this kind of object".into()),
+        other => Err(ExposeError::NotExposable(other.kind().name())),
     }
 }
 
 /// The service `kubectl expose` makes for `object`.
 pub fn service_for(request: &ExposeRequest, object: &Object) -> Result<Service, ApiError> {
-    let (selector, declared) = introspect(object).map_err(ApiError::BadRequest)?;
+    let (selector, declared) = introspect(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let protocol = request.protocol.clone();
     let target = |fallback: i32| match request.target_port.as_deref() {
         Some(t) => match t.parse::<i32>() {

@@ -3,10 +3,12 @@
 //! against the path; and unknown fields handled as `?fieldValidation=` asks (refused, warned
 //! about, or dropped), with kube-apiserver's messages.
 
-use super::resources::Target;
+use super::media::content_type;
+use super::path::Target;
 use crate::error::ApiError;
 use crate::openapi::fields::{self, FieldValidation};
-use axum::http::HeaderValue;
+use crate::registry::Patch;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -20,7 +22,8 @@ pub struct Decoded {
 
 /// The field validation a request asks for.
 pub fn field_validation(query: &HashMap<String, String>) -> Result<FieldValidation, ApiError> {
-    FieldValidation::from_query(query.get("fieldValidation").map(String::as_str)).map_err(ApiError::BadRequest)
+    FieldValidation::from_query(query.get("fieldValidation").map(String::as_str))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// Who makes a write, for `managedFields`: `?fieldManager=`, else the client's name (its
@@ -85,7 +88,8 @@ pub fn object(
             _ => {}
         }
     }
-    let warnings = fields::check(kind, api_version, &value, validation).map_err(ApiError::BadRequest)?;
+    let warnings =
+        fields::check(kind, api_version, &value, validation).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let value = legacy::upgrade(value);
     let object =
         Object::from_value_as(kind, value).map_err(|e| ApiError::BadRequest(fields::cannot_handle(kind, e)))?;
@@ -102,4 +106,19 @@ pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
         }
     }
     response
+}
+
+/// A PATCH body by its content type.
+pub(super) fn parse_patch(headers: &HeaderMap, body: &[u8]) -> Result<Patch, ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
+    match content_type(headers).as_str() {
+        "application/merge-patch+json" => Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?)),
+        "application/strategic-merge-patch+json" => {
+            Ok(Patch::Strategic(serde_json::from_slice(body).map_err(invalid)?))
+        }
+        "application/json-patch+json" => Ok(Patch::Json(serde_json::from_slice(body).map_err(invalid)?)),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+        ))),
+    }
 }

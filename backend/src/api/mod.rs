@@ -29,6 +29,7 @@ pub mod logs;
 pub mod lookup;
 pub mod media;
 pub mod nodes;
+mod path;
 mod protobuf;
 pub mod requests;
 pub mod resources;

@@ -166,7 +166,7 @@ async fn one_connection(
     };
     let mut client = match tokio::time::timeout(REQUEST_TIMEOUT, handshake).await {
         Ok(Ok(client)) => client,
-        Ok(Err(e)) => return failed(e, dns, addr.to_string(), hops(&trace)),
+        Ok(Err(e)) => return failed(e.to_string(), dns, addr.to_string(), hops(&trace)),
         Err(_) => return failed(timed_out(), dns, addr.to_string(), hops(&trace)),
     };
     let request = Request::get(&target.host_header(), &target.path);
@@ -185,7 +185,7 @@ async fn one_connection(
                 result.status = Some(r.status);
                 result.body = String::from_utf8_lossy(&r.body).into_owned();
             }
-            Ok(Err(e)) => result.error = Some(e),
+            Ok(Err(e)) => result.error = Some(e.to_string()),
             Err(_) => result.error = Some(timed_out()),
         }
         result.hops = hops(&trace);
@@ -347,11 +347,11 @@ async fn ingress_requests(
                 .await
                 .map_err(|e| format!("Failed to connect to {} port {}: {e}", addr.ip(), addr.port()))?;
             if target.https {
-                let (tls, subject) = http::tls_connect(stream, &target.host).await?;
+                let (tls, subject) = http::tls_connect(stream, &target.host).await.map_err(|e| e.to_string())?;
                 result.certificate = Some(subject);
-                http::send(tls, &get).await
+                http::send(tls, &get).await.map_err(|e| e.to_string())
             } else {
-                http::send(stream, &get).await
+                http::send(stream, &get).await.map_err(|e| e.to_string())
             }
         };
         match sent.await {

@@ -5,10 +5,11 @@
 
 use super::media::content_type;
 use super::media::{self, Rendering};
+use super::path::{Target, parse_path};
 use super::table::{IncludeObject, ListMeta, View};
 use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
-use crate::registry::{Patch, Write};
+use crate::registry::Write;
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::body::Bytes;
@@ -19,66 +20,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use svclab_shared::validation::FieldError;
-use svclab_shared::{Kind, Object, legacy};
-
-/// What a REST path names.
-#[derive(Debug, PartialEq)]
-pub struct Target {
-    pub kind: Kind,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
-    pub subresource: Option<String>,
-    /// The older version the path names (`extensions/v1beta1`), which svclab converts.
-    pub legacy: Option<&'static str>,
-}
-
-/// Parses `/api/v1/namespaces/default/pods/x/exec` and friends.
-pub fn parse_path(path: &str) -> Result<Target, ApiError> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (group, version, rest) = match segments.as_slice() {
-        ["api", version, rest @ ..] => ("", *version, rest),
-        ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => return Err(ApiError::PathNotFound),
-    };
-    let find = |plural: &str| {
-        Kind::from_plural(group, version, plural).or_else(|| legacy::kind_from_plural(group, version, plural))
-    };
-    let kind = |plural: &str| find(plural).ok_or(ApiError::PathNotFound);
-    let own = |s: &&str| Some(s.to_string());
-    let api_version = format!("{group}/{version}");
-    let legacy = |kind: Kind| legacy::served_version(&api_version, kind);
-    let target = match rest {
-        ["namespaces", ns, plural, tail @ ..] if find(plural).is_some() => {
-            let kind = kind(plural)?;
-            if !kind.namespaced() {
-                return Err(ApiError::PathNotFound);
-            }
-            let (name, subresource) = match tail {
-                [] => (None, None),
-                [name] => (own(name), None),
-                [name, sub] => (own(name), own(sub)),
-                _ => return Err(ApiError::PathNotFound),
-            };
-            Target { kind, namespace: own(ns), name, subresource, legacy: legacy(kind) }
-        }
-        [plural, tail @ ..] => {
-            let kind = kind(plural)?;
-            let (name, subresource) = match tail {
-                [] => (None, None),
-                [name] => (own(name), None),
-                [name, sub] => (own(name), own(sub)),
-                _ => return Err(ApiError::PathNotFound),
-            };
-            // Listing a namespaced kind across all namespaces is fine; naming one needs a namespace.
-            if kind.namespaced() && name.is_some() {
-                return Err(ApiError::PathNotFound);
-            }
-            Target { kind, namespace: None, name, subresource, legacy: legacy(kind) }
-        }
-        _ => return Err(ApiError::PathNotFound),
-    };
-    Ok(target)
-}
+use svclab_shared::{Kind, Object};
 
 pub async fn handle(
     State(state): State<ApiState>,
@@ -233,7 +175,7 @@ fn dispatch(
             Ok(decode::with_warnings((status, Json(written.object(&object))).into_response(), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
-            let patch = parse_patch(headers, &body)?;
+            let patch = decode::parse_patch(headers, &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
             let (patched, warnings) = state.registry.patch(&key, patch, &write)?;
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
@@ -277,21 +219,6 @@ fn json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// A PATCH body by its content type.
-pub(super) fn parse_patch(headers: &HeaderMap, body: &[u8]) -> Result<Patch, ApiError> {
-    let invalid = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
-    match content_type(headers).as_str() {
-        "application/merge-patch+json" => Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?)),
-        "application/strategic-merge-patch+json" => {
-            Ok(Patch::Strategic(serde_json::from_slice(body).map_err(invalid)?))
-        }
-        "application/json-patch+json" => Ok(Patch::Json(serde_json::from_slice(body).map_err(invalid)?)),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
-        ))),
-    }
-}
-
 fn get(state: &ApiState, target: &Target) -> Result<Arc<Object>, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
     let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
@@ -324,27 +251,4 @@ fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<(Optio
     let options: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let precondition = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
     Ok((precondition, options["gracePeriodSeconds"].as_i64().or(from_query)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_name_kinds_namespaces_and_subresources() {
-        let t = parse_path("/api/v1/namespaces/default/pods/kubia-x/exec").unwrap();
-        assert_eq!(
-            (t.kind, t.namespace.as_deref(), t.name.as_deref(), t.subresource.as_deref()),
-            (Kind::Pod, Some("default"), Some("kubia-x"), Some("exec"))
-        );
-        let t = parse_path("/api/v1/namespaces/default").unwrap();
-        assert_eq!((t.kind, t.name.as_deref()), (Kind::Namespace, Some("default")));
-        let t = parse_path("/api/v1/services").unwrap();
-        assert_eq!((t.kind, t.namespace), (Kind::Service, None));
-        let t = parse_path("/apis/apps/v1/namespaces/x/replicasets").unwrap();
-        assert_eq!(t.kind, Kind::ReplicaSet);
-        assert!(parse_path("/api/v1/widgets").is_err());
-        assert!(parse_path("/api/v1/pods/x").is_err(), "a namespaced object needs its namespace");
-        assert!(parse_path("/api/v1/namespaces/x/nodes").is_err());
-    }
 }

@@ -2,7 +2,7 @@
 //! `autoscaling/v1` Scale to read, replace or patch (`kubectl scale`).
 
 use super::ApiState;
-use super::resources::parse_patch;
+use super::decode::parse_patch;
 use crate::error::ApiError;
 use crate::registry::{Patch, retry_on_conflict};
 use crate::store::ObjectKey;

@@ -50,19 +50,34 @@ fn signer_rules(signer: &str) -> Option<(&'static [&'static str], Option<&'stati
     }
 }
 
+/// Why a signer refuses a request: the message of the `Failed` condition it sets.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no signer for this signerName")]
+    UnknownSigner,
+    #[error("invalid usage for {signer} certificate: {usage}")]
+    InvalidUsage { signer: String, usage: String },
+    #[error("missing required usage for {signer} certificate: {usage}")]
+    MissingUsage { signer: String, usage: String },
+    /// The request is not a PEM certificate request, or could not be signed.
+    #[error("{0}")]
+    Certificate(#[from] rcgen::Error),
+}
+
 /// Issues the certificate a request asks for, or says why the signer refuses it.
-pub fn sign(ca: &ClusterCa, csr: &CertificateSigningRequest) -> Result<String, String> {
+pub fn sign(ca: &ClusterCa, csr: &CertificateSigningRequest) -> Result<String, SignError> {
     let spec = &csr.spec;
-    let (allowed, required) = signer_rules(&spec.signer_name).ok_or("no signer for this signerName")?;
+    let (allowed, required) = signer_rules(&spec.signer_name).ok_or(SignError::UnknownSigner)?;
     let usages = spec.usages.clone().unwrap_or_default();
+    let signer = || spec.signer_name.clone();
     if let Some(bad) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
-        return Err(format!("invalid usage for {} certificate: {bad}", spec.signer_name));
+        return Err(SignError::InvalidUsage { signer: signer(), usage: bad.clone() });
     }
     if let Some(required) = required.filter(|r| !usages.iter().any(|u| u == r)) {
-        return Err(format!("missing required usage for {} certificate: {required}", spec.signer_name));
+        return Err(SignError::MissingUsage { signer: signer(), usage: required.to_string() });
     }
     let pem = String::from_utf8_lossy(&spec.request.0);
-    let mut request = rcgen::CertificateSigningRequestParams::from_pem(&pem).map_err(|e| e.to_string())?;
+    let mut request = rcgen::CertificateSigningRequestParams::from_pem(&pem)?;
     let now = time::OffsetDateTime::now_utc();
     let lifetime = spec.expiration_seconds.map(i64::from).unwrap_or(365 * 24 * 3600).clamp(600, 365 * 24 * 3600);
     let params = &mut request.params;
@@ -99,7 +114,7 @@ pub fn sign(ca: &ClusterCa, csr: &CertificateSigningRequest) -> Result<String, S
         })
         .collect();
     params.use_authority_key_identifier_extension = true;
-    let cert = request.signed_by(&ca.issuer).map_err(|e| e.to_string())?;
+    let cert = request.signed_by(&ca.issuer)?;
     Ok(cert.pem())
 }
 
@@ -142,13 +157,13 @@ impl Reconciler for CsrSigningController {
         let status = updated.status.get_or_insert_with(Default::default);
         match sign(&self.ca, &csr) {
             Ok(pem) => status.certificate = Some(ByteString(pem.into_bytes())),
-            Err(message) => {
+            Err(refused) => {
                 let now = Time(jiff::Timestamp::now());
                 status.conditions.get_or_insert_with(Vec::new).push(CertificateSigningRequestCondition {
                     type_: "Failed".into(),
                     status: "True".into(),
                     reason: Some("SignerValidationFailure".into()),
-                    message: Some(message),
+                    message: Some(refused.to_string()),
                     last_update_time: Some(now.clone()),
                     last_transition_time: Some(now),
                 });

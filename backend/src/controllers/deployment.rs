@@ -245,28 +245,31 @@ impl DeploymentController {
     }
 }
 
-impl Reconciler for DeploymentController {
-    fn name(&self) -> &'static str {
-        COMPONENT
-    }
+/// A Deployment and its ReplicaSets, as one reconcile sees them.
+struct Rollout {
+    d: Deployment,
+    spec: DeploymentSpec,
+    /// Its ReplicaSets, oldest first.
+    all: Vec<ReplicaSet>,
+    /// The current template's `pod-template-hash`.
+    hash: String,
+    desired: i32,
+    recreate: bool,
+    max_surge: i32,
+    max_unavailable: i32,
+    max_revision: i64,
+    /// The ReplicaSet of the current template, if there is one yet (an index into `all`).
+    existing: Option<usize>,
+    old: Vec<ReplicaSet>,
+    old_counts: Vec<Counts>,
+}
 
-    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
-        match object.kind() {
-            Kind::Deployment => vec![ObjectKey::of(object)],
-            Kind::ReplicaSet => std::iter::once(object)
-                .chain(old)
-                .flat_map(|o| o.metadata().owner_references.iter().flatten())
-                .filter(|r| r.kind == "Deployment" && r.controller == Some(true))
-                .map(|r| ObjectKey::new(Kind::Deployment, object.namespace(), &r.name))
-                .collect(),
-            _ => vec![],
-        }
-    }
-
-    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let store = self.registry.store().clone();
-        let Some(d) = store.get_typed::<Deployment>(&key.namespace, &key.name) else { return Action::AwaitChange };
-        let Some(spec) = d.spec.clone() else { return Action::AwaitChange };
+impl DeploymentController {
+    /// Reads the Deployment and the ReplicaSets it owns, and works out its strategy's numbers.
+    fn rollout(&self, key: &ObjectKey) -> Option<Rollout> {
+        let store = self.registry.store();
+        let d = store.get_typed::<Deployment>(&key.namespace, &key.name)?;
+        let spec = d.spec.clone()?;
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let mut all: Vec<ReplicaSet> = store
             .list_typed::<ReplicaSet>(Some(&key.namespace))
@@ -287,91 +290,141 @@ impl Reconciler for DeploymentController {
         let old: Vec<ReplicaSet> =
             all.iter().enumerate().filter(|(i, _)| Some(*i) != existing).map(|(_, rs)| rs.clone()).collect();
         let old_counts: Vec<Counts> = old.iter().map(counts).collect();
-        if spec.paused == Some(true) {
-            self.write_status(&d, existing.map(|i| &all[i]), &all, max_unavailable);
-            return Action::AwaitChange;
+        Some(Rollout {
+            d,
+            spec,
+            all,
+            hash,
+            desired,
+            recreate,
+            max_surge,
+            max_unavailable,
+            max_revision,
+            existing,
+            old,
+            old_counts,
+        })
+    }
+
+    /// The current template's ReplicaSet, made the newest revision when the template was rolled
+    /// back to it.
+    fn newest_revision(&self, r: &Rollout, i: usize) -> Result<ReplicaSet, Action> {
+        let mut rs = r.all[i].clone();
+        if revision(&rs) >= r.max_revision {
+            return Ok(rs);
         }
-        let new = match existing {
-            Some(i) => {
-                let mut rs = all[i].clone();
-                // A template rolled back to an older ReplicaSet's makes it the newest revision.
-                if revision(&rs) < max_revision {
-                    rs.metadata
-                        .annotations
-                        .get_or_insert_with(Default::default)
-                        .insert(REVISION.into(), (max_revision + 1).to_string());
-                    match self.registry.update(Object::ReplicaSet(rs)) {
-                        Ok(o) => match o.downcast::<ReplicaSet>() {
-                            Some(rs) => rs.clone(),
-                            None => return Action::AwaitChange,
-                        },
-                        Err(_) => return Action::RequeueAfter(Duration::from_millis(100)),
-                    }
-                } else {
-                    rs
-                }
-            }
-            None => {
-                let (first, _) = if recreate {
-                    (0, vec![])
-                } else {
-                    plan(desired, max_surge, max_unavailable, Counts { spec: 0, available: 0 }, &old_counts)
-                };
-                let rs = self.new_replica_set(&d, &spec, &hash, max_revision + 1, 0);
-                let created = match self.registry.create(Object::ReplicaSet(rs)) {
-                    Ok(o) => o.downcast::<ReplicaSet>().cloned(),
-                    Err(e) => {
-                        let msg = format!("Failed to create new replica set: {e}");
-                        self.registry.record_event(
-                            &Object::Deployment(d.clone()),
-                            "Warning",
-                            "FailedCreate",
-                            &msg,
-                            COMPONENT,
-                        );
-                        return Action::RequeueAfter(Duration::from_secs(1));
-                    }
-                };
-                let Some(created) = created else { return Action::AwaitChange };
-                if first > 0 {
-                    self.scale(&d, &created, first);
-                }
-                return Action::AwaitChange;
+        let annotations = rs.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(REVISION.into(), (r.max_revision + 1).to_string());
+        match self.registry.update(Object::ReplicaSet(rs)) {
+            Ok(o) => o.downcast::<ReplicaSet>().cloned().ok_or(Action::AwaitChange),
+            Err(_) => Err(Action::RequeueAfter(Duration::from_millis(100))),
+        }
+    }
+
+    /// Creates the current template's ReplicaSet, scaled to what the strategy allows at once.
+    fn create_new(&self, r: &Rollout) -> Action {
+        let (first, _) = if r.recreate {
+            (0, vec![])
+        } else {
+            let none = Counts { spec: 0, available: 0 };
+            plan(r.desired, r.max_surge, r.max_unavailable, none, &r.old_counts)
+        };
+        let rs = self.new_replica_set(&r.d, &r.spec, &r.hash, r.max_revision + 1, 0);
+        let created = match self.registry.create(Object::ReplicaSet(rs)) {
+            Ok(o) => o.downcast::<ReplicaSet>().cloned(),
+            Err(e) => {
+                let msg = format!("Failed to create new replica set: {e}");
+                let object = Object::Deployment(r.d.clone());
+                self.registry.record_event(&object, "Warning", "FailedCreate", &msg, COMPONENT);
+                return Action::RequeueAfter(Duration::from_secs(1));
             }
         };
-        let mut ok = true;
-        if recreate {
-            // Every old pod goes first; the new ReplicaSet scales up once none is left.
-            for rs in &old {
-                ok &= self.scale(&d, rs, 0);
-            }
-            let old_pods: i32 = old.iter().map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas)).sum();
-            if old_pods == 0 {
-                ok &= self.scale(&d, &new, desired);
-            }
-        } else {
-            let (new_spec, old_specs) = plan(desired, max_surge, max_unavailable, counts(&new), &old_counts);
-            ok &= self.scale(&d, &new, new_spec);
-            for (rs, replicas) in old.iter().zip(old_specs) {
-                ok &= self.scale(&d, rs, replicas);
-            }
+        if let Some(created) = created.filter(|_| first > 0) {
+            self.scale(&r.d, &created, first);
         }
-        // Old ReplicaSets scaled to zero beyond revisionHistoryLimit go.
-        let limit = spec.revision_history_limit.unwrap_or(10).max(0) as usize;
-        let empty: Vec<&ReplicaSet> = old
-            .iter()
+        Action::AwaitChange
+    }
+
+    /// `Recreate`: every old pod goes first; the new ReplicaSet scales up once none is left.
+    fn recreate(&self, r: &Rollout, new: &ReplicaSet) -> bool {
+        let mut ok = true;
+        for rs in &r.old {
+            ok &= self.scale(&r.d, rs, 0);
+        }
+        let old_pods: i32 = r.old.iter().map(|rs| rs.status.as_ref().map_or(0, |s| s.replicas)).sum();
+        if old_pods == 0 {
+            ok &= self.scale(&r.d, new, r.desired);
+        }
+        ok
+    }
+
+    /// `RollingUpdate`: the new and old ReplicaSets scaled as [`plan`] says.
+    fn rolling(&self, r: &Rollout, new: &ReplicaSet) -> bool {
+        let (new_spec, old_specs) = plan(r.desired, r.max_surge, r.max_unavailable, counts(new), &r.old_counts);
+        let mut ok = self.scale(&r.d, new, new_spec);
+        for (rs, replicas) in r.old.iter().zip(old_specs) {
+            ok &= self.scale(&r.d, rs, replicas);
+        }
+        ok
+    }
+
+    /// Old ReplicaSets scaled to zero beyond `revisionHistoryLimit` go.
+    fn cleanup(&self, r: &Rollout, namespace: &str) {
+        let limit = r.spec.revision_history_limit.unwrap_or(10).max(0) as usize;
+        let empty: Vec<&ReplicaSet> = (r.old.iter())
             .filter(|rs| counts(rs).spec == 0 && rs.status.as_ref().is_none_or(|s| s.replicas == 0))
             .collect();
         for rs in empty.iter().take(empty.len().saturating_sub(limit)) {
-            let key = ObjectKey::new(Kind::ReplicaSet, &key.namespace, rs.metadata.name.as_deref().unwrap_or_default());
+            let key = ObjectKey::new(Kind::ReplicaSet, namespace, rs.metadata.name.as_deref().unwrap_or_default());
             let _ = self.registry.delete(&key, None);
         }
-        let fresh: Vec<ReplicaSet> = all
-            .iter()
-            .filter_map(|rs| store.get_typed::<ReplicaSet>(&key.namespace, rs.metadata.name.as_deref()?))
+    }
+
+    /// The Deployment's status, from its ReplicaSets as they are after this reconcile.
+    fn sync_status(&self, r: &Rollout, new: &ReplicaSet, namespace: &str) -> bool {
+        let store = self.registry.store();
+        let fresh: Vec<ReplicaSet> = (r.all.iter())
+            .filter_map(|rs| store.get_typed::<ReplicaSet>(namespace, rs.metadata.name.as_deref()?))
             .collect();
         let new_now = fresh.iter().find(|rs| rs.metadata.name == new.metadata.name);
-        ok &= self.write_status(&d, new_now, &fresh, max_unavailable);
+        self.write_status(&r.d, new_now, &fresh, r.max_unavailable)
+    }
+}
+
+impl Reconciler for DeploymentController {
+    fn name(&self) -> &'static str {
+        COMPONENT
+    }
+
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        match object.kind() {
+            Kind::Deployment => vec![ObjectKey::of(object)],
+            Kind::ReplicaSet => std::iter::once(object)
+                .chain(old)
+                .flat_map(|o| o.metadata().owner_references.iter().flatten())
+                .filter(|r| r.kind == "Deployment" && r.controller == Some(true))
+                .map(|r| ObjectKey::new(Kind::Deployment, object.namespace(), &r.name))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        let Some(r) = self.rollout(key) else { return Action::AwaitChange };
+        if r.spec.paused == Some(true) {
+            self.write_status(&r.d, r.existing.map(|i| &r.all[i]), &r.all, r.max_unavailable);
+            return Action::AwaitChange;
+        }
+        let new = match r.existing {
+            Some(i) => match self.newest_revision(&r, i) {
+                Ok(rs) => rs,
+                Err(action) => return action,
+            },
+            None => return self.create_new(&r),
+        };
+        let mut ok = if r.recreate { self.recreate(&r, &new) } else { self.rolling(&r, &new) };
+        self.cleanup(&r, &key.namespace);
+        ok &= self.sync_status(&r, &new, &key.namespace);
         if ok { Action::AwaitChange } else { Action::RequeueAfter(Duration::from_millis(100)) }
     }
 }

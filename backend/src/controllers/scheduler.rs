@@ -48,12 +48,36 @@ fn pod_capacity(node: &Node) -> usize {
     allocatable.and_then(|a| a.get("pods")).and_then(|q| q.0.parse().ok()).unwrap_or(110)
 }
 
+/// Why no node can take a pod, counted by reason as the scheduler's `FailedScheduling` event
+/// says it (`0/3 nodes are available: 3 Too many pods.`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unschedulable {
+    pub nodes: usize,
+    pub not_ready: usize,
+    pub full: usize,
+}
+
+impl std::fmt::Display for Unschedulable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut reasons = Vec::new();
+        if self.not_ready > 0 {
+            reasons.push(format!("{} node(s) were not ready", self.not_ready));
+        }
+        if self.full > 0 {
+            reasons.push(format!("{} Too many pods", self.full));
+        }
+        write!(f, "0/{} nodes are available: {}.", self.nodes, reasons.join(", "))
+    }
+}
+
+impl std::error::Error for Unschedulable {}
+
 /// The nodes with the fewest pods among those that can take one, or the scheduler's
 /// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`).
 pub fn least_loaded<'a, 'p>(
     nodes: &'a [Node],
     pods: impl IntoIterator<Item = &'p Pod>,
-) -> Result<Vec<&'a str>, String> {
+) -> Result<Vec<&'a str>, Unschedulable> {
     let mut load: BTreeMap<&str, usize> =
         nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
     for pod in pods {
@@ -74,14 +98,7 @@ pub fn least_loaded<'a, 'p>(
         }
     }
     let Some(min) = fits.iter().map(|(_, l)| *l).min() else {
-        let mut reasons = Vec::new();
-        if not_ready > 0 {
-            reasons.push(format!("{not_ready} node(s) were not ready"));
-        }
-        if full > 0 {
-            reasons.push(format!("{full} Too many pods"));
-        }
-        return Err(format!("0/{} nodes are available: {}.", nodes.len(), reasons.join(", ")));
+        return Err(Unschedulable { nodes: nodes.len(), not_ready, full });
     };
     Ok(fits.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect())
 }
@@ -125,7 +142,8 @@ impl Reconciler for Scheduler {
         let object = Object::Pod(pod);
         let node = match candidates {
             Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
-            Err(msg) => {
+            Err(why) => {
+                let msg = why.to_string();
                 self.registry.record_event(&object, "Warning", "FailedScheduling", &msg, "default-scheduler");
                 return Action::RequeueAfter(Duration::from_secs(1));
             }
@@ -161,7 +179,7 @@ mod tests {
         let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
         assert_eq!(least_loaded(&nodes, &[]).unwrap(), ["node-1", "node-2"]);
         assert_eq!(least_loaded(&nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
-        let err = least_loaded(&[node("node-3", false)], &[]).unwrap_err();
+        let err = least_loaded(&[node("node-3", false)], &[]).unwrap_err().to_string();
         assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
     }
 
@@ -174,7 +192,7 @@ mod tests {
         )]);
         small.status.as_mut().unwrap().allocatable = Some(pods);
         let running = [pod_on("node-1"), pod_on("node-1")];
-        let err = least_loaded(&[small, node("node-2", false)], &running).unwrap_err();
+        let err = least_loaded(&[small, node("node-2", false)], &running).unwrap_err().to_string();
         assert_eq!(err, "0/2 nodes are available: 1 node(s) were not ready, 1 Too many pods.");
     }
 }

@@ -8,7 +8,9 @@
 //! server ([`server::serve_with_hyper`]) for the rest of its life.
 
 use super::affinity;
-use super::server::{self, Choice, FORWARDED, Frontend, HOP_BY_HOP, Peer, PodStream};
+use super::http::{self, FORWARDED, HOP_BY_HOP, Peer};
+use super::pool::PodStream;
+use super::server::{self, Choice, Frontend};
 use super::upstream::{self, Framing, PodBody, Step};
 use bytes::{Buf, BytesMut};
 use hyper::{Method, StatusCode};
@@ -22,11 +24,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How long a client has to send a request head, from when the ingress starts waiting for it
-/// (so also how long an idle keep-alive connection stays open).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long requests in flight may take to finish once the ingress stops.
-pub const DRAIN: Duration = Duration::from_secs(5);
 /// The largest request head read (nginx's `large_client_header_buffers` is 4 × 8k).
 const MAX_HEAD: usize = 64 * 1024;
 /// As many headers as hyper accepts by default.
@@ -87,7 +84,7 @@ enum Delimit {
 }
 
 /// Serves a client connection until it closes, times out or `cancel` fires (requests in flight
-/// then get [`DRAIN`] to finish).
+/// then get [`http::DRAIN`] to finish).
 pub async fn serve<S>(stream: S, peer: Peer, frontend: Frontend, cancel: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -104,7 +101,7 @@ where
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
     // One timer for the connection, moved on for each head (cheap while it runs).
-    let deadline = tokio::time::sleep(HEADER_TIMEOUT);
+    let deadline = tokio::time::sleep(http::HEADER_TIMEOUT);
     tokio::pin!(deadline);
     let mut waiting = false;
     loop {
@@ -115,7 +112,7 @@ where
         match next {
             Next::Read => {
                 if !waiting {
-                    deadline.as_mut().reset(Instant::now() + HEADER_TIMEOUT);
+                    deadline.as_mut().reset(Instant::now() + http::HEADER_TIMEOUT);
                     waiting = true;
                 }
                 client.buf.reserve(4096);
@@ -158,7 +155,7 @@ where
                     tokio::select! {
                         biased;
                         kept = &mut sent => (kept, false),
-                        _ = &mut cancelled => match tokio::time::timeout(DRAIN, sent).await {
+                        _ = &mut cancelled => match tokio::time::timeout(http::DRAIN, sent).await {
                             Ok(kept) => (kept, true),
                             Err(_) => return,
                         },
@@ -388,10 +385,10 @@ fn response_head(out: &mut Vec<u8>, head: &upstream::Head, forward: &Forward) ->
 /// in time, 400 and 431 for a bad head.
 fn answer(out: &mut Vec<u8>, status: StatusCode, keep_alive: bool, head: bool) {
     let (content_type, body) = match status {
-        StatusCode::NOT_FOUND => ("text/plain; charset=utf-8", server::NOT_FOUND.to_string()),
-        StatusCode::SERVICE_UNAVAILABLE => ("text/html", server::error_page(server::UNAVAILABLE)),
-        StatusCode::BAD_GATEWAY => ("text/html", server::error_page(server::BAD_GATEWAY)),
-        StatusCode::GATEWAY_TIMEOUT => ("text/html", server::error_page(server::GATEWAY_TIMEOUT)),
+        StatusCode::NOT_FOUND => ("text/plain; charset=utf-8", http::NOT_FOUND.to_string()),
+        StatusCode::SERVICE_UNAVAILABLE => ("text/html", http::error_page(http::UNAVAILABLE)),
+        StatusCode::BAD_GATEWAY => ("text/html", http::error_page(http::BAD_GATEWAY)),
+        StatusCode::GATEWAY_TIMEOUT => ("text/html", http::error_page(http::GATEWAY_TIMEOUT)),
         _ => ("text/plain; charset=utf-8", String::new()),
     };
     out.clear();

@@ -42,9 +42,13 @@ macro_rules! write_through {
 pub mod affinity;
 pub mod certs;
 mod downstream;
+pub mod http;
+mod listener;
+mod pool;
 pub mod routes;
 pub mod server;
 mod sync;
+mod traces;
 pub use sync::Sources;
 pub mod upstream;
 
@@ -66,6 +70,10 @@ pub struct IngressConfig {
     pub enabled: bool,
     /// Take a free port when a configured one is taken (the defaults are common ports).
     pub fallback: bool,
+    /// Whether requests without a body take the fast path (httparse both ways, in the client
+    /// connection's task) rather than hyper's server and client. Off, every request goes through
+    /// hyper: the tests run both ways, and the benchmark compares them.
+    pub fast_path: bool,
 }
 
 impl Default for IngressConfig {
@@ -75,6 +83,7 @@ impl Default for IngressConfig {
             https: ([127, 0, 0, 1], 8443).into(),
             enabled: true,
             fallback: true,
+            fast_path: true,
         }
     }
 }
@@ -104,7 +113,7 @@ struct Inner {
     /// Addresses bound before, reused when enabled again (so a port 0 stays the same).
     bound: std::sync::Mutex<Option<Addresses>>,
     running: Mutex<Option<Running>>,
-    traces: Arc<server::Traces>,
+    traces: Arc<traces::Traces>,
     cancel: CancellationToken,
 }
 
@@ -195,18 +204,19 @@ impl IngressAddon {
             metrics: self.inner.metrics.clone(),
         };
         tasks.spawn(sync::run(sources, address, published, cancel.clone()));
-        let shared = server::Shared {
+        let shared = listener::Shared {
             routes: routes_rx,
             network: self.inner.network.clone(),
             source: self.inner.source,
             traces: self.inner.traces.clone(),
+            fast_path: self.inner.config.fast_path,
         };
-        let acceptor = server::tls_acceptor(certs_rx, self.inner.default_certificate.key.clone());
+        let acceptor = listener::tls_acceptor(certs_rx, self.inner.default_certificate.key.clone());
         let listeners: Vec<_> =
             http.into_iter().map(|l| (l, None)).chain(https.into_iter().map(|l| (l, Some(acceptor.clone())))).collect();
         let workers = workers::start(listeners.len(), "ingress-worker", &tasks, &cancel)?;
         for ((listener, tls), worker) in listeners.into_iter().zip(workers) {
-            worker.clone().spawn(server::serve(listener, worker, shared.clone(), tls, cancel.clone()));
+            worker.clone().spawn(listener::serve(listener, worker, shared.clone(), tls, cancel.clone()));
         }
         tracing::info!(http = %addresses.http, https = %addresses.https, "ingress controller enabled");
         *running = Some(Running { addresses, cancel, tasks });

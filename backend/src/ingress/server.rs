@@ -1,160 +1,37 @@
-//! The ingress controller's data path: HTTP and HTTPS listeners (TLS terminated with rustls, the
-//! certificate chosen by SNI) on their workers, and the routing of each request by host and path
-//! from the current route table straight to a ready pod over pooled keep-alive connections,
-//! round-robin or by affinity cookie, with `X-Forwarded-*` and `X-Real-IP` set. Connections are
-//! read by [`downstream`]; the requests it leaves to hyper's server (bodies, upgrades such as
-//! websockets, `Expect`) are served here, bodiless ones through [`upstream`] and the rest through
-//! hyper's client, streaming. No route: the 404 default backend; no ready endpoint: 503.
+//! The ingress controller's request handling: each request routed by host and path from the
+//! current route table straight to a ready pod, round-robin or by affinity cookie, with
+//! `X-Forwarded-*` and `X-Real-IP` set; bodiless requests through [`upstream`], the rest through
+//! hyper's client ([`pool`]), streaming. No route: the 404 default backend; no ready endpoint:
+//! 503. Connections are read by [`downstream`]; the requests it leaves to hyper's server (bodies,
+//! upgrades such as websockets, `Expect`) are served by [`serve_with_hyper`].
+//!
+//! [`upstream`]: super::upstream
+//! [`pool`]: super::pool
+//! [`downstream`]: super::downstream
 
 use super::affinity;
-use super::certs::{Certificates, SniResolver};
+use super::http::{
+    self, BAD_GATEWAY, Body, BoxError, FORWARDED, GATEWAY_TIMEOUT, NOT_FOUND, Peer, UNAVAILABLE, X_REQUEST_ID,
+    html_error, strip_hop_by_hop, text, wants_upgrade,
+};
+use super::pool::{PodStream, Pool};
 use super::routes::RouteTable;
-use super::{downstream, upstream};
-use crate::network::dialer::Keep;
-use crate::network::workers::Worker;
-use crate::network::{Dial, Network, To};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use super::traces::Traces;
+use super::upstream;
+use crate::network::Network;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::sign::CertifiedKey;
-use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 use svclab_shared::lab::Hop;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Body = BoxBody<Bytes, BoxError>;
-
-/// A connection to a pod, opened through the virtual network with the controller's address as
-/// its source; the source is forgotten when the connection closes.
-pub struct PodStream {
-    stream: TcpStream,
-    _keep: Keep,
-}
-
-impl upstream::Stream for PodStream {
-    fn closed_while_idle(&self) -> io::Result<bool> {
-        self.stream.closed_while_idle()
-    }
-}
-
-impl AsyncRead for PodStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PodStream {
-    write_through!(stream);
-}
-
-/// Keep-alive connections to pods, per endpoint, for one worker. A request takes a connection
-/// that is ready (its previous response fully read) or opens one; the connection goes back
-/// after the response head arrives and serves again once its body has been read, so a long
-/// response never holds up other requests. Upgraded connections leave the pool.
-struct Pool {
-    network: Network,
-    /// The address pods see connections come from (the node the controller runs on).
-    source: Ipv4Addr,
-    idle: Mutex<HashMap<SocketAddrV4, Vec<SendRequest<Incoming>>>>,
-}
-
-/// At most this many connections are kept per endpoint.
-const POOL_PER_ENDPOINT: usize = 256;
-
-impl Pool {
-    fn take(&self, to: SocketAddrV4) -> Option<SendRequest<Incoming>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let senders = idle.get_mut(&to)?;
-        senders.retain(|s| !s.is_closed());
-        let ready = senders.iter().position(|s| s.is_ready())?;
-        Some(senders.swap_remove(ready))
-    }
-
-    fn give_back(&self, to: SocketAddrV4, sender: SendRequest<Incoming>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let senders = idle.entry(to).or_default();
-        if senders.len() < POOL_PER_ENDPOINT {
-            senders.push(sender);
-        }
-    }
-
-    /// A new connection to the pod at `to`, from the controller's address.
-    async fn open(&self, to: SocketAddrV4) -> Result<PodStream, String> {
-        let dialed = self.network.dial(To::Cluster(to), Dial::from(self.source)).await.map_err(|e| e.to_string())?;
-        let (stream, keep) = dialed.into_parts();
-        Ok(PodStream { stream, _keep: keep })
-    }
-
-    async fn connect(&self, to: SocketAddrV4) -> Result<SendRequest<Incoming>, String> {
-        let io = TokioIo::new(self.open(to).await?);
-        let (sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(error = %e, "ingress: connection to a pod ended");
-            }
-        });
-        Ok(sender)
-    }
-
-    async fn send(
-        &self,
-        to: SocketAddrV4,
-        req: Request<Incoming>,
-        upgrade: bool,
-    ) -> Result<Response<Incoming>, String> {
-        let mut sender = match self.take(to) {
-            Some(s) => s,
-            None => self.connect(to).await?,
-        };
-        let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        if !upgrade && !sender.is_closed() {
-            self.give_back(to, sender);
-        }
-        Ok(response)
-    }
-}
-
-/// How the ingress routed the requests that carried an `X-Request-ID` (the dashboard's test
-/// requests send one), for the last [`Traces::KEEP`] of them.
-#[derive(Default)]
-pub struct Traces {
-    recent: Mutex<(HashMap<String, Hop>, VecDeque<String>)>,
-}
-
-impl Traces {
-    const KEEP: usize = 1024;
-
-    fn record(&self, id: &str, hop: Hop) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.0.insert(id.to_string(), hop).is_none() {
-            recent.1.push_back(id.to_string());
-        }
-        while recent.1.len() > Self::KEEP {
-            if let Some(old) = recent.1.pop_front() {
-                recent.0.remove(&old);
-            }
-        }
-    }
-
-    /// The hop of the request with this `X-Request-ID`, once.
-    pub fn take(&self, id: &str) -> Option<Hop> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner()).0.remove(id)
-    }
-}
 
 /// Everything a request needs: the current routes and the pool of connections to pods.
 #[derive(Clone)]
@@ -165,6 +42,8 @@ pub struct Frontend {
     direct: Arc<upstream::Pool<PodStream>>,
     traces: Arc<Traces>,
     source: Ipv4Addr,
+    /// Bodiless requests through [`upstream`] rather than hyper's client.
+    fast_path: bool,
 }
 
 impl Frontend {
@@ -174,8 +53,13 @@ impl Frontend {
         source: Ipv4Addr,
         traces: Arc<Traces>,
     ) -> Self {
-        let pool = Arc::new(Pool { network, source, idle: Mutex::default() });
-        Frontend { routes, pool, direct: Arc::default(), traces, source }
+        let pool = Arc::new(Pool::new(network, source));
+        Frontend { routes, pool, direct: Arc::default(), traces, source, fast_path: true }
+    }
+
+    /// Whether bodiless requests go to pods through [`upstream`] (the default) or hyper's client.
+    pub fn fast_path(self, on: bool) -> Self {
+        Frontend { fast_path: on, ..self }
     }
 
     /// The route table: the current one, and each that replaces it.
@@ -291,7 +175,7 @@ impl Frontend {
         {
             headers.insert(header::HOST, v);
         }
-        let answered = if upstream::suits(&req, upgrade) {
+        let answered = if self.fast_path && upstream::suits(&req, upgrade) {
             let mut head = Vec::with_capacity(512);
             upstream::encode_head(&req, &mut head);
             let ask = upstream::Ask { head: &head, method: req.method(), read_timeout };
@@ -374,198 +258,8 @@ pub enum Choice {
     Unavailable,
 }
 
-/// The bodies of the answers the ingress gives itself, as ingress-nginx words them.
-pub const NOT_FOUND: &str = "default backend - 404\n";
-pub const UNAVAILABLE: &str = "503 Service Temporarily Unavailable";
-pub const BAD_GATEWAY: &str = "502 Bad Gateway";
-pub const GATEWAY_TIMEOUT: &str = "504 Gateway Time-out";
-
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
-const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
-
-/// The headers the ingress sets on each request to a pod (a client's own are replaced); their
-/// values come from [`Peer::forwarded`].
-pub static FORWARDED: [HeaderName; 7] =
-    [X_FORWARDED_FOR, X_REAL_IP, X_FORWARDED_HOST, X_FORWARDED_PORT, X_FORWARDED_PROTO, X_FORWARDED_SCHEME, X_SCHEME];
-
-/// The headers that concern one hop only (RFC 9110 §7.6.1), besides those `Connection` names.
-pub static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    header::UPGRADE,
-    header::TRANSFER_ENCODING,
-    header::TE,
-    header::TRAILER,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
-
-/// A client connection, with the values its requests' `X-Forwarded-*` headers take.
-pub struct Peer {
-    client_ip: HeaderValue,
-    port: HeaderValue,
-    scheme: HeaderValue,
-}
-
-impl Peer {
-    /// A client at `addr` that connected over `scheme` (`http` or `https`) to port `port`.
-    pub fn new(addr: SocketAddr, scheme: &'static str, port: u16) -> Self {
-        let client_ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an address is a header value");
-        Peer { client_ip, port: HeaderValue::from(port), scheme: HeaderValue::from_static(scheme) }
-    }
-
-    /// The values of the [`FORWARDED`] headers, in their order, for a request to `host`.
-    pub fn forwarded<'a>(&'a self, host: &'a [u8]) -> [&'a [u8]; 7] {
-        let (ip, port, scheme) = (self.client_ip.as_bytes(), self.port.as_bytes(), self.scheme.as_bytes());
-        [ip, ip, host, port, scheme, scheme, scheme]
-    }
-}
-
-fn wants_upgrade(headers: &HeaderMap) -> bool {
-    let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
-    headers.contains_key(header::UPGRADE)
-        && connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-}
-
-/// Removes the headers that concern one hop only (RFC 9110 §7.6.1), keeping `Connection: upgrade`
-/// and `Upgrade` for an upgrade.
-fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    // Most messages have none: one pass over their few names instead of a lookup per name.
-    if !headers.keys().any(|n| HOP_BY_HOP.contains(n)) {
-        if upgrade {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        return;
-    }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(upgrade && *n == header::UPGRADE))
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in &HOP_BY_HOP[2..] {
-        headers.remove(name);
-    }
-    if upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
-    }
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed());
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
-}
-
-/// nginx's own error page, as ingress-nginx answers 502 and 503.
-pub fn error_page(title: &str) -> String {
-    format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    )
-}
-
-fn html_error(status: StatusCode, title: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(error_page(title))).map_err(|e| match e {}).boxed());
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    r
-}
-
-/// The next connection, or `None` once `cancel` fires.
-async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return None,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    crate::network::sockets::accepted_nodelay(&socket2::SockRef::from(&stream));
-                    return Some((stream, peer));
-                }
-                Err(e) => tokio::select! {
-                    _ = cancel.cancelled() => return None,
-                    _ = crate::network::sockets::after_accept_error(&e, "ingress") => {}
-                },
-            },
-        }
-    }
-}
-
-/// What a worker needs to build its own [`Frontend`].
-#[derive(Clone)]
-pub struct Shared {
-    pub routes: watch::Receiver<Arc<RouteTable>>,
-    pub network: Network,
-    pub source: Ipv4Addr,
-    pub traces: Arc<Traces>,
-}
-
-/// The TLS acceptor choosing each handshake's certificate by SNI.
-pub fn tls_acceptor(certificates: watch::Receiver<Arc<Certificates>>, default: Arc<CertifiedKey>) -> TlsAcceptor {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default versions")
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { certificates, default }));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TlsAcceptor::from(Arc::new(config))
-}
-
-/// Serves one listener of the shared port on its worker (nginx's and pingora's shape): its own
-/// connection pool to pods, and every request handled start to finish on that thread, never
-/// handed across threads. Stops accepting once `cancel` fires; open connections then finish
-/// their request, as tasks of the worker.
-pub async fn serve(
-    listener: std::net::TcpListener,
-    worker: Worker,
-    shared: Shared,
-    tls: Option<TlsAcceptor>,
-    cancel: CancellationToken,
-) {
-    // Registered with the worker's own runtime, so it is made on the worker.
-    let listener = match TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => return tracing::error!(error = %e, "ingress: cannot listen"),
-    };
-    let (scheme, default_port) = if tls.is_some() { ("https", 443) } else { ("http", 80) };
-    let port = listener.local_addr().map_or(default_port, |a| a.port());
-    let frontend = Frontend::new(shared.routes, shared.network, shared.source, shared.traces);
-    // The worker's own, so that its connections do not share one across threads.
-    let cancel = cancel.child_token();
-    while let Some((stream, peer)) = accept(&listener, &cancel).await {
-        let (frontend, cancel, peer) = (frontend.clone(), cancel.clone(), Peer::new(peer, scheme, port));
-        match tls.clone() {
-            None => worker.spawn(downstream::serve(stream, peer, frontend, cancel)),
-            Some(acceptor) => worker.spawn(async move {
-                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                match handshake.await {
-                    Ok(Ok(tls)) => downstream::serve(tls, peer, frontend, cancel).await,
-                    Ok(Err(e)) => tracing::debug!(error = %e, "ingress: TLS handshake failed"),
-                    Err(_) => tracing::debug!("ingress: TLS handshake timed out"),
-                }
-            }),
-        };
-    }
-}
-
 /// Serves the rest of a client connection with hyper's server: the requests the fast path
-/// ([`downstream`]) leaves to it (bodies, upgrades, `Expect`), and all that follow them.
+/// ([`super::downstream`]) leaves to it (bodies, upgrades, `Expect`), and all that follow them.
 pub async fn serve_with_hyper<S>(stream: S, peer: Peer, frontend: Frontend, cancel: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -577,7 +271,7 @@ where
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(downstream::HEADER_TIMEOUT)
+        .header_read_timeout(http::HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -589,7 +283,7 @@ where
         }
         _ = cancel.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(downstream::DRAIN, conn).await;
+            let _ = tokio::time::timeout(http::DRAIN, conn).await;
         }
     }
 }

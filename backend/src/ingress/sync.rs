@@ -29,7 +29,18 @@ pub struct Published {
 }
 
 /// Loaded certificates by Secret, kept while the Secret's resourceVersion stays the same.
-type CertCache = HashMap<(String, String), (String, Result<Certificate, String>)>;
+type CertCache = HashMap<(String, String), (String, Result<Certificate, SecretProblem>)>;
+
+/// Why a Secret named by an Ingress gives no certificate, in ingress-nginx's words.
+#[derive(Clone, Debug, thiserror::Error)]
+enum SecretProblem {
+    #[error("local SSL certificate {0} was not found")]
+    NotFound(String),
+    #[error("no keypair could be found in {0}")]
+    NoKeypair(String),
+    #[error(transparent)]
+    Certificate(#[from] certs::CertError),
+}
 
 /// The kinds the controller watches itself; Services and Endpoints come from the informer.
 fn relevant(kind: Kind) -> bool {
@@ -166,10 +177,10 @@ fn certificates(
     (out, problems)
 }
 
-fn load_secret(registry: &Registry, ns: &str, name: &str, cache: &mut CertCache) -> Result<Certificate, String> {
+fn load_secret(registry: &Registry, ns: &str, name: &str, cache: &mut CertCache) -> Result<Certificate, SecretProblem> {
     let Some(secret) = registry.store().get_typed::<Secret>(ns, name) else {
         cache.remove(&(ns.to_string(), name.to_string()));
-        return Err(format!("local SSL certificate {ns}/{name} was not found"));
+        return Err(SecretProblem::NotFound(format!("{ns}/{name}")));
     };
     let version = secret.metadata.resource_version.clone().unwrap_or_default();
     let key = (ns.to_string(), name.to_string());
@@ -180,8 +191,8 @@ fn load_secret(registry: &Registry, ns: &str, name: &str, cache: &mut CertCache)
     }
     let data = secret.data.clone().unwrap_or_default();
     let loaded = match (data.get("tls.crt"), data.get("tls.key")) {
-        (Some(crt), Some(key)) => certs::load(&crt.0, &key.0).map_err(|e| e.to_string()),
-        _ => Err(format!("no keypair could be found in {ns}/{name}")),
+        (Some(crt), Some(key)) => certs::load(&crt.0, &key.0).map_err(SecretProblem::from),
+        _ => Err(SecretProblem::NoKeypair(format!("{ns}/{name}"))),
     };
     cache.insert(key, (version, loaded.clone()));
     loaded

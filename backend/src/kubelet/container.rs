@@ -3,8 +3,8 @@
 //! (pure).
 
 use super::fs::Fs;
-use super::images::Program;
 use super::logs::Log;
+use super::program::{Program, program_for};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Container;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub struct ContainerRuntime {
 impl ContainerRuntime {
     pub fn new(spec: Container) -> Self {
         let image = spec.image.clone().unwrap_or_default();
-        let program = super::images::program_for(&image);
+        let program = program_for(&image);
         let snapshot = Snapshot {
             phase: Phase::Waiting { reason: "ContainerCreating".into(), message: None },
             last: None,

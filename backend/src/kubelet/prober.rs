@@ -173,26 +173,65 @@ pub fn workers(container: &Container, started: Instant) -> Vec<Worker> {
     probes.into_iter().filter_map(|(k, p)| p.as_ref().map(|p| Worker::new(Spec::new(k, p), started))).collect()
 }
 
-fn port_number(port: &IntOrString, container: &Container) -> Result<u16, String> {
+/// Why a probe or hook failed, worded as the kubelet words it in its events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeFailure {
+    /// An exec action's command exited non-zero: its output.
+    #[error("{output}")]
+    Exec { output: String },
+    #[error("command {command:?} timed out")]
+    ExecTimedOut { command: String },
+    #[error("invalid port number: {0}")]
+    InvalidPort(i32),
+    #[error("unable to find port {name:?} in container {container}")]
+    NoSuchPort { name: String, container: String },
+    #[error("dial tcp: lookup {0}: no such host")]
+    NoSuchHost(String),
+    #[error("Get {url:?}: svclab's built-in images serve no HTTPS")]
+    Https { url: String },
+    #[error("Get {url:?}: dial tcp {addr}: connect: {reason}")]
+    HttpConnect { url: String, addr: SocketAddrV4, reason: String },
+    /// The connection was made but no HTTP response came back.
+    #[error("Get {url:?}: {error}")]
+    HttpFailed { url: String, error: String },
+    #[error("HTTP probe failed with statuscode: {0}")]
+    Status(u16),
+    #[error("Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)")]
+    HttpTimedOut { url: String },
+    #[error("dial tcp {addr}: connect: {reason}")]
+    TcpConnect { addr: SocketAddrV4, reason: String },
+    #[error("dial tcp {addr}: i/o timeout")]
+    TcpTimedOut { addr: SocketAddrV4 },
+    /// A kind of action the built-in images cannot answer.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+fn port_number(port: &IntOrString, container: &Container) -> Result<u16, ProbeFailure> {
     match port {
-        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port number: {n}")),
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| ProbeFailure::InvalidPort(*n)),
         IntOrString::String(name) => container
             .ports
             .iter()
             .flatten()
             .find(|p| p.name.as_deref() == Some(name))
             .map(|p| p.container_port as u16)
-            .ok_or_else(|| format!("unable to find port {name:?} in container {}", container.name)),
+            .ok_or_else(|| ProbeFailure::NoSuchPort { name: name.clone(), container: container.name.clone() }),
     }
 }
 
-/// Runs a probe once: `Ok` or the failure's message as kubelet words it.
+/// How a dial failure reads in Go's error text (`connection refused`).
+fn go_reason(e: &crate::network::DialError) -> String {
+    e.to_string().to_lowercase()
+}
+
+/// Runs a probe once: `Ok` or why it failed.
 pub async fn execute(
     spec: &Spec,
     sandbox: &Arc<PodSandbox>,
     container: &ContainerRuntime,
     node_ip: Ipv4Addr,
-) -> Result<(), String> {
+) -> Result<(), ProbeFailure> {
     perform(&spec.action, spec.timeout, sandbox, container, node_ip).await
 }
 
@@ -203,59 +242,57 @@ pub async fn perform(
     sandbox: &Arc<PodSandbox>,
     container: &ContainerRuntime,
     node_ip: Ipv4Addr,
-) -> Result<(), String> {
+) -> Result<(), ProbeFailure> {
     match action {
         Action::Exec(command) => {
             let run = super::exec::run(sandbox, container.name(), command);
             match tokio::time::timeout(timeout, run).await {
                 Ok(out) if out.code == 0 => Ok(()),
-                Ok(out) => Err(format!("{}{}", out.stdout, out.stderr).trim_end().to_string()),
-                Err(_) => Err(format!("command {:?} timed out", command.join(" "))),
+                Ok(out) => {
+                    Err(ProbeFailure::Exec { output: format!("{}{}", out.stdout, out.stderr).trim_end().to_string() })
+                }
+                Err(_) => Err(ProbeFailure::ExecTimedOut { command: command.join(" ") }),
             }
         }
         Action::Http { scheme, host, path, port, headers } => {
             let port = port_number(port, &container.spec)?;
             let ip = host.as_deref().map_or(Some(sandbox.ip), |h| h.parse().ok());
-            let ip =
-                ip.ok_or_else(|| format!("dial tcp: lookup {}: no such host", host.clone().unwrap_or_default()))?;
+            let ip = ip.ok_or_else(|| ProbeFailure::NoSuchHost(host.clone().unwrap_or_default()))?;
             let url = format!("{}://{ip}:{port}{path}", scheme.to_ascii_lowercase());
             if scheme.eq_ignore_ascii_case("HTTPS") {
-                return Err(format!("Get {url:?}: svclab's built-in images serve no HTTPS"));
+                return Err(ProbeFailure::Https { url });
             }
+            let addr = SocketAddrV4::new(ip, port);
             let work = async {
-                let conn = sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, port)), Dial::from(node_ip)).await;
-                let conn = conn.map_err(|e| {
-                    format!("Get {url:?}: dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())
-                })?;
+                let conn = sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip)).await;
+                let conn =
+                    conn.map_err(|e| ProbeFailure::HttpConnect { url: url.clone(), addr, reason: go_reason(&e) })?;
                 let mut request = Request::get(&format!("{ip}:{port}"), path);
                 request.headers.push(("User-Agent".into(), "kube-probe/1.35".into()));
                 request.headers.push(("Accept".into(), "*/*".into()));
                 request.headers.extend(headers.iter().cloned());
-                let response = http::send(conn.stream, &request).await.map_err(|e| format!("Get {url:?}: {e}"))?;
-                if (200..400).contains(&response.status) {
-                    Ok(())
-                } else {
-                    Err(format!("HTTP probe failed with statuscode: {}", response.status))
-                }
+                let response = http::send(conn.stream, &request)
+                    .await
+                    .map_err(|e| ProbeFailure::HttpFailed { url: url.clone(), error: e.to_string() })?;
+                if (200..400).contains(&response.status) { Ok(()) } else { Err(ProbeFailure::Status(response.status)) }
             };
             match tokio::time::timeout(timeout, work).await {
                 Ok(r) => r,
-                Err(_) => Err(format!(
-                    "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-                )),
+                Err(_) => Err(ProbeFailure::HttpTimedOut { url }),
             }
         }
         Action::Tcp { host, port } => {
             let port = port_number(port, &container.spec)?;
             let ip: Ipv4Addr = host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(sandbox.ip);
-            let dial = sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, port)), Dial::from(node_ip));
+            let addr = SocketAddrV4::new(ip, port);
+            let dial = sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip));
             match tokio::time::timeout(timeout, dial).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("dial tcp {ip}:{port}: connect: {}", e.to_string().to_lowercase())),
-                Err(_) => Err(format!("dial tcp {ip}:{port}: i/o timeout")),
+                Ok(Err(e)) => Err(ProbeFailure::TcpConnect { addr, reason: go_reason(&e) }),
+                Err(_) => Err(ProbeFailure::TcpTimedOut { addr }),
             }
         }
-        Action::Unsupported(why) => Err(why.to_string()),
+        Action::Unsupported(why) => Err(ProbeFailure::Unsupported(why)),
     }
 }
 

@@ -8,6 +8,23 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
+/// Why a request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The connection failed, or the server's answer was not HTTP/1.1.
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    /// The request could not be made (a header that is not a header).
+    #[error(transparent)]
+    Request(#[from] hyper::http::Error),
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    #[error(transparent)]
+    TlsConfig(#[from] rustls::Error),
+    #[error("invalid server name: {0}")]
+    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
+}
+
 /// What came back.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -37,7 +54,7 @@ impl Request {
 }
 
 /// Sends one request on `stream` and reads the whole response.
-pub async fn send<S>(stream: S, request: &Request) -> Result<Response, String>
+pub async fn send<S>(stream: S, request: &Request) -> Result<Response, HttpError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -57,13 +74,11 @@ impl Drop for Client {
 }
 
 impl Client {
-    pub async fn handshake<S>(stream: S) -> Result<Client, String>
+    pub async fn handshake<S>(stream: S) -> Result<Client, HttpError>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -71,7 +86,7 @@ impl Client {
     }
 
     /// Sends `request` and reads the whole response; the connection stays open for the next.
-    pub async fn send(&mut self, request: &Request) -> Result<Response, String> {
+    pub async fn send(&mut self, request: &Request) -> Result<Response, HttpError> {
         let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(request.target.as_str());
         let has = |name: &str| request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         if !has("host") {
@@ -86,9 +101,9 @@ impl Client {
         for (k, v) in &request.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let req = builder.body(Full::new(request.body.clone())).map_err(|e| e.to_string())?;
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let response = self.sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let req = builder.body(Full::new(request.body.clone()))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(req).await?;
         let status = response.status();
         let version = response.version();
         let headers = response
@@ -96,7 +111,7 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = response.into_body().collect().await?.to_bytes();
         Ok(Response {
             version,
             status: status.as_u16(),
@@ -152,17 +167,16 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
 pub async fn tls_connect(
     stream: TcpStream,
     server_name: &str,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), String> {
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), HttpError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(server_name.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tls = connector.connect(name, stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let tls = connector.connect(name, stream).await.map_err(HttpError::Tls)?;
     let subject = tls
         .get_ref()
         .1

@@ -14,16 +14,19 @@ pub enum FieldValidation {
     Strict,
 }
 
+/// A `fieldValidation` value kube-apiserver does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fieldValidation: Unsupported value: \"{0}\": supported values: \"Ignore\", \"Strict\", \"Warn\"")]
+pub struct UnsupportedValidation(pub String);
+
 impl FieldValidation {
     /// The query's value; kube-apiserver warns when the client does not say.
-    pub fn from_query(value: Option<&str>) -> Result<Self, String> {
+    pub fn from_query(value: Option<&str>) -> Result<Self, UnsupportedValidation> {
         match value {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some("Strict") => Ok(FieldValidation::Strict),
-            Some(other) => Err(format!(
-                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-            )),
+            Some(other) => Err(UnsupportedValidation(other.to_string())),
         }
     }
 }
@@ -34,10 +37,32 @@ pub fn cannot_handle(kind: Kind, why: impl std::fmt::Display) -> String {
     format!("{k} in version \"{v}\" cannot be handled as a {k}: {why}")
 }
 
+/// Unknown fields under `fieldValidation=Strict`: kube-apiserver's
+/// `Kind in version "v1" cannot be handled as a Kind: strict decoding error: unknown field "…"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrictDecodingError {
+    pub kind: Kind,
+    /// `unknown field "spec.foo"`, one per field.
+    pub unknown: Vec<String>,
+}
+
+impl std::fmt::Display for StrictDecodingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&cannot_handle(self.kind, format!("strict decoding error: {}", self.unknown.join(", "))))
+    }
+}
+
+impl std::error::Error for StrictDecodingError {}
+
 /// Checks a document of `kind` in `api_version` (its own, or an older one svclab serves) for
 /// unknown fields as `validation` asks: the warnings to send back (`unknown field "spec.foo"`),
 /// or kube-apiserver's refusal under `Strict`.
-pub fn check(kind: Kind, api_version: &str, value: &Value, validation: FieldValidation) -> Result<Vec<String>, String> {
+pub fn check(
+    kind: Kind,
+    api_version: &str,
+    value: &Value,
+    validation: FieldValidation,
+) -> Result<Vec<String>, StrictDecodingError> {
     if validation == FieldValidation::Ignore {
         return Ok(vec![]);
     }
@@ -46,9 +71,7 @@ pub fn check(kind: Kind, api_version: &str, value: &Value, validation: FieldVali
     let unknown: Vec<String> =
         unknown_in(schemas, root, value).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
     match validation {
-        FieldValidation::Strict if !unknown.is_empty() => {
-            Err(cannot_handle(kind, format!("strict decoding error: {}", unknown.join(", "))))
-        }
+        FieldValidation::Strict if !unknown.is_empty() => Err(StrictDecodingError { kind, unknown }),
         _ => Ok(unknown),
     }
 }
@@ -144,6 +167,6 @@ mod tests {
     fn validation_modes_read_from_the_query() {
         assert_eq!(FieldValidation::from_query(None), Ok(FieldValidation::Warn));
         assert_eq!(FieldValidation::from_query(Some("Strict")), Ok(FieldValidation::Strict));
-        assert!(FieldValidation::from_query(Some("strict")).unwrap_err().contains("Unsupported value"));
+        assert!(FieldValidation::from_query(Some("strict")).unwrap_err().to_string().contains("Unsupported value"));
     }
 }

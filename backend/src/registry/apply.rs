@@ -34,7 +34,8 @@ impl Registry {
             .ok_or_else(|| ApiError::BadRequest("fieldManager: Required value: is required for apply patch".into()))?;
         let schemas = crate::openapi::schemas();
         let api_version = write.legacy.unwrap_or(key.kind.api_version());
-        let warnings = fields::check(key.kind, api_version, applied, write.validation).map_err(ApiError::BadRequest)?;
+        let warnings = fields::check(key.kind, api_version, applied, write.validation)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let schema = schemas.root_in(api_version, key.kind).unwrap_or(schemas.root(key.kind));
         let writer = fieldmanager::Writer { schemas, schema, manager, api_version };
         let current = self.store.get(key);

@@ -32,24 +32,20 @@ impl ClusterIpAllocator {
 
     /// Allocates `requested`, or a free address. Dynamic allocation prefers the upper part of
     /// the range, leaving the lower part to addresses users ask for, as Kubernetes does.
-    pub fn allocate(&mut self, requested: Option<&str>) -> Result<Ipv4Addr, String> {
+    pub fn allocate(&mut self, requested: Option<&str>) -> Result<Ipv4Addr, AllocationError> {
         if let Some(text) = requested {
-            let ip: Ipv4Addr =
-                text.parse().map_err(|_| format!("failed to allocate IP {text}: not a valid IPv4 address"))?;
+            let ip: Ipv4Addr = text.parse().map_err(|_| AllocationError::NotAnAddress(text.to_string()))?;
             if !self.contains(ip) {
-                return Err(format!(
-                    "failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}",
-                    self.cidr()
-                ));
+                return Err(AllocationError::OutOfRange { ip, range: self.cidr() });
             }
             if !self.used.insert(ip) {
-                return Err(format!("failed to allocate IP {ip}: provided IP is already allocated"));
+                return Err(AllocationError::Taken(ip));
             }
             return Ok(ip);
         }
         let usable = self.size.saturating_sub(2);
         if self.used.len() as u32 >= usable {
-            return Err("failed to allocate a serviceIP: range is full".to_string());
+            return Err(AllocationError::Full);
         }
         let static_band = (self.size / 16).clamp(16, 256).min(usable);
         let mut rng = rand::rng();
@@ -67,7 +63,7 @@ impl ClusterIpAllocator {
         }
         // Nearly full: walk the range.
         let ip = (1..self.size - 1).map(|o| Ipv4Addr::from(self.base + o)).find(|ip| !self.used.contains(ip));
-        let ip = ip.ok_or_else(|| "failed to allocate a serviceIP: range is full".to_string())?;
+        let ip = ip.ok_or(AllocationError::Full)?;
         self.used.insert(ip);
         Ok(ip)
     }
@@ -82,6 +78,21 @@ impl ClusterIpAllocator {
     }
 }
 
+/// Why a cluster IP could not be allocated, in kube-apiserver's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocationError {
+    #[error("failed to allocate IP {0}: not a valid IPv4 address")]
+    NotAnAddress(String),
+    #[error(
+        "failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {range}"
+    )]
+    OutOfRange { ip: Ipv4Addr, range: String },
+    #[error("failed to allocate IP {0}: provided IP is already allocated")]
+    Taken(Ipv4Addr),
+    #[error("failed to allocate a serviceIP: range is full")]
+    Full,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,10 +102,10 @@ mod tests {
         let mut a = ClusterIpAllocator::new(Ipv4Addr::new(10, 96, 0, 0), 12);
         assert_eq!(a.allocate(Some("10.96.0.1")).unwrap(), Ipv4Addr::new(10, 96, 0, 1));
         assert_eq!(
-            a.allocate(Some("10.96.0.1")).unwrap_err(),
+            a.allocate(Some("10.96.0.1")).unwrap_err().to_string(),
             "failed to allocate IP 10.96.0.1: provided IP is already allocated"
         );
-        let err = a.allocate(Some("10.0.0.1")).unwrap_err();
+        let err = a.allocate(Some("10.0.0.1")).unwrap_err().to_string();
         assert!(err.ends_with("The range of valid IPs is 10.96.0.0/12"), "{err}");
         a.release(Ipv4Addr::new(10, 96, 0, 1));
         assert!(a.allocate(Some("10.96.0.1")).is_ok());

@@ -263,7 +263,8 @@ impl Registry {
         let api_version = legacy.unwrap_or(key.kind.api_version());
         let mut value = svclab_shared::legacy::downgrade(current.to_value(), api_version);
         patch.apply(schemas.root_in(api_version, key.kind).unwrap_or(schemas.root(key.kind)), &mut value)?;
-        let warnings = fields::check(key.kind, api_version, &value, validation).map_err(ApiError::BadRequest)?;
+        let warnings = fields::check(key.kind, api_version, &value, validation)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let value = svclab_shared::legacy::upgrade(value);
         let object = Object::from_value_as(key.kind, value)
             .map_err(|e| fields::cannot_handle(key.kind, e))

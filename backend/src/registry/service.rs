@@ -21,6 +21,17 @@ pub struct PortAllocator {
     used: HashSet<u16>,
 }
 
+/// Why a node port could not be allocated, in kube-apiserver's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortAllocationError {
+    #[error("provided port is not in the valid range. The range of valid ports is {0}")]
+    OutOfRange(String),
+    #[error("provided port is already allocated")]
+    Taken,
+    #[error("range is full")]
+    Full,
+}
+
 impl PortAllocator {
     pub fn new(first: u16, last: u16) -> Self {
         PortAllocator { first, last, used: HashSet::new() }
@@ -30,22 +41,19 @@ impl PortAllocator {
         format!("{}-{}", self.first, self.last)
     }
 
-    fn allocate(&mut self, requested: Option<u16>) -> Result<u16, String> {
+    fn allocate(&mut self, requested: Option<u16>) -> Result<u16, PortAllocationError> {
         if let Some(port) = requested {
             if !(self.first..=self.last).contains(&port) {
-                return Err(format!(
-                    "provided port is not in the valid range. The range of valid ports is {}",
-                    self.range()
-                ));
+                return Err(PortAllocationError::OutOfRange(self.range()));
             }
             if !self.used.insert(port) {
-                return Err("provided port is already allocated".into());
+                return Err(PortAllocationError::Taken);
             }
             return Ok(port);
         }
         let size = (self.last - self.first) as usize + 1;
         if self.used.len() >= size {
-            return Err("range is full".into());
+            return Err(PortAllocationError::Full);
         }
         let mut rng = rand::rng();
         loop {
@@ -202,7 +210,7 @@ impl ServiceAllocators {
             let requested = spec.cluster_ip.clone().filter(|ip| !ip.is_empty());
             let ip = self.cluster_ips.allocate(requested.as_deref()).map_err(|msg| {
                 let value = format!("[]string{{{:?}}}", requested.unwrap_or_default());
-                FieldError::invalid("spec.clusterIPs", value, msg)
+                FieldError::invalid("spec.clusterIPs", value, msg.to_string())
             })?;
             r.taken_ips.push(ip);
             spec.cluster_ip = Some(ip.to_string());
@@ -223,7 +231,11 @@ impl ServiceAllocators {
                 continue;
             }
             let number = self.node_ports.allocate(requested).map_err(|msg| {
-                FieldError::invalid(format!("spec.ports[{i}].nodePort"), requested.unwrap_or(0).to_string(), msg)
+                FieldError::invalid(
+                    format!("spec.ports[{i}].nodePort"),
+                    requested.unwrap_or(0).to_string(),
+                    msg.to_string(),
+                )
             })?;
             r.taken_ports.push(number);
             port.node_port = Some(number as i32);
@@ -232,7 +244,7 @@ impl ServiceAllocators {
             let requested = spec.health_check_node_port.filter(|p| *p != 0).map(|p| p as u16);
             if !requested.is_some_and(|p| held.contains(&p)) {
                 let number = self.node_ports.allocate(requested).map_err(|msg| {
-                    FieldError::invalid("spec.healthCheckNodePort", requested.unwrap_or(0).to_string(), msg)
+                    FieldError::invalid("spec.healthCheckNodePort", requested.unwrap_or(0).to_string(), msg.to_string())
                 })?;
                 r.taken_ports.push(number);
                 spec.health_check_node_port = Some(number as i32);

@@ -5,7 +5,7 @@
 use crate::pod::is_ready;
 use crate::ports::resolve_target_port;
 use crate::selector::Selector;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -105,36 +105,109 @@ fn labels_text(labels: &BTreeMap<String, String>) -> String {
     labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
-/// Runs the checklist.
+/// The service the checklist is about, read once.
+struct Subject<'a> {
+    evidence: &'a Evidence,
+    ns: String,
+    name: String,
+    spec: ServiceSpec,
+    ports: Vec<ServicePort>,
+}
+
+impl Subject<'_> {
+    fn endpoints_link(&self) -> Vec<ObjectLink> {
+        vec![link("Endpoints", &self.ns, &self.name)]
+    }
+}
+
+/// Runs the checklist: what kind of service it is, its selector, the pods' readiness, the
+/// Endpoints, then each port.
 pub fn diagnose(evidence: &Evidence) -> Diagnosis {
     let svc = &evidence.service;
-    let ns = svc.metadata.namespace.clone().unwrap_or_default();
-    let svc_name = svc.metadata.name.clone().unwrap_or_default();
     let spec = svc.spec.clone().unwrap_or_default();
-    let mut findings = Vec::new();
-    let type_ = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
-    let ports = spec.ports.clone().unwrap_or_default();
+    let s = Subject {
+        evidence,
+        ns: svc.metadata.namespace.clone().unwrap_or_default(),
+        name: svc.metadata.name.clone().unwrap_or_default(),
+        ports: spec.ports.clone().unwrap_or_default(),
+        spec,
+    };
+    let findings = findings(&s);
+    Diagnosis { service: format!("{}/{}", s.ns, s.name), findings }
+}
 
+fn findings(s: &Subject) -> Vec<Finding> {
+    let type_ = s.spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
     if type_ == "ExternalName" {
-        let target = spec.external_name.clone().unwrap_or_default();
-        findings.push(finding(
-            Severity::Info,
-            "type",
-            "ExternalName: nothing is proxied".into(),
-            format!(
-                "{svc_name} has no cluster IP, no endpoints and no proxy rules. The cluster DNS answers \
-                 {svc_name}.{ns}.svc.cluster.local with a CNAME to {target}, and clients connect to {target} \
-                 themselves, on whatever port they choose; the service's ports are not used."
-            ),
-            vec![],
-        ));
-        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
+        return vec![external_name(s)];
     }
+    let mut findings = vec![addressing(s, &type_)];
+    let Some(selector) = s.spec.selector.clone().filter(|sel| !sel.is_empty()) else {
+        findings.push(selectorless(s));
+        return findings;
+    };
+    let wanted = Selector::from_map(&selector);
+    let selector_text = labels_text(&selector);
+    let live = |p: &&Pod| p.metadata.deletion_timestamp.is_none();
+    let matching: Vec<&Pod> = (s.evidence.pods.iter().filter(live))
+        .filter(|p| p.metadata.namespace.as_deref() == Some(s.ns.as_str()))
+        .filter(|p| wanted.matches_opt(p.metadata.labels.as_ref()))
+        .collect();
+    if matching.is_empty() {
+        findings.push(no_match(s.evidence, &s.ns, &selector, &selector_text));
+        return findings;
+    }
+    findings.push(finding(
+        Severity::Ok,
+        "selector",
+        format!("{} pod{} match the selector {selector_text}", matching.len(), plural(matching.len())),
+        format!("The endpoints controller considers {}.", names(&matching)),
+        matching.iter().map(|p| pod_link(p)).collect(),
+    ));
+    let publish_all = publishes_not_ready(&s.evidence.service);
+    let (ready, unready): (Vec<&Pod>, Vec<&Pod>) = matching.iter().copied().partition(|p| is_ready(p));
+    findings.extend(readiness(s, &ready, &unready, publish_all));
+    let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
+    findings.push(endpoints(s, &serving));
+    // Ports: each service port must reach something listening in every serving pod.
+    for port in &s.ports {
+        findings.extend(check_port(s.evidence, port, &serving));
+    }
+    findings
+}
 
-    let headless = spec.cluster_ip.as_deref() == Some("None");
-    if headless {
+/// Only ready pods become endpoint addresses, unless the service publishes all of them
+/// (`publishNotReadyAddresses`, or the legacy annotation).
+fn publishes_not_ready(svc: &Service) -> bool {
+    let annotations = svc.metadata.annotations.as_ref();
+    svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses) == Some(true)
+        || annotations
+            .and_then(|a| a.get("service.alpha.kubernetes.io/tolerate-unready-endpoints"))
+            .is_some_and(|v| v == "true")
+}
+
+fn external_name(s: &Subject) -> Finding {
+    let (ns, svc_name) = (&s.ns, &s.name);
+    let target = s.spec.external_name.clone().unwrap_or_default();
+    finding(
+        Severity::Info,
+        "type",
+        "ExternalName: nothing is proxied".into(),
+        format!(
+            "{svc_name} has no cluster IP, no endpoints and no proxy rules. The cluster DNS answers \
+             {svc_name}.{ns}.svc.cluster.local with a CNAME to {target}, and clients connect to {target} \
+             themselves, on whatever port they choose; the service's ports are not used."
+        ),
+        vec![],
+    )
+}
+
+/// How clients reach it: a headless service's pods directly, or a virtual IP.
+fn addressing(s: &Subject, type_: &str) -> Finding {
+    let (ns, svc_name, ports) = (&s.ns, &s.name, &s.ports);
+    if s.spec.cluster_ip.as_deref() == Some("None") {
         let pairs: Vec<String> = ports.iter().map(|p| format!("{} → {}", p.port, target_text(p))).collect();
-        findings.push(finding(
+        return finding(
             Severity::Info,
             "type",
             "Headless: no virtual IP, nothing proxied".into(),
@@ -145,111 +218,76 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
                 if pairs.is_empty() { "no ports".into() } else { pairs.join(", ") }
             ),
             vec![],
-        ));
-    } else {
-        let ip = spec.cluster_ip.clone().unwrap_or_default();
-        let outside = match type_.as_str() {
-            "NodePort" | "LoadBalancer" => {
-                let node_ports: Vec<String> = ports.iter().filter_map(|p| p.node_port).map(|n| n.to_string()).collect();
-                format!(
-                    "From outside the cluster use a node's address on its node port ({}){}.",
-                    node_ports.join(", "),
-                    if type_ == "LoadBalancer" { " or the load balancer's address" } else { "" }
-                )
-            }
-            _ => "From outside the cluster it is not reachable at all: expose it as a NodePort or \
-                  LoadBalancer service, or through an Ingress."
-                .into(),
-        };
-        findings.push(finding(
-            Severity::Info,
-            "clients",
-            format!("{ip} is a virtual IP: reachable from inside the cluster only, and never answers ping"),
+        );
+    }
+    let ip = s.spec.cluster_ip.clone().unwrap_or_default();
+    let outside = match type_ {
+        "NodePort" | "LoadBalancer" => {
+            let node_ports: Vec<String> = ports.iter().filter_map(|p| p.node_port).map(|n| n.to_string()).collect();
             format!(
-                "The cluster IP is only a rule in the service proxy: it works with the service's ports from a pod \
-                 or a node (curl http://{ip}:{} from a pod), and a ping to it gets no reply even when the \
-                 service works. {outside}",
-                ports.first().map_or(80, |p| p.port)
-            ),
-            vec![],
-        ));
-    }
-
-    let endpoints = evidence.endpoints.as_ref();
-    let endpoints_link = vec![link("Endpoints", &ns, &svc_name)];
-    let (ready_addresses, unready_addresses) = count_addresses(endpoints);
-    let selector = spec.selector.clone().filter(|s| !s.is_empty());
-    let Some(selector) = selector else {
-        let (severity, detail) = match (endpoints, ready_addresses) {
-            (None, _) => (
-                Severity::Error,
-                format!(
-                    "Without a selector the endpoints controller leaves {svc_name} alone, and there is no \
-                     Endpoints object named {svc_name} in {ns}: connections are refused. Create one by hand \
-                     with the addresses to forward to."
-                ),
-            ),
-            (Some(_), 0) => (
-                Severity::Error,
-                format!(
-                    "Without a selector the Endpoints object {svc_name} is kept by hand, and it lists no ready \
-                     address: connections are refused."
-                ),
-            ),
-            (Some(_), n) => (
-                Severity::Ok,
-                format!(
-                    "Without a selector the Endpoints object {svc_name} is kept by hand; it lists {n} ready \
-                     address{}, and the proxy forwards to them as given.",
-                    if n == 1 { "" } else { "es" }
-                ),
-            ),
-        };
-        findings.push(finding(
-            severity,
-            "selector",
-            "No selector: endpoints managed by hand".into(),
-            detail,
-            endpoints_link,
-        ));
-        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
+                "From outside the cluster use a node's address on its node port ({}){}.",
+                node_ports.join(", "),
+                if type_ == "LoadBalancer" { " or the load balancer's address" } else { "" }
+            )
+        }
+        _ => "From outside the cluster it is not reachable at all: expose it as a NodePort or \
+              LoadBalancer service, or through an Ingress."
+            .into(),
     };
+    finding(
+        Severity::Info,
+        "clients",
+        format!("{ip} is a virtual IP: reachable from inside the cluster only, and never answers ping"),
+        format!(
+            "The cluster IP is only a rule in the service proxy: it works with the service's ports from a pod \
+             or a node (curl http://{ip}:{} from a pod), and a ping to it gets no reply even when the \
+             service works. {outside}",
+            ports.first().map_or(80, |p| p.port)
+        ),
+        vec![],
+    )
+}
 
-    let wanted = Selector::from_map(&selector);
-    let selector_text = labels_text(&selector);
-    let live = |p: &&Pod| p.metadata.deletion_timestamp.is_none();
-    let matching: Vec<&Pod> = evidence
-        .pods
-        .iter()
-        .filter(live)
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()))
-        .filter(|p| wanted.matches_opt(p.metadata.labels.as_ref()))
-        .collect();
-    if matching.is_empty() {
-        findings.push(no_match(evidence, &ns, &selector, &selector_text));
-        return Diagnosis { service: format!("{ns}/{svc_name}"), findings };
-    }
-    findings.push(finding(
-        Severity::Ok,
-        "selector",
-        format!("{} pod{} match the selector {selector_text}", matching.len(), plural(matching.len())),
-        format!("The endpoints controller considers {}.", names(&matching)),
-        matching.iter().map(|p| pod_link(p)).collect(),
-    ));
+/// A service without a selector: its Endpoints are the user's own.
+fn selectorless(s: &Subject) -> Finding {
+    let svc_name = &s.name;
+    let (ready_addresses, _) = count_addresses(s.evidence.endpoints.as_ref());
+    let (severity, detail) = match (&s.evidence.endpoints, ready_addresses) {
+        (None, _) => (
+            Severity::Error,
+            format!(
+                "Without a selector the endpoints controller leaves {svc_name} alone, and there is no \
+                 Endpoints object named {svc_name} in {}: connections are refused. Create one by hand \
+                 with the addresses to forward to.",
+                s.ns
+            ),
+        ),
+        (Some(_), 0) => (
+            Severity::Error,
+            format!(
+                "Without a selector the Endpoints object {svc_name} is kept by hand, and it lists no ready \
+                 address: connections are refused."
+            ),
+        ),
+        (Some(_), n) => (
+            Severity::Ok,
+            format!(
+                "Without a selector the Endpoints object {svc_name} is kept by hand; it lists {n} ready \
+                 address{}, and the proxy forwards to them as given.",
+                if n == 1 { "" } else { "es" }
+            ),
+        ),
+    };
+    finding(severity, "selector", "No selector: endpoints managed by hand".into(), detail, s.endpoints_link())
+}
 
-    // Readiness: only ready pods become endpoint addresses (unless the service publishes all).
-    let publish_all = spec.publish_not_ready_addresses == Some(true)
-        || svc
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("service.alpha.kubernetes.io/tolerate-unready-endpoints"))
-            .is_some_and(|v| v == "true");
-    let ready: Vec<&Pod> = matching.iter().copied().filter(|p| is_ready(p)).collect();
-    let unready: Vec<&Pod> = matching.iter().copied().filter(|p| !is_ready(p)).collect();
-    for pod in &unready {
+/// Each selected pod that is not ready, and whether any is.
+fn readiness(s: &Subject, ready: &[&Pod], unready: &[&Pod], publish_all: bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for pod in unready {
         let status = crate::printers::pod_status(pod);
-        let why = evidence
+        let why = s
+            .evidence
             .probe_failures
             .get(&key(pod))
             .cloned()
@@ -274,9 +312,10 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
             "No matching pod is ready: connections are refused".into(),
             format!(
                 "All {} matching pod{} fail their readiness checks, so the Endpoints object has no ready \
-                 address and the proxy refuses connections to {svc_name}. Fix the probe or what it checks.",
+                 address and the proxy refuses connections to {}. Fix the probe or what it checks.",
                 unready.len(),
-                plural(unready.len())
+                plural(unready.len()),
+                s.name
             ),
             unready.iter().map(|p| pod_link(p)).collect(),
         ));
@@ -289,18 +328,22 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
             vec![],
         ));
     }
+    findings
+}
 
-    // Endpoints as the controller wrote them.
-    let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
-    match endpoints {
-        None => findings.push(finding(
+/// The Endpoints as the controller wrote them, against the pods that could serve.
+fn endpoints(s: &Subject, serving: &[&Pod]) -> Finding {
+    let svc_name = &s.name;
+    let (ready_addresses, unready_addresses) = count_addresses(s.evidence.endpoints.as_ref());
+    match &s.evidence.endpoints {
+        None => finding(
             Severity::Error,
             "endpoints",
             format!("No Endpoints object named {svc_name}"),
             "The endpoints controller has not written one yet; the proxy has nowhere to send traffic.".into(),
             vec![],
-        )),
-        Some(_) if ready_addresses == 0 && !serving.is_empty() => findings.push(finding(
+        ),
+        Some(_) if ready_addresses == 0 && !serving.is_empty() => finding(
             Severity::Error,
             "endpoints",
             format!("The Endpoints object {svc_name} lists no ready address"),
@@ -310,9 +353,9 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
                 serving.len(),
                 plural(serving.len())
             ),
-            endpoints_link.clone(),
-        )),
-        Some(_) => findings.push(finding(
+            s.endpoints_link(),
+        ),
+        Some(_) => finding(
             if ready_addresses == 0 { Severity::Error } else { Severity::Ok },
             "endpoints",
             format!(
@@ -320,15 +363,9 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
                 if ready_addresses + unready_addresses == 1 { "" } else { "es" }
             ),
             "The proxy balances new connections over the ready ones only.".into(),
-            endpoints_link.clone(),
-        )),
+            s.endpoints_link(),
+        ),
     }
-
-    // Ports: each service port must reach something listening in every serving pod.
-    for port in &ports {
-        findings.extend(check_port(evidence, port, &serving));
-    }
-    Diagnosis { service: format!("{ns}/{svc_name}"), findings }
 }
 
 fn plural(n: usize) -> &'static str {

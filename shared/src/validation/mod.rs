@@ -4,7 +4,7 @@
 
 mod ingress;
 mod meta;
-mod names;
+pub mod names;
 mod pod;
 mod service;
 mod workload;

@@ -24,12 +24,24 @@ struct Options {
     url: Option<String>,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
+/// A command line curl refuses (exit code 2), in curl's words.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum UsageError {
+    #[error("curl: option {0}: requires parameter")]
+    MissingParameter(String),
+    #[error("curl: option {0}: expected a proper numerical parameter")]
+    NotANumber(String),
+    #[error("curl: option -H: invalid header {0:?}")]
+    InvalidHeader(String),
+    #[error("curl: option {0}: is unknown")]
+    UnknownOption(String),
+}
+
+fn parse(args: &[String]) -> Result<Options, UsageError> {
     let mut o = Options::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value =
-            |flag: &str| it.next().cloned().ok_or_else(|| format!("curl: option {flag}: requires parameter"));
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| UsageError::MissingParameter(flag.to_string()));
         match arg.as_str() {
             "-s" | "--silent" => o.silent = true,
             "-S" | "--show-error" => o.show_error = true,
@@ -42,14 +54,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "-w" | "--write-out" => o.write_out = Some(value(arg)?),
             "-m" | "--max-time" | "--connect-timeout" => {
                 let v = value(arg)?;
-                let secs: f64 =
-                    v.parse().map_err(|_| format!("curl: option {arg}: expected a proper numerical parameter"))?;
+                let secs: f64 = v.parse().map_err(|_| UsageError::NotANumber(arg.clone()))?;
                 o.max_time = Some(super::net::seconds(secs.max(0.001)));
             }
             "-X" | "--request" => o.method = Some(value(arg)?),
             "-H" | "--header" => {
                 let v = value(arg)?;
-                let (k, val) = v.split_once(':').ok_or_else(|| format!("curl: option -H: invalid header {v:?}"))?;
+                let (k, val) = v.split_once(':').ok_or_else(|| UsageError::InvalidHeader(v.clone()))?;
                 o.headers.push((k.trim().to_string(), val.trim().to_string()));
             }
             "-d" | "--data" => o.data = Some(value(arg)?),
@@ -63,11 +74,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         'v' => o.verbose = true,
                         'I' => o.head = true,
                         'k' | 'L' => {}
-                        other => return Err(format!("curl: option -{other}: is unknown")),
+                        other => return Err(UsageError::UnknownOption(format!("-{other}"))),
                     }
                 }
             }
-            flag if flag.starts_with('-') => return Err(format!("curl: option {flag}: is unknown")),
+            flag if flag.starts_with('-') => return Err(UsageError::UnknownOption(flag.to_string())),
             url => o.url = Some(url.to_string()),
         }
     }
@@ -107,12 +118,15 @@ fn parse_url(url: &str) -> Result<Target, (i32, String)> {
     Ok(Target { host: host.to_string(), port, path })
 }
 
+/// A refused command line: curl's message and its hint, exit code 2.
+fn usage(e: UsageError) -> Output {
+    Output::fail(2, format!("{e}\ncurl: try 'curl --help' or 'curl --manual' for more information\n"))
+}
+
 pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     let opts = match parse(args) {
         Ok(o) => o,
-        Err(e) => {
-            return Output::fail(2, format!("{e}\ncurl: try 'curl --help' or 'curl --manual' for more information\n"));
-        }
+        Err(e) => return usage(e),
     };
     let started = Instant::now();
     // A failure prints its message (unless silenced) and still writes `-w` out, with the status

@@ -1,7 +1,76 @@
 //! The shell's tokenizer: quoting, `$…` expansions, operators and redirections, from a script's
-//! text to tokens.
+//! text to tokens (the tokens and the syntax errors are defined here, below the parser).
 
-use super::syntax::{Op, Part, Redir, RedirKind, Token, Word, is_name};
+/// A piece of a word: literal text, or a variable or command substitution (quoted or not).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Part {
+    Lit(String),
+    Var { name: String, quoted: bool },
+    Default { name: String, colon: bool, default: String, quoted: bool },
+    Subst { script: String, quoted: bool },
+}
+
+pub(super) type Word = Vec<Part>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Op {
+    Semi,
+    And,
+    Or,
+    Pipe,
+    Bang,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum RedirKind {
+    In,
+    Out {
+        append: bool,
+    },
+    /// `n>&m`
+    Dup(u8),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Redir {
+    pub(super) fd: u8,
+    pub(super) kind: RedirKind,
+    pub(super) target: Word,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Token {
+    Word(Word),
+    Op(Op),
+    Redir(Redir),
+}
+
+pub(super) fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Why a script does not parse, in dash's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    /// A token where none of its kind can be: `unexpected ";"`, `unexpected end of file`.
+    #[error("syntax error: unexpected {0}")]
+    Unexpected(String),
+    /// The script ended before the word that closes what it opened.
+    #[error("syntax error: unexpected end of file (expecting \"{0}\")")]
+    Expecting(&'static str),
+    #[error("syntax error: compound commands nested too deeply")]
+    TooDeep,
+    #[error("syntax error: bad for loop variable")]
+    BadForVariable,
+    #[error("syntax error: missing '}}'")]
+    MissingBrace,
+    #[error("${{{0}}}: bad substitution")]
+    BadSubstitution(String),
+    #[error("syntax error: unterminated quoted string")]
+    UnterminatedQuote,
+}
 
 /// Reads the `$NAME`, `${NAME}` and `$?` forms (`$(…)` is cut out by [`tokenize`]).
 struct Lexer<'a> {
@@ -10,7 +79,7 @@ struct Lexer<'a> {
 
 impl Lexer<'_> {
     /// Reads `$…` after the dollar sign.
-    fn dollar(&mut self, quoted: bool) -> Result<Part, String> {
+    fn dollar(&mut self, quoted: bool) -> Result<Part, SyntaxError> {
         match self.chars.peek().copied() {
             Some('{') => {
                 self.chars.next();
@@ -19,7 +88,7 @@ impl Lexer<'_> {
                     match self.chars.next() {
                         Some('}') => break,
                         Some(c) => name.push(c),
-                        None => return Err("syntax error: missing '}'".into()),
+                        None => return Err(SyntaxError::MissingBrace),
                     }
                 }
                 // `${VAR:-default}` (unset or empty) and `${VAR-default}` (unset).
@@ -29,7 +98,7 @@ impl Lexer<'_> {
                     return Ok(Part::Default { name: name[..i].to_string(), colon, default, quoted });
                 }
                 if !is_name(&name) && !matches!(name.as_str(), "?" | "$" | "#") {
-                    return Err(format!("${{{name}}}: bad substitution"));
+                    return Err(SyntaxError::BadSubstitution(name.to_string()));
                 }
                 Ok(Part::Var { name, quoted })
             }
@@ -72,183 +141,207 @@ fn push_part(word: &mut Word, lit: &mut String, part: Part) {
 }
 
 /// Splits a script into tokens.
-pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, String> {
-    // `$(…)` needs the raw text, so it is cut out before the character loop sees it.
-    let mut tokens = Vec::new();
-    let mut word: Word = Vec::new();
-    let mut lit = String::new();
-    let mut in_word = false;
-    let chars: Vec<char> = src.chars().collect();
-    let mut i = 0;
-    macro_rules! end_word {
-        () => {
-            if in_word {
-                flush_lit(&mut word, &mut lit);
-                tokens.push(Token::Word(std::mem::take(&mut word)));
-                in_word = false;
-            }
-        };
+pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, SyntaxError> {
+    let mut scan = Scanner { chars: src.chars().collect(), ..Scanner::default() };
+    while let Some(&c) = scan.chars.get(scan.i) {
+        scan.step(c)?;
     }
-    // Reads `$…` at chars[i] == '$'; returns the part and the index after it.
-    let dollar = |i: usize, quoted: bool| -> Result<(Part, usize), String> {
+    scan.end_word();
+    Ok(scan.tokens)
+}
+
+/// The tokenizer's state: where it is in the script, the tokens so far, and the word being read
+/// (its parts, and the literal text not yet made a part).
+#[derive(Default)]
+struct Scanner {
+    chars: Vec<char>,
+    i: usize,
+    tokens: Vec<Token>,
+    word: Word,
+    lit: String,
+    in_word: bool,
+}
+
+impl Scanner {
+    fn peek(&self, ahead: usize) -> Option<&char> {
+        self.chars.get(self.i + ahead)
+    }
+
+    /// Reads what starts with `c`, the character at `i`.
+    fn step(&mut self, c: char) -> Result<(), SyntaxError> {
+        match c {
+            ' ' | '\t' => {
+                self.end_word();
+                self.i += 1;
+            }
+            '\n' | ';' => {
+                self.end_word();
+                self.tokens.push(Token::Op(Op::Semi));
+                self.i += 1;
+            }
+            '#' if !self.in_word => {
+                while self.peek(0).is_some_and(|c| *c != '\n') {
+                    self.i += 1;
+                }
+            }
+            '&' | '|' => self.operator(c),
+            '!' if !self.in_word && self.peek(1).is_none_or(|c| c.is_whitespace()) => {
+                self.tokens.push(Token::Op(Op::Bang));
+                self.i += 1;
+            }
+            '<' | '>' => self.redirection(c),
+            '\'' => self.single_quoted()?,
+            '"' => self.double_quoted()?,
+            '\\' => {
+                self.in_word = true;
+                if let Some(&c) = self.peek(1).filter(|c| **c != '\n') {
+                    self.lit.push(c);
+                }
+                self.i += 2;
+            }
+            '$' => {
+                self.in_word = true;
+                let part = self.dollar(false)?;
+                push_part(&mut self.word, &mut self.lit, part);
+            }
+            '~' if !self.in_word && self.peek(1).is_none_or(|c| *c == '/' || c.is_whitespace()) => {
+                self.in_word = true;
+                self.word.push(Part::Var { name: "HOME".into(), quoted: true });
+                self.i += 1;
+            }
+            c => {
+                self.in_word = true;
+                self.lit.push(c);
+                self.i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn end_word(&mut self) {
+        if self.in_word {
+            flush_lit(&mut self.word, &mut self.lit);
+            self.tokens.push(Token::Word(std::mem::take(&mut self.word)));
+            self.in_word = false;
+        }
+    }
+
+    /// `&&`, `||`, `|`, `&` (run in the foreground here, like `;`) and `&>file`.
+    fn operator(&mut self, c: char) {
+        self.end_word();
+        let double = self.peek(1) == Some(&c);
+        if c == '&' && self.peek(1) == Some(&'>') {
+            // `&>file`: stdout and stderr to a file.
+            let append = self.peek(2) == Some(&'>');
+            self.i += if append { 3 } else { 2 };
+            let target = Vec::new();
+            self.tokens.push(Token::Redir(Redir { fd: 1, kind: RedirKind::Out { append }, target }));
+            self.tokens.push(Token::Redir(Redir { fd: 2, kind: RedirKind::Dup(1), target: Vec::new() }));
+            return;
+        }
+        let op = match (c, double) {
+            ('&', true) => Op::And,
+            ('|', true) => Op::Or,
+            ('|', false) => Op::Pipe,
+            _ => Op::Semi,
+        };
+        self.tokens.push(Token::Op(op));
+        self.i += if double { 2 } else { 1 };
+    }
+
+    /// `<`, `>`, `>>` and `>&N`, with a lone digit just before as the descriptor (`2>`).
+    fn redirection(&mut self, c: char) {
+        let lone_digit = self.in_word && self.word.is_empty() && self.lit.len() == 1;
+        let fd = if lone_digit && self.lit.as_bytes()[0].is_ascii_digit() {
+            let fd = self.lit.as_bytes()[0] - b'0';
+            self.lit.clear();
+            self.in_word = false;
+            fd
+        } else {
+            self.end_word();
+            if c == '<' { 0 } else { 1 }
+        };
+        self.i += 1;
+        let kind = if c == '<' {
+            RedirKind::In
+        } else if self.peek(0) == Some(&'>') {
+            self.i += 1;
+            RedirKind::Out { append: true }
+        } else if self.peek(0) == Some(&'&') && self.peek(1).is_some_and(|d| d.is_ascii_digit()) {
+            let to = self.chars[self.i + 1] as u8 - b'0';
+            self.i += 2;
+            RedirKind::Dup(to)
+        } else {
+            RedirKind::Out { append: false }
+        };
+        self.tokens.push(Token::Redir(Redir { fd, kind, target: Vec::new() }));
+    }
+
+    /// `'…'`: everything literal up to the next quote.
+    fn single_quoted(&mut self) -> Result<(), SyntaxError> {
+        self.in_word = true;
+        let end = self.chars[self.i + 1..].iter().position(|&c| c == '\'');
+        let end = end.ok_or(SyntaxError::UnterminatedQuote)?;
+        self.lit.extend(&self.chars[self.i + 1..self.i + 1 + end]);
+        self.i += end + 2;
+        Ok(())
+    }
+
+    /// `"…"`: literal but for `$…` and the backslash escapes of `"`, `\`, `$` and `` ` ``.
+    fn double_quoted(&mut self) -> Result<(), SyntaxError> {
+        self.in_word = true;
+        self.i += 1;
+        loop {
+            match self.peek(0).copied() {
+                None => return Err(SyntaxError::UnterminatedQuote),
+                Some('"') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some('\\') if self.peek(1).is_some_and(|c| matches!(c, '"' | '\\' | '$' | '`')) => {
+                    self.lit.push(self.chars[self.i + 1]);
+                    self.i += 2;
+                }
+                Some('$') => {
+                    let part = self.dollar(true)?;
+                    push_part(&mut self.word, &mut self.lit, part);
+                }
+                Some(c) => {
+                    self.lit.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    /// Reads `$…` at the current `$`: `$(…)` whole (its raw text is a script of its own), the
+    /// other forms through [`Lexer`].
+    fn dollar(&mut self, quoted: bool) -> Result<Part, SyntaxError> {
+        let chars = &self.chars;
+        let i = self.i;
         if chars.get(i + 1) == Some(&'(') {
             let mut depth = 0;
-            let mut j = i + 1;
-            while j < chars.len() {
+            for j in i + 1..chars.len() {
                 match chars[j] {
                     '(' => depth += 1,
                     ')' => {
                         depth -= 1;
                         if depth == 0 {
                             let script: String = chars[i + 2..j].iter().collect();
-                            return Ok((Part::Subst { script, quoted }, j + 1));
+                            self.i = j + 1;
+                            return Ok(Part::Subst { script, quoted });
                         }
                     }
                     _ => {}
                 }
-                j += 1;
             }
-            return Err("syntax error: unexpected end of file (expecting \")\")".into());
+            return Err(SyntaxError::Expecting(")"));
         }
         let rest: String = chars[i + 1..].iter().collect();
         let mut lexer = Lexer { chars: rest.chars().peekable() };
         let part = lexer.dollar(quoted)?;
         let consumed = rest.chars().count() - lexer.chars.count();
-        Ok((part, i + 1 + consumed))
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            ' ' | '\t' => {
-                end_word!();
-                i += 1;
-            }
-            '\n' | ';' => {
-                end_word!();
-                tokens.push(Token::Op(Op::Semi));
-                i += 1;
-            }
-            '#' if !in_word => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '&' | '|' => {
-                end_word!();
-                let double = chars.get(i + 1) == Some(&c);
-                if c == '&' && chars.get(i + 1) == Some(&'>') {
-                    // `&>file`: stdout and stderr to a file.
-                    let append = chars.get(i + 2) == Some(&'>');
-                    i += if append { 3 } else { 2 };
-                    let target = Vec::new();
-                    tokens.push(Token::Redir(Redir { fd: 1, kind: RedirKind::Out { append }, target }));
-                    tokens.push(Token::Redir(Redir { fd: 2, kind: RedirKind::Dup(1), target: Vec::new() }));
-                    continue;
-                }
-                let op = match (c, double) {
-                    ('&', true) => Op::And,
-                    ('|', true) => Op::Or,
-                    ('|', false) => Op::Pipe,
-                    // A background `&` runs in the foreground here, like a `;`.
-                    _ => Op::Semi,
-                };
-                tokens.push(Token::Op(op));
-                i += if double { 2 } else { 1 };
-            }
-            '!' if !in_word && chars.get(i + 1).is_none_or(|c| c.is_whitespace()) => {
-                tokens.push(Token::Op(Op::Bang));
-                i += 1;
-            }
-            '<' | '>' => {
-                // A lone digit just before makes it the descriptor: `2>`.
-                let fd = if in_word && word.is_empty() && lit.len() == 1 && lit.as_bytes()[0].is_ascii_digit() {
-                    let fd = lit.as_bytes()[0] - b'0';
-                    lit.clear();
-                    in_word = false;
-                    fd
-                } else {
-                    end_word!();
-                    if c == '<' { 0 } else { 1 }
-                };
-                i += 1;
-                let kind = if c == '<' {
-                    RedirKind::In
-                } else if chars.get(i) == Some(&'>') {
-                    i += 1;
-                    RedirKind::Out { append: true }
-                } else if chars.get(i) == Some(&'&') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                    let to = chars[i + 1] as u8 - b'0';
-                    i += 2;
-                    tokens.push(Token::Redir(Redir { fd, kind: RedirKind::Dup(to), target: Vec::new() }));
-                    continue;
-                } else {
-                    RedirKind::Out { append: false }
-                };
-                tokens.push(Token::Redir(Redir { fd, kind, target: Vec::new() }));
-            }
-            '\'' => {
-                in_word = true;
-                let end = chars[i + 1..].iter().position(|&c| c == '\'');
-                let end = end.ok_or("syntax error: unterminated quoted string")?;
-                lit.extend(&chars[i + 1..i + 1 + end]);
-                i += end + 2;
-            }
-            '"' => {
-                in_word = true;
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err("syntax error: unterminated quoted string".into()),
-                        Some('"') => {
-                            i += 1;
-                            break;
-                        }
-                        Some('\\') if chars.get(i + 1).is_some_and(|c| matches!(c, '"' | '\\' | '$' | '`')) => {
-                            lit.push(chars[i + 1]);
-                            i += 2;
-                        }
-                        Some('$') => {
-                            let (part, next) = dollar(i, true)?;
-                            push_part(&mut word, &mut lit, part);
-                            i = next;
-                        }
-                        Some(&c) => {
-                            lit.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.get(i + 1) {
-                    Some('\n') => {}
-                    Some(&c) => lit.push(c),
-                    None => {}
-                }
-                i += 2;
-            }
-            '$' => {
-                in_word = true;
-                let (part, next) = dollar(i, false)?;
-                push_part(&mut word, &mut lit, part);
-                i = next;
-            }
-            '~' if !in_word && chars.get(i + 1).is_none_or(|c| *c == '/' || c.is_whitespace()) => {
-                in_word = true;
-                word.push(Part::Var { name: "HOME".into(), quoted: true });
-                i += 1;
-            }
-            c => {
-                in_word = true;
-                lit.push(c);
-                i += 1;
-            }
-        }
+        self.i = i + 1 + consumed;
+        Ok(part)
     }
-    if in_word {
-        flush_lit(&mut word, &mut lit);
-        tokens.push(Token::Word(word));
-    }
-    Ok(tokens)
 }

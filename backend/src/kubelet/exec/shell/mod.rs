@@ -11,7 +11,8 @@ use std::pin::Pin;
 mod lex;
 mod syntax;
 
-use syntax::{Command, Part, Pipeline, RedirKind, Simple, Word};
+use lex::{Part, RedirKind, Word};
+use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
 
 /// How many scripts may run inside one another (`$(…)`, `sh -c`).

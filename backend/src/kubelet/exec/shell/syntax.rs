@@ -1,51 +1,7 @@
 //! The shell's syntax tree and parser (pure): from the tokenizer's tokens to lists of pipelines
 //! of simple and compound commands.
 
-use super::lex::tokenize;
-
-/// A piece of a word: literal text, or a variable or command substitution (quoted or not).
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Part {
-    Lit(String),
-    Var { name: String, quoted: bool },
-    Default { name: String, colon: bool, default: String, quoted: bool },
-    Subst { script: String, quoted: bool },
-}
-
-pub(super) type Word = Vec<Part>;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Op {
-    Semi,
-    And,
-    Or,
-    Pipe,
-    Bang,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum RedirKind {
-    In,
-    Out {
-        append: bool,
-    },
-    /// `n>&m`
-    Dup(u8),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Redir {
-    pub(super) fd: u8,
-    pub(super) kind: RedirKind,
-    pub(super) target: Word,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Token {
-    Word(Word),
-    Op(Op),
-    Redir(Redir),
-}
+use super::lex::{Op, Part, Redir, RedirKind, SyntaxError, Token, Word, is_name, tokenize};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Simple {
@@ -94,13 +50,7 @@ pub(super) struct AndOr {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Script(pub(super) Vec<AndOr>);
 
-pub(super) fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-pub(super) fn unexpected(token: Option<&Token>) -> String {
+pub(super) fn unexpected(token: Option<&Token>) -> SyntaxError {
     let what = match token {
         None => "end of file".to_string(),
         Some(Token::Op(Op::Semi)) => "\";\"".into(),
@@ -114,7 +64,7 @@ pub(super) fn unexpected(token: Option<&Token>) -> String {
             None => "word".into(),
         },
     };
-    format!("syntax error: unexpected {what}")
+    SyntaxError::Unexpected(what)
 }
 
 pub(super) type Tokens = std::iter::Peekable<std::vec::IntoIter<Token>>;
@@ -164,10 +114,10 @@ fn nesting(tokens: &[Token]) -> usize {
 }
 
 /// Parses a script.
-pub fn parse(src: &str) -> Result<Script, String> {
+pub fn parse(src: &str) -> Result<Script, SyntaxError> {
     let tokens = tokenize(src)?;
     if nesting(&tokens) > MAX_NESTING {
-        return Err("syntax error: compound commands nested too deeply".into());
+        return Err(SyntaxError::TooDeep);
     }
     let mut it = tokens.into_iter().peekable();
     let script = parse_list(&mut it, &[])?;
@@ -178,7 +128,7 @@ pub fn parse(src: &str) -> Result<Script, String> {
 }
 
 /// A list of and-or lists, up to (not including) one of the reserved words in `stop`.
-pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, String> {
+pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, SyntaxError> {
     let mut lists = Vec::new();
     loop {
         skip_separators(it);
@@ -204,20 +154,20 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Strin
 }
 
 /// Consumes the reserved word `word`, or says what came instead.
-pub(super) fn expect(it: &mut Tokens, word: &str) -> Result<(), String> {
+pub(super) fn expect(it: &mut Tokens, word: &'static str) -> Result<(), SyntaxError> {
     if keyword(it.peek()) == Some(word) {
         it.next();
         Ok(())
     } else {
         let found = it.next();
         Err(match found {
-            None => format!("syntax error: unexpected end of file (expecting \"{word}\")"),
+            None => SyntaxError::Expecting(word),
             other => unexpected(other.as_ref()),
         })
     }
 }
 
-pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, String> {
+pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, SyntaxError> {
     it.next();
     match word {
         "if" => {
@@ -257,7 +207,7 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Str
             let var = match it.next() {
                 Some(Token::Word(w)) => match w.as_slice() {
                     [Part::Lit(l)] if is_name(l) => l.clone(),
-                    _ => return Err("syntax error: bad for loop variable".into()),
+                    _ => return Err(SyntaxError::BadForVariable),
                 },
                 other => return Err(unexpected(other.as_ref())),
             };
@@ -281,7 +231,7 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Str
     }
 }
 
-pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, String> {
+pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     let mut pipeline = Pipeline::default();
     if it.peek() == Some(&Token::Op(Op::Bang)) {
         it.next();
@@ -304,7 +254,7 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, String> {
     }
 }
 
-pub(super) fn parse_simple(it: &mut Tokens) -> Result<Simple, String> {
+pub(super) fn parse_simple(it: &mut Tokens) -> Result<Simple, SyntaxError> {
     let mut simple = Simple::default();
     loop {
         match it.peek() {
@@ -364,10 +314,13 @@ mod tests {
         let s = parse("for i in a b; do echo $i; done; echo done").unwrap();
         assert!(matches!(&s.0[0].first.commands[0], Command::For { var, words, .. } if var == "i" && words.len() == 2));
         assert_eq!(s.0.len(), 2, "`done` as an argument is a plain word");
-        assert_eq!(parse("if true; then echo").unwrap_err(), "syntax error: unexpected end of file (expecting \"fi\")");
-        assert_eq!(parse("then").unwrap_err(), "syntax error: unexpected \"then\"");
+        assert_eq!(
+            parse("if true; then echo").unwrap_err().to_string(),
+            "syntax error: unexpected end of file (expecting \"fi\")"
+        );
+        assert_eq!(parse("then").unwrap_err().to_string(), "syntax error: unexpected \"then\"");
         let deep = "if true; then ".repeat(200) + &"fi; ".repeat(200);
-        assert_eq!(parse(&deep).unwrap_err(), "syntax error: compound commands nested too deeply");
+        assert_eq!(parse(&deep).unwrap_err().to_string(), "syntax error: compound commands nested too deeply");
     }
 
     fn lit(s: &str) -> Word {
@@ -413,10 +366,10 @@ mod tests {
 
     #[test]
     fn syntax_errors_say_what_was_unexpected() {
-        assert_eq!(parse("| a").unwrap_err(), "syntax error: unexpected \"|\"");
-        assert_eq!(parse("a &&").unwrap_err(), "syntax error: unexpected end of file");
-        assert_eq!(parse("echo 'x").unwrap_err(), "syntax error: unterminated quoted string");
-        assert_eq!(parse("a >").unwrap_err(), "syntax error: unexpected end of file");
+        assert_eq!(parse("| a").unwrap_err().to_string(), "syntax error: unexpected \"|\"");
+        assert_eq!(parse("a &&").unwrap_err().to_string(), "syntax error: unexpected end of file");
+        assert_eq!(parse("echo 'x").unwrap_err().to_string(), "syntax error: unterminated quoted string");
+        assert_eq!(parse("a >").unwrap_err().to_string(), "syntax error: unexpected end of file");
         assert!(parse("# only a comment\n").unwrap().0.is_empty());
     }
 }
