@@ -19,6 +19,9 @@ const SECONDS: u32 = 5;
 const ROUNDS: usize = 3;
 const CLIENTS: u32 = 8;
 const NODE_NETWORK: &str = "127.0.8.0";
+/// The node network of the svclab built before a change, measured beside it when
+/// `SVCLAB_BIN_BEFORE` names one.
+const NODE_NETWORK_BEFORE: &str = "127.0.9.0";
 /// The rate at which latency is measured: the throughput target.
 const LATENCY_QPS: u32 = 30_000;
 
@@ -54,15 +57,14 @@ async fn wait_answering(server: SocketAddr, name: &str) -> Result<()> {
 
 /// Starts svclab with 1,000 services; returns the process, the DNS address and the services'
 /// cluster IPs.
-async fn svclab() -> Result<(Child, SocketAddr, Vec<String>)> {
-    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+async fn svclab(binary: &str, node_network: &str) -> Result<(Child, SocketAddr, Vec<String>)> {
     let dns: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let mut child = Command::new(binary)
         .args([
             "--listen",
             "127.0.0.1:0",
             "--node-network",
-            NODE_NETWORK,
+            node_network,
             "--nodes",
             "1",
             "--dns",
@@ -83,7 +85,9 @@ async fn svclab() -> Result<(Child, SocketAddr, Vec<String>)> {
     let manifest: String = (0..SERVICES)
         .map(|i| {
             format!(
-                "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\nspec:\n  ports:\n  - name: http\n    port: 80\n---\n"
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\nspec:\n  clusterIP: 10.100.{}.{}\n  ports:\n  - name: http\n    port: 80\n---\n",
+                i / 250,
+                i % 250 + 1
             )
         })
         .collect();
@@ -262,6 +266,7 @@ fn measure(servers: &[SocketAddr], queries: &std::path::Path) -> Result<Vec<Run>
     for _ in 0..ROUNDS {
         for (i, server) in servers.iter().enumerate() {
             let (q, l) = throughput(*server, queries, SECONDS)?;
+            eprintln!("server {i} ({server}): {q:.0} queries/s");
             qps[i].push(q);
             lost[i] = l;
             let (a, b) = latency(*server, queries)?;
@@ -281,12 +286,20 @@ fn measure(servers: &[SocketAddr], queries: &std::path::Path) -> Result<Vec<Run>
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (svclab, svclab_dns, ips) = svclab().await?;
+    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+    let (svclab_child, svclab_dns, ips) = svclab(&binary, NODE_NETWORK).await?;
+    // The same services at the same addresses in the build before a change, when asked for.
+    let before = match std::env::var("SVCLAB_BIN_BEFORE") {
+        Ok(binary) => Some(svclab(&binary, NODE_NETWORK_BEFORE).await?),
+        Err(_) => None,
+    };
     let (named, named_addr, bind_version) = bind(&ips).await?;
     let (knotd, knot_addr, knot_version) = knot(&ips).await?;
     let queries = queries(&ips)?;
-    let runs = measure(&[svclab_dns, named_addr, knot_addr], &queries)?;
-    drop((svclab, named, knotd));
+    let mut servers = vec![svclab_dns, named_addr, knot_addr];
+    servers.extend(before.as_ref().map(|(_, dns, _)| *dns));
+    let runs = measure(&servers, &queries)?;
+    drop((svclab_child, named, knotd, before));
     let (ours, bind9, knot) = (&runs[0], &runs[1], &runs[2]);
     let dnsperf_version = std::process::Command::new("dnsperf").arg("-h").output().ok();
     let dnsperf_version = dnsperf_version
@@ -300,8 +313,17 @@ async fn main() -> Result<()> {
         "{SERVICES} services with a named port; the query mix is an A query per service and, for every fourth, an SRV, a PTR and a name that does not exist (NXDOMAIN). dnsperf ({dnsperf_version}) with {CLIENTS} clients, 2 threads, up to 200 queries outstanding, {SECONDS} s per server and round, {ROUNDS} rounds alternating the servers, medians reported; latency percentiles from a 3 s run per round at {LATENCY_QPS} queries/s (the throughput target, below either server's saturation) with per-query latencies. BIND: `{bind_version}` with two worker threads (`-n 2`), the same records as zone files, recursion off. Knot DNS: `{knot_version}` with two UDP workers, the same zone files.\n\n"
     ));
     out.push_str("| server | queries/s | lost | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |\n");
-    for (name, r) in [("svclab (hickory-server)", ours), ("BIND 9", bind9), ("Knot DNS", knot)] {
+    let names = ["svclab (hickory-server)", "BIND 9", "Knot DNS", "svclab, the build before the change"];
+    for (name, r) in names.iter().zip(&runs) {
         out.push_str(&format!("| {name} | {:.0} | {} | {:.3} ms | {:.3} ms |\n", r.qps, r.lost, r.p50_ms, r.p99_ms));
+    }
+    if let Some(before) = runs.get(3) {
+        out.push_str(&format!(
+            "\nThis build / the build before the change (`SVCLAB_BIN_BEFORE`, measured in the same rounds): {:.2}× the queries per second, p99 {:.3} ms vs {:.3} ms.\n",
+            ours.qps / before.qps,
+            ours.p99_ms,
+            before.p99_ms
+        ));
     }
     let (ratio, knot_ratio) = (ours.qps / bind9.qps, ours.qps / knot.qps);
     let met = |ok: bool| if ok { "met" } else { "not met" };

@@ -59,13 +59,13 @@ fn certificate(dir: &Path) -> Result<(String, String)> {
 /// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS; with
 /// `fast_path` off, every request goes through hyper's server and client.
 async fn svclab(
+    binary: &str,
     backend: SocketAddr,
     cert: &str,
     key: &str,
     node_network: &str,
     fast_path: bool,
 ) -> Result<(Child, SocketAddr, SocketAddr)> {
-    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
     let mut child = Command::new(binary)
         .args([
             "--listen",
@@ -178,29 +178,32 @@ async fn haproxy(
     let (http, https) = (free().await?, free().await?);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let d = dir.display();
-    std::fs::write(dir.join("bench.pem"), format!("{cert}{key}"))?;
+    std::fs::write(dir.join("bench.pem"), format!("{}\n{}", cert.trim_end(), key))?;
     let scheme = |name: &str| {
         format!(
             "  http-request set-header {name} https if {{ ssl_fc }}\n  http-request set-header {name} http if !{{ ssl_fc }}\n"
         )
     };
     let config = format!(
-        "global\n  nbthread {threads}\n  maxconn 20000\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend fe\n  bind {http}\n  bind {https} ssl crt {d}/bench.pem alpn http/1.1\n  option forwardfor\n  http-request set-header X-Real-IP %[src]\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n  http-request set-header X-Forwarded-Port %[dst_port]\n{}{}{}  default_backend be\nbackend be\n  server s1 {backend}\n",
+        "global\n  nbthread {threads}\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  http-reuse always\nfrontend fe\n  bind {http}\n  bind {https} ssl crt {d}/bench.pem alpn http/1.1\n  option forwardfor\n  http-request set-header X-Real-IP %[src]\n  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n  http-request set-header X-Forwarded-Port %[dst_port]\n{}{}{}  default_backend be\nbackend be\n  server s1 {backend}\n",
         scheme("X-Forwarded-Proto"),
         scheme("X-Forwarded-Scheme"),
         scheme("X-Scheme")
     );
     std::fs::write(dir.join("haproxy.cfg"), config)?;
+    let log = std::fs::File::create(dir.join("haproxy.log"))?;
     let child = Command::new("haproxy")
         .args(["-db", "-f"])
         .arg(dir.join("haproxy.cfg"))
         .stdout(Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(https).await.is_err() {
         if Instant::now() > deadline {
-            bail!("HAProxy did not start");
+            let log = std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default();
+            bail!("HAProxy did not start:\n{log}");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -258,12 +261,13 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let backend = backend().await?;
     let (cert, key) = certificate(&dir)?;
-    let (_svclab, s_http, s_https) = svclab(backend, &cert, &key, "127.78.1.0", true).await?;
-    let (_hyper, h_http, h_https) = svclab(backend, &cert, &key, "127.78.2.0", false).await?;
+    let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
+    let (_svclab, s_http, s_https) = svclab(&binary, backend, &cert, &key, "127.78.1.0", true).await?;
+    let (_hyper, h_http, h_https) = svclab(&binary, backend, &cert, &key, "127.78.2.0", false).await?;
     let (mut nginx_child, n_http, n_https, nginx_version) = nginx(backend, &dir).await?;
     let (_haproxy, x_http, x_https, haproxy_version) = haproxy(backend, &dir, &cert, &key).await?;
     // Per protocol: svclab, svclab through hyper, nginx, HAProxy.
-    let targets = [
+    let mut targets = vec![
         ("svclab ingress, HTTP", format!("http://{s_http}/")),
         ("svclab ingress without the fast path, HTTP", format!("http://{h_http}/")),
         ("nginx, HTTP", format!("http://{n_http}/")),
@@ -273,6 +277,15 @@ async fn main() -> Result<()> {
         ("nginx, HTTPS", format!("https://{n_https}/")),
         ("HAProxy, HTTPS", format!("https://{x_https}/")),
     ];
+    // The build before a change, measured in the same rounds, when `SVCLAB_BIN_BEFORE` names it.
+    let before = match std::env::var("SVCLAB_BIN_BEFORE") {
+        Ok(binary) => Some(svclab(&binary, backend, &cert, &key, "127.78.3.0", true).await?),
+        Err(_) => None,
+    };
+    if let Some((_, b_http, b_https)) = &before {
+        targets.push(("svclab ingress, the build before the change, HTTP", format!("http://{b_http}/")));
+        targets.push(("svclab ingress, the build before the change, HTTPS", format!("https://{b_https}/")));
+    }
     if std::env::var_os("SVCLAB_BENCH_HOLD").is_some() {
         // Keep everything up for a profiler or wrk by hand.
         for (name, url) in &targets {
@@ -317,6 +330,17 @@ async fn main() -> Result<()> {
             peer.2,
             if met { "met" } else { "not met" },
             ours.1 / hyper.1
+        ));
+    }
+    if before.is_some() {
+        out.push_str(&format!(
+            "\nThis build / the build before the change (`SVCLAB_BIN_BEFORE`, measured in the same rounds): HTTP {:.2}× requests/s (p99 {:.2} vs {:.2} ms), HTTPS {:.2}× (p99 {:.2} vs {:.2} ms).\n",
+            rows[0].1 / rows[8].1,
+            rows[0].2,
+            rows[8].2,
+            rows[4].1 / rows[9].1,
+            rows[4].2,
+            rows[9].2
         ));
     }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

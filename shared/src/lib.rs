@@ -31,6 +31,7 @@ pub mod ports;
 pub mod printers;
 pub mod resources;
 pub mod selector;
+pub mod service;
 pub mod topology;
 pub mod validation;
 pub mod watch;

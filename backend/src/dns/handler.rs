@@ -11,24 +11,26 @@ use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// The snapshot the server answers from, swapped whole when the cluster changes.
+/// The snapshot the server answers from, swapped whole when the cluster changes: published
+/// through a `watch` channel, as the proxy table and the ingress routes are.
 #[derive(Clone)]
-pub struct SharedSnapshot(Arc<RwLock<Arc<Snapshot>>>);
+pub struct SharedSnapshot(Arc<watch::Sender<Arc<Snapshot>>>);
 
 impl SharedSnapshot {
     pub fn new(snapshot: Snapshot) -> Self {
-        SharedSnapshot(Arc::new(RwLock::new(Arc::new(snapshot))))
+        SharedSnapshot(Arc::new(watch::Sender::new(Arc::new(snapshot))))
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.borrow().clone()
     }
 
     pub fn replace(&self, snapshot: Snapshot) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        self.0.send_replace(Arc::new(snapshot));
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::pod::is_ready;
 use crate::ports::resolve_target_port;
 use crate::selector::Selector;
+use crate::service::{Facts, ServiceType};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
@@ -137,11 +138,11 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
 }
 
 fn findings(s: &Subject) -> Vec<Finding> {
-    let type_ = s.spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
-    if type_ == "ExternalName" {
+    let facts = Facts::of(&s.evidence.service);
+    if facts.type_ == ServiceType::ExternalName {
         return vec![external_name(s)];
     }
-    let mut findings = vec![addressing(s, &type_)];
+    let mut findings = vec![addressing(s, &facts)];
     let Some(selector) = s.spec.selector.clone().filter(|sel| !sel.is_empty()) else {
         findings.push(selectorless(s));
         return findings;
@@ -164,7 +165,7 @@ fn findings(s: &Subject) -> Vec<Finding> {
         format!("The endpoints controller considers {}.", names(&matching)),
         matching.iter().map(|p| pod_link(p)).collect(),
     ));
-    let publish_all = publishes_not_ready(&s.evidence.service);
+    let publish_all = facts.publishes_unready;
     let (ready, unready): (Vec<&Pod>, Vec<&Pod>) = matching.iter().copied().partition(|p| is_ready(p));
     findings.extend(readiness(s, &ready, &unready, publish_all));
     let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
@@ -174,16 +175,6 @@ fn findings(s: &Subject) -> Vec<Finding> {
         findings.extend(check_port(s.evidence, port, &serving));
     }
     findings
-}
-
-/// Only ready pods become endpoint addresses, unless the service publishes all of them
-/// (`publishNotReadyAddresses`, or the legacy annotation).
-fn publishes_not_ready(svc: &Service) -> bool {
-    let annotations = svc.metadata.annotations.as_ref();
-    svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses) == Some(true)
-        || annotations
-            .and_then(|a| a.get("service.alpha.kubernetes.io/tolerate-unready-endpoints"))
-            .is_some_and(|v| v == "true")
 }
 
 fn external_name(s: &Subject) -> Finding {
@@ -203,9 +194,9 @@ fn external_name(s: &Subject) -> Finding {
 }
 
 /// How clients reach it: a headless service's pods directly, or a virtual IP.
-fn addressing(s: &Subject, type_: &str) -> Finding {
+fn addressing(s: &Subject, facts: &Facts) -> Finding {
     let (ns, svc_name, ports) = (&s.ns, &s.name, &s.ports);
-    if s.spec.cluster_ip.as_deref() == Some("None") {
+    if facts.headless {
         let pairs: Vec<String> = ports.iter().map(|p| format!("{} → {}", p.port, target_text(p))).collect();
         return finding(
             Severity::Info,
@@ -221,13 +212,13 @@ fn addressing(s: &Subject, type_: &str) -> Finding {
         );
     }
     let ip = s.spec.cluster_ip.clone().unwrap_or_default();
-    let outside = match type_ {
-        "NodePort" | "LoadBalancer" => {
+    let outside = match facts.type_ {
+        ServiceType::NodePort | ServiceType::LoadBalancer => {
             let node_ports: Vec<String> = ports.iter().filter_map(|p| p.node_port).map(|n| n.to_string()).collect();
             format!(
                 "From outside the cluster use a node's address on its node port ({}){}.",
                 node_ports.join(", "),
-                if type_ == "LoadBalancer" { " or the load balancer's address" } else { "" }
+                if facts.type_ == ServiceType::LoadBalancer { " or the load balancer's address" } else { "" }
             )
         }
         _ => "From outside the cluster it is not reachable at all: expose it as a NodePort or \

@@ -1,0 +1,106 @@
+//! What a Service is, typed once: its type, whether it is headless, whether it publishes unready
+//! endpoints, and its selector. Every component that asks these questions (the allocators, the
+//! endpoints controller, the proxy, DNS, the ingress, the doctor) asks them here, so the
+//! defaults (`type` ClusterIP) and the legacy annotation are written once. Pure, so the backend
+//! and the dashboard share it.
+
+use crate::selector::Selector;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use std::net::Ipv4Addr;
+
+/// `spec.type`, defaulted as the API server defaults it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+    ExternalName,
+}
+
+impl ServiceType {
+    pub fn of(spec: &ServiceSpec) -> Self {
+        match spec.type_.as_deref() {
+            Some("NodePort") => ServiceType::NodePort,
+            Some("LoadBalancer") => ServiceType::LoadBalancer,
+            Some("ExternalName") => ServiceType::ExternalName,
+            _ => ServiceType::ClusterIP,
+        }
+    }
+
+    /// Whether it is reached from outside the cluster through node ports.
+    pub fn is_external(self) -> bool {
+        matches!(self, ServiceType::NodePort | ServiceType::LoadBalancer)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::ExternalName => "ExternalName",
+        }
+    }
+}
+
+/// The legacy form of `publishNotReadyAddresses`, still honoured by the endpoints controller.
+pub const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+
+/// The facts about one Service that routing and naming depend on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    pub type_: ServiceType,
+    /// Its cluster IP; `None` when headless (`clusterIP: None`), an ExternalName, or not yet
+    /// allocated.
+    pub cluster_ip: Option<Ipv4Addr>,
+    /// `clusterIP: None`: DNS answers with the endpoints themselves, and nothing is proxied.
+    pub headless: bool,
+    /// Unready endpoints count as ready (`publishNotReadyAddresses`, or the legacy annotation).
+    pub publishes_unready: bool,
+    /// The pods it selects; `None` when it has no selector (its Endpoints are the user's own).
+    pub selector: Option<Selector>,
+}
+
+impl Facts {
+    pub fn of(svc: &Service) -> Self {
+        let Some(spec) = &svc.spec else { return Facts::default() };
+        let annotated = svc.metadata.annotations.as_ref().and_then(|a| a.get(TOLERATE_UNREADY));
+        let type_ = ServiceType::of(spec);
+        let cluster_ip = spec.cluster_ip.as_deref();
+        Facts {
+            type_,
+            cluster_ip: cluster_ip.and_then(|ip| ip.parse().ok()).filter(|_| type_ != ServiceType::ExternalName),
+            headless: cluster_ip == Some("None") && type_ != ServiceType::ExternalName,
+            publishes_unready: spec.publish_not_ready_addresses == Some(true) || annotated.is_some_and(|v| v == "true"),
+            selector: spec.selector.as_ref().filter(|s| !s.is_empty()).map(Selector::from_map),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn facts(v: serde_json::Value) -> Facts {
+        Facts::of(&serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn a_service_is_typed_once_with_the_api_servers_defaults() {
+        let plain = facts(json!({"spec": {"clusterIP": "10.96.0.7", "selector": {"app": "kubia"}}}));
+        assert_eq!(plain.type_, ServiceType::ClusterIP);
+        assert_eq!(plain.cluster_ip, Some(Ipv4Addr::new(10, 96, 0, 7)));
+        assert!(!plain.headless && !plain.publishes_unready && plain.selector.is_some());
+        let headless = facts(json!({"spec": {"clusterIP": "None", "publishNotReadyAddresses": true}}));
+        assert!(headless.headless && headless.publishes_unready && headless.cluster_ip.is_none());
+        assert!(headless.selector.is_none(), "no selector: the user's own Endpoints");
+        let legacy = facts(json!({"metadata": {"annotations": {TOLERATE_UNREADY: "true"}}, "spec": {}}));
+        assert!(legacy.publishes_unready);
+        let external = facts(json!({"spec": {"type": "ExternalName", "externalName": "example.com"}}));
+        assert_eq!(external.type_, ServiceType::ExternalName);
+        assert!(!external.headless && external.cluster_ip.is_none());
+        assert!(facts(json!({"spec": {"type": "LoadBalancer"}})).type_.is_external());
+        assert!(facts(json!({"spec": {"selector": {}}})).selector.is_none(), "an empty selector selects nothing");
+    }
+}
