@@ -382,3 +382,39 @@ async fn names_outside_the_cluster_go_upstream_without_holding_up_the_cluster() 
     assert!(slow.contains("status: SERVFAIL"), "{slow}");
     lab.app.shutdown().await;
 }
+
+/// The UDP side sends a question's answer again while the zone is the same: with each query's
+/// own ID and case (dig checks both and would reject a mismatch), and never once the zone moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_question_gets_its_own_answer_until_the_zone_changes() {
+    let lab = Lab::start().await;
+    lab.apply(KUBIA.split("---").next().unwrap()).await;
+    let ip = cluster_ip(&lab, "kubia").await;
+    eventually(PATIENCE, "the service in DNS", || async {
+        (dig(&lab, &["kubia.default.svc.cluster.local"]) == [ip.as_str()]).then_some(())
+    })
+    .await;
+    for name in
+        ["kubia.default.svc.cluster.local", "KuBiA.DEFAULT.svc.cluster.local", "kubia.default.svc.cluster.local"]
+    {
+        let full = dig_full(&lab, &[name, "+qr"]);
+        assert!(full.contains("status: NOERROR"), "{full}");
+        // The question in the answer is the one asked, case included.
+        let answered = full.split(";; ANSWER SECTION:").nth(1).unwrap_or_default();
+        assert!(answered.contains(&ip), "{full}");
+        assert!(full.matches(&format!(";{name}.")).count() >= 2, "the question echoed as asked: {full}");
+    }
+    // EDNS and no EDNS are answered each their own way.
+    assert!(dig_full(&lab, &["kubia.default.svc.cluster.local", "+edns=0"]).contains("OPT PSEUDOSECTION"));
+    assert!(!dig_full(&lab, &["kubia.default.svc.cluster.local", "+noedns"]).contains("OPT PSEUDOSECTION"));
+    // The zone changes: the kept answer is not sent again.
+    let (code, _) = lab
+        .send(reqwest::Method::DELETE, "/api/v1/namespaces/default/services/kubia", "application/json", String::new())
+        .await;
+    assert_eq!(code, 200);
+    eventually(PATIENCE, "the name gone", || async {
+        dig_full(&lab, &["kubia.default.svc.cluster.local"]).contains("status: NXDOMAIN").then_some(())
+    })
+    .await;
+    assert!(dig_full(&lab, &["KUBIA.default.svc.cluster.local"]).contains("status: NXDOMAIN"));
+}

@@ -17,8 +17,7 @@ pub fn is_finished(pod: &Pod) -> bool {
 
 /// Whether the pod is on its way out or finished (no longer counts for its controller).
 pub fn is_terminal_or_deleting(pod: &Pod) -> bool {
-    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    pod.metadata.deletion_timestamp.is_some() || matches!(phase, Some("Succeeded" | "Failed"))
+    pod.metadata.deletion_timestamp.is_some() || is_finished(pod)
 }
 
 /// While this file exists in a container, svclab's built-in HTTP servers answer 500 to every

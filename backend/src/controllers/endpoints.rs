@@ -86,7 +86,7 @@ pub fn pod_endpoints<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>)
     let tolerate_unready = facts.publishes_unready;
     let mut out = Vec::new();
     for pod in pods {
-        let finished = matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        let finished = svclab_shared::pod::is_finished(pod);
         if !selector.matches_opt(pod.metadata.labels.as_ref()) || finished {
             continue;
         }

@@ -12,25 +12,33 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// The snapshot the server answers from, swapped whole when the cluster changes: published
 /// through a `watch` channel, as the proxy table and the ingress routes are.
 #[derive(Clone)]
-pub struct SharedSnapshot(Arc<watch::Sender<Arc<Snapshot>>>);
+pub struct SharedSnapshot(Arc<(watch::Sender<Arc<Snapshot>>, AtomicU64)>);
 
 impl SharedSnapshot {
     pub fn new(snapshot: Snapshot) -> Self {
-        SharedSnapshot(Arc::new(watch::Sender::new(Arc::new(snapshot))))
+        SharedSnapshot(Arc::new((watch::Sender::new(Arc::new(snapshot)), AtomicU64::new(0))))
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
-        self.0.borrow().clone()
+        self.0.0.borrow().clone()
+    }
+
+    /// How many snapshots have replaced the first. Read before answering, an answer is from this
+    /// generation of the zone or a later one (the snapshot is published before the count moves).
+    pub fn generation(&self) -> u64 {
+        self.0.1.load(Ordering::Acquire)
     }
 
     pub fn replace(&self, snapshot: Snapshot) {
-        self.0.send_replace(Arc::new(snapshot));
+        self.0.0.send_replace(Arc::new(snapshot));
+        self.0.1.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -154,6 +162,10 @@ impl super::udp::Inline for ClusterDns {
             && request.metadata.recursion_desired
             && request.queries.queries().first().is_some_and(|q| !self.zones.iter().any(|z| z.zone_of(q.name())));
         !forwards
+    }
+
+    fn zone_generation(&self) -> u64 {
+        self.snapshot.generation()
     }
 }
 

@@ -4,9 +4,11 @@
 //!
 //! - [`records`]: the zone's records (pure);
 //! - [`handler`]: the hickory request handler over the snapshot, and the upstream forwarder;
-//! - [`udp`]: the UDP threads that feed it (TCP is hickory's own server);
+//! - [`udp`]: the UDP threads that feed it (TCP is hickory's own server), which keep the
+//!   answers they sent per question ([`answers`]) and send them again while the zone is the same;
 //! - [`client`]: one DNS exchange over real sockets.
 
+mod answers;
 pub mod client;
 pub mod handler;
 pub mod records;

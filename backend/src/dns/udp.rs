@@ -9,6 +9,7 @@
 //! Questions that go upstream are handed to the runtime, so a slow upstream never holds up the
 //! cluster's answers.
 
+use super::answers::{self, Answers};
 use hickory_proto::op::{Header, MessageType, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
@@ -26,6 +27,10 @@ use tokio_util::task::TaskTracker;
 /// Whether a request can be answered without waiting on anything (so on the socket's thread).
 pub trait Inline {
     fn answers_inline(&self, request: &Request) -> bool;
+
+    /// Which zone inline answers come from now: answers kept from an earlier generation are not
+    /// sent again.
+    fn zone_generation(&self) -> u64;
 }
 
 /// Serves each socket on a thread of its own until `cancel` fires, then shuts the sockets down
@@ -78,6 +83,8 @@ fn serve_socket<H>(
 {
     // The largest datagram a client may send; anything longer is cut and fails to parse.
     let mut buf = vec![0u8; 65_535];
+    let mut answers = Answers::default();
+    let mut out = Vec::with_capacity(512);
     loop {
         // Once the socket is shut for reading, every receive fails or comes back empty at once,
         // so the token is looked at only then (it is a lock both threads would otherwise take
@@ -94,11 +101,32 @@ fn serve_socket<H>(
         if src.port() == 0 || src.ip().is_unspecified() {
             continue;
         }
-        let reply = Reply { socket: socket.clone(), dst: src };
-        let Some(request) = parse(&buf[..len], src, &reply) else { continue };
+        let query = &buf[..len];
+        // A question answered before, from the same zone: the same bytes again.
+        let zone = handler.zone_generation();
+        let plain = answers::parse(query);
+        if let Some(plain) = &plain
+            && answers.answer(zone, query, plain, &mut out)
+        {
+            if let Err(e) = socket.send_to(&out, src) {
+                tracing::debug!(error = %e, "DNS UDP send failed");
+            }
+            continue;
+        }
+        let reply = Reply { socket: socket.clone(), dst: src, sent: None };
+        let Some(request) = parse(query, src, &reply) else { continue };
         if handler.answers_inline(&request) {
             // Nothing in it waits: the answer comes from memory and the socket blocks to send.
+            let sent = plain.as_ref().map(|_| Arc::new(std::sync::Mutex::new(Vec::new())));
+            let reply = Reply { sent: sent.clone(), ..reply };
             futures::executor::block_on(handler.handle_request::<_, TokioTime>(&request, reply));
+            // Kept for the next time the question comes, unless it failed.
+            if let (Some(plain), Some(sent)) = (plain, sent) {
+                let sent = std::mem::take(&mut *sent.lock().unwrap_or_else(|e| e.into_inner()));
+                if sent.len() >= 4 && !matches!(sent[3] & 0x0F, 2) {
+                    answers.keep(zone, plain.key, &sent);
+                }
+            }
         } else {
             let handler = handler.clone();
             tracker.spawn_on(
@@ -133,11 +161,13 @@ fn parse(bytes: &[u8], src: SocketAddr, reply: &Reply) -> Option<Request> {
     }
 }
 
-/// Writes an answer straight to the socket it came in on.
+/// Writes an answer straight to the socket it came in on, and (when `sent` is given) leaves a
+/// copy of the bytes there to be kept.
 #[derive(Clone)]
 struct Reply {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
+    sent: Option<Arc<std::sync::Mutex<Vec<u8>>>>,
 }
 
 #[async_trait::async_trait]
@@ -168,6 +198,9 @@ impl ResponseHandler for Reply {
             }
         };
         self.socket.send_to(&bytes, self.dst)?;
+        if let Some(sent) = &self.sent {
+            *sent.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+        }
         Ok(info)
     }
 }

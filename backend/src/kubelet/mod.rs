@@ -208,11 +208,6 @@ fn ran_before(pod: &Pod) -> bool {
     })
 }
 
-/// Whether a pod has finished for good (its containers are not run again).
-fn finished(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
-}
-
 /// A kubelet's "node is Ready" status report.
 pub fn post_node_ready(registry: &Registry, node: &str, ip: Ipv4Addr) -> Result<(), crate::error::ApiError> {
     // Retried on conflicts: controllers may be writing the node (its taints) at the same time.
@@ -275,7 +270,7 @@ impl Reconciler for Kubelet {
                 Action::AwaitChange
             }
             // A pod that finished before svclab stopped stays as it was.
-            (Some(pod), None) if finished(&pod) => Action::AwaitChange,
+            (Some(pod), None) if svclab_shared::pod::is_finished(&pod) => Action::AwaitChange,
             (Some(pod), None) => self.start(&pod).await,
             (None, None) => {
                 self.claimed.retain(|_, k| k != key);
