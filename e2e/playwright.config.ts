@@ -43,8 +43,9 @@ export default defineConfig({
       stderr: 'pipe',
     },
     {
-      // One that needs a token, as svclab does beyond loopback (tests/token.spec.ts).
-      command: `${binary} --listen 127.0.0.1:${tokenPort} --token-file ${tokenFile} --no-ingress --dns 127.0.0.1:0 --no-kubeconfig --ephemeral --dashboard ../frontend/dist`,
+      // One that needs a token, as svclab does beyond loopback, serving the dashboard built into
+      // the binary (tests/token.spec.ts).
+      command: `${binary} --listen 127.0.0.1:${tokenPort} --token-file ${tokenFile} --no-ingress --dns 127.0.0.1:0 --no-kubeconfig --ephemeral`,
       url: `http://127.0.0.1:${tokenPort}/healthz`,
       reuseExistingServer: false,
       timeout: 30_000,

@@ -26,9 +26,10 @@ struct Args {
     /// Address of the API and dashboard.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// Directory of the built dashboard (trunk's output).
-    #[arg(long, default_value = "frontend/dist")]
-    dashboard: PathBuf,
+    /// Serve the dashboard from this directory (trunk's output, for development) instead of the
+    /// one built into svclab.
+    #[arg(long, value_name = "DIR")]
+    dashboard: Option<PathBuf>,
     /// Number of simulated nodes (node-1 … node-N at 127.0.1.1 …).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=250))]
     nodes: u8,
@@ -228,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         access: svclab::api::guard::Policy { allowed_hosts: args.allowed_hosts.clone(), token: token.clone() },
         listen: args.listen,
-        dashboard: Some(args.dashboard.clone()),
+        dashboard: args.dashboard.clone(),
         nodes: args.nodes,
         plan: AddressPlan::on_loopback(args.node_network),
         load_balancers: !args.no_load_balancers,

@@ -31,3 +31,27 @@ test('the dashboard asks for the token once and then runs live', async ({ page, 
   await expect(page.getByRole('status')).toContainText('live');
   await expect(page.getByRole('dialog', { name: 'API token' })).toHaveCount(0);
 });
+
+test('the dashboard is built into the binary and served precompressed', async ({ request }) => {
+  // This svclab has no --dashboard: what it serves is what the build embedded.
+  const index = await request.get(`${base}/`, { headers: { 'accept-encoding': 'br' } });
+  expect(index.status()).toBe(200);
+  expect(index.headers()['content-encoding']).toBe('br');
+  expect(index.headers()['cache-control']).toBe('no-cache');
+  expect(index.headers()['vary']).toBe('accept-encoding');
+  const html = await index.text();
+  const wasm = html.match(/["'](\/[^"']+_bg\.wasm)["']/)?.[1];
+  expect(wasm, html).toBeTruthy();
+  const gz = await request.get(`${base}${wasm}`, { headers: { 'accept-encoding': 'gzip' } });
+  expect(gz.status()).toBe(200);
+  expect(gz.headers()['content-encoding']).toBe('gzip');
+  expect(gz.headers()['content-type']).toBe('application/wasm');
+  expect(gz.headers()['cache-control']).toContain('immutable');
+  const plain = await request.get(`${base}${wasm}`, { headers: { 'accept-encoding': 'identity' } });
+  expect(plain.headers()['content-encoding']).toBeUndefined();
+  expect((await plain.body()).subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d]));
+  // A route of the dashboard's own is its page.
+  const deep = await request.get(`${base}/services/default/kubia`);
+  expect(deep.status()).toBe(200);
+  expect(await deep.text()).toContain('<html');
+});

@@ -13,7 +13,8 @@ fn cargo() -> Command {
 pub fn run(args: &[String]) -> Result<()> {
     setup::build_frontend()?;
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--package", "svclab", "--", "--dashboard", "frontend/dist"]).args(args);
+    // The dashboard is built into the binary (backend/build.rs embeds frontend/dist).
+    cmd.args(["run", "--release", "--package", "svclab", "--"]).args(args);
     sh(&mut cmd)
 }
 

@@ -18,6 +18,7 @@ pub mod addons;
 pub mod adhoc;
 pub mod apply;
 pub mod certificates;
+pub mod dashboard;
 mod decode;
 pub mod discovery;
 pub mod doctor;
@@ -53,8 +54,6 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-use tower_http::services::{ServeDir, ServeFile};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -91,8 +90,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The whole router, behind the [`guard`]. `dashboard` is the directory of the built frontend,
-/// when there is one.
+/// The whole router, behind the [`guard`]. `dashboard` is a directory of the built frontend to
+/// serve instead of the one built into the binary.
 pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy) -> Router {
     let api = Router::new()
         .route("/version", get(|| async { Json(discovery::version()) }))
@@ -127,7 +126,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
             }),
         )
         .with_state(state);
-    let dashboard = dashboard.filter(|d| d.join("index.html").is_file());
+    let dashboard = dashboard::Dashboard::from(dashboard);
     let policy = std::sync::Arc::new(policy);
     api.fallback(move |request: Request| fallback(dashboard.clone(), request))
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY))
@@ -183,22 +182,9 @@ fn host(headers: &HeaderMap) -> String {
 
 /// Anything no route took: a 404 `Status` under the API's prefixes, else the dashboard's files
 /// (its own routes load `index.html`).
-async fn fallback(dashboard: Option<PathBuf>, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    if is_api_path(&path) {
+async fn fallback(dashboard: dashboard::Dashboard, request: Request) -> Response {
+    if is_api_path(request.uri().path()) {
         return ApiError::PathNotFound.into_response();
     }
-    match dashboard {
-        Some(dir) => {
-            let index = ServeFile::new(dir.join("index.html"));
-            match ServeDir::new(dir).fallback(index).oneshot(request).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            }
-        }
-        None => {
-            let msg = "The svclab dashboard is not built. Run `cargo xtask run`, which builds it with trunk.\n";
-            (StatusCode::NOT_FOUND, msg).into_response()
-        }
-    }
+    dashboard.serve(request).await
 }

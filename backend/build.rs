@@ -1,0 +1,51 @@
+//! Embeds the built dashboard (`frontend/dist`, trunk's output) in the svclab binary when it has
+//! been built, each file beside its brotli and gzip forms, so that `svclab` serves the dashboard
+//! from any directory and `cargo install --path backend` gives a working one. Without a build of
+//! the dashboard the table is empty and svclab says how to build it (`--dashboard DIR` serves a
+//! directory instead, for development).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let frontend = Path::new(env!("CARGO_MANIFEST_DIR")).join("../frontend");
+    let dist = frontend.join("dist");
+    // The frontend directory always exists, so this reruns when dist appears or changes (a path
+    // that does not exist would rerun the script on every build).
+    println!("cargo:rerun-if-changed={}", if dist.is_dir() { dist.display() } else { frontend.display() });
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut table = String::from("&[\n");
+    if dist.join("index.html").is_file() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dist)
+            .expect("frontend/dist is readable")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let embedded = out.join("dashboard");
+        std::fs::create_dir_all(&embedded).expect("OUT_DIR is writable");
+        for path in files {
+            let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+            let raw = std::fs::read(&path).expect("a dashboard file is readable");
+            let mut br = Vec::new();
+            let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+            brotli::BrotliCompress(&mut raw.as_slice(), &mut br, &params).expect("brotli compresses");
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&raw).expect("gzip compresses");
+            let gz = gz.finish().expect("gzip compresses");
+            let at = |suffix: &str| embedded.join(format!("{name}{suffix}"));
+            std::fs::write(at(""), &raw).expect("OUT_DIR is writable");
+            std::fs::write(at(".br"), &br).expect("OUT_DIR is writable");
+            std::fs::write(at(".gz"), &gz).expect("OUT_DIR is writable");
+            table.push_str(&format!(
+                "    (\"/{name}\", include_bytes!({:?}), include_bytes!({:?}), include_bytes!({:?})),\n",
+                at(""),
+                at(".br"),
+                at(".gz")
+            ));
+        }
+    }
+    table.push(']');
+    std::fs::write(out.join("dashboard.rs"), table).expect("OUT_DIR is writable");
+}
