@@ -29,7 +29,7 @@ fn main() {
             let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
             let raw = std::fs::read(&path).expect("a dashboard file is readable");
             let mut br = Vec::new();
-            let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+            let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
             brotli::BrotliCompress(&mut raw.as_slice(), &mut br, &params).expect("brotli compresses");
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
             gz.write_all(&raw).expect("gzip compresses");

@@ -41,6 +41,23 @@ test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   expect(histogram.length).toBeGreaterThan(0);
   await page.screenshot({ path: 'test-results/kubia-requests.png', fullPage: true });
 
+  // At 1280×720 the services table keeps NAME in view, however far it is scrolled sideways.
+  await page.setViewportSize({ width: 1280, height: 720 });
+  const wrap = page.locator('.table-wrap:has(table[aria-label="Services"])');
+  const nameHeader = page.locator('table[aria-label="Services"] thead th').first();
+  const nameCell = row.locator('td').first();
+  for (const scroll of [0, 100_000]) {
+    await wrap.evaluate((el, left) => { el.scrollLeft = left; }, scroll);
+    const box = (await wrap.boundingBox())!;
+    for (const cell of [nameHeader, nameCell]) {
+      const b = (await cell.boundingBox())!;
+      expect(b.x, `NAME at scrollLeft ${scroll}`).toBeGreaterThanOrEqual(box.x - 1);
+      expect(b.x + b.width).toBeLessThanOrEqual(box.x + box.width + 1);
+    }
+  }
+  await expect(nameCell).toContainText('kubia');
+  await wrap.evaluate((el) => { el.scrollLeft = 0; });
+
   // Delete a pod behind the UI's back: it leaves the endpoints and a replacement joins, live.
   const victim = endpointPods[0];
   const deleted = await request.delete(`/api/v1/namespaces/default/pods/${victim}`);
