@@ -58,6 +58,26 @@ test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   await expect(nameCell).toContainText('kubia');
   await wrap.evaluate((el) => { el.scrollLeft = 0; });
 
+  // The service's name leads to its own page, which has a URL: reload keeps it, back leaves it.
+  await nameCell.getByRole('link', { name: 'kubia' }).click();
+  await expect(page).toHaveURL(/\/services\/default\/kubia$/);
+  const servicePage = page.getByTestId('service-page');
+  await expect(servicePage.getByRole('heading', { name: 'Service kubia', exact: true })).toBeVisible();
+  await expect(servicePage.locator('tr[data-service="kubia"] .endpoint.ready')).toHaveCount(3);
+  await expect(servicePage.getByTestId('describe')).toContainText('kubectl describe service kubia -n default');
+  await expect(servicePage.getByTestId('describe')).toContainText('Endpoints:');
+  await page.reload();
+  await expect(page.getByTestId('service-page').locator('tr[data-service="kubia"] .endpoint.ready')).toHaveCount(3);
+  await page.screenshot({ path: 'test-results/service-page.png', fullPage: true });
+  await page.goBack();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator('table[aria-label="Pods"]')).toBeVisible();
+  // A link to a service that is not there says so.
+  await page.goto('/services/default/no-such-service');
+  await expect(page.getByTestId('service-page')).toContainText('services "no-such-service" not found');
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+
   // Delete a pod behind the UI's back: it leaves the endpoints and a replacement joins, live.
   const victim = endpointPods[0];
   const deleted = await request.delete(`/api/v1/namespaces/default/pods/${victim}`);

@@ -1,4 +1,6 @@
-//! The page: header, manifests on the left, cluster state on the right.
+//! The app: the header, then the view the URL names. `/` is the overview (manifests on the
+//! left, the cluster's state on the right); `/services/<namespace>/<name>` is one service's page.
+//! Each view has its URL, so back, forward, reload and a link sent to a colleague keep the place.
 
 use super::{
     apply::{ApplyPanel, provide_editor},
@@ -9,7 +11,7 @@ use super::{
     nodes::NodesTable,
     pods::PodsTable,
     provide_now,
-    services::ServicesTable,
+    services::{self, ServicesTable},
     slices::SlicesTable,
     terminal::TerminalPanel,
     test_requests::TestPanel,
@@ -19,6 +21,8 @@ use super::{
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -27,8 +31,21 @@ pub fn App() -> impl IntoView {
     provide_editor();
     provide_traced();
     view! {
-        <Header />
-        <TokenPrompt />
+        <Router>
+            <Header />
+            <TokenPrompt />
+            <Routes fallback=Overview>
+                <Route path=path!("/") view=Overview />
+                <Route path=path!("/services/:namespace/:name") view=services::ServicePage />
+            </Routes>
+        </Router>
+    }
+}
+
+/// Everything on one page: manifests, DNS and a terminal beside the overview and every table.
+#[component]
+fn Overview() -> impl IntoView {
+    view! {
         <main class="layout">
             <aside class="side">
                 <ApplyPanel />

@@ -8,6 +8,7 @@ use super::window::{WINDOW_FROM, Window, spacer};
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use svclab_shared::describe::describe_service;
 use svclab_shared::lab::TestRequest;
 use svclab_shared::printers::{
@@ -115,9 +116,12 @@ fn service_row(
     let editor = crate::components::apply::use_editor();
     let object = svclab_shared::Object::Service(svc.clone());
     let edit = move |_| editor.edit(&object);
+    let (href, shown) = (format!("/services/{namespace}/{name}"), super::qualified(&namespace, &name));
     view! {
         <tr data-service=name.clone() id=super::doctor::anchor("Service", &namespace, &name)>
-            <td class="mono">{super::qualified(&namespace, &name)}</td>
+            <td class="mono">
+                <A href=href attr:class="name-link">{shown}</A>
+            </td>
             <td>{svc.spec.as_ref().and_then(|s| s.type_.clone()).unwrap_or_default()}</td>
             <td class="mono">{cluster_ip(&svc)}</td>
             <td class="mono">{external_ip(&svc)}</td>
@@ -193,5 +197,62 @@ fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
                 <pre class="mono">{text}</pre>
             </div>
         })
+    }
+}
+
+/// One service's page (`/services/<namespace>/<name>`): its row (type, addresses, ports,
+/// endpoints and their readiness) with its actions, `kubectl describe`, the doctor's findings and
+/// test requests, all kept current.
+#[component]
+pub fn ServicePage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let key = Memo::new(move |_| {
+        params.with(|p| (p.get("namespace").unwrap_or_default(), p.get("name").unwrap_or_default()))
+    });
+    let cluster = use_cluster();
+    let run = RwSignal::new(None::<TestRun>);
+    let doctor = RwSignal::new(None::<DoctorRun>);
+    let described = RwSignal::new(None::<(String, String)>);
+    provide_context(Described(described));
+    // The page describes its service, and follows the URL to another.
+    Effect::new(move |_| {
+        described.set(Some(key.get()));
+        run.set(None);
+        doctor.set(None);
+    });
+    let exists = move || key.with(|(ns, n)| cluster.get::<Service>(ns, n).is_some());
+    view! {
+        <main class="page" data-testid="service-page">
+            <p class="crumbs"><A href="/">"← Overview"</A></p>
+            <section class="panel">
+                <h2>{move || key.with(|(ns, n)| format!("Service {}", super::qualified(ns, n)))}</h2>
+                <Show
+                    when=exists
+                    fallback=move || key.with(|(ns, n)| view! {
+                        <p class="none">{format!("Error from server (NotFound): services \"{n}\" not found in namespace \"{ns}\"")}</p>
+                    })
+                >
+                    <div class="table-wrap">
+                    <table aria-label="Services">
+                        <thead>
+                            <tr>
+                                <th>"NAME"</th><th>"TYPE"</th><th>"CLUSTER-IP"</th><th>"EXTERNAL-IP"</th>
+                                <th>"PORT(S)"</th><th>"SELECTOR"</th><th>"AGE"</th><th>"ENDPOINTS"</th><th></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {move || {
+                                let (namespace, name) = key.get();
+                                view! { <ServiceRow namespace=namespace name=name run=run doctor=doctor /> }
+                            }}
+                        </tbody>
+                    </table>
+                    </div>
+                </Show>
+                <Describe described=described />
+                <DoctorView run=doctor />
+                <TestRunView run=run />
+            </section>
+        </main>
     }
 }
