@@ -48,11 +48,6 @@ impl Dashboard {
     }
 }
 
-/// Whether the binary carries the dashboard.
-pub fn built_in() -> bool {
-    !FILES.is_empty()
-}
-
 /// The encodings a request accepts, by its `Accept-Encoding` (one offered with `q=0` is not).
 fn accepts(headers: &HeaderMap, encoding: &str) -> bool {
     let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else { return false };

@@ -4,7 +4,6 @@
 //! can be written by hand.
 
 use super::runtime::{Action, Reconciler};
-use crate::informer::facts::Facts;
 use crate::registry::Registry;
 use crate::store::{ObjectKey, Store};
 use jiff::Timestamp;
@@ -18,6 +17,7 @@ use std::time::Duration;
 use svclab_shared::pod::is_ready;
 use svclab_shared::ports::resolve_target_port;
 use svclab_shared::selector::Selector;
+use svclab_shared::service::Facts;
 use svclab_shared::{Kind, Object};
 
 const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";

@@ -5,13 +5,13 @@
 //! the service stays `<pending>` while working as a NodePort service.
 
 use super::runtime::{Action, Reconciler};
-use crate::informer::facts::ServiceType;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use svclab_shared::service::ServiceType;
 use svclab_shared::{Kind, Object};
 
 pub struct LoadBalancerController {

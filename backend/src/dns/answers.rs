@@ -12,26 +12,13 @@ use rustc_hash::FxHashMap;
 /// At most this many answers per thread; past it the cache starts again.
 const CAPACITY: usize = 32_768;
 
-/// What about a query shapes its answer, and where its name is in it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// The query's flags as they matter to the answer (RD and CD), with QR and the opcode.
-    flags: [u8; 2],
-    /// The question: its name in wire form, lower-cased, then its type and class.
-    question: Vec<u8>,
-    /// The additional section as sent (an EDNS record, or nothing).
-    additional: Vec<u8>,
-}
-
-/// A query's key and the end of its question's name (the name is `bytes[12..name_end]`).
-pub struct Parsed {
-    pub key: Key,
-    name_end: usize,
-}
-
-/// Reads the parts of a query that decide its answer; `None` for anything but a plain query
-/// (so it goes the general way).
-pub fn parse(query: &[u8]) -> Option<Parsed> {
+/// Reads the parts of a query that decide its answer into `key` (the flags that matter — RD and
+/// CD, with QR and the opcode —, the question with its name lower-cased, and the additional
+/// section as sent), reusing the buffer so that a kept answer costs no allocation; returns where
+/// the question's name ends (it is `query[12..end]`), or `None` for anything but a plain query
+/// (which goes the general way).
+pub fn parse(query: &[u8], key: &mut Vec<u8>) -> Option<usize> {
+    key.clear();
     if query.len() < 12 {
         return None;
     }
@@ -44,65 +31,61 @@ pub fn parse(query: &[u8]) -> Option<Parsed> {
     if count(0) != 1 || count(2) != 0 || count(4) != 0 || count(6) > 1 {
         return None;
     }
+    key.extend_from_slice(&flags);
     let mut at = 12;
-    let mut question = Vec::with_capacity(64);
     loop {
         let len = *query.get(at)? as usize;
         // Compression in a question is legal but rare: not for this path.
         if len & 0xC0 != 0 {
             return None;
         }
-        question.push(len as u8);
+        key.push(len as u8);
         at += 1;
         if len == 0 {
             break;
         }
-        let label = query.get(at..at + len)?;
-        question.extend(label.iter().map(u8::to_ascii_lowercase));
+        key.extend(query.get(at..at + len)?.iter().map(u8::to_ascii_lowercase));
         at += len;
     }
     let name_end = at;
-    question.extend_from_slice(query.get(at..at + 4)?);
-    at += 4;
-    let additional = query.get(at..)?.to_vec();
-    // An additional section must be exactly one EDNS record (root name, type OPT, no rdata).
-    if count(6) == 1 && !(additional.len() == 11 && additional[0] == 0 && additional[1..3] == [0, 41]) {
+    key.extend_from_slice(query.get(at..at + 4)?);
+    let additional = query.get(at + 4..)?;
+    // An additional section is exactly one EDNS record (root name, type OPT, no rdata), or none.
+    let edns = additional.len() == 11 && additional[0] == 0 && additional[1..3] == [0, 41];
+    if (count(6) == 1 && !edns) || (count(6) == 0 && !additional.is_empty()) {
         return None;
     }
-    if count(6) == 0 && !additional.is_empty() {
-        return None;
-    }
-    Some(Parsed { key: Key { flags, question, additional }, name_end })
+    key.extend_from_slice(additional);
+    Some(name_end)
 }
 
-/// One thread's answers, for the zone they were made from.
+/// One thread's answers, for the zone they were made from, by the key [`parse`] writes.
 #[derive(Default)]
 pub struct Answers {
     /// The generation of the zone the answers are from: another one empties the cache.
     zone: u64,
-    by_key: FxHashMap<Key, Vec<u8>>,
+    by_key: FxHashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Answers {
-    /// The answer to `query` (parsed as `parsed`) from `zone`, written into `out`, when there is
-    /// one.
-    pub fn answer(&mut self, zone: u64, query: &[u8], parsed: &Parsed, out: &mut Vec<u8>) -> bool {
+    /// The answer kept for `key` from `zone`, written into `out` with `query`'s ID and its
+    /// question's name as the client wrote it (the same length as the kept one's).
+    pub fn answer(&mut self, zone: u64, query: &[u8], key: &[u8], name_end: usize, out: &mut Vec<u8>) -> bool {
         if self.zone != zone {
             self.zone = zone;
             self.by_key.clear();
             return false;
         }
-        let Some(answer) = self.by_key.get(&parsed.key) else { return false };
+        let Some(answer) = self.by_key.get(key) else { return false };
         out.clear();
         out.extend_from_slice(answer);
-        // The query's ID, and its question's name as the client wrote it (same length).
         out[..2].copy_from_slice(&query[..2]);
-        out[12..parsed.name_end].copy_from_slice(&query[12..parsed.name_end]);
+        out[12..name_end].copy_from_slice(&query[12..name_end]);
         true
     }
 
-    /// Keeps the answer sent for a query from `zone`.
-    pub fn keep(&mut self, zone: u64, key: Key, answer: &[u8]) {
+    /// Keeps the answer sent for `key` from `zone`.
+    pub fn keep(&mut self, zone: u64, key: &[u8], answer: &[u8]) {
         if self.zone != zone {
             self.zone = zone;
             self.by_key.clear();
@@ -110,7 +93,7 @@ impl Answers {
         if self.by_key.len() >= CAPACITY {
             self.by_key.clear();
         }
-        self.by_key.insert(key, answer.to_vec());
+        self.by_key.insert(key.to_vec(), answer.to_vec());
     }
 }
 
@@ -136,30 +119,33 @@ mod tests {
     #[test]
     fn a_kept_answer_is_reused_with_the_querys_id_and_case_until_the_zone_changes() {
         let first = query(7, "kubia.default.svc.cluster.local", false);
-        let parsed = parse(&first).expect("a plain query");
+        let mut key = Vec::new();
+        let end = parse(&first, &mut key).expect("a plain query");
         let mut answers = Answers::default();
         let mut out = Vec::new();
-        assert!(!answers.answer(1, &first, &parsed, &mut out), "nothing kept yet");
+        assert!(!answers.answer(1, &first, &key, end, &mut out), "nothing kept yet");
         // An answer as the general path made it: the question echoed, then a record.
         let mut answer = first.clone();
         answer[2] |= 0x84;
         answer.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 96, 0, 7]);
-        answers.keep(1, parsed.key, &answer);
+        answers.keep(1, &key, &answer);
 
         let mixed = query(99, "KuBiA.default.svc.cluster.local", false);
-        let parsed = parse(&mixed).expect("a plain query");
-        assert!(answers.answer(1, &mixed, &parsed, &mut out));
+        let end = parse(&mixed, &mut key).expect("a plain query");
+        assert!(answers.answer(1, &mixed, &key, end, &mut out));
         assert_eq!(&out[..2], &99u16.to_be_bytes(), "the query's ID");
         assert_eq!(&out[13..18], b"KuBiA", "the name as the client wrote it");
         assert_eq!(&out[out.len() - 4..], &[10, 96, 0, 7]);
-        assert!(!answers.answer(2, &mixed, &parsed, &mut out), "another zone: answered afresh");
+        assert!(!answers.answer(2, &mixed, &key, end, &mut out), "another zone: answered afresh");
     }
 
     #[test]
     fn only_plain_queries_are_taken_and_edns_is_part_of_the_key() {
-        let plain = parse(&query(1, "a.b", false)).unwrap();
-        let edns = parse(&query(1, "a.b", true)).unwrap();
-        assert_ne!(plain.key, edns.key);
+        let (mut plain, mut edns) = (Vec::new(), Vec::new());
+        parse(&query(1, "a.b", false), &mut plain).unwrap();
+        parse(&query(1, "a.b", true), &mut edns).unwrap();
+        assert_ne!(plain, edns);
+        let parse = |q: &[u8]| parse(q, &mut Vec::new());
         let mut response = query(1, "a.b", false);
         response[2] |= 0x80;
         assert!(parse(&response).is_none(), "a response");

@@ -19,26 +19,33 @@ use tokio::sync::watch;
 /// The snapshot the server answers from, swapped whole when the cluster changes: published
 /// through a `watch` channel, as the proxy table and the ingress routes are.
 #[derive(Clone)]
-pub struct SharedSnapshot(Arc<(watch::Sender<Arc<Snapshot>>, AtomicU64)>);
+pub struct SharedSnapshot(Arc<Published>);
+
+struct Published {
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    /// How many snapshots have replaced the first.
+    generation: AtomicU64,
+}
 
 impl SharedSnapshot {
     pub fn new(snapshot: Snapshot) -> Self {
-        SharedSnapshot(Arc::new((watch::Sender::new(Arc::new(snapshot)), AtomicU64::new(0))))
+        let snapshot = watch::Sender::new(Arc::new(snapshot));
+        SharedSnapshot(Arc::new(Published { snapshot, generation: AtomicU64::new(0) }))
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
-        self.0.0.borrow().clone()
+        self.0.snapshot.borrow().clone()
     }
 
-    /// How many snapshots have replaced the first. Read before answering, an answer is from this
-    /// generation of the zone or a later one (the snapshot is published before the count moves).
+    /// The zone's generation. Read before answering, an answer is from this generation or a
+    /// later one (a snapshot is published before the count moves).
     pub fn generation(&self) -> u64 {
-        self.0.1.load(Ordering::Acquire)
+        self.0.generation.load(Ordering::Acquire)
     }
 
     pub fn replace(&self, snapshot: Snapshot) {
-        self.0.0.send_replace(Arc::new(snapshot));
-        self.0.1.fetch_add(1, Ordering::Release);
+        self.0.snapshot.send_replace(Arc::new(snapshot));
+        self.0.generation.fetch_add(1, Ordering::Release);
     }
 }
 

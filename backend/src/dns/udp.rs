@@ -84,7 +84,7 @@ fn serve_socket<H>(
     // The largest datagram a client may send; anything longer is cut and fails to parse.
     let mut buf = vec![0u8; 65_535];
     let mut answers = Answers::default();
-    let mut out = Vec::with_capacity(512);
+    let (mut key, mut out) = (Vec::with_capacity(128), Vec::with_capacity(512));
     loop {
         // Once the socket is shut for reading, every receive fails or comes back empty at once,
         // so the token is looked at only then (it is a lock both threads would otherwise take
@@ -104,9 +104,9 @@ fn serve_socket<H>(
         let query = &buf[..len];
         // A question answered before, from the same zone: the same bytes again.
         let zone = handler.zone_generation();
-        let plain = answers::parse(query);
-        if let Some(plain) = &plain
-            && answers.answer(zone, query, plain, &mut out)
+        let plain = answers::parse(query, &mut key);
+        if let Some(name_end) = plain
+            && answers.answer(zone, query, &key, name_end, &mut out)
         {
             if let Err(e) = socket.send_to(&out, src) {
                 tracing::debug!(error = %e, "DNS UDP send failed");
@@ -121,10 +121,10 @@ fn serve_socket<H>(
             let reply = Reply { sent: sent.clone(), ..reply };
             futures::executor::block_on(handler.handle_request::<_, TokioTime>(&request, reply));
             // Kept for the next time the question comes, unless it failed.
-            if let (Some(plain), Some(sent)) = (plain, sent) {
-                let sent = std::mem::take(&mut *sent.lock().unwrap_or_else(|e| e.into_inner()));
-                if sent.len() >= 4 && !matches!(sent[3] & 0x0F, 2) {
-                    answers.keep(zone, plain.key, &sent);
+            if let Some(sent) = sent {
+                let sent = sent.lock().unwrap_or_else(|e| e.into_inner());
+                if sent.len() >= 4 && sent[3] & 0x0F != 2 {
+                    answers.keep(zone, &key, &sent);
                 }
             }
         } else {

@@ -5,9 +5,7 @@
 //! Endpoints change took to reach each of them is measured the same way for all three
 //! ([`Update::programmed`], from the endpoints controller's trigger time).
 
-pub mod facts;
-
-pub use facts::{Facts, ServiceType};
+pub use svclab_shared::service::{Facts, ServiceType};
 
 use crate::metrics::{Histogram, Triggers};
 use crate::store::{ObjectKey, Store, WatchItem};
@@ -110,11 +108,6 @@ impl Informer {
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<ServiceState>> {
         let key = ObjectKey::new(Kind::Service, namespace, name);
         self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
-    }
-
-    /// Every service, as last seen.
-    pub fn services(&self) -> Services {
-        self.inner.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Keeps the cache in step with the store until `cancel` fires.

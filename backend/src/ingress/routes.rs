@@ -5,7 +5,7 @@
 //! backends, and each backend's ready endpoints read from its service's Endpoints (the controller
 //! sends to pods, not to the service).
 
-use crate::informer::Services;
+use crate::informer::{Informer, ServiceState, Services};
 use crate::store::ObjectKey;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use std::collections::{BTreeMap, HashMap};
@@ -193,12 +193,29 @@ pub struct RouteTable {
     default_backend: Option<Arc<Backend>>,
 }
 
+/// A service by namespace and name: the informer itself, or a map of them (tests).
+pub trait ServiceLookup {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceState>>;
+}
+
+impl ServiceLookup for Informer {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceState>> {
+        self.get(namespace, name)
+    }
+}
+
+impl ServiceLookup for Services {
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceState>> {
+        self.get(&ObjectKey::new(Kind::Service, namespace, name)).cloned()
+    }
+}
+
 /// What the route table is built from.
 pub struct Inputs<'a> {
     pub ingresses: &'a [Ingress],
     pub classes: &'a [IngressClass],
-    /// The Services informer's cache.
-    pub services: &'a Services,
+    /// The services, as the Services informer has them.
+    pub services: &'a dyn ServiceLookup,
 }
 
 /// The request's host without port or trailing dot, lower-cased.
@@ -320,7 +337,7 @@ fn resolve_backend(
     out.service = format!("{ns}/{}", service.name);
     let port = service.port.clone().unwrap_or_default();
     out.port = port.name.clone().unwrap_or_else(|| port.number.unwrap_or(0).to_string());
-    let Some(state) = inputs.services.get(&ObjectKey::new(Kind::Service, ns, &service.name)) else {
+    let Some(state) = inputs.services.service(ns, &service.name) else {
         out.problem = Some(format!("service \"{}\" not found", out.service));
         return out;
     };

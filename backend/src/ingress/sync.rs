@@ -83,8 +83,7 @@ pub async fn run(sources: Sources, address: String, published: Published, cancel
         };
         let ingresses: Vec<Ingress> = store.list_typed(None);
         let classes: Vec<IngressClass> = store.list_typed(None);
-        let services = informer.services();
-        let inputs = Inputs { ingresses: &ingresses, classes: &classes, services: &services };
+        let inputs = Inputs { ingresses: &ingresses, classes: &classes, services: &informer };
         published.routes.send_replace(Arc::new(RouteTable::build(&inputs)));
         for update in &services_changed {
             update.programmed(&metrics.ingress_programming);

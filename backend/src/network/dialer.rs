@@ -94,10 +94,11 @@ pub struct Dialed {
     pub stream: TcpStream,
     /// How the service proxy routed it, when it went to a service.
     pub hop: Option<Hop>,
-    /// The hops the proxies on the way record, when tracing started here.
+    /// The hops the proxies on the way record, when tracing started here (it keeps the source
+    /// tracked too).
     pub trace: Option<Trace>,
-    /// What keeps the source tracked; see [`Dialed::into_parts`].
-    keep: Keep,
+    /// The source's connection tracking entry, when no trace holds it.
+    source: Option<Tracked>,
 }
 
 /// What a connection's source is tracked by: the connection tracking entry, or the trace that
@@ -111,8 +112,8 @@ pub struct Keep {
 impl Dialed {
     /// The stream, and what must live as long as it does.
     pub fn into_parts(self) -> (TcpStream, Keep) {
-        let Dialed { stream, trace, keep: Keep { _source, .. }, .. } = self;
-        (stream, Keep { _source, _trace: trace })
+        let Dialed { stream, trace, source, .. } = self;
+        (stream, Keep { _source: source, _trace: trace })
     }
 }
 
@@ -130,7 +131,7 @@ impl Network {
             && how.trace != Tracing::Start
         {
             let stream = dial_from(real, ip)?;
-            return Ok(Dialed { stream, hop, trace: None, keep: Keep { _source: None, _trace: None } });
+            return Ok(Dialed { stream, hop, trace: None, source: None });
         }
         let (socket, local) = bound_socket()?;
         // Recorded before the connection is made: the far end (a node port's proxy) may look it
@@ -151,7 +152,7 @@ impl Network {
             _ => (None, source),
         };
         let stream = connected(socket.connect(real).await)?;
-        Ok(Dialed { stream, hop, trace, keep: Keep { _source: source, _trace: None } })
+        Ok(Dialed { stream, hop, trace, source })
     }
 
     /// Sends one UDP datagram to `to` from `from` (a pod's or node's address) and waits up to

@@ -1,12 +1,12 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
-use crate::informer::facts::ServiceType;
 use k8s_openapi::api::core::v1::{
     ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, Probe, ServiceSpec, SessionAffinityConfig,
     Toleration,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use svclab_shared::Object;
+use svclab_shared::service::ServiceType;
 
 pub(super) fn apply(object: &mut Object) {
     match object {

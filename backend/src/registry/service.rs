@@ -5,12 +5,12 @@
 
 use super::ipalloc::ClusterIpAllocator;
 use crate::error::ApiError;
-use crate::informer::facts::ServiceType;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use rand::Rng;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use svclab_shared::Kind;
+use svclab_shared::service::ServiceType;
 use svclab_shared::validation::FieldError;
 
 /// Allocates node ports from one range (30000-32767 by default).

@@ -40,6 +40,18 @@ fn addresses(endpoints: Option<&Endpoints>) -> Vec<Address> {
     out
 }
 
+/// The services table's columns, `kubectl get services -o wide`'s with the endpoints.
+fn columns() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th>"NAME"</th><th>"TYPE"</th><th>"CLUSTER-IP"</th><th>"EXTERNAL-IP"</th>
+                <th>"PORT(S)"</th><th>"SELECTOR"</th><th>"AGE"</th><th>"ENDPOINTS"</th><th></th>
+            </tr>
+        </thead>
+    }
+}
+
 #[component]
 pub fn ServicesTable() -> impl IntoView {
     let cluster = use_cluster();
@@ -56,12 +68,7 @@ pub fn ServicesTable() -> impl IntoView {
             <h2>"Services " <span class="count">{move || keys.with(Vec::len)}</span></h2>
             <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll() tabindex="0" role="region" aria-label="Services, scrollable">
             <table aria-label="Services">
-                <thead>
-                    <tr>
-                        <th>"NAME"</th><th>"TYPE"</th><th>"CLUSTER-IP"</th><th>"EXTERNAL-IP"</th>
-                        <th>"PORT(S)"</th><th>"SELECTOR"</th><th>"AGE"</th><th>"ENDPOINTS"</th><th></th>
-                    </tr>
-                </thead>
+                {columns()}
                 <tbody>
                     {move || spacer(slice.with(|s| s.1), 9)}
                     <For each=move || slice.with(|s| s.0.clone()) key=|k| k.clone() let((namespace, name))>
@@ -234,12 +241,7 @@ pub fn ServicePage() -> impl IntoView {
                 >
                     <div class="table-wrap">
                     <table aria-label="Services">
-                        <thead>
-                            <tr>
-                                <th>"NAME"</th><th>"TYPE"</th><th>"CLUSTER-IP"</th><th>"EXTERNAL-IP"</th>
-                                <th>"PORT(S)"</th><th>"SELECTOR"</th><th>"AGE"</th><th>"ENDPOINTS"</th><th></th>
-                            </tr>
-                        </thead>
+                        {columns()}
                         <tbody>
                             {move || {
                                 let (namespace, name) = key.get();

@@ -1,5 +1,4 @@
 use super::*;
-use crate::informer::ServiceState;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::{Value, json};
 
