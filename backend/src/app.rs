@@ -154,6 +154,8 @@ impl App {
         // One cache of Services and Endpoints for the proxy, DNS and the ingress.
         let informer = Informer::new();
         tracker.spawn(informer.clone().run(store.clone(), cancel.clone()));
+        let timelines = crate::timeline::Timelines::default();
+        tracker.spawn(timelines.clone().run(informer.clone(), store.clone(), cancel.clone()));
         let dns_addr = match dns::start(&config.dns, informer.clone(), metrics.clone(), &tracker, cancel.clone()).await
         {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -165,19 +167,7 @@ impl App {
         bootstrap::ingress_class(&registry)?;
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
-        tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
-        tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
-        let nodes = crate::controllers::nodelifecycle::NodeLifecycleController::new(registry.clone());
-        tracker.spawn(runtime::run(nodes, store.clone(), cancel.clone()));
-        let deployments = crate::controllers::deployment::DeploymentController::new(registry.clone());
-        tracker.spawn(runtime::run(deployments, store.clone(), cancel.clone()));
-        tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
-        let slices = EndpointSliceController::new(registry.clone());
-        tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
-        if config.load_balancers {
-            let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
-            tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));
-        }
+        Self::controller_manager(&registry, &config, &plan, &tracker, &cancel);
         let nodes =
             (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
         let listeners = Listeners {
@@ -221,12 +211,37 @@ impl App {
             metrics,
             dns_addr,
             pages: Arc::default(),
+            timelines,
             cancel: cancel.clone(),
         };
         let router = api::router(state, config.dashboard.clone(), config.access.clone());
         tracker.spawn(api::serve::serve(listener, router, cancel.clone(), tracker.clone()));
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
         Ok(App { api_addr, dns_addr, registry, network, proxy: service_router, sandboxes, ingress, cancel, tracker })
+    }
+
+    /// kube-controller-manager's part: the controllers that keep objects in step with each other.
+    fn controller_manager(
+        registry: &Registry,
+        config: &Config,
+        plan: &AddressPlan,
+        tracker: &TaskTracker,
+        cancel: &CancellationToken,
+    ) {
+        let store = registry.store();
+        tracker.spawn(runtime::run(ReplicationManager::new(registry.clone()), store.clone(), cancel.clone()));
+        tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
+        let nodes = crate::controllers::nodelifecycle::NodeLifecycleController::new(registry.clone());
+        tracker.spawn(runtime::run(nodes, store.clone(), cancel.clone()));
+        let deployments = crate::controllers::deployment::DeploymentController::new(registry.clone());
+        tracker.spawn(runtime::run(deployments, store.clone(), cancel.clone()));
+        tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
+        let slices = EndpointSliceController::new(registry.clone());
+        tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
+        if config.load_balancers {
+            let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
+            tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));
+        }
     }
 
     /// Stops every component and waits for them, then closes the store.

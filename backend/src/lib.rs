@@ -34,3 +34,4 @@ pub mod openapi;
 pub mod proxy;
 pub mod registry;
 pub mod store;
+pub mod timeline;

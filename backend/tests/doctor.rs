@@ -169,3 +169,90 @@ spec:
     assert_eq!((code, missing["message"].as_str()), (404, Some("services \"nope\" not found")));
     lab.app.shutdown().await;
 }
+
+/// The endpoint timeline: a pod's place in a service's endpoints over time, each change with
+/// why — the readiness probe's message, its success, a label change, a deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_timeline_says_when_and_why_pods_join_and_leave() {
+    let lab = Lab::start().await;
+    lab.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: flip
+  labels:
+    app: flip
+spec:
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    readinessProbe:
+      periodSeconds: 1
+      exec:
+        command: ["ls", "/var/ready"]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: flip
+spec:
+  selector:
+    app: flip
+  ports:
+  - port: 80
+    targetPort: 8080
+"#,
+    )
+    .await;
+    let timeline = || async {
+        let (code, t) = lab.get("/lab/v1/namespaces/default/services/flip/timeline").await;
+        assert_eq!(code, 200, "{t}");
+        t["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["state"].as_str().unwrap().to_string(), e["reason"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>()
+    };
+    let has = |entries: &[(String, String)], state: &str, reason: &str| {
+        entries.iter().any(|(s, r)| s == state && r.contains(reason))
+    };
+    eventually(PATIENCE, "the pod joins as not ready", || async {
+        let t = timeline().await;
+        has(&t, "NotReady", "selected by app=flip; not ready yet").then_some(())
+    })
+    .await;
+    lab.exec("flip", &["touch", "/var/ready"]).await;
+    eventually(PATIENCE, "ready once the probe passes", || async {
+        has(&timeline().await, "Ready", "readiness probe succeeded").then_some(())
+    })
+    .await;
+    lab.exec("flip", &["rm", "/var/ready"]).await;
+    let t = eventually(PATIENCE, "not ready again, with the probe's message", || async {
+        let t = timeline().await;
+        (t.len() >= 3).then_some(t)
+    })
+    .await;
+    assert_eq!(t[2].0, "NotReady", "{t:?}");
+    assert!(t[2].1.starts_with("Readiness probe failed: "), "{t:?}");
+
+    // A label change takes it out, and says so.
+    let (code, body) = lab
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/namespaces/default/pods/flip",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"app":"moved"}}}"#.into(),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    eventually(PATIENCE, "gone, for its labels", || async {
+        has(&timeline().await, "Gone", "its labels no longer match the selector app=flip").then_some(())
+    })
+    .await;
+
+    // A service that does not exist has no timeline.
+    let (code, status) = lab.get("/lab/v1/namespaces/default/services/nowhere/timeline").await;
+    assert_eq!((code, status["reason"].as_str()), (404, Some("NotFound")), "{status}");
+}

@@ -3,6 +3,7 @@
 // deleted pod leave and its replacement join, see a bad manifest refused, and see a readiness
 // probe decide which pods are endpoints.
 import { test, expect } from '@playwright/test';
+import { goTo } from './helpers';
 
 test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   await page.goto('/');
@@ -192,13 +193,15 @@ test('the chapter ingress routes kubia.example.com, with requests sent through i
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await expect(page.getByTestId('apply-results')).toContainText('ingress.networking.k8s.io/kubia created');
 
+  await expect(page.locator('tr[data-service="kubia-nodeport"] .endpoint.ready')).toHaveCount(3);
+
   // kubectl get ingress: the class the admission gave it, its host, the controller's address.
+  await goTo(page, 'Ingresses');
   const row = page.locator('tr[data-ingress="kubia"]');
   await expect(row).toContainText('nginx');
   await expect(row).toContainText('kubia.example.com');
   await expect(row).toContainText('127.0.0.1');
   await expect(row).toContainText('kubia.example.com/ (ImplementationSpecific) → kubia-nodeport:80');
-  await expect(page.locator('tr[data-service="kubia-nodeport"] .endpoint.ready')).toHaveCount(3);
 
   await row.getByRole('button', { name: 'Send 10 to http://kubia.example.com/' }).click();
   const run = page.getByTestId('test-results').filter({ hasText: 'http://kubia.example.com/' });
@@ -214,4 +217,13 @@ test('the chapter ingress routes kubia.example.com, with requests sent through i
   }
   expect(pods.size).toBe(3);
   await page.screenshot({ path: 'test-results/kubia-ingress.png', fullPage: true });
+
+  // The ingress's page: its row, and the service it routes to with its ready endpoints.
+  await row.getByRole('link', { name: 'kubia' }).click();
+  await expect(page).toHaveURL(/\/ingresses\/default\/kubia$/);
+  const ingressPage = page.getByTestId('ingress-page');
+  await expect(ingressPage.locator('li[data-service="kubia-nodeport"]')).toContainText('3 ready endpoints');
+  await ingressPage.locator('li[data-service="kubia-nodeport"]').getByRole('link').click();
+  await expect(page).toHaveURL(/\/services\/default\/kubia-nodeport$/);
+  await page.screenshot({ path: 'test-results/ingress-page.png', fullPage: true });
 });

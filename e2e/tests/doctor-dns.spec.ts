@@ -2,7 +2,7 @@
 // its near misses, a pod without a readiness probe is offered one, a headless service's lookup
 // through a pod's resolver lists only the ready pods, and an ExternalName answers its CNAME.
 import { test, expect } from '@playwright/test';
-import { apply, open } from './helpers';
+import { apply, goTo, open } from './helpers';
 
 test('the doctor finds a broken selector and names the near misses', async ({ page }) => {
   await open(page);
@@ -49,11 +49,12 @@ spec:
   await expect(doctor.locator('li[data-check="clients"]')).toContainText('never answers ping');
   await page.screenshot({ path: 'test-results/doctor-broken-selector.png', fullPage: true });
 
-  // A link leads to the pod's row.
+  // A link leads to the pod's page.
   const first = selector.locator('a').first();
   const target = (await first.textContent())!.replace('pod/', '');
   await first.click();
-  await expect(page).toHaveURL(new RegExp(`#pod-default-${target}$`));
+  await expect(page).toHaveURL(new RegExp(`/pods/default/${target}$`));
+  await expect(page.getByTestId('pod-page').locator('.container-card')).toContainText('No readiness probe');
 
   // These pods have no readiness probe: the dashboard offers their controller with one added.
   const row = page.locator(`tr[data-pod="${target}"]`);
@@ -129,7 +130,14 @@ spec:
   const pod = await (await request.get(`/api/v1/namespaces/default/pods/${chosen}`)).json();
   const readyIp: string = pod.status.podIP;
 
+  // The service's page shows its records as the cluster DNS answers them: the ready pod only.
+  await service.getByRole('link', { name: 'dnsr-headless' }).click();
+  const records = page.getByTestId('dns-records');
+  await expect(records.locator('li[data-type="A"]').first()).toContainText(`IN A ${readyIp}`);
+  await expect(records.locator('li[data-type="A"] pre').first()).toHaveText(/^[^\n]+$/);
+
   // Through the pod's resolver: the search path's first name answers, with the ready pod only.
+  await goTo(page, 'DNS');
   await page.locator('#dns-name').fill('dnsr-headless');
   await page.locator('#dns-source').selectOption('default/dnsutils-e2e');
   await page.getByRole('button', { name: 'Look up' }).click();

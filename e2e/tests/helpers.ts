@@ -31,3 +31,9 @@ export async function sendRequests(page: Page, source: string, url: string, coun
 export function requestLines(run: ReturnType<Page['locator']>) {
   return run.getByRole('list', { name: 'Requests' }).locator(':scope > li');
 }
+
+/** Opens a view from the sidebar, e.g. `Pods`, and waits for its URL. */
+export async function goTo(page: Page, view: string) {
+  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: new RegExp(`^${view}\\b`) }).click();
+  await expect(page).toHaveURL(new RegExp(view === 'Overview' ? '/$' : `/${view.toLowerCase()}$`));
+}

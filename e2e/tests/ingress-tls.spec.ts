@@ -2,7 +2,7 @@
 // made with openssl as the chapter does, the host and path choosing the service, and the
 // certificate the controller presented shown in each request's trace.
 import { test, expect } from '@playwright/test';
-import { apply, open, requestLines, sendRequests } from './helpers';
+import { apply, goTo, open, requestLines, sendRequests } from './helpers';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,7 +100,6 @@ test('an ingress with TLS answers by host and path, with its certificate in the 
   await apply(page, MANIFEST, 'ingress.networking.k8s.io/tls-e2e created');
   await expect(page.locator('tr[data-service="ing-kubia"] .endpoint.ready')).toHaveCount(2);
   await expect(page.locator('tr[data-service="ing-echo"] .endpoint.ready')).toHaveCount(1);
-  await expect(page.locator('tr[data-ingress="tls-e2e"]')).toContainText('tls.example.com');
 
   const send = async (url: string, count: number) => requestLines(await sendRequests(page, 'outside', url, count));
 
@@ -119,4 +118,7 @@ test('an ingress with TLS answers by host and path, with its certificate in the 
   await expect(lines.first().locator('.outcome')).toContainText('/echo');
   await expect(lines.first().locator('span.hop')).toContainText('ing-echo');
   await page.screenshot({ path: 'test-results/ingress-tls.png', fullPage: true });
+
+  await goTo(page, 'Ingresses');
+  await expect(page.locator('tr[data-ingress="tls-e2e"]')).toContainText('tls.example.com');
 });

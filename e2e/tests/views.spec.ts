@@ -1,7 +1,7 @@
 // The other views: a service described as kubectl describes it, its EndpointSlice with each
 // endpoint's conditions, the events filtered to one pod, and a shell in a pod with history.
 import { test, expect } from '@playwright/test';
-import { apply, open } from './helpers';
+import { apply, goTo, open } from './helpers';
 
 const MANIFEST = `apiVersion: v1
 kind: ReplicationController
@@ -61,6 +61,7 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(described).toContainText(/Session Affinity:\s+ClientIP/);
 
   // The ReplicationController, edited in place: three replicas instead of two.
+  await goTo(page, 'Workloads');
   const rc = page.locator('tr[data-controller="replicationcontroller/views"]');
   await expect(rc.locator('td').nth(3)).toHaveText('2');
   await rc.getByRole('button', { name: 'Edit' }).click();
@@ -68,21 +69,26 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await expect(page.getByTestId('apply-results')).toContainText('replicationcontroller/views configured');
   await expect(rc.locator('td').nth(3)).toHaveText('3');
+  await goTo(page, 'Services');
   await expect(row.locator('.endpoint.ready')).toHaveCount(3);
 
   // The EndpointSlice of the service, both endpoints ready.
+  await goTo(page, 'EndpointSlices');
   const slice = page.locator('table[aria-label="EndpointSlices"] tr', { hasText: 'views' }).first();
   await expect(slice.locator('.endpoint.ready')).toHaveCount(3);
   await expect(slice).toContainText('IPv4');
 
   // Events, filtered to one pod.
+  await goTo(page, 'Pods');
   const pod = (await page.locator('tr[data-pod^="views-"]').first().getAttribute('data-pod'))!;
+  await goTo(page, 'Events');
   await page.locator('#events-filter').fill(pod);
   const events = page.locator('table[aria-label="Events"] tbody tr');
   await expect(events.first()).toContainText(`pod/${pod}`);
   for (const text of await events.allTextContents()) expect(text).toContain(pod);
 
   // A shell in the pod: commands run in it, and the arrow keys bring them back.
+  await goTo(page, 'Terminal');
   await page.locator('#terminal-pod').selectOption(`default/${pod}`);
   await page.getByRole('button', { name: 'Open shell' }).click();
   const line = page.locator('#terminal-line');

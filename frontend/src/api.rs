@@ -90,3 +90,36 @@ pub async fn dns_lookup(request: &DnsLookupRequest) -> Result<DnsLookup, String>
 pub async fn exec(namespace: &str, pod: &str, request: &ExecRequest) -> Result<ExecResponse, String> {
     post(&format!("/api/v1/namespaces/{namespace}/pods/{pod}/exec"), request).await
 }
+
+/// `DELETE /api/v1/namespaces/{namespace}/pods?labelSelector=…` (`kubectl delete po -l …`): the
+/// names of the pods deleted.
+pub async fn delete_pods(namespace: &str, selector: &str) -> Result<Vec<String>, String> {
+    let selector = js_sys::encode_uri_component(selector);
+    let url = format!("/api/v1/namespaces/{namespace}/pods?labelSelector={selector}");
+    let response =
+        authorized(Request::delete(&url)).send().await.map_err(|e| format!("the server could not be reached: {e}"))?;
+    let list: serde_json::Value = answer(response).await?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .collect())
+}
+
+/// The endpoint timeline of a service: when each pod joined or left its endpoints, and why.
+pub async fn timeline(namespace: &str, name: &str) -> Result<svclab_shared::lab::Timeline, String> {
+    get(&format!("/lab/v1/namespaces/{namespace}/services/{name}/timeline")).await
+}
+
+/// `kubectl logs`: a pod's log as text.
+pub async fn logs(namespace: &str, pod: &str) -> Result<String, String> {
+    let url = format!("/api/v1/namespaces/{namespace}/pods/{pod}/log");
+    let response =
+        authorized(Request::get(&url)).send().await.map_err(|e| format!("the server could not be reached: {e}"))?;
+    if !response.ok() {
+        let status: serde_json::Value = response.json().await.unwrap_or_default();
+        return Err(status["message"].as_str().unwrap_or("the request failed").to_string());
+    }
+    response.text().await.map_err(|e| e.to_string())
+}

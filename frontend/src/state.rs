@@ -48,6 +48,8 @@ struct Slot {
     resource_version: String,
     /// For pods: the node it is bound to (read without decoding the pod).
     node: Option<String>,
+    /// For pods, whether it is Ready; for events, whether it is a Warning (read without decoding).
+    flag: bool,
     typed: OnceLock<Option<Object>>,
 }
 
@@ -91,6 +93,11 @@ struct Fields {
     resource_version: JsValue,
     spec: JsValue,
     node_name: JsValue,
+    status: JsValue,
+    conditions: JsValue,
+    ready: JsValue,
+    true_: JsValue,
+    warning: JsValue,
     type_: JsValue,
     object: JsValue,
     objects: JsValue,
@@ -106,6 +113,11 @@ thread_local! {
         resource_version: "resourceVersion".into(),
         spec: "spec".into(),
         node_name: "nodeName".into(),
+        status: "status".into(),
+        conditions: "conditions".into(),
+        ready: "Ready".into(),
+        true_: "True".into(),
+        warning: "Warning".into(),
         type_: "type".into(),
         object: "object".into(),
         objects: "objects".into(),
@@ -127,7 +139,16 @@ fn slot(raw: JsValue) -> Option<(Kind, Key, Slot)> {
         let key = (get(&metadata, &f.namespace).as_string().unwrap_or_default(), get(&metadata, &f.name).as_string()?);
         let resource_version = get(&metadata, &f.resource_version).as_string().unwrap_or_default();
         let node = (kind == Kind::Pod).then(|| get(&get(&raw, &f.spec), &f.node_name).as_string()).flatten();
-        Some((kind, key, Slot { raw: SendWrapper::new(raw), resource_version, node, typed: OnceLock::new() }))
+        let flag = match kind {
+            Kind::Pod => {
+                get(&get(&raw, &f.status), &f.conditions).dyn_into::<js_sys::Array>().is_ok_and(|conditions| {
+                    conditions.iter().any(|c| get(&c, &f.type_) == f.ready && get(&c, &f.status) == f.true_)
+                })
+            }
+            Kind::Event => get(&raw, &f.type_) == f.warning,
+            _ => false,
+        };
+        Some((kind, key, Slot { raw: SendWrapper::new(raw), resource_version, node, flag, typed: OnceLock::new() }))
     })
 }
 
@@ -203,6 +224,18 @@ impl Cluster {
             }
         }
         counts
+    }
+
+    /// How many objects of a kind there are in the namespaces `shown` accepts, and how many of
+    /// them are flagged (ready pods, warning events), read without decoding them. Reactive on
+    /// every change of the kind.
+    pub fn tally<T: Typed>(&self, shown: impl Fn(&str) -> bool) -> (usize, usize) {
+        let state = self.kind(T::OBJECT_KIND);
+        state.changed.track();
+        let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
+        objects.iter().filter(|((namespace, _), _)| shown(namespace)).fold((0, 0), |(all, flagged), (_, signal)| {
+            (all + 1, flagged + usize::from(signal.with_untracked(|slot| slot.flag)))
+        })
     }
 
     /// Applies one message of the feed (already parsed by the browser).

@@ -349,3 +349,40 @@ pub struct DnsRecordLine {
     pub type_: String,
     pub data: String,
 }
+
+/// `GET /lab/v1/namespaces/{namespace}/services/{name}/timeline`: when each pod joined or left
+/// the service's endpoints (or changed readiness in them) and why, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// `namespace/name`.
+    pub service: String,
+    /// When the timeline begins: svclab's start, or the service's creation if later (RFC 3339).
+    pub since: String,
+    pub entries: Vec<TimelineEntry>,
+}
+
+/// One change of one pod's place in a service's endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    /// When the change was made (the endpoints controller's trigger time), RFC 3339.
+    pub time: String,
+    pub pod: String,
+    pub ip: String,
+    /// The pod's place from then on.
+    pub state: EndpointState,
+    /// Why, e.g. `Readiness probe failed: …`, `pod deleted`, `labels no longer match app=kubia`.
+    pub reason: String,
+}
+
+/// Where a pod stands in a service's endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EndpointState {
+    /// In `addresses`: it receives connections.
+    Ready,
+    /// In `notReadyAddresses`: selected, but receives none.
+    NotReady,
+    /// Not an endpoint (any more).
+    Gone,
+}

@@ -1,14 +1,15 @@
 //! `GET /lab/v1/namespaces/{ns}/services/{name}/diagnosis`: the service doctor. It gathers what
 //! the checklist needs — the service, its Endpoints, the pods, what listens at each pod's address
-//! (and at its localhost only) on the virtual network, the kubelet's last readiness probe failure per pod — and runs the pure
-//! checklist of [`svclab_shared::doctor`].
+//! (and at its localhost only) on the virtual network, the kubelet's last readiness probe failure
+//! per pod — and runs the pure checklist of [`svclab_shared::doctor`]. Also each service's
+//! endpoint timeline (`…/timeline`, see [`crate::timeline`]).
 
 use super::ApiState;
 use crate::addr::Protocol;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
-use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use svclab_shared::Kind;
@@ -53,20 +54,27 @@ fn pod_key(pod: &Pod) -> String {
     )
 }
 
-/// The newest `Readiness probe failed: …` message of each pod in the namespace.
+/// The newest `Readiness probe failed: …` message of each pod in the namespace, by `namespace/name`.
 fn probe_failures(state: &ApiState, ns: &str) -> BTreeMap<String, String> {
-    let mut newest: BTreeMap<String, (Option<jiff::Timestamp>, String)> = BTreeMap::new();
-    for event in state.store().list_views::<Event>(Some(ns)) {
-        let object = &event.involved_object;
-        let message = event.message.clone().unwrap_or_default();
-        if object.kind.as_deref() != Some("Pod") || !message.starts_with("Readiness probe failed") {
-            continue;
-        }
-        let when = event.last_timestamp.as_ref().map(|t| t.0).or(event.event_time.as_ref().map(|t| t.0));
-        let key = format!("{ns}/{}", object.name.as_deref().unwrap_or_default());
-        if newest.get(&key).is_none_or(|(seen, _)| *seen <= when) {
-            newest.insert(key, (when, message));
-        }
+    crate::registry::events::newest_messages(state.store(), ns, "Pod", "Readiness probe failed")
+        .into_iter()
+        .map(|(pod, message)| (format!("{ns}/{pod}"), message))
+        .collect()
+}
+
+/// `GET /lab/v1/namespaces/{ns}/services/{name}/timeline`: when each pod joined or left the
+/// service's endpoints, and why (see [`crate::timeline`]).
+pub async fn timeline(
+    State(state): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<svclab_shared::lab::Timeline>, ApiError> {
+    if state.store().get_typed::<Service>(&ns, &name).is_none() {
+        return Err(ApiError::not_found(Kind::Service, &name));
     }
-    newest.into_iter().map(|(k, (_, m))| (k, m)).collect()
+    let key = crate::store::ObjectKey::new(Kind::Service, &ns, &name);
+    let timeline = state
+        .timelines
+        .get(&key)
+        .unwrap_or_else(|| svclab_shared::lab::Timeline { service: format!("{ns}/{name}"), ..Default::default() });
+    Ok(Json(timeline))
 }

@@ -69,6 +69,8 @@ pub struct ApiState {
     pub dns_addr: std::net::SocketAddr,
     /// The snapshots that paged lists are reading.
     pub pages: std::sync::Arc<list::Pages>,
+    /// Each service's endpoint timeline.
+    pub timelines: crate::timeline::Timelines,
     pub cancel: CancellationToken,
 }
 
@@ -111,6 +113,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/lab/v1/run", post(adhoc::run))
         .route("/lab/v1/dns-lookups", post(lookup::lookup))
         .route("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis", get(doctor::diagnosis))
+        .route("/lab/v1/namespaces/{namespace}/services/{name}/timeline", get(doctor::timeline))
         .route("/lab/v1/nodes/{name}/ready", axum::routing::put(nodes::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/lab/v1/addons", get(addons::list))

@@ -1,10 +1,31 @@
 //! Events: what components report about objects (`kubectl get events`), repeated ones counted.
 
 use super::Registry;
+use crate::store::Store;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use std::collections::BTreeMap;
 use svclab_shared::Object;
+
+/// The newest message starting with `prefix` among the events about each object of `kind` in
+/// the namespace, by the object's name (e.g. each pod's last `Readiness probe failed: …`).
+pub fn newest_messages(store: &Store, namespace: &str, kind: &str, prefix: &str) -> BTreeMap<String, String> {
+    let mut newest: BTreeMap<String, (Option<Timestamp>, String)> = BTreeMap::new();
+    for event in store.list_views::<Event>(Some(namespace)) {
+        let object = &event.involved_object;
+        let Some(message) = event.message.as_deref().filter(|m| m.starts_with(prefix)) else { continue };
+        if object.kind.as_deref() != Some(kind) {
+            continue;
+        }
+        let when = event.last_timestamp.as_ref().map(|t| t.0).or(event.event_time.as_ref().map(|t| t.0));
+        let name = object.name.clone().unwrap_or_default();
+        if newest.get(&name).is_none_or(|(seen, _)| *seen <= when) {
+            newest.insert(name, (when, message.to_string()));
+        }
+    }
+    newest.into_iter().map(|(name, (_, message))| (name, message)).collect()
+}
 
 pub(super) fn record(registry: &Registry, about: &Object, type_: &str, reason: &str, message: &str, component: &str) {
     let meta = about.metadata();

@@ -42,6 +42,8 @@ pub struct Editor {
     pub yaml: RwSignal<String>,
     pub hint: RwSignal<Option<String>>,
     outcome: RwSignal<Option<Result<ApplyResponse, String>>>,
+    /// Whether the drawer holding the editor is open (remembered in this browser).
+    pub open: RwSignal<bool>,
 }
 
 impl Editor {
@@ -50,6 +52,7 @@ impl Editor {
         self.yaml.set(yaml);
         self.hint.set(hint);
         self.outcome.set(None);
+        self.open.set(true);
         if let Some(element) =
             web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("manifest"))
         {
@@ -70,12 +73,52 @@ impl Editor {
     }
 }
 
+const DRAWER_KEY: &str = "svclab-manifests";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
 pub fn provide_editor() {
+    let closed = storage().and_then(|s| s.get_item(DRAWER_KEY).ok().flatten()).as_deref() == Some("closed");
+    let open = RwSignal::new(!closed);
+    Effect::new(move |_| {
+        if let Some(s) = storage() {
+            let _ = s.set_item(DRAWER_KEY, if open.get() { "open" } else { "closed" });
+        }
+    });
     provide_context(Editor {
         yaml: RwSignal::new(String::new()),
         hint: RwSignal::new(None),
         outcome: RwSignal::new(None),
+        open,
     });
+}
+
+/// The editor beside every view, opened and closed from the top bar; what it holds is kept
+/// while it is closed.
+#[component]
+pub fn ManifestsDrawer() -> impl IntoView {
+    let editor = use_editor();
+    view! {
+        <Show when=move || editor.open.get()>
+            <aside class="drawer" aria-label="Manifests">
+                <ApplyPanel />
+            </aside>
+        </Show>
+    }
+}
+
+/// The top bar's switch for the drawer.
+#[component]
+pub fn ManifestsToggle() -> impl IntoView {
+    let editor = use_editor();
+    view! {
+        <button class="manifests-toggle" aria-pressed=move || editor.open.get().to_string()
+            on:click=move |_| editor.open.update(|o| *o = !*o) title="Show or hide the manifests editor">
+            "Manifests"
+        </button>
+    }
 }
 
 pub fn use_editor() -> Editor {

@@ -36,7 +36,17 @@ fn severity_word(s: Severity) -> &'static str {
     }
 }
 
-/// Where a linked object is shown on the page (a service's row shows its Endpoints too).
+/// Where a linked object is shown: its page (a service's shows its Endpoints too), or its row.
+pub fn link(kind: &str, namespace: &str, name: &str) -> String {
+    match kind {
+        "Pod" => format!("/pods/{namespace}/{name}"),
+        "Service" | "Endpoints" => format!("/services/{namespace}/{name}"),
+        "Ingress" => format!("/ingresses/{namespace}/{name}"),
+        _ => format!("#{}", anchor(kind, namespace, name)),
+    }
+}
+
+/// A row's id, for links within a page (a service's row shows its Endpoints too).
 pub fn anchor(kind: &str, namespace: &str, name: &str) -> String {
     let kind = if kind == "Endpoints" { "service".to_string() } else { kind.to_ascii_lowercase() };
     format!("{kind}-{namespace}-{name}")
@@ -75,7 +85,7 @@ fn findings(d: Diagnosis) -> impl IntoView {
                 .objects
                 .iter()
                 .map(|o| {
-                    let href = format!("#{}", anchor(&o.kind, &o.namespace, &o.name));
+                    let href = link(&o.kind, &o.namespace, &o.name);
                     view! { <a href=href class="mono">{format!("{}/{}", o.kind.to_ascii_lowercase(), o.name)}</a> }
                 })
                 .collect_view();

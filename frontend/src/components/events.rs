@@ -45,15 +45,46 @@ fn row(e: &Event) -> Row {
     }
 }
 
+/// The events about one object.
+pub fn about(cluster: crate::state::Cluster, kind: &str, namespace: &str, name: &str) -> Vec<Event> {
+    cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
+        let o = &e.involved_object;
+        if o.kind.as_deref() == Some(kind)
+            && o.name.as_deref() == Some(name)
+            && o.namespace.as_deref().unwrap_or_default() == namespace
+        {
+            out.push(e.clone());
+        }
+        out
+    })
+}
+
+/// One event as a row: LAST SEEN (live), TYPE, REASON, OBJECT (when `with_object`), MESSAGE.
+fn event_row(r: Row, now: RwSignal<f64>, with_object: bool) -> impl IntoView {
+    let message = if r.count > 1 { format!("{} (x{})", r.message, r.count) } else { r.message.clone() };
+    view! {
+        <tr class:warning=r.type_ == "Warning">
+            <td>{move || svclab_shared::printers::human_duration(((now.get() - r.when_ms) / 1000.0) as i64)}</td>
+            <td>{r.type_.clone()}</td>
+            <td>{r.reason.clone()}</td>
+            {with_object.then(|| view! { <td class="mono">{r.object.clone()}</td> })}
+            <td class="message">{message}</td>
+        </tr>
+    }
+}
+
 #[component]
 pub fn EventsTable() -> impl IntoView {
     let cluster = use_cluster();
     let now = expect_context::<super::Now>().0;
     let filter = RwSignal::new(String::new());
     let kind = RwSignal::new(String::new());
+    let scope = super::scope::use_scope();
     let rows = Memo::new(move |_| {
         let mut rows = cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
-            out.push(row(e));
+            if scope.shows(e.metadata.namespace.as_deref().unwrap_or_default()) {
+                out.push(row(e));
+            }
             out
         });
         rows.sort_by(|a, b| b.when_ms.total_cmp(&a.when_ms));
@@ -97,17 +128,40 @@ pub fn EventsTable() -> impl IntoView {
                 <thead><tr><th>"LAST SEEN"</th><th>"TYPE"</th><th>"REASON"</th><th>"OBJECT"</th><th>"MESSAGE"</th></tr></thead>
                 <tbody>
                     <For each=shown key=|r| (r.key.clone(), r.count) let(r)>
-                        <tr class:warning=r.type_ == "Warning">
-                            <td>{move || svclab_shared::printers::human_duration(((now.get() - r.when_ms) / 1000.0) as i64)}</td>
-                            <td>{r.type_.clone()}</td>
-                            <td>{r.reason.clone()}</td>
-                            <td class="mono">{r.object.clone()}</td>
-                            <td class="message">{if r.count > 1 { format!("{} (x{})", r.message, r.count) } else { r.message.clone() }}</td>
-                        </tr>
+                        {event_row(r, now, true)}
                     </For>
                 </tbody>
             </table>
             </div>
+        </section>
+    }
+}
+
+/// The events about one object, newest first (`kubectl describe`'s Events), live.
+#[component]
+pub fn EventsFor(kind: &'static str, namespace: Signal<String>, name: Signal<String>) -> impl IntoView {
+    let cluster = use_cluster();
+    let now = expect_context::<super::Now>().0;
+    let rows = Memo::new(move |_| {
+        let mut rows: Vec<Row> = about(cluster, kind, &namespace.get(), &name.get()).iter().map(row).collect();
+        rows.sort_by(|a, b| b.when_ms.total_cmp(&a.when_ms));
+        rows
+    });
+    view! {
+        <section class="panel" aria-label="Events">
+            <h3>"Events"</h3>
+            <Show when=move || !rows.with(Vec::is_empty) fallback=|| view! { <p class="none">"<none>"</p> }>
+                <div class="table-wrap">
+                <table aria-label="Events of this object">
+                    <thead><tr><th>"LAST SEEN"</th><th>"TYPE"</th><th>"REASON"</th><th>"MESSAGE"</th></tr></thead>
+                    <tbody>
+                        <For each=move || rows.get() key=|r| (r.key.clone(), r.count) let(r)>
+                            {event_row(r, now, false)}
+                        </For>
+                    </tbody>
+                </table>
+                </div>
+            </Show>
         </section>
     }
 }

@@ -1,6 +1,10 @@
-//! The top bar: the live-connection indicator and the light/dark switch (the system's choice
-//! until one is made, remembered in this browser).
+//! The top bar: the namespace picker, quick jump, the live-connection indicator, the manifests
+//! drawer's switch and the light/dark switch (the system's choice until one is made, remembered
+//! in this browser).
 
+use super::apply::ManifestsToggle;
+use super::scope::NamespacePicker;
+use super::search::QuickJump;
 use crate::state::{Connection, use_cluster};
 use leptos::prelude::*;
 
@@ -20,10 +24,13 @@ pub fn Header() -> impl IntoView {
         <header class="top">
             <h1>"svclab"</h1>
             <span class="tagline">"Kubernetes Services, for real, in your browser"</span>
+            <NamespacePicker />
+            <QuickJump />
             <span class="connection" data-state=state role="status" aria-live="polite">
                 <span class="dot"></span>
                 {label}
             </span>
+            <ManifestsToggle />
             <ThemeSwitch />
         </header>
     }

@@ -5,8 +5,10 @@
 use super::age;
 use super::test_requests::{TestRun, TestRunView};
 use crate::state::use_cluster;
+use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use svclab_shared::lab::{IngressTarget, TestRequest};
 use svclab_shared::printers::{ingress_address, ingress_hosts, ingress_ports};
 
@@ -39,22 +41,36 @@ fn rules(ingress: &Ingress) -> Vec<String> {
     out
 }
 
+/// The ingresses table's columns, `kubectl get ingress`'s with the rules.
+fn columns() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th>"NAME"</th><th>"CLASS"</th><th>"HOSTS"</th><th>"ADDRESS"</th><th>"PORTS"</th>
+                <th>"AGE"</th><th>"RULES"</th><th></th>
+            </tr>
+        </thead>
+    }
+}
+
 #[component]
 pub fn IngressesTable() -> impl IntoView {
     let cluster = use_cluster();
     let run = RwSignal::new(None::<TestRun>);
-    let rows = move || cluster.list::<Ingress>();
+    let scope = super::scope::use_scope();
+    let rows = move || {
+        cluster
+            .list::<Ingress>()
+            .into_iter()
+            .filter(|i| scope.shows(i.metadata.namespace.as_deref().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
     view! {
         <section class="panel">
             <h2>"Ingresses"</h2>
             <div class="table-wrap">
             <table aria-label="Ingresses">
-                <thead>
-                    <tr>
-                        <th>"NAME"</th><th>"CLASS"</th><th>"HOSTS"</th><th>"ADDRESS"</th><th>"PORTS"</th>
-                        <th>"AGE"</th><th>"RULES"</th><th></th>
-                    </tr>
-                </thead>
+                {columns()}
                 <tbody>
                     <For
                         each=rows
@@ -109,9 +125,12 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
     let editor = crate::components::apply::use_editor();
     let object = svclab_shared::Object::Ingress(ingress.clone());
     let edit = move |_| editor.edit(&object);
+    let (href, shown) = (format!("/ingresses/{namespace}/{name}"), super::qualified(&namespace, &name));
     view! {
         <tr data-ingress=name.clone()>
-            <td class="mono">{super::qualified(&namespace, &name)}</td>
+            <td class="mono">
+                <A href=href attr:class="name-link">{shown}</A>
+            </td>
             <td class="mono">{class}</td>
             <td class="mono">{ingress_hosts(&ingress)}</td>
             <td class="mono">{ingress_address(&ingress)}</td>
@@ -125,5 +144,75 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
                 </div>
             </td>
         </tr>
+    }
+}
+
+/// The services an ingress sends to: each backend's service with its ready endpoints.
+fn backends(ingress: &Ingress) -> Vec<String> {
+    let spec = ingress.spec.clone().unwrap_or_default();
+    let mut names: Vec<String> = spec
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
+        .map(|p| &p.backend)
+        .chain(spec.default_backend.as_ref())
+        .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// One ingress's page (`/ingresses/<namespace>/<name>`): its row with rules and test requests,
+/// the services it routes to with their ready endpoints, and its events.
+#[component]
+pub fn IngressPage() -> impl IntoView {
+    let key = super::page_key();
+    let cluster = use_cluster();
+    let run = RwSignal::new(None::<TestRun>);
+    let ingress = Memo::new(move |_| key.with(|(ns, n)| cluster.get::<Ingress>(ns, n)));
+    let namespace = Signal::derive(move || key.get().0);
+    let name = Signal::derive(move || key.get().1);
+    view! {
+        <section class="panel" data-testid="ingress-page">
+            <p class="crumbs"><A href="/ingresses">"← Ingresses"</A></p>
+            <h2>{move || key.with(|(ns, n)| format!("Ingress {}", super::qualified(ns, n)))}</h2>
+            {move || match ingress.get() {
+                None => key.with(|(ns, n)| view! {
+                    <p class="none">{format!("Error from server (NotFound): ingresses.networking.k8s.io \"{n}\" not found in namespace \"{ns}\"")}</p>
+                }).into_any(),
+                Some(i) => {
+                    let ns = key.get().0;
+                    let services = backends(&i)
+                        .into_iter()
+                        .map(|svc| {
+                            let ready = cluster.get::<Endpoints>(&ns, &svc).map_or(0, |e| {
+                                e.subsets.iter().flatten().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum::<usize>()
+                            });
+                            let (href, shown) = (format!("/services/{ns}/{svc}"), svc.clone());
+                            view! {
+                                <li data-service=svc.clone()>
+                                    <A href=href attr:class="name-link">{shown}</A>
+                                    {format!(" — {ready} ready endpoint{}", if ready == 1 { "" } else { "s" })}
+                                </li>
+                            }
+                        })
+                        .collect_view();
+                    view! {
+                        <div class="table-wrap">
+                        <table aria-label="Ingresses">
+                            {columns()}
+                            <tbody><IngressRow ingress=i run=run /></tbody>
+                        </table>
+                        </div>
+                        <h3>"Backends"</h3>
+                        <ul class="standing">{services}</ul>
+                    }.into_any()
+                }
+            }}
+            <TestRunView run=run />
+        </section>
+        <super::events::EventsFor kind="Ingress" namespace=namespace name=name />
     }
 }

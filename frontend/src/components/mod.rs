@@ -7,13 +7,21 @@ pub mod doctor;
 pub mod events;
 pub mod header;
 pub mod ingresses;
+pub mod learn;
+pub mod nav;
 pub mod nodes;
 pub mod pickers;
+pub mod pod_page;
 pub mod pods;
+pub mod records;
+pub mod scope;
+pub mod search;
 pub mod services;
 pub mod slices;
+pub mod summary;
 pub mod terminal;
 pub mod test_requests;
+pub mod timeline;
 pub mod token;
 pub mod topology;
 pub mod window;
@@ -45,4 +53,10 @@ pub fn age(created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time
         Some(c) => svclab_shared::printers::human_duration(((now.get() - c) / 1000.0) as i64),
         None => "<unknown>".into(),
     }
+}
+
+/// The `(namespace, name)` an object's page is at (`/<kind>/:namespace/:name`). Reactive.
+pub fn page_key() -> Memo<(String, String)> {
+    let params = leptos_router::hooks::use_params_map();
+    Memo::new(move |_| params.with(|p| (p.get("namespace").unwrap_or_default(), p.get("name").unwrap_or_default())))
 }

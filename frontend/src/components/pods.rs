@@ -15,17 +15,31 @@ use crate::state::{Cluster, use_cluster};
 use k8s_openapi::api::core::v1::Pod;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::A;
 use serde_json::{Value, json};
 use svclab_shared::lab::ExecRequest;
 use svclab_shared::pod::{ReadinessCheck, is_ready, readiness_check};
 use svclab_shared::printers::{pod_ready, pod_restart_count, pod_status};
 use svclab_shared::{Kind, Object};
 
+/// The pods table's columns, `kubectl get pods -o wide`'s with the readiness toggle.
+pub fn columns() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th>"NAME"</th><th>"READY"</th><th>"STATUS"</th><th>"RESTARTS"</th>
+                <th>"AGE"</th><th>"IP"</th><th>"NODE"</th><th>"READINESS"</th><th></th>
+            </tr>
+        </thead>
+    }
+}
+
 #[component]
 pub fn PodsTable() -> impl IntoView {
     let cluster = use_cluster();
     let window = Window::new();
-    let keys = Memo::new(move |_| cluster.keys::<Pod>());
+    let scope = super::scope::use_scope();
+    let keys = Memo::new(move |_| scope.keys::<Pod>(cluster));
     let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
     let windowed = move || keys.with(|k| k.len() > WINDOW_FROM);
     view! {
@@ -33,12 +47,7 @@ pub fn PodsTable() -> impl IntoView {
             <h2>"Pods " <span class="count">{move || keys.with(Vec::len)}</span></h2>
             <div class="table-wrap" class:windowed=windowed on:scroll=window.on_scroll() tabindex="0" role="region" aria-label="Pods, scrollable">
             <table aria-label="Pods">
-                <thead>
-                    <tr>
-                        <th>"NAME"</th><th>"READY"</th><th>"STATUS"</th><th>"RESTARTS"</th>
-                        <th>"AGE"</th><th>"IP"</th><th>"NODE"</th><th>"READINESS"</th><th></th>
-                    </tr>
-                </thead>
+                {columns()}
                 <tbody>
                     {move || spacer(slice.with(|s| s.1), 9)}
                     <For each=move || slice.with(|s| s.0.clone()) key=|k| k.clone() let((namespace, name))>
@@ -53,7 +62,7 @@ pub fn PodsTable() -> impl IntoView {
 }
 
 #[component]
-fn PodRow(namespace: String, name: String) -> impl IntoView {
+pub fn PodRow(namespace: String, name: String) -> impl IntoView {
     let cluster = use_cluster();
     move || {
         cluster.get::<Pod>(&namespace, &name).map(|pod| {
@@ -61,9 +70,12 @@ fn PodRow(namespace: String, name: String) -> impl IntoView {
             let editor = use_editor();
             let object = svclab_shared::Object::Pod(pod.clone());
             let edit = move |_| editor.edit(&object);
+            let (href, shown) = (format!("/pods/{namespace}/{name}"), super::qualified(&namespace, &name));
             view! {
                 <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
-                    <td class="mono">{super::qualified(&namespace, &name)}</td>
+                    <td class="mono">
+                        <A href=href attr:class="name-link">{shown}</A>
+                    </td>
                     <td>{pod_ready(&pod)}</td>
                     <td>{pod_status(&pod)}</td>
                     <td>{pod_restart_count(&pod)}</td>

@@ -3,10 +3,14 @@
 
 use super::age;
 use super::doctor::{DoctorRun, DoctorView};
+use super::events::EventsFor;
+use super::records::DnsRecords;
 use super::test_requests::{TestRun, TestRunView};
+use super::timeline::EndpointTimeline;
+use super::topology::TopologyView;
 use super::window::{WINDOW_FROM, Window, spacer};
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::{Endpoints, Event, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use svclab_shared::describe::describe_service;
@@ -60,7 +64,8 @@ pub fn ServicesTable() -> impl IntoView {
     let described = RwSignal::new(None::<(String, String)>);
     provide_context(Described(described));
     let window = Window::new();
-    let keys = Memo::new(move |_| cluster.keys::<Service>());
+    let scope = super::scope::use_scope();
+    let keys = Memo::new(move |_| scope.keys::<Service>(cluster));
     let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
     let windowed = move || keys.with(|k| k.len() > WINDOW_FROM);
     view! {
@@ -182,16 +187,7 @@ fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
             None => format!("Error from server (NotFound): services \"{name}\" not found"),
             Some(svc) => {
                 let endpoints = cluster.get::<Endpoints>(&namespace, &name);
-                let events = cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
-                    let o = &e.involved_object;
-                    if o.kind.as_deref() == Some("Service")
-                        && o.name.as_deref() == Some(name.as_str())
-                        && o.namespace.as_deref() == Some(namespace.as_str())
-                    {
-                        out.push(e.clone());
-                    }
-                    out
-                });
+                let events = super::events::about(cluster, "Service", &namespace, &name);
                 describe_service(&svc, endpoints.as_ref(), &events)
             }
         };
@@ -208,14 +204,12 @@ fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
 }
 
 /// One service's page (`/services/<namespace>/<name>`): its row (type, addresses, ports,
-/// endpoints and their readiness) with its actions, `kubectl describe`, the doctor's findings and
-/// test requests, all kept current.
+/// endpoints and their readiness) with its actions, the doctor's findings (run as it opens), test
+/// requests, the endpoint timeline, the topology around it, its DNS records, `kubectl describe`
+/// and its events, all kept current.
 #[component]
 pub fn ServicePage() -> impl IntoView {
-    let params = leptos_router::hooks::use_params_map();
-    let key = Memo::new(move |_| {
-        params.with(|p| (p.get("namespace").unwrap_or_default(), p.get("name").unwrap_or_default()))
-    });
+    let key = super::page_key();
     let cluster = use_cluster();
     let run = RwSignal::new(None::<TestRun>);
     let doctor = RwSignal::new(None::<DoctorRun>);
@@ -228,10 +222,20 @@ pub fn ServicePage() -> impl IntoView {
         doctor.set(None);
     });
     let exists = move || key.with(|(ns, n)| cluster.get::<Service>(ns, n).is_some());
+    // The doctor runs as the page opens, and again on request.
+    Effect::new(move |_| {
+        let (ns, n) = key.get();
+        if cluster.get::<Service>(&ns, &n).is_some() && doctor.with_untracked(Option::is_none) {
+            DoctorRun::start(doctor, ns, n);
+        }
+    });
+    let namespace = Signal::derive(move || key.get().0);
+    let name = Signal::derive(move || key.get().1);
+    let focus = Signal::derive(move || key.get());
     view! {
-        <main class="page" data-testid="service-page">
-            <p class="crumbs"><A href="/">"← Overview"</A></p>
+        <div class="stack" data-testid="service-page">
             <section class="panel">
+                <p class="crumbs"><A href="/services">"← Services"</A></p>
                 <h2>{move || key.with(|(ns, n)| format!("Service {}", super::qualified(ns, n)))}</h2>
                 <Show
                     when=exists
@@ -251,10 +255,16 @@ pub fn ServicePage() -> impl IntoView {
                     </table>
                     </div>
                 </Show>
-                <Describe described=described />
                 <DoctorView run=doctor />
                 <TestRunView run=run />
             </section>
-        </main>
+            <Show when=exists>
+                <EndpointTimeline key=key />
+                <TopologyView focus=focus />
+                <DnsRecords key=key />
+                <section class="panel"><Describe described=described /></section>
+            </Show>
+            <EventsFor kind="Service" namespace=namespace name=name />
+        </div>
     }
 }

@@ -11,7 +11,8 @@ use leptos::prelude::*;
 pub fn SlicesTable() -> impl IntoView {
     let cluster = use_cluster();
     let window = Window::new();
-    let keys = Memo::new(move |_| cluster.keys::<EndpointSlice>());
+    let scope = super::scope::use_scope();
+    let keys = Memo::new(move |_| scope.keys::<EndpointSlice>(cluster));
     let slice = Memo::new(move |_| keys.with(|k| window.slice(k)));
     let windowed = move || keys.with(|k| k.len() > WINDOW_FROM);
     view! {

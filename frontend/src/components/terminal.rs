@@ -45,10 +45,29 @@ fn exec_url(namespace: &str, pod: &str) -> String {
     )
 }
 
+/// The pods to choose from; one asked for by the URL is offered even before the picker
+/// gathers the rest.
+#[component]
+fn PodOptions(pod: RwSignal<String>, picker: PodPicker) -> impl IntoView {
+    let cluster = use_cluster();
+    let pods = move || picker.pods(cluster);
+    view! {
+        {move || {
+            let asked = pod.get();
+            let listed = pods().iter().any(|(ns, name)| format!("{ns}/{name}") == asked);
+            (!asked.is_empty() && !listed).then(|| view! { <option value=asked.clone() selected=true>{asked.clone()}</option> })
+        }}
+        <For each=pods key=|p| p.clone() let((ns, name))>
+            <option value=format!("{ns}/{name}") selected=move || pod.get() == format!("{ns}/{name}")>{super::qualified(&ns, &name)}</option>
+        </For>
+    }
+}
+
 #[component]
 pub fn TerminalPanel() -> impl IntoView {
-    let cluster = use_cluster();
-    let pod = RwSignal::new(String::new());
+    // `/terminal?pod=<namespace>/<name>` (a pod page's "Open a shell") picks the pod.
+    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("pod")).unwrap_or_default();
+    let pod = RwSignal::new(asked);
     let output = RwSignal::new(Vec::<Chunk>::new());
     let line = RwSignal::new(String::new());
     let history = StoredValue::new(Vec::<String>::new());
@@ -57,7 +76,6 @@ pub fn TerminalPanel() -> impl IntoView {
     let connected = RwSignal::new(false);
     let log = NodeRef::<leptos::html::Pre>::new();
     let picker = PodPicker::new();
-    let pods = move || picker.pods(cluster);
     // Keep the newest output in view.
     Effect::new(move |_| {
         output.track();
@@ -168,9 +186,7 @@ pub fn TerminalPanel() -> impl IntoView {
                     on:change=move |ev| pod.set(event_target_value(&ev))
                 >
                     <option value="">"choose a pod"</option>
-                    <For each=pods key=|p| p.clone() let((ns, name))>
-                        <option value=format!("{ns}/{name}")>{super::qualified(&ns, &name)}</option>
-                    </For>
+                    <PodOptions pod=pod picker=picker />
                 </select>
                 <button type="submit" disabled=move || pod.with(String::is_empty)>
                     {move || if connected.get() { "Reconnect" } else { "Open shell" }}

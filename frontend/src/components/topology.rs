@@ -72,14 +72,76 @@ fn edge_class(state: EdgeState) -> &'static str {
     }
 }
 
+/// Whether an ingress sends to the service `name`.
+fn routes_to(ingress: &Ingress, name: &str) -> bool {
+    let spec = ingress.spec.as_ref();
+    let rules = spec.into_iter().flat_map(|s| s.rules.iter().flatten());
+    let paths = rules.flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter())).map(|p| &p.backend);
+    paths
+        .chain(spec.and_then(|s| s.default_backend.as_ref()))
+        .any(|b| b.service.as_ref().is_some_and(|s| s.name == name))
+}
+
+fn legend() -> impl IntoView {
+    view! {
+        <p class="legend">
+            <span class="key ready">"ready endpoint"</span>
+            <span class="key not-ready">"not ready"</span>
+            <span class="key selected">"selected, not an endpoint"</span>
+            <span class="key routes">"ingress rule"</span>
+        </p>
+    }
+}
+
+/// The namespace drawn: the one picked in the top bar, or (while all are shown) the drawing's
+/// own choice, `default` at first.
+fn drawn_namespace() -> RwSignal<String> {
+    let scope = super::scope::use_scope().0;
+    let namespace =
+        RwSignal::new(scope.with_untracked(|s| if s.is_empty() { "default".to_string() } else { s.clone() }));
+    Effect::new(move |_| {
+        let picked = scope.get();
+        if !picked.is_empty() {
+            namespace.set(picked);
+        }
+    });
+    namespace
+}
+
+/// The graph around one service: the ingresses that send to it, it, and the pods it selects.
+fn focused(cluster: crate::state::Cluster, ns: &str, name: &str) -> Graph {
+    let service: Vec<Service> = cluster.get(ns, name).into_iter().collect();
+    let endpoints: Vec<Endpoints> = cluster.get(ns, name).into_iter().collect();
+    let selector = service.first().and_then(|s| s.spec.as_ref()?.selector.clone()).filter(|s| !s.is_empty());
+    let pods: Vec<Pod> = match selector {
+        Some(selector) => {
+            let selector = svclab_shared::selector::Selector::from_map(&selector);
+            cluster.fold::<Pod, _>(Vec::new(), |mut out, p| {
+                if p.metadata.namespace.as_deref() == Some(ns) && selector.matches_opt(p.metadata.labels.as_ref()) {
+                    out.push(p.clone());
+                }
+                out
+            })
+        }
+        None => vec![],
+    };
+    let ingresses: Vec<Ingress> = cluster.list::<Ingress>().into_iter().filter(|i| routes_to(i, name)).collect();
+    build(ns, &ingresses, &service, &endpoints, &pods)
+}
+
+/// The drawing, of the namespace picked (the top bar's, or its own select while all are
+/// shown), or with `focus` of one service: its ingresses, it, and the pods it selects.
 #[component]
-pub fn TopologyView() -> impl IntoView {
+pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String)>>) -> impl IntoView {
     let cluster = use_cluster();
     let Traced(traced) = expect_context::<Traced>();
-    let namespace = RwSignal::new("default".to_string());
+    let namespace = drawn_namespace();
     let namespaces = move || cluster.keys::<Namespace>().into_iter().map(|(_, n)| n).collect::<Vec<_>>();
     // Counted from the key lists first, so a namespace too large to draw decodes nothing.
     let graph = Memo::new(move |_| {
+        if let Some(focus) = focus {
+            return Ok(focus.with(|(ns, name)| focused(cluster, ns, name)));
+        }
         let ns = namespace.get();
         let in_ns = |keys: Vec<(String, String)>| keys.into_iter().filter(|(n, _)| *n == ns).collect::<Vec<_>>();
         let (pod_keys, service_keys) = (in_ns(cluster.keys::<Pod>()), in_ns(cluster.keys::<Service>()));
@@ -174,9 +236,9 @@ pub fn TopologyView() -> impl IntoView {
     };
     view! {
         <section class="panel" id="overview" aria-labelledby="overview-title">
-            <h2 id="overview-title">"Overview"</h2>
+            <h2 id="overview-title">{if focus.is_some() { "Topology" } else { "Overview" }}</h2>
             <div class="filters">
-                <label>
+                <label class:visually-hidden=focus.is_some()>
                     "Namespace"
                     <select id="overview-namespace" on:change=move |ev| namespace.set(event_target_value(&ev))>
                         <For each=namespaces key=|n| n.clone() let(n)>
@@ -184,12 +246,7 @@ pub fn TopologyView() -> impl IntoView {
                         </For>
                     </select>
                 </label>
-                <p class="legend">
-                    <span class="key ready">"ready endpoint"</span>
-                    <span class="key not-ready">"not ready"</span>
-                    <span class="key selected">"selected, not an endpoint"</span>
-                    <span class="key routes">"ingress rule"</span>
-                </p>
+                {legend()}
             </div>
             {drawing}
         </section>

@@ -27,9 +27,14 @@ fn labels(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
 pub fn WorkloadsTable() -> impl IntoView {
     let cluster = use_cluster();
     let editor = use_editor();
+    let scope = super::scope::use_scope();
     let rows = move || {
         let mut rows = Vec::new();
-        for rc in cluster.list::<ReplicationController>() {
+        for rc in cluster
+            .list::<ReplicationController>()
+            .into_iter()
+            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+        {
             let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
             rows.push(Row {
                 desired: spec.replicas.unwrap_or(1),
@@ -39,7 +44,11 @@ pub fn WorkloadsTable() -> impl IntoView {
                 object: Object::ReplicationController(rc),
             });
         }
-        for rs in cluster.list::<ReplicaSet>() {
+        for rs in cluster
+            .list::<ReplicaSet>()
+            .into_iter()
+            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+        {
             let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
             rows.push(Row {
                 desired: spec.replicas.unwrap_or(1),
@@ -49,7 +58,11 @@ pub fn WorkloadsTable() -> impl IntoView {
                 object: Object::ReplicaSet(rs),
             });
         }
-        for d in cluster.list::<Deployment>() {
+        for d in cluster
+            .list::<Deployment>()
+            .into_iter()
+            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+        {
             let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
             rows.push(Row {
                 desired: spec.replicas.unwrap_or(1),

@@ -1,0 +1,94 @@
+//! The overview's first line: how many services, endpoints, pods, ingresses and nodes there are
+//! in the picked namespace and how many of them are ready, each leading to its view.
+
+use super::scope::use_scope;
+use crate::state::use_cluster;
+use k8s_openapi::api::core::v1::{Endpoints, Event, Node, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// One card: a number, what it counts, a detail line, and where it leads.
+#[component]
+fn Card(
+    label: &'static str,
+    href: &'static str,
+    value: Signal<String>,
+    detail: Signal<String>,
+    #[prop(optional)] warn: Option<Signal<bool>>,
+) -> impl IntoView {
+    view! {
+        <A href=href attr:class="card" attr:data-card=label>
+            <span class="value" class:warn=move || warn.is_some_and(|w| w.get())>{value}</span>
+            <span class="label">{label}</span>
+            <span class="detail">{detail}</span>
+        </A>
+    }
+}
+
+#[component]
+pub fn Summary() -> impl IntoView {
+    let cluster = use_cluster();
+    let scope = use_scope();
+    let services = Memo::new(move |_| {
+        let mut counts = (0usize, 0usize);
+        for (ns, name) in scope.keys::<Service>(cluster) {
+            counts.0 += 1;
+            let ready = cluster.get::<Endpoints>(&ns, &name).is_some_and(|e| {
+                e.subsets.iter().flatten().any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()))
+            });
+            counts.1 += usize::from(ready);
+        }
+        counts
+    });
+    let endpoints = Memo::new(move |_| {
+        cluster.fold::<Endpoints, _>((0usize, 0usize), |(ready, not), e| {
+            if !scope.shows(e.metadata.namespace.as_deref().unwrap_or_default()) {
+                return (ready, not);
+            }
+            e.subsets.iter().flatten().fold((ready, not), |(r, n), s| {
+                (r + s.addresses.as_ref().map_or(0, Vec::len), n + s.not_ready_addresses.as_ref().map_or(0, Vec::len))
+            })
+        })
+    });
+    let pods = Memo::new(move |_| cluster.tally::<Pod>(|ns| scope.shows(ns)));
+    let nodes = Memo::new(move |_| {
+        cluster.fold::<Node, _>((0usize, 0usize), |(all, ready), n| {
+            let is = n
+                .status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten())
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            (all + 1, ready + usize::from(is))
+        })
+    });
+    let warnings = Memo::new(move |_| cluster.tally::<Event>(|ns| scope.shows(ns)).1);
+    let ingresses = Memo::new(move |_| scope.keys::<Ingress>(cluster).len());
+    view! {
+        <section class="summary" aria-label="Summary">
+            <Card label="Services" href="/services"
+                value=Signal::derive(move || services.get().0.to_string())
+                detail=Signal::derive(move || { let (all, ready) = services.get(); format!("{ready} of {all} with ready endpoints") })
+                warn=Signal::derive(move || { let (all, ready) = services.get(); ready < all }) />
+            <Card label="Endpoints" href="/endpointslices"
+                value=Signal::derive(move || endpoints.get().0.to_string())
+                detail=Signal::derive(move || format!("ready, {} not ready", endpoints.get().1))
+                warn=Signal::derive(move || endpoints.get().1 > 0) />
+            <Card label="Pods" href="/pods"
+                value=Signal::derive(move || pods.get().0.to_string())
+                detail=Signal::derive(move || { let (all, ready) = pods.get(); format!("{ready} of {all} ready") })
+                warn=Signal::derive(move || { let (all, ready) = pods.get(); ready < all }) />
+            <Card label="Ingresses" href="/ingresses"
+                value=Signal::derive(move || ingresses.get().to_string())
+                detail=Signal::derive(|| "routing HTTP from outside".to_string()) />
+            <Card label="Nodes" href="/nodes"
+                value=Signal::derive(move || nodes.get().0.to_string())
+                detail=Signal::derive(move || { let (all, ready) = nodes.get(); format!("{ready} of {all} ready") })
+                warn=Signal::derive(move || { let (all, ready) = nodes.get(); ready < all }) />
+            <Card label="Warnings" href="/events"
+                value=Signal::derive(move || warnings.get().to_string())
+                detail=Signal::derive(|| "warning events".to_string())
+                warn=Signal::derive(move || warnings.get() > 0) />
+        </section>
+    }
+}
