@@ -67,6 +67,15 @@ test('kubia behind a ClusterIP service, live', async ({ page, request }) => {
   await expect(servicePage.locator('tr[data-service="kubia"] .endpoint.ready')).toHaveCount(3);
   await expect(servicePage.getByTestId('describe')).toContainText('kubectl describe service kubia -n default');
   await expect(servicePage.getByTestId('describe')).toContainText('Endpoints:');
+  // Its doctor has run; each pod is a ready endpoint, and a test request's histogram names them.
+  await expect(servicePage.getByTestId('doctor').locator('[data-worst]')).toHaveAttribute('data-worst', /ok|info/);
+  await expect(servicePage.getByTestId('endpoints').locator('tr[data-standing="ready"]')).toHaveCount(3);
+  await servicePage.locator('tr[data-service="kubia"]').getByRole('button', { name: 'Send 10 requests' }).click();
+  const pageRun = servicePage.getByTestId('test-results');
+  await expect(pageRun.getByRole('list', { name: 'Requests' }).locator(':scope > li')).toHaveCount(10);
+  for (const pod of await pageRun.getByRole('list', { name: 'Which pod answered' }).locator('li').evaluateAll(
+    (items) => items.map((li) => li.getAttribute('data-pod')),
+  )) expect(endpointPods).toContain(pod);
   await page.reload();
   await expect(page.getByTestId('service-page').locator('tr[data-service="kubia"] .endpoint.ready')).toHaveCount(3);
   await page.screenshot({ path: 'test-results/service-page.png', fullPage: true });

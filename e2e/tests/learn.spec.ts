@@ -38,7 +38,8 @@ async function next(page: Page, id: string) {
 test('the Learn tour from 5.1 to 5.7, every check passing', async ({ page, request }) => {
   test.setTimeout(300_000);
   await open(page);
-  await page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Learn' }).click();
+  // A newcomer is pointed at the tour from the overview.
+  await page.getByTestId('learn-invite').getByRole('link', { name: 'Learn' }).click();
   await expect(page).toHaveURL(/\/learn\/5\.1$/);
   await expect(step(page, '5.1')).toBeVisible();
   await expect(page.getByTestId('learn')).toContainText('0 of 7 done.');
@@ -108,6 +109,10 @@ test('the Learn tour from 5.1 to 5.7, every check passing', async ({ page, reque
   await expect(await run(page, '5.7', 3)).toContainText("You've hit kubia-");
   await done(page, '5.7');
   await expect(page.getByTestId('learn')).toContainText('7 of 7 done.');
+  await page.goto('/');
+  await expect(page.getByRole('status')).toContainText('live');
+  await expect(page.getByTestId('learn-invite')).toHaveCount(0);
+  await page.goto('/learn/5.7');
 
   // Progress is kept in the browser; a step can be reset (what it made is deleted).
   await page.reload();

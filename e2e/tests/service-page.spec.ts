@@ -7,6 +7,17 @@ import { apply, open } from './helpers';
 const MANIFEST = `apiVersion: v1
 kind: Service
 metadata:
+  name: page-named
+spec:
+  selector:
+    app: page-e2e
+  ports:
+  - port: 80
+    targetPort: web
+---
+apiVersion: v1
+kind: Service
+metadata:
   name: page-e2e
 spec:
   selector:
@@ -50,8 +61,13 @@ test('a service page: endpoints, doctor, test requests, the endpoint timeline, D
   // The doctor runs as the page opens: the pods are not ready.
   await expect(servicePage.getByTestId('doctor').locator('li[data-check="readiness"][data-severity="error"]')).toContainText('No matching pod is ready');
 
-  // Toggle one pod ready, unready, and ready again from its own page.
+  // Each selected pod's standing, and why: not ready, with the probe's message.
   const pod = (await row.locator('.endpoint .pod').first().textContent())!;
+  const standingRow = servicePage.getByTestId('endpoints').locator(`tr[data-pod="${pod}"]`);
+  await expect(standingRow).toHaveAttribute('data-standing', 'not-ready');
+  await expect(standingRow).toContainText('Readiness probe failed');
+
+  // Toggle one pod ready, unready, and ready again from its own page.
   await page.goto(`/pods/default/${pod}`);
   const podPage = page.getByTestId('pod-page');
   const container = podPage.locator('.container-card[data-container="kubia"]');
@@ -80,6 +96,8 @@ test('a service page: endpoints, doctor, test requests, the endpoint timeline, D
   // Back on the service: the timeline shows the pod ready, not ready (with the probe's
   // message), ready again.
   await page.goto('/services/default/page-e2e');
+  await expect(standingRow).toHaveAttribute('data-standing', 'ready');
+  await expect(standingRow).toContainText('its readiness probe passes');
   const timeline = page.getByTestId('endpoint-timeline');
   const changes = timeline.getByRole('list', { name: 'Endpoint changes' }).locator(`li[data-pod="${pod}"]`);
   await expect(changes.and(page.locator('[data-state="ready"]'))).toHaveCount(2);
@@ -105,4 +123,10 @@ test('a service page: endpoints, doctor, test requests, the endpoint timeline, D
   await expect(records.locator('li[data-type="PTR"]')).toContainText('IN PTR page-e2e.default.svc.cluster.local.');
   await expect(servicePage.locator('svg.topology path.edge.ready')).toHaveCount(1);
   await page.screenshot({ path: 'test-results/service-page-timeline.png', fullPage: true });
+
+  // A service whose named targetPort the pods do not declare: selected, but no endpoint, and why.
+  await page.goto('/services/default/page-named');
+  const named = page.getByTestId('endpoints').locator(`tr[data-pod="${pod}"]`);
+  await expect(named).toHaveAttribute('data-standing', 'none');
+  await expect(named).toContainText('it declares no container port named web');
 });

@@ -48,8 +48,9 @@ struct Slot {
     resource_version: String,
     /// For pods: the node it is bound to (read without decoding the pod).
     node: Option<String>,
-    /// For pods, whether it is Ready; for events, whether it is a Warning (read without decoding).
-    flag: bool,
+    /// What summaries count, read without decoding: for pods, whether it is Ready (1 or 0); for
+    /// events, whether it is a Warning; for Endpoints, the ready and the not-ready addresses.
+    counts: [u32; 2],
     typed: OnceLock<Option<Object>>,
 }
 
@@ -76,6 +77,18 @@ struct KindState {
     changed: ArcTrigger,
 }
 
+/// Counts over a kind's objects, read without decoding them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub objects: usize,
+    /// The sum of each object's first count (ready pods, warnings, ready addresses).
+    pub first: usize,
+    /// The sum of the second (not-ready addresses).
+    pub second: usize,
+    /// How many objects have a first count above zero (Endpoints with a ready address).
+    pub with_first: usize,
+}
+
 /// The shared cluster state.
 #[derive(Clone, Copy)]
 pub struct Cluster {
@@ -98,6 +111,10 @@ struct Fields {
     ready: JsValue,
     true_: JsValue,
     warning: JsValue,
+    subsets: JsValue,
+    addresses: JsValue,
+    not_ready_addresses: JsValue,
+    labels: JsValue,
     type_: JsValue,
     object: JsValue,
     objects: JsValue,
@@ -118,6 +135,10 @@ thread_local! {
         ready: "Ready".into(),
         true_: "True".into(),
         warning: "Warning".into(),
+        subsets: "subsets".into(),
+        addresses: "addresses".into(),
+        not_ready_addresses: "notReadyAddresses".into(),
+        labels: "labels".into(),
         type_: "type".into(),
         object: "object".into(),
         objects: "objects".into(),
@@ -139,16 +160,29 @@ fn slot(raw: JsValue) -> Option<(Kind, Key, Slot)> {
         let key = (get(&metadata, &f.namespace).as_string().unwrap_or_default(), get(&metadata, &f.name).as_string()?);
         let resource_version = get(&metadata, &f.resource_version).as_string().unwrap_or_default();
         let node = (kind == Kind::Pod).then(|| get(&get(&raw, &f.spec), &f.node_name).as_string()).flatten();
-        let flag = match kind {
+        let counts = match kind {
             Kind::Pod => {
-                get(&get(&raw, &f.status), &f.conditions).dyn_into::<js_sys::Array>().is_ok_and(|conditions| {
-                    conditions.iter().any(|c| get(&c, &f.type_) == f.ready && get(&c, &f.status) == f.true_)
-                })
+                let ready =
+                    get(&get(&raw, &f.status), &f.conditions).dyn_into::<js_sys::Array>().is_ok_and(|conditions| {
+                        conditions.iter().any(|c| get(&c, &f.type_) == f.ready && get(&c, &f.status) == f.true_)
+                    });
+                [u32::from(ready), 0]
             }
-            Kind::Event => get(&raw, &f.type_) == f.warning,
-            _ => false,
+            Kind::Event => [u32::from(get(&raw, &f.type_) == f.warning), 0],
+            Kind::Endpoints => addresses(&get(&raw, &f.subsets), f),
+            _ => [0, 0],
         };
-        Some((kind, key, Slot { raw: SendWrapper::new(raw), resource_version, node, flag, typed: OnceLock::new() }))
+        Some((kind, key, Slot { raw: SendWrapper::new(raw), resource_version, node, counts, typed: OnceLock::new() }))
+    })
+}
+
+/// How many ready and not-ready addresses an Endpoints' `subsets` hold.
+fn addresses(subsets: &JsValue, f: &Fields) -> [u32; 2] {
+    let length = |list: JsValue| list.dyn_into::<js_sys::Array>().map_or(0, |a| a.length());
+    subsets.clone().dyn_into::<js_sys::Array>().map_or([0, 0], |subsets| {
+        subsets.iter().fold([0, 0], |[ready, not], s| {
+            [ready + length(get(&s, &f.addresses)), not + length(get(&s, &f.not_ready_addresses))]
+        })
     })
 }
 
@@ -226,16 +260,42 @@ impl Cluster {
         counts
     }
 
-    /// How many objects of a kind there are in the namespaces `shown` accepts, and how many of
-    /// them are flagged (ready pods, warning events), read without decoding them. Reactive on
-    /// every change of the kind.
-    pub fn tally<T: Typed>(&self, shown: impl Fn(&str) -> bool) -> (usize, usize) {
+    /// Counts over the objects of a kind in the namespaces `shown` accepts, read without
+    /// decoding them (see `Slot::counts`). Reactive on every change of the kind.
+    pub fn tally<T: Typed>(&self, shown: impl Fn(&str) -> bool) -> Tally {
         let state = self.kind(T::OBJECT_KIND);
         state.changed.track();
         let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
-        objects.iter().filter(|((namespace, _), _)| shown(namespace)).fold((0, 0), |(all, flagged), (_, signal)| {
-            (all + 1, flagged + usize::from(signal.with_untracked(|slot| slot.flag)))
-        })
+        let mut tally = Tally::default();
+        for (_, signal) in objects.iter().filter(|((namespace, _), _)| shown(namespace)) {
+            let [first, second] = signal.with_untracked(|slot| slot.counts);
+            tally.objects += 1;
+            tally.first += first as usize;
+            tally.second += second as usize;
+            tally.with_first += usize::from(first > 0);
+        }
+        tally
+    }
+
+    /// The keys of the objects of a kind in `namespace` labelled `label=value`, sorted, read
+    /// without decoding them. Reactive on objects coming and going and on every change of the kind.
+    pub fn keys_labelled<T: Typed>(&self, namespace: &str, label: &str, value: &str) -> Vec<Key> {
+        let state = self.kind(T::OBJECT_KIND);
+        state.changed.track();
+        let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
+        let (label, value) = (JsValue::from_str(label), JsValue::from_str(value));
+        let mut keys: Vec<Key> = FIELDS.with(|f| {
+            objects
+                .iter()
+                .filter(|((ns, _), _)| ns == namespace)
+                .filter(|(_, signal)| {
+                    signal.with_untracked(|slot| get(&get(&get(&slot.raw, &f.metadata), &f.labels), &label) == value)
+                })
+                .map(|(key, _)| key.clone())
+                .collect()
+        });
+        keys.sort();
+        keys
     }
 
     /// Applies one message of the feed (already parsed by the browser).

@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Overview() -> impl IntoView {
     view! {
+        <learn::LearnInvite />
         <Summary />
         <TopologyView />
         <ServicesTable />

@@ -59,6 +59,17 @@ pub fn about(cluster: crate::state::Cluster, kind: &str, namespace: &str, name: 
     })
 }
 
+/// The events about objects of one kind in a namespace.
+pub fn of_kind(cluster: crate::state::Cluster, kind: &str, namespace: &str) -> Vec<Event> {
+    cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
+        let o = &e.involved_object;
+        if o.kind.as_deref() == Some(kind) && o.namespace.as_deref().unwrap_or_default() == namespace {
+            out.push(e.clone());
+        }
+        out
+    })
+}
+
 /// One event as a row: LAST SEEN (live), TYPE, REASON, OBJECT (when `with_object`), MESSAGE.
 fn event_row(r: Row, now: RwSignal<f64>, with_object: bool) -> impl IntoView {
     let message = if r.count > 1 { format!("{} (x{})", r.message, r.count) } else { r.message.clone() };

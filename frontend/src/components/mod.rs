@@ -4,6 +4,7 @@ pub mod app;
 pub mod apply;
 pub mod dns;
 pub mod doctor;
+pub mod endpoints;
 pub mod events;
 pub mod header;
 pub mod ingresses;

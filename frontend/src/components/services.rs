@@ -205,8 +205,8 @@ fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
 
 /// One service's page (`/services/<namespace>/<name>`): its row (type, addresses, ports,
 /// endpoints and their readiness) with its actions, the doctor's findings (run as it opens), test
-/// requests, the endpoint timeline, the topology around it, its DNS records, `kubectl describe`
-/// and its events, all kept current.
+/// requests, each selected pod's standing and why, the endpoint timeline, the topology around
+/// it, its DNS records, `kubectl describe` and its events, all kept current.
 #[component]
 pub fn ServicePage() -> impl IntoView {
     let key = super::page_key();
@@ -259,6 +259,7 @@ pub fn ServicePage() -> impl IntoView {
                 <TestRunView run=run />
             </section>
             <Show when=exists>
+                <super::endpoints::EndpointsPanel key=key />
                 <EndpointTimeline key=key />
                 <TopologyView focus=focus />
                 <DnsRecords key=key />

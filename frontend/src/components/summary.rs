@@ -30,28 +30,18 @@ fn Card(
 pub fn Summary() -> impl IntoView {
     let cluster = use_cluster();
     let scope = use_scope();
+    // Read off the raw objects: the overview decodes nothing it does not show.
     let services = Memo::new(move |_| {
-        let mut counts = (0usize, 0usize);
-        for (ns, name) in scope.keys::<Service>(cluster) {
-            counts.0 += 1;
-            let ready = cluster.get::<Endpoints>(&ns, &name).is_some_and(|e| {
-                e.subsets.iter().flatten().any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()))
-            });
-            counts.1 += usize::from(ready);
-        }
-        counts
+        (scope.keys::<Service>(cluster).len(), cluster.tally::<Endpoints>(|ns| scope.shows(ns)).with_first)
     });
     let endpoints = Memo::new(move |_| {
-        cluster.fold::<Endpoints, _>((0usize, 0usize), |(ready, not), e| {
-            if !scope.shows(e.metadata.namespace.as_deref().unwrap_or_default()) {
-                return (ready, not);
-            }
-            e.subsets.iter().flatten().fold((ready, not), |(r, n), s| {
-                (r + s.addresses.as_ref().map_or(0, Vec::len), n + s.not_ready_addresses.as_ref().map_or(0, Vec::len))
-            })
-        })
+        let tally = cluster.tally::<Endpoints>(|ns| scope.shows(ns));
+        (tally.first, tally.second)
     });
-    let pods = Memo::new(move |_| cluster.tally::<Pod>(|ns| scope.shows(ns)));
+    let pods = Memo::new(move |_| {
+        let tally = cluster.tally::<Pod>(|ns| scope.shows(ns));
+        (tally.objects, tally.first)
+    });
     let nodes = Memo::new(move |_| {
         cluster.fold::<Node, _>((0usize, 0usize), |(all, ready), n| {
             let is = n
@@ -62,7 +52,7 @@ pub fn Summary() -> impl IntoView {
             (all + 1, ready + usize::from(is))
         })
     });
-    let warnings = Memo::new(move |_| cluster.tally::<Event>(|ns| scope.shows(ns)).1);
+    let warnings = Memo::new(move |_| cluster.tally::<Event>(|ns| scope.shows(ns)).first);
     let ingresses = Memo::new(move |_| scope.keys::<Ingress>(cluster).len());
     view! {
         <section class="summary" aria-label="Summary">

@@ -171,6 +171,21 @@ fn printed(output: &Output) -> Vec<(bool, String)> {
     }
 }
 
+/// On the overview until a step is done: where a newcomer starts.
+#[component]
+pub fn LearnInvite() -> impl IntoView {
+    let tour = expect_context::<Tour>();
+    view! {
+        <Show when=move || tour.done.with(BTreeSet::is_empty)>
+            <p class="invite" data-testid="learn-invite">
+                "New to Services? "
+                <A href="/learn">"Learn"</A>
+                " walks the chapter on this cluster, from 5.1 to 5.7: each step runs the book's commands and checks what they did."
+            </p>
+        </Show>
+    }
+}
+
 #[component]
 pub fn LearnPage() -> impl IntoView {
     let params = leptos_router::hooks::use_params_map();

@@ -164,20 +164,16 @@ impl Seen<'_> {
     }
 }
 
-/// The running pods labelled `app=<app>` in the tour's namespace, by name.
+/// The running pods labelled `app=<app>` in the tour's namespace, by name (only those are
+/// decoded).
 pub fn running_pods(cluster: Cluster, app: &str) -> Vec<Pod> {
-    cluster.fold::<Pod, _>(Vec::new(), |mut out, p| {
-        let labelled = p.metadata.labels.as_ref().and_then(|l| l.get("app")).is_some_and(|a| a == app);
-        let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-        if labelled
-            && running
-            && p.metadata.namespace.as_deref() == Some(NAMESPACE)
-            && p.metadata.deletion_timestamp.is_none()
-        {
-            out.push(p.clone());
-        }
-        out
-    })
+    cluster
+        .keys_labelled::<Pod>(NAMESPACE, "app", app)
+        .into_iter()
+        .filter_map(|(ns, name)| cluster.get::<Pod>(&ns, &name))
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
 }
 
 /// The address of the first node, as a client outside the cluster reaches it.
