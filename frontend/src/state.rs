@@ -12,6 +12,7 @@
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 use svclab_shared::{Kind, Object, Typed};
@@ -55,15 +56,19 @@ struct Slot {
 }
 
 impl Slot {
-    fn object(&self) -> Option<&Object> {
+    /// The object as its own type `T`, decoded the first time it is read (straight into `T`,
+    /// so the dashboard carries the decoders of the kinds it shows only).
+    fn typed<T: Typed + DeserializeOwned>(&self) -> Option<&T> {
         self.typed
             .get_or_init(|| {
                 let text = js_sys::JSON::stringify(&self.raw).ok()?.as_string()?;
-                serde_json::from_str::<Object>(&text)
+                serde_json::from_str::<T>(&text)
+                    .map(T::into_object)
                     .map_err(|e| leptos::logging::warn!("svclab: an object the dashboard can't read: {e}"))
                     .ok()
             })
             .as_ref()
+            .and_then(T::from_object)
     }
 }
 
@@ -207,12 +212,12 @@ impl Cluster {
     }
 
     /// One object. Reactive on that object only (and on its arrival while it is missing).
-    pub fn get<T: Typed>(&self, namespace: &str, name: &str) -> Option<T> {
+    pub fn get<T: Typed + DeserializeOwned>(&self, namespace: &str, name: &str) -> Option<T> {
         let state = self.kind(T::OBJECT_KIND);
         let signal =
             state.objects.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.into(), name.into())).cloned();
         match signal {
-            Some(signal) => signal.with(|slot| slot.object().and_then(T::from_object).cloned()),
+            Some(signal) => signal.with(|slot| slot.typed::<T>().cloned()),
             None => {
                 state.keys.track();
                 None
@@ -220,9 +225,19 @@ impl Cluster {
         }
     }
 
+    /// An object as the server sent it, as JSON (for manifests: nothing is decoded into types or
+    /// encoded back). Not reactive.
+    pub fn raw(&self, kind: Kind, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        let state = self.kind(kind);
+        let signal =
+            state.objects.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.into(), name.into())).cloned()?;
+        let text = signal.with_untracked(|slot| js_sys::JSON::stringify(&slot.raw).ok()?.as_string())?;
+        serde_json::from_str(&text).ok()
+    }
+
     /// Typed copies of every object of a kind, sorted. Reactive on every change of the kind:
     /// for small kinds (nodes, services, ingresses) and views that need them all.
-    pub fn list<T: Typed>(&self) -> Vec<T> {
+    pub fn list<T: Typed + DeserializeOwned>(&self) -> Vec<T> {
         self.fold::<T, _>(Vec::new(), |mut out, o| {
             out.push(o.clone());
             out
@@ -231,13 +246,13 @@ impl Cluster {
 
     /// Folds over every object of a kind in key order without copying them. Reactive on every
     /// change of the kind.
-    pub fn fold<T: Typed, R>(&self, init: R, mut f: impl FnMut(R, &T) -> R) -> R {
+    pub fn fold<T: Typed + DeserializeOwned, R>(&self, init: R, mut f: impl FnMut(R, &T) -> R) -> R {
         let state = self.kind(T::OBJECT_KIND);
         state.changed.track();
         let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
         state.keys.with_untracked(|keys| {
             keys.iter().fold(init, |acc, key| match objects.get(key) {
-                Some(signal) => signal.with_untracked(|slot| match slot.object().and_then(T::from_object) {
+                Some(signal) => signal.with_untracked(|slot| match slot.typed::<T>() {
                     Some(t) => f(acc, t),
                     None => acc,
                 }),

@@ -206,32 +206,36 @@ impl Object {
         serde_json::to_value(self).expect("Kubernetes objects always serialize")
     }
 
-    /// The object as a manifest to edit and apply again (the dashboard's `kubectl edit`):
-    /// without its status and the fields the server keeps for itself (uid, resourceVersion,
-    /// creationTimestamp, generation, managedFields, the last-applied annotation).
+    /// The object as a manifest to edit and apply again (see [`manifest_of`]).
     pub fn manifest(&self) -> Value {
-        let mut value = self.to_value();
-        if let Some(object) = value.as_object_mut() {
-            object.remove("status");
-        }
-        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink"] {
-                meta.remove(field);
-            }
-            let annotations = meta.get_mut("annotations").and_then(Value::as_object_mut);
-            if let Some(annotations) = annotations {
-                annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-                if annotations.is_empty() {
-                    meta.remove("annotations");
-                }
-            }
-        }
-        value
+        manifest_of(self.to_value())
     }
 
     pub fn downcast<T: Typed>(&self) -> Option<&T> {
         T::from_object(self)
     }
+}
+
+/// An object (as JSON) as a manifest to edit and apply again (the dashboard's `kubectl edit`):
+/// without its status and the fields the server keeps for itself (uid, resourceVersion,
+/// creationTimestamp, generation, managedFields, the last-applied annotation).
+pub fn manifest_of(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("status");
+    }
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink"] {
+            meta.remove(field);
+        }
+        let annotations = meta.get_mut("annotations").and_then(Value::as_object_mut);
+        if let Some(annotations) = annotations {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    value
 }
 
 impl<'de> Deserialize<'de> for Object {

@@ -5,8 +5,10 @@
 //! [`Editor`] context (a pod's controller with a probe added, an object to edit in place).
 
 use crate::api;
+use crate::state::use_cluster;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use svclab_shared::Kind;
 use svclab_shared::highlight;
 use svclab_shared::lab::{ApplyOutcome, ApplyResponse};
 
@@ -44,6 +46,8 @@ pub struct Editor {
     outcome: RwSignal<Option<Result<ApplyResponse, String>>>,
     /// Whether the drawer holding the editor is open (remembered in this browser).
     pub open: RwSignal<bool>,
+    /// Where live objects come from, for Edit.
+    cluster: crate::state::Cluster,
 }
 
 impl Editor {
@@ -63,12 +67,15 @@ impl Editor {
 
 impl Editor {
     /// Puts a live object in the editor to change and apply again (`kubectl edit`).
-    pub fn edit(&self, object: &svclab_shared::Object) {
-        match serde_yaml::to_string(&object.manifest()) {
-            Ok(yaml) => {
-                self.load(yaml, Some(format!("Editing {}: change it and Apply (kubectl edit)", object.reference())))
-            }
-            Err(e) => self.hint.set(Some(format!("{} can't be shown as YAML: {e}", object.reference()))),
+    pub fn edit(&self, kind: Kind, namespace: &str, name: &str) {
+        let reference = format!("{}/{name}", kind.name().to_lowercase());
+        let Some(value) = self.cluster.raw(kind, namespace, name) else {
+            self.hint.set(Some(format!("{reference} is gone")));
+            return;
+        };
+        match serde_yaml::to_string(&svclab_shared::object::manifest_of(value)) {
+            Ok(yaml) => self.load(yaml, Some(format!("Editing {reference}: change it and Apply (kubectl edit)"))),
+            Err(e) => self.hint.set(Some(format!("{reference} can't be shown as YAML: {e}"))),
         }
     }
 }
@@ -92,6 +99,7 @@ pub fn provide_editor() {
         hint: RwSignal::new(None),
         outcome: RwSignal::new(None),
         open,
+        cluster: use_cluster(),
     });
 }
 

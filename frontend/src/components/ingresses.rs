@@ -123,8 +123,8 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
         .collect();
     let rule_lines: Vec<_> = rules(&ingress).into_iter().map(|r| view! { <li class="mono">{r}</li> }).collect();
     let editor = crate::components::apply::use_editor();
-    let object = svclab_shared::Object::Ingress(ingress.clone());
-    let edit = move |_| editor.edit(&object);
+    let (ns, n) = (namespace.clone(), name.clone());
+    let edit = move |_| editor.edit(svclab_shared::Kind::Ingress, &ns, &n);
     let (href, shown) = (format!("/ingresses/{namespace}/{name}"), super::qualified(&namespace, &name));
     view! {
         <tr data-ingress=name.clone()>

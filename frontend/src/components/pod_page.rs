@@ -154,18 +154,14 @@ fn standing(pod: &Pod, endpoints: Option<&Endpoints>) -> (&'static str, String) 
 
 /// Edit, logs (shown below on request) and a shell.
 #[component]
-fn PodActions(key: Memo<(String, String)>, pod: Memo<Option<Pod>>) -> impl IntoView {
+fn PodActions(key: Memo<(String, String)>) -> impl IntoView {
     let logs = RwSignal::new(None::<Result<String, String>>);
     let show_logs = move |_| {
         let (ns, n) = key.get_untracked();
         spawn_local(async move { logs.set(Some(api::logs(&ns, &n).await)) });
     };
     let editor = super::apply::use_editor();
-    let edit = move |_| {
-        if let Some(pod) = pod.get_untracked() {
-            editor.edit(&svclab_shared::Object::Pod(pod));
-        }
-    };
+    let edit = move |_| key.with_untracked(|(ns, n)| editor.edit(svclab_shared::Kind::Pod, ns, n));
     view! {
         <div class="page-actions">
             <button on:click=edit title="kubectl edit pod: the pod in the editor">"Edit"</button>
@@ -270,7 +266,7 @@ pub fn PodPage() -> impl IntoView {
                     <tbody>{move || { let (namespace, name) = key.get(); view! { <PodRow namespace=namespace name=name /> } }}</tbody>
                 </table>
                 </div>
-                <PodActions key=key pod=pod />
+                <PodActions key=key />
                 <h3>"Containers"</h3>
                 <div class="containers">{containers}</div>
                 <h3>"Services"</h3>

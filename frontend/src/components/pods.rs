@@ -68,8 +68,8 @@ pub fn PodRow(namespace: String, name: String) -> impl IntoView {
         cluster.get::<Pod>(&namespace, &name).map(|pod| {
             let unready = !is_ready(&pod);
             let editor = use_editor();
-            let object = svclab_shared::Object::Pod(pod.clone());
-            let edit = move |_| editor.edit(&object);
+            let (ns, n) = (namespace.clone(), name.clone());
+            let edit = move |_| editor.edit(Kind::Pod, &ns, &n);
             let (href, shown) = (format!("/pods/{namespace}/{name}"), super::qualified(&namespace, &name));
             view! {
                 <tr data-pod=name.clone() id=anchor("Pod", &namespace, &name) class:unready=unready>
@@ -201,7 +201,7 @@ fn template_owner(cluster: &Cluster, pod: &Pod) -> Object {
 fn with_probe_manifest(cluster: &Cluster, pod: &Pod) -> Option<(String, String)> {
     let owner = template_owner(cluster, pod);
     let kind = owner.kind();
-    let mut value: Value = owner.manifest();
+    let mut value: Value = svclab_shared::object::manifest_of(cluster.raw(kind, owner.namespace(), owner.name())?);
     let containers = match kind {
         Kind::Pod => value.pointer_mut("/spec/containers"),
         _ => value.pointer_mut("/spec/template/spec/containers"),

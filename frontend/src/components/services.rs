@@ -126,8 +126,8 @@ fn service_row(
     let (ns, n) = (namespace.clone(), name.clone());
     let describe = move |_| described.set(Some((ns.clone(), n.clone())));
     let editor = crate::components::apply::use_editor();
-    let object = svclab_shared::Object::Service(svc.clone());
-    let edit = move |_| editor.edit(&object);
+    let (ns, n) = (namespace.clone(), name.clone());
+    let edit = move |_| editor.edit(svclab_shared::Kind::Service, &ns, &n);
     let (href, shown) = (format!("/services/{namespace}/{name}"), super::qualified(&namespace, &name));
     view! {
         <tr data-service=name.clone() id=super::doctor::anchor("Service", &namespace, &name)>

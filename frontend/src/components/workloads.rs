@@ -96,7 +96,7 @@ pub fn WorkloadsTable() -> impl IntoView {
                                     <td>{r.ready}</td>
                                     <td class="mono">{r.selector.clone()}</td>
                                     <td>{age(r.object.metadata().creation_timestamp.as_ref())}</td>
-                                    <td><button class="small" on:click=move |_| editor.edit(&object)>"Edit"</button></td>
+                                    <td><button class="small" on:click=move |_| editor.edit(object.kind(), object.namespace(), object.name())>"Edit"</button></td>
                                 </tr>
                             }
                         }
