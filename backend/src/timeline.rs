@@ -181,13 +181,17 @@ impl Timelines {
                 e.metadata.annotations.as_ref()?.get(crate::controllers::endpoints::TRIGGER_TIME)?.parse().ok()
             })
             .unwrap_or_else(Timestamp::now);
-        let failures = crate::registry::events::newest_messages(store, &key.namespace, "Pod", "Readiness probe failed");
+        // The probes' messages explain only pods turning not ready: the events are read for those.
+        let failures = changed
+            .iter()
+            .any(|(_, _, s)| *s == EndpointState::NotReady)
+            .then(|| crate::registry::events::newest_messages(store, &key.namespace, "Pod", "Readiness probe failed"));
         for (pod_name, ip, new_state) in changed {
             let pod = store.get_typed::<Pod>(&key.namespace, &pod_name);
             let facts = PodFacts {
                 pod: pod.as_ref(),
                 selector: state.facts.selector.as_ref(),
-                probe_failure: failures.get(&pod_name).map(String::as_str),
+                probe_failure: failures.as_ref().and_then(|f| f.get(&pod_name)).map(String::as_str),
                 before: log.standing.get(&pod_name).map_or(EndpointState::Gone, |(_, s)| *s),
             };
             let reason = reason(new_state, &facts);

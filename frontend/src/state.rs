@@ -292,25 +292,36 @@ impl Cluster {
         tally
     }
 
-    /// The keys of the objects of a kind in `namespace` labelled `label=value`, sorted, read
-    /// without decoding them. Reactive on objects coming and going and on every change of the kind.
-    pub fn keys_labelled<T: Typed>(&self, namespace: &str, label: &str, value: &str) -> Vec<Key> {
+    /// The objects of a kind in `namespace` whose labels hold every `key=value` of `selector` (a
+    /// Service's selector), sorted; the labels are read off the raw objects, so only the
+    /// matching ones are decoded. Reactive on every change of the kind.
+    pub fn selected<T: Typed + DeserializeOwned>(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<T> {
         let state = self.kind(T::OBJECT_KIND);
         state.changed.track();
+        let wanted: Vec<(JsValue, JsValue)> =
+            selector.iter().map(|(k, v)| (JsValue::from_str(k), JsValue::from_str(v))).collect();
         let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
-        let (label, value) = (JsValue::from_str(label), JsValue::from_str(value));
-        let mut keys: Vec<Key> = FIELDS.with(|f| {
+        let mut matching: Vec<(&Key, &ArcRwSignal<Arc<Slot>>)> = FIELDS.with(|f| {
             objects
                 .iter()
                 .filter(|((ns, _), _)| ns == namespace)
                 .filter(|(_, signal)| {
-                    signal.with_untracked(|slot| get(&get(&get(&slot.raw, &f.metadata), &f.labels), &label) == value)
+                    signal.with_untracked(|slot| {
+                        let labels = get(&get(&slot.raw, &f.metadata), &f.labels);
+                        wanted.iter().all(|(k, v)| get(&labels, k) == *v)
+                    })
                 })
-                .map(|(key, _)| key.clone())
                 .collect()
         });
-        keys.sort();
-        keys
+        matching.sort_by(|a, b| a.0.cmp(b.0));
+        matching
+            .into_iter()
+            .filter_map(|(_, signal)| signal.with_untracked(|slot| slot.typed::<T>().cloned()))
+            .collect()
     }
 
     /// Applies one message of the feed (already parsed by the browser).

@@ -206,11 +206,6 @@ impl Object {
         serde_json::to_value(self).expect("Kubernetes objects always serialize")
     }
 
-    /// The object as a manifest to edit and apply again (see [`manifest_of`]).
-    pub fn manifest(&self) -> Value {
-        manifest_of(self.to_value())
-    }
-
     pub fn downcast<T: Typed>(&self) -> Option<&T> {
         T::from_object(self)
     }
@@ -281,7 +276,7 @@ mod tests {
                          "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
             "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]},
             "status": {"loadBalancer": {}}});
-        let manifest = Object::from_value(value).unwrap().manifest();
+        let manifest = manifest_of(Object::from_value(value).unwrap().to_value());
         assert_eq!(
             manifest,
             json!({"apiVersion": "v1", "kind": "Service",

@@ -61,6 +61,14 @@ fn backend_service(b: &IngressBackend) -> Option<String> {
     b.service.as_ref().map(|s| s.name.clone())
 }
 
+/// The services an ingress sends to (its rules' backends and its default backend), by name.
+pub fn ingress_services(ingress: &Ingress) -> BTreeSet<String> {
+    let spec = ingress.spec.as_ref();
+    let paths =
+        spec.into_iter().flat_map(|s| s.rules.iter().flatten()).flat_map(|r| r.http.iter().flat_map(|h| &h.paths));
+    paths.map(|p| &p.backend).chain(spec.and_then(|s| s.default_backend.as_ref())).filter_map(backend_service).collect()
+}
+
 /// The graph of one namespace.
 pub fn build(
     namespace: &str,
@@ -131,14 +139,7 @@ pub fn build(
     for ingress in ingresses.iter().filter(|i| in_ns(&i.metadata)) {
         let (ns, name) = key(&ingress.metadata);
         let id = format!("ingress:{ns}/{name}");
-        let spec = ingress.spec.clone().unwrap_or_default();
-        let mut targets = BTreeSet::new();
-        targets.extend(spec.default_backend.as_ref().and_then(backend_service));
-        for rule in spec.rules.iter().flatten() {
-            for path in rule.http.iter().flat_map(|h| &h.paths) {
-                targets.extend(backend_service(&path.backend));
-            }
-        }
+        let targets = ingress_services(ingress);
         graph.ingresses.push(Vertex {
             id: id.clone(),
             label: name,

@@ -2,13 +2,13 @@
 //! where each stands — a ready endpoint, a not-ready one, or no endpoint at all — and why: its
 //! readiness probe's last result, no IP yet, terminating, or a named target port it lacks.
 
+use super::events::newest_message;
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use svclab_shared::pod::is_ready;
-use svclab_shared::selector::Selector;
 
 /// One row: the pod (empty for an address without one), its IP, where it stands, and why.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +18,15 @@ pub struct Row {
     /// `ready`, `not-ready` or `none`.
     pub standing: &'static str,
     pub why: String,
+}
+
+/// How a standing reads: `ready endpoint`, `not-ready endpoint`, `not an endpoint`.
+pub fn standing_words(standing: &str) -> &'static str {
+    match standing {
+        "ready" => "ready endpoint",
+        "not-ready" => "not-ready endpoint",
+        _ => "not an endpoint",
+    }
 }
 
 /// The named target ports of the service that the pod declares no port for.
@@ -37,16 +46,6 @@ fn missing_ports(svc: &Service, pod: &Pod) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// The newest `Readiness probe failed: …` message about the pod.
-fn probe_failure(events: &[Event], pod: &str) -> Option<String> {
-    events
-        .iter()
-        .filter(|e| e.involved_object.kind.as_deref() == Some("Pod") && e.involved_object.name.as_deref() == Some(pod))
-        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with("Readiness probe failed")))
-        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)))
-        .and_then(|e| e.message.clone())
 }
 
 /// Every row for the service, pods first by name, then addresses without a pod.
@@ -70,7 +69,11 @@ pub fn rows(svc: &Service, endpoints: Option<&Endpoints>, pods: &[Pod], events: 
             Some((_, _, true)) => ("ready", "running, and it has no readiness probe".to_string()),
             Some((_, _, false)) if !is_ready(pod) => (
                 "not-ready",
-                probe_failure(events, &name).unwrap_or_else(|| "its readiness probe has not passed yet".into()),
+                newest_message(
+                    events.iter().filter(|e| e.involved_object.name.as_deref() == Some(name.as_str())),
+                    "Readiness probe failed",
+                )
+                .unwrap_or_else(|| "its readiness probe has not passed yet".into()),
             ),
             Some((_, _, false)) => ("not-ready", "ready, but not yet in the endpoints".into()),
             None if pod.metadata.deletion_timestamp.is_some() => ("none", "terminating".into()),
@@ -99,20 +102,7 @@ pub fn EndpointsPanel(key: Memo<(String, String)>) -> impl IntoView {
         let svc = cluster.get::<Service>(&ns, &name)?;
         let endpoints = cluster.get::<Endpoints>(&ns, &name);
         let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).filter(|s| !s.is_empty());
-        let pods: Vec<Pod> = match selector {
-            Some(selector) => {
-                let selector = Selector::from_map(&selector);
-                cluster.fold::<Pod, _>(Vec::new(), |mut out, p| {
-                    if p.metadata.namespace.as_deref() == Some(ns.as_str())
-                        && selector.matches_opt(p.metadata.labels.as_ref())
-                    {
-                        out.push(p.clone());
-                    }
-                    out
-                })
-            }
-            None => vec![],
-        };
+        let pods: Vec<Pod> = selector.map(|s| cluster.selected(&ns, &s)).unwrap_or_default();
         let events = super::events::of_kind(cluster, "Pod", &ns);
         Some(rows(&svc, endpoints.as_ref(), &pods, &events))
     });
@@ -137,11 +127,7 @@ pub fn EndpointsPanel(key: Memo<(String, String)>) -> impl IntoView {
                                     <tr data-pod=r.pod.clone() data-standing=r.standing>
                                         <td class="mono">{name}</td>
                                         <td class="mono">{if r.ip.is_empty() { "<none>".to_string() } else { r.ip.clone() }}</td>
-                                        <td class=format!("standing {}", r.standing)>{match r.standing {
-                                            "ready" => "ready endpoint",
-                                            "not-ready" => "not-ready endpoint",
-                                            _ => "not an endpoint",
-                                        }}</td>
+                                        <td class=format!("standing {}", r.standing)>{standing_words(r.standing)}</td>
                                         <td class="message">{r.why.clone()}</td>
                                     </tr>
                                 }

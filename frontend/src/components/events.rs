@@ -47,16 +47,19 @@ fn row(e: &Event) -> Row {
 
 /// The events about one object.
 pub fn about(cluster: crate::state::Cluster, kind: &str, namespace: &str, name: &str) -> Vec<Event> {
-    cluster.fold::<Event, _>(Vec::new(), |mut out, e| {
-        let o = &e.involved_object;
-        if o.kind.as_deref() == Some(kind)
-            && o.name.as_deref() == Some(name)
-            && o.namespace.as_deref().unwrap_or_default() == namespace
-        {
-            out.push(e.clone());
-        }
-        out
-    })
+    let mut events = of_kind(cluster, kind, namespace);
+    events.retain(|e| e.involved_object.name.as_deref() == Some(name));
+    events
+}
+
+/// The newest message among `events` that starts with `prefix` (a pod's last `Readiness probe
+/// failed: …`).
+pub fn newest_message<'a>(events: impl IntoIterator<Item = &'a Event>, prefix: &str) -> Option<String> {
+    events
+        .into_iter()
+        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with(prefix)))
+        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)))
+        .and_then(|e| e.message.clone())
 }
 
 /// The events about objects of one kind in a namespace.

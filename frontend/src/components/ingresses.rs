@@ -147,23 +147,6 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
     }
 }
 
-/// The services an ingress sends to: each backend's service with its ready endpoints.
-fn backends(ingress: &Ingress) -> Vec<String> {
-    let spec = ingress.spec.clone().unwrap_or_default();
-    let mut names: Vec<String> = spec
-        .rules
-        .iter()
-        .flatten()
-        .flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter()))
-        .map(|p| &p.backend)
-        .chain(spec.default_backend.as_ref())
-        .filter_map(|b| b.service.as_ref().map(|s| s.name.clone()))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// One ingress's page (`/ingresses/<namespace>/<name>`): its row with rules and test requests,
 /// the services it routes to with their ready endpoints, and its events.
 #[component]
@@ -184,7 +167,7 @@ pub fn IngressPage() -> impl IntoView {
                 }).into_any(),
                 Some(i) => {
                     let ns = key.get().0;
-                    let services = backends(&i)
+                    let services = svclab_shared::topology::ingress_services(&i)
                         .into_iter()
                         .map(|svc| {
                             let ready = cluster.get::<Endpoints>(&ns, &svc).map_or(0, |e| {

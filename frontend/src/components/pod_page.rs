@@ -2,6 +2,7 @@
 //! container with its probes and their last results, the services that select it and where it
 //! stands in their endpoints (and why), its logs, a shell, its events and Edit, all live.
 
+use super::endpoints::rows;
 use super::events::EventsFor;
 use super::pods::{PodRow, columns};
 use crate::api;
@@ -63,18 +64,9 @@ fn state_text(status: Option<&ContainerStatus>) -> String {
     }
 }
 
-/// The newest message of this pod's events whose message starts with `prefix`.
-fn last_event(events: &[Event], prefix: &str) -> Option<String> {
-    events
-        .iter()
-        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with(prefix)))
-        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)))
-        .and_then(|e| e.message.clone())
-}
-
 /// The probe's last result: failing (with kubelet's message) or passing.
 fn probe_result(kind: &str, passing: bool, events: &[Event]) -> String {
-    match (passing, last_event(events, &format!("{kind} probe failed"))) {
+    match (passing, super::events::newest_message(events, &format!("{kind} probe failed"))) {
         (true, _) => "passing".into(),
         (false, Some(message)) => message,
         (false, None) => "not passed yet".into(),
@@ -128,30 +120,6 @@ fn ContainerCard(container: Container, status: Option<ContainerStatus>, events: 
     }
 }
 
-/// Where the pod stands in one service's endpoints, and why.
-fn standing(pod: &Pod, endpoints: Option<&Endpoints>) -> (&'static str, String) {
-    let name = pod.metadata.name.as_deref().unwrap_or_default();
-    for subset in endpoints.iter().flat_map(|e| e.subsets.iter().flatten()) {
-        let named = |list: &Option<Vec<k8s_openapi::api::core::v1::EndpointAddress>>| {
-            list.iter().flatten().any(|a| a.target_ref.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        };
-        if named(&subset.addresses) {
-            return ("ready", "a ready endpoint: receives connections".into());
-        }
-        if named(&subset.not_ready_addresses) {
-            return ("not-ready", "a not-ready endpoint: its readiness probe has not passed".into());
-        }
-    }
-    let why = if pod.metadata.deletion_timestamp.is_some() {
-        "terminating"
-    } else if pod.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_none() {
-        "it has no IP yet"
-    } else {
-        "none of the service's target ports resolves on it (a named port it does not declare?)"
-    };
-    ("none", format!("not an endpoint: {why}"))
-}
-
 /// Edit, logs (shown below on request) and a shell.
 #[component]
 fn PodActions(key: Memo<(String, String)>) -> impl IntoView {
@@ -180,7 +148,7 @@ fn PodActions(key: Memo<(String, String)>) -> impl IntoView {
 
 /// The services that select the pod, and where it stands in each one's endpoints.
 #[component]
-fn Standing(pod: Memo<Option<Pod>>) -> impl IntoView {
+fn Standing(pod: Memo<Option<Pod>>, events: Memo<Vec<Event>>) -> impl IntoView {
     let cluster = use_cluster();
     move || {
         let pod = pod.get()?;
@@ -209,12 +177,13 @@ fn Standing(pod: Memo<Option<Pod>>) -> impl IntoView {
                         .map(|s| {
                             let name = s.metadata.name.clone().unwrap_or_default();
                             let endpoints = cluster.get::<Endpoints>(&namespace, &name);
-                            let (class, why) = standing(&pod, endpoints.as_ref());
+                            let row = events.with(|events| rows(&s, endpoints.as_ref(), std::slice::from_ref(&pod), events));
+                            let (class, why) = row.into_iter().next().map(|r| (r.standing, r.why)).unwrap_or_default();
                             let (href, shown) = (format!("/services/{namespace}/{name}"), name.clone());
                             view! {
                                 <li data-service=name.clone() data-standing=class>
                                     <A href=href attr:class="name-link">{shown}</A>
-                                    " — " {why}
+                                    {format!(" — {}: {why}", super::endpoints::standing_words(class))}
                                 </li>
                             }
                         })
@@ -270,7 +239,7 @@ pub fn PodPage() -> impl IntoView {
                 <h3>"Containers"</h3>
                 <div class="containers">{containers}</div>
                 <h3>"Services"</h3>
-                <Standing pod=pod />
+                <Standing pod=pod events=events />
             </Show>
         </section>
         <EventsFor kind="Pod" namespace=namespace name=name />

@@ -215,17 +215,15 @@ pub fn ServicePage() -> impl IntoView {
     let doctor = RwSignal::new(None::<DoctorRun>);
     let described = RwSignal::new(None::<(String, String)>);
     provide_context(Described(described));
-    // The page describes its service, and follows the URL to another.
-    Effect::new(move |_| {
-        described.set(Some(key.get()));
-        run.set(None);
-        doctor.set(None);
-    });
-    let exists = move || key.with(|(ns, n)| cluster.get::<Service>(ns, n).is_some());
-    // The doctor runs as the page opens, and again on request.
+    let exists = Memo::new(move |_| key.with(|(ns, n)| cluster.get::<Service>(ns, n).is_some()));
+    // The page follows the URL: it describes its service and runs the doctor once the service is
+    // there (again on request).
     Effect::new(move |_| {
         let (ns, n) = key.get();
-        if cluster.get::<Service>(&ns, &n).is_some() && doctor.with_untracked(Option::is_none) {
+        described.set(Some((ns.clone(), n.clone())));
+        run.set(None);
+        doctor.set(None);
+        if exists.get() {
             DoctorRun::start(doctor, ns, n);
         }
     });
@@ -238,7 +236,7 @@ pub fn ServicePage() -> impl IntoView {
                 <p class="crumbs"><A href="/services">"← Services"</A></p>
                 <h2>{move || key.with(|(ns, n)| format!("Service {}", super::qualified(ns, n)))}</h2>
                 <Show
-                    when=exists
+                    when=move || exists.get()
                     fallback=move || key.with(|(ns, n)| view! {
                         <p class="none">{format!("Error from server (NotFound): services \"{n}\" not found in namespace \"{ns}\"")}</p>
                     })
@@ -258,7 +256,7 @@ pub fn ServicePage() -> impl IntoView {
                 <DoctorView run=doctor />
                 <TestRunView run=run />
             </section>
-            <Show when=exists>
+            <Show when=move || exists.get()>
                 <super::endpoints::EndpointsPanel key=key />
                 <EndpointTimeline key=key />
                 <TopologyView focus=focus />

@@ -31,13 +31,8 @@ pub fn Summary() -> impl IntoView {
     let cluster = use_cluster();
     let scope = use_scope();
     // Read off the raw objects: the overview decodes nothing it does not show.
-    let services = Memo::new(move |_| {
-        (scope.keys::<Service>(cluster).len(), cluster.tally::<Endpoints>(|ns| scope.shows(ns)).with_first)
-    });
-    let endpoints = Memo::new(move |_| {
-        let tally = cluster.tally::<Endpoints>(|ns| scope.shows(ns));
-        (tally.first, tally.second)
-    });
+    let endpoints = Memo::new(move |_| cluster.tally::<Endpoints>(|ns| scope.shows(ns)));
+    let services = Memo::new(move |_| (scope.keys::<Service>(cluster).len(), endpoints.get().with_first));
     let pods = Memo::new(move |_| {
         let tally = cluster.tally::<Pod>(|ns| scope.shows(ns));
         (tally.objects, tally.first)
@@ -61,9 +56,9 @@ pub fn Summary() -> impl IntoView {
                 detail=Signal::derive(move || { let (all, ready) = services.get(); format!("{ready} of {all} with ready endpoints") })
                 warn=Signal::derive(move || { let (all, ready) = services.get(); ready < all }) />
             <Card label="Endpoints" href="/endpointslices"
-                value=Signal::derive(move || endpoints.get().0.to_string())
-                detail=Signal::derive(move || format!("ready, {} not ready", endpoints.get().1))
-                warn=Signal::derive(move || endpoints.get().1 > 0) />
+                value=Signal::derive(move || endpoints.get().first.to_string())
+                detail=Signal::derive(move || format!("ready, {} not ready", endpoints.get().second))
+                warn=Signal::derive(move || endpoints.get().second > 0) />
             <Card label="Pods" href="/pods"
                 value=Signal::derive(move || pods.get().0.to_string())
                 detail=Signal::derive(move || { let (all, ready) = pods.get(); format!("{ready} of {all} ready") })

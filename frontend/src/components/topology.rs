@@ -72,16 +72,6 @@ fn edge_class(state: EdgeState) -> &'static str {
     }
 }
 
-/// Whether an ingress sends to the service `name`.
-fn routes_to(ingress: &Ingress, name: &str) -> bool {
-    let spec = ingress.spec.as_ref();
-    let rules = spec.into_iter().flat_map(|s| s.rules.iter().flatten());
-    let paths = rules.flat_map(|r| r.http.iter().flat_map(|h| h.paths.iter())).map(|p| &p.backend);
-    paths
-        .chain(spec.and_then(|s| s.default_backend.as_ref()))
-        .any(|b| b.service.as_ref().is_some_and(|s| s.name == name))
-}
-
 fn legend() -> impl IntoView {
     view! {
         <p class="legend">
@@ -113,19 +103,12 @@ fn focused(cluster: crate::state::Cluster, ns: &str, name: &str) -> Graph {
     let service: Vec<Service> = cluster.get(ns, name).into_iter().collect();
     let endpoints: Vec<Endpoints> = cluster.get(ns, name).into_iter().collect();
     let selector = service.first().and_then(|s| s.spec.as_ref()?.selector.clone()).filter(|s| !s.is_empty());
-    let pods: Vec<Pod> = match selector {
-        Some(selector) => {
-            let selector = svclab_shared::selector::Selector::from_map(&selector);
-            cluster.fold::<Pod, _>(Vec::new(), |mut out, p| {
-                if p.metadata.namespace.as_deref() == Some(ns) && selector.matches_opt(p.metadata.labels.as_ref()) {
-                    out.push(p.clone());
-                }
-                out
-            })
-        }
-        None => vec![],
-    };
-    let ingresses: Vec<Ingress> = cluster.list::<Ingress>().into_iter().filter(|i| routes_to(i, name)).collect();
+    let pods: Vec<Pod> = selector.map(|s| cluster.selected(ns, &s)).unwrap_or_default();
+    let ingresses: Vec<Ingress> = cluster
+        .list::<Ingress>()
+        .into_iter()
+        .filter(|i| svclab_shared::topology::ingress_services(i).contains(name))
+        .collect();
     build(ns, &ingresses, &service, &endpoints, &pods)
 }
 

@@ -167,10 +167,10 @@ impl Seen<'_> {
 /// The running pods labelled `app=<app>` in the tour's namespace, by name (only those are
 /// decoded).
 pub fn running_pods(cluster: Cluster, app: &str) -> Vec<Pod> {
+    let selector = std::collections::BTreeMap::from([("app".to_string(), app.to_string())]);
     cluster
-        .keys_labelled::<Pod>(NAMESPACE, "app", app)
+        .selected::<Pod>(NAMESPACE, &selector)
         .into_iter()
-        .filter_map(|(ns, name)| cluster.get::<Pod>(&ns, &name))
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect()
