@@ -167,7 +167,8 @@ impl App {
         bootstrap::ingress_class(&registry)?;
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
-        Self::controller_manager(&registry, &config, &plan, &tracker, &cancel);
+        let ca = Arc::new(ClusterCa::generate());
+        Self::controller_manager(&registry, &config, &plan, &ca, &tracker, &cancel);
         let nodes =
             (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
         let listeners = Listeners {
@@ -186,7 +187,6 @@ impl App {
             tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
         }
 
-        let ca = Arc::new(ClusterCa::generate());
         tracker.spawn(runtime::run(
             CsrSigningController::new(registry.clone(), ca.clone()),
             store.clone(),
@@ -225,6 +225,7 @@ impl App {
         registry: &Registry,
         config: &Config,
         plan: &AddressPlan,
+        ca: &ClusterCa,
         tracker: &TaskTracker,
         cancel: &CancellationToken,
     ) {
@@ -238,6 +239,10 @@ impl App {
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
         let slices = EndpointSliceController::new(registry.clone());
         tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
+        let accounts = crate::controllers::serviceaccounts::ServiceAccountsController::new(registry.clone(), &ca.pem);
+        tracker.spawn(runtime::run(accounts, store.clone(), cancel.clone()));
+        let volumes = crate::controllers::volumes::VolumeController::new(registry.clone());
+        tracker.spawn(runtime::run(volumes, store.clone(), cancel.clone()));
         if config.load_balancers {
             let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
             tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));

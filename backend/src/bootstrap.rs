@@ -1,7 +1,8 @@
-//! The cluster's initial objects: namespaces, the nodes, the `kubernetes` service whose endpoint
+//! The cluster's initial objects: namespaces, the nodes, the default StorageClass, the `kubernetes` service whose endpoint
 //! is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
 //! are left as they are, but for those two services' addresses, which follow this run's ports.
 
+use crate::controllers::volumes;
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -50,6 +51,12 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
             "spec": {"podCIDR": format!("10.244.{i}.0/24"), "podCIDRs": [format!("10.244.{i}.0/24")]}}),
         )?;
     }
+    ensure(
+        registry,
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": volumes::DEFAULT_CLASS,
+        "annotations": {svclab_shared::printers::DEFAULT_CLASS_ANNOTATION: "true"}},
+        "provisioner": volumes::PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+    )?;
     upsert(
         registry,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",

@@ -2,11 +2,16 @@
 //! [`Kind`], which knows each kind's API group, version, plural and scope.
 
 use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
+use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::certificates::v1 as certificates;
 use k8s_openapi::api::coordination::v1 as coordination;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::api::policy::v1 as policy;
+use k8s_openapi::api::rbac::v1 as rbac;
+use k8s_openapi::api::storage::v1 as storage;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,8 +30,10 @@ macro_rules! kinds {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum Kind { $($variant),* }
 
-        /// One stored object of any kind.
+        /// One stored object of any kind. Objects live behind `Arc`s in the store and the
+        /// informers, so the size of the biggest kind (a StatefulSet) is paid once per object.
         #[derive(Clone, Debug, PartialEq)]
+        #[allow(clippy::large_enum_variant)]
         pub enum Object { $($variant($ty)),* }
 
         impl Kind {
@@ -125,6 +132,25 @@ kinds! {
     IngressClass(networking::IngressClass), namespaced: false;
     CertificateSigningRequest(certificates::CertificateSigningRequest), namespaced: false;
     Lease(coordination::Lease), namespaced: true;
+    ServiceAccount(core::ServiceAccount), namespaced: true;
+    ConfigMap(core::ConfigMap), namespaced: true;
+    PersistentVolumeClaim(core::PersistentVolumeClaim), namespaced: true;
+    PersistentVolume(core::PersistentVolume), namespaced: false;
+    LimitRange(core::LimitRange), namespaced: true;
+    ResourceQuota(core::ResourceQuota), namespaced: true;
+    StatefulSet(apps::StatefulSet), namespaced: true;
+    DaemonSet(apps::DaemonSet), namespaced: true;
+    ControllerRevision(apps::ControllerRevision), namespaced: true;
+    Job(batch::Job), namespaced: true;
+    CronJob(batch::CronJob), namespaced: true;
+    PodDisruptionBudget(policy::PodDisruptionBudget), namespaced: true;
+    HorizontalPodAutoscaler(autoscaling::HorizontalPodAutoscaler), namespaced: true;
+    NetworkPolicy(networking::NetworkPolicy), namespaced: true;
+    Role(rbac::Role), namespaced: true;
+    RoleBinding(rbac::RoleBinding), namespaced: true;
+    ClusterRole(rbac::ClusterRole), namespaced: false;
+    ClusterRoleBinding(rbac::ClusterRoleBinding), namespaced: false;
+    StorageClass(storage::StorageClass), namespaced: false;
 }
 
 /// Why a document could not be read as an object.

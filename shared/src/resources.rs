@@ -30,8 +30,18 @@ const fn scale() -> Subresource {
 
 /// The API groups in the order kube-apiserver lists them (the core group is served apart, at
 /// `/api`). Clients resolve a resource name that several groups serve to the first.
-pub const GROUP_ORDER: &[&str] =
-    &["apps", "certificates.k8s.io", "networking.k8s.io", "coordination.k8s.io", "discovery.k8s.io"];
+pub const GROUP_ORDER: &[&str] = &[
+    "apps",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+];
 
 impl Kind {
     /// The singular resource name, e.g. `service`.
@@ -54,14 +64,44 @@ impl Kind {
             Kind::Ingress => &["ing"],
             Kind::IngressClass => &["ingclass"],
             Kind::CertificateSigningRequest => &["csr"],
-            Kind::Secret | Kind::EndpointSlice | Kind::Lease => &[],
+            Kind::ServiceAccount => &["sa"],
+            Kind::ConfigMap => &["cm"],
+            Kind::PersistentVolumeClaim => &["pvc"],
+            Kind::PersistentVolume => &["pv"],
+            Kind::LimitRange => &["limits"],
+            Kind::ResourceQuota => &["quota"],
+            Kind::StatefulSet => &["sts"],
+            Kind::DaemonSet => &["ds"],
+            Kind::CronJob => &["cj"],
+            Kind::PodDisruptionBudget => &["pdb"],
+            Kind::HorizontalPodAutoscaler => &["hpa"],
+            Kind::NetworkPolicy => &["netpol"],
+            Kind::StorageClass => &["sc"],
+            Kind::Secret
+            | Kind::EndpointSlice
+            | Kind::Lease
+            | Kind::ControllerRevision
+            | Kind::Job
+            | Kind::Role
+            | Kind::RoleBinding
+            | Kind::ClusterRole
+            | Kind::ClusterRoleBinding => &[],
         }
     }
 
     /// Categories: `all` is what `kubectl get all` lists.
     pub fn categories(self) -> &'static [&'static str] {
         match self {
-            Kind::Pod | Kind::Service | Kind::ReplicationController | Kind::ReplicaSet | Kind::Deployment => &["all"],
+            Kind::Pod
+            | Kind::Service
+            | Kind::ReplicationController
+            | Kind::ReplicaSet
+            | Kind::Deployment
+            | Kind::StatefulSet
+            | Kind::DaemonSet
+            | Kind::Job
+            | Kind::CronJob
+            | Kind::HorizontalPodAutoscaler => &["all"],
             _ => &[],
         }
     }
@@ -89,6 +129,15 @@ impl Kind {
         const RS: &[Subresource] = &[scale(), status("apps", "v1", "ReplicaSet")];
         const DEPLOY: &[Subresource] = &[scale(), status("apps", "v1", "Deployment")];
         const INGRESS: &[Subresource] = &[status("networking.k8s.io", "v1", "Ingress")];
+        const STS: &[Subresource] = &[scale(), status("apps", "v1", "StatefulSet")];
+        const DS: &[Subresource] = &[status("apps", "v1", "DaemonSet")];
+        const JOB: &[Subresource] = &[status("batch", "v1", "Job")];
+        const CRONJOB: &[Subresource] = &[status("batch", "v1", "CronJob")];
+        const PVC: &[Subresource] = &[status("", "v1", "PersistentVolumeClaim")];
+        const PV: &[Subresource] = &[status("", "v1", "PersistentVolume")];
+        const QUOTA: &[Subresource] = &[status("", "v1", "ResourceQuota")];
+        const PDB: &[Subresource] = &[status("policy", "v1", "PodDisruptionBudget")];
+        const HPA: &[Subresource] = &[status("autoscaling", "v2", "HorizontalPodAutoscaler")];
         const CSR: &[Subresource] = &[
             Subresource {
                 name: "approval",
@@ -109,9 +158,16 @@ impl Kind {
             Kind::Deployment => DEPLOY,
             Kind::Ingress => INGRESS,
             Kind::CertificateSigningRequest => CSR,
-            Kind::Endpoints | Kind::Secret | Kind::Event | Kind::EndpointSlice | Kind::IngressClass | Kind::Lease => {
-                &[]
-            }
+            Kind::StatefulSet => STS,
+            Kind::DaemonSet => DS,
+            Kind::Job => JOB,
+            Kind::CronJob => CRONJOB,
+            Kind::PersistentVolumeClaim => PVC,
+            Kind::PersistentVolume => PV,
+            Kind::ResourceQuota => QUOTA,
+            Kind::PodDisruptionBudget => PDB,
+            Kind::HorizontalPodAutoscaler => HPA,
+            _ => &[],
         }
     }
 

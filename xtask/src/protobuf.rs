@@ -22,6 +22,7 @@ const PACKAGES: &[&str] = &[
     "api/networking/v1",
     "api/policy/v1",
     "api/rbac/v1",
+    "api/storage/v1",
     "apimachinery/pkg/apis/meta/v1",
 ];
 
@@ -105,6 +106,8 @@ fn scalar(name: &str) -> Option<&'static str> {
         "int64" => "Int64",
         "bool" => "Bool",
         "bytes" => "Bytes",
+        // Only apiextensions has doubles; none is in the table (its decoder has no `Double`).
+        "double" => "Double",
         _ => return None,
     })
 }

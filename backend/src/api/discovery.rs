@@ -339,6 +339,6 @@ mod tests {
         assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
         assert!(resources("apps", "v2").is_none());
         assert_eq!(group("apps").unwrap()["kind"], "APIGroup");
-        assert!(group("batch").is_none());
+        assert!(group("apiextensions.k8s.io").is_none());
     }
 }

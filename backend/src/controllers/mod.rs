@@ -8,8 +8,12 @@
 //! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
+//! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
+//! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
+//! - [`cronjob`]: Jobs from CronJobs' schedules.
 //! - [`csrsigning`]: certificates for approved CertificateSigningRequests, from the cluster CA.
 
+pub mod cronjob;
 pub mod csrsigning;
 pub mod deployment;
 pub mod endpoints;
@@ -19,3 +23,5 @@ pub mod nodelifecycle;
 pub mod replication;
 pub mod runtime;
 pub mod scheduler;
+pub mod serviceaccounts;
+pub mod volumes;

@@ -390,7 +390,7 @@ mod tests {
         let scale = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
         assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
         assert!(apps["components"]["schemas"].as_object().unwrap().contains_key("io.k8s.api.autoscaling.v1.Scale"));
-        assert!(v3_document("apis/batch/v1").is_none());
+        assert!(v3_document("apis/apiextensions.k8s.io/v1").is_none());
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub mod fields;
 mod legacy;
 mod patch_meta;
 
-use k8s_openapi::api::{apps, autoscaling, certificates, coordination, core, discovery, networking};
+use k8s_openapi::api::{
+    apps, autoscaling, batch, certificates, coordination, core, discovery, networking, policy, rbac, storage,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
@@ -233,6 +235,25 @@ fn root_schema(generator: &mut SchemaGenerator, kind: Kind) -> schemars::Schema 
         Kind::IngressClass => generator.subschema_for::<networking::v1::IngressClass>(),
         Kind::CertificateSigningRequest => generator.subschema_for::<certificates::v1::CertificateSigningRequest>(),
         Kind::Lease => generator.subschema_for::<coordination::v1::Lease>(),
+        Kind::ServiceAccount => generator.subschema_for::<core::v1::ServiceAccount>(),
+        Kind::ConfigMap => generator.subschema_for::<core::v1::ConfigMap>(),
+        Kind::PersistentVolumeClaim => generator.subschema_for::<core::v1::PersistentVolumeClaim>(),
+        Kind::PersistentVolume => generator.subschema_for::<core::v1::PersistentVolume>(),
+        Kind::LimitRange => generator.subschema_for::<core::v1::LimitRange>(),
+        Kind::ResourceQuota => generator.subschema_for::<core::v1::ResourceQuota>(),
+        Kind::StatefulSet => generator.subschema_for::<apps::v1::StatefulSet>(),
+        Kind::DaemonSet => generator.subschema_for::<apps::v1::DaemonSet>(),
+        Kind::ControllerRevision => generator.subschema_for::<apps::v1::ControllerRevision>(),
+        Kind::Job => generator.subschema_for::<batch::v1::Job>(),
+        Kind::CronJob => generator.subschema_for::<batch::v1::CronJob>(),
+        Kind::PodDisruptionBudget => generator.subschema_for::<policy::v1::PodDisruptionBudget>(),
+        Kind::HorizontalPodAutoscaler => generator.subschema_for::<autoscaling::v2::HorizontalPodAutoscaler>(),
+        Kind::NetworkPolicy => generator.subschema_for::<networking::v1::NetworkPolicy>(),
+        Kind::Role => generator.subschema_for::<rbac::v1::Role>(),
+        Kind::RoleBinding => generator.subschema_for::<rbac::v1::RoleBinding>(),
+        Kind::ClusterRole => generator.subschema_for::<rbac::v1::ClusterRole>(),
+        Kind::ClusterRoleBinding => generator.subschema_for::<rbac::v1::ClusterRoleBinding>(),
+        Kind::StorageClass => generator.subschema_for::<storage::v1::StorageClass>(),
     }
 }
 

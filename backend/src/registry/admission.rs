@@ -1,17 +1,30 @@
-//! Admission beyond field validation: the DefaultIngressClass plugin (a new Ingress without a
-//! class gets the default IngressClass), a check that needs real parsing (a CSR's request must be
-//! a well-signed PKCS#10 request), and the checks add-ons register ([`AdmissionCheck`], as
+//! Admission beyond field validation: the DefaultIngressClass and DefaultStorageClass plugins (a
+//! new Ingress or claim without a class gets the default one), a check that needs real parsing (a CSR's request must be
+//! a well-signed PKCS#10 request, a CronJob's schedule must parse), and the checks add-ons register ([`AdmissionCheck`], as
 //! validating webhooks are registered with kube-apiserver).
 
 use crate::store::Store;
 use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::storage::v1::StorageClass;
 use svclab_shared::Object;
+use svclab_shared::printers::DEFAULT_CLASS_ANNOTATION as DEFAULT_STORAGE_CLASS;
 use svclab_shared::validation::FieldError;
 
 const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// Mutations on create.
 pub(super) fn mutate(store: &Store, object: &mut Object) {
+    if let Object::PersistentVolumeClaim(pvc) = object {
+        // The DefaultStorageClass plugin: a claim that names no class gets the default one.
+        let spec = pvc.spec.get_or_insert_with(Default::default);
+        if spec.storage_class_name.is_none() {
+            let default = store.list_typed::<StorageClass>(None).into_iter().find(|c| {
+                let annotation = c.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_STORAGE_CLASS));
+                annotation.is_some_and(|v| v == "true")
+            });
+            spec.storage_class_name = default.and_then(|c| c.metadata.name);
+        }
+    }
     if let Object::Ingress(ingress) = object {
         let spec = ingress.spec.get_or_insert_with(Default::default);
         let legacy =
@@ -61,6 +74,13 @@ pub(super) fn validate(object: &Object) -> Vec<FieldError> {
                     "[]byte{…}",
                     format!("x509: malformed certificate request: {e}"),
                 )],
+            }
+        }
+        Object::CronJob(c) => {
+            let schedule = c.spec.as_ref().map(|s| s.schedule.as_str()).unwrap_or_default();
+            match crate::controllers::cronjob::parse_schedule(schedule) {
+                Err(e) if !schedule.trim().is_empty() => vec![FieldError::invalid("spec.schedule", schedule, e)],
+                _ => Vec::new(),
             }
         }
         _ => Vec::new(),

@@ -1,9 +1,10 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
 use k8s_openapi::api::core::v1::{
-    ClientIPConfig, NamespaceSpec, NamespaceStatus, PodSpec, PodStatus, Probe, ServiceSpec, SessionAffinityConfig,
-    Toleration,
+    ClientIPConfig, NamespaceSpec, NamespaceStatus, PersistentVolumeClaimSpec, PodSpec, PodStatus, Probe, ServiceSpec,
+    SessionAffinityConfig, Toleration,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use svclab_shared::Object;
 use svclab_shared::service::ServiceType;
@@ -43,22 +44,7 @@ pub(super) fn apply(object: &mut Object) {
                 pod_spec(template.spec.get_or_insert_with(Default::default));
             }
         }
-        Object::Deployment(d) => {
-            d.metadata.generation.get_or_insert(1);
-            let spec = d.spec.get_or_insert_with(Default::default);
-            spec.replicas.get_or_insert(1);
-            spec.revision_history_limit.get_or_insert(10);
-            spec.progress_deadline_seconds.get_or_insert(600);
-            spec.min_ready_seconds.get_or_insert(0);
-            let strategy = spec.strategy.get_or_insert_with(Default::default);
-            let type_ = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
-            if type_ == "RollingUpdate" {
-                let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
-                rolling.max_surge.get_or_insert(IntOrString::String("25%".into()));
-                rolling.max_unavailable.get_or_insert(IntOrString::String("25%".into()));
-            }
-            pod_spec(spec.template.spec.get_or_insert_with(Default::default));
-        }
+        Object::Deployment(d) => deployment(d),
         Object::Namespace(ns) => {
             ns.spec.get_or_insert_with(|| NamespaceSpec { finalizers: Some(vec!["kubernetes".into()]) });
             let status = ns.status.get_or_insert_with(NamespaceStatus::default);
@@ -74,8 +60,134 @@ pub(super) fn apply(object: &mut Object) {
                 }
             }
         }
+        Object::StatefulSet(s) => stateful_set(s),
+        Object::DaemonSet(d) => daemon_set(d),
+        Object::Job(job) => {
+            job.metadata.generation.get_or_insert(1);
+            job_spec(job);
+        }
+        Object::CronJob(c) => cron_job(c),
+        Object::PersistentVolumeClaim(pvc) => {
+            claim_spec(pvc.spec.get_or_insert_with(Default::default));
+            let status = pvc.status.get_or_insert_with(Default::default);
+            status.phase.get_or_insert_with(|| "Pending".into());
+        }
+        Object::PersistentVolume(pv) => {
+            let spec = pv.spec.get_or_insert_with(Default::default);
+            spec.persistent_volume_reclaim_policy.get_or_insert_with(|| "Retain".into());
+            spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
+            let status = pv.status.get_or_insert_with(Default::default);
+            status.phase.get_or_insert_with(|| "Pending".into());
+        }
+        Object::StorageClass(sc) => {
+            sc.reclaim_policy.get_or_insert_with(|| "Delete".into());
+            sc.volume_binding_mode.get_or_insert_with(|| "Immediate".into());
+        }
+        Object::HorizontalPodAutoscaler(h) => {
+            h.spec.get_or_insert_with(Default::default).min_replicas.get_or_insert(1);
+        }
+        Object::PodDisruptionBudget(p) => {
+            p.metadata.generation.get_or_insert(1);
+        }
         _ => {}
     }
+}
+
+fn stateful_set(s: &mut k8s_openapi::api::apps::v1::StatefulSet) {
+    s.metadata.generation.get_or_insert(1);
+    let spec = s.spec.get_or_insert_with(Default::default);
+    spec.replicas.get_or_insert(1);
+    spec.pod_management_policy.get_or_insert_with(|| "OrderedReady".into());
+    spec.revision_history_limit.get_or_insert(10);
+    spec.min_ready_seconds.get_or_insert(0);
+    let strategy = spec.update_strategy.get_or_insert_with(Default::default);
+    if strategy.type_.get_or_insert_with(|| "RollingUpdate".into()) == "RollingUpdate" {
+        strategy.rolling_update.get_or_insert_with(Default::default).partition.get_or_insert(0);
+    }
+    let retention = spec.persistent_volume_claim_retention_policy.get_or_insert_with(Default::default);
+    retention.when_deleted.get_or_insert_with(|| "Retain".into());
+    retention.when_scaled.get_or_insert_with(|| "Retain".into());
+    pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+    for claim in spec.volume_claim_templates.iter_mut().flatten() {
+        claim_spec(claim.spec.get_or_insert_with(Default::default));
+    }
+}
+
+fn daemon_set(d: &mut k8s_openapi::api::apps::v1::DaemonSet) {
+    d.metadata.generation.get_or_insert(1);
+    let spec = d.spec.get_or_insert_with(Default::default);
+    spec.revision_history_limit.get_or_insert(10);
+    spec.min_ready_seconds.get_or_insert(0);
+    let strategy = spec.update_strategy.get_or_insert_with(Default::default);
+    if strategy.type_.get_or_insert_with(|| "RollingUpdate".into()) == "RollingUpdate" {
+        let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
+        rolling.max_unavailable.get_or_insert(IntOrString::Int(1));
+        rolling.max_surge.get_or_insert(IntOrString::Int(0));
+    }
+    pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+}
+
+fn cron_job(c: &mut k8s_openapi::api::batch::v1::CronJob) {
+    c.metadata.generation.get_or_insert(1);
+    let spec = c.spec.get_or_insert_with(Default::default);
+    spec.concurrency_policy.get_or_insert_with(|| "Allow".into());
+    spec.suspend.get_or_insert(false);
+    spec.successful_jobs_history_limit.get_or_insert(3);
+    spec.failed_jobs_history_limit.get_or_insert(1);
+    let job = spec.job_template.spec.get_or_insert_with(Default::default);
+    pod_spec(job.template.spec.get_or_insert_with(Default::default));
+}
+
+fn deployment(d: &mut k8s_openapi::api::apps::v1::Deployment) {
+    d.metadata.generation.get_or_insert(1);
+    let spec = d.spec.get_or_insert_with(Default::default);
+    spec.replicas.get_or_insert(1);
+    spec.revision_history_limit.get_or_insert(10);
+    spec.progress_deadline_seconds.get_or_insert(600);
+    spec.min_ready_seconds.get_or_insert(0);
+    let strategy = spec.strategy.get_or_insert_with(Default::default);
+    let type_ = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
+    if type_ == "RollingUpdate" {
+        let rolling = strategy.rolling_update.get_or_insert_with(Default::default);
+        rolling.max_surge.get_or_insert(IntOrString::String("25%".into()));
+        rolling.max_unavailable.get_or_insert(IntOrString::String("25%".into()));
+    }
+    pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+}
+
+/// A Job's defaults, and the selector kube-apiserver generates for it (unless `manualSelector`):
+/// its pods are labelled with the Job's uid and name.
+fn job_spec(job: &mut k8s_openapi::api::batch::v1::Job) {
+    let (uid, name) = (job.metadata.uid.clone().unwrap_or_default(), job.metadata.name.clone().unwrap_or_default());
+    let spec = job.spec.get_or_insert_with(Default::default);
+    if spec.completions.is_none() && spec.parallelism.is_none() {
+        spec.completions = Some(1);
+    }
+    spec.parallelism.get_or_insert(1);
+    spec.backoff_limit.get_or_insert(6);
+    spec.completion_mode.get_or_insert_with(|| "NonIndexed".into());
+    spec.suspend.get_or_insert(false);
+    spec.pod_replacement_policy.get_or_insert_with(|| "TerminatingOrFailed".into());
+    if spec.manual_selector != Some(true) && spec.selector.is_none() && !uid.is_empty() {
+        let labels =
+            spec.template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(Default::default);
+        for (k, v) in [
+            ("batch.kubernetes.io/controller-uid", &uid),
+            ("batch.kubernetes.io/job-name", &name),
+            ("controller-uid", &uid),
+            ("job-name", &name),
+        ] {
+            labels.insert(k.into(), v.clone());
+        }
+        let selector = [("batch.kubernetes.io/controller-uid".to_string(), uid.clone())].into();
+        spec.selector = Some(LabelSelector { match_labels: Some(selector), match_expressions: None });
+    }
+    pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+}
+
+/// A claim's volume mode (a filesystem unless it asks for a block device).
+fn claim_spec(spec: &mut PersistentVolumeClaimSpec) {
+    spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
 }
 
 fn pod_spec(spec: &mut PodSpec) {

@@ -460,6 +460,15 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
         (Object::Deployment(o), Object::Deployment(f)) => o.status = f.status.clone(),
         (Object::Ingress(o), Object::Ingress(f)) => o.status = f.status.clone(),
         (Object::CertificateSigningRequest(o), Object::CertificateSigningRequest(f)) => o.status = f.status.clone(),
+        (Object::StatefulSet(o), Object::StatefulSet(f)) => o.status = f.status.clone(),
+        (Object::DaemonSet(o), Object::DaemonSet(f)) => o.status = f.status.clone(),
+        (Object::Job(o), Object::Job(f)) => o.status = f.status.clone(),
+        (Object::CronJob(o), Object::CronJob(f)) => o.status = f.status.clone(),
+        (Object::PersistentVolumeClaim(o), Object::PersistentVolumeClaim(f)) => o.status = f.status.clone(),
+        (Object::PersistentVolume(o), Object::PersistentVolume(f)) => o.status = f.status.clone(),
+        (Object::ResourceQuota(o), Object::ResourceQuota(f)) => o.status = f.status.clone(),
+        (Object::PodDisruptionBudget(o), Object::PodDisruptionBudget(f)) => o.status = f.status.clone(),
+        (Object::HorizontalPodAutoscaler(o), Object::HorizontalPodAutoscaler(f)) => o.status = f.status.clone(),
         _ => {}
     }
     out
@@ -477,6 +486,13 @@ fn spec_changed(old: &Object, new: &Object) -> bool {
         (Object::ReplicaSet(a), Object::ReplicaSet(b)) => a.spec != b.spec,
         (Object::Deployment(a), Object::Deployment(b)) => a.spec != b.spec,
         (Object::Ingress(a), Object::Ingress(b)) => a.spec != b.spec,
+        (Object::StatefulSet(a), Object::StatefulSet(b)) => a.spec != b.spec,
+        (Object::DaemonSet(a), Object::DaemonSet(b)) => a.spec != b.spec,
+        (Object::Job(a), Object::Job(b)) => a.spec != b.spec,
+        (Object::CronJob(a), Object::CronJob(b)) => a.spec != b.spec,
+        (Object::PodDisruptionBudget(a), Object::PodDisruptionBudget(b)) => a.spec != b.spec,
+        (Object::HorizontalPodAutoscaler(a), Object::HorizontalPodAutoscaler(b)) => a.spec != b.spec,
+        (Object::NetworkPolicy(a), Object::NetworkPolicy(b)) => a.spec != b.spec,
         _ => false,
     }
 }

@@ -64,7 +64,7 @@ pub fn label_selector(selector: Option<&LabelSelector>) -> String {
 }
 
 /// `FormatLabelSelector`: the selector, `<none>` when it has no terms.
-fn label_selector_or_none(selector: Option<&LabelSelector>) -> String {
+pub(super) fn label_selector_or_none(selector: Option<&LabelSelector>) -> String {
     let s = label_selector(selector);
     if s.is_empty() { "<none>".into() } else { s }
 }

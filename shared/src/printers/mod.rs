@@ -4,14 +4,18 @@
 //! Table; the dashboard shows the same words.
 
 mod apps;
+mod config;
 mod core;
 mod networking;
 mod pod;
+mod workloads;
 
 pub use self::core::{endpoints_list, service_cluster_ip, service_external_ip, service_ports};
 pub use apps::label_selector;
+pub use config::{DEFAULT_CLASS_ANNOTATION, access_modes};
 pub use networking::{ingress_address, ingress_hosts, ingress_ports};
 pub use pod::{pod_ready, pod_restart_count, pod_restarts, pod_status};
+pub use workloads::job_status;
 
 use crate::{Kind, Object};
 use jiff::Timestamp;
@@ -99,6 +103,22 @@ pub fn columns(kind: Kind) -> &'static [Column] {
         Kind::IngressClass => networking::INGRESSCLASS_COLUMNS,
         Kind::CertificateSigningRequest => networking::CSR_COLUMNS,
         Kind::Lease => networking::LEASE_COLUMNS,
+        Kind::ServiceAccount => config::SERVICEACCOUNT_COLUMNS,
+        Kind::ConfigMap => config::CONFIGMAP_COLUMNS,
+        Kind::PersistentVolumeClaim => config::PVC_COLUMNS,
+        Kind::PersistentVolume => config::PV_COLUMNS,
+        Kind::StorageClass => config::STORAGECLASS_COLUMNS,
+        Kind::LimitRange | Kind::Role | Kind::ClusterRole => config::CREATED_AT_COLUMNS,
+        Kind::ResourceQuota => config::RESOURCEQUOTA_COLUMNS,
+        Kind::RoleBinding | Kind::ClusterRoleBinding => config::BINDING_COLUMNS,
+        Kind::NetworkPolicy => config::NETWORKPOLICY_COLUMNS,
+        Kind::StatefulSet => workloads::STATEFULSET_COLUMNS,
+        Kind::DaemonSet => workloads::DAEMONSET_COLUMNS,
+        Kind::ControllerRevision => workloads::CONTROLLERREVISION_COLUMNS,
+        Kind::Job => workloads::JOB_COLUMNS,
+        Kind::CronJob => workloads::CRONJOB_COLUMNS,
+        Kind::PodDisruptionBudget => workloads::PDB_COLUMNS,
+        Kind::HorizontalPodAutoscaler => workloads::HPA_COLUMNS,
     }
 }
 
@@ -120,6 +140,25 @@ pub fn row(object: &Object, now: Timestamp) -> Row {
         Object::IngressClass(o) => networking::ingress_class(o, now),
         Object::CertificateSigningRequest(o) => networking::csr(o, now),
         Object::Lease(o) => networking::lease(o, now),
+        Object::ServiceAccount(o) => config::service_account(o, now),
+        Object::ConfigMap(o) => config::config_map(o, now),
+        Object::PersistentVolumeClaim(o) => config::persistent_volume_claim(o, now),
+        Object::PersistentVolume(o) => config::persistent_volume(o, now),
+        Object::StorageClass(o) => config::storage_class(o, now),
+        Object::LimitRange(o) => config::limit_range(o),
+        Object::Role(o) => config::role(o),
+        Object::ClusterRole(o) => config::cluster_role(o),
+        Object::ResourceQuota(o) => config::resource_quota(o, now),
+        Object::RoleBinding(o) => config::role_binding(o, now),
+        Object::ClusterRoleBinding(o) => config::cluster_role_binding(o, now),
+        Object::NetworkPolicy(o) => config::network_policy(o, now),
+        Object::StatefulSet(o) => workloads::stateful_set(o, now),
+        Object::DaemonSet(o) => workloads::daemon_set(o, now),
+        Object::ControllerRevision(o) => workloads::controller_revision(o, now),
+        Object::Job(o) => workloads::job(o, now),
+        Object::CronJob(o) => workloads::cron_job(o, now),
+        Object::PodDisruptionBudget(o) => workloads::pod_disruption_budget(o, now),
+        Object::HorizontalPodAutoscaler(o) => workloads::horizontal_pod_autoscaler(o, now),
     }
 }
 

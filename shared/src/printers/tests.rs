@@ -62,6 +62,32 @@ fn every_row_has_a_cell_per_column() {
                "spec": {"request": "", "signerName": ""}}),
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "node-1"},
                "spec": {"holderIdentity": "node-1"}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "v"}}),
+        json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"}}),
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"}}),
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+               "spec": {"selector": {}, "template": {}}}),
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+               "spec": {"selector": {}, "template": {}}}),
+        json!({"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "r"}, "revision": 1}),
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {}}}),
+        json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+               "spec": {"schedule": "* * * * *", "jobTemplate": {}}}),
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "p"}}),
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "n"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "r"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "r"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"}}),
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "s"},
+               "provisioner": "p"}),
     ];
     assert_eq!(objects.len(), Kind::ALL.len(), "one object of every kind");
     for value in objects {
@@ -264,4 +290,101 @@ fn nodes_ingresses_and_workloads_read_like_kubectl() {
         cells(csr)[2..],
         [json!("kubernetes.io/kube-apiserver-client"), json!("admin"), json!("24h"), json!("Approved,Issued")]
     );
+}
+
+#[test]
+fn workloads_print_as_kubectl_shows_them() {
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "creationTimestamp": "2026-01-01T11:59:00Z"},
+        "spec": {"completions": 3, "parallelism": 2, "template": {"spec": {"containers": [{"name": "pi", "image": "perl"}]}},
+                 "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}}},
+        "status": {"succeeded": 3, "startTime": "2026-01-01T11:59:00Z", "completionTime": "2026-01-01T11:59:17Z",
+                   "conditions": [{"type": "Complete", "status": "True"}]}});
+    assert_eq!(
+        cells(job),
+        [
+            json!("pi"),
+            json!("Complete"),
+            json!("3/3"),
+            json!("17s"),
+            json!("60s"),
+            json!("pi"),
+            json!("perl"),
+            json!("batch.kubernetes.io/controller-uid=u"),
+        ]
+    );
+    let running = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "w"},
+        "spec": {"parallelism": 3, "template": {}}, "status": {"startTime": "2026-01-01T11:59:50Z"}});
+    assert_eq!(cells(running)[1..4], [json!("Running"), json!("0/1 of 3"), json!("10s")]);
+    let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "hello"},
+        "spec": {"schedule": "*/1 * * * *", "suspend": false, "jobTemplate": {}},
+        "status": {"active": [{"name": "hello-1"}], "lastScheduleTime": "2026-01-01T11:59:00Z"}});
+    assert_eq!(
+        cells(cron)[..6],
+        [json!("hello"), json!("*/1 * * * *"), json!("<none>"), json!("False"), json!(1), json!("60s")]
+    );
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"replicas": 2, "readyReplicas": 2}});
+    assert_eq!(cells(sts)[..2], [json!("web"), json!("2/3")]);
+    let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {"spec": {"containers": [], "nodeSelector": {"kubernetes.io/os": "linux"}}}},
+        "status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 2, "updatedNumberScheduled": 3,
+                   "numberAvailable": 2, "numberMisscheduled": 0}});
+    assert_eq!(
+        cells(ds)[..7],
+        [json!("agent"), json!(3), json!(3), json!(2), json!(3), json!(2), json!("kubernetes.io/os=linux")]
+    );
+    let revision = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "web-5d4f",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "u", "controller": true}]},
+        "revision": 2});
+    assert_eq!(cells(revision)[..3], [json!("web-5d4f"), json!("statefulset.apps/web"), json!(2)]);
+}
+
+#[test]
+fn storage_and_policies_print_as_kubectl_shows_them() {
+    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "www-web-0"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "standard", "volumeName": "pvc-1", "volumeMode": "Filesystem",
+                 "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce", "ReadWriteMany"], "capacity": {"storage": "1Gi"}}});
+    assert_eq!(
+        cells(pvc),
+        [
+            json!("www-web-0"),
+            json!("Bound"),
+            json!("pvc-1"),
+            json!("1Gi"),
+            json!("RWO,RWX"),
+            json!("standard"),
+            json!("<unset>"),
+            json!("<unknown>"),
+            json!("Filesystem"),
+        ]
+    );
+    let pending = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
+        "spec": {"resources": {"requests": {"storage": "1Gi"}}}, "status": {"phase": "Pending"}});
+    assert_eq!(cells(pending)[1..5], [json!("Pending"), json!(""), json!(""), json!("")]);
+    let hpa = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 10, "metrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
+            {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}},
+            {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "1k"}}}]}});
+    assert_eq!(
+        cells(hpa)[1..4],
+        [json!("Deployment/web"), json!("cpu: <unknown>/50%, memory: <unknown>/100Mi + 1 more..."), json!("2")]
+    );
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "shop"}, {"kind": "User", "name": "jane"}]});
+    assert_eq!(
+        cells(binding),
+        [json!("b"), json!("ClusterRole/view"), json!("<unknown>"), json!("jane"), json!(""), json!("shop/app")]
+    );
+    let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "svclab.io/local-path"});
+    assert_eq!(
+        cells(class)[..5],
+        [json!("standard (default)"), json!("svclab.io/local-path"), json!("Delete"), json!("Immediate"), json!(false)]
+    );
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+        "spec": {"hard": {"pods": "10", "limits.memory": "2Gi"}}, "status": {"hard": {"pods": "10", "limits.memory": "2Gi"}, "used": {"pods": "3"}}});
+    assert_eq!(cells(quota)[2..], [json!("pods: 3/10"), json!("limits.memory: 0/2Gi")]);
 }

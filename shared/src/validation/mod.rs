@@ -124,6 +124,13 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::IngressClass(c) => errs.extend(ingress::validate_ingress_class(c)),
         Object::Secret(s) => errs.extend(ingress::validate_secret(s)),
         Object::CertificateSigningRequest(c) => errs.extend(ingress::validate_csr(c)),
+        Object::StatefulSet(s) => errs.extend(workload::validate_stateful_set(s)),
+        Object::DaemonSet(d) => errs.extend(workload::validate_daemon_set(d)),
+        Object::Job(j) => match &j.spec {
+            Some(spec) => errs.extend(workload::validate_job_spec(spec, "spec")),
+            None => errs.push(FieldError::required("spec", "")),
+        },
+        Object::CronJob(c) => errs.extend(workload::validate_cron_job(c)),
         _ => {}
     }
     errs

@@ -1,10 +1,11 @@
-//! ReplicationControllers, ReplicaSets and Deployments.
+//! ReplicationControllers, ReplicaSets, Deployments, StatefulSets, DaemonSets and Jobs.
 
 use super::FieldError;
 use super::meta::validate_labels;
 use super::pod::validate_pod_spec;
 use crate::selector::Selector;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, JobSpec};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -20,19 +21,19 @@ fn validate_replicas(replicas: Option<i32>) -> Option<FieldError> {
     (r < 0).then(|| FieldError::invalid("spec.replicas", r.to_string(), "must be greater than or equal to 0"))
 }
 
-fn validate_template(template: Option<&PodTemplateSpec>, selector: &Selector) -> Vec<FieldError> {
+fn validate_template(template: Option<&PodTemplateSpec>, selector: &Selector, at: &str) -> Vec<FieldError> {
     let Some(template) = template else {
-        return vec![FieldError::required("spec.template", "")];
+        return vec![FieldError::required(format!("{at}.template"), "")];
     };
     let labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
-    let mut errs = validate_labels(&labels, "spec.template.metadata.labels");
+    let mut errs = validate_labels(&labels, &format!("{at}.template.metadata.labels"));
     if !selector.matches(&labels) {
         let msg = "`selector` does not match template `labels`";
-        errs.push(FieldError::invalid("spec.template.metadata.labels", go_map(&labels), msg));
+        errs.push(FieldError::invalid(format!("{at}.template.metadata.labels"), go_map(&labels), msg));
     }
     match &template.spec {
-        Some(spec) => errs.extend(validate_pod_spec(spec, "spec.template.spec")),
-        None => errs.push(FieldError::required("spec.template.spec", "")),
+        Some(spec) => errs.extend(validate_pod_spec(spec, &format!("{at}.template.spec"))),
+        None => errs.push(FieldError::required(format!("{at}.template.spec"), "")),
     }
     errs
 }
@@ -47,23 +48,27 @@ pub(super) fn validate_replication_controller(rc: &ReplicationController) -> Vec
         errs.push(FieldError::required("spec.selector", ""));
     }
     errs.extend(validate_labels(&selector, "spec.selector"));
-    errs.extend(validate_template(spec.template.as_ref(), &Selector::from_map(&selector)));
+    errs.extend(validate_template(spec.template.as_ref(), &Selector::from_map(&selector), "spec"));
     errs
 }
 
 /// A required, non-empty label selector that the template's labels match.
-fn validate_selector_and_template(selector: &LabelSelector, template: Option<&PodTemplateSpec>) -> Vec<FieldError> {
+fn validate_selector_and_template(
+    selector: &LabelSelector,
+    template: Option<&PodTemplateSpec>,
+    resource: &str,
+) -> Vec<FieldError> {
     let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
     if empty {
         return vec![FieldError::invalid(
             "spec.selector",
             "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
-            "empty selector is invalid for deployment",
+            format!("empty selector is invalid for {resource}"),
         )];
     }
     match Selector::from_label_selector(selector) {
-        Ok(selector) => validate_template(template, &selector),
+        Ok(selector) => validate_template(template, &selector, "spec"),
         Err(e) => vec![FieldError::invalid("spec.selector", "", e.to_string())],
     }
 }
@@ -73,7 +78,7 @@ pub(super) fn validate_replica_set(rs: &ReplicaSet) -> Vec<FieldError> {
         return vec![FieldError::required("spec", "")];
     };
     let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
-    errs.extend(validate_selector_and_template(&spec.selector, spec.template.as_ref()));
+    errs.extend(validate_selector_and_template(&spec.selector, spec.template.as_ref(), "replicaset"));
     errs
 }
 
@@ -105,7 +110,7 @@ pub(super) fn validate_deployment(d: &Deployment) -> Vec<FieldError> {
         return vec![FieldError::required("spec", "")];
     };
     let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
-    errs.extend(validate_selector_and_template(&spec.selector, Some(&spec.template)));
+    errs.extend(validate_selector_and_template(&spec.selector, Some(&spec.template), "deployment"));
     if let Some(strategy) = &spec.strategy {
         match strategy.type_.as_deref() {
             None | Some("RollingUpdate") => {
@@ -134,6 +139,92 @@ pub(super) fn validate_deployment(d: &Deployment) -> Vec<FieldError> {
             Some(other) => {
                 errs.push(FieldError::not_supported("spec.strategy.type", other, &["Recreate", "RollingUpdate"]))
             }
+        }
+    }
+    errs
+}
+
+/// The restart policies a template may have: `Always` for long-running workloads, `OnFailure`
+/// or `Never` for jobs.
+fn validate_restart_policy(template: &PodTemplateSpec, at: &str, allowed: &[&str]) -> Option<FieldError> {
+    let policy = template.spec.as_ref()?.restart_policy.as_deref().unwrap_or("Always");
+    (!allowed.contains(&policy)).then(|| FieldError::not_supported(format!("{at}.restartPolicy"), policy, allowed))
+}
+
+pub(super) fn validate_stateful_set(s: &StatefulSet) -> Vec<FieldError> {
+    let Some(spec) = &s.spec else {
+        return vec![FieldError::required("spec", "")];
+    };
+    let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
+    errs.extend(validate_selector_and_template(&spec.selector, Some(&spec.template), "statefulset"));
+    errs.extend(validate_restart_policy(&spec.template, "spec.template.spec", &["Always"]));
+    match spec.pod_management_policy.as_deref() {
+        None | Some("OrderedReady" | "Parallel") => {}
+        Some(other) => {
+            errs.push(FieldError::not_supported("spec.podManagementPolicy", other, &["OrderedReady", "Parallel"]))
+        }
+    }
+    for (i, claim) in spec.volume_claim_templates.iter().flatten().enumerate() {
+        if claim.metadata.name.as_deref().unwrap_or_default().is_empty() {
+            errs.push(FieldError::required(
+                format!("spec.volumeClaimTemplates[{i}].metadata.name"),
+                "name or generateName is required",
+            ));
+        }
+    }
+    errs
+}
+
+pub(super) fn validate_daemon_set(d: &DaemonSet) -> Vec<FieldError> {
+    let Some(spec) = &d.spec else {
+        return vec![FieldError::required("spec", "")];
+    };
+    let mut errs = validate_selector_and_template(&spec.selector, Some(&spec.template), "daemonset");
+    errs.extend(validate_restart_policy(&spec.template, "spec.template.spec", &["Always"]));
+    errs
+}
+
+/// A Job's spec at `at` (`spec`, or `spec.jobTemplate.spec` in a CronJob).
+pub(super) fn validate_job_spec(spec: &JobSpec, at: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (field, value) in
+        [("parallelism", spec.parallelism), ("completions", spec.completions), ("backoffLimit", spec.backoff_limit)]
+    {
+        if let Some(n) = value.filter(|n| *n < 0) {
+            errs.push(FieldError::invalid(
+                format!("{at}.{field}"),
+                n.to_string(),
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+    if let Some(selector) = &spec.selector {
+        match Selector::from_label_selector(selector) {
+            Ok(selector) => errs.extend(validate_template(Some(&spec.template), &selector, at)),
+            Err(e) => errs.push(FieldError::invalid(format!("{at}.selector"), "", e.to_string())),
+        }
+    } else if let Some(pod) = &spec.template.spec {
+        errs.extend(super::pod::validate_pod_spec(pod, &format!("{at}.template.spec")));
+    }
+    errs.extend(validate_restart_policy(&spec.template, &format!("{at}.template.spec"), &["OnFailure", "Never"]));
+    errs
+}
+
+pub(super) fn validate_cron_job(c: &CronJob) -> Vec<FieldError> {
+    let Some(spec) = &c.spec else {
+        return vec![FieldError::required("spec", "")];
+    };
+    let mut errs = Vec::new();
+    if spec.schedule.trim().is_empty() {
+        errs.push(FieldError::required("spec.schedule", ""));
+    }
+    if let Some(job) = &spec.job_template.spec {
+        errs.extend(validate_job_spec(job, "spec.jobTemplate.spec"));
+    }
+    match spec.concurrency_policy.as_deref() {
+        None | Some("Allow" | "Forbid" | "Replace") => {}
+        Some(other) => {
+            errs.push(FieldError::not_supported("spec.concurrencyPolicy", other, &["Allow", "Forbid", "Replace"]))
         }
     }
     errs
