@@ -70,7 +70,6 @@ mod tests {
         ("frontend/src/components/topology.rs", "TopologyView", 122),
         ("frontend/src/components/test_requests.rs", "TestPanel", 115),
         ("backend/src/openapi/documents.rs", "path_items", 113),
-        ("backend/src/kubelet/worker.rs", "run_container", 111),
         ("shared/src/doctor/mod.rs", "check_port", 104),
     ];
 

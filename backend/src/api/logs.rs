@@ -83,8 +83,11 @@ impl Options {
 fn find_log(state: &ApiState, ns: &str, name: &str, options: &Options) -> Result<Arc<Log>, ApiError> {
     let pod: Pod = state.store().get_typed(ns, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
     let containers: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
+    // Init containers may be named too (never chosen by default).
+    let init: Vec<String> =
+        pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.clone())).collect();
     let container = match &options.container {
-        Some(c) if containers.contains(c) => c.clone(),
+        Some(c) if containers.contains(c) || init.contains(c) => c.clone(),
         Some(c) => return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
         None => match containers.as_slice() {
             [only] => only.clone(),

@@ -35,30 +35,6 @@ impl VolumeController {
     }
 }
 
-/// A quantity in bytes, for comparing sizes (`1Gi`, `500Mi`, `2G`, `1000`).
-pub fn quantity_bytes(q: &Quantity) -> Option<f64> {
-    let s = q.0.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "m" => 1e-3,
-        _ => return None,
-    };
-    Some(n * factor)
-}
-
 fn requested(pvc: &PersistentVolumeClaim) -> Option<Quantity> {
     pvc.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?.get("storage").cloned()
 }
@@ -83,8 +59,8 @@ fn fits(pv: &PersistentVolume, pvc: &PersistentVolumeClaim) -> bool {
     let class =
         spec.storage_class_name.clone().unwrap_or_default() == claim.storage_class_name.clone().unwrap_or_default();
     let modes = claim.access_modes.iter().flatten().all(|m| spec.access_modes.iter().flatten().any(|have| have == m));
-    let size = spec.capacity.as_ref().and_then(|c| c.get("storage")).and_then(quantity_bytes);
-    let wanted = requested(pvc).as_ref().and_then(quantity_bytes).unwrap_or(0.0);
+    let size = spec.capacity.as_ref().and_then(|c| c.get("storage")).and_then(svclab_shared::quantity::value);
+    let wanted = requested(pvc).as_ref().and_then(svclab_shared::quantity::value).unwrap_or(0.0);
     available && class && modes && size.is_some_and(|s| s >= wanted)
 }
 
@@ -275,20 +251,5 @@ impl Reconciler for VolumeController {
                 Action::RequeueAfter(Duration::from_millis(200))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities_compare_in_bytes() {
-        let q = |s: &str| quantity_bytes(&Quantity(s.into())).unwrap();
-        assert_eq!(q("1Gi"), 1024.0 * 1024.0 * 1024.0);
-        assert!(q("2G") > q("1Gi"));
-        assert!(q("500Mi") < q("1Gi"));
-        assert_eq!(q("1000"), 1000.0);
-        assert!(quantity_bytes(&Quantity("lots".into())).is_none());
     }
 }

@@ -35,7 +35,10 @@ impl Format {
                 format!("{} [notice] 1#1: start worker processes", go_time()),
             ],
             Format::Agnhost => ports.iter().map(|p| format!("{} Started HTTP server on port {p}", go_time())).collect(),
-            Format::Default => ports.iter().map(|p| format!("svclab default server listening on port {p}")).collect(),
+            Format::Default => ports
+                .iter()
+                .map(|p| format!("svclab default server listening on port {p}: HTTP/1.1, h2c and gRPC health (grpc.health.v1.Health)"))
+                .collect(),
         }
     }
 

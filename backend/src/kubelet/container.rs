@@ -40,6 +40,8 @@ pub struct Snapshot {
 
 struct State {
     fs: Fs,
+    /// The variables the kubelet resolved for this run (`env`, `envFrom`).
+    env: Vec<(String, String)>,
     snapshot: Snapshot,
     /// This run's log and the previous run's.
     log: Arc<Log>,
@@ -54,6 +56,8 @@ pub struct ContainerRuntime {
     state: Mutex<State>,
     /// Woken whenever the filesystem may have changed (exec and servers write through `with_fs`).
     fs_changed: tokio::sync::Notify,
+    /// Woken when a run starts.
+    run_started: tokio::sync::Notify,
 }
 
 impl ContainerRuntime {
@@ -67,8 +71,16 @@ impl ContainerRuntime {
             ready: false,
             started: false,
         };
-        let state = Mutex::new(State { fs: Fs::default(), snapshot, log: Arc::default(), previous_log: None });
-        ContainerRuntime { spec, image, program, state, fs_changed: tokio::sync::Notify::new() }
+        let state =
+            Mutex::new(State { fs: Fs::default(), env: Vec::new(), snapshot, log: Arc::default(), previous_log: None });
+        ContainerRuntime {
+            spec,
+            image,
+            program,
+            state,
+            fs_changed: tokio::sync::Notify::new(),
+            run_started: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -105,6 +117,20 @@ impl ContainerRuntime {
     /// The previous run's log, once the container has restarted.
     pub fn previous_log(&self) -> Option<Arc<Log>> {
         self.state().previous_log.clone()
+    }
+
+    /// The variables resolved for this run.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.state().env.clone()
+    }
+
+    pub fn set_env(&self, env: Vec<(String, String)>) {
+        self.state().env = env;
+    }
+
+    /// Waiting to be created, and why (`CreateContainerConfigError` and kubelet's message).
+    pub fn waiting(&self, reason: &str, message: Option<String>) {
+        self.update(|s| s.phase = Phase::Waiting { reason: reason.into(), message });
     }
 
     /// Looks at the filesystem without counting as a change.
@@ -159,6 +185,24 @@ impl ContainerRuntime {
         s.phase = Phase::Running { since: Timestamp::now() };
         s.ready = false;
         s.started = !has_startup_probe;
+        drop(state);
+        self.run_started.notify_waiters();
+    }
+
+    /// Waits until the container runs; false when `stop` fires first.
+    pub async fn wait_running(&self, stop: &tokio_util::sync::CancellationToken) -> bool {
+        loop {
+            let started = self.run_started.notified();
+            tokio::pin!(started);
+            started.as_mut().enable();
+            if self.is_running() {
+                return true;
+            }
+            tokio::select! {
+                _ = started => {}
+                _ = stop.cancelled() => return false,
+            }
+        }
     }
 
     /// The container's main process ended (or was killed).

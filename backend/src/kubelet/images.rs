@@ -15,8 +15,11 @@
 //! - Every built-in HTTP server answers 500 while `/tmp/svclab-unhealthy` exists in its container
 //!   (so `touch` and `rm` over exec make an `httpGet` probe fail and pass again), and a
 //!   container's ports take no connections while `/tmp/svclab-closed` exists (a `tcpSocket` probe).
-//! - Any other image: the default program. It answers HTTP on every declared TCP container port
-//!   (`svclab default server for <image>`) and echoes UDP on declared UDP ports; a `command` runs as
+//! - Any other image: the default program. On every declared TCP container port it answers HTTP/1.1
+//!   and HTTP/2 without TLS (h2c) with a page saying what it is (`svclab default server for
+//!   <image>`), and gRPC health checking (`grpc.health.v1.Health`: `SERVING`, or `NOT_SERVING`
+//!   while the unhealthy marker exists), so `grpc` probes and `grpc_health_probe` pass as they
+//!   would against a real gRPC server; it echoes UDP on declared UDP ports; a `command` runs as
 //!   for the tool images. The kubelet records an event saying the image is not built in.
 
 use super::PodSandbox;
@@ -100,6 +103,7 @@ fn forever() -> BoxFuture<'static, i32> {
 pub async fn start(
     sandbox: &Arc<PodSandbox>,
     container: &Arc<ContainerRuntime>,
+    init: bool,
     run: &CancellationToken,
     tracker: &TaskTracker,
 ) -> io::Result<Started> {
@@ -142,13 +146,24 @@ pub async fn start(
             forever()
         }
         Program::Tools => command_main(sandbox, container).unwrap_or_else(forever),
+        Program::Default if init => {
+            // An unknown image's program in an init container stands in for a step that
+            // finishes: it runs its command if it has one, and otherwise ends at once.
+            let note =
+                "svclab default program: an init container of an image svclab does not know; it finishes at once\n";
+            command_main(sandbox, container).unwrap_or_else(|| {
+                container.log().write(super::logs::Stream::Stdout, note);
+                Box::pin(std::future::ready(0))
+            })
+        }
         Program::Default => {
             for port in spec.ports.iter().flatten() {
                 let number = port.container_port as u16;
                 if port.protocol.as_deref() == Some("UDP") {
                     ports.push((number, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
                 } else {
-                    let app = default_server(&container.image, &sandbox.hostname, number);
+                    let app = default_server(&container.image, &sandbox.hostname, number)
+                        .merge(super::grpc::health_routes(container.clone()));
                     let real = serve_http(app, Format::Default, sandbox, container, run, tracker).await?;
                     ports.push((number, Protocol::Tcp, real));
                 }
@@ -196,8 +211,8 @@ fn nginx(container: Arc<ContainerRuntime>) -> Router {
             let path = super::fs::normalize("/", request.uri().path());
             let file = format!("/usr/share/nginx/html{}", if path == "/" { String::new() } else { path });
             let body = container.with_fs(|fs| match fs.stat(&file) {
-                Some(n) if n.is_dir() => fs.read(&format!("{file}/index.html")).map(<[u8]>::to_vec).ok(),
-                _ => fs.read(&file).map(<[u8]>::to_vec).ok(),
+                Some(n) if n.is_dir() => fs.read(&format!("{file}/index.html")).ok(),
+                _ => fs.read(&file).ok(),
             });
             let server = [(header::SERVER, "nginx/1.27.3")];
             match body {
@@ -227,7 +242,9 @@ async fn serve_http(
     }));
     let sick = container.clone();
     let app = app.layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
-        let unhealthy = sick.read_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());
+        // gRPC health answers NOT_SERVING instead (see `grpc`).
+        let unhealthy =
+            !super::grpc::is_grpc(request.headers()) && sick.read_fs(|fs| fs.stat(UNHEALTHY_FILE).is_some());
         async move {
             if unhealthy {
                 use axum::response::IntoResponse;

@@ -3,10 +3,12 @@
 //! subnet, puts it on the virtual network, and reports pod and node status.
 
 mod access_log;
+mod config;
 pub mod container;
 pub mod envvars;
 pub mod exec;
 pub mod fs;
+pub mod grpc;
 pub mod images;
 pub mod lease;
 pub mod logs;
@@ -123,7 +125,9 @@ impl Kubelet {
             registry: self.registry.clone(),
             network: self.network.clone(),
             tracker: self.tracker.clone(),
+            node: self.node.clone(),
             node_ip: self.node_ip,
+            storage: self.sandboxes.storage.clone(),
             pod: Arc::new(Object::Pod(pod.clone())),
         }
     }
@@ -190,6 +194,37 @@ impl Kubelet {
     }
 }
 
+/// The API's objects as the pods' configuration reads them.
+pub(crate) struct ApiLookup<'a> {
+    pub store: &'a crate::store::Store,
+    pub node: &'a str,
+}
+
+impl config::Lookup for ApiLookup<'_> {
+    fn config_map(&self, namespace: &str, name: &str) -> Option<k8s_openapi::api::core::v1::ConfigMap> {
+        self.store.get_typed(namespace, name)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<k8s_openapi::api::core::v1::Secret> {
+        self.store.get_typed(namespace, name)
+    }
+
+    fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, String> {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let pvc = self.store.get_typed::<PersistentVolumeClaim>(namespace, claim);
+        let pvc = pvc.ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" not found"))?;
+        let volume = pvc.spec.and_then(|s| s.volume_name).filter(|v| !v.is_empty());
+        volume.ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" is not bound"))
+    }
+
+    fn allocatable(
+        &self,
+    ) -> std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+        let node = self.store.get_typed::<k8s_openapi::api::core::v1::Node>("", self.node);
+        node.and_then(|n| n.status?.allocatable).unwrap_or_default()
+    }
+}
+
 fn pod_key(pod: &Pod) -> ObjectKey {
     let (ns, name) = (pod.metadata.namespace.as_deref(), pod.metadata.name.as_deref());
     ObjectKey::new(Kind::Pod, ns.unwrap_or_default(), name.unwrap_or_default())
@@ -228,6 +263,12 @@ impl Reconciler for Kubelet {
     }
 
     fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        if matches!(object.kind(), Kind::ConfigMap | Kind::Secret | Kind::PersistentVolumeClaim) {
+            // What the running pods of the namespace read may have changed.
+            let ns = object.namespace();
+            let pods = self.sandboxes.on_node(&self.node).into_iter().filter(|s| s.namespace == ns);
+            return pods.map(|s| ObjectKey::new(Kind::Pod, &s.namespace, &s.name)).collect();
+        }
         let mine = self.is_mine(object) || old.is_some_and(|o| self.is_mine(o));
         if mine { vec![ObjectKey::of(object)] } else { vec![] }
     }
@@ -263,6 +304,8 @@ impl Reconciler for Kubelet {
                 Action::AwaitChange
             }
             (Some(pod), Some(sandbox)) => {
+                let lookup = ApiLookup { store: self.registry.store(), node: &self.node };
+                sandbox.config_changed(&pod, self.node_ip, &lookup);
                 // The sandbox runs; if the status the API shows was overwritten, report it again.
                 if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
                     sandbox.status_changed();

@@ -1,4 +1,4 @@
-//! Probes: readiness, liveness and startup, of kinds exec, httpGet and tcpSocket, with
+//! Probes: readiness, liveness and startup, of kinds exec, httpGet, tcpSocket and grpc, with
 //! Kubernetes' timing fields and defaults. The schedule and the threshold counting are pure;
 //! [`execute`] runs one probe against the container as the kubelet does (from the node).
 
@@ -37,6 +37,7 @@ pub enum Action {
     Exec(Vec<String>),
     Http { scheme: String, host: Option<String>, path: String, port: IntOrString, headers: Vec<(String, String)> },
     Tcp { host: Option<String>, port: IntOrString },
+    Grpc { port: i32, service: String },
     Unsupported(&'static str),
 }
 
@@ -80,8 +81,8 @@ impl Spec {
             Action::http(h)
         } else if let Some(t) = &probe.tcp_socket {
             Action::tcp(t)
-        } else if probe.grpc.is_some() {
-            Action::Unsupported("grpc probes are not supported by svclab's built-in images")
+        } else if let Some(g) = &probe.grpc {
+            Action::Grpc { port: g.port, service: g.service.clone().unwrap_or_default() }
         } else {
             Action::Unsupported("the probe has no handler")
         };
@@ -202,6 +203,9 @@ pub enum ProbeFailure {
     TcpConnect { addr: SocketAddrV4, reason: String },
     #[error("dial tcp {addr}: i/o timeout")]
     TcpTimedOut { addr: SocketAddrV4 },
+    /// Kubelet's words for a gRPC probe that failed (`service unhealthy (responded with …)`).
+    #[error("{0}")]
+    Grpc(String),
     /// A kind of action the built-in images cannot answer.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -292,7 +296,46 @@ pub async fn perform(
                 Err(_) => Err(ProbeFailure::TcpTimedOut { addr }),
             }
         }
+        Action::Grpc { port, service } => {
+            let port = u16::try_from(*port).map_err(|_| ProbeFailure::InvalidPort(*port))?;
+            grpc_probe(SocketAddrV4::new(sandbox.ip, port), service, timeout, sandbox, node_ip).await
+        }
         Action::Unsupported(why) => Err(ProbeFailure::Unsupported(why)),
+    }
+}
+
+/// A `grpc` probe, worded as the kubelet's (`pkg/probe/grpc`).
+async fn grpc_probe(
+    addr: SocketAddrV4,
+    service: &str,
+    timeout: Duration,
+    sandbox: &Arc<PodSandbox>,
+    node_ip: Ipv4Addr,
+) -> Result<(), ProbeFailure> {
+    use super::grpc::{self, CheckError};
+    let seconds = format!("{}s", timeout.as_secs());
+    let started = tokio::time::Instant::now();
+    let dial = tokio::time::timeout(timeout, sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip))).await;
+    let Ok(Ok(conn)) = dial else {
+        // grpc-go keeps dialling until the deadline: a refusal reads as a timeout.
+        return Err(ProbeFailure::Grpc(format!(
+            "timeout: failed to connect service \"{addr}\" within {seconds}: context deadline exceeded"
+        )));
+    };
+    let left = timeout.saturating_sub(started.elapsed());
+    match grpc::check(conn.stream, &addr.to_string(), service, left).await {
+        Ok(tonic_health::pb::health_check_response::ServingStatus::Serving) => Ok(()),
+        Ok(status) => {
+            Err(ProbeFailure::Grpc(format!("service unhealthy (responded with \"{}\")", grpc::status_name(status))))
+        }
+        Err(CheckError::Rpc(s)) if s.code() == tonic::Code::Unimplemented => Err(ProbeFailure::Grpc(format!(
+            "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
+            s.message()
+        ))),
+        Err(CheckError::Timeout) => {
+            Err(ProbeFailure::Grpc(format!("timeout: health rpc did not complete within {seconds}")))
+        }
+        Err(e) => Err(ProbeFailure::Grpc(format!("error: health rpc probe failed: {e}"))),
     }
 }
 

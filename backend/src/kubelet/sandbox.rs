@@ -1,6 +1,7 @@
 //! A pod sandbox: the running pod's identity, address, environment, containers and the
 //! cancellation that stops them; and the table of sandboxes that exec looks pods up in.
 
+use super::config::{PodVolumes, Storage};
 use super::container::ContainerRuntime;
 use super::fs::Fs;
 use crate::network::Network;
@@ -35,6 +36,12 @@ pub struct PodSandbox {
     pub service_env: ServiceEnv,
     pub network: Network,
     pub containers: Vec<Arc<ContainerRuntime>>,
+    /// The init containers, in the order they run.
+    pub init_containers: Vec<Arc<ContainerRuntime>>,
+    /// The pod's volumes, once set up.
+    pub volumes: std::sync::OnceLock<PodVolumes>,
+    /// Wakes what waits for the API's objects to change (a missing ConfigMap, say).
+    config_changed: tokio::sync::Notify,
     /// Wakes the pod's status writer.
     status_changed: tokio::sync::Notify,
     /// Set once its graceful termination has begun.
@@ -64,9 +71,18 @@ impl PodSandbox {
             ip,
             node: node.to_string(),
             containers: spec.containers.iter().cloned().map(|c| Arc::new(ContainerRuntime::new(c))).collect(),
+            init_containers: spec
+                .init_containers
+                .iter()
+                .flatten()
+                .cloned()
+                .map(|c| Arc::new(ContainerRuntime::new(c)))
+                .collect(),
             spec,
             service_env,
             network,
+            volumes: std::sync::OnceLock::new(),
+            config_changed: tokio::sync::Notify::new(),
             status_changed: tokio::sync::Notify::new(),
             terminating: AtomicBool::new(false),
             kubelet_up,
@@ -93,8 +109,9 @@ impl PodSandbox {
         self.cancel.cancel();
     }
 
+    /// A container, app or init, by name.
     pub fn container(&self, name: &str) -> Option<&Arc<ContainerRuntime>> {
-        self.containers.iter().find(|c| c.name() == name)
+        self.containers.iter().chain(&self.init_containers).find(|c| c.name() == name)
     }
 
     /// Runs `f` on a container's filesystem.
@@ -110,6 +127,35 @@ impl PodSandbox {
         let Some(c) = self.container(container) else { return String::new() };
         let argv: Vec<String> = c.spec.command.iter().flatten().chain(c.spec.args.iter().flatten()).cloned().collect();
         if argv.is_empty() { c.program.entrypoint().to_string() } else { argv.join(" ") }
+    }
+
+    /// An object the pod's configuration reads changed: projected volumes are written again
+    /// and what waits for one is woken.
+    pub fn config_changed(&self, pod: &Pod, host_ip: Ipv4Addr, lookup: &dyn super::config::Lookup) {
+        if let Some(volumes) = self.volumes.get() {
+            let info = super::config::PodInfo { pod, pod_ip: self.ip, host_ip };
+            if let Err((volume, e)) = volumes.refresh(&info, lookup) {
+                tracing::debug!(pod = %self.name, %volume, error = %e, "volume not refreshed");
+            }
+        }
+        self.config_changed.notify_waiters();
+    }
+
+    /// Waits until an object the configuration reads changes, at most `limit`; false when the
+    /// pod stopped.
+    pub async fn next_config_change(&self, limit: std::time::Duration) -> bool {
+        let stop = self.cancel.clone();
+        tokio::select! {
+            _ = self.config_changed.notified() => true,
+            _ = tokio::time::sleep(limit) => true,
+            _ = stop.cancelled() => false,
+        }
+    }
+
+    /// The variables of the service links (and the `kubernetes` service).
+    pub fn service_variables(&self) -> Vec<(String, String)> {
+        let linked = self.service_env.linked.iter().map(|s| &**s);
+        super::envvars::service_env(linked, self.service_env.master.as_deref())
     }
 
     /// Tells the status writer that a container's state changed.
@@ -176,14 +222,10 @@ impl PodSandbox {
             ("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()),
             ("HOSTNAME".to_string(), self.hostname.clone()),
         ];
-        if let Some(c) = self.spec.containers.iter().find(|c| c.name == container) {
-            for var in c.env.iter().flatten() {
-                // Values from other objects (valueFrom) are not resolved yet; they read empty.
-                env.push((var.name.clone(), var.value.clone().unwrap_or_default()));
-            }
-        }
-        let linked = self.service_env.linked.iter().map(|s| &**s);
-        env.extend(super::envvars::service_env(linked, self.service_env.master.as_deref()));
+        let own = self.container(container).map(|c| c.env()).unwrap_or_default();
+        let names: std::collections::HashSet<String> = own.iter().map(|(k, _)| k.clone()).collect();
+        env.extend(own);
+        env.extend(self.service_variables().into_iter().filter(|(k, _)| !names.contains(k)));
         env.push(("HOME".to_string(), "/root".to_string()));
         env
     }
@@ -226,6 +268,8 @@ type PodName = (String, String);
 #[derive(Clone, Default)]
 pub struct Sandboxes {
     inner: Arc<RwLock<HashMap<PodName, Arc<PodSandbox>>>>,
+    /// Volumes that outlive pods (claims', nodes' directories).
+    pub storage: Storage,
     kubelets: Arc<RwLock<HashMap<String, Arc<AtomicBool>>>>,
 }
 

@@ -1,7 +1,7 @@
 //! The status a kubelet reports: a running pod's conditions and container states, a ready node.
 
 use super::PodSandbox;
-use super::container::{Phase, Terminated};
+use super::container::{ContainerRuntime, Phase, Terminated};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, HostIP,
@@ -51,34 +51,57 @@ fn state(phase: &Phase) -> ContainerState {
     }
 }
 
+/// A container's status as the kubelet reports it.
+fn container_status(c: &ContainerRuntime, sandbox: &PodSandbox, initializing: bool) -> ContainerStatus {
+    let s = c.snapshot();
+    let running = matches!(s.phase, Phase::Running { .. });
+    let mut phase = s.phase.clone();
+    if initializing && matches!(&phase, Phase::Waiting { reason, .. } if reason == "ContainerCreating") {
+        // App containers wait for the init containers.
+        phase = Phase::Waiting { reason: "PodInitializing".into(), message: None };
+    }
+    ContainerStatus {
+        name: c.name().to_string(),
+        image: c.image.clone(),
+        image_id: format!("svclab://builtin/{}", c.image),
+        container_id: Some(format!("svclab://{}-{}-{}", sandbox.uid, c.name(), s.restart_count)),
+        ready: running && s.ready,
+        started: Some(running && s.started),
+        restart_count: s.restart_count,
+        state: Some(state(&phase)),
+        last_state: s
+            .last
+            .as_ref()
+            .filter(|_| !matches!(s.phase, Phase::Terminated(_)))
+            .map(|t| ContainerState { terminated: Some(terminated_state(t)), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// Whether an init container is done: it succeeded, or (a sidecar) it runs.
+fn init_done(c: &ContainerRuntime) -> bool {
+    match c.snapshot().phase {
+        Phase::Terminated(t) => t.exit_code == 0,
+        Phase::Running { .. } => c.spec.restart_policy.as_deref() == Some("Always"),
+        Phase::Waiting { .. } => false,
+    }
+}
+
 /// The status of a pod whose sandbox runs, from its containers' states.
 pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> PodStatus {
     let now = Time(Timestamp::now());
     let restart_policy = sandbox.spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
-    let statuses: Vec<ContainerStatus> = sandbox
-        .containers
-        .iter()
-        .map(|c| {
-            let s = c.snapshot();
-            let running = matches!(s.phase, Phase::Running { .. });
-            ContainerStatus {
-                name: c.name().to_string(),
-                image: c.image.clone(),
-                image_id: format!("svclab://builtin/{}", c.image),
-                container_id: Some(format!("svclab://{}-{}-{}", sandbox.uid, c.name(), s.restart_count)),
-                ready: running && s.ready,
-                started: Some(running && s.started),
-                restart_count: s.restart_count,
-                state: Some(state(&s.phase)),
-                last_state: s
-                    .last
-                    .as_ref()
-                    .filter(|_| !matches!(s.phase, Phase::Terminated(_)))
-                    .map(|t| ContainerState { terminated: Some(terminated_state(t)), ..Default::default() }),
-                ..Default::default()
-            }
-        })
-        .collect();
+    let pending_init: Vec<&str> = sandbox.init_containers.iter().filter(|c| !init_done(c)).map(|c| c.name()).collect();
+    let initialized = pending_init.is_empty();
+    let init_failed = restart_policy == "Never"
+        && sandbox
+            .init_containers
+            .iter()
+            .any(|c| matches!(c.snapshot().phase, Phase::Terminated(t) if t.exit_code != 0));
+    let init_statuses: Vec<ContainerStatus> =
+        sandbox.init_containers.iter().map(|c| container_status(c, sandbox, false)).collect();
+    let statuses: Vec<ContainerStatus> =
+        sandbox.containers.iter().map(|c| container_status(c, sandbox, !initialized)).collect();
     let unready: Vec<&str> = statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
     let all_ready = unready.is_empty();
     let why = Some(("ContainersNotReady", format!("containers with unready status: [{}]", unready.join(" "))));
@@ -90,17 +113,23 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
             _ => None,
         })
         .collect();
+    // Until a container has started (ContainerCreating, CreateContainerConfigError) the pod is Pending.
     let creating = statuses.iter().all(|s| {
-        s.state.as_ref().and_then(|st| st.waiting.as_ref()).and_then(|w| w.reason.as_deref())
-            == Some("ContainerCreating")
+        s.state.as_ref().is_some_and(|st| st.waiting.is_some()) && s.last_state.is_none() && s.restart_count == 0
     });
-    let phase = if finished.len() == statuses.len() && !statuses.is_empty() {
+    let phase = if init_failed {
+        "Failed"
+    } else if !initialized {
+        "Pending"
+    } else if finished.len() == statuses.len() && !statuses.is_empty() {
         if finished.iter().all(|c| *c == 0) { "Succeeded" } else { "Failed" }
     } else if creating {
         "Pending"
     } else {
         "Running"
     };
+    let not_initialized =
+        Some(("ContainersNotInitialized", format!("containers with incomplete status: [{}]", pending_init.join(" "))));
     let old = pod.status.clone().unwrap_or_default();
     let old_conditions = old.conditions.clone().unwrap_or_default();
     PodStatus {
@@ -112,12 +141,13 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         start_time: old.start_time.or(Some(now.clone())),
         conditions: Some(vec![
             condition(&old_conditions, "PodReadyToStartContainers", true, None, &now),
-            condition(&old_conditions, "Initialized", true, None, &now),
+            condition(&old_conditions, "Initialized", initialized, not_initialized, &now),
             condition(&old_conditions, "Ready", all_ready, why.clone(), &now),
             condition(&old_conditions, "ContainersReady", all_ready, why, &now),
             condition(&old_conditions, "PodScheduled", true, None, &now),
         ]),
         container_statuses: Some(statuses),
+        init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         qos_class: old.qos_class.or(Some("BestEffort".into())),
         ..Default::default()
     }

@@ -22,7 +22,9 @@ pub(super) struct Deps {
     pub registry: Registry,
     pub network: Network,
     pub tracker: TaskTracker,
+    pub node: String,
     pub node_ip: Ipv4Addr,
+    pub storage: super::config::Storage,
     /// The pod as it was when the kubelet started it: what events are about.
     pub pod: Arc<Object>,
 }
@@ -31,14 +33,98 @@ impl Deps {
     fn event(&self, type_: &str, reason: &str, message: &str) {
         self.registry.record_event(&self.pod, type_, reason, message, "kubelet");
     }
+
+    /// The pod as the API has it now (labels may have changed since it started).
+    fn current_pod(&self) -> Pod {
+        let started = self.pod.downcast::<Pod>().cloned().unwrap_or_default();
+        let (ns, name) = (started.metadata.namespace.as_deref(), started.metadata.name.as_deref());
+        let now = self.registry.store().get_typed::<Pod>(ns.unwrap_or_default(), name.unwrap_or_default());
+        now.filter(|p| p.metadata.uid == started.metadata.uid).unwrap_or(started)
+    }
+
+    fn lookup(&self) -> super::ApiLookup<'_> {
+        super::ApiLookup { store: self.registry.store(), node: &self.node }
+    }
 }
 
-/// Starts the pod's container workers and its status writer.
+/// How long the kubelet waits before trying again a configuration it could not read (it tries
+/// at once when an object the pod reads changes).
+const CONFIG_RETRY: Duration = Duration::from_secs(10);
+
+/// Starts the pod's status writer, sets up its volumes, then starts its container workers.
 pub(super) fn start_pod(sandbox: &Arc<PodSandbox>, deps: &Deps) {
-    for container in &sandbox.containers {
-        deps.tracker.spawn(run_container(sandbox.clone(), container.clone(), deps.clone()));
-    }
     deps.tracker.spawn(write_status(sandbox.clone(), deps.clone()));
+    let (sandbox, deps) = (sandbox.clone(), deps.clone());
+    deps.tracker.clone().spawn(async move {
+        if !set_up_volumes(&sandbox, &deps).await || !initialize(&sandbox, &deps).await {
+            return;
+        }
+        for container in &sandbox.containers {
+            deps.tracker.spawn(run_container(sandbox.clone(), container.clone(), deps.clone()));
+        }
+    });
+}
+
+/// Runs the init containers in order, each to success before the next; a sidecar (an init
+/// container with `restartPolicy: Always`) starts and keeps running. False when one failed for
+/// good (the pod never restarts) or the pod stopped.
+async fn initialize(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
+    for init in &sandbox.init_containers {
+        if init.spec.restart_policy.as_deref() == Some("Always") {
+            deps.tracker.spawn(run_container(sandbox.clone(), init.clone(), deps.clone()));
+            if !init.wait_running(&sandbox.cancelled()).await {
+                return false;
+            }
+            continue;
+        }
+        if run_container_as(sandbox, init, deps, Role::Init).await != Some(0) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sets up the pod's volumes, retrying (with a `FailedMount` event) until they can be; false
+/// when the pod stopped first.
+async fn set_up_volumes(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
+    loop {
+        let pod = deps.current_pod();
+        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.ip, host_ip: deps.node_ip };
+        match super::config::PodVolumes::set_up(&info, &deps.node, &deps.storage, &deps.lookup()) {
+            Ok(volumes) => {
+                let _ = sandbox.volumes.set(volumes);
+                return true;
+            }
+            Err(e) => deps.event("Warning", "FailedMount", &e),
+        }
+        if !sandbox.next_config_change(CONFIG_RETRY).await {
+            return false;
+        }
+    }
+}
+
+/// Resolves the container's environment, waiting in `CreateContainerConfigError` (with kubelet's
+/// message) until it can be; `None` when the pod stopped first.
+async fn resolve_environment(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime, deps: &Deps) -> Option<()> {
+    loop {
+        let pod = deps.current_pod();
+        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.ip, host_ip: deps.node_ip };
+        let service = sandbox.service_variables();
+        match super::config::environment(&info, &container.spec, &service, &deps.lookup()) {
+            Ok(env) => {
+                container.set_env(env);
+                return Some(());
+            }
+            Err(e) => {
+                container.waiting("CreateContainerConfigError", Some(e.clone()));
+                sandbox.status_changed();
+                deps.event("Warning", "Failed", &format!("Error: {e}"));
+            }
+        }
+        if !sandbox.next_config_change(CONFIG_RETRY).await {
+            return None;
+        }
+    }
 }
 
 /// Why a container's run ended.
@@ -51,114 +137,178 @@ enum Ended {
 }
 
 async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime>, deps: Deps) {
-    let pod_stop = sandbox.cancelled();
-    let policy = sandbox.spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+    run_container_as(&sandbox, &container, &deps, Role::App).await;
+}
+
+/// What a container is to its pod.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// An app container (or a sidecar: an init container with `restartPolicy: Always`).
+    App,
+    /// An init container: it runs to completion before the next one starts.
+    Init,
+}
+
+/// Runs a container again and again as its restart policy says, with back-off; the exit code
+/// that ended it for good, `None` when the pod stopped first.
+async fn run_container_as(
+    sandbox: &Arc<PodSandbox>,
+    container: &Arc<ContainerRuntime>,
+    deps: &Deps,
+    role: Role,
+) -> Option<i32> {
+    let pod_policy = sandbox.spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+    let policy = match (role, container.spec.restart_policy.clone()) {
+        (Role::App, Some(own)) => own,
+        (Role::App, None) => pod_policy,
+        // An init container is run again until it succeeds, unless the pod never restarts.
+        (Role::Init, _) if pod_policy == "Never" => pod_policy,
+        (Role::Init, _) => "OnFailure".into(),
+    };
     let mut backoff = Backoff::default();
-    let name = container.name().to_string();
     loop {
-        let run = pod_stop.child_token();
-        let fs = images::filesystem(container.program, &sandbox);
-        let pulled = format!("Container image \"{}\" already present on machine", container.image);
-        deps.event("Normal", "Pulled", &pulled);
-        if !container.program.is_builtin() {
-            let msg = format!(
-                "Image \"{}\" is not built into svclab: the container runs the default program (HTTP on its declared ports)",
-                container.image
-            );
-            deps.event("Normal", "DefaultProgram", &msg);
-        }
+        resolve_environment(sandbox, container, deps).await?;
         let started_at = Instant::now();
-        container.begin_log();
-        let ended = match images::start(&sandbox, &container, &run, &deps.tracker).await {
-            Ok(started) => {
-                container.started(fs, container.spec.startup_probe.is_some());
-                deps.event("Normal", "Created", &format!("Created container {name}"));
-                deps.event("Normal", "Started", &format!("Started container {name}"));
-                let bind = |open: bool| {
-                    for (port, protocol, real) in &started.ports {
-                        match (open, started.loopback_only) {
-                            (false, _) => deps.network.unbind(sandbox.ip, *port, *protocol),
-                            (true, true) => deps.network.bind_loopback(sandbox.ip, *port, *protocol, *real),
-                            (true, false) => deps.network.bind(sandbox.ip, *port, *protocol, *real),
-                        }
-                    }
-                };
-                let closed = || container.read_fs(|fs| fs.stat(svclab_shared::pod::CLOSED_FILE).is_some());
-                bind(!closed());
-                sandbox.status_changed();
-                // While the closed file exists the container's ports take no connections.
-                let ports_follow_the_closed_file = async {
-                    let mut was = closed();
-                    loop {
-                        // Listen before looking, so a change in between is not missed.
-                        let changed = container.fs_changes().notified();
-                        tokio::pin!(changed);
-                        changed.as_mut().enable();
-                        let now = closed();
-                        if now != was {
-                            bind(!now);
-                            was = now;
-                        }
-                        changed.await;
-                    }
-                };
-                let ended = tokio::select! {
-                    ended = supervise(&sandbox, &container, started.main, &run, &deps) => ended,
-                    never = ports_follow_the_closed_file => never,
-                };
-                bind(false);
-                ended
-            }
-            Err(e) => {
-                container.started(fs, false);
-                deps.event("Warning", "Failed", &format!("Error: failed to start container {name}: {e}"));
-                Ended::Exited(128)
-            }
-        };
-        run.cancel();
-        let code = match ended {
-            Ended::PodStopped => {
-                container.log().close();
-                return;
-            }
-            Ended::Exited(code) => {
-                container.terminated(code, if code == 0 { "Completed" } else { "Error" }, None);
-                code
-            }
-            Ended::Unhealthy(kind) => {
-                let msg = format!("Container {name} failed {} probe, will be restarted", kind.title().to_lowercase());
-                deps.event("Normal", "Killing", &msg);
-                container.terminated(137, "Error", None);
-                137
-            }
-        };
+        let code = run_once(sandbox, container, deps, role).await?;
         sandbox.status_changed();
         if !restarts(&policy, code) {
-            pod_stop.cancelled().await;
-            return;
+            return Some(code);
         }
-        let delay = backoff.delay(started_at.elapsed());
-        if !delay.is_zero() {
-            let message = format!(
-                "back-off {}s restarting failed container={name} pod={}_{}({})",
-                delay.as_secs(),
-                sandbox.name,
-                sandbox.namespace,
-                sandbox.uid
-            );
-            container
-                .update(|s| s.phase = Phase::Waiting { reason: "CrashLoopBackOff".into(), message: Some(message) });
-            let msg = format!(
-                "Back-off restarting failed container {name} in pod {}_{}({})",
-                sandbox.name, sandbox.namespace, sandbox.uid
-            );
-            deps.event("Warning", "BackOff", &msg);
-            sandbox.status_changed();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = pod_stop.cancelled() => return,
+        back_off(sandbox, container, deps, backoff.delay(started_at.elapsed())).await?;
+    }
+}
+
+/// The container's filesystem for a new run: the image's files and its volume mounts.
+fn fresh_filesystem(sandbox: &PodSandbox, container: &ContainerRuntime) -> super::fs::Fs {
+    let mut fs = images::filesystem(container.program, sandbox);
+    if let Some(volumes) = sandbox.volumes.get() {
+        volumes.mount(&mut fs, &container.spec);
+    }
+    fs
+}
+
+/// One run of the container: it starts, serves and is probed until it ends; its exit code, or
+/// `None` when the pod stopped.
+async fn run_once(
+    sandbox: &Arc<PodSandbox>,
+    container: &Arc<ContainerRuntime>,
+    deps: &Deps,
+    role: Role,
+) -> Option<i32> {
+    let name = container.name().to_string();
+    let run = sandbox.cancelled().child_token();
+    let fs = fresh_filesystem(sandbox, container);
+    let pulled = format!("Container image \"{}\" already present on machine", container.image);
+    deps.event("Normal", "Pulled", &pulled);
+    if !container.program.is_builtin() {
+        let msg = format!(
+            "Image \"{}\" is not built into svclab: the container runs the default program (HTTP, h2c and gRPC health on its declared ports)",
+            container.image
+        );
+        deps.event("Normal", "DefaultProgram", &msg);
+    }
+    container.begin_log();
+    let ended = match images::start(sandbox, container, role == Role::Init, &run, &deps.tracker).await {
+        Ok(started) => {
+            container.started(fs, container.spec.startup_probe.is_some());
+            deps.event("Normal", "Created", &format!("Created container {name}"));
+            deps.event("Normal", "Started", &format!("Started container {name}"));
+            serve(sandbox, container, deps, started, &run).await
+        }
+        Err(e) => {
+            container.started(fs, false);
+            deps.event("Warning", "Failed", &format!("Error: failed to start container {name}: {e}"));
+            Ended::Exited(128)
+        }
+    };
+    run.cancel();
+    match ended {
+        Ended::PodStopped => {
+            container.log().close();
+            None
+        }
+        Ended::Exited(code) => {
+            container.terminated(code, if code == 0 { "Completed" } else { "Error" }, None);
+            Some(code)
+        }
+        Ended::Unhealthy(kind) => {
+            let msg = format!("Container {name} failed {} probe, will be restarted", kind.title().to_lowercase());
+            deps.event("Normal", "Killing", &msg);
+            container.terminated(137, "Error", None);
+            Some(137)
+        }
+    }
+}
+
+/// A started container on the network: its ports bound (and unbound while the closed file
+/// exists), supervised until it ends.
+async fn serve(
+    sandbox: &Arc<PodSandbox>,
+    container: &Arc<ContainerRuntime>,
+    deps: &Deps,
+    started: images::Started,
+    run: &tokio_util::sync::CancellationToken,
+) -> Ended {
+    let bind = |open: bool| {
+        for (port, protocol, real) in &started.ports {
+            match (open, started.loopback_only) {
+                (false, _) => deps.network.unbind(sandbox.ip, *port, *protocol),
+                (true, true) => deps.network.bind_loopback(sandbox.ip, *port, *protocol, *real),
+                (true, false) => deps.network.bind(sandbox.ip, *port, *protocol, *real),
             }
         }
+    };
+    let closed = || container.read_fs(|fs| fs.stat(svclab_shared::pod::CLOSED_FILE).is_some());
+    bind(!closed());
+    sandbox.status_changed();
+    // While the closed file exists the container's ports take no connections.
+    let ports_follow_the_closed_file = async {
+        let mut was = closed();
+        loop {
+            // Listen before looking, so a change in between is not missed.
+            let changed = container.fs_changes().notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = closed();
+            if now != was {
+                bind(!now);
+                was = now;
+            }
+            changed.await;
+        }
+    };
+    let ended = tokio::select! {
+        ended = supervise(sandbox, container, started.main, run, deps) => ended,
+        never = ports_follow_the_closed_file => never,
+    };
+    bind(false);
+    ended
+}
+
+/// Waits out a restart's back-off in `CrashLoopBackOff`; `None` when the pod stopped.
+async fn back_off(sandbox: &PodSandbox, container: &ContainerRuntime, deps: &Deps, delay: Duration) -> Option<()> {
+    if delay.is_zero() {
+        return Some(());
+    }
+    let name = container.name();
+    let message = format!(
+        "back-off {}s restarting failed container={name} pod={}_{}({})",
+        delay.as_secs(),
+        sandbox.name,
+        sandbox.namespace,
+        sandbox.uid
+    );
+    container.update(|s| s.phase = Phase::Waiting { reason: "CrashLoopBackOff".into(), message: Some(message) });
+    let msg = format!(
+        "Back-off restarting failed container {name} in pod {}_{}({})",
+        sandbox.name, sandbox.namespace, sandbox.uid
+    );
+    deps.event("Warning", "BackOff", &msg);
+    sandbox.status_changed();
+    let stop = sandbox.cancelled();
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Some(()),
+        _ = stop.cancelled() => None,
     }
 }
 

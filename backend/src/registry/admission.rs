@@ -1,14 +1,16 @@
 //! Admission beyond field validation: the DefaultIngressClass and DefaultStorageClass plugins (a
 //! new Ingress or claim without a class gets the default one), a check that needs real parsing (a CSR's request must be
 //! a well-signed PKCS#10 request, a CronJob's schedule must parse), and the checks add-ons register ([`AdmissionCheck`], as
-//! validating webhooks are registered with kube-apiserver).
+//! validating webhooks are registered with kube-apiserver), and the ServiceAccount plugin's check
+//! that a pod's service account exists.
 
-use crate::store::Store;
+use crate::error::ApiError;
+use crate::store::{ObjectKey, Store};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::storage::v1::StorageClass;
-use svclab_shared::Object;
 use svclab_shared::printers::DEFAULT_CLASS_ANNOTATION as DEFAULT_STORAGE_CLASS;
 use svclab_shared::validation::FieldError;
+use svclab_shared::{Kind, Object};
 
 const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
@@ -44,6 +46,22 @@ pub(super) fn mutate(store: &Store, object: &mut Object) {
             }
         }
     }
+}
+
+/// The ServiceAccount plugin: a new pod's service account must exist (the `default` one is
+/// made with its namespace, so a pod is not refused while that happens).
+pub(super) fn check_references(store: &Store, object: &Object) -> Result<(), ApiError> {
+    let Object::Pod(pod) = object else { return Ok(()) };
+    let account = pod.spec.as_ref().and_then(|s| s.service_account_name.as_deref()).unwrap_or("default");
+    let ns = object.namespace();
+    if account == "default" || store.get(&ObjectKey::new(Kind::ServiceAccount, ns, account)).is_some() {
+        return Ok(());
+    }
+    let meta = &pod.metadata;
+    let name = meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default();
+    Err(ApiError::Forbidden(format!(
+        "pods \"{name}\" is forbidden: error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
+    )))
 }
 
 /// A validating check an add-on brings to every create and update.

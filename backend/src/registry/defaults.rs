@@ -213,7 +213,7 @@ fn pod_spec(spec: &mut PodSpec) {
     }
 }
 
-/// A probe's timing, and an HTTP probe's scheme.
+/// A probe's timing, an HTTP probe's scheme and a gRPC probe's service (the server's own, "").
 fn probe(probe: &mut Probe) {
     probe.timeout_seconds.get_or_insert(1);
     probe.period_seconds.get_or_insert(10);
@@ -221,6 +221,9 @@ fn probe(probe: &mut Probe) {
     probe.failure_threshold.get_or_insert(3);
     if let Some(http) = probe.http_get.as_mut() {
         http.scheme.get_or_insert_with(|| "HTTP".into());
+    }
+    if let Some(grpc) = probe.grpc.as_mut() {
+        grpc.service.get_or_insert_with(String::new);
     }
 }
 

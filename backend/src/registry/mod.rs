@@ -145,6 +145,7 @@ impl Registry {
         meta.deletion_timestamp = None;
         defaults::apply(&mut object);
         admission::mutate(&self.store, &mut object);
+        admission::check_references(&self.store, &object)?;
         if let Some(manager) = manager {
             object = managed(None, object, manager)?;
         }

@@ -99,7 +99,7 @@ fn ls(ctx: &Ctx, flags: &str, operands: &[String]) -> Output {
     for (i, operand) in operands.iter().enumerate() {
         let path = ctx.path(operand);
         let listing = ctx.with_fs(|fs| {
-            let is_dir = fs.stat(&path).map(Node::is_dir);
+            let is_dir = fs.stat(&path).map(|n| n.is_dir());
             fs.list(&path).map(|entries| (is_dir == Some(true), entries))
         });
         match listing {
@@ -112,8 +112,8 @@ fn ls(ctx: &Ctx, flags: &str, operands: &[String]) -> Output {
                 }
                 let mut shown: Vec<(String, Node)> = Vec::new();
                 if all && is_dir {
-                    let dir = Node::Dir { modified: jiff::Timestamp::now() };
-                    shown.push((".".into(), dir.clone()));
+                    let dir = Node::dir(jiff::Timestamp::now());
+                    shown.push((".".into(), dir));
                     shown.push(("..".into(), dir));
                 }
                 let entries = entries.into_iter().filter(|(n, _)| all || !n.starts_with('.'));

@@ -6,6 +6,7 @@
 mod curl;
 mod dnstools;
 mod files;
+mod grpc;
 mod net;
 pub mod resolver;
 pub mod shell;
@@ -169,7 +170,7 @@ impl Ctx {
 
     pub(crate) fn read_file(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let path = self.path(path);
-        self.with_fs(|fs| fs.read(&path).map(<[u8]>::to_vec))
+        self.with_fs(|fs| fs.read(&path))
     }
 
     fn write_file(&self, path: &str, data: &[u8], append: bool) -> Result<(), FsError> {
@@ -232,6 +233,8 @@ impl Ctx {
             "curl" => curl::run(self, args).await,
             "wget" => curl::wget(self, args).await,
             "ping" => net::ping(self, args).await,
+            "grpc_health_probe" => grpc::health_probe(self, args).await,
+            "grpcurl" => grpc::grpcurl(self, args).await,
             "dig" => dnstools::dig(self, args).await,
             "nslookup" => dnstools::nslookup(self, args).await,
             "sleep" => net::sleep(self, args).await,
