@@ -241,6 +241,14 @@ impl App {
         tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
         let accounts = crate::controllers::serviceaccounts::ServiceAccountsController::new(registry.clone(), &ca.pem);
         tracker.spawn(runtime::run(accounts, store.clone(), cancel.clone()));
+        let sets = crate::controllers::statefulset::StatefulSetController::new(registry.clone());
+        tracker.spawn(runtime::run(sets, store.clone(), cancel.clone()));
+        let daemons = crate::controllers::daemonset::DaemonSetController::new(registry.clone());
+        tracker.spawn(runtime::run(daemons, store.clone(), cancel.clone()));
+        let jobs = crate::controllers::job::JobController::new(registry.clone());
+        tracker.spawn(runtime::run(jobs, store.clone(), cancel.clone()));
+        let crons = crate::controllers::cronjob::CronJobController::new(registry.clone());
+        tracker.spawn(runtime::run(crons, store.clone(), cancel.clone()));
         let volumes = crate::controllers::volumes::VolumeController::new(registry.clone());
         tracker.spawn(runtime::run(volumes, store.clone(), cancel.clone()));
         if config.load_balancers {

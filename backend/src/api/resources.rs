@@ -77,7 +77,7 @@ fn dispatch(
                 let updated = state.registry.update_status(&decoded.object)?;
                 Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
             }
-            ("scale", Kind::Deployment | Kind::ReplicaSet | Kind::ReplicationController, _) => {
+            ("scale", kind, _) if kind.subresource("scale").is_some() => {
                 let key = ObjectKey::new(target.kind, &ns, name);
                 scale::handle(state, method, &key, headers, &body)
             }

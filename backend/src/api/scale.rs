@@ -1,4 +1,4 @@
-//! The `scale` subresource of Deployments, ReplicaSets and ReplicationControllers: an
+//! The `scale` subresource of Deployments, ReplicaSets, StatefulSets and ReplicationControllers: an
 //! `autoscaling/v1` Scale to read, replace or patch (`kubectl scale`).
 
 use super::ApiState;
@@ -31,6 +31,11 @@ fn replicas_and_selector(object: &Object) -> Option<(i32, String)> {
             let selector = Selector::from_map(spec.selector.as_ref()?);
             Some((spec.replicas.unwrap_or(1), selector.to_string()))
         }
+        Object::StatefulSet(s) => {
+            let spec = s.spec.as_ref()?;
+            let selector = Selector::from_label_selector(&spec.selector).ok()?;
+            Some((spec.replicas.unwrap_or(1), selector.to_string()))
+        }
         _ => None,
     }
 }
@@ -40,6 +45,7 @@ fn status_replicas(object: &Object) -> i32 {
         Object::Deployment(d) => d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0),
         Object::ReplicaSet(rs) => rs.status.as_ref().map_or(0, |s| s.replicas),
         Object::ReplicationController(rc) => rc.status.as_ref().map_or(0, |s| s.replicas),
+        Object::StatefulSet(s) => s.status.as_ref().map_or(0, |s| s.replicas),
         _ => 0,
     }
 }
@@ -69,6 +75,7 @@ fn with_replicas(object: &Object, replicas: i32) -> Object {
         Object::Deployment(d) => d.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
         Object::ReplicaSet(rs) => rs.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
         Object::ReplicationController(rc) => rc.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
+        Object::StatefulSet(s) => s.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
         _ => {}
     }
     updated

@@ -3,6 +3,10 @@
 //! - [`runtime`]: the shared loop (watch → keys → deduplicating queue → reconcile).
 //! - [`replication`]: ReplicationControllers and ReplicaSets.
 //! - [`deployment`]: Deployments, rolled out through ReplicaSets.
+//! - [`statefulset`]: StatefulSets: ordered pods with stable names and their own claims.
+//! - [`daemonset`]: DaemonSets: a pod on every node the template fits.
+//! - [`revisions`]: ControllerRevisions, the templates StatefulSets and DaemonSets have had.
+//! - [`owners`]: owner references, who controls what.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
@@ -10,18 +14,24 @@
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
 //! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
+//! - [`job`]: Jobs: pods run to completion, with parallelism, back-off and deadlines.
 //! - [`cronjob`]: Jobs from CronJobs' schedules.
 //! - [`csrsigning`]: certificates for approved CertificateSigningRequests, from the cluster CA.
 
 pub mod cronjob;
 pub mod csrsigning;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslices;
+pub mod job;
 pub mod loadbalancer;
 pub mod nodelifecycle;
+pub mod owners;
 pub mod replication;
+pub mod revisions;
 pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccounts;
+pub mod statefulset;
 pub mod volumes;

@@ -20,6 +20,19 @@ pub enum Action {
     RequeueAfter(Duration),
 }
 
+/// What a sync's result means for the key: done until something changes, looked at again
+/// when it asked to be, or retried soon after an error.
+pub fn outcome<E: std::fmt::Display>(name: &str, key: &ObjectKey, result: Result<Option<Duration>, E>) -> Action {
+    match result {
+        Ok(Some(after)) => Action::RequeueAfter(after),
+        Ok(None) => Action::AwaitChange,
+        Err(e) => {
+            tracing::debug!(?key, error = %e, "{name}");
+            Action::RequeueAfter(Duration::from_millis(500))
+        }
+    }
+}
+
 /// A level-triggered controller.
 pub trait Reconciler: Send + 'static {
     /// A name for logs.

@@ -1,10 +1,13 @@
 //! The scheduler: binds each unscheduled pod to the ready, schedulable node running the fewest
-//! pods (ties broken at random), spreading a controller's pods over the nodes.
+//! pods (ties broken at random), spreading a controller's pods over the nodes, among the nodes
+//! the pod fits: its `nodeSelector` and required node affinity match the node, and it tolerates
+//! the node's `NoSchedule` and `NoExecute` taints ([`fits`], which the DaemonSet controller
+//! uses too).
 
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use rand::seq::IndexedRandom;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,31 +53,99 @@ fn pod_capacity(node: &Node) -> usize {
 
 /// Why no node can take a pod, counted by reason as the scheduler's `FailedScheduling` event
 /// says it (`0/3 nodes are available: 3 Too many pods.`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Unschedulable {
     pub nodes: usize,
-    pub not_ready: usize,
-    pub full: usize,
+    pub reasons: BTreeMap<String, usize>,
 }
 
 impl std::fmt::Display for Unschedulable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut reasons = Vec::new();
-        if self.not_ready > 0 {
-            reasons.push(format!("{} node(s) were not ready", self.not_ready));
-        }
-        if self.full > 0 {
-            reasons.push(format!("{} Too many pods", self.full));
-        }
+        // Sorted as written, counts and all, as Kubernetes' FitError sorts them.
+        let mut reasons: Vec<String> = self.reasons.iter().map(|(why, n)| format!("{n} {why}")).collect();
+        reasons.sort();
         write!(f, "0/{} nodes are available: {}.", self.nodes, reasons.join(", "))
+    }
+}
+
+/// Whether `labels` satisfy one node-selector requirement (`In`, `NotIn`, `Exists`,
+/// `DoesNotExist`, `Gt`, `Lt`).
+fn requirement_met(value: Option<&String>, operator: &str, values: &[String]) -> bool {
+    let number = |s: &String| s.parse::<i64>().ok();
+    match operator {
+        "In" => value.is_some_and(|v| values.contains(v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" => value.and_then(number).zip(values.first().and_then(number)).is_some_and(|(v, n)| v > n),
+        "Lt" => value.and_then(number).zip(values.first().and_then(number)).is_some_and(|(v, n)| v < n),
+        _ => false,
+    }
+}
+
+/// The pod's `nodeSelector` and required node affinity (terms ORed, their requirements ANDed).
+fn affinity_matches(pod: &Pod, node: &Node) -> bool {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let selector = spec.node_selector.unwrap_or_default();
+    if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        return false;
+    }
+    let required =
+        spec.affinity.and_then(|a| a.node_affinity).and_then(|n| n.required_during_scheduling_ignored_during_execution);
+    let Some(required) = required else { return true };
+    let name = node.metadata.name.clone().unwrap_or_default();
+    required.node_selector_terms.iter().any(|term| {
+        let expressions = term
+            .match_expressions
+            .iter()
+            .flatten()
+            .all(|r| requirement_met(labels.get(&r.key), &r.operator, r.values.as_deref().unwrap_or_default()));
+        let fields = term.match_fields.iter().flatten().all(|r| {
+            let value = (r.key == "metadata.name").then_some(&name);
+            requirement_met(value, &r.operator, r.values.as_deref().unwrap_or_default())
+        });
+        expressions && fields
+    })
+}
+
+/// Whether a toleration tolerates a taint.
+pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+    let effect = toleration.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
+    let key = toleration.key.as_deref().unwrap_or_default();
+    let matches = match toleration.operator.as_deref().unwrap_or("Equal") {
+        "Exists" => key.is_empty() || key == taint.key,
+        _ => {
+            key == taint.key
+                && toleration.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
+        }
+    };
+    effect && matches
+}
+
+/// Whether the pod may go to the node, and if not why, as the scheduler words it.
+pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
+    if !affinity_matches(pod, node) {
+        return Err("node(s) didn't match Pod's node affinity/selector".into());
+    }
+    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let untolerated = taints
+        .iter()
+        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .find(|t| !tolerations.iter().any(|tol| tolerates(tol, t)));
+    match untolerated {
+        Some(t) => Err(format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value.clone().unwrap_or_default())),
+        None => Ok(()),
     }
 }
 
 impl std::error::Error for Unschedulable {}
 
-/// The nodes with the fewest pods among those that can take one, or the scheduler's
+/// The nodes with the fewest pods among those that can take `pod`, or the scheduler's
 /// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`).
 pub fn least_loaded<'a, 'p>(
+    pod: &Pod,
     nodes: &'a [Node],
     pods: impl IntoIterator<Item = &'p Pod>,
 ) -> Result<Vec<&'a str>, Unschedulable> {
@@ -85,22 +156,26 @@ pub fn least_loaded<'a, 'p>(
             *n += 1;
         }
     }
-    let (mut not_ready, mut full) = (0, 0);
-    let mut fits = Vec::new();
+    let mut why = Unschedulable { nodes: nodes.len(), ..Default::default() };
+    let mut candidates = Vec::new();
     for node in nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        if !node_ready(node) {
-            not_ready += 1;
+        let reason = if !node_ready(node) {
+            Some("node(s) were not ready".to_string())
+        } else if let Err(reason) = fits(pod, node) {
+            Some(reason)
         } else if load[name] >= pod_capacity(node) {
-            full += 1;
+            Some("Too many pods".to_string())
         } else {
-            fits.push((name, load[name]));
+            None
+        };
+        match reason {
+            Some(reason) => *why.reasons.entry(reason).or_default() += 1,
+            None => candidates.push((name, load[name])),
         }
     }
-    let Some(min) = fits.iter().map(|(_, l)| *l).min() else {
-        return Err(Unschedulable { nodes: nodes.len(), not_ready, full });
-    };
-    Ok(fits.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect())
+    let Some(min) = candidates.iter().map(|(_, l)| *l).min() else { return Err(why) };
+    Ok(candidates.into_iter().filter(|(_, l)| *l == min).map(|(n, _)| n).collect())
 }
 
 impl Reconciler for Scheduler {
@@ -138,7 +213,7 @@ impl Reconciler for Scheduler {
         }
         let nodes = store.list_typed::<Node>(None);
         let pods = store.list_views::<Pod>(None);
-        let candidates = least_loaded(&nodes, pods.iter().map(|p| &**p));
+        let candidates = least_loaded(&pod, &nodes, pods.iter().map(|p| &**p));
         let object = Object::Pod(pod);
         let node = match candidates {
             Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
@@ -177,9 +252,10 @@ mod tests {
     #[test]
     fn picks_the_least_loaded_ready_nodes() {
         let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
-        assert_eq!(least_loaded(&nodes, &[]).unwrap(), ["node-1", "node-2"]);
-        assert_eq!(least_loaded(&nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
-        let err = least_loaded(&[node("node-3", false)], &[]).unwrap_err().to_string();
+        let pod = Pod::default();
+        assert_eq!(least_loaded(&pod, &nodes, &[]).unwrap(), ["node-1", "node-2"]);
+        assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
+        let err = least_loaded(&pod, &[node("node-3", false)], &[]).unwrap_err().to_string();
         assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
     }
 
@@ -192,7 +268,42 @@ mod tests {
         )]);
         small.status.as_mut().unwrap().allocatable = Some(pods);
         let running = [pod_on("node-1"), pod_on("node-1")];
-        let err = least_loaded(&[small, node("node-2", false)], &running).unwrap_err().to_string();
-        assert_eq!(err, "0/2 nodes are available: 1 node(s) were not ready, 1 Too many pods.");
+        let err = least_loaded(&Pod::default(), &[small, node("node-2", false)], &running).unwrap_err().to_string();
+        assert_eq!(err, "0/2 nodes are available: 1 Too many pods, 1 node(s) were not ready.");
+    }
+
+    #[test]
+    fn selectors_affinity_and_taints_choose_the_nodes() {
+        let mut ssd = node("node-1", true);
+        ssd.metadata.labels = Some([("disktype".to_string(), "ssd".to_string())].into());
+        let mut tainted = node("node-2", true);
+        tainted.spec = Some(
+            serde_json::from_value(json!({"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}))
+                .unwrap(),
+        );
+        let plain = node("node-3", true);
+        let nodes = [ssd, tainted, plain];
+        let with = |spec: serde_json::Value| -> Pod { serde_json::from_value(json!({"spec": spec})).unwrap() };
+        let wants_ssd = with(json!({"containers": [], "nodeSelector": {"disktype": "ssd"}}));
+        assert_eq!(least_loaded(&wants_ssd, &nodes, &[]).unwrap(), ["node-1"]);
+        let nowhere = with(json!({"containers": [], "nodeSelector": {"disktype": "nvme"}}));
+        assert_eq!(
+            least_loaded(&nowhere, &nodes, &[]).unwrap_err().to_string(),
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+        );
+        let affinity = with(
+            json!({"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
+        );
+        assert_eq!(
+            least_loaded(&affinity, &nodes, &[]).unwrap_err().to_string(),
+            "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 node(s) didn't match Pod's node affinity/selector."
+        );
+        let tolerant = with(
+            json!({"containers": [], "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
+        );
+        assert_eq!(least_loaded(&tolerant, &nodes, &[]).unwrap(), ["node-2"]);
     }
 }

@@ -49,7 +49,11 @@ pub fn program_for(image: &str) -> Program {
         "registry.k8s.io/echoserver" | "k8s.gcr.io/echoserver" | "gcr.io/google_containers/echoserver" => {
             Program::EchoServer
         }
-        "nginx" | "nginxinc/nginx-unprivileged" => Program::Nginx,
+        "nginx"
+        | "nginxinc/nginx-unprivileged"
+        | "registry.k8s.io/nginx-slim"
+        | "k8s.gcr.io/nginx-slim"
+        | "gcr.io/google_containers/nginx-slim" => Program::Nginx,
         "busybox"
         | "tutum/dnsutils"
         | "alpine"

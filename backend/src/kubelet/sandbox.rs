@@ -231,10 +231,18 @@ impl PodSandbox {
     }
 
     /// `/etc/hosts` as the kubelet writes it.
+    /// A pod with a subdomain (a StatefulSet's, say) has its fully qualified name first.
     pub fn etc_hosts(&self) -> String {
+        let names = match self.spec.subdomain.as_deref().filter(|s| !s.is_empty()) {
+            Some(sub) => {
+                let domain = &self.network.plan().cluster_domain;
+                format!("{}.{sub}.{}.svc.{domain}\t{}", self.hostname, self.namespace, self.hostname)
+            }
+            None => self.hostname.clone(),
+        };
         format!(
-            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n{}\t{}\n",
-            self.ip, self.hostname
+            "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n{}\t{names}\n",
+            self.ip
         )
     }
 }
