@@ -16,6 +16,7 @@
 //! - [`doctor`]: the service doctor, the chapter's troubleshooting checklist as findings.
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
 //! - [`resources`]: what discovery says of each kind: short names, categories, verbs, subresources.
+//! - [`program`]: which built-in program a container image runs (or the default one).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as numbers.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
@@ -30,6 +31,7 @@ pub mod object;
 pub mod pod;
 pub mod ports;
 pub mod printers;
+pub mod program;
 pub mod quantity;
 pub mod resources;
 pub mod selector;

@@ -4,12 +4,12 @@
 
 use super::fs::Fs;
 use super::logs::Log;
-use super::program::{Program, program_for};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Container;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
+use svclab_shared::program::{Program, program_for};
 
 /// A container's state, as `containerStatuses[].state` reports it.
 #[derive(Debug, Clone, PartialEq)]

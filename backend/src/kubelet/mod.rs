@@ -13,7 +13,6 @@ pub mod images;
 pub mod lease;
 pub mod logs;
 mod prober;
-pub mod program;
 mod sandbox;
 pub mod status;
 mod worker;

@@ -37,6 +37,12 @@ impl Lab {
         (r.status().as_u16(), r.json().await.unwrap_or_default())
     }
 
+    /// A GET answered with text (a log).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
     pub async fn send(&self, method: reqwest::Method, path: &str, content_type: &str, body: String) -> (u16, Value) {
         let r = self
             .http
@@ -59,6 +65,14 @@ impl Lab {
         let (code, value) = self.send(reqwest::Method::POST, &path, "application/json", body).await;
         assert_eq!(code, 200, "exec failed: {value}");
         value
+    }
+
+    /// An exec that may be refused (the container is not running yet): `None` then.
+    pub async fn try_exec(&self, pod: &str, command: &[&str]) -> Option<Value> {
+        let body = serde_json::json!({ "command": command }).to_string();
+        let path = format!("/api/v1/namespaces/default/pods/{pod}/exec");
+        let (code, value) = self.send(reqwest::Method::POST, &path, "application/json", body).await;
+        (code == 200).then_some(value)
     }
 
     /// Names of the pods in `default` that are Running with an IP.

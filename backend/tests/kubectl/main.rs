@@ -3,6 +3,7 @@
 //! machine has (the dispatcher's 1.32 and PyPI's 1.37).
 
 mod api;
+mod apps;
 mod exposing;
 mod readiness;
 mod services;

@@ -2,7 +2,8 @@
 //! with how many objects each holds.
 
 use crate::state::{Cluster, use_cluster};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Event, Node, Pod, ReplicationController, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -25,7 +26,15 @@ pub const VIEWS: &[View] = &[
     View {
         label: "Workloads",
         href: "/workloads",
-        count: Some(|c| c.count::<ReplicationController>() + c.count::<ReplicaSet>() + c.count::<Deployment>()),
+        count: Some(|c| {
+            c.count::<ReplicationController>()
+                + c.count::<ReplicaSet>()
+                + c.count::<Deployment>()
+                + c.count::<StatefulSet>()
+                + c.count::<DaemonSet>()
+                + c.count::<Job>()
+                + c.count::<CronJob>()
+        }),
     },
     View { label: "Ingresses", href: "/ingresses", count: Some(|c| c.count::<Ingress>()) },
     View { label: "EndpointSlices", href: "/endpointslices", count: Some(|c| c.count::<EndpointSlice>()) },

@@ -73,6 +73,35 @@ fn probe_result(kind: &str, passing: bool, events: &[Event]) -> String {
     }
 }
 
+/// What svclab runs for an image it does not know, and what that means for the probes.
+fn default_program(container: &Container) -> Option<String> {
+    let image = container.image.clone().unwrap_or_default();
+    if svclab_shared::program::program_for(&image).is_builtin() {
+        return None;
+    }
+    let tcp: Vec<String> = container
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .map(|p| p.container_port.to_string())
+        .collect();
+    let serves = if tcp.is_empty() {
+        "it declares no TCP port, so it serves nothing".to_string()
+    } else {
+        format!("it serves HTTP/1.1, h2c and gRPC health (SERVING) on port {}", tcp.join(", "))
+    };
+    let probed = container.readiness_probe.is_some() || container.liveness_probe.is_some();
+    Some(format!(
+        "{image} is not built into svclab: the container runs svclab's default program, and {serves}.{}",
+        if probed {
+            " Its probes pass because this program answers them; on a real cluster they test the application."
+        } else {
+            ""
+        }
+    ))
+}
+
 #[component]
 fn ContainerCard(container: Container, status: Option<ContainerStatus>, events: Vec<Event>) -> impl IntoView {
     let ready = status.as_ref().is_some_and(|s| s.ready);
@@ -116,6 +145,7 @@ fn ContainerCard(container: Container, status: Option<ContainerStatus>, events: 
             {container.readiness_probe.is_none().then(|| view! {
                 <p class="none">"No readiness probe: the pod counts as ready as soon as its containers run."</p>
             })}
+            {default_program(&container).map(|text| view! { <p class="stand-in">{text}</p> })}
         </div>
     }
 }

@@ -193,3 +193,30 @@ fn an_app_bound_to_localhost_is_found() {
     assert_eq!(listening[0].title, "kubia-a listens on 127.0.0.1:8080 only", "{d:#?}");
     assert!(listening[0].detail.contains("listen on 0.0.0.0"));
 }
+
+#[test]
+fn probes_that_pass_only_because_svclab_stands_in_are_told() {
+    let probed = |name: &str, image: &str| -> Pod {
+        let mut p = pod(name, json!({"app": "kubia"}), true);
+        let c = &mut p.spec.as_mut().unwrap().containers[0];
+        c.image = Some(image.into());
+        c.readiness_probe = Some(serde_json::from_value(json!({"grpc": {"port": 8080}})).unwrap());
+        p
+    };
+    let evidence = |pods: Vec<Pod>| Evidence {
+        service: service(
+            json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "ports": [{"port": 80, "targetPort": 8080}]}),
+        ),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        listening: listening(&["kubia-a"], 8080),
+        pods,
+        ..Default::default()
+    };
+    let d = diagnose(&evidence(vec![probed("kubia-a", "example.com/shop/cart:1.0")]));
+    let stand_in = by_check(&d, "stand-in");
+    assert_eq!(stand_in.len(), 1, "{d:#?}");
+    assert_eq!(stand_in[0].severity, Severity::Info);
+    assert!(stand_in[0].title.contains("example.com/shop/cart:1.0"), "{}", stand_in[0].title);
+    let built_in = diagnose(&evidence(vec![probed("kubia-a", "luksa/kubia")]));
+    assert!(by_check(&built_in, "stand-in").is_empty(), "kubia is built in: its probe tests the real program");
+}

@@ -1,5 +1,6 @@
 //! Which built-in program an image runs, from the image's name alone (pure: no container, no
-//! sockets); [`super::images`] runs it.
+//! sockets); the backend's kubelet runs it, the doctor and the dashboard say when an image is
+//! not built in and svclab's default program stands in for it.
 
 /// The program an image runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,125 @@
+//! A real application's manifests through kubectl: svclab's twelve-service shop applied as one
+//! file (ServiceAccounts, ConfigMaps, gRPC probes, a LoadBalancer), `kubectl wait` for it, gRPC
+//! health from a pod; a StatefulSet, a DaemonSet and batch workloads as kubectl shows them.
+
+use crate::support::{Cluster, binaries, row, table};
+use std::time::Duration;
+
+const SHOP: &str = include_str!("../../../examples/shop.yaml");
+const WITHIN: Duration = Duration::from_secs(30);
+
+const WORKLOADS: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec: {clusterIP: None, selector: {app: nginx}, ports: [{port: 80, name: web}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 2
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers: [{name: nginx, image: nginx, ports: [{containerPort: 80, name: web}]}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: example.com/node-agent:1}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: hello}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: hello, image: busybox, command: [echo, hello]}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twelve_service_application_applies_and_comes_up() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let shop = cluster.file("shop.yaml", SHOP);
+        let applied = cluster.kubectl(&["apply", "-f", shop.to_str().unwrap()]).await.ok();
+        assert_eq!(applied.lines().count(), 40, "{applied}");
+        assert!(applied.contains("serviceaccount/cart created\n"), "{applied}");
+        assert!(applied.contains("configmap/shop-addresses created\n"), "{applied}");
+        assert!(applied.contains("poddisruptionbudget.policy/frontend created\n"), "{applied}");
+        let waited =
+            cluster.kubectl(&["wait", "--for=condition=Available", "deployment", "--all", "--timeout=30s"]).await.ok();
+        assert_eq!(waited.lines().count(), 12, "{waited}");
+        let endpoints = cluster
+            .until(&["get", "endpoints"], WITHIN, "every service with an endpoint", |out| {
+                table(out).iter().skip(1).all(|r| r[1] != "<none>")
+            })
+            .await;
+        assert_eq!(table(&endpoints).len(), 15, "13 services, kubernetes and the header: {endpoints}");
+        let accounts = table(&cluster.kubectl(&["get", "sa"]).await.ok());
+        assert_eq!(row(&accounts, "default")[1], "0");
+        assert!(accounts.iter().any(|r| r[0] == "redis-cart"), "{accounts:?}");
+        let pod = cluster
+            .kubectl(&["get", "po", "-l", "app=frontend", "-o", "jsonpath={.items[0].metadata.name}"])
+            .await
+            .ok();
+        let probe = cluster.kubectl(&["exec", &pod, "--", "grpc_health_probe", "-addr=checkout:5050"]).await;
+        assert_eq!((probe.code, probe.stderr.as_str()), (0, "status: SERVING\n"), "{probe:?}");
+        let lb = cluster
+            .until(&["get", "svc", "frontend-external"], WITHIN, "an external IP", |out| {
+                !row(&table(out), "frontend-external")[3].contains("pending")
+            })
+            .await;
+        let ip = row(&table(&lb), "frontend-external")[3].clone();
+        let page = reqwest::get(format!("http://{ip}/")).await.unwrap().text().await.unwrap();
+        assert!(page.starts_with("svclab default server for image registry.svclab.example/shop/frontend"), "{page}");
+        cluster.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateful_sets_daemon_sets_and_cron_jobs_as_kubectl_shows_them() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("workloads.yaml", WORKLOADS);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let rolled = cluster.kubectl(&["rollout", "status", "statefulset/web", "--timeout=30s"]).await.ok();
+        assert!(rolled.contains("partitioned roll out complete: 2 new pods have been updated"), "{rolled}");
+        let sets = table(&cluster.kubectl(&["get", "sts"]).await.ok());
+        assert_eq!(row(&sets, "web")[1], "2/2");
+        let claims = table(&cluster.kubectl(&["get", "pvc"]).await.ok());
+        assert_eq!(row(&claims, "www-web-0")[1], "Bound");
+        assert_eq!(row(&claims, "www-web-1")[5], "standard");
+        let daemons = cluster
+            .until(&["get", "ds"], WITHIN, "a daemon pod on each node", |out| row(&table(out), "agent")[3] == "3")
+            .await;
+        assert_eq!(&row(&table(&daemons), "agent")[1..6], ["3", "3", "3", "3", "3"]);
+        let crons = table(&cluster.kubectl(&["get", "cronjobs"]).await.ok());
+        assert_eq!(&row(&crons, "hello")[1..5], ["0 3 * * *", "<none>", "False", "0"]);
+        let made = cluster.kubectl(&["create", "job", "now", "--from=cronjob/hello"]).await.ok();
+        assert_eq!(made, "job.batch/now created\n");
+        let jobs = cluster
+            .until(&["get", "jobs"], WITHIN, "the job to complete", |out| row(&table(out), "now")[1] == "Complete")
+            .await;
+        assert_eq!(row(&table(&jobs), "now")[2], "1/1");
+        assert_eq!(cluster.kubectl(&["logs", "job/now"]).await.ok(), "hello\n");
+        let history = cluster.kubectl(&["rollout", "history", "statefulset/web"]).await.ok();
+        assert!(history.contains("REVISION"), "{history}");
+        cluster.stop().await;
+    }
+}
