@@ -25,85 +25,88 @@ fn labels(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
     map.map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")).unwrap_or_default()
 }
 
+/// The rows of every controller kind in the namespaces shown.
+fn controller_rows(cluster: crate::state::Cluster, scope: super::scope::Scope) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for rc in cluster
+        .list::<ReplicationController>()
+        .into_iter()
+        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+    {
+        let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
+        rows.push(Row {
+            desired: spec.replicas.unwrap_or(1),
+            current: status.replicas,
+            ready: status.ready_replicas.unwrap_or(0),
+            selector: labels(spec.selector.as_ref()),
+            object: Object::ReplicationController(rc),
+        });
+    }
+    for rs in cluster
+        .list::<ReplicaSet>()
+        .into_iter()
+        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+    {
+        let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
+        rows.push(Row {
+            desired: spec.replicas.unwrap_or(1),
+            current: status.replicas,
+            ready: status.ready_replicas.unwrap_or(0),
+            selector: labels(spec.selector.match_labels.as_ref()),
+            object: Object::ReplicaSet(rs),
+        });
+    }
+    for d in cluster
+        .list::<Deployment>()
+        .into_iter()
+        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+    {
+        let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
+        rows.push(Row {
+            desired: spec.replicas.unwrap_or(1),
+            current: status.replicas.unwrap_or(0),
+            ready: status.ready_replicas.unwrap_or(0),
+            selector: labels(spec.selector.match_labels.as_ref()),
+            object: Object::Deployment(d),
+        });
+    }
+    for set in cluster
+        .list::<StatefulSet>()
+        .into_iter()
+        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+    {
+        let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
+        rows.push(Row {
+            desired: spec.replicas.unwrap_or(1),
+            current: status.replicas,
+            ready: status.ready_replicas.unwrap_or(0),
+            selector: labels(spec.selector.match_labels.as_ref()),
+            object: Object::StatefulSet(set),
+        });
+    }
+    for set in cluster
+        .list::<DaemonSet>()
+        .into_iter()
+        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
+    {
+        let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
+        rows.push(Row {
+            desired: status.desired_number_scheduled,
+            current: status.current_number_scheduled,
+            ready: status.number_ready,
+            selector: labels(spec.selector.match_labels.as_ref()),
+            object: Object::DaemonSet(set),
+        });
+    }
+    rows
+}
+
 #[component]
 pub fn WorkloadsTable() -> impl IntoView {
     let cluster = use_cluster();
     let editor = use_editor();
     let scope = super::scope::use_scope();
-    let rows = move || {
-        let mut rows = Vec::new();
-        for rc in cluster
-            .list::<ReplicationController>()
-            .into_iter()
-            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-        {
-            let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
-            rows.push(Row {
-                desired: spec.replicas.unwrap_or(1),
-                current: status.replicas,
-                ready: status.ready_replicas.unwrap_or(0),
-                selector: labels(spec.selector.as_ref()),
-                object: Object::ReplicationController(rc),
-            });
-        }
-        for rs in cluster
-            .list::<ReplicaSet>()
-            .into_iter()
-            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-        {
-            let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
-            rows.push(Row {
-                desired: spec.replicas.unwrap_or(1),
-                current: status.replicas,
-                ready: status.ready_replicas.unwrap_or(0),
-                selector: labels(spec.selector.match_labels.as_ref()),
-                object: Object::ReplicaSet(rs),
-            });
-        }
-        for d in cluster
-            .list::<Deployment>()
-            .into_iter()
-            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-        {
-            let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
-            rows.push(Row {
-                desired: spec.replicas.unwrap_or(1),
-                current: status.replicas.unwrap_or(0),
-                ready: status.ready_replicas.unwrap_or(0),
-                selector: labels(spec.selector.match_labels.as_ref()),
-                object: Object::Deployment(d),
-            });
-        }
-        for set in cluster
-            .list::<StatefulSet>()
-            .into_iter()
-            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-        {
-            let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
-            rows.push(Row {
-                desired: spec.replicas.unwrap_or(1),
-                current: status.replicas,
-                ready: status.ready_replicas.unwrap_or(0),
-                selector: labels(spec.selector.match_labels.as_ref()),
-                object: Object::StatefulSet(set),
-            });
-        }
-        for set in cluster
-            .list::<DaemonSet>()
-            .into_iter()
-            .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-        {
-            let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
-            rows.push(Row {
-                desired: status.desired_number_scheduled,
-                current: status.current_number_scheduled,
-                ready: status.number_ready,
-                selector: labels(spec.selector.match_labels.as_ref()),
-                object: Object::DaemonSet(set),
-            });
-        }
-        rows
-    };
+    let rows = move || controller_rows(cluster, scope);
     view! {
         <section class="panel" id="workloads" aria-labelledby="workloads-title">
             <h2 id="workloads-title">"Controllers"</h2>

@@ -2,6 +2,8 @@
 //! answer (section 5.7), run over the service's objects and what the network knows of its pods,
 //! each finding explained and linked to the objects it is about.
 
+mod stand_in;
+
 use crate::pod::is_ready;
 use crate::ports::resolve_target_port;
 use crate::selector::Selector;
@@ -168,7 +170,7 @@ fn findings(s: &Subject) -> Vec<Finding> {
     let publish_all = facts.publishes_unready;
     let (ready, unready): (Vec<&Pod>, Vec<&Pod>) = matching.iter().copied().partition(|p| is_ready(p));
     findings.extend(readiness(s, &ready, &unready, publish_all));
-    findings.extend(stand_in(&matching));
+    findings.extend(stand_in::stand_in(&matching));
     let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
     findings.push(endpoints(s, &serving));
     // Ports: each service port must reach something listening in every serving pod.
@@ -176,42 +178,6 @@ fn findings(s: &Subject) -> Vec<Finding> {
         findings.extend(check_port(s.evidence, port, &serving));
     }
     findings
-}
-
-/// Probes that pass only because svclab's default program answers for an image it does not know.
-fn stand_in(pods: &[&Pod]) -> Option<Finding> {
-    let mut images: Vec<String> = Vec::new();
-    let mut probed: Vec<&Pod> = Vec::new();
-    for pod in pods {
-        let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
-        let stood_in: Vec<&k8s_openapi::api::core::v1::Container> = containers
-            .filter(|c| !crate::program::program_for(c.image.as_deref().unwrap_or_default()).is_builtin())
-            .filter(|c| c.readiness_probe.is_some() || c.liveness_probe.is_some() || c.startup_probe.is_some())
-            .collect();
-        if stood_in.is_empty() {
-            continue;
-        }
-        probed.push(pod);
-        for c in stood_in {
-            let image = c.image.clone().unwrap_or_default();
-            if !images.contains(&image) {
-                images.push(image);
-            }
-        }
-    }
-    if probed.is_empty() {
-        return None;
-    }
-    Some(finding(
-        Severity::Info,
-        "stand-in",
-        format!("The probes pass because svclab stands in for {}", images.join(", ")),
-        format!(
-            "svclab runs no real images: for an image it does not know, its default program answers HTTP/1.1,              h2c and gRPC health (SERVING) on each declared container port, so httpGet, tcpSocket and grpc probes              and grpc_health_probe pass as soon as the container starts. On a real cluster they test the              application itself, which may take longer to become ready, or never be. Pods: {}.",
-            names(&probed)
-        ),
-        probed.iter().map(|p| pod_link(p)).collect(),
-    ))
 }
 
 fn external_name(s: &Subject) -> Finding {
