@@ -1,4 +1,4 @@
-//! `cargo xtask bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store]`: the benchmarks, with their peers
+//! `cargo xtask bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store|apps]`: the benchmarks, with their peers
 //! installed when missing. Each writes its section to docs/benchmarks/<name>.md, and
 //! docs/benchmarks.md gathers every section with the command that reproduces it.
 
@@ -6,7 +6,7 @@ use crate::setup::{self, root, run as sh};
 use anyhow::{Result, bail};
 use std::process::Command;
 
-const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress", "dashboard", "kubectl", "api", "store"];
+const BENCHES: &[&str] = &["proxy", "programming", "dns", "ingress", "dashboard", "kubectl", "api", "store", "apps"];
 
 pub fn bench(which: Option<&str>) -> Result<()> {
     let chosen: Vec<&str> = match which {
@@ -32,7 +32,7 @@ pub fn bench(which: Option<&str>) -> Result<()> {
     if chosen.contains(&"store") {
         setup::apt_tool("etcd", "etcd-server")?;
     }
-    if chosen.contains(&"kubectl") {
+    if chosen.contains(&"kubectl") || chosen.contains(&"apps") {
         // kubectl 1.37 beside the machine's own.
         setup::kubectl()?;
     }

@@ -5,7 +5,7 @@
 //! - `test`: formatting, clippy, every Rust test, the shared crate for wasm32, then the
 //!   Playwright suite against the built dashboard.
 //! - `e2e`: only the Playwright suite.
-//! - `bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store]`: the benchmarks, written to docs/benchmarks.md.
+//! - `bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store|apps]`: the benchmarks, written to docs/benchmarks.md.
 //! - `fuzz dns [--seconds N]`: malformed DNS packets against the server for N seconds (60).
 //! - `fuzz api [--seconds N] [--seed S]`: damaged manifests and kubectl bodies against the API.
 //! - `fuzz store [--kills N] [--seed S]`: writers, `kill -9` and restarts, N times (50).
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
         "fuzz" => tasks::fuzz(&rest),
         "gen-protobuf" => protobuf::generate(),
         _ => bail!(
-            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store] | fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S] | gen-protobuf"
+            "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store|apps] | fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S] | gen-protobuf"
         ),
     }
 }
