@@ -133,7 +133,7 @@ async fn main() -> Result<()> {
     let verdict = if over_worst <= 1000.0 { "met" } else { "not met" };
     let md = format!(
         "## A twelve-service application, from kubectl apply to ready\n\n\
-         svclab's shop (examples/shop.yaml: 12 Deployments, 13 Services, 12 ServiceAccounts, 2 ConfigMaps, a PodDisruptionBudget; gRPC exec and native probes, an httpGet and a tcpSocket one) applied with `kubectl apply -n <fresh namespace> -f`, timed from the start of kubectl until every Service has a ready endpoint in the API, {RUNS} runs after one that warms kubectl's discovery cache. \
+         svclab's shop (examples/shop.yaml: 13 Deployments (one a load generator whose init container waits for the frontend), 13 Services, 12 ServiceAccounts, 2 ConfigMaps; gRPC exec and native probes, an httpGet and a tcpSocket one) applied with `kubectl apply -n <fresh namespace> -f`, timed from the start of kubectl until every Service has a ready endpoint in the API, {RUNS} runs after one that warms kubectl's discovery cache. \
          No cluster can be ready before the longest readiness `initialDelaySeconds`: that is the bound each run is measured against (the last column, slowest run minus the bound). \
          With every delay set to 0 what is left is svclab's own work: scheduling 12 pods, starting their programs, the first probe of each, the endpoints controller.\n\n\
          | manifests | longest initial delay | kubectl apply (p50) | ready (p50) | ready (slowest) | slowest over the bound |\n| --- | ---: | ---: | ---: | ---: | ---: |\n{}\n\n\

@@ -87,6 +87,20 @@ async fn the_shop_comes_up_every_service_ready_and_its_load_balancer_answers() {
     let findings = diagnosis["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["check"] == "stand-in" && f["severity"] == "info"), "{diagnosis}");
     assert!(findings.iter().all(|f| f["severity"] != "error"), "{diagnosis}");
+    // The load generator's init container waited for the frontend with a shell loop over wget -S and awk.
+    let generator = pod_of(&lab, "loadgenerator").await;
+    let started = eventually(PATIENCE, "the load generator to run", || async {
+        let (_, pod) = lab.get(&format!("/api/v1/namespaces/default/pods/{generator}")).await;
+        (pod["status"]["phase"] == "Running").then_some(pod)
+    })
+    .await;
+    assert_eq!(started["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 0, "{started}");
+    let (_, waited) =
+        lab.get_text(&format!("/api/v1/namespaces/default/pods/{generator}/log?container=wait-for-frontend")).await;
+    assert!(
+        waited.trim_end().ends_with("the frontend answers (attempt 1)") || waited.contains("the frontend answers"),
+        "{waited}"
+    );
     // kubectl logs says what the default program serves.
     let (_, log) = lab.get_text(&format!("/api/v1/namespaces/default/pods/{cart}/log")).await;
     assert!(log.starts_with("svclab default server listening on port 7070: HTTP/1.1, h2c and gRPC health"), "{log}");

@@ -260,6 +260,21 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     assert_eq!(out["exitCode"], 2);
     assert_eq!(out["stderr"], "sh: syntax error: unterminated quoted string\n");
 
+    // Options: -e exits at the first failure outside a condition, -x traces to standard error.
+    let out =
+        lab.exec(&pod, &["sh", "-ec", "if false; then echo no; fi; false || echo kept; false; echo not reached"]).await;
+    assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("kept\n"), Some(1)), "{out}");
+    let out = lab.exec(&pod, &["sh", "-xc", "N=2; echo \"$N words\" 2>&1 | wc -l"]).await;
+    assert_eq!(out["stdout"], "1\n", "the trace is the shell's, not piped: {out}");
+    assert_eq!(out["stderr"], "+ N=2\n+ echo '2 words'\n+ wc -l\n", "{out}");
+    // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
+    let out = lab
+        .exec(&pod, &["env", "GREETING=hi", "sh", "-c", "echo $GREETING; seq 2 4 | awk '/3|4/{print NR, $1}'"])
+        .await;
+    assert_eq!(out["stdout"], "hi\n2 3\n3 4\n", "{out}");
+    let out = sh("wget -S -O /dev/null http://localhost:8080/ 2>&1 | awk '/^  HTTP/{print $2}'").await;
+    assert_eq!(out["stdout"], "200\n", "{out}");
+
     // An unknown program is refused as the container runtime does.
     let out = lab.exec(&pod, &["nosuch"]).await;
     assert_eq!(out["exitCode"], 127);

@@ -61,10 +61,10 @@ async fn a_twelve_service_application_applies_and_comes_up() {
         assert_eq!(applied.lines().count(), 40, "{applied}");
         assert!(applied.contains("serviceaccount/cart created\n"), "{applied}");
         assert!(applied.contains("configmap/shop-addresses created\n"), "{applied}");
-        assert!(applied.contains("poddisruptionbudget.policy/frontend created\n"), "{applied}");
+        assert!(applied.contains("deployment.apps/loadgenerator created\n"), "{applied}");
         let waited =
             cluster.kubectl(&["wait", "--for=condition=Available", "deployment", "--all", "--timeout=30s"]).await.ok();
-        assert_eq!(waited.lines().count(), 12, "{waited}");
+        assert_eq!(waited.lines().count(), 13, "{waited}");
         let endpoints = cluster
             .until(&["get", "endpoints"], WITHIN, "every service with an endpoint", |out| {
                 table(out).iter().skip(1).all(|r| r[1] != "<none>")

@@ -284,10 +284,12 @@ fn write_out(format: &str, facts: &WriteOut) -> String {
 /// path segment, `index.html`) or to standard output.
 pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
     let (mut quiet, mut output, mut timeout, mut url) = (false, None::<String>, None::<String>, None::<String>);
+    let mut headers = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "-q" => quiet = true,
+            "-S" | "--server-response" => headers = true,
             "-O" => output = it.next().cloned(),
             "-T" => timeout = it.next().cloned(),
             "-qO-" | "-qO" => {
@@ -324,8 +326,17 @@ pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
         last.unwrap_or("index.html").to_string()
     });
     if !quiet {
+        out.stderr.push_str(&format!("Connecting to {host} ({host})\n"));
+    }
+    if headers {
+        // `-S`: the response's head, each line indented by two spaces, as BusyBox prints it.
+        for line in head.lines() {
+            out.stderr.push_str(&format!("  {}\n", line.trim_end_matches('\r')));
+        }
+    }
+    if !quiet {
         let to = if file == "-" { "stdout".to_string() } else { format!("'{file}'") };
-        out.stderr.push_str(&format!("Connecting to {host} ({host})\nwriting to {to}\n"));
+        out.stderr.push_str(&format!("writing to {to}\n"));
     }
     if file == "-" {
         out.stdout.push_str(body);

@@ -3,6 +3,7 @@
 //! independent of the transport: the JSON exec endpoint, the exec websocket and exec probes all
 //! call [`run`] or drive a [`Ctx`].
 
+mod awk;
 mod curl;
 mod dnstools;
 mod files;
@@ -67,6 +68,12 @@ pub struct Ctx {
     /// How many enclosing constructs capture standard output (`$(…)`, the left of a pipe):
     /// while any does, output is not the console's.
     pub(crate) capturing: usize,
+    /// `set -e`: the shell exits when a command fails (outside a condition).
+    pub(crate) errexit: bool,
+    /// `set -x`: each command is written to standard error before it runs.
+    pub(crate) xtrace: bool,
+    /// How many `if`/`while` conditions are being evaluated (where `-e` does not apply).
+    pub(crate) condition: usize,
 }
 
 const NOT_FOUND_PREFIX: &str = "OCI runtime exec failed: exec failed: unable to start container process: exec:";
@@ -87,6 +94,9 @@ impl Ctx {
             substitution_stderr: String::new(),
             console: None,
             capturing: 0,
+            errexit: false,
+            xtrace: false,
+            condition: 0,
         }
     }
 
@@ -227,6 +237,21 @@ impl Ctx {
                 self.exited = Some(code);
                 Output { code, ..Default::default() }
             }
+            "set" => {
+                for arg in args {
+                    let on = arg.starts_with('-');
+                    for flag in arg.trim_start_matches(['-', '+']).chars() {
+                        match flag {
+                            'e' => self.errexit = on,
+                            'x' => self.xtrace = on,
+                            _ => {}
+                        }
+                    }
+                }
+                Output::default()
+            }
+            "seq" => awk::seq(args),
+            "awk" => awk::awk(self, args, stdin),
             ":" | "true" => Output::default(),
             "false" => Output::fail(1, ""),
             "sh" | "bash" | "ash" => self.subshell(&name, args, stdin).await,
@@ -239,6 +264,7 @@ impl Ctx {
             "nslookup" => dnstools::nslookup(self, args).await,
             "sleep" => net::sleep(self, args).await,
             "hostname" => net::hostname(self, args),
+            "env" if !args.is_empty() => self.env_run(args, stdin).await,
             "env" | "printenv" => self.env_command(&name, args),
             "echo" => echo(args),
             "test" | "[" => text::test(self, &name, args),
@@ -283,19 +309,66 @@ impl Ctx {
             substitution_stderr: String::new(),
             console: self.console.clone(),
             capturing: self.capturing,
+            errexit: false,
+            xtrace: false,
+            condition: 0,
         };
-        let out = match args.first().map(String::as_str) {
-            Some("-c") => match args.get(1) {
-                Some(script) => child.run_script_text(script, stdin).await,
-                None => Output::fail(2, format!("{name}: -c requires an argument\n")),
+        // Option letters may come together (`sh -exc script`).
+        let mut args = args;
+        let mut command_string = false;
+        while let Some(flags) =
+            args.first().filter(|a| a.len() > 1 && a.starts_with('-') && a[1..].chars().all(|c| "ecxu".contains(c)))
+        {
+            for flag in flags[1..].chars() {
+                match flag {
+                    'e' => child.errexit = true,
+                    'x' => child.xtrace = true,
+                    'c' => command_string = true,
+                    _ => {}
+                }
+            }
+            args = &args[1..];
+        }
+        let out = match (command_string, args.first().map(String::as_str)) {
+            (true, Some(script)) => child.run_script_text(script, stdin).await,
+            (true, None) => Output::fail(2, format!("{name}: -c requires an argument\n")),
+            (false, first) => match first {
+                Some(file) if !file.starts_with('-') => match self.read_file(file) {
+                    Ok(script) => child.run_script_text(&String::from_utf8_lossy(&script), Vec::new()).await,
+                    Err(e) => Output::fail(127, format!("{name}: can't open '{file}': {e}\n")),
+                },
+                _ => child.run_script_text(&String::from_utf8_lossy(&stdin), Vec::new()).await,
             },
-            Some(file) if !file.starts_with('-') => match self.read_file(file) {
-                Ok(script) => child.run_script_text(&String::from_utf8_lossy(&script), Vec::new()).await,
-                Err(e) => Output::fail(127, format!("{name}: can't open '{file}': {e}\n")),
-            },
-            _ => child.run_script_text(&String::from_utf8_lossy(&stdin), Vec::new()).await,
         };
         Output { code: child.exited.unwrap_or(out.code), ..out }
+    }
+
+    /// `env [-i] [-u NAME] [NAME=VALUE]… [COMMAND [ARG]…]`: the command runs with the
+    /// environment changed (printed when there is no command); the shell's own is kept.
+    async fn env_run(&mut self, args: &[String], stdin: Vec<u8>) -> Output {
+        let saved = self.env.clone();
+        let mut rest = args;
+        while let Some(arg) = rest.first() {
+            match arg.as_str() {
+                "-i" | "-" => self.env.clear(),
+                "-u" => {
+                    if let Some(name) = rest.get(1) {
+                        self.env.retain(|(k, _)| k != name);
+                        rest = &rest[1..];
+                    }
+                }
+                a if a.contains('=') && !a.starts_with('=') => {
+                    let (k, v) = a.split_once('=').unwrap_or_default();
+                    self.export(k, v.to_string());
+                }
+                _ => break,
+            }
+            rest = &rest[1..];
+        }
+        let out =
+            if rest.is_empty() { self.env_command("env", &[]) } else { Box::pin(self.command(rest, stdin)).await };
+        self.env = saved;
+        out
     }
 
     fn env_command(&self, name: &str, args: &[String]) -> Output {

@@ -21,6 +21,17 @@ const MAX_DEPTH: usize = 32;
 /// Where a redirected stream goes: a path, and whether to append.
 type FileTarget = (String, bool);
 
+/// What `sh -x` writes before a command: `+ echo 'two words'`.
+fn trace_line(assigns: &[(String, String)], argv: &[String]) -> String {
+    let quote = |w: &str| {
+        let plain = !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+        if plain { w.to_string() } else { format!("'{}'", w.replace('\'', "'\"'\"'")) }
+    };
+    let words: Vec<String> =
+        assigns.iter().map(|(n, v)| format!("{n}={}", quote(v))).chain(argv.iter().map(|a| quote(a))).collect();
+    format!("+ {}\n", words.join(" "))
+}
+
 impl Ctx {
     fn lookup(&self, name: &str) -> String {
         match name {
@@ -120,15 +131,21 @@ impl Ctx {
         let mut stdin = Some(stdin);
         for and_or in &script.0 {
             let mut code = self.run_pipeline(&and_or.first, stdin.take().unwrap_or_default(), &mut out).await;
-            for (and, pipeline) in &and_or.rest {
+            // `-e` applies to the list's last command only (`false && x` does not exit).
+            let mut last_ran = and_or.rest.is_empty() && !and_or.first.negate;
+            for (i, (and, pipeline)) in and_or.rest.iter().enumerate() {
                 if self.exited.is_some() {
                     break;
                 }
                 if (*and && code == 0) || (!*and && code != 0) {
                     code = self.run_pipeline(pipeline, Vec::new(), &mut out).await;
+                    last_ran = i + 1 == and_or.rest.len() && !pipeline.negate;
                 }
             }
             out.code = code;
+            if self.errexit && self.condition == 0 && code != 0 && last_ran && self.exited.is_none() {
+                self.exited = Some(code);
+            }
             if let Some(code) = self.exited {
                 out.code = code;
                 break;
@@ -187,7 +204,9 @@ impl Ctx {
                 Command::If { branches, otherwise } => {
                     let mut stdin = Some(stdin);
                     for (cond, body) in branches {
+                        self.condition += 1;
                         let tested = self.run_script(cond, stdin.take().unwrap_or_default()).await;
+                        self.condition -= 1;
                         let passed = tested.code == 0;
                         absorb(&mut out, tested);
                         if self.exited.is_some() {
@@ -209,7 +228,9 @@ impl Ctx {
                     out.code = 0;
                     loop {
                         tokio::task::yield_now().await;
+                        self.condition += 1;
                         let tested = self.run_script(cond, Vec::new()).await;
+                        self.condition -= 1;
                         let go = (tested.code == 0) != *until;
                         let last = out.code;
                         absorb(&mut out, tested);
@@ -255,11 +276,13 @@ impl Ctx {
         for (name, value) in &command.assigns {
             assigns.push((name.clone(), self.expand_one(value).await));
         }
+        let trace = self.xtrace.then(|| trace_line(&assigns, &argv));
         if argv.is_empty() {
             for (name, value) in assigns {
                 self.set_var(&name, value);
             }
             let mut out = self.redirect_only(command).await;
+            out.stderr.insert_str(0, trace.as_deref().unwrap_or_default());
             out.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
             return out;
         }
@@ -323,6 +346,8 @@ impl Ctx {
                 return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
             }
         }
+        // The trace is the shell's, whatever the command's streams were redirected to.
+        output.stderr.insert_str(0, trace.as_deref().unwrap_or_default());
         output
     }
 
