@@ -198,6 +198,20 @@ async fn the_kinds_real_manifests_carry_are_stored_and_served() {
         let (code, object) = lab.get(path).await;
         assert_eq!(code, 200, "{path}: {object}");
     }
+    // The disruption budget counts the pods it covers.
+    for name in ["web-a", "web-b"] {
+        lab.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nspec: {{containers: [{{name: c, image: busybox, command: [sleep, '3600']}}]}}\n")).await;
+    }
+    let budget = eventually(PATIENCE, "the budget to count 2 healthy pods", || async {
+        let (_, pdb) = lab.get("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web").await;
+        (pdb["status"]["currentHealthy"] == 2).then_some(pdb)
+    })
+    .await;
+    assert_eq!(
+        (budget["status"]["expectedPods"].as_i64(), budget["status"]["desiredHealthy"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(budget["status"]["disruptionsAllowed"], 1, "{budget}");
     // Every namespace has its default ServiceAccount and the cluster CA, a new one too.
     lab.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n").await;
     for ns in ["default", "kube-system", "shop"] {

@@ -14,6 +14,7 @@
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
 //! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
+//! - [`disruption`]: PodDisruptionBudgets' status: healthy pods and the disruptions allowed.
 //! - [`job`]: Jobs: pods run to completion, with parallelism, back-off and deadlines.
 //! - [`cronjob`]: Jobs from CronJobs' schedules.
 //! - [`csrsigning`]: certificates for approved CertificateSigningRequests, from the cluster CA.
@@ -22,6 +23,7 @@ pub mod cronjob;
 pub mod csrsigning;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslices;
 pub mod job;

@@ -1,10 +1,9 @@
-//! Ingress, IngressClass, TLS Secrets and CertificateSigningRequests, as kube-apiserver validates
-//! them (`pkg/apis/networking/validation`, `core/validation` for secrets, `certificates`).
+//! Ingress, IngressClass and CertificateSigningRequests, as kube-apiserver validates them
+//! (`pkg/apis/networking/validation`, `certificates`).
 
 use super::names::*;
 use super::{FieldError, quote};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressClass};
 
 const PATH_TYPES: [&str; 3] = ["Exact", "ImplementationSpecific", "Prefix"];
@@ -147,27 +146,6 @@ pub(super) fn validate_ingress_class(class: &IngressClass) -> Vec<FieldError> {
         errs.push(FieldError::required("spec.controller", ""));
     } else if controller.len() > 250 {
         errs.push(FieldError::invalid("spec.controller", quote(&controller), "must be no more than 250 characters"));
-    }
-    errs
-}
-
-/// The keys a Secret of a given type must hold.
-pub(super) fn validate_secret(secret: &Secret) -> Vec<FieldError> {
-    let data = secret.data.clone().unwrap_or_default();
-    let mut errs = Vec::new();
-    for key in data.keys() {
-        let ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
-        if !ok {
-            let msg = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
-            errs.push(FieldError::invalid(format!("data[{key}]"), quote(key), msg));
-        }
-    }
-    if secret.type_.as_deref() == Some("kubernetes.io/tls") {
-        for key in ["tls.crt", "tls.key"] {
-            if !data.contains_key(key) {
-                errs.push(FieldError::required(format!("data[{key}]"), ""));
-            }
-        }
     }
     errs
 }

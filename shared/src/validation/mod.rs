@@ -2,6 +2,7 @@
 //! field path (`spec.ports[0].port`) and reading like `Invalid value: 0: must be between 1 and
 //! 65535, inclusive`.
 
+mod config;
 mod ingress;
 mod meta;
 pub mod names;
@@ -122,7 +123,8 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::Endpoints(e) => errs.extend(service::validate_endpoints(e)),
         Object::Ingress(i) => errs.extend(ingress::validate_ingress(i)),
         Object::IngressClass(c) => errs.extend(ingress::validate_ingress_class(c)),
-        Object::Secret(s) => errs.extend(ingress::validate_secret(s)),
+        Object::Secret(s) => errs.extend(config::validate_secret(s)),
+        Object::ConfigMap(c) => errs.extend(config::validate_config_map(c)),
         Object::CertificateSigningRequest(c) => errs.extend(ingress::validate_csr(c)),
         Object::StatefulSet(s) => errs.extend(workload::validate_stateful_set(s)),
         Object::DaemonSet(d) => errs.extend(workload::validate_daemon_set(d)),
@@ -145,6 +147,8 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
         (Object::CertificateSigningRequest(old), Object::CertificateSigningRequest(new)) => {
             errs.extend(ingress::validate_csr_update(old, new))
         }
+        (Object::Secret(old), Object::Secret(new)) => errs.extend(config::validate_secret_update(old, new)),
+        (Object::ConfigMap(old), Object::ConfigMap(new)) => errs.extend(config::validate_config_map_update(old, new)),
         _ => {}
     }
     errs

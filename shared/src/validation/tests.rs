@@ -157,3 +157,62 @@ fn tls_secrets_need_both_keys_and_csrs_need_a_request_signer_and_usages() {
     assert!(errs.contains(&"spec.signerName: Required value".to_string()), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("spec.usages[1]: Unsupported value: \"flying\"")), "{errs:?}");
 }
+
+#[test]
+fn secrets_hold_what_their_type_requires_and_config_maps_valid_keys() {
+    let secret = |type_: &str, data: serde_json::Value| {
+        errors(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+            "type": type_, "data": data}))
+    };
+    assert_eq!(secret("Opaque", json!({"a": "YQ=="})), Vec::<String>::new());
+    assert_eq!(
+        secret("kubernetes.io/basic-auth", json!({"x": "YQ=="})),
+        ["data[username]: Required value", "data[password]: Required value"]
+    );
+    assert_eq!(
+        secret("kubernetes.io/basic-auth", json!({"password": ""})),
+        Vec::<String>::new(),
+        "one of them, even empty"
+    );
+    assert_eq!(secret("kubernetes.io/ssh-auth", json!({})), ["data[ssh-privatekey]: Required value"]);
+    assert_eq!(secret("kubernetes.io/dockerconfigjson", json!({})), ["data[.dockerconfigjson]: Required value"]);
+    let bad_json = secret("kubernetes.io/dockerconfigjson", json!({".dockerconfigjson": "e30x"}));
+    assert!(
+        bad_json[0].starts_with("data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": "),
+        "{bad_json:?}"
+    );
+    assert_eq!(
+        secret("kubernetes.io/service-account-token", json!({})),
+        ["metadata.annotations[kubernetes.io/service-account.name]: Required value"]
+    );
+    let cm = errors(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+        "data": {"bad key": "x", "dup": "a"}, "binaryData": {"dup": "YQ=="}}));
+    assert!(
+        cm.iter().any(|e| e.starts_with("data[bad key]: Invalid value: \"bad key\": a valid config key")),
+        "{cm:?}"
+    );
+    assert!(
+        cm.contains(&"data[dup]: Invalid value: \"dup\": duplicate of key present in binaryData".to_string()),
+        "{cm:?}"
+    );
+}
+
+#[test]
+fn immutable_config_and_secret_types_cannot_change() {
+    let object = |v: serde_json::Value| Object::from_value(v).unwrap();
+    let old =
+        object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+        "immutable": true, "data": {"a": "1"}}));
+    let new =
+        object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+        "immutable": true, "data": {"a": "2"}}));
+    let errs: Vec<String> = validate_update(&old, &new).iter().map(ToString::to_string).collect();
+    assert_eq!(errs, ["data: Forbidden: field is immutable when `immutable` is set"]);
+    let opaque = object(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}, "type": "Opaque"}),
+    );
+    let basic = object(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+        "type": "kubernetes.io/basic-auth", "data": {"username": "YQ=="}}));
+    let errs: Vec<String> = validate_update(&opaque, &basic).iter().map(ToString::to_string).collect();
+    assert_eq!(errs, ["type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"]);
+}
