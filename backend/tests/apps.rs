@@ -68,6 +68,40 @@ async fn the_shop_comes_up_every_service_ready_and_its_load_balancer_answers() {
         "{sick}"
     );
     lab.exec(&cart, &["rm", "/tmp/svclab-unhealthy"]).await;
+    // Test requests speak gRPC too: on one HTTP/2 connection every call goes to the same pod,
+    // one connection each spreads them over the service's pods.
+    lab.send(
+        reqwest::Method::PATCH,
+        "/apis/apps/v1/namespaces/default/deployments/cart/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":3}}"#.into(),
+    )
+    .await;
+    eventually(PATIENCE, "3 cart endpoints", || async { (lab.ready_endpoints("cart").await.len() == 3).then_some(()) })
+        .await;
+    lab.serving("cart", 3).await;
+    let grpc = |keep_alive: bool, count: u32| {
+        let body = serde_json::json!({"url": "grpc://cart:7070", "source": {"pod": {"namespace": "default", "name": frontend}},
+            "count": count, "keepAlive": keep_alive});
+        let lab = &lab;
+        async move { lab.send(reqwest::Method::POST, "/lab/v1/test-requests", "application/json", body.to_string()).await.1 }
+    };
+    let pods = |report: &Value| -> std::collections::BTreeSet<String> {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["hop"]["pod"].as_str().map(str::to_string))
+            .collect()
+    };
+    let one = grpc(true, 10).await;
+    let results = one["results"].as_array().unwrap();
+    assert_eq!(results.len(), 10, "{one}");
+    assert!(results.iter().all(|r| r["body"] == "{\n  \"status\": \"SERVING\"\n}\n"), "{one}");
+    assert_eq!(pods(&one).len(), 1, "one connection, one pod: {one}");
+    assert_eq!(one["url"], "grpc://cart:7070 grpc.health.v1.Health/Check");
+    let many = grpc(false, 30).await;
+    assert!(pods(&many).len() > 1, "a connection each spreads over the pods: {many}");
     // Configuration reached the containers.
     let env = lab.exec(&frontend, &["printenv", "CART_SERVICE_ADDR", "DEFAULT_CURRENCY", "POD_NAME"]).await;
     assert_eq!(env["stdout"], format!("cart:7070\nEUR\n{frontend}\n"));

@@ -45,6 +45,8 @@ impl From {
 /// The parts of the URL requested.
 struct Target {
     https: bool,
+    /// `grpc://`: gRPC health checks (`grpc.health.v1.Health/Check`) over HTTP/2 without TLS.
+    grpc: bool,
     host: String,
     port: u16,
     path: String,
@@ -53,11 +55,12 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Target, ApiError> {
         let bad = |why: &str| ApiError::BadRequest(format!("url: Invalid value: \"{url}\": {why}"));
-        let (https, rest) = match url.split_once("://") {
-            Some(("http", rest)) => (false, rest),
-            Some(("https", rest)) => (true, rest),
-            Some((scheme, _)) => return Err(bad(&format!("unsupported scheme {scheme} (http or https)"))),
-            None => (false, url),
+        let (https, grpc, rest) = match url.split_once("://") {
+            Some(("http", rest)) => (false, false, rest),
+            Some(("https", rest)) => (true, false, rest),
+            Some(("grpc", rest)) => (false, true, rest),
+            Some((scheme, _)) => return Err(bad(&format!("unsupported scheme {scheme} (http, https or grpc)"))),
+            None => (false, false, url),
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].to_string()),
@@ -70,10 +73,13 @@ impl Target {
         if host.is_empty() {
             return Err(bad("no host"));
         }
-        Ok(Target { https, host: host.to_ascii_lowercase(), port, path })
+        Ok(Target { https, grpc, host: host.to_ascii_lowercase(), port, path })
     }
 
     fn url(&self) -> String {
+        if self.grpc {
+            return format!("grpc://{}:{} grpc.health.v1.Health/Check", self.host, self.port);
+        }
         format!("{}://{}{}", if self.https { "https" } else { "http" }, self.host_header(), self.path)
     }
 
@@ -154,6 +160,11 @@ async fn one_connection(
     };
     let hops =
         |trace: &Option<Trace>| direct.iter().cloned().chain(trace.iter().flat_map(Trace::hops)).collect::<Vec<_>>();
+    if target.grpc {
+        let base =
+            TestResult { address: addr.to_string(), connection, dns, hops: hops(&trace), ..TestResult::default() };
+        return grpc_checks(stream, &addr.to_string(), base, started, per_connection).await;
+    }
     let mut certificate = None;
     let handshake = async {
         if target.https {
@@ -190,6 +201,53 @@ async fn one_connection(
         }
         result.hops = hops(&trace);
         result.hop = result.hops.last().cloned();
+        result.micros = sent.elapsed().as_micros() as u64;
+        let failed = result.error.is_some();
+        results.push(result);
+        if failed {
+            break;
+        }
+    }
+    results
+}
+
+/// `per_connection` gRPC health checks on one HTTP/2 connection: every call goes to the pod the
+/// connection reached, which is why gRPC needs more than a service's connection balancing.
+async fn grpc_checks(
+    stream: TcpStream,
+    authority: &str,
+    base: TestResult,
+    started: Instant,
+    per_connection: u32,
+) -> Vec<TestResult> {
+    use crate::kubelet::grpc;
+    let hop = base.hops.last().cloned();
+    let base = TestResult { hop, ..base };
+    let mut client = match tokio::time::timeout(REQUEST_TIMEOUT, grpc::connect(stream, authority)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => {
+            return vec![TestResult {
+                error: Some(e.to_string()),
+                micros: started.elapsed().as_micros() as u64,
+                ..base
+            }];
+        }
+        Err(_) => return vec![TestResult { error: Some(timed_out()), ..base }],
+    };
+    let mut results = Vec::with_capacity(per_connection as usize);
+    for i in 0..per_connection {
+        let sent = if i == 0 { started } else { Instant::now() };
+        let mut result = TestResult { dns: if i == 0 { base.dns.clone() } else { vec![] }, ..base.clone() };
+        match grpc::call(&mut client, "", REQUEST_TIMEOUT).await {
+            Ok(status) => {
+                result.status = Some(200);
+                result.body = format!("{{\n  \"status\": \"{}\"\n}}\n", grpc::status_name(status));
+            }
+            Err(grpc::CheckError::Rpc(s)) => {
+                result.error = Some(format!("rpc error: code = {:?} desc = {}", s.code(), s.message()));
+            }
+            Err(e) => result.error = Some(e.to_string()),
+        }
         result.micros = sent.elapsed().as_micros() as u64;
         let failed = result.error.is_some();
         results.push(result);
@@ -257,7 +315,7 @@ fn service_target(state: &ApiState, request: &TestRequest) -> Result<Target, Api
     let port =
         port.ok_or_else(|| ApiError::BadRequest(format!("service {ns}/{} has no such port", request.service)))?;
     let path = if request.path.starts_with('/') { request.path.clone() } else { format!("/{}", request.path) };
-    Ok(Target { https: false, host: ip.to_string(), port: port as u16, path })
+    Ok(Target { https: false, grpc: false, host: ip.to_string(), port: port as u16, path })
 }
 
 /// Whether an Ingress has a rule for `host` (exactly, or by a one-label wildcard).

@@ -1,8 +1,8 @@
 //! gRPC health checking (`grpc.health.v1.Health`), on tonic: the service every port of the
 //! default program carries beside HTTP (answering `SERVING`, or `NOT_SERVING` while the
 //! container's unhealthy marker file exists), and the client that the kubelet's `grpc` probes
-//! and the built-in `grpc_health_probe` and `grpcurl` call it with, over a connection made
-//! through the virtual network.
+//! and the built-in `grpc_health_probe` and `grpcurl` call it with (and test requests to a
+//! `grpc://` URL), over a connection made through the virtual network.
 
 use super::container::ContainerRuntime;
 use futures::Stream;
@@ -84,14 +84,12 @@ pub enum CheckError {
     Rpc(Status),
 }
 
-/// Asks the health service behind `stream` (already connected to `authority`) for `service`'s
-/// status, within `timeout`.
-pub async fn check(
+/// A health client over `stream` (already connected to `authority`): HTTP/2 without TLS, every
+/// call on that one connection, as a gRPC client keeps its channel.
+pub async fn connect(
     stream: TcpStream,
     authority: &str,
-    service: &str,
-    timeout: Duration,
-) -> Result<ServingStatus, CheckError> {
+) -> Result<HealthClient<tonic::transport::Channel>, CheckError> {
     let slot = Arc::new(Mutex::new(Some(stream)));
     let connector = tower::service_fn(move |_: axum::http::Uri| {
         let stream = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -101,14 +99,36 @@ pub async fn check(
         .map_err(|e| CheckError::Connect(e.to_string()))?
         .user_agent("grpc_health_probe")
         .map_err(|e| CheckError::Connect(e.to_string()))?;
-    let work = async {
-        let channel =
-            endpoint.connect_with_connector(connector).await.map_err(|e| CheckError::Connect(e.to_string()))?;
-        let request = HealthCheckRequest { service: service.to_string() };
-        let response = HealthClient::new(channel).check(request).await.map_err(CheckError::Rpc)?;
-        Ok(ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown))
-    };
-    tokio::time::timeout(timeout, work).await.unwrap_or(Err(CheckError::Timeout))
+    let channel = endpoint.connect_with_connector(connector).await.map_err(|e| CheckError::Connect(e.to_string()))?;
+    Ok(HealthClient::new(channel))
+}
+
+/// One `Check` of `service` on the client's connection, within `timeout`.
+pub async fn call(
+    client: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+    timeout: Duration,
+) -> Result<ServingStatus, CheckError> {
+    let request = HealthCheckRequest { service: service.to_string() };
+    match tokio::time::timeout(timeout, client.check(request)).await {
+        Ok(Ok(response)) => Ok(ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown)),
+        Ok(Err(status)) => Err(CheckError::Rpc(status)),
+        Err(_) => Err(CheckError::Timeout),
+    }
+}
+
+/// Asks the health service behind `stream` (already connected to `authority`) for `service`'s
+/// status, within `timeout`.
+pub async fn check(
+    stream: TcpStream,
+    authority: &str,
+    service: &str,
+    timeout: Duration,
+) -> Result<ServingStatus, CheckError> {
+    let started = tokio::time::Instant::now();
+    let connected = tokio::time::timeout(timeout, connect(stream, authority)).await;
+    let mut client = connected.unwrap_or(Err(CheckError::Timeout))?;
+    call(&mut client, service, timeout.saturating_sub(started.elapsed())).await
 }
 
 /// A status as gRPC names it: `SERVING`, `NOT_SERVING`.
