@@ -208,7 +208,12 @@ impl Cluster {
 
     /// How many objects of a kind there are. Reactive on objects coming and going.
     pub fn count<T: Typed>(&self) -> usize {
-        self.kind(T::OBJECT_KIND).keys.with(Vec::len)
+        self.count_of(T::OBJECT_KIND)
+    }
+
+    /// [`Self::count`] by kind.
+    pub fn count_of(&self, kind: Kind) -> usize {
+        self.kind(kind).keys.with(Vec::len)
     }
 
     /// One object. Reactive on that object only (and on its arrival while it is missing).
@@ -233,6 +238,25 @@ impl Cluster {
             state.objects.read().unwrap_or_else(|e| e.into_inner()).get(&(namespace.into(), name.into())).cloned()?;
         let text = signal.with_untracked(|slot| js_sys::JSON::stringify(&slot.raw).ok()?.as_string())?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// Every object of a kind as the server sent it, as JSON, in key order (nothing decoded
+    /// into types). Reactive on every change of the kind.
+    pub fn raw_all(&self, kind: Kind) -> Vec<serde_json::Value> {
+        let state = self.kind(kind);
+        state.changed.track();
+        state.keys.track();
+        let objects = state.objects.read().unwrap_or_else(|e| e.into_inner());
+        state.keys.with_untracked(|keys| {
+            keys.iter()
+                .filter_map(|key| {
+                    let text = objects
+                        .get(key)?
+                        .with_untracked(|slot| js_sys::JSON::stringify(&slot.raw).ok()?.as_string())?;
+                    serde_json::from_str(&text).ok()
+                })
+                .collect()
+        })
     }
 
     /// Typed copies of every object of a kind, sorted. Reactive on every change of the kind:

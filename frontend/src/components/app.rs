@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/pods") view=PodsTable />
                         <Route path=path!("/pods/:namespace/:name") view=PodPage />
                         <Route path=path!("/workloads") view=WorkloadsTable />
+                        <Route path=path!("/config") view=super::config::ConfigView />
                         <Route path=path!("/ingresses") view=IngressesTable />
                         <Route path=path!("/ingresses/:namespace/:name") view=ingresses::IngressPage />
                         <Route path=path!("/endpointslices") view=SlicesTable />

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod apply;
+pub mod config;
 pub mod dns;
 pub mod doctor;
 pub mod endpoints;
