@@ -1,5 +1,6 @@
 // The Config view: the kinds real manifests carry beside their workloads, as kubectl lists
-// them, changing as the cluster does (a claim turning Bound), each editable.
+// them, changing as the cluster does (a claim turning Bound), each editable; and the workloads
+// beyond Deployments (StatefulSets, Jobs) on the Workloads view.
 import { test, expect } from '@playwright/test';
 import { apply, goTo, open } from './helpers';
 
@@ -65,4 +66,50 @@ test('config, storage and policy objects are listed, follow the cluster and can 
   await expect(page.getByTestId('apply-results')).toContainText('configmap/cfg-e2e configured');
   await expect(cm.locator('td').nth(1)).toHaveText('3');
   await page.screenshot({ path: 'test-results/config.png', fullPage: true });
+});
+
+const WORKLOADS = `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: cfg-web
+spec:
+  serviceName: cfg-web
+  replicas: 2
+  selector:
+    matchLabels:
+      app: cfg-web
+  template:
+    metadata:
+      labels:
+        app: cfg-web
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: cfg-pi
+spec:
+  completions: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: pi
+        image: busybox
+        command: [echo, "3.14159"]
+`;
+
+test('stateful sets and jobs show on the Workloads view as they progress', async ({ page }) => {
+  await open(page);
+  await apply(page, WORKLOADS, 'job.batch/cfg-pi created');
+  await goTo(page, 'Workloads');
+  const set = page.locator('tr[data-controller="statefulset/cfg-web"]');
+  await expect(set.locator('td').nth(1)).toHaveText('2');
+  await expect(set.locator('td').nth(3)).toHaveText('2');
+  const job = page.locator('table[aria-label="Jobs and CronJobs"] tr[data-controller="job/cfg-pi"]');
+  await expect(job.locator('td').nth(1)).toHaveText('Complete');
+  await expect(job.locator('td').nth(2)).toHaveText('2/2 completions');
 });

@@ -36,11 +36,7 @@ pub const VIEWS: &[View] = &[
                 + c.count::<CronJob>()
         }),
     },
-    View {
-        label: "Config",
-        href: "/config",
-        count: Some(|c| super::config::kinds().map(|k| c.count_of(k)).sum()),
-    },
+    View { label: "Config", href: "/config", count: Some(|c| super::config::kinds().map(|k| c.count_of(k)).sum()) },
     View { label: "Ingresses", href: "/ingresses", count: Some(|c| c.count::<Ingress>()) },
     View { label: "EndpointSlices", href: "/endpointslices", count: Some(|c| c.count::<EndpointSlice>()) },
     View { label: "Nodes", href: "/nodes", count: Some(|c| c.count::<Node>()) },

@@ -5,20 +5,71 @@
 use super::age;
 use crate::components::apply::use_editor;
 use crate::state::use_cluster;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use leptos::prelude::*;
-use svclab_shared::Object;
+use serde_json::Value;
+use svclab_shared::{Kind, Object};
 
-/// One row: the object and its counts.
+/// One row: which object, and its counts.
 #[derive(Clone)]
 struct Row {
-    object: Object,
-    desired: i32,
-    current: i32,
-    ready: i32,
+    kind: Kind,
+    namespace: String,
+    name: String,
+    resource_version: String,
+    created: Option<Time>,
+    desired: i64,
+    current: i64,
+    ready: i64,
     selector: String,
+}
+
+impl Row {
+    fn of(object: Object, desired: i32, current: i32, ready: i32, selector: String) -> Row {
+        Row {
+            kind: object.kind(),
+            namespace: object.namespace().to_string(),
+            name: object.name().to_string(),
+            resource_version: object.metadata().resource_version.clone().unwrap_or_default(),
+            created: object.metadata().creation_timestamp.clone(),
+            desired: desired.into(),
+            current: current.into(),
+            ready: ready.into(),
+            selector,
+        }
+    }
+
+    /// A row from an object as the server sent it (StatefulSets and DaemonSets: the dashboard
+    /// carries no decoder for them), its counts at the JSON `paths`.
+    fn raw(kind: Kind, o: &Value, [desired, current, ready]: [&str; 3]) -> Row {
+        let meta = &o["metadata"];
+        let count = |path: &str| {
+            o.pointer(path).and_then(Value::as_i64).unwrap_or(if path == "/spec/replicas" { 1 } else { 0 })
+        };
+        let labels = o.pointer("/spec/selector/matchLabels").and_then(Value::as_object);
+        Row {
+            kind,
+            namespace: meta["namespace"].as_str().unwrap_or_default().to_string(),
+            name: meta["name"].as_str().unwrap_or_default().to_string(),
+            resource_version: meta["resourceVersion"].as_str().unwrap_or_default().to_string(),
+            created: serde_json::from_value(meta["creationTimestamp"].clone()).ok(),
+            desired: count(desired),
+            current: count(current),
+            ready: count(ready),
+            selector: labels
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    fn reference(&self) -> String {
+        format!("{}/{}", self.kind.name().to_lowercase(), self.name)
+    }
 }
 
 fn labels(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
@@ -34,13 +85,13 @@ fn controller_rows(cluster: crate::state::Cluster, scope: super::scope::Scope) -
         .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
     {
         let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
-        rows.push(Row {
-            desired: spec.replicas.unwrap_or(1),
-            current: status.replicas,
-            ready: status.ready_replicas.unwrap_or(0),
-            selector: labels(spec.selector.as_ref()),
-            object: Object::ReplicationController(rc),
-        });
+        rows.push(Row::of(
+            Object::ReplicationController(rc),
+            spec.replicas.unwrap_or(1),
+            status.replicas,
+            status.ready_replicas.unwrap_or(0),
+            labels(spec.selector.as_ref()),
+        ));
     }
     for rs in cluster
         .list::<ReplicaSet>()
@@ -48,13 +99,13 @@ fn controller_rows(cluster: crate::state::Cluster, scope: super::scope::Scope) -
         .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
     {
         let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
-        rows.push(Row {
-            desired: spec.replicas.unwrap_or(1),
-            current: status.replicas,
-            ready: status.ready_replicas.unwrap_or(0),
-            selector: labels(spec.selector.match_labels.as_ref()),
-            object: Object::ReplicaSet(rs),
-        });
+        rows.push(Row::of(
+            Object::ReplicaSet(rs),
+            spec.replicas.unwrap_or(1),
+            status.replicas,
+            status.ready_replicas.unwrap_or(0),
+            labels(spec.selector.match_labels.as_ref()),
+        ));
     }
     for d in cluster
         .list::<Deployment>()
@@ -62,41 +113,21 @@ fn controller_rows(cluster: crate::state::Cluster, scope: super::scope::Scope) -
         .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
     {
         let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
-        rows.push(Row {
-            desired: spec.replicas.unwrap_or(1),
-            current: status.replicas.unwrap_or(0),
-            ready: status.ready_replicas.unwrap_or(0),
-            selector: labels(spec.selector.match_labels.as_ref()),
-            object: Object::Deployment(d),
-        });
+        rows.push(Row::of(
+            Object::Deployment(d),
+            spec.replicas.unwrap_or(1),
+            status.replicas.unwrap_or(0),
+            status.ready_replicas.unwrap_or(0),
+            labels(spec.selector.match_labels.as_ref()),
+        ));
     }
-    for set in cluster
-        .list::<StatefulSet>()
-        .into_iter()
-        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-    {
-        let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
-        rows.push(Row {
-            desired: spec.replicas.unwrap_or(1),
-            current: status.replicas,
-            ready: status.ready_replicas.unwrap_or(0),
-            selector: labels(spec.selector.match_labels.as_ref()),
-            object: Object::StatefulSet(set),
-        });
+    let shown = |o: &Value| scope.shows(o["metadata"]["namespace"].as_str().unwrap_or_default());
+    for o in cluster.raw_all(Kind::StatefulSet).iter().filter(|o| shown(o)) {
+        rows.push(Row::raw(Kind::StatefulSet, o, ["/spec/replicas", "/status/replicas", "/status/readyReplicas"]));
     }
-    for set in cluster
-        .list::<DaemonSet>()
-        .into_iter()
-        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-    {
-        let (spec, status) = (set.spec.clone().unwrap_or_default(), set.status.clone().unwrap_or_default());
-        rows.push(Row {
-            desired: status.desired_number_scheduled,
-            current: status.current_number_scheduled,
-            ready: status.number_ready,
-            selector: labels(spec.selector.match_labels.as_ref()),
-            object: Object::DaemonSet(set),
-        });
+    for o in cluster.raw_all(Kind::DaemonSet).iter().filter(|o| shown(o)) {
+        let counts = ["/status/desiredNumberScheduled", "/status/currentNumberScheduled", "/status/numberReady"];
+        rows.push(Row::raw(Kind::DaemonSet, o, counts));
     }
     rows
 }
@@ -116,20 +147,20 @@ pub fn WorkloadsTable() -> impl IntoView {
                     <tr><th>"NAME"</th><th>"DESIRED"</th><th>"CURRENT"</th><th>"READY"</th><th>"SELECTOR"</th><th>"AGE"</th><th></th></tr>
                 </thead>
                 <tbody>
-                    <For each=rows key=|r| (r.object.reference(), r.object.namespace().to_string(), r.object.resource_version()) let(r)>
+                    <For each=rows key=|r| (r.reference(), r.namespace.clone(), r.resource_version.clone()) let(r)>
                         {
-                            let reference = r.object.reference();
-                            let object = r.object.clone();
+                            let reference = r.reference();
+                            let (kind, namespace, name) = (r.kind, r.namespace.clone(), r.name.clone());
                             let behind = r.ready < r.desired;
                             view! {
                                 <tr data-controller=reference.clone() class:unready=behind>
-                                    <td class="mono">{super::qualified(r.object.namespace(), &reference)}</td>
+                                    <td class="mono">{super::qualified(&r.namespace, &reference)}</td>
                                     <td>{r.desired}</td>
                                     <td>{r.current}</td>
                                     <td>{r.ready}</td>
                                     <td class="mono">{r.selector.clone()}</td>
-                                    <td>{age(r.object.metadata().creation_timestamp.as_ref())}</td>
-                                    <td><button class="small" on:click=move |_| editor.edit(object.kind(), object.namespace(), object.name())>"Edit"</button></td>
+                                    <td>{age(r.created.as_ref())}</td>
+                                    <td><button class="small" on:click=move |_| editor.edit(kind, &namespace, &name)>"Edit"</button></td>
                                 </tr>
                             }
                         }
@@ -149,30 +180,38 @@ fn BatchTable() -> impl IntoView {
     let editor = use_editor();
     let scope = super::scope::use_scope();
     let rows = move || {
-        let shown = |ns: Option<&String>| scope.shows(ns.map(String::as_str).unwrap_or_default());
-        let mut rows: Vec<(Object, String, String)> = Vec::new();
-        for cron in cluster.list::<CronJob>().into_iter().filter(|c| shown(c.metadata.namespace.as_ref())) {
-            let spec = cron.spec.clone().unwrap_or_default();
-            let status = cron.status.clone().unwrap_or_default();
-            let state = if spec.suspend == Some(true) {
-                "Suspended".to_string()
-            } else {
-                format!("{} active", status.active.map_or(0, |a| a.len()))
-            };
-            let last = status
-                .last_schedule_time
-                .map_or_else(|| "never ran".to_string(), |t| format!("last ran {} ago", age(Some(&t))()));
-            rows.push((Object::CronJob(cron), state, format!("{} — {last}", spec.schedule)));
+        let shown = |o: &Value| scope.shows(o["metadata"]["namespace"].as_str().unwrap_or_default());
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let mut rows: Vec<(Kind, Value, String, String)> = Vec::new();
+        for cron in cluster.raw_all(Kind::CronJob).into_iter().filter(|o| shown(o)) {
+            let active = cron.pointer("/status/active").and_then(Value::as_array).map_or(0, Vec::len);
+            let state =
+                if cron["spec"]["suspend"] == true { "Suspended".to_string() } else { format!("{active} active") };
+            let last: Option<Time> = serde_json::from_value(cron["status"]["lastScheduleTime"].clone()).ok();
+            let last = last.map_or_else(|| "never ran".to_string(), |t| format!("last ran {} ago", age(Some(&t))()));
+            let progress = format!("{} — {last}", text(&cron["spec"]["schedule"]));
+            rows.push((Kind::CronJob, cron, state, progress));
         }
-        for job in cluster.list::<Job>().into_iter().filter(|j| shown(j.metadata.namespace.as_ref())) {
-            let state = svclab_shared::printers::job_status(&job).to_string();
-            let spec = job.spec.clone().unwrap_or_default();
-            let succeeded = job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0);
-            let completions = match spec.completions {
-                Some(c) => format!("{succeeded}/{c} completions"),
-                None => format!("{succeeded}/1 completions"),
+        for job in cluster.raw_all(Kind::Job).into_iter().filter(|o| shown(o)) {
+            let condition = |type_: &str| {
+                job.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == type_ && c["status"] == "True")
             };
-            rows.push((Object::Job(job), state, completions));
+            let state = if condition("Complete") {
+                "Complete"
+            } else if condition("Failed") {
+                "Failed"
+            } else if condition("Suspended") {
+                "Suspended"
+            } else {
+                "Running"
+            };
+            let succeeded = job.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0);
+            let completions = job.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+            rows.push((Kind::Job, job, state.to_string(), format!("{succeeded}/{completions} completions")));
         }
         rows
     };
@@ -183,18 +222,21 @@ fn BatchTable() -> impl IntoView {
             <table aria-label="Jobs and CronJobs">
                 <thead><tr><th>"NAME"</th><th>"STATUS"</th><th>"PROGRESS"</th><th>"AGE"</th><th></th></tr></thead>
                 <tbody>
-                    <For each=rows key=|(o, _, _)| (o.reference(), o.namespace().to_string(), o.resource_version()) let((object, state, progress))>
+                    <For each=rows key=|(k, o, _, _)| (*k, o["metadata"]["namespace"].to_string(), o["metadata"]["name"].to_string(), o["metadata"]["resourceVersion"].to_string()) let((kind, object, state, progress))>
                         {
-                            let reference = object.reference();
-                            let edited = object.clone();
+                            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                            let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+                            let reference = format!("{}/{name}", kind.name().to_lowercase());
+                            let created: Option<Time> = serde_json::from_value(object["metadata"]["creationTimestamp"].clone()).ok();
                             let failed = state == "Failed";
+                            let (edit_ns, edit_name) = (namespace.clone(), name.clone());
                             view! {
                                 <tr data-controller=reference.clone() class:unready=failed>
-                                    <td class="mono">{super::qualified(object.namespace(), &reference)}</td>
+                                    <td class="mono">{super::qualified(&namespace, &reference)}</td>
                                     <td>{state}</td>
                                     <td class="mono">{progress}</td>
-                                    <td>{age(object.metadata().creation_timestamp.as_ref())}</td>
-                                    <td><button class="small" on:click=move |_| editor.edit(edited.kind(), edited.namespace(), edited.name())>"Edit"</button></td>
+                                    <td>{age(created.as_ref())}</td>
+                                    <td><button class="small" on:click=move |_| editor.edit(kind, &edit_ns, &edit_name)>"Edit"</button></td>
                                 </tr>
                             }
                         }
