@@ -232,6 +232,37 @@ async fn the_kinds_real_manifests_carry_are_stored_and_served() {
         let (code, object) = lab.get(path).await;
         assert_eq!(code, 200, "{path}: {object}");
     }
+    // The autoscaler has no metrics: it says so, and keeps its target within its bounds.
+    let hpa = eventually(PATIENCE, "the autoscaler to miss its target", || async {
+        let (_, hpa) = lab.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").await;
+        (hpa["status"]["conditions"][0]["reason"] == "FailedGetScale").then_some(hpa)
+    })
+    .await;
+    assert_eq!(
+        hpa["status"]["conditions"][0]["message"],
+        "the HPA controller was unable to get the target's current scale: deployments/scale.apps \"web\" not found"
+    );
+    lab.apply("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 7\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: busybox, command: [sleep, '3600']}]}\n").await;
+    let hpa = eventually(PATIENCE, "the deployment scaled down to maxReplicas", || async {
+        let (_, d) = lab.get("/apis/apps/v1/namespaces/default/deployments/web").await;
+        let (_, hpa) = lab.get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web").await;
+        (d["spec"]["replicas"] == 5 && hpa["status"]["conditions"][1]["type"] == "ScalingActive").then_some(hpa)
+    })
+    .await;
+    assert_eq!(hpa["status"]["conditions"][1]["reason"], "FailedGetResourceMetric", "{hpa}");
+    assert_eq!(hpa["status"]["desiredReplicas"], 5);
+    lab.send(
+        reqwest::Method::DELETE,
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "application/json",
+        String::new(),
+    )
+    .await;
+    eventually(PATIENCE, "the deployment's pods to go", || async {
+        let (_, pods) = lab.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").await;
+        pods["items"].as_array()?.is_empty().then_some(())
+    })
+    .await;
     // The disruption budget counts the pods it covers.
     for name in ["web-a", "web-b"] {
         lab.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nspec: {{containers: [{{name: c, image: busybox, command: [sleep, '3600']}}]}}\n")).await;

@@ -14,11 +14,13 @@
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
 //! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
+//! - [`autoscaler`]: HorizontalPodAutoscalers without metrics: replicas kept within bounds.
 //! - [`disruption`]: PodDisruptionBudgets' status: healthy pods and the disruptions allowed.
 //! - [`job`]: Jobs: pods run to completion, with parallelism, back-off and deadlines.
 //! - [`cronjob`]: Jobs from CronJobs' schedules.
 //! - [`csrsigning`]: certificates for approved CertificateSigningRequests, from the cluster CA.
 
+pub mod autoscaler;
 pub mod cronjob;
 pub mod csrsigning;
 pub mod daemonset;
