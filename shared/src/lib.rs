@@ -15,6 +15,7 @@
 //! - [`printers`]: `kubectl get`'s columns for every kind, as kube-apiserver prints them.
 //! - [`doctor`]: the service doctor, the chapter's troubleshooting checklist as findings.
 //! - [`ports`]: resolving a service's `targetPort` against a pod's container ports.
+//! - [`scale`]: desired and current replicas of the scalable kinds, and changing them.
 //! - [`resources`]: what discovery says of each kind: short names, categories, verbs, subresources.
 //! - [`program`]: which built-in program a container image runs (or the default one).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as numbers.
@@ -34,6 +35,7 @@ pub mod printers;
 pub mod program;
 pub mod quantity;
 pub mod resources;
+pub mod scale;
 pub mod selector;
 pub mod service;
 pub mod topology;

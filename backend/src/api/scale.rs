@@ -11,44 +11,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use svclab_shared::Object;
-use svclab_shared::selector::Selector;
-
-/// The desired replicas and the selector, as text, of a scalable object.
-fn replicas_and_selector(object: &Object) -> Option<(i32, String)> {
-    match object {
-        Object::Deployment(d) => {
-            let spec = d.spec.as_ref()?;
-            let selector = Selector::from_label_selector(&spec.selector).ok()?;
-            Some((spec.replicas.unwrap_or(1), selector.to_string()))
-        }
-        Object::ReplicaSet(rs) => {
-            let spec = rs.spec.as_ref()?;
-            let selector = Selector::from_label_selector(&spec.selector).ok()?;
-            Some((spec.replicas.unwrap_or(1), selector.to_string()))
-        }
-        Object::ReplicationController(rc) => {
-            let spec = rc.spec.as_ref()?;
-            let selector = Selector::from_map(spec.selector.as_ref()?);
-            Some((spec.replicas.unwrap_or(1), selector.to_string()))
-        }
-        Object::StatefulSet(s) => {
-            let spec = s.spec.as_ref()?;
-            let selector = Selector::from_label_selector(&spec.selector).ok()?;
-            Some((spec.replicas.unwrap_or(1), selector.to_string()))
-        }
-        _ => None,
-    }
-}
-
-fn status_replicas(object: &Object) -> i32 {
-    match object {
-        Object::Deployment(d) => d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-        Object::ReplicaSet(rs) => rs.status.as_ref().map_or(0, |s| s.replicas),
-        Object::ReplicationController(rc) => rc.status.as_ref().map_or(0, |s| s.replicas),
-        Object::StatefulSet(s) => s.status.as_ref().map_or(0, |s| s.replicas),
-        _ => 0,
-    }
-}
+use svclab_shared::scale::{replicas_and_selector, status_replicas, with_replicas};
 
 /// The Scale of an object.
 fn scale_of(object: &Object) -> Value {
@@ -67,18 +30,6 @@ fn scale_of(object: &Object) -> Value {
         "spec": {"replicas": replicas},
         "status": {"replicas": status_replicas(object), "selector": selector},
     })
-}
-
-fn with_replicas(object: &Object, replicas: i32) -> Object {
-    let mut updated = object.clone();
-    match &mut updated {
-        Object::Deployment(d) => d.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
-        Object::ReplicaSet(rs) => rs.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
-        Object::ReplicationController(rc) => rc.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
-        Object::StatefulSet(s) => s.spec.get_or_insert_with(Default::default).replicas = Some(replicas),
-        _ => {}
-    }
-    updated
 }
 
 /// What a write of the Scale sent: a whole Scale (PUT) or a patch to one.

@@ -12,6 +12,7 @@ use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use svclab_shared::scale::{replicas_and_selector, status_replicas, with_replicas};
 use svclab_shared::{Kind, Object};
 
 const COMPONENT: &str = "horizontal-pod-autoscaler";
@@ -29,29 +30,8 @@ fn target_kind(kind: &str) -> Option<Kind> {
 
 /// A scalable object's desired and current replicas.
 fn replicas(object: &Object) -> Option<(i32, i32)> {
-    Some(match object {
-        Object::Deployment(d) => {
-            (d.spec.as_ref()?.replicas.unwrap_or(1), d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0))
-        }
-        Object::ReplicaSet(r) => (r.spec.as_ref()?.replicas.unwrap_or(1), r.status.as_ref().map_or(0, |s| s.replicas)),
-        Object::StatefulSet(s) => (s.spec.as_ref()?.replicas.unwrap_or(1), s.status.as_ref().map_or(0, |s| s.replicas)),
-        Object::ReplicationController(r) => {
-            (r.spec.as_ref()?.replicas.unwrap_or(1), r.status.as_ref().map_or(0, |s| s.replicas))
-        }
-        _ => return None,
-    })
-}
-
-fn with_replicas(object: &Object, n: i32) -> Object {
-    let mut updated = object.clone();
-    match &mut updated {
-        Object::Deployment(d) => d.spec.get_or_insert_with(Default::default).replicas = Some(n),
-        Object::ReplicaSet(r) => r.spec.get_or_insert_with(Default::default).replicas = Some(n),
-        Object::StatefulSet(s) => s.spec.get_or_insert_with(Default::default).replicas = Some(n),
-        Object::ReplicationController(r) => r.spec.get_or_insert_with(Default::default).replicas = Some(n),
-        _ => {}
-    }
-    updated
+    let (desired, _) = replicas_and_selector(object)?;
+    Some((desired, status_replicas(object)))
 }
 
 /// Why no metric can be had: the first metric's words (cpu by default), as the controller puts them.
