@@ -251,6 +251,8 @@ impl App {
         tracker.spawn(runtime::run(crons, store.clone(), cancel.clone()));
         let autoscalers = crate::controllers::autoscaler::AutoscalerController::new(registry.clone());
         tracker.spawn(runtime::run(autoscalers, store.clone(), cancel.clone()));
+        let quotas = crate::controllers::quota::QuotaController::new(registry.clone());
+        tracker.spawn(runtime::run(quotas, store.clone(), cancel.clone()));
         let budgets = crate::controllers::disruption::DisruptionController::new(registry.clone());
         tracker.spawn(runtime::run(budgets, store.clone(), cancel.clone()));
         let volumes = crate::controllers::volumes::VolumeController::new(registry.clone());

@@ -277,6 +277,13 @@ async fn the_kinds_real_manifests_carry_are_stored_and_served() {
         (Some(2), Some(1))
     );
     assert_eq!(budget["status"]["disruptionsAllowed"], 1, "{budget}");
+    // The quota reports what the namespace uses (the two pods at least).
+    let quota = eventually(PATIENCE, "the quota's usage", || async {
+        let (_, quota) = lab.get("/api/v1/namespaces/default/resourcequotas/quota").await;
+        (quota["status"]["used"]["pods"] == "2").then_some(quota)
+    })
+    .await;
+    assert_eq!(quota["status"]["hard"]["pods"], "10", "{quota}");
     // Every namespace has its default ServiceAccount and the cluster CA, a new one too.
     lab.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n").await;
     for ns in ["default", "kube-system", "shop"] {

@@ -15,6 +15,7 @@
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
 //! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
 //! - [`autoscaler`]: HorizontalPodAutoscalers without metrics: replicas kept within bounds.
+//! - [`quota`]: ResourceQuotas' usage (reported, not enforced).
 //! - [`disruption`]: PodDisruptionBudgets' status: healthy pods and the disruptions allowed.
 //! - [`job`]: Jobs: pods run to completion, with parallelism, back-off and deadlines.
 //! - [`cronjob`]: Jobs from CronJobs' schedules.
@@ -32,6 +33,7 @@ pub mod job;
 pub mod loadbalancer;
 pub mod nodelifecycle;
 pub mod owners;
+pub mod quota;
 pub mod replication;
 pub mod revisions;
 pub mod runtime;
