@@ -79,6 +79,15 @@ pub fn readiness_check(pod: &Pod) -> ReadinessCheck {
     ReadinessCheck::Other { container, description }
 }
 
+/// The names of a pod's app containers and of its init containers, in order: what a log or
+/// exec may name (only an app container is chosen by default).
+pub fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
+    let spec = pod.spec.as_ref();
+    let apps = spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
+    let init = spec.iter().flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.clone())).collect();
+    (apps, init)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

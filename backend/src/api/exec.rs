@@ -72,10 +72,7 @@ fn target(
     container: Option<String>,
 ) -> Result<(Arc<PodSandbox>, String), ApiError> {
     let pod: Pod = state.store().get_typed(ns, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
-    let containers: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
-    // Init containers may be named too (never chosen by default).
-    let init: Vec<String> =
-        pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.clone())).collect();
+    let (containers, init) = svclab_shared::pod::container_names(&pod);
     let container = match container {
         Some(c) if containers.contains(&c) || init.contains(&c) => c,
         Some(c) => return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),

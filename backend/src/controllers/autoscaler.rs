@@ -3,7 +3,7 @@
 //! reports the current replicas, and says in its conditions that it cannot get metrics, so it
 //! scales no further (`ScalingActive: False, FailedGetResourceMetric`).
 
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -166,9 +166,6 @@ impl Reconciler for AutoscalerController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(hpa) = self.registry.store().get_typed::<HorizontalPodAutoscaler>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        outcome(COMPONENT, key, self.sync(&hpa).map(|()| None))
+        sync_live(self.registry.store(), key, COMPONENT, |hpa: &HorizontalPodAutoscaler| self.sync(hpa).map(|()| None))
     }
 }

@@ -6,7 +6,7 @@
 
 use super::job::finished;
 use super::owners::{controller_keys, controller_of, reference_to};
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -271,14 +271,9 @@ impl Reconciler for CronJobController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(cron) = self.registry.store().get_typed::<CronJob>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        if cron.metadata.deletion_timestamp.is_some() {
-            return Action::AwaitChange;
-        }
         // A little after the time, so that the schedule has fired when it looks again.
-        outcome(COMPONENT, key, self.sync(&cron).map(|next| next.map(|n| n + Duration::from_millis(5))))
+        let sync = |cron: &CronJob| self.sync(cron).map(|next| next.map(|n| n + Duration::from_millis(5)));
+        sync_live(self.registry.store(), key, COMPONENT, sync)
     }
 }
 

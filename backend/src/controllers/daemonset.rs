@@ -5,7 +5,7 @@
 
 use super::owners::{controller_keys, owned_pods, reference_to};
 use super::revisions::{self, HASH_LABEL};
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use super::scheduler::fits;
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -245,25 +245,15 @@ impl Reconciler for DaemonSetController {
             Object::DaemonSet(_) => vec![ObjectKey::of(object)],
             Object::Pod(_) => controller_keys(Kind::DaemonSet, object, old),
             // A node that comes, goes or changes its labels or taints may need a daemon pod.
-            Object::Node(_) => self
-                .registry
-                .store()
-                .list_typed::<DaemonSet>(None)
-                .iter()
-                .map(|d| ObjectKey::of(&Object::DaemonSet(d.clone())))
-                .collect(),
+            Object::Node(_) => {
+                self.registry.store().list(Kind::DaemonSet, None).1.iter().map(|d| ObjectKey::of(d)).collect()
+            }
             _ => vec![],
         }
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(set) = self.registry.store().get_typed::<DaemonSet>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        if set.metadata.deletion_timestamp.is_some() {
-            return Action::AwaitChange;
-        }
-        outcome(COMPONENT, key, self.sync(&set).map(|()| None))
+        sync_live(self.registry.store(), key, COMPONENT, |set: &DaemonSet| self.sync(set).map(|()| None))
     }
 }
 

@@ -4,7 +4,7 @@
 //! no eviction API to hold to it; `kubectl get pdb` and `kubectl drain`'s reading of it are
 //! what the numbers are for.
 
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -132,10 +132,7 @@ impl Reconciler for DisruptionController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(pdb) = self.registry.store().get_typed::<PodDisruptionBudget>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        outcome(COMPONENT, key, self.sync(&pdb).map(|()| None))
+        sync_live(self.registry.store(), key, COMPONENT, |pdb: &PodDisruptionBudget| self.sync(pdb).map(|()| None))
     }
 }
 

@@ -5,7 +5,7 @@
 //! The counting is [`count`] and [`decide`], pure.
 
 use super::owners::{controller_keys, owned_pods, reference_to};
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -221,10 +221,7 @@ impl JobController {
                 self.event(job, "Warning", reason, message);
             }
             Decision::Suspend => self.delete_pods(job, &counts.active),
-            Decision::Run { create, delete, wait } if !wait.is_zero() => {
-                let _ = (create, delete);
-                again = Some(*wait);
-            }
+            Decision::Run { wait, .. } if !wait.is_zero() => again = Some(*wait),
             Decision::Run { create, delete, .. } => {
                 let mut doomed = counts.active.clone();
                 doomed.sort_by_key(is_ready);
@@ -367,13 +364,7 @@ impl Reconciler for JobController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(job) = self.registry.store().get_typed::<Job>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        if job.metadata.deletion_timestamp.is_some() {
-            return Action::AwaitChange;
-        }
-        outcome(COMPONENT, key, self.sync(&job))
+        sync_live(self.registry.store(), key, COMPONENT, |job: &Job| self.sync(job))
     }
 }
 

@@ -4,7 +4,7 @@
 //! `kubectl describe quota` shows them. svclab reports the usage; it does not refuse what
 //! would exceed a quota.
 
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -129,10 +129,7 @@ impl Reconciler for QuotaController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(quota) = self.registry.store().get_typed::<ResourceQuota>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        outcome(COMPONENT, key, self.sync(&quota).map(|()| None))
+        sync_live(self.registry.store(), key, COMPONENT, |quota: &ResourceQuota| self.sync(quota).map(|()| None))
     }
 }
 

@@ -33,6 +33,20 @@ pub fn outcome<E: std::fmt::Display>(name: &str, key: &ObjectKey, result: Result
     }
 }
 
+/// Reconciles the object behind `key` with `sync` unless it is gone or being deleted (its
+/// dependents go with it), and says what next as [`outcome`] does.
+pub fn sync_live<T: svclab_shared::Typed + serde::de::DeserializeOwned, E: std::fmt::Display>(
+    store: &Store,
+    key: &ObjectKey,
+    name: &str,
+    sync: impl FnOnce(&T) -> Result<Option<Duration>, E>,
+) -> Action {
+    match store.get_typed::<T>(&key.namespace, &key.name) {
+        Some(object) if object.metadata().deletion_timestamp.is_none() => outcome(name, key, sync(&object)),
+        _ => Action::AwaitChange,
+    }
+}
+
 /// A level-triggered controller.
 pub trait Reconciler: Send + 'static {
     /// A name for logs.

@@ -128,8 +128,8 @@ pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
     if !affinity_matches(pod, node) {
         return Err("node(s) didn't match Pod's node affinity/selector".into());
     }
-    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
     let untolerated = taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")

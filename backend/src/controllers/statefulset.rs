@@ -8,7 +8,7 @@
 
 use super::owners::{controller_keys, owned_pods, reference_to};
 use super::revisions::{self, HASH_LABEL};
-use super::runtime::{Action, Reconciler, outcome};
+use super::runtime::{Action, Reconciler, sync_live};
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -343,13 +343,7 @@ impl Reconciler for StatefulSetController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let Some(set) = self.registry.store().get_typed::<StatefulSet>(&key.namespace, &key.name) else {
-            return Action::AwaitChange;
-        };
-        if set.metadata.deletion_timestamp.is_some() {
-            return Action::AwaitChange;
-        }
-        outcome(COMPONENT, key, self.sync(&set).map(|()| None))
+        sync_live(self.registry.store(), key, COMPONENT, |set: &StatefulSet| self.sync(set).map(|()| None))
     }
 }
 

@@ -55,7 +55,7 @@ fn secret_entries(secret: &Secret) -> Vec<(String, Vec<u8>)> {
 /// `metadata.labels['app']` and the other paths a `fieldRef` may name.
 fn field_value(info: &PodInfo, field: &ObjectFieldSelector) -> Result<String, String> {
     let meta = &info.pod.metadata;
-    let spec = info.pod.spec.clone().unwrap_or_default();
+    let spec = info.pod.spec.as_ref();
     let path = field.field_path.as_str();
     let keyed = |prefix: &str, map: Option<&BTreeMap<String, String>>| {
         let key = path.strip_prefix(prefix)?.strip_prefix("['")?.strip_suffix("']")?;
@@ -70,8 +70,8 @@ fn field_value(info: &PodInfo, field: &ObjectFieldSelector) -> Result<String, St
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "metadata.labels" => format_map(meta.labels.as_ref()),
         "metadata.annotations" => format_map(meta.annotations.as_ref()),
-        "spec.nodeName" => spec.node_name.unwrap_or_default(),
-        "spec.serviceAccountName" => spec.service_account_name.unwrap_or_default(),
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => info.host_ip.to_string(),
         "status.podIP" | "status.podIPs" => info.pod_ip.to_string(),
         _ => match keyed("metadata.labels", meta.labels.as_ref())
@@ -91,9 +91,13 @@ fn resource_value(
     field: &ResourceFieldSelector,
     lookup: &dyn Lookup,
 ) -> Result<String, String> {
-    let spec = info.pod.spec.clone().unwrap_or_default();
     let target = match field.container_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(name) => spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| c.name == name),
+        Some(name) => info
+            .pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+            .find(|c| c.name == name),
         None => Some(container),
     };
     let target = target.ok_or_else(|| format!("container {:?} not found", field.container_name))?;
@@ -262,14 +266,13 @@ fn downward_files(
     items: &[DownwardAPIVolumeFile],
     lookup: &dyn Lookup,
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let spec = info.pod.spec.clone().unwrap_or_default();
+    let first = info.pod.spec.as_ref().and_then(|s| s.containers.first()).cloned().unwrap_or_default();
     items
         .iter()
         .map(|item| {
             let value = if let Some(f) = &item.field_ref {
                 field_value(info, f)?
             } else if let Some(r) = &item.resource_field_ref {
-                let first = spec.containers.first().cloned().unwrap_or_default();
                 resource_value(info, &first, r, lookup)?
             } else {
                 String::new()
@@ -310,9 +313,8 @@ impl Storage {
 impl PodVolumes {
     /// Sets up the pod's volumes; the error is kubelet's `MountVolume.SetUp failed …` event.
     pub fn set_up(info: &PodInfo, node: &str, storage: &Storage, lookup: &dyn Lookup) -> Result<PodVolumes, String> {
-        let spec = info.pod.spec.clone().unwrap_or_default();
         let mut out = PodVolumes::default();
-        for v in spec.volumes.iter().flatten() {
+        for v in info.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let (volume, source) = if let Some(claim) = &v.persistent_volume_claim {
                 let pv = lookup.claim_volume(info.namespace(), &claim.claim_name)?;
                 (storage.volume(format!("pv/{pv}")), Source::Writable)
@@ -334,8 +336,7 @@ impl PodVolumes {
     /// Writes the projected volumes from the API's objects as they are now (the kubelet's
     /// periodic sync after a ConfigMap or Secret changes); the error names the volume.
     pub fn refresh(&self, info: &PodInfo, lookup: &dyn Lookup) -> Result<(), (String, String)> {
-        let spec = info.pod.spec.clone().unwrap_or_default();
-        for v in spec.volumes.iter().flatten().filter(|v| projected(v)) {
+        for v in info.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| projected(v)) {
             let Some((_, volume, _)) = self.volumes.iter().find(|(n, _, _)| *n == v.name) else { continue };
             let files = projected_files(info, v, lookup).map_err(|e| (v.name.clone(), e))?;
             volume.set_files(&files);

@@ -131,6 +131,13 @@ impl Kubelet {
         }
     }
 
+    /// Tells a running pod that an object its configuration reads changed.
+    fn config_changed(&self, sandbox: &PodSandbox) {
+        let Some(pod) = self.registry.store().get_typed::<Pod>(&sandbox.namespace, &sandbox.name) else { return };
+        let lookup = ApiLookup { store: self.registry.store(), node: &self.node };
+        sandbox.config_changed(&pod, self.node_ip, &lookup);
+    }
+
     fn is_mine(&self, object: &Object) -> bool {
         object.downcast::<Pod>().and_then(|p| p.spec.as_ref()?.node_name.as_deref()) == Some(self.node.as_str())
     }
@@ -263,10 +270,22 @@ impl Reconciler for Kubelet {
 
     fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
         if matches!(object.kind(), Kind::ConfigMap | Kind::Secret | Kind::PersistentVolumeClaim) {
-            // What the running pods of the namespace read may have changed.
+            // What the running pods of the namespace read may have changed: their projected
+            // volumes are written again and what waits for such an object looks again. Done
+            // here, on such changes only, not on every pod status write.
             let ns = object.namespace();
-            let pods = self.sandboxes.on_node(&self.node).into_iter().filter(|s| s.namespace == ns);
-            return pods.map(|s| ObjectKey::new(Kind::Pod, &s.namespace, &s.name)).collect();
+            for sandbox in self.sandboxes.on_node(&self.node).into_iter().filter(|s| s.namespace == ns) {
+                self.config_changed(&sandbox);
+            }
+            return vec![];
+        }
+        // The downward API's labels and annotations follow the pod's.
+        if let (Object::Pod(pod), Some(Object::Pod(before))) = (object, old)
+            && (pod.metadata.labels != before.metadata.labels
+                || pod.metadata.annotations != before.metadata.annotations)
+            && let Some(sandbox) = self.sandboxes.get(object.namespace(), object.name())
+        {
+            self.config_changed(&sandbox);
         }
         let mine = self.is_mine(object) || old.is_some_and(|o| self.is_mine(o));
         if mine { vec![ObjectKey::of(object)] } else { vec![] }
@@ -303,8 +322,6 @@ impl Reconciler for Kubelet {
                 Action::AwaitChange
             }
             (Some(pod), Some(sandbox)) => {
-                let lookup = ApiLookup { store: self.registry.store(), node: &self.node };
-                sandbox.config_changed(&pod, self.node_ip, &lookup);
                 // The sandbox runs; if the status the API shows was overwritten, report it again.
                 if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
                     sandbox.status_changed();

@@ -7,10 +7,12 @@ use crate::components::apply::use_editor;
 use crate::state::use_cluster;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use leptos::prelude::*;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use svclab_shared::{Kind, Object};
+use svclab_shared::{Kind, Typed};
 
 /// One row: which object, and its counts.
 #[derive(Clone)]
@@ -27,13 +29,13 @@ struct Row {
 }
 
 impl Row {
-    fn of(object: Object, desired: i32, current: i32, ready: i32, selector: String) -> Row {
+    fn of(kind: Kind, meta: &ObjectMeta, desired: i32, current: i32, ready: i32, selector: String) -> Row {
         Row {
-            kind: object.kind(),
-            namespace: object.namespace().to_string(),
-            name: object.name().to_string(),
-            resource_version: object.metadata().resource_version.clone().unwrap_or_default(),
-            created: object.metadata().creation_timestamp.clone(),
+            kind,
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            created: meta.creation_timestamp.clone(),
             desired: desired.into(),
             current: current.into(),
             ready: ready.into(),
@@ -76,51 +78,44 @@ fn labels(map: Option<&std::collections::BTreeMap<String, String>>) -> String {
     map.map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")).unwrap_or_default()
 }
 
+/// The rows of a kind decoded into its type, counted by `counts` (desired, current, ready,
+/// selector).
+fn typed_rows<T: Typed + DeserializeOwned>(
+    cluster: crate::state::Cluster,
+    scope: super::scope::Scope,
+    rows: &mut Vec<Row>,
+    counts: impl Fn(&T) -> (i32, i32, i32, String),
+) {
+    cluster.fold::<T, _>((), |(), object| {
+        let meta = object.metadata();
+        if scope.shows(meta.namespace.as_deref().unwrap_or_default()) {
+            let (desired, current, ready, selector) = counts(object);
+            rows.push(Row::of(T::OBJECT_KIND, meta, desired, current, ready, selector));
+        }
+    });
+}
+
 /// The rows of every controller kind in the namespaces shown.
 fn controller_rows(cluster: crate::state::Cluster, scope: super::scope::Scope) -> Vec<Row> {
     let mut rows = Vec::new();
-    for rc in cluster
-        .list::<ReplicationController>()
-        .into_iter()
-        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-    {
-        let (spec, status) = (rc.spec.clone().unwrap_or_default(), rc.status.clone().unwrap_or_default());
-        rows.push(Row::of(
-            Object::ReplicationController(rc),
-            spec.replicas.unwrap_or(1),
-            status.replicas,
-            status.ready_replicas.unwrap_or(0),
-            labels(spec.selector.as_ref()),
-        ));
-    }
-    for rs in cluster
-        .list::<ReplicaSet>()
-        .into_iter()
-        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-    {
-        let (spec, status) = (rs.spec.clone().unwrap_or_default(), rs.status.clone().unwrap_or_default());
-        rows.push(Row::of(
-            Object::ReplicaSet(rs),
-            spec.replicas.unwrap_or(1),
-            status.replicas,
-            status.ready_replicas.unwrap_or(0),
-            labels(spec.selector.match_labels.as_ref()),
-        ));
-    }
-    for d in cluster
-        .list::<Deployment>()
-        .into_iter()
-        .filter(|o| scope.shows(o.metadata.namespace.as_deref().unwrap_or_default()))
-    {
-        let (spec, status) = (d.spec.clone().unwrap_or_default(), d.status.clone().unwrap_or_default());
-        rows.push(Row::of(
-            Object::Deployment(d),
-            spec.replicas.unwrap_or(1),
-            status.replicas.unwrap_or(0),
-            status.ready_replicas.unwrap_or(0),
-            labels(spec.selector.match_labels.as_ref()),
-        ));
-    }
+    typed_rows::<ReplicationController>(cluster, scope, &mut rows, |rc| {
+        let (spec, status) = (rc.spec.as_ref(), rc.status.as_ref());
+        let selector = labels(spec.and_then(|s| s.selector.as_ref()));
+        let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+        (spec.and_then(|s| s.replicas).unwrap_or(1), status.map_or(0, |s| s.replicas), ready, selector)
+    });
+    typed_rows::<ReplicaSet>(cluster, scope, &mut rows, |rs| {
+        let (spec, status) = (rs.spec.as_ref(), rs.status.as_ref());
+        let selector = labels(spec.and_then(|s| s.selector.match_labels.as_ref()));
+        let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+        (spec.and_then(|s| s.replicas).unwrap_or(1), status.map_or(0, |s| s.replicas), ready, selector)
+    });
+    typed_rows::<Deployment>(cluster, scope, &mut rows, |d| {
+        let (spec, status) = (d.spec.as_ref(), d.status.as_ref());
+        let selector = labels(spec.and_then(|s| s.selector.match_labels.as_ref()));
+        let (current, ready) = (status.and_then(|s| s.replicas), status.and_then(|s| s.ready_replicas));
+        (spec.and_then(|s| s.replicas).unwrap_or(1), current.unwrap_or(0), ready.unwrap_or(0), selector)
+    });
     let shown = |o: &Value| scope.shows(o["metadata"]["namespace"].as_str().unwrap_or_default());
     for o in cluster.raw_all(Kind::StatefulSet).iter().filter(|o| shown(o)) {
         rows.push(Row::raw(Kind::StatefulSet, o, ["/spec/replicas", "/status/replicas", "/status/readyReplicas"]));
@@ -193,22 +188,10 @@ fn BatchTable() -> impl IntoView {
             rows.push((Kind::CronJob, cron, state, progress));
         }
         for job in cluster.raw_all(Kind::Job).into_iter().filter(|o| shown(o)) {
-            let condition = |type_: &str| {
-                job.pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == type_ && c["status"] == "True")
-            };
-            let state = if condition("Complete") {
-                "Complete"
-            } else if condition("Failed") {
-                "Failed"
-            } else if condition("Suspended") {
-                "Suspended"
-            } else {
-                "Running"
-            };
+            let conditions = job.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten();
+            let pairs =
+                conditions.map(|c| (c["type"].as_str().unwrap_or_default(), c["status"].as_str().unwrap_or_default()));
+            let state = svclab_shared::printers::job_status_of(pairs, !job["metadata"]["deletionTimestamp"].is_null());
             let succeeded = job.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0);
             let completions = job.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
             rows.push((Kind::Job, job, state.to_string(), format!("{succeeded}/{completions} completions")));

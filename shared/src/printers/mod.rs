@@ -15,7 +15,7 @@ pub use apps::label_selector;
 pub use config::{DEFAULT_CLASS_ANNOTATION, access_modes};
 pub use networking::{ingress_address, ingress_hosts, ingress_ports};
 pub use pod::{pod_ready, pod_restart_count, pod_restarts, pod_status};
-pub use workloads::job_status;
+pub use workloads::{job_status, job_status_of};
 
 use crate::{Kind, Object};
 use jiff::Timestamp;

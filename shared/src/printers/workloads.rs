@@ -8,7 +8,7 @@ use super::{AGE, Column, NAME, Row, age, column, format_labels, human_duration, 
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricTarget};
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobCondition};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
@@ -112,28 +112,32 @@ pub const JOB_COLUMNS: &[Column] = &[
     wide("Selector", "A label query over pods that should match the pod count."),
 ];
 
-fn has_condition(conditions: Option<&Vec<JobCondition>>, type_: &str) -> bool {
-    conditions.into_iter().flatten().any(|c| c.type_ == type_ && c.status == "True")
-}
-
-/// A job's STATUS as kubectl prints it: `Complete`, `Failed`, `Terminating`, `Suspended`, …
-pub fn job_status(job: &Job) -> &'static str {
-    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
-    if has_condition(conditions, "Complete") {
+/// A job's STATUS from its conditions' `(type, status)` and whether it is being deleted:
+/// `Complete`, `Failed`, `Terminating`, `Suspended`, … (the dashboard passes them from JSON).
+pub fn job_status_of<'a>(conditions: impl IntoIterator<Item = (&'a str, &'a str)>, deleting: bool) -> &'static str {
+    let true_: Vec<&str> = conditions.into_iter().filter(|(_, s)| *s == "True").map(|(t, _)| t).collect();
+    let has = |t: &str| true_.contains(&t);
+    if has("Complete") {
         "Complete"
-    } else if has_condition(conditions, "Failed") {
+    } else if has("Failed") {
         "Failed"
-    } else if job.metadata.deletion_timestamp.is_some() {
+    } else if deleting {
         "Terminating"
-    } else if has_condition(conditions, "Suspended") {
+    } else if has("Suspended") {
         "Suspended"
-    } else if has_condition(conditions, "FailureTarget") {
+    } else if has("FailureTarget") {
         "FailureTarget"
-    } else if has_condition(conditions, "SuccessCriteriaMet") {
+    } else if has("SuccessCriteriaMet") {
         "SuccessCriteriaMet"
     } else {
         "Running"
     }
+}
+
+/// A job's STATUS as kubectl prints it.
+pub fn job_status(job: &Job) -> &'static str {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten();
+    job_status_of(conditions.map(|c| (c.type_.as_str(), c.status.as_str())), job.metadata.deletion_timestamp.is_some())
 }
 
 pub fn job(job: &Job, now: Timestamp) -> Row {
