@@ -5,11 +5,12 @@ use crate::api::{self, ApiState};
 use crate::bootstrap;
 use crate::controllers::csrsigning::{ClusterCa, CsrSigningController};
 use crate::controllers::endpointslices::EndpointSliceController;
-use crate::controllers::loadbalancer::LoadBalancerController;
+use crate::controllers::loadbalancer::{AddressPool, LoadBalancerController};
 use crate::controllers::{
     endpoints::EndpointsController, replication::ReplicationManager, runtime, scheduler::Scheduler,
 };
 use crate::dns::{self, DnsConfig};
+use crate::gateway::GatewayController;
 use crate::informer::Informer;
 use crate::ingress::{IngressAddon, IngressConfig};
 use crate::kubelet::{Kubelet, Sandboxes};
@@ -168,7 +169,8 @@ impl App {
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
         let ca = Arc::new(ClusterCa::generate());
-        Self::controller_manager(&registry, &config, &plan, &ca, &tracker, &cancel);
+        let address_pool = AddressPool::new(plan.load_balancer_pool);
+        Self::controller_manager(&registry, &config, &address_pool, &ca, &tracker, &cancel);
         let nodes =
             (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
         let listeners = Listeners {
@@ -202,6 +204,10 @@ impl App {
         if config.ingress.enabled {
             ingress.enable().await?;
         }
+        bootstrap::gateway_class(&registry)?;
+        let pool = config.load_balancers.then(|| address_pool.clone());
+        let gateways = GatewayController::new(registry.clone(), informer.clone(), network.clone(), &ingress, pool);
+        tracker.spawn(gateways.run(cancel.clone()));
         let state = ApiState {
             registry: registry.clone(),
             network: network.clone(),
@@ -224,7 +230,7 @@ impl App {
     fn controller_manager(
         registry: &Registry,
         config: &Config,
-        plan: &AddressPlan,
+        pool: &AddressPool,
         ca: &ClusterCa,
         tracker: &TaskTracker,
         cancel: &CancellationToken,
@@ -258,7 +264,7 @@ impl App {
         let volumes = crate::controllers::volumes::VolumeController::new(registry.clone());
         tracker.spawn(runtime::run(volumes, store.clone(), cancel.clone()));
         if config.load_balancers {
-            let lb = LoadBalancerController::new(registry.clone(), plan.load_balancer_pool);
+            let lb = LoadBalancerController::new(registry.clone(), pool.clone());
             tracker.spawn(runtime::run(lb, store.clone(), cancel.clone()));
         }
     }

@@ -95,6 +95,16 @@ pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) ->
 
 /// The IngressClass the ingress add-on serves (`nginx`, ingress-nginx's controller), marked as
 /// the cluster's default as minikube's add-on does.
+/// The GatewayClass of svclab's Gateway controller, as a cloud provides its own.
+pub fn gateway_class(registry: &Registry) -> Result<(), ApiError> {
+    use svclab_shared::gateway::{CLASS, CONTROLLER};
+    ensure(
+        registry,
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": CLASS},
+        "spec": {"controllerName": CONTROLLER, "description": "svclab's Gateways: an address from the load-balancer pool, served by svclab's proxy"}}),
+    )
+}
+
 pub fn ingress_class(registry: &Registry) -> Result<(), ApiError> {
     ensure(
         registry,

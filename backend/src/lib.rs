@@ -13,6 +13,8 @@
 //! - [`proxy`]: the service proxy (kube-proxy): its table, the routing decision, its listeners.
 //! - [`dns`]: cluster DNS on hickory-server.
 //! - [`ingress`]: the ingress controller add-on: host and path routing, TLS by SNI on rustls.
+//! - [`gateway`]: the Gateway API controller: Gateways on pool addresses, HTTPRoutes, statuses;
+//!   served by the ingress's data path.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
 //! - [`metrics`]: Prometheus metrics (network and DNS programming latency).
@@ -24,6 +26,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod dns;
 pub mod error;
+pub mod gateway;
 pub mod informer;
 pub mod ingress;
 pub mod kubeconfig;

@@ -8,6 +8,7 @@
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
 //! - [`describe`]: `kubectl describe service` as text.
 //! - [`display`]: columns as `kubectl get` prints them (PORT(S), SELECTOR, AGE…).
+//! - [`gateway`]: the Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) and hostname rules.
 //! - [`legacy`]: older API versions accepted and converted (the chapter's `extensions/v1beta1` Ingress).
 //! - [`highlight`]: YAML syntax highlighting for the dashboard's manifest editor.
 //! - [`lab`]: the lab endpoints' requests and answers (apply, exec, test requests).
@@ -25,6 +26,7 @@
 pub mod describe;
 pub mod display;
 pub mod doctor;
+pub mod gateway;
 pub mod highlight;
 pub mod lab;
 pub mod legacy;

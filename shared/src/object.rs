@@ -1,6 +1,7 @@
 //! The Kubernetes kinds svclab serves: one [`Object`] enum over the `k8s-openapi` types, and
 //! [`Kind`], which knows each kind's API group, version, plural and scope.
 
+use crate::gateway;
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
@@ -151,6 +152,10 @@ kinds! {
     ClusterRole(rbac::ClusterRole), namespaced: false;
     ClusterRoleBinding(rbac::ClusterRoleBinding), namespaced: false;
     StorageClass(storage::StorageClass), namespaced: false;
+    GatewayClass(gateway::GatewayClass), namespaced: false;
+    Gateway(gateway::Gateway), namespaced: true;
+    HttpRoute(gateway::HttpRoute), namespaced: true;
+    ReferenceGrant(gateway::ReferenceGrant), namespaced: true;
 }
 
 /// Why a document could not be read as an object.

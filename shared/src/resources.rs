@@ -41,6 +41,8 @@ pub const GROUP_ORDER: &[&str] = &[
     "storage.k8s.io",
     "coordination.k8s.io",
     "discovery.k8s.io",
+    // CRDs' groups come after the built-in ones.
+    "gateway.networking.k8s.io",
 ];
 
 impl Kind {
@@ -77,6 +79,9 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => &["hpa"],
             Kind::NetworkPolicy => &["netpol"],
             Kind::StorageClass => &["sc"],
+            Kind::GatewayClass => &["gc"],
+            Kind::Gateway => &["gtw"],
+            Kind::ReferenceGrant => &["refgrant"],
             Kind::Secret
             | Kind::EndpointSlice
             | Kind::Lease
@@ -85,7 +90,8 @@ impl Kind {
             | Kind::Role
             | Kind::RoleBinding
             | Kind::ClusterRole
-            | Kind::ClusterRoleBinding => &[],
+            | Kind::ClusterRoleBinding
+            | Kind::HttpRoute => &[],
         }
     }
 
@@ -102,6 +108,7 @@ impl Kind {
             | Kind::Job
             | Kind::CronJob
             | Kind::HorizontalPodAutoscaler => &["all"],
+            Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute | Kind::ReferenceGrant => &["gateway-api"],
             _ => &[],
         }
     }
@@ -138,6 +145,9 @@ impl Kind {
         const QUOTA: &[Subresource] = &[status("", "v1", "ResourceQuota")];
         const PDB: &[Subresource] = &[status("policy", "v1", "PodDisruptionBudget")];
         const HPA: &[Subresource] = &[status("autoscaling", "v2", "HorizontalPodAutoscaler")];
+        const GATEWAY_CLASS: &[Subresource] = &[status(crate::gateway::GROUP, "v1", "GatewayClass")];
+        const GATEWAY: &[Subresource] = &[status(crate::gateway::GROUP, "v1", "Gateway")];
+        const HTTPROUTE: &[Subresource] = &[status(crate::gateway::GROUP, "v1", "HTTPRoute")];
         const CSR: &[Subresource] = &[
             Subresource {
                 name: "approval",
@@ -167,6 +177,9 @@ impl Kind {
             Kind::ResourceQuota => QUOTA,
             Kind::PodDisruptionBudget => PDB,
             Kind::HorizontalPodAutoscaler => HPA,
+            Kind::GatewayClass => GATEWAY_CLASS,
+            Kind::Gateway => GATEWAY,
+            Kind::HttpRoute => HTTPROUTE,
             _ => &[],
         }
     }

@@ -10,38 +10,58 @@ use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use svclab_shared::service::ServiceType;
 use svclab_shared::{Kind, Object};
 
-pub struct LoadBalancerController {
-    registry: Registry,
-    /// The pool's network; addresses .1 to .254 are handed out.
-    pool: Ipv4Addr,
-    assigned: BTreeMap<ObjectKey, Ipv4Addr>,
+/// The cloud's address pool: addresses .1 to .254 of one network, handed to load-balancer
+/// Services and to Gateways (one pool, so they never collide).
+#[derive(Clone)]
+pub struct AddressPool {
+    network: Ipv4Addr,
+    assigned: Arc<Mutex<BTreeMap<ObjectKey, Ipv4Addr>>>,
 }
 
-impl LoadBalancerController {
-    pub fn new(registry: Registry, pool: Ipv4Addr) -> Self {
-        LoadBalancerController { registry, pool, assigned: BTreeMap::new() }
+impl AddressPool {
+    pub fn new(network: Ipv4Addr) -> Self {
+        AddressPool { network, assigned: Arc::default() }
     }
 
     fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        ip.octets()[..3] == self.pool.octets()[..3] && !matches!(ip.octets()[3], 0 | 255)
+        ip.octets()[..3] == self.network.octets()[..3] && !matches!(ip.octets()[3], 0 | 255)
     }
 
-    fn allocate(&mut self, key: &ObjectKey, current: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
-        if let Some(ip) = self.assigned.get(key) {
+    /// The address of `key`: the one it has, else `current` (the one its status shows, after a
+    /// restart) when free, else the first free one; `None` when the pool is exhausted.
+    pub fn allocate(&self, key: &ObjectKey, current: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ip) = assigned.get(key) {
             return Some(*ip);
         }
         let taken = |ip: &Ipv4Addr, assigned: &BTreeMap<ObjectKey, Ipv4Addr>| assigned.values().any(|a| a == ip);
-        // Keep the address the status already shows (after a restart of the controller).
-        let ip = current.filter(|ip| self.in_pool(*ip) && !taken(ip, &self.assigned)).or_else(|| {
-            let [a, b, c, _] = self.pool.octets();
-            (1..=254).map(|d| Ipv4Addr::new(a, b, c, d)).find(|ip| !taken(ip, &self.assigned))
+        let ip = current.filter(|ip| self.in_pool(*ip) && !taken(ip, &assigned)).or_else(|| {
+            let [a, b, c, _] = self.network.octets();
+            (1..=254).map(|d| Ipv4Addr::new(a, b, c, d)).find(|ip| !taken(ip, &assigned))
         })?;
-        self.assigned.insert(key.clone(), ip);
+        assigned.insert(key.clone(), ip);
         Some(ip)
+    }
+
+    /// Gives `key`'s address back.
+    pub fn release(&self, key: &ObjectKey) {
+        self.assigned.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+pub struct LoadBalancerController {
+    registry: Registry,
+    pool: AddressPool,
+}
+
+impl LoadBalancerController {
+    pub fn new(registry: Registry, pool: AddressPool) -> Self {
+        LoadBalancerController { registry, pool }
     }
 }
 
@@ -64,12 +84,12 @@ impl Reconciler for LoadBalancerController {
         let is_lb =
             svc.as_ref().and_then(|s| s.spec.as_ref()).is_some_and(|s| ServiceType::of(s) == ServiceType::LoadBalancer);
         let Some(svc) = svc else {
-            self.assigned.remove(key);
+            self.pool.release(key);
             return Action::AwaitChange;
         };
         let current = ingress_ip(&svc);
         let wanted = if is_lb {
-            match self.allocate(key, current) {
+            match self.pool.allocate(key, current) {
                 Some(ip) => Some(ip),
                 None => {
                     let msg =
@@ -85,7 +105,7 @@ impl Reconciler for LoadBalancerController {
                 }
             }
         } else {
-            self.assigned.remove(key);
+            self.pool.release(key);
             None
         };
         if wanted == current {

@@ -108,7 +108,7 @@ where
         if routes.has_changed().unwrap_or(false) {
             table = routes.borrow_and_update().clone();
         }
-        let next = if client.buf.is_empty() { Next::Read } else { client.next(&frontend, &table, &peer) };
+        let next = if client.buf.is_empty() { Next::Read } else { client.next(&frontend, &*table, &peer) };
         match next {
             Next::Read => {
                 if !waiting {
@@ -177,7 +177,7 @@ where
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Looks at the head at the start of the buffer and decides what to do with it; a request
     /// for a pod has its pod-side head written to `up`.
-    fn next(&mut self, frontend: &Frontend, table: &super::routes::RouteTable, peer: &Peer) -> Next {
+    fn next(&mut self, frontend: &Frontend, table: &dyn super::router::Router, peer: &Peer) -> Next {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         let len = match req.parse(&self.buf) {
@@ -229,15 +229,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
         let host = host.and_then(|h| std::str::from_utf8(h).ok()).unwrap_or_default();
         let keep_alive = if http10 { keep_alive && !close } else { !close };
-        let path = target.split('?').next().unwrap_or(target);
-        let cookies = req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("cookie")).map(|h| h.value);
-        let cookie = |name: &str| affinity::find_cookie(cookies, name);
-        let (to, set_cookie, read_timeout) = match frontend.choose(table, host, path, cookie, request_id) {
-            Choice::Pod { to, set_cookie, read_timeout } => (to, set_cookie, read_timeout),
-            Choice::NotFound => return Next::Answer { len, status: StatusCode::NOT_FOUND, keep_alive, head },
-            Choice::Unavailable => {
-                return Next::Answer { len, status: StatusCode::SERVICE_UNAVAILABLE, keep_alive, head };
-            }
+        let asked = Asked { host, target, method, request_id, headers: req.headers };
+        let (to, set_cookie, read_timeout) = match route(frontend, table, &asked) {
+            Ok(routed) => routed,
+            Err(Some(status)) => return Next::Answer { len, status, keep_alive, head },
+            Err(None) => return Next::Hyper,
         };
         let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Next::Reject(StatusCode::BAD_REQUEST) };
         let up = &mut self.up;
@@ -336,6 +332,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 }
 
+/// A parsed request head, as routing reads it.
+struct Asked<'a, 'h> {
+    host: &'a str,
+    target: &'a str,
+    method: &'a str,
+    request_id: Option<&'a str>,
+    headers: &'a [httparse::Header<'h>],
+}
+
+/// Where a request goes: a pod (with its affinity cookie and read timeout); or the status the
+/// ingress answers itself; or `Err(None)`, hyper's path (the rule's filters change the request).
+fn route(
+    frontend: &Frontend,
+    table: &dyn super::router::Router,
+    asked: &Asked,
+) -> Result<(SocketAddrV4, Option<String>, Duration), Option<StatusCode>> {
+    let (path, query) = match asked.target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (asked.target, None),
+    };
+    let headers = super::router::Parsed(asked.headers);
+    let view = super::router::Request { host: asked.host, path, query, method: asked.method, headers: &headers };
+    let found = table.route(&view);
+    // Whatever a route's filters change is done in one place, hyper's path.
+    if found.and_then(|m| m.filters).is_some_and(|f| !f.is_empty()) {
+        return Err(None);
+    }
+    let cookies = asked.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("cookie")).map(|h| h.value);
+    let cookie = |name: &str| affinity::find_cookie(cookies, name);
+    match frontend.choose(found, asked.host, path, cookie, asked.request_id) {
+        Choice::Pod { to, set_cookie, read_timeout } => Ok((to, set_cookie, read_timeout)),
+        Choice::NotFound => Err(Some(StatusCode::NOT_FOUND)),
+        Choice::Unavailable => Err(Some(StatusCode::SERVICE_UNAVAILABLE)),
+        Choice::Invalid => Err(Some(StatusCode::INTERNAL_SERVER_ERROR)),
+    }
+}
+
 /// The status line and headers of the pod's answer as they go to the client, in `out`; and how
 /// the body will be delimited.
 fn response_head(out: &mut Vec<u8>, head: &upstream::Head, forward: &Forward) -> Delimit {
@@ -389,6 +422,7 @@ fn answer(out: &mut Vec<u8>, status: StatusCode, keep_alive: bool, head: bool) {
         StatusCode::SERVICE_UNAVAILABLE => ("text/html", http::error_page(http::UNAVAILABLE)),
         StatusCode::BAD_GATEWAY => ("text/html", http::error_page(http::BAD_GATEWAY)),
         StatusCode::GATEWAY_TIMEOUT => ("text/html", http::error_page(http::GATEWAY_TIMEOUT)),
+        StatusCode::INTERNAL_SERVER_ERROR => ("text/html", http::error_page(http::INTERNAL_ERROR)),
         _ => ("text/plain; charset=utf-8", String::new()),
     };
     out.clear();

@@ -24,6 +24,7 @@ pub const NOT_FOUND: &str = "default backend - 404\n";
 pub const UNAVAILABLE: &str = "503 Service Temporarily Unavailable";
 pub const BAD_GATEWAY: &str = "502 Bad Gateway";
 pub const GATEWAY_TIMEOUT: &str = "504 Gateway Time-out";
+pub const INTERNAL_ERROR: &str = "500 Internal Server Error";
 
 pub(super) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -64,6 +65,16 @@ impl Peer {
     pub fn new(addr: SocketAddr, scheme: &'static str, port: u16) -> Self {
         let client_ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an address is a header value");
         Peer { client_ip, port: HeaderValue::from(port), scheme: HeaderValue::from_static(scheme) }
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        self.scheme.to_str().unwrap_or("http")
+    }
+
+    /// The port the client connected to.
+    pub fn port(&self) -> u16 {
+        self.port.to_str().ok().and_then(|p| p.parse().ok()).unwrap_or(80)
     }
 
     /// The values of the [`FORWARDED`] headers, in their order, for a request to `host`.
@@ -123,6 +134,16 @@ pub fn error_page(title: &str) -> String {
     format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     )
+}
+
+/// A redirect to `location` with `status` (a `RequestRedirect` filter's answer).
+pub(super) fn redirect(status: u16, location: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, location);
+    }
+    r
 }
 
 pub(super) fn html_error(status: StatusCode, title: &str) -> Response<Body> {

@@ -5,7 +5,7 @@
 use super::certs::{Certificates, SniResolver};
 use super::downstream;
 use super::http::Peer;
-use super::routes::RouteTable;
+use super::router::Router;
 use super::server::{self, Frontend};
 use super::traces::Traces;
 use crate::network::Network;
@@ -41,7 +41,7 @@ async fn accept(listener: &TcpListener, cancel: &CancellationToken) -> Option<(T
 /// What a worker needs to build its own [`Frontend`].
 #[derive(Clone)]
 pub struct Shared {
-    pub routes: watch::Receiver<Arc<RouteTable>>,
+    pub routes: watch::Receiver<Arc<dyn Router>>,
     pub network: Network,
     pub source: Ipv4Addr,
     pub traces: Arc<Traces>,

@@ -43,12 +43,13 @@ pub mod affinity;
 pub mod certs;
 mod downstream;
 pub mod http;
-mod listener;
+pub mod listener;
 mod pool;
+pub mod router;
 pub mod routes;
 pub mod server;
 mod sync;
-mod traces;
+pub mod traces;
 pub use sync::Sources;
 pub mod upstream;
 
@@ -171,6 +172,11 @@ impl IngressAddon {
         self.inner.traces.take(request_id)
     }
 
+    /// Where the traces of test requests are kept (the Gateways' listeners record theirs here too).
+    pub fn traces(&self) -> Arc<traces::Traces> {
+        self.inner.traces.clone()
+    }
+
     /// Where it listens while enabled.
     pub async fn addresses(&self) -> Option<Addresses> {
         self.inner.running.lock().await.as_ref().map(|r| r.addresses)
@@ -194,7 +200,8 @@ impl IngressAddon {
 
         let cancel = self.inner.cancel.child_token();
         let tasks = TaskTracker::new();
-        let (routes_tx, routes_rx) = watch::channel(Arc::new(routes::RouteTable::default()));
+        let empty: Arc<dyn router::Router> = Arc::new(routes::RouteTable::default());
+        let (routes_tx, routes_rx) = watch::channel(empty);
         let (certs_tx, certs_rx) = watch::channel(Arc::new(certs::Certificates::default()));
         let published = sync::Published { routes: routes_tx, certificates: certs_tx };
         let address = status_address(addresses.http);

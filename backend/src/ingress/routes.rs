@@ -5,6 +5,7 @@
 //! backends, and each backend's ready endpoints read from its service's Endpoints (the controller
 //! sends to pods, not to the service).
 
+use super::router::Match;
 use crate::informer::{Informer, ServiceState, Services};
 use crate::store::ObjectKey;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
@@ -114,6 +115,9 @@ pub struct Backend {
     pub read_timeout: Duration,
     /// Why there are no endpoints, when that is known (no such service, no such port).
     pub problem: Option<String>,
+    /// A reference the route may not use or that names nothing usable: answered with 500, as
+    /// Gateway API asks (an Ingress's backend without endpoints is a 503).
+    pub invalid: bool,
     cursor: Cursor,
 }
 
@@ -170,16 +174,6 @@ struct HostRoutes {
     paths: Vec<PathRoute>,
     /// The `defaultBackend` of the (oldest) Ingress with rules for this host that has one.
     fallback: Option<Arc<Backend>>,
-}
-
-/// How a request was routed (borrowed from the table: nothing is counted or copied per request).
-#[derive(Clone, Copy, Debug)]
-pub struct Match<'t> {
-    pub backend: &'t Backend,
-    /// `kubia.example.com/kubia (Prefix)`, or `default backend`.
-    pub rule: &'t str,
-    /// The matched path (for the affinity cookie's path).
-    pub path: &'t str,
 }
 
 /// Every route this controller serves, as of one moment.
@@ -294,11 +288,12 @@ impl RouteTable {
             .or_else(|| host.split_once('.').and_then(|(_, parent)| self.wildcards.get(parent)))
             .unwrap_or(&self.any_host);
         let path = path.split(['?', '#']).next().unwrap_or("/");
+        let found = |backend, rule, path| Match { backend, rule, path, filters: None, weight: None };
         if let Some(p) = routes.paths.iter().find(|p| p.matches(path)) {
-            return Some(Match { backend: &p.backend, rule: &p.rule, path: &p.path });
+            return Some(found(&p.backend, &p.rule, &p.path));
         }
         let backend = routes.fallback.as_ref().or(self.default_backend.as_ref())?;
-        Some(Match { backend, rule: "default backend", path: "/" })
+        Some(found(backend, "default backend", "/"))
     }
 
     /// Whether any Ingress routes anything (for tests and the dashboard).
@@ -307,6 +302,12 @@ impl RouteTable {
             && self.wildcards.is_empty()
             && self.any_host.paths.is_empty()
             && self.default_backend.is_none()
+    }
+}
+
+impl super::router::Router for RouteTable {
+    fn route(&self, request: &super::router::Request<'_>) -> Option<Match<'_>> {
+        RouteTable::route(self, request.host, request.path)
     }
 }
 
@@ -320,62 +321,96 @@ fn resolve_backend(
     affinity: Option<CookieAffinity>,
     read_timeout: Duration,
 ) -> Backend {
-    let mut out = Backend {
-        ingress: ingress.to_string(),
-        service: String::new(),
-        port: String::new(),
-        endpoints: Vec::new(),
-        affinity,
-        read_timeout,
-        problem: None,
-        cursor: Cursor::default(),
-    };
     let Some(service) = &backend.service else {
+        let mut out = Backend::new(ingress, String::new(), String::new(), read_timeout);
         out.problem = Some("resource backends are not served by this controller".into());
         return out;
     };
-    out.service = format!("{ns}/{}", service.name);
     let port = service.port.clone().unwrap_or_default();
-    out.port = port.name.clone().unwrap_or_else(|| port.number.unwrap_or(0).to_string());
-    let Some(state) = inputs.services.service(ns, &service.name) else {
-        out.problem = Some(format!("service \"{}\" not found", out.service));
-        return out;
-    };
-    let ports = state.service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
-    let found = ports.iter().find(|p| match (&port.name, port.number) {
-        (Some(name), _) => p.name.as_deref() == Some(name.as_str()),
-        (None, Some(number)) => p.port == number,
-        _ => false,
-    });
-    let Some(service_port) = found else {
-        out.problem = Some(format!("service \"{}\" does not have a port {}", out.service, out.port));
-        return out;
-    };
-    let port_name = service_port.name.clone().unwrap_or_default();
-    let protocol = service_port.protocol.clone().unwrap_or_else(|| "TCP".into());
-    for subset in state.endpoints.as_ref().and_then(|e| e.subsets.clone()).into_iter().flatten() {
-        let subset_ports = subset.ports.clone().unwrap_or_default();
-        let Some(ep_port) = subset_ports.iter().find(|p| {
-            p.name.clone().unwrap_or_default() == port_name
-                && p.protocol.clone().unwrap_or_else(|| "TCP".into()) == protocol
-        }) else {
-            continue;
-        };
-        for address in subset.addresses.iter().flatten() {
-            let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
-            let pod = address.target_ref.as_ref().and_then(|r| r.name.clone());
-            out.endpoints.push(Endpoint {
-                addr: SocketAddrV4::new(ip, ep_port.port as u16),
-                pod,
-                node: address.node_name.clone(),
-            });
+    let mut out = Backend::resolve(inputs.services, ns, &service.name, &port, ingress, read_timeout);
+    out.affinity = affinity;
+    out
+}
+
+impl Backend {
+    /// A backend without endpoints yet.
+    pub fn new(owner: &str, service: String, port: String, read_timeout: Duration) -> Backend {
+        Backend {
+            ingress: owner.to_string(),
+            service,
+            port,
+            endpoints: Vec::new(),
+            affinity: None,
+            read_timeout,
+            problem: None,
+            invalid: false,
+            cursor: Cursor::default(),
         }
     }
-    out.endpoints.sort_by_key(|e| e.addr);
-    if out.endpoints.is_empty() {
-        out.problem = Some(format!("service \"{}\" has no ready endpoints", out.service));
+
+    /// The ready endpoints of `namespace/service`'s `port` (by name or number), for the route
+    /// `owner`.
+    pub fn resolve(
+        services: &dyn ServiceLookup,
+        ns: &str,
+        service: &str,
+        port: &k8s_openapi::api::networking::v1::ServiceBackendPort,
+        owner: &str,
+        read_timeout: Duration,
+    ) -> Backend {
+        let shown_port = port.name.clone().unwrap_or_else(|| port.number.unwrap_or(0).to_string());
+        let mut out = Backend::new(owner, format!("{ns}/{service}"), shown_port, read_timeout);
+        out.fill(services, ns, service, port);
+        out
     }
-    out
+
+    fn fill(
+        &mut self,
+        services: &dyn ServiceLookup,
+        ns: &str,
+        name: &str,
+        port: &k8s_openapi::api::networking::v1::ServiceBackendPort,
+    ) {
+        let out = self;
+        let Some(state) = services.service(ns, name) else {
+            out.problem = Some(format!("service \"{}\" not found", out.service));
+            return;
+        };
+        let ports = state.service.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
+        let found = ports.iter().find(|p| match (&port.name, port.number) {
+            (Some(name), _) => p.name.as_deref() == Some(name.as_str()),
+            (None, Some(number)) => p.port == number,
+            _ => false,
+        });
+        let Some(service_port) = found else {
+            out.problem = Some(format!("service \"{}\" does not have a port {}", out.service, out.port));
+            return;
+        };
+        let port_name = service_port.name.clone().unwrap_or_default();
+        let protocol = service_port.protocol.clone().unwrap_or_else(|| "TCP".into());
+        for subset in state.endpoints.as_ref().and_then(|e| e.subsets.clone()).into_iter().flatten() {
+            let subset_ports = subset.ports.clone().unwrap_or_default();
+            let Some(ep_port) = subset_ports.iter().find(|p| {
+                p.name.clone().unwrap_or_default() == port_name
+                    && p.protocol.clone().unwrap_or_else(|| "TCP".into()) == protocol
+            }) else {
+                continue;
+            };
+            for address in subset.addresses.iter().flatten() {
+                let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
+                let pod = address.target_ref.as_ref().and_then(|r| r.name.clone());
+                out.endpoints.push(Endpoint {
+                    addr: SocketAddrV4::new(ip, ep_port.port as u16),
+                    pod,
+                    node: address.node_name.clone(),
+                });
+            }
+        }
+        out.endpoints.sort_by_key(|e| e.addr);
+        if out.endpoints.is_empty() {
+            out.problem = Some(format!("service \"{}\" has no ready endpoints", out.service));
+        }
+    }
 }
 
 #[cfg(test)]

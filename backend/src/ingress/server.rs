@@ -11,11 +11,11 @@
 
 use super::affinity;
 use super::http::{
-    self, BAD_GATEWAY, Body, BoxError, FORWARDED, GATEWAY_TIMEOUT, NOT_FOUND, Peer, UNAVAILABLE, X_REQUEST_ID,
-    html_error, strip_hop_by_hop, text, wants_upgrade,
+    self, BAD_GATEWAY, Body, BoxError, FORWARDED, GATEWAY_TIMEOUT, INTERNAL_ERROR, NOT_FOUND, Peer, UNAVAILABLE,
+    X_REQUEST_ID, html_error, strip_hop_by_hop, text, wants_upgrade,
 };
 use super::pool::{PodStream, Pool};
-use super::routes::RouteTable;
+use super::router::{Filters, Match, Request as RouteRequest, Router};
 use super::traces::Traces;
 use super::upstream;
 use crate::network::Network;
@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 /// Everything a request needs: the current routes and the pool of connections to pods.
 #[derive(Clone)]
 pub struct Frontend {
-    routes: watch::Receiver<Arc<RouteTable>>,
+    routes: watch::Receiver<Arc<dyn Router>>,
     pool: Arc<Pool>,
     /// Connections for bodiless requests, read and written in the client connection's task.
     direct: Arc<upstream::Pool<PodStream>>,
@@ -48,7 +48,7 @@ pub struct Frontend {
 
 impl Frontend {
     pub fn new(
-        routes: watch::Receiver<Arc<RouteTable>>,
+        routes: watch::Receiver<Arc<dyn Router>>,
         network: Network,
         source: Ipv4Addr,
         traces: Arc<Traces>,
@@ -63,16 +63,17 @@ impl Frontend {
     }
 
     /// The route table: the current one, and each that replaces it.
-    pub fn routes(&self) -> watch::Receiver<Arc<RouteTable>> {
+    pub fn routes(&self) -> watch::Receiver<Arc<dyn Router>> {
         self.routes.clone()
     }
 
-    /// Where a request for `host` and `path` goes by `table`; `cookie` gives the value of a
-    /// cookie the request sent (asked only when the backend has cookie affinity). A request
-    /// with an `X-Request-ID` (the dashboard's test requests send one) leaves a trace of why.
+    /// Which endpoint serves a request `found` routed (`None`: no rule matched); `cookie` gives
+    /// the value of a cookie the request sent (asked only when the backend has cookie
+    /// affinity). A request with an `X-Request-ID` (the dashboard's test requests send one)
+    /// leaves a trace of why.
     pub fn choose<'c>(
         &self,
-        table: &RouteTable,
+        found: Option<Match<'_>>,
         host: &str,
         path: &str,
         cookie: impl FnOnce(&str) -> Option<&'c str>,
@@ -83,7 +84,7 @@ impl Frontend {
                 self.traces.record(id, hop);
             }
         };
-        let Some(found) = table.route(host, path) else {
+        let Some(found) = found else {
             if request_id.is_some() {
                 let reason =
                     format!("no rule matches host {host:?} and path {path:?}: the default backend answers 404");
@@ -102,7 +103,7 @@ impl Frontend {
                     ..Hop::default()
                 });
             }
-            return Choice::Unavailable;
+            return if backend.invalid { Choice::Invalid } else { Choice::Unavailable };
         }
         let (endpoint, set_cookie, new_cookie) = match &backend.affinity {
             Some(a) => match affinity::pick(a, backend, cookie(&a.name), found.path) {
@@ -115,11 +116,14 @@ impl Frontend {
         if request_id.is_some() {
             let n = backend.endpoints.len();
             let name = backend.affinity.as_ref().map(|a| a.name.as_str()).unwrap_or_default();
-            let reason = match new_cookie {
+            let mut reason = match new_cookie {
                 Some(false) => format!("affinity cookie {name} names this endpoint"),
                 Some(true) => format!("round-robin over {n} ready endpoints; new affinity cookie {name}"),
                 None => format!("round-robin over {n} ready endpoints"),
             };
+            if let Some((weight, total)) = found.weight {
+                reason = format!("weight {weight} of {total} chose {}; {reason}", backend.service);
+            }
             trace(Hop {
                 service: backend.service.clone(),
                 virtual_address: found.rule.to_string(),
@@ -145,13 +149,99 @@ impl Frontend {
         let host = host_value.as_ref().and_then(|h| h.to_str().ok()).unwrap_or_default();
         let request_id = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok());
         let table = self.routes.borrow().clone();
+        let found = {
+            let (uri, headers) = (req.uri(), req.headers());
+            let view =
+                RouteRequest { host, path: uri.path(), query: uri.query(), method: req.method().as_str(), headers };
+            table.route(&view)
+        };
+        let filters = found.and_then(|m| m.filters).filter(|f| !f.is_empty());
+        if let Some(redirect) = filters.and_then(|f| f.redirect.as_ref()) {
+            let location = redirect.location(peer.scheme(), host, peer.port(), req.uri().path(), req.uri().query());
+            return http::redirect(redirect.status, &location);
+        }
         let cookies = req.headers().get_all(header::COOKIE);
         let cookie = |name: &str| affinity::find_cookie(cookies.iter().map(HeaderValue::as_bytes), name);
-        let (addr, set_cookie, read_timeout) = match self.choose(&table, host, req.uri().path(), cookie, request_id) {
+        let (addr, set_cookie, read_timeout) = match self.choose(found, host, req.uri().path(), cookie, request_id) {
             Choice::Pod { to, set_cookie, read_timeout } => (to, set_cookie, read_timeout),
             Choice::NotFound => return text(StatusCode::NOT_FOUND, NOT_FOUND),
             Choice::Unavailable => return html_error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            Choice::Invalid => return html_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
         };
+        let host = host.to_string();
+        if let Some(filters) = filters {
+            self.filter_request(filters, &mut req);
+        }
+        let answered = self.forward(req, addr, &host, peer, read_timeout);
+        let mut response = match filters.and_then(|f| f.request_timeout) {
+            Some(limit) => match tokio::time::timeout(limit, answered).await {
+                Ok(r) => r,
+                Err(_) => return html_error(StatusCode::GATEWAY_TIMEOUT, GATEWAY_TIMEOUT),
+            },
+            None => answered.await,
+        };
+        if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        if let Some(filters) = filters {
+            filters.response_headers.apply(response.headers_mut());
+        }
+        response
+    }
+
+    /// A route's changes to a request on its way: headers, a new host or path, and copies to
+    /// mirrors (sent apart, their answers dropped; bodies are not copied).
+    fn filter_request(&self, filters: &Filters, req: &mut Request<Incoming>) {
+        filters.request_headers.apply(req.headers_mut());
+        if let Some(rewrite) = &filters.rewrite {
+            if let Some(host) = rewrite.hostname.as_ref().and_then(|h| HeaderValue::from_str(h).ok()) {
+                req.headers_mut().insert(header::HOST, host);
+            }
+            if let Some(change) = &rewrite.path {
+                let path = change.apply(req.uri().path());
+                let target = match req.uri().query() {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path,
+                };
+                if let Ok(uri) = target.parse() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        for mirror in &filters.mirrors {
+            if mirror.backend.endpoints.is_empty() || !sampled(mirror.numerator, mirror.denominator) {
+                continue;
+            }
+            let mut head = Vec::with_capacity(512);
+            upstream::encode_head(req, &mut head);
+            // One request on its own connection, which the pod closes after answering.
+            head.truncate(head.len().saturating_sub(2));
+            head.extend_from_slice(b"connection: close\r\n\r\n");
+            let (pool, to) = (self.pool.clone(), mirror.backend.next().addr);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let copy = async {
+                    let mut stream = pool.open(to).await.map_err(io::Error::other)?;
+                    stream.write_all(&head).await?;
+                    let mut sink = [0u8; 4096];
+                    while stream.read(&mut sink).await? > 0 {}
+                    io::Result::Ok(())
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(10), copy).await;
+            });
+        }
+    }
+
+    /// Sends a routed request to the pod at `addr` and returns its answer (or the ingress's
+    /// own 502 or 504).
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        addr: SocketAddrV4,
+        host: &str,
+        peer: &Peer,
+        read_timeout: Duration,
+    ) -> Response<Body> {
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         // Origin form (`/path?query`) on the connection to the pod.
@@ -214,9 +304,6 @@ impl Frontend {
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             strip_hop_by_hop(response.headers_mut(), false);
         }
-        if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-        }
         response
     }
 
@@ -256,6 +343,13 @@ pub enum Choice {
     NotFound,
     /// The backend has no ready endpoint: 503.
     Unavailable,
+    /// The rule's backend is a reference that cannot be used (Gateway API): 500.
+    Invalid,
+}
+
+/// Whether this request is one of `numerator` in `denominator` (a mirror's fraction).
+fn sampled(numerator: u32, denominator: u32) -> bool {
+    numerator >= denominator || rand::random_range(0..denominator.max(1)) < numerator
 }
 
 /// Serves the rest of a client connection with hyper's server: the requests the fast path

@@ -24,7 +24,7 @@ const COMPONENT: &str = "nginx-ingress-controller";
 
 /// What the data path reads.
 pub struct Published {
-    pub routes: watch::Sender<Arc<RouteTable>>,
+    pub routes: watch::Sender<Arc<dyn super::router::Router>>,
     pub certificates: watch::Sender<Arc<Certificates>>,
 }
 

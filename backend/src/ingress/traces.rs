@@ -14,7 +14,7 @@ pub struct Traces {
 impl Traces {
     const KEEP: usize = 1024;
 
-    pub(super) fn record(&self, id: &str, hop: Hop) {
+    pub(crate) fn record(&self, id: &str, hop: Hop) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.0.insert(id.to_string(), hop).is_none() {
             recent.1.push_back(id.to_string());

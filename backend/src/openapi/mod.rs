@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use svclab_shared::Kind;
+use svclab_shared::gateway as gw;
 
 /// Where a schema's definitions are referenced from (`#/components/schemas/<name>`).
 pub const REF_PREFIX: &str = "#/components/schemas/";
@@ -254,7 +255,51 @@ fn root_schema(generator: &mut SchemaGenerator, kind: Kind) -> schemars::Schema 
         Kind::ClusterRole => generator.subschema_for::<rbac::v1::ClusterRole>(),
         Kind::ClusterRoleBinding => generator.subschema_for::<rbac::v1::ClusterRoleBinding>(),
         Kind::StorageClass => generator.subschema_for::<storage::v1::StorageClass>(),
+        Kind::GatewayClass => {
+            let (spec, status) =
+                (gateway_spec::<gw::class::GatewayClassSpec>, gateway_spec::<gw::class::GatewayClassStatus>);
+            crd_root(generator, kind, spec, Some(status))
+        }
+        Kind::Gateway => {
+            let (spec, status) = (gateway_spec::<gw::gw::GatewaySpec>, gateway_spec::<gw::gw::GatewayStatus>);
+            crd_root(generator, kind, spec, Some(status))
+        }
+        Kind::HttpRoute => {
+            let (spec, status) = (gateway_spec::<gw::route::HttpRouteSpec>, gateway_spec::<gw::route::HttpRouteStatus>);
+            crd_root(generator, kind, spec, Some(status))
+        }
+        Kind::ReferenceGrant => crd_root(generator, kind, gateway_spec::<gw::grant::ReferenceGrantSpec>, None),
     }
+}
+
+fn gateway_spec<T: schemars::JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A custom resource's schema as kube-apiserver publishes a CRD's (named by its reversed group,
+/// `io.k8s.networking.gateway.v1.HTTPRoute`): `apiVersion`, `kind`, `metadata`, `spec` and
+/// `status`, the last two from the `gateway-api` crate's types.
+fn crd_root(
+    generator: &mut SchemaGenerator,
+    kind: Kind,
+    spec: fn(&mut SchemaGenerator) -> schemars::Schema,
+    status: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
+) -> schemars::Schema {
+    let reversed: Vec<&str> = kind.group().rsplit('.').collect();
+    let name = format!("{}.{}.{}", reversed.join("."), kind.version(), kind.name());
+    let metadata = generator.subschema_for::<meta::ObjectMeta>();
+    let mut properties = json!({
+        "apiVersion": {"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"},
+        "kind": {"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"},
+        "metadata": {"allOf": [metadata.to_value()], "description": "Standard object's metadata."},
+        "spec": spec(generator).to_value(),
+    });
+    if let Some(status) = status {
+        properties["status"] = status(generator).to_value();
+    }
+    let root = json!({"type": "object", "required": ["spec"], "properties": properties});
+    generator.definitions_mut().insert(name.clone(), root);
+    schemars::Schema::try_from(json!({"$ref": format!("{REF_PREFIX}{name}")})).expect("a reference is a schema")
 }
 
 #[cfg(test)]

@@ -470,6 +470,9 @@ fn with_status_of(base: &Object, from: &Object) -> Object {
         (Object::ResourceQuota(o), Object::ResourceQuota(f)) => o.status = f.status.clone(),
         (Object::PodDisruptionBudget(o), Object::PodDisruptionBudget(f)) => o.status = f.status.clone(),
         (Object::HorizontalPodAutoscaler(o), Object::HorizontalPodAutoscaler(f)) => o.status = f.status.clone(),
+        (Object::GatewayClass(o), Object::GatewayClass(f)) => o.status = f.status.clone(),
+        (Object::Gateway(o), Object::Gateway(f)) => o.status = f.status.clone(),
+        (Object::HttpRoute(o), Object::HttpRoute(f)) => o.status = f.status.clone(),
         _ => {}
     }
     out
@@ -494,6 +497,10 @@ fn spec_changed(old: &Object, new: &Object) -> bool {
         (Object::PodDisruptionBudget(a), Object::PodDisruptionBudget(b)) => a.spec != b.spec,
         (Object::HorizontalPodAutoscaler(a), Object::HorizontalPodAutoscaler(b)) => a.spec != b.spec,
         (Object::NetworkPolicy(a), Object::NetworkPolicy(b)) => a.spec != b.spec,
+        (Object::GatewayClass(a), Object::GatewayClass(b)) => a.spec != b.spec,
+        (Object::Gateway(a), Object::Gateway(b)) => a.spec != b.spec,
+        (Object::HttpRoute(a), Object::HttpRoute(b)) => a.spec != b.spec,
+        (Object::ReferenceGrant(a), Object::ReferenceGrant(b)) => a.spec != b.spec,
         _ => false,
     }
 }

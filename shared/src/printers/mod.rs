@@ -6,6 +6,7 @@
 mod apps;
 mod config;
 mod core;
+mod gateway;
 mod networking;
 mod pod;
 mod workloads;
@@ -13,6 +14,7 @@ mod workloads;
 pub use self::core::{endpoints_list, service_cluster_ip, service_external_ip, service_ports};
 pub use apps::label_selector;
 pub use config::{DEFAULT_CLASS_ANNOTATION, access_modes};
+pub use gateway::condition_status;
 pub use networking::{ingress_address, ingress_hosts, ingress_ports};
 pub use pod::{pod_ready, pod_restart_count, pod_restarts, pod_status};
 pub use workloads::{job_status, job_status_of};
@@ -119,6 +121,10 @@ pub fn columns(kind: Kind) -> &'static [Column] {
         Kind::CronJob => workloads::CRONJOB_COLUMNS,
         Kind::PodDisruptionBudget => workloads::PDB_COLUMNS,
         Kind::HorizontalPodAutoscaler => workloads::HPA_COLUMNS,
+        Kind::GatewayClass => gateway::GATEWAYCLASS_COLUMNS,
+        Kind::Gateway => gateway::GATEWAY_COLUMNS,
+        Kind::HttpRoute => gateway::HTTPROUTE_COLUMNS,
+        Kind::ReferenceGrant => gateway::REFERENCEGRANT_COLUMNS,
     }
 }
 
@@ -159,6 +165,10 @@ pub fn row(object: &Object, now: Timestamp) -> Row {
         Object::CronJob(o) => workloads::cron_job(o, now),
         Object::PodDisruptionBudget(o) => workloads::pod_disruption_budget(o, now),
         Object::HorizontalPodAutoscaler(o) => workloads::horizontal_pod_autoscaler(o, now),
+        Object::GatewayClass(o) => gateway::gateway_class(o, now),
+        Object::Gateway(o) => gateway::gateway(o, now),
+        Object::HttpRoute(o) => gateway::http_route(o, now),
+        Object::ReferenceGrant(o) => gateway::reference_grant(o, now),
     }
 }
 

@@ -88,6 +88,14 @@ fn every_row_has_a_cell_per_column() {
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"}}),
         json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "s"},
                "provisioner": "p"}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "g"},
+               "spec": {"controllerName": "svclab.io/gateway-controller"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "g"},
+               "spec": {"gatewayClassName": "svclab", "listeners": []}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r"},
+               "spec": {"hostnames": ["a.example.com"]}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant", "metadata": {"name": "r"},
+               "spec": {"from": [], "to": []}}),
     ];
     assert_eq!(objects.len(), Kind::ALL.len(), "one object of every kind");
     for value in objects {
@@ -387,4 +395,18 @@ fn storage_and_policies_print_as_kubectl_shows_them() {
     let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
         "spec": {"hard": {"pods": "10", "limits.memory": "2Gi"}}, "status": {"hard": {"pods": "10", "limits.memory": "2Gi"}, "used": {"pods": "3"}}});
     assert_eq!(cells(quota)[2..], [json!("pods: 3/10"), json!("limits.memory: 0/2Gi")]);
+}
+
+#[test]
+fn gateway_api_columns_read_like_their_crds() {
+    let route = object(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "r"}, "spec": {"hostnames": ["a.example.com", "b.example.com"]}}));
+    assert_eq!(row(&route, now()).cells[1], json!(r#"["a.example.com","b.example.com"]"#));
+    let gateway = object(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "g"}, "spec": {"gatewayClassName": "svclab", "listeners": []},
+        "status": {"addresses": [{"type": "IPAddress", "value": "127.0.2.1"}],
+                   "conditions": [{"type": "Programmed", "status": "True", "reason": "Programmed", "message": "",
+                                   "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}));
+    let cells = row(&gateway, now()).cells;
+    assert_eq!(cells[1..4], [json!("svclab"), json!("127.0.2.1"), json!("True")]);
 }

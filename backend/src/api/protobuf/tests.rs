@@ -167,7 +167,8 @@ fn zero_values_count_only_where_go_has_a_pointer() {
 
 #[test]
 fn the_table_covers_every_served_kind() {
-    for kind in Kind::ALL {
+    // Custom resources (the Gateway API's) are JSON only, as kube-apiserver serves CRDs.
+    for kind in Kind::ALL.iter().filter(|k| k.group() != svclab_shared::gateway::GROUP) {
         let found = message_for(kind.api_version(), kind.name());
         assert!(found.is_some(), "no message for {kind:?}");
     }

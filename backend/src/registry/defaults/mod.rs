@@ -1,5 +1,7 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
+mod gateway;
+
 use k8s_openapi::api::core::v1::{
     ClientIPConfig, NamespaceSpec, NamespaceStatus, PersistentVolumeClaimSpec, PodSpec, PodStatus, Probe, ServiceSpec,
     SessionAffinityConfig, Toleration,
@@ -88,6 +90,12 @@ pub(super) fn apply(object: &mut Object) {
         }
         Object::PodDisruptionBudget(p) => {
             p.metadata.generation.get_or_insert(1);
+        }
+        Object::GatewayClass(c) => gateway::gateway_class(c),
+        Object::Gateway(g) => gateway::gateway(g),
+        Object::HttpRoute(r) => gateway::http_route(r),
+        Object::ReferenceGrant(g) => {
+            g.metadata.generation.get_or_insert(1);
         }
         _ => {}
     }
