@@ -1,6 +1,7 @@
 //! Older API versions svclab still accepts, converted to the version it stores (as kube-apiserver
 //! converts on the way in): Ingress in `extensions/v1beta1` (the chapter's form) and
-//! `networking.k8s.io/v1beta1` becomes `networking.k8s.io/v1`.
+//! `networking.k8s.io/v1beta1` becomes `networking.k8s.io/v1`; the Gateway API kinds in
+//! `gateway.networking.k8s.io/v1beta1` (many manifests still write ReferenceGrants so) become v1.
 
 use crate::Kind;
 use serde_json::{Map, Value, json};
@@ -8,9 +9,18 @@ use serde_json::{Map, Value, json};
 /// The `apiVersion`s that used to serve Ingress, which svclab still serves, converting.
 pub const INGRESS_V1BETA1: [&str; 2] = ["extensions/v1beta1", "networking.k8s.io/v1beta1"];
 
+/// Gateway API's beta version, the same schema as v1 for the kinds it still serves.
+pub const GATEWAY_V1BETA1: &str = "gateway.networking.k8s.io/v1beta1";
+
 /// An older version svclab serves a kind in: (`apiVersion`, kind).
-pub const SERVED: &[(&str, Kind)] =
-    &[("networking.k8s.io/v1beta1", Kind::Ingress), ("extensions/v1beta1", Kind::Ingress)];
+pub const SERVED: &[(&str, Kind)] = &[
+    ("networking.k8s.io/v1beta1", Kind::Ingress),
+    ("extensions/v1beta1", Kind::Ingress),
+    (GATEWAY_V1BETA1, Kind::GatewayClass),
+    (GATEWAY_V1BETA1, Kind::Gateway),
+    (GATEWAY_V1BETA1, Kind::HttpRoute),
+    (GATEWAY_V1BETA1, Kind::ReferenceGrant),
+];
 
 /// The kind an old `/apis/<group>/<version>/<plural>` path serves, if it is one svclab converts.
 pub fn kind_from_plural(group: &str, version: &str, plural: &str) -> Option<Kind> {
@@ -26,12 +36,16 @@ pub fn served_version(api_version: &str, kind: Kind) -> Option<&'static str> {
 /// Whether a document declares an old version svclab converts.
 pub fn is_legacy(value: &Value) -> bool {
     let field = |f: &str| value.get(f).and_then(Value::as_str).unwrap_or_default();
-    field("kind") == "Ingress" && INGRESS_V1BETA1.contains(&field("apiVersion"))
+    SERVED.iter().any(|(v, k)| *v == field("apiVersion") && k.name() == field("kind"))
 }
 
 /// Converts a document in an old version to the stored one; anything else is returned as is.
 pub fn upgrade(mut value: Value) -> Value {
     if !is_legacy(&value) {
+        return value;
+    }
+    if value["apiVersion"] == GATEWAY_V1BETA1 {
+        value["apiVersion"] = "gateway.networking.k8s.io/v1".into();
         return value;
     }
     value["apiVersion"] = Kind::Ingress.api_version().into();
@@ -57,6 +71,10 @@ pub fn upgrade(mut value: Value) -> Value {
 /// Converts a stored object to an older version of its kind (`api_version`, one of [`SERVED`]),
 /// as kube-apiserver answers on an old version's path.
 pub fn downgrade(mut value: Value, api_version: &str) -> Value {
+    if api_version == GATEWAY_V1BETA1 {
+        value["apiVersion"] = api_version.into();
+        return value;
+    }
     if value.get("kind").and_then(Value::as_str) != Some("Ingress") || !INGRESS_V1BETA1.contains(&api_version) {
         return value;
     }

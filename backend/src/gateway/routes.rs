@@ -1,8 +1,8 @@
 //! A Gateway port's route table, built purely from the routes attached to its listeners, and
 //! how a request finds its rule there, as Gateway API specifies: the most specific listener by
 //! hostname; then the routes' hostnames (exact before wildcards, longer before shorter, then
-//! routes without hostnames); within those, Exact paths, then the longest PathPrefix, then
-//! regular expressions; a method match; more header matches; more query matches; the oldest
+//! routes without hostnames); within those, Exact paths, then regular expressions, then the
+//! longest PathPrefix; a method match; more header matches; more query matches; the oldest
 //! route; the route's name; the rule's order. A rule's backends share its traffic by weight
 //! (smooth weighted round-robin, so 90/10 is 90/10 over every 100 requests).
 
@@ -34,12 +34,13 @@ impl PathMatch {
         }
     }
 
-    /// Exact first, then longer prefixes, then expressions.
+    /// Exact first, then expressions (longer first), then longer prefixes: the spec leaves
+    /// expressions to the implementation, and Envoy Gateway ranks them so.
     fn rank(&self) -> (u8, usize) {
         match self {
             PathMatch::Exact(p) => (0, usize::MAX - p.len()),
-            PathMatch::Prefix(p) => (1, usize::MAX - p.len()),
-            PathMatch::Regex(_) => (2, 0),
+            PathMatch::Regex(r) => (1, usize::MAX - r.as_str().len()),
+            PathMatch::Prefix(p) => (2, usize::MAX - p.len()),
         }
     }
 }

@@ -99,6 +99,16 @@ impl Schemas {
                 && let Some(root) = legacy::add_ingress(&mut definitions, api_version)
             {
                 roots.insert((api_version.to_string(), *kind), root);
+            } else if kind.group() == svclab_shared::gateway::GROUP {
+                // The beta version's schema is v1's under its own name and group version kind.
+                let v1 = roots[&(kind.api_version().to_string(), *kind)].clone();
+                let mut schema = definitions[&v1].clone();
+                let (_, version) = api_version.split_once('/').expect("a grouped version");
+                schema["x-kubernetes-group-version-kind"] =
+                    json!([{"group": kind.group(), "version": version, "kind": kind.name()}]);
+                let name = v1.replace(".v1.", &format!(".{version}."));
+                definitions.insert(name.clone(), schema);
+                roots.insert((api_version.to_string(), *kind), name);
             }
         }
         for served in Served::all() {

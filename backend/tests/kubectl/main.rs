@@ -5,6 +5,7 @@
 mod api;
 mod apps;
 mod exposing;
+mod gateway;
 mod readiness;
 mod services;
 mod support;
