@@ -1,5 +1,6 @@
 //! Ingress benchmark, run by `cargo xtask bench ingress`: wrk through the svclab ingress (on its
-//! fast path, and with every request through hyper), through nginx configured as a reverse proxy
+//! fast path, and with every request through hyper), through a svclab Gateway and HTTPRoute to
+//! the same service (the same data path, its own listener), through nginx configured as a reverse proxy
 //! (keep-alive to the upstream, as ingress-nginx configures it) and through HAProxy in HTTP mode,
 //! all in front of the same backend, over HTTP and HTTPS with keep-alive, in one run. Writes a
 //! Markdown section to `target/bench/ingress.md`.
@@ -56,8 +57,57 @@ fn certificate(dir: &Path) -> Result<(String, String)> {
     Ok((cert, key))
 }
 
-/// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS; with
-/// `fast_path` off, every request goes through hyper's server and client.
+/// A svclab under test: its ingress's addresses and its Gateway's (HTTP, HTTPS).
+struct Svclab {
+    _child: Child,
+    http: SocketAddr,
+    https: SocketAddr,
+    gateway: (SocketAddr, SocketAddr),
+}
+
+/// The Gateway and HTTPRoute routing `HOST` to the same service as the Ingress.
+fn gateway_manifest() -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: bench\nspec:\n  gatewayClassName: svclab\n  listeners:\n  - name: http\n    port: 80\n    protocol: HTTP\n    hostname: {HOST}\n  - name: https\n    port: 443\n    protocol: HTTPS\n    hostname: {HOST}\n    tls:\n      certificateRefs: [{{name: bench-tls}}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: bench\nspec:\n  parentRefs: [{{name: bench}}]\n  rules:\n  - backendRefs: [{{name: bench, port: 80}}]\n"
+    )
+}
+
+/// Waits until a request to `http` with `HOST` reaches the backend.
+async fn routed(client: &reqwest::Client, http: SocketAddr, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = client.get(format!("http://{http}/")).header("host", HOST).send().await;
+        if let Ok(r) = answer
+            && r.text().await.unwrap_or_default().starts_with("You've hit")
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} never routed {HOST}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The Gateway's address, once it has one.
+async fn gateway_address(client: &reqwest::Client, api: &str) -> Result<std::net::IpAddr> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = format!("http://{api}/apis/gateway.networking.k8s.io/v1/namespaces/default/gateways/bench");
+        let g: serde_json::Value = client.get(url).send().await?.json().await?;
+        if let Some(ip) = g["status"]["addresses"][0]["value"].as_str() {
+            return Ok(ip.parse()?);
+        }
+        if Instant::now() > deadline {
+            bail!("the Gateway got no address");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts svclab with one node and routes `HOST` to the backend over HTTP and HTTPS, through
+/// its ingress and through a Gateway; with `fast_path` off, every request goes through hyper's
+/// server and client.
 async fn svclab(
     binary: &str,
     backend: SocketAddr,
@@ -65,7 +115,7 @@ async fn svclab(
     key: &str,
     node_network: &str,
     fast_path: bool,
-) -> Result<(Child, SocketAddr, SocketAddr)> {
+) -> Result<Svclab> {
     let mut child = Command::new(binary)
         .args([
             "--listen",
@@ -111,27 +161,17 @@ async fn svclab(
     let applied = client
         .post(format!("http://{api}/lab/v1/apply"))
         .header("content-type", "application/yaml")
-        .body(manifest)
+        .body(manifest + "---\n" + &gateway_manifest())
         .send()
         .await?;
     if !applied.status().is_success() {
-        bail!("applying the benchmark ingress failed: {}", applied.text().await?);
+        bail!("applying the benchmark ingress and gateway failed: {}", applied.text().await?);
     }
-    // Routed once a request reaches the backend.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let answer = client.get(format!("http://{http}/")).header("host", HOST).send().await;
-        if let Ok(r) = answer
-            && r.text().await.unwrap_or_default().starts_with("You've hit")
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the ingress never routed {HOST}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok((child, http, https))
+    routed(&client, http, "the ingress").await?;
+    let ip = gateway_address(&client, &api).await?;
+    let gateway = (SocketAddr::new(ip, 80), SocketAddr::new(ip, 443));
+    routed(&client, gateway.0, "the Gateway").await?;
+    Ok(Svclab { _child: child, http, https, gateway })
 }
 
 /// nginx as a reverse proxy to the backend, with upstream keep-alive, as ingress-nginx sets it up.
@@ -262,8 +302,11 @@ async fn main() -> Result<()> {
     let backend = backend().await?;
     let (cert, key) = certificate(&dir)?;
     let binary = std::env::var("SVCLAB_BIN").context("SVCLAB_BIN names the svclab binary to measure")?;
-    let (_svclab, s_http, s_https) = svclab(&binary, backend, &cert, &key, "127.78.1.0", true).await?;
-    let (_hyper, h_http, h_https) = svclab(&binary, backend, &cert, &key, "127.78.2.0", false).await?;
+    // Node networks two apart: each svclab's load-balancer pool is the network after its own.
+    let ours = svclab(&binary, backend, &cert, &key, "127.78.1.0", true).await?;
+    let (s_http, s_https, (g_http, g_https)) = (ours.http, ours.https, ours.gateway);
+    let hyper = svclab(&binary, backend, &cert, &key, "127.78.3.0", false).await?;
+    let (h_http, h_https) = (hyper.http, hyper.https);
     let (mut nginx_child, n_http, n_https, nginx_version) = nginx(backend, &dir).await?;
     let (_haproxy, x_http, x_https, haproxy_version) = haproxy(backend, &dir, &cert, &key).await?;
     // Per protocol: svclab, svclab through hyper, nginx, HAProxy.
@@ -276,20 +319,22 @@ async fn main() -> Result<()> {
         ("svclab ingress without the fast path, HTTPS", format!("https://{h_https}/")),
         ("nginx, HTTPS", format!("https://{n_https}/")),
         ("HAProxy, HTTPS", format!("https://{x_https}/")),
+        ("svclab Gateway (HTTPRoute), HTTP", format!("http://{g_http}/")),
+        ("svclab Gateway (HTTPRoute), HTTPS", format!("https://{g_https}/")),
     ];
     // The build before a change, measured in the same rounds, when `SVCLAB_BIN_BEFORE` names it.
     let before = match std::env::var("SVCLAB_BIN_BEFORE") {
-        Ok(binary) => Some(svclab(&binary, backend, &cert, &key, "127.78.3.0", true).await?),
+        Ok(binary) => Some(svclab(&binary, backend, &cert, &key, "127.78.5.0", true).await?),
         Err(_) => None,
     };
-    if let Some((_, b_http, b_https)) = &before {
-        targets.push(("svclab ingress, the build before the change, HTTP", format!("http://{b_http}/")));
-        targets.push(("svclab ingress, the build before the change, HTTPS", format!("https://{b_https}/")));
+    if let Some(b) = &before {
+        targets.push(("svclab ingress, the build before the change, HTTP", format!("http://{}/", b.http)));
+        targets.push(("svclab ingress, the build before the change, HTTPS", format!("https://{}/", b.https)));
     }
     if std::env::var_os("SVCLAB_BENCH_HOLD").is_some() {
         // Keep everything up for a profiler or wrk by hand.
         for (name, url) in &targets {
-            eprintln!("{name}: {url} (Host: {HOST}), svclab pid {:?}", _svclab.id());
+            eprintln!("{name}: {url} (Host: {HOST}), svclab pid {:?}", ours._child.id());
         }
         std::future::pending::<()>().await;
     }
@@ -309,9 +354,9 @@ async fn main() -> Result<()> {
         .map(|(i, (name, _))| (*name, median(rps[i].clone()), median(p99[i].clone())))
         .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out = String::from("## Ingress against nginx and HAProxy\n\n");
+    let mut out = String::from("## Ingress and Gateway against nginx and HAProxy\n\n");
     out.push_str(&format!(
-        "wrk ({CONNECTIONS} keep-alive connections, {SECONDS} s per run, one thread per core) through the svclab ingress (on its fast path, and with `--ingress-without-fast-path`, every request through hyper's server and client), through {nginx_version} as a reverse proxy with upstream keep-alive and through {haproxy_version} in HTTP mode with connection reuse, each setting the request headers ingress-nginx sets (Host, X-Real-IP and X-Forwarded-For, -Host, -Port, -Proto, -Scheme and X-Scheme, as the svclab ingress does, so the backend parses the same requests from all), all in front of the same backend (a small HTTP server answering as kubia does), over HTTP and HTTPS (TLS 1.3, ECDSA P-256 certificate from a Secret for svclab, the same files for the others; nginx with {cores} worker processes, HAProxy with {cores} threads). Targets are measured in turn, {ROUNDS} rounds; medians.\n\n"
+        "wrk ({CONNECTIONS} keep-alive connections, {SECONDS} s per run, one thread per core) through the svclab ingress (on its fast path, and with `--ingress-without-fast-path`, every request through hyper's server and client), through a svclab Gateway (`gatewayClassName: svclab`, HTTP and HTTPS listeners for the host on its load-balancer address, ports 80 and 443) and an HTTPRoute to the same service in the same svclab, through {nginx_version} as a reverse proxy with upstream keep-alive and through {haproxy_version} in HTTP mode with connection reuse, each setting the request headers ingress-nginx sets (Host, X-Real-IP and X-Forwarded-For, -Host, -Port, -Proto, -Scheme and X-Scheme, as the svclab ingress does, so the backend parses the same requests from all), all in front of the same backend (a small HTTP server answering as kubia does), over HTTP and HTTPS (TLS 1.3, ECDSA P-256 certificate from a Secret for svclab, the same files for the others; nginx with {cores} worker processes, HAProxy with {cores} threads). Targets are measured in turn, {ROUNDS} rounds; medians.\n\n"
     ));
     out.push_str("| path | requests/s | p99 latency |\n| --- | ---: | ---: |\n");
     for (name, r, p) in &rows {
@@ -332,15 +377,24 @@ async fn main() -> Result<()> {
             ours.1 / hyper.1
         ));
     }
+    for (proto, ingress, gateway) in [("HTTP", 0, 8), ("HTTPS", 4, 9)] {
+        let ratio = rows[gateway].1 / rows[ingress].1;
+        out.push_str(&format!(
+            "\n{proto}: the Gateway / the Ingress {ratio:.2}× requests/s, p99 {:.2} ms vs {:.2} ms (target: within 5%: {}).\n",
+            rows[gateway].2,
+            rows[ingress].2,
+            if ratio >= 0.95 { "met" } else { "not met" }
+        ));
+    }
     if before.is_some() {
         out.push_str(&format!(
             "\nThis build / the build before the change (`SVCLAB_BIN_BEFORE`, measured in the same rounds): HTTP {:.2}× requests/s (p99 {:.2} vs {:.2} ms), HTTPS {:.2}× (p99 {:.2} vs {:.2} ms).\n",
-            rows[0].1 / rows[8].1,
+            rows[0].1 / rows[10].1,
             rows[0].2,
-            rows[8].2,
-            rows[4].1 / rows[9].1,
+            rows[10].2,
+            rows[4].1 / rows[11].1,
             rows[4].2,
-            rows[9].2
+            rows[11].2
         ));
     }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

@@ -520,11 +520,24 @@ async fn references_resolve_or_say_why_not() {
         let a = ask(&client, &addr, Method::GET, host, "/", &[]).await;
         assert_eq!(a.status, 500, "an invalid backendRef is answered 500 ({host})");
     }
+    // The route doctor says why, with the fix.
+    let (_, d) = lab.get("/lab/v1/namespaces/default/httproutes/across/diagnosis").await;
+    let titles: Vec<&str> = d["findings"].as_array().unwrap().iter().filter_map(|f| f["title"].as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Attached to Gateway default/same-namespace",
+            "Service other/infra-backend-v1 is in another namespace, and no ReferenceGrant allows it"
+        ]
+    );
+    let (_, d) = lab.get("/lab/v1/namespaces/other/httproutes/from-other/diagnosis").await;
+    assert_eq!(d["findings"][0]["title"], "Not attached to Gateway default/same-namespace: NotAllowedByListeners");
+    let (_, d) = lab.get("/lab/v1/namespaces/default/httproutes/missing/diagnosis").await;
+    assert_eq!(d["findings"][1]["title"], "Service default/no-such-service does not exist");
     // A ReferenceGrant in the Service's namespace opens the way.
     let grant = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata:\n  name: from-default\n  namespace: other\nspec:\n  from:\n  - group: gateway.networking.k8s.io\n    kind: HTTPRoute\n    namespace: default\n  to:\n  - group: \"\"\n    kind: Service\n";
     assert_eq!(lab.apply(grant).await.0, 200);
     parent_condition(&lab, "default", "across", "ResolvedRefs", ("True", "ResolvedRefs")).await;
-    lab.app.proxy.table();
     reaches(&lab, &addr, "across.example.com", "/", "infra-backend-v1").await;
 }
 

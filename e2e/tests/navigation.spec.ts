@@ -3,7 +3,7 @@
 import { test, expect } from '@playwright/test';
 import { apply, goTo, open } from './helpers';
 
-const VIEWS = ['Overview', 'Learn', 'Services', 'Pods', 'Workloads', 'Config', 'Ingresses', 'EndpointSlices', 'Nodes', 'Events', 'DNS', 'Terminal'];
+const VIEWS = ['Overview', 'Learn', 'Services', 'Pods', 'Workloads', 'Config', 'Ingresses', 'Gateways', 'EndpointSlices', 'Nodes', 'Events', 'DNS', 'Terminal'];
 const path = (view: string) => (view === 'Overview' ? '/' : `/${view.toLowerCase()}`);
 
 const MANIFEST = `apiVersion: v1

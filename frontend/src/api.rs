@@ -76,9 +76,9 @@ pub async fn test_requests(request: &TestRequest) -> Result<TestReport, String> 
     post("/lab/v1/test-requests", request).await
 }
 
-/// The service doctor's findings for a service.
-pub async fn diagnosis(namespace: &str, name: &str) -> Result<Diagnosis, String> {
-    get(&format!("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis")).await
+/// The doctor's findings for a service or an HTTPRoute (`resource`: `services`, `httproutes`).
+pub async fn diagnosis(resource: &str, namespace: &str, name: &str) -> Result<Diagnosis, String> {
+    get(&format!("/lab/v1/namespaces/{namespace}/{resource}/{name}/diagnosis")).await
 }
 
 /// `POST /lab/v1/dns-lookups`.

@@ -129,6 +129,10 @@ pub struct IngressTarget {
     pub host: String,
     #[serde(default)]
     pub https: bool,
+    /// Through this Gateway (`namespace/name`) instead: to its address, on its first HTTP (or
+    /// HTTPS) listener's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// The answer to a [`TestRequest`].

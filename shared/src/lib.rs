@@ -6,6 +6,7 @@
 //! - [`topology`]: the dashboard's overview graph (ingresses → services → pods by node).
 //! - [`validation`]: kube-apiserver's validation rules and error wording.
 //! - [`watch`]: watch events, on the Kubernetes API and on the dashboard's stream.
+//! - [`convert`]: an Ingress as a Gateway and HTTPRoutes, as `ingress2gateway` converts it.
 //! - [`describe`]: `kubectl describe service` as text.
 //! - [`display`]: columns as `kubectl get` prints them (PORT(S), SELECTOR, AGE…).
 //! - [`gateway`]: the Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) and hostname rules.
@@ -23,6 +24,7 @@
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
+pub mod convert;
 pub mod describe;
 pub mod display;
 pub mod doctor;

@@ -1,4 +1,5 @@
-//! The dashboard's overview as a graph: ingresses → services → pods grouped by node, each edge
+//! The dashboard's overview as a graph: Gateways → HTTPRoutes and ingresses → services → pods
+//! grouped by node, each edge
 //! saying how traffic can flow on it. A service's edge to a pod is `ready` (a ready endpoint),
 //! `notReady` (an endpoint that gets no traffic) or `selected` (the pod matches the selector but
 //! is not an endpoint at all, such as a pod without the named target port).
@@ -38,6 +39,9 @@ pub struct Vertex {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Graph {
+    /// Gateways (`gateway:ns/name`), when the namespace has any.
+    pub gateways: Vec<Vertex>,
+    /// Ingresses (`ingress:ns/name`) and HTTPRoutes (`httproute:ns/name`).
     pub ingresses: Vec<Vertex>,
     pub services: Vec<Vertex>,
     /// Pods by node name (`<unscheduled>` for pods on none), in name order.
@@ -69,10 +73,73 @@ pub fn ingress_services(ingress: &Ingress) -> BTreeSet<String> {
     paths.map(|p| &p.backend).chain(spec.and_then(|s| s.default_backend.as_ref())).filter_map(backend_service).collect()
 }
 
+/// The Services an HTTPRoute (as JSON) sends to, by `namespace/name`.
+pub fn route_services(route: &serde_json::Value) -> BTreeSet<(String, String)> {
+    let ns = route["metadata"]["namespace"].as_str().unwrap_or_default();
+    let rules = route["spec"]["rules"].as_array().map_or(&[][..], Vec::as_slice);
+    rules
+        .iter()
+        .flat_map(|r| r["backendRefs"].as_array().map_or(&[][..], Vec::as_slice))
+        .filter(|b| b["kind"].as_str().unwrap_or("Service") == "Service")
+        .map(|b| {
+            (b["namespace"].as_str().unwrap_or(ns).to_string(), b["name"].as_str().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Gateway API objects of a namespace, as the server sent them.
+#[derive(Clone, Copy, Default)]
+pub struct GatewayApi<'a> {
+    pub gateways: &'a [serde_json::Value],
+    pub routes: &'a [serde_json::Value],
+}
+
+/// Adds the namespace's Gateways and HTTPRoutes: Gateway → route → service.
+fn gateway_api(graph: &mut Graph, namespace: &str, objects: GatewayApi) {
+    let meta = |o: &serde_json::Value| {
+        (
+            o["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+            o["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    for g in objects.gateways.iter().filter(|g| g["metadata"]["namespace"] == namespace) {
+        let (ns, name) = meta(g);
+        let address = g["status"]["addresses"][0]["value"].as_str().unwrap_or("<pending>");
+        let ready = g["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Programmed" && c["status"] == "True");
+        graph.gateways.push(Vertex {
+            id: format!("gateway:{ns}/{name}"),
+            label: name,
+            detail: address.to_string(),
+            ready,
+        });
+    }
+    for r in objects.routes.iter().filter(|r| r["metadata"]["namespace"] == namespace) {
+        let (ns, name) = meta(r);
+        let id = format!("httproute:{ns}/{name}");
+        let hostnames: Vec<&str> =
+            r["spec"]["hostnames"].as_array().into_iter().flatten().filter_map(|h| h.as_str()).collect();
+        let detail = if hostnames.is_empty() { "*".to_string() } else { hostnames.join(",") };
+        graph.ingresses.push(Vertex { id: id.clone(), label: format!("route {name}"), detail, ready: true });
+        for p in r["spec"]["parentRefs"].as_array().into_iter().flatten() {
+            let pns = p["namespace"].as_str().unwrap_or(&ns);
+            let from = format!("gateway:{pns}/{}", p["name"].as_str().unwrap_or_default());
+            graph.edges.push(Edge { from, to: id.clone(), state: EdgeState::Routes });
+        }
+        for (sns, svc) in route_services(r) {
+            graph.edges.push(Edge { from: id.clone(), to: service_id(&sns, &svc), state: EdgeState::Routes });
+        }
+    }
+}
+
 /// The graph of one namespace.
 pub fn build(
     namespace: &str,
     ingresses: &[Ingress],
+    gateway_objects: GatewayApi,
     services: &[Service],
     endpoints: &[Endpoints],
     pods: &[Pod],
@@ -150,6 +217,7 @@ pub fn build(
             graph.edges.push(Edge { from: id.clone(), to: service_id(&ns, &target), state: EdgeState::Routes });
         }
     }
+    gateway_api(&mut graph, namespace, gateway_objects);
     graph
 }
 
@@ -194,7 +262,12 @@ mod tests {
                 {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "kubia", "port": {"number": 80}}}}]}}]}
         }))
         .unwrap()];
-        let g = build("default", &ingresses, &services, &endpoints, &pods);
+        let gateways = vec![json!({"metadata": {"name": "gw", "namespace": "default"},
+            "status": {"addresses": [{"value": "127.0.2.1"}], "conditions": [{"type": "Programmed", "status": "True"}]}})];
+        let routes = vec![json!({"metadata": {"name": "canary", "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "kubia", "port": 80, "weight": 9}]}]}})];
+        let gateway_api = GatewayApi { gateways: &gateways, routes: &routes };
+        let g = build("default", &ingresses, gateway_api, &services, &endpoints, &pods);
         let state = |to: &str| g.edges.iter().find(|e| e.to == pod_id("default", to)).map(|e| e.state);
         assert_eq!(state("a"), Some(EdgeState::Ready));
         assert_eq!(state("b"), Some(EdgeState::NotReady));
@@ -206,6 +279,10 @@ mod tests {
             to: service_id("default", "kubia"),
             state: EdgeState::Routes
         }));
-        assert!(build("other", &ingresses, &services, &endpoints, &pods).services.is_empty());
+        let routes = |from: &str, to: &str| Edge { from: from.into(), to: to.into(), state: EdgeState::Routes };
+        assert!(g.edges.contains(&routes("gateway:default/gw", "httproute:default/canary")));
+        assert!(g.edges.contains(&routes("httproute:default/canary", &service_id("default", "kubia"))));
+        assert_eq!(g.gateways[0].detail, "127.0.2.1");
+        assert!(build("other", &ingresses, gateway_api, &services, &endpoints, &pods).services.is_empty());
     }
 }

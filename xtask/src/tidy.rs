@@ -67,7 +67,7 @@ mod tests {
         ("frontend/src/components/apply.rs", "ApplyPanel", 153),
         ("backend/src/kubelet/exec/dnstools.rs", "dig", 150),
         ("backend/src/kubelet/exec/curl.rs", "run", 130),
-        ("frontend/src/components/topology.rs", "TopologyView", 122),
+        ("frontend/src/components/topology.rs", "TopologyView", 119),
         ("frontend/src/components/test_requests.rs", "TestPanel", 115),
         ("backend/src/openapi/documents.rs", "path_items", 113),
         ("shared/src/doctor/mod.rs", "check_port", 104),

@@ -15,6 +15,28 @@ use std::net::Ipv4Addr;
 use svclab_shared::Kind;
 use svclab_shared::doctor::{Diagnosis, Evidence, diagnose};
 
+/// `GET /lab/v1/namespaces/{ns}/httproutes/{name}/diagnosis`: the route doctor.
+pub async fn route_diagnosis(
+    State(state): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<Diagnosis>, ApiError> {
+    use svclab_shared::gateway::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
+    let store = state.store();
+    let route: HttpRoute = store.get_typed(&ns, &name).ok_or_else(|| ApiError::not_found(Kind::HttpRoute, &name))?;
+    let gateways: Vec<Gateway> = store.list_typed(None);
+    let classes: Vec<GatewayClass> = store.list_typed(None);
+    let services: Vec<Service> = store.list_typed(None);
+    let grants: Vec<ReferenceGrant> = store.list_typed(None);
+    let evidence = svclab_shared::doctor::RouteEvidence {
+        route: &route,
+        gateways: &gateways,
+        classes: &classes,
+        services: &services,
+        grants: &grants,
+    };
+    Ok(Json(svclab_shared::doctor::diagnose_route(&evidence)))
+}
+
 pub async fn diagnosis(
     State(state): State<ApiState>,
     Path((ns, name)): Path<(String, String)>,

@@ -114,6 +114,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/lab/v1/dns-lookups", post(lookup::lookup))
         .route("/lab/v1/namespaces/{namespace}/services/{name}/diagnosis", get(doctor::diagnosis))
         .route("/lab/v1/namespaces/{namespace}/services/{name}/timeline", get(doctor::timeline))
+        .route("/lab/v1/namespaces/{namespace}/httproutes/{name}/diagnosis", get(doctor::route_diagnosis))
         .route("/lab/v1/nodes/{name}/ready", axum::routing::put(nodes::node_ready))
         .route("/lab/v1/expose", post(adhoc::expose))
         .route("/lab/v1/addons", get(addons::list))

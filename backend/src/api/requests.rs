@@ -108,7 +108,7 @@ pub async fn test_requests(
         && target.host.parse::<Ipv4Addr>().is_err()
         && is_ingress_host(&state, &target.host)
     {
-        let ingress = IngressTarget { host: target.host.clone(), https: target.https };
+        let ingress = IngressTarget { host: target.host.clone(), https: target.https, gateway: None };
         return ingress_requests(&state, &request, &ingress, &target.path).await.map(Json);
     }
     let count = request.count.clamp(1, 1000);
@@ -380,6 +380,23 @@ async fn dial(
     Ok((dialed.stream, dialed.hop, dialed.trace))
 }
 
+/// Where a Gateway (`namespace/name`) listens: its address, on its first HTTP or HTTPS listener's port.
+fn gateway_address(state: &ApiState, gateway: &str, https: bool) -> Result<std::net::SocketAddr, ApiError> {
+    let (namespace, name) = gateway.split_once('/').unwrap_or(("default", gateway));
+    let found: Option<svclab_shared::gateway::Gateway> = state.store().get_typed(namespace, name);
+    let g = found.ok_or_else(|| ApiError::not_found(svclab_shared::Kind::Gateway, name))?;
+    let address =
+        g.status.as_ref().and_then(|s| s.addresses.as_ref()?.first()).and_then(|a| a.value.parse::<Ipv4Addr>().ok());
+    let address =
+        address.ok_or_else(|| ApiError::BadRequest(format!("gateway {namespace}/{name} has no address yet")))?;
+    let protocol = if https { "HTTPS" } else { "HTTP" };
+    let listener = g.spec.listeners.iter().find(|l| l.protocol == protocol);
+    let port = listener
+        .ok_or_else(|| ApiError::BadRequest(format!("gateway {namespace}/{name} has no {protocol} listener")))?
+        .port;
+    Ok(std::net::SocketAddr::from((address, port as u16)))
+}
+
 /// HTTP(S) GETs from the host through the ingress controller, one connection each, with the
 /// route, endpoint and reason the controller reported for each (by `X-Request-ID`).
 async fn ingress_requests(
@@ -388,10 +405,16 @@ async fn ingress_requests(
     target: &IngressTarget,
     path: &str,
 ) -> Result<TestReport, ApiError> {
-    let addresses = state.ingress.addresses().await.ok_or_else(|| {
-        ApiError::BadRequest("the ingress add-on is disabled: enable it with PUT /lab/v1/addons/ingress".into())
-    })?;
-    let (scheme, addr) = if target.https { ("https", addresses.https) } else { ("http", addresses.http) };
+    let scheme = if target.https { "https" } else { "http" };
+    let addr = match &target.gateway {
+        Some(gateway) => gateway_address(state, gateway, target.https)?,
+        None => {
+            let addresses = state.ingress.addresses().await.ok_or_else(|| {
+                ApiError::BadRequest("the ingress add-on is disabled: enable it with PUT /lab/v1/addons/ingress".into())
+            })?;
+            if target.https { addresses.https } else { addresses.http }
+        }
+    };
     let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
     let mut results = Vec::new();
     for _ in 0..request.count.clamp(1, 1000) {

@@ -57,6 +57,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/config") view=super::config::ConfigView />
                         <Route path=path!("/ingresses") view=IngressesTable />
                         <Route path=path!("/ingresses/:namespace/:name") view=ingresses::IngressPage />
+                        <Route path=path!("/gateways") view=super::gateways::GatewaysView />
+                        <Route path=path!("/httproutes/:namespace/:name") view=super::gateways::RoutePage />
                         <Route path=path!("/endpointslices") view=SlicesTable />
                         <Route path=path!("/nodes") view=NodesTable />
                         <Route path=path!("/events") view=EventsTable />

@@ -6,18 +6,30 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use svclab_shared::doctor::{Diagnosis, Severity};
 
-/// One run of the doctor for `service` (`namespace/name`).
+/// One run of the doctor for `service` (`namespace/name`), or for a route.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DoctorRun {
+    /// `Service doctor` or `Route doctor`.
+    pub title: &'static str,
     pub service: String,
     pub result: Option<Result<Diagnosis, String>>,
 }
 
 impl DoctorRun {
     pub fn start(run: RwSignal<Option<DoctorRun>>, namespace: String, name: String) {
-        run.set(Some(DoctorRun { service: format!("{namespace}/{name}"), result: None }));
+        Self::run(run, "services", namespace, name);
+    }
+
+    /// The doctor for an HTTPRoute: attached to its Gateways, its backends usable.
+    pub fn start_route(run: RwSignal<Option<DoctorRun>>, namespace: String, name: String) {
+        Self::run(run, "httproutes", namespace, name);
+    }
+
+    fn run(run: RwSignal<Option<DoctorRun>>, resource: &'static str, namespace: String, name: String) {
+        let title = if resource == "services" { "Service doctor" } else { "Route doctor" };
+        run.set(Some(DoctorRun { title, service: format!("{namespace}/{name}"), result: None }));
         spawn_local(async move {
-            let result = api::diagnosis(&namespace, &name).await;
+            let result = api::diagnosis(resource, &namespace, &name).await;
             run.update(|r| {
                 if let Some(r) = r {
                     r.result = Some(result);
@@ -42,6 +54,8 @@ pub fn link(kind: &str, namespace: &str, name: &str) -> String {
         "Pod" => format!("/pods/{namespace}/{name}"),
         "Service" | "Endpoints" => format!("/services/{namespace}/{name}"),
         "Ingress" => format!("/ingresses/{namespace}/{name}"),
+        "HTTPRoute" => format!("/httproutes/{namespace}/{name}"),
+        "Gateway" => "/gateways".to_string(),
         _ => format!("#{}", anchor(kind, namespace, name)),
     }
 }
@@ -64,7 +78,7 @@ pub fn DoctorView(run: RwSignal<Option<DoctorRun>>) -> impl IntoView {
             view! {
                 <div class="doctor" data-testid="doctor" aria-live="polite">
                     <h3>
-                        {format!("Service doctor: {}", r.service)}
+                        {format!("{}: {}", r.title, r.service)}
                         <button class="close" on:click=move |_| run.set(None) aria-label="Close the doctor">"×"</button>
                     </h3>
                     {body}

@@ -109,7 +109,7 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
             let send = {
                 let (host, label) = (host.clone(), label.clone());
                 move |_| {
-                    let ingress = Some(IngressTarget { host: host.clone(), https });
+                    let ingress = Some(IngressTarget { host: host.clone(), https, gateway: None });
                     let request = TestRequest { count: 10, path: "/".into(), ingress, ..Default::default() };
                     TestRun::start(run, label.clone(), request)
                 }
@@ -125,6 +125,28 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
     let editor = crate::components::apply::use_editor();
     let (ns, n) = (namespace.clone(), name.clone());
     let edit = move |_| editor.edit(svclab_shared::Kind::Ingress, &ns, &n);
+    let convert = {
+        let (ingress, cluster) = (ingress.clone(), crate::state::use_cluster());
+        move |_| {
+            let ns = ingress.metadata.namespace.clone().unwrap_or_default();
+            let port_of = |svc: &str, port: &str| {
+                let service = cluster.get::<k8s_openapi::api::core::v1::Service>(&ns, svc)?;
+                let ports = service.spec?.ports?;
+                ports.iter().find(|p| p.name.as_deref() == Some(port)).map(|p| p.port)
+            };
+            let name = ingress.metadata.name.clone().unwrap_or_default();
+            match svclab_shared::convert::ingress_to_gateway(&ingress, &port_of) {
+                Ok(objects) => {
+                    let yaml: Vec<String> = objects.iter().filter_map(|o| serde_yaml::to_string(o).ok()).collect();
+                    let hint = format!(
+                        "Ingress {name} as Gateway API objects (what ingress2gateway makes, of svclab's GatewayClass): Apply to create them"
+                    );
+                    editor.load(yaml.join("---\n"), Some(hint));
+                }
+                Err(e) => editor.load(String::new(), Some(format!("Ingress {name} cannot be converted: {e}"))),
+            }
+        }
+    };
     let (href, shown) = (format!("/ingresses/{namespace}/{name}"), super::qualified(&namespace, &name));
     view! {
         <tr data-ingress=name.clone()>
@@ -140,6 +162,7 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
             <td>
                 <div class="actions">
                     <button on:click=edit title="kubectl edit ingress: the ingress in the editor">"Edit"</button>
+                    <button on:click=convert title="ingress2gateway: the equivalent Gateway and HTTPRoute in the editor">"Convert to Gateway API"</button>
                     {buttons}
                 </div>
             </td>

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod doctor;
 pub mod endpoints;
 pub mod events;
+pub mod gateways;
 pub mod header;
 pub mod ingresses;
 pub mod learn;

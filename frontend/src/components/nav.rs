@@ -38,6 +38,11 @@ pub const VIEWS: &[View] = &[
     },
     View { label: "Config", href: "/config", count: Some(|c| super::config::kinds().map(|k| c.count_of(k)).sum()) },
     View { label: "Ingresses", href: "/ingresses", count: Some(|c| c.count::<Ingress>()) },
+    View {
+        label: "Gateways",
+        href: "/gateways",
+        count: Some(|c| c.count_of(svclab_shared::Kind::Gateway) + c.count_of(svclab_shared::Kind::HttpRoute)),
+    },
     View { label: "EndpointSlices", href: "/endpointslices", count: Some(|c| c.count::<EndpointSlice>()) },
     View { label: "Nodes", href: "/nodes", count: Some(|c| c.count::<Node>()) },
     View { label: "Events", href: "/events", count: Some(|c| c.count::<Event>()) },

@@ -1,4 +1,5 @@
-//! The overview: one namespace drawn as ingresses → services → pods grouped by node (SVG). An
+//! The overview: one namespace drawn as Gateways → HTTPRoutes and ingresses → services → pods
+//! grouped by node (SVG). An
 //! edge to a pod is solid green for a ready endpoint, dashed amber for a not-ready one, dotted
 //! grey for a pod the selector matches that is no endpoint at all. The request whose trace is
 //! open in the test results is drawn on it.
@@ -8,7 +9,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use leptos::prelude::*;
 use std::collections::HashMap;
-use svclab_shared::topology::{EdgeState, Graph, build};
+use svclab_shared::topology::{EdgeState, GatewayApi, Graph, build};
 
 /// Beyond this many pods in the namespace the overview is not drawn.
 const MAX_PODS: usize = 300;
@@ -18,7 +19,9 @@ const WIDTH: f64 = 900.0;
 const BOX_W: f64 = 190.0;
 const BOX_H: f64 = 34.0;
 const POD_H: f64 = 28.0;
+/// Ingresses (and routes), services, pods; with Gateways, a column for them first.
 const COLUMNS: [f64; 3] = [10.0, 330.0, 680.0];
+const COLUMNS_WITH_GATEWAYS: [f64; 4] = [10.0, 230.0, 450.0, 690.0];
 
 /// What the open trace passed through: ids of the topology's boxes (`service:ns/name`, `pod:ns/name`).
 #[derive(Clone, Copy)]
@@ -31,12 +34,19 @@ pub fn provide_traced() {
 /// Where everything goes: each box's top-left corner by id, each node's frame (name, top,
 /// height), and the drawing's height.
 struct Layout {
+    /// Where the columns start: [gateways, ingresses and routes, services, pods].
+    columns: [f64; 4],
     at: HashMap<String, (f64, f64)>,
     groups: Vec<(String, f64, f64)>,
     height: f64,
 }
 
 fn layout(graph: &Graph) -> Layout {
+    let columns = if graph.gateways.is_empty() {
+        [COLUMNS[0], COLUMNS[0], COLUMNS[1], COLUMNS[2]]
+    } else {
+        COLUMNS_WITH_GATEWAYS
+    };
     let mut at = HashMap::new();
     let mut groups = Vec::new();
     let mut y = 30.0;
@@ -44,7 +54,7 @@ fn layout(graph: &Graph) -> Layout {
         groups.push((node.clone(), y, pods.len() as f64 * POD_H + 30.0));
         y += 26.0;
         for pod in pods {
-            at.insert(pod.id.clone(), (COLUMNS[2] + 10.0, y));
+            at.insert(pod.id.clone(), (columns[3] + 10.0, y));
             y += POD_H;
         }
         y += 16.0;
@@ -53,14 +63,18 @@ fn layout(graph: &Graph) -> Layout {
     let spread = |n: usize| if n == 0 { 0.0 } else { ((pods_bottom - 30.0) / n as f64).max(BOX_H + 12.0) };
     let step = spread(graph.services.len());
     for (i, s) in graph.services.iter().enumerate() {
-        at.insert(s.id.clone(), (COLUMNS[1], 30.0 + i as f64 * step));
+        at.insert(s.id.clone(), (columns[2], 30.0 + i as f64 * step));
     }
     let step = spread(graph.ingresses.len());
     for (i, g) in graph.ingresses.iter().enumerate() {
-        at.insert(g.id.clone(), (COLUMNS[0], 30.0 + i as f64 * step));
+        at.insert(g.id.clone(), (columns[1], 30.0 + i as f64 * step));
+    }
+    let step = spread(graph.gateways.len());
+    for (i, g) in graph.gateways.iter().enumerate() {
+        at.insert(g.id.clone(), (columns[0], 30.0 + i as f64 * step));
     }
     let height = at.values().map(|(_, y)| y + BOX_H).fold(pods_bottom, f64::max) + 10.0;
-    Layout { at, groups, height }
+    Layout { columns, at, groups, height }
 }
 
 fn edge_class(state: EdgeState) -> &'static str {
@@ -78,7 +92,7 @@ fn legend() -> impl IntoView {
             <span class="key ready">"ready endpoint"</span>
             <span class="key not-ready">"not ready"</span>
             <span class="key selected">"selected, not an endpoint"</span>
-            <span class="key routes">"ingress rule"</span>
+            <span class="key routes">"ingress or route rule"</span>
         </p>
     }
 }
@@ -109,7 +123,40 @@ fn focused(cluster: crate::state::Cluster, ns: &str, name: &str) -> Graph {
         .into_iter()
         .filter(|i| svclab_shared::topology::ingress_services(i).contains(name))
         .collect();
-    build(ns, &ingresses, &service, &endpoints, &pods)
+    let routes: Vec<serde_json::Value> = cluster
+        .raw_all(svclab_shared::Kind::HttpRoute)
+        .into_iter()
+        .filter(|r| svclab_shared::topology::route_services(r).contains(&(ns.to_string(), name.to_string())))
+        .collect();
+    let parents: Vec<String> = routes
+        .iter()
+        .flat_map(|r| r["spec"]["parentRefs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["name"].as_str().map(String::from))
+        .collect();
+    let gateways: Vec<serde_json::Value> = cluster
+        .raw_all(svclab_shared::Kind::Gateway)
+        .into_iter()
+        .filter(|g| g["metadata"]["namespace"] == ns && parents.iter().any(|p| g["metadata"]["name"] == p.as_str()))
+        .collect();
+    build(ns, &ingresses, GatewayApi { gateways: &gateways, routes: &routes }, &service, &endpoints, &pods)
+}
+
+/// The graph of a namespace; the numbers of pods and services when it is too large to draw.
+/// Counted from the key lists first, so a namespace too large to draw decodes nothing.
+fn whole(cluster: crate::state::Cluster, ns: &str) -> Result<Graph, (usize, usize)> {
+    let in_ns = |keys: Vec<(String, String)>| keys.into_iter().filter(|(n, _)| n == ns).collect::<Vec<_>>();
+    let (pod_keys, service_keys) = (in_ns(cluster.keys::<Pod>()), in_ns(cluster.keys::<Service>()));
+    if pod_keys.len() > MAX_PODS || service_keys.len() > MAX_SERVICES {
+        return Err((pod_keys.len(), service_keys.len()));
+    }
+    let pods: Vec<Pod> = pod_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
+    let services: Vec<Service> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
+    let endpoints: Vec<Endpoints> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
+    let ingresses: Vec<Ingress> =
+        in_ns(cluster.keys::<Ingress>()).iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
+    let gateways = cluster.raw_all(svclab_shared::Kind::Gateway);
+    let routes = cluster.raw_all(svclab_shared::Kind::HttpRoute);
+    Ok(build(ns, &ingresses, GatewayApi { gateways: &gateways, routes: &routes }, &services, &endpoints, &pods))
 }
 
 /// The drawing, of the namespace picked (the top bar's, or its own select while all are
@@ -125,18 +172,7 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
         if let Some(focus) = focus {
             return Ok(focus.with(|(ns, name)| focused(cluster, ns, name)));
         }
-        let ns = namespace.get();
-        let in_ns = |keys: Vec<(String, String)>| keys.into_iter().filter(|(n, _)| *n == ns).collect::<Vec<_>>();
-        let (pod_keys, service_keys) = (in_ns(cluster.keys::<Pod>()), in_ns(cluster.keys::<Service>()));
-        if pod_keys.len() > MAX_PODS || service_keys.len() > MAX_SERVICES {
-            return Err((pod_keys.len(), service_keys.len()));
-        }
-        let pods: Vec<Pod> = pod_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
-        let services: Vec<Service> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
-        let endpoints: Vec<Endpoints> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
-        let ingresses: Vec<Ingress> =
-            in_ns(cluster.keys::<Ingress>()).iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
-        Ok(build(&ns, &ingresses, &services, &endpoints, &pods))
+        namespace.with(|ns| whole(cluster, ns))
     });
     let drawing = move || {
         let graph = match graph.get() {
@@ -151,7 +187,7 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
         if graph.services.is_empty() && graph.nodes.is_empty() {
             return view! { <p class="none">"Nothing in this namespace yet."</p> }.into_any();
         }
-        let Layout { at, groups, height } = layout(&graph);
+        let Layout { columns, at, groups, height } = layout(&graph);
         let lit = traced.get();
         let edges = graph
             .edges
@@ -178,17 +214,24 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
             .map(|(name, y, h)| {
                 view! {
                     <g class="node-group">
-                        <rect x=COLUMNS[2] y=y width=BOX_W + 20.0 height=h rx="8"></rect>
-                        <text x=COLUMNS[2] + 10.0 y=y + 17.0 class="group-label">{name}</text>
+                        <rect x=columns[3] y=y width=BOX_W + 20.0 height=h rx="8"></rect>
+                        <text x=columns[3] + 10.0 y=y + 17.0 class="group-label">{name}</text>
                     </g>
                 }
             })
             .collect_view();
+        let kind_of = |id: &str| match id.split(':').next() {
+            Some("ingress") => "ingress",
+            Some("httproute") => "ingress route",
+            Some("gateway") => "gateway",
+            _ => "service",
+        };
         let boxes = graph
-            .ingresses
+            .gateways
             .iter()
+            .chain(&graph.ingresses)
             .chain(&graph.services)
-            .map(|b| (b, BOX_H, if b.id.starts_with("ingress:") { "ingress" } else { "service" }))
+            .map(|b| (b, BOX_H, kind_of(&b.id)))
             .chain(graph.nodes.values().flatten().map(|p| (p, POD_H - 4.0, "pod")))
             .filter_map(|(b, h, kind)| {
                 let &(x, y) = at.get(&b.id)?;
@@ -207,9 +250,12 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
         view! {
             <svg class="topology" viewBox=format!("0 0 {WIDTH} {height}") width="100%" role="img"
                 aria-label="Ingresses, services and the pods they send to, by node">
-                <text x=COLUMNS[0] y="16" class="column">"INGRESSES"</text>
-                <text x=COLUMNS[1] y="16" class="column">"SERVICES"</text>
-                <text x=COLUMNS[2] y="16" class="column">"PODS BY NODE"</text>
+                {(!graph.gateways.is_empty()).then(|| view! { <text x=columns[0] y="16" class="column">"GATEWAYS"</text> })}
+                <text x=columns[1] y="16" class="column">
+                    {if graph.ingresses.iter().any(|i| i.id.starts_with("httproute:")) { "INGRESSES & ROUTES" } else { "INGRESSES" }}
+                </text>
+                <text x=columns[2] y="16" class="column">"SERVICES"</text>
+                <text x=columns[3] y="16" class="column">"PODS BY NODE"</text>
                 {node_groups}
                 {edges}
                 {boxes}

@@ -2,7 +2,10 @@
 //! answer (section 5.7), run over the service's objects and what the network knows of its pods,
 //! each finding explained and linked to the objects it is about.
 
+mod routes;
 mod stand_in;
+
+pub use routes::{RouteEvidence, diagnose_route};
 
 use crate::pod::is_ready;
 use crate::ports::resolve_target_port;

@@ -114,7 +114,9 @@ async fn run(cluster: Cluster, action: Action) -> Output {
             };
             api::test_requests(&request).await.map_or_else(failed, Output::Requests)
         }
-        Action::Doctor { service } => api::diagnosis(NAMESPACE, service).await.map_or_else(failed, Output::Doctor),
+        Action::Doctor { service } => {
+            api::diagnosis("services", NAMESPACE, service).await.map_or_else(failed, Output::Doctor)
+        }
     }
 }
 
