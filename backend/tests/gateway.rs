@@ -171,6 +171,19 @@ async fn the_chapters_ingress_as_a_gateway_routes_the_same() {
     let parent = &route["status"]["parents"][0];
     assert_eq!(parent["controllerName"], "svclab.io/gateway-controller");
     assert_eq!(condition(&parent["conditions"], "ResolvedRefs"), Some(("True".into(), "ResolvedRefs".into())));
+
+    // Deleted, the Gateway stops listening and the route loses its parent's status.
+    let (code, _) = lab.send(Method::DELETE, &gateway_path("kubia"), "application/json", String::new()).await;
+    assert_eq!(code, 200);
+    eventually(PATIENCE, "the Gateway's address to refuse connections", || async {
+        tokio::net::TcpStream::connect(format!("{addr}:80")).await.is_err().then_some(())
+    })
+    .await;
+    eventually(PATIENCE, "the route's parents to be cleared", || async {
+        let r = object(&lab, &route_path("default", "kubia-kubia-example-com")).await;
+        r["status"]["parents"].as_array()?.is_empty().then_some(())
+    })
+    .await;
 }
 
 const MATCHING: &str = "apiVersion: gateway.networking.k8s.io/v1
