@@ -626,3 +626,46 @@ async fn https_listeners_terminate_with_their_certificate() {
     assert_eq!(condition(&listener["conditions"], "ResolvedRefs"), Some(("True".into(), "ResolvedRefs".into())));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_manifests_are_refused_where_they_are_wrong() {
+    let lab = Lab::start().await;
+    let routes = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes";
+    let bad = serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "bad"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"matches": [{"path": {"type": "Prefix", "value": "/x"}}]}]}});
+    let (code, status) = lab.send(Method::POST, routes, "application/json", bad.to_string()).await;
+    assert_eq!(code, 422, "{status}");
+    assert_eq!(
+        status["message"],
+        "HTTPRoute.gateway.networking.k8s.io \"bad\" is invalid: spec.rules[0].matches[0].path.type: Unsupported value: \"Prefix\": supported values: \"Exact\", \"PathPrefix\", \"RegularExpression\""
+    );
+    let no_port = serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "bad"},
+        "spec": {"rules": [{"backendRefs": [{"name": "kubia"}]}]}});
+    let (code, status) = lab.send(Method::POST, routes, "application/json", no_port.to_string()).await;
+    assert_eq!(code, 422, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("spec.rules[0].backendRefs[0]: Invalid value: \"object\": Must have port for Service reference"),
+        "{status}"
+    );
+    assert_eq!(lab.get(&route_path("default", "bad")).await.0, 404, "nothing is stored");
+    // The lab's apply reads the YAML itself, and says where.
+    let (code, out) = lab.apply("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\nspec:\n  gatewayClassName: svclab\n").await;
+    assert_eq!(code, 400, "{out}");
+    assert_eq!(out["results"][0]["error"]["message"], "spec: missing field `listeners` at line 6, column 3");
+
+    // A regular expression that does not compile leaves its match out, and the route says so.
+    let yaml = backends(&["infra-backend-v1"])
+        + &gateway("gw", HTTP_LISTENER)
+        + "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: regex\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - matches: [{path: {type: RegularExpression, value: '/(unclosed'}}, {path: {type: PathPrefix, value: /ok}}]\n    backendRefs: [{name: infra-backend-v1, port: 8080}]\n";
+    assert_eq!(lab.apply(&yaml).await.0, 200);
+    let route = parent_condition(&lab, "default", "regex", "PartiallyInvalid", ("True", "UnsupportedValue")).await;
+    let conditions = &route["status"]["parents"][0]["conditions"];
+    let partial = conditions.as_array().unwrap().iter().find(|c| c["type"] == "PartiallyInvalid").unwrap();
+    assert!(partial["message"].as_str().unwrap().contains("invalid regular expression \"/(unclosed\""), "{partial}");
+    let addr = address(&lab, "gw").await;
+    lab.serving("infra-backend-v1", 1).await;
+    reaches(&lab, &addr, "any.example.com", "/ok", "infra-backend-v1").await;
+}

@@ -91,8 +91,7 @@ pub fn object(
     let warnings =
         fields::check(kind, api_version, &value, validation).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let value = legacy::upgrade(value);
-    let object =
-        Object::from_value_as(kind, value).map_err(|e| ApiError::BadRequest(fields::cannot_handle(kind, e)))?;
+    let object = crate::openapi::custom::decode(kind, value)?;
     Ok(Decoded { object, warnings })
 }
 

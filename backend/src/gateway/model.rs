@@ -79,6 +79,8 @@ pub struct ParentState {
     pub parent: r::HttpRouteParentRefs,
     pub accepted: Outcome,
     pub resolved: Outcome,
+    /// Why some of the route's matches were left out (`PartiallyInvalid`), when any were.
+    pub partially_invalid: Option<String>,
 }
 
 /// Everything the controller decided.
@@ -245,6 +247,7 @@ fn allows(inputs: &Inputs, gateway_ns: &str, listener: &gw::GatewayListeners, ro
 fn attach(inputs: &Inputs, route: &HttpRoute, gateways: &mut [GatewayModel]) -> Vec<ParentState> {
     let route_ns = route.metadata.namespace.clone().unwrap_or_default();
     let (actions, resolved) = actions(inputs, route);
+    let partially_invalid = invalid_expressions(route);
     let mut states = Vec::new();
     for parent in route.spec.parent_refs.iter().flatten() {
         if parent.kind.as_deref().unwrap_or("Gateway") != "Gateway" {
@@ -296,9 +299,42 @@ fn attach(inputs: &Inputs, route: &HttpRoute, gateways: &mut [GatewayModel]) -> 
             }
         }
         let accepted = if attached { Ok(()) } else { Err(reason) };
-        states.push(ParentState { parent: parent.clone(), accepted, resolved: resolved.clone() });
+        let partially_invalid = partially_invalid.clone();
+        states.push(ParentState { parent: parent.clone(), accepted, resolved: resolved.clone(), partially_invalid });
     }
     states
+}
+
+/// The route's regular expressions that do not compile (their matches are left out), described.
+fn invalid_expressions(route: &HttpRoute) -> Option<String> {
+    let mut bad = Vec::new();
+    for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
+        for (j, m) in rule.matches.iter().flatten().enumerate() {
+            let path = m
+                .path
+                .as_ref()
+                .filter(|p| matches!(p.r#type, Some(r::HttpRouteRulesMatchesPathType::RegularExpression)));
+            let headers = m
+                .headers
+                .iter()
+                .flatten()
+                .filter(|h| matches!(h.r#type, Some(r::HttpRouteRulesMatchesHeadersType::RegularExpression)))
+                .map(|h| &h.value);
+            let query = m
+                .query_params
+                .iter()
+                .flatten()
+                .filter(|q| matches!(q.r#type, Some(r::HttpRouteRulesMatchesQueryParamsType::RegularExpression)))
+                .map(|q| &q.value);
+            for value in path.and_then(|p| p.value.as_ref()).into_iter().chain(headers).chain(query) {
+                if let Err(e) = regex::Regex::new(&format!("^(?:{value})$")) {
+                    let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                    bad.push(format!("spec.rules[{i}].matches[{j}]: invalid regular expression {value:?}: {why}"));
+                }
+            }
+        }
+    }
+    (!bad.is_empty()).then(|| format!("Dropped match(es): {}", bad.join("; ")))
 }
 
 /// Makes the table entries of each match of each rule (a fresh entry per listener and host,

@@ -151,7 +151,7 @@ pub fn http_route(
             .find(|o| o.controller_name == CONTROLLER && o.parent_ref == parent_ref)
             .map(|o| o.conditions.clone())
             .unwrap_or_default();
-        let conditions = vec![
+        let mut conditions = vec![
             outcome("Accepted", &state.accepted, ("Accepted", "Route is accepted"), generation, now),
             outcome(
                 "ResolvedRefs",
@@ -161,6 +161,9 @@ pub fn http_route(
                 now,
             ),
         ];
+        if let Some(message) = &state.partially_invalid {
+            conditions.push(condition("PartiallyInvalid", true, "UnsupportedValue", message, generation, now));
+        }
         parents.push(route::HttpRouteStatusParents {
             conditions: set_conditions(&before, conditions),
             controller_name: CONTROLLER.into(),

@@ -5,6 +5,7 @@
 //! `kubectl explain` reads ([`documents`]), unknown-field detection for `fieldValidation`
 //! ([`fields`]), and the merge keys of strategic merge patches (`registry::patch`).
 
+pub mod custom;
 pub mod documents;
 pub mod fields;
 mod legacy;

@@ -47,8 +47,7 @@ impl Registry {
                 .map(|c| (format!("conflict with \"{}\" using {}", c.manager, c.api_version), c.field.clone()))
                 .collect(),
         })?;
-        let mut object = Object::from_value_as(key.kind, svclab_shared::legacy::upgrade(merged))
-            .map_err(|e| ApiError::BadRequest(fields::cannot_handle(key.kind, e)))?;
+        let mut object = crate::openapi::custom::decode(key.kind, svclab_shared::legacy::upgrade(merged))?;
         let namespace_differs =
             key.kind.namespaced() && !object.namespace().is_empty() && object.namespace() != key.namespace;
         if object.name() != key.name || namespace_differs {

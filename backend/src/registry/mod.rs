@@ -267,9 +267,7 @@ impl Registry {
         let warnings = fields::check(key.kind, api_version, &value, validation)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let value = svclab_shared::legacy::upgrade(value);
-        let object = Object::from_value_as(key.kind, value)
-            .map_err(|e| fields::cannot_handle(key.kind, e))
-            .map_err(ApiError::BadRequest)?;
+        let object = crate::openapi::custom::decode(key.kind, value)?;
         if object.name() != key.name || (key.kind.namespaced() && object.namespace() != key.namespace) {
             return Err(ApiError::BadRequest("the name and namespace of an object cannot be patched".into()));
         }

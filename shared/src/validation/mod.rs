@@ -3,6 +3,7 @@
 //! 65535, inclusive`.
 
 mod config;
+mod gateway;
 mod ingress;
 mod meta;
 pub mod names;
@@ -133,6 +134,8 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
             None => errs.push(FieldError::required("spec", "")),
         },
         Object::CronJob(c) => errs.extend(workload::validate_cron_job(c)),
+        Object::Gateway(g) => errs.extend(gateway::validate_gateway(g)),
+        Object::HttpRoute(r) => errs.extend(gateway::validate_http_route(r)),
         _ => {}
     }
     errs
