@@ -586,6 +586,44 @@ fn run(dir: &std::path::Path, program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `kubectl create secret tls NAME --cert tls.crt --key tls.key` with the pair in `dir`.
+async fn tls_secret(lab: &Lab, dir: &std::path::Path, name: &str) {
+    let part = |file: &str| {
+        reqwest::multipart::Part::bytes(std::fs::read(dir.join(file)).unwrap()).file_name(file.to_string())
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .part("cert", part("tls.crt"))
+        .part("key", part("tls.key"));
+    let r = lab.http.post(lab.url("/lab/v1/namespaces/default/secrets/tls")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
+
+/// Waits until curl, trusting the certificate in `dir`, gets kubia at https://kubia.example.com/
+/// on `addr`.
+async fn https_kubia(dir: &std::path::Path, addr: &str) {
+    let resolve = format!("kubia.example.com:443:{addr}");
+    eventually(PATIENCE, "kubia over HTTPS through the Gateway", || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-m", "5", "--cacert", "tls.crt", "--resolve", &resolve, "https://kubia.example.com/"])
+            .current_dir(dir)
+            .output()
+            .expect("curl runs");
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        async move { body.starts_with("You've hit kubia-").then_some(()) }
+    })
+    .await;
+}
+
+/// The chapter's TLS Ingress (kubia-ingress-tls.yaml) as `Convert to Gateway API` makes it.
+fn converted_tls_ingress() -> String {
+    let ingress: Value = serde_yaml::from_str(include_str!("../../examples/kubia-ingress-tls.yaml")).unwrap();
+    let ingress = svclab_shared::Object::from_value(ingress).unwrap();
+    let Some(ingress) = ingress.downcast::<k8s_openapi::api::networking::v1::Ingress>() else { panic!("an Ingress") };
+    let objects = svclab_shared::convert::ingress_to_gateway(ingress, &|_, _| None).unwrap();
+    objects.iter().map(|o| serde_json::to_string(o).unwrap()).collect::<Vec<_>>().join("\n---\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_listeners_terminate_with_their_certificate() {
     let lab = Lab::start().await;
@@ -596,12 +634,7 @@ async fn https_listeners_terminate_with_their_certificate() {
     let args =
         [&["req", "-new", "-x509", "-key", "tls.key", "-out", "tls.crt", "-days", "30"][..], &subject[..]].concat();
     run(&dir, "openssl", &args);
-    let form = reqwest::multipart::Form::new()
-        .text("name", "kubia-tls")
-        .part("cert", reqwest::multipart::Part::bytes(std::fs::read(dir.join("tls.crt")).unwrap()).file_name("tls.crt"))
-        .part("key", reqwest::multipart::Part::bytes(std::fs::read(dir.join("tls.key")).unwrap()).file_name("tls.key"));
-    let r = lab.http.post(lab.url("/lab/v1/namespaces/default/secrets/tls")).multipart(form).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    tls_secret(&lab, &dir, "kubia-tls").await;
     let listeners = "  - name: https\n    port: 443\n    protocol: HTTPS\n    hostname: kubia.example.com\n    tls:\n      certificateRefs: [{name: kubia-tls}]\n";
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: kubia\nspec:\n  parentRefs: [{name: tls}]\n  rules:\n  - backendRefs: [{name: kubia-nodeport, port: 80}]\n";
     for yaml in [KUBIA, NODE_PORT, &(gateway("tls", listeners) + route)] {
@@ -609,21 +642,17 @@ async fn https_listeners_terminate_with_their_certificate() {
     }
     let addr = address(&lab, "tls").await;
     lab.serving("kubia-nodeport", 3).await;
-    let resolve = format!("kubia.example.com:443:{addr}");
-    let body = eventually(PATIENCE, "kubia over HTTPS through the Gateway", || {
-        let out = std::process::Command::new("curl")
-            .args(["-sS", "-m", "5", "--cacert", "tls.crt", "--resolve", &resolve, "https://kubia.example.com/"])
-            .current_dir(&dir)
-            .output()
-            .expect("curl runs");
-        let body = String::from_utf8_lossy(&out.stdout).into_owned();
-        async move { body.starts_with("You've hit kubia-").then_some(body) }
-    })
-    .await;
-    assert!(body.contains("kubia-"), "{body}");
+    https_kubia(&dir, &addr).await;
     let g = object(&lab, &gateway_path("tls")).await;
     let listener = &g["status"]["listeners"][0];
     assert_eq!(condition(&listener["conditions"], "ResolvedRefs"), Some(("True".into(), "ResolvedRefs".into())));
+
+    // The chapter's TLS Ingress, converted: HTTP and HTTPS listeners, the Secret it names.
+    tls_secret(&lab, &dir, "tls-secret").await;
+    let (code, out) = lab.apply(&converted_tls_ingress()).await;
+    assert_eq!(code, 200, "{out}");
+    let converted = address(&lab, "kubia").await;
+    https_kubia(&dir, &converted).await;
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -69,7 +69,7 @@ mod tests {
         ("backend/src/kubelet/exec/curl.rs", "run", 130),
         ("frontend/src/components/topology.rs", "TopologyView", 119),
         ("frontend/src/components/test_requests.rs", "TestPanel", 115),
-        ("backend/src/openapi/documents.rs", "path_items", 113),
+        ("backend/src/openapi/documents.rs", "path_items", 104),
         ("shared/src/doctor/mod.rs", "check_port", 104),
     ];
 

@@ -175,7 +175,7 @@ fn dispatch(
             Ok(decode::with_warnings((status, Json(written.object(&object))).into_response(), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
-            let patch = decode::parse_patch(headers, &body)?;
+            let patch = decode::parse_patch(headers, &body, target.kind)?;
             let key = ObjectKey::new(target.kind, &ns, name);
             let (patched, warnings) = state.registry.patch(&key, patch, &write)?;
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))

@@ -241,6 +241,21 @@ fn op<'a>(
     Op { method, action, verb, params, body, response }
 }
 
+/// The patches a kind takes. Custom resources take no strategic merge patch: kubectl reads this
+/// list to choose how to patch, and sends them a JSON merge patch.
+fn patch_types(kind: svclab_shared::Kind) -> &'static [&'static str] {
+    if kind.group() == svclab_shared::gateway::GROUP {
+        &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+    } else {
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
+    }
+}
+
 /// The URLs of a kind (collection, item, all namespaces, subresources) and their operations.
 fn path_items(
     schemas: &Schemas,
@@ -289,16 +304,7 @@ fn path_items(
         if let Some(body) = op.body {
             let schema = json!({"$ref": reference(body)});
             if v3 {
-                let content_types: &[&str] = if op.method == "patch" {
-                    &[
-                        "application/json-patch+json",
-                        "application/merge-patch+json",
-                        "application/strategic-merge-patch+json",
-                        "application/apply-patch+yaml",
-                    ]
-                } else {
-                    &["application/json"]
-                };
+                let content_types = if op.method == "patch" { patch_types(kind) } else { &["application/json"] };
                 let content: Map<String, Value> =
                     content_types.iter().map(|ct| (ct.to_string(), json!({"schema": schema.clone()}))).collect();
                 value["requestBody"] = json!({"content": content, "required": true});

@@ -54,6 +54,30 @@ async fn gateways_and_routes_as_kubectl_shows_them() {
             })
             .await;
         assert!(!page.is_empty());
+        // Applied again with a change: kubectl patches custom resources with a JSON merge patch
+        // (the OpenAPI says they take no strategic one), and `kubectl patch` says so when asked.
+        let changed = cluster.file("gateway2.yaml", &GATEWAY.replace("- name: kubia-nodeport", "- name: kubia"));
+        let applied = cluster.kubectl(&["apply", "-f", changed.to_str().unwrap()]).await.ok();
+        assert!(
+            applied.contains("httproute.gateway.networking.k8s.io/kubia-kubia-example-com configured"),
+            "{applied}"
+        );
+        let patched = cluster
+            .kubectl(&["patch", "httproute", "kubia-kubia-example-com", "-p", r#"{"metadata":{"labels":{"a":"b"}}}"#])
+            .await;
+        assert!(patched.stderr.contains("application/strategic-merge-patch+json is not supported by gateway.networking.k8s.io/v1, Kind=HTTPRoute"), "{patched:?}");
+        let merged = cluster
+            .kubectl(&[
+                "patch",
+                "httproute",
+                "kubia-kubia-example-com",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"rules":[{"backendRefs":[{"name":"kubia-nodeport","port":80}]}]}}"#,
+            ])
+            .await
+            .ok();
+        assert_eq!(merged, "httproute.gateway.networking.k8s.io/kubia-kubia-example-com patched\n");
         let client = reqwest::Client::new();
         let answer = client.get(format!("http://{address}/")).header("host", "kubia.example.com").send().await.unwrap();
         assert!(answer.text().await.unwrap().starts_with("You've hit kubia-"));

@@ -253,16 +253,31 @@ fn route_body(r: Value, run: RwSignal<Option<TestRun>>) -> impl IntoView {
     if hostnames.is_empty() {
         hostnames.push("example.com".into());
     }
+    // Each parent Gateway's HTTP, and HTTPS when it has such a listener, for each hostname.
+    let cluster = use_cluster();
     let buttons = parents(&r)
         .into_iter()
-        .flat_map(|gateway| hostnames.iter().map(move |h| (gateway.clone(), h.clone())).collect::<Vec<_>>())
-        .map(|(gateway, host)| {
-            let label = format!("http://{host}/ via gateway {gateway}");
+        .flat_map(|gateway| {
+            let (gns, gname) = gateway.split_once('/').unwrap_or(("default", gateway.as_str()));
+            let protocols: Vec<String> = cluster
+                .raw(Kind::Gateway, gns, gname)
+                .map(|g| list(&g["spec"]["listeners"]).iter().map(|l| text(&l["protocol"])).collect())
+                .unwrap_or_default();
+            let schemes: Vec<bool> = [false, true]
+                .into_iter()
+                .filter(|https| protocols.iter().any(|p| p == if *https { "HTTPS" } else { "HTTP" }))
+                .collect();
+            hostnames
+                .iter()
+                .flat_map(|h| schemes.iter().map(|https| (gateway.clone(), h.clone(), *https)).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .map(|(gateway, host, https)| {
+            let label = format!("{}://{host}/ via gateway {gateway}", if https { "https" } else { "http" });
             let send = {
                 let (gateway, host, label) = (gateway.clone(), host.clone(), label.clone());
                 move |_| {
-                    let ingress =
-                        Some(IngressTarget { host: host.clone(), https: false, gateway: Some(gateway.clone()) });
+                    let ingress = Some(IngressTarget { host: host.clone(), https, gateway: Some(gateway.clone()) });
                     let request = TestRequest { count: 100, path: "/".into(), ingress, ..Default::default() };
                     TestRun::start(run, label.clone(), request)
                 }
