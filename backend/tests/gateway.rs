@@ -157,6 +157,7 @@ async fn the_chapters_ingress_as_a_gateway_routes_the_same() {
     .await;
     let other = ask(&client, &addr, Method::GET, "other.example.com", "/", &[]).await;
     assert_eq!(other.status, 404, "no listener or route serves another host");
+    assert_eq!(other.body, "", "a Gateway has no default backend to answer with words");
 
     let g = object(&lab, &gateway_path("kubia")).await;
     let listener = &g["status"]["listeners"][0];

@@ -263,6 +263,11 @@ impl Router for PortRoutes {
         };
         Some(Match { backend, rule: &entry.rule, path: &entry.matched_path, filters: Some(&action.filters), weight })
     }
+
+    /// A Gateway's 404 has no body, as Envoy-based Gateways answer (there is no default backend).
+    fn not_found(&self) -> &'static str {
+        ""
+    }
 }
 
 #[cfg(test)]

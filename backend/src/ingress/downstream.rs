@@ -54,8 +54,9 @@ enum Next {
     Hyper,
     /// Send the request (its head already written for the pod).
     Forward(Forward),
-    /// Answer the request itself (no route, no endpoint); the head was `len` bytes.
-    Answer { len: usize, status: StatusCode, keep_alive: bool, head: bool },
+    /// Answer the request itself (no route, no endpoint); the head was `len` bytes; a 404 says
+    /// `not_found`.
+    Answer { len: usize, status: StatusCode, keep_alive: bool, head: bool, not_found: &'static str },
     /// A head that cannot be served: answer `status` and close.
     Reject(StatusCode),
 }
@@ -132,15 +133,15 @@ where
                 return Box::pin(server::serve_with_hyper(stream, peer, frontend, cancel.clone())).await;
             }
             Next::Reject(status) => {
-                answer(&mut client.out, status, false, false);
+                answer(&mut client.out, status, false, false, http::NOT_FOUND);
                 let _ = client.write_out().await;
                 let _ = client.stream.shutdown().await;
                 return;
             }
-            Next::Answer { len, status, keep_alive, head } => {
+            Next::Answer { len, status, keep_alive, head, not_found } => {
                 client.buf.advance(len);
                 waiting = false;
-                answer(&mut client.out, status, keep_alive, head);
+                answer(&mut client.out, status, keep_alive, head, not_found);
                 if client.write_out().await.is_err() || !keep_alive {
                     let _ = client.stream.shutdown().await;
                     return;
@@ -232,7 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let asked = Asked { host, target, method, request_id, headers: req.headers };
         let (to, set_cookie, read_timeout) = match route(frontend, table, &asked) {
             Ok(routed) => routed,
-            Err(Some(status)) => return Next::Answer { len, status, keep_alive, head },
+            Err(Some(status)) => return Next::Answer { len, status, keep_alive, head, not_found: table.not_found() },
             Err(None) => return Next::Hyper,
         };
         let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Next::Reject(StatusCode::BAD_REQUEST) };
@@ -281,7 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     io::ErrorKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
                     _ => StatusCode::BAD_GATEWAY,
                 };
-                answer(&mut self.out, status, forward.keep_alive, forward.method == Method::HEAD);
+                answer(&mut self.out, status, forward.keep_alive, forward.method == Method::HEAD, http::NOT_FOUND);
                 self.write_out().await?;
                 return Ok(forward.keep_alive);
             }
@@ -413,12 +414,12 @@ fn response_head(out: &mut Vec<u8>, head: &upstream::Head, forward: &Forward) ->
     delimit
 }
 
-/// An answer of the ingress's own, as ingress-nginx gives it: the default backend's 404, 503
-/// for a backend without endpoints, 502 for a pod that failed, 504 for one that did not answer
-/// in time, 400 and 431 for a bad head.
-fn answer(out: &mut Vec<u8>, status: StatusCode, keep_alive: bool, head: bool) {
+/// An answer of the ingress's own, as ingress-nginx gives it: the default backend's 404 (a
+/// Gateway's says `not_found`), 503 for a backend without endpoints, 502 for a pod that failed,
+/// 504 for one that did not answer in time, 400 and 431 for a bad head.
+fn answer(out: &mut Vec<u8>, status: StatusCode, keep_alive: bool, head: bool, not_found: &str) {
     let (content_type, body) = match status {
-        StatusCode::NOT_FOUND => ("text/plain; charset=utf-8", http::NOT_FOUND.to_string()),
+        StatusCode::NOT_FOUND => ("text/plain; charset=utf-8", not_found.to_string()),
         StatusCode::SERVICE_UNAVAILABLE => ("text/html", http::error_page(http::UNAVAILABLE)),
         StatusCode::BAD_GATEWAY => ("text/html", http::error_page(http::BAD_GATEWAY)),
         StatusCode::GATEWAY_TIMEOUT => ("text/html", http::error_page(http::GATEWAY_TIMEOUT)),

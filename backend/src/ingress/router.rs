@@ -58,6 +58,11 @@ pub struct Match<'t> {
 pub trait Router: Send + Sync + std::fmt::Debug {
     /// Where the request goes; `None` when no rule matches (404).
     fn route(&self, request: &Request<'_>) -> Option<Match<'_>>;
+
+    /// The body of the 404 when no rule matches: ingress-nginx's default backend's words.
+    fn not_found(&self) -> &'static str {
+        super::http::NOT_FOUND
+    }
 }
 
 /// Header changes, as Gateway API's `RequestHeaderModifier` and `ResponseHeaderModifier` say:

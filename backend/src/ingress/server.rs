@@ -11,8 +11,8 @@
 
 use super::affinity;
 use super::http::{
-    self, BAD_GATEWAY, Body, BoxError, FORWARDED, GATEWAY_TIMEOUT, INTERNAL_ERROR, NOT_FOUND, Peer, UNAVAILABLE,
-    X_REQUEST_ID, html_error, strip_hop_by_hop, text, wants_upgrade,
+    self, BAD_GATEWAY, Body, BoxError, FORWARDED, GATEWAY_TIMEOUT, INTERNAL_ERROR, Peer, UNAVAILABLE, X_REQUEST_ID,
+    html_error, strip_hop_by_hop, text, wants_upgrade,
 };
 use super::pool::{PodStream, Pool};
 use super::router::{Filters, Match, Request as RouteRequest, Router};
@@ -164,7 +164,7 @@ impl Frontend {
         let cookie = |name: &str| affinity::find_cookie(cookies.iter().map(HeaderValue::as_bytes), name);
         let (addr, set_cookie, read_timeout) = match self.choose(found, host, req.uri().path(), cookie, request_id) {
             Choice::Pod { to, set_cookie, read_timeout } => (to, set_cookie, read_timeout),
-            Choice::NotFound => return text(StatusCode::NOT_FOUND, NOT_FOUND),
+            Choice::NotFound => return text(StatusCode::NOT_FOUND, table.not_found()),
             Choice::Unavailable => return html_error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
             Choice::Invalid => return html_error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR),
         };
