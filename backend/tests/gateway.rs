@@ -377,6 +377,16 @@ async fn weights_split_traffic() {
     // Binomial(1000, 0.1) has a standard deviation under 10: within five of them either way.
     assert!((850..=950).contains(&v1) && (50..=150).contains(&v2), "{counts:?}");
     assert_eq!(v1 + v2, 1000, "weight 0 gets nothing: {counts:?}");
+    // The service doctor knows which routes send to the service, and with what share.
+    let (_, d) = lab.get("/lab/v1/namespaces/default/services/infra-backend-v2/diagnosis").await;
+    let routes: Vec<&str> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "routes")
+        .filter_map(|f| f["title"].as_str())
+        .collect();
+    assert_eq!(routes, ["HTTPRoute default/canary sends here (weight 10 of 100)"]);
 }
 
 const FILTERS: &str = "apiVersion: gateway.networking.k8s.io/v1

@@ -60,6 +60,7 @@ pub async fn diagnosis(
     let evidence = Evidence {
         endpoints: store.get_typed::<Endpoints>(&ns, &name),
         probe_failures: probe_failures(&state, &ns),
+        routes: store.list_typed(None),
         service,
         pods,
         listening,

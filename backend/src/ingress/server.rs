@@ -86,8 +86,10 @@ impl Frontend {
         };
         let Some(found) = found else {
             if request_id.is_some() {
-                let reason =
-                    format!("no rule matches host {host:?} and path {path:?}: the default backend answers 404");
+                // An Ingress's default backend answers; a Gateway has none.
+                let gateway = self.routes.borrow().not_found().is_empty();
+                let answer = if gateway { "404 Not Found" } else { "the default backend answers 404" };
+                let reason = format!("no rule matches host {host:?} and path {path:?}: {answer}");
                 trace(Hop { reason, ..Hop::default() });
             }
             return Choice::NotFound;

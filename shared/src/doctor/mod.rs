@@ -78,6 +78,8 @@ pub struct Evidence {
     pub loopback: BTreeMap<String, Vec<(i32, String)>>,
     /// For each pod (`namespace/name`), the last readiness probe failure the kubelet reported.
     pub probe_failures: BTreeMap<String, String>,
+    /// The HTTPRoutes of every namespace (those that send to the service are about it).
+    pub routes: Vec<crate::gateway::HttpRoute>,
 }
 
 fn link(kind: &str, namespace: &str, name: &str) -> ObjectLink {
@@ -138,7 +140,8 @@ pub fn diagnose(evidence: &Evidence) -> Diagnosis {
         ports: spec.ports.clone().unwrap_or_default(),
         spec,
     };
-    let findings = findings(&s);
+    let mut findings = findings(&s);
+    findings.extend(routes::routes_to(&s.ns, &s.name, &s.ports, &evidence.routes));
     Diagnosis { service: format!("{}/{}", s.ns, s.name), findings }
 }
 

@@ -153,6 +153,65 @@ fn backends(e: &RouteEvidence, ns: &str) -> Vec<Finding> {
     out
 }
 
+/// What the HTTPRoutes sending to the service `ns/name` (with `ports`) do with it: each one's
+/// share and whether it is attached, and a backendRef naming a port the service does not have.
+pub(super) fn routes_to(
+    ns: &str,
+    name: &str,
+    ports: &[k8s_openapi::api::core::v1::ServicePort],
+    routes: &[HttpRoute],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for route in routes {
+        let rns = route.metadata.namespace.clone().unwrap_or_default();
+        let rname = route.metadata.name.clone().unwrap_or_default();
+        let links = vec![link("HTTPRoute", &rns, &rname)];
+        for rule in route.spec.rules.iter().flatten() {
+            let refs = rule.backend_refs.clone().unwrap_or_default();
+            let total: i32 = refs.iter().map(|b| b.weight.unwrap_or(1)).sum();
+            for b in refs.iter().filter(|b| b.name == name && b.namespace.as_deref().unwrap_or(&rns) == ns) {
+                if b.kind.as_deref().unwrap_or("Service") != "Service" {
+                    continue;
+                }
+                let port = b.port.unwrap_or_default();
+                if !ports.iter().any(|p| p.port == port) {
+                    let title =
+                        format!("HTTPRoute {rns}/{rname} sends to port {port}, which the service does not have");
+                    let detail =
+                        "A backendRef names the service's port (spec.ports[].port), not the pods' targetPort.".into();
+                    out.push(finding(Severity::Error, "routes", title, detail, links.clone()));
+                    continue;
+                }
+                let attached = route.status.iter().flat_map(|s| &s.parents).any(|p| {
+                    p.controller_name == CONTROLLER
+                        && p.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "True")
+                });
+                let share = if refs.len() > 1 {
+                    format!(" (weight {} of {total})", b.weight.unwrap_or(1))
+                } else {
+                    String::new()
+                };
+                let (severity, title, detail) = if attached {
+                    (
+                        Severity::Info,
+                        format!("HTTPRoute {rns}/{rname} sends here{share}"),
+                        "Requests through its Gateway reach these endpoints.".to_string(),
+                    )
+                } else {
+                    let detail = "It is attached to no Gateway: see the route's own doctor for why.".to_string();
+                    (
+                        Severity::Warning,
+                        format!("HTTPRoute {rns}/{rname} would send here{share}, but is not attached"),
+                        detail,
+                    )
+                };
+                out.push(finding(severity, "routes", title, detail, links.clone()));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +247,22 @@ mod tests {
             grants: &[],
         });
         let titles: Vec<(Severity, &str)> = d.findings.iter().map(|f| (f.severity, f.title.as_str())).collect();
+        let to_kubia: Vec<String> = routes_to(
+            "default",
+            "kubia",
+            &services[0].spec.clone().unwrap().ports.unwrap(),
+            std::slice::from_ref(&route),
+        )
+        .iter()
+        .map(|f| f.title.clone())
+        .collect();
+        assert_eq!(
+            to_kubia,
+            [
+                "HTTPRoute default/r sends to port 8080, which the service does not have",
+                "HTTPRoute default/r would send here (weight 1 of 4), but is not attached"
+            ]
+        );
         assert_eq!(
             titles,
             [
