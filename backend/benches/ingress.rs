@@ -147,6 +147,8 @@ async fn svclab(
         }
     }
     let (api, (http, https)) = (api.context("the API address")?, ingress.expect("read above"));
+    // Keep reading what it prints, so a warning under load finds the pipe open.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let client = reqwest::Client::new();
     let secret = serde_json::json!({"name": "bench-tls", "cert": cert, "key": key});
     let made = client.post(format!("http://{api}/lab/v1/namespaces/default/secrets/tls")).json(&secret).send().await?;
