@@ -73,19 +73,16 @@ pub fn backend(inputs: &Inputs, route_ns: &str, owner: &str, r: Ref, read_timeou
             format!("Backend ref to Service {ns}/{name} not permitted by any ReferenceGrant"),
         );
     }
-    if services.service(ns, name).is_none() {
+    let Some(state) = services.service(ns, name) else {
         return invalid("BackendNotFound", format!("Service {ns}/{name} not found"));
-    }
+    };
     let Some(port) = port else {
         return invalid("UnsupportedValue", format!("Backend ref to Service {ns}/{name} has no port"));
     };
-    let port_ref = ServiceBackendPort { number: Some(port), name: None };
-    let b = Backend::resolve(services, ns, name, &port_ref, owner, read_timeout);
-    if b.problem.as_deref().is_some_and(|p| p.contains("does not have a port")) {
-        let message = format!("Service {ns}/{name} does not have port {port}");
-        let mut b = b;
-        b.invalid = true;
-        return (b, Err(("BackendNotFound", message)));
+    let ports = state.service.spec.as_ref().and_then(|s| s.ports.as_ref());
+    if !ports.is_some_and(|ports| ports.iter().any(|p| p.port == port)) {
+        return invalid("BackendNotFound", format!("Service {ns}/{name} does not have port {port}"));
     }
-    (b, Ok(()))
+    let port_ref = ServiceBackendPort { number: Some(port), name: None };
+    (Backend::resolve(services, ns, name, &port_ref, owner, read_timeout), Ok(()))
 }

@@ -75,7 +75,8 @@ pub struct Action {
     /// Indexes into `backends`, one per unit of weight, smoothly interleaved.
     schedule: Vec<u16>,
     cursor: AtomicUsize,
-    pub filters: Filters,
+    /// `None` when they change nothing (the fast path then takes the request).
+    pub filters: Option<Filters>,
     /// Answered when the rule has no backend with weight (500, as the spec asks).
     pub none: Arc<Backend>,
 }
@@ -83,6 +84,7 @@ pub struct Action {
 impl Action {
     pub fn new(backends: Vec<Weighted>, filters: Filters, none: Arc<Backend>) -> Action {
         let schedule = schedule(&backends.iter().map(|b| b.weight).collect::<Vec<_>>());
+        let filters = (!filters.is_empty()).then_some(filters);
         Action { backends, schedule, cursor: AtomicUsize::new(0), filters, none }
     }
 
@@ -261,7 +263,7 @@ impl Router for PortRoutes {
             Some(w) => (&*w.backend, (action.backends.len() > 1).then(|| (w.weight, action.total()))),
             None => (&*action.none, None),
         };
-        Some(Match { backend, rule: &entry.rule, path: &entry.matched_path, filters: Some(&action.filters), weight })
+        Some(Match { backend, rule: &entry.rule, path: &entry.matched_path, filters: action.filters.as_ref(), weight })
     }
 
     /// A Gateway's 404 has no body, as Envoy-based Gateways answer (there is no default backend).

@@ -48,7 +48,7 @@ pub struct Match<'t> {
     pub rule: &'t str,
     /// The matched path (for the affinity cookie's path).
     pub path: &'t str,
-    /// What to change on the way, when the rule says.
+    /// What to change on the way, when the rule changes anything.
     pub filters: Option<&'t Filters>,
     /// The chosen backend's weight and the rule's total, when the rule splits traffic.
     pub weight: Option<(u32, u32)>,

@@ -157,7 +157,7 @@ impl Frontend {
                 RouteRequest { host, path: uri.path(), query: uri.query(), method: req.method().as_str(), headers };
             table.route(&view)
         };
-        let filters = found.and_then(|m| m.filters).filter(|f| !f.is_empty());
+        let filters = found.and_then(|m| m.filters);
         if let Some(redirect) = filters.and_then(|f| f.redirect.as_ref()) {
             let location = redirect.location(peer.scheme(), host, peer.port(), req.uri().path(), req.uri().query());
             return http::redirect(redirect.status, &location);

@@ -12,32 +12,31 @@ use svclab_shared::{Kind, Object};
 
 /// Reads `value` as an object of `kind`.
 pub fn decode(kind: Kind, value: Value) -> Result<Object, ApiError> {
-    if kind.group() != svclab_shared::gateway::GROUP {
-        return Object::from_value_as(kind, value)
-            .map_err(|e| ApiError::BadRequest(super::fields::cannot_handle(kind, e)));
-    }
-    let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let failed = match kind {
-        Kind::GatewayClass => located::<GatewayClass>(&value),
-        Kind::Gateway => located::<Gateway>(&value),
-        Kind::HttpRoute => located::<HttpRoute>(&value),
-        Kind::ReferenceGrant => located::<ReferenceGrant>(&value),
-        _ => None,
-    };
-    match failed {
-        Some(cause) => Err(ApiError::invalid(kind, &name, vec![cause])),
-        None => {
+    match kind {
+        Kind::GatewayClass => located::<GatewayClass>(kind, value),
+        Kind::Gateway => located::<Gateway>(kind, value),
+        Kind::HttpRoute => located::<HttpRoute>(kind, value),
+        Kind::ReferenceGrant => located::<ReferenceGrant>(kind, value),
+        _ => {
             Object::from_value_as(kind, value).map_err(|e| ApiError::BadRequest(super::fields::cannot_handle(kind, e)))
         }
     }
 }
 
-/// Where and why `value` does not fit `T`, as a field error; `None` when it fits.
-fn located<T: serde::de::DeserializeOwned>(value: &Value) -> Option<FieldError> {
-    let error = serde_path_to_error::deserialize::<_, T>(value).err()?;
+/// A custom resource read in one pass that tracks where it is; when it does not fit `T`, the
+/// field and why, as apiextensions-apiserver says it.
+fn located<T: svclab_shared::Typed + serde::de::DeserializeOwned>(
+    kind: Kind,
+    value: Value,
+) -> Result<Object, ApiError> {
+    let error = match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(object) => return Ok(object.into_object()),
+        Err(e) => e,
+    };
     let path = error.path().to_string();
     let path = if path == "." { String::new() } else { path };
-    Some(field_error(&path, &error.inner().to_string(), value))
+    let cause = field_error(&path, &error.inner().to_string(), &value);
+    Err(ApiError::invalid(kind, value["metadata"]["name"].as_str().unwrap_or_default(), vec![cause]))
 }
 
 /// serde's words as apiextensions-apiserver's: `missing field `x``, `unknown variant `v`,

@@ -4,6 +4,7 @@
 
 pub mod bombs;
 pub mod child;
+pub mod gateway;
 
 use serde_json::Value;
 use std::future::Future;

@@ -5,7 +5,7 @@
 //! Read from the objects as the server sent them (no decoding into types).
 
 use super::age;
-use super::test_requests::{TestRun, TestRunView};
+use super::test_requests::{TestRun, TestRunView, send_button};
 use crate::components::apply::use_editor;
 use crate::state::use_cluster;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use serde_json::Value;
 use svclab_shared::Kind;
-use svclab_shared::lab::{IngressTarget, TestRequest};
+use svclab_shared::lab::IngressTarget;
 
 fn text(v: &Value) -> String {
     match v {
@@ -274,19 +274,8 @@ fn route_body(r: Value, run: RwSignal<Option<TestRun>>) -> impl IntoView {
         })
         .map(|(gateway, host, https)| {
             let label = format!("{}://{host}/ via gateway {gateway}", if https { "https" } else { "http" });
-            let send = {
-                let (gateway, host, label) = (gateway.clone(), host.clone(), label.clone());
-                move |_| {
-                    let ingress = Some(IngressTarget { host: host.clone(), https, gateway: Some(gateway.clone()) });
-                    let request = TestRequest { count: 100, path: "/".into(), ingress, ..Default::default() };
-                    TestRun::start(run, label.clone(), request)
-                }
-            };
-            view! {
-                <button on:click=send data-host=host.clone() title="Send 100 requests through the Gateway">
-                    {format!("Send 100 to {label}")}
-                </button>
-            }
+            let target = IngressTarget { host, https, gateway: Some(gateway) };
+            send_button(run, target, label, 100, "Send 100 requests through the Gateway")
         })
         .collect_view();
     view! {

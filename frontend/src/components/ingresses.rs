@@ -3,13 +3,13 @@
 //! controller from outside the cluster, over HTTP or (with a `tls` section) HTTPS.
 
 use super::age;
-use super::test_requests::{TestRun, TestRunView};
+use super::test_requests::{TestRun, TestRunView, send_button};
 use crate::state::use_cluster;
 use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use leptos::prelude::*;
 use leptos_router::components::A;
-use svclab_shared::lab::{IngressTarget, TestRequest};
+use svclab_shared::lab::IngressTarget;
 use svclab_shared::printers::{ingress_address, ingress_hosts, ingress_ports};
 
 fn backend_text(backend: &IngressBackend) -> String {
@@ -104,21 +104,9 @@ fn IngressRow(ingress: Ingress, run: RwSignal<Option<TestRun>>) -> impl IntoView
             schemes.iter().map(move |https| (host.clone(), *https)).collect::<Vec<_>>()
         })
         .map(|(host, https)| {
-            let scheme = if https { "https" } else { "http" };
-            let label = format!("{scheme}://{host}/");
-            let send = {
-                let (host, label) = (host.clone(), label.clone());
-                move |_| {
-                    let ingress = Some(IngressTarget { host: host.clone(), https, gateway: None });
-                    let request = TestRequest { count: 10, path: "/".into(), ingress, ..Default::default() };
-                    TestRun::start(run, label.clone(), request)
-                }
-            };
-            view! {
-                <button on:click=send data-host=host.clone() title="Send 10 requests through the ingress controller">
-                    {format!("Send 10 to {label}")}
-                </button>
-            }
+            let label = format!("{}://{host}/", if https { "https" } else { "http" });
+            let target = IngressTarget { host, https, gateway: None };
+            send_button(run, target, label, 10, "Send 10 requests through the ingress controller")
         })
         .collect();
     let rule_lines: Vec<_> = rules(&ingress).into_iter().map(|r| view! { <li class="mono">{r}</li> }).collect();

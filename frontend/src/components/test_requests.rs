@@ -12,7 +12,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::BTreeMap;
-use svclab_shared::lab::{Hop, TestReport, TestRequest, TestResult, TestSource};
+use svclab_shared::lab::{Hop, IngressTarget, TestReport, TestRequest, TestResult, TestSource};
 use svclab_shared::topology;
 
 /// One run of test requests and its outcome.
@@ -35,6 +35,24 @@ impl TestRun {
             });
         });
     }
+}
+
+/// A button that sends `count` GETs of `/` from outside to `target` (through the ingress, or a
+/// Gateway when it names one), shown as requests to `label`.
+pub fn send_button(
+    run: RwSignal<Option<TestRun>>,
+    target: IngressTarget,
+    label: String,
+    count: u32,
+    title: &'static str,
+) -> impl IntoView + use<> {
+    let host = target.host.clone();
+    let text = format!("Send {count} to {label}");
+    let send = move |_| {
+        let request = TestRequest { count, path: "/".into(), ingress: Some(target.clone()), ..Default::default() };
+        TestRun::start(run, label.clone(), request)
+    };
+    view! { <button on:click=send data-host=host title=title>{text}</button> }
 }
 
 /// The value of the source picker: `pod:ns/name`, `node:name` or `outside`.
