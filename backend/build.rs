@@ -16,17 +16,16 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut table = String::from("&[\n");
     if dist.join("index.html").is_file() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dist)
-            .expect("frontend/dist is readable")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
+        let mut files = Vec::new();
+        collect(&dist, &mut files);
         files.sort();
         let embedded = out.join("dashboard");
-        std::fs::create_dir_all(&embedded).expect("OUT_DIR is writable");
+        // Earlier builds' files (another build's `app-<hash>/`) are not carried along.
+        let _ = std::fs::remove_dir_all(&embedded);
         for path in files {
-            let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+            // The URL path under /, e.g. `app-<hash>/svclab-frontend_bg.wasm`.
+            let name = path.strip_prefix(&dist).expect("under dist").to_string_lossy().replace('\\', "/");
+            std::fs::create_dir_all(embedded.join(&name).parent().expect("a parent")).expect("OUT_DIR is writable");
             let raw = std::fs::read(&path).expect("a dashboard file is readable");
             let mut br = Vec::new();
             let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
@@ -48,4 +47,20 @@ fn main() {
     }
     table.push(']');
     std::fs::write(out.join("dashboard.rs"), table).expect("OUT_DIR is writable");
+}
+
+/// Every file under `dir`, in its subdirectories too (the WebAssembly is in `app-<hash>/`), but
+/// not trunk's `.stage` (a build under way).
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("frontend/dist is readable").flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! - `fuzz api [--seconds N] [--seed S]`: damaged manifests and kubectl bodies against the API.
 //! - `fuzz store [--kills N] [--seed S]`: writers, `kill -9` and restarts, N times (50).
 //! - `gen-protobuf`: regenerates the protobuf field table from the k8s-pb crate's types.
+//! - `wasm`: trunk's post_build hook, building the dashboard's WebAssembly split per route.
 //!
 //! Every install step is idempotent: it skips what is already there at the right version.
 
@@ -18,6 +19,7 @@ mod protobuf;
 mod setup;
 mod tasks;
 mod tidy;
+mod wasm;
 
 use anyhow::{Result, bail};
 
@@ -32,6 +34,7 @@ fn main() -> Result<()> {
         "bench" => bench::bench(rest.first().map(String::as_str)),
         "fuzz" => tasks::fuzz(&rest),
         "gen-protobuf" => protobuf::generate(),
+        "wasm" => wasm::build(),
         _ => bail!(
             "usage: cargo xtask run [SVCLAB ARGS…] | test | e2e | bench [proxy|programming|dns|ingress|dashboard|kubectl|api|store|apps] | fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S] | gen-protobuf"
         ),

@@ -1,5 +1,7 @@
 //! The dashboard's live feed, a websocket at `/lab/v1/watch`: `SYNC` with the whole state, then
-//! every change; `SYNC` again after a relist.
+//! every change; `SYNC` again after a relist. Objects go without `metadata.managedFields`, as
+//! kubectl shows them by default: the dashboard never reads them, and they are about a third of
+//! a pod's JSON.
 
 use super::ApiState;
 use crate::store::{ChangeType, WatchItem};
@@ -7,6 +9,18 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::IntoResponse;
 use futures::StreamExt;
+use std::borrow::Cow;
+use svclab_shared::Object;
+
+/// An object as the dashboard gets it: without `managedFields` (copied only when it has them).
+fn for_dashboard(object: &Object) -> Cow<'_, Object> {
+    if object.metadata().managed_fields.is_none() {
+        return Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    object.metadata_mut().managed_fields = None;
+    Cow::Owned(object)
+}
 
 /// One message of the dashboard's stream, serialized straight from the store's shared objects
 /// (a `SYNC` of 10,000 pods is never copied first).
@@ -21,7 +35,7 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut out, &**o)?;
+                serde_json::to_writer(&mut out, &*for_dashboard(o))?;
             }
             out.extend_from_slice(b"]}}");
             return Ok(String::from_utf8(out).expect("serde_json writes UTF-8"));
@@ -39,7 +53,7 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"object\":");
-    serde_json::to_writer(&mut out, &**object)?;
+    serde_json::to_writer(&mut out, &*for_dashboard(object))?;
     out.push(b'}');
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
@@ -80,7 +94,6 @@ mod tests {
     use super::*;
     use crate::store::Change;
     use std::sync::Arc;
-    use svclab_shared::Object;
     use svclab_shared::watch::LabEvent;
 
     fn namespace(name: &str) -> Arc<Object> {
@@ -104,5 +117,24 @@ mod tests {
         assert!(
             matches!(serde_json::from_str::<LabEvent>(&deleted).unwrap(), LabEvent::Deleted(o) if o.name() == "default")
         );
+    }
+
+    #[test]
+    fn objects_go_without_managed_fields() {
+        let value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "lab", "labels": {"team": "a"},
+            "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                               "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}}]}});
+        let object = Arc::new(Object::from_value(value).unwrap());
+        let change = Change { resource_version: 9, change: ChangeType::Added, object: object.clone(), old: None };
+        for message in [
+            lab_message(&WatchItem::Relist { resource_version: 9, objects: vec![object.clone()] }).unwrap(),
+            lab_message(&WatchItem::Change(Arc::new(change))).unwrap(),
+        ] {
+            assert!(!message.contains("managedFields"), "{message}");
+            assert!(message.contains(r#""labels":{"team":"a"}"#), "{message}");
+        }
+        // The stored object keeps them.
+        assert!(object.metadata().managed_fields.is_some());
     }
 }

@@ -4,30 +4,62 @@
 
 use super::{
     apply::{ManifestsDrawer, provide_editor},
-    dns::DnsPanel,
-    events::EventsTable,
+    config, dns, events,
     header::Header,
-    ingresses::{self, IngressesTable},
-    learn,
+    ingresses, learn,
     nav::Sidebar,
-    nodes::NodesTable,
-    pod_page::PodPage,
+    nodes, pod_page,
     pods::PodsTable,
     provide_now,
     scope::provide_scope,
     services::{self, ServicesTable},
-    slices::SlicesTable,
+    slices,
     summary::Summary,
-    terminal::TerminalPanel,
+    terminal,
     test_requests::TestPanel,
     token::TokenPrompt,
     topology::{TopologyView, provide_traced},
-    workloads::WorkloadsTable,
+    workloads,
 };
 use crate::state::provide_cluster;
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, LazyRoute, lazy_route, path};
+
+/// A route whose view is code-split: its WebAssembly is a chunk of its own (split off by
+/// `cargo xtask dashboard`), fetched the first time the route is visited, so the landing page
+/// loads only the shell and the overview.
+macro_rules! lazy_view {
+    ($($route:ident => $view:path;)*) => {$(
+        struct $route;
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+            fn view(_route: Self) -> AnyView {
+                $view().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_view! {
+    LearnRoute => learn::LearnPage;
+    ServiceRoute => services::ServicePage;
+    PodRoute => pod_page::PodPage;
+    WorkloadsRoute => workloads::WorkloadsTable;
+    ConfigRoute => config::ConfigView;
+    IngressesRoute => ingresses::IngressesTable;
+    IngressRoute => ingresses::IngressPage;
+    GatewaysRoute => super::gateways::GatewaysView;
+    HttpRouteRoute => super::gateways::RoutePage;
+    SlicesRoute => slices::SlicesTable;
+    NodesRoute => nodes::NodesTable;
+    EventsRoute => events::EventsTable;
+    DnsRoute => dns::DnsPanel;
+    TerminalRoute => terminal::TerminalPanel;
+}
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -47,23 +79,23 @@ pub fn App() -> impl IntoView {
                 <div class="view" id="view">
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Overview />
-                        <Route path=path!("/learn") view=learn::LearnPage />
-                        <Route path=path!("/learn/:step") view=learn::LearnPage />
+                        <Route path=path!("/learn") view={Lazy::<LearnRoute>::new()} />
+                        <Route path=path!("/learn/:step") view={Lazy::<LearnRoute>::new()} />
                         <Route path=path!("/services") view=Services />
-                        <Route path=path!("/services/:namespace/:name") view=services::ServicePage />
+                        <Route path=path!("/services/:namespace/:name") view={Lazy::<ServiceRoute>::new()} />
                         <Route path=path!("/pods") view=PodsTable />
-                        <Route path=path!("/pods/:namespace/:name") view=PodPage />
-                        <Route path=path!("/workloads") view=WorkloadsTable />
-                        <Route path=path!("/config") view=super::config::ConfigView />
-                        <Route path=path!("/ingresses") view=IngressesTable />
-                        <Route path=path!("/ingresses/:namespace/:name") view=ingresses::IngressPage />
-                        <Route path=path!("/gateways") view=super::gateways::GatewaysView />
-                        <Route path=path!("/httproutes/:namespace/:name") view=super::gateways::RoutePage />
-                        <Route path=path!("/endpointslices") view=SlicesTable />
-                        <Route path=path!("/nodes") view=NodesTable />
-                        <Route path=path!("/events") view=EventsTable />
-                        <Route path=path!("/dns") view=DnsPanel />
-                        <Route path=path!("/terminal") view=TerminalPanel />
+                        <Route path=path!("/pods/:namespace/:name") view={Lazy::<PodRoute>::new()} />
+                        <Route path=path!("/workloads") view={Lazy::<WorkloadsRoute>::new()} />
+                        <Route path=path!("/config") view={Lazy::<ConfigRoute>::new()} />
+                        <Route path=path!("/ingresses") view={Lazy::<IngressesRoute>::new()} />
+                        <Route path=path!("/ingresses/:namespace/:name") view={Lazy::<IngressRoute>::new()} />
+                        <Route path=path!("/gateways") view={Lazy::<GatewaysRoute>::new()} />
+                        <Route path=path!("/httproutes/:namespace/:name") view={Lazy::<HttpRouteRoute>::new()} />
+                        <Route path=path!("/endpointslices") view={Lazy::<SlicesRoute>::new()} />
+                        <Route path=path!("/nodes") view={Lazy::<NodesRoute>::new()} />
+                        <Route path=path!("/events") view={Lazy::<EventsRoute>::new()} />
+                        <Route path=path!("/dns") view={Lazy::<DnsRoute>::new()} />
+                        <Route path=path!("/terminal") view={Lazy::<TerminalRoute>::new()} />
                     </Routes>
                 </div>
                 <ManifestsDrawer />
