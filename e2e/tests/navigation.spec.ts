@@ -137,14 +137,20 @@ test('at 1280x720 no view clips a table, and NAME stays in view', async ({ page 
       const box = (await wrap.boundingBox())!;
       expect(box.x, `${view}: a table starts left of its view`).toBeGreaterThanOrEqual(viewBox.x - 1);
       expect(box.x + box.width, `${view}: a table runs past its view`).toBeLessThanOrEqual(viewBox.x + viewBox.width + 1);
-      // Scrolled all the way sideways, each row's NAME is still inside the table's box.
-      await wrap.evaluate((el) => { el.scrollLeft = 100_000; });
-      for (const cell of await wrap.locator('tbody tr:not(.spacer) > td:first-child').all()) {
-        const b = (await cell.boundingBox())!;
+      // Scrolled all the way sideways, each row's NAME is still inside the table's box. The
+      // boxes are read in one go in the page, so a row the live feed re-renders meanwhile (a
+      // new event, a pod's status) cannot slip out between finding a cell and measuring it.
+      const names = await wrap.evaluate((el) => {
+        el.scrollLeft = 100_000;
+        const cells = [...el.querySelectorAll('tbody tr:not(.spacer) > td:first-child')];
+        const boxes = cells.map((c) => { const r = c.getBoundingClientRect(); return { x: r.x, width: r.width }; });
+        el.scrollLeft = 0;
+        return boxes;
+      });
+      for (const b of names) {
         expect(b.x, `${view}: NAME scrolled away`).toBeGreaterThanOrEqual(box.x - 1);
         expect(b.x + b.width, `${view}: NAME past the edge`).toBeLessThanOrEqual(box.x + box.width + 1);
       }
-      await wrap.evaluate((el) => { el.scrollLeft = 0; });
     }
     await page.screenshot({ path: `test-results/view-${view.toLowerCase()}.png` });
   }
