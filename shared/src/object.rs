@@ -182,6 +182,12 @@ impl Kind {
         Kind::ALL.iter().copied().find(|k| k.group() == group && k.version() == version && k.plural() == plural)
     }
 
+    /// Whether a cluster serves this kind from a CustomResourceDefinition (the Gateway API
+    /// kinds): no protobuf, no strategic merge patch, the CRD's validation.
+    pub fn is_custom(self) -> bool {
+        self.group() == crate::gateway::GROUP
+    }
+
     /// The `kind` of this kind's list, e.g. `ServiceList`.
     pub fn list_name(self) -> String {
         format!("{}List", self.name())

@@ -49,7 +49,8 @@ pub fn tool_path() -> String {
     path
 }
 
-fn with_path(program: &str) -> Command {
+/// `program`, found on the tool directories first (see [`tool_path`]).
+pub fn with_path(program: &str) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("PATH", tool_path());
     cmd

@@ -9,7 +9,7 @@
 //! wasm-split's loader and the chunks it fetches next to itself, so every file can be cached
 //! for good and a new build is a new directory.
 
-use crate::setup::{root, run, tool_path};
+use crate::setup::{root, run, with_path};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,16 +45,14 @@ pub fn build() -> Result<()> {
     .map_err(|e| anyhow::anyhow!("splitting the dashboard's WebAssembly: {e:?}"))?;
     eprintln!("xtask: the dashboard's WebAssembly split into the main module and {} chunks", split.split_modules.len());
 
-    run(Command::new("wasm-bindgen")
-        .env("PATH", tool_path())
+    run(with_path("wasm-bindgen")
         .args(["--target", "web", "--no-typescript", "--keep-lld-exports", "--no-demangle", "--out-name", CRATE])
         .arg("--out-dir")
         .arg(&out)
         .arg(&main))?;
     if release {
         for module in wasm_files(&out)? {
-            run(Command::new("wasm-opt")
-                .env("PATH", tool_path())
+            run(with_path("wasm-opt")
                 .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
                 .args(["--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"])
                 .arg(&module)

@@ -110,11 +110,10 @@ pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
 /// A PATCH body by its content type, for an object of `kind`.
 pub(super) fn parse_patch(headers: &HeaderMap, body: &[u8], kind: Kind) -> Result<Patch, ApiError> {
     let invalid = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
-    let custom = kind.group() == svclab_shared::gateway::GROUP;
     match content_type(headers).as_str() {
         // Custom resources have no Go types to carry patch strategies: kube-apiserver refuses
         // strategic merge patches for them (kubectl then says so).
-        "application/strategic-merge-patch+json" if custom => Err(ApiError::UnsupportedMediaType(
+        "application/strategic-merge-patch+json" if kind.is_custom() => Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
         )),
         "application/merge-patch+json" => Ok(Patch::Merge(serde_json::from_slice(body).map_err(invalid)?)),

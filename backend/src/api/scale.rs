@@ -51,7 +51,7 @@ pub(super) fn handle(
     let sent = match *method {
         Method::GET => return Ok(Json(scale_of(&first)).into_response()),
         Method::PUT => Sent::Scale(serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?),
-        Method::PATCH => Sent::Patch(parse_patch(headers, body, svclab_shared::Kind::Deployment)?),
+        Method::PATCH => Sent::Patch(parse_patch(headers, body, key.kind)?),
         _ => return Err(ApiError::MethodNotAllowed),
     };
     let precondition = match &sent {

@@ -305,6 +305,11 @@ fn attach(inputs: &Inputs, route: &HttpRoute, gateways: &mut [GatewayModel]) -> 
     states
 }
 
+/// A match's regular expression, matching the whole value (Gateway API's regexes are anchored).
+fn anchored(value: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{value})$"))
+}
+
 /// The route's regular expressions that do not compile (their matches are left out), described.
 fn invalid_expressions(route: &HttpRoute) -> Option<String> {
     let mut bad = Vec::new();
@@ -327,7 +332,7 @@ fn invalid_expressions(route: &HttpRoute) -> Option<String> {
                 .filter(|q| matches!(q.r#type, Some(r::HttpRouteRulesMatchesQueryParamsType::RegularExpression)))
                 .map(|q| &q.value);
             for value in path.and_then(|p| p.value.as_ref()).into_iter().chain(headers).chain(query) {
-                if let Err(e) = regex::Regex::new(&format!("^(?:{value})$")) {
+                if let Err(e) = anchored(value) {
                     let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
                     bad.push(format!("spec.rules[{i}].matches[{j}]: invalid regular expression {value:?}: {why}"));
                 }
@@ -413,9 +418,7 @@ fn match_entry(
     let value = path.value.clone().unwrap_or_else(|| "/".into());
     let path_match = match path.r#type {
         Some(r::HttpRouteRulesMatchesPathType::Exact) => PathMatch::Exact(value.clone()),
-        Some(r::HttpRouteRulesMatchesPathType::RegularExpression) => {
-            PathMatch::Regex(regex::Regex::new(&format!("^(?:{value})$")).ok()?)
-        }
+        Some(r::HttpRouteRulesMatchesPathType::RegularExpression) => PathMatch::Regex(anchored(&value).ok()?),
         _ => PathMatch::Prefix(value.trim_end_matches('/').to_string()),
     };
     let matched = match &path_match {
@@ -468,9 +471,5 @@ fn path_type_name(p: &PathMatch) -> &'static str {
 }
 
 fn value_match(regex: bool, value: &str) -> Option<ValueMatch> {
-    if regex {
-        regex::Regex::new(&format!("^(?:{value})$")).ok().map(ValueMatch::Regex)
-    } else {
-        Some(ValueMatch::Exact(value.to_string()))
-    }
+    if regex { anchored(value).ok().map(ValueMatch::Regex) } else { Some(ValueMatch::Exact(value.to_string())) }
 }

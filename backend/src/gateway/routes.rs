@@ -266,9 +266,9 @@ impl Router for PortRoutes {
         Some(Match { backend, rule: &entry.rule, path: &entry.matched_path, filters: action.filters.as_ref(), weight })
     }
 
-    /// A Gateway's 404 has no body, as Envoy-based Gateways answer (there is no default backend).
-    fn not_found(&self) -> &'static str {
-        ""
+    /// A Gateway has no default backend: what no route matches is a plain 404.
+    fn default_backend(&self) -> bool {
+        false
     }
 }
 

@@ -59,9 +59,16 @@ pub trait Router: Send + Sync + std::fmt::Debug {
     /// Where the request goes; `None` when no rule matches (404).
     fn route(&self, request: &Request<'_>) -> Option<Match<'_>>;
 
-    /// The body of the 404 when no rule matches: ingress-nginx's default backend's words.
+    /// Whether a default backend answers what no rule matches (an Ingress's does; a Gateway has
+    /// none).
+    fn default_backend(&self) -> bool {
+        true
+    }
+
+    /// The body of the 404 when no rule matches: ingress-nginx's default backend's words, or
+    /// nothing without a default backend (as Envoy-based Gateways answer).
     fn not_found(&self) -> &'static str {
-        super::http::NOT_FOUND
+        if self.default_backend() { super::http::NOT_FOUND } else { "" }
     }
 }
 

@@ -86,9 +86,8 @@ impl Frontend {
         };
         let Some(found) = found else {
             if request_id.is_some() {
-                // An Ingress's default backend answers; a Gateway has none.
-                let gateway = self.routes.borrow().not_found().is_empty();
-                let answer = if gateway { "404 Not Found" } else { "the default backend answers 404" };
+                let default_backend = self.routes.borrow().default_backend();
+                let answer = if default_backend { "the default backend answers 404" } else { "404 Not Found" };
                 let reason = format!("no rule matches host {host:?} and path {path:?}: {answer}");
                 trace(Hop { reason, ..Hop::default() });
             }

@@ -244,7 +244,7 @@ fn op<'a>(
 /// The patches a kind takes. Custom resources take no strategic merge patch: kubectl reads this
 /// list to choose how to patch, and sends them a JSON merge patch.
 fn patch_types(kind: svclab_shared::Kind) -> &'static [&'static str] {
-    if kind.group() == svclab_shared::gateway::GROUP {
+    if kind.is_custom() {
         &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
     } else {
         &[

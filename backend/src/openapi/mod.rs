@@ -100,7 +100,7 @@ impl Schemas {
                 && let Some(root) = legacy::add_ingress(&mut definitions, api_version)
             {
                 roots.insert((api_version.to_string(), *kind), root);
-            } else if kind.group() == svclab_shared::gateway::GROUP {
+            } else if kind.is_custom() {
                 // The beta version's schema is v1's under its own name and group version kind.
                 let v1 = roots[&(kind.api_version().to_string(), *kind)].clone();
                 let mut schema = definitions[&v1].clone();

@@ -166,6 +166,9 @@ pub(super) fn routes_to(
         let rns = route.metadata.namespace.clone().unwrap_or_default();
         let rname = route.metadata.name.clone().unwrap_or_default();
         let links = vec![link("HTTPRoute", &rns, &rname)];
+        let attached = route.status.iter().flat_map(|s| &s.parents).any(|p| {
+            p.controller_name == CONTROLLER && p.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "True")
+        });
         for rule in route.spec.rules.iter().flatten() {
             let refs = rule.backend_refs.clone().unwrap_or_default();
             let total: i32 = refs.iter().map(|b| b.weight.unwrap_or(1)).sum();
@@ -182,10 +185,6 @@ pub(super) fn routes_to(
                     out.push(finding(Severity::Error, "routes", title, detail, links.clone()));
                     continue;
                 }
-                let attached = route.status.iter().flat_map(|s| &s.parents).any(|p| {
-                    p.controller_name == CONTROLLER
-                        && p.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "True")
-                });
                 let share = if refs.len() > 1 {
                     format!(" (weight {} of {total})", b.weight.unwrap_or(1))
                 } else {
