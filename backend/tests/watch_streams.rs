@@ -83,3 +83,36 @@ async fn the_dashboard_feed_syncs_then_streams() {
     }
     lab.app.shutdown().await;
 }
+
+/// The dashboard's list then watch: `GET /lab/v1/state` holds every object at one
+/// resourceVersion, and the feed opened from it streams only what changed after it, the changes
+/// made in between included (no `SYNC`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_then_watches_from_the_list() {
+    let lab = Lab::start().await;
+    let (status, list) = lab.get("/lab/v1/state").await;
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&str> =
+        list["objects"].as_array().unwrap().iter().filter_map(|o| o["metadata"]["name"].as_str()).collect();
+    assert!(names.contains(&"default") && names.contains(&"kubernetes"), "{names:?}");
+    assert!(!names.contains(&"kubia"));
+    let listed: u64 = list["resourceVersion"].as_str().unwrap().parse().unwrap();
+    // A change after the list and before the watch.
+    lab.apply(KUBIA).await;
+    let url = format!("ws://{}/lab/v1/watch?resourceVersion={listed}", lab.app.api_addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let text = loop {
+        let msg = timeout(WITHIN, socket.next()).await.expect("a message in time").expect("open").unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            break text;
+        }
+    };
+    let first: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first["type"], "ADDED", "{first}");
+    let version: u64 = first["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+    assert_eq!(version, listed + 1, "the first change after the list: {first}");
+
+    // Not a number: refused as kube-apiserver refuses a bad query, before any upgrade.
+    let (status, refused) = lab.get("/lab/v1/watch?resourceVersion=latest").await;
+    assert_eq!((status, refused["kind"].as_str()), (400, Some("Status")), "{refused}");
+}

@@ -1,6 +1,7 @@
-//! The cluster as the dashboard knows it: every object from the websocket watch, replaced whole
-//! on `SYNC` and patched by each `ADDED`/`MODIFIED`/`DELETED`. The feed reconnects (and the server
-//! resyncs) after a drop.
+//! The cluster as the dashboard knows it, list then watch: every object from `GET /lab/v1/state`
+//! (which index.html starts while the WebAssembly loads), then the websocket watch from its
+//! resourceVersion, each `ADDED`/`MODIFIED`/`DELETED` patching it. The feed reconnects after a
+//! drop, and the server then resyncs it with a `SYNC` that replaces everything.
 //!
 //! Built to stay fast at 10,000 pods:
 //! - messages are parsed by the browser's own `JSON.parse`, and each object is typed (decoded
@@ -427,7 +428,7 @@ pub fn provide_cluster() -> Cluster {
     let cluster =
         Cluster { kinds: StoredValue::new(Arc::new(kinds)), connection: RwSignal::new(Connection::Connecting) };
     provide_context(cluster);
-    connect(cluster, 250);
+    start(cluster);
     cluster
 }
 
@@ -441,33 +442,56 @@ fn watch_url() -> String {
     format!("{scheme}://{}/lab/v1/watch", location.host().unwrap_or_default())
 }
 
-/// The feed index.html opened while the dashboard loaded, with what it has received so far.
-fn early_feed() -> Option<(web_sys::WebSocket, Vec<web_sys::MessageEvent>)> {
+/// The list index.html started while the dashboard loaded (a promise of the answer's text, or
+/// of null when it failed), taken once.
+fn early_list() -> Option<js_sys::Promise> {
     let window = web_sys::window()?;
-    let feed = js_sys::Reflect::get(&window, &"svclabFeed".into()).ok()?.dyn_into::<web_sys::WebSocket>().ok()?;
-    let _ = js_sys::Reflect::delete_property(&window, &"svclabFeed".into());
-    let early = js_sys::Reflect::get(&feed, &"early".into()).ok()?.dyn_into::<js_sys::Array>().ok()?;
-    let early = early.iter().filter_map(|e| e.dyn_into::<web_sys::MessageEvent>().ok()).collect();
-    let open = matches!(feed.ready_state(), web_sys::WebSocket::CONNECTING | web_sys::WebSocket::OPEN);
-    open.then_some((feed, early))
+    let list = js_sys::Reflect::get(&window, &"svclabList".into()).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    let _ = js_sys::Reflect::delete_property(&window, &"svclabList".into());
+    Some(list)
 }
 
-/// Opens the feed (the first time, takes over the one index.html opened); when it closes,
-/// opens it again after `delay_ms` (doubling up to 5 s, back to 250 ms once one was live). The
-/// callbacks live as long as the page: one set per connection.
-fn connect(cluster: Cluster, delay_ms: u32) {
+/// Lists, then watches from the list's resourceVersion; without the list (it failed, or the page
+/// did not start one) the watch begins with a `SYNC`.
+fn start(cluster: Cluster) {
+    let Some(list) = early_list() else { return connect(cluster, 250, None) };
+    leptos::task::spawn_local(async move {
+        // The answer's text, parsed here: parsed in index.html, it would hold up the page's
+        // own scripts while the WebAssembly could be starting.
+        let list = wasm_bindgen_futures::JsFuture::from(list).await.and_then(|text| json_parse(&text));
+        let from = match list {
+            Ok(list) if list.is_object() => FIELDS.with(|f| {
+                cluster.sync(get(&list, &f.objects));
+                get(&list, &f.resource_version).as_string()
+            }),
+            _ => None,
+        };
+        connect(cluster, 250, from);
+    });
+}
+
+/// Opens the feed, from resourceVersion `from` when the state up to it is already here; when it
+/// closes, opens it again (with a `SYNC`) after `delay_ms` (doubling up to 5 s, back to 250 ms
+/// once one was live). The callbacks live as long as the page: one set per connection.
+fn connect(cluster: Cluster, delay_ms: u32, from: Option<String>) {
     let retry = move |delay: u32| {
         cluster.connection.set(Connection::Reconnecting);
         let next = (delay * 2).min(5000);
-        set_timeout(move || connect(cluster, next), std::time::Duration::from_millis(delay.into()));
+        set_timeout(move || connect(cluster, next, None), std::time::Duration::from_millis(delay.into()));
     };
-    let (socket, early) = match early_feed() {
-        Some(found) => found,
-        None => match crate::auth::websocket(&watch_url(), &["svclab.feed"]) {
-            Ok(socket) => (socket, vec![]),
-            Err(_) => return retry(delay_ms),
-        },
+    let url = match &from {
+        Some(rv) => format!("{}?resourceVersion={rv}", watch_url()),
+        None => watch_url(),
     };
+    let Ok(socket) = crate::auth::websocket(&url, &["svclab.feed"]) else { return retry(delay_ms) };
+    if from.is_some() {
+        // Resuming: the state is whole already, and live once the changes after it flow.
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            cluster.connection.set(Connection::Live);
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+    }
     socket.set_binary_type(web_sys::BinaryType::Arraybuffer);
     let utf8 = Utf8::new();
     let receive = move |event: web_sys::MessageEvent| {
@@ -484,9 +508,6 @@ fn connect(cluster: Cluster, delay_ms: u32) {
             Err(e) => leptos::logging::warn!("svclab: unreadable watch message: {e:?}"),
         }
     };
-    for event in early {
-        receive(event);
-    }
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(receive);
     // `error` and `close` both come when a connection fails: retry once.
     let handled = std::rc::Rc::new(std::cell::Cell::new(false));

@@ -16,7 +16,8 @@ pub enum WatchEvent<T> {
 }
 
 /// One message of the dashboard's stream. `SYNC` carries the whole state: it opens every
-/// connection and is sent again whenever the server had to relist for the client.
+/// connection that does not resume from a resourceVersion, and is sent again whenever the server
+/// had to relist for the client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "object", rename_all = "UPPERCASE")]
 pub enum LabEvent {
@@ -26,7 +27,7 @@ pub enum LabEvent {
     Deleted(Object),
 }
 
-/// Every object in the store at one resourceVersion.
+/// Every object in the store at one resourceVersion (also `GET /lab/v1/state`'s answer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {

@@ -17,7 +17,12 @@ pub fn root() -> PathBuf {
 
 /// Runs a command, failing with its name when it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
+    // The program and its arguments, without the environment it was given (a whole PATH).
+    let shown = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     eprintln!("xtask: {shown}");
     let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
     if !status.success() {

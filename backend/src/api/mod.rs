@@ -108,6 +108,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
         .route("/lab/v1/delete", post(apply::delete))
+        .route("/lab/v1/state", get(feed::state))
         .route("/lab/v1/watch", get(feed::lab_socket))
         .route("/lab/v1/test-requests", post(requests::test_requests))
         .route("/lab/v1/run", post(adhoc::run))
