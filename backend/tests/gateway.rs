@@ -99,7 +99,11 @@ async fn matches_follow_the_specs_precedence() {
     for b in ["infra-backend-v1", "infra-backend-v2", "infra-backend-v3"] {
         lab.serving(b, 1).await;
     }
+    // Each backend's endpoints reach the Gateway's table on their own, after the Service is
+    // ready: wait until every one answers before reading the precedence table.
     reaches(&lab, &addr, "any.example.com", "/", "infra-backend-v1").await;
+    reaches(&lab, &addr, "any.example.com", "/v2", "infra-backend-v2").await;
+    reaches(&lab, &addr, "any.example.com", "/v2/exact", "infra-backend-v3").await;
     let client = client();
     // (method, path, headers, expected backend)
     type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], &'a str);
