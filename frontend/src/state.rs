@@ -420,6 +420,9 @@ impl Cluster {
             }
             state.changed.notify();
         }
+        // The state is whole: live, as an informer has synced once its list is in (the changes
+        // after it follow on the watch).
+        self.connection.set(Connection::Live);
     }
 }
 
@@ -484,27 +487,13 @@ fn connect(cluster: Cluster, delay_ms: u32, from: Option<String>) {
         None => watch_url(),
     };
     let Ok(socket) = crate::auth::websocket(&url, &["svclab.feed"]) else { return retry(delay_ms) };
-    if from.is_some() {
-        // Resuming: the state is whole already, and live once the changes after it flow.
-        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
-            cluster.connection.set(Connection::Live);
-        });
-        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        on_open.forget();
-    }
     socket.set_binary_type(web_sys::BinaryType::Arraybuffer);
     let utf8 = Utf8::new();
     let receive = move |event: web_sys::MessageEvent| {
         let data = event.data();
         let text = if data.is_string() { data } else { utf8.decode(&data) };
         match json_parse(&text) {
-            Ok(message) => {
-                let sync = message_parts(&message).0.as_deref() == Some("SYNC");
-                cluster.apply(message);
-                if sync {
-                    cluster.connection.set(Connection::Live);
-                }
-            }
+            Ok(message) => cluster.apply(message),
             Err(e) => leptos::logging::warn!("svclab: unreadable watch message: {e:?}"),
         }
     };

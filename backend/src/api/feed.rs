@@ -51,6 +51,16 @@ fn write_objects(out: &mut Vec<u8>, objects: &[Arc<Object>], start: usize, limit
     Ok(next)
 }
 
+/// Opens `{"resourceVersion":"N","objects":[`, the list as `GET /lab/v1/state` answers it and a
+/// `SYNC` carries it; [`CLOSE_LIST`] closes it.
+fn open_list(out: &mut Vec<u8>, resource_version: u64) {
+    out.extend_from_slice(b"{\"resourceVersion\":\"");
+    out.extend_from_slice(resource_version.to_string().as_bytes());
+    out.extend_from_slice(b"\",\"objects\":[");
+}
+
+const CLOSE_LIST: &[u8] = b"]}";
+
 /// One message of the dashboard's stream, serialized straight from the store's shared objects
 /// (a `SYNC` of 10,000 pods is never copied first).
 fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
@@ -58,11 +68,11 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
     match item {
         WatchItem::Relist { resource_version, objects } => {
             out.reserve(objects.len() * 1024);
-            out.extend_from_slice(b"{\"type\":\"SYNC\",\"object\":{\"resourceVersion\":");
-            serde_json::to_writer(&mut out, &resource_version.to_string())?;
-            out.extend_from_slice(b",\"objects\":[");
+            out.extend_from_slice(b"{\"type\":\"SYNC\",\"object\":");
+            open_list(&mut out, *resource_version);
             write_objects(&mut out, objects, 0, usize::MAX)?;
-            out.extend_from_slice(b"]}}");
+            out.extend_from_slice(CLOSE_LIST);
+            out.push(b'}');
         }
         WatchItem::Change(change) => {
             let kind = match change.change {
@@ -80,30 +90,27 @@ fn lab_message(item: &WatchItem) -> serde_json::Result<String> {
     Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
-/// The chunks of `{"resourceVersion":"N","objects":[…]}`, each written when it is asked for.
+/// The chunks of the list, each written when it is asked for.
 fn list_chunks(resource_version: u64, objects: Vec<Arc<Object>>) -> impl Iterator<Item = serde_json::Result<Bytes>> {
-    let mut next = None;
+    let mut next = 0;
+    let mut closed = false;
     std::iter::from_fn(move || {
+        if closed {
+            return None;
+        }
         let mut out = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
-        let start = match next {
-            None => {
-                out.extend_from_slice(b"{\"resourceVersion\":\"");
-                out.extend_from_slice(resource_version.to_string().as_bytes());
-                out.extend_from_slice(b"\",\"objects\":[");
-                0
-            }
-            Some(n) if n <= objects.len() => n,
-            Some(_) => return None,
-        };
-        let end = match write_objects(&mut out, &objects, start, CHUNK_BYTES) {
-            Ok(end) => end,
+        // Each chunk holds at least one object, so only the first starts at 0.
+        if next == 0 {
+            open_list(&mut out, resource_version);
+        }
+        next = match write_objects(&mut out, &objects, next, CHUNK_BYTES) {
+            Ok(next) => next,
             Err(e) => return Some(Err(e)),
         };
-        if end == objects.len() {
-            out.extend_from_slice(b"]}");
+        closed = next == objects.len();
+        if closed {
+            out.extend_from_slice(CLOSE_LIST);
         }
-        // Past the end once the closing bracket is written.
-        next = Some(if end == objects.len() { end + 1 } else { end });
         Some(Ok(Bytes::from(out)))
     })
 }
