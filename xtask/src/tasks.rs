@@ -47,8 +47,9 @@ pub fn test() -> Result<()> {
 }
 
 pub fn e2e() -> Result<()> {
-    setup::build_frontend()?;
     setup::e2e_tools()?;
+    check_bench_scripts()?;
+    setup::build_frontend()?;
     sh(cargo().args(["build", "--package", "svclab"]))?;
     let free = || -> Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
     let (port, token_port) = (free()?, free()?);
@@ -66,6 +67,20 @@ pub fn e2e() -> Result<()> {
         .env("SVCLAB_E2E_TOKEN_FILE", &token_file)
         .env("SVCLAB_BIN", binary)
         .env("CHROMIUM_PATH", setup::chromium()))
+}
+
+/// The benchmarks' scripts are not run by the tests, so that each at least parses is checked
+/// here (`node --check`): a broken one is otherwise found only when someone benchmarks.
+fn check_bench_scripts() -> Result<()> {
+    let mut scripts: Vec<_> = std::fs::read_dir(root().join("e2e/bench"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    scripts.retain(|path| path.extension().is_some_and(|ext| ext == "mjs"));
+    scripts.sort();
+    for script in scripts {
+        sh(Command::new("node").arg("--check").arg(script))?;
+    }
+    Ok(())
 }
 
 /// `fuzz dns|api [--seconds N] [--seed S]`: the DNS or API robustness test, run for N seconds
