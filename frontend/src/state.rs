@@ -353,7 +353,9 @@ impl Cluster {
     fn apply(&self, message: JsValue) {
         let (type_, object) = message_parts(&message);
         match type_.as_deref() {
-            Some("SYNC") => self.sync(FIELDS.with(|f| get(&object, &f.objects))),
+            Some("SYNC") => {
+                self.sync(&object);
+            }
             Some("ADDED" | "MODIFIED") => {
                 let Some((kind, key, slot)) = slot(object) else { return };
                 let state = self.kind(kind);
@@ -384,8 +386,11 @@ impl Cluster {
         }
     }
 
-    /// The whole state: every kind replaced, keeping the signals of objects that stay.
-    fn sync(&self, objects: JsValue) {
+    /// The whole state from a list (`{"resourceVersion","objects"}`, as `GET /lab/v1/state`
+    /// answers and a `SYNC` carries): every kind replaced, keeping the signals of objects that
+    /// stay. The list's resourceVersion.
+    fn sync(&self, list: &JsValue) -> Option<String> {
+        let (resource_version, objects) = FIELDS.with(|f| (get(list, &f.resource_version), get(list, &f.objects)));
         let mut by_kind: BTreeMap<Kind, Vec<(Key, Slot)>> = BTreeMap::new();
         if let Ok(array) = objects.dyn_into::<js_sys::Array>() {
             for raw in array.iter() {
@@ -423,6 +428,7 @@ impl Cluster {
         // The state is whole: live, as an informer has synced once its list is in (the changes
         // after it follow on the watch).
         self.connection.set(Connection::Live);
+        resource_version.as_string()
     }
 }
 
@@ -463,10 +469,7 @@ fn start(cluster: Cluster) {
         // own scripts while the WebAssembly could be starting.
         let list = wasm_bindgen_futures::JsFuture::from(list).await.and_then(|text| json_parse(&text));
         let from = match list {
-            Ok(list) if list.is_object() => FIELDS.with(|f| {
-                cluster.sync(get(&list, &f.objects));
-                get(&list, &f.resource_version).as_string()
-            }),
+            Ok(list) if list.is_object() => cluster.sync(&list),
             _ => None,
         };
         connect(cluster, 250, from);
