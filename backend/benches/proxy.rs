@@ -287,14 +287,27 @@ fn quantile_ms(v: &mut [u32], q: f64) -> f64 {
     v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1))).map_or(f64::NAN, |&us| us as f64 / 1000.0)
 }
 
-/// CPU time (user + system, all threads) a process has used so far, from /proc.
-fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+/// CPU time a process has used, all threads: in its own code and in the kernel on its behalf.
+#[derive(Clone, Copy, Debug)]
+struct Cpu {
+    user: f64,
+    system: f64,
+}
+
+impl Cpu {
+    fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+/// CPU time (seconds) a process has used so far, from /proc.
+fn cpu_seconds(pid: Option<u32>) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
+    Some(Cpu { user: ticks(11)? / 100.0, system: ticks(12)? / 100.0 })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -399,9 +412,18 @@ struct Measured {
 struct Series {
     /// Per run: how many a second, and the proxy's CPU time for each (µs).
     rates: Vec<f64>,
-    cpu: Vec<f64>,
+    cpu: Vec<Cpu>,
     /// How long each took, over every run (µs).
     took: Vec<u32>,
+}
+
+/// What a series measured: medians of its runs, latencies over all of them.
+struct Summary {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// The proxy's CPU time each (µs), its user and kernel shares taken separately.
+    cpu: Option<Cpu>,
 }
 
 impl Series {
@@ -414,18 +436,49 @@ impl Series {
         let before = cpu_seconds(pid);
         let (per_second, latencies) = measure.await?;
         if let (Some(before), Some(after)) = (before, cpu_seconds(pid)) {
-            self.cpu.push((after - before) / (per_second * SHORT_SECONDS as f64) * 1e6);
+            let each = |before: f64, after: f64| (after - before) / (per_second * SHORT_SECONDS as f64) * 1e6;
+            self.cpu.push(Cpu { user: each(before.user, after.user), system: each(before.system, after.system) });
         }
         self.rates.push(per_second);
         self.took.extend(latencies);
         Ok(())
     }
 
-    /// Median rate, p50 and p99 latency (ms), median CPU time each.
-    fn summary(&mut self) -> (f64, f64, f64, Option<f64>) {
-        let cpu = (!self.cpu.is_empty()).then(|| median(self.cpu.clone()));
-        (median(self.rates.clone()), quantile_ms(&mut self.took, 0.5), quantile_ms(&mut self.took, 0.99), cpu)
+    fn summary(&mut self) -> Summary {
+        let cpu = (!self.cpu.is_empty()).then(|| Cpu {
+            user: median(self.cpu.iter().map(|c| c.user).collect()),
+            system: median(self.cpu.iter().map(|c| c.system).collect()),
+        });
+        Summary {
+            per_second: median(self.rates.clone()),
+            p50_ms: quantile_ms(&mut self.took, 0.5),
+            p99_ms: quantile_ms(&mut self.took, 0.99),
+            cpu,
+        }
     }
+}
+
+/// How far ahead of HAProxy on short connections svclab could be on this machine if its own code
+/// cost nothing. The load, the backends and the proxy share the cores, so a rate is the cores'
+/// time over the CPU a connection costs all of them: the load's share is taken from the direct
+/// path (the cores' time over its rate), the proxy's from its process. What is left of svclab's
+/// then is its kernel time: accepting, dialling onward and closing both legs, which every proxy
+/// pays on loopback (the peer's receive path runs in the sender's system call there).
+fn short_connection_bound(direct: &Summary, svclab: &Summary, haproxy: &Summary) -> Option<String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let (svclab_cpu, haproxy_cpu) = (svclab.cpu?, haproxy.cpu?);
+    let load = cores * 1e6 / direct.per_second;
+    let modelled = |proxy: f64| cores * 1e6 / (load + proxy);
+    let bound = (load + haproxy_cpu.total()) / (load + svclab_cpu.system);
+    Some(format!(
+        "Short connections, where the time goes: the {cores} cores are shared by the load, the backends and the proxy, so a rate is the cores' time over what a connection costs them all. The load and backends take {load:.1} µs of CPU per connection (the cores' time over the direct rate); with each proxy's own CPU added, that predicts {:.0} /s through svclab and {:.0} /s through HAProxy (measured {:.0} and {:.0}). Of svclab's {:.1} µs per connection, {:.1} µs is the kernel's work of accepting, dialling onward and closing both legs (on loopback the peer's receive path runs in the sender's system call), which every proxy pays; even with its own code free, svclab would reach {bound:.2}× HAProxy here.",
+        modelled(svclab_cpu.total()),
+        modelled(haproxy_cpu.total()),
+        svclab.per_second,
+        haproxy.per_second,
+        svclab_cpu.total(),
+        svclab_cpu.system,
+    ))
 }
 
 fn main() -> Result<()> {
@@ -485,8 +538,8 @@ async fn run(network: Network) -> Result<()> {
         name: &'static str,
         /// Median bulk throughput under each congestion control.
         gbps: Vec<f64>,
-        short: (f64, f64, f64, Option<f64>),
-        requests: (f64, f64, f64, Option<f64>),
+        short: Summary,
+        requests: Summary,
     }
     let mut rows = Vec::new();
     for ((name, ..), m) in targets.iter().zip(&mut measured) {
@@ -496,17 +549,18 @@ async fn run(network: Network) -> Result<()> {
             short: m.short.summary(),
             requests: m.requests.summary(),
         };
+        let (short, requests) = (&row.short, &row.requests);
         eprintln!(
             "{name}: {:.2?} Gbit/s, {:.0} connections/s (p50 {:.2} ms, p99 {:.2} ms, {:?} µs CPU each), {:.0} requests/s (p50 {:.3} ms, p99 {:.3} ms, {:?} µs CPU each)",
             row.gbps,
-            row.short.0,
-            row.short.1,
-            row.short.2,
-            row.short.3,
-            row.requests.0,
-            row.requests.1,
-            row.requests.2,
-            row.requests.3
+            short.per_second,
+            short.p50_ms,
+            short.p99_ms,
+            short.cpu,
+            requests.per_second,
+            requests.p50_ms,
+            requests.p99_ms,
+            requests.cpu
         );
         eprintln!(
             "  runs: bulk {:.1?}, short {:.0?} (CPU {:.1?}), requests {:.0?} (CPU {:.1?})",
@@ -515,9 +569,11 @@ async fn run(network: Network) -> Result<()> {
         rows.push(row);
     }
     let (direct, svclab, haproxy) = (&rows[0], &rows[1], &rows[2]);
-    let cpu = |us: Option<f64>| us.map_or("–".to_string(), |us| format!("{us:.1} µs"));
-    let cpu_ratio = |s: Option<f64>, h: Option<f64>| match (s, h) {
-        (Some(s), Some(h)) => format!("{:.2}×", s / h),
+    let cpu = |us: Option<Cpu>| {
+        us.map_or("–".to_string(), |us| format!("{:.1} µs ({:.1} in the kernel)", us.total(), us.system))
+    };
+    let cpu_ratio = |s: Option<Cpu>, h: Option<Cpu>| match (s, h) {
+        (Some(s), Some(h)) => format!("{:.2}×", s.total() / h.total()),
         _ => "–".into(),
     };
     // Each control's name as the table and the ratios give it.
@@ -553,28 +609,31 @@ async fn run(network: Network) -> Result<()> {
         out.push_str(&format!(
             "| {name} |{} {:.0} /s | {:.2} / {:.2} ms | {} | {:.0} /s | {:.3} / {:.3} ms | {} |\n",
             gbps.iter().map(|g| format!(" {g:.2} Gbit/s |")).collect::<String>(),
-            short.0,
-            short.1,
-            short.2,
-            cpu(short.3),
-            requests.0,
-            requests.1,
-            requests.2,
-            cpu(requests.3)
+            short.per_second,
+            short.p50_ms,
+            short.p99_ms,
+            cpu(short.cpu),
+            requests.per_second,
+            requests.p50_ms,
+            requests.p99_ms,
+            cpu(requests.cpu)
         ));
     }
     out.push_str(&format!(
         "\nRatios: svclab / HAProxy: bulk {}, short connections {:.2}× (CPU each {}), kept-alive requests {:.2}× (CPU each {}); svclab / direct bulk: {}. Targets: ≥ 1× HAProxy on bulk ({}), ≥ 1.25× HAProxy on short connections ({}), ≥ 60% of direct bulk ({}). Past its first 256 KiB a direction is spliced socket → pipe (1 MiB) → socket inside the kernel, never copied through svclab.\n",
         per_control(&|i| format!("{:.2}×", svclab.gbps[i] / haproxy.gbps[i])),
-        svclab.short.0 / haproxy.short.0,
-        cpu_ratio(svclab.short.3, haproxy.short.3),
-        svclab.requests.0 / haproxy.requests.0,
-        cpu_ratio(svclab.requests.3, haproxy.requests.3),
+        svclab.short.per_second / haproxy.short.per_second,
+        cpu_ratio(svclab.short.cpu, haproxy.short.cpu),
+        svclab.requests.per_second / haproxy.requests.per_second,
+        cpu_ratio(svclab.requests.cpu, haproxy.requests.cpu),
         per_control(&|i| format!("{:.0}%", svclab.gbps[i] / direct.gbps[i] * 100.0)),
         met((0..controls.len()).all(|i| svclab.gbps[i] >= haproxy.gbps[i])),
-        met(svclab.short.0 >= 1.25 * haproxy.short.0),
+        met(svclab.short.per_second >= 1.25 * haproxy.short.per_second),
         met((0..controls.len()).all(|i| svclab.gbps[i] >= 0.6 * direct.gbps[i])),
     ));
+    if let Some(bound) = short_connection_bound(&direct.short, &svclab.short, &haproxy.short) {
+        out.push_str(&format!("\n{bound}\n"));
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("proxy.md"), &out)?;
