@@ -87,10 +87,11 @@ fn check_bench_scripts() -> Result<()> {
 /// (60 by default) in release mode; `fuzz store [--kills N] [--seed S]`: the crash test, killing
 /// svclab N times (50 by default) on one data directory.
 pub fn fuzz(args: &[String]) -> Result<()> {
-    let test = match args.first().map(String::as_str) {
-        Some("dns") => "dns_robustness",
-        Some("api") => "api_robustness",
-        Some("store") => "durability",
+    // The test binary, and the module of it to run.
+    let (binary, test) = match args.first().map(String::as_str) {
+        Some("dns") => ("it", "dns_robustness::"),
+        Some("api") => ("api_robustness", ""),
+        Some("store") => ("it", "durability::"),
         _ => anyhow::bail!(
             "usage: cargo xtask fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S]"
         ),
@@ -100,9 +101,9 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     let kills = flag("--kills").unwrap_or_else(|| "50".into());
     let seed = flag("--seed").unwrap_or_else(|| "7".into());
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--package", "svclab", "--test", test, "--", "--nocapture"]);
+    cmd.args(["test", "--release", "--package", "svclab", "--test", binary, "--", test, "--nocapture"]);
     cmd.env("SVCLAB_FUZZ_SEED", seed);
-    if test == "durability" {
+    if test == "durability::" {
         cmd.env("SVCLAB_FUZZ_KILLS", kills);
     } else {
         cmd.env("SVCLAB_FUZZ_SECONDS", seconds);

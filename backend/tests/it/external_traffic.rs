@@ -2,7 +2,7 @@
 //! every node address, LoadBalancer addresses, session affinity, keep-alive, traffic policies and
 //! the source address pods see.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use reqwest::Method;
@@ -12,8 +12,8 @@ use std::time::Duration;
 use svclab::app::{App, Config};
 
 const PATIENCE: Duration = Duration::from_secs(10);
-const NODE_PORT: &str = include_str!("../../examples/kubia-nodeport.yaml");
-const LOAD_BALANCER: &str = include_str!("../../examples/kubia-loadbalancer.yaml");
+const NODE_PORT: &str = include_str!("../../../examples/kubia-nodeport.yaml");
+const LOAD_BALANCER: &str = include_str!("../../../examples/kubia-loadbalancer.yaml");
 
 /// A client that opens a new connection for every request, as `curl` run again does.
 fn fresh_connections() -> reqwest::Client {

@@ -2,7 +2,7 @@
 //! created, approved (as `kubectl certificate approve`) or denied, and the built-in signer issues
 //! a certificate the cluster CA verifies.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use reqwest::Method;

@@ -6,7 +6,7 @@
 //! port a stored service holds is handed out again. A few seeds here; `cargo xtask fuzz store
 //! --kills N` kills it many times over (it sets `SVCLAB_FUZZ_KILLS` and `SVCLAB_FUZZ_SEED`).
 
-mod common;
+use crate::common;
 
 use common::child::Svclab;
 use rand::rngs::StdRng;

@@ -2,7 +2,7 @@
 //! stable names that resolve each other through a headless service and keep their names and
 //! claims across deletion; a pod on every node; jobs run to completion; a schedule that fires.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use serde_json::Value;

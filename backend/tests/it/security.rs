@@ -3,7 +3,7 @@
 //! bombs, oversized and half-sent heads, invalid UTF-8, path traversal and watchers that never
 //! read. Each is refused with a kube-apiserver Status, and the API keeps answering meanwhile.
 
-mod common;
+use crate::common;
 
 use common::bombs::{alias_bomb, json_bomb, nesting_bomb};
 use common::{KUBIA, Lab};

@@ -2,7 +2,7 @@
 //! its near misses, a wrong targetPort is found by what really listens in the pods, and
 //! unready pods carry the kubelet's probe failure.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! The watch streams: Kubernetes' `?watch=true` and the dashboard's websocket.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab};
 use futures::StreamExt;

@@ -2,7 +2,7 @@
 //! terminating endpoints, and a node going NotReady (taints, pods out of service, eviction and
 //! rescheduling), against a whole svclab on free ports.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! and certificates), ReferenceGrants, the route doctor, HTTPS listeners (the chapter's TLS
 //! Ingress converted), and bad manifests refused where they are wrong.
 
-mod common;
+use crate::common;
 
 use common::gateway::*;
 use common::{KUBIA, Lab, eventually};
@@ -162,7 +162,7 @@ async fn https_kubia(dir: &std::path::Path, addr: &str) {
 
 /// The chapter's TLS Ingress (kubia-ingress-tls.yaml) as `Convert to Gateway API` makes it.
 fn converted_tls_ingress() -> String {
-    let ingress: Value = serde_yaml::from_str(include_str!("../../examples/kubia-ingress-tls.yaml")).unwrap();
+    let ingress: Value = serde_yaml::from_str(include_str!("../../../examples/kubia-ingress-tls.yaml")).unwrap();
     let ingress = svclab_shared::Object::from_value(ingress).unwrap();
     let Some(ingress) = ingress.downcast::<k8s_openapi::api::networking::v1::Ingress>() else { panic!("an Ingress") };
     let objects = svclab_shared::convert::ingress_to_gateway(ingress, &|_, _| None).unwrap();

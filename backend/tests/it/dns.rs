@@ -1,7 +1,7 @@
 //! Cluster DNS: the records of the Kubernetes DNS specification queried with a real `dig` from
 //! the host, and names resolved from inside pods (search path, nslookup, dig, curl by name).
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! pod, a node port and a load balancer from outside the cluster (the hops their proxies chose,
 //! the source the pod saw), a node dialling a cluster IP, and the failures a user would meet.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use serde_json::{Value, json};
@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(10);
-const NODE_PORT: &str = include_str!("../../examples/kubia-nodeport.yaml");
-const LOAD_BALANCER: &str = include_str!("../../examples/kubia-loadbalancer.yaml");
+const NODE_PORT: &str = include_str!("../../../examples/kubia-nodeport.yaml");
+const LOAD_BALANCER: &str = include_str!("../../../examples/kubia-loadbalancer.yaml");
 
 async fn send(lab: &Lab, request: Value) -> Value {
     let (code, report) =

@@ -3,7 +3,7 @@
 //! pods see, 503 without endpoints, 504 from a pod that does not answer, classes, the add-on
 //! switch and websockets passing through.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually, ingress_to_host};
 use reqwest::Method;
@@ -14,9 +14,9 @@ use std::process::Command;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(10);
-const NODE_PORT: &str = include_str!("../../examples/kubia-nodeport.yaml");
-const INGRESS: &str = include_str!("../../examples/kubia-ingress.yaml");
-const INGRESS_TLS: &str = include_str!("../../examples/kubia-ingress-tls.yaml");
+const NODE_PORT: &str = include_str!("../../../examples/kubia-nodeport.yaml");
+const INGRESS: &str = include_str!("../../../examples/kubia-ingress.yaml");
+const INGRESS_TLS: &str = include_str!("../../../examples/kubia-ingress-tls.yaml");
 
 /// Two more apps for the multi-service listings: pods named `kuba-…`, `foo-…`, `bar-…`.
 fn app(name: &str, replicas: u32) -> String {

@@ -1,7 +1,7 @@
 //! The chapter's first steps against a whole svclab on free ports: a kubia Service and a 3-replica
 //! ReplicationController, traffic from a pod through the cluster IP, pod replacement, and errors.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 //! reboot), and the services answer on the same cluster IP, node port, load-balancer address and
 //! ingress host.
 
-mod common;
+use crate::common;
 
 use common::child::{Svclab, node_network};
 use common::eventually;
@@ -14,9 +14,9 @@ use std::time::Duration;
 
 const MANIFESTS: &[&str] = &[
     common::KUBIA,
-    include_str!("../../examples/kubia-nodeport.yaml"),
-    include_str!("../../examples/kubia-loadbalancer.yaml"),
-    include_str!("../../examples/kubia-ingress.yaml"),
+    include_str!("../../../examples/kubia-nodeport.yaml"),
+    include_str!("../../../examples/kubia-loadbalancer.yaml"),
+    include_str!("../../../examples/kubia-ingress.yaml"),
 ];
 
 fn http() -> reqwest::Client {

@@ -3,7 +3,7 @@
 //! (paths, methods, headers, query parameters, hostnames across routes and listeners), weights
 //! over 1,000 requests, and each filter's effect seen by an echo server.
 
-mod common;
+use crate::common;
 
 use common::gateway::*;
 use common::{KUBIA, Lab, eventually};

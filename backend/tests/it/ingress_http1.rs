@@ -2,7 +2,7 @@
 //! hop-by-hop headers, bodies framed by length, by chunks or by the pod's close, HTTP/1.0
 //! keep-alive, a request body handed on, and the answers to heads it cannot serve.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually, ingress_to_host};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Pods that behave: readiness and liveness probes, the container filesystem, exec with a shell,
 //! restarts, against a whole svclab on free ports.
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use serde_json::Value;

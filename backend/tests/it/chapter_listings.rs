@@ -2,7 +2,7 @@
 //! multi-port and named-port services, a selectorless service with hand-written Endpoints,
 //! ExternalName and headless services, UDP, and the health-check node port.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use std::collections::BTreeSet;
@@ -151,7 +151,7 @@ async fn selectorless_services_use_hand_written_endpoints() {
     lab.apply(&format!(
         "{}---\n{}",
         common::KUBIA.split("---").nth(1).unwrap(),
-        include_str!("../../examples/external-service.yaml")
+        include_str!("../../../examples/external-service.yaml")
     ))
     .await;
     let pods = running(&lab, 3).await;
@@ -173,7 +173,7 @@ async fn selectorless_services_use_hand_written_endpoints() {
     assert_eq!(answer, "from the host\n");
 
     // Listing 5.9 names addresses outside this machine: svclab never sends traffic there.
-    let (code, _) = lab.apply(include_str!("../../examples/external-service-endpoints.yaml")).await;
+    let (code, _) = lab.apply(include_str!("../../../examples/external-service-endpoints.yaml")).await;
     assert_eq!(code, 200);
     lab.serving("external-service", 2).await;
     let (code, _, err) = curl(&lab, &pods[0], &format!("http://{ip}")).await;
@@ -213,7 +213,7 @@ async fn selectorless_services_use_hand_written_endpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_name_and_headless_services_are_not_proxied() {
     let lab = Lab::start().await;
-    let (code, body) = lab.apply(include_str!("../../examples/external-service-externalname.yaml")).await;
+    let (code, body) = lab.apply(include_str!("../../../examples/external-service-externalname.yaml")).await;
     assert_eq!(code, 200, "{body}");
     let (_, svc) = lab.get("/api/v1/namespaces/default/services/external-service").await;
     assert!(svc["spec"]["clusterIP"].is_null(), "an ExternalName service gets no cluster IP: {svc}");

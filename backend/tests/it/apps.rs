@@ -2,13 +2,13 @@
 //! twelve-service shop (gRPC health probes, ServiceAccounts, ConfigMaps, a LoadBalancer), the
 //! kinds such manifests hold, and configuration reaching containers.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use serde_json::Value;
 use std::time::Duration;
 
-const SHOP: &str = include_str!("../../examples/shop.yaml");
+const SHOP: &str = include_str!("../../../examples/shop.yaml");
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The names of the shop's services (every Service in the file).

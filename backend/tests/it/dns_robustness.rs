@@ -2,7 +2,7 @@
 //! over TCP must never crash or wedge it. A quick run here; `cargo xtask fuzz dns --seconds N`
 //! runs it for longer (it sets `SVCLAB_FUZZ_SECONDS`).
 
-mod common;
+use crate::common;
 
 use common::{KUBIA, Lab, eventually};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};

@@ -1,7 +1,7 @@
 //! Workloads: Deployments rolling out through ReplicaSets with readiness, the scale subresource,
 //! matchExpressions selectors and garbage collection, against a whole svclab on free ports.
 
-mod common;
+use crate::common;
 
 use common::{Lab, eventually};
 use serde_json::Value;
