@@ -246,8 +246,7 @@ fn allows(inputs: &Inputs, gateway_ns: &str, listener: &gw::GatewayListeners, ro
 /// Attaches a route to the listeners its parentRefs name, adding its rules to their ports.
 fn attach(inputs: &Inputs, route: &HttpRoute, gateways: &mut [GatewayModel]) -> Vec<ParentState> {
     let route_ns = route.metadata.namespace.clone().unwrap_or_default();
-    let (actions, resolved) = actions(inputs, route);
-    let partially_invalid = invalid_expressions(route);
+    let (actions, resolved, partially_invalid) = actions(inputs, route);
     let mut states = Vec::new();
     for parent in route.spec.parent_refs.iter().flatten() {
         if parent.kind.as_deref().unwrap_or("Gateway") != "Gateway" {
@@ -305,52 +304,30 @@ fn attach(inputs: &Inputs, route: &HttpRoute, gateways: &mut [GatewayModel]) -> 
     states
 }
 
-/// A match's regular expression, matching the whole value (Gateway API's regexes are anchored).
-fn anchored(value: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!("^(?:{value})$"))
-}
-
-/// The route's regular expressions that do not compile (their matches are left out), described.
-fn invalid_expressions(route: &HttpRoute) -> Option<String> {
-    let mut bad = Vec::new();
-    for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
-        for (j, m) in rule.matches.iter().flatten().enumerate() {
-            let path = m
-                .path
-                .as_ref()
-                .filter(|p| matches!(p.r#type, Some(r::HttpRouteRulesMatchesPathType::RegularExpression)));
-            let headers = m
-                .headers
-                .iter()
-                .flatten()
-                .filter(|h| matches!(h.r#type, Some(r::HttpRouteRulesMatchesHeadersType::RegularExpression)))
-                .map(|h| &h.value);
-            let query = m
-                .query_params
-                .iter()
-                .flatten()
-                .filter(|q| matches!(q.r#type, Some(r::HttpRouteRulesMatchesQueryParamsType::RegularExpression)))
-                .map(|q| &q.value);
-            for value in path.and_then(|p| p.value.as_ref()).into_iter().chain(headers).chain(query) {
-                if let Err(e) = anchored(value) {
-                    let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-                    bad.push(format!("spec.rules[{i}].matches[{j}]: invalid regular expression {value:?}: {why}"));
-                }
-            }
+/// A match's regular expression, matching the whole value (Gateway API's regexes are anchored),
+/// compiled once; one that does not compile is described in `bad`.
+fn compiled(value: &str, bad: &mut Vec<String>) -> Option<regex::Regex> {
+    match regex::Regex::new(&format!("^(?:{value})$")) {
+        Ok(regex) => Some(regex),
+        Err(e) => {
+            let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            bad.push(format!("invalid regular expression {value:?}: {why}"));
+            None
         }
     }
-    (!bad.is_empty()).then(|| format!("Dropped match(es): {}", bad.join("; ")))
 }
 
 /// Makes the table entries of each match of each rule (a fresh entry per listener and host,
-/// sharing the rule's action), and whether every reference resolved.
+/// sharing the rule's action), whether every reference resolved, and which matches were left
+/// out because a regular expression in them does not compile (`PartiallyInvalid`).
 #[allow(clippy::type_complexity)]
-fn actions(inputs: &Inputs, route: &HttpRoute) -> (Vec<Box<dyn Fn() -> Entry>>, Outcome) {
+fn actions(inputs: &Inputs, route: &HttpRoute) -> (Vec<Box<dyn Fn() -> Entry>>, Outcome, Option<String>) {
     let ns = route.metadata.namespace.clone().unwrap_or_default();
     let name = route.metadata.name.clone().unwrap_or_default();
     let owner = format!("httproute {ns}/{name}");
     let mut resolved: Outcome = Ok(());
     let mut entries: Vec<Box<dyn Fn() -> Entry>> = Vec::new();
+    let mut dropped = Vec::new();
     let age = route.metadata.creation_timestamp.as_ref().map(|t| t.0);
     for (i, rule) in route.spec.rules.iter().flatten().enumerate() {
         let timeouts = rule.timeouts.as_ref();
@@ -387,12 +364,14 @@ fn actions(inputs: &Inputs, route: &HttpRoute) -> (Vec<Box<dyn Fn() -> Entry>>, 
         };
         for (j, m) in rule.matches.iter().flatten().enumerate() {
             let order = (age, key(&ns, &name), i, j);
-            if let Some(entry) = match_entry(inputs, &ns, &owner, &rule_context, m, order) {
-                entries.push(entry);
+            match match_entry(inputs, &ns, &owner, &rule_context, m, order) {
+                Ok(entry) => entries.push(entry),
+                Err(bad) => dropped.extend(bad.iter().map(|b| format!("spec.rules[{i}].matches[{j}]: {b}"))),
             }
         }
     }
-    (entries, resolved)
+    let partially_invalid = (!dropped.is_empty()).then(|| format!("Dropped match(es): {}", dropped.join("; ")));
+    (entries, resolved, partially_invalid)
 }
 
 /// What a rule's matches share.
@@ -405,7 +384,9 @@ struct RuleContext<'a> {
     request_timeout: Option<Duration>,
 }
 
-/// The maker of one match's table entries (`None` for an expression that does not compile).
+/// The maker of one match's table entries, or each regular expression of the match that does not
+/// compile, described (the whole match is then left out: dropping only a header's condition
+/// would match more than the route asks for).
 fn match_entry(
     inputs: &Inputs,
     ns: &str,
@@ -413,13 +394,37 @@ fn match_entry(
     rule: &RuleContext,
     m: &r::HttpRouteRulesMatches,
     order: (Option<jiff::Timestamp>, String, usize, usize),
-) -> Option<Box<dyn Fn() -> Entry>> {
+) -> Result<Box<dyn Fn() -> Entry>, Vec<String>> {
+    let mut bad = Vec::new();
     let path = m.path.clone().unwrap_or_default();
     let value = path.value.clone().unwrap_or_else(|| "/".into());
     let path_match = match path.r#type {
-        Some(r::HttpRouteRulesMatchesPathType::Exact) => PathMatch::Exact(value.clone()),
-        Some(r::HttpRouteRulesMatchesPathType::RegularExpression) => PathMatch::Regex(anchored(&value).ok()?),
-        _ => PathMatch::Prefix(value.trim_end_matches('/').to_string()),
+        Some(r::HttpRouteRulesMatchesPathType::Exact) => Some(PathMatch::Exact(value.clone())),
+        Some(r::HttpRouteRulesMatchesPathType::RegularExpression) => compiled(&value, &mut bad).map(PathMatch::Regex),
+        _ => Some(PathMatch::Prefix(value.trim_end_matches('/').to_string())),
+    };
+    let regex_header = |t: &Option<r::HttpRouteRulesMatchesHeadersType>| {
+        matches!(t, Some(r::HttpRouteRulesMatchesHeadersType::RegularExpression))
+    };
+    let regex_query = |t: &Option<r::HttpRouteRulesMatchesQueryParamsType>| {
+        matches!(t, Some(r::HttpRouteRulesMatchesQueryParamsType::RegularExpression))
+    };
+    let headers: Vec<Option<(String, ValueMatch)>> = m
+        .headers
+        .iter()
+        .flatten()
+        .map(|h| Some((h.name.to_ascii_lowercase(), value_match(regex_header(&h.r#type), &h.value, &mut bad)?)))
+        .collect();
+    let query: Vec<Option<(String, ValueMatch)>> = m
+        .query_params
+        .iter()
+        .flatten()
+        .map(|q| Some((q.name.clone(), value_match(regex_query(&q.r#type), &q.value, &mut bad)?)))
+        .collect();
+    let (Some(path_match), Some(headers), Some(query)) =
+        (path_match, headers.into_iter().collect::<Option<Vec<_>>>(), query.into_iter().collect::<Option<Vec<_>>>())
+    else {
+        return Err(bad);
     };
     let matched = match &path_match {
         PathMatch::Prefix(p) => p.clone(),
@@ -428,29 +433,11 @@ fn match_entry(
     let mut filters = filters(inputs, ns, owner, rule.filters, &matched, rule.read_timeout);
     filters.request_timeout = rule.request_timeout;
     let action = Arc::new(Action::new(rule.backends.to_vec(), filters, rule.none.clone()));
-    let regex_header = |t: &Option<r::HttpRouteRulesMatchesHeadersType>| {
-        matches!(t, Some(r::HttpRouteRulesMatchesHeadersType::RegularExpression))
-    };
-    let regex_query = |t: &Option<r::HttpRouteRulesMatchesQueryParamsType>| {
-        matches!(t, Some(r::HttpRouteRulesMatchesQueryParamsType::RegularExpression))
-    };
-    let headers: Vec<(String, ValueMatch)> = m
-        .headers
-        .iter()
-        .flatten()
-        .filter_map(|h| Some((h.name.to_ascii_lowercase(), value_match(regex_header(&h.r#type), &h.value)?)))
-        .collect();
-    let query: Vec<(String, ValueMatch)> = m
-        .query_params
-        .iter()
-        .flatten()
-        .filter_map(|q| Some((q.name.clone(), value_match(regex_query(&q.r#type), &q.value)?)))
-        .collect();
     let method =
         m.method.as_ref().and_then(|m| serde_json::to_value(m).ok()).and_then(|v| v.as_str().map(String::from));
     let shown: Arc<str> = format!("{} ({} {value})", rule.rule, path_type_name(&path_match)).into();
     let matched_path: Arc<str> = if matched.is_empty() { "/".into() } else { matched.into() };
-    Some(Box::new(move || Entry {
+    Ok(Box::new(move || Entry {
         path: path_match.clone(),
         method: method.clone(),
         headers: headers.clone(),
@@ -470,6 +457,8 @@ fn path_type_name(p: &PathMatch) -> &'static str {
     }
 }
 
-fn value_match(regex: bool, value: &str) -> Option<ValueMatch> {
-    if regex { anchored(value).ok().map(ValueMatch::Regex) } else { Some(ValueMatch::Exact(value.to_string())) }
+/// A header's or query parameter's condition; `None` (described in `bad`) for a regular
+/// expression that does not compile.
+fn value_match(regex: bool, value: &str, bad: &mut Vec<String>) -> Option<ValueMatch> {
+    if regex { compiled(value, bad).map(ValueMatch::Regex) } else { Some(ValueMatch::Exact(value.to_string())) }
 }

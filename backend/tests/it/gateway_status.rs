@@ -242,4 +242,19 @@ async fn bad_manifests_are_refused_where_they_are_wrong() {
     let addr = address(&lab, "gw").await;
     lab.serving("infra-backend-v1", 1).await;
     reaches(&lab, &addr, "any.example.com", "/ok", "infra-backend-v1").await;
+
+    // A header's expression that does not compile leaves out its whole match, not only that
+    // header's condition (which would route more than the route asks for).
+    let yaml = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: regex-header\nspec:\n  parentRefs: [{name: gw}]\n  hostnames: [header.example.com]\n  rules:\n  - matches:\n    - path: {type: PathPrefix, value: /hdr}\n      headers: [{type: RegularExpression, name: x-env, value: '(['}]\n    - path: {type: PathPrefix, value: /fine}\n    backendRefs: [{name: infra-backend-v1, port: 8080}]\n";
+    assert_eq!(lab.apply(yaml).await.0, 200);
+    let route =
+        parent_condition(&lab, "default", "regex-header", "PartiallyInvalid", ("True", "UnsupportedValue")).await;
+    let conditions = &route["status"]["parents"][0]["conditions"];
+    let partial = conditions.as_array().unwrap().iter().find(|c| c["type"] == "PartiallyInvalid").unwrap();
+    let message = partial["message"].as_str().unwrap();
+    assert!(message.contains("spec.rules[0].matches[0]: invalid regular expression \"([\""), "{partial}");
+    reaches(&lab, &addr, "header.example.com", "/fine", "infra-backend-v1").await;
+    // Programmed with /fine (one route, one table), so its absence is final.
+    let left_out = ask(&client(), &addr, Method::GET, "header.example.com", "/hdr", &[("x-env", "(")]).await;
+    assert_eq!(left_out.status, 404, "{}", left_out.body);
 }
