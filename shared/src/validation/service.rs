@@ -11,6 +11,7 @@ use std::net::IpAddr;
 const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 const AFFINITIES: &[&str] = &["ClientIP", "None"];
+const TRAFFIC_POLICIES: &[&str] = &["Cluster", "Local"];
 const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
 
 pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
@@ -49,6 +50,7 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     if let Some(selector) = &spec.selector {
         errs.extend(validate_labels(selector, "spec.selector"));
     }
+    errs.extend(validate_traffic_policies(spec, ty));
     let affinity = spec.session_affinity.as_deref().unwrap_or("None");
     if !AFFINITIES.contains(&affinity) {
         errs.push(FieldError::not_supported("spec.sessionAffinity", affinity, AFFINITIES));
@@ -59,6 +61,43 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     {
         let field = "spec.sessionAffinityConfig.clientIP.timeoutSeconds";
         errs.push(FieldError::invalid(field, t.to_string(), "must be greater than 0 and less than 86400"));
+    }
+    errs
+}
+
+/// The traffic policies and the health-check node port, as kube-apiserver checks them: an
+/// external policy only on a service reachable from outside (a node port, a load balancer, or
+/// external IPs), a health-check port only where kube-proxy answers one (`LoadBalancer` with
+/// `externalTrafficPolicy: Local`).
+fn validate_traffic_policies(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let external_ips = spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty());
+    let externally_accessible = ty == "NodePort" || ty == "LoadBalancer" || (ty == "ClusterIP" && external_ips);
+    match spec.external_traffic_policy.as_deref().filter(|p| !p.is_empty()) {
+        Some(policy) if !externally_accessible => errs.push(FieldError::invalid(
+            "spec.externalTrafficPolicy",
+            quote(policy),
+            "may only be set for externally-accessible services",
+        )),
+        Some(policy) if !TRAFFIC_POLICIES.contains(&policy) => {
+            errs.push(FieldError::not_supported("spec.externalTrafficPolicy", policy, TRAFFIC_POLICIES))
+        }
+        _ => {}
+    }
+    if let Some(policy) = spec.internal_traffic_policy.as_deref()
+        && !TRAFFIC_POLICIES.contains(&policy)
+    {
+        errs.push(FieldError::not_supported("spec.internalTrafficPolicy", policy, TRAFFIC_POLICIES));
+    }
+    let needs_health_check = ty == "LoadBalancer" && spec.external_traffic_policy.as_deref() == Some("Local");
+    if let Some(port) = spec.health_check_node_port.filter(|p| *p != 0)
+        && !needs_health_check
+    {
+        errs.push(FieldError::invalid(
+            "spec.healthCheckNodePort",
+            port.to_string(),
+            "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+        ));
     }
     errs
 }

@@ -88,6 +88,45 @@ fn node_ports_must_be_port_numbers() {
 }
 
 #[test]
+fn traffic_policies_are_checked_as_kube_apiserver_does() {
+    let svc = |spec: serde_json::Value| {
+        let mut spec = spec;
+        spec["ports"] = json!([{"port": 80}]);
+        errors(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"}, "spec": spec}),
+        )
+    };
+    assert_eq!(
+        svc(json!({"externalTrafficPolicy": "Local"})),
+        ["spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set for externally-accessible services"]
+    );
+    assert_eq!(
+        svc(json!({"type": "NodePort", "externalTrafficPolicy": "Bogus"})),
+        ["spec.externalTrafficPolicy: Unsupported value: \"Bogus\": supported values: \"Cluster\", \"Local\""]
+    );
+    assert_eq!(
+        svc(json!({"internalTrafficPolicy": "Bogus"})),
+        ["spec.internalTrafficPolicy: Unsupported value: \"Bogus\": supported values: \"Cluster\", \"Local\""]
+    );
+    assert_eq!(
+        svc(json!({"type": "NodePort", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000})),
+        [
+            "spec.healthCheckNodePort: Invalid value: 31000: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"
+        ]
+    );
+    // What is allowed: a policy on a service reachable from outside (external IPs included), and
+    // the health-check port of a Local load balancer.
+    assert!(svc(json!({"externalIPs": ["192.0.2.1"], "externalTrafficPolicy": "Local"})).is_empty());
+    assert!(
+        svc(json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000})).is_empty()
+    );
+    assert!(
+        svc(json!({"type": "NodePort", "externalTrafficPolicy": "Cluster", "internalTrafficPolicy": "Local"}))
+            .is_empty()
+    );
+}
+
+#[test]
 fn probes_need_one_handler_and_liveness_a_success_threshold_of_one() {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
                      "spec": {"containers": [{"name": "a", "image": "busybox",
