@@ -12,6 +12,9 @@ const TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 const AFFINITIES: &[&str] = &["ClientIP", "None"];
 const TRAFFIC_POLICIES: &[&str] = &["Cluster", "Local"];
+const IP_FAMILIES: &[&str] = &["IPv4", "IPv6"];
+const IP_FAMILY_POLICIES: &[&str] = &["PreferDualStack", "RequireDualStack", "SingleStack"];
+const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
 
 pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
@@ -41,12 +44,15 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     if let Some(ip) = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None")
         && ip.parse::<IpAddr>().is_err()
     {
-        errs.push(FieldError::invalid(
-            "spec.clusterIPs[0]",
-            quote(ip),
-            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-        ));
+        errs.push(FieldError::invalid("spec.clusterIPs[0]", quote(ip), IP_MSG));
     }
+    for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
+        if ip.parse::<IpAddr>().is_err() {
+            errs.push(FieldError::invalid(format!("spec.externalIPs[{i}]"), quote(ip), IP_MSG));
+        }
+    }
+    errs.extend(validate_ip_families(spec));
+    errs.extend(validate_source_ranges(spec, ty));
     if let Some(selector) = &spec.selector {
         errs.extend(validate_labels(selector, "spec.selector"));
     }
@@ -54,6 +60,9 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     let affinity = spec.session_affinity.as_deref().unwrap_or("None");
     if !AFFINITIES.contains(&affinity) {
         errs.push(FieldError::not_supported("spec.sessionAffinity", affinity, AFFINITIES));
+    }
+    if affinity == "None" && spec.session_affinity_config.is_some() {
+        errs.push(FieldError::forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is None"));
     }
     let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()?.timeout_seconds);
     if let Some(t) = timeout
@@ -63,6 +72,67 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
         errs.push(FieldError::invalid(field, t.to_string(), "must be greater than 0 and less than 86400"));
     }
     errs
+}
+
+/// IP families: svclab's cluster is single-stack IPv4, and says so as kube-apiserver's allocator
+/// does on such a cluster.
+fn validate_ip_families(spec: &ServiceSpec) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    match spec.ip_family_policy.as_deref() {
+        Some(policy) if !IP_FAMILY_POLICIES.contains(&policy) => {
+            errs.push(FieldError::not_supported("spec.ipFamilyPolicy", policy, IP_FAMILY_POLICIES))
+        }
+        Some(policy @ "RequireDualStack") => errs.push(FieldError::invalid(
+            "spec.ipFamilyPolicy",
+            quote(policy),
+            "this cluster is not configured for dual-stack services",
+        )),
+        _ => {}
+    }
+    for (i, family) in spec.ip_families.iter().flatten().enumerate() {
+        let at = format!("spec.ipFamilies[{i}]");
+        if !IP_FAMILIES.contains(&family.as_str()) {
+            errs.push(FieldError::not_supported(at, family, IP_FAMILIES));
+        } else if family != "IPv4" {
+            errs.push(FieldError::invalid(at, quote(family), "not configured on this cluster"));
+        }
+    }
+    errs
+}
+
+/// `loadBalancerSourceRanges`: CIDRs, on a load balancer only (the field path is spelled as
+/// kube-apiserver spells it, capital L included).
+fn validate_source_ranges(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let ranges = spec.load_balancer_source_ranges.as_deref().unwrap_or_default();
+    if ranges.is_empty() {
+        return errs;
+    }
+    if ty != "LoadBalancer" {
+        errs.push(FieldError::forbidden(
+            "spec.LoadBalancerSourceRanges",
+            "may only be used when `type` is 'LoadBalancer'",
+        ));
+    }
+    for (i, range) in ranges.iter().enumerate() {
+        // Space-padded values are allowed (a leftover of the annotation they replaced).
+        let range = range.trim();
+        if !is_cidr(range) {
+            errs.push(FieldError::invalid(
+                format!("spec.LoadBalancerSourceRanges[{i}]"),
+                quote(range),
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            ));
+        }
+    }
+    errs
+}
+
+fn is_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else { return false };
+    let Ok(ip) = ip.parse::<IpAddr>() else { return false };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.parse::<u8>().is_ok_and(|b| b <= max) && !bits.starts_with('+')
 }
 
 /// The traffic policies and the health-check node port, as kube-apiserver checks them: an
@@ -132,6 +202,11 @@ fn validate_ports(spec: &ServiceSpec) -> Vec<FieldError> {
                 at(""),
                 format!("core.ServicePort{{Port:{}, Protocol:{protocol:?}}}", port.port),
             ));
+        }
+        if let Some(app_protocol) = &port.app_protocol {
+            for msg in label_key_errors(app_protocol) {
+                errs.push(FieldError::invalid(at(".appProtocol"), quote(app_protocol), msg));
+            }
         }
         match &port.target_port {
             Some(IntOrString::Int(n)) if !(1..=65535).contains(n) => {

@@ -127,6 +127,63 @@ fn traffic_policies_are_checked_as_kube_apiserver_does() {
 }
 
 #[test]
+fn addresses_families_ranges_and_app_protocols_are_checked() {
+    let svc = |spec: serde_json::Value| {
+        let mut spec = spec;
+        spec["ports"] = spec.get("ports").cloned().unwrap_or(json!([{"port": 80}]));
+        let object = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"}, "spec": spec});
+        errors(object)
+    };
+    let ip = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+    assert_eq!(
+        svc(json!({"externalIPs": ["192.0.2.1", "not-an-ip"]})),
+        [format!("spec.externalIPs[1]: Invalid value: \"not-an-ip\": {ip}")]
+    );
+    assert_eq!(
+        svc(
+            json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8", " 192.0.2.0/24 ", "10.0.0.0/40", "x"]})
+        ),
+        [
+            "spec.LoadBalancerSourceRanges[2]: Invalid value: \"10.0.0.0/40\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            "spec.LoadBalancerSourceRanges[3]: Invalid value: \"x\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+        ]
+    );
+    assert_eq!(
+        svc(json!({"loadBalancerSourceRanges": ["10.0.0.0/8"]})),
+        ["spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'"]
+    );
+    assert_eq!(
+        svc(json!({"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 100}}})),
+        ["spec.sessionAffinityConfig: Forbidden: must not be set when session affinity is None"]
+    );
+    assert_eq!(
+        svc(json!({"ipFamilies": ["IPv6", "IPv5"], "ipFamilyPolicy": "Bogus"})),
+        [
+            "spec.ipFamilyPolicy: Unsupported value: \"Bogus\": supported values: \"PreferDualStack\", \"RequireDualStack\", \"SingleStack\"",
+            "spec.ipFamilies[0]: Invalid value: \"IPv6\": not configured on this cluster",
+            "spec.ipFamilies[1]: Unsupported value: \"IPv5\": supported values: \"IPv4\", \"IPv6\"",
+        ]
+    );
+    assert_eq!(
+        svc(json!({"ipFamilyPolicy": "RequireDualStack"})),
+        [
+            "spec.ipFamilyPolicy: Invalid value: \"RequireDualStack\": this cluster is not configured for dual-stack services"
+        ]
+    );
+    let errs = svc(json!({"ports": [{"port": 80, "appProtocol": "bad proto!"}]}));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("spec.ports[0].appProtocol: Invalid value: \"bad proto!\": name part must consist of"),
+        "{errs:?}"
+    );
+    let fine = json!({"type": "LoadBalancer", "externalIPs": ["192.0.2.1"], "loadBalancerSourceRanges": ["0.0.0.0/0"],
+                      "ipFamilies": ["IPv4"], "ipFamilyPolicy": "PreferDualStack", "sessionAffinity": "ClientIP",
+                      "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+                      "ports": [{"port": 80, "appProtocol": "kubernetes.io/h2c"}]});
+    assert!(svc(fine).is_empty());
+}
+
+#[test]
 fn probes_need_one_handler_and_liveness_a_success_threshold_of_one() {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
                      "spec": {"containers": [{"name": "a", "image": "busybox",

@@ -260,6 +260,11 @@ fn service_spec(spec: &mut ServiceSpec) {
     let ty = ServiceType::of(spec);
     spec.type_.get_or_insert_with(|| ty.as_str().into());
     spec.session_affinity.get_or_insert_with(|| "None".into());
+    // As Kubernetes' defaults do: a config means nothing without affinity (and would not pass
+    // validation), so turning affinity off drops it.
+    if spec.session_affinity.as_deref() == Some("None") {
+        spec.session_affinity_config = None;
+    }
     if spec.session_affinity.as_deref() == Some("ClientIP") {
         let config = spec.session_affinity_config.get_or_insert_with(SessionAffinityConfig::default);
         let client_ip = config.client_ip.get_or_insert_with(ClientIPConfig::default);
