@@ -3,6 +3,7 @@
 //! 65535, inclusive`.
 
 mod config;
+mod endpoint_slice;
 mod gateway;
 mod ingress;
 mod meta;
@@ -27,6 +28,7 @@ pub enum ErrorType {
     NotSupported,
     Duplicate,
     Forbidden,
+    TooMany,
 }
 
 /// One invalid field.
@@ -68,6 +70,15 @@ impl FieldError {
         FieldError { field: field.into(), kind: ErrorType::Forbidden, value: None, detail: detail.into() }
     }
 
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: ErrorType::TooMany,
+            value: Some(actual.to_string()),
+            detail: format!("must have at most {max} items"),
+        }
+    }
+
     /// The `reason` of this cause in a `metav1.Status` (`FieldValueInvalid`…).
     pub fn reason(&self) -> &'static str {
         match self.kind {
@@ -76,6 +87,7 @@ impl FieldError {
             ErrorType::NotSupported => "FieldValueNotSupported",
             ErrorType::Duplicate => "FieldValueDuplicate",
             ErrorType::Forbidden => "FieldValueForbidden",
+            ErrorType::TooMany => "FieldValueTooMany",
         }
     }
 
@@ -87,6 +99,7 @@ impl FieldError {
             ErrorType::NotSupported => "Unsupported value",
             ErrorType::Duplicate => "Duplicate value",
             ErrorType::Forbidden => "Forbidden",
+            ErrorType::TooMany => "Too many",
         };
         let mut out = head.to_string();
         if let Some(v) = &self.value {
@@ -122,6 +135,7 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::ReplicaSet(rs) => errs.extend(workload::validate_replica_set(rs)),
         Object::Deployment(d) => errs.extend(workload::validate_deployment(d)),
         Object::Endpoints(e) => errs.extend(service::validate_endpoints(e)),
+        Object::EndpointSlice(s) => errs.extend(endpoint_slice::validate_endpoint_slice(s)),
         Object::Ingress(i) => errs.extend(ingress::validate_ingress(i)),
         Object::IngressClass(c) => errs.extend(ingress::validate_ingress_class(c)),
         Object::Secret(s) => errs.extend(config::validate_secret(s)),
@@ -147,6 +161,9 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
     match (old, new) {
         (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
         (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
+        (Object::EndpointSlice(old), Object::EndpointSlice(new)) if old.address_type != new.address_type => {
+            errs.push(FieldError::invalid("addressType", quote(&new.address_type), "field is immutable"))
+        }
         (Object::CertificateSigningRequest(old), Object::CertificateSigningRequest(new)) => {
             errs.extend(ingress::validate_csr_update(old, new))
         }

@@ -312,3 +312,53 @@ fn immutable_config_and_secret_types_cannot_change() {
     let errs: Vec<String> = validate_update(&opaque, &basic).iter().map(ToString::to_string).collect();
     assert_eq!(errs, ["type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"]);
 }
+
+#[test]
+fn endpoint_slices_are_checked_as_kube_apiserver_does() {
+    let slice = |address_type: &str, endpoints: serde_json::Value, ports: serde_json::Value| {
+        errors(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"name": "s", "namespace": "default"},
+                      "addressType": address_type, "endpoints": endpoints, "ports": ports}))
+    };
+    let fine = slice(
+        "IPv4",
+        json!([{"addresses": ["10.244.1.5"], "nodeName": "node-1", "hostname": "web-0"}, {"addresses": ["127.0.0.1"]}]),
+        json!([{"name": "http", "port": 80}, {"name": "dns", "port": 53, "protocol": "UDP", "appProtocol": "dns"}]),
+    );
+    assert!(fine.is_empty(), "{fine:?}");
+    assert_eq!(
+        slice("Foo", json!([]), json!([])),
+        ["addressType: Unsupported value: \"Foo\": supported values: \"FQDN\", \"IPv4\", \"IPv6\""]
+    );
+    assert_eq!(
+        slice("IPv4", json!([{"addresses": ["x.y", "::1"]}, {"addresses": []}]), json!([])),
+        [
+            "endpoints[0].addresses[0]: Invalid value: \"x.y\": must be a valid IPv4 address",
+            "endpoints[0].addresses[1]: Invalid value: \"::1\": must be a valid IPv4 address",
+            "endpoints[1].addresses: Required value: must contain at least 1 address",
+        ]
+    );
+    assert_eq!(
+        slice("FQDN", json!([{"addresses": ["example.com", "localhost"]}]), json!([])),
+        [
+            "endpoints[0].addresses[1]: Invalid value: \"localhost\": should be a domain with at least two segments separated by dots"
+        ]
+    );
+    assert_eq!(
+        slice("IPv4", json!([]), json!([{"name": "http", "protocol": "XTP"}, {"name": "http"}])),
+        [
+            "ports[0].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            "ports[1].name: Duplicate value: \"http\"",
+        ]
+    );
+    let many: Vec<_> = (0..1001).map(|i| json!({"addresses": [format!("10.0.{}.{}", i / 256, i % 256)]})).collect();
+    assert_eq!(slice("IPv4", json!(many), json!([])), ["endpoints: Too many: 1001: must have at most 1000 items"]);
+    let old = Object::from_value(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "s", "namespace": "default"}, "addressType": "IPv4", "endpoints": []}))
+    .unwrap();
+    let new = Object::from_value(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "s", "namespace": "default"}, "addressType": "IPv6", "endpoints": []}))
+    .unwrap();
+    let errs: Vec<String> = validate_update(&old, &new).iter().map(ToString::to_string).collect();
+    assert_eq!(errs, ["addressType: Invalid value: \"IPv6\": field is immutable"]);
+}
