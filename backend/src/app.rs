@@ -245,6 +245,9 @@ impl App {
         tracker.spawn(runtime::run(EndpointsController::new(registry.clone()), store.clone(), cancel.clone()));
         let slices = EndpointSliceController::new(registry.clone());
         tracker.spawn(runtime::run(slices, store.clone(), cancel.clone()));
+        let mirroring =
+            crate::controllers::endpointslicemirroring::EndpointSliceMirroringController::new(registry.clone());
+        tracker.spawn(runtime::run(mirroring, store.clone(), cancel.clone()));
         let accounts = crate::controllers::serviceaccounts::ServiceAccountsController::new(registry.clone(), &ca.pem);
         tracker.spawn(runtime::run(accounts, store.clone(), cancel.clone()));
         let sets = crate::controllers::statefulset::StatefulSetController::new(registry.clone());

@@ -10,6 +10,7 @@
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
+//! - [`endpointslicemirroring`]: EndpointSlices mirrored from the Endpoints of selectorless services.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
@@ -28,6 +29,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod endpointslicemirroring;
 pub mod endpointslices;
 pub mod job;
 pub mod loadbalancer;

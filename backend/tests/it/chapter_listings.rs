@@ -179,6 +179,28 @@ async fn selectorless_services_use_hand_written_endpoints() {
     let (code, _, err) = curl(&lab, &pods[0], &format!("http://{ip}")).await;
     assert_eq!(code, 7, "{err}");
     assert!(err.ends_with("No route to host\n"), "{err}");
+    // Mirrored into an EndpointSlice, as kube-controller-manager's mirroring controller does.
+    let slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name%3Dexternal-service";
+    let mirrored = eventually(PATIENCE, "the mirrored EndpointSlice", || async {
+        let (_, list) = lab.get(slices).await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let addresses: Vec<String> = items
+            .iter()
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["addresses"][0].as_str().unwrap_or_default().to_string())
+            .collect();
+        (addresses == ["11.11.11.11", "22.22.22.22"]).then_some(items)
+    })
+    .await;
+    assert_eq!(mirrored.len(), 1, "{mirrored:?}");
+    let slice = &mirrored[0];
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Endpoints");
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["ports"][0]["port"], 80);
 
     // Adding a selector makes the Endpoints managed; removing it leaves them as they are.
     let with_selector = "apiVersion: v1\nkind: Service\nmetadata:\n  name: external-service\nspec:\n  ports:\n  - port: 80\n    targetPort: 8080\n  selector:\n    app: kubia\n";
@@ -188,6 +210,17 @@ async fn selectorless_services_use_hand_written_endpoints() {
     })
     .await;
     lab.serving("external-service", 3).await;
+    // Managed by the service's selector now: the mirrored slice goes, the controller's own stays.
+    eventually(PATIENCE, "the mirrored slice to go", || async {
+        let (_, list) = lab.get(slices).await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let managers: Vec<&str> = items
+            .iter()
+            .map(|s| s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"].as_str().unwrap_or_default())
+            .collect();
+        (managers == ["endpointslice-controller.k8s.io"]).then_some(())
+    })
+    .await;
     let (code, body, _) = curl(&lab, &pods[0], &format!("http://{ip}")).await;
     assert_eq!(code, 0);
     assert!(body.starts_with("You've hit kubia-"), "{body}");
