@@ -5,17 +5,18 @@
 //! address is in, owned by the Endpoints. Endpoints labelled `skip-mirror` (the `kubernetes`
 //! service's) are left alone.
 
-use super::endpointslices::{MANAGED_BY, MAX_PER_SLICE, SERVICE_NAME, SliceContent};
+use super::endpointslices::{
+    MANAGED_BY, MAX_PER_SLICE, SERVICE_NAME, SliceContent, SliceMeta, slices_managed_by, sync_slices,
+};
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
-use svclab_shared::selector::Selector;
 use svclab_shared::{Kind, Object};
 
 const CONTROLLER: &str = "endpointslicemirroring-controller.k8s.io";
@@ -94,18 +95,6 @@ impl EndpointSliceMirroringController {
         EndpointSliceMirroringController { registry }
     }
 
-    /// The slices mirrored for this service's Endpoints, by name.
-    fn mirrored_for(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        let labels =
-            [(SERVICE_NAME.to_string(), service.to_string()), (MANAGED_BY.to_string(), CONTROLLER.to_string())];
-        let selector = Selector::from_map(&labels.into());
-        let store = self.registry.store();
-        let mut slices: Vec<EndpointSlice> =
-            store.select::<EndpointSlice>(namespace, &selector).iter().map(|s| (**s).clone()).collect();
-        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        slices
-    }
-
     /// The Endpoints to mirror at `key`: there, not marked to skip, and of a service that
     /// exists without a selector.
     fn to_mirror(&self, key: &ObjectKey) -> Option<Endpoints> {
@@ -140,76 +129,29 @@ impl Reconciler for EndpointSliceMirroringController {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        let existing = self.mirrored_for(&key.namespace, &key.name);
-        let slice_key = |slice: &EndpointSlice| {
-            ObjectKey::new(Kind::EndpointSlice, &key.namespace, slice.metadata.name.as_deref().unwrap_or_default())
+        let existing = slices_managed_by(&self.registry, &key.namespace, &key.name, CONTROLLER);
+        let failed = match self.to_mirror(key) {
+            Some(endpoints) => {
+                let mut labels: BTreeMap<String, String> = endpoints.metadata.labels.clone().unwrap_or_default();
+                labels.insert(SERVICE_NAME.into(), key.name.clone());
+                labels.insert(MANAGED_BY.into(), CONTROLLER.into());
+                let mut annotations = endpoints.metadata.annotations.clone().unwrap_or_default();
+                annotations.retain(|k, _| !NOT_COPIED.contains(&k.as_str()));
+                let owner = OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "Endpoints".into(),
+                    name: key.name.clone(),
+                    uid: endpoints.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                };
+                let annotations = (!annotations.is_empty()).then_some(annotations);
+                let meta = SliceMeta { namespace: key.namespace.clone(), labels, annotations, owner };
+                sync_slices(&self.registry, existing, mirrored_slices(&endpoints, MAX_PER_SLICE), &meta)
+            }
+            // Nothing to mirror (any more): the mirrored slices go.
+            None => sync_slices(&self.registry, existing, Vec::new(), &SliceMeta::none(&key.namespace)),
         };
-        let Some(endpoints) = self.to_mirror(key) else {
-            let failed = existing.iter().any(|s| self.registry.delete(&slice_key(s), None).is_err());
-            return if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange };
-        };
-        let mut labels: BTreeMap<String, String> = endpoints.metadata.labels.clone().unwrap_or_default();
-        labels.insert(SERVICE_NAME.into(), key.name.clone());
-        labels.insert(MANAGED_BY.into(), CONTROLLER.into());
-        let mut annotations = endpoints.metadata.annotations.clone().unwrap_or_default();
-        annotations.retain(|k, _| !NOT_COPIED.contains(&k.as_str()));
-        let annotations = (!annotations.is_empty()).then_some(annotations);
-        let mut failed = false;
-        let mut existing = existing.into_iter();
-        for (family, (ports, slice_endpoints)) in mirrored_slices(&endpoints, MAX_PER_SLICE) {
-            let ports = Some(ports);
-            let result = match existing.next() {
-                // An address type cannot change: a slice of another family is replaced.
-                Some(slice) if slice.address_type != family => {
-                    failed |= self.registry.delete(&slice_key(&slice), None).is_err();
-                    None
-                }
-                Some(mut slice) => {
-                    let unchanged = slice.ports == ports
-                        && slice.endpoints == slice_endpoints
-                        && slice.metadata.labels.as_ref() == Some(&labels)
-                        && slice.metadata.annotations == annotations;
-                    if unchanged {
-                        continue;
-                    }
-                    (slice.ports, slice.endpoints) = (ports.clone(), slice_endpoints.clone());
-                    (slice.metadata.labels, slice.metadata.annotations) = (Some(labels.clone()), annotations.clone());
-                    Some(self.registry.update(Object::EndpointSlice(slice)))
-                }
-                None => None,
-            };
-            let result = match result {
-                Some(result) => result,
-                None => {
-                    let owner = OwnerReference {
-                        api_version: "v1".into(),
-                        kind: "Endpoints".into(),
-                        name: key.name.clone(),
-                        uid: endpoints.metadata.uid.clone().unwrap_or_default(),
-                        controller: Some(true),
-                        block_owner_deletion: Some(true),
-                    };
-                    let slice = EndpointSlice {
-                        metadata: ObjectMeta {
-                            generate_name: Some(format!("{}-", key.name)),
-                            namespace: Some(key.namespace.clone()),
-                            labels: Some(labels.clone()),
-                            annotations: annotations.clone(),
-                            owner_references: Some(vec![owner]),
-                            ..Default::default()
-                        },
-                        address_type: family.into(),
-                        endpoints: slice_endpoints,
-                        ports,
-                    };
-                    self.registry.create(Object::EndpointSlice(slice))
-                }
-            };
-            failed |= result.is_err();
-        }
-        for slice in existing {
-            failed |= self.registry.delete(&slice_key(&slice), None).is_err();
-        }
         if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange }
     }
 }

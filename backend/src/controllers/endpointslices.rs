@@ -67,6 +67,95 @@ pub fn desired_slices<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>
     out
 }
 
+/// The slices `manager` keeps for `service` (found through the label index), by name.
+pub fn slices_managed_by(registry: &Registry, namespace: &str, service: &str, manager: &str) -> Vec<EndpointSlice> {
+    let labels = [(SERVICE_NAME.to_string(), service.to_string()), (MANAGED_BY.to_string(), manager.to_string())];
+    let selector = Selector::from_map(&labels.into());
+    let mut slices: Vec<EndpointSlice> =
+        registry.store().select::<EndpointSlice>(namespace, &selector).iter().map(|s| (**s).clone()).collect();
+    slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    slices
+}
+
+/// What every slice of one set carries: labels, annotations and its owner.
+pub struct SliceMeta {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub owner: OwnerReference,
+}
+
+impl SliceMeta {
+    /// For a set that is to have no slices (nothing is created with it).
+    pub fn none(namespace: &str) -> Self {
+        SliceMeta {
+            namespace: namespace.to_string(),
+            labels: BTreeMap::new(),
+            annotations: None,
+            owner: OwnerReference::default(),
+        }
+    }
+}
+
+/// Makes `existing` (one manager's slices of a service) into `desired` (address type, ports,
+/// endpoints): existing slices are reused in order, the rest created or deleted; a slice whose
+/// address type differs is replaced (the type cannot change). Whether any write failed.
+pub fn sync_slices(
+    registry: &Registry,
+    existing: Vec<EndpointSlice>,
+    desired: Vec<(&str, SliceContent)>,
+    meta: &SliceMeta,
+) -> bool {
+    let key = |slice: &EndpointSlice| {
+        ObjectKey::new(Kind::EndpointSlice, &meta.namespace, slice.metadata.name.as_deref().unwrap_or_default())
+    };
+    let mut failed = false;
+    let mut existing = existing.into_iter();
+    for (address_type, (ports, endpoints)) in desired {
+        let ports = Some(ports);
+        let reused = match existing.next() {
+            Some(slice) if slice.address_type != address_type => {
+                failed |= registry.delete(&key(&slice), None).is_err();
+                None
+            }
+            other => other,
+        };
+        let result = match reused {
+            Some(mut slice) => {
+                let unchanged = slice.ports == ports
+                    && slice.endpoints == endpoints
+                    && slice.metadata.labels.as_ref() == Some(&meta.labels)
+                    && slice.metadata.annotations == meta.annotations;
+                if unchanged {
+                    continue;
+                }
+                (slice.ports, slice.endpoints) = (ports, endpoints);
+                (slice.metadata.labels, slice.metadata.annotations) =
+                    (Some(meta.labels.clone()), meta.annotations.clone());
+                registry.update(Object::EndpointSlice(slice))
+            }
+            None => registry.create(Object::EndpointSlice(EndpointSlice {
+                metadata: ObjectMeta {
+                    generate_name: Some(format!("{}-", meta.owner.name)),
+                    namespace: Some(meta.namespace.clone()),
+                    labels: Some(meta.labels.clone()),
+                    annotations: meta.annotations.clone(),
+                    owner_references: Some(vec![meta.owner.clone()]),
+                    ..Default::default()
+                },
+                address_type: address_type.into(),
+                endpoints,
+                ports,
+            })),
+        };
+        failed |= result.is_err();
+    }
+    for slice in existing {
+        failed |= registry.delete(&key(&slice), None).is_err();
+    }
+    failed
+}
+
 pub struct EndpointSliceController {
     registry: Registry,
 }
@@ -74,17 +163,6 @@ pub struct EndpointSliceController {
 impl EndpointSliceController {
     pub fn new(registry: Registry) -> Self {
         EndpointSliceController { registry }
-    }
-
-    /// This service's slices (found through the label index), by name.
-    fn slices_of(&self, namespace: &str, service: &str) -> Vec<EndpointSlice> {
-        let labels =
-            [(SERVICE_NAME.to_string(), service.to_string()), (MANAGED_BY.to_string(), CONTROLLER.to_string())];
-        let selector = Selector::from_map(&labels.into());
-        let mut slices: Vec<EndpointSlice> =
-            self.registry.store().select::<EndpointSlice>(namespace, &selector).iter().map(|s| (**s).clone()).collect();
-        slices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        slices
     }
 }
 
@@ -107,7 +185,7 @@ impl Reconciler for EndpointSliceController {
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let store = self.registry.store();
-        let existing = self.slices_of(&key.namespace, &key.name);
+        let existing = slices_managed_by(&self.registry, &key.namespace, &key.name, CONTROLLER);
         let svc = store.get_typed::<Service>(&key.namespace, &key.name).filter(|s| selector_of(s).is_some());
         let Some(svc) = svc else {
             // Gone, or no selector any more: the slices go (ownership removes them with the service).
@@ -133,50 +211,17 @@ impl Reconciler for EndpointSliceController {
         let mut labels: BTreeMap<String, String> = svc.metadata.labels.clone().unwrap_or_default();
         labels.insert(SERVICE_NAME.into(), key.name.clone());
         labels.insert(MANAGED_BY.into(), CONTROLLER.into());
-        let mut failed = false;
-        // Reuse existing slices in order, then create or delete the difference.
-        let mut existing = existing.into_iter();
-        for (ports, endpoints) in desired {
-            let result = match existing.next() {
-                Some(mut slice) => {
-                    let ports = Some(ports);
-                    let labels = Some(labels.clone());
-                    if slice.ports == ports && slice.endpoints == endpoints && slice.metadata.labels == labels {
-                        continue;
-                    }
-                    (slice.ports, slice.endpoints, slice.metadata.labels) = (ports, endpoints, labels);
-                    self.registry.update(Object::EndpointSlice(slice))
-                }
-                None => {
-                    let owner = OwnerReference {
-                        api_version: "v1".into(),
-                        kind: "Service".into(),
-                        name: key.name.clone(),
-                        uid: svc.metadata.uid.clone().unwrap_or_default(),
-                        controller: Some(true),
-                        block_owner_deletion: Some(true),
-                    };
-                    let slice = EndpointSlice {
-                        metadata: ObjectMeta {
-                            generate_name: Some(format!("{}-", key.name)),
-                            namespace: Some(key.namespace.clone()),
-                            labels: Some(labels.clone()),
-                            owner_references: Some(vec![owner]),
-                            ..Default::default()
-                        },
-                        address_type: "IPv4".into(),
-                        endpoints,
-                        ports: Some(ports),
-                    };
-                    self.registry.create(Object::EndpointSlice(slice))
-                }
-            };
-            failed |= result.is_err();
-        }
-        for slice in existing {
-            let name = slice.metadata.name.unwrap_or_default();
-            failed |= self.registry.delete(&ObjectKey::new(Kind::EndpointSlice, &key.namespace, &name), None).is_err();
-        }
+        let owner = OwnerReference {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            name: key.name.clone(),
+            uid: svc.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let meta = SliceMeta { namespace: key.namespace.clone(), labels, annotations: None, owner };
+        let desired = desired.into_iter().map(|content| ("IPv4", content)).collect();
+        let failed = sync_slices(&self.registry, existing, desired, &meta);
         if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange }
     }
 }
