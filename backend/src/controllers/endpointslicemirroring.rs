@@ -6,15 +6,13 @@
 //! service's) are left alone.
 
 use super::endpointslices::{
-    MANAGED_BY, MAX_PER_SLICE, SERVICE_NAME, SliceContent, SliceMeta, slices_managed_by, sync_slices,
+    MANAGED_BY, MAX_PER_SLICE, SERVICE_NAME, SliceContent, SliceMeta, delete_slices, slices_managed_by, sync_slices,
 };
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 use svclab_shared::{Kind, Object};
@@ -132,25 +130,14 @@ impl Reconciler for EndpointSliceMirroringController {
         let existing = slices_managed_by(&self.registry, &key.namespace, &key.name, CONTROLLER);
         let failed = match self.to_mirror(key) {
             Some(endpoints) => {
-                let mut labels: BTreeMap<String, String> = endpoints.metadata.labels.clone().unwrap_or_default();
-                labels.insert(SERVICE_NAME.into(), key.name.clone());
-                labels.insert(MANAGED_BY.into(), CONTROLLER.into());
+                let mut meta = SliceMeta::new(Kind::Endpoints, &endpoints.metadata, CONTROLLER);
                 let mut annotations = endpoints.metadata.annotations.clone().unwrap_or_default();
                 annotations.retain(|k, _| !NOT_COPIED.contains(&k.as_str()));
-                let owner = OwnerReference {
-                    api_version: "v1".into(),
-                    kind: "Endpoints".into(),
-                    name: key.name.clone(),
-                    uid: endpoints.metadata.uid.clone().unwrap_or_default(),
-                    controller: Some(true),
-                    block_owner_deletion: Some(true),
-                };
-                let annotations = (!annotations.is_empty()).then_some(annotations);
-                let meta = SliceMeta { namespace: key.namespace.clone(), labels, annotations, owner };
+                meta.annotations = (!annotations.is_empty()).then_some(annotations);
                 sync_slices(&self.registry, existing, mirrored_slices(&endpoints, MAX_PER_SLICE), &meta)
             }
             // Nothing to mirror (any more): the mirrored slices go.
-            None => sync_slices(&self.registry, existing, Vec::new(), &SliceMeta::none(&key.namespace)),
+            None => delete_slices(&self.registry, &key.namespace, existing),
         };
         if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange }
     }

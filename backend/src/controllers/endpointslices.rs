@@ -3,6 +3,7 @@
 //! conditions, node names and pod references; owned by the service, so they go with it.
 
 use super::endpoints::{PodEndpoint, pod_endpoints, selector_of, services_selecting};
+use super::owners::reference_to;
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
@@ -86,15 +87,30 @@ pub struct SliceMeta {
 }
 
 impl SliceMeta {
-    /// For a set that is to have no slices (nothing is created with it).
-    pub fn none(namespace: &str) -> Self {
+    /// The slices `manager` makes for `owner` (a Service, or the Endpoints mirrored): named and
+    /// labelled after it, with its labels, and owned by it.
+    pub fn new(kind: Kind, owner: &ObjectMeta, manager: &str) -> Self {
+        let name = owner.name.clone().unwrap_or_default();
+        let mut labels = owner.labels.clone().unwrap_or_default();
+        labels.insert(SERVICE_NAME.into(), name);
+        labels.insert(MANAGED_BY.into(), manager.into());
         SliceMeta {
-            namespace: namespace.to_string(),
-            labels: BTreeMap::new(),
+            namespace: owner.namespace.clone().unwrap_or_default(),
+            labels,
             annotations: None,
-            owner: OwnerReference::default(),
+            owner: reference_to(kind, owner),
         }
     }
+}
+
+/// Deletes `slices` (of `namespace`); whether any deletion failed.
+pub fn delete_slices(registry: &Registry, namespace: &str, slices: impl IntoIterator<Item = EndpointSlice>) -> bool {
+    let mut failed = false;
+    for slice in slices {
+        let name = slice.metadata.name.unwrap_or_default();
+        failed |= registry.delete(&ObjectKey::new(Kind::EndpointSlice, namespace, &name), None).is_err();
+    }
+    failed
 }
 
 /// Makes `existing` (one manager's slices of a service) into `desired` (address type, ports,
@@ -106,16 +122,13 @@ pub fn sync_slices(
     desired: Vec<(&str, SliceContent)>,
     meta: &SliceMeta,
 ) -> bool {
-    let key = |slice: &EndpointSlice| {
-        ObjectKey::new(Kind::EndpointSlice, &meta.namespace, slice.metadata.name.as_deref().unwrap_or_default())
-    };
     let mut failed = false;
     let mut existing = existing.into_iter();
     for (address_type, (ports, endpoints)) in desired {
         let ports = Some(ports);
         let reused = match existing.next() {
             Some(slice) if slice.address_type != address_type => {
-                failed |= registry.delete(&key(&slice), None).is_err();
+                failed |= delete_slices(registry, &meta.namespace, [slice]);
                 None
             }
             other => other,
@@ -150,10 +163,7 @@ pub fn sync_slices(
         };
         failed |= result.is_err();
     }
-    for slice in existing {
-        failed |= registry.delete(&key(&slice), None).is_err();
-    }
-    failed
+    failed | delete_slices(registry, &meta.namespace, existing)
 }
 
 pub struct EndpointSliceController {
@@ -189,10 +199,7 @@ impl Reconciler for EndpointSliceController {
         let svc = store.get_typed::<Service>(&key.namespace, &key.name).filter(|s| selector_of(s).is_some());
         let Some(svc) = svc else {
             // Gone, or no selector any more: the slices go (ownership removes them with the service).
-            for slice in existing {
-                let name = slice.metadata.name.unwrap_or_default();
-                let _ = self.registry.delete(&ObjectKey::new(Kind::EndpointSlice, &key.namespace, &name), None);
-            }
+            delete_slices(&self.registry, &key.namespace, existing);
             return Action::AwaitChange;
         };
         let selector = selector_of(&svc).expect("checked above");
@@ -208,18 +215,7 @@ impl Reconciler for EndpointSliceController {
             });
             desired.push((ports.collect(), vec![]));
         }
-        let mut labels: BTreeMap<String, String> = svc.metadata.labels.clone().unwrap_or_default();
-        labels.insert(SERVICE_NAME.into(), key.name.clone());
-        labels.insert(MANAGED_BY.into(), CONTROLLER.into());
-        let owner = OwnerReference {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            name: key.name.clone(),
-            uid: svc.metadata.uid.clone().unwrap_or_default(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        };
-        let meta = SliceMeta { namespace: key.namespace.clone(), labels, annotations: None, owner };
+        let meta = SliceMeta::new(Kind::Service, &svc.metadata, CONTROLLER);
         let desired = desired.into_iter().map(|content| ("IPv4", content)).collect();
         let failed = sync_slices(&self.registry, existing, desired, &meta);
         if failed { Action::RequeueAfter(Duration::from_millis(100)) } else { Action::AwaitChange }
