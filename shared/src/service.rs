@@ -43,6 +43,20 @@ impl ServiceType {
     }
 }
 
+/// Whether kube-proxy answers a health-check node port for it: a `LoadBalancer` under
+/// `externalTrafficPolicy: Local` (Kubernetes' `NeedsHealthCheck`).
+pub fn needs_health_check(spec: &ServiceSpec) -> bool {
+    ServiceType::of(spec) == ServiceType::LoadBalancer && spec.external_traffic_policy.as_deref() == Some("Local")
+}
+
+/// Whether it is reached from outside the cluster at all: through node ports, or at external
+/// IPs (Kubernetes' `ExternallyAccessible`), the services an `externalTrafficPolicy` applies to.
+pub fn externally_accessible(spec: &ServiceSpec) -> bool {
+    let type_ = ServiceType::of(spec);
+    type_.is_external()
+        || (type_ == ServiceType::ClusterIP && spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty()))
+}
+
 /// The legacy form of `publishNotReadyAddresses`, still honoured by the endpoints controller.
 pub const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
 

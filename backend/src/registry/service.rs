@@ -10,7 +10,7 @@ use rand::Rng;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use svclab_shared::Kind;
-use svclab_shared::service::ServiceType;
+use svclab_shared::service::{ServiceType, needs_health_check};
 use svclab_shared::validation::FieldError;
 
 /// Allocates node ports from one range (30000-32767 by default).
@@ -97,10 +97,6 @@ fn wants_node_ports(spec: &ServiceSpec) -> bool {
     }
 }
 
-fn wants_health_check_port(spec: &ServiceSpec) -> bool {
-    service_type(spec) == ServiceType::LoadBalancer && spec.external_traffic_policy.as_deref() == Some("Local")
-}
-
 fn ip_of(spec: &ServiceSpec) -> Option<Ipv4Addr> {
     spec.cluster_ip.as_deref()?.parse().ok()
 }
@@ -131,7 +127,7 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
             }
         }
     }
-    if wants_health_check_port(new) && new.health_check_node_port.is_none() {
+    if needs_health_check(new) && new.health_check_node_port.is_none() {
         new.health_check_node_port = old.health_check_node_port;
     }
     if service_type(old) != new_type {
@@ -152,7 +148,7 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
     if !external && new.external_traffic_policy == old.external_traffic_policy {
         new.external_traffic_policy = None;
     }
-    if !wants_health_check_port(new) && new.health_check_node_port == old.health_check_node_port {
+    if !needs_health_check(new) && new.health_check_node_port == old.health_check_node_port {
         new.health_check_node_port = None;
     }
     if new_type == ServiceType::ExternalName {
@@ -240,7 +236,7 @@ impl ServiceAllocators {
             r.taken_ports.push(number);
             port.node_port = Some(number as i32);
         }
-        if wants_health_check_port(spec) {
+        if needs_health_check(spec) {
             let requested = spec.health_check_node_port.filter(|p| *p != 0).map(|p| p as u16);
             if !requested.is_some_and(|p| held.contains(&p)) {
                 let number = self.node_ports.allocate(requested).map_err(|msg| {

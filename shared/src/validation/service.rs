@@ -3,6 +3,7 @@
 use super::meta::validate_labels;
 use super::names::*;
 use super::{FieldError, quote};
+use crate::service::{externally_accessible, needs_health_check};
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeSet;
@@ -56,7 +57,7 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     if let Some(selector) = &spec.selector {
         errs.extend(validate_labels(selector, "spec.selector"));
     }
-    errs.extend(validate_traffic_policies(spec, ty));
+    errs.extend(validate_traffic_policies(spec));
     let affinity = spec.session_affinity.as_deref().unwrap_or("None");
     if !AFFINITIES.contains(&affinity) {
         errs.push(FieldError::not_supported("spec.sessionAffinity", affinity, AFFINITIES));
@@ -139,12 +140,10 @@ fn is_cidr(s: &str) -> bool {
 /// external policy only on a service reachable from outside (a node port, a load balancer, or
 /// external IPs), a health-check port only where kube-proxy answers one (`LoadBalancer` with
 /// `externalTrafficPolicy: Local`).
-fn validate_traffic_policies(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
+fn validate_traffic_policies(spec: &ServiceSpec) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let external_ips = spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty());
-    let externally_accessible = ty == "NodePort" || ty == "LoadBalancer" || (ty == "ClusterIP" && external_ips);
     match spec.external_traffic_policy.as_deref().filter(|p| !p.is_empty()) {
-        Some(policy) if !externally_accessible => errs.push(FieldError::invalid(
+        Some(policy) if !externally_accessible(spec) => errs.push(FieldError::invalid(
             "spec.externalTrafficPolicy",
             quote(policy),
             "may only be set for externally-accessible services",
@@ -159,9 +158,8 @@ fn validate_traffic_policies(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
     {
         errs.push(FieldError::not_supported("spec.internalTrafficPolicy", policy, TRAFFIC_POLICIES));
     }
-    let needs_health_check = ty == "LoadBalancer" && spec.external_traffic_policy.as_deref() == Some("Local");
     if let Some(port) = spec.health_check_node_port.filter(|p| *p != 0)
-        && !needs_health_check
+        && !needs_health_check(spec)
     {
         errs.push(FieldError::invalid(
             "spec.healthCheckNodePort",
