@@ -80,6 +80,14 @@ pub(super) fn validate_endpoint_slice(slice: &EndpointSlice) -> Vec<FieldError> 
     errs
 }
 
+/// What may not change: the address type.
+pub(super) fn validate_endpoint_slice_update(old: &EndpointSlice, new: &EndpointSlice) -> Vec<FieldError> {
+    if old.address_type == new.address_type {
+        return vec![];
+    }
+    vec![FieldError::invalid("addressType", quote(&new.address_type), "field is immutable")]
+}
+
 /// Why `address` is not an address of `address_type` (an unknown type's are not checked).
 fn address_error(address_type: &str, address: &str) -> Option<String> {
     match address_type {

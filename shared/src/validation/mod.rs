@@ -161,8 +161,8 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
     match (old, new) {
         (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
         (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
-        (Object::EndpointSlice(old), Object::EndpointSlice(new)) if old.address_type != new.address_type => {
-            errs.push(FieldError::invalid("addressType", quote(&new.address_type), "field is immutable"))
+        (Object::EndpointSlice(old), Object::EndpointSlice(new)) => {
+            errs.extend(endpoint_slice::validate_endpoint_slice_update(old, new))
         }
         (Object::CertificateSigningRequest(old), Object::CertificateSigningRequest(new)) => {
             errs.extend(ingress::validate_csr_update(old, new))
