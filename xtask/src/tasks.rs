@@ -87,26 +87,20 @@ fn check_bench_scripts() -> Result<()> {
 /// (60 by default) in release mode; `fuzz store [--kills N] [--seed S]`: the crash test, killing
 /// svclab N times (50 by default) on one data directory.
 pub fn fuzz(args: &[String]) -> Result<()> {
-    // The test binary, and the module of it to run.
-    let (binary, test) = match args.first().map(String::as_str) {
-        Some("dns") => ("it", "dns_robustness::"),
-        Some("api") => ("api_robustness", ""),
-        Some("store") => ("it", "durability::"),
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let seconds = || ("SVCLAB_FUZZ_SECONDS", flag("--seconds").unwrap_or_else(|| "60".into()));
+    // The test binary, the module of it to run, and how long it runs.
+    let (binary, module, (length, value)) = match args.first().map(String::as_str) {
+        Some("dns") => ("it", "dns_robustness::", seconds()),
+        Some("api") => ("api_robustness", "", seconds()),
+        Some("store") => ("it", "durability::", ("SVCLAB_FUZZ_KILLS", flag("--kills").unwrap_or_else(|| "50".into()))),
         _ => anyhow::bail!(
             "usage: cargo xtask fuzz dns|api [--seconds N] [--seed S] | fuzz store [--kills N] [--seed S]"
         ),
     };
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let seconds = flag("--seconds").unwrap_or_else(|| "60".into());
-    let kills = flag("--kills").unwrap_or_else(|| "50".into());
     let seed = flag("--seed").unwrap_or_else(|| "7".into());
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--package", "svclab", "--test", binary, "--", test, "--nocapture"]);
-    cmd.env("SVCLAB_FUZZ_SEED", seed);
-    if test == "durability::" {
-        cmd.env("SVCLAB_FUZZ_KILLS", kills);
-    } else {
-        cmd.env("SVCLAB_FUZZ_SECONDS", seconds);
-    }
+    cmd.args(["test", "--release", "--package", "svclab", "--test", binary, "--", module, "--nocapture"]);
+    cmd.env("SVCLAB_FUZZ_SEED", seed).env(length, value);
     sh(&mut cmd)
 }
