@@ -1,5 +1,5 @@
 //! The cluster's initial objects: namespaces, the nodes, the default StorageClass, the `kubernetes` service whose endpoint
-//! is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
+//! (and EndpointSlice) is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
 //! are left as they are, but for those two services' addresses, which follow this run's ports.
 
 use crate::controllers::volumes;
@@ -69,6 +69,15 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}]}),
     )?;
+    // kube-apiserver writes its own EndpointSlice too (no `managed-by`, so no controller takes it).
+    upsert(
+        registry,
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "kubernetes", "namespace": "default",
+        "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [api.ip().to_string()], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}),
+    )?;
     Ok(())
 }
 
@@ -93,8 +102,6 @@ pub fn kube_dns(registry: &Registry, ip: std::net::Ipv4Addr, dns: SocketAddr) ->
     )
 }
 
-/// The IngressClass the ingress add-on serves (`nginx`, ingress-nginx's controller), marked as
-/// the cluster's default as minikube's add-on does.
 /// The GatewayClass of svclab's Gateway controller, as a cloud provides its own.
 pub fn gateway_class(registry: &Registry) -> Result<(), ApiError> {
     use svclab_shared::gateway::{CLASS, CONTROLLER};
@@ -105,6 +112,8 @@ pub fn gateway_class(registry: &Registry) -> Result<(), ApiError> {
     )
 }
 
+/// The IngressClass the ingress add-on serves (`nginx`, ingress-nginx's controller), marked as
+/// the cluster's default as minikube's add-on does.
 pub fn ingress_class(registry: &Registry) -> Result<(), ApiError> {
     ensure(
         registry,

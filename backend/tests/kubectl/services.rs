@@ -28,6 +28,11 @@ async fn section_5_1_creating_and_using_a_service() {
         let services = table(&cluster.kubectl(&["get", "svc"]).await.ok());
         assert_eq!(services[0], ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
         assert_eq!(row(&services, "kubernetes")[1..5], ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]);
+        // The API server's own endpoint, as an EndpointSlice too.
+        let slices = table(
+            &cluster.kubectl(&["get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes"]).await.ok(),
+        );
+        assert_eq!(row(&slices, "kubernetes")[1..4], ["IPv4", &cluster.app.api_addr.port().to_string(), "127.0.0.1"]);
         let kubia = row(&services, "kubia");
         let cluster_ip = kubia[2].clone();
         assert!(cluster_ip.starts_with("10."), "{kubia:?}");
