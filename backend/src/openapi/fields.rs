@@ -31,9 +31,10 @@ impl FieldValidation {
     }
 }
 
-/// `Kind in version "v" cannot be handled as a Kind: why`, kube-apiserver's decoding error.
+/// `Kind in version "v" cannot be handled as a Kind: why`, kube-apiserver's decoding error (the
+/// version without its group: `Deployment in version "v1"`).
 pub fn cannot_handle(kind: Kind, why: impl std::fmt::Display) -> String {
-    let (k, v) = (kind.name(), kind.api_version());
+    let (k, v) = (kind.name(), kind.version());
     format!("{k} in version \"{v}\" cannot be handled as a {k}: {why}")
 }
 
@@ -54,41 +55,67 @@ impl std::fmt::Display for StrictDecodingError {
 
 impl std::error::Error for StrictDecodingError {}
 
-/// Checks a document of `kind` in `api_version` (its own, or an older one svclab serves) for
-/// unknown fields as `validation` asks: the warnings to send back (`unknown field "spec.foo"`),
-/// or kube-apiserver's refusal under `Strict`.
+/// A document kube-apiserver's decoder refuses: unknown fields under `fieldValidation=Strict`,
+/// or a quantity apimachinery cannot parse (`cpu: lots`), whatever the validation asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Strict(#[from] StrictDecodingError),
+    #[error("{}", cannot_handle(*kind, why))]
+    Quantity { kind: Kind, why: svclab_shared::quantity::ParseError },
+}
+
+/// Checks a document of `kind` in `api_version` (its own, or an older one svclab serves) as
+/// kube-apiserver decodes it: its quantities must parse, and its unknown fields are handled as
+/// `validation` asks: the warnings to send back (`unknown field "spec.foo"`), or a refusal
+/// under `Strict`.
 pub fn check(
     kind: Kind,
     api_version: &str,
     value: &Value,
     validation: FieldValidation,
-) -> Result<Vec<String>, StrictDecodingError> {
-    if validation == FieldValidation::Ignore {
-        return Ok(vec![]);
-    }
+) -> Result<Vec<String>, DecodeError> {
     let schemas = super::schemas();
     let root = schemas.root_in(api_version, kind).unwrap_or(schemas.root(kind));
-    let unknown: Vec<String> =
-        unknown_in(schemas, root, value).into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let found = findings(schemas, root, value);
+    if let Some(why) = found.quantity {
+        return Err(DecodeError::Quantity { kind, why });
+    }
+    let unknown: Vec<String> = found.unknown.into_iter().map(|f| format!("unknown field \"{f}\"")).collect();
     match validation {
-        FieldValidation::Strict if !unknown.is_empty() => Err(StrictDecodingError { kind, unknown }),
+        FieldValidation::Ignore => Ok(vec![]),
+        FieldValidation::Strict if !unknown.is_empty() => Err(StrictDecodingError { kind, unknown }.into()),
         _ => Ok(unknown),
     }
 }
 
 /// The paths of the fields of `value` that a `kind`'s schema does not declare, by name at each level.
 pub fn unknown(schemas: &Schemas, kind: Kind, value: &Value) -> Vec<String> {
-    unknown_in(schemas, schemas.root(kind), value)
+    findings(schemas, schemas.root(kind), value).unknown
 }
 
-/// The paths of the fields of `value` that `schema` does not declare.
-fn unknown_in(schemas: &Schemas, schema: &Value, value: &Value) -> Vec<String> {
-    let mut found = Vec::new();
+/// What reading a document against its schema finds.
+#[derive(Default)]
+struct Findings {
+    /// The paths of the fields the schema does not declare.
+    unknown: Vec<String>,
+    /// Why the first quantity that does not parse does not.
+    quantity: Option<svclab_shared::quantity::ParseError>,
+}
+
+fn findings(schemas: &Schemas, schema: &Value, value: &Value) -> Findings {
+    let mut found = Findings::default();
     walk(schemas, schema, value, &mut String::new(), &mut found);
     found
 }
 
-fn walk(schemas: &Schemas, schema: &Value, value: &Value, path: &mut String, found: &mut Vec<String>) {
+fn walk(schemas: &Schemas, schema: &Value, value: &Value, path: &mut String, found: &mut Findings) {
+    if schemas.is_quantity(schema) {
+        if let (Value::String(s), None) = (value, found.quantity) {
+            found.quantity = svclab_shared::quantity::parse(s).err();
+        }
+        return;
+    }
     let schema = schemas.resolve(schema);
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
         return;
@@ -104,7 +131,7 @@ fn walk(schemas: &Schemas, schema: &Value, value: &Value, path: &mut String, fou
                     path.push_str(name);
                     match properties.get(name) {
                         Some(property) => walk(schemas, property, field, path, found),
-                        None => found.push(path.clone()),
+                        None => found.unknown.push(path.clone()),
                     }
                     path.truncate(len);
                 }
@@ -161,6 +188,28 @@ mod tests {
         assert!(unknown(schemas(), Kind::Pod, &pod).is_empty());
         let secret = json!({"data": {"tls.crt": "eA=="}, "stringData": {"a": "b"}, "type": "kubernetes.io/tls"});
         assert!(unknown(schemas(), Kind::Secret, &secret).is_empty());
+    }
+
+    #[test]
+    fn quantities_must_parse_whatever_the_validation() {
+        let pod = |cpu: Value| json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": cpu}, "requests": {"memory": "64Mi"}}}]}});
+        for mode in [FieldValidation::Ignore, FieldValidation::Warn, FieldValidation::Strict] {
+            assert_eq!(check(Kind::Pod, "v1", &pod(json!("500m")), mode), Ok(vec![]));
+            assert_eq!(check(Kind::Pod, "v1", &pod(json!(2)), mode), Ok(vec![]));
+            let refused = check(Kind::Pod, "v1", &pod(json!("1K")), mode).unwrap_err();
+            assert_eq!(
+                refused.to_string(),
+                "Pod in version \"v1\" cannot be handled as a Pod: unable to parse quantity's suffix"
+            );
+        }
+        let claim = json!({"spec": {"resources": {"requests": {"storage": "lots"}}}});
+        let refused = check(Kind::PersistentVolumeClaim, "v1", &claim, FieldValidation::Warn).unwrap_err().to_string();
+        assert!(
+            refused.ends_with(
+                "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+            ),
+            "{refused}"
+        );
     }
 
     #[test]

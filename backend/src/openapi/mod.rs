@@ -68,6 +68,14 @@ fn ref_name(schema: &Value) -> Option<&str> {
     schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REF_PREFIX))
 }
 
+/// The definition a schema refers to, directly or as the one member of an `allOf`.
+fn target(schema: &Value) -> Option<&str> {
+    ref_name(schema).or_else(|| match schema.get("allOf")?.as_array()?.as_slice() {
+        [only] => ref_name(only),
+        _ => None,
+    })
+}
+
 impl Schemas {
     fn generate() -> Schemas {
         let mut generator = SchemaSettings::openapi3().into_generator();
@@ -153,14 +161,13 @@ impl Schemas {
     /// The schema itself when `schema` refers to one (`$ref`, or `allOf: [{$ref}]` as OpenAPI 3
     /// wraps a reference that carries its own description).
     pub fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
-        let target = ref_name(schema).or_else(|| {
-            let all_of = schema.get("allOf")?.as_array()?;
-            match all_of.as_slice() {
-                [only] => ref_name(only),
-                _ => None,
-            }
-        });
-        target.and_then(|name| self.definitions.get(name)).unwrap_or(schema)
+        target(schema).and_then(|name| self.definitions.get(name)).unwrap_or(schema)
+    }
+
+    /// Whether `schema` is apimachinery's `Quantity`, or refers to it.
+    pub fn is_quantity(&self, schema: &Value) -> bool {
+        let quantity = self.definitions.get("io.k8s.apimachinery.pkg.api.resource.Quantity");
+        quantity.is_some_and(|q| std::ptr::eq(self.resolve(schema), q))
     }
 
     /// The schema of an object's property, resolved.

@@ -93,6 +93,59 @@ async fn bad_input_gets_kube_apiservers_errors_and_stores_nothing() {
     }
 }
 
+/// The mistakes people make in pod templates, refused with kube-apiserver's words and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_mistakes_are_refused_and_nothing_is_stored() {
+    let deployment = |selector: &str, resources: &str, mount: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kubia\nspec:\n  selector:\n    matchLabels: {{{selector}}}\n  template:\n    metadata:\n      labels: {{app: kubia, tier: web}}\n    spec:\n      containers:\n      - name: kubia\n        image: luksa/kubia\n        resources: {resources}\n        volumeMounts: [{{name: {mount}, mountPath: /data}}]\n      volumes: [{{name: data, emptyDir: {{}}}}]\n"
+        )
+    };
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let unmounted = cluster.file("unmounted.yaml", &deployment("app: kubia", "{}", "date"));
+        let refused = cluster.kubectl(&["apply", "-f", unmounted.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains("The Deployment \"kubia\" is invalid: spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"date\""),
+            "{refused}"
+        );
+        let lots = cluster.file("lots.yaml", &deployment("app: kubia", "{limits: {cpu: lots}}", "data"));
+        let refused = cluster.kubectl(&["apply", "-f", lots.to_str().unwrap()]).await.fails(1);
+        assert!(refused.starts_with("Error from server (BadRequest): error when creating"), "{refused}");
+        assert!(
+            refused.contains("Deployment in version \"v1\" cannot be handled as a Deployment: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
+            "{refused}"
+        );
+        let over =
+            cluster.file("over.yaml", &deployment("app: kubia", "{requests: {cpu: 2}, limits: {cpu: 1}}", "data"));
+        let refused = cluster.kubectl(&["apply", "-f", over.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains("spec.template.spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"),
+            "{refused}"
+        );
+        cluster.kubectl(&["get", "deployment", "kubia"]).await.fails(1);
+
+        let good = cluster.file(
+            "good.yaml",
+            &deployment("app: kubia", "{requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 1}}", "data"),
+        );
+        assert_eq!(
+            cluster.kubectl(&["apply", "-f", good.to_str().unwrap()]).await.ok(),
+            "deployment.apps/kubia created\n"
+        );
+        let moved = cluster.file("moved.yaml", &deployment("app: kubia, tier: web", "{}", "data"));
+        let refused = cluster.kubectl(&["apply", "-f", moved.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains("The Deployment \"kubia\" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"kubia\", \"tier\":\"web\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"),
+            "{refused}"
+        );
+        let selector =
+            cluster.kubectl(&["get", "deployment", "kubia", "-o", "jsonpath={.spec.selector.matchLabels}"]).await.ok();
+        assert_eq!(selector, "{\"app\":\"kubia\"}");
+        cluster.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_kubectl_sends() {
     for binary in binaries() {

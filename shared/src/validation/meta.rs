@@ -1,4 +1,4 @@
-//! `metadata`: names per kind, namespace, labels and selectors' label maps.
+//! `metadata`: names per kind, namespace, labels, annotations and selectors' label maps.
 
 use super::names::*;
 use super::{FieldError, quote};
@@ -24,6 +24,27 @@ pub(super) fn validate_object_meta(object: &Object) -> Vec<FieldError> {
     }
     if let Some(labels) = &meta.labels {
         errs.extend(validate_labels(labels, "metadata.labels"));
+    }
+    if let Some(annotations) = &meta.annotations {
+        errs.extend(validate_annotations(annotations));
+    }
+    errs
+}
+
+/// All annotations of an object together may hold at most 256 KiB, keys and values counted.
+pub const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+/// Annotation keys are label keys in any case; together they and their values fit in
+/// [`ANNOTATIONS_MAX_BYTES`] (what a big `last-applied-configuration` runs into).
+fn validate_annotations(annotations: &BTreeMap<String, String>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for key in annotations.keys() {
+        for msg in label_key_errors(&key.to_lowercase()) {
+            errs.push(FieldError::invalid("metadata.annotations", quote(key), msg));
+        }
+    }
+    if annotations.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() > ANNOTATIONS_MAX_BYTES {
+        errs.push(FieldError::too_long("metadata.annotations", ANNOTATIONS_MAX_BYTES));
     }
     errs
 }

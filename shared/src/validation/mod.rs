@@ -3,6 +3,7 @@
 //! 65535, inclusive`.
 
 mod config;
+mod container;
 mod endpoint_slice;
 mod gateway;
 mod ingress;
@@ -29,6 +30,8 @@ pub enum ErrorType {
     Duplicate,
     Forbidden,
     TooMany,
+    NotFound,
+    TooLong,
 }
 
 /// One invalid field.
@@ -70,6 +73,16 @@ impl FieldError {
         FieldError { field: field.into(), kind: ErrorType::Forbidden, value: None, detail: detail.into() }
     }
 
+    pub fn not_found(field: impl Into<String>, value: impl Into<String>) -> Self {
+        FieldError { field: field.into(), kind: ErrorType::NotFound, value: Some(value.into()), detail: String::new() }
+    }
+
+    /// A value longer than `max` bytes (the value itself is not repeated).
+    pub fn too_long(field: impl Into<String>, max: usize) -> Self {
+        let detail = format!("may not be more than {max} bytes");
+        FieldError { field: field.into(), kind: ErrorType::TooLong, value: None, detail }
+    }
+
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
         FieldError {
             field: field.into(),
@@ -88,6 +101,8 @@ impl FieldError {
             ErrorType::Duplicate => "FieldValueDuplicate",
             ErrorType::Forbidden => "FieldValueForbidden",
             ErrorType::TooMany => "FieldValueTooMany",
+            ErrorType::NotFound => "FieldValueNotFound",
+            ErrorType::TooLong => "FieldValueTooLong",
         }
     }
 
@@ -100,6 +115,8 @@ impl FieldError {
             ErrorType::Duplicate => "Duplicate value",
             ErrorType::Forbidden => "Forbidden",
             ErrorType::TooMany => "Too many",
+            ErrorType::NotFound => "Not found",
+            ErrorType::TooLong => "Too long",
         };
         let mut out = head.to_string();
         if let Some(v) = &self.value {
@@ -155,12 +172,33 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
     errs
 }
 
-/// Validates an update: everything [`validate`] checks, plus the fields that may not change.
+/// Validates an update: everything [`validate`] checks, plus the fields that may not change. A
+/// problem the stored object already had (kept from before a rule existed) does not stop it
+/// being updated, as kube-apiserver ratchets its newer rules.
 pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
     let mut errs = validate(new);
+    if !errs.is_empty() {
+        let before = validate(old);
+        errs.retain(|e| !before.contains(e));
+    }
     match (old, new) {
         (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
         (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
+        (Object::Deployment(old), Object::Deployment(new)) => errs.extend(workload::validate_selector_update(
+            old.spec.as_ref().map(|s| &s.selector),
+            new.spec.as_ref().map(|s| &s.selector),
+        )),
+        (Object::ReplicaSet(old), Object::ReplicaSet(new)) => errs.extend(workload::validate_selector_update(
+            old.spec.as_ref().map(|s| &s.selector),
+            new.spec.as_ref().map(|s| &s.selector),
+        )),
+        (Object::DaemonSet(old), Object::DaemonSet(new)) => errs.extend(workload::validate_selector_update(
+            old.spec.as_ref().map(|s| &s.selector),
+            new.spec.as_ref().map(|s| &s.selector),
+        )),
+        (Object::StatefulSet(old), Object::StatefulSet(new)) => {
+            errs.extend(workload::validate_stateful_set_update(old, new))
+        }
         (Object::EndpointSlice(old), Object::EndpointSlice(new)) => {
             errs.extend(endpoint_slice::validate_endpoint_slice_update(old, new))
         }

@@ -362,3 +362,120 @@ fn endpoint_slices_are_checked_as_kube_apiserver_does() {
     let errs: Vec<String> = validate_update(&old, &new).iter().map(ToString::to_string).collect();
     assert_eq!(errs, ["addressType: Invalid value: \"IPv6\": field is immutable"]);
 }
+
+#[test]
+fn containers_mount_declared_volumes_with_sane_ports_env_and_resources() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"volumes": [{"name": "data", "emptyDir": {}}, {"name": "data", "emptyDir": {}}],
+                 "initContainers": [{"name": "web", "image": "busybox", "imagePullPolicy": "Sometimes"}],
+                 "containers": [{"name": "web", "image": "luksa/kubia",
+                    "ports": [{"name": "http", "containerPort": 8080, "protocol": "HTTP"},
+                              {"name": "http", "containerPort": 0, "hostPort": 70000}],
+                    "env": [{"name": "A=B", "value": "x"}, {"name": "C", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            {"name": "D", "valueFrom": {}}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "cache", "mountPath": "/data"}],
+                    "resources": {"requests": {"cpu": "2", "cpus": "1", "memory": "-1Mi", "example.com/gpu": "1"},
+                                  "limits": {"cpu": "1", "example.com/gpu": "2"}}}]}});
+    assert_eq!(
+        errors(pod),
+        [
+            "spec.volumes[1].name: Duplicate value: \"data\"",
+            "spec.initContainers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+            "spec.containers[0].name: Duplicate value: \"web\"",
+            "spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            "spec.containers[0].ports[1].name: Duplicate value: \"http\"",
+            "spec.containers[0].ports[1].containerPort: Required value",
+            "spec.containers[0].ports[1].hostPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+            "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty",
+            "spec.containers[0].env[2].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            "spec.containers[0].volumeMounts[1].name: Not found: \"cache\"",
+            "spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/data\": must be unique",
+            "spec.containers[0].resources.requests[cpus]: Invalid value: \"cpus\": must be a standard resource for containers",
+            "spec.containers[0].resources.requests[memory]: Invalid value: \"-1Mi\": must be greater than or equal to 0",
+            "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1",
+            "spec.containers[0].resources.requests: Invalid value: \"1\": must be equal to example.com/gpu limit of 2",
+        ]
+    );
+}
+
+#[test]
+fn a_statefulset_mounts_its_claims_and_workload_selectors_cannot_change() {
+    let object = |v: serde_json::Value| Object::from_value(v).unwrap();
+    let sts = |selector: serde_json::Value, service: &str| {
+        object(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+            "spec": {"serviceName": service, "selector": selector,
+                     "template": {"metadata": {"labels": {"app": "db"}},
+                                  "spec": {"containers": [{"name": "db", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}}),
+        )
+    };
+    let old = sts(json!({"matchLabels": {"app": "db"}}), "db");
+    assert_eq!(validate(&old), vec![]);
+    let renamed = sts(json!({"matchLabels": {"app": "db"}}), "other");
+    let errs: Vec<String> = validate_update(&old, &renamed).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errs,
+        [
+            "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+        ]
+    );
+
+    let deployment = |labels: serde_json::Value, expressions: serde_json::Value| {
+        object(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kubia", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": labels, "matchExpressions": expressions},
+                     "template": {"metadata": {"labels": {"app": "kubia", "tier": "web"}},
+                                  "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}}),
+        )
+    };
+    let old = deployment(json!({"app": "kubia"}), json!(null));
+    let new = deployment(
+        json!({"app": "kubia", "tier": "web"}),
+        json!([{"key": "tier", "operator": "In", "values": ["web"]}]),
+    );
+    let errs: Vec<String> = validate_update(&old, &new).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errs,
+        [
+            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"kubia\", \"tier\":\"web\"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:\"tier\", Operator:\"In\", Values:[]string{\"web\"}}}}: field is immutable"
+        ]
+    );
+    assert_eq!(validate_update(&old, &old), vec![]);
+}
+
+#[test]
+fn annotations_have_label_keys_and_fit_in_256_kib() {
+    let config = |annotations: serde_json::Value| {
+        errors(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default", "annotations": annotations}}))
+    };
+    assert_eq!(
+        config(json!({"Example.com/Owner": "me", "kubectl.kubernetes.io/last-applied-configuration": "{}"})),
+        Vec::<String>::new()
+    );
+    let errs = config(json!({"bad key": "x"}));
+    assert!(
+        errs[0].starts_with("metadata.annotations: Invalid value: \"bad key\": name part must consist of"),
+        "{errs:?}"
+    );
+    let big = "x".repeat(256 * 1024);
+    assert_eq!(config(json!({"a": big})), ["metadata.annotations: Too long: may not be more than 262144 bytes"]);
+}
+
+#[test]
+fn what_a_stored_object_already_broke_does_not_stop_its_updates() {
+    let pod = |labels: serde_json::Value, mount: &str| {
+        Object::from_value(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": mount, "mountPath": "/d"}]}]}}))
+        .unwrap()
+    };
+    // Stored before mounts were checked: relabelling it still works, a new mistake does not.
+    let stored = pod(json!({"a": "1"}), "gone");
+    assert_eq!(validate_update(&stored, &pod(json!({"a": "2"}), "gone")), vec![]);
+    let errs: Vec<String> =
+        validate_update(&stored, &pod(json!({"a": "-bad-"}), "gone")).iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("metadata.labels: Invalid value: \"-bad-\""), "{errs:?}");
+}

@@ -6,7 +6,7 @@ use super::pod::validate_pod_spec;
 use crate::selector::Selector;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, JobSpec};
-use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController};
+use k8s_openapi::api::core::v1::{PodTemplateSpec, ReplicationController, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
@@ -14,6 +14,36 @@ use std::collections::BTreeMap;
 fn go_map(labels: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
     format!("map[string]string{{{}}}", pairs.join(", "))
+}
+
+/// Go's `%#v` of a `metav1.LabelSelector`, as kube-apiserver prints one in an error.
+fn go_selector(s: &LabelSelector) -> String {
+    let labels = s.match_labels.as_ref().map_or("map[string]string(nil)".to_string(), go_map);
+    let expressions = match &s.match_expressions {
+        None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
+        Some(list) => {
+            let items: Vec<String> = list
+                .iter()
+                .map(|r| {
+                    let values = r.values.as_ref().map_or("[]string(nil)".to_string(), |v| {
+                        format!("[]string{{{}}}", v.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "))
+                    });
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{:?}, Operator:{:?}, Values:{values}}}",
+                        r.key, r.operator
+                    )
+                })
+                .collect();
+            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+        }
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{expressions}}}")
+}
+
+/// An apps/v1 workload's selector cannot change once created.
+pub(super) fn validate_selector_update(old: Option<&LabelSelector>, new: Option<&LabelSelector>) -> Option<FieldError> {
+    let new = new.filter(|new| old.is_some_and(|old| old != *new))?;
+    Some(FieldError::invalid("spec.selector", go_selector(new), "field is immutable"))
 }
 
 fn validate_replicas(replicas: Option<i32>) -> Option<FieldError> {
@@ -61,11 +91,8 @@ fn validate_selector_and_template(
     let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
         && selector.match_expressions.as_ref().is_none_or(|e| e.is_empty());
     if empty {
-        return vec![FieldError::invalid(
-            "spec.selector",
-            "v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
-            format!("empty selector is invalid for {resource}"),
-        )];
+        let msg = format!("empty selector is invalid for {resource}");
+        return vec![FieldError::invalid("spec.selector", go_selector(selector), msg)];
     }
     match Selector::from_label_selector(selector) {
         Ok(selector) => validate_template(template, &selector, "spec"),
@@ -156,7 +183,13 @@ pub(super) fn validate_stateful_set(s: &StatefulSet) -> Vec<FieldError> {
         return vec![FieldError::required("spec", "")];
     };
     let mut errs: Vec<FieldError> = validate_replicas(spec.replicas).into_iter().collect();
-    errs.extend(validate_selector_and_template(&spec.selector, Some(&spec.template), "statefulset"));
+    // The pods mount the claims' volumes too.
+    let mut template = spec.template.clone();
+    if let Some(pod) = template.spec.as_mut() {
+        let claims = spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.clone());
+        pod.volumes.get_or_insert_default().extend(claims.map(|name| Volume { name, ..Default::default() }));
+    }
+    errs.extend(validate_selector_and_template(&spec.selector, Some(&template), "statefulset"));
     errs.extend(validate_restart_policy(&spec.template, "spec.template.spec", &["Always"]));
     match spec.pod_management_policy.as_deref() {
         None | Some("OrderedReady" | "Parallel") => {}
@@ -173,6 +206,23 @@ pub(super) fn validate_stateful_set(s: &StatefulSet) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+/// A StatefulSet's spec may change only in its replicas, ordinals, template, update strategy,
+/// claim retention and `minReadySeconds`; its selector never.
+pub(super) fn validate_stateful_set_update(old: &StatefulSet, new: &StatefulSet) -> Vec<FieldError> {
+    let strip = |s: &StatefulSet| {
+        let mut spec = s.spec.clone().unwrap_or_default();
+        (spec.replicas, spec.ordinals, spec.update_strategy, spec.persistent_volume_claim_retention_policy) =
+            (None, None, None, None);
+        (spec.template, spec.min_ready_seconds) = (Default::default(), None);
+        spec
+    };
+    if strip(old) == strip(new) {
+        return vec![];
+    }
+    let msg = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+    vec![FieldError::forbidden("spec", msg)]
 }
 
 pub(super) fn validate_daemon_set(d: &DaemonSet) -> Vec<FieldError> {
