@@ -321,6 +321,23 @@ impl DeploymentController {
         }
     }
 
+    /// Marks the Deployment with its current revision (`deployment.kubernetes.io/revision`), as
+    /// kube-controller-manager does; `kubectl rollout undo` patches the annotations it expects
+    /// there.
+    fn annotate_revision(&self, d: &Deployment, new: &ReplicaSet) -> Result<(), Action> {
+        let current = revision(new).to_string();
+        if d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)) == Some(&current) {
+            return Ok(());
+        }
+        let mut updated = d.clone();
+        updated.metadata.annotations.get_or_insert_with(Default::default).insert(REVISION.into(), current);
+        match self.registry.update(Object::Deployment(updated)) {
+            // The update comes back as a change to reconcile.
+            Ok(_) => Err(Action::AwaitChange),
+            Err(_) => Err(Action::RequeueAfter(Duration::from_millis(100))),
+        }
+    }
+
     /// Creates the current template's ReplicaSet, scaled to what the strategy allows at once.
     fn create_new(&self, r: &Rollout) -> Action {
         let (first, _) = if r.recreate {
@@ -422,6 +439,9 @@ impl Reconciler for DeploymentController {
             },
             None => return self.create_new(&r),
         };
+        if let Err(action) = self.annotate_revision(&r.d, &new) {
+            return action;
+        }
         let mut ok = if r.recreate { self.recreate(&r, &new) } else { self.rolling(&r, &new) };
         self.cleanup(&r, &key.namespace);
         ok &= self.sync_status(&r, &new, &key.namespace);

@@ -123,3 +123,46 @@ async fn stateful_sets_daemon_sets_and_cron_jobs_as_kubectl_shows_them() {
         cluster.stop().await;
     }
 }
+
+/// A Deployment rolled forward and back as kubectl does it: `set image`, `rollout history` and
+/// `rollout undo` (a JSON patch of the template and of the annotations the controller keeps).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_roll_forward_and_back() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["create", "deployment", "web", "--image=luksa/kubia", "--replicas=2"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["set", "image", "deployment/web", "kubia=luksa/kubia:v2"]).await.ok();
+        let rolled = cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        assert!(rolled.contains("successfully rolled out"), "{rolled}");
+        let revision = [
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+        ];
+        assert_eq!(cluster.kubectl(&revision).await.ok(), "2");
+        // `REVISION  CHANGE-CAUSE` and a line per revision under it.
+        let revisions = |out: String| -> Vec<String> {
+            let lines = out.lines().skip_while(|l| !l.starts_with("REVISION")).skip(1);
+            lines.filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+        };
+        assert_eq!(revisions(cluster.kubectl(&["rollout", "history", "deployment/web"]).await.ok()), ["1", "2"]);
+
+        let undone = cluster.kubectl(&["rollout", "undo", "deployment/web"]).await.ok();
+        assert_eq!(undone, "deployment.apps/web rolled back\n");
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        let image = ["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"];
+        assert_eq!(cluster.kubectl(&image).await.ok(), "luksa/kubia");
+        cluster.until(&revision, WITHIN, "revision 3", |out| out == "3").await;
+        assert_eq!(revisions(cluster.kubectl(&["rollout", "history", "deployment/web"]).await.ok()), ["2", "3"]);
+        // `kubectl debug` reads the pods' (defaulted, empty) securityContext; svclab has no
+        // ephemeral containers, which kubectl reports as a cluster that disabled them.
+        let pod =
+            cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
+        let debug = cluster.kubectl(&["debug", &pod, "--image=busybox", "--", "true"]).await.fails(1);
+        assert!(debug.contains("error: ephemeral containers are disabled for this cluster"), "{debug}");
+        cluster.stop().await;
+    }
+}
