@@ -65,6 +65,8 @@ pub(super) fn validate_pod_update(old: &Pod, new: &Pod) -> Vec<FieldError> {
             c.image = None;
         }
         spec.node_name = None;
+        // Pods stored before `securityContext: {}` was defaulted have none: the same thing.
+        spec.security_context = spec.security_context.filter(|c| *c != Default::default());
         spec
     };
     if strip(old) != strip(new) {

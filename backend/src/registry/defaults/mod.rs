@@ -205,6 +205,8 @@ fn pod_spec(spec: &mut PodSpec) {
     spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
     spec.enable_service_links.get_or_insert(true);
     spec.service_account_name.get_or_insert_with(|| "default".into());
+    // An empty one, as kube-apiserver defaults it: `kubectl debug` reads it without checking.
+    spec.security_context.get_or_insert_with(Default::default);
     for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
         for probe in [&mut c.readiness_probe, &mut c.liveness_probe, &mut c.startup_probe].into_iter().flatten() {
             self::probe(probe);
