@@ -64,6 +64,19 @@ pub(super) fn check_references(store: &Store, object: &Object) -> Result<(), Api
     )))
 }
 
+/// The NamespaceLifecycle plugin's rule for deletes: `default`, `kube-system` and `kube-public`
+/// stay (the `kubernetes` and `kube-dns` services live in them).
+pub(super) fn check_delete(key: &ObjectKey) -> Result<(), ApiError> {
+    const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
+    if key.kind == Kind::Namespace && IMMORTAL.contains(&key.name.as_str()) {
+        let name = &key.name;
+        return Err(ApiError::Forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
+    }
+    Ok(())
+}
+
 /// A validating check an add-on brings to every create and update.
 pub trait AdmissionCheck: Send + Sync {
     /// What is wrong with `object`; nothing for kinds the check is not about.

@@ -330,6 +330,7 @@ impl Registry {
 
     /// Removes an object at once (a kubelet finishing a pod's graceful deletion, or grace 0).
     pub fn delete_now(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
+        admission::check_delete(key)?;
         let deleted = self.store.delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
         self.after_delete(&deleted);
         Ok(deleted)

@@ -51,6 +51,12 @@ async fn bad_input_gets_kube_apiservers_errors_and_stores_nothing() {
         let cluster = Cluster::start(&binary).await;
         let missing = cluster.kubectl(&["get", "svc", "nonexist"]).await.fails(1);
         assert_eq!(missing, "Error from server (NotFound): services \"nonexist\" not found\n");
+        let kept = cluster.kubectl(&["delete", "namespace", "kube-system"]).await.fails(1);
+        assert_eq!(
+            kept,
+            "Error from server (Forbidden): namespaces \"kube-system\" is forbidden: this namespace may not be deleted\n"
+        );
+        cluster.kubectl(&["get", "service", "kube-dns", "-n", "kube-system"]).await.ok();
 
         let typo = cluster.file(
             "typo.yaml",
