@@ -236,8 +236,9 @@ impl Registry {
         if !errs.is_empty() {
             return Err(ApiError::invalid(kind, &name, errs));
         }
-        if spec_changed(current, &object) {
-            let generation = current.metadata().generation.unwrap_or(1);
+        // Kinds that keep a generation have one from their creation (Services, Nodes and
+        // Namespaces have none, as in Kubernetes).
+        if let Some(generation) = current.metadata().generation.filter(|_| spec_changed(current, &object)) {
             object.metadata_mut().generation = Some(generation + 1);
         }
         self.with_reservation(Some(current), object, |o| self.store.update(o))

@@ -269,6 +269,11 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
     let (_, rc) = lab.get("/api/v1/namespaces/default/replicationcontrollers/kubia").await;
     assert_eq!(rc["status"]["replicas"], 1);
     assert_eq!(rc["metadata"]["generation"], 2);
+    // Services keep no generation, as in Kubernetes (`kubectl diff` showed one appearing).
+    let (_, _) = lab.apply(&KUBIA.replace("port: 80", "port: 81")).await;
+    let (_, svc) = lab.get("/api/v1/namespaces/default/services/kubia").await;
+    assert_eq!(svc["spec"]["ports"][0]["port"], 81);
+    assert_eq!(svc["metadata"].get("generation"), None, "{svc}");
 
     // `kubectl delete -f`: each object the manifests name, in kubectl's words; a second time
     // they are not found.

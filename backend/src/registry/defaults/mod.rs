@@ -22,6 +22,12 @@ pub(super) fn apply(object: &mut Object) {
             status.qos_class.get_or_insert_with(|| "BestEffort".into());
         }
         Object::Service(svc) => service_spec(svc.spec.get_or_insert_with(Default::default)),
+        Object::Ingress(i) => {
+            i.metadata.generation.get_or_insert(1);
+        }
+        Object::NetworkPolicy(p) => {
+            p.metadata.generation.get_or_insert(1);
+        }
         Object::ReplicationController(rc) => {
             rc.metadata.generation.get_or_insert(1);
             let spec = rc.spec.get_or_insert_with(Default::default);
