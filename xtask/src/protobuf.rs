@@ -26,8 +26,12 @@ const PACKAGES: &[&str] = &[
     "apimachinery/pkg/apis/meta/v1",
 ];
 
-/// Single messages of older packages svclab converts.
-const MESSAGES: &[&str] = &["api.extensions.v1beta1.Ingress", "api.networking.v1beta1.Ingress"];
+/// Single messages: of older packages svclab converts, and reviews svclab answers.
+const MESSAGES: &[&str] = &[
+    "api.extensions.v1beta1.Ingress",
+    "api.networking.v1beta1.Ingress",
+    "api.authorization.v1.SelfSubjectAccessReview",
+];
 
 const OUTPUT: &str = "backend/src/api/protobuf/messages.rs";
 
@@ -87,7 +91,8 @@ fn inner_type(ty: &str) -> String {
             .iter()
             .find_map(|w| ty.strip_prefix(w).and_then(|r| r.strip_suffix('>')).map(String::from));
         match stripped {
-            Some(s) => ty = s,
+            // rustfmt leaves a trailing comma after a broken-up type argument.
+            Some(s) => ty = s.trim_end_matches(',').to_string(),
             None => break,
         }
     }

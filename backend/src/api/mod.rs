@@ -17,6 +17,7 @@
 pub mod addons;
 pub mod adhoc;
 pub mod apply;
+mod authorization;
 pub mod certificates;
 pub mod dashboard;
 mod decode;
@@ -104,6 +105,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/openapi/v3/{*path}", get(openapi_v3))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
+        .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))

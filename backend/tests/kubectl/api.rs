@@ -1,6 +1,6 @@
 //! What kubectl needs of the API besides the chapter's walk: discovery (`api-resources`, `get
 //! all`, short names), paged lists, OpenAPI validation and `explain`, every patch kubectl sends,
-//! protobuf bodies, and kube-apiserver's errors for bad input, with nothing stored half-way.
+//! protobuf bodies, `auth can-i`, and kube-apiserver's errors for bad input, with nothing stored half-way.
 
 use crate::support::{Cluster, binaries, row, table};
 
@@ -41,6 +41,13 @@ async fn discovery_paging_and_explain() {
         assert!(explained.contains("The port that will be exposed by this service."), "{explained}");
         let version = cluster.kubectl(&["version", "-o", "json"]).await.ok();
         assert!(version.contains("\"gitVersion\": \"v1.35.0\""), "{version}");
+        // A SelfSubjectAccessReview (protobuf from kubectl): no RBAC here, so everything is allowed.
+        assert_eq!(cluster.kubectl(&["auth", "can-i", "create", "pods"]).await.ok(), "yes\n");
+        assert_eq!(
+            cluster.kubectl(&["auth", "can-i", "delete", "deployments", "-n", "kube-system"]).await.ok(),
+            "yes\n"
+        );
+        assert_eq!(cluster.kubectl(&["auth", "can-i", "get", "/healthz"]).await.ok(), "yes\n");
         cluster.stop().await;
     }
 }
