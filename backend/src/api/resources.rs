@@ -31,12 +31,22 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     // A large body is decoded (and its write made) off the runtime.
-    super::yaml::off_runtime(body.len(), move || match dispatch(&state, &method, &uri, &query, &headers, body) {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    })
-    .await
-    .unwrap_or_else(|e| e.into_response())
+    let response = super::yaml::off_runtime(body.len(), move || {
+        let response = match dispatch(&state, &method, &uri, &query, &headers, body) {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
+        decode::with_warnings(response, deprecation(&uri).as_slice())
+    });
+    response.await.unwrap_or_else(|e| e.into_response())
+}
+
+/// The warning kube-apiserver sends with every request about a deprecated resource, which
+/// kubectl prints as `Warning: …`.
+fn deprecation(uri: &Uri) -> Option<String> {
+    let target = parse_path(uri.path()).ok()?;
+    (target.kind == Kind::Endpoints)
+        .then(|| "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice".to_string())
 }
 
 fn dispatch(

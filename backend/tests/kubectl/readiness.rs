@@ -44,7 +44,11 @@ async fn section_5_5_readiness_probes() {
             })
             .await;
         let pod = table(&out)[1][0].clone();
-        let endpoints = table(&cluster.kubectl(&["get", "endpoints", "kubia"]).await.ok());
+        let run = cluster.kubectl(&["get", "endpoints", "kubia"]).await;
+        // As from a Kubernetes 1.33+ API server.
+        let deprecated = "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\n";
+        assert_eq!(run.stderr, deprecated);
+        let endpoints = table(&run.ok());
         assert_eq!(row(&endpoints, "kubia")[1], "<none>");
 
         cluster.kubectl(&["exec", &pod, "--", "touch", "/var/ready"]).await.ok();
