@@ -6,7 +6,7 @@ use super::{FieldError, quote};
 use crate::quantity;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Probe, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 const PORT_PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
@@ -144,8 +144,9 @@ fn validate_mounts(c: &Container, at: &str, volumes: &HashSet<&str>) -> Vec<Fiel
 /// limit (for resources that cannot be overcommitted, such as `nvidia.com/gpu`, equal to it).
 fn validate_resources(r: &ResourceRequirements, at: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let limits = r.limits.clone().unwrap_or_default();
-    for (which, list) in [("limits", &limits), ("requests", &r.requests.clone().unwrap_or_default())] {
+    let none = BTreeMap::new();
+    let (limits, requests) = (r.limits.as_ref().unwrap_or(&none), r.requests.as_ref().unwrap_or(&none));
+    for (which, list) in [("limits", limits), ("requests", requests)] {
         for (name, amount) in list {
             let at = format!("{at}.{which}[{name}]");
             if !name.contains('/') && !is_standard_container_resource(name) {
@@ -156,7 +157,7 @@ fn validate_resources(r: &ResourceRequirements, at: &str) -> Vec<FieldError> {
             }
         }
     }
-    for (name, request) in r.requests.iter().flatten() {
+    for (name, request) in requests {
         let Some(limit) = limits.get(name) else { continue };
         let (Some(req), Some(lim)) = (quantity::value(request), quantity::value(limit)) else { continue };
         let overcommit = is_standard_container_resource(name) && !name.starts_with("hugepages-");
