@@ -41,7 +41,7 @@ pub struct Policy {
 /// Paths anyone may read without a token, as kube-apiserver lets unauthenticated clients read
 /// them (and the dashboard's files, which hold nothing of the cluster's).
 fn public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz") || !super::is_api_path(path)
+    path == "/version" || super::health::is_health_path(path) || !super::is_api_path(path)
 }
 
 /// The host part of a `Host` header: `example.com:7070` → `example.com`, `[::1]:7070` → `::1`.
@@ -182,7 +182,9 @@ pub async fn guard(policy: Arc<Policy>, request: Request, next: Next) -> Respons
     if let Err(refused) = admit(&policy, &request) {
         return refused.into_response();
     }
-    let api = super::is_api_path(request.uri().path());
+    // Health checks answer in plain text, as kube-apiserver's do, failing or not.
+    let path = request.uri().path();
+    let api = super::is_api_path(path) && !super::health::is_health_path(path);
     let request = match buffered(request).await {
         Ok(r) => r,
         Err(refused) => return refused,

@@ -26,6 +26,7 @@ pub mod doctor;
 pub mod exec;
 pub mod feed;
 pub mod guard;
+mod health;
 mod list;
 pub mod logs;
 pub mod lookup;
@@ -125,7 +126,10 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/lab/v1/ca.crt", get(certificates::ca))
         .route("/lab/v1/addons/{name}", axum::routing::put(addons::change))
         .route("/lab/v1/namespaces/{namespace}/secrets/tls", post(secrets::create_tls))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/readyz/{check}", get(health::readyz_check))
         .route(
             "/metrics",
             get(|axum::extract::State(state): axum::extract::State<ApiState>| async move {

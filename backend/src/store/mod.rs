@@ -250,8 +250,9 @@ impl Store {
         }
     }
 
-    /// A durable store that can no longer commit refuses writes before they change anything.
-    fn writable(&self) -> Result<(), StoreError> {
+    /// Whether it can take writes: a durable store that can no longer commit refuses them before
+    /// they change anything (and `/readyz` says so).
+    pub fn writable(&self) -> Result<(), StoreError> {
         match &self.inner.durable {
             Some(log) => log.healthy(),
             None => Ok(()),

@@ -313,3 +313,34 @@ async fn network_programming_latency_is_measured() {
     assert!(count >= 1);
     lab.app.shutdown().await;
 }
+
+/// `/livez` and `/readyz` as kube-apiserver answers them, and `/readyz` failing once the durable
+/// store can no longer commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoints_report_a_store_that_cannot_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = svclab::store::Location::new(dir.path(), "health").unwrap();
+    let config =
+        svclab::app::Config { storage: svclab::app::Storage::Durable(location), ..svclab::app::Config::ephemeral() };
+    let lab = Lab::start_with(config).await;
+    let text = |path: &'static str| {
+        let request = lab.http.get(lab.url(path));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(text("/readyz").await, (200, "ok".to_string()));
+    assert_eq!(text("/readyz?verbose").await, (200, "[+]ping ok\n[+]store ok\nreadyz check passed\n".to_string()));
+    assert_eq!(text("/livez?verbose").await, (200, "[+]ping ok\nlivez check passed\n".to_string()));
+    assert_eq!(text("/readyz/store").await, (200, "ok".to_string()));
+
+    lab.app.registry.store().close();
+    assert_eq!(
+        text("/readyz").await,
+        (500, "[+]ping ok\n[-]store failed: reason withheld\nreadyz check failed\n".to_string())
+    );
+    assert_eq!(text("/readyz/store").await.0, 500);
+    assert_eq!(text("/livez").await, (200, "ok".to_string()));
+    lab.app.shutdown().await;
+}
