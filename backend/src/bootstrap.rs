@@ -16,7 +16,8 @@ pub fn node_name(index: u8) -> String {
     format!("node-{index}")
 }
 
-fn ensure(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError> {
+/// Creates an object unless one of its kind and name is there already.
+pub fn ensure(registry: &Registry, value: serde_json::Value) -> Result<(), ApiError> {
     let object = Object::from_value(value).map_err(|e| ApiError::Internal(e.to_string()))?;
     if registry.store().get(&ObjectKey::of(&object)).is_some() {
         return Ok(());
@@ -57,28 +58,29 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
         "annotations": {svclab_shared::printers::DEFAULT_CLASS_ANNOTATION: "true"}},
         "provisioner": volumes::PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
     )?;
-    upsert(
-        registry,
+    for object in kubernetes_service(api) {
+        upsert(registry, object)?;
+    }
+    Ok(())
+}
+
+/// The `kubernetes` service in `default`, whose endpoint is the API server at `api`: the Service,
+/// its Endpoints and its EndpointSlice, as kube-apiserver keeps them (its Endpoints are not
+/// mirrored, and no controller manages its slice).
+pub fn kubernetes_service(api: SocketAddr) -> [serde_json::Value; 3] {
+    [
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": api.port(), "protocol": "TCP"}]}}),
-    )?;
-    upsert(
-        registry,
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}]}),
-    )?;
-    // kube-apiserver writes its own EndpointSlice too (no `managed-by`, so no controller takes it).
-    upsert(
-        registry,
         json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"kubernetes.io/service-name": "kubernetes"}},
         "addressType": "IPv4",
         "endpoints": [{"addresses": [api.ip().to_string()], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}),
-    )?;
-    Ok(())
+    ]
 }
 
 /// The `kube-dns` service in `kube-system` (`10.96.0.10`, port 53 UDP and TCP), whose endpoint

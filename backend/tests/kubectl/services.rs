@@ -33,6 +33,14 @@ async fn section_5_1_creating_and_using_a_service() {
             &cluster.kubectl(&["get", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes"]).await.ok(),
         );
         assert_eq!(row(&slices, "kubernetes")[1..4], ["IPv4", &cluster.app.api_addr.port().to_string(), "127.0.0.1"]);
+        // kube-apiserver puts its service back when it is deleted.
+        cluster.kubectl(&["delete", "service", "kubernetes"]).await.ok();
+        let back = cluster
+            .until(&["get", "service", "kubernetes"], Duration::from_secs(10), "the service back", |out| {
+                out.contains("10.96.0.1")
+            })
+            .await;
+        assert_eq!(row(&table(&back), "kubernetes")[1..5], ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]);
         let kubia = row(&services, "kubia");
         let cluster_ip = kubia[2].clone();
         assert!(cluster_ip.starts_with("10."), "{kubia:?}");
