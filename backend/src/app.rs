@@ -147,8 +147,7 @@ impl App {
         let api_addr = listener.local_addr()?;
         bootstrap::run(&registry, config.nodes, api_addr)?;
         // kube-apiserver's own controller: its `kubernetes` service comes back when deleted.
-        let apiserver =
-            crate::controllers::kubernetesservice::KubernetesServiceController::new(registry.clone(), api_addr);
+        let apiserver = bootstrap::KubernetesServiceController::new(registry.clone(), api_addr);
         tracker.spawn(runtime::run(apiserver, store.clone(), cancel.clone()));
 
         let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));

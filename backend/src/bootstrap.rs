@@ -1,14 +1,19 @@
 //! The cluster's initial objects: namespaces, the nodes, the default StorageClass, the `kubernetes` service whose endpoint
 //! (and EndpointSlice) is the API server itself, and `kube-dns`, whose endpoint is the DNS server. Existing objects
 //! are left as they are, but for those two services' addresses, which follow this run's ports.
+//! And kube-apiserver's `kubernetes` service controller: that service, its Endpoints and its
+//! EndpointSlice come back when deleted (a real API server puts them back within ten seconds;
+//! this one at once).
 
+use crate::controllers::runtime::{Action, Reconciler};
 use crate::controllers::volumes;
 use crate::error::ApiError;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use serde_json::json;
 use std::net::SocketAddr;
-use svclab_shared::Object;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
 
 pub const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
@@ -124,4 +129,40 @@ pub fn ingress_class(registry: &Registry) -> Result<(), ApiError> {
         "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
         "spec": {"controller": crate::ingress::routes::CONTROLLER}}),
     )
+}
+
+/// Puts the `kubernetes` service back when it, its Endpoints or its EndpointSlice is deleted.
+pub struct KubernetesServiceController {
+    registry: Registry,
+    /// Where the API server listens: the service's endpoint.
+    api: SocketAddr,
+}
+
+impl KubernetesServiceController {
+    pub fn new(registry: Registry, api: SocketAddr) -> Self {
+        KubernetesServiceController { registry, api }
+    }
+}
+
+impl Reconciler for KubernetesServiceController {
+    fn name(&self) -> &'static str {
+        "kubernetes-service"
+    }
+
+    fn keys_for(&self, object: &Object, _old: Option<&Object>) -> Vec<ObjectKey> {
+        let ours = matches!(object.kind(), Kind::Service | Kind::Endpoints | Kind::EndpointSlice)
+            && object.namespace() == "default"
+            && object.name() == "kubernetes";
+        if ours { vec![ObjectKey::new(Kind::Service, "default", "kubernetes")] } else { vec![] }
+    }
+
+    async fn reconcile(&mut self, _key: &ObjectKey) -> Action {
+        for object in kubernetes_service(self.api) {
+            if let Err(e) = ensure(&self.registry, object) {
+                tracing::debug!(error = %e, "kubernetes service controller");
+                return Action::RequeueAfter(Duration::from_millis(500));
+            }
+        }
+        Action::AwaitChange
+    }
 }

@@ -11,7 +11,6 @@
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
 //! - [`endpointslicemirroring`]: EndpointSlices mirrored from the Endpoints of selectorless services.
-//! - [`kubernetesservice`]: kube-apiserver's own `kubernetes` service, put back when deleted.
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
@@ -33,7 +32,6 @@ pub mod endpoints;
 pub mod endpointslicemirroring;
 pub mod endpointslices;
 pub mod job;
-pub mod kubernetesservice;
 pub mod loadbalancer;
 pub mod nodelifecycle;
 pub mod owners;
