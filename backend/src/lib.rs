@@ -24,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod controllers;
+pub mod cron;
 pub mod dns;
 pub mod error;
 pub mod gateway;

@@ -109,7 +109,7 @@ pub(super) fn validate(object: &Object) -> Vec<FieldError> {
         }
         Object::CronJob(c) => {
             let schedule = c.spec.as_ref().map(|s| s.schedule.as_str()).unwrap_or_default();
-            match crate::controllers::cronjob::parse_schedule(schedule) {
+            match crate::cron::parse_schedule(schedule) {
                 Err(e) if !schedule.trim().is_empty() => vec![FieldError::invalid("spec.schedule", schedule, e)],
                 _ => Vec::new(),
             }
