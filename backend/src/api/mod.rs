@@ -33,6 +33,7 @@ pub mod lookup;
 pub mod media;
 pub mod nodes;
 mod path;
+mod portforward;
 mod protobuf;
 pub mod requests;
 pub mod resources;
@@ -106,6 +107,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/openapi/v3/{*path}", get(openapi_v3))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", get(portforward::socket))
         .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))

@@ -1,6 +1,7 @@
 //! Sections 5.3 and 5.4: NodePort and LoadBalancer services reached from the host, an Ingress
 //! (the chapter's `extensions/v1beta1` listing) with TLS from a Secret `kubectl create secret tls`
-//! makes, and a CertificateSigningRequest approved with `kubectl certificate approve`.
+//! makes, a CertificateSigningRequest approved with `kubectl certificate approve`, and
+//! `kubectl port-forward` to a pod and a service.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::path::Path;
@@ -181,4 +182,51 @@ async fn section_5_4_ingress_with_tls_and_a_signed_certificate() {
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The local port `kubectl port-forward … :<port>` chose, from its `Forwarding from
+/// 127.0.0.1:<local> -> <port>` line.
+async fn forwarded(watcher: &mut crate::support::Watcher) -> u16 {
+    let lines = watcher.until(|line| line.starts_with("Forwarding from 127.0.0.1:")).await;
+    let line = lines.last().unwrap();
+    line["Forwarding from 127.0.0.1:".len()..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// `kubectl port-forward` to a pod and to a service (kubectl picks one of its pods and the target
+/// port), curl through it, a body larger than SPDY's initial window on the way in, and a port
+/// nothing listens on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_to_a_pod_and_a_service() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("kubia.yaml", crate::KUBIA);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        cluster
+            .until(&["get", "endpoints", "kubia"], WITHIN, "three endpoints", |out| out.matches(":8080").count() == 3)
+            .await;
+        let pod =
+            cluster.kubectl(&["get", "pods", "-l", "app=kubia", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
+
+        let mut to_pod = cluster.watch(&["port-forward", &format!("pod/{pod}"), ":8080"]);
+        let port = forwarded(&mut to_pod).await;
+        let body = curl(&[&format!("http://127.0.0.1:{port}/")]).await.unwrap();
+        assert_eq!(body, format!("You've hit {pod}\n"));
+        // 300 KB up (more than the 64 KiB a SPDY stream may send before a window update).
+        let upload = cluster.file("upload.bin", &"x".repeat(300_000));
+        let data = format!("@{}", upload.display());
+        let body = curl(&["-X", "POST", "--data-binary", &data, &format!("http://127.0.0.1:{port}/")]).await.unwrap();
+        assert_eq!(body, format!("You've hit {pod}\n"));
+
+        let mut to_service = cluster.watch(&["port-forward", "svc/kubia", ":80"]);
+        let port = forwarded(&mut to_service).await;
+        let body = curl(&[&format!("http://127.0.0.1:{port}/")]).await.unwrap();
+        assert!(body.starts_with("You've hit kubia-"), "{body}");
+
+        // Nothing listens on 9999: the kubelet's error ends the connection (kubectl prints it).
+        let mut nowhere = cluster.watch(&["port-forward", &format!("pod/{pod}"), ":9999"]);
+        let port = forwarded(&mut nowhere).await;
+        assert!(curl(&[&format!("http://127.0.0.1:{port}/")]).await.is_err());
+        drop((to_pod, to_service, nowhere));
+        cluster.stop().await;
+    }
 }
