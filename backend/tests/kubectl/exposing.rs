@@ -193,8 +193,8 @@ async fn forwarded(watcher: &mut crate::support::Watcher) -> u16 {
 }
 
 /// `kubectl port-forward` to a pod and to a service (kubectl picks one of its pods and the target
-/// port), curl through it, a body larger than SPDY's initial window on the way in, and a port
-/// nothing listens on.
+/// port), curl through it, bodies larger than SPDY's initial window both ways, and a port nothing
+/// listens on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_forward_to_a_pod_and_a_service() {
     for binary in binaries() {
@@ -226,7 +226,17 @@ async fn port_forward_to_a_pod_and_a_service() {
         let mut nowhere = cluster.watch(&["port-forward", &format!("pod/{pod}"), ":9999"]);
         let port = forwarded(&mut nowhere).await;
         assert!(curl(&[&format!("http://127.0.0.1:{port}/")]).await.is_err());
-        drop((to_pod, to_service, nowhere));
+
+        // 2.7 MB down from a file an nginx pod serves.
+        cluster.kubectl(&["run", "web", "--image=nginx"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["exec", "web", "--", "sh", "-c", "seq 1 400000 > /usr/share/nginx/html/big.txt"]).await.ok();
+        let mut to_web = cluster.watch(&["port-forward", "pod/web", ":80"]);
+        let port = forwarded(&mut to_web).await;
+        let body = curl(&[&format!("http://127.0.0.1:{port}/big.txt")]).await.unwrap();
+        let expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
+        assert!(body == expected, "{} bytes of {}", body.len(), expected.len());
+        drop((to_pod, to_service, nowhere, to_web));
         cluster.stop().await;
     }
 }

@@ -71,8 +71,9 @@ struct Pair {
     to_pod: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
-/// One SPDY session over the WebSocket: frames in, handled one at a time; frames out from the
-/// copies through one channel.
+/// One SPDY session over the WebSocket: frames in, handled one at a time; frames out through
+/// two channels, the session's control frames ahead of the copies' data (whose channel is
+/// bounded, so a client that reads slowly slows the pod's side down instead of filling memory).
 struct Session {
     state: ApiState,
     pod: Target,
@@ -81,15 +82,23 @@ struct Session {
     pairs: HashMap<String, Pair>,
     streams: HashMap<u32, String>,
     out: mpsc::UnboundedSender<Vec<u8>>,
+    data_out: mpsc::Sender<Vec<u8>>,
     /// Fires when the client goes away, ending the copies.
     gone: CancellationToken,
 }
 
 async fn session(socket: WebSocket, state: ApiState, pod: Target) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (out, mut control) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (data_out, mut data) = mpsc::channel::<Vec<u8>>(16);
     let writer = tokio::spawn(async move {
-        while let Some(bytes) = outgoing.recv().await {
+        loop {
+            let bytes = tokio::select! {
+                biased;
+                Some(bytes) = control.recv() => bytes,
+                Some(bytes) = data.recv() => bytes,
+                else => break,
+            };
             if sink.send(Message::Binary(bytes.into())).await.is_err() {
                 break;
             }
@@ -104,6 +113,7 @@ async fn session(socket: WebSocket, state: ApiState, pod: Target) {
         pairs: HashMap::new(),
         streams: HashMap::new(),
         out,
+        data_out,
         gone: gone.clone(),
     };
     let mut buf = Vec::new();
@@ -188,7 +198,8 @@ impl Session {
         if let (Some(error), Some(data), None) = (pair.error, pair.data, &pair.to_pod) {
             let (tx, rx) = mpsc::unbounded_channel();
             pair.to_pod = Some(tx);
-            let copy = forward(self.state.clone(), self.pod.clone(), pair.port, (error, data), rx, self.out.clone());
+            let copy =
+                forward(self.state.clone(), self.pod.clone(), pair.port, (error, data), rx, self.data_out.clone());
             let gone = self.gone.clone();
             tokio::spawn(async move {
                 tokio::select! {
@@ -216,11 +227,11 @@ async fn forward(
     port: u16,
     (error, data): (u32, u32),
     mut from_client: mpsc::UnboundedReceiver<Vec<u8>>,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::Sender<Vec<u8>>,
 ) {
-    let end = |out: &mpsc::UnboundedSender<Vec<u8>>| {
-        let _ = out.send(spdy::data(data, FLAG_FIN, &[]));
-        let _ = out.send(spdy::data(error, FLAG_FIN, &[]));
+    let end = async |out: &mpsc::Sender<Vec<u8>>| {
+        let _ = out.send(spdy::data(data, FLAG_FIN, &[])).await;
+        let _ = out.send(spdy::data(error, FLAG_FIN, &[])).await;
     };
     let dialed = state.network.dial(To::Cluster(SocketAddrV4::new(pod.ip, port)), Dial::from_host()).await;
     let connection = match dialed {
@@ -230,8 +241,8 @@ async fn forward(
                 "error forwarding port {port} to pod {}/{}, uid {}: failed to connect to localhost:{port} inside namespace of pod: {e}",
                 pod.namespace, pod.name, pod.uid
             );
-            let _ = out.send(spdy::data(error, 0, message.as_bytes()));
-            end(&out);
+            let _ = out.send(spdy::data(error, 0, message.as_bytes())).await;
+            end(&out).await;
             return;
         }
     };
@@ -251,13 +262,13 @@ async fn forward(
             match read.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if out.send(spdy::data(data, 0, &chunk[..n])).is_err() {
+                    if out.send(spdy::data(data, 0, &chunk[..n])).await.is_err() {
                         return;
                     }
                 }
             }
         }
-        end(&out);
+        end(&out).await;
     };
     let upload = tokio::spawn(upload);
     download.await;
