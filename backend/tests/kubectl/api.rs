@@ -1,6 +1,7 @@
 //! What kubectl needs of the API besides the chapter's walk: discovery (`api-resources`, `get
 //! all`, short names), paged lists, OpenAPI validation and `explain`, every patch kubectl sends,
-//! protobuf bodies, `auth can-i`, and kube-apiserver's errors for bad input, with nothing stored half-way.
+//! protobuf bodies, `auth can-i`, `cp`, and kube-apiserver's errors for bad input, with nothing
+//! stored half-way.
 
 use crate::support::{Cluster, binaries, row, table};
 
@@ -295,6 +296,37 @@ async fn every_write_kubectl_sends() {
                 |out| row(&table(out), "custom")[2] == "Running" && row(&table(out), "custom")[6] == "node-2",
             )
             .await;
+        cluster.stop().await;
+    }
+}
+
+/// `kubectl cp` both ways, a file and a directory: kubectl runs `tar` in the container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_copies_files_and_directories_both_ways() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["run", "box", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/box", "--timeout=30s"]).await.ok();
+        let file = cluster.file("notes.txt", "hello from the host\n");
+        cluster.file("tree/a.txt", "a\n");
+        let nested = cluster.file("tree/sub/b.txt", "b\n");
+        let tree = nested.parent().unwrap().parent().unwrap().to_str().unwrap().to_string();
+
+        cluster.kubectl(&["cp", file.to_str().unwrap(), "box:/tmp/notes.txt"]).await.ok();
+        assert_eq!(
+            cluster.kubectl(&["exec", "box", "--", "cat", "/tmp/notes.txt"]).await.ok(),
+            "hello from the host\n"
+        );
+        cluster.kubectl(&["cp", &tree, "box:/data"]).await.ok();
+        assert_eq!(cluster.kubectl(&["exec", "box", "--", "cat", "/data/sub/b.txt"]).await.ok(), "b\n");
+
+        let back = file.with_file_name("back.txt");
+        cluster.kubectl(&["cp", "box:/tmp/notes.txt", back.to_str().unwrap()]).await.ok();
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), "hello from the host\n");
+        let copy = file.with_file_name("copy");
+        cluster.kubectl(&["cp", "box:/data", copy.to_str().unwrap()]).await.ok();
+        assert_eq!(std::fs::read_to_string(copy.join("a.txt")).unwrap(), "a\n");
+        assert_eq!(std::fs::read_to_string(copy.join("sub/b.txt")).unwrap(), "b\n");
         cluster.stop().await;
     }
 }

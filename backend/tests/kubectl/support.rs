@@ -93,9 +93,10 @@ impl Cluster {
         Cluster { app, binary: binary.clone(), dir }
     }
 
-    /// A file in the test's directory with `text` in it.
+    /// A file in the test's directory (`name` may have directories in it) with `text` in it.
     pub fn file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.0.join(name);
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("the file's directory");
         std::fs::write(&path, text).expect("a test file");
         path
     }

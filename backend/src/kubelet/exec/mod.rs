@@ -3,6 +3,7 @@
 //! independent of the transport: the JSON exec endpoint, the exec websocket and exec probes all
 //! call [`run`] or drive a [`Ctx`].
 
+mod archive;
 mod awk;
 mod curl;
 mod dnstools;
@@ -269,6 +270,7 @@ impl Ctx {
             "echo" => echo(args),
             "test" | "[" => text::test(self, &name, args),
             "cat" | "ls" | "touch" | "rm" | "rmdir" | "mkdir" => files::run(self, &name, args, stdin),
+            "tar" => archive::tar(self, args, stdin),
             "grep" | "wc" | "head" | "tail" | "sort" | "uniq" | "tr" => text::run(self, &name, args, stdin),
             "whoami" => Output::ok("root\n"),
             "id" => Output::ok("uid=0(root) gid=0(root) groups=0(root)\n"),
