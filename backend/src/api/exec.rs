@@ -64,8 +64,8 @@ impl ExecOptions {
     }
 }
 
-/// The running container an exec goes to, with the API server's refusals.
-fn target(
+/// The running container an exec (or an attach) goes to, with the API server's refusals.
+pub(super) fn target(
     state: &ApiState,
     ns: &str,
     name: &str,
@@ -105,6 +105,15 @@ pub async fn post(
     Ok(Json(exec::run(&sandbox, &container, &request.command).await.into()))
 }
 
+/// A WebSocket upgrade speaking the channel protocol (`v5.channel.k8s.io`, or `v4`), as exec
+/// and attach do.
+pub(super) fn channels(
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    let upgrade = upgrade.map_err(|_| ApiError::BadRequest("Upgrade request required".into()))?;
+    Ok(upgrade.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]))
+}
+
 /// `GET …/exec` with a websocket upgrade.
 pub async fn socket(
     State(state): State<ApiState>,
@@ -117,9 +126,8 @@ pub async fn socket(
         return Err(ApiError::BadRequest("you must specify at least 1 command".into()));
     }
     let (sandbox, container) = target(&state, &ns, &name, options.container.clone())?;
-    let upgrade = upgrade.map_err(|_| ApiError::BadRequest("Upgrade request required".into()))?;
+    let upgrade = channels(upgrade)?;
     let cancel = state.cancel.clone();
-    let upgrade = upgrade.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]);
     Ok(upgrade
         .on_upgrade(move |socket| async move {
             let session = Session::new(socket, options, sandbox, container);

@@ -17,6 +17,7 @@
 pub mod addons;
 pub mod adhoc;
 pub mod apply;
+mod attach;
 mod authorization;
 pub mod certificates;
 pub mod dashboard;
@@ -108,6 +109,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", get(portforward::socket))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/attach", get(attach::socket))
         .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))

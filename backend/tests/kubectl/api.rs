@@ -330,3 +330,35 @@ async fn cp_copies_files_and_directories_both_ways() {
         cluster.stop().await;
     }
 }
+
+/// `kubectl attach`: what the container's main process writes from then on (kubia logs each
+/// request it answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_streams_what_the_container_writes() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        for pod in ["server", "client"] {
+            cluster.kubectl(&["run", pod, "--image=luksa/kubia"]).await.ok();
+        }
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/server", "pod/client", "--timeout=30s"]).await.ok();
+        let ip = cluster.kubectl(&["get", "pod", "server", "-o", "jsonpath={.status.podIP}"]).await.ok();
+        let mut attached = cluster.watch(&["attach", "server"]);
+        // Requests until one shows: kubectl says on stderr when it is attached, which the watch
+        // does not read.
+        let url = format!("http://{ip}:8080");
+        let requests = async {
+            loop {
+                let answer = cluster.kubectl(&["exec", "client", "--", "curl", "-s", &url]).await.ok();
+                assert_eq!(answer, "You've hit server\n");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        };
+        let seen = tokio::select! {
+            seen = attached.until(|line| line.starts_with("Received request from")) => seen,
+            () = requests => unreachable!(),
+        };
+        assert!(!seen.iter().any(|l| l.contains("Kubia server starting")), "only what came after: {seen:?}");
+        drop(attached);
+        cluster.stop().await;
+    }
+}
