@@ -211,11 +211,6 @@ async fn port_forward_to_a_pod_and_a_service() {
         let port = forwarded(&mut to_pod).await;
         let body = curl(&[&format!("http://127.0.0.1:{port}/")]).await.unwrap();
         assert_eq!(body, format!("You've hit {pod}\n"));
-        // 300 KB up (more than the 64 KiB a SPDY stream may send before a window update).
-        let upload = cluster.file("upload.bin", &"x".repeat(300_000));
-        let data = format!("@{}", upload.display());
-        let body = curl(&["-X", "POST", "--data-binary", &data, &format!("http://127.0.0.1:{port}/")]).await.unwrap();
-        assert_eq!(body, format!("You've hit {pod}\n"));
 
         let mut to_service = cluster.watch(&["port-forward", "svc/kubia", ":80"]);
         let port = forwarded(&mut to_service).await;
@@ -227,16 +222,25 @@ async fn port_forward_to_a_pod_and_a_service() {
         let port = forwarded(&mut nowhere).await;
         assert!(curl(&[&format!("http://127.0.0.1:{port}/")]).await.is_err());
 
-        // 2.7 MB down from a file an nginx pod serves.
+        // 300 KB up to an echoserver, which reads the whole body and answers with it (more than
+        // the 64 KiB a SPDY stream may send before a window update), and 2.7 MB down from a file
+        // an nginx pod serves.
+        cluster.kubectl(&["run", "echo", "--image=registry.k8s.io/echoserver:1.10"]).await.ok();
         cluster.kubectl(&["run", "web", "--image=nginx"]).await.ok();
-        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/echo", "pod/web", "--timeout=30s"]).await.ok();
+        let mut to_echo = cluster.watch(&["port-forward", "pod/echo", ":8080"]);
+        let port = forwarded(&mut to_echo).await;
+        let upload = cluster.file("upload.txt", &"x".repeat(300_000));
+        let data = format!("@{}", upload.display());
+        let body = curl(&["-X", "POST", "--data-binary", &data, &format!("http://127.0.0.1:{port}/")]).await.unwrap();
+        assert!(body.contains(&"x".repeat(300_000)), "{} bytes back", body.len());
         cluster.kubectl(&["exec", "web", "--", "sh", "-c", "seq 1 400000 > /usr/share/nginx/html/big.txt"]).await.ok();
         let mut to_web = cluster.watch(&["port-forward", "pod/web", ":80"]);
         let port = forwarded(&mut to_web).await;
         let body = curl(&[&format!("http://127.0.0.1:{port}/big.txt")]).await.unwrap();
         let expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
         assert!(body == expected, "{} bytes of {}", body.len(), expected.len());
-        drop((to_pod, to_service, nowhere, to_web));
+        drop((to_pod, to_service, nowhere, to_echo, to_web));
         cluster.stop().await;
     }
 }
