@@ -152,6 +152,14 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
 
 /// `GET /openapi/v2`, in JSON (kube-apiserver also speaks protobuf here; svclab does not).
 async fn openapi_v2(headers: HeaderMap) -> Response {
+    // kubectl validates a `kind: List` file against the protobuf document.
+    const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.split(',').any(|range| range.trim().starts_with(PROTOBUF.split('@').next().unwrap_or(PROTOBUF))) {
+        let body = crate::openapi::documents::v2_protobuf();
+        // kube-openapi's handler answers it as octet-stream (Go's mime parser refuses the `@`).
+        return ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    }
     match media::rendering(&headers) {
         Some(media::Rendering::Object) => Json(crate::openapi::documents::v2()).into_response(),
         _ => ApiError::NotAcceptable.into_response(),

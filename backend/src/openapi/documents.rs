@@ -46,6 +46,12 @@ pub fn v2() -> &'static Value {
     &DOC
 }
 
+/// The same document in protobuf (gnostic's `openapi.v2.Document`), as kubectl asks for it.
+pub fn v2_protobuf() -> &'static [u8] {
+    static DOC: LazyLock<Vec<u8>> = LazyLock::new(|| super::protobuf_v2::document(v2()));
+    &DOC
+}
+
 /// The group versions served, each with its kinds, in discovery's order.
 fn group_versions() -> Vec<(String, Vec<Served>)> {
     let mut served = Served::all();

@@ -10,6 +10,7 @@ pub mod documents;
 pub mod fields;
 mod legacy;
 mod patch_meta;
+mod protobuf_v2;
 
 use k8s_openapi::api::{
     apps, autoscaling, batch, certificates, coordination, core, discovery, networking, policy, rbac, storage,

@@ -362,3 +362,31 @@ async fn attach_streams_what_the_container_writes() {
         cluster.stop().await;
     }
 }
+
+/// A `kind: List` file (what `kubectl get -o yaml` writes for several objects): kubectl
+/// validates it client-side against the protobuf OpenAPI v2 document, so a good one applies and a
+/// typo in an item is kubectl's own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_files_apply_and_are_validated() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("kubia.yaml", crate::KUBIA);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let listed = cluster.kubectl(&["get", "service/kubia", "rc/kubia", "-o", "yaml"]).await.ok();
+        assert!(listed.starts_with("apiVersion: v1\nitems:"), "{listed}");
+        cluster.kubectl(&["delete", "-f", file.to_str().unwrap()]).await.ok();
+        let list = cluster.file("list.yaml", &listed);
+        let applied = cluster.kubectl(&["apply", "-f", list.to_str().unwrap()]).await.ok();
+        assert_eq!(applied, "service/kubia created\nreplicationcontroller/kubia created\n");
+
+        let typo = cluster.file("typo.yaml", &listed.replace("targetPort: 8080", "targetPrt: 8080"));
+        let refused = cluster.kubectl(&["apply", "-f", typo.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains(
+                "ValidationError(Service.spec.ports[0]): unknown field \"targetPrt\" in io.k8s.api.core.v1.ServicePort"
+            ),
+            "{refused}"
+        );
+        cluster.stop().await;
+    }
+}
