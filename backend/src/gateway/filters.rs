@@ -1,7 +1,7 @@
 //! A route rule's filters (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
 //! URLRewrite, RequestMirror) read into what the data path applies.
 
-use super::model::Inputs;
+use super::inputs::Inputs;
 use super::refs::{Ref, backend};
 use crate::ingress::router::{Filters, HeaderEdits, Mirror, PathChange, Redirect, Rewrite};
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! HTTP paths), reading a port's [`routes::PortRoutes`] through the same `Router` interface.
 
 mod filters;
+mod inputs;
 pub mod model;
 mod refs;
 pub mod routes;

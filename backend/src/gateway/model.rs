@@ -4,35 +4,17 @@
 //! not), and the route table of every port. The status writer and the listeners read this.
 
 use super::filters::filters;
+pub use super::inputs::{Inputs, LoadCertificate, Outcome};
 use super::refs::{Ref, backend, granted};
 use super::routes::{Action, Entry, Hosts, ListenerRoutes, PathMatch, PortRoutes, ValueMatch, Weighted};
+use crate::ingress::backend::Backend;
 use crate::ingress::certs::Certificates;
-use crate::ingress::routes::{Backend, ServiceLookup};
-use k8s_openapi::api::core::v1::Namespace;
 use rustls::sign::CertifiedKey;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use svclab_shared::gateway::{CONTROLLER, Gateway, GatewayClass, HttpRoute, ReferenceGrant, gw, intersect, route as r};
+use svclab_shared::gateway::{CONTROLLER, Gateway, HttpRoute, gw, intersect, route as r};
 use svclab_shared::selector::Selector;
-
-/// A condition's outcome: fine, or false with a reason and message.
-pub type Outcome = Result<(), (&'static str, String)>;
-
-/// Loads a `kubernetes.io/tls` Secret's certificate (namespace, name), or says why it cannot.
-pub type LoadCertificate<'a> = &'a dyn Fn(&str, &str) -> Result<Arc<CertifiedKey>, String>;
-
-/// What the model is built from.
-pub struct Inputs<'a> {
-    pub classes: &'a [GatewayClass],
-    pub gateways: &'a [Gateway],
-    pub routes: &'a [HttpRoute],
-    pub grants: &'a [ReferenceGrant],
-    pub namespaces: &'a [Namespace],
-    pub services: &'a dyn ServiceLookup,
-    /// A `kubernetes.io/tls` Secret's certificate, or why it cannot be used.
-    pub certificate: LoadCertificate<'a>,
-}
 
 /// One listener's state.
 #[derive(Debug)]
@@ -333,7 +315,7 @@ fn actions(inputs: &Inputs, route: &HttpRoute) -> (Vec<Box<dyn Fn() -> Entry>>, 
         let timeouts = rule.timeouts.as_ref();
         let backend_timeout =
             timeouts.and_then(|t| t.backend_request.as_deref()).and_then(svclab_shared::gateway::duration);
-        let read_timeout = backend_timeout.unwrap_or(crate::ingress::routes::READ_TIMEOUT);
+        let read_timeout = backend_timeout.unwrap_or(crate::ingress::backend::READ_TIMEOUT);
         let rule_name = format!("{owner} rule {}", rule.name.clone().unwrap_or_else(|| i.to_string()));
         let mut backends = Vec::new();
         for b in rule.backend_refs.iter().flatten() {

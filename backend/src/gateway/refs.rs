@@ -1,8 +1,8 @@
 //! References a route or a Gateway makes to objects: which a ReferenceGrant allows across
 //! namespaces, and a route's backendRefs resolved to a Service's ready endpoints (or why not).
 
-use super::model::{Inputs, Outcome};
-use crate::ingress::routes::Backend;
+use super::inputs::{Inputs, Outcome};
+use crate::ingress::backend::Backend;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use std::time::Duration;
 use svclab_shared::gateway::ReferenceGrant;

@@ -6,8 +6,8 @@
 //! route; the route's name; the rule's order. A rule's backends share its traffic by weight
 //! (smooth weighted round-robin, so 90/10 is 90/10 over every 100 requests).
 
+use crate::ingress::backend::Backend;
 use crate::ingress::router::{Filters, Match, Request, Router};
-use crate::ingress::routes::Backend;
 use regex::Regex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -252,7 +252,7 @@ impl PortRoutes {
 
 impl Router for PortRoutes {
     fn route(&self, request: &Request<'_>) -> Option<Match<'_>> {
-        let host = crate::ingress::routes::normalize_host(request.host);
+        let host = crate::ingress::backend::normalize_host(request.host);
         let listener = self.listeners.iter().find(|l| match l.hostname.as_deref() {
             None | Some("") => true,
             Some(h) => hostname_matches(h, &host),

@@ -3,7 +3,7 @@
 //! with that cookie go to the same pod while it stays ready. A cookie naming an endpoint that is
 //! gone gets a new endpoint and a new cookie.
 
-use super::routes::{Backend, CookieAffinity, Endpoint};
+use super::backend::{Backend, CookieAffinity, Endpoint};
 use std::hash::{Hash, Hasher};
 
 /// The cookie value for an endpoint: stable for its address across table rebuilds.

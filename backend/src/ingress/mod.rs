@@ -40,6 +40,7 @@ macro_rules! write_through {
 }
 
 pub mod affinity;
+pub mod backend;
 pub mod certs;
 mod downstream;
 pub mod http;

@@ -5,7 +5,7 @@
 //! rewrites and mirrors), which both HTTP paths apply the same way (filtered requests go through
 //! hyper's, [`super::server`]).
 
-use super::routes::Backend;
+use super::backend::Backend;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,7 +144,7 @@ impl Redirect {
     /// the request's, and the port is left out when it is the scheme's own.
     pub fn location(&self, scheme: &str, host: &str, port: u16, path: &str, query: Option<&str>) -> String {
         let new_scheme = self.scheme.as_deref().unwrap_or(scheme);
-        let hostname = self.hostname.clone().unwrap_or_else(|| super::routes::normalize_host(host).into_owned());
+        let hostname = self.hostname.clone().unwrap_or_else(|| super::backend::normalize_host(host).into_owned());
         let well_known = |s: &str| if s == "https" { 443 } else { 80 };
         // A changed scheme without a port takes the new scheme's own port.
         let port = self.port.unwrap_or(if new_scheme != scheme { well_known(new_scheme) } else { port });

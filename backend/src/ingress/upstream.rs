@@ -221,7 +221,7 @@ pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingress::routes::READ_TIMEOUT;
+    use crate::ingress::backend::READ_TIMEOUT;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Empty};
     use tokio::io::AsyncReadExt;

@@ -1,6 +1,9 @@
 use super::*;
+use crate::informer::{ServiceState, Services};
+use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use serde_json::{Value, json};
+use svclab_shared::Kind;
 
 fn class(name: &str, controller: &str, default: bool) -> IngressClass {
     let annotations = if default { json!({DEFAULT_CLASS_ANNOTATION: "true"}) } else { json!({}) };
