@@ -184,18 +184,6 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
     match (old, new) {
         (Object::Service(old), Object::Service(new)) => errs.extend(service::validate_service_update(old, new)),
         (Object::Pod(old), Object::Pod(new)) => errs.extend(pod::validate_pod_update(old, new)),
-        (Object::Deployment(old), Object::Deployment(new)) => errs.extend(workload::validate_selector_update(
-            old.spec.as_ref().map(|s| &s.selector),
-            new.spec.as_ref().map(|s| &s.selector),
-        )),
-        (Object::ReplicaSet(old), Object::ReplicaSet(new)) => errs.extend(workload::validate_selector_update(
-            old.spec.as_ref().map(|s| &s.selector),
-            new.spec.as_ref().map(|s| &s.selector),
-        )),
-        (Object::DaemonSet(old), Object::DaemonSet(new)) => errs.extend(workload::validate_selector_update(
-            old.spec.as_ref().map(|s| &s.selector),
-            new.spec.as_ref().map(|s| &s.selector),
-        )),
         (Object::StatefulSet(old), Object::StatefulSet(new)) => {
             errs.extend(workload::validate_stateful_set_update(old, new))
         }
@@ -209,6 +197,7 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
         (Object::ConfigMap(old), Object::ConfigMap(new)) => errs.extend(config::validate_config_map_update(old, new)),
         _ => {}
     }
+    errs.extend(workload::validate_selector_update(old, new));
     errs
 }
 

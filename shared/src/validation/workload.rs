@@ -3,6 +3,7 @@
 use super::FieldError;
 use super::meta::validate_labels;
 use super::pod::validate_pod_spec;
+use crate::Object;
 use crate::selector::Selector;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, JobSpec};
@@ -40,10 +41,21 @@ fn go_selector(s: &LabelSelector) -> String {
     format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{expressions}}}")
 }
 
-/// An apps/v1 workload's selector cannot change once created.
-pub(super) fn validate_selector_update(old: Option<&LabelSelector>, new: Option<&LabelSelector>) -> Option<FieldError> {
-    let new = new.filter(|new| old.is_some_and(|old| old != *new))?;
-    Some(FieldError::invalid("spec.selector", go_selector(new), "field is immutable"))
+/// The selector of a Deployment, ReplicaSet or DaemonSet (apps/v1), which cannot change once
+/// created; a StatefulSet's is covered by its whole-spec rule.
+fn immutable_selector(object: &Object) -> Option<&LabelSelector> {
+    match object {
+        Object::Deployment(d) => d.spec.as_ref().map(|s| &s.selector),
+        Object::ReplicaSet(r) => r.spec.as_ref().map(|s| &s.selector),
+        Object::DaemonSet(d) => d.spec.as_ref().map(|s| &s.selector),
+        _ => None,
+    }
+}
+
+/// An apps/v1 workload's selector changed since it was created.
+pub(super) fn validate_selector_update(old: &Object, new: &Object) -> Option<FieldError> {
+    let (old, new) = (immutable_selector(old)?, immutable_selector(new)?);
+    (old != new).then(|| FieldError::invalid("spec.selector", go_selector(new), "field is immutable"))
 }
 
 fn validate_replicas(replicas: Option<i32>) -> Option<FieldError> {
