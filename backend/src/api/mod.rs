@@ -152,10 +152,11 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
 
 /// `GET /openapi/v2`, in JSON (kube-apiserver also speaks protobuf here; svclab does not).
 async fn openapi_v2(headers: HeaderMap) -> Response {
-    // kubectl validates a `kind: List` file against the protobuf document.
-    const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    // kubectl validates a `kind: List` file against the protobuf document
+    // (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`).
+    const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2";
     let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if accept.split(',').any(|range| range.trim().starts_with(PROTOBUF.split('@').next().unwrap_or(PROTOBUF))) {
+    if accept.split(',').any(|range| range.trim().starts_with(PROTOBUF)) {
         let body = crate::openapi::documents::v2_protobuf();
         // kube-openapi's handler answers it as octet-stream (Go's mime parser refuses the `@`).
         return ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], body).into_response();

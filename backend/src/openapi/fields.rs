@@ -110,8 +110,10 @@ fn findings(schemas: &Schemas, schema: &Value, value: &Value) -> Findings {
 }
 
 fn walk(schemas: &Schemas, schema: &Value, value: &Value, path: &mut String, found: &mut Findings) {
-    if schemas.is_quantity(schema) {
-        if let (Value::String(s), None) = (value, found.quantity) {
+    // Only a string can be a bad quantity; the schema is looked at for those alone (every write
+    // walks its document).
+    if let Value::String(s) = value {
+        if found.quantity.is_none() && schemas.is_quantity(schema) {
             found.quantity = svclab_shared::quantity::parse(s).err();
         }
         return;
