@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The client took too long (to send its body, say).
     #[error("{0}")]
     Timeout(String),
+    /// Nothing to send the request on to (a service with no endpoints, a pod that refused).
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Any other answer, by its HTTP code (an extractor's refusal, given a Status).
     #[error("{message}")]
     Other { code: u16, message: String },
@@ -109,6 +112,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::RequestEntityTooLarge(_) => 413,
             ApiError::Timeout(_) => 408,
+            ApiError::ServiceUnavailable(_) => 503,
             ApiError::Other { code, .. } => *code,
             ApiError::Expired(_) => 410,
             ApiError::Internal(_) => 500,
@@ -129,6 +133,7 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             ApiError::Timeout(_) => "Timeout",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
             ApiError::Other { code, .. } => match code {
                 404 => "NotFound",
                 405 => "MethodNotAllowed",

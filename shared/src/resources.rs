@@ -124,12 +124,31 @@ impl Kind {
     /// The subresources svclab serves for the kind.
     pub fn subresources(self) -> &'static [Subresource] {
         const POD: &[Subresource] = &[
+            Subresource {
+                name: "attach",
+                group: "",
+                version: "v1",
+                kind: "PodAttachOptions",
+                verbs: &["create", "get"],
+            },
             Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
             Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
             Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+            Subresource {
+                name: "portforward",
+                group: "",
+                version: "v1",
+                kind: "PodPortForwardOptions",
+                verbs: &["create", "get"],
+            },
+            Subresource { name: "proxy", group: "", version: "v1", kind: "PodProxyOptions", verbs: PROXY },
             status("", "v1", "Pod"),
         ];
-        const SERVICE: &[Subresource] = &[status("", "v1", "Service")];
+        const PROXY: &[&str] = &["create", "delete", "get", "patch", "update"];
+        const SERVICE: &[Subresource] = &[
+            Subresource { name: "proxy", group: "", version: "v1", kind: "ServiceProxyOptions", verbs: PROXY },
+            status("", "v1", "Service"),
+        ];
         const NODE: &[Subresource] = &[status("", "v1", "Node")];
         const NAMESPACE: &[Subresource] = &[status("", "v1", "Namespace")];
         const RC: &[Subresource] = &[scale(), status("", "v1", "ReplicationController")];

@@ -10,7 +10,7 @@
 //!   ([`nodes`]), add-ons ([`addons`]), `kubectl create secret tls` ([`secrets`]) and `kubectl
 //!   certificate approve|deny` ([`certificates`]);
 //! - pod exec, as JSON or over a websocket with Kubernetes' channel protocol ([`exec`]), and
-//!   container logs ([`logs`]);
+//!   container logs ([`logs`]); the pods and services `proxy` subresources ([`proxy`]);
 //! - the dashboard's files at `/`; a path under the API's prefixes that nothing serves answers a
 //!   404 `Status`, never the dashboard.
 
@@ -36,6 +36,7 @@ pub mod nodes;
 mod path;
 mod portforward;
 mod protobuf;
+mod proxy;
 pub mod requests;
 pub mod resources;
 mod scale;
@@ -110,6 +111,12 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", get(portforward::socket))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/attach", get(attach::socket))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy", any(proxy::pod))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy/", any(proxy::pod))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy/{*path}", any(proxy::pod))
+        .route("/api/v1/namespaces/{namespace}/services/{name}/proxy", any(proxy::service))
+        .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/", any(proxy::service))
+        .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/{*path}", any(proxy::service))
         .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))

@@ -1,7 +1,7 @@
 //! Sections 5.3 and 5.4: NodePort and LoadBalancer services reached from the host, an Ingress
 //! (the chapter's `extensions/v1beta1` listing) with TLS from a Secret `kubectl create secret tls`
-//! makes, a CertificateSigningRequest approved with `kubectl certificate approve`, and
-//! `kubectl port-forward` to a pod and a service.
+//! makes, a CertificateSigningRequest approved with `kubectl certificate approve`,
+//! `kubectl port-forward` to a pod and a service, and the API server's proxy to them.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::path::Path;
@@ -241,6 +241,66 @@ async fn port_forward_to_a_pod_and_a_service() {
         let expected: String = (1..=400_000).map(|n| format!("{n}\n")).collect();
         assert!(body == expected, "{} bytes of {}", body.len(), expected.len());
         drop((to_pod, to_service, nowhere, to_echo, to_web));
+        cluster.stop().await;
+    }
+}
+
+/// The proxy subresources: `kubectl get --raw …/services/kubia:80/proxy/` reaches one of the
+/// service's pods, `…/pods/echo/proxy/<path>` reaches that pod with the path and query, through
+/// `kubectl proxy` too (a POST with its body), and what cannot be reached is kube-apiserver's
+/// 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_subresources_reach_pods_and_services() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("kubia.yaml", crate::KUBIA);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        cluster.kubectl(&["run", "echo", "--image=registry.k8s.io/echoserver:1.10", "--port=8080"]).await.ok();
+        cluster
+            .until(&["get", "endpoints", "kubia"], WITHIN, "three endpoints", |out| out.matches(":8080").count() == 3)
+            .await;
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=30s"]).await.ok();
+
+        for path in
+            ["/api/v1/namespaces/default/services/kubia:80/proxy/", "/api/v1/namespaces/default/services/kubia/proxy/"]
+        {
+            let body = cluster.kubectl(&["get", "--raw", path]).await.ok();
+            assert!(body.starts_with("You've hit kubia-"), "{path}: {body}");
+        }
+        // The pod's first declared port, the path past `proxy` and the query.
+        let body = cluster.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/echo/proxy/a/b?c=d"]).await.ok();
+        assert!(body.contains("real path=/a/b") && body.contains("query=c=d"), "{body}");
+        assert!(body.contains("x-forwarded-uri=/api/v1/namespaces/default/pods/echo/proxy/a/b?c=d"), "{body}");
+
+        let mut proxy = cluster.watch(&["proxy", "--port=0"]);
+        let lines = proxy.until(|line| line.starts_with("Starting to serve on 127.0.0.1:")).await;
+        let port = lines.last().unwrap().rsplit(':').next().unwrap().to_string();
+        let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default/pods/echo:8080/proxy/form");
+        let body = curl(&["-X", "POST", "-d", "hello=world", &url]).await.unwrap();
+        assert!(body.contains("method=POST") && body.contains("hello=world"), "{body}");
+        // `…/proxy` is redirected to `…/proxy/`, which kubia answers.
+        let url = format!("http://127.0.0.1:{port}/api/v1/namespaces/default/services/kubia/proxy");
+        let redirect = curl(&["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", &url]).await.unwrap();
+        assert!(redirect.starts_with("301 ") && redirect.ends_with("/services/kubia/proxy/"), "{redirect}");
+        answered(&["-L", &url]).await;
+        drop(proxy);
+
+        let pod =
+            cluster.kubectl(&["get", "pods", "-l", "app=kubia", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
+        let refused =
+            cluster.kubectl(&["get", "--raw", &format!("/api/v1/namespaces/default/pods/{pod}:9999/proxy/")]).await;
+        let refused = refused.fails(1);
+        assert!(
+            refused.contains("error trying to reach service: dial tcp 10.")
+                && refused.contains(":9999: connect: connection refused"),
+            "{refused}"
+        );
+        let no_port =
+            cluster.kubectl(&["get", "--raw", "/api/v1/namespaces/default/services/kubia:81/proxy/"]).await.fails(1);
+        assert!(no_port.contains("(ServiceUnavailable): no service port 81 found for service \"kubia\""), "{no_port}");
+        let missing =
+            cluster.kubectl(&["get", "--raw", "/api/v1/namespaces/default/services/nope/proxy/"]).await.fails(1);
+        assert!(missing.contains("(NotFound): endpoints \"nope\" not found"), "{missing}");
         cluster.stop().await;
     }
 }
