@@ -91,15 +91,17 @@ fn wanted_replicas(key: &ObjectKey, wanted: &Value) -> Result<i32, ApiError> {
     let replicas = wanted["spec"]["replicas"].as_i64().unwrap_or(0);
     let replicas = i32::try_from(replicas).map_err(|_| ApiError::BadRequest("spec.replicas is out of range".into()))?;
     if replicas < 0 {
-        return Err(ApiError::invalid(
-            key.kind,
-            &key.name,
-            vec![svclab_shared::validation::FieldError::invalid(
+        // The Scale is what was refused, not the object it scales (`Scale.autoscaling "kubia"`).
+        return Err(ApiError::Invalid {
+            kind: "Scale".into(),
+            group: "autoscaling".into(),
+            name: key.name.clone(),
+            causes: vec![svclab_shared::validation::FieldError::invalid(
                 "spec.replicas",
                 replicas.to_string(),
                 "must be greater than or equal to 0",
             )],
-        ));
+        });
     }
     Ok(replicas)
 }

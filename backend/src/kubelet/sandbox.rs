@@ -32,6 +32,9 @@ pub struct PodSandbox {
     pub ip: Ipv4Addr,
     pub node: String,
     pub spec: k8s_openapi::api::core::v1::PodSpec,
+    /// The pod's `metadata.generation` when the sandbox was made from its spec (what the
+    /// kubelet reports as observed: it does not act on later changes, a new image say).
+    pub generation: Option<i64>,
     /// The services whose variables the containers get: those that existed when the pod started.
     pub service_env: ServiceEnv,
     pub network: Network,
@@ -79,6 +82,7 @@ impl PodSandbox {
                 .map(|c| Arc::new(ContainerRuntime::new(c)))
                 .collect(),
             spec,
+            generation: pod.metadata.generation,
             service_env,
             network,
             volumes: std::sync::OnceLock::new(),

@@ -12,7 +12,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::net::Ipv4Addr;
 
 /// A condition that keeps its transition time while its status stays the same.
-fn condition(old: &[PodCondition], type_: &str, ok: bool, why: Option<(&str, String)>, now: &Time) -> PodCondition {
+fn condition(
+    old: &[PodCondition],
+    type_: &str,
+    ok: bool,
+    why: Option<(&str, String)>,
+    (now, generation): (&Time, Option<i64>),
+) -> PodCondition {
     let status = if ok { "True" } else { "False" };
     let previous = old.iter().find(|c| c.type_ == type_ && c.status == status);
     let (reason, message) = why.filter(|_| !ok).map(|(r, m)| (Some(r.to_string()), Some(m))).unwrap_or_default();
@@ -22,6 +28,7 @@ fn condition(old: &[PodCondition], type_: &str, ok: bool, why: Option<(&str, Str
         last_transition_time: previous.and_then(|c| c.last_transition_time.clone()).or(Some(now.clone())),
         reason,
         message,
+        observed_generation: generation,
         ..Default::default()
     }
 }
@@ -132,7 +139,9 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         Some(("ContainersNotInitialized", format!("containers with incomplete status: [{}]", pending_init.join(" "))));
     let old = pod.status.clone().unwrap_or_default();
     let old_conditions = old.conditions.clone().unwrap_or_default();
+    let at = (&now, sandbox.generation);
     PodStatus {
+        observed_generation: sandbox.generation,
         phase: Some(phase.into()),
         pod_ip: Some(sandbox.ip.to_string()),
         pod_ips: Some(vec![PodIP { ip: sandbox.ip.to_string() }]),
@@ -140,11 +149,11 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         host_ips: Some(vec![HostIP { ip: node_ip.to_string() }]),
         start_time: old.start_time.or(Some(now.clone())),
         conditions: Some(vec![
-            condition(&old_conditions, "PodReadyToStartContainers", true, None, &now),
-            condition(&old_conditions, "Initialized", initialized, not_initialized, &now),
-            condition(&old_conditions, "Ready", all_ready, why.clone(), &now),
-            condition(&old_conditions, "ContainersReady", all_ready, why, &now),
-            condition(&old_conditions, "PodScheduled", true, None, &now),
+            condition(&old_conditions, "PodReadyToStartContainers", true, None, at),
+            condition(&old_conditions, "Initialized", initialized, not_initialized, at),
+            condition(&old_conditions, "Ready", all_ready, why.clone(), at),
+            condition(&old_conditions, "ContainersReady", all_ready, why, at),
+            condition(&old_conditions, "PodScheduled", true, None, at),
         ]),
         container_statuses: Some(statuses),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),

@@ -156,6 +156,14 @@ async fn workload_mistakes_are_refused_and_nothing_is_stored() {
         let selector =
             cluster.kubectl(&["get", "deployment", "kubia", "-o", "jsonpath={.spec.selector.matchLabels}"]).await.ok();
         assert_eq!(selector, "{\"app\":\"kubia\"}");
+        let negative = ["patch", "deployment", "kubia", "--subresource=scale", "-p", r#"{"spec":{"replicas":-1}}"#];
+        let refused = cluster.kubectl(&negative).await.fails(1);
+        assert!(
+            refused.contains(
+                "The Scale \"kubia\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+            ),
+            "{refused}"
+        );
         cluster.stop().await;
     }
 }

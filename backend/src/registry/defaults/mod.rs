@@ -14,6 +14,8 @@ use svclab_shared::service::ServiceType;
 pub(super) fn apply(object: &mut Object) {
     match object {
         Object::Pod(pod) => {
+            // Kubernetes 1.35 counts a pod's spec changes too (PodObservedGenerationTracking).
+            pod.metadata.generation.get_or_insert(1);
             let spec = pod.spec.get_or_insert_with(Default::default);
             pod_spec(spec);
             default_tolerations(spec);
