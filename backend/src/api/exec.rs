@@ -196,12 +196,12 @@ impl Session {
     /// Writes a command's output: on a tty everything goes to stdout with CR LF.
     async fn output(&mut self, out: &Output) {
         if self.options.tty {
-            let text = format!("{}{}", out.stdout, out.stderr);
+            let text = format!("{}{}", out.stdout_text(), out.stderr);
             self.frame(STDOUT, &terminal::to_terminal(&text)).await;
             return;
         }
         if self.options.stdout {
-            self.frame(STDOUT, out.stdout.as_bytes()).await;
+            self.frame(STDOUT, &out.stdout).await;
         }
         if self.options.stderr {
             self.frame(STDERR, out.stderr.as_bytes()).await;

@@ -89,7 +89,7 @@ fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Opti
         let mut ctx = super::exec::Ctx::main_process(sandbox, &name, log.clone());
         let out = ctx.command(&argv, Vec::new()).await;
         // What did not go to the log as it was written (a command run without a shell).
-        log.write(super::logs::Stream::Stdout, &out.stdout);
+        log.write(super::logs::Stream::Stdout, &out.stdout_text());
         log.write(super::logs::Stream::Stderr, &out.stderr);
         out.code
     }))

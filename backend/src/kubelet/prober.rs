@@ -252,9 +252,9 @@ pub async fn perform(
             let run = super::exec::run(sandbox, container.name(), command);
             match tokio::time::timeout(timeout, run).await {
                 Ok(out) if out.code == 0 => Ok(()),
-                Ok(out) => {
-                    Err(ProbeFailure::Exec { output: format!("{}{}", out.stdout, out.stderr).trim_end().to_string() })
-                }
+                Ok(out) => Err(ProbeFailure::Exec {
+                    output: format!("{}{}", out.stdout_text(), out.stderr).trim_end().to_string(),
+                }),
                 Err(_) => Err(ProbeFailure::ExecTimedOut { command: command.join(" ") }),
             }
         }

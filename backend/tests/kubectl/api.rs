@@ -308,7 +308,8 @@ async fn every_write_kubectl_sends() {
     }
 }
 
-/// `kubectl cp` both ways, a file and a directory: kubectl runs `tar` in the container.
+/// `kubectl cp` both ways, a file, a directory and a binary file: kubectl runs `tar` in the
+/// container.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cp_copies_files_and_directories_both_ways() {
     for binary in binaries() {
@@ -335,6 +336,15 @@ async fn cp_copies_files_and_directories_both_ways() {
         cluster.kubectl(&["cp", "box:/data", copy.to_str().unwrap()]).await.ok();
         assert_eq!(std::fs::read_to_string(copy.join("a.txt")).unwrap(), "a\n");
         assert_eq!(std::fs::read_to_string(copy.join("sub/b.txt")).unwrap(), "b\n");
+
+        // Bytes that are not text, 200 KB of every value, in and out unchanged.
+        let binary: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let image = file.with_file_name("image.bin");
+        std::fs::write(&image, &binary).unwrap();
+        cluster.kubectl(&["cp", image.to_str().unwrap(), "box:/tmp/image.bin"]).await.ok();
+        let out = file.with_file_name("image-back.bin");
+        cluster.kubectl(&["cp", "box:/tmp/image.bin", out.to_str().unwrap()]).await.ok();
+        assert!(std::fs::read(&out).unwrap() == binary, "the copy differs");
         cluster.stop().await;
     }
 }

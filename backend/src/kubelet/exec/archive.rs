@@ -1,7 +1,6 @@
 //! `tar`, as GNU tar answers `kubectl cp`: `tar cf - <paths>` writes an archive of files and
 //! directories to standard output, `tar xf - [-C dir]` unpacks one read from standard input,
-//! `tar tf -` lists one. Exec output is text here, so an archive of a file that is not UTF-8
-//! text cannot be written out (tar says so); unpacking takes any bytes.
+//! `tar tf -` lists one.
 
 use super::{Ctx, Output};
 use crate::kubelet::fs::normalize;
@@ -114,14 +113,7 @@ fn create(ctx: &Ctx, dir: &str, operands: &[String]) -> Output {
     if out.code != 0 {
         out.stderr.push_str("tar: Exiting with failure status due to previous errors\n");
     }
-    let archive = builder.into_inner().unwrap_or_default();
-    match String::from_utf8(archive) {
-        Ok(text) => out.stdout = text,
-        Err(_) => {
-            out.stderr.push_str("tar: a file is not UTF-8 text, and exec output here is text: not archived\n");
-            out.code = 2;
-        }
-    }
+    out.stdout = builder.into_inner().unwrap_or_default();
     out
 }
 
@@ -179,7 +171,7 @@ fn list(stdin: &[u8]) -> Output {
     let mut out = Output::default();
     for entry in entries.flatten() {
         if let Ok(path) = entry.path() {
-            out.stdout.push_str(&format!("{}\n", path.to_string_lossy()));
+            out.print(&format!("{}\n", path.to_string_lossy()));
         }
     }
     out

@@ -178,8 +178,8 @@ mod tests {
 
     #[test]
     fn seq_counts_as_coreutils_does() {
-        assert_eq!(seq(&["3".into()]).stdout, "1\n2\n3\n");
-        assert_eq!(seq(&["2".into(), "2".into(), "6".into()]).stdout, "2\n4\n6\n");
+        assert_eq!(seq(&["3".into()]).stdout, b"1\n2\n3\n");
+        assert_eq!(seq(&["2".into(), "2".into(), "6".into()]).stdout, b"2\n4\n6\n");
         assert_eq!(seq(&["x".into()]).stderr, "seq: invalid number 'x'\n");
     }
 

@@ -137,7 +137,7 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
             let facts = WriteOut { status: 0, ip, port, size: 0, took: started.elapsed(), exit: code, error: &msg };
             write_out(format, &facts)
         });
-        Output { stdout, stderr, code }
+        Output { stdout: stdout.into(), stderr, code }
     };
     let Some(url) = opts.url.clone() else {
         return Output::fail(
@@ -226,16 +226,16 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
                 ));
                 stderr.push_str(&head.lines().map(|l| format!("< {l}\n")).collect::<String>());
             }
-            let mut stdout = if opts.include || opts.head { head } else { String::new() };
-            let body = String::from_utf8_lossy(&response.body);
+            let mut out = Output::ok(if opts.include || opts.head { head } else { String::new() });
+            let body = &response.body;
             match &opts.output {
                 Some(path) if path != "-" => {
-                    if let Err(e) = ctx.write_file(path, body.as_bytes(), false) {
+                    if let Err(e) = ctx.write_file(path, body, false) {
                         let msg = format!("Failure writing output to destination, passed 0 returned {e}");
                         return fail(&opts, 23, msg, resolved, target.port);
                     }
                 }
-                _ => stdout.push_str(&body),
+                _ => out.stdout.extend_from_slice(body),
             }
             if let Some(format) = &opts.write_out {
                 let facts = WriteOut {
@@ -247,9 +247,9 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
                     exit: 0,
                     error: "",
                 };
-                stdout.push_str(&write_out(format, &facts));
+                out.print(&write_out(format, &facts));
             }
-            Output { stdout, stderr, code: 0 }
+            Output { stderr, ..out }
         }
     }
 }
@@ -314,7 +314,11 @@ pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
         let why = reply.stderr.rsplit(": ").next().unwrap_or_default().trim().to_string();
         return Output::fail(1, format!("wget: can't connect to remote host ({host}): {why}\n"));
     }
-    let (head, body) = reply.stdout.split_once("\r\n\r\n").unwrap_or((&reply.stdout, ""));
+    let end = reply.stdout.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match end {
+        Some(at) => (String::from_utf8_lossy(&reply.stdout[..at]), &reply.stdout[at + 4..]),
+        None => (reply.stdout_text(), &[][..]),
+    };
     let status_line = head.lines().next().unwrap_or_default().to_string();
     let code: u16 = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     if !(200..300).contains(&code) {
@@ -339,8 +343,8 @@ pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
         out.stderr.push_str(&format!("writing to {to}\n"));
     }
     if file == "-" {
-        out.stdout.push_str(body);
-    } else if let Err(e) = ctx.write_file(&file, body.as_bytes(), false) {
+        out.stdout.extend_from_slice(body);
+    } else if let Err(e) = ctx.write_file(&file, body, false) {
         return Output::fail(1, format!("wget: can't open '{file}': {e}\n"));
     }
     if !quiet {

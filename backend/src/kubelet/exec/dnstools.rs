@@ -121,7 +121,7 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
                 out.push_str(&format!(
                     ";; communications error to {server}#{port}: timed out\n;; no servers could be reached\n"
                 ));
-                return Output { stdout: out, stderr: String::new(), code: 9 };
+                return Output { stdout: out.into(), stderr: String::new(), code: 9 };
             }
         }
     }
@@ -224,7 +224,7 @@ pub(super) async fn nslookup(ctx: &mut Ctx, args: &[String]) -> Output {
                 Ok(e) => e,
                 Err(_) => {
                     out.push_str(";; connection timed out; no servers could be reached\n\n");
-                    return Output { stdout: out, stderr: String::new(), code: 1 };
+                    return Output { stdout: out.into(), stderr: String::new(), code: 1 };
                 }
             };
         let reply = exchange.reply;
@@ -264,5 +264,5 @@ pub(super) async fn nslookup(ctx: &mut Ctx, args: &[String]) -> Output {
     }
     out.push_str(&failure.unwrap_or_default());
     let code = if out.contains("No answer") { 0 } else { 1 };
-    Output { stdout: out, stderr: String::new(), code }
+    Output { stdout: out.into(), stderr: String::new(), code }
 }

@@ -66,16 +66,16 @@ pub(super) fn run(ctx: &mut Ctx, name: &str, args: &[String], stdin: Vec<u8>) ->
 
 fn cat(ctx: &Ctx, operands: &[String], stdin: Vec<u8>) -> Output {
     if operands.is_empty() {
-        return Output::ok(String::from_utf8_lossy(&stdin).into_owned());
+        return Output::ok(stdin);
     }
     let mut out = Output::default();
     for operand in operands {
         if operand == "-" {
-            out.stdout.push_str(&String::from_utf8_lossy(&stdin));
+            out.stdout.extend_from_slice(&stdin);
             continue;
         }
         match ctx.read_file(operand) {
-            Ok(data) => out.stdout.push_str(&String::from_utf8_lossy(&data)),
+            Ok(data) => out.stdout.extend_from_slice(&data),
             Err(e) => {
                 out.stderr.push_str(&format!("cat: {operand}: {e}\n"));
                 out.code = 1;
@@ -106,9 +106,9 @@ fn ls(ctx: &Ctx, flags: &str, operands: &[String]) -> Output {
             Ok((is_dir, entries)) => {
                 if several && is_dir {
                     if i > 0 {
-                        out.stdout.push('\n');
+                        out.print("\n");
                     }
-                    out.stdout.push_str(&format!("{operand}:\n"));
+                    out.print(&format!("{operand}:\n"));
                 }
                 let mut shown: Vec<(String, Node)> = Vec::new();
                 if all && is_dir {
@@ -120,10 +120,10 @@ fn ls(ctx: &Ctx, flags: &str, operands: &[String]) -> Output {
                 // A file operand is shown as it was named.
                 shown.extend(entries.map(|(n, node)| if is_dir { (n, node) } else { (operand.clone(), node) }));
                 if long && is_dir {
-                    out.stdout.push_str(&format!("total {}\n", shown.len() * 4));
+                    out.print(&format!("total {}\n", shown.len() * 4));
                 }
                 for (name, node) in shown {
-                    out.stdout.push_str(&if long { long_line(&name, &node) } else { format!("{name}\n") });
+                    out.print(&if long { long_line(&name, &node) } else { format!("{name}\n") });
                 }
             }
             Err(e) => {

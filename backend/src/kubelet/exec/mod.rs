@@ -20,17 +20,28 @@ use super::fs::{self, FsError};
 use std::sync::Arc;
 use svclab_shared::lab::ExecResponse;
 
-/// What a command printed and how it exited.
+/// What a command printed and how it exited. Standard output is bytes, as a process's is
+/// (`cat` of an image, `tar cf -`); what goes to standard error is text.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Output {
-    pub stdout: String,
+    pub stdout: Vec<u8>,
     pub stderr: String,
     pub code: i32,
 }
 
 impl Output {
-    pub fn ok(stdout: impl Into<String>) -> Self {
+    pub fn ok(stdout: impl Into<Vec<u8>>) -> Self {
         Output { stdout: stdout.into(), ..Default::default() }
+    }
+
+    /// Writes `text` to standard output.
+    pub fn print(&mut self, text: &str) {
+        self.stdout.extend_from_slice(text.as_bytes());
+    }
+
+    /// Standard output read as text (what is not UTF-8 shown as U+FFFD).
+    pub fn stdout_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.stdout)
     }
 
     pub fn fail(code: i32, stderr: impl Into<String>) -> Self {
@@ -40,7 +51,8 @@ impl Output {
 
 impl From<Output> for ExecResponse {
     fn from(o: Output) -> Self {
-        ExecResponse { stdout: o.stdout, stderr: o.stderr, exit_code: o.code }
+        let stdout = String::from_utf8(o.stdout).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        ExecResponse { stdout, stderr: o.stderr, exit_code: o.code }
     }
 }
 
@@ -108,18 +120,18 @@ impl Ctx {
 
     /// Writes what a command printed: to the console when there is one and nothing captures
     /// it, otherwise into `out`.
-    pub(crate) fn emit(&self, out: &mut Output, stdout: &str, stderr: &str) {
+    pub(crate) fn emit(&self, out: &mut Output, stdout: &[u8], stderr: &str) {
         match &self.console {
             Some(console) => {
                 console.write(super::logs::Stream::Stderr, stderr);
                 if self.capturing == 0 {
-                    console.write(super::logs::Stream::Stdout, stdout);
+                    console.write(super::logs::Stream::Stdout, &String::from_utf8_lossy(stdout));
                 } else {
-                    out.stdout.push_str(stdout);
+                    out.stdout.extend_from_slice(stdout);
                 }
             }
             None => {
-                out.stdout.push_str(stdout);
+                out.stdout.extend_from_slice(stdout);
                 out.stderr.push_str(stderr);
             }
         }
@@ -379,7 +391,7 @@ impl Ctx {
                 args.iter().filter_map(|a| self.env.iter().find(|(k, _)| k == a).map(|(_, v)| v.as_str())).collect();
             let code = if found.len() == args.len() { 0 } else { 1 };
             let stdout: String = found.iter().map(|v| format!("{v}\n")).collect();
-            return Output { stdout, stderr: String::new(), code };
+            return Output { stdout: stdout.into(), stderr: String::new(), code };
         }
         Output::ok(self.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())
     }

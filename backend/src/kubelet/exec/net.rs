@@ -101,7 +101,7 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
             received += 1;
             let ms = probe.elapsed().as_secs_f64() * 1000.0;
             times.push(ms);
-            out.stdout.push_str(&format!("64 bytes from {ip}: seq={} ttl=64 time={ms:.3} ms\n", sent - 1));
+            out.print(&format!("64 bytes from {ip}: seq={} ttl=64 time={ms:.3} ms\n", sent - 1));
         } else {
             // No reply: the packet is waited for until -W runs out.
             tokio::time::sleep(seconds(wait)).await;
@@ -113,14 +113,14 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
         tokio::time::sleep(seconds(pause)).await;
     }
     let loss = ((sent - received) * 100).checked_div(sent).unwrap_or(0);
-    out.stdout.push_str(&format!(
+    out.print(&format!(
         "\n--- {host} ping statistics ---\n{sent} packets transmitted, {received} packets received, {loss}% packet loss\n"
     ));
     if !times.is_empty() {
         let min = times.iter().cloned().fold(f64::MAX, f64::min);
         let max = times.iter().cloned().fold(0.0, f64::max);
         let avg = times.iter().sum::<f64>() / times.len() as f64;
-        out.stdout.push_str(&format!("round-trip min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms\n"));
+        out.print(&format!("round-trip min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms\n"));
     }
     out.code = if received > 0 { 0 } else { 1 };
     out

@@ -145,7 +145,7 @@ fn grep(ctx: &Ctx, args: &[String], stdin: Vec<u8>) -> Output {
     } else {
         matched.iter().map(|(_, l)| format!("{l}\n")).collect()
     };
-    Output { stdout, stderr: String::new(), code }
+    Output { stdout: stdout.into(), stderr: String::new(), code }
 }
 
 /// Expands `a-z` ranges of a `tr` set.

@@ -69,7 +69,7 @@ impl Ctx {
                     self.last_code = out.code;
                     // A substitution's errors go to the shell's standard error.
                     self.substitution_stderr.push_str(&out.stderr);
-                    (out.stdout.trim_end_matches('\n').to_string(), *quoted)
+                    (out.stdout_text().trim_end_matches('\n').to_string(), *quoted)
                 }
             };
             if quoted {
@@ -169,8 +169,8 @@ impl Ctx {
             self.capturing -= piped as usize;
             code = result.code;
             if piped {
-                self.emit(out, "", &result.stderr);
-                input = result.stdout.into_bytes();
+                self.emit(out, b"", &result.stderr);
+                input = result.stdout;
             } else {
                 self.emit(out, &result.stdout, &result.stderr);
             }
@@ -195,7 +195,7 @@ impl Ctx {
         Box::pin(async move {
             let mut out = Output::default();
             let absorb = |out: &mut Output, part: Output| {
-                out.stdout.push_str(&part.stdout);
+                out.stdout.extend_from_slice(&part.stdout);
                 out.stderr.push_str(&part.stderr);
                 out.code = part.code;
             };
@@ -324,19 +324,19 @@ impl Ctx {
                         to_file_err = Some((t.0.clone(), true));
                     } else {
                         let err = std::mem::take(&mut output.stderr);
-                        output.stdout.push_str(&err);
+                        output.print(&err);
                     }
                 }
                 (RedirKind::Dup(2), 1) => {
                     let out = std::mem::take(&mut output.stdout);
-                    output.stderr.push_str(&out);
+                    output.stderr.push_str(&String::from_utf8_lossy(&out));
                 }
                 _ => {}
             }
         }
         if let Some((path, append)) = to_file_out {
             let data = std::mem::take(&mut output.stdout);
-            if let Err(e) = self.write_file(&path, data.as_bytes(), append) {
+            if let Err(e) = self.write_file(&path, &data, append) {
                 return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
             }
         }
