@@ -9,7 +9,7 @@ use super::path::{Target, parse_path};
 use super::table::{IncludeObject, ListMeta, View};
 use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
-use crate::registry::Write;
+use crate::registry::{self, DeleteOptions, Propagation, Write};
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::body::Bytes;
@@ -190,29 +190,45 @@ fn dispatch(
             let (patched, warnings) = state.registry.patch(&key, patch, &write)?;
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
         }
-        (&Method::DELETE, Some(name)) => {
-            let (precondition, grace) = delete_options(&body, query)?;
-            let key = ObjectKey::new(target.kind, &ns, name);
-            let deleted = state.registry.delete_with_grace(&key, precondition.as_deref(), grace)?;
-            Ok(Json(written.object(&deleted)).into_response())
+        (&Method::DELETE, name) => delete(state, &target, name, written, &body, query),
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// `DELETE` of one object, or of a collection (those its selectors pick).
+fn delete(
+    state: &ApiState,
+    target: &Target,
+    name: Option<&str>,
+    written: View,
+    body: &[u8],
+    query: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let options = delete_options(body, query)?;
+    let warnings = job_warning(target.kind, &options);
+    let response = match name {
+        Some(name) => {
+            let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
+            let deleted = state.registry.delete_with(&key, &options)?;
+            Json(written.object(&deleted)).into_response()
         }
-        (&Method::DELETE, None) => {
+        None => {
             let selector = selectors::parse(target.kind, query)?;
             let (_, items) = state.store().list(target.kind, target.namespace.as_deref());
+            let options = DeleteOptions { resource_version: None, ..options };
             let mut deleted = Vec::new();
-            let (_, grace) = delete_options(&body, query)?;
             for object in items.into_iter().filter(|o| selector.matches(o)) {
-                match state.registry.delete_with_grace(&ObjectKey::of(&object), None, grace) {
+                match state.registry.delete_with(&ObjectKey::of(&object), &options) {
                     Ok(o) => deleted.push(o),
                     Err(ApiError::NotFound { .. }) => {} // gone already, e.g. with its owner
                     Err(e) => return Err(e),
                 }
             }
             let meta = ListMeta { resource_version: state.store().resource_version(), ..ListMeta::default() };
-            Ok(Json(written.list(target.kind, &deleted, &meta)).into_response())
+            Json(written.list(target.kind, &deleted, &meta)).into_response()
         }
-        _ => Err(ApiError::MethodNotAllowed),
-    }
+    };
+    Ok(decode::with_warnings(response, &warnings))
 }
 
 /// A rendered read, with the content type kube-apiserver gives it.
@@ -246,19 +262,45 @@ fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// DeleteOptions from the body and the query: the resourceVersion precondition and
-/// `gracePeriodSeconds`.
-fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<(Option<String>, Option<i64>), ApiError> {
-    let from_query = match query.get("gracePeriodSeconds") {
-        Some(g) => {
+/// DeleteOptions from the body and the query: the resourceVersion precondition,
+/// `gracePeriodSeconds` and the propagation policy (`propagationPolicy`, or the older
+/// `orphanDependents`).
+fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<DeleteOptions, ApiError> {
+    let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    };
+    let grace = match (options["gracePeriodSeconds"].as_i64(), query.get("gracePeriodSeconds")) {
+        (Some(grace), _) => Some(grace),
+        (None, Some(g)) => {
             Some(g.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}")))?)
         }
-        None => None,
+        (None, None) => None,
     };
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((None, from_query));
+    let policy = options["propagationPolicy"].as_str().or(query.get("propagationPolicy").map(String::as_str));
+    let orphan = options["orphanDependents"].as_bool().or(query.get("orphanDependents").map(|o| o == "true"));
+    let propagation = match (policy, orphan) {
+        (Some(policy), Some(_)) => {
+            return Err(registry::delete::invalid_options(FieldError::invalid(
+                "propagationPolicy",
+                format!("{policy:?}"),
+                "orphanDependents and deletionPropagation cannot be both set",
+            )));
+        }
+        (Some(policy), None) => Some(Propagation::parse(policy)?),
+        (None, Some(true)) => Some(Propagation::Orphan),
+        (None, Some(false)) => Some(Propagation::Background),
+        (None, None) => None,
+    };
+    let resource_version = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+    Ok(DeleteOptions { resource_version, grace, propagation })
+}
+
+/// kube-apiserver's warning for a Job deleted with no policy named, which keeps its pods.
+fn job_warning(kind: Kind, options: &DeleteOptions) -> Vec<String> {
+    if kind != Kind::Job || options.propagation.is_some() {
+        return Vec::new();
     }
-    let options: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let precondition = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
-    Ok((precondition, options["gracePeriodSeconds"].as_i64().or(from_query)))
+    vec!["child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning".into()]
 }

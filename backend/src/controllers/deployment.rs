@@ -338,6 +338,29 @@ impl DeploymentController {
         }
     }
 
+    /// Takes on the ReplicaSets that no controller owns and that its selector matches (left by a
+    /// Deployment deleted with `--cascade=orphan`, say), as kube-controller-manager does; says
+    /// whether it took any (their updates bring the Deployment back to be reconciled).
+    fn adopt_orphans(&self, d: &Deployment) -> bool {
+        let Some(spec) = d.spec.as_ref() else { return false };
+        let Ok(selector) = svclab_shared::selector::Selector::from_label_selector(&spec.selector) else { return false };
+        let namespace = d.metadata.namespace.as_deref().unwrap_or_default();
+        let orphans = self.registry.store().list_typed::<ReplicaSet>(Some(namespace)).into_iter().filter(|rs| {
+            super::owners::controller_of(&rs.metadata).is_none()
+                && rs.metadata.deletion_timestamp.is_none()
+                && selector.matches_opt(rs.metadata.labels.as_ref())
+        });
+        let mut adopted = false;
+        for mut rs in orphans {
+            rs.metadata
+                .owner_references
+                .get_or_insert_with(Vec::new)
+                .push(super::owners::reference_to(Kind::Deployment, &d.metadata));
+            adopted |= self.registry.update(Object::ReplicaSet(rs)).is_ok();
+        }
+        adopted
+    }
+
     /// Creates the current template's ReplicaSet, scaled to what the strategy allows at once.
     fn create_new(&self, r: &Rollout) -> Action {
         let (first, _) = if r.recreate {
@@ -428,6 +451,13 @@ impl Reconciler for DeploymentController {
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let Some(r) = self.rollout(key) else { return Action::AwaitChange };
+        // Being deleted: its ReplicaSets are the garbage collector's now.
+        if r.d.metadata.deletion_timestamp.is_some() {
+            return Action::AwaitChange;
+        }
+        if self.adopt_orphans(&r.d) {
+            return Action::AwaitChange;
+        }
         if r.spec.paused == Some(true) {
             self.write_status(&r.d, r.existing.map(|i| &r.all[i]), &r.all, r.max_unavailable);
             return Action::AwaitChange;

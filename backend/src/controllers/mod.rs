@@ -7,6 +7,7 @@
 //! - [`daemonset`]: DaemonSets: a pod on every node the template fits.
 //! - [`revisions`]: ControllerRevisions, the templates StatefulSets and DaemonSets have had.
 //! - [`owners`]: owner references, who controls what.
+//! - [`garbagecollector`]: owners deleted in the foreground or orphaning their dependents.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
@@ -31,6 +32,7 @@ pub mod disruption;
 pub mod endpoints;
 pub mod endpointslicemirroring;
 pub mod endpointslices;
+pub mod garbagecollector;
 pub mod job;
 pub mod loadbalancer;
 pub mod nodelifecycle;

@@ -146,6 +146,11 @@ impl Reconciler for ReplicationManager {
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let store = self.registry.store().clone();
         let Some(object) = store.get(key) else { return Action::AwaitChange };
+        // Being deleted: its pods are the garbage collector's now (a foreground deletion would
+        // otherwise see them replaced as fast as they go).
+        if object.metadata().deletion_timestamp.is_some() {
+            return Action::AwaitChange;
+        }
         let Some(w) = Workload::of(&object) else { return Action::AwaitChange };
         let mut active = Vec::new();
         for pod_object in store.list(Kind::Pod, Some(&w.namespace)).1 {

@@ -8,12 +8,14 @@ mod admission;
 pub use admission::AdmissionCheck;
 mod apply;
 mod defaults;
+pub mod delete;
 pub mod events;
 mod fieldmanager;
 mod ipalloc;
 pub mod patch;
 mod service;
 
+pub use delete::{DeleteOptions, FOREGROUND, ORPHAN, Propagation};
 pub use ipalloc::ClusterIpAllocator;
 pub use patch::Patch;
 pub use service::{PortAllocator, ServiceAllocators};
@@ -233,6 +235,7 @@ impl Registry {
         }
         let mut errs = validation::validate_update(current, &object);
         errs.extend(self.admit(&object));
+        errs.extend(no_new_finalizers(current, &object));
         if !errs.is_empty() {
             return Err(ApiError::invalid(kind, &name, errs));
         }
@@ -241,7 +244,8 @@ impl Registry {
         if let Some(generation) = current.metadata().generation.filter(|_| spec_changed(current, &object)) {
             object.metadata_mut().generation = Some(generation + 1);
         }
-        self.with_reservation(Some(current), object, |o| self.store.update(o))
+        let updated = self.with_reservation(Some(current), object, |o| self.store.update(o))?;
+        self.finalized(updated)
     }
 
     /// Applies a patch (JSON merge, JSON, or strategic merge) to an object (to the latest one
@@ -287,81 +291,6 @@ impl Registry {
         }
         spec.node_name = Some(node.to_string());
         self.store.update(Object::Pod(bound)).map_err(|e| store_error(e, Kind::Pod, name))
-    }
-
-    /// Deletes an object; its dependents (by ownerReference) go with it, and a namespace takes
-    /// everything in it along. A running pod is deleted gracefully (see [`Self::delete_with_grace`]).
-    pub fn delete(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
-        self.delete_with_grace(key, resource_version, None)
-    }
-
-    /// Deletes an object, a pod on a node gracefully: it is marked with a `deletionTimestamp`
-    /// `grace` seconds ahead (its `terminationGracePeriodSeconds` by default) and shows as
-    /// Terminating until its kubelet has stopped it and removes it. A grace of 0 removes it now.
-    pub fn delete_with_grace(
-        &self,
-        key: &ObjectKey,
-        resource_version: Option<&str>,
-        grace: Option<i64>,
-    ) -> Result<Arc<Object>, ApiError> {
-        if key.kind == Kind::Pod {
-            let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
-            if resource_version.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
-                return Err(ApiError::conflict(key.kind, &key.name));
-            }
-            if let Some(pod) = current.downcast::<Pod>() {
-                let spec = pod.spec.clone().unwrap_or_default();
-                let bound = spec.node_name.as_deref().is_some_and(|n| !n.is_empty());
-                let grace = grace.unwrap_or(spec.termination_grace_period_seconds.unwrap_or(30)).max(0);
-                if bound && !svclab_shared::pod::is_finished(pod) && grace > 0 {
-                    let meta = &pod.metadata;
-                    if meta.deletion_grace_period_seconds.is_some_and(|g| g <= grace) {
-                        return Ok(current);
-                    }
-                    let mut marked = pod.clone();
-                    let at = Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-                    marked.metadata.deletion_timestamp = Some(Time(at));
-                    marked.metadata.deletion_grace_period_seconds = Some(grace);
-                    return self.store.update(Object::Pod(marked)).map_err(|e| store_error(e, key.kind, &key.name));
-                }
-            }
-        }
-        self.delete_now(key, resource_version)
-    }
-
-    /// Removes an object at once (a kubelet finishing a pod's graceful deletion, or grace 0).
-    pub fn delete_now(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
-        admission::check_delete(key)?;
-        let deleted = self.store.delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
-        self.after_delete(&deleted);
-        Ok(deleted)
-    }
-
-    fn after_delete(&self, deleted: &Object) {
-        if let Object::Service(svc) = deleted {
-            self.allocators().release_all(svc);
-        }
-        if let Object::Namespace(_) = deleted {
-            for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
-                for object in self.store.list(*kind, Some(deleted.name())).1 {
-                    let _ = self.delete(&ObjectKey::of(&object), None);
-                }
-            }
-            return;
-        }
-        // Background cascading deletion: dependents whose owner is gone go too.
-        let Some(uid) = deleted.metadata().uid.as_deref() else { return };
-        if !deleted.kind().namespaced() {
-            return;
-        }
-        for kind in [Kind::Pod, Kind::ReplicaSet, Kind::EndpointSlice] {
-            for object in self.store.list(kind, Some(deleted.namespace())).1 {
-                let owned = object.metadata().owner_references.iter().flatten().any(|r| r.uid == uid);
-                if owned {
-                    let _ = self.delete(&ObjectKey::of(&object), None);
-                }
-            }
-        }
     }
 
     /// Records an event about an object, as components do (`kubectl get events`).
@@ -441,11 +370,27 @@ fn keep_server_fields(current: &Object, object: &mut Object) {
     new.creation_timestamp = old.creation_timestamp.clone();
     new.generation = old.generation;
     new.deletion_timestamp = old.deletion_timestamp.clone();
+    new.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
     if let (Object::Service(old), Object::Service(new)) = (current, object)
         && let (Some(old), Some(new)) = (old.spec.as_ref(), new.spec.as_mut())
     {
         service::carry_over(old, new);
     }
+}
+
+/// An object being deleted may lose finalizers but gain none (kube-apiserver's rule).
+fn no_new_finalizers(current: &Object, object: &Object) -> Option<validation::FieldError> {
+    current.metadata().deletion_timestamp.as_ref()?;
+    let old = current.metadata().finalizers.clone().unwrap_or_default();
+    let new: Vec<String> =
+        object.metadata().finalizers.iter().flatten().filter(|f| !old.contains(f)).cloned().collect();
+    (!new.is_empty()).then(|| {
+        let listed = new.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+        validation::FieldError::forbidden(
+            "metadata.finalizers",
+            format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{listed}}}"),
+        )
+    })
 }
 
 /// `base` with the status of `from`.

@@ -172,3 +172,79 @@ async fn deployments_roll_forward_and_back() {
         cluster.stop().await;
     }
 }
+
+/// What deletion does to dependents, as the garbage collector does it: `--cascade=orphan`
+/// leaves a Deployment's ReplicaSet and pods running (and a new Deployment adopts them),
+/// `--cascade=foreground` removes the Deployment only after its ReplicaSet and pods, a CronJob
+/// takes its Jobs along, a Job deleted with no policy keeps its pods (with kube-apiserver's
+/// warning), and a finalizer holds an object until it is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_orphans_cascades_and_waits_for_finalizers() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let pods = async || {
+            let names = cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "name"]).await.ok();
+            let mut names: Vec<String> = names.lines().map(String::from).collect();
+            names.sort();
+            names
+        };
+        cluster.kubectl(&["create", "deployment", "web", "--image=luksa/kubia", "--replicas=2"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        let before = pods().await;
+        assert_eq!(before.len(), 2);
+
+        cluster.kubectl(&["delete", "deployment", "web", "--cascade=orphan"]).await.ok();
+        let owners = ["get", "rs", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.ownerReferences}"];
+        assert_eq!(cluster.kubectl(&owners).await.ok(), "");
+        assert_eq!(pods().await, before);
+        cluster.kubectl(&["create", "deployment", "web", "--image=luksa/kubia", "--replicas=2"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        cluster.until(&owners, WITHIN, "the ReplicaSet adopted", |out| out.contains("\"kind\":\"Deployment\"")).await;
+        assert_eq!(pods().await, before, "the adopted ReplicaSet keeps its pods");
+
+        cluster.kubectl(&["delete", "deployment", "web", "--cascade=foreground"]).await.ok();
+        let left = cluster.kubectl(&["get", "rs,pods", "-l", "app=web", "-o", "name"]).await.ok();
+        assert_eq!(left, "", "kubectl waited for the Deployment, which went last");
+
+        cluster
+            .kubectl(&["create", "cronjob", "nightly", "--image=busybox", "--schedule=0 3 * * *", "--", "true"])
+            .await
+            .ok();
+        cluster.kubectl(&["create", "job", "now", "--from=cronjob/nightly"]).await.ok();
+        cluster.kubectl(&["delete", "cronjob", "nightly"]).await.ok();
+        cluster.kubectl(&["get", "job", "now"]).await.fails(1);
+
+        cluster.kubectl(&["create", "job", "once", "--image=busybox", "--", "true"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Complete", "job/once", "--timeout=30s"]).await.ok();
+        let raw = cluster.kubectl(&["delete", "--raw", "/apis/batch/v1/namespaces/default/jobs/once"]).await;
+        assert!(raw.stderr.contains("Warning: child pods are preserved by default when jobs are deleted"), "{raw:?}");
+        cluster.until(&["get", "job", "once", "--ignore-not-found"], WITHIN, "the Job gone", str::is_empty).await;
+        let kept = [
+            "get",
+            "pods",
+            "-l",
+            "job-name=once",
+            "-o",
+            "jsonpath={.items[*].status.phase} {.items[*].metadata.ownerReferences}",
+        ];
+        assert_eq!(cluster.kubectl(&kept).await.ok(), "Succeeded ", "the pod is kept, no longer owned");
+
+        cluster.kubectl(&["create", "configmap", "held", "--from-literal=a=b"]).await.ok();
+        let hold = r#"{"metadata":{"finalizers":["example.com/hold"]}}"#;
+        cluster.kubectl(&["patch", "configmap", "held", "--type=merge", "-p", hold]).await.ok();
+        cluster.kubectl(&["delete", "configmap", "held", "--wait=false"]).await.ok();
+        let marked =
+            cluster.kubectl(&["get", "configmap", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]).await;
+        assert!(!marked.ok().is_empty());
+        let more = r#"{"metadata":{"finalizers":["example.com/hold","example.com/more"]}}"#;
+        let refused = cluster.kubectl(&["patch", "configmap", "held", "--type=merge", "-p", more]).await.fails(1);
+        assert!(
+            refused.contains("metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/more\"}"),
+            "{refused}"
+        );
+        let release = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
+        cluster.kubectl(&["patch", "configmap", "held", "--type=json", "-p", release]).await.ok();
+        cluster.kubectl(&["get", "configmap", "held"]).await.fails(1);
+        cluster.stop().await;
+    }
+}

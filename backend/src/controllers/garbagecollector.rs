@@ -1,0 +1,120 @@
+//! The garbage collector's work that a deletion waits on (kube-controller-manager's
+//! `garbagecollector`): an owner deleted with `propagationPolicy: Orphan` lets go of its
+//! dependents (their ownerReferences to it are removed), and one deleted in the foreground
+//! waits until its dependents are deleted, in the foreground too; then the finalizer is
+//! removed and the owner goes. Background deletion is done by the registry at once.
+
+use super::runtime::{Action, Reconciler, outcome};
+use crate::error::ApiError;
+use crate::registry::{DeleteOptions, FOREGROUND, ORPHAN, Propagation, Registry, retry_on_conflict};
+use crate::store::ObjectKey;
+use std::time::Duration;
+use svclab_shared::{Kind, Object};
+
+pub struct GarbageCollector {
+    registry: Registry,
+}
+
+impl GarbageCollector {
+    pub fn new(registry: Registry) -> Self {
+        GarbageCollector { registry }
+    }
+
+    /// Works off an owner's `orphan` and `foregroundDeletion` finalizers.
+    fn collect(&self, owner: &Object) -> Result<Option<Duration>, ApiError> {
+        let has = |name: &str| owner.metadata().finalizers.iter().flatten().any(|f| f == name);
+        let uid = owner.metadata().uid.clone().unwrap_or_default();
+        if has(ORPHAN) {
+            for dependent in self.registry.dependents(owner) {
+                self.let_go(&ObjectKey::of(&dependent), &uid)?;
+            }
+            self.remove_finalizer(owner, ORPHAN)?;
+        } else if has(FOREGROUND) {
+            let mut blocking = 0;
+            for dependent in self.registry.dependents(owner) {
+                let meta = dependent.metadata();
+                let reference = meta.owner_references.iter().flatten().find(|r| r.uid == uid);
+                blocking += reference.is_some_and(|r| r.block_owner_deletion == Some(true)) as usize;
+                if meta.deletion_timestamp.is_none() {
+                    let options = DeleteOptions { propagation: Some(Propagation::Foreground), ..Default::default() };
+                    match self.registry.delete_with(&ObjectKey::of(&dependent), &options) {
+                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            if blocking == 0 {
+                self.remove_finalizer(owner, FOREGROUND)?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes a dependent's ownerReference to `uid`.
+    fn let_go(&self, key: &ObjectKey, uid: &str) -> Result<(), ApiError> {
+        retry_on_conflict(false, || {
+            let Some(current) = self.registry.store().get(key) else { return Ok(()) };
+            let mut freed = (*current).clone();
+            let references = &mut freed.metadata_mut().owner_references;
+            references.get_or_insert_with(Vec::new).retain(|r| r.uid != uid);
+            if references.as_ref().is_some_and(Vec::is_empty) {
+                *references = None;
+            }
+            self.registry.update(freed).map(|_| ())
+        })
+    }
+
+    fn remove_finalizer(&self, owner: &Object, name: &str) -> Result<(), ApiError> {
+        let key = ObjectKey::of(owner);
+        retry_on_conflict(false, || {
+            let Some(current) = self.registry.store().get(&key) else { return Ok(()) };
+            let mut done = (*current).clone();
+            let finalizers = &mut done.metadata_mut().finalizers;
+            finalizers.get_or_insert_with(Vec::new).retain(|f| f != name);
+            if finalizers.as_ref().is_some_and(Vec::is_empty) {
+                *finalizers = None;
+            }
+            match self.registry.update(done) {
+                Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// Whether the object carries work for the collector.
+fn awaits_collection(object: &Object) -> bool {
+    let meta = object.metadata();
+    meta.deletion_timestamp.is_some() && meta.finalizers.iter().flatten().any(|f| f == ORPHAN || f == FOREGROUND)
+}
+
+impl Reconciler for GarbageCollector {
+    fn name(&self) -> &'static str {
+        "garbagecollector"
+    }
+
+    /// The object itself when it awaits collection, and the owners of a changed or deleted
+    /// dependent (an owner deleted in the foreground waits on it).
+    fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
+        let mut keys = Vec::new();
+        if awaits_collection(object) {
+            keys.push(ObjectKey::of(object));
+        }
+        for o in std::iter::once(object).chain(old) {
+            for r in o.metadata().owner_references.iter().flatten() {
+                if let Some(kind) = Kind::from_type(&r.api_version, &r.kind).filter(|k| k.namespaced()) {
+                    keys.push(ObjectKey::new(kind, o.namespace(), &r.name));
+                }
+            }
+        }
+        keys.dedup();
+        keys
+    }
+
+    async fn reconcile(&mut self, key: &ObjectKey) -> Action {
+        match self.registry.store().get(key) {
+            Some(owner) if awaits_collection(&owner) => outcome(self.name(), key, self.collect(&owner)),
+            _ => Action::AwaitChange,
+        }
+    }
+}
