@@ -5,7 +5,7 @@
 //! and the dashboard share it.
 
 use crate::selector::Selector;
-use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{Node, Service, ServiceSpec};
 use std::net::Ipv4Addr;
 
 /// `spec.type`, defaulted as the API server defaults it.
@@ -55,6 +55,41 @@ pub fn externally_accessible(spec: &ServiceSpec) -> bool {
     let type_ = ServiceType::of(spec);
     type_.is_external()
         || (type_ == ServiceType::ClusterIP && spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty()))
+}
+
+/// The node label naming its zone, which topology-aware routing reads.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// Each node's zone (its [`ZONE_LABEL`]), for the nodes that have one.
+pub type Zones = std::collections::BTreeMap<String, String>;
+
+/// The zones of `nodes`.
+pub fn zones<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Zones {
+    let zone = |n: &Node| Some((n.metadata.name.clone()?, n.metadata.labels.as_ref()?.get(ZONE_LABEL)?.clone()));
+    nodes.into_iter().filter_map(zone).collect()
+}
+
+/// `spec.trafficDistribution`: where the proxy prefers to send traffic, by the hints the
+/// EndpointSlice controller puts on each endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrafficDistribution {
+    /// `PreferSameZone` (and `PreferClose`, its older name): endpoints in the client's zone.
+    SameZone,
+    /// `PreferSameNode`: endpoints on the client's node, else in its zone.
+    SameNode,
+}
+
+impl TrafficDistribution {
+    /// The values kube-apiserver accepts.
+    pub const VALUES: &[&str] = &["PreferClose", "PreferSameZone", "PreferSameNode"];
+
+    pub fn of(spec: &ServiceSpec) -> Option<Self> {
+        match spec.traffic_distribution.as_deref()? {
+            "PreferClose" | "PreferSameZone" => Some(TrafficDistribution::SameZone),
+            "PreferSameNode" => Some(TrafficDistribution::SameNode),
+            _ => None,
+        }
+    }
 }
 
 /// The legacy form of `publishNotReadyAddresses`, still honoured by the endpoints controller.

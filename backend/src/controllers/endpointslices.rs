@@ -1,6 +1,7 @@
 //! The EndpointSlice controller: for each selector service, `discovery.k8s.io/v1` EndpointSlices
 //! of at most 100 endpoints, grouped by port list, with the `ready`, `serving` and `terminating`
-//! conditions, node names and pod references; owned by the service, so they go with it.
+//! conditions, node names, zones and pod references, and the topology hints a service's
+//! `trafficDistribution` asks for; owned by the service, so they go with it.
 
 use super::endpoints::{PodEndpoint, pod_endpoints, selector_of, services_selecting};
 use super::owners::reference_to;
@@ -8,11 +9,14 @@ use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::api::discovery::v1::{
+    Endpoint, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, ForNode, ForZone,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use svclab_shared::selector::Selector;
+use svclab_shared::service::{TrafficDistribution, ZONE_LABEL, Zones};
 use svclab_shared::{Kind, Object};
 
 /// The most endpoints one slice holds (the controller's default `--max-endpoints-per-slice`).
@@ -24,7 +28,23 @@ const CONTROLLER: &str = "endpointslice-controller.k8s.io";
 /// One slice's contents: its ports and endpoints.
 pub type SliceContent = (Vec<EndpointPort>, Vec<Endpoint>);
 
-fn endpoint_of(e: &PodEndpoint) -> Endpoint {
+/// The hints an endpoint in `zone` on `node` gets under `distribution` (the controller's
+/// `trafficdist` heuristics): its own zone for `PreferSameZone`, its own node and zone for
+/// `PreferSameNode`.
+fn hints(distribution: Option<TrafficDistribution>, zone: Option<&str>, node: Option<&str>) -> Option<EndpointHints> {
+    let for_zones = zone.map(|z| vec![ForZone { name: z.to_string() }]);
+    let hints = match distribution? {
+        TrafficDistribution::SameZone => EndpointHints { for_zones, for_nodes: None },
+        TrafficDistribution::SameNode => {
+            EndpointHints { for_zones, for_nodes: node.map(|n| vec![ForNode { name: n.to_string() }]) }
+        }
+    };
+    (hints.for_zones.is_some() || hints.for_nodes.is_some()).then_some(hints)
+}
+
+fn endpoint_of(e: &PodEndpoint, zones: &Zones, distribution: Option<TrafficDistribution>) -> Endpoint {
+    let node = e.address.node_name.as_deref();
+    let zone = node.and_then(|n| zones.get(n)).map(String::as_str);
     Endpoint {
         addresses: vec![e.address.ip.clone()],
         conditions: Some(EndpointConditions {
@@ -35,13 +55,21 @@ fn endpoint_of(e: &PodEndpoint) -> Endpoint {
         hostname: e.address.hostname.clone(),
         node_name: e.address.node_name.clone(),
         target_ref: e.address.target_ref.clone(),
+        zone: zone.map(String::from),
+        hints: hints(distribution, zone, node),
         ..Default::default()
     }
 }
 
-/// The slices a service should have: endpoints grouped by their port list, in chunks of `max`.
-/// Pure.
-pub fn desired_slices<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>, max: usize) -> Vec<SliceContent> {
+/// The slices a service should have: endpoints grouped by their port list, in chunks of `max`,
+/// each with its node's zone. Pure.
+pub fn desired_slices<'a>(
+    svc: &Service,
+    pods: impl IntoIterator<Item = &'a Pod>,
+    zones: &Zones,
+    max: usize,
+) -> Vec<SliceContent> {
+    let distribution = svc.spec.as_ref().and_then(TrafficDistribution::of);
     let mut groups: Vec<(Vec<EndpointPort>, Vec<Endpoint>)> = Vec::new();
     for e in pod_endpoints(svc, pods) {
         let ports: Vec<EndpointPort> = e
@@ -54,9 +82,10 @@ pub fn desired_slices<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod>
                 app_protocol: p.app_protocol.clone(),
             })
             .collect();
+        let endpoint = endpoint_of(&e, zones, distribution);
         match groups.iter_mut().find(|(p, _)| *p == ports) {
-            Some((_, endpoints)) => endpoints.push(endpoint_of(&e)),
-            None => groups.push((ports, vec![endpoint_of(&e)])),
+            Some((_, endpoints)) => endpoints.push(endpoint),
+            None => groups.push((ports, vec![endpoint])),
         }
     }
     let mut out = Vec::new();
@@ -176,6 +205,10 @@ impl EndpointSliceController {
     }
 }
 
+fn zone_of(node: &Object) -> Option<&String> {
+    node.metadata().labels.as_ref()?.get(ZONE_LABEL)
+}
+
 impl Reconciler for EndpointSliceController {
     fn name(&self) -> &'static str {
         "endpointslice-controller"
@@ -189,6 +222,10 @@ impl Reconciler for EndpointSliceController {
                 service.map(|s| ObjectKey::new(Kind::Service, object.namespace(), s)).into_iter().collect()
             }
             Kind::Pod => services_selecting(self.registry.store(), object, old),
+            // A node's zone is every endpoint's on it: the selector services are looked at again.
+            Kind::Node if old.is_some_and(|old| zone_of(old) != zone_of(object)) => {
+                self.registry.store().list(Kind::Service, None).1.iter().map(|s| ObjectKey::of(s)).collect()
+            }
             _ => vec![],
         }
     }
@@ -204,7 +241,8 @@ impl Reconciler for EndpointSliceController {
         };
         let selector = selector_of(&svc).expect("checked above");
         let pods = store.select::<Pod>(&key.namespace, &selector);
-        let mut desired = desired_slices(&svc, pods.iter().map(|p| &**p), MAX_PER_SLICE);
+        let zones = svclab_shared::service::zones(&store.list_typed::<k8s_openapi::api::core::v1::Node>(None));
+        let mut desired = desired_slices(&svc, pods.iter().map(|p| &**p), &zones, MAX_PER_SLICE);
         if desired.is_empty() {
             // A service with no endpoints still has one (empty) slice.
             let ports = svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).map(|p| EndpointPort {
@@ -244,7 +282,7 @@ mod tests {
         .unwrap();
         let mut pods: Vec<Pod> = (0..250).map(|i| pod(i, i % 5 != 0, 8080)).collect();
         pods.push(pod(300, true, 9090));
-        let slices = desired_slices(&svc, &pods, MAX_PER_SLICE);
+        let slices = desired_slices(&svc, &pods, &Zones::new(), MAX_PER_SLICE);
         let sizes: Vec<(i32, usize)> = slices.iter().map(|(p, e)| (p[0].port.unwrap(), e.len())).collect();
         assert_eq!(sizes, [(8080, 100), (8080, 100), (8080, 50), (9090, 1)]);
         let unready = slices[0].1.iter().filter(|e| e.conditions.as_ref().unwrap().ready == Some(false)).count();
@@ -253,5 +291,27 @@ mod tests {
         assert_eq!(first.node_name.as_deref(), Some("node-1"));
         assert_eq!(first.conditions.as_ref().unwrap().terminating, Some(false));
         assert_eq!(first.target_ref.as_ref().unwrap().kind.as_deref(), Some("Pod"));
+        assert_eq!((first.zone.as_ref(), first.hints.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn endpoints_carry_their_zone_and_the_hints_the_distribution_asks_for() {
+        let zones: Zones = [("node-1".to_string(), "zone-a".to_string())].into();
+        let svc = |distribution: &str| -> Service {
+            serde_json::from_value(json!({"metadata": {"name": "kubia"}, "spec": {"selector": {"app": "kubia"},
+                "trafficDistribution": distribution, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}))
+            .unwrap()
+        };
+        let pods = [pod(1, true, 8080)];
+        let endpoint =
+            |distribution: &str| desired_slices(&svc(distribution), &pods, &zones, MAX_PER_SLICE)[0].1[0].clone();
+        let close = endpoint("PreferClose");
+        assert_eq!(close.zone.as_deref(), Some("zone-a"));
+        let hints = close.hints.unwrap();
+        assert_eq!((hints.for_zones.unwrap()[0].name.as_str(), hints.for_nodes), ("zone-a", None));
+        let hints = endpoint("PreferSameNode").hints.unwrap();
+        assert_eq!(hints.for_nodes.unwrap()[0].name, "node-1");
+        let unzoned = desired_slices(&svc("PreferClose"), &pods, &Zones::new(), MAX_PER_SLICE)[0].1[0].clone();
+        assert_eq!((unzoned.zone, unzoned.hints), (None, None));
     }
 }

@@ -1,15 +1,15 @@
 //! The Services informer (client-go's shared informer, kube-rs' reflector): one cache of the
-//! cluster's Services and their Endpoints, kept from one watch of the store, each service with
-//! its typed [`Facts`]. The service proxy, the cluster DNS and the ingress controller subscribe
+//! cluster's Services and their Endpoints, and of the nodes' zones (for topology-aware
+//! routing), kept from one watch of the store, each service with its typed [`Facts`]. The service proxy, the cluster DNS and the ingress controller subscribe
 //! and each derive their own snapshot from the services an [`Update`] names; how long an
 //! Endpoints change took to reach each of them is measured the same way for all three
 //! ([`Update::programmed`], from the endpoints controller's trigger time).
 
-pub use svclab_shared::service::{Facts, ServiceType};
+pub use svclab_shared::service::{Facts, ServiceType, Zones};
 
 use crate::metrics::{Histogram, Triggers};
 use crate::store::{ObjectKey, Store, WatchItem};
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use svclab_shared::{Kind, Object};
@@ -39,6 +39,8 @@ pub struct Update {
     pub relist: bool,
     /// Each changed service (its key is the Service's) with its state now, `None` once deleted.
     pub changed: Vec<(ObjectKey, Option<Arc<ServiceState>>)>,
+    /// The nodes' zones, when they changed (and in every relist).
+    pub zones: Option<Arc<Zones>>,
     /// When the Endpoints changes it carries were made, for the programming latency.
     triggers: Vec<jiff::Timestamp>,
 }
@@ -63,6 +65,7 @@ pub struct Informer {
 #[derive(Default)]
 struct Inner {
     cache: RwLock<Services>,
+    zones: RwLock<Arc<Zones>>,
     /// Subscribers, each sent every update; taken with the cache's updates so that a new one
     /// starts from exactly the state the next update applies to.
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<Update>>>>,
@@ -98,8 +101,9 @@ impl Informer {
         let mut subscribers = self.inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
         let changed = cache.iter().map(|(k, s)| (k.clone(), Some(s.clone()))).collect();
+        let zones = Some(self.inner.zones.read().unwrap_or_else(|e| e.into_inner()).clone());
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(Arc::new(Update { relist: true, changed, triggers: vec![] }));
+        let _ = tx.send(Arc::new(Update { relist: true, changed, zones, triggers: vec![] }));
         subscribers.push(tx);
         Subscription { rx }
     }
@@ -117,6 +121,7 @@ impl Informer {
         while let Some(batch) = watch.next_batch(&cancel).await {
             let mut update = Update::default();
             let mut changed = Vec::new();
+            let mut nodes_changed = false;
             for item in batch {
                 match item {
                     WatchItem::Relist { objects, .. } => {
@@ -124,10 +129,20 @@ impl Informer {
                         changed.clear();
                         changed.extend(objects.iter().filter(|o| o.kind() == Kind::Service).map(|o| ObjectKey::of(o)));
                     }
-                    WatchItem::Change(change) => changed.extend(service_key(&change.object)),
+                    WatchItem::Change(change) => {
+                        nodes_changed |= change.object.kind() == Kind::Node;
+                        changed.extend(service_key(&change.object));
+                    }
                 }
             }
-            if changed.is_empty() && !update.relist {
+            if update.relist || nodes_changed {
+                let zones = svclab_shared::service::zones(&store.list_typed::<Node>(None));
+                let current = self.inner.zones.read().unwrap_or_else(|e| e.into_inner()).clone();
+                if update.relist || *current != zones {
+                    update.zones = Some(Arc::new(zones));
+                }
+            }
+            if changed.is_empty() && !update.relist && update.zones.is_none() {
                 continue;
             }
             changed.sort();
@@ -161,6 +176,9 @@ impl Informer {
                     Some(state) => cache.insert(key.clone(), state.clone()),
                     None => cache.remove(key),
                 };
+            }
+            if let Some(zones) = &update.zones {
+                *self.inner.zones.write().unwrap_or_else(|e| e.into_inner()) = zones.clone();
             }
         }
         let update = Arc::new(update);

@@ -345,7 +345,7 @@ impl Listeners {
             UdpFront::NodePort { node, port } => {
                 let route = table.node_port(port, Protocol::Udp)?;
                 let node = &self.nodes[node];
-                let chosen = route.pick(Entry::External { node: &node.name }, source, affinity).ok()?;
+                let chosen = route.pick(Entry::External { node: &node.name }, source, affinity, table.zones()).ok()?;
                 let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
                 let real = self.network.resolve(backend, Protocol::Udp).ok()?;
                 Some((real, if route.external_local { source } else { node.ip }))
@@ -400,7 +400,7 @@ impl Listeners {
         let front = SocketAddrV4::new(node.ip, port);
         let client = self.network.source_of(peer, SocketAddr::V4(front));
         let traces = self.network.traces();
-        let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity) {
+        let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity, table.zones()) {
             Ok(chosen) => chosen,
             Err(NoRoute::NoLocalEndpoints(_)) => {
                 traces.record(peer, || Hop {

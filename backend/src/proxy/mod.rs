@@ -11,9 +11,9 @@ mod table;
 
 pub use affinity::Affinity;
 pub use router::ServiceRouter;
-pub use table::{Backend, Entry, NoRoute, ProxyTable, Reason, Route, ServicePortRoute};
+pub use table::{Backend, Entry, NoRoute, Place, ProxyTable, Reason, Route, ServicePortRoute};
 
-use crate::informer::Informer;
+use crate::informer::{Informer, Zones};
 use crate::metrics::Metrics;
 use crate::store::ObjectKey;
 use std::collections::HashMap;
@@ -33,11 +33,15 @@ pub async fn run_proxier(
 ) {
     let mut updates = informer.subscribe();
     let mut routes: HashMap<ObjectKey, Routes> = HashMap::new();
+    let mut zones = Arc::new(Zones::new());
     // Every update already waiting is taken before publishing once.
     while let Some(batch) = updates.next_batch(&cancel).await {
         for update in &batch {
             if update.relist {
                 routes.clear();
+            }
+            if let Some(new) = &update.zones {
+                zones = new.clone();
             }
             for (key, state) in &update.changed {
                 match state {
@@ -46,7 +50,7 @@ pub async fn run_proxier(
                 };
             }
         }
-        table.send_replace(Arc::new(ProxyTable::new(routes.values().flatten().cloned())));
+        table.send_replace(Arc::new(ProxyTable::new(routes.values().flatten().cloned(), zones.clone())));
         for update in &batch {
             update.programmed(&metrics.network_programming);
         }

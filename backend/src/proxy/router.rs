@@ -41,7 +41,7 @@ impl Router for ServiceRouter {
         let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
         let client_node = self.plan.node_of_pod(from);
         let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
-        let route = route.pick(entry, from, &self.affinity).map_err(|e| match e {
+        let route = route.pick(entry, from, &self.affinity, table.zones()).map_err(|e| match e {
             NoRoute::NoEndpoints => DialError::Refused,
             NoRoute::NoLocalEndpoints(_) => DialError::Dropped,
         })?;

@@ -1,14 +1,16 @@
 //! The proxy table: each service port's entry points (cluster IP, node port, load-balancer IP),
-//! its ready endpoints and its policies, and the pure choice of an endpoint for a connection.
+//! its ready endpoints and its policies, the nodes' zones, and the pure choice of an endpoint
+//! for a connection.
 
 use super::affinity::Affinity;
 use crate::addr::{Protocol, VirtualAddr};
-use crate::informer::{ServiceState, ServiceType};
+use crate::informer::{ServiceState, ServiceType, Zones};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
+use svclab_shared::service::TrafficDistribution;
 
 /// One ready endpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +42,8 @@ pub struct ServicePortRoute {
     pub internal_local: bool,
     /// The health-check node port of a `Local` load-balancer service.
     pub health_check_port: Option<u16>,
+    /// `trafficDistribution`, and its value as written.
+    pub distribution: Option<(TrafficDistribution, &'static str)>,
 }
 
 /// How a connection reached the service, which decides the policy that applies.
@@ -65,8 +69,8 @@ pub struct Route {
 pub struct Reason {
     /// How many endpoints were candidates.
     pub among: usize,
-    /// The Local traffic policy that narrowed them to one node, and that node.
-    pub local: Option<(&'static str, String)>,
+    /// The Local traffic policy or traffic distribution that narrowed them, and to where.
+    pub local: Option<(&'static str, Place)>,
     /// ClientIP affinity: the client, the timeout, and whether an earlier choice was kept.
     pub affinity: Option<(Ipv4Addr, Duration, bool)>,
 }
@@ -83,13 +87,29 @@ impl std::fmt::Display for Reason {
         let n = self.among;
         let plural = if n == 1 { "" } else { "s" };
         match &self.local {
-            Some((policy, node)) => write!(f, "{policy}: random among {n} ready endpoint{plural} on {node}")?,
+            Some((policy, place)) => write!(f, "{policy}: random among {n} ready endpoint{plural} {place}")?,
             None => write!(f, "random among {n} ready endpoint{plural}")?,
         }
         if let Some((client, timeout, false)) = self.affinity {
             write!(f, "; sessionAffinity ClientIP pins {client} to it for {}s", timeout.as_secs())?;
         }
         Ok(())
+    }
+}
+
+/// Where the candidates were narrowed to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Place {
+    Node(String),
+    Zone(String),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Node(node) => write!(f, "on {node}"),
+            Place::Zone(zone) => write!(f, "in zone {zone}"),
+        }
     }
 }
 
@@ -103,8 +123,14 @@ pub enum NoRoute {
 }
 
 impl ServicePortRoute {
-    /// Picks the endpoint for a new connection from `client`.
-    pub fn pick(self: &Arc<Self>, entry: Entry, client: Ipv4Addr, affinity: &Affinity) -> Result<Route, NoRoute> {
+    /// Picks the endpoint for a new connection from `client`; `zones` are the nodes' zones.
+    pub fn pick(
+        self: &Arc<Self>,
+        entry: Entry,
+        client: Ipv4Addr,
+        affinity: &Affinity,
+        zones: &Zones,
+    ) -> Result<Route, NoRoute> {
         if self.backends.is_empty() {
             return Err(NoRoute::NoEndpoints);
         }
@@ -115,22 +141,30 @@ impl ServicePortRoute {
             }
             _ => None,
         };
-        let on_node = |b: &&Backend| local.is_none_or(|(_, node)| b.node.as_deref() == Some(node));
-        let among = self.backends.iter().filter(on_node).count();
+        let narrowed = match local {
+            Some((policy, node)) => Some((policy, Place::Node(node.to_string()))),
+            None => self.topology(entry, zones),
+        };
+        let zone_of = |b: &Backend| b.node.as_deref().and_then(|n| zones.get(n));
+        let fits = |b: &&Backend| match &narrowed {
+            None => true,
+            Some((_, Place::Node(node))) => b.node.as_deref() == Some(node),
+            Some((_, Place::Zone(zone))) => zone_of(b) == Some(zone),
+        };
+        let among = self.backends.iter().filter(fits).count();
         if among == 0 {
             return Err(NoRoute::NoLocalEndpoints(local.map(|(_, n)| n.to_string()).unwrap_or_default()));
         }
-        let mut reason = Reason { among, local: local.map(|(p, n)| (p, n.to_string())), affinity: None };
+        let mut reason = Reason { among, local: narrowed.clone(), affinity: None };
         let chosen = match self.affinity {
-            None => self.backends.iter().filter(on_node).nth(rand::rng().random_range(0..among)),
+            None => self.backends.iter().filter(fits).nth(rand::rng().random_range(0..among)),
             Some(timeout) => {
                 let key = (self.service.clone(), self.port_name.clone(), self.protocol, client);
                 let kept = affinity
                     .get(&key, timeout)
-                    .and_then(|(ip, port)| self.backends.iter().filter(on_node).find(|b| b.ip == ip && b.port == port));
+                    .and_then(|(ip, port)| self.backends.iter().filter(fits).find(|b| b.ip == ip && b.port == port));
                 reason.affinity = Some((client, timeout, kept.is_some()));
-                let chosen =
-                    kept.or_else(|| self.backends.iter().filter(on_node).nth(rand::rng().random_range(0..among)));
+                let chosen = kept.or_else(|| self.backends.iter().filter(fits).nth(rand::rng().random_range(0..among)));
                 if let Some(b) = chosen {
                     affinity.touch(key, (b.ip, b.port));
                 }
@@ -140,6 +174,32 @@ impl ServicePortRoute {
         let backend = chosen.expect("among > 0").clone();
         Ok(Route { route: self.clone(), backend, reason })
     }
+
+    /// kube-proxy's topology mode for traffic arriving at a node, from the hints the
+    /// EndpointSlice controller gives every endpoint under `trafficDistribution` (its own node
+    /// and zone): the client's node under `PreferSameNode` when every endpoint has a node and one
+    /// is on it; else the client's zone when every endpoint's node has a zone and one is in it;
+    /// else no narrowing. Traffic from the host itself arrives at no node.
+    fn topology(&self, entry: Entry, zones: &Zones) -> Option<(&'static str, Place)> {
+        let (distribution, name) = self.distribution?;
+        let node = match entry {
+            Entry::ClusterIp { client_node } => client_node?,
+            Entry::External { node } => node,
+        };
+        fn on(b: &Backend) -> Option<&str> {
+            b.node.as_deref()
+        }
+        if distribution == TrafficDistribution::SameNode
+            && self.backends.iter().all(|b| on(b).is_some())
+            && self.backends.iter().any(|b| on(b) == Some(node))
+        {
+            return Some((name, Place::Node(node.to_string())));
+        }
+        let zone = zones.get(node)?;
+        let zone_of = |b: &Backend| b.node.as_deref().and_then(|n| zones.get(n));
+        (self.backends.iter().all(|b| zone_of(b).is_some()) && self.backends.iter().any(|b| zone_of(b) == Some(zone)))
+            .then(|| (name, Place::Zone(zone.clone())))
+    }
 }
 
 /// An immutable snapshot of every service port's routes, indexed by entry point.
@@ -148,11 +208,12 @@ pub struct ProxyTable {
     cluster: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
     node_ports: HashMap<(u16, Protocol), Arc<ServicePortRoute>>,
     load_balancers: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
+    zones: Arc<Zones>,
 }
 
 impl ProxyTable {
-    pub fn new(routes: impl IntoIterator<Item = Arc<ServicePortRoute>>) -> Self {
-        let mut table = ProxyTable::default();
+    pub fn new(routes: impl IntoIterator<Item = Arc<ServicePortRoute>>, zones: Arc<Zones>) -> Self {
+        let mut table = ProxyTable { zones, ..ProxyTable::default() };
         for route in routes {
             if let Some(addr) = route.cluster {
                 table.cluster.insert(addr, route.clone());
@@ -166,6 +227,11 @@ impl ProxyTable {
             }
         }
         table
+    }
+
+    /// The nodes' zones, for [`ServicePortRoute::pick`].
+    pub fn zones(&self) -> &Zones {
+        &self.zones
     }
 
     pub fn cluster_ip(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
@@ -214,6 +280,10 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
         vec![]
     };
     let external = ty.is_external();
+    let distribution = TrafficDistribution::of(spec).and_then(|d| {
+        let written = spec.traffic_distribution.as_deref()?;
+        Some((d, *TrafficDistribution::VALUES.iter().find(|v| **v == written)?))
+    });
     let mut out = Vec::new();
     for port in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else { continue };
@@ -252,6 +322,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
                 .health_check_node_port
                 .filter(|_| ty == ServiceType::LoadBalancer)
                 .map(|p| p as u16),
+            distribution,
         }));
     }
     out

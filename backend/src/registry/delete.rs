@@ -3,7 +3,7 @@
 //! the last is removed), and what happens to dependents (`propagationPolicy`): deleted after
 //! their owner (Background, done here at once), before it (Foreground), or let go (Orphan). The
 //! last two are the `foregroundDeletion` and `orphan` finalizers, which the garbage collector
-//! (`controllers::garbagecollector`) works off.
+//! controller works off.
 
 use super::{Registry, admission, store_error};
 use crate::error::ApiError;

@@ -123,3 +123,61 @@ async fn section_5_2_services_for_what_is_outside_the_cluster() {
         cluster.stop().await;
     }
 }
+
+/// `trafficDistribution: PreferClose` with nodes labelled into zones: the EndpointSlices carry
+/// each endpoint's zone and hint, a pod's connections stay in its zone (on a node with no
+/// endpoint of its own), follow the node when it is relabelled, and a value Kubernetes does not
+/// know is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: kubia}\nspec:\n  selector: {app: kubia}\n  trafficDistribution: DISTRIBUTION\n  ports: [{port: 80, targetPort: 8080}]\n";
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let zone = "topology.kubernetes.io/zone";
+        cluster.kubectl(&["label", "node", "node-1", "node-3", &format!("{zone}=zone-a")]).await.ok();
+        cluster.kubectl(&["label", "node", "node-2", &format!("{zone}=zone-b")]).await.ok();
+        for (name, node) in [("kubia-1", "node-1"), ("kubia-2", "node-2"), ("client", "node-3")] {
+            let overrides = format!(r#"{{"spec":{{"nodeName":"{node}"}}}}"#);
+            let labels = if name == "client" { "app=client" } else { "app=kubia" };
+            let run = ["run", name, "--image=luksa/kubia", "--labels", labels, "--overrides", &overrides];
+            cluster.kubectl(&run).await.ok();
+        }
+        let bogus = cluster.file("bogus.yaml", &SERVICE.replace("DISTRIBUTION", "PreferFar"));
+        let refused = cluster.kubectl(&["apply", "-f", bogus.to_str().unwrap()]).await.fails(1);
+        assert!(refused.contains("spec.trafficDistribution: Unsupported value: \"PreferFar\""), "{refused}");
+        let file = cluster.file("kubia.yaml", &SERVICE.replace("DISTRIBUTION", "PreferClose"));
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        running_pods(&cluster, 2).await;
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/client", "--timeout=30s"]).await.ok();
+        let hints = [
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=kubia",
+            "-o",
+            "jsonpath={range .items[*].endpoints[*]}{.nodeName}:{.zone}:{.hints.forZones[0].name} {end}",
+        ];
+        let two = |out: &str| out.split_whitespace().count() == 2;
+        let slices = cluster.until(&hints, READY_IN, "two hinted endpoints", two).await;
+        let mut slices: Vec<&str> = slices.split_whitespace().collect();
+        slices.sort();
+        assert_eq!(slices, ["node-1:zone-a:zone-a", "node-2:zone-b:zone-b"]);
+
+        let hits = async || {
+            let mut hit = Vec::new();
+            for _ in 0..8 {
+                hit.push(cluster.kubectl(&["exec", "client", "--", "curl", "-s", "kubia"]).await.ok());
+            }
+            hit.sort();
+            hit.dedup();
+            hit
+        };
+        assert_eq!(hits().await, ["You've hit kubia-1\n"], "node-3 is in zone-a, where kubia-1 runs");
+        cluster.kubectl(&["label", "node", "node-3", &format!("{zone}=zone-b"), "--overwrite"]).await.ok();
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while hits().await != ["You've hit kubia-2\n"] {
+            assert!(tokio::time::Instant::now() < deadline, "node-3 moved to zone-b, where kubia-2 runs");
+        }
+        cluster.stop().await;
+    }
+}

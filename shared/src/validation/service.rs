@@ -158,6 +158,15 @@ fn validate_traffic_policies(spec: &ServiceSpec) -> Vec<FieldError> {
     {
         errs.push(FieldError::not_supported("spec.internalTrafficPolicy", policy, TRAFFIC_POLICIES));
     }
+    if let Some(distribution) = spec.traffic_distribution.as_deref()
+        && !crate::service::TrafficDistribution::VALUES.contains(&distribution)
+    {
+        errs.push(FieldError::not_supported(
+            "spec.trafficDistribution",
+            distribution,
+            crate::service::TrafficDistribution::VALUES,
+        ));
+    }
     if let Some(port) = spec.health_check_node_port.filter(|p| *p != 0)
         && !needs_health_check(spec)
     {

@@ -109,6 +109,12 @@ fn traffic_policies_are_checked_as_kube_apiserver_does() {
         ["spec.internalTrafficPolicy: Unsupported value: \"Bogus\": supported values: \"Cluster\", \"Local\""]
     );
     assert_eq!(
+        svc(json!({"trafficDistribution": "PreferFar"})),
+        [
+            "spec.trafficDistribution: Unsupported value: \"PreferFar\": supported values: \"PreferClose\", \"PreferSameZone\", \"PreferSameNode\""
+        ]
+    );
+    assert_eq!(
         svc(json!({"type": "NodePort", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31000})),
         [
             "spec.healthCheckNodePort: Invalid value: 31000: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"

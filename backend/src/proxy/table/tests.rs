@@ -37,12 +37,12 @@ fn ports_match_endpoint_ports_by_name_and_skip_unready_addresses() {
     let https = one(&routes, "https");
     assert_eq!(https.backends.iter().map(|b| b.port).collect::<BTreeSet<_>>(), [8443].into());
     assert_eq!(https.backends.len(), 3, "the unready address is not a backend");
-    let table = ProxyTable::new(routes);
+    let table = ProxyTable::new(routes, Arc::default());
     let addr = VirtualAddr { ip: Ipv4Addr::new(10, 96, 0, 20), port: 80, protocol: Protocol::Tcp };
     let chosen = table
         .cluster_ip(&addr)
         .unwrap()
-        .pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default())
+        .pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default(), &Zones::new())
         .unwrap();
     assert_eq!(chosen.backend.port, 8080);
     assert_eq!(chosen.reason.to_string(), "random among 3 ready endpoints");
@@ -52,7 +52,8 @@ fn ports_match_endpoint_ports_by_name_and_skip_unready_addresses() {
 fn no_ready_endpoints_means_refused_and_headless_or_external_names_are_not_proxied() {
     let svc = service(json!({"clusterIP": "10.96.0.20", "ports": [{"port": 80, "protocol": "TCP"}]}));
     let route = routes_for(&svc, None).remove(0);
-    let err = route.pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default()).unwrap_err();
+    let err =
+        route.pick(Entry::ClusterIp { client_node: None }, CLIENT, &Affinity::default(), &Zones::new()).unwrap_err();
     assert_eq!(err, NoRoute::NoEndpoints);
     assert!(routes_for(&service(json!({"clusterIP": "None", "ports": [{"port": 80}]})), None).is_empty());
     assert!(routes_for(&service(json!({"type": "ExternalName", "externalName": "example.com"})), None).is_empty());
@@ -66,16 +67,17 @@ fn client_ip_affinity_sticks_and_none_spreads() {
     let route = one(&routes_for(&sticky, Some(&endpoints())), "http");
     let affinity = Affinity::default();
     let entry = Entry::ClusterIp { client_node: None };
-    let first = route.pick(entry, CLIENT, &affinity).unwrap();
+    let first = route.pick(entry, CLIENT, &affinity, &Zones::new()).unwrap();
     assert!(first.reason.to_string().contains("sessionAffinity ClientIP pins 10.244.9.9"), "{}", first.reason);
     for _ in 0..15 {
-        let again = route.pick(entry, CLIENT, &affinity).unwrap();
+        let again = route.pick(entry, CLIENT, &affinity, &Zones::new()).unwrap();
         assert_eq!(again.backend, first.backend);
         assert!(again.reason.to_string().starts_with("sessionAffinity ClientIP: 10.244.9.9 stays"), "{}", again.reason);
     }
     let plain = service(json!({"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}));
     let route = one(&routes_for(&plain, Some(&endpoints())), "http");
-    let hit: BTreeSet<_> = (0..200).map(|_| route.pick(entry, CLIENT, &affinity).unwrap().backend.ip).collect();
+    let hit: BTreeSet<_> =
+        (0..200).map(|_| route.pick(entry, CLIENT, &affinity, &Zones::new()).unwrap().backend.ip).collect();
     assert_eq!(hit.len(), 3, "without affinity one client reaches every endpoint");
 }
 
@@ -84,19 +86,19 @@ fn local_traffic_policies_keep_traffic_on_the_node() {
     let svc = service(json!({"type": "NodePort", "clusterIP": "10.96.0.20", "externalTrafficPolicy": "Local",
         "internalTrafficPolicy": "Local", "ports": [{"name": "http", "port": 80, "nodePort": 30123, "protocol": "TCP"}]}));
     let routes = routes_for(&svc, Some(&endpoints()));
-    let table = ProxyTable::new(routes);
+    let table = ProxyTable::new(routes, Arc::default());
     let route = table.node_port(30123, Protocol::Tcp).unwrap();
     let affinity = Affinity::default();
     for _ in 0..20 {
-        let r = route.pick(Entry::External { node: "node-2" }, CLIENT, &affinity).unwrap();
+        let r = route.pick(Entry::External { node: "node-2" }, CLIENT, &affinity, &Zones::new()).unwrap();
         assert_eq!(r.backend.node.as_deref(), Some("node-2"));
         assert_eq!(r.reason.to_string(), "externalTrafficPolicy: Local: random among 2 ready endpoints on node-2");
     }
-    let err = route.pick(Entry::External { node: "node-3" }, CLIENT, &affinity).unwrap_err();
+    let err = route.pick(Entry::External { node: "node-3" }, CLIENT, &affinity, &Zones::new()).unwrap_err();
     assert_eq!(err, NoRoute::NoLocalEndpoints("node-3".into()));
-    let r = route.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity).unwrap();
+    let r = route.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &Zones::new()).unwrap();
     assert_eq!(r.backend.pod.as_deref(), Some("kubia-a"));
-    assert!(route.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity).is_err());
+    assert!(route.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &Zones::new()).is_err());
 }
 
 #[test]
@@ -104,10 +106,44 @@ fn load_balancer_addresses_come_from_the_status() {
     let mut svc = service(json!({"type": "LoadBalancer", "clusterIP": "10.96.0.20",
         "ports": [{"name": "http", "port": 80, "nodePort": 30124, "protocol": "TCP"}]}));
     svc.status = serde_json::from_value(json!({"loadBalancer": {"ingress": [{"ip": "127.0.2.1"}]}})).unwrap();
-    let table = ProxyTable::new(routes_for(&svc, Some(&endpoints())));
+    let table = ProxyTable::new(routes_for(&svc, Some(&endpoints())), Arc::default());
     let addr = VirtualAddr { ip: Ipv4Addr::new(127, 0, 2, 1), port: 80, protocol: Protocol::Tcp };
     assert!(table.load_balancer(&addr).is_some());
     assert!(table.node_port(30124, Protocol::Tcp).is_some());
     let cluster_ip_only = service(json!({"clusterIP": "10.96.0.21", "ports": [{"port": 80, "nodePort": 30125}]}));
-    assert!(ProxyTable::new(routes_for(&cluster_ip_only, None)).node_port(30125, Protocol::Tcp).is_none());
+    assert!(
+        ProxyTable::new(routes_for(&cluster_ip_only, None), Arc::default()).node_port(30125, Protocol::Tcp).is_none()
+    );
+}
+
+#[test]
+fn traffic_distribution_keeps_traffic_in_the_clients_zone_or_on_its_node() {
+    let zones: Zones =
+        [("node-1", "zone-a"), ("node-2", "zone-b"), ("node-3", "zone-a")].map(|(n, z)| (n.into(), z.into())).into();
+    let svc = |distribution: &str| {
+        service(json!({"type": "NodePort", "clusterIP": "10.96.0.20", "trafficDistribution": distribution,
+            "ports": [{"name": "http", "port": 80, "nodePort": 30123, "protocol": "TCP"}]}))
+    };
+    let affinity = Affinity::default();
+    let close = one(&routes_for(&svc("PreferClose"), Some(&endpoints())), "http");
+    for _ in 0..20 {
+        // node-3 has no endpoint, but its zone does (node-1's).
+        let r = close.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
+        assert_eq!(r.backend.pod.as_deref(), Some("kubia-a"));
+        assert_eq!(r.reason.to_string(), "PreferClose: random among 1 ready endpoint in zone zone-a");
+        let r = close.pick(Entry::External { node: "node-2" }, CLIENT, &affinity, &zones).unwrap();
+        assert_eq!(r.backend.node.as_deref(), Some("node-2"));
+    }
+    // From the host, or with a node that has no zone, every endpoint is a candidate.
+    let r = close.pick(Entry::ClusterIp { client_node: None }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(r.reason.to_string(), "random among 3 ready endpoints");
+    let unzoned: Zones = [("node-1".to_string(), "zone-a".to_string())].into();
+    let r = close.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &unzoned).unwrap();
+    assert_eq!(r.reason.to_string(), "random among 3 ready endpoints", "an endpoint without a zone: no hints");
+
+    let same_node = one(&routes_for(&svc("PreferSameNode"), Some(&endpoints())), "http");
+    let r = same_node.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(r.reason.to_string(), "PreferSameNode: random among 1 ready endpoint on node-1");
+    let r = same_node.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(r.reason.to_string(), "PreferSameNode: random among 1 ready endpoint in zone zone-a");
 }
