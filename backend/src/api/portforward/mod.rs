@@ -22,6 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// What a forwarded connection holds of the client's data before the session stops reading
+/// (chunks of a WebSocket message each).
+const UPLOAD_CHUNKS: usize = 64;
+
 /// The WebSocket subprotocol client-go's tunnelling dialer asks for.
 const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 
@@ -68,7 +72,7 @@ struct Pair {
     error: Option<u32>,
     data: Option<u32>,
     /// What the client sends on the data stream, for the pod; `None` once it is done sending.
-    to_pod: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    to_pod: Option<mpsc::Sender<Vec<u8>>>,
 }
 
 /// One SPDY session over the WebSocket: frames in, handled one at a time; frames out through
@@ -129,9 +133,17 @@ async fn session(socket: WebSocket, state: ApiState, pod: Target) {
                 Ok(None) => break,
                 Err(e) => Err(e),
             };
-            if let Err(e) = handled {
-                tracing::debug!(error = %e, "port-forward: not SPDY as client-go speaks it");
-                break 'read;
+            match handled {
+                // Waits while the pod's side is behind: the client is then no longer read, and
+                // TCP holds it back (spdystream sends without regard to SPDY's windows).
+                Ok(Some((to_pod, data))) => {
+                    let _ = to_pod.send(data).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "port-forward: not SPDY as client-go speaks it");
+                    break 'read;
+                }
             }
         }
     }
@@ -140,21 +152,26 @@ async fn session(socket: WebSocket, state: ApiState, pod: Target) {
     let _ = writer.await;
 }
 
+/// Bytes for a pod, and the channel to its connection.
+type ForPod = (mpsc::Sender<Vec<u8>>, Vec<u8>);
+
 impl Session {
     fn send(&self, frame: Vec<u8>) {
         let _ = self.out.send(frame);
     }
 
-    fn handle(&mut self, frame: Frame) -> Result<(), spdy::SpdyError> {
+    /// Handles one frame; data for a pod comes back to be sent on, which may have to wait.
+    fn handle(&mut self, frame: Frame) -> Result<Option<ForPod>, spdy::SpdyError> {
+        let mut for_pod = None;
         match frame {
             Frame::Control { kind: spdy::SYN_STREAM, payload, .. } => self.open(&payload)?,
             Frame::Data { stream, flags, data } => {
-                let Some(pair) = self.streams.get(&stream).and_then(|r| self.pairs.get_mut(r)) else { return Ok(()) };
+                let Some(pair) = self.streams.get(&stream).and_then(|r| self.pairs.get_mut(r)) else { return Ok(None) };
                 if pair.data != Some(stream) {
-                    return Ok(());
+                    return Ok(None);
                 }
                 if let Some(to_pod) = pair.to_pod.as_ref().filter(|_| !data.is_empty()) {
-                    let _ = to_pod.send(data);
+                    for_pod = Some((to_pod.clone(), data));
                 }
                 if flags & FLAG_FIN != 0 {
                     pair.to_pod = None;
@@ -172,7 +189,7 @@ impl Session {
             // SETTINGS, WINDOW_UPDATE, HEADERS and GOAWAY need nothing (the client closes the socket).
             Frame::Control { .. } => {}
         }
-        Ok(())
+        Ok(for_pod)
     }
 
     /// A stream the client opens: replied to, and paired with its request's other stream; the
@@ -196,7 +213,7 @@ impl Session {
         }
         self.streams.insert(id, request);
         if let (Some(error), Some(data), None) = (pair.error, pair.data, &pair.to_pod) {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(UPLOAD_CHUNKS);
             pair.to_pod = Some(tx);
             let copy =
                 forward(self.state.clone(), self.pod.clone(), pair.port, (error, data), rx, self.data_out.clone());
@@ -226,7 +243,7 @@ async fn forward(
     pod: Target,
     port: u16,
     (error, data): (u32, u32),
-    mut from_client: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut from_client: mpsc::Receiver<Vec<u8>>,
     out: mpsc::Sender<Vec<u8>>,
 ) {
     let end = async |out: &mpsc::Sender<Vec<u8>>| {
