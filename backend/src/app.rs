@@ -243,6 +243,8 @@ impl App {
         tracker.spawn(runtime::run(Scheduler::new(registry.clone()), store.clone(), cancel.clone()));
         let collector = crate::controllers::garbagecollector::GarbageCollector::new(registry.clone());
         tracker.spawn(runtime::run(collector, store.clone(), cancel.clone()));
+        let namespaces = crate::controllers::namespace::NamespaceController::new(registry.clone());
+        tracker.spawn(runtime::run(namespaces, store.clone(), cancel.clone()));
         let nodes = crate::controllers::nodelifecycle::NodeLifecycleController::new(registry.clone());
         tracker.spawn(runtime::run(nodes, store.clone(), cancel.clone()));
         let deployments = crate::controllers::deployment::DeploymentController::new(registry.clone());

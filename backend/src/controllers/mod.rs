@@ -8,6 +8,7 @@
 //! - [`revisions`]: ControllerRevisions, the templates StatefulSets and DaemonSets have had.
 //! - [`owners`]: owner references, who controls what.
 //! - [`garbagecollector`]: owners deleted in the foreground or orphaning their dependents.
+//! - [`namespace`]: terminating namespaces emptied, then removed.
 //! - [`scheduler`]: binds pods to nodes.
 //! - [`endpoints`]: Endpoints from service selectors and pod readiness.
 //! - [`endpointslices`]: EndpointSlices beside them.
@@ -35,6 +36,7 @@ pub mod endpointslices;
 pub mod garbagecollector;
 pub mod job;
 pub mod loadbalancer;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod owners;
 pub mod quota;

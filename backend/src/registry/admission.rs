@@ -64,6 +64,27 @@ pub(super) fn check_references(store: &Store, object: &Object) -> Result<(), Api
     )))
 }
 
+/// The NamespaceLifecycle plugin's rule for creates: nothing new in a namespace being deleted
+/// (events excepted, which its controllers still record).
+pub(super) fn check_create(store: &Store, object: &Object) -> Result<(), ApiError> {
+    let kind = object.kind();
+    if !kind.namespaced() || kind == Kind::Event {
+        return Ok(());
+    }
+    let namespace = store.get(&ObjectKey::new(Kind::Namespace, "", object.namespace()));
+    if namespace.is_some_and(|ns| ns.metadata().deletion_timestamp.is_some()) {
+        let meta = object.metadata();
+        let name =
+            meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default();
+        return Err(ApiError::Forbidden(format!(
+            "{} \"{name}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+            crate::error::resource_name(kind),
+            object.namespace()
+        )));
+    }
+    Ok(())
+}
+
 /// The NamespaceLifecycle plugin's rule for deletes: `default`, `kube-system` and `kube-public`
 /// stay (the `kubernetes` and `kube-dns` services live in them).
 pub(super) fn check_delete(key: &ObjectKey) -> Result<(), ApiError> {

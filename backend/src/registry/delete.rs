@@ -3,7 +3,8 @@
 //! the last is removed), and what happens to dependents (`propagationPolicy`): deleted after
 //! their owner (Background, done here at once), before it (Foreground), or let go (Orphan). The
 //! last two are the `foregroundDeletion` and `orphan` finalizers, which the garbage collector
-//! controller works off.
+//! controller works off. A namespace is marked `Terminating`, its content is deleted, and it
+//! goes once nothing is left in it (the namespace controller finishes what has to wait).
 
 use super::{Registry, admission, store_error};
 use crate::error::ApiError;
@@ -106,6 +107,9 @@ impl Registry {
             return Err(ApiError::conflict(key.kind, &key.name));
         }
         admission::check_delete(key)?;
+        if key.kind == Kind::Namespace {
+            return self.terminate_namespace(&current);
+        }
         let propagation = options.propagation.unwrap_or(Propagation::default_for(key.kind));
         let mut marked = (*current).clone();
         let meta = marked.metadata_mut();
@@ -191,6 +195,51 @@ impl Registry {
             .flat_map(|kind| self.store.list(*kind, Some(owner.namespace())).1)
             .filter(|o| o.metadata().owner_references.iter().flatten().any(|r| r.uid == uid))
             .collect()
+    }
+
+    /// Marks a namespace `Terminating` and deletes what is in it; it goes now if that left it
+    /// empty, else when [`Self::finish_namespace`] finds it so.
+    fn terminate_namespace(&self, current: &Arc<Object>) -> Result<Arc<Object>, ApiError> {
+        let marked = match &**current {
+            Object::Namespace(ns) if ns.metadata.deletion_timestamp.is_none() => {
+                let mut ns = ns.clone();
+                ns.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+                ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
+                let key = ObjectKey::of(current);
+                self.store.update(Object::Namespace(ns)).map_err(|e| store_error(e, key.kind, &key.name))?
+            }
+            _ => current.clone(),
+        };
+        self.finish_namespace(marked.name())?;
+        Ok(marked)
+    }
+
+    /// Deletes what is left in a terminating namespace, and the namespace once nothing is (an
+    /// object held by a finalizer holds it too); says whether it is gone.
+    pub fn finish_namespace(&self, name: &str) -> Result<bool, ApiError> {
+        let key = ObjectKey::new(Kind::Namespace, "", name);
+        let Some(namespace) = self.store.get(&key) else { return Ok(true) };
+        if namespace.metadata().deletion_timestamp.is_none() {
+            return Ok(false);
+        }
+        let mut left = 0;
+        for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
+            for object in self.store.list(*kind, Some(name)).1 {
+                left += 1;
+                if object.metadata().deletion_timestamp.is_none() {
+                    match self.delete(&ObjectKey::of(&object), None) {
+                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        let empty = left == 0
+            || Kind::ALL.iter().filter(|k| k.namespaced()).all(|k| self.store.list(*k, Some(name)).1.is_empty());
+        if empty {
+            self.remove(&key, None)?;
+        }
+        Ok(empty)
     }
 
     fn after_delete(&self, deleted: &Object) {

@@ -146,6 +146,7 @@ impl Registry {
         meta.resource_version = None;
         meta.deletion_timestamp = None;
         defaults::apply(&mut object);
+        admission::check_create(&self.store, &object)?;
         admission::mutate(&self.store, &mut object);
         admission::check_references(&self.store, &object)?;
         if let Some(manager) = manager {

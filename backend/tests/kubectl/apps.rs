@@ -177,7 +177,8 @@ async fn deployments_roll_forward_and_back() {
 /// leaves a Deployment's ReplicaSet and pods running (and a new Deployment adopts them),
 /// `--cascade=foreground` removes the Deployment only after its ReplicaSet and pods, a CronJob
 /// takes its Jobs along, a Job deleted with no policy keeps its pods (with kube-apiserver's
-/// warning), and a finalizer holds an object until it is removed.
+/// warning), a finalizer holds an object until it is removed, and a namespace is Terminating
+/// until everything in it is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_orphans_cascades_and_waits_for_finalizers() {
     for binary in binaries() {
@@ -245,6 +246,24 @@ async fn deletion_orphans_cascades_and_waits_for_finalizers() {
         let release = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
         cluster.kubectl(&["patch", "configmap", "held", "--type=json", "-p", release]).await.ok();
         cluster.kubectl(&["get", "configmap", "held"]).await.fails(1);
+
+        // A namespace is Terminating while something in it is held, and takes nothing new.
+        cluster.kubectl(&["create", "namespace", "shop"]).await.ok();
+        cluster.kubectl(&["-n", "shop", "create", "deployment", "web", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["-n", "shop", "create", "configmap", "held"]).await.ok();
+        cluster.kubectl(&["-n", "shop", "patch", "configmap", "held", "--type=merge", "-p", hold]).await.ok();
+        cluster.kubectl(&["delete", "namespace", "shop", "--wait=false"]).await.ok();
+        let phase = cluster.kubectl(&["get", "namespace", "shop", "-o", "jsonpath={.status.phase}"]).await.ok();
+        assert_eq!(phase, "Terminating");
+        let refused = cluster.kubectl(&["-n", "shop", "create", "configmap", "more"]).await.fails(1);
+        assert!(
+            refused.contains("configmaps \"more\" is forbidden: unable to create new content in namespace shop because it is being terminated"),
+            "{refused}"
+        );
+        let left = cluster.kubectl(&["-n", "shop", "get", "deployments,configmaps", "-o", "name"]).await.ok();
+        assert_eq!(left, "configmap/held\n", "everything else went");
+        cluster.kubectl(&["-n", "shop", "patch", "configmap", "held", "--type=json", "-p", release]).await.ok();
+        cluster.kubectl(&["wait", "--for=delete", "namespace/shop", "--timeout=30s"]).await.ok();
         cluster.stop().await;
     }
 }
