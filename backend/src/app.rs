@@ -171,6 +171,7 @@ impl App {
         bootstrap::ingress_class(&registry)?;
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
+        tracker.spawn(crate::netpol::run(store.clone(), network.clone(), cancel.clone()));
         let ca = Arc::new(ClusterCa::generate());
         let address_pool = AddressPool::new(plan.load_balancer_pool);
         Self::controller_manager(&registry, &config, &address_pool, &ca, &tracker, &cancel);

@@ -11,6 +11,7 @@
 //! - [`network`]: the substrate: address plan, pod sockets, connection tracking, the dialer;
 //!   it asks a [`network::Router`] where service traffic goes.
 //! - [`proxy`]: the service proxy (kube-proxy): its table, the routing decision, its listeners.
+//! - [`netpol`]: NetworkPolicy enforcement (a CNI plugin's part): the network's filter.
 //! - [`dns`]: cluster DNS on hickory-server.
 //! - [`ingress`]: the ingress controller add-on: host and path routing, TLS by SNI on rustls.
 //! - [`gateway`]: the Gateway API controller: Gateways on pool addresses, HTTPRoutes, statuses;
@@ -33,6 +34,7 @@ pub mod ingress;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod metrics;
+pub mod netpol;
 pub mod network;
 pub mod openapi;
 pub mod proxy;

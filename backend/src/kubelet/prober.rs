@@ -268,7 +268,7 @@ pub async fn perform(
             }
             let addr = SocketAddrV4::new(ip, port);
             let work = async {
-                let conn = sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip)).await;
+                let conn = sandbox.network.dial(To::Cluster(addr), Dial::from_node(node_ip)).await;
                 let conn =
                     conn.map_err(|e| ProbeFailure::HttpConnect { url: url.clone(), addr, reason: go_reason(&e) })?;
                 let mut request = Request::get(&format!("{ip}:{port}"), path);
@@ -289,7 +289,7 @@ pub async fn perform(
             let port = port_number(port, &container.spec)?;
             let ip: Ipv4Addr = host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(sandbox.ip);
             let addr = SocketAddrV4::new(ip, port);
-            let dial = sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip));
+            let dial = sandbox.network.dial(To::Cluster(addr), Dial::from_node(node_ip));
             match tokio::time::timeout(timeout, dial).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(ProbeFailure::TcpConnect { addr, reason: go_reason(&e) }),
@@ -315,7 +315,7 @@ async fn grpc_probe(
     use super::grpc::{self, CheckError};
     let seconds = format!("{}s", timeout.as_secs());
     let started = tokio::time::Instant::now();
-    let dial = tokio::time::timeout(timeout, sandbox.network.dial(To::Cluster(addr), Dial::from(node_ip))).await;
+    let dial = tokio::time::timeout(timeout, sandbox.network.dial(To::Cluster(addr), Dial::from_node(node_ip))).await;
     let Ok(Ok(conn)) = dial else {
         // grpc-go keeps dialling until the deadline: a refusal reads as a timeout.
         return Err(ProbeFailure::Grpc(format!(

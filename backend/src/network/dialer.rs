@@ -43,22 +43,30 @@ pub enum Tracing {
 pub struct Dial {
     pub source: Source,
     pub trace: Tracing,
+    /// Whether the network's filter (NetworkPolicies) applies.
+    pub filtered: bool,
 }
 
 impl Dial {
     /// From a pod or a node inside the cluster.
     pub fn from(ip: Ipv4Addr) -> Self {
-        Dial { source: Source::Tracked(ip), trace: Tracing::Off }
+        Dial { source: Source::Tracked(ip), trace: Tracing::Off, filtered: true }
     }
 
-    /// From the host, outside the cluster.
+    /// From the host, outside the cluster (a kubelet's port-forward, the API server's proxy):
+    /// not filtered, as CNI plugins let a node reach its pods.
     pub fn from_host() -> Self {
-        Dial { source: Source::Host, trace: Tracing::Off }
+        Dial { source: Source::Host, trace: Tracing::Off, filtered: false }
     }
 
     /// A proxy forwarding traffic with the source rewritten to (or kept as) `ip`.
     pub fn snat(ip: Ipv4Addr) -> Self {
-        Dial { source: Source::Snat(ip), trace: Tracing::Off }
+        Dial { source: Source::Snat(ip), trace: Tracing::Off, filtered: true }
+    }
+
+    /// A node's own connection to its pods (a kubelet's probes), which no NetworkPolicy stops.
+    pub fn from_node(ip: Ipv4Addr) -> Self {
+        Dial { filtered: false, ..Dial::from(ip) }
     }
 
     /// Starts a trace of the connection.
@@ -120,7 +128,7 @@ impl Dialed {
 impl Network {
     /// Opens a TCP connection to `to`, as `how` says.
     pub async fn dial(&self, to: To, how: Dial) -> Result<Dialed, DialError> {
-        let (real, hop) = self.target(to, how.routed_for(), Protocol::Tcp)?;
+        let (real, hop) = self.target(to, how.routed_for(), Protocol::Tcp, how.filtered)?;
         let follows = match how.trace {
             Tracing::Follow(peer) => self.inner.traces.traced(peer).then_some(peer),
             _ => None,
@@ -164,7 +172,7 @@ impl Network {
         payload: &[u8],
         timeout: std::time::Duration,
     ) -> Result<Vec<u8>, DialError> {
-        let (target, _) = self.target(To::Cluster(to), from, Protocol::Udp)?;
+        let (target, _) = self.target(To::Cluster(to), from, Protocol::Udp, true)?;
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
         let source = self.tracked(socket.local_addr()?, target, from);
         socket.connect(target).await?;
@@ -185,15 +193,26 @@ impl Network {
     }
 
     /// The real socket behind `to` for traffic from `from`, and the service proxy's hop when it
-    /// routed it.
-    fn target(&self, to: To, from: Ipv4Addr, protocol: Protocol) -> Result<(SocketAddr, Option<Hop>), DialError> {
+    /// routed it. `filtered` traffic that the network's filter refuses is dropped.
+    fn target(
+        &self,
+        to: To,
+        from: Ipv4Addr,
+        protocol: Protocol,
+        filtered: bool,
+    ) -> Result<(SocketAddr, Option<Hop>), DialError> {
+        let refused = |to: SocketAddrV4| filtered && !self.allows(from, to, protocol);
         match to {
             To::Real(real) => Ok((real, None)),
             To::Cluster(to) if self.inner.plan.is_service_ip(*to.ip()) => {
                 let (endpoint, hop) = self.inner.router.route(from, to, protocol)?;
+                if refused(endpoint) {
+                    return Err(DialError::Dropped);
+                }
                 // An endpoint's address means the same from every pod: 127.0.0.1 is the host's.
                 Ok((self.resolve(endpoint, protocol)?, Some(hop)))
             }
+            To::Cluster(to) if refused(to) => Err(DialError::Dropped),
             To::Cluster(to) => Ok((self.resolve_from(from, to, protocol)?, None)),
         }
     }
@@ -307,6 +326,29 @@ mod tests {
         assert!(matches!(outside, Err(DialError::NoRoute)), "never leaves the machine");
         net.detach_pod(pod_ip);
         assert!(matches!(net.dial(cluster(pod), Dial::from(client)).await, Err(DialError::NoRoute)));
+    }
+
+    #[tokio::test]
+    async fn the_filter_drops_what_it_refuses_but_never_a_nodes_own_or_the_hosts() {
+        struct DenyAll;
+        impl crate::network::Filter for DenyAll {
+            fn allows(&self, _: Ipv4Addr, _: SocketAddrV4, _: Protocol) -> bool {
+                false
+            }
+        }
+        let net = Network::new(AddressPlan::default(), Arc::new(NoServices));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pod = SocketAddrV4::new(Ipv4Addr::new(10, 244, 1, 5), 8080);
+        net.bind(*pod.ip(), 8080, Protocol::Tcp, listener.local_addr().unwrap());
+        net.set_filter(Some(Arc::new(DenyAll)));
+        let from_pod = net.dial(cluster(pod), Dial::from(Ipv4Addr::new(10, 244, 2, 9))).await;
+        assert!(matches!(from_pod, Err(DialError::Dropped)));
+        let node = Ipv4Addr::new(127, 0, 1, 1);
+        assert!(matches!(net.dial(cluster(pod), Dial::snat(node)).await, Err(DialError::Dropped)));
+        assert!(net.dial(cluster(pod), Dial::from_node(node)).await.is_ok(), "a kubelet's probe");
+        assert!(net.dial(cluster(pod), Dial::from_host()).await.is_ok(), "a port-forward");
+        net.set_filter(None);
+        assert!(net.dial(cluster(pod), Dial::snat(node)).await.is_ok());
     }
 
     #[tokio::test]

@@ -143,6 +143,10 @@ struct Inner {
     loopback: RwLock<HashMap<Ipv4Addr, PodSockets>>,
     /// Where traffic to service addresses goes (the service proxy decides).
     router: Arc<dyn Router>,
+    /// What may reach a pod (NetworkPolicies), when anything restricts it; `filtering` says
+    /// whether there is one without taking the lock (the data path asks per connection).
+    filter: RwLock<Option<Arc<dyn Filter>>>,
+    filtering: std::sync::atomic::AtomicBool,
     traces: Arc<Traces>,
 }
 
@@ -152,6 +156,14 @@ pub trait Router: Send + Sync {
     /// The endpoint a connection or datagram from `from` to the service address `to` goes to,
     /// and the hop to report.
     fn route(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> Result<(SocketAddrV4, Hop), DialError>;
+}
+
+/// Decides what may reach a pod, as a CNI plugin enforces NetworkPolicies; the network applies
+/// it to every connection and datagram a pod or node sends to a pod (after the service proxy
+/// has chosen one).
+pub trait Filter: Send + Sync {
+    /// Whether traffic from `from` may reach the pod address `to`.
+    fn allows(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> bool;
 }
 
 /// A cloneable handle to the virtual network.
@@ -165,7 +177,24 @@ impl Network {
         let sources = RwLock::default();
         let traces = Arc::default();
         let (pods, loopback) = (RwLock::default(), RwLock::default());
-        Network { inner: Arc::new(Inner { plan, sources, pods, loopback, router, traces }) }
+        let (filter, filtering) = (RwLock::default(), Default::default());
+        Network { inner: Arc::new(Inner { plan, sources, pods, loopback, router, filter, filtering, traces }) }
+    }
+
+    /// Sets what may reach pods from now on (`None`: everything).
+    pub fn set_filter(&self, filter: Option<Arc<dyn Filter>>) {
+        let mut current = self.inner.filter.write().unwrap_or_else(|e| e.into_inner());
+        self.inner.filtering.store(filter.is_some(), std::sync::atomic::Ordering::Release);
+        *current = filter;
+    }
+
+    /// Whether traffic from `from` may reach `to` (only a pod's address may be filtered).
+    fn allows(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> bool {
+        if !self.inner.filtering.load(std::sync::atomic::Ordering::Acquire) || !self.inner.plan.is_pod_ip(*to.ip()) {
+            return true;
+        }
+        let filter = self.inner.filter.read().unwrap_or_else(|e| e.into_inner());
+        filter.as_ref().is_none_or(|f| f.allows(from, to, protocol))
     }
 
     /// The hops proxies record for test connections.

@@ -17,7 +17,7 @@ use super::{Affinity, Entry, NoRoute, ProxyTable, ServicePortRoute, ServiceRoute
 use crate::addr::{Protocol, VirtualAddr};
 use crate::network::stream::{self, LazyStream};
 use crate::network::workers::{self, Worker};
-use crate::network::{Dial, Network, To, sockets};
+use crate::network::{Dial, DialError, Network, To, sockets};
 use crate::registry::Registry;
 use rand::seq::IndexedRandom;
 use std::collections::{HashMap, HashSet};
@@ -438,7 +438,12 @@ impl Listeners {
         });
         // A pod's address exists only inside svclab, so it is tracked for the far end to look up.
         let how = Dial::snat(source).following(peer);
-        let outbound = self.network.dial(To::Cluster(backend), how).await.map_err(std::io::Error::other)?;
+        let outbound = match self.network.dial(To::Cluster(backend), how).await {
+            Ok(outbound) => outbound,
+            // A NetworkPolicy drops it: the client waits, as for a packet that never arrives.
+            Err(DialError::Dropped) => return Box::pin(hold(inbound.into_tokio()?, stop)).await,
+            Err(e) => return Err(std::io::Error::other(e)),
+        };
         relay(&inbound, &outbound.stream).await
     }
 

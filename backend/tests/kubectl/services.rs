@@ -181,3 +181,62 @@ async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
         cluster.stop().await;
     }
 }
+
+/// NetworkPolicies enforced as a CNI plugin enforces them: once a policy selects the service's
+/// pods, only the pods and namespaces its rules name reach them (through the service or
+/// directly), a node port's traffic (the node's address, under the Cluster policy) is dropped,
+/// and deleting the policy opens them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_policies_decide_who_reaches_the_pods() {
+    const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-from-clients}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {role: client}}\n    - namespaceSelector: {matchLabels: {team: ops}}\n    ports: [{port: 8080}]\n";
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster
+            .kubectl(&["create", "deployment", "web", "--image=luksa/kubia", "--replicas=2", "--port=8080"])
+            .await
+            .ok();
+        let expose = ["expose", "deployment", "web", "--port=80", "--target-port=8080", "--type=NodePort"];
+        cluster.kubectl(&expose).await.ok();
+        cluster.kubectl(&["create", "namespace", "ops"]).await.ok();
+        cluster.kubectl(&["label", "namespace", "ops", "team=ops"]).await.ok();
+        cluster.kubectl(&["run", "client", "--image=luksa/kubia", "--labels=role=client"]).await.ok();
+        cluster.kubectl(&["run", "other", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["-n", "ops", "run", "monitor", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/client", "pod/other", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["-n", "ops", "wait", "--for=condition=Ready", "pod/monitor", "--timeout=30s"]).await.ok();
+        let started = &cluster;
+        let curl = |ns: &'static str, pod: &'static str, url: &'static str| {
+            let args = ["-n", ns, "exec", pod, "--", "curl", "-s", "-m", "1", url];
+            async move { started.kubectl(&args).await }
+        };
+        assert!(curl("default", "other", "web").await.ok().starts_with("You've hit web-"));
+
+        let file = cluster.file("policy.yaml", POLICY);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while curl("default", "other", "web").await.code != 28 {
+            assert!(tokio::time::Instant::now() < deadline, "the policy keeps `other` out");
+        }
+        assert!(curl("default", "client", "web").await.ok().starts_with("You've hit web-"));
+        assert!(curl("ops", "monitor", "web.default").await.ok().starts_with("You've hit web-"));
+        let pod_ip = cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"]);
+        let url: &'static str = format!("http://{}:8080", pod_ip.await.ok()).leak();
+        curl("default", "other", url).await.fails(28);
+        let node_port = cluster.kubectl(&["get", "svc", "web", "-o", "jsonpath={.spec.ports[0].nodePort}"]).await.ok();
+        let node = cluster.kubectl(&["get", "nodes", "-o", "jsonpath={.items[0].status.addresses[0].address}"]);
+        let from_host = tokio::process::Command::new("curl")
+            .args(["-s", "-m", "1", &format!("http://{}:{node_port}/", node.await.ok())])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(from_host.status.code(), Some(28), "the node's address is not a client pod");
+
+        cluster.kubectl(&["delete", "networkpolicy", "web-from-clients"]).await.ok();
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while curl("default", "other", "web").await.code != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "without the policy anyone reaches web");
+        }
+        cluster.stop().await;
+    }
+}
