@@ -181,9 +181,9 @@ async fn forward(state: &ApiState, to: Location, request: Request) -> Result<Res
         let (tls, _) = crate::network::http::tls_connect(stream, &to.ip.to_string())
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        exchange(tls, outgoing).await
+        exchange(tls, outgoing, keep).await
     } else {
-        exchange(stream, outgoing).await
+        exchange(stream, outgoing, keep).await
     };
     let response = response.map_err(|e| unreachable(e.to_string()))?;
     let (mut parts, body) = response.into_parts();
@@ -197,19 +197,15 @@ async fn forward(state: &ApiState, to: Location, request: Request) -> Result<Res
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox allow-scripts allow-forms allow-popups allow-modals"),
     );
-    // The connection (and its tracked source) lives as long as the body is read.
-    let body = Body::new(http_body_util::BodyExt::map_err(body, move |e| {
-        let _ = &keep;
-        e
-    }));
-    Ok(Response::from_parts(parts, body))
+    Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// One request on a new HTTP/1.1 connection; the connection is driven until the answer's body
-/// has been read.
+/// One request on a new HTTP/1.1 connection; the connection (and what `keep` holds for it, its
+/// tracked source) lives until the answer's body has been read.
 async fn exchange<S>(
     stream: S,
     request: hyper::Request<Body>,
+    keep: crate::network::Keep,
 ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -217,6 +213,7 @@ where
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
         let _ = connection.await;
+        drop(keep);
     });
     sender.send_request(request).await
 }

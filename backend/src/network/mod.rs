@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use svclab_shared::lab::Hop;
 use trace::Traces;
 
-pub use dialer::{Dial, Dialed, Source, To, Tracing};
+pub use dialer::{Dial, Dialed, Keep, Source, To, Tracing};
 
 /// Where things live on the virtual network.
 #[derive(Clone, Debug)]
