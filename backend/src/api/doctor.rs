@@ -61,6 +61,7 @@ pub async fn diagnosis(
         endpoints: store.get_typed::<Endpoints>(&ns, &name),
         probe_failures: probe_failures(&state, &ns),
         routes: store.list_typed(None),
+        policies: store.list_typed(Some(&ns)),
         service,
         pods,
         listening,

@@ -231,6 +231,13 @@ async fn network_policies_decide_who_reaches_the_pods() {
             .await
             .unwrap();
         assert_eq!(from_host.status.code(), Some(28), "the node's address is not a client pod");
+        // The service doctor names the policy and what it lets in.
+        let diagnosis = ["get", "--raw", "/lab/v1/namespaces/default/services/web/diagnosis"];
+        let diagnosis = cluster.kubectl(&diagnosis).await.ok();
+        assert!(
+            diagnosis.contains("web-from-clients lets in pods role=client of its namespace or every pod of namespaces team=ops, on TCP 8080"),
+            "{diagnosis}"
+        );
 
         cluster.kubectl(&["delete", "networkpolicy", "web-from-clients"]).await.ok();
         let deadline = tokio::time::Instant::now() + READY_IN;

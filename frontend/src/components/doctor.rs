@@ -56,6 +56,7 @@ pub fn link(kind: &str, namespace: &str, name: &str) -> String {
         "Ingress" => format!("/ingresses/{namespace}/{name}"),
         "HTTPRoute" => format!("/httproutes/{namespace}/{name}"),
         "Gateway" => "/gateways".to_string(),
+        "NetworkPolicy" => "/config".to_string(),
         _ => format!("#{}", anchor(kind, namespace, name)),
     }
 }

@@ -2,6 +2,7 @@
 //! answer (section 5.7), run over the service's objects and what the network knows of its pods,
 //! each finding explained and linked to the objects it is about.
 
+mod policies;
 mod routes;
 mod stand_in;
 
@@ -80,6 +81,8 @@ pub struct Evidence {
     pub probe_failures: BTreeMap<String, String>,
     /// The HTTPRoutes of every namespace (those that send to the service are about it).
     pub routes: Vec<crate::gateway::HttpRoute>,
+    /// The NetworkPolicies of the service's namespace.
+    pub policies: Vec<k8s_openapi::api::networking::v1::NetworkPolicy>,
 }
 
 fn link(kind: &str, namespace: &str, name: &str) -> ObjectLink {
@@ -179,6 +182,7 @@ fn findings(s: &Subject) -> Vec<Finding> {
     findings.extend(stand_in::stand_in(&matching));
     let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
     findings.push(endpoints(s, &serving));
+    findings.extend(policies::policies(&s.evidence.policies, &matching));
     // Ports: each service port must reach something listening in every serving pod.
     for port in &s.ports {
         findings.extend(check_port(s.evidence, port, &serving));

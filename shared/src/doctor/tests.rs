@@ -220,3 +220,35 @@ fn probes_that_pass_only_because_svclab_stands_in_are_told() {
     let built_in = diagnose(&evidence(vec![probed("kubia-a", "luksa/kubia")]));
     assert!(by_check(&built_in, "stand-in").is_empty(), "kubia is built in: its probe tests the real program");
 }
+
+#[test]
+fn network_policies_that_select_the_pods_are_named_with_what_they_let_in() {
+    let policy = |name: &str, spec: serde_json::Value| -> k8s_openapi::api::networking::v1::NetworkPolicy {
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})).unwrap()
+    };
+    let mut evidence = Evidence {
+        service: service(json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"},
+                                "ports": [{"port": 80, "targetPort": 8080}]})),
+        endpoints: Some(endpoints(&["10.244.1.2"], &[])),
+        pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+        listening: listening(&["kubia-a"], 8080),
+        policies: vec![
+            policy("deny-all", json!({"podSelector": {}})),
+            policy(
+                "from-clients",
+                json!({"podSelector": {"matchLabels": {"app": "kubia"}}, "ingress": [
+                {"from": [{"podSelector": {"matchLabels": {"role": "client"}}}, {"ipBlock": {"cidr": "127.0.0.0/8"}}],
+                 "ports": [{"port": 8080}]}]}),
+            ),
+            policy("elsewhere", json!({"podSelector": {"matchLabels": {"app": "db"}}})),
+        ],
+        ..Default::default()
+    };
+    let d = diagnose(&evidence);
+    let found = by_check(&d, "network-policy");
+    assert_eq!(found[0].title, "2 NetworkPolicies select these pods: only what they allow reaches them");
+    assert!(found[0].detail.starts_with("deny-all lets nothing in. from-clients lets in pods role=client of its namespace or addresses in 127.0.0.0/8, on TCP 8080."), "{}", found[0].detail);
+    assert_eq!(found[0].objects.len(), 2);
+    evidence.policies.truncate(0);
+    assert!(by_check(&diagnose(&evidence), "network-policy").is_empty());
+}
