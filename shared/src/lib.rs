@@ -21,6 +21,7 @@
 //! - [`resources`]: what discovery says of each kind: short names, categories, verbs, subresources.
 //! - [`program`]: which built-in program a container image runs (or the default one).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as numbers.
+//! - [`netpol`]: which pods a NetworkPolicy isolates for ingress.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
@@ -32,6 +33,7 @@ pub mod gateway;
 pub mod highlight;
 pub mod lab;
 pub mod legacy;
+pub mod netpol;
 pub mod object;
 pub mod pod;
 pub mod ports;

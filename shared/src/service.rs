@@ -63,10 +63,10 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// Each node's zone (its [`ZONE_LABEL`]), for the nodes that have one.
 pub type Zones = std::collections::BTreeMap<String, String>;
 
-/// The zones of `nodes`.
-pub fn zones<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Zones {
+/// The zones of the nodes among `objects`.
+pub fn zones<'a>(objects: impl IntoIterator<Item = &'a crate::Object>) -> Zones {
     let zone = |n: &Node| Some((n.metadata.name.clone()?, n.metadata.labels.as_ref()?.get(ZONE_LABEL)?.clone()));
-    nodes.into_iter().filter_map(zone).collect()
+    objects.into_iter().filter_map(|o| o.downcast::<Node>()).filter_map(zone).collect()
 }
 
 /// `spec.trafficDistribution`: where the proxy prefers to send traffic, by the hints the

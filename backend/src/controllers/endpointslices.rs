@@ -241,7 +241,7 @@ impl Reconciler for EndpointSliceController {
         };
         let selector = selector_of(&svc).expect("checked above");
         let pods = store.select::<Pod>(&key.namespace, &selector);
-        let zones = svclab_shared::service::zones(&store.list_typed::<k8s_openapi::api::core::v1::Node>(None));
+        let zones = svclab_shared::service::zones(store.list(Kind::Node, None).1.iter().map(|o| &**o));
         let mut desired = desired_slices(&svc, pods.iter().map(|p| &**p), &zones, MAX_PER_SLICE);
         if desired.is_empty() {
             // A service with no endpoints still has one (empty) slice.

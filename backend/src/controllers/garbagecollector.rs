@@ -8,6 +8,7 @@ use super::runtime::{Action, Reconciler, outcome};
 use crate::error::ApiError;
 use crate::registry::{DeleteOptions, FOREGROUND, ORPHAN, Propagation, Registry, retry_on_conflict};
 use crate::store::ObjectKey;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::time::Duration;
 use svclab_shared::{Kind, Object};
 
@@ -52,34 +53,32 @@ impl GarbageCollector {
 
     /// Removes a dependent's ownerReference to `uid`.
     fn let_go(&self, key: &ObjectKey, uid: &str) -> Result<(), ApiError> {
-        retry_on_conflict(false, || {
-            let Some(current) = self.registry.store().get(key) else { return Ok(()) };
-            let mut freed = (*current).clone();
-            let references = &mut freed.metadata_mut().owner_references;
-            references.get_or_insert_with(Vec::new).retain(|r| r.uid != uid);
-            if references.as_ref().is_some_and(Vec::is_empty) {
-                *references = None;
-            }
-            self.registry.update(freed).map(|_| ())
-        })
+        self.edit(key, |meta| meta.owner_references = without(meta.owner_references.take(), |r| r.uid != uid))
     }
 
     fn remove_finalizer(&self, owner: &Object, name: &str) -> Result<(), ApiError> {
-        let key = ObjectKey::of(owner);
+        self.edit(&ObjectKey::of(owner), |meta| meta.finalizers = without(meta.finalizers.take(), |f| f != name))
+    }
+
+    /// Changes an object's metadata, on the latest version; one already gone needs nothing.
+    fn edit(&self, key: &ObjectKey, change: impl Fn(&mut ObjectMeta)) -> Result<(), ApiError> {
         retry_on_conflict(false, || {
-            let Some(current) = self.registry.store().get(&key) else { return Ok(()) };
-            let mut done = (*current).clone();
-            let finalizers = &mut done.metadata_mut().finalizers;
-            finalizers.get_or_insert_with(Vec::new).retain(|f| f != name);
-            if finalizers.as_ref().is_some_and(Vec::is_empty) {
-                *finalizers = None;
-            }
-            match self.registry.update(done) {
+            let Some(current) = self.registry.store().get(key) else { return Ok(()) };
+            let mut edited = (*current).clone();
+            change(edited.metadata_mut());
+            match self.registry.update(edited) {
                 Ok(_) | Err(ApiError::NotFound { .. }) => Ok(()),
                 Err(e) => Err(e),
             }
         })
     }
+}
+
+/// A list with only what `keep` keeps, `None` once empty.
+fn without<T>(list: Option<Vec<T>>, keep: impl FnMut(&T) -> bool) -> Option<Vec<T>> {
+    let mut list = list.unwrap_or_default();
+    list.retain(keep);
+    (!list.is_empty()).then_some(list)
 }
 
 /// Whether the object carries work for the collector.

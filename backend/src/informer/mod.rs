@@ -1,7 +1,7 @@
 //! The Services informer (client-go's shared informer, kube-rs' reflector): one cache of the
 //! cluster's Services and their Endpoints, and of the nodes' zones (for topology-aware
-//! routing), kept from one watch of the store, each service with its typed [`Facts`]. The service proxy, the cluster DNS and the ingress controller subscribe
-//! and each derive their own snapshot from the services an [`Update`] names; how long an
+//! routing), kept from one watch of the store, each service with its typed [`Facts`]. The
+//! service proxy, the cluster DNS and the ingress controller subscribe and each derive their own snapshot from the services an [`Update`] names; how long an
 //! Endpoints change took to reach each of them is measured the same way for all three
 //! ([`Update::programmed`], from the endpoints controller's trigger time).
 
@@ -9,7 +9,7 @@ pub use svclab_shared::service::{Facts, ServiceType, Zones};
 
 use crate::metrics::{Histogram, Triggers};
 use crate::store::{ObjectKey, Store, WatchItem};
-use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use svclab_shared::{Kind, Object};
@@ -136,7 +136,7 @@ impl Informer {
                 }
             }
             if update.relist || nodes_changed {
-                let zones = svclab_shared::service::zones(&store.list_typed::<Node>(None));
+                let zones = svclab_shared::service::zones(store.list(Kind::Node, None).1.iter().map(|o| &**o));
                 let current = self.inner.zones.read().unwrap_or_else(|e| e.into_inner()).clone();
                 if update.relist || *current != zones {
                     update.zones = Some(Arc::new(zones));

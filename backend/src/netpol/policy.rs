@@ -71,15 +71,10 @@ impl PolicyTable {
             .collect();
         let mut table = PolicyTable::default();
         for policy in policies {
-            let Some(spec) = policy.spec.as_ref() else { continue };
-            let types = spec.policy_types.as_deref();
-            if types.is_some_and(|t| !t.iter().any(|t| t == "Ingress")) {
+            let (Some(spec), Some(selector)) = (&policy.spec, svclab_shared::netpol::ingress_selector(policy)) else {
                 continue;
-            }
+            };
             let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
-            let everything = Default::default();
-            let pod_selector = spec.pod_selector.as_ref().unwrap_or(&everything);
-            let Ok(selector) = Selector::from_label_selector(pod_selector) else { continue };
             for target in members.iter().filter(|m| m.namespace == namespace && selector.matches(&m.labels)) {
                 let rules = table.isolated.entry(target.ip).or_default();
                 for rule in spec.ingress.iter().flatten() {

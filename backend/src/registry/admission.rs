@@ -57,11 +57,16 @@ pub(super) fn check_references(store: &Store, object: &Object) -> Result<(), Api
     if account == "default" || store.get(&ObjectKey::new(Kind::ServiceAccount, ns, account)).is_some() {
         return Ok(());
     }
-    let meta = &pod.metadata;
-    let name = meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default();
+    let name = display_name(object);
     Err(ApiError::Forbidden(format!(
         "pods \"{name}\" is forbidden: error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
     )))
+}
+
+/// The name a refusal calls a new object by: its name, or its `generateName` prefix.
+fn display_name(object: &Object) -> String {
+    let meta = object.metadata();
+    meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default()
 }
 
 /// The NamespaceLifecycle plugin's rule for creates: nothing new in a namespace being deleted
@@ -73,9 +78,7 @@ pub(super) fn check_create(store: &Store, object: &Object) -> Result<(), ApiErro
     }
     let namespace = store.get(&ObjectKey::new(Kind::Namespace, "", object.namespace()));
     if namespace.is_some_and(|ns| ns.metadata().deletion_timestamp.is_some()) {
-        let meta = object.metadata();
-        let name =
-            meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default();
+        let name = display_name(object);
         return Err(ApiError::Forbidden(format!(
             "{} \"{name}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
             crate::error::resource_name(kind),

@@ -98,14 +98,7 @@ impl Registry {
     /// An object with finalizers (its own, or the policy's when it has dependents) is marked
     /// deleted and stays until they are removed.
     pub fn delete_with(&self, key: &ObjectKey, options: &DeleteOptions) -> Result<Arc<Object>, ApiError> {
-        let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
-        if options
-            .resource_version
-            .as_deref()
-            .is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref())
-        {
-            return Err(ApiError::conflict(key.kind, &key.name));
-        }
+        let current = self.current(key, options.resource_version.as_deref())?;
         admission::check_delete(key)?;
         if key.kind == Kind::Namespace {
             return self.terminate_namespace(&current);
@@ -134,8 +127,8 @@ impl Registry {
             if meta.deletion_timestamp.is_some() && meta.finalizers.as_ref().map_or(0, Vec::len) == finalizers.len() {
                 return Ok(current);
             }
-            meta.deletion_timestamp.get_or_insert_with(|| Time(Timestamp::now()));
-            meta.deletion_grace_period_seconds = Some(0);
+            meta.finalizers = Some(finalizers);
+            return self.hold(marked);
         } else {
             return self.remove(key, options.resource_version.as_deref());
         }
@@ -143,20 +136,32 @@ impl Registry {
         self.store.update(marked).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
+    /// The object, held to `resource_version` when one is given.
+    fn current(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
+        let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        if resource_version.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
+            return Err(ApiError::conflict(key.kind, &key.name));
+        }
+        Ok(current)
+    }
+
+    /// Marks an object its finalizers hold as deleted, with no grace left: it goes when the
+    /// last finalizer does.
+    fn hold(&self, mut object: Object) -> Result<Arc<Object>, ApiError> {
+        let meta = object.metadata_mut();
+        meta.deletion_timestamp.get_or_insert_with(|| Time(Timestamp::now()));
+        meta.deletion_grace_period_seconds = Some(0);
+        let key = ObjectKey::of(&object);
+        self.store.update(object).map_err(|e| store_error(e, key.kind, &key.name))
+    }
+
     /// Removes an object at once, unless finalizers hold it (a kubelet finishing a pod's
     /// graceful deletion, a controller, grace 0): then it is marked deleted and stays until
     /// they are gone.
     pub fn delete_now(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
-        let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
+        let current = self.current(key, resource_version)?;
         if current.metadata().finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
-            if resource_version.is_some_and(|rv| Some(rv) != current.metadata().resource_version.as_deref()) {
-                return Err(ApiError::conflict(key.kind, &key.name));
-            }
-            let mut marked = (*current).clone();
-            let meta = marked.metadata_mut();
-            meta.deletion_timestamp.get_or_insert_with(|| Time(Timestamp::now()));
-            meta.deletion_grace_period_seconds = Some(0);
-            return self.store.update(marked).map_err(|e| store_error(e, key.kind, &key.name));
+            return self.hold((*current).clone());
         }
         admission::check_delete(key)?;
         self.remove(key, resource_version)
@@ -183,18 +188,21 @@ impl Registry {
         Ok(deleted)
     }
 
+    /// Everything in a namespace.
+    fn contents(&self, namespace: &str) -> Vec<Arc<Object>> {
+        let kinds = Kind::ALL.iter().filter(|kind| kind.namespaced());
+        kinds.flat_map(|kind| self.store.list(*kind, Some(namespace)).1).collect()
+    }
+
     /// The objects that name `owner` in their ownerReferences (by uid, in its namespace).
     pub fn dependents(&self, owner: &Object) -> Vec<Arc<Object>> {
         let Some(uid) = owner.metadata().uid.as_deref() else { return Vec::new() };
         if !owner.kind().namespaced() {
             return Vec::new();
         }
-        Kind::ALL
-            .iter()
-            .filter(|kind| kind.namespaced())
-            .flat_map(|kind| self.store.list(*kind, Some(owner.namespace())).1)
-            .filter(|o| o.metadata().owner_references.iter().flatten().any(|r| r.uid == uid))
-            .collect()
+        let mut objects = self.contents(owner.namespace());
+        objects.retain(|o| o.metadata().owner_references.iter().flatten().any(|r| r.uid == uid));
+        objects
     }
 
     /// Marks a namespace `Terminating` and deletes what is in it; it goes now if that left it
@@ -222,20 +230,14 @@ impl Registry {
         if namespace.metadata().deletion_timestamp.is_none() {
             return Ok(false);
         }
-        let mut left = 0;
-        for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
-            for object in self.store.list(*kind, Some(name)).1 {
-                left += 1;
-                if object.metadata().deletion_timestamp.is_none() {
-                    match self.delete(&ObjectKey::of(&object), None) {
-                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+        let contents = self.contents(name);
+        for object in contents.iter().filter(|o| o.metadata().deletion_timestamp.is_none()) {
+            match self.delete(&ObjectKey::of(object), None) {
+                Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
-        let empty = left == 0
-            || Kind::ALL.iter().filter(|k| k.namespaced()).all(|k| self.store.list(*k, Some(name)).1.is_empty());
+        let empty = contents.is_empty() || self.contents(name).is_empty();
         if empty {
             self.remove(&key, None)?;
         }
@@ -246,14 +248,7 @@ impl Registry {
         if let Object::Service(svc) = deleted {
             self.allocators().release_all(svc);
         }
-        if let Object::Namespace(_) = deleted {
-            for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
-                for object in self.store.list(*kind, Some(deleted.name())).1 {
-                    let _ = self.delete(&ObjectKey::of(&object), None);
-                }
-            }
-            return;
-        }
+        // (A namespace goes only once it is empty: see `finish_namespace`.)
         // Background cascading deletion: dependents whose owner is gone go too (what the
         // garbage collector does, done at once). Orphaned dependents no longer name it.
         for object in self.dependents(deleted) {

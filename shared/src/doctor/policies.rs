@@ -2,7 +2,6 @@
 //! words, since a policy is the usual reason one client reaches a service and another does not.
 
 use super::{Finding, ObjectLink, Severity, finding, labels_text, link};
-use crate::selector::Selector;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -10,13 +9,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Whether `policy` restricts what reaches `pod` (it selects it, for ingress).
 fn isolates(policy: &NetworkPolicy, pod: &Pod) -> bool {
-    let Some(spec) = &policy.spec else { return false };
-    if spec.policy_types.as_ref().is_some_and(|t| !t.iter().any(|t| t == "Ingress")) {
-        return false;
-    }
-    let same_namespace = policy.metadata.namespace == pod.metadata.namespace;
-    let selector = Selector::from_label_selector(spec.pod_selector.as_ref().unwrap_or(&LabelSelector::default()));
-    same_namespace && selector.is_ok_and(|s| s.matches_opt(pod.metadata.labels.as_ref()))
+    policy.metadata.namespace == pod.metadata.namespace
+        && crate::netpol::ingress_selector(policy).is_some_and(|s| s.matches_opt(pod.metadata.labels.as_ref()))
 }
 
 fn selector_text(selector: &LabelSelector) -> String {
