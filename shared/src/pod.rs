@@ -79,13 +79,14 @@ pub fn readiness_check(pod: &Pod) -> ReadinessCheck {
     ReadinessCheck::Other { container, description }
 }
 
-/// The names of a pod's app containers and of its init containers, in order: what a log or
-/// exec may name (only an app container is chosen by default).
+/// The names of a pod's app containers, and of its init and ephemeral containers, in order:
+/// what a log, exec or attach may name (only an app container is chosen by default).
 pub fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
     let spec = pod.spec.as_ref();
     let apps = spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
-    let init = spec.iter().flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.clone())).collect();
-    (apps, init)
+    let init = spec.iter().flat_map(|s| s.init_containers.iter().flatten().map(|c| c.name.clone()));
+    let ephemeral = spec.iter().flat_map(|s| s.ephemeral_containers.iter().flatten().map(|c| c.name.clone()));
+    (apps, init.chain(ephemeral).collect())
 }
 
 #[cfg(test)]

@@ -132,6 +132,13 @@ impl Kind {
                 verbs: &["create", "get"],
             },
             Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+            Subresource {
+                name: "ephemeralcontainers",
+                group: "",
+                version: "v1",
+                kind: "Pod",
+                verbs: &["get", "patch", "update"],
+            },
             Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
             Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
             Subresource {

@@ -1,19 +1,22 @@
-//! `kubectl attach`: `…/namespaces/{ns}/pods/{name}/attach` upgraded to a WebSocket of the exec
-//! channel protocol (`v5.channel.k8s.io`): what the container's main process writes from now on,
-//! stdout on channel 1 and stderr on 2 (both on 1 with a terminal), until it exits or the client
-//! goes. The built-in programs read no standard input, so what the client types is dropped.
+//! `kubectl attach` (and `kubectl run -i`, `kubectl debug -i`): `…/pods/{name}/attach` upgraded
+//! to a WebSocket of the exec channel protocol (`v5.channel.k8s.io`): what the container's main
+//! process writes from now on, stdout on channel 1 and stderr on 2 (both on 1 with a terminal),
+//! until it exits or the client goes. A container with `stdin: true` reads what the client types
+//! (its shell runs interactively); another's programs read no input, so typing is dropped.
 
 use super::ApiState;
-use super::exec::ExecOptions;
+use super::exec::{Channels, ExecOptions};
 use crate::error::ApiError;
+use crate::kubelet::container::ContainerRuntime;
+use crate::kubelet::exec::interactive::Terminal;
 use crate::kubelet::logs::Stream;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
 /// `GET …/attach` with a WebSocket upgrade.
 pub async fn socket(
@@ -24,7 +27,7 @@ pub async fn socket(
 ) -> Result<Response, ApiError> {
     let options = ExecOptions::from_query(uri.query().unwrap_or_default());
     let (sandbox, container) = super::exec::target(&state, &ns, &name, options.container.clone())?;
-    let log = sandbox.container(&container).map(|c| c.log()).ok_or_else(|| {
+    let container = sandbox.container(&container).ok_or_else(|| {
         ApiError::BadRequest(format!("unable to upgrade connection: container not found (\"{container}\")"))
     })?;
     let upgrade = super::exec::channels(upgrade)?;
@@ -32,51 +35,56 @@ pub async fn socket(
     Ok(upgrade
         .on_upgrade(move |socket| async move {
             tokio::select! {
-                _ = attach(socket, log, options.tty) => {}
+                _ = attach(socket, options, container) => {}
                 _ = cancel.cancelled() => {}
             }
         })
         .into_response())
 }
 
-/// Streams the log from its end now, until the container's run ends or the client leaves.
-async fn attach(socket: WebSocket, log: Arc<crate::kubelet::logs::Log>, tty: bool) {
-    let (mut sink, mut incoming) = socket.split();
-    // The client's side: stdin and resizes are dropped; a close or a dropped connection ends it.
-    let (left, mut gone) = tokio::sync::oneshot::channel::<()>();
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
+/// Streams what the main process writes from now on until its run ends or the client leaves;
+/// with `stdin`, what the client types goes to the process's standard input, which closes when
+/// this session's input does if the container has `stdinOnce`.
+async fn attach(socket: WebSocket, options: ExecOptions, container: Arc<ContainerRuntime>) {
+    let mut channels = Channels::new(socket, &options);
+    let Some(mut tail) = container.log().follow() else {
+        channels.finish(json!({"metadata": {}, "status": "Success"})).await;
+        return;
+    };
+    let stdin = if options.stdin { container.stdin() } else { None };
+    let once = container.spec.stdin_once == Some(true);
+    let ended = {
+        let typed = &mut channels.stdin;
+        let forward = async {
+            if let Some(process) = &stdin {
+                while let Some(Some(chunk)) = typed.recv().await {
+                    if process.send(Some(chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                if once {
+                    container.close_stdin();
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::pin!(forward);
+        let (frames, gone) = (&mut channels.frames, &channels.gone);
+        loop {
+            tokio::select! {
+                written = tail.recv() => match written {
+                    Ok((stream, text)) => frames.write(options.tty || stream == Stream::Stdout, text.as_bytes()).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break true,
+                },
+                _ = gone.cancelled() => break false,
+                _ = &mut forward => {}
             }
         }
-        drop(left);
-    });
-    let (_, mut next, _) = log.read_from(0);
-    loop {
-        let changed = log.changed();
-        let (lines, after, closed) = log.read_from(next);
-        next = after;
-        for line in lines {
-            let channel = if tty || line.stream == Stream::Stdout { 1 } else { 2 };
-            let mut frame = vec![channel];
-            frame.extend_from_slice(line.text.as_bytes());
-            if sink.send(Message::Binary(frame.into())).await.is_err() {
-                reader.abort();
-                return;
-            }
-        }
-        if closed {
-            let mut status = vec![3];
-            status.extend_from_slice(json!({"metadata": {}, "status": "Success"}).to_string().as_bytes());
-            let _ = sink.send(Message::Binary(status.into())).await;
-            let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
-            break;
-        }
-        tokio::select! {
-            _ = changed => {}
-            _ = &mut gone => break,
-        }
+    };
+    if ended {
+        channels.finish(json!({"metadata": {}, "status": "Success"})).await;
+    } else if stdin.is_some() && once {
+        container.close_stdin();
     }
-    reader.abort();
 }

@@ -9,8 +9,8 @@
 use super::ApiState;
 use crate::error::ApiError;
 use crate::kubelet::PodSandbox;
-use crate::kubelet::exec::terminal::{self, Input, LineEditor};
-use crate::kubelet::exec::{self, Ctx, Output};
+use crate::kubelet::exec::interactive::{self, Stdin, Terminal};
+use crate::kubelet::exec::{self, Ctx};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use svclab_shared::Kind;
 use svclab_shared::lab::{ExecRequest, ExecResponse};
@@ -130,30 +129,26 @@ pub async fn socket(
     let cancel = state.cancel.clone();
     Ok(upgrade
         .on_upgrade(move |socket| async move {
-            let session = Session::new(socket, options, sandbox, container);
             tokio::select! {
-                _ = session.run() => {}
+                _ = session(socket, options, sandbox, container) => {}
                 _ = cancel.cancelled() => {}
             }
         })
         .into_response())
 }
 
-/// One exec websocket: the frames out, stdin in.
-struct Session {
-    options: ExecOptions,
-    sandbox: Arc<PodSandbox>,
-    container: String,
-    sink: futures::stream::SplitSink<WebSocket, Message>,
-    /// Stdin chunks; `None` once the client closed stdin.
-    stdin: mpsc::Receiver<Option<Vec<u8>>>,
-    /// Fires when the client goes away.
-    gone: CancellationToken,
+/// One channel-protocol websocket, split: frames out ([`Frames`]), the client's standard input
+/// in, and a token that fires when the client goes away.
+pub(super) struct Channels {
+    pub frames: Frames,
+    /// Stdin chunks; `None` once the client closed stdin (or left).
+    pub stdin: Stdin,
+    pub gone: CancellationToken,
     reader: tokio::task::JoinHandle<()>,
 }
 
-impl Session {
-    fn new(socket: WebSocket, options: ExecOptions, sandbox: Arc<PodSandbox>, container: String) -> Self {
+impl Channels {
+    pub fn new(socket: WebSocket, options: &ExecOptions) -> Self {
         let (sink, mut stream) = socket.split();
         let (tx, stdin) = mpsc::channel(64);
         let gone = CancellationToken::new();
@@ -180,9 +175,29 @@ impl Session {
             let _ = tx.send(None).await;
             signal.cancel();
         });
-        Session { options, sandbox, container, sink, stdin, gone, reader }
+        let frames = Frames { sink, tty: options.tty, stdout: options.stdout, stderr: options.stderr };
+        Channels { frames, stdin, gone, reader }
     }
 
+    /// Sends the final status (channel 3) and closes the websocket normally.
+    pub async fn finish(mut self, status: serde_json::Value) {
+        self.frames.frame(STATUS, status.to_string().as_bytes()).await;
+        // A normal closure (1000) ends the session; without a code kubectl reports an error.
+        let close = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
+        let _ = self.frames.sink.send(Message::Close(Some(close))).await;
+        self.reader.abort();
+    }
+}
+
+/// The way out of a channel-protocol websocket.
+pub(super) struct Frames {
+    sink: futures::stream::SplitSink<WebSocket, Message>,
+    tty: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+impl Frames {
     async fn frame(&mut self, channel: u8, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -192,165 +207,56 @@ impl Session {
         frame.extend_from_slice(data);
         let _ = self.sink.send(Message::Binary(frame.into())).await;
     }
+}
 
-    /// Writes a command's output: on a tty everything goes to stdout with CR LF.
-    async fn output(&mut self, out: &Output) {
-        if self.options.tty {
-            let text = format!("{}{}", out.stdout_text(), out.stderr);
-            self.frame(STDOUT, &terminal::to_terminal(&text)).await;
-            return;
-        }
-        if self.options.stdout {
-            self.frame(STDOUT, &out.stdout).await;
-        }
-        if self.options.stderr {
-            self.frame(STDERR, out.stderr.as_bytes()).await;
-        }
+impl Terminal for Frames {
+    fn tty(&self) -> bool {
+        self.tty
     }
 
-    async fn run(mut self) {
-        let argv = self.options.command.clone();
-        let program = argv[0].rsplit('/').next().unwrap_or_default().to_string();
-        let shell =
-            matches!(program.as_str(), "sh" | "bash" | "ash") && argv[1..].iter().all(|a| a == "-i" || a == "-l");
-        let code = if shell && self.options.stdin { self.shell(&program).await } else { self.command(&argv).await };
-        let status = if code == 0 {
-            json!({"metadata": {}, "status": "Success"})
-        } else {
-            json!({
-                "metadata": {},
-                "status": "Failure",
-                "message": format!(
-                    "command terminated with non-zero exit code: error executing command [{}], exit code {code}",
-                    argv.join(" ")
-                ),
-                "reason": "NonZeroExitCode",
-                "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
-            })
-        };
-        self.frame(STATUS, status.to_string().as_bytes()).await;
-        // A normal closure (1000) ends the session; without a code kubectl reports an error.
-        let close = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
-        let _ = self.sink.send(Message::Close(Some(close))).await;
-        self.reader.abort();
-    }
-
-    /// The shell's prompt, on a tty only.
-    async fn prompt(&mut self, shell: &str, ctx: &Ctx) {
-        if self.options.tty {
-            let prompt = terminal::prompt(shell, &self.sandbox.hostname, &ctx.cwd);
-            self.frame(STDOUT, prompt.as_bytes()).await;
-        }
-    }
-
-    /// A single command; its stdin is what the client sends until it closes stdin.
-    async fn command(&mut self, argv: &[String]) -> i32 {
-        let mut input = Vec::new();
-        if self.options.stdin {
-            while let Some(Some(chunk)) = self.stdin.recv().await {
-                // On a tty, Ctrl-D ends the input.
-                if self.options.tty && chunk.contains(&0x04) {
-                    input.extend(chunk.split(|b| *b == 0x04).next().unwrap_or_default());
-                    break;
-                }
-                input.extend(chunk);
-            }
-        }
-        let mut ctx = Ctx::new(self.sandbox.clone(), &self.container);
-        let stop = self.sandbox.cancelled();
-        let out = tokio::select! {
-            out = ctx.command(argv, input) => out,
-            _ = self.gone.cancelled() => return 130,
-            _ = stop.cancelled() => Output::fail(137, ""),
-        };
-        self.output(&out).await;
-        out.code
-    }
-
-    /// An interactive shell: lines in, output and prompts out, until `exit` or end of input.
-    async fn shell(&mut self, name: &str) -> i32 {
-        let mut ctx = Ctx::shell(self.sandbox.clone(), &self.container, name);
-        let tty = self.options.tty;
-        let mut editor = LineEditor::default();
-        let mut raw_line = Vec::new();
-        let mut typeahead: VecDeque<Option<Vec<u8>>> = VecDeque::new();
-        self.prompt(name, &ctx).await;
-        loop {
-            let chunk = match typeahead.pop_front() {
-                Some(c) => c,
-                None => self.stdin.recv().await.unwrap_or(None),
-            };
-            // Without a tty, input is read line by line with no echo.
-            let inputs = match (&chunk, tty) {
-                (None, _) => vec![Input::Eof],
-                (Some(bytes), true) => editor.feed(bytes),
-                (Some(bytes), false) => {
-                    raw_line.extend_from_slice(bytes);
-                    let mut lines = Vec::new();
-                    while let Some(i) = raw_line.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = raw_line.drain(..=i).collect();
-                        lines.push(Input::Line(String::from_utf8_lossy(&line[..i]).into_owned()));
-                    }
-                    lines
-                }
-            };
-            for input in inputs {
-                match input {
-                    Input::Echo(bytes) => self.frame(STDOUT, &bytes).await,
-                    Input::Interrupt => {
-                        ctx.last_code = 130;
-                        self.prompt(name, &ctx).await;
-                    }
-                    Input::Eof => {
-                        if !tty && !raw_line.is_empty() {
-                            let line = String::from_utf8_lossy(&std::mem::take(&mut raw_line)).into_owned();
-                            let out = ctx.run_script_text(&line, Vec::new()).await;
-                            self.output(&out).await;
-                        }
-                        if tty {
-                            self.frame(STDOUT, b"exit\r\n").await;
-                        }
-                        return ctx.exited.unwrap_or(ctx.last_code);
-                    }
-                    Input::Line(line) => {
-                        let out = {
-                            let run = ctx.run_script_text(&line, Vec::new());
-                            let interrupted = interrupted(&mut self.stdin, &mut typeahead);
-                            tokio::select! {
-                                out = run => out,
-                                _ = interrupted => {
-                                    self.frame(STDOUT, b"^C\r\n").await;
-                                    Output { code: 130, ..Default::default() }
-                                }
-                            }
-                        };
-                        if out.code == 130 {
-                            // The interrupted script's frames were dropped mid-way.
-                            ctx.interrupted();
-                        }
-                        ctx.last_code = out.code;
-                        self.output(&out).await;
-                        if let Some(code) = ctx.exited {
-                            return code;
-                        }
-                        self.prompt(name, &ctx).await;
-                    }
-                }
-            }
-            if self.gone.is_cancelled() && typeahead.is_empty() {
-                return ctx.last_code;
-            }
+    async fn write(&mut self, stdout: bool, bytes: &[u8]) {
+        match stdout {
+            true if self.stdout || self.tty => self.frame(STDOUT, bytes).await,
+            false if self.stderr => self.frame(STDERR, bytes).await,
+            _ => {}
         }
     }
 }
 
-/// Reads input while a command runs: resolves on Ctrl-C; other input waits its turn.
-async fn interrupted(stdin: &mut mpsc::Receiver<Option<Vec<u8>>>, typeahead: &mut VecDeque<Option<Vec<u8>>>) {
-    loop {
-        match stdin.recv().await {
-            Some(Some(chunk)) if chunk.contains(&0x03) => return,
-            Some(chunk) => typeahead.push_back(chunk),
-            None => std::future::pending::<()>().await,
-        }
+/// The final status of a command that exited with `code`, as the kubelet reports it.
+pub(super) fn exit_status(code: i32, argv: &[String]) -> serde_json::Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
     }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!(
+            "command terminated with non-zero exit code: error executing command [{}], exit code {code}",
+            argv.join(" ")
+        ),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
+    })
+}
+
+/// One exec: the command runs in the container, its input and output on the websocket.
+async fn session(socket: WebSocket, options: ExecOptions, sandbox: Arc<PodSandbox>, container: String) {
+    let mut channels = Channels::new(socket, &options);
+    let argv = options.command.clone();
+    let mut ctx = Ctx::new(sandbox, &container);
+    let code = match interactive::shell_name(&argv) {
+        Some(name) if options.stdin => {
+            ctx = Ctx::shell(ctx.sandbox, &container, &name);
+            interactive::shell(&mut ctx, &mut channels.stdin, &mut channels.frames, &channels.gone).await
+        }
+        _ if options.stdin => {
+            interactive::command(&mut ctx, &argv, &mut channels.stdin, &mut channels.frames, &channels.gone).await
+        }
+        _ => {
+            let (_, mut closed) = mpsc::channel(1);
+            interactive::command(&mut ctx, &argv, &mut closed, &mut channels.frames, &channels.gone).await
+        }
+    };
+    channels.finish(exit_status(code, &argv)).await;
 }

@@ -1,7 +1,7 @@
 //! Kubernetes REST paths: `/api/v1/…` and `/apis/<group>/<version>/…`, namespaced and
 //! cluster-scoped, with list (label and field selectors), get, create, replace, merge and JSON
-//! patch, delete and delete-collection, and the `status`, `scale` and (for CSRs) `approval`
-//! subresources (pod exec has its own route).
+//! patch, delete and delete-collection, and the `status`, `scale`, (for pods)
+//! `ephemeralcontainers` and (for CSRs) `approval` subresources (pod exec has its own route).
 
 use super::media::content_type;
 use super::media::{self, Rendering};
@@ -91,6 +91,22 @@ fn dispatch(
                 let key = ObjectKey::new(target.kind, &ns, name);
                 scale::handle(state, method, &key, headers, &body)
             }
+            ("ephemeralcontainers", Kind::Pod, &Method::GET) => {
+                let view = read()?;
+                Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
+            }
+            ("ephemeralcontainers", Kind::Pod, &Method::PUT) => {
+                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
+                check_identity(&target, &decoded.object)?;
+                let updated = state.registry.update_ephemeral_containers(&decoded.object)?;
+                Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
+            }
+            ("ephemeralcontainers", Kind::Pod, &Method::PATCH) => {
+                let patch = decode::parse_patch(headers, &body, target.kind)?;
+                let key = ObjectKey::new(target.kind, &ns, name);
+                let (patched, warnings) = state.registry.patch_ephemeral_containers(&key, patch, &write)?;
+                Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
+            }
             ("approval", Kind::CertificateSigningRequest, &Method::GET) => {
                 get(state, &target).map(|o| Json(o).into_response())
             }
@@ -110,7 +126,9 @@ fn dispatch(
                 let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
                 Ok((StatusCode::CREATED, Json(status)).into_response())
             }
-            ("status" | "scale" | "approval" | "binding", _, _) => Err(ApiError::MethodNotAllowed),
+            ("status" | "scale" | "approval" | "binding" | "ephemeralcontainers", _, _) => {
+                Err(ApiError::MethodNotAllowed)
+            }
             _ => Err(ApiError::PathNotFound),
         };
     }

@@ -46,13 +46,21 @@ struct State {
     /// This run's log and the previous run's.
     log: Arc<Log>,
     previous_log: Option<Arc<Log>>,
+    /// This run's standard input, while open (`stdin: true` in the spec): what attached
+    /// clients type goes here.
+    stdin: Option<StdinSender>,
 }
+
+/// The writing end of a container's standard input: chunks, then `None` when it closes.
+pub type StdinSender = tokio::sync::mpsc::Sender<Option<Vec<u8>>>;
 
 /// A container of a running pod.
 pub struct ContainerRuntime {
     pub spec: Container,
     pub image: String,
     pub program: Program,
+    /// An ephemeral container's `targetContainerName`: whose processes it sees.
+    pub target: Option<String>,
     state: Mutex<State>,
     /// Woken whenever the filesystem may have changed (exec and servers write through `with_fs`).
     fs_changed: tokio::sync::Notify,
@@ -71,15 +79,32 @@ impl ContainerRuntime {
             ready: false,
             started: false,
         };
-        let state =
-            Mutex::new(State { fs: Fs::default(), env: Vec::new(), snapshot, log: Arc::default(), previous_log: None });
+        let state = Mutex::new(State {
+            fs: Fs::default(),
+            env: Vec::new(),
+            snapshot,
+            log: Arc::default(),
+            previous_log: None,
+            stdin: None,
+        });
         ContainerRuntime {
             spec,
             image,
             program,
+            target: None,
             state,
             fs_changed: tokio::sync::Notify::new(),
             run_started: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// An ephemeral container (`kubectl debug`): the same fields as a container's, and the
+    /// container whose processes it means to see (`targetContainerName`).
+    pub fn ephemeral(spec: &k8s_openapi::api::core::v1::EphemeralContainer) -> Self {
+        let as_container = serde_json::to_value(spec).ok().and_then(|v| serde_json::from_value(v).ok());
+        ContainerRuntime {
+            target: spec.target_container_name.clone(),
+            ..ContainerRuntime::new(as_container.unwrap_or_default())
         }
     }
 
@@ -117,6 +142,26 @@ impl ContainerRuntime {
     /// The previous run's log, once the container has restarted.
     pub fn previous_log(&self) -> Option<Arc<Log>> {
         self.state().previous_log.clone()
+    }
+
+    /// Opens this run's standard input (a container whose spec has `stdin: true`): the main
+    /// process reads the other end.
+    pub fn open_stdin(&self) -> super::exec::interactive::Stdin {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        self.state().stdin = Some(tx);
+        rx
+    }
+
+    /// Where what an attached client types goes, while the standard input is open.
+    pub fn stdin(&self) -> Option<StdinSender> {
+        self.state().stdin.clone()
+    }
+
+    /// Closes the standard input (`stdinOnce` after the first attach): the process reads its end.
+    pub fn close_stdin(&self) {
+        if let Some(tx) = self.state().stdin.take() {
+            let _ = tx.try_send(None);
+        }
     }
 
     /// The variables resolved for this run.
@@ -209,6 +254,7 @@ impl ContainerRuntime {
     pub fn terminated(&self, exit_code: i32, reason: &str, message: Option<String>) -> Terminated {
         let mut state = self.state();
         state.log.close();
+        state.stdin = None;
         let s = &mut state.snapshot;
         let started = match &s.phase {
             Phase::Running { since } => *since,

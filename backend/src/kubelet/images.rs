@@ -77,12 +77,15 @@ pub struct Started {
 /// The environment variable that binds a container's built-in servers to localhost only.
 pub const BIND_ENV: &str = "BIND_ADDRESS";
 
-/// The container's main process when it runs a command: the built-in shell interprets it.
+/// The container's main process when it runs a command: the built-in shell interprets it. With
+/// `stdin: true` in its spec it reads what attached clients type (see [`interactive_main`]).
 fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Option<BoxFuture<'static, i32>> {
-    let argv: Vec<String> =
-        container.spec.command.iter().flatten().chain(container.spec.args.iter().flatten()).cloned().collect();
+    let argv = main_argv(container);
     if argv.is_empty() {
         return None;
+    }
+    if container.spec.stdin == Some(true) {
+        return Some(interactive_main(sandbox, container, argv));
     }
     let (sandbox, name, log) = (sandbox.clone(), container.name().to_string(), container.log());
     Some(Box::pin(async move {
@@ -93,6 +96,47 @@ fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Opti
         log.write(super::logs::Stream::Stderr, &out.stderr);
         out.code
     }))
+}
+
+/// What the container's main process runs when it runs a command: its `command` and `args`;
+/// with neither, a tool image reading standard input runs its shell (svclab's tool images
+/// otherwise idle, where a real one's shell would end at once).
+pub fn main_argv(container: &ContainerRuntime) -> Vec<String> {
+    let spec = &container.spec;
+    let argv: Vec<String> = spec.command.iter().flatten().chain(spec.args.iter().flatten()).cloned().collect();
+    if argv.is_empty() && spec.stdin == Some(true) && container.program == Program::Tools {
+        let shell = if matches!(repository(&container.image), "ubuntu" | "debian") { "bash" } else { "sh" };
+        return vec![shell.to_string()];
+    }
+    argv
+}
+
+/// A main process reading its standard input, as `kubectl run -i` and `kubectl attach -i` use
+/// it: a shell runs interactively (with `tty: true` it echoes and prompts) until `exit` or the
+/// end of its input; another command gets all its input, then runs. Its output goes to the log.
+fn interactive_main(
+    sandbox: &Arc<PodSandbox>,
+    container: &ContainerRuntime,
+    argv: Vec<String>,
+) -> BoxFuture<'static, i32> {
+    use super::exec::{Ctx, interactive};
+    let mut input = container.open_stdin();
+    let mut console = interactive::Console { log: container.log(), tty: container.spec.tty == Some(true) };
+    let (sandbox, name) = (sandbox.clone(), container.name().to_string());
+    Box::pin(async move {
+        // Nobody leaves a container's console: only the end of its input ends it.
+        let stays = CancellationToken::new();
+        match interactive::shell_name(&argv) {
+            Some(shell) => {
+                let mut ctx = Ctx::shell(sandbox, &name, &shell);
+                interactive::shell(&mut ctx, &mut input, &mut console, &stays).await
+            }
+            None => {
+                let mut ctx = Ctx::new(sandbox, &name);
+                interactive::command(&mut ctx, &argv, &mut input, &mut console, &stays).await
+            }
+        }
+    })
 }
 
 fn forever() -> BoxFuture<'static, i32> {

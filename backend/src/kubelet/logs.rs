@@ -1,12 +1,17 @@
 //! A container's log, as the container runtime keeps it: every line its program writes to
 //! standard output or error, with the time it was written, bounded in size (the oldest lines go
 //! first, as the kubelet rotates `containerLogMaxSize`). Each run of a container has its own log;
-//! the previous run's stays readable (`kubectl logs --previous`).
+//! the previous run's stays readable (`kubectl logs --previous`). Attached clients follow what is
+//! written as it is written, partial lines included (`kubectl attach`).
 
 use jiff::Timestamp;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
+
+/// How many writes an attached client may fall behind before it misses some.
+const TAIL_DEPTH: usize = 1024;
 
 /// The most a log keeps of one run, in bytes.
 const MAX_BYTES: usize = 1 << 20;
@@ -34,6 +39,8 @@ struct State {
     /// What was written after the last newline of each stream.
     partial: [String; 2],
     closed: bool,
+    /// What is written from now on, as written (partial lines too), for `kubectl attach`.
+    tail: Option<broadcast::Sender<(Stream, Arc<str>)>>,
 }
 
 /// One run's log.
@@ -54,6 +61,10 @@ impl Log {
             return;
         }
         let mut state = self.state();
+        if let Some(tail) = &state.tail {
+            // Nobody attached is no error.
+            let _ = tail.send((stream, Arc::from(text)));
+        }
         let slot = stream as usize;
         state.partial[slot].push_str(text);
         let time = Timestamp::now();
@@ -76,6 +87,7 @@ impl Log {
             }
         }
         state.closed = true;
+        state.tail = None;
         drop(state);
         self.changed.notify_waiters();
     }
@@ -87,6 +99,16 @@ impl Log {
         let lines: Vec<Line> = state.lines.iter().skip(skip).cloned().collect();
         let next = state.dropped + state.lines.len() as u64;
         (lines, next, state.closed)
+    }
+
+    /// Everything written from now on, as it is written, until the run ends (the receiver then
+    /// reports it closed); `None` once it has ended.
+    pub fn follow(&self) -> Option<broadcast::Receiver<(Stream, Arc<str>)>> {
+        let mut state = self.state();
+        if state.closed {
+            return None;
+        }
+        Some(state.tail.get_or_insert_with(|| broadcast::channel(TAIL_DEPTH).0).subscribe())
     }
 
     /// Waits until something is written or the run ends.
@@ -144,6 +166,20 @@ mod tests {
         assert_eq!(next, 2048);
         assert_eq!(lines.len(), 1024);
         assert_eq!(log.read_from(2047).0.len(), 1, "a follower reads on from where it was");
+    }
+
+    #[tokio::test]
+    async fn a_follower_gets_writes_as_written_until_the_run_ends() {
+        let log = Log::default();
+        log.write(Stream::Stdout, "before\n");
+        let mut tail = log.follow().unwrap();
+        log.write(Stream::Stdout, "/ # ");
+        log.write(Stream::Stderr, "oops\n");
+        log.close();
+        assert_eq!(tail.recv().await.unwrap(), (Stream::Stdout, Arc::from("/ # ")));
+        assert_eq!(tail.recv().await.unwrap(), (Stream::Stderr, Arc::from("oops\n")));
+        assert!(tail.recv().await.is_err(), "closed with the run");
+        assert!(log.follow().is_none());
     }
 
     #[tokio::test]

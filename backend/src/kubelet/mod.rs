@@ -322,6 +322,10 @@ impl Reconciler for Kubelet {
                 Action::AwaitChange
             }
             (Some(pod), Some(sandbox)) => {
+                let ephemeral = pod.spec.as_ref().and_then(|s| s.ephemeral_containers.as_ref()).map_or(0, Vec::len);
+                if ephemeral > sandbox.ephemeral().len() {
+                    worker::start_ephemeral(&sandbox, &pod, &self.deps(&pod));
+                }
                 // The sandbox runs; if the status the API shows was overwritten, report it again.
                 if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
                     sandbox.status_changed();

@@ -32,15 +32,18 @@ pub struct PodSandbox {
     pub ip: Ipv4Addr,
     pub node: String,
     pub spec: k8s_openapi::api::core::v1::PodSpec,
-    /// The pod's `metadata.generation` when the sandbox was made from its spec (what the
-    /// kubelet reports as observed: it does not act on later changes, a new image say).
-    pub generation: Option<i64>,
+    /// The pod's `metadata.generation` the kubelet acted on last (what it reports as observed):
+    /// the one the sandbox was made from, or the one that added ephemeral containers. It does
+    /// not act on other changes (a new image, say).
+    generation: std::sync::Mutex<Option<i64>>,
     /// The services whose variables the containers get: those that existed when the pod started.
     pub service_env: ServiceEnv,
     pub network: Network,
     pub containers: Vec<Arc<ContainerRuntime>>,
     /// The init containers, in the order they run.
     pub init_containers: Vec<Arc<ContainerRuntime>>,
+    /// The ephemeral containers started so far (`kubectl debug` adds them to the running pod).
+    ephemeral: std::sync::Mutex<Vec<Arc<ContainerRuntime>>>,
     /// The pod's volumes, once set up.
     pub volumes: std::sync::OnceLock<PodVolumes>,
     /// Wakes what waits for the API's objects to change (a missing ConfigMap, say).
@@ -81,8 +84,9 @@ impl PodSandbox {
                 .cloned()
                 .map(|c| Arc::new(ContainerRuntime::new(c)))
                 .collect(),
+            ephemeral: std::sync::Mutex::default(),
             spec,
-            generation: pod.metadata.generation,
+            generation: std::sync::Mutex::new(pod.metadata.generation),
             service_env,
             network,
             volumes: std::sync::OnceLock::new(),
@@ -113,9 +117,40 @@ impl PodSandbox {
         self.cancel.cancel();
     }
 
-    /// A container, app or init, by name.
-    pub fn container(&self, name: &str) -> Option<&Arc<ContainerRuntime>> {
-        self.containers.iter().chain(&self.init_containers).find(|c| c.name() == name)
+    /// A container, app, init or ephemeral, by name.
+    pub fn container(&self, name: &str) -> Option<Arc<ContainerRuntime>> {
+        let fixed = self.containers.iter().chain(&self.init_containers).find(|c| c.name() == name);
+        fixed.cloned().or_else(|| self.ephemeral().into_iter().find(|c| c.name() == name))
+    }
+
+    /// The ephemeral containers started so far, in the order they were added.
+    pub fn ephemeral(&self) -> Vec<Arc<ContainerRuntime>> {
+        self.ephemeral.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The pod's generation the kubelet acted on last.
+    pub fn generation(&self) -> Option<i64> {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ephemeral containers of `pod`'s spec not started yet, now added to the sandbox (whose
+    /// observed generation becomes the pod's when there are any).
+    pub fn add_ephemeral(&self, pod: &Pod) -> Vec<Arc<ContainerRuntime>> {
+        let mut started = self.ephemeral.lock().unwrap_or_else(|e| e.into_inner());
+        let specs = pod.spec.as_ref().and_then(|s| s.ephemeral_containers.as_ref());
+        let mut added = Vec::new();
+        for spec in specs.into_iter().flatten() {
+            if started.iter().any(|c| c.name() == spec.name) {
+                continue;
+            }
+            let container = Arc::new(ContainerRuntime::ephemeral(spec));
+            started.push(container.clone());
+            added.push(container);
+        }
+        if !added.is_empty() {
+            *self.generation.lock().unwrap_or_else(|e| e.into_inner()) = pod.metadata.generation;
+        }
+        added
     }
 
     /// Runs `f` on a container's filesystem.
@@ -129,7 +164,7 @@ impl PodSandbox {
     /// What PID 1 of a container runs, as `ps` shows it.
     pub fn main_command(&self, container: &str) -> String {
         let Some(c) = self.container(container) else { return String::new() };
-        let argv: Vec<String> = c.spec.command.iter().flatten().chain(c.spec.args.iter().flatten()).cloned().collect();
+        let argv = super::images::main_argv(&c);
         if argv.is_empty() { c.program.entrypoint().to_string() } else { argv.join(" ") }
     }
 

@@ -109,6 +109,9 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         sandbox.init_containers.iter().map(|c| container_status(c, sandbox, false)).collect();
     let statuses: Vec<ContainerStatus> =
         sandbox.containers.iter().map(|c| container_status(c, sandbox, !initialized)).collect();
+    // Ephemeral containers count for neither readiness nor the phase.
+    let ephemeral: Vec<ContainerStatus> =
+        sandbox.ephemeral().iter().map(|c| container_status(c, sandbox, false)).collect();
     let unready: Vec<&str> = statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
     let all_ready = unready.is_empty();
     let why = Some(("ContainersNotReady", format!("containers with unready status: [{}]", unready.join(" "))));
@@ -139,9 +142,10 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         Some(("ContainersNotInitialized", format!("containers with incomplete status: [{}]", pending_init.join(" "))));
     let old = pod.status.clone().unwrap_or_default();
     let old_conditions = old.conditions.clone().unwrap_or_default();
-    let at = (&now, sandbox.generation);
+    let generation = sandbox.generation();
+    let at = (&now, generation);
     PodStatus {
-        observed_generation: sandbox.generation,
+        observed_generation: generation,
         phase: Some(phase.into()),
         pod_ip: Some(sandbox.ip.to_string()),
         pod_ips: Some(vec![PodIP { ip: sandbox.ip.to_string() }]),
@@ -157,6 +161,7 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
         ]),
         container_statuses: Some(statuses),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
+        ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
         qos_class: old.qos_class.or(Some("BestEffort".into())),
         ..Default::default()
     }

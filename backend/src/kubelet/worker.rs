@@ -65,6 +65,22 @@ pub(super) fn start_pod(sandbox: &Arc<PodSandbox>, deps: &Deps) {
     });
 }
 
+/// Starts the ephemeral containers `pod` has that the sandbox has not started yet (`kubectl
+/// debug` added them); each runs once, never restarted.
+pub(super) fn start_ephemeral(sandbox: &Arc<PodSandbox>, pod: &Pod, deps: &Deps) {
+    let added = sandbox.add_ephemeral(pod);
+    if added.is_empty() {
+        return;
+    }
+    sandbox.status_changed();
+    for container in added {
+        let (sandbox, deps) = (sandbox.clone(), deps.clone());
+        deps.tracker.clone().spawn(async move {
+            run_container_as(&sandbox, &container, &deps, Role::Ephemeral).await;
+        });
+    }
+}
+
 /// Runs the init containers in order, each to success before the next; a sidecar (an init
 /// container with `restartPolicy: Always`) starts and keeps running. False when one failed for
 /// good (the pod never restarts) or the pod stopped.
@@ -147,6 +163,8 @@ enum Role {
     App,
     /// An init container: it runs to completion before the next one starts.
     Init,
+    /// An ephemeral container: it runs once.
+    Ephemeral,
 }
 
 /// Runs a container again and again as its restart policy says, with back-off; the exit code
@@ -164,6 +182,7 @@ async fn run_container_as(
         // An init container is run again until it succeeds, unless the pod never restarts.
         (Role::Init, _) if pod_policy == "Never" => pod_policy,
         (Role::Init, _) => "OnFailure".into(),
+        (Role::Ephemeral, _) => "Never".into(),
     };
     let mut backoff = Backoff::default();
     loop {

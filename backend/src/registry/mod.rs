@@ -9,6 +9,7 @@ pub use admission::AdmissionCheck;
 mod apply;
 mod defaults;
 pub mod delete;
+mod ephemeral;
 pub mod events;
 mod fieldmanager;
 mod ipalloc;
@@ -158,7 +159,7 @@ impl Registry {
                 let prefix = candidate.metadata().generate_name.clone().unwrap_or_default();
                 candidate.metadata_mut().name = Some(format!("{prefix}{}", generate_suffix()));
             }
-            let mut errs = validation::validate(&candidate);
+            let mut errs = validation::validate_create(&candidate);
             errs.extend(self.admit(&candidate));
             if !errs.is_empty() {
                 let name = candidate.name().to_string();
@@ -255,15 +256,20 @@ impl Registry {
     /// an older version's path (`legacy`, e.g. `extensions/v1beta1`) applies to the object in
     /// that version.
     pub fn patch(&self, key: &ObjectKey, patch: Patch, write: &Write) -> Result<(Arc<Object>, Vec<String>), ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || self.patch_once(key, &patch, write))
+        retry_on_conflict(patch.sets_resource_version(), || {
+            let (current, object, warnings) = self.patched(key, &patch, write)?;
+            Ok((self.commit_update(&current, object, Fields::of(write.manager))?, warnings))
+        })
     }
 
-    fn patch_once(
+    /// The object as `patch` makes it (not yet written), with the stored one it was made from
+    /// and the warnings about its fields.
+    fn patched(
         &self,
         key: &ObjectKey,
         patch: &Patch,
         write: &Write,
-    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+    ) -> Result<(Arc<Object>, Object, Vec<String>), ApiError> {
         let (validation, legacy) = (write.validation, write.legacy);
         let current = self.store.get(key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         let schemas = crate::openapi::schemas();
@@ -279,7 +285,7 @@ impl Registry {
         }
         let mut object = object;
         keep_server_fields(&current, &mut object);
-        Ok((self.commit_update(&current, object, Fields::of(write.manager))?, warnings))
+        Ok((current, object, warnings))
     }
 
     /// Assigns a pending pod to a node (the `binding` subresource).

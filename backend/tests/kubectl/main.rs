@@ -4,6 +4,7 @@
 
 mod api;
 mod apps;
+mod debugging;
 mod exposing;
 mod gateway;
 mod readiness;

@@ -172,6 +172,25 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
     errs
 }
 
+/// Validates an object to be created: what [`validate`] checks, and what only a creation may
+/// not set.
+pub fn validate_create(object: &Object) -> Vec<FieldError> {
+    let mut errs = validate(object);
+    if let Object::Pod(p) = object {
+        errs.extend(pod::validate_pod_create(p));
+    }
+    errs
+}
+
+/// Validates a pod's new ephemeral containers (`…/ephemeralcontainers`): see
+/// [`pod::validate_ephemeral_containers_update`].
+pub fn validate_ephemeral_containers_update(
+    old: &k8s_openapi::api::core::v1::Pod,
+    new: &k8s_openapi::api::core::v1::Pod,
+) -> Vec<FieldError> {
+    pod::validate_ephemeral_containers_update(old, new)
+}
+
 /// Validates an update: everything [`validate`] checks, plus the fields that may not change. A
 /// problem the stored object already had (kept from before a rule existed) does not stop it
 /// being updated, as kube-apiserver ratchets its newer rules.

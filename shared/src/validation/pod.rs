@@ -3,7 +3,7 @@
 use super::container::validate_container;
 use super::names::*;
 use super::{FieldError, quote};
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use std::collections::{BTreeSet, HashSet};
 
 const RESTART_POLICIES: &[&str] = &["Always", "Never", "OnFailure"];
@@ -74,4 +74,67 @@ pub(super) fn validate_pod_update(old: &Pod, new: &Pod) -> Vec<FieldError> {
         return vec![FieldError::forbidden("spec", msg)];
     }
     vec![]
+}
+
+/// What `…/ephemeralcontainers` may do, as kube-apiserver's `ValidatePodEphemeralContainersUpdate`
+/// checks it: add ephemeral containers (each a valid container, named uniquely among all the
+/// pod's containers, without what only a long-lived container has, targeting one of the pod's
+/// containers); never change or remove one.
+pub(super) fn validate_ephemeral_containers_update(old: &Pod, new: &Pod) -> Vec<FieldError> {
+    let ephemeral = |p: &Pod| p.spec.as_ref().and_then(|s| s.ephemeral_containers.clone()).unwrap_or_default();
+    let (before, after) = (ephemeral(old), ephemeral(new));
+    let mut errs = Vec::new();
+    for (i, existing) in before.iter().enumerate() {
+        match after.iter().find(|c| c.name == existing.name) {
+            None => errs.push(FieldError::forbidden(
+                "spec",
+                format!("existing ephemeral containers {} may not be removed\n", quote(&existing.name)),
+            )),
+            Some(now) if now != existing => errs.push(FieldError::forbidden(
+                format!("spec.ephemeralContainers[{i}]"),
+                format!("existing ephemeral containers {} may not be changed\n", quote(&existing.name)),
+            )),
+            Some(_) => {}
+        }
+    }
+    let spec = new.spec.clone().unwrap_or_default();
+    let mut names: BTreeSet<&str> =
+        spec.init_containers.iter().flatten().chain(&spec.containers).map(|c| c.name.as_str()).collect();
+    let targets = names.clone();
+    // Checked as containers are: an ephemeral container has the same fields and one more.
+    let as_containers: Vec<_> = after
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).ok().and_then(|v| serde_json::from_value::<Container>(v).ok()).unwrap_or_default()
+        })
+        .collect();
+    let volumes: HashSet<&str> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+    for (i, (e, c)) in after.iter().zip(&as_containers).enumerate() {
+        let at = format!("spec.ephemeralContainers[{i}]");
+        errs.extend(validate_container(c, &at, &volumes, &mut names));
+        let forbidden = [
+            ("ports", c.ports.is_some()),
+            ("livenessProbe", c.liveness_probe.is_some()),
+            ("readinessProbe", c.readiness_probe.is_some()),
+            ("startupProbe", c.startup_probe.is_some()),
+            ("lifecycle", c.lifecycle.is_some()),
+            ("resources", c.resources.as_ref().is_some_and(|r| *r != Default::default())),
+            ("restartPolicy", c.restart_policy.is_some()),
+        ];
+        for (field, set) in forbidden {
+            if set {
+                errs.push(FieldError::forbidden(format!("{at}.{field}"), "cannot be set for an Ephemeral Container"));
+            }
+        }
+        if let Some(target) = e.target_container_name.as_deref().filter(|t| !targets.contains(t)) {
+            errs.push(FieldError::not_found(format!("{at}.targetContainerName"), quote(target)));
+        }
+    }
+    errs
+}
+
+/// Ephemeral containers are added to a running pod, never with it.
+pub(super) fn validate_pod_create(pod: &Pod) -> Vec<FieldError> {
+    let has = pod.spec.as_ref().and_then(|s| s.ephemeral_containers.as_ref()).is_some_and(|e| !e.is_empty());
+    if has { vec![FieldError::forbidden("spec.ephemeralContainers", "cannot be set on create")] } else { vec![] }
 }

@@ -485,3 +485,38 @@ fn what_a_stored_object_already_broke_does_not_stop_its_updates() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].starts_with("metadata.labels: Invalid value: \"-bad-\""), "{errs:?}");
 }
+
+#[test]
+fn ephemeral_containers_are_added_never_changed_and_never_created_with_a_pod() {
+    let pod = |ephemeral: serde_json::Value| -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(json!({"metadata": {"name": "web", "namespace": "default"}, "spec": {
+            "containers": [{"name": "web", "image": "luksa/kubia"}], "ephemeralContainers": ephemeral}}))
+        .unwrap()
+    };
+    let strings = |errs: Vec<FieldError>| errs.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let none = pod(json!([]));
+    let debug = pod(json!([{"name": "dbg", "image": "busybox", "targetContainerName": "web"}]));
+    assert!(validate_ephemeral_containers_update(&none, &debug).is_empty());
+    let bad = pod(json!([{"name": "web", "image": "busybox", "ports": [{"containerPort": 80}],
+        "readinessProbe": {"exec": {"command": ["true"]}}, "targetContainerName": "nope"}]));
+    assert_eq!(
+        strings(validate_ephemeral_containers_update(&none, &bad)),
+        [
+            "spec.ephemeralContainers[0].name: Duplicate value: \"web\"",
+            "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container",
+            "spec.ephemeralContainers[0].readinessProbe: Forbidden: cannot be set for an Ephemeral Container",
+            "spec.ephemeralContainers[0].targetContainerName: Not found: \"nope\"",
+        ]
+    );
+    let changed = pod(json!([{"name": "dbg", "image": "alpine", "targetContainerName": "web"}]));
+    assert_eq!(
+        strings(validate_ephemeral_containers_update(&debug, &changed)),
+        ["spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers \"dbg\" may not be changed\n"]
+    );
+    assert_eq!(
+        strings(validate_ephemeral_containers_update(&debug, &none)),
+        ["spec: Forbidden: existing ephemeral containers \"dbg\" may not be removed\n"]
+    );
+    let created: Vec<String> = validate_create(&Object::Pod(debug)).iter().map(ToString::to_string).collect();
+    assert_eq!(created, ["spec.ephemeralContainers: Forbidden: cannot be set on create"]);
+}

@@ -9,6 +9,7 @@ mod curl;
 mod dnstools;
 mod files;
 mod grpc;
+pub mod interactive;
 mod net;
 pub mod resolver;
 pub mod shell;
@@ -396,9 +397,16 @@ impl Ctx {
         Output::ok(self.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>())
     }
 
+    /// The processes the container sees: its main process; an ephemeral container with a
+    /// target shares the target's process namespace, whose main process is PID 1.
     fn ps(&self) -> Output {
-        let main = self.sandbox.main_command(&self.container);
-        Output::ok(format!("PID   USER     TIME  COMMAND\n    1 root      0:00 {main}\n"))
+        let target = self.sandbox.container(&self.container).and_then(|c| c.target.clone());
+        let processes = target.iter().chain(std::iter::once(&self.container));
+        let mut out = String::from("PID   USER     TIME  COMMAND\n");
+        for (pid, container) in [1, 7].into_iter().zip(processes) {
+            out.push_str(&format!("{pid:>5} root      0:00 {}\n", self.sandbox.main_command(container)));
+        }
+        Output::ok(out)
     }
 }
 

@@ -206,7 +206,7 @@ fn claim_spec(spec: &mut PersistentVolumeClaimSpec) {
     spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
 }
 
-fn pod_spec(spec: &mut PodSpec) {
+pub(super) fn pod_spec(spec: &mut PodSpec) {
     spec.restart_policy.get_or_insert_with(|| "Always".into());
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
     spec.termination_grace_period_seconds.get_or_insert(30);
@@ -219,16 +219,24 @@ fn pod_spec(spec: &mut PodSpec) {
         for probe in [&mut c.readiness_probe, &mut c.liveness_probe, &mut c.startup_probe].into_iter().flatten() {
             self::probe(probe);
         }
-        let image = c.image.clone().unwrap_or_default();
-        let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
-        let pull = if matches!(tag, None | Some("latest")) { "Always" } else { "IfNotPresent" };
-        c.image_pull_policy.get_or_insert_with(|| pull.into());
+        c.image_pull_policy.get_or_insert_with(|| pull_policy(c.image.as_deref()).into());
         c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
         c.termination_message_policy.get_or_insert_with(|| "File".into());
         for p in c.ports.iter_mut().flatten() {
             p.protocol.get_or_insert_with(|| "TCP".into());
         }
     }
+    for c in spec.ephemeral_containers.iter_mut().flatten() {
+        c.image_pull_policy.get_or_insert_with(|| pull_policy(c.image.as_deref()).into());
+        c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+        c.termination_message_policy.get_or_insert_with(|| "File".into());
+    }
+}
+
+/// `imagePullPolicy`'s default: `Always` for `:latest` or no tag, `IfNotPresent` otherwise.
+fn pull_policy(image: Option<&str>) -> &'static str {
+    let tag = image.unwrap_or_default().rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
+    if matches!(tag, None | Some("latest")) { "Always" } else { "IfNotPresent" }
 }
 
 /// A probe's timing, an HTTP probe's scheme and a gRPC probe's service (the server's own, "").

@@ -1,0 +1,179 @@
+//! A process whose standard input is a stream, as an exec session or an attached container
+//! gives it: an interactive shell (lines in, output and prompts out, with a terminal's line
+//! discipline on a tty) or one command fed until its input ends. Where output goes is the
+//! caller's [`Terminal`]: the exec websocket's frames, or a container's log.
+
+use super::terminal::{self, Input, LineEditor};
+use super::{Ctx, Output};
+use std::collections::VecDeque;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Standard input as it arrives: chunks, then `None` once it is closed.
+pub type Stdin = mpsc::Receiver<Option<Vec<u8>>>;
+
+/// Where a process with a stream for its input writes.
+pub trait Terminal: Send {
+    /// Whether a terminal is allocated (echo, prompts, CR LF output, Ctrl-C and Ctrl-D).
+    fn tty(&self) -> bool;
+    /// Writes bytes to standard output (`stdout`) or standard error.
+    fn write(&mut self, stdout: bool, bytes: &[u8]) -> impl Future<Output = ()> + Send;
+}
+
+/// Whether `argv` starts an interactive shell: `sh`, `bash` or `ash`, with `-i` or `-l` at most.
+pub fn shell_name(argv: &[String]) -> Option<String> {
+    let program = argv.first()?.rsplit('/').next().unwrap_or_default();
+    let shell = matches!(program, "sh" | "bash" | "ash") && argv[1..].iter().all(|a| a == "-i" || a == "-l");
+    shell.then(|| program.to_string())
+}
+
+/// Writes a command's output: on a tty everything goes to stdout with CR LF.
+pub async fn output(term: &mut impl Terminal, out: &Output) {
+    if term.tty() {
+        let text = format!("{}{}", out.stdout_text(), out.stderr);
+        term.write(true, &terminal::to_terminal(&text)).await;
+    } else {
+        term.write(true, &out.stdout).await;
+        term.write(false, out.stderr.as_bytes()).await;
+    }
+}
+
+/// One command whose standard input is what arrives until it is closed (on a tty, until
+/// Ctrl-D); `gone` ends it (with 130) when the client leaves.
+pub async fn command(
+    ctx: &mut Ctx,
+    argv: &[String],
+    stdin: &mut Stdin,
+    term: &mut impl Terminal,
+    gone: &CancellationToken,
+) -> i32 {
+    let mut input = Vec::new();
+    while let Some(Some(chunk)) = stdin.recv().await {
+        if term.tty() && chunk.contains(&0x04) {
+            input.extend(chunk.split(|b| *b == 0x04).next().unwrap_or_default());
+            break;
+        }
+        input.extend(chunk);
+    }
+    let stop = ctx.sandbox.cancelled();
+    let out = tokio::select! {
+        out = ctx.command(argv, input) => out,
+        _ = gone.cancelled() => return 130,
+        _ = stop.cancelled() => Output::fail(137, ""),
+    };
+    output(term, &out).await;
+    out.code
+}
+
+/// The shell's prompt, on a tty only.
+async fn prompt(term: &mut impl Terminal, ctx: &Ctx) {
+    if term.tty() {
+        let prompt = terminal::prompt(&ctx.shell_name, &ctx.sandbox.hostname, &ctx.cwd);
+        term.write(true, prompt.as_bytes()).await;
+    }
+}
+
+/// An interactive shell: lines in, output and prompts out, until `exit`, the end of input, or
+/// (with nothing typed ahead) `gone`. Its exit code.
+pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, gone: &CancellationToken) -> i32 {
+    let tty = term.tty();
+    let mut editor = LineEditor::default();
+    let mut raw_line = Vec::new();
+    let mut typeahead: VecDeque<Option<Vec<u8>>> = VecDeque::new();
+    prompt(term, ctx).await;
+    loop {
+        let chunk = match typeahead.pop_front() {
+            Some(c) => c,
+            None => stdin.recv().await.unwrap_or(None),
+        };
+        // Without a tty, input is read line by line with no echo.
+        let inputs = match (&chunk, tty) {
+            (None, _) => vec![Input::Eof],
+            (Some(bytes), true) => editor.feed(bytes),
+            (Some(bytes), false) => {
+                raw_line.extend_from_slice(bytes);
+                let mut lines = Vec::new();
+                while let Some(i) = raw_line.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = raw_line.drain(..=i).collect();
+                    lines.push(Input::Line(String::from_utf8_lossy(&line[..i]).into_owned()));
+                }
+                lines
+            }
+        };
+        for input in inputs {
+            match input {
+                Input::Echo(bytes) => term.write(true, &bytes).await,
+                Input::Interrupt => {
+                    ctx.last_code = 130;
+                    prompt(term, ctx).await;
+                }
+                Input::Eof => {
+                    if !tty && !raw_line.is_empty() {
+                        let line = String::from_utf8_lossy(&std::mem::take(&mut raw_line)).into_owned();
+                        let out = ctx.run_script_text(&line, Vec::new()).await;
+                        output(term, &out).await;
+                    }
+                    if tty {
+                        term.write(true, b"exit\r\n").await;
+                    }
+                    return ctx.exited.unwrap_or(ctx.last_code);
+                }
+                Input::Line(line) => {
+                    let out = {
+                        let run = ctx.run_script_text(&line, Vec::new());
+                        let interrupted = interrupted(stdin, &mut typeahead);
+                        tokio::select! {
+                            out = run => out,
+                            _ = interrupted => {
+                                term.write(true, b"^C\r\n").await;
+                                Output { code: 130, ..Default::default() }
+                            }
+                        }
+                    };
+                    if out.code == 130 {
+                        // The interrupted script's frames were dropped mid-way.
+                        ctx.interrupted();
+                    }
+                    ctx.last_code = out.code;
+                    output(term, &out).await;
+                    if let Some(code) = ctx.exited {
+                        return code;
+                    }
+                    prompt(term, ctx).await;
+                }
+            }
+        }
+        if gone.is_cancelled() && typeahead.is_empty() {
+            return ctx.last_code;
+        }
+    }
+}
+
+/// Reads input while a command runs: resolves on Ctrl-C; other input waits its turn.
+async fn interrupted(stdin: &mut Stdin, typeahead: &mut VecDeque<Option<Vec<u8>>>) {
+    loop {
+        match stdin.recv().await {
+            Some(Some(chunk)) if chunk.contains(&0x03) => return,
+            Some(chunk) => typeahead.push_back(chunk),
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// A container's main process's terminal: what it writes goes to the container's log, where
+/// `kubectl logs` reads it and attached clients follow it.
+pub struct Console {
+    pub log: std::sync::Arc<crate::kubelet::logs::Log>,
+    pub tty: bool,
+}
+
+impl Terminal for Console {
+    fn tty(&self) -> bool {
+        self.tty
+    }
+
+    async fn write(&mut self, stdout: bool, bytes: &[u8]) {
+        let stream = if stdout { crate::kubelet::logs::Stream::Stdout } else { crate::kubelet::logs::Stream::Stderr };
+        self.log.write(stream, &String::from_utf8_lossy(bytes));
+    }
+}
