@@ -5,7 +5,7 @@
 //! (its shell runs interactively); another's programs read no input, so typing is dropped.
 
 use super::ApiState;
-use super::exec::{Channels, ExecOptions};
+use super::exec::{Channels, ExecOptions, Verb};
 use crate::error::ApiError;
 use crate::kubelet::container::ContainerRuntime;
 use crate::kubelet::exec::interactive::Terminal;
@@ -26,7 +26,7 @@ pub async fn socket(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let options = ExecOptions::from_query(uri.query().unwrap_or_default());
-    let (sandbox, container) = super::exec::target(&state, &ns, &name, options.container.clone())?;
+    let (sandbox, container) = super::exec::target(&state, &ns, &name, options.container.clone(), Verb::Attach)?;
     let container = sandbox.container(&container).ok_or_else(|| {
         ApiError::BadRequest(format!("unable to upgrade connection: container not found (\"{container}\")"))
     })?;
@@ -40,6 +40,19 @@ pub async fn socket(
             }
         })
         .into_response())
+}
+
+/// `POST …/attach`, the SPDY upgrade kubectl falls back to when the WebSocket one is refused:
+/// the same refusals (a completed pod, say: kubectl then streams the logs instead, saying why);
+/// SPDY itself is not served.
+pub async fn spdy(
+    State(state): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let options = ExecOptions::from_query(uri.query().unwrap_or_default());
+    super::exec::target(&state, &ns, &name, options.container, Verb::Attach)?;
+    Err(ApiError::BadRequest("attach over SPDY is not served: upgrade to a WebSocket (v5.channel.k8s.io)".into()))
 }
 
 /// Streams what the main process writes from now on until its run ends or the client leaves;

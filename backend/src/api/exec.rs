@@ -63,14 +63,33 @@ impl ExecOptions {
     }
 }
 
+/// What a session does to a container, as the API server's refusals name it.
+#[derive(Clone, Copy)]
+pub(super) enum Verb {
+    Exec,
+    Attach,
+}
+
 /// The running container an exec (or an attach) goes to, with the API server's refusals.
 pub(super) fn target(
     state: &ApiState,
     ns: &str,
     name: &str,
     container: Option<String>,
+    verb: Verb,
 ) -> Result<(Arc<PodSandbox>, String), ApiError> {
     let pod: Pod = state.store().get_typed(ns, name).ok_or_else(|| ApiError::not_found(Kind::Pod, name))?;
+    if let Some(phase) =
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()).filter(|p| matches!(*p, "Succeeded" | "Failed"))
+    {
+        let what = match verb {
+            Verb::Exec => "exec into",
+            Verb::Attach => "attach to",
+        };
+        return Err(ApiError::BadRequest(format!(
+            "cannot {what} a container in a completed pod; current phase is {phase}"
+        )));
+    }
     let (containers, init) = svclab_shared::pod::container_names(&pod);
     let container = match container {
         Some(c) if containers.contains(&c) || init.contains(&c) => c,
@@ -100,7 +119,7 @@ pub async fn post(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid exec request: {e}")))?
     };
-    let (sandbox, container) = target(&state, &ns, &name, request.container)?;
+    let (sandbox, container) = target(&state, &ns, &name, request.container, Verb::Exec)?;
     Ok(Json(exec::run(&sandbox, &container, &request.command).await.into()))
 }
 
@@ -124,7 +143,7 @@ pub async fn socket(
     if options.command.is_empty() {
         return Err(ApiError::BadRequest("you must specify at least 1 command".into()));
     }
-    let (sandbox, container) = target(&state, &ns, &name, options.container.clone())?;
+    let (sandbox, container) = target(&state, &ns, &name, options.container.clone(), Verb::Exec)?;
     let upgrade = channels(upgrade)?;
     let cancel = state.cancel.clone();
     Ok(upgrade

@@ -110,7 +110,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/api/v1/namespaces/{namespace}/pods/{name}/exec", get(exec::socket).post(exec::post))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/log", get(logs::get))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/portforward", get(portforward::socket))
-        .route("/api/v1/namespaces/{namespace}/pods/{name}/attach", get(attach::socket))
+        .route("/api/v1/namespaces/{namespace}/pods/{name}/attach", get(attach::socket).post(attach::spdy))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy", any(proxy::pod))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy/", any(proxy::pod))
         .route("/api/v1/namespaces/{namespace}/pods/{name}/proxy/{*path}", any(proxy::pod))

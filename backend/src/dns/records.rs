@@ -153,22 +153,30 @@ fn raw_records(domain: &Name, svc: &Service, facts: &Facts, endpoints: Option<&E
                 out.push((srv, RData::SRV(SRV::new(0, 100, port, owner.clone()))));
             }
         }
+        // The service's own name answers SRV for every port, named or not, as CoreDNS does.
+        let all: Vec<u16> = spec.ports.iter().flatten().map(|p| p.port as u16).collect();
+        let weight = srv_weight(all.len());
+        for port in all {
+            out.push((owner.clone(), RData::SRV(SRV::new(0, weight, port, owner.clone()))));
+        }
         return out;
     }
     // Headless: the ready endpoints themselves (the endpoints controller has already put
     // unready ones in `addresses` when the service publishes them).
     let Some(eps) = endpoints else { return out };
-    let mut members: Vec<(Ipv4Addr, String, Vec<NamedPort>)> = Vec::new();
+    let mut members: Vec<(Ipv4Addr, String, Vec<NamedPort>, Vec<u16>)> = Vec::new();
     for subset in eps.subsets.iter().flatten() {
         let ports = named_ports(subset.ports.iter().flatten().map(|p| (p.name.as_ref(), p.protocol.as_ref(), p.port)));
+        let all: Vec<u16> = subset.ports.iter().flatten().map(|p| p.port as u16).collect();
         for address in subset.addresses.iter().flatten() {
             let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
             let host = address.hostname.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| dashed(ip));
-            members.push((ip, host, ports.clone()));
+            members.push((ip, host, ports.clone(), all.clone()));
         }
     }
-    let weight = (100 / members.len().max(1)).max(1) as u16;
-    for (ip, host, ports) in &members {
+    let weight = srv_weight(members.len());
+    let every_port_weight = srv_weight(members.iter().map(|m| m.3.len()).sum());
+    for (ip, host, ports, all) in &members {
         out.push((owner.clone(), RData::A(A(*ip))));
         let Some(member) = name(&format!("{host}.{owner}")) else { continue };
         out.push((member.clone(), RData::A(A(*ip))));
@@ -178,8 +186,16 @@ fn raw_records(domain: &Name, svc: &Service, facts: &Facts, endpoints: Option<&E
                 out.push((srv, RData::SRV(SRV::new(0, weight, *port, member.clone()))));
             }
         }
+        for port in all {
+            out.push((owner.clone(), RData::SRV(SRV::new(0, every_port_weight, *port, member.clone()))));
+        }
     }
     out
+}
+
+/// The weight of each of `n` SRV records of one priority, as CoreDNS shares 100 among them.
+fn srv_weight(n: usize) -> u16 {
+    (100 / n.max(1)).max(1) as u16
 }
 
 /// The cluster domain as a name (`cluster.local.`).
@@ -442,6 +458,11 @@ mod tests {
             Answer::NxDomain,
             "unnamed port"
         );
+        assert_eq!(
+            data(q(&z, "kubia.default.svc.cluster.local.", RecordType::SRV)),
+            ["0 50 80 kubia.default.svc.cluster.local.", "0 50 443 kubia.default.svc.cluster.local."],
+            "the service's name: every port"
+        );
         assert_eq!(data(q(&z, "12.0.96.10.in-addr.arpa.", RecordType::PTR)), ["kubia.default.svc.cluster.local."]);
         assert_eq!(q(&z, "kubia.default.svc.cluster.local.", RecordType::AAAA), Answer::NoData);
         assert_eq!(q(&z, "default.svc.cluster.local.", RecordType::A), Answer::NoData, "an empty non-terminal");
@@ -459,6 +480,13 @@ mod tests {
         assert_eq!(data(q(&z, "10-244-1-5.kubia-headless.default.svc.cluster.local.", RecordType::A)), ["10.244.1.5"]);
         assert_eq!(
             data(q(&z, "_http._tcp.kubia-headless.default.svc.cluster.local.", RecordType::SRV)),
+            [
+                "0 50 8080 10-244-1-5.kubia-headless.default.svc.cluster.local.",
+                "0 50 8080 web-0.kubia-headless.default.svc.cluster.local."
+            ]
+        );
+        assert_eq!(
+            data(q(&z, "kubia-headless.default.svc.cluster.local.", RecordType::SRV)),
             [
                 "0 50 8080 10-244-1-5.kubia-headless.default.svc.cluster.local.",
                 "0 50 8080 web-0.kubia-headless.default.svc.cluster.local."

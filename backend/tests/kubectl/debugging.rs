@@ -31,6 +31,42 @@ async fn run_gives_a_shell_in_a_throwaway_pod() {
             })
             .await;
 
+        // A command that reads no input runs at once (and may be done before kubectl attaches:
+        // it then prints the logs): a headless service's name answers SRV for each endpoint.
+        cluster
+            .kubectl(&["create", "service", "clusterip", "kubia-headless", "--clusterip=None", "--tcp=80:8080"])
+            .await
+            .ok();
+        cluster.kubectl(&["set", "selector", "service", "kubia-headless", "app=kubia"]).await.ok();
+        let name = "kubia-headless.default.svc.cluster.local";
+        let args = [
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "srvlookup",
+            "--image=tutum/dnsutils",
+            "--",
+            "dig",
+            "SRV",
+            name,
+            "+short",
+        ];
+        let looked =
+            cluster.until(&args, Duration::from_secs(30), "the SRV record", |out| out.contains(" 8080 ")).await;
+        assert!(looked.starts_with("0 100 8080 10-244-"), "{looked}");
+        assert!(looked.contains(&format!(".{name}.\n")), "{looked}");
+
+        // A finished pod is not entered, in kube-apiserver's words.
+        cluster.kubectl(&["run", "done", "--image=busybox", "--restart=Never", "--", "true"]).await.ok();
+        let phase = ["get", "pod", "done", "-o", "jsonpath={.status.phase}"];
+        cluster.until(&phase, Duration::from_secs(20), "the pod finished", |out| out == "Succeeded").await;
+        let refused = cluster.kubectl(&["exec", "done", "--", "ls"]).await.fails(1);
+        assert!(
+            refused.contains("cannot exec into a container in a completed pod; current phase is Succeeded"),
+            "{refused}"
+        );
+
         // On a terminal: kubectl's hint, then Enter gives a prompt; what is typed is echoed.
         let keys = "\rhostname\rexit\r";
         let args = ["run", "-it", "--rm", "--restart=Never", "tty", "--image=busybox", "--", "sh"];

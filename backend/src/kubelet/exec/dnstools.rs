@@ -77,12 +77,13 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
                 }
                 None => return Output::fail(1, "dig: invalid IP address\n"),
             }
-        } else if name.is_some() && rtype.is_none() && RecordType::from_str(&a.to_uppercase()).is_ok() {
-            rtype = RecordType::from_str(&a.to_uppercase()).ok();
+        } else if rtype.is_none()
+            && let Ok(t) = RecordType::from_str(&a.to_uppercase())
+        {
+            // As dig reads it: a type's name is the type, before the name or after it.
+            rtype = Some(t);
         } else if name.is_none() {
             name = Some(a.to_string());
-        } else if let Ok(t) = RecordType::from_str(&a.to_uppercase()) {
-            rtype = Some(t);
         }
     }
     let name = name.unwrap_or_else(|| ".".into());

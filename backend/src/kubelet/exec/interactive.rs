@@ -38,8 +38,25 @@ pub async fn output(term: &mut impl Terminal, out: &Output) {
     }
 }
 
+/// Whether a built-in command reads standard input (the others, `dig` or `curl` say, run at
+/// once, whatever input is open).
+fn reads_stdin(argv: &[String]) -> bool {
+    let Some(program) = argv.first().map(|p| p.rsplit('/').next().unwrap_or_default()) else { return false };
+    match program {
+        "env" => {
+            let rest: Vec<String> =
+                argv[1..].iter().skip_while(|a| a.starts_with('-') || a.contains('=')).cloned().collect();
+            reads_stdin(&rest)
+        }
+        "sh" | "bash" | "ash" | "cat" | "tar" | "awk" | "grep" | "wc" | "head" | "tail" | "sort" | "uniq" | "tr" => {
+            true
+        }
+        _ => false,
+    }
+}
+
 /// One command whose standard input is what arrives until it is closed (on a tty, until
-/// Ctrl-D); `gone` ends it (with 130) when the client leaves.
+/// Ctrl-D) if it reads any; `gone` ends it (with 130) when the client leaves.
 pub async fn command(
     ctx: &mut Ctx,
     argv: &[String],
@@ -48,7 +65,9 @@ pub async fn command(
     gone: &CancellationToken,
 ) -> i32 {
     let mut input = Vec::new();
-    while let Some(Some(chunk)) = stdin.recv().await {
+    while reads_stdin(argv)
+        && let Some(Some(chunk)) = stdin.recv().await
+    {
         if term.tty() && chunk.contains(&0x04) {
             input.extend(chunk.split(|b| *b == 0x04).next().unwrap_or_default());
             break;
@@ -175,5 +194,18 @@ impl Terminal for Console {
     async fn write(&mut self, stdout: bool, bytes: &[u8]) {
         let stream = if stdout { crate::kubelet::logs::Stream::Stdout } else { crate::kubelet::logs::Stream::Stderr };
         self.log.write(stream, &String::from_utf8_lossy(bytes));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_stdin;
+
+    #[test]
+    fn only_commands_that_read_input_wait_for_it() {
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(reads_stdin(&argv("sh")) && reads_stdin(&argv("/bin/cat")) && reads_stdin(&argv("env A=1 wc -l")));
+        assert!(!reads_stdin(&argv("dig SRV kubia")) && !reads_stdin(&argv("env A=1 curl -s kubia")));
+        assert!(!reads_stdin(&[]));
     }
 }
