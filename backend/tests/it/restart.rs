@@ -1,7 +1,7 @@
 //! The chapter's objects across a `kill -9`: after the restart kubectl lists the same services,
 //! pods, endpoints and ingress, the pods' containers run again (one restart each, as after a node
 //! reboot), and the services answer on the same cluster IP, node port, load-balancer address and
-//! ingress host.
+//! ingress host; deletions held by finalizers finish after it.
 
 use crate::common;
 
@@ -159,5 +159,103 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
     assert_eq!(restarts, ["1", "1", "1"], "each container restarted once, as after a node reboot");
     let events = get(&svclab, "/api/v1/namespaces/default/events?fieldSelector=reason%3DSandboxChanged").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
+    svclab.kill().await;
+}
+
+/// `status` of a request, and its body.
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+/// A JSON merge patch of `path`.
+fn merge(svclab: &Svclab, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    http().patch(svclab.url(path)).header("content-type", "application/merge-patch+json").json(body)
+}
+
+/// Whether `path` exists (200) or is gone (404).
+async fn exists(svclab: &Svclab, path: &str) -> bool {
+    let status = http().get(svclab.url(path)).send().await.unwrap().status().as_u16();
+    assert!(status == 200 || status == 404, "GET {path}: {status}");
+    status == 200
+}
+
+/// Deletions held part-way across a `kill -9` finish after the restart, once what holds them
+/// lets go: a namespace stays Terminating (refusing new content) while a finalizer holds its
+/// last object; a Deployment deleted in the foreground waits, with its ReplicaSet, for a pod a
+/// finalizer holds; then both go, as the namespace controller and the garbage collector pick
+/// up where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_held_by_finalizers_finish_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let network = node_network();
+    let svclab = Svclab::start(&data, &network, &[]).await;
+    let hold = json!({"metadata": {"finalizers": ["example.com/hold"]}});
+    let manifests = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "namespace": "doomed",
+               "finalizers": ["example.com/hold"]}, "data": {"a": "1"}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kubia", "namespace": "default"},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "kubia"}},
+                        "template": {"metadata": {"labels": {"app": "kubia"}},
+                                     "spec": {"containers": [{"name": "kubia", "image": "luksa/kubia"}]}}}}),
+    ];
+    for manifest in &manifests {
+        let (status, body) = send(http().post(svclab.url("/lab/v1/apply")).json(manifest)).await;
+        assert!(status < 300, "{body}");
+    }
+    let pods = "/api/v1/namespaces/default/pods?labelSelector=app%3Dkubia";
+    let pod = eventually(Duration::from_secs(30), "two kubia pods", || async {
+        let list = get(&svclab, pods).await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then(|| items[0]["metadata"]["name"].as_str().unwrap().to_string())
+    })
+    .await;
+    let pod_path = format!("/api/v1/namespaces/default/pods/{pod}");
+    let (status, body) = send(merge(&svclab, &pod_path, &hold)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The namespace's deletion waits for the held ConfigMap; the Deployment's (foreground) for
+    // the held pod.
+    let (status, body) = send(http().delete(svclab.url("/api/v1/namespaces/doomed"))).await;
+    assert!(status < 300, "{body}");
+    let foreground = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"});
+    let deployment = "/apis/apps/v1/namespaces/default/deployments/kubia";
+    let (status, body) = send(http().delete(svclab.url(deployment)).json(&foreground)).await;
+    assert!(status < 300, "{body}");
+    eventually(Duration::from_secs(30), "the other pod gone", || async {
+        (get(&svclab, pods).await["items"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    })
+    .await;
+
+    svclab.kill().await;
+    let svclab = Svclab::start(&data, &network, &[]).await;
+    let namespace = get(&svclab, "/api/v1/namespaces/doomed").await;
+    assert_eq!(namespace["status"]["phase"], "Terminating", "{namespace}");
+    let refused = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}});
+    let (status, body) = send(http().post(svclab.url("/api/v1/namespaces/doomed/configmaps")).json(&refused)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("because it is being terminated"), "{body}");
+    let held = get(&svclab, deployment).await;
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "still being deleted: {held}");
+    assert_eq!(held["metadata"]["finalizers"], json!(["foregroundDeletion"]), "{held}");
+
+    // Letting go finishes both.
+    let release = json!({"metadata": {"finalizers": null}});
+    let (status, body) = send(merge(&svclab, "/api/v1/namespaces/doomed/configmaps/held", &release)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(merge(&svclab, &pod_path, &release)).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(30), "the namespace gone", || async {
+        (!exists(&svclab, "/api/v1/namespaces/doomed").await).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the deployment and its replica set gone", || async {
+        let sets = get(&svclab, "/apis/apps/v1/namespaces/default/replicasets").await;
+        let none = sets["items"].as_array().is_none_or(Vec::is_empty);
+        (none && !exists(&svclab, deployment).await).then_some(())
+    })
+    .await;
     svclab.kill().await;
 }
