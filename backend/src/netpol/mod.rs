@@ -1,15 +1,15 @@
-//! NetworkPolicy enforcement, a CNI plugin's part: an agent keeps the policies' ingress rules,
-//! compiled over the running pods and the namespaces ([`policy`]), as the network's filter, so
-//! that traffic a policy does not allow into a pod it selects is dropped (the client waits, as
-//! for packets that never arrive). Traffic from the host itself (a kubelet's probes and
-//! port-forward, the API server's proxy) is not filtered, as CNI plugins let a node reach its
-//! pods; egress rules are stored, not enforced.
+//! NetworkPolicy enforcement, a CNI plugin's part: an agent keeps the policies' rules, compiled
+//! over the running pods and the namespaces ([`policy`]), as the network's filter, so that
+//! traffic a policy does not let into a pod it isolates for ingress, or out of one it isolates
+//! for egress, is dropped (the client waits, as for packets that never arrive). Traffic from the
+//! host itself (a kubelet's probes and port-forward, the API server's proxy) is not filtered, as
+//! CNI plugins let a node reach its pods.
 
 pub mod policy;
 
 use crate::network::{Filter, Network};
 use crate::store::{Store, WatchItem};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use policy::PolicyTable;
 use std::sync::Arc;
@@ -23,9 +23,12 @@ pub async fn run(store: Store, network: Network, cancel: CancellationToken) {
     while let Some(batch) = watch.next_batch(&cancel).await {
         let relevant = batch.iter().any(|item| match item {
             WatchItem::Relist { .. } => true,
-            WatchItem::Change(change) => {
-                matches!(change.object.kind(), Kind::NetworkPolicy | Kind::Pod | Kind::Namespace)
-            }
+            WatchItem::Change(change) => match change.object.kind() {
+                Kind::NetworkPolicy | Kind::Pod | Kind::Namespace => true,
+                // The DNS server's address, which egress rules let pods reach or not.
+                Kind::Endpoints => change.object.namespace() == "kube-system" && change.object.name() == "kube-dns",
+                _ => false,
+            },
         });
         if !relevant {
             continue;
@@ -39,9 +42,18 @@ pub async fn run(store: Store, network: Network, cancel: CancellationToken) {
             }
             continue;
         }
-        let table =
-            PolicyTable::compile(&policies, &store.list_typed::<Pod>(None), &store.list_typed::<Namespace>(None));
+        let pods = store.list_typed::<Pod>(None);
+        let table = PolicyTable::compile(&policies, &pods, &store.list_typed::<Namespace>(None), dns_server(&store));
         network.set_filter(Some(Arc::new(table) as Arc<dyn Filter>));
         enforcing = true;
     }
+}
+
+/// The cluster DNS server's real address: the `kube-dns` Endpoints' UDP address.
+fn dns_server(store: &Store) -> Option<std::net::SocketAddrV4> {
+    let endpoints = store.get_typed::<Endpoints>("kube-system", "kube-dns")?;
+    let subset = endpoints.subsets?.into_iter().next()?;
+    let ip = subset.addresses?.first()?.ip.parse().ok()?;
+    let port = subset.ports?.iter().find(|p| p.protocol.as_deref() == Some("UDP"))?.port;
+    Some(std::net::SocketAddrV4::new(ip, u16::try_from(port).ok()?))
 }

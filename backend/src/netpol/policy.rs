@@ -1,6 +1,9 @@
-//! NetworkPolicies' ingress rules compiled into a table the network asks per connection: for
-//! each pod a policy selects (isolated for ingress), the sources and ports its policies allow,
-//! with selectors resolved to pod addresses and named ports to numbers. Pure.
+//! NetworkPolicies compiled into a table the network asks per connection: for each pod a policy
+//! isolates for ingress, the sources and ports its policies let in; for each pod one isolates
+//! for egress, the destinations and ports they let out; selectors resolved to pod addresses,
+//! named ports to the destination pod's numbers. The cluster DNS server counts as CoreDNS's pod
+//! (in `kube-system`, labelled `k8s-app: kube-dns`, serving port 53), so a policy that lets a
+//! pod reach DNS is written as for a real cluster. Pure.
 
 use crate::addr::Protocol;
 use crate::network::Filter;
@@ -13,17 +16,26 @@ use svclab_shared::selector::Selector;
 
 /// The label kube-apiserver puts on every namespace, naming it.
 const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
+/// The port CoreDNS's pods serve on, whatever the host port of svclab's DNS server.
+const DNS_PORT: u16 = 53;
 
-/// What may reach each isolated pod.
+/// What may reach each pod isolated for ingress, and where each one isolated for egress may go.
 #[derive(Debug, Default)]
 pub struct PolicyTable {
-    isolated: HashMap<Ipv4Addr, Vec<Rule>>,
+    ingress: HashMap<Ipv4Addr, Vec<Rule>>,
+    egress: HashMap<Ipv4Addr, Vec<Rule>>,
+    /// Each pod's named container ports (name, protocol, number): a rule's named port is the
+    /// destination's.
+    named: HashMap<Ipv4Addr, Vec<(String, Protocol, u16)>>,
+    /// The cluster DNS server's real address, seen by policies as CoreDNS's pod on port 53.
+    dns: Option<SocketAddrV4>,
 }
 
-/// One ingress rule: from whom (`None`: anyone) and to which ports (`None`: any).
+/// One rule: with whom (the sources of an ingress rule, the destinations of an egress one;
+/// `None`: anyone) and on which of the destination's ports (`None`: any).
 #[derive(Debug)]
 struct Rule {
-    from: Option<Vec<Peer>>,
+    peers: Option<Vec<Peer>>,
     ports: Option<Vec<Ports>>,
 }
 
@@ -36,30 +48,49 @@ enum Peer {
 #[derive(Debug)]
 struct Ports {
     protocol: Protocol,
-    /// `None`: every port of the protocol.
-    range: Option<(u16, u16)>,
+    range: Range,
+}
+
+#[derive(Debug)]
+enum Range {
+    /// Every port of the protocol.
+    Any,
+    Numbers(u16, u16),
+    /// A port the destination pod names.
+    Named(String),
 }
 
 /// A pod as policies see it.
-struct Member<'a> {
+struct Member {
     ip: Ipv4Addr,
-    namespace: &'a str,
+    namespace: String,
     labels: BTreeMap<String, String>,
-    pod: &'a Pod,
 }
 
 impl PolicyTable {
-    /// Compiles `policies` over the running pods and the namespaces.
-    pub fn compile(policies: &[NetworkPolicy], pods: &[Pod], namespaces: &[Namespace]) -> Self {
-        let members: Vec<Member> = pods
-            .iter()
-            .filter(|p| !svclab_shared::pod::is_finished(p))
-            .filter_map(|pod| {
-                let ip = pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?;
-                let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-                Some(Member { ip, namespace, labels: pod.metadata.labels.clone().unwrap_or_default(), pod })
-            })
-            .collect();
+    /// Compiles `policies` over the running pods and the namespaces; `dns` is the cluster DNS
+    /// server's real address (the `kube-dns` Endpoints').
+    pub fn compile(
+        policies: &[NetworkPolicy],
+        pods: &[Pod],
+        namespaces: &[Namespace],
+        dns: Option<SocketAddrV4>,
+    ) -> Self {
+        let mut table = PolicyTable { dns, ..Default::default() };
+        let mut members: Vec<Member> = Vec::new();
+        for pod in pods.iter().filter(|p| !svclab_shared::pod::is_finished(p)) {
+            let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()?.parse().ok()) else { continue };
+            let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+            members.push(Member { ip, namespace, labels: pod.metadata.labels.clone().unwrap_or_default() });
+            table.named.insert(ip, named_ports(pod));
+        }
+        let targets = members.len();
+        if let Some(dns) = dns {
+            let labels = BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]);
+            members.push(Member { ip: *dns.ip(), namespace: "kube-system".into(), labels });
+            let ports = vec![("dns".into(), Protocol::Udp, DNS_PORT), ("dns-tcp".into(), Protocol::Tcp, DNS_PORT)];
+            table.named.insert(*dns.ip(), ports);
+        }
         let namespace_labels: HashMap<&str, BTreeMap<String, String>> = namespaces
             .iter()
             .filter_map(|ns| {
@@ -69,29 +100,57 @@ impl PolicyTable {
                 Some((name, labels))
             })
             .collect();
-        let mut table = PolicyTable::default();
         for policy in policies {
-            let (Some(spec), Some(selector)) = (&policy.spec, svclab_shared::netpol::ingress_selector(policy)) else {
-                continue;
-            };
+            let Some(spec) = &policy.spec else { continue };
             let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
-            for target in members.iter().filter(|m| m.namespace == namespace && selector.matches(&m.labels)) {
-                let rules = table.isolated.entry(target.ip).or_default();
-                for rule in spec.ingress.iter().flatten() {
-                    let from = rule.from.as_ref().filter(|f| !f.is_empty()).map(|peers| {
-                        peers.iter().filter_map(|p| peer(p, namespace, &members, &namespace_labels)).collect()
-                    });
-                    let ports = rule
-                        .ports
-                        .as_ref()
-                        .filter(|p| !p.is_empty())
-                        .map(|ports| ports.iter().filter_map(|p| port_range(p, target.pod)).collect());
-                    rules.push(Rule { from, ports });
+            let rule = |peers: Option<&Vec<NetworkPolicyPeer>>, ports: Option<&Vec<NetworkPolicyPort>>| Rule {
+                peers: peers.filter(|p| !p.is_empty()).map(|peers| {
+                    peers.iter().filter_map(|p| peer(p, namespace, &members, &namespace_labels)).collect()
+                }),
+                ports: ports.filter(|p| !p.is_empty()).map(|ports| ports.iter().filter_map(port_range).collect()),
+            };
+            let selected = |selector: &Selector| {
+                members[..targets]
+                    .iter()
+                    .filter(|m| m.namespace == namespace && selector.matches(&m.labels))
+                    .map(|m| m.ip)
+                    .collect::<Vec<_>>()
+            };
+            if let Some(selector) = svclab_shared::netpol::ingress_selector(policy) {
+                for ip in selected(&selector) {
+                    let rules = table.ingress.entry(ip).or_default();
+                    rules.extend(spec.ingress.iter().flatten().map(|r| rule(r.from.as_ref(), r.ports.as_ref())));
+                }
+            }
+            if let Some(selector) = svclab_shared::netpol::egress_selector(policy) {
+                for ip in selected(&selector) {
+                    let rules = table.egress.entry(ip).or_default();
+                    rules.extend(spec.egress.iter().flatten().map(|r| rule(r.to.as_ref(), r.ports.as_ref())));
                 }
             }
         }
         table
     }
+
+    /// Where a connection to `to` goes, as policies see it: the DNS server is CoreDNS's pod.
+    fn seen(&self, to: SocketAddrV4) -> SocketAddrV4 {
+        match self.dns {
+            Some(dns) if dns == to => SocketAddrV4::new(*dns.ip(), DNS_PORT),
+            _ => to,
+        }
+    }
+}
+
+/// A pod's named container ports.
+fn named_ports(pod: &Pod) -> Vec<(String, Protocol, u16)> {
+    let containers = pod.spec.iter().flat_map(|s| &s.containers);
+    let declared = containers.flat_map(|c| c.ports.iter().flatten());
+    declared
+        .filter_map(|p| {
+            let protocol = Protocol::parse(p.protocol.as_deref())?;
+            Some((p.name.clone()?, protocol, u16::try_from(p.container_port).ok()?))
+        })
+        .collect()
 }
 
 /// A peer's pods or addresses, as seen from a policy in `namespace`.
@@ -109,7 +168,7 @@ fn peer(
     let namespaces = peer.namespace_selector.as_ref().map(Selector::from_label_selector).transpose().ok()?;
     let in_namespace = |m: &Member| match &namespaces {
         None => m.namespace == namespace,
-        Some(selector) => namespace_labels.get(m.namespace).is_some_and(|labels| selector.matches(labels)),
+        Some(selector) => namespace_labels.get(m.namespace.as_str()).is_some_and(|labels| selector.matches(labels)),
     };
     let ips = members
         .iter()
@@ -119,23 +178,18 @@ fn peer(
     Some(Peer::Pods(ips))
 }
 
-/// A rule's port, a named one resolved on the pod it protects (no such port: none).
-fn port_range(port: &NetworkPolicyPort, pod: &Pod) -> Option<Ports> {
+/// A rule's port: a number or range, a name (the destination's), or every port.
+fn port_range(port: &NetworkPolicyPort) -> Option<Ports> {
     let protocol = Protocol::parse(port.protocol.as_deref())?;
-    let first = match &port.port {
-        None => return Some(Ports { protocol, range: None }),
-        Some(IntOrString::Int(n)) => u16::try_from(*n).ok()?,
-        Some(IntOrString::String(name)) => {
-            let containers = pod.spec.iter().flat_map(|s| &s.containers);
-            let declared = containers.flat_map(|c| c.ports.iter().flatten());
-            let found = declared.into_iter().find(|p| {
-                p.name.as_deref() == Some(name) && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
-            })?;
-            u16::try_from(found.container_port).ok()?
+    let range = match &port.port {
+        None => Range::Any,
+        Some(IntOrString::Int(n)) => {
+            let first = u16::try_from(*n).ok()?;
+            Range::Numbers(first, port.end_port.and_then(|e| u16::try_from(e).ok()).unwrap_or(first).max(first))
         }
+        Some(IntOrString::String(name)) => Range::Named(name.clone()),
     };
-    let last = port.end_port.and_then(|e| u16::try_from(e).ok()).unwrap_or(first).max(first);
-    Some(Ports { protocol, range: Some((first, last)) })
+    Some(Ports { protocol, range })
 }
 
 /// `a.b.c.d/n` as (network, mask); IPv6 blocks match nothing here.
@@ -152,28 +206,51 @@ fn in_block((network, mask): (u32, u32), ip: Ipv4Addr) -> bool {
 }
 
 impl Rule {
-    fn allows(&self, from: Ipv4Addr, port: u16, protocol: Protocol) -> bool {
-        let source = self.from.as_ref().is_none_or(|peers| {
+    /// Whether the rule lets traffic between `peer` and `dest` through (`dest` is where the
+    /// connection goes: its port, a named one resolved with `named`, is the rule's port).
+    fn allows(
+        &self,
+        peer: Ipv4Addr,
+        dest: SocketAddrV4,
+        protocol: Protocol,
+        named: &HashMap<Ipv4Addr, Vec<(String, Protocol, u16)>>,
+    ) -> bool {
+        let with = self.peers.as_ref().is_none_or(|peers| {
             peers.iter().any(|p| match p {
-                Peer::Pods(ips) => ips.contains(&from),
-                Peer::Block { cidr, except } => in_block(*cidr, from) && !except.iter().any(|e| in_block(*e, from)),
+                Peer::Pods(ips) => ips.contains(&peer),
+                Peer::Block { cidr, except } => in_block(*cidr, peer) && !except.iter().any(|e| in_block(*e, peer)),
             })
         });
-        let to = self.ports.as_ref().is_none_or(|ports| {
-            ports.iter().any(|p| p.protocol == protocol && p.range.is_none_or(|(a, b)| (a..=b).contains(&port)))
+        let on = self.ports.as_ref().is_none_or(|ports| {
+            ports.iter().filter(|p| p.protocol == protocol).any(|p| match &p.range {
+                Range::Any => true,
+                Range::Numbers(a, b) => (*a..=*b).contains(&dest.port()),
+                Range::Named(name) => named.get(dest.ip()).is_some_and(|ports| {
+                    ports.iter().any(|(n, pr, num)| n == name && *pr == protocol && *num == dest.port())
+                }),
+            })
         });
-        source && to
+        with && on
     }
 }
 
 impl Filter for PolicyTable {
-    /// A pod no policy selects takes anything; a selected one what one of its rules allows. A
-    /// pod always reaches itself.
+    /// Traffic goes through when the destination, if isolated for ingress, lets it in, and the
+    /// source, if isolated for egress, lets it out. A pod always reaches itself.
     fn allows(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> bool {
-        match self.isolated.get(to.ip()) {
-            None => true,
-            Some(rules) => from == *to.ip() || rules.iter().any(|r| r.allows(from, to.port(), protocol)),
+        if from == *to.ip() {
+            return true;
         }
+        let dest = self.seen(to);
+        let inbound = self
+            .ingress
+            .get(to.ip())
+            .is_none_or(|rules| rules.iter().any(|r| r.allows(from, dest, protocol, &self.named)));
+        let outbound = self
+            .egress
+            .get(&from)
+            .is_none_or(|rules| rules.iter().any(|r| r.allows(*dest.ip(), dest, protocol, &self.named)));
+        inbound && outbound
     }
 }
 
@@ -201,6 +278,7 @@ mod tests {
     const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 244, 2, 2);
     const OTHER: Ipv4Addr = Ipv4Addr::new(10, 244, 3, 2);
     const MONITOR: Ipv4Addr = Ipv4Addr::new(10, 244, 3, 3);
+    const DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5353);
 
     fn table(policies: &[NetworkPolicy]) -> PolicyTable {
         let pods = [
@@ -209,7 +287,8 @@ mod tests {
             pod("other", "default", "10.244.3.2", json!({})),
             pod("monitor", "ops", "10.244.3.3", json!({"app": "prometheus"})),
         ];
-        PolicyTable::compile(policies, &pods, &[ns("default", json!({})), ns("ops", json!({"team": "ops"}))])
+        let namespaces = [ns("default", json!({})), ns("ops", json!({"team": "ops"})), ns("kube-system", json!({}))];
+        PolicyTable::compile(policies, &pods, &namespaces, Some(DNS))
     }
 
     fn allows(t: &PolicyTable, from: Ipv4Addr, port: u16) -> bool {
@@ -224,7 +303,8 @@ mod tests {
         assert!(!allows(&deny, Ipv4Addr::new(127, 0, 1, 1), 8080), "a node too");
         assert!(allows(&deny, WEB, 8080), "a pod reaches itself");
         let egress_only = table(&[policy("default", json!({"podSelector": {}, "policyTypes": ["Egress"]}))]);
-        assert!(allows(&egress_only, CLIENT, 8080));
+        assert!(!allows(&egress_only, CLIENT, 8080), "the client may not send");
+        assert!(allows(&egress_only, MONITOR, 8080), "a pod of another namespace may");
     }
 
     #[test]
@@ -244,5 +324,27 @@ mod tests {
         assert!(!allows(&t, Ipv4Addr::LOCALHOST, 8080), "excepted");
         assert!(!t.allows(CLIENT, SocketAddrV4::new(WEB, 8080), Protocol::Udp), "TCP by default");
         assert!(t.allows(CLIENT, SocketAddrV4::new(OTHER, 1), Protocol::Tcp), "other is not selected");
+    }
+
+    #[test]
+    fn egress_rules_allow_by_destination_and_see_dns_as_corednss_pod() {
+        let t = table(&[policy(
+            "default",
+            json!({"podSelector": {"matchLabels": {"role": "client"}}, "policyTypes": ["Egress"], "egress": [
+                {"to": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": "http", "protocol": "TCP"}]},
+                {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                 "ports": [{"port": 53, "protocol": "UDP"}]}]}),
+        )]);
+        let out = |to: SocketAddrV4, protocol| t.allows(CLIENT, to, protocol);
+        assert!(out(SocketAddrV4::new(WEB, 8080), Protocol::Tcp), "web's named port");
+        assert!(!out(SocketAddrV4::new(WEB, 9090), Protocol::Tcp));
+        assert!(!out(SocketAddrV4::new(OTHER, 8080), Protocol::Tcp), "not web");
+        assert!(out(DNS, Protocol::Udp), "DNS is CoreDNS's pod on port 53");
+        assert!(!out(DNS, Protocol::Tcp), "only UDP was let out");
+        assert!(!out(SocketAddrV4::new(Ipv4Addr::new(127, 0, 1, 1), 30000), Protocol::Tcp), "a node");
+        assert!(t.allows(OTHER, SocketAddrV4::new(WEB, 9090), Protocol::Tcp), "other pods are not isolated");
+        let deny_all = table(&[policy("default", json!({"podSelector": {}, "policyTypes": ["Egress"]}))]);
+        assert!(!deny_all.allows(CLIENT, DNS, Protocol::Udp), "no DNS either, as in a real cluster");
     }
 }

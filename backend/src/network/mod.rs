@@ -162,7 +162,7 @@ pub trait Router: Send + Sync {
 /// it to every connection and datagram a pod or node sends to a pod (after the service proxy
 /// has chosen one).
 pub trait Filter: Send + Sync {
-    /// Whether traffic from `from` may reach the pod address `to`.
+    /// Whether traffic from `from` may reach `to` (one of them a pod's address).
     fn allows(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> bool;
 }
 
@@ -188,9 +188,13 @@ impl Network {
         *current = filter;
     }
 
-    /// Whether traffic from `from` may reach `to` (only a pod's address may be filtered).
+    /// Whether traffic from `from` may reach `to` (only traffic to or from a pod's address
+    /// may be filtered).
     fn allows(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> bool {
-        if !self.inner.filtering.load(std::sync::atomic::Ordering::Acquire) || !self.inner.plan.is_pod_ip(*to.ip()) {
+        let plan = &self.inner.plan;
+        if !self.inner.filtering.load(std::sync::atomic::Ordering::Acquire)
+            || !(plan.is_pod_ip(*to.ip()) || plan.is_pod_ip(from))
+        {
             return true;
         }
         let filter = self.inner.filter.read().unwrap_or_else(|e| e.into_inner());

@@ -185,9 +185,11 @@ async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
 /// NetworkPolicies enforced as a CNI plugin enforces them: once a policy selects the service's
 /// pods, only the pods and namespaces its rules name reach them (through the service or
 /// directly), a node port's traffic (the node's address, under the Cluster policy) is dropped,
-/// and deleting the policy opens them again.
+/// and deleting the policy opens them again; an egress policy limits where a pod may connect,
+/// DNS included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_policies_decide_who_reaches_the_pods() {
+    const EGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: client-egress}\nspec:\n  podSelector: {matchLabels: {role: client}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{podSelector: {matchLabels: {app: web}}}]\n    ports: [{port: 8080}]\n  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]\n    ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]\n";
     const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-from-clients}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {role: client}}\n    - namespaceSelector: {matchLabels: {team: ops}}\n    ports: [{port: 8080}]\n";
     for binary in binaries() {
         let cluster = Cluster::start(&binary).await;
@@ -244,6 +246,38 @@ async fn network_policies_decide_who_reaches_the_pods() {
         while curl("default", "other", "web").await.code != 0 {
             assert!(tokio::time::Instant::now() < deadline, "without the policy anyone reaches web");
         }
+
+        // Egress: the client may reach web's pods and, as in a real cluster, DNS only when a
+        // rule lets it reach CoreDNS's pods.
+        let file = cluster.file("egress.yaml", EGRESS);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let other_ip = cluster.kubectl(&["get", "pod", "other", "-o", "jsonpath={.status.podIP}"]).await.ok();
+        let other: &'static str = format!("http://{other_ip}:8080").leak();
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while curl("default", "client", other).await.code != 28 {
+            assert!(tokio::time::Instant::now() < deadline, "the egress policy keeps the client from `other`");
+        }
+        assert!(curl("default", "client", "web").await.ok().starts_with("You've hit web-"));
+        assert!(curl("default", "other", other).await.ok().starts_with("You've hit other"), "other is not isolated");
+        let no_dns = [
+            "patch",
+            "networkpolicy",
+            "client-egress",
+            "--type=json",
+            "-p",
+            r#"[{"op": "remove", "path": "/spec/egress/1"}]"#,
+        ];
+        cluster.kubectl(&no_dns).await.ok();
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        loop {
+            let run = cluster.kubectl(&["exec", "client", "--", "curl", "-sS", "-m", "1", "web"]).await;
+            if run.code == 28 {
+                assert!(run.stderr.contains("curl: (28) Resolving timed out after"), "{}", run.stderr);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "without the DNS rule names do not resolve");
+        }
+        assert!(curl("default", "client", url).await.ok().starts_with("You've hit web-"), "addresses still work");
         cluster.stop().await;
     }
 }

@@ -220,7 +220,7 @@ pub fn ConfigView() -> impl IntoView {
     view! {
         <section class="panel" id="config" aria-labelledby="config-title">
             <h2 id="config-title">"Config & storage"</h2>
-            <p class="hint">"What configures, stores and governs the workloads. NetworkPolicies' ingress rules are enforced (the service doctor names those that select a service's pods); RBAC, quotas and egress rules are stored without being enforced."</p>
+            <p class="hint">"What configures, stores and governs the workloads. NetworkPolicies are enforced, ingress and egress (the service doctor names those that select a service's pods); RBAC and quotas are stored without being enforced."</p>
             {SECTIONS.iter().map(|section| view! { <SectionTable section=section /> }).collect_view()}
         </section>
     }

@@ -149,12 +149,16 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
         Ok(t) => t,
         Err((code, msg)) => return fail(&opts, code, msg, None, 0),
     };
-    let ip = match super::net::resolve(ctx, &target.host).await {
-        Some(ip) => ip,
-        None => return fail(&opts, 6, format!("Could not resolve host: {}", target.host), None, target.port),
+    let deadline = opts.max_time.unwrap_or(Duration::from_secs(300));
+    let ip = match tokio::time::timeout(deadline, super::net::resolve(ctx, &target.host)).await {
+        Ok(Some(ip)) => ip,
+        Ok(None) => return fail(&opts, 6, format!("Could not resolve host: {}", target.host), None, target.port),
+        Err(_) => {
+            let msg = format!("Resolving timed out after {} milliseconds", started.elapsed().as_millis());
+            return fail(&opts, 28, msg, None, target.port);
+        }
     };
     let resolved = Some(ip);
-    let deadline = opts.max_time.unwrap_or(Duration::from_secs(300));
     let mut stderr = String::new();
     if opts.verbose {
         stderr.push_str(&format!("*   Trying {ip}:{}...\n", target.port));
@@ -198,7 +202,7 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
         };
         http::send(conn.stream, &request).await.map(|r| (request, r)).map_err(|e| (56, format!("Recv failure: {e}")))
     };
-    match tokio::time::timeout(deadline, work).await {
+    match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work).await {
         Err(_) => {
             let ms = started.elapsed().as_millis();
             let msg = format!("Operation timed out after {ms} milliseconds with 0 bytes received");

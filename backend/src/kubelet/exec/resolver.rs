@@ -113,9 +113,25 @@ pub async fn exchange(
     timeout: Duration,
     tcp: bool,
 ) -> Result<Exchange, DialError> {
+    let started = Instant::now();
+    let result = exchange_once(ctx, server, message, timeout, tcp, started).await;
+    if matches!(result, Err(DialError::Dropped)) {
+        // A query a NetworkPolicy drops gets no answer: the resolver waits its timeout out.
+        tokio::time::sleep(timeout.saturating_sub(started.elapsed())).await;
+    }
+    result
+}
+
+async fn exchange_once(
+    ctx: &Ctx,
+    server: SocketAddrV4,
+    message: &Message,
+    timeout: Duration,
+    tcp: bool,
+    started: Instant,
+) -> Result<Exchange, DialError> {
     let bytes = message.to_vec().map_err(|e| DialError::Io(std::io::Error::other(e.to_string())))?;
     let network = &ctx.sandbox.network;
-    let started = Instant::now();
     let decode =
         |raw: Vec<u8>| Message::from_vec(&raw).map_err(|e| DialError::Io(std::io::Error::other(e.to_string())));
     if !tcp {

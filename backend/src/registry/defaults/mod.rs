@@ -29,6 +29,7 @@ pub(super) fn apply(object: &mut Object) {
         }
         Object::NetworkPolicy(p) => {
             p.metadata.generation.get_or_insert(1);
+            network_policy(p.spec.get_or_insert_with(Default::default));
         }
         Object::ReplicationController(rc) => {
             rc.metadata.generation.get_or_insert(1);
@@ -204,6 +205,20 @@ fn job_spec(job: &mut k8s_openapi::api::batch::v1::Job) {
 /// A claim's volume mode (a filesystem unless it asks for a block device).
 fn claim_spec(spec: &mut PersistentVolumeClaimSpec) {
     spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
+}
+
+/// `policyTypes`: `Ingress`, and `Egress` when there are egress rules; ports are TCP by default.
+fn network_policy(spec: &mut k8s_openapi::api::networking::v1::NetworkPolicySpec) {
+    if spec.policy_types.as_ref().is_none_or(Vec::is_empty) {
+        let egress = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
+        let types = if egress { vec!["Ingress".into(), "Egress".into()] } else { vec!["Ingress".into()] };
+        spec.policy_types = Some(types);
+    }
+    let ingress = spec.ingress.iter_mut().flatten().flat_map(|r| r.ports.iter_mut().flatten());
+    let egress = spec.egress.iter_mut().flatten().flat_map(|r| r.ports.iter_mut().flatten());
+    for port in ingress.chain(egress) {
+        port.protocol.get_or_insert_with(|| "TCP".into());
+    }
 }
 
 pub(super) fn pod_spec(spec: &mut PodSpec) {
