@@ -88,6 +88,16 @@ test('a service page: endpoints, doctor, test requests, the endpoint timeline, D
   await expect(page.getByRole('table', { name: 'Events of this object' })).toContainText('Readiness probe failed');
   await page.screenshot({ path: 'test-results/pod-page.png', fullPage: true });
 
+  // A debug container, added as kubectl debug adds it, shows with its own state.
+  const patched = await page.request.patch(`/api/v1/namespaces/default/pods/${pod}/ephemeralcontainers`, {
+    headers: { 'Content-Type': 'application/strategic-merge-patch+json' },
+    data: { spec: { ephemeralContainers: [{ name: 'debugger', image: 'busybox', stdin: true, targetContainerName: 'kubia' }] } },
+  });
+  expect(patched.ok()).toBeTruthy();
+  const ephemeral = podPage.getByTestId('ephemeral-containers');
+  await expect(ephemeral.locator('.container-card[data-container="debugger"]')).toContainText('Running');
+  await expect(ephemeral).toContainText('Sees the processes of container kubia.');
+
   // Its shell, one click away.
   await podPage.getByRole('link', { name: 'Open a shell' }).click();
   await expect(page).toHaveURL(new RegExp(`/terminal\\?pod=default/${pod}$`));

@@ -247,6 +247,30 @@ pub fn PodPage() -> impl IntoView {
                 .collect_view(),
         )
     };
+    // What `kubectl debug` added: each as a container card, with its own status.
+    let ephemeral = move || {
+        let pod = pod.get()?;
+        let specs = pod.spec.as_ref()?.ephemeral_containers.clone().filter(|e| !e.is_empty())?;
+        let statuses = pod.status.as_ref().and_then(|s| s.ephemeral_container_statuses.clone()).unwrap_or_default();
+        let events = events.get();
+        let cards = specs
+            .into_iter()
+            .map(|e| {
+                let status = statuses.iter().find(|s| s.name == e.name).cloned();
+                let container: Container =
+                    serde_json::to_value(&e).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+                let target = e
+                    .target_container_name
+                    .map(|t| view! { <p class="none">{format!("Sees the processes of container {t}.")}</p> });
+                view! { <ContainerCard container=container status=status events=events.clone() />{target} }
+            })
+            .collect_view();
+        Some(view! {
+            <h3>"Ephemeral containers"</h3>
+            <p class="hint">"Added to the running pod by kubectl debug: they share its network, run once and are never restarted."</p>
+            <div class="containers" data-testid="ephemeral-containers">{cards}</div>
+        })
+    };
     let namespace = Signal::derive(move || key.get().0);
     let name = Signal::derive(move || key.get().1);
     view! {
@@ -268,6 +292,7 @@ pub fn PodPage() -> impl IntoView {
                 <PodActions key=key />
                 <h3>"Containers"</h3>
                 <div class="containers">{containers}</div>
+                {ephemeral}
                 <h3>"Services"</h3>
                 <Standing pod=pod events=events />
             </Show>
