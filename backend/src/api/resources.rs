@@ -9,7 +9,7 @@ use super::path::{Target, parse_path};
 use super::table::{IncludeObject, ListMeta, View};
 use super::{ApiState, decode, discovery, list, scale, selectors, watch};
 use crate::error::ApiError;
-use crate::registry::{self, DeleteOptions, Propagation, Write};
+use crate::registry::{self, DeleteOptions, Propagation, Registry, Write};
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::body::Bytes;
@@ -74,6 +74,7 @@ fn dispatch(
     let view = View { rendering: asked.unwrap_or(Rendering::Object), include, api_version: target.legacy };
     let written = View { rendering: Rendering::Object, ..view };
     let read = || asked.map(|_| view).ok_or(ApiError::NotAcceptable);
+    let registry = &writes_to(state, &dry_run(query, method, &body))?;
     if let Some(sub) = target.subresource.as_deref() {
         let name = target.name.as_deref().unwrap_or_default();
         return match (sub, target.kind, method) {
@@ -84,12 +85,12 @@ fn dispatch(
             ("status", _, &Method::PUT) => {
                 let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
                 check_identity(&target, &decoded.object)?;
-                let updated = state.registry.update_status(&decoded.object)?;
+                let updated = registry.update_status(&decoded.object)?;
                 Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
             }
             ("scale", kind, _) if kind.subresource("scale").is_some() => {
                 let key = ObjectKey::new(target.kind, &ns, name);
-                scale::handle(state, method, &key, headers, &body)
+                scale::handle(state, registry, method, &key, headers, &body)
             }
             ("ephemeralcontainers", Kind::Pod, &Method::GET) => {
                 let view = read()?;
@@ -98,13 +99,13 @@ fn dispatch(
             ("ephemeralcontainers", Kind::Pod, &Method::PUT) => {
                 let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
                 check_identity(&target, &decoded.object)?;
-                let updated = state.registry.update_ephemeral_containers(&decoded.object)?;
+                let updated = registry.update_ephemeral_containers(&decoded.object)?;
                 Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
             }
             ("ephemeralcontainers", Kind::Pod, &Method::PATCH) => {
                 let patch = decode::parse_patch(headers, &body, target.kind)?;
                 let key = ObjectKey::new(target.kind, &ns, name);
-                let (patched, warnings) = state.registry.patch_ephemeral_containers(&key, patch, &write)?;
+                let (patched, warnings) = registry.patch_ephemeral_containers(&key, patch, &write)?;
                 Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
             }
             ("approval", Kind::CertificateSigningRequest, &Method::GET) => {
@@ -113,7 +114,7 @@ fn dispatch(
             ("approval", Kind::CertificateSigningRequest, &Method::PUT) => {
                 let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
                 check_identity(&target, &decoded.object)?;
-                Ok(Json(state.registry.update_approval(&decoded.object)?).into_response())
+                Ok(Json(registry.update_approval(&decoded.object)?).into_response())
             }
             ("binding", Kind::Pod, &Method::POST) => {
                 // A Binding names the node a scheduler chose: `{"target": {"kind": "Node", "name": …}}`.
@@ -122,7 +123,7 @@ fn dispatch(
                 if node.is_empty() {
                     return Err(ApiError::invalid(Kind::Pod, name, vec![FieldError::required("target.name", "")]));
                 }
-                state.registry.bind(&ns, name, node)?;
+                registry.bind(&ns, name, node)?;
                 let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
                 Ok((StatusCode::CREATED, Json(status)).into_response())
             }
@@ -180,7 +181,7 @@ fn dispatch(
                     _ => {}
                 }
             }
-            let created = state.registry.create_as(object, write.manager)?;
+            let created = registry.create_as(object, write.manager)?;
             let response = (StatusCode::CREATED, Json(written.object(&created))).into_response();
             Ok(decode::with_warnings(response, &decoded.warnings))
         }
@@ -191,24 +192,24 @@ fn dispatch(
             if target.kind.namespaced() {
                 object.metadata_mut().namespace = Some(ns);
             }
-            let updated = state.registry.update_as(object, write.manager)?;
+            let updated = registry.update_as(object, write.manager)?;
             Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
         }
         (&Method::PATCH, Some(name)) if content_type(headers) == "application/apply-patch+yaml" => {
             let applied = decode::parse("application/yaml", &body)?;
             let key = ObjectKey::new(target.kind, &ns, name);
             let force = query.get("force").is_some_and(|f| f == "true");
-            let (object, created, warnings) = state.registry.apply(&key, &applied, force, &write)?;
+            let (object, created, warnings) = registry.apply(&key, &applied, force, &write)?;
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(decode::with_warnings((status, Json(written.object(&object))).into_response(), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
             let patch = decode::parse_patch(headers, &body, target.kind)?;
             let key = ObjectKey::new(target.kind, &ns, name);
-            let (patched, warnings) = state.registry.patch(&key, patch, &write)?;
+            let (patched, warnings) = registry.patch(&key, patch, &write)?;
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
         }
-        (&Method::DELETE, name) => delete(state, &target, name, written, &body, query),
+        (&Method::DELETE, name) => delete(state, registry, &target, name, written, &body, query),
         _ => Err(ApiError::MethodNotAllowed),
     }
 }
@@ -216,6 +217,7 @@ fn dispatch(
 /// `DELETE` of one object, or of a collection (those its selectors pick).
 fn delete(
     state: &ApiState,
+    registry: &Registry,
     target: &Target,
     name: Option<&str>,
     written: View,
@@ -227,7 +229,7 @@ fn delete(
     let response = match name {
         Some(name) => {
             let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
-            let deleted = state.registry.delete_with(&key, &options)?;
+            let deleted = registry.delete_with(&key, &options)?;
             Json(written.object(&deleted)).into_response()
         }
         None => {
@@ -236,7 +238,7 @@ fn delete(
             let options = DeleteOptions { resource_version: None, ..options };
             let mut deleted = Vec::new();
             for object in items.into_iter().filter(|o| selector.matches(o)) {
-                match state.registry.delete_with(&ObjectKey::of(&object), &options) {
+                match registry.delete_with(&ObjectKey::of(&object), &options) {
                     Ok(o) => deleted.push(o),
                     Err(ApiError::NotFound { .. }) => {} // gone already, e.g. with its owner
                     Err(e) => return Err(e),
@@ -313,6 +315,36 @@ fn delete_options(body: &[u8], query: &HashMap<String, String>) -> Result<Delete
     };
     let resource_version = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
     Ok(DeleteOptions { resource_version, grace, propagation })
+}
+
+/// `dryRun`: from the query, or for a delete from the DeleteOptions in the body (where kubectl
+/// sends it).
+fn dry_run(query: &HashMap<String, String>, method: &Method, body: &[u8]) -> Vec<String> {
+    if let Some(value) = query.get("dryRun") {
+        return vec![value.clone()];
+    }
+    if method != Method::DELETE {
+        return vec![];
+    }
+    let options = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let values = options["dryRun"].as_array().into_iter().flatten();
+    values.map(|v| v.as_str().map_or_else(|| v.to_string(), String::from)).collect()
+}
+
+/// Where a write goes: the registry, or (`dryRun=All`) a dry run of it; any other value is
+/// refused as kube-apiserver refuses it.
+fn writes_to(state: &ApiState, dry_run: &[String]) -> Result<Registry, ApiError> {
+    match dry_run {
+        [] => Ok(state.registry.clone()),
+        [all] if all == "All" => Ok(state.registry.dry_run()),
+        other => {
+            let values: Vec<String> = other.iter().map(|v| format!("{v:?}")).collect();
+            Err(ApiError::BadRequest(format!(
+                "dryRun: Unsupported value: []string{{{}}}: supported values: \"All\"",
+                values.join(", ")
+            )))
+        }
+    }
 }
 
 /// kube-apiserver's warning for a Job deleted with no policy named, which keeps its pods.

@@ -40,6 +40,7 @@ enum Sent {
 
 pub(super) fn handle(
     state: &ApiState,
+    registry: &crate::registry::Registry,
     method: &Method,
     key: &ObjectKey,
     headers: &HeaderMap,
@@ -81,7 +82,7 @@ pub(super) fn handle(
                 wanted_replicas(key, &scale)?
             }
         };
-        state.registry.update(with_replicas(&current, replicas))
+        registry.update(with_replicas(&current, replicas))
     })?;
     Ok(Json(scale_of(&updated)).into_response())
 }

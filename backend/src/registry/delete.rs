@@ -133,7 +133,7 @@ impl Registry {
             return self.remove(key, options.resource_version.as_deref());
         }
         meta.finalizers = (!finalizers.is_empty()).then_some(finalizers);
-        self.store.update(marked).map_err(|e| store_error(e, key.kind, &key.name))
+        self.store_update(marked).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
     /// The object, held to `resource_version` when one is given.
@@ -152,7 +152,7 @@ impl Registry {
         meta.deletion_timestamp.get_or_insert_with(|| Time(Timestamp::now()));
         meta.deletion_grace_period_seconds = Some(0);
         let key = ObjectKey::of(&object);
-        self.store.update(object).map_err(|e| store_error(e, key.kind, &key.name))
+        self.store_update(object).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
     /// Removes an object at once, unless finalizers hold it (a kubelet finishing a pod's
@@ -183,7 +183,7 @@ impl Registry {
     }
 
     fn remove(&self, key: &ObjectKey, resource_version: Option<&str>) -> Result<Arc<Object>, ApiError> {
-        let deleted = self.store.delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
+        let deleted = self.store_delete(key, resource_version).map_err(|e| store_error(e, key.kind, &key.name))?;
         self.after_delete(&deleted);
         Ok(deleted)
     }
@@ -214,7 +214,7 @@ impl Registry {
                 ns.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
                 ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
                 let key = ObjectKey::of(current);
-                self.store.update(Object::Namespace(ns)).map_err(|e| store_error(e, key.kind, &key.name))?
+                self.store_update(Object::Namespace(ns)).map_err(|e| store_error(e, key.kind, &key.name))?
             }
             _ => current.clone(),
         };
@@ -245,6 +245,9 @@ impl Registry {
     }
 
     fn after_delete(&self, deleted: &Object) {
+        if self.dry_run {
+            return;
+        }
         if let Object::Service(svc) = deleted {
             self.allocators().release_all(svc);
         }

@@ -49,6 +49,6 @@ impl Registry {
             updated.metadata.generation = stored.metadata.generation.map(|g| g + 1);
         }
         updated.metadata.resource_version = asked.metadata.resource_version.clone();
-        self.store.update(Object::Pod(updated)).map_err(|e| store_error(e, Kind::Pod, &name))
+        self.store_update(Object::Pod(updated)).map_err(|e| store_error(e, Kind::Pod, &name))
     }
 }

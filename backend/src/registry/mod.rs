@@ -9,6 +9,7 @@ pub use admission::AdmissionCheck;
 mod apply;
 mod defaults;
 pub mod delete;
+mod dryrun;
 mod ephemeral;
 pub mod events;
 mod fieldmanager;
@@ -45,6 +46,8 @@ pub struct Registry {
     events: Arc<Mutex<HashMap<EventKey, String>>>,
     /// The admission checks add-ons registered.
     checks: Arc<std::sync::RwLock<Vec<Arc<dyn AdmissionCheck>>>>,
+    /// Writes are tried, not made (see [`dryrun`]).
+    dry_run: bool,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -71,7 +74,13 @@ impl Registry {
         for svc in store.list_views::<k8s_openapi::api::core::v1::Service>(None) {
             services.restore(&svc);
         }
-        Registry { store, services: Arc::new(Mutex::new(services)), events: Arc::default(), checks: Arc::default() }
+        Registry {
+            store,
+            services: Arc::new(Mutex::new(services)),
+            events: Arc::default(),
+            checks: Arc::default(),
+            dry_run: false,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -116,8 +125,9 @@ impl Registry {
         let written = write(object);
         if let Some(r) = reservation {
             match &written {
-                Ok(_) => self.allocators().commit(r),
-                Err(_) => self.allocators().rollback(r),
+                // A dry run shows the addresses it would take, and keeps none.
+                Ok(_) if !self.dry_run => self.allocators().commit(r),
+                _ => self.allocators().rollback(r),
             }
         }
         written.map_err(|e| store_error(e, kind, &name))
@@ -174,7 +184,7 @@ impl Registry {
     }
 
     fn create_validated(&self, object: Object) -> Result<Arc<Object>, ApiError> {
-        self.with_reservation(None, object, |o| self.store.create(o))
+        self.with_reservation(None, object, |o| self.store_create(o))
     }
 
     /// Replaces an object as `PUT` does. The status is kept from the stored object (status is a
@@ -201,7 +211,7 @@ impl Registry {
         let current = self.store.get(&key).ok_or_else(|| ApiError::not_found(key.kind, &key.name))?;
         let mut updated = with_status_of(&current, object);
         updated.metadata_mut().resource_version = object.metadata().resource_version.clone();
-        self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
+        self.store_update(updated).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
     /// Replaces a CertificateSigningRequest's conditions, as `PUT …/approval` does (what
@@ -222,7 +232,7 @@ impl Registry {
         if !errs.is_empty() {
             return Err(ApiError::invalid(key.kind, &key.name, errs));
         }
-        self.store.update(updated).map_err(|e| store_error(e, key.kind, &key.name))
+        self.store_update(updated).map_err(|e| store_error(e, key.kind, &key.name))
     }
 
     fn commit_update(&self, current: &Object, mut object: Object, fields: Fields) -> Result<Arc<Object>, ApiError> {
@@ -246,7 +256,7 @@ impl Registry {
         if let Some(generation) = current.metadata().generation.filter(|_| spec_changed(current, &object)) {
             object.metadata_mut().generation = Some(generation + 1);
         }
-        let updated = self.with_reservation(Some(current), object, |o| self.store.update(o))?;
+        let updated = self.with_reservation(Some(current), object, |o| self.store_update(o))?;
         self.finalized(updated)
     }
 
@@ -297,7 +307,7 @@ impl Registry {
             return Err(ApiError::Conflict { resource: "pods/binding".into(), name: name.into() });
         }
         spec.node_name = Some(node.to_string());
-        self.store.update(Object::Pod(bound)).map_err(|e| store_error(e, Kind::Pod, name))
+        self.store_update(Object::Pod(bound)).map_err(|e| store_error(e, Kind::Pod, name))
     }
 
     /// Records an event about an object, as components do (`kubectl get events`).

@@ -408,3 +408,69 @@ async fn list_files_apply_and_are_validated() {
         cluster.stop().await;
     }
 }
+
+/// Server-side dry runs do everything a write does but store it: `kubectl diff` shows what an
+/// apply would change, `--dry-run=server` answers with the object as it would be (a service
+/// with the addresses it would get), and nothing is created, changed, scaled, deleted or
+/// allocated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_dry_runs_and_diff_change_nothing() {
+    const NODEPORT: &str = include_str!("../../../examples/kubia-nodeport.yaml");
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("kubia-nodeport.yaml", NODEPORT);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let changed = cluster.file("changed.yaml", &NODEPORT.replace("30123", "30124"));
+        let diff = cluster.kubectl(&["diff", "-f", changed.to_str().unwrap()]).await;
+        assert_eq!(diff.code, 1, "a difference: {}{}", diff.stdout, diff.stderr);
+        assert!(diff.stdout.contains("-  - nodePort: 30123\n+  - nodePort: 30124\n"), "{}", diff.stdout);
+        let node_port = ["get", "svc", "kubia-nodeport", "-o", "jsonpath={.spec.ports[0].nodePort}"];
+        assert_eq!(cluster.kubectl(&node_port).await.ok(), "30123");
+        assert_eq!(cluster.kubectl(&["diff", "-f", file.to_str().unwrap()]).await.code, 0, "no difference");
+        let out = cluster.kubectl(&["apply", "-f", changed.to_str().unwrap(), "--dry-run=server"]).await.ok();
+        assert_eq!(out, "service/kubia-nodeport configured (server dry run)\n");
+        assert_eq!(cluster.kubectl(&node_port).await.ok(), "30123");
+
+        // Created as it would be, and not at all.
+        let uid = [
+            "create",
+            "deployment",
+            "dry",
+            "--image=luksa/kubia",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ];
+        assert_eq!(cluster.kubectl(&uid).await.ok().len(), 36);
+        let missing = cluster.kubectl(&["get", "deployment", "dry"]).await.fails(1);
+        assert!(missing.contains("deployments.apps \"dry\" not found"), "{missing}");
+        let service = [
+            "create",
+            "service",
+            "nodeport",
+            "np",
+            "--tcp=80:8080",
+            "--node-port=30200",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ];
+        assert!(cluster.kubectl(&service).await.ok().starts_with("10."), "a cluster IP, shown");
+        cluster.kubectl(&["get", "service", "np"]).await.fails(1);
+        let service = ["create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30200"];
+        cluster.kubectl(&service).await.ok();
+
+        // Scaled and deleted, not really: the service's node port stays taken.
+        cluster.kubectl(&["create", "deployment", "web", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["scale", "deployment", "web", "--replicas=5", "--dry-run=server"]).await.ok();
+        let replicas = ["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"];
+        assert_eq!(cluster.kubectl(&replicas).await.ok(), "1");
+        let deleted = cluster.kubectl(&["delete", "svc", "kubia-nodeport", "--dry-run=server"]).await.ok();
+        // (kubectl 1.37 names the namespace.)
+        assert!(deleted.starts_with("service \"kubia-nodeport\" deleted") && deleted.ends_with(" (server dry run)\n"));
+        let taken = cluster.file("taken.yaml", &NODEPORT.replace("name: kubia-nodeport", "name: another"));
+        let refused = cluster.kubectl(&["create", "-f", taken.to_str().unwrap()]).await.fails(1);
+        assert!(refused.contains("provided port is already allocated"), "{refused}");
+        cluster.stop().await;
+    }
+}
