@@ -205,6 +205,15 @@ impl DeploymentController {
         let minimum = available >= desired - max_unavailable;
         let new_name = new.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
         let complete = updated == desired && replicas == desired && available == desired;
+        // Progress: more pods of the new template, ready or available, or fewer old ones.
+        let made_progress = updated > old.updated_replicas.unwrap_or(0)
+            || ready > old.ready_replicas.unwrap_or(0)
+            || available > old.available_replicas.unwrap_or(0)
+            || replicas - updated < old.replicas.unwrap_or(0) - old.updated_replicas.unwrap_or(0);
+        let previous = old.conditions.iter().flatten().find(|c| c.type_ == "Progressing");
+        let deadline = d.spec.as_ref().and_then(|s| s.progress_deadline_seconds);
+        // A paused rollout is not expected to progress.
+        let paused = d.spec.as_ref().and_then(|s| s.paused) == Some(true);
         let progressing = if complete {
             condition(
                 "Progressing",
@@ -212,8 +221,21 @@ impl DeploymentController {
                 "NewReplicaSetAvailable",
                 format!("ReplicaSet \"{new_name}\" has successfully progressed."),
             )
+        } else if !made_progress && !paused && timed_out(previous, deadline, &now) {
+            let message = format!("ReplicaSet \"{new_name}\" has timed out progressing.");
+            condition("Progressing", false, "ProgressDeadlineExceeded", message)
         } else {
-            condition("Progressing", true, "ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."))
+            let mut c = condition(
+                "Progressing",
+                true,
+                "ReplicaSetUpdated",
+                format!("ReplicaSet \"{new_name}\" is progressing."),
+            );
+            if made_progress {
+                // The deadline counts from the last progress.
+                c.last_update_time = Some(now.clone());
+            }
+            c
         };
         let available_condition = if minimum {
             condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
@@ -243,6 +265,34 @@ impl DeploymentController {
         updated_d.status = Some(status);
         self.registry.update_status(&Object::Deployment(updated_d)).is_ok()
     }
+}
+
+/// Whether a rollout made no progress for `progressDeadlineSeconds` since the Progressing
+/// condition's last update (one that timed out stays so until progress is made).
+fn timed_out(previous: Option<&DeploymentCondition>, deadline: Option<i32>, now: &Time) -> bool {
+    let Some(c) = previous else { return false };
+    match c.reason.as_deref() {
+        Some("ProgressDeadlineExceeded") => true,
+        Some("ReplicaSetUpdated") => match (deadline, &c.last_update_time) {
+            (Some(seconds), Some(since)) => since.0 + jiff::SignedDuration::from_secs(seconds.into()) <= now.0,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// How long until a rollout without progress reaches its deadline, if it is on its way to it.
+fn until_deadline(d: &Deployment) -> Option<Duration> {
+    let spec = d.spec.as_ref()?;
+    let seconds = spec.progress_deadline_seconds.filter(|_| spec.paused != Some(true))?;
+    let conditions = d.status.as_ref()?.conditions.as_ref()?;
+    let c = conditions.iter().find(|c| c.type_ == "Progressing")?;
+    if c.reason.as_deref() != Some("ReplicaSetUpdated") {
+        return None;
+    }
+    let due = c.last_update_time.as_ref()?.0 + jiff::SignedDuration::from_secs(seconds.into());
+    let left = due.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50))
 }
 
 /// A Deployment and its ReplicaSets, as one reconcile sees them.
@@ -475,7 +525,15 @@ impl Reconciler for DeploymentController {
         let mut ok = if r.recreate { self.recreate(&r, &new) } else { self.rolling(&r, &new) };
         self.cleanup(&r, &key.namespace);
         ok &= self.sync_status(&r, &new, &key.namespace);
-        if ok { Action::AwaitChange } else { Action::RequeueAfter(Duration::from_millis(100)) }
+        if !ok {
+            return Action::RequeueAfter(Duration::from_millis(100));
+        }
+        // A rollout that stops progressing is looked at again when its deadline comes.
+        let written = self.registry.store().get_typed::<Deployment>(&key.namespace, &key.name);
+        match written.as_ref().and_then(until_deadline) {
+            Some(left) => Action::RequeueAfter(left),
+            None => Action::AwaitChange,
+        }
     }
 }
 
@@ -518,5 +576,22 @@ mod tests {
         t.metadata =
             Some(ObjectMeta { labels: Some([("app".to_string(), "x".to_string())].into()), ..Default::default() });
         assert_ne!(a, template_hash(&t));
+    }
+
+    #[test]
+    fn a_rollout_times_out_after_its_deadline_without_progress() {
+        let at = |secs: i64| Time(jiff::Timestamp::from_second(1_000_000 + secs).unwrap());
+        let c = |reason: &str, updated: i64| DeploymentCondition {
+            type_: "Progressing".into(),
+            status: "True".into(),
+            reason: Some(reason.into()),
+            last_update_time: Some(at(updated)),
+            ..Default::default()
+        };
+        assert!(!timed_out(Some(&c("ReplicaSetUpdated", 0)), Some(10), &at(9)));
+        assert!(timed_out(Some(&c("ReplicaSetUpdated", 0)), Some(10), &at(10)));
+        assert!(!timed_out(Some(&c("NewReplicaSetAvailable", 0)), Some(10), &at(60)), "a finished rollout");
+        assert!(timed_out(Some(&c("ProgressDeadlineExceeded", 0)), Some(10), &at(1)), "stays timed out");
+        assert!(!timed_out(None, Some(10), &at(60)));
     }
 }

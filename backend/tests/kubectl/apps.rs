@@ -173,6 +173,31 @@ async fn deployments_roll_forward_and_back() {
     }
 }
 
+/// A rollout whose new pods never become ready stops at its `progressDeadlineSeconds`:
+/// `kubectl rollout status` says so, the old pods keep serving, and `rollout undo` finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_that_stops_progressing_exceeds_its_deadline() {
+    const BAD: &str = r#"{"spec": {"progressDeadlineSeconds": 3, "template": {"spec": {"containers": [{"name": "kubia", "image": "luksa/kubia", "readinessProbe": {"periodSeconds": 1, "exec": {"command": ["ls", "/var/ready"]}}}]}}}}"#;
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["create", "deployment", "web", "--image=luksa/kubia", "--replicas=2"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["patch", "deployment", "web", "--type=merge", "-p", BAD]).await.ok();
+        let stuck = cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]).await.fails(1);
+        assert!(stuck.contains("error: deployment \"web\" exceeded its progress deadline"), "{stuck}");
+        let progressing = "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}";
+        let reason = cluster.kubectl(&["get", "deployment", "web", "-o", progressing]).await.ok();
+        assert_eq!(reason, "ProgressDeadlineExceeded");
+        let available = ["get", "deployment", "web", "-o", "jsonpath={.status.availableReplicas}"];
+        assert_eq!(cluster.kubectl(&available).await.ok(), "2", "the old pods still serve");
+        cluster.kubectl(&["rollout", "undo", "deployment/web"]).await.ok();
+        cluster.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+        let reason = cluster.kubectl(&["get", "deployment", "web", "-o", progressing]).await.ok();
+        assert_eq!(reason, "NewReplicaSetAvailable");
+        cluster.stop().await;
+    }
+}
+
 /// What deletion does to dependents, as the garbage collector does it: `--cascade=orphan`
 /// leaves a Deployment's ReplicaSet and pods running (and a new Deployment adopts them),
 /// `--cascade=foreground` removes the Deployment only after its ReplicaSet and pods, a CronJob
