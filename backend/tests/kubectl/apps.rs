@@ -118,6 +118,12 @@ async fn stateful_sets_daemon_sets_and_cron_jobs_as_kubectl_shows_them() {
             .await;
         assert_eq!(row(&table(&jobs), "now")[2], "1/1");
         assert_eq!(cluster.kubectl(&["logs", "job/now"]).await.ok(), "hello\n");
+        // A Job's pod template is fixed once it exists.
+        let refused = cluster.kubectl(&["set", "image", "job/now", "hello=busybox:1.36"]).await.fails(1);
+        assert!(
+            refused.contains("spec.template: Invalid value: core.PodTemplateSpec{…}: field is immutable"),
+            "{refused}"
+        );
         let history = cluster.kubectl(&["rollout", "history", "statefulset/web"]).await.ok();
         assert!(history.contains("REVISION"), "{history}");
         cluster.stop().await;

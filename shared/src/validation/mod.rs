@@ -214,6 +214,10 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
         }
         (Object::Secret(old), Object::Secret(new)) => errs.extend(config::validate_secret_update(old, new)),
         (Object::ConfigMap(old), Object::ConfigMap(new)) => errs.extend(config::validate_config_map_update(old, new)),
+        (Object::Job(old), Object::Job(new)) => {
+            let spec = |j: &k8s_openapi::api::batch::v1::Job| j.spec.clone().unwrap_or_default();
+            errs.extend(workload::validate_job_update(&spec(old), &spec(new)))
+        }
         _ => {}
     }
     errs.extend(workload::validate_selector_update(old, new));

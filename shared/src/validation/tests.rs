@@ -520,3 +520,29 @@ fn ephemeral_containers_are_added_never_changed_and_never_created_with_a_pod() {
     let created: Vec<String> = validate_create(&Object::Pod(debug)).iter().map(ToString::to_string).collect();
     assert_eq!(created, ["spec.ephemeralContainers: Forbidden: cannot be set on create"]);
 }
+
+#[test]
+fn a_jobs_template_selector_and_completions_do_not_change() {
+    let job = |image: &str, completions: i32, parallelism: i32, mode: &str| {
+        Object::from_value(json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "pi", "namespace": "default"},
+            "spec": {"completions": completions, "parallelism": parallelism, "completionMode": mode,
+                     "selector": {"matchLabels": {"job-name": "pi"}},
+                     "template": {"metadata": {"labels": {"job-name": "pi"}},
+                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "pi", "image": image}]}}}}))
+        .unwrap()
+    };
+    let strings =
+        |old: &Object, new: &Object| validate_update(old, new).iter().map(ToString::to_string).collect::<Vec<_>>();
+    let old = job("perl", 2, 1, "NonIndexed");
+    assert_eq!(strings(&old, &job("perl", 2, 2, "NonIndexed")), Vec::<String>::new(), "parallelism may change");
+    assert_eq!(
+        strings(&old, &job("perl:5", 3, 1, "NonIndexed")),
+        [
+            "spec.template: Invalid value: core.PodTemplateSpec{…}: field is immutable",
+            "spec.completions: Invalid value: 3: field is immutable",
+        ]
+    );
+    let indexed = job("perl", 2, 2, "Indexed");
+    assert!(strings(&indexed, &job("perl", 4, 4, "Indexed")).is_empty(), "an Indexed Job scales");
+}

@@ -237,6 +237,30 @@ pub(super) fn validate_stateful_set_update(old: &StatefulSet, new: &StatefulSet)
     vec![FieldError::forbidden("spec", msg)]
 }
 
+/// What of a Job may not change once it exists, as kube-apiserver's `ValidateJobSpecUpdate`
+/// says: its selector, pod template, completion mode, and completions (except an Indexed Job's
+/// scaled with its parallelism).
+pub(super) fn validate_job_update(old: &JobSpec, new: &JobSpec) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if old.selector != new.selector {
+        let selector = new.selector.as_ref().map(go_selector).unwrap_or_else(|| "nil".into());
+        errs.push(FieldError::invalid("spec.selector", selector, "field is immutable"));
+    }
+    if old.template != new.template {
+        errs.push(FieldError::invalid("spec.template", "core.PodTemplateSpec{…}", "field is immutable"));
+    }
+    if old.completion_mode != new.completion_mode {
+        let mode = new.completion_mode.as_deref().unwrap_or("NonIndexed");
+        errs.push(FieldError::invalid("spec.completionMode", super::quote(mode), "field is immutable"));
+    }
+    let indexed = new.completion_mode.as_deref() == Some("Indexed");
+    if old.completions != new.completions && !(indexed && new.completions == new.parallelism) {
+        let value = new.completions.map_or("nil".to_string(), |c| c.to_string());
+        errs.push(FieldError::invalid("spec.completions", value, "field is immutable"));
+    }
+    errs
+}
+
 pub(super) fn validate_daemon_set(d: &DaemonSet) -> Vec<FieldError> {
     let Some(spec) = &d.spec else {
         return vec![FieldError::required("spec", "")];
