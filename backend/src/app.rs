@@ -203,8 +203,13 @@ impl App {
             informer: informer.clone(),
             metrics: metrics.clone(),
         };
-        let ingress =
-            IngressAddon::new(config.ingress.clone(), sources, network.clone(), plan.node_ip(1), cancel.clone());
+        let ingress = IngressAddon::new(
+            config.ingress.clone(),
+            sources,
+            network.clone(),
+            plan.ingress_controller_ip(),
+            cancel.clone(),
+        );
         if config.ingress.enabled {
             ingress.enable().await?;
         }

@@ -99,7 +99,7 @@ impl GatewayController {
         ingress: &crate::ingress::IngressAddon,
         pool: Option<AddressPool>,
     ) -> Self {
-        let source = network.plan().node_ip(1);
+        let source = network.plan().ingress_controller_ip();
         GatewayController { registry, informer, network, source, traces: ingress.traces(), pool }
     }
 

@@ -1,5 +1,6 @@
 //! Keep-alive connections from the ingress to pods, per endpoint and per worker, through the
-//! virtual network with the controller's node as their source; hyper's client on top, for the
+//! virtual network with the controller's pod address as their source (its node's, to addresses
+//! outside the pod network); hyper's client on top, for the
 //! requests the fast path ([`super::upstream`]) does not take.
 
 use super::upstream;
@@ -85,9 +86,17 @@ impl Pool {
         }
     }
 
-    /// A new connection to the pod at `to`, from the controller's address.
+    /// Where connections to `to` come from: the controller's pod address; for an address
+    /// outside the pod network (a selectorless service's host server), its node's, where
+    /// `127.0.0.1` is the host's and not the controller pod's own.
+    pub(super) fn source_for(&self, to: SocketAddrV4) -> Ipv4Addr {
+        let plan = self.network.plan();
+        if plan.is_pod_ip(*to.ip()) { self.source } else { plan.node_ip(self.source.octets()[2]) }
+    }
+
+    /// A new connection to the pod at `to`.
     pub(super) async fn open(&self, to: SocketAddrV4) -> Result<PodStream, DialError> {
-        let dialed = self.network.dial(To::Cluster(to), Dial::from(self.source)).await?;
+        let dialed = self.network.dial(To::Cluster(to), Dial::from(self.source_for(to))).await?;
         let (stream, keep) = dialed.into_parts();
         Ok(PodStream { stream, _keep: keep })
     }

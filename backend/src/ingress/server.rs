@@ -41,7 +41,6 @@ pub struct Frontend {
     /// Connections for bodiless requests, read and written in the client connection's task.
     direct: Arc<upstream::Pool<PodStream>>,
     traces: Arc<Traces>,
-    source: Ipv4Addr,
     /// Bodiless requests through [`upstream`] rather than hyper's client.
     fast_path: bool,
 }
@@ -54,7 +53,7 @@ impl Frontend {
         traces: Arc<Traces>,
     ) -> Self {
         let pool = Arc::new(Pool::new(network, source));
-        Frontend { routes, pool, direct: Arc::default(), traces, source, fast_path: true }
+        Frontend { routes, pool, direct: Arc::default(), traces, fast_path: true }
     }
 
     /// Whether bodiless requests go to pods through [`upstream`] (the default) or hyper's client.
@@ -132,7 +131,7 @@ impl Frontend {
                 pod: endpoint.pod.clone(),
                 node: endpoint.node.clone(),
                 reason,
-                source: self.source.to_string(),
+                source: self.pool.source_for(endpoint.addr).to_string(),
             });
         }
         Choice::Pod { to: endpoint.addr, set_cookie, read_timeout: backend.read_timeout }

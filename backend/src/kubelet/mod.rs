@@ -77,7 +77,11 @@ impl Kubelet {
             node,
             node_ip: plan.node_ip(index),
             subnet,
-            used_ips: BTreeSet::new(),
+            // The ingress controller's address, on node 1, is taken.
+            used_ips: (plan.ingress_controller_ip().octets()[..3] == subnet)
+                .then_some(plan.ingress_controller_ip().octets()[3])
+                .into_iter()
+                .collect(),
             claimed,
             last_ip: 1,
             registry,

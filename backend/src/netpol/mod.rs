@@ -43,7 +43,9 @@ pub async fn run(store: Store, network: Network, cancel: CancellationToken) {
             continue;
         }
         let pods = store.list_typed::<Pod>(None);
-        let table = PolicyTable::compile(&policies, &pods, &store.list_typed::<Namespace>(None), dns_server(&store));
+        let namespaces = store.list_typed::<Namespace>(None);
+        let ingress = Some(network.plan().ingress_controller_ip());
+        let table = PolicyTable::compile(&policies, &pods, &namespaces, dns_server(&store), ingress);
         network.set_filter(Some(Arc::new(table) as Arc<dyn Filter>));
         enforcing = true;
     }

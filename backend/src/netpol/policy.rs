@@ -3,7 +3,8 @@
 //! for egress, the destinations and ports they let out; selectors resolved to pod addresses,
 //! named ports to the destination pod's numbers. The cluster DNS server counts as CoreDNS's pod
 //! (in `kube-system`, labelled `k8s-app: kube-dns`, serving port 53), so a policy that lets a
-//! pod reach DNS is written as for a real cluster. Pure.
+//! pod reach DNS is written as for a real cluster; the ingress controller's connections come
+//! from ingress-nginx's controller pod (namespace `ingress-nginx`, its chart's labels). Pure.
 
 use crate::addr::Protocol;
 use crate::network::Filter;
@@ -16,6 +17,15 @@ use svclab_shared::selector::Selector;
 
 /// The label kube-apiserver puts on every namespace, naming it.
 const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
+/// The namespace and labels of ingress-nginx's controller pod, which the ingress controller's
+/// connections come from.
+const INGRESS_NAMESPACE: &str = "ingress-nginx";
+const INGRESS_LABELS: [(&str, &str); 4] = [
+    ("app.kubernetes.io/component", "controller"),
+    ("app.kubernetes.io/instance", "ingress-nginx"),
+    ("app.kubernetes.io/name", "ingress-nginx"),
+    ("app.kubernetes.io/part-of", "ingress-nginx"),
+];
 /// The port CoreDNS's pods serve on, whatever the host port of svclab's DNS server.
 const DNS_PORT: u16 = 53;
 
@@ -69,12 +79,14 @@ struct Member {
 
 impl PolicyTable {
     /// Compiles `policies` over the running pods and the namespaces; `dns` is the cluster DNS
-    /// server's real address (the `kube-dns` Endpoints').
+    /// server's real address (the `kube-dns` Endpoints'), `ingress` the ingress controller's
+    /// pod address.
     pub fn compile(
         policies: &[NetworkPolicy],
         pods: &[Pod],
         namespaces: &[Namespace],
         dns: Option<SocketAddrV4>,
+        ingress: Option<Ipv4Addr>,
     ) -> Self {
         let mut table = PolicyTable { dns, ..Default::default() };
         let mut members: Vec<Member> = Vec::new();
@@ -91,7 +103,11 @@ impl PolicyTable {
             let ports = vec![("dns".into(), Protocol::Udp, DNS_PORT), ("dns-tcp".into(), Protocol::Tcp, DNS_PORT)];
             table.named.insert(*dns.ip(), ports);
         }
-        let namespace_labels: HashMap<&str, BTreeMap<String, String>> = namespaces
+        if let Some(ip) = ingress {
+            let labels = INGRESS_LABELS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            members.push(Member { ip, namespace: INGRESS_NAMESPACE.into(), labels });
+        }
+        let mut namespace_labels: HashMap<&str, BTreeMap<String, String>> = namespaces
             .iter()
             .filter_map(|ns| {
                 let name = ns.metadata.name.as_deref()?;
@@ -100,6 +116,13 @@ impl PolicyTable {
                 Some((name, labels))
             })
             .collect();
+        // The controller's namespace, as ingress-nginx's manifests make it.
+        namespace_labels.entry(INGRESS_NAMESPACE).or_insert_with(|| {
+            let mut labels: BTreeMap<String, String> =
+                INGRESS_LABELS[1..3].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            labels.insert(NAMESPACE_NAME.into(), INGRESS_NAMESPACE.into());
+            labels
+        });
         for policy in policies {
             let Some(spec) = &policy.spec else { continue };
             let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
@@ -279,6 +302,7 @@ mod tests {
     const OTHER: Ipv4Addr = Ipv4Addr::new(10, 244, 3, 2);
     const MONITOR: Ipv4Addr = Ipv4Addr::new(10, 244, 3, 3);
     const DNS: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5353);
+    const INGRESS: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 254);
 
     fn table(policies: &[NetworkPolicy]) -> PolicyTable {
         let pods = [
@@ -288,7 +312,7 @@ mod tests {
             pod("monitor", "ops", "10.244.3.3", json!({"app": "prometheus"})),
         ];
         let namespaces = [ns("default", json!({})), ns("ops", json!({"team": "ops"})), ns("kube-system", json!({}))];
-        PolicyTable::compile(policies, &pods, &namespaces, Some(DNS))
+        PolicyTable::compile(policies, &pods, &namespaces, Some(DNS), Some(INGRESS))
     }
 
     fn allows(t: &PolicyTable, from: Ipv4Addr, port: u16) -> bool {
@@ -346,5 +370,17 @@ mod tests {
         assert!(t.allows(OTHER, SocketAddrV4::new(WEB, 9090), Protocol::Tcp), "other pods are not isolated");
         let deny_all = table(&[policy("default", json!({"podSelector": {}, "policyTypes": ["Egress"]}))]);
         assert!(!deny_all.allows(CLIENT, DNS, Protocol::Udp), "no DNS either, as in a real cluster");
+    }
+
+    #[test]
+    fn the_ingress_controller_is_ingress_nginxs_pod() {
+        let t = table(&[policy(
+            "default",
+            json!({"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [
+                {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                           "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}]}]}),
+        )]);
+        assert!(allows(&t, INGRESS, 8080));
+        assert!(!allows(&t, CLIENT, 8080));
     }
 }

@@ -80,6 +80,14 @@ impl AddressPlan {
         [a, b, index]
     }
 
+    /// The ingress controller's pod address (the last of node 1's pod subnet, `10.244.1.254`),
+    /// which no kubelet hands out: it connects to pods from there, as ingress-nginx's
+    /// controller pod does, so NetworkPolicies see it as that pod.
+    pub fn ingress_controller_ip(&self) -> Ipv4Addr {
+        let [a, b, c] = self.pod_subnet(1);
+        Ipv4Addr::new(a, b, c, 254)
+    }
+
     /// The cluster DNS service's address: the tenth of the service network (`10.96.0.10`).
     pub fn dns_service_ip(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.service_network) + 10)

@@ -211,10 +211,9 @@ async fn pods_see_forwarded_headers_and_a_backend_without_endpoints_answers_503(
     for gone in ["x-secret", "proxy-connection", "connection=keep-alive"] {
         assert!(!page.contains(gone), "{gone} in\n{page}");
     }
-    // The pod sees the connection come from the node the controller runs on.
-    let (_, node) = lab.get("/api/v1/nodes/node-1").await;
-    let node_ip = node["status"]["addresses"][0]["address"].as_str().unwrap().to_string();
-    assert!(page.contains(&format!("client_address={node_ip}\n")), "{page}");
+    // The pod sees the connection come from the controller's own pod address, as from
+    // ingress-nginx's controller pod.
+    assert!(page.contains("client_address=10.244.1.254\n"), "{page}");
 
     let empty = format!("http://{}/empty", http_addr(&lab).await);
     let out = curl(&["-H", "Host: echo.example.com", "-w", "%{http_code}", &empty]).unwrap();
@@ -546,4 +545,32 @@ async fn route_changes_apply_on_a_live_connection_and_websockets_pass_through(fa
     use futures::StreamExt;
     let first = tokio::time::timeout(PATIENCE, socket.next()).await.expect("a message").expect("open").unwrap();
     assert!(first.to_text().unwrap().starts_with(r#"{"type":"SYNC""#), "{first}");
+}
+
+/// A NetworkPolicy written for a real cluster's ingress-nginx lets the ingress in: the
+/// controller connects from its own pod address, which policies see as ingress-nginx's
+/// controller pod (namespace `ingress-nginx`); other traffic, a node port's, stays out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_policies_see_the_controller_as_ingress_nginxs_pod() {
+    const FROM_INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: from-ingress}\nspec:\n  podSelector: {matchLabels: {app: kubia}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}\n      podSelector: {matchLabels: {app.kubernetes.io/name: ingress-nginx}}\n";
+    let lab = start(true).await;
+    lab.apply(KUBIA).await;
+    lab.apply(NODE_PORT).await;
+    lab.apply(INGRESS).await;
+    lab.serving("kubia-nodeport", 3).await;
+    routed(&lab, "kubia.example.com", "/", "kubia-").await;
+    let (_, node) = lab.get("/api/v1/nodes/node-1").await;
+    let node_port = format!("http://{}:30123/", node["status"]["addresses"][0]["address"].as_str().unwrap());
+    assert!(curl(&[&node_port]).unwrap().starts_with("You've hit kubia-"));
+    let (code, applied) = lab.apply(FROM_INGRESS).await;
+    assert_eq!(code, 200, "{applied}");
+    eventually(PATIENCE, "the node port closed by the policy", || async {
+        let out = Command::new("curl").args(["-s", "-m", "1", &node_port]).output().unwrap();
+        (out.status.code() == Some(28)).then_some(())
+    })
+    .await;
+    let url = format!("http://{}/", http_addr(&lab).await);
+    for _ in 0..3 {
+        assert!(pod(&curl(&["-H", "Host: kubia.example.com", &url]).unwrap()).starts_with("kubia-"));
+    }
 }
