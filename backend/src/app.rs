@@ -203,13 +203,8 @@ impl App {
             informer: informer.clone(),
             metrics: metrics.clone(),
         };
-        let ingress = IngressAddon::new(
-            config.ingress.clone(),
-            sources,
-            network.clone(),
-            plan.ingress_controller_ip(),
-            cancel.clone(),
-        );
+        let controller = plan.ingress_controller_ip();
+        let ingress = IngressAddon::new(config.ingress.clone(), sources, network.clone(), controller, cancel.clone());
         if config.ingress.enabled {
             ingress.enable().await?;
         }

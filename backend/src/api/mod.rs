@@ -43,6 +43,7 @@ mod scale;
 pub mod secrets;
 mod selectors;
 pub mod serve;
+mod subresources;
 mod table;
 pub mod watch;
 pub mod yaml;

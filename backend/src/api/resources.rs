@@ -6,8 +6,9 @@
 use super::media::content_type;
 use super::media::{self, Rendering};
 use super::path::{Target, parse_path};
+use super::subresources::{self, Call};
 use super::table::{IncludeObject, ListMeta, View};
-use super::{ApiState, decode, discovery, list, scale, selectors, watch};
+use super::{ApiState, decode, discovery, list, selectors, watch};
 use crate::error::ApiError;
 use crate::registry::{self, DeleteOptions, Propagation, Registry, Write};
 use crate::store::ObjectKey;
@@ -76,62 +77,10 @@ fn dispatch(
     let read = || asked.map(|_| view).ok_or(ApiError::NotAcceptable);
     let registry = &writes_to(state, &dry_run(query, method, &body))?;
     if let Some(sub) = target.subresource.as_deref() {
-        let name = target.name.as_deref().unwrap_or_default();
-        return match (sub, target.kind, method) {
-            ("status", _, &Method::GET) => {
-                let view = read()?;
-                Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
-            }
-            ("status", _, &Method::PUT) => {
-                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
-                check_identity(&target, &decoded.object)?;
-                let updated = registry.update_status(&decoded.object)?;
-                Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
-            }
-            ("scale", kind, _) if kind.subresource("scale").is_some() => {
-                let key = ObjectKey::new(target.kind, &ns, name);
-                scale::handle(state, registry, method, &key, headers, &body)
-            }
-            ("ephemeralcontainers", Kind::Pod, &Method::GET) => {
-                let view = read()?;
-                Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
-            }
-            ("ephemeralcontainers", Kind::Pod, &Method::PUT) => {
-                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
-                check_identity(&target, &decoded.object)?;
-                let updated = registry.update_ephemeral_containers(&decoded.object)?;
-                Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
-            }
-            ("ephemeralcontainers", Kind::Pod, &Method::PATCH) => {
-                let patch = decode::parse_patch(headers, &body, target.kind)?;
-                let key = ObjectKey::new(target.kind, &ns, name);
-                let (patched, warnings) = registry.patch_ephemeral_containers(&key, patch, &write)?;
-                Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
-            }
-            ("approval", Kind::CertificateSigningRequest, &Method::GET) => {
-                get(state, &target).map(|o| Json(o).into_response())
-            }
-            ("approval", Kind::CertificateSigningRequest, &Method::PUT) => {
-                let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
-                check_identity(&target, &decoded.object)?;
-                Ok(Json(registry.update_approval(&decoded.object)?).into_response())
-            }
-            ("binding", Kind::Pod, &Method::POST) => {
-                // A Binding names the node a scheduler chose: `{"target": {"kind": "Node", "name": …}}`.
-                let binding = decode::parse(&content_type(headers), &body)?;
-                let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or_default();
-                if node.is_empty() {
-                    return Err(ApiError::invalid(Kind::Pod, name, vec![FieldError::required("target.name", "")]));
-                }
-                registry.bind(&ns, name, node)?;
-                let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
-                Ok((StatusCode::CREATED, Json(status)).into_response())
-            }
-            ("status" | "scale" | "approval" | "binding" | "ephemeralcontainers", _, _) => {
-                Err(ApiError::MethodNotAllowed)
-            }
-            _ => Err(ApiError::PathNotFound),
-        };
+        let read = asked.map(|_| view);
+        let call =
+            Call { state, registry, method, target: &target, headers, body: &body, write: &write, written, read };
+        return subresources::handle(&call, sub);
     }
     match (method, target.name.as_deref()) {
         (&Method::GET, None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
@@ -252,7 +201,7 @@ fn delete(
 }
 
 /// A rendered read, with the content type kube-apiserver gives it.
-fn rendered(rendering: Rendering, body: Vec<u8>) -> Response {
+pub(super) fn rendered(rendering: Rendering, body: Vec<u8>) -> Response {
     let content_type = match rendering {
         Rendering::Object => "application/json".to_string(),
         Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
@@ -261,17 +210,17 @@ fn rendered(rendering: Rendering, body: Vec<u8>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-fn json_bytes(value: &Value) -> Vec<u8> {
+pub(super) fn json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn get(state: &ApiState, target: &Target) -> Result<Arc<Object>, ApiError> {
+pub(super) fn get(state: &ApiState, target: &Target) -> Result<Arc<Object>, ApiError> {
     let name = target.name.as_deref().unwrap_or_default();
     let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
     state.store().get(&key).ok_or_else(|| ApiError::not_found(target.kind, name))
 }
 
-fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
+pub(super) fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
     let url_name = target.name.as_deref().unwrap_or_default();
     if object.name() != url_name {
         return Err(ApiError::BadRequest(format!(

@@ -123,6 +123,21 @@ fn usage(e: UsageError) -> Output {
     Output::fail(2, format!("{e}\ncurl: try 'curl --help' or 'curl --manual' for more information\n"))
 }
 
+/// Resolves `host` before curl's time (`-m`, from `started`) runs out: its address, or curl's
+/// exit code and message.
+async fn resolve_within(
+    ctx: &Ctx,
+    host: &str,
+    deadline: Duration,
+    started: Instant,
+) -> Result<Ipv4Addr, (i32, String)> {
+    match tokio::time::timeout(deadline, super::net::resolve(ctx, host)).await {
+        Ok(Some(ip)) => Ok(ip),
+        Ok(None) => Err((6, format!("Could not resolve host: {host}"))),
+        Err(_) => Err((28, format!("Resolving timed out after {} milliseconds", started.elapsed().as_millis()))),
+    }
+}
+
 pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     let opts = match parse(args) {
         Ok(o) => o,
@@ -150,13 +165,9 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
         Err((code, msg)) => return fail(&opts, code, msg, None, 0),
     };
     let deadline = opts.max_time.unwrap_or(Duration::from_secs(300));
-    let ip = match tokio::time::timeout(deadline, super::net::resolve(ctx, &target.host)).await {
-        Ok(Some(ip)) => ip,
-        Ok(None) => return fail(&opts, 6, format!("Could not resolve host: {}", target.host), None, target.port),
-        Err(_) => {
-            let msg = format!("Resolving timed out after {} milliseconds", started.elapsed().as_millis());
-            return fail(&opts, 28, msg, None, target.port);
-        }
+    let ip = match resolve_within(ctx, &target.host, deadline, started).await {
+        Ok(ip) => ip,
+        Err((code, msg)) => return fail(&opts, code, msg, None, target.port),
     };
     let resolved = Some(ip);
     let mut stderr = String::new();

@@ -77,11 +77,8 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
                 }
                 None => return Output::fail(1, "dig: invalid IP address\n"),
             }
-        } else if rtype.is_none()
-            && let Ok(t) = RecordType::from_str(&a.to_uppercase())
-        {
-            // As dig reads it: a type's name is the type, before the name or after it.
-            rtype = Some(t);
+        } else if let Some(t) = RecordType::from_str(&a.to_uppercase()).ok().filter(|_| rtype.is_none()) {
+            rtype = Some(t); // as dig reads it: a type's name is the type, before the name or after
         } else if name.is_none() {
             name = Some(a.to_string());
         }
