@@ -134,6 +134,21 @@ pub fn content_type(headers: &HeaderMap) -> String {
     if essence.is_empty() { "application/json".into() } else { essence }
 }
 
+/// A rendered read, with the content type kube-apiserver gives it.
+pub fn rendered(rendering: Rendering, body: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let content_type = match rendering {
+        Rendering::Object => "application/json".to_string(),
+        Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
+        Rendering::Metadata(v) => format!("application/json;as=PartialObjectMetadata;v={v};g=meta.k8s.io"),
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+pub fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

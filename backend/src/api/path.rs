@@ -63,6 +63,27 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
     Ok(target)
 }
 
+impl Target {
+    /// The object the path names, from `store`.
+    pub fn get(&self, store: &crate::store::Store) -> Result<std::sync::Arc<svclab_shared::Object>, ApiError> {
+        let name = self.name.as_deref().unwrap_or_default();
+        let key = crate::store::ObjectKey::new(self.kind, self.namespace.as_deref().unwrap_or_default(), name);
+        store.get(&key).ok_or_else(|| ApiError::not_found(self.kind, name))
+    }
+
+    /// Refuses a written object whose name is not the path's, as kube-apiserver does.
+    pub fn check_identity(&self, object: &svclab_shared::Object) -> Result<(), ApiError> {
+        let url_name = self.name.as_deref().unwrap_or_default();
+        if object.name() != url_name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({url_name})",
+                object.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

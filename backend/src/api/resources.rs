@@ -19,9 +19,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use svclab_shared::Kind;
 use svclab_shared::validation::FieldError;
-use svclab_shared::{Kind, Object};
 
 pub async fn handle(
     State(state): State<ApiState>,
@@ -108,11 +107,11 @@ fn dispatch(
                 continue_token: query.get("continue").map(String::as_str),
             };
             let (items, meta) = state.pages.list(state.store(), &request)?;
-            Ok(rendered(view.rendering, view.list_json(target.kind, &items, &meta)))
+            Ok(media::rendered(view.rendering, view.list_json(target.kind, &items, &meta)))
         }
         (&Method::GET, Some(_)) => {
             let view = read()?;
-            Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, &target)?))))
+            Ok(media::rendered(view.rendering, media::json_bytes(&view.one(&target.get(state.store())?))))
         }
         (&Method::POST, None) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
@@ -136,7 +135,7 @@ fn dispatch(
         }
         (&Method::PUT, Some(_)) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
-            check_identity(&target, &decoded.object)?;
+            target.check_identity(&decoded.object)?;
             let mut object = decoded.object;
             if target.kind.namespaced() {
                 object.metadata_mut().namespace = Some(ns);
@@ -198,37 +197,6 @@ fn delete(
         }
     };
     Ok(decode::with_warnings(response, &warnings))
-}
-
-/// A rendered read, with the content type kube-apiserver gives it.
-pub(super) fn rendered(rendering: Rendering, body: Vec<u8>) -> Response {
-    let content_type = match rendering {
-        Rendering::Object => "application/json".to_string(),
-        Rendering::Table(v) => format!("application/json;as=Table;v={v};g=meta.k8s.io"),
-        Rendering::Metadata(v) => format!("application/json;as=PartialObjectMetadata;v={v};g=meta.k8s.io"),
-    };
-    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
-}
-
-pub(super) fn json_bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-pub(super) fn get(state: &ApiState, target: &Target) -> Result<Arc<Object>, ApiError> {
-    let name = target.name.as_deref().unwrap_or_default();
-    let key = ObjectKey::new(target.kind, target.namespace.as_deref().unwrap_or_default(), name);
-    state.store().get(&key).ok_or_else(|| ApiError::not_found(target.kind, name))
-}
-
-pub(super) fn check_identity(target: &Target, object: &Object) -> Result<(), ApiError> {
-    let url_name = target.name.as_deref().unwrap_or_default();
-    if object.name() != url_name {
-        return Err(ApiError::BadRequest(format!(
-            "the name of the object ({}) does not match the name on the URL ({url_name})",
-            object.name()
-        )));
-    }
-    Ok(())
 }
 
 /// DeleteOptions from the body and the query: the resourceVersion precondition,

@@ -2,9 +2,8 @@
 //! `scale`, a pod's `ephemeralcontainers` and `binding`, a CertificateSigningRequest's
 //! `approval`. Pods' exec, attach, log, port-forward and proxy have routes of their own.
 
-use super::media::content_type;
+use super::media::{self, content_type};
 use super::path::Target;
-use super::resources::{check_identity, get, json_bytes, rendered};
 use super::table::View;
 use super::{ApiState, decode, scale};
 use crate::error::ApiError;
@@ -41,13 +40,13 @@ pub(super) fn handle(call: &Call, sub: &str) -> Result<Response, ApiError> {
     let ns = target.namespace.clone().unwrap_or_default();
     let decoded = || {
         let decoded = decode::object(target, &content_type(headers), body, write.validation)?;
-        check_identity(target, &decoded.object)?;
+        target.check_identity(&decoded.object)?;
         Ok::<_, ApiError>(decoded)
     };
     match (sub, target.kind, method) {
         ("status", _, &Method::GET) | ("ephemeralcontainers", Kind::Pod, &Method::GET) => {
             let view = call.read.ok_or(ApiError::NotAcceptable)?;
-            Ok(rendered(view.rendering, json_bytes(&view.one(&get(state, target)?))))
+            Ok(media::rendered(view.rendering, media::json_bytes(&view.one(&target.get(state.store())?))))
         }
         ("status", _, &Method::PUT) => {
             let decoded = decoded()?;
@@ -70,7 +69,7 @@ pub(super) fn handle(call: &Call, sub: &str) -> Result<Response, ApiError> {
             Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
         }
         ("approval", Kind::CertificateSigningRequest, &Method::GET) => {
-            get(state, target).map(|o| Json(o).into_response())
+            target.get(state.store()).map(|o| Json(o).into_response())
         }
         ("approval", Kind::CertificateSigningRequest, &Method::PUT) => {
             Ok(Json(registry.update_approval(&decoded()?.object)?).into_response())
