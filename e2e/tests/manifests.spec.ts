@@ -1,6 +1,7 @@
 // The manifest editor: a bad manifest's error is marked at its line in the editor, an uploaded
 // file with an error is refused with its name, line and column and stores nothing, several
-// files upload at once, and Delete removes what the manifests name.
+// files upload at once, Delete removes what the manifests name, and Dry run shows what an apply
+// would change without changing it.
 import { test, expect } from '@playwright/test';
 
 const GOOD = `apiVersion: v1
@@ -60,4 +61,19 @@ test('errors are marked at their line, uploads apply files, and Delete removes t
   await expect(results).toContainText('service "uploaded-a" deleted');
   await expect(page.locator('tr[data-service="uploaded-a"]')).toHaveCount(0);
   await expect(page.locator('tr[data-service="uploaded-b"]')).toHaveCount(1);
+
+  // Dry run, as kubectl diff: what applying would change, and nothing changes.
+  await page.locator('#manifest').fill(GOOD.replace('uploaded-a', 'uploaded-b').replace('port: 80', 'port: 81'));
+  await page.getByRole('button', { name: 'Dry run', exact: true }).click();
+  await expect(results).toContainText('service/uploaded-b configured (server dry run)');
+  const diff = results.getByTestId('diff');
+  await expect(diff.locator('.del').filter({ hasText: '- port: 80' })).toHaveCount(1);
+  await expect(diff.locator('.add').filter({ hasText: '- port: 81' })).toHaveCount(1);
+  const stored = await (await request.get('/api/v1/namespaces/default/services/uploaded-b')).json();
+  expect(stored.spec.ports[0].port).toBe(80);
+  await page.locator('#manifest').fill(GOOD.replace('uploaded-a', 'dry'));
+  await page.getByRole('button', { name: 'Dry run', exact: true }).click();
+  await expect(results).toContainText('service/dry created (server dry run)');
+  await expect(results.getByTestId('diff')).toContainText('+  name: dry');
+  expect((await request.get('/api/v1/namespaces/default/services/dry')).status()).toBe(404);
 });

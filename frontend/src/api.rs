@@ -30,6 +30,13 @@ pub async fn apply(yaml: String) -> Result<ApplyResponse, String> {
     documents(authorized(Request::post("/lab/v1/apply")).header("content-type", "application/yaml").body(yaml)).await
 }
 
+/// `POST /lab/v1/apply?dryRun=All`: what applying would do, with each object's diff; nothing
+/// is stored.
+pub async fn apply_dry_run(yaml: String) -> Result<ApplyResponse, String> {
+    let request = authorized(Request::post("/lab/v1/apply?dryRun=All")).header("content-type", "application/yaml");
+    documents(request.body(yaml)).await
+}
+
 /// `POST /lab/v1/delete` (`kubectl delete -f`).
 pub async fn delete(yaml: String) -> Result<ApplyResponse, String> {
     documents(authorized(Request::post("/lab/v1/delete")).header("content-type", "application/yaml").body(yaml)).await

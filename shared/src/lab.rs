@@ -42,6 +42,10 @@ pub struct ApplyResult {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApplyError>,
+    /// A dry run's difference between the live object and the one the apply would store, as
+    /// `kubectl diff` prints it (a unified diff of their YAML, without managedFields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Why a document was not applied, located in the input.

@@ -64,7 +64,7 @@ mod tests {
     const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         ("backend/src/api/resources.rs", "dispatch", 112),
         ("frontend/src/components/terminal.rs", "TerminalPanel", 156),
-        ("frontend/src/components/apply.rs", "ApplyPanel", 153),
+        ("frontend/src/components/apply.rs", "ApplyPanel", 138),
         ("backend/src/kubelet/exec/dnstools.rs", "dig", 148),
         ("backend/src/kubelet/exec/curl.rs", "run", 130),
         ("frontend/src/components/topology.rs", "TopologyView", 119),

@@ -1,6 +1,6 @@
 //! `POST /lab/v1/apply`: one or many YAML (or JSON) documents, as a body or as uploaded files,
 //! each created or updated (`kubectl apply`'s three-way merge against the last applied
-//! configuration). A document that fails stores nothing and its error is located by line and
+//! configuration), or with `?dryRun=All` tried and diffed against what is live. A document that fails stores nothing and its error is located by line and
 //! column in the input; the others still apply. `POST /lab/v1/delete` takes the same input and
 //! deletes each object it names (`kubectl delete -f`).
 
@@ -133,6 +133,7 @@ fn failure(doc: &Document, file: Option<&str>, index: usize, err: ApplyError) ->
         outcome: ApplyOutcome::Failed,
         message: format!("error: {}", err.message),
         error: Some(err),
+        diff: None,
     }
 }
 
@@ -202,6 +203,7 @@ fn result_for(doc: &Document, file: Option<&str>, index: usize, kind: Kind, obje
         outcome: ApplyOutcome::Failed,
         message: String::new(),
         error: None,
+        diff: None,
     }
 }
 
@@ -226,14 +228,16 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
     let mut result = result_for(doc, file, index, kind, &object);
     let reference = svclab_shared::display::reference(kind, object.name());
     match apply_object(state, kind, object, &value) {
-        Ok(outcome) => {
+        Ok((outcome, diff)) => {
             let word = match outcome {
                 ApplyOutcome::Created => "created",
                 ApplyOutcome::Configured => "configured",
                 _ => "unchanged",
             };
+            let dry = if state.registry.is_dry_run() { " (server dry run)" } else { "" };
             result.outcome = outcome;
-            result.message = format!("{reference} {word}");
+            result.message = format!("{reference} {word}{dry}");
+            result.diff = diff;
         }
         Err(e) => record_error(&mut result, doc, &e),
     }
@@ -259,7 +263,13 @@ fn delete_document(state: &ApiState, doc: &Document, file: Option<&str>, index: 
     result
 }
 
-fn apply_object(state: &ApiState, kind: Kind, mut object: Object, applied: &Value) -> Result<ApplyOutcome, ApiError> {
+/// Applies one object: what happened to it, and in a dry run the difference it would make.
+fn apply_object(
+    state: &ApiState,
+    kind: Kind,
+    mut object: Object,
+    applied: &Value,
+) -> Result<(ApplyOutcome, Option<String>), ApiError> {
     let last_applied = serde_json::to_string(applied).unwrap_or_default();
     let key = ObjectKey::new(kind, object.namespace(), object.name());
     let Some(live) = state.store().get(&key).filter(|_| !key.name.is_empty()) else {
@@ -268,8 +278,9 @@ fn apply_object(state: &ApiState, kind: Kind, mut object: Object, applied: &Valu
             .annotations
             .get_or_insert_with(Default::default)
             .insert(LAST_APPLIED.into(), last_applied);
-        state.registry.create(object)?;
-        return Ok(ApplyOutcome::Created);
+        let created = state.registry.create(object)?;
+        let diff = state.registry.is_dry_run().then(|| diff(None, &created));
+        return Ok((ApplyOutcome::Created, diff));
     };
     let previous = live.metadata().annotations.as_ref().and_then(|a| a.get(LAST_APPLIED));
     let previous: Option<Value> = previous.and_then(|p| serde_json::from_str(p).ok());
@@ -290,11 +301,33 @@ fn apply_object(state: &ApiState, kind: Kind, mut object: Object, applied: &Valu
     let mut updated = Object::from_value_as(kind, merged).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     updated.metadata_mut().resource_version = live.metadata().resource_version.clone();
     let stored = state.registry.update(updated)?;
-    Ok(if stored.resource_version() == live.resource_version() {
-        ApplyOutcome::Unchanged
-    } else {
-        ApplyOutcome::Configured
-    })
+    if state.registry.is_dry_run() {
+        // Nothing was stored: what would change is what the objects differ in.
+        let diff = diff(Some(&live), &stored);
+        let outcome = if diff.is_empty() { ApplyOutcome::Unchanged } else { ApplyOutcome::Configured };
+        return Ok((outcome, Some(diff)));
+    }
+    let changed = stored.resource_version() != live.resource_version();
+    Ok((if changed { ApplyOutcome::Configured } else { ApplyOutcome::Unchanged }, None))
+}
+
+/// `kubectl diff`'s view of a change: a unified diff of the live object's YAML (none when it
+/// is new) and the merged one's, without managedFields; empty when they are the same.
+fn diff(live: Option<&Object>, merged: &Object) -> String {
+    let yaml = |object: &Object| {
+        let mut value = object.to_value();
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        serde_yaml::to_string(&value).unwrap_or_default()
+    };
+    let (before, after) = (live.map(yaml).unwrap_or_default(), yaml(merged));
+    if before == after {
+        return String::new();
+    }
+    let name = format!("{}.{}", merged.namespace(), merged.name());
+    let (from, to) = (format!("LIVE/{name}"), format!("MERGED/{name}"));
+    similar::TextDiff::from_lines(&before, &after).unified_diff().context_radius(3).header(&from, &to).to_string()
 }
 
 /// The inputs of a request: a YAML or JSON body, or the files of a multipart upload, each with
@@ -356,8 +389,11 @@ async fn for_each_document(
     (code, Json(ApplyResponse { results })).into_response()
 }
 
-/// `POST /lab/v1/apply`.
+/// `POST /lab/v1/apply`; with `?dryRun=All` nothing is stored and each result carries its
+/// diff (the dashboard's Dry run, as `kubectl diff` and `apply --dry-run=server`).
 pub async fn handle(State(state): State<ApiState>, request: Request) -> Response {
+    let dry_run = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "dryRun=All"));
+    let state = if dry_run { ApiState { registry: state.registry.dry_run(), ..state } } else { state };
     for_each_document(state, request, "apply", apply_document).await
 }
 

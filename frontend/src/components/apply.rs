@@ -1,7 +1,7 @@
 //! Manifests: a YAML editor (highlighted, line-numbered, each document's error marked at its
-//! line), the chapter's examples as templates, Apply and Delete (`kubectl apply -f` and `kubectl
-//! delete -f`), upload of one or many files by picker or drag and drop, and each document's
-//! outcome with its located error. Other components put manifests in the editor through the
+//! line), the chapter's examples as templates, Apply, Dry run and Delete (`kubectl apply -f`,
+//! `kubectl diff -f` and `kubectl delete -f`), upload of one or many files by picker or drag and
+//! drop, and each document's outcome with its located error (and a dry run's diff). Other components put manifests in the editor through the
 //! [`Editor`] context (a pod's controller with a probe added, an object to edit in place).
 
 use crate::api;
@@ -145,6 +145,53 @@ fn error_lines(outcome: &Option<Result<ApplyResponse, String>>) -> Vec<(usize, S
         .collect()
 }
 
+/// The outcome of the last apply, dry run or delete: a line per document (a dry run's with its
+/// diff), or why the request failed.
+#[component]
+fn Results(outcome: RwSignal<Option<Result<ApplyResponse, String>>>) -> impl IntoView {
+    view! {
+        <div class="apply-results" data-testid="apply-results" aria-live="polite">
+            {move || outcome.get().map(|o| match o {
+                Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                Ok(response) => view! {
+                    <ul>
+                        {response.results.into_iter().map(|r| {
+                            let failed = r.outcome == ApplyOutcome::Failed;
+                            let file = r.file.clone().map(|f| format!("{f}: ")).unwrap_or_default();
+                            let location = r.error.as_ref().and_then(|e| Some(format!("line {}, column {}: ", e.line?, e.column?))).unwrap_or_default();
+                            let text = if failed {
+                                format!("{file}document {} — {location}{}", r.document, r.error.map(|e| e.message).unwrap_or_default())
+                            } else {
+                                format!("{file}{}", r.message)
+                            };
+                            let diff = r.diff.filter(|d| !d.is_empty()).map(|d| view! { <DiffView diff=d /> });
+                            view! { <li class:failed=failed class:ok=!failed>{text}{diff}</li> }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            })}
+        </div>
+    }
+}
+
+/// A unified diff, its added, removed and hunk lines marked.
+#[component]
+fn DiffView(diff: String) -> impl IntoView {
+    let lines = diff
+        .lines()
+        .map(|line| {
+            let class = match line.as_bytes().first() {
+                Some(b'+') if !line.starts_with("+++") => "add",
+                Some(b'-') if !line.starts_with("---") => "del",
+                Some(b'@') => "hunk",
+                _ => "",
+            };
+            view! { <span class=class>{format!("{line}\n")}</span> }
+        })
+        .collect_view();
+    view! { <pre class="diff mono" data-testid="diff">{lines}</pre> }
+}
+
 #[component]
 pub fn ApplyPanel() -> impl IntoView {
     let editor = use_editor();
@@ -161,6 +208,7 @@ pub fn ApplyPanel() -> impl IntoView {
     };
     let apply = move |_| run(Box::pin(api::apply(yaml.get_untracked())));
     let delete = move |_| run(Box::pin(api::delete(yaml.get_untracked())));
+    let dry_run = move |_| run(Box::pin(api::apply_dry_run(yaml.get_untracked())));
     let upload = move |files: web_sys::FileList| {
         if files.length() == 0 {
             return;
@@ -262,6 +310,9 @@ pub fn ApplyPanel() -> impl IntoView {
                 <button class="primary" on:click=apply disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty())>
                     {move || if busy.get() { "Working…" } else { "Apply" }}
                 </button>
+                <button on:click=dry_run disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty()) title="kubectl diff: what applying would change, with the server's defaults and checks; nothing is stored">
+                    "Dry run"
+                </button>
                 <button on:click=delete disabled=move || busy.get() || yaml.with(|y| y.trim().is_empty()) title="kubectl delete -f: delete every object the manifests name">
                     "Delete"
                 </button>
@@ -276,26 +327,7 @@ pub fn ApplyPanel() -> impl IntoView {
                     />
                 </label>
             </div>
-            <div class="apply-results" data-testid="apply-results" aria-live="polite">
-                {move || outcome.get().map(|o| match o {
-                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
-                    Ok(response) => view! {
-                        <ul>
-                            {response.results.into_iter().map(|r| {
-                                let failed = r.outcome == ApplyOutcome::Failed;
-                                let file = r.file.clone().map(|f| format!("{f}: ")).unwrap_or_default();
-                                let location = r.error.as_ref().and_then(|e| Some(format!("line {}, column {}: ", e.line?, e.column?))).unwrap_or_default();
-                                let text = if failed {
-                                    format!("{file}document {} — {location}{}", r.document, r.error.map(|e| e.message).unwrap_or_default())
-                                } else {
-                                    format!("{file}{}", r.message)
-                                };
-                                view! { <li class:failed=failed class:ok=!failed>{text}</li> }
-                            }).collect_view()}
-                        </ul>
-                    }.into_any(),
-                })}
-            </div>
+            <Results outcome=outcome />
         </section>
     }
 }
