@@ -110,8 +110,12 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
     let statuses: Vec<ContainerStatus> =
         sandbox.containers.iter().map(|c| container_status(c, sandbox, !initialized)).collect();
     // Ephemeral containers count for neither readiness nor the phase.
-    let ephemeral: Vec<ContainerStatus> =
-        sandbox.ephemeral().iter().map(|c| container_status(c, sandbox, false)).collect();
+    // (No probe makes one ready: the kubelet reports them never ready.)
+    let ephemeral: Vec<ContainerStatus> = sandbox
+        .ephemeral()
+        .iter()
+        .map(|c| ContainerStatus { ready: false, ..container_status(c, sandbox, false) })
+        .collect();
     let unready: Vec<&str> = statuses.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
     let all_ready = unready.is_empty();
     let why = Some(("ContainersNotReady", format!("containers with unready status: [{}]", unready.join(" "))));
