@@ -1,6 +1,7 @@
 // The service doctor and the DNS panel in the browser: a selector with a typo is diagnosed with
 // its near misses, a pod without a readiness probe is offered one, a headless service's lookup
-// through a pod's resolver lists only the ready pods, and an ExternalName answers its CNAME.
+// through a pod's resolver lists only the ready pods, an ExternalName answers its CNAME, and the
+// NetworkPolicies selecting a service's pods are named with what they let in.
 import { test, expect } from '@playwright/test';
 import { apply, goTo, open } from './helpers';
 
@@ -167,4 +168,59 @@ spec:
   await expect(queries.first().locator('.records li')).toContainText('IN CNAME someapi.somecompany.com.');
   await expect(results).toContainText('no search path');
   await page.screenshot({ path: 'test-results/dns-externalname.png', fullPage: true });
+});
+
+test('the doctor names the NetworkPolicies that select a service\'s pods and what each lets in', async ({ page }) => {
+  await open(page);
+  await apply(page, `apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: np
+spec:
+  replicas: 1
+  selector:
+    app: np
+  template:
+    metadata:
+      labels:
+        app: np
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  selector:
+    app: np
+  ports:
+  - port: 80
+    targetPort: 8080
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: np-from-clients
+spec:
+  podSelector:
+    matchLabels:
+      app: np
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels:
+          role: client
+    ports:
+    - port: 8080
+`, 'networkpolicy.networking.k8s.io/np-from-clients created');
+  await page.goto('/services/default/np');
+  const finding = page.getByTestId('service-page').getByTestId('doctor').locator('li[data-check="network-policy"]');
+  await expect(finding).toHaveAttribute('data-severity', 'warning');
+  await expect(finding).toContainText('A NetworkPolicy selects these pods: only what it allows reaches them');
+  await expect(finding).toContainText('np-from-clients lets in pods role=client of its namespace, on TCP 8080');
 });
