@@ -1,7 +1,8 @@
 //! `POST /lab/v1/apply`: one or many YAML (or JSON) documents, as a body or as uploaded files,
 //! each created or updated (`kubectl apply`'s three-way merge against the last applied
-//! configuration), or with `?dryRun=All` tried and diffed against what is live. A document that fails stores nothing and its error is located by line and
-//! column in the input; the others still apply. `POST /lab/v1/delete` takes the same input and
+//! configuration), or with `?dryRun=All` tried and diffed against what is live. A document that
+//! fails stores nothing and its error is located by line and column in the input; the others
+//! still apply. `POST /lab/v1/delete` takes the same input and
 //! deletes each object it names (`kubectl delete -f`).
 
 use super::ApiState;
@@ -11,10 +12,11 @@ use crate::error::ApiError;
 use crate::store::ObjectKey;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use svclab_shared::lab::{ApplyError, ApplyOutcome, ApplyResponse, ApplyResult};
 use svclab_shared::{Kind, Object, legacy};
 
@@ -391,10 +393,17 @@ async fn for_each_document(
 
 /// `POST /lab/v1/apply`; with `?dryRun=All` nothing is stored and each result carries its
 /// diff (the dashboard's Dry run, as `kubectl diff` and `apply --dry-run=server`).
-pub async fn handle(State(state): State<ApiState>, request: Request) -> Response {
-    let dry_run = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "dryRun=All"));
-    let state = if dry_run { ApiState { registry: state.registry.dry_run(), ..state } } else { state };
-    for_each_document(state, request, "apply", apply_document).await
+pub async fn handle(
+    State(state): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+    request: Request,
+) -> Response {
+    let dry_run: Vec<String> = query.get("dryRun").cloned().into_iter().collect();
+    let registry = match super::resources::writes_to(&state, &dry_run) {
+        Ok(registry) => registry,
+        Err(e) => return e.into_response(),
+    };
+    for_each_document(ApiState { registry, ..state }, request, "apply", apply_document).await
 }
 
 /// `POST /lab/v1/delete`.

@@ -262,20 +262,14 @@ pub(super) fn exit_status(code: i32, argv: &[String]) -> serde_json::Value {
 /// One exec: the command runs in the container, its input and output on the websocket.
 async fn session(socket: WebSocket, options: ExecOptions, sandbox: Arc<PodSandbox>, container: String) {
     let mut channels = Channels::new(socket, &options);
-    let argv = options.command.clone();
-    let mut ctx = Ctx::new(sandbox, &container);
-    let code = match interactive::shell_name(&argv) {
-        Some(name) if options.stdin => {
-            ctx = Ctx::shell(ctx.sandbox, &container, &name);
-            interactive::shell(&mut ctx, &mut channels.stdin, &mut channels.frames, &channels.gone).await
-        }
-        _ if options.stdin => {
-            interactive::command(&mut ctx, &argv, &mut channels.stdin, &mut channels.frames, &channels.gone).await
-        }
-        _ => {
-            let (_, mut closed) = mpsc::channel(1);
-            interactive::command(&mut ctx, &argv, &mut closed, &mut channels.frames, &channels.gone).await
-        }
+    let argv = &options.command;
+    let code = if options.stdin {
+        interactive::run(sandbox, &container, argv, &mut channels.stdin, &mut channels.frames, &channels.gone).await
+    } else {
+        // No input: a shell named alone reads none and ends, as `kubectl exec pod -- sh` does.
+        let (_, mut closed) = mpsc::channel(1);
+        let mut ctx = Ctx::new(sandbox, &container);
+        interactive::command(&mut ctx, argv, &mut closed, &mut channels.frames, &channels.gone).await
     };
-    channels.finish(exit_status(code, &argv)).await;
+    channels.finish(exit_status(code, argv)).await;
 }

@@ -250,7 +250,7 @@ fn dry_run(query: &HashMap<String, String>, method: &Method, body: &[u8]) -> Vec
 
 /// Where a write goes: the registry, or (`dryRun=All`) a dry run of it; any other value is
 /// refused as kube-apiserver refuses it.
-fn writes_to(state: &ApiState, dry_run: &[String]) -> Result<Registry, ApiError> {
+pub(super) fn writes_to(state: &ApiState, dry_run: &[String]) -> Result<Registry, ApiError> {
     match dry_run {
         [] => Ok(state.registry.clone()),
         [all] if all == "All" => Ok(state.registry.dry_run()),

@@ -271,27 +271,21 @@ impl DeploymentController {
 /// condition's last update (one that timed out stays so until progress is made).
 fn timed_out(previous: Option<&DeploymentCondition>, deadline: Option<i32>, now: &Time) -> bool {
     let Some(c) = previous else { return false };
-    match c.reason.as_deref() {
-        Some("ProgressDeadlineExceeded") => true,
-        Some("ReplicaSetUpdated") => match (deadline, &c.last_update_time) {
-            (Some(seconds), Some(since)) => since.0 + jiff::SignedDuration::from_secs(seconds.into()) <= now.0,
-            _ => false,
-        },
-        _ => false,
-    }
+    c.reason.as_deref() == Some("ProgressDeadlineExceeded") || due(c, deadline).is_some_and(|due| due <= now.0)
+}
+
+/// When a rollout still progressing (`ReplicaSetUpdated`) reaches its deadline without progress.
+fn due(c: &DeploymentCondition, deadline: Option<i32>) -> Option<jiff::Timestamp> {
+    let since = c.last_update_time.as_ref().filter(|_| c.reason.as_deref() == Some("ReplicaSetUpdated"))?;
+    Some(since.0 + jiff::SignedDuration::from_secs(deadline?.into()))
 }
 
 /// How long until a rollout without progress reaches its deadline, if it is on its way to it.
 fn until_deadline(d: &Deployment) -> Option<Duration> {
-    let spec = d.spec.as_ref()?;
-    let seconds = spec.progress_deadline_seconds.filter(|_| spec.paused != Some(true))?;
+    let spec = d.spec.as_ref().filter(|s| s.paused != Some(true))?;
     let conditions = d.status.as_ref()?.conditions.as_ref()?;
     let c = conditions.iter().find(|c| c.type_ == "Progressing")?;
-    if c.reason.as_deref() != Some("ReplicaSetUpdated") {
-        return None;
-    }
-    let due = c.last_update_time.as_ref()?.0 + jiff::SignedDuration::from_secs(seconds.into());
-    let left = due.duration_since(jiff::Timestamp::now());
+    let left = due(c, spec.progress_deadline_seconds)?.duration_since(jiff::Timestamp::now());
     Some(Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50))
 }
 

@@ -119,23 +119,14 @@ fn interactive_main(
     container: &ContainerRuntime,
     argv: Vec<String>,
 ) -> BoxFuture<'static, i32> {
-    use super::exec::{Ctx, interactive};
+    use super::exec::interactive;
     let mut input = container.open_stdin();
     let mut console = interactive::Console { log: container.log(), tty: container.spec.tty == Some(true) };
     let (sandbox, name) = (sandbox.clone(), container.name().to_string());
     Box::pin(async move {
         // Nobody leaves a container's console: only the end of its input ends it.
         let stays = CancellationToken::new();
-        match interactive::shell_name(&argv) {
-            Some(shell) => {
-                let mut ctx = Ctx::shell(sandbox, &name, &shell);
-                interactive::shell(&mut ctx, &mut input, &mut console, &stays).await
-            }
-            None => {
-                let mut ctx = Ctx::new(sandbox, &name);
-                interactive::command(&mut ctx, &argv, &mut input, &mut console, &stays).await
-            }
-        }
+        interactive::run(sandbox, &name, &argv, &mut input, &mut console, &stays).await
     })
 }
 

@@ -61,8 +61,7 @@ impl Log {
             return;
         }
         let mut state = self.state();
-        if let Some(tail) = &state.tail {
-            // Nobody attached is no error.
+        if let Some(tail) = state.tail.as_ref().filter(|t| t.receiver_count() > 0) {
             let _ = tail.send((stream, Arc::from(text)));
         }
         let slot = stream as usize;

@@ -78,10 +78,10 @@ impl Kubelet {
             node_ip: plan.node_ip(index),
             subnet,
             // The ingress controller's address, on node 1, is taken.
-            used_ips: (plan.ingress_controller_ip().octets()[..3] == subnet)
-                .then_some(plan.ingress_controller_ip().octets()[3])
-                .into_iter()
-                .collect(),
+            used_ips: match plan.ingress_controller_ip().octets() {
+                [a, b, c, d] if [a, b, c] == subnet => BTreeSet::from([d]),
+                _ => BTreeSet::new(),
+            },
             claimed,
             last_ip: 1,
             registry,

@@ -20,12 +20,10 @@ const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
 /// The namespace and labels of ingress-nginx's controller pod, which the ingress controller's
 /// connections come from.
 const INGRESS_NAMESPACE: &str = "ingress-nginx";
-const INGRESS_LABELS: [(&str, &str); 4] = [
-    ("app.kubernetes.io/component", "controller"),
-    ("app.kubernetes.io/instance", "ingress-nginx"),
-    ("app.kubernetes.io/name", "ingress-nginx"),
-    ("app.kubernetes.io/part-of", "ingress-nginx"),
-];
+const INSTANCE: (&str, &str) = ("app.kubernetes.io/instance", "ingress-nginx");
+const NAME: (&str, &str) = ("app.kubernetes.io/name", "ingress-nginx");
+const INGRESS_LABELS: [(&str, &str); 4] =
+    [("app.kubernetes.io/component", "controller"), INSTANCE, NAME, ("app.kubernetes.io/part-of", "ingress-nginx")];
 /// The port CoreDNS's pods serve on, whatever the host port of svclab's DNS server.
 const DNS_PORT: u16 = 53;
 
@@ -118,10 +116,8 @@ impl PolicyTable {
             .collect();
         // The controller's namespace, as ingress-nginx's manifests make it.
         namespace_labels.entry(INGRESS_NAMESPACE).or_insert_with(|| {
-            let mut labels: BTreeMap<String, String> =
-                INGRESS_LABELS[1..3].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            labels.insert(NAMESPACE_NAME.into(), INGRESS_NAMESPACE.into());
-            labels
+            let labels = [(NAMESPACE_NAME, INGRESS_NAMESPACE), INSTANCE, NAME];
+            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         });
         for policy in policies {
             let Some(spec) = &policy.spec else { continue };

@@ -471,6 +471,15 @@ async fn server_dry_runs_and_diff_change_nothing() {
         let taken = cluster.file("taken.yaml", &NODEPORT.replace("name: kubia-nodeport", "name: another"));
         let refused = cluster.kubectl(&["create", "-f", taken.to_str().unwrap()]).await.fails(1);
         assert!(refused.contains("provided port is already allocated"), "{refused}");
+        // A dry run asked in any other words is refused, not made for real (the dashboard's too).
+        for path in ["/api/v1/namespaces/default/services?dryRun=Yes", "/lab/v1/apply?dryRun=Yes"] {
+            let refused = cluster.kubectl(&["create", "--raw", path, "-f", taken.to_str().unwrap()]).await.fails(1);
+            assert!(
+                refused.contains(r#"dryRun: Unsupported value: []string{"Yes"}: supported values: "All""#),
+                "{refused}"
+            );
+        }
+        cluster.kubectl(&["get", "service", "another"]).await.fails(1);
         cluster.stop().await;
     }
 }

@@ -84,6 +84,22 @@ pub async fn command(
     out.code
 }
 
+/// Runs `argv` in `container` of the pod with `stdin` for its input: a shell interactively,
+/// another command once its input is in. Its exit code.
+pub async fn run(
+    sandbox: std::sync::Arc<crate::kubelet::PodSandbox>,
+    container: &str,
+    argv: &[String],
+    stdin: &mut Stdin,
+    term: &mut impl Terminal,
+    gone: &CancellationToken,
+) -> i32 {
+    match shell_name(argv) {
+        Some(name) => shell(&mut Ctx::shell(sandbox, container, &name), stdin, term, gone).await,
+        None => command(&mut Ctx::new(sandbox, container), argv, stdin, term, gone).await,
+    }
+}
+
 /// The shell's prompt, on a tty only.
 async fn prompt(term: &mut impl Terminal, ctx: &Ctx) {
     if term.tty() {
