@@ -587,10 +587,16 @@ spec:
         lab.running_pods().await.into_iter().find(|p| p.starts_with("kubia-"))
     })
     .await;
-    // The port takes no connections while the file exists: refused, and the probe fails.
+    // The port takes no connections while the file exists: refused, and the probe fails. The
+    // app sees the file change as a real one would, just after the `touch` returns.
     lab.exec("tcp", &["touch", "/tmp/svclab-closed"]).await;
-    let out = lab.exec(&other, &["curl", "-sS", &url]).await;
+    let out = eventually(PATIENCE, "connections to be refused", || async {
+        let out = lab.exec(&other, &["curl", "-sS", &url]).await;
+        (out["exitCode"] != 0).then_some(out)
+    })
+    .await;
     assert_eq!(out["exitCode"], 7, "{out}");
+    assert!(out["stderr"].as_str().unwrap().contains("Couldn't connect to server"), "{out}");
     ready(false).await;
     lab.exec("tcp", &["rm", "/tmp/svclab-closed"]).await;
     ready(true).await;
