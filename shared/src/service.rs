@@ -95,6 +95,15 @@ impl TrafficDistribution {
 /// The legacy form of `publishNotReadyAddresses`, still honoured by the endpoints controller.
 pub const TOLERATE_UNREADY: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
 
+/// The label naming the service an EndpointSlice belongs to.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Topology Aware Routing's annotation: `Auto` has the EndpointSlice controller hint endpoints
+/// for zones in proportion to their CPU (it takes precedence over `trafficDistribution`).
+pub const TOPOLOGY_MODE: &str = "service.kubernetes.io/topology-mode";
+/// The annotation's older name, still honoured when the new one is absent.
+pub const TOPOLOGY_AWARE_HINTS: &str = "service.kubernetes.io/topology-aware-hints";
+
 /// The facts about one Service that routing and naming depend on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Facts {
@@ -108,12 +117,16 @@ pub struct Facts {
     pub publishes_unready: bool,
     /// The pods it selects; `None` when it has no selector (its Endpoints are the user's own).
     pub selector: Option<Selector>,
+    /// `service.kubernetes.io/topology-mode: Auto` (or the older annotation).
+    pub topology_auto: bool,
 }
 
 impl Facts {
     pub fn of(svc: &Service) -> Self {
         let Some(spec) = &svc.spec else { return Facts::default() };
-        let annotated = svc.metadata.annotations.as_ref().and_then(|a| a.get(TOLERATE_UNREADY));
+        let annotations = svc.metadata.annotations.as_ref();
+        let annotated = annotations.and_then(|a| a.get(TOLERATE_UNREADY));
+        let mode = annotations.and_then(|a| a.get(TOPOLOGY_MODE).or_else(|| a.get(TOPOLOGY_AWARE_HINTS)));
         let type_ = ServiceType::of(spec);
         let cluster_ip = spec.cluster_ip.as_deref();
         Facts {
@@ -122,6 +135,7 @@ impl Facts {
             headless: cluster_ip == Some("None") && type_ != ServiceType::ExternalName,
             publishes_unready: spec.publish_not_ready_addresses == Some(true) || annotated.is_some_and(|v| v == "true"),
             selector: spec.selector.as_ref().filter(|s| !s.is_empty()).map(Selector::from_map),
+            topology_auto: mode.is_some_and(|m| m == "Auto" || m == "auto"),
         }
     }
 }
@@ -151,5 +165,11 @@ mod tests {
         assert!(!external.headless && external.cluster_ip.is_none());
         assert!(facts(json!({"spec": {"type": "LoadBalancer"}})).type_.is_external());
         assert!(facts(json!({"spec": {"selector": {}}})).selector.is_none(), "an empty selector selects nothing");
+        assert!(!plain.topology_auto);
+        let auto = |key: &str, value: &str| {
+            facts(json!({"metadata": {"annotations": {key: value}}, "spec": {}})).topology_auto
+        };
+        assert!(auto(TOPOLOGY_MODE, "Auto") && auto(TOPOLOGY_MODE, "auto") && auto(TOPOLOGY_AWARE_HINTS, "Auto"));
+        assert!(!auto(TOPOLOGY_MODE, "Disabled"));
     }
 }

@@ -1,27 +1,30 @@
 //! The EndpointSlice controller: for each selector service, `discovery.k8s.io/v1` EndpointSlices
 //! of at most 100 endpoints, grouped by port list, with the `ready`, `serving` and `terminating`
 //! conditions, node names, zones and pod references, and the topology hints a service's
-//! `trafficDistribution` asks for; owned by the service, so they go with it.
+//! `trafficDistribution` or Topology Aware Routing ([`topology`]) asks for; owned by the service,
+//! so they go with it.
+
+pub mod topology;
 
 use super::endpoints::{PodEndpoint, pod_endpoints, selector_of, services_selecting};
 use super::owners::reference_to;
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::{
     Endpoint, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, ForNode, ForZone,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use svclab_shared::selector::Selector;
-use svclab_shared::service::{TrafficDistribution, ZONE_LABEL, Zones};
+use svclab_shared::service::{TrafficDistribution, Zones};
 use svclab_shared::{Kind, Object};
 
 /// The most endpoints one slice holds (the controller's default `--max-endpoints-per-slice`).
 pub const MAX_PER_SLICE: usize = 100;
-pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub use svclab_shared::service::SERVICE_NAME_LABEL as SERVICE_NAME;
 pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 const CONTROLLER: &str = "endpointslice-controller.k8s.io";
 
@@ -197,16 +200,43 @@ pub fn sync_slices(
 
 pub struct EndpointSliceController {
     registry: Registry,
+    /// The services whose slices Topology Aware Routing hints (the topology cache's
+    /// `hintsPopulatedByService`), for the events when that starts and stops.
+    hinted: HashSet<ObjectKey>,
 }
 
 impl EndpointSliceController {
     pub fn new(registry: Registry) -> Self {
-        EndpointSliceController { registry }
+        EndpointSliceController { registry, hinted: HashSet::new() }
     }
-}
 
-fn zone_of(node: &Object) -> Option<&String> {
-    node.metadata().labels.as_ref()?.get(ZONE_LABEL)
+    /// Topology Aware Routing for `svc`'s `desired` slices when its annotation asks for it
+    /// (over any `trafficDistribution` hints), with the events kube-controller-manager records.
+    fn topology(&mut self, key: &ObjectKey, svc: &Service, desired: &mut [SliceContent]) {
+        let event = |type_: &str, reason: &str, message: &str| {
+            let message = format!("{message}, addressType: IPv4");
+            let about = Object::Service(svc.clone());
+            self.registry.record_event(&about, type_, reason, &message, "endpoint-slice-controller");
+        };
+        if !svclab_shared::service::Facts::of(svc).topology_auto {
+            if self.hinted.remove(key) {
+                event("Warning", "TopologyAwareHintsDisabled", topology::DISABLED);
+            }
+            return;
+        }
+        let nodes = self.registry.store().list(Kind::Node, None).1;
+        let ratios = topology::cpu_ratios(nodes.iter().filter_map(|o| o.downcast::<Node>()));
+        match topology::add_hints(desired, ratios) {
+            Ok(()) if self.hinted.insert(key.clone()) => {
+                event("Normal", "TopologyAwareHintsEnabled", topology::ENABLED)
+            }
+            Ok(()) => {}
+            Err(why) => {
+                self.hinted.remove(key);
+                event("Warning", "TopologyAwareHintsDisabled", &why);
+            }
+        }
+    }
 }
 
 impl Reconciler for EndpointSliceController {
@@ -222,8 +252,12 @@ impl Reconciler for EndpointSliceController {
                 service.map(|s| ObjectKey::new(Kind::Service, object.namespace(), s)).into_iter().collect()
             }
             Kind::Pod => services_selecting(self.registry.store(), object, old),
-            // A node's zone is every endpoint's on it: the selector services are looked at again.
-            Kind::Node if old.is_some_and(|old| zone_of(old) != zone_of(object)) => {
+            // A node's zone is every endpoint's on it, and its zone, readiness and CPU decide
+            // Topology Aware Routing's shares: the services are looked at again.
+            Kind::Node
+                if old.is_none_or(|old| topology::Shares::of(old) != topology::Shares::of(object))
+                    || self.registry.store().get(&ObjectKey::new(Kind::Node, "", object.name())).is_none() =>
+            {
                 self.registry.store().list(Kind::Service, None).1.iter().map(|s| ObjectKey::of(s)).collect()
             }
             _ => vec![],
@@ -236,6 +270,7 @@ impl Reconciler for EndpointSliceController {
         let svc = store.get_typed::<Service>(&key.namespace, &key.name).filter(|s| selector_of(s).is_some());
         let Some(svc) = svc else {
             // Gone, or no selector any more: the slices go (ownership removes them with the service).
+            self.hinted.remove(key);
             delete_slices(&self.registry, &key.namespace, existing);
             return Action::AwaitChange;
         };
@@ -253,6 +288,7 @@ impl Reconciler for EndpointSliceController {
             });
             desired.push((ports.collect(), vec![]));
         }
+        self.topology(key, &svc, &mut desired);
         let meta = SliceMeta::new(Kind::Service, &svc.metadata, CONTROLLER);
         let desired = desired.into_iter().map(|content| ("IPv4", content)).collect();
         let failed = sync_slices(&self.registry, existing, desired, &meta);

@@ -1,6 +1,7 @@
 //! The Services informer (client-go's shared informer, kube-rs' reflector): one cache of the
-//! cluster's Services and their Endpoints, and of the nodes' zones (for topology-aware
-//! routing), kept from one watch of the store, each service with its typed [`Facts`]. The
+//! cluster's Services, their Endpoints and their EndpointSlices' topology hints, and of the
+//! nodes' zones (for topology-aware routing), kept from one watch of the store, each service
+//! with its typed [`Facts`]. The
 //! service proxy, the cluster DNS and the ingress controller subscribe and each derive their own snapshot from the services an [`Update`] names; how long an
 //! Endpoints change took to reach each of them is measured the same way for all three
 //! ([`Update::programmed`], from the endpoints controller's trigger time).
@@ -10,8 +11,11 @@ pub use svclab_shared::service::{Facts, ServiceType, Zones};
 use crate::metrics::{Histogram, Triggers};
 use crate::store::{ObjectKey, Store, WatchItem};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
+use svclab_shared::service::SERVICE_NAME_LABEL as SERVICE_NAME;
 use svclab_shared::{Kind, Object};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,13 +26,49 @@ pub struct ServiceState {
     pub service: Service,
     /// Its Endpoints (same namespace and name), when there are any.
     pub endpoints: Option<Endpoints>,
+    /// The topology hints its EndpointSlices give each endpoint address.
+    pub hints: Hints,
     pub facts: Facts,
 }
 
 impl ServiceState {
     pub fn new(service: Service, endpoints: Option<Endpoints>) -> Self {
-        ServiceState { facts: Facts::of(&service), service, endpoints }
+        ServiceState { facts: Facts::of(&service), service, endpoints, hints: Hints::new() }
     }
+
+    pub fn with_hints(self, hints: Hints) -> Self {
+        ServiceState { hints, ..self }
+    }
+}
+
+/// Where an endpoint is to serve (an EndpointSlice endpoint's `hints`): the zones, and the nodes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hint {
+    pub zones: Vec<String>,
+    pub nodes: Vec<String>,
+}
+
+/// The hints of a service's endpoints, by address (the endpoints without any are absent).
+pub type Hints = HashMap<Ipv4Addr, Arc<Hint>>;
+
+/// The hints the EndpointSlices labelled for a service (`kubernetes.io/service-name`) carry.
+pub fn hints_of<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>) -> Hints {
+    let mut out = Hints::new();
+    for endpoint in slices.into_iter().flat_map(|s| &s.endpoints) {
+        let Some(hints) = &endpoint.hints else { continue };
+        let hint = Hint {
+            zones: hints.for_zones.iter().flatten().map(|z| z.name.clone()).collect(),
+            nodes: hints.for_nodes.iter().flatten().map(|n| n.name.clone()).collect(),
+        };
+        if hint == Hint::default() {
+            continue;
+        }
+        let hint = Arc::new(hint);
+        for ip in endpoint.addresses.iter().filter_map(|a| a.parse().ok()) {
+            out.insert(ip, hint.clone());
+        }
+    }
+    out
 }
 
 /// What changed, as one step: the services named, with what they are now.
@@ -121,6 +161,8 @@ impl Informer {
         while let Some(batch) = watch.next_batch(&cancel).await {
             let mut update = Update::default();
             let mut changed = Vec::new();
+            // Services whose slices alone changed: published only if their hints did.
+            let mut sliced = Vec::new();
             let mut nodes_changed = false;
             for item in batch {
                 match item {
@@ -132,6 +174,8 @@ impl Informer {
                     WatchItem::Change(change) => {
                         nodes_changed |= change.object.kind() == Kind::Node;
                         changed.extend(service_key(&change.object));
+                        sliced.extend(sliced_service(&change.object));
+                        sliced.extend(change.old.as_deref().and_then(sliced_service));
                     }
                 }
             }
@@ -142,16 +186,31 @@ impl Informer {
                     update.zones = Some(Arc::new(zones));
                 }
             }
+            changed.sort();
+            changed.dedup();
+            sliced.sort();
+            sliced.dedup();
+            let hints = |key: &ObjectKey| {
+                let selector =
+                    svclab_shared::selector::Selector::from_map(&[(SERVICE_NAME.to_string(), key.name.clone())].into());
+                hints_of(store.select::<EndpointSlice>(&key.namespace, &selector).iter().map(|s| &**s))
+            };
+            for key in sliced {
+                if changed.binary_search(&key).is_err()
+                    && self.get(&key.namespace, &key.name).is_some_and(|s| s.hints != hints(&key))
+                {
+                    changed.push(key);
+                }
+            }
             if changed.is_empty() && !update.relist && update.zones.is_none() {
                 continue;
             }
             changed.sort();
-            changed.dedup();
             for key in changed {
                 let state = store.get_typed::<Service>(&key.namespace, &key.name).map(|service| {
                     let endpoints = store.get_typed::<Endpoints>(&key.namespace, &key.name);
                     update.triggers.extend(triggers.fresh(&key, endpoints.as_ref()));
-                    Arc::new(ServiceState::new(service, endpoints))
+                    Arc::new(ServiceState::new(service, endpoints).with_hints(hints(&key)))
                 });
                 if state.is_none() {
                     triggers.forget(&key);
@@ -184,6 +243,12 @@ impl Informer {
         let update = Arc::new(update);
         subscribers.retain(|tx| tx.send(update.clone()).is_ok());
     }
+}
+
+/// The service an EndpointSlice is labelled for.
+fn sliced_service(object: &Object) -> Option<ObjectKey> {
+    let service = object.metadata().labels.as_ref()?.get(SERVICE_NAME)?;
+    (object.kind() == Kind::EndpointSlice).then(|| ObjectKey::new(Kind::Service, object.namespace(), service))
 }
 
 /// The service a Service or Endpoints change concerns (they share namespace and name).

@@ -4,7 +4,7 @@
 
 use super::affinity::Affinity;
 use crate::addr::{Protocol, VirtualAddr};
-use crate::informer::{ServiceState, ServiceType, Zones};
+use crate::informer::{Hint, ServiceState, ServiceType, Zones};
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -19,6 +19,8 @@ pub struct Backend {
     pub port: u16,
     pub pod: Option<String>,
     pub node: Option<String>,
+    /// Where its EndpointSlice hints it to serve, if anywhere.
+    pub hint: Option<Arc<Hint>>,
 }
 
 /// Everything the proxy knows about one port of one service.
@@ -42,8 +44,9 @@ pub struct ServicePortRoute {
     pub internal_local: bool,
     /// The health-check node port of a `Local` load-balancer service.
     pub health_check_port: Option<u16>,
-    /// `trafficDistribution`, and its value as written.
-    pub distribution: Option<(TrafficDistribution, &'static str)>,
+    /// What the endpoints' topology hints are named after in a trace: Topology Aware Routing,
+    /// the `trafficDistribution` as written, or hints as such.
+    pub hinted_by: &'static str,
 }
 
 /// How a connection reached the service, which decides the policy that applies.
@@ -108,7 +111,7 @@ impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Place::Node(node) => write!(f, "on {node}"),
-            Place::Zone(zone) => write!(f, "in zone {zone}"),
+            Place::Zone(zone) => write!(f, "hinted for zone {zone}"),
         }
     }
 }
@@ -145,11 +148,10 @@ impl ServicePortRoute {
             Some((policy, node)) => Some((policy, Place::Node(node.to_string()))),
             None => self.topology(entry, zones),
         };
-        let zone_of = |b: &Backend| b.node.as_deref().and_then(|n| zones.get(n));
         let fits = |b: &&Backend| match &narrowed {
             None => true,
             Some((_, Place::Node(node))) => b.node.as_deref() == Some(node),
-            Some((_, Place::Zone(zone))) => zone_of(b) == Some(zone),
+            Some((_, Place::Zone(zone))) => b.hint.as_ref().is_some_and(|h| h.zones.contains(zone)),
         };
         let among = self.backends.iter().filter(fits).count();
         if among == 0 {
@@ -176,29 +178,24 @@ impl ServicePortRoute {
     }
 
     /// kube-proxy's topology mode for traffic arriving at a node, from the hints the
-    /// EndpointSlice controller gives every endpoint under `trafficDistribution` (its own node
-    /// and zone): the client's node under `PreferSameNode` when every endpoint has a node and one
-    /// is on it; else the client's zone when every endpoint's node has a zone and one is in it;
-    /// else no narrowing. Traffic from the host itself arrives at no node.
+    /// EndpointSlice controller gives the endpoints (under `trafficDistribution` or Topology
+    /// Aware Routing): the client's node when every ready endpoint is hinted for nodes and one
+    /// for this one; else the client's zone when every one is hinted for zones and one for this
+    /// one; else no narrowing. Traffic from the host itself arrives at no node.
     fn topology(&self, entry: Entry, zones: &Zones) -> Option<(&'static str, Place)> {
-        let (distribution, name) = self.distribution?;
         let node = match entry {
             Entry::ClusterIp { client_node } => client_node?,
             Entry::External { node } => node,
         };
-        fn on(b: &Backend) -> Option<&str> {
-            b.node.as_deref()
-        }
-        if distribution == TrafficDistribution::SameNode
-            && self.backends.iter().all(|b| on(b).is_some())
-            && self.backends.iter().any(|b| on(b) == Some(node))
-        {
-            return Some((name, Place::Node(node.to_string())));
+        let hinted = |of: fn(&Hint) -> &Vec<String>, place: &str| {
+            let hints = || self.backends.iter().map(|b| b.hint.as_deref().map(of));
+            hints().all(|h| h.is_some_and(|h| !h.is_empty())) && hints().flatten().any(|h| h.iter().any(|p| p == place))
+        };
+        if hinted(|h| &h.nodes, node) {
+            return Some((self.hinted_by, Place::Node(node.to_string())));
         }
         let zone = zones.get(node)?;
-        let zone_of = |b: &Backend| b.node.as_deref().and_then(|n| zones.get(n));
-        (self.backends.iter().all(|b| zone_of(b).is_some()) && self.backends.iter().any(|b| zone_of(b) == Some(zone)))
-            .then(|| (name, Place::Zone(zone.clone())))
+        hinted(|h| &h.zones, zone).then(|| (self.hinted_by, Place::Zone(zone.clone())))
     }
 }
 
@@ -280,10 +277,12 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
         vec![]
     };
     let external = ty.is_external();
-    let distribution = TrafficDistribution::of(spec).and_then(|d| {
-        let written = spec.traffic_distribution.as_deref()?;
-        Some((d, *TrafficDistribution::VALUES.iter().find(|v| **v == written)?))
-    });
+    let written = spec.traffic_distribution.as_deref();
+    let hinted_by = match TrafficDistribution::VALUES.iter().find(|v| Some(**v) == written) {
+        _ if facts.topology_auto => "topology-mode Auto",
+        Some(written) => written,
+        None => "topology hints",
+    };
     let mut out = Vec::new();
     for port in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else { continue };
@@ -303,6 +302,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
                     port: ep_port.port as u16,
                     pod: address.target_ref.as_ref().and_then(|r| r.name.clone()),
                     node: address.node_name.clone(),
+                    hint: state.hints.get(&ip).cloned(),
                 });
             }
         }
@@ -322,7 +322,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
                 .health_check_node_port
                 .filter(|_| ty == ServiceType::LoadBalancer)
                 .map(|p| p as u16),
-            distribution,
+            hinted_by,
         }));
     }
     out

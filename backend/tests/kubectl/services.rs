@@ -2,7 +2,7 @@
 //! with `kubectl exec`, discovered through environment variables and DNS; services for
 //! something outside the cluster.
 
-use crate::support::{Cluster, binaries, row, table};
+use crate::support::{Binary, Cluster, binaries, row, table};
 use std::time::Duration;
 
 const READY_IN: Duration = Duration::from_secs(15);
@@ -124,6 +124,50 @@ async fn section_5_2_services_for_what_is_outside_the_cluster() {
     }
 }
 
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+/// A cluster with node-1 and node-3 in zone-a and node-2 in zone-b, pod kubia-1 on node-1,
+/// kubia-2 on node-2 and a client on node-3.
+async fn zoned(binary: &Binary) -> Cluster {
+    let cluster = Cluster::start(binary).await;
+    cluster.kubectl(&["label", "node", "node-1", "node-3", &format!("{ZONE}=zone-a")]).await.ok();
+    cluster.kubectl(&["label", "node", "node-2", &format!("{ZONE}=zone-b")]).await.ok();
+    run_on(&cluster, &[("kubia-1", "node-1"), ("kubia-2", "node-2"), ("client", "node-3")]).await;
+    cluster
+}
+
+/// Runs kubia pods (`name`, `node`) on the nodes named, labelled `app=kubia`, or `app=client` for
+/// the one named `client`.
+async fn run_on(cluster: &Cluster, pods: &[(&str, &str)]) {
+    for (name, node) in pods {
+        let overrides = format!(r#"{{"spec":{{"nodeName":"{node}"}}}}"#);
+        let labels = if *name == "client" { "app=client" } else { "app=kubia" };
+        let run = ["run", name, "--image=luksa/kubia", "--labels", labels, "--overrides", &overrides];
+        cluster.kubectl(&run).await.ok();
+    }
+}
+
+/// kubia's slices' endpoints as `pod:zone:hinted-zone`.
+const HINTS: [&str; 6] = [
+    "get",
+    "endpointslices",
+    "-l",
+    "kubernetes.io/service-name=kubia",
+    "-o",
+    "jsonpath={range .items[*].endpoints[*]}{.targetRef.name}:{.zone}:{.hints.forZones[0].name} {end}",
+];
+
+/// The distinct answers to eight `curl kubia` from pod `from`.
+async fn hits(cluster: &Cluster, from: &str) -> Vec<String> {
+    let mut hit = Vec::new();
+    for _ in 0..8 {
+        hit.push(cluster.kubectl(&["exec", from, "--", "curl", "-s", "kubia"]).await.ok());
+    }
+    hit.sort();
+    hit.dedup();
+    hit
+}
+
 /// `trafficDistribution: PreferClose` with nodes labelled into zones: the EndpointSlices carry
 /// each endpoint's zone and hint, a pod's connections stay in its zone (on a node with no
 /// endpoint of its own), follow the node when it is relabelled, and a value Kubernetes does not
@@ -132,16 +176,7 @@ async fn section_5_2_services_for_what_is_outside_the_cluster() {
 async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
     const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: kubia}\nspec:\n  selector: {app: kubia}\n  trafficDistribution: DISTRIBUTION\n  ports: [{port: 80, targetPort: 8080}]\n";
     for binary in binaries() {
-        let cluster = Cluster::start(&binary).await;
-        let zone = "topology.kubernetes.io/zone";
-        cluster.kubectl(&["label", "node", "node-1", "node-3", &format!("{zone}=zone-a")]).await.ok();
-        cluster.kubectl(&["label", "node", "node-2", &format!("{zone}=zone-b")]).await.ok();
-        for (name, node) in [("kubia-1", "node-1"), ("kubia-2", "node-2"), ("client", "node-3")] {
-            let overrides = format!(r#"{{"spec":{{"nodeName":"{node}"}}}}"#);
-            let labels = if name == "client" { "app=client" } else { "app=kubia" };
-            let run = ["run", name, "--image=luksa/kubia", "--labels", labels, "--overrides", &overrides];
-            cluster.kubectl(&run).await.ok();
-        }
+        let cluster = zoned(&binary).await;
         let bogus = cluster.file("bogus.yaml", &SERVICE.replace("DISTRIBUTION", "PreferFar"));
         let refused = cluster.kubectl(&["apply", "-f", bogus.to_str().unwrap()]).await.fails(1);
         assert!(refused.contains("spec.trafficDistribution: Unsupported value: \"PreferFar\""), "{refused}");
@@ -149,35 +184,75 @@ async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
         cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
         running_pods(&cluster, 2).await;
         cluster.kubectl(&["wait", "--for=condition=Ready", "pod/client", "--timeout=30s"]).await.ok();
-        let hints = [
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=kubia",
-            "-o",
-            "jsonpath={range .items[*].endpoints[*]}{.nodeName}:{.zone}:{.hints.forZones[0].name} {end}",
-        ];
         let two = |out: &str| out.split_whitespace().count() == 2;
-        let slices = cluster.until(&hints, READY_IN, "two hinted endpoints", two).await;
+        let slices = cluster.until(&HINTS, READY_IN, "two hinted endpoints", two).await;
         let mut slices: Vec<&str> = slices.split_whitespace().collect();
         slices.sort();
-        assert_eq!(slices, ["node-1:zone-a:zone-a", "node-2:zone-b:zone-b"]);
+        assert_eq!(slices, ["kubia-1:zone-a:zone-a", "kubia-2:zone-b:zone-b"]);
 
-        let hits = async || {
-            let mut hit = Vec::new();
-            for _ in 0..8 {
-                hit.push(cluster.kubectl(&["exec", "client", "--", "curl", "-s", "kubia"]).await.ok());
-            }
-            hit.sort();
-            hit.dedup();
-            hit
-        };
+        let hits = async || hits(&cluster, "client").await;
         assert_eq!(hits().await, ["You've hit kubia-1\n"], "node-3 is in zone-a, where kubia-1 runs");
-        cluster.kubectl(&["label", "node", "node-3", &format!("{zone}=zone-b"), "--overwrite"]).await.ok();
+        cluster.kubectl(&["label", "node", "node-3", &format!("{ZONE}=zone-b"), "--overwrite"]).await.ok();
         let deadline = tokio::time::Instant::now() + READY_IN;
         while hits().await != ["You've hit kubia-2\n"] {
             assert!(tokio::time::Instant::now() < deadline, "node-3 moved to zone-b, where kubia-2 runs");
         }
+        cluster.stop().await;
+    }
+}
+
+/// Topology Aware Routing (`service.kubernetes.io/topology-mode: Auto`): zone-a has two thirds
+/// of the nodes' CPU, so with one endpoint there and two in zone-b, one of zone-b's is hinted for
+/// zone-a; until there are enough endpoints to share without overloading one, there are no hints
+/// and a Warning event says why. Clients stay on their zone's hinted endpoints; removing the
+/// annotation removes the hints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_aware_routing_shares_endpoints_by_the_zones_cpu() {
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: kubia\n  annotations: {service.kubernetes.io/topology-mode: Auto}\nspec:\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    for binary in binaries() {
+        let cluster = zoned(&binary).await;
+        let file = cluster.file("kubia.yaml", SERVICE);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        running_pods(&cluster, 2).await;
+        let events = |reason: &str| {
+            let selector = format!("involvedObject.name=kubia,reason={reason}");
+            ["get", "events", "--field-selector", &selector, "-o", "jsonpath={.items[*].message}"].map(String::from)
+        };
+        let args = events("TopologyAwareHintsDisabled");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let overload = "Unable to allocate minimum required endpoints to each zone without exceeding overload threshold (2 endpoints, 2 zones), addressType: IPv4";
+        cluster.until(&args, READY_IN, "the overload warning", |out| out.contains(overload)).await;
+
+        run_on(&cluster, &[("kubia-3", "node-2")]).await;
+        running_pods(&cluster, 3).await;
+        let args = events("TopologyAwareHintsEnabled");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let enabled = "Topology Aware Hints has been enabled, addressType: IPv4";
+        cluster.until(&args, READY_IN, "hints enabled", |out| out == enabled).await;
+        let out =
+            cluster.until(&HINTS, READY_IN, "three hinted endpoints", |out| out.matches(":zone-").count() == 6).await;
+        let mut slices: Vec<&str> = out.split_whitespace().collect();
+        slices.sort();
+        assert_eq!(slices[0], "kubia-1:zone-a:zone-a", "{slices:?}");
+        let zone_b: Vec<&str> = slices[1..].iter().map(|s| s.split_once(':').unwrap().1).collect();
+        assert_eq!(
+            zone_b.iter().filter(|h| **h == "zone-b:zone-a").count(),
+            1,
+            "one of zone-b's serves zone-a: {slices:?}"
+        );
+        let kept = slices[1..].iter().find(|s| s.ends_with(":zone-b:zone-b")).unwrap().split(':').next().unwrap();
+        let given = if kept == "kubia-2" { "kubia-3" } else { "kubia-2" };
+
+        let from_zone_a = hits(&cluster, "client").await;
+        assert!(!from_zone_a.contains(&format!("You've hit {kept}\n")), "{kept} is zone-b's alone: {from_zone_a:?}");
+        assert_eq!(hits(&cluster, given).await, [format!("You've hit {kept}\n")], "zone-b's clients keep to {kept}");
+
+        cluster.kubectl(&["annotate", "service", "kubia", "service.kubernetes.io/topology-mode-"]).await.ok();
+        let args = events("TopologyAwareHintsDisabled");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let disabled = "Topology Aware Hints has been disabled, addressType: IPv4";
+        cluster.until(&args, READY_IN, "hints disabled", |out| out.contains(disabled)).await;
+        cluster.until(&HINTS, READY_IN, "no hints", |out| out.matches(":zone-").count() == 3).await;
         cluster.stop().await;
     }
 }

@@ -1,5 +1,6 @@
 //! The EndpointSlices, as `kubectl get endpointslices` shows them (NAME, ADDRESSTYPE, PORTS,
-//! ENDPOINTS, AGE), each endpoint with its conditions (ready, serving, terminating) and node.
+//! ENDPOINTS, AGE), each endpoint with its conditions (ready, serving, terminating), node, zone
+//! and the zones its topology hints have it serve.
 
 use super::age;
 use super::window::{WINDOW_FROM, Window, spacer};
@@ -39,8 +40,12 @@ fn SliceRow(namespace: String, name: String) -> impl IntoView {
     let cluster = use_cluster();
     move || {
         let s = cluster.get::<EndpointSlice>(&namespace, &name)?;
-        let service =
-            s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name").cloned()).unwrap_or_default();
+        let service = s
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(svclab_shared::service::SERVICE_NAME_LABEL).cloned())
+            .unwrap_or_default();
         let ports: Vec<String> = s.ports.iter().flatten().filter_map(|p| p.port).map(|p| p.to_string()).collect();
         let chips = s
             .endpoints
@@ -48,14 +53,19 @@ fn SliceRow(namespace: String, name: String) -> impl IntoView {
             .map(|e| {
                 let c = e.conditions.clone().unwrap_or_default();
                 let (ready, serving, terminating) = (c.ready.unwrap_or(false), c.serving.unwrap_or(false), c.terminating.unwrap_or(false));
+                let hinted: Vec<String> =
+                    e.hints.iter().flat_map(|h| h.for_zones.iter().flatten()).map(|z| z.name.clone()).collect();
                 let title = format!(
-                    "ready={ready} serving={serving} terminating={terminating}{}",
-                    e.node_name.as_ref().map(|n| format!(" node={n}")).unwrap_or_default()
+                    "ready={ready} serving={serving} terminating={terminating}{}{}",
+                    e.node_name.as_ref().map(|n| format!(" node={n}")).unwrap_or_default(),
+                    e.zone.as_ref().map(|z| format!(" zone={z}")).unwrap_or_default()
                 );
+                let hint = (!hinted.is_empty()).then(|| view! { <span class="hint">" for "{hinted.join(",")}</span> });
                 let pod = e.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
                 view! {
                     <span class="endpoint" class:ready=ready class:not-ready=!ready class:terminating=terminating title=title>
                         <span class="mono">{e.addresses.join(",")}</span>" "<span class="pod">{pod}</span>
+                        {hint}
                         {terminating.then_some(" (terminating)")}
                     </span>
                 }

@@ -116,34 +116,70 @@ fn load_balancer_addresses_come_from_the_status() {
     );
 }
 
+/// The routes of `svc` whose endpoints' slices carry `hints` (address's last octets → zones;
+/// with `on_node`, each also hinted for its own node, as under `PreferSameNode`).
+fn hinted_routes(svc: &Service, hints: &[(&str, &str)], on_node: bool) -> Arc<ServicePortRoute> {
+    let eps = endpoints();
+    let node_of = |ip: &str| {
+        let addresses = eps.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap();
+        addresses.iter().find(|a| a.ip == ip).unwrap().node_name.clone().unwrap()
+    };
+    let hints = hints.iter().map(|(ip, zone)| {
+        let ip = format!("10.244.{ip}");
+        let nodes = if on_node { vec![node_of(&ip)] } else { vec![] };
+        (ip.parse().unwrap(), Arc::new(crate::informer::Hint { zones: vec![zone.to_string()], nodes }))
+    });
+    let state = ServiceState::new(svc.clone(), Some(eps.clone())).with_hints(hints.collect());
+    one(&super::routes_for(&state), "http")
+}
+
 #[test]
-fn traffic_distribution_keeps_traffic_in_the_clients_zone_or_on_its_node() {
+fn topology_hints_keep_traffic_in_the_clients_zone_or_on_its_node() {
     let zones: Zones =
         [("node-1", "zone-a"), ("node-2", "zone-b"), ("node-3", "zone-a")].map(|(n, z)| (n.into(), z.into())).into();
     let svc = |distribution: &str| {
         service(json!({"type": "NodePort", "clusterIP": "10.96.0.20", "trafficDistribution": distribution,
             "ports": [{"name": "http", "port": 80, "nodePort": 30123, "protocol": "TCP"}]}))
     };
+    let own_zones = [("1.2", "zone-a"), ("2.2", "zone-b"), ("2.3", "zone-b")];
     let affinity = Affinity::default();
-    let close = one(&routes_for(&svc("PreferClose"), Some(&endpoints())), "http");
+    let close = hinted_routes(&svc("PreferClose"), &own_zones, false);
     for _ in 0..20 {
         // node-3 has no endpoint, but its zone does (node-1's).
         let r = close.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
         assert_eq!(r.backend.pod.as_deref(), Some("kubia-a"));
-        assert_eq!(r.reason.to_string(), "PreferClose: random among 1 ready endpoint in zone zone-a");
+        assert_eq!(r.reason.to_string(), "PreferClose: random among 1 ready endpoint hinted for zone zone-a");
         let r = close.pick(Entry::External { node: "node-2" }, CLIENT, &affinity, &zones).unwrap();
         assert_eq!(r.backend.node.as_deref(), Some("node-2"));
     }
-    // From the host, or with a node that has no zone, every endpoint is a candidate.
+    // From the host, from a node with no zone, or with an endpoint not hinted (its node has no
+    // zone), every endpoint is a candidate.
     let r = close.pick(Entry::ClusterIp { client_node: None }, CLIENT, &affinity, &zones).unwrap();
     assert_eq!(r.reason.to_string(), "random among 3 ready endpoints");
     let unzoned: Zones = [("node-1".to_string(), "zone-a".to_string())].into();
-    let r = close.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &unzoned).unwrap();
-    assert_eq!(r.reason.to_string(), "random among 3 ready endpoints", "an endpoint without a zone: no hints");
+    let r = close.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &unzoned).unwrap();
+    assert_eq!(r.reason.to_string(), "random among 3 ready endpoints", "the client's node has no zone");
+    let partly = hinted_routes(&svc("PreferClose"), &own_zones[..2], false);
+    let r = partly.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(r.reason.to_string(), "random among 3 ready endpoints", "an endpoint without hints: none apply");
 
-    let same_node = one(&routes_for(&svc("PreferSameNode"), Some(&endpoints())), "http");
+    let same_node = hinted_routes(&svc("PreferSameNode"), &own_zones, true);
     let r = same_node.pick(Entry::ClusterIp { client_node: Some("node-1") }, CLIENT, &affinity, &zones).unwrap();
     assert_eq!(r.reason.to_string(), "PreferSameNode: random among 1 ready endpoint on node-1");
     let r = same_node.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
-    assert_eq!(r.reason.to_string(), "PreferSameNode: random among 1 ready endpoint in zone zone-a");
+    assert_eq!(r.reason.to_string(), "PreferSameNode: random among 1 ready endpoint hinted for zone zone-a");
+
+    // Topology Aware Routing gave one of zone-b's endpoints to zone-a: zone-a's clients use it too.
+    let mut auto = svc("PreferClose");
+    auto.metadata.annotations = Some([("service.kubernetes.io/topology-mode".into(), "Auto".into())].into());
+    let auto = hinted_routes(&auto, &[("1.2", "zone-a"), ("2.2", "zone-a"), ("2.3", "zone-b")], false);
+    let mut chosen = BTreeSet::new();
+    for _ in 0..50 {
+        let r = auto.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
+        assert_eq!(r.reason.to_string(), "topology-mode Auto: random among 2 ready endpoints hinted for zone zone-a");
+        chosen.insert(r.backend.pod.unwrap());
+        let r = auto.pick(Entry::External { node: "node-2" }, CLIENT, &affinity, &zones).unwrap();
+        assert_eq!(r.backend.pod.as_deref(), Some("kubia-c"));
+    }
+    assert_eq!(chosen, BTreeSet::from(["kubia-a".to_string(), "kubia-b".to_string()]));
 }

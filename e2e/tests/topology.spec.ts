@@ -1,0 +1,67 @@
+// Topology Aware Routing on the dashboard: with nodes labelled into zones, a service annotated
+// `topology-mode: Auto` gets its endpoints hinted for zones by CPU share, and the EndpointSlices
+// view shows the zone each endpoint serves.
+import { test, expect } from '@playwright/test';
+import { apply, goTo, open } from './helpers';
+
+const pod = (name: string, node: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  labels: {app: zoned}
+spec:
+  nodeName: ${node}
+  containers:
+  - name: kubia
+    image: luksa/kubia
+    ports: [{containerPort: 8080}]
+`;
+
+const MANIFEST = [
+  `apiVersion: v1
+kind: Service
+metadata:
+  name: zoned
+  annotations: {service.kubernetes.io/topology-mode: Auto}
+spec:
+  selector: {app: zoned}
+  ports: [{port: 80, targetPort: 8080}]
+`,
+  pod('zoned-1', 'node-1'),
+  pod('zoned-2', 'node-2'),
+  pod('zoned-3', 'node-2'),
+].join('---\n');
+
+const ZONES: [string, string][] = [['node-1', 'zone-a'], ['node-3', 'zone-a'], ['node-2', 'zone-b']];
+
+async function label(request: import('@playwright/test').APIRequestContext, node: string, zone: string | null) {
+  const patched = await request.patch(`/api/v1/nodes/${node}`, {
+    headers: { 'Content-Type': 'application/merge-patch+json' },
+    data: { metadata: { labels: { 'topology.kubernetes.io/zone': zone } } },
+  });
+  expect(patched.status()).toBe(200);
+}
+
+test('endpoints hinted for zones by Topology Aware Routing show the zone they serve', async ({ page }) => {
+  for (const [node, zone] of ZONES) await label(page.request, node, zone);
+  try {
+    await open(page);
+    await apply(page, MANIFEST, 'pod/zoned-3 created');
+    await goTo(page, 'EndpointSlices');
+    const slice = page.locator('table[aria-label="EndpointSlices"] tr', { hasText: 'zoned' }).first();
+    await expect(slice.locator('.endpoint.ready')).toHaveCount(3);
+    // Zone a has two thirds of the CPU and one endpoint: one of zone b's two serves it too.
+    await expect(slice.locator('.endpoint .hint', { hasText: 'for zone-a' })).toHaveCount(2);
+    await expect(slice.locator('.endpoint .hint', { hasText: 'for zone-b' })).toHaveCount(1);
+    await expect(slice.locator('.endpoint', { hasText: 'zoned-1' })).toContainText('for zone-a');
+    await expect(slice.locator('.endpoint', { hasText: 'zoned-1' })).toHaveAttribute('title', /zone=zone-a/);
+
+    await goTo(page, 'Events');
+    await page.locator('#events-filter').fill('TopologyAwareHints');
+    const rows = page.locator('table[aria-label="Events"] tbody tr');
+    await expect(rows.filter({ hasText: 'Topology Aware Hints has been enabled, addressType: IPv4' })).toHaveCount(1);
+    await expect(rows.filter({ hasText: 'TopologyAwareHintsDisabled' }).first()).toContainText('service/zoned');
+  } finally {
+    for (const [node] of ZONES) await label(page.request, node, null);
+  }
+});
