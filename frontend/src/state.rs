@@ -231,6 +231,17 @@ impl Cluster {
         }
     }
 
+    /// A service's endpoints: its Endpoints object, or else those its EndpointSlices stand for (a
+    /// selectorless service whose user wrote slices, which the proxy and DNS serve). Reactive
+    /// like [`Self::get`], and on every slice change while there is no Endpoints object.
+    pub fn endpoints(&self, namespace: &str, name: &str) -> Option<k8s_openapi::api::core::v1::Endpoints> {
+        self.get(namespace, name).or_else(|| {
+            let label = [(svclab_shared::service::SERVICE_NAME_LABEL.to_string(), name.to_string())].into();
+            let slices = self.selected::<k8s_openapi::api::discovery::v1::EndpointSlice>(namespace, &label);
+            svclab_shared::slices::as_endpoints(namespace, name, &slices)
+        })
+    }
+
     /// An object as the server sent it, as JSON (for manifests: nothing is decoded into types or
     /// encoded back). Not reactive.
     pub fn raw(&self, kind: Kind, namespace: &str, name: &str) -> Option<serde_json::Value> {

@@ -44,6 +44,7 @@ pub mod resources;
 pub mod scale;
 pub mod selector;
 pub mod service;
+pub mod slices;
 pub mod topology;
 pub mod validation;
 pub mod watch;

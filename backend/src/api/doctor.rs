@@ -57,8 +57,13 @@ pub async fn diagnosis(
         listening.insert(pod_key(pod), text(state.network.listening(ip)));
         loopback.insert(pod_key(pod), text(state.network.listening_loopback(ip)));
     }
+    let own = store.get_typed::<Endpoints>(&ns, &name);
+    let sliced = own.is_none();
+    let slices = crate::informer::slices_of(store, &ns, &name);
+    let endpoints = own.or_else(|| svclab_shared::slices::as_endpoints(&ns, &name, slices.iter().map(|s| &**s)));
     let evidence = Evidence {
-        endpoints: store.get_typed::<Endpoints>(&ns, &name),
+        sliced: sliced && endpoints.is_some(),
+        endpoints,
         probe_failures: probe_failures(&state, &ns),
         routes: store.list_typed(None),
         policies: store.list_typed(Some(&ns)),

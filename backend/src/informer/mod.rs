@@ -9,13 +9,14 @@
 pub use svclab_shared::service::{Facts, ServiceType, Zones};
 
 use crate::metrics::{Histogram, Triggers};
-use crate::store::{ObjectKey, Store, WatchItem};
+use crate::store::{ObjectKey, Store, View, WatchItem};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
 use svclab_shared::service::SERVICE_NAME_LABEL as SERVICE_NAME;
+use svclab_shared::slices::as_endpoints;
 use svclab_shared::{Kind, Object};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct ServiceState {
     pub service: Service,
-    /// Its Endpoints (same namespace and name), when there are any.
+    /// Its Endpoints (same namespace and name), when there are any; else those its
+    /// EndpointSlices stand for, when it has any with endpoints.
     pub endpoints: Option<Endpoints>,
     /// The topology hints its EndpointSlices give each endpoint address.
     pub hints: Hints,
@@ -190,15 +192,23 @@ impl Informer {
             changed.dedup();
             sliced.sort();
             sliced.dedup();
-            let hints = |key: &ObjectKey| {
-                let selector =
-                    svclab_shared::selector::Selector::from_map(&[(SERVICE_NAME.to_string(), key.name.clone())].into());
-                hints_of(store.select::<EndpointSlice>(&key.namespace, &selector).iter().map(|s| &**s))
+            let slices = |key: &ObjectKey| slices_of(&store, &key.namespace, &key.name);
+            // What the slices add: their hints, and the endpoints they stand for when the service
+            // has no Endpoints object (`own`), as for a selectorless service whose user wrote slices.
+            let from_slices = |key: &ObjectKey, own: bool| {
+                let slices = slices(key);
+                let hints = hints_of(slices.iter().map(|s| &**s));
+                let endpoints = (!own).then(|| as_endpoints(&key.namespace, &key.name, slices.iter().map(|s| &**s)));
+                (endpoints.flatten(), hints)
             };
             for key in sliced {
-                if changed.binary_search(&key).is_err()
-                    && self.get(&key.namespace, &key.name).is_some_and(|s| s.hints != hints(&key))
-                {
+                let Some(cached) = self.get(&key.namespace, &key.name) else { continue };
+                if changed.binary_search(&key).is_ok() {
+                    continue;
+                }
+                let own = store.get(&ObjectKey::new(Kind::Endpoints, &key.namespace, &key.name)).is_some();
+                let (endpoints, hints) = from_slices(&key, own);
+                if cached.hints != hints || (!own && cached.endpoints != endpoints) {
                     changed.push(key);
                 }
             }
@@ -208,9 +218,11 @@ impl Informer {
             changed.sort();
             for key in changed {
                 let state = store.get_typed::<Service>(&key.namespace, &key.name).map(|service| {
-                    let endpoints = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+                    let own = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+                    let (sliced, hints) = from_slices(&key, own.is_some());
+                    let endpoints = own.or(sliced);
                     update.triggers.extend(triggers.fresh(&key, endpoints.as_ref()));
-                    Arc::new(ServiceState::new(service, endpoints).with_hints(hints(&key)))
+                    Arc::new(ServiceState::new(service, endpoints).with_hints(hints))
                 });
                 if state.is_none() {
                     triggers.forget(&key);
@@ -243,6 +255,13 @@ impl Informer {
         let update = Arc::new(update);
         subscribers.retain(|tx| tx.send(update.clone()).is_ok());
     }
+}
+
+/// The EndpointSlices labelled for service `name` (`kubernetes.io/service-name`), whoever wrote
+/// them.
+pub fn slices_of(store: &Store, namespace: &str, name: &str) -> Vec<View<EndpointSlice>> {
+    let selector = svclab_shared::selector::Selector::from_map(&[(SERVICE_NAME.to_string(), name.to_string())].into());
+    store.select::<EndpointSlice>(namespace, &selector)
 }
 
 /// The service an EndpointSlice is labelled for.

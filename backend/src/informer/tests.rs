@@ -71,3 +71,46 @@ async fn services_and_their_endpoints_reach_every_subscriber_as_one_state() {
     running.await.unwrap();
     assert!(late.next_batch(&CancellationToken::new()).await.is_none(), "subscribers see the end");
 }
+
+fn slice(service: &str, ip: &str, hint: Option<&str>) -> Object {
+    let mut endpoint = json!({"addresses": [ip], "conditions": {"ready": true}});
+    if let Some(zone) = hint {
+        endpoint["hints"] = json!({"forZones": [{"name": zone}]});
+    }
+    object(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("{service}-1"), "namespace": "default",
+            "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": [endpoint]}))
+}
+
+#[tokio::test]
+async fn slices_add_their_hints_and_stand_in_for_missing_endpoints() {
+    let store = Store::new();
+    store.create(service("kubia")).unwrap();
+    store.create(endpoints("kubia", "10.244.1.5", "2026-01-01T00:00:00Z")).unwrap();
+    store.create(service("external")).unwrap();
+    let informer = Informer::new();
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(informer.clone().run(store.clone(), cancel.clone()));
+    let mut sub = informer.subscribe();
+    until(&informer, &mut sub, |i| i.get("default", "kubia").is_some_and(|s| s.endpoints.is_some())).await;
+
+    // A hinted slice: the service is published again, with the hint by address.
+    store.create(slice("kubia", "10.244.1.5", Some("zone-a"))).unwrap();
+    let ip: Ipv4Addr = "10.244.1.5".parse().unwrap();
+    let hinted = |i: &Informer| i.get("default", "kubia").is_some_and(|s| s.hints.contains_key(&ip));
+    until(&informer, &mut sub, hinted).await;
+    assert_eq!(informer.get("default", "kubia").unwrap().hints[&ip].zones, ["zone-a"]);
+
+    // A service with no Endpoints object gets the endpoints its user's slice stands for.
+    store.create(slice("external", "10.1.2.3", None)).unwrap();
+    let sliced = |i: &Informer| i.get("default", "external").is_some_and(|s| s.endpoints.is_some());
+    until(&informer, &mut sub, sliced).await;
+    let state = informer.get("default", "external").unwrap();
+    let subset = &state.endpoints.as_ref().unwrap().subsets.as_ref().unwrap()[0];
+    assert_eq!(subset.addresses.as_ref().unwrap()[0].ip, "10.1.2.3");
+    store.delete(&ObjectKey::new(Kind::EndpointSlice, "default", "external-1"), None).unwrap();
+    until(&informer, &mut sub, |i| i.get("default", "external").is_some_and(|s| s.endpoints.is_none())).await;
+    cancel.cancel();
+    running.await.unwrap();
+}

@@ -124,6 +124,43 @@ async fn section_5_2_services_for_what_is_outside_the_cluster() {
     }
 }
 
+/// A selectorless service whose endpoints are an EndpointSlice its user wrote (as Kubernetes'
+/// docs now show it, with no Endpoints object): the proxy and cluster DNS serve it from the slice,
+/// as kube-proxy and CoreDNS read slices, headless too, while `kubectl get endpoints` still finds
+/// nothing; a slice endpoint marked not ready is left out, and deleting the slice leaves none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selectorless_service_is_served_from_the_endpointslices_its_user_wrote() {
+    const MANIFEST: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: NAME}\nspec:\n  CLUSTER_IP\n  ports: [{name: http, port: 80, targetPort: 8080}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: NAME-1\n  labels: {kubernetes.io/service-name: NAME}\naddressType: IPv4\nports: [{name: http, appProtocol: http, protocol: TCP, port: 8080}]\nendpoints:\n- addresses: [IP]\n- addresses: [10.244.3.250]\n  conditions: {ready: false}\n";
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["run", "kubia", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/kubia", "--timeout=30s"]).await.ok();
+        let ip = cluster.kubectl(&["get", "pod", "kubia", "-o", "jsonpath={.status.podIP}"]).await.ok();
+        for (name, cluster_ip) in [("my-service", "type: ClusterIP"), ("my-headless", "clusterIP: None")] {
+            let manifest =
+                MANIFEST.replace("NAME", name).replace("CLUSTER_IP", cluster_ip).replace("IP]", &format!("{ip}]"));
+            let file = cluster.file(&format!("{name}.yaml"), &manifest);
+            cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        }
+        let curl = ["exec", "kubia", "--", "curl", "-s", "-m", "2", "my-service"];
+        let answer = cluster.until(&curl, READY_IN, "the service answers", |out| !out.is_empty()).await;
+        assert_eq!(answer, "You've hit kubia\n");
+        let dig = ["exec", "kubia", "--", "dig", "+short", "my-headless.default.svc.cluster.local"];
+        let records = cluster.until(&dig, READY_IN, "the headless name resolves", |out| !out.is_empty()).await;
+        assert_eq!(records.trim(), ip, "the ready endpoint only");
+        let missing = cluster.kubectl(&["get", "endpoints", "my-service"]).await.fails(1);
+        assert!(missing.contains("endpoints \"my-service\" not found"), "{missing}");
+
+        cluster.kubectl(&["delete", "endpointslice", "my-service-1"]).await.ok();
+        // No endpoints: the proxy refuses connections, and curl exits 7.
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while cluster.kubectl(&curl).await.code != 7 {
+            assert!(tokio::time::Instant::now() < deadline, "my-service still answers without its slice");
+        }
+        cluster.stop().await;
+    }
+}
+
 const ZONE: &str = "topology.kubernetes.io/zone";
 
 /// A cluster with node-1 and node-3 in zone-a and node-2 in zone-b, pod kubia-1 on node-1,

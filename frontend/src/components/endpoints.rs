@@ -100,7 +100,7 @@ pub fn EndpointsPanel(key: Memo<(String, String)>) -> impl IntoView {
     let rows = Memo::new(move |_| {
         let (ns, name) = key.get();
         let svc = cluster.get::<Service>(&ns, &name)?;
-        let endpoints = cluster.get::<Endpoints>(&ns, &name);
+        let endpoints = cluster.endpoints(&ns, &name);
         let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).filter(|s| !s.is_empty());
         let pods: Vec<Pod> = selector.map(|s| cluster.selected(&ns, &s)).unwrap_or_default();
         let events = super::events::of_kind(cluster, "Pod", &ns);

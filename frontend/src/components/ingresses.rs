@@ -5,7 +5,6 @@
 use super::age;
 use super::test_requests::{TestRun, TestRunView, send_button};
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -181,7 +180,7 @@ pub fn IngressPage() -> impl IntoView {
                     let services = svclab_shared::topology::ingress_services(&i)
                         .into_iter()
                         .map(|svc| {
-                            let ready = cluster.get::<Endpoints>(&ns, &svc).map_or(0, |e| {
+                            let ready = cluster.endpoints(&ns, &svc).map_or(0, |e| {
                                 e.subsets.iter().flatten().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum::<usize>()
                             });
                             let (href, shown) = (format!("/services/{ns}/{svc}"), svc.clone());

@@ -7,7 +7,7 @@ use super::events::EventsFor;
 use super::pods::{PodRow, columns};
 use crate::api;
 use crate::state::use_cluster;
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Endpoints, Event, Pod, Probe, Service};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Event, Pod, Probe, Service};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
@@ -206,7 +206,7 @@ fn Standing(pod: Memo<Option<Pod>>, events: Memo<Vec<Event>>) -> impl IntoView {
                         .into_iter()
                         .map(|s| {
                             let name = s.metadata.name.clone().unwrap_or_default();
-                            let endpoints = cluster.get::<Endpoints>(&namespace, &name);
+                            let endpoints = cluster.endpoints(&namespace, &name);
                             let row = events.with(|events| rows(&s, endpoints.as_ref(), std::slice::from_ref(&pod), events));
                             let (class, why) = row.into_iter().next().map(|r| (r.standing, r.why)).unwrap_or_default();
                             let (href, shown) = (format!("/services/{namespace}/{name}"), name.clone());

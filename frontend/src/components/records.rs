@@ -46,7 +46,7 @@ pub fn DnsRecords(key: Memo<(String, String)>) -> impl IntoView {
     let asked = Memo::new(move |_| {
         key.with(|(ns, n)| {
             let svc = cluster.get::<Service>(ns, n)?;
-            let endpoints = cluster.get::<Endpoints>(ns, n);
+            let endpoints = cluster.endpoints(ns, n);
             let versions = (
                 svc.metadata.resource_version.clone(),
                 endpoints.as_ref().and_then(|e| e.metadata.resource_version.clone()),

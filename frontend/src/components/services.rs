@@ -99,7 +99,7 @@ fn ServiceRow(
 ) -> impl IntoView {
     let cluster = use_cluster();
     let (ns, n) = (namespace.clone(), name.clone());
-    let endpoints = Memo::new(move |_| addresses(cluster.get::<Endpoints>(&ns, &n).as_ref()));
+    let endpoints = Memo::new(move |_| addresses(cluster.endpoints(&ns, &n).as_ref()));
     move || {
         let svc = cluster.get::<Service>(&namespace, &name)?;
         Some(service_row(svc, namespace.clone(), name.clone(), endpoints, run, doctor))
@@ -186,7 +186,7 @@ fn Describe(described: RwSignal<Option<(String, String)>>) -> impl IntoView {
         let text = match cluster.get::<Service>(&namespace, &name) {
             None => format!("Error from server (NotFound): services \"{name}\" not found"),
             Some(svc) => {
-                let endpoints = cluster.get::<Endpoints>(&namespace, &name);
+                let endpoints = cluster.endpoints(&namespace, &name);
                 let events = super::events::about(cluster, "Service", &namespace, &name);
                 describe_service(&svc, endpoints.as_ref(), &events)
             }

@@ -115,7 +115,7 @@ fn drawn_namespace() -> RwSignal<String> {
 /// The graph around one service: the ingresses that send to it, it, and the pods it selects.
 fn focused(cluster: crate::state::Cluster, ns: &str, name: &str) -> Graph {
     let service: Vec<Service> = cluster.get(ns, name).into_iter().collect();
-    let endpoints: Vec<Endpoints> = cluster.get(ns, name).into_iter().collect();
+    let endpoints: Vec<Endpoints> = cluster.endpoints(ns, name).into_iter().collect();
     let selector = service.first().and_then(|s| s.spec.as_ref()?.selector.clone()).filter(|s| !s.is_empty());
     let pods: Vec<Pod> = selector.map(|s| cluster.selected(ns, &s)).unwrap_or_default();
     let ingresses: Vec<Ingress> = cluster
@@ -151,7 +151,7 @@ fn whole(cluster: crate::state::Cluster, ns: &str) -> Result<Graph, (usize, usiz
     }
     let pods: Vec<Pod> = pod_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
     let services: Vec<Service> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
-    let endpoints: Vec<Endpoints> = service_keys.iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
+    let endpoints: Vec<Endpoints> = service_keys.iter().filter_map(|(n, name)| cluster.endpoints(n, name)).collect();
     let ingresses: Vec<Ingress> =
         in_ns(cluster.keys::<Ingress>()).iter().filter_map(|(n, name)| cluster.get(n, name)).collect();
     let gateways = cluster.raw_all(svclab_shared::Kind::Gateway);

@@ -70,6 +70,8 @@ impl Diagnosis {
 pub struct Evidence {
     pub service: Service,
     pub endpoints: Option<Endpoints>,
+    /// There is no Endpoints object: `endpoints` are those the user's EndpointSlices stand for.
+    pub sliced: bool,
     /// Pods of every namespace (a near miss may be a pod in the wrong one).
     pub pods: Vec<Pod>,
     /// For each pod (`namespace/name`), the ports something in it listens on at the pod's IP,
@@ -252,37 +254,43 @@ fn addressing(s: &Subject, facts: &Facts) -> Finding {
     )
 }
 
-/// A service without a selector: its Endpoints are the user's own.
+/// A service without a selector: its Endpoints, or EndpointSlices, are the user's own.
 fn selectorless(s: &Subject) -> Finding {
     let svc_name = &s.name;
     let (ready_addresses, _) = count_addresses(s.evidence.endpoints.as_ref());
+    let (kept, list) = if s.evidence.sliced {
+        let label = crate::service::SERVICE_NAME_LABEL;
+        (format!("the EndpointSlices labelled {label}={svc_name} are kept by hand"), "they list")
+    } else {
+        (format!("the Endpoints object {svc_name} is kept by hand"), "it lists")
+    };
     let (severity, detail) = match (&s.evidence.endpoints, ready_addresses) {
         (None, _) => (
             Severity::Error,
             format!(
                 "Without a selector the endpoints controller leaves {svc_name} alone, and there is no \
-                 Endpoints object named {svc_name} in {}: connections are refused. Create one by hand \
-                 with the addresses to forward to.",
-                s.ns
+                 Endpoints object named {svc_name} in {}, nor an EndpointSlice labelled {}={svc_name} \
+                 with endpoints: connections are refused. Create one by hand with the addresses to \
+                 forward to.",
+                s.ns,
+                crate::service::SERVICE_NAME_LABEL
             ),
         ),
         (Some(_), 0) => (
             Severity::Error,
-            format!(
-                "Without a selector the Endpoints object {svc_name} is kept by hand, and it lists no ready \
-                 address: connections are refused."
-            ),
+            format!("Without a selector {kept}, and {list} no ready address: connections are refused."),
         ),
         (Some(_), n) => (
             Severity::Ok,
             format!(
-                "Without a selector the Endpoints object {svc_name} is kept by hand; it lists {n} ready \
-                 address{}, and the proxy forwards to them as given.",
+                "Without a selector {kept}; {list} {n} ready address{}, and the proxy forwards to them as \
+                 given.",
                 if n == 1 { "" } else { "es" }
             ),
         ),
     };
-    finding(severity, "selector", "No selector: endpoints managed by hand".into(), detail, s.endpoints_link())
+    let links = if s.evidence.sliced { vec![] } else { s.endpoints_link() };
+    finding(severity, "selector", "No selector: endpoints managed by hand".into(), detail, links)
 }
 
 /// Each selected pod that is not ready, and whether any is.

@@ -176,6 +176,16 @@ fn selectorless_services_need_their_endpoints() {
     let d = diagnose(&evidence);
     assert_eq!(by_check(&d, "selector")[0].severity, Severity::Error);
     assert!(by_check(&d, "selector")[0].detail.contains("no Endpoints object named kubia"));
+    // Its user wrote an EndpointSlice instead: the slices are what it is served from.
+    let sliced = Evidence { endpoints: Some(endpoints(&["10.244.1.2"], &[])), sliced: true, ..evidence };
+    let d = diagnose(&sliced);
+    let selector = by_check(&d, "selector")[0];
+    assert_eq!(selector.severity, Severity::Ok);
+    assert_eq!(
+        selector.detail,
+        "Without a selector the EndpointSlices labelled kubernetes.io/service-name=kubia are kept by hand; \
+         they list 1 ready address, and the proxy forwards to them as given."
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
-// Topology Aware Routing on the dashboard: with nodes labelled into zones, a service annotated
+// EndpointSlices on the dashboard: with nodes labelled into zones, a service annotated
 // `topology-mode: Auto` gets its endpoints hinted for zones by CPU share, and the EndpointSlices
-// view shows the zone each endpoint serves.
+// view shows the zone each endpoint serves; a selectorless service whose user wrote an
+// EndpointSlice (no Endpoints object) shows its endpoints, and the doctor says where they are kept.
 import { test, expect } from '@playwright/test';
 import { apply, goTo, open } from './helpers';
 
@@ -64,4 +65,34 @@ test('endpoints hinted for zones by Topology Aware Routing show the zone they se
   } finally {
     for (const [node] of ZONES) await label(page.request, node, null);
   }
+});
+
+test('a selectorless service served from the EndpointSlice its user wrote', async ({ page }) => {
+  await open(page);
+  await apply(page, `apiVersion: v1
+kind: Service
+metadata:
+  name: by-slice
+spec:
+  ports: [{name: http, port: 80, targetPort: 9376}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: by-slice-1
+  labels: {kubernetes.io/service-name: by-slice}
+addressType: IPv4
+ports: [{name: http, appProtocol: http, protocol: TCP, port: 9376}]
+endpoints:
+- addresses: ["10.4.5.6"]
+- addresses: ["10.1.2.3"]
+  conditions: {ready: false}
+`, 'endpointslice.discovery.k8s.io/by-slice-1 created');
+  const row = page.locator('tr[data-service="by-slice"]');
+  await expect(row.locator('.endpoint.ready')).toHaveCount(1);
+  await expect(row.locator('.endpoint.ready')).toContainText('10.4.5.6');
+  await row.getByRole('button', { name: 'Doctor' }).click();
+  const selector = page.getByTestId('doctor').locator('li[data-check="selector"]');
+  await expect(selector).toHaveAttribute('data-severity', 'ok');
+  await expect(selector).toContainText('the EndpointSlices labelled kubernetes.io/service-name=by-slice are kept by hand; they list 1 ready address');
 });
