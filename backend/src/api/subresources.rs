@@ -53,6 +53,12 @@ pub(super) fn handle(call: &Call, sub: &str) -> Result<Response, ApiError> {
             let updated = registry.update_status(&decoded.object)?;
             Ok(decode::with_warnings(Json(written.object(&updated)).into_response(), &decoded.warnings))
         }
+        ("status", _, &Method::PATCH) => {
+            let patch = decode::parse_patch(headers, body, target.kind)?;
+            let key = ObjectKey::new(target.kind, &ns, name);
+            let (patched, warnings) = registry.patch_status(&key, patch, write)?;
+            Ok(decode::with_warnings(Json(written.object(&patched)).into_response(), &warnings))
+        }
         ("scale", kind, _) if kind.subresource("scale").is_some() => {
             let key = ObjectKey::new(target.kind, &ns, name);
             scale::handle(state, registry, method, &key, headers, body)

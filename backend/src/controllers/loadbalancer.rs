@@ -2,7 +2,9 @@
 //! `LoadBalancer` service an address from a pool and writes it to `status.loadBalancer.ingress`
 //! (the EXTERNAL-IP column), and takes it back when the service changes type or goes. When the
 //! environment supports no load balancers (like Minikube without a tunnel) it does nothing, and
-//! the service stays `<pending>` while working as a NodePort service.
+//! the service stays `<pending>` while working as a NodePort service. A service whose
+//! `loadBalancerClass` names another implementation is left to it, as the cloud's controller
+//! leaves it (it stays `<pending>` until that implementation writes its status).
 
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
@@ -81,12 +83,16 @@ impl Reconciler for LoadBalancerController {
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
         let svc = self.registry.store().get_typed::<Service>(&key.namespace, &key.name);
-        let is_lb =
-            svc.as_ref().and_then(|s| s.spec.as_ref()).is_some_and(|s| ServiceType::of(s) == ServiceType::LoadBalancer);
+        let spec = svc.as_ref().and_then(|s| s.spec.as_ref());
+        let is_lb = spec.is_some_and(|s| ServiceType::of(s) == ServiceType::LoadBalancer);
         let Some(svc) = svc else {
             self.pool.release(key);
             return Action::AwaitChange;
         };
+        if is_lb && svc.spec.as_ref().is_some_and(|s| s.load_balancer_class.is_some()) {
+            self.pool.release(key);
+            return Action::AwaitChange;
+        }
         let current = ingress_ip(&svc);
         let wanted = if is_lb {
             match self.pool.allocate(key, current) {

@@ -6,7 +6,7 @@
 //! pod reach DNS is written as for a real cluster; the ingress controller's connections come
 //! from ingress-nginx's controller pod (namespace `ingress-nginx`, its chart's labels). Pure.
 
-use crate::addr::Protocol;
+use crate::addr::{Cidr, Protocol};
 use crate::network::Filter;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
@@ -50,7 +50,7 @@ struct Rule {
 #[derive(Debug)]
 enum Peer {
     Pods(HashSet<Ipv4Addr>),
-    Block { cidr: (u32, u32), except: Vec<(u32, u32)> },
+    Block { cidr: Cidr, except: Vec<Cidr> },
 }
 
 #[derive(Debug)]
@@ -180,8 +180,8 @@ fn peer(
     namespace_labels: &HashMap<&str, BTreeMap<String, String>>,
 ) -> Option<Peer> {
     if let Some(block) = &peer.ip_block {
-        let except = block.except.iter().flatten().filter_map(|c| cidr(c)).collect();
-        return Some(Peer::Block { cidr: cidr(&block.cidr)?, except });
+        let except = block.except.iter().flatten().filter_map(|c| Cidr::parse(c)).collect();
+        return Some(Peer::Block { cidr: Cidr::parse(&block.cidr)?, except });
     }
     let pods = peer.pod_selector.as_ref().map(Selector::from_label_selector).transpose().ok()?;
     let namespaces = peer.namespace_selector.as_ref().map(Selector::from_label_selector).transpose().ok()?;
@@ -211,19 +211,6 @@ fn port_range(port: &NetworkPolicyPort) -> Option<Ports> {
     Some(Ports { protocol, range })
 }
 
-/// `a.b.c.d/n` as (network, mask); IPv6 blocks match nothing here.
-fn cidr(text: &str) -> Option<(u32, u32)> {
-    let (ip, prefix) = text.split_once('/')?;
-    let ip: Ipv4Addr = ip.parse().ok()?;
-    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    Some((u32::from(ip) & mask, mask))
-}
-
-fn in_block((network, mask): (u32, u32), ip: Ipv4Addr) -> bool {
-    u32::from(ip) & mask == network
-}
-
 impl Rule {
     /// Whether the rule lets traffic between `peer` and `dest` through (`dest` is where the
     /// connection goes: its port, a named one resolved with `named`, is the rule's port).
@@ -237,7 +224,7 @@ impl Rule {
         let with = self.peers.as_ref().is_none_or(|peers| {
             peers.iter().any(|p| match p {
                 Peer::Pods(ips) => ips.contains(&peer),
-                Peer::Block { cidr, except } => in_block(*cidr, peer) && !except.iter().any(|e| in_block(*e, peer)),
+                Peer::Block { cidr, except } => cidr.contains(peer) && !except.iter().any(|e| e.contains(peer)),
             })
         });
         let on = self.ports.as_ref().is_none_or(|ports| {

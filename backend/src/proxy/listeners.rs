@@ -5,7 +5,8 @@
 //!   endpoint (the chapter's hang);
 //! - every load-balancer address (`127.0.2.x:port`), spreading connections over the nodes (only
 //!   those with local endpoints under `Local`) through their node ports, keeping the client's
-//!   address, as a cloud network load balancer does;
+//!   address, as a cloud network load balancer does, and dropping clients outside the service's
+//!   `loadBalancerSourceRanges`;
 //! - the health-check node port of `Local` load-balancer services, answering 200 or 503 with the
 //!   local endpoint count as kube-proxy does.
 //!
@@ -352,7 +353,7 @@ impl Listeners {
             }
             UdpFront::LoadBalancer(addr) => {
                 let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Udp };
-                let route = table.load_balancer(&key)?;
+                let route = table.load_balancer(&key).filter(|r| r.admits(source))?;
                 let healthy: Vec<&NodeAddr> = self
                     .nodes
                     .iter()
@@ -452,12 +453,23 @@ impl Listeners {
         inbound: LazyStream,
         peer: SocketAddr,
         addr: SocketAddrV4,
-        _stop: &CancellationToken,
+        stop: &CancellationToken,
     ) -> std::io::Result<()> {
         let table = self.router.table();
         let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Tcp };
         let Some(route) = table.load_balancer(&key) else { return Ok(()) };
         let client = self.network.source_of(peer, SocketAddr::V4(addr));
+        // The load balancer's firewall drops what `loadBalancerSourceRanges` leaves out.
+        if !route.admits(client) {
+            self.network.traces().record(peer, || Hop {
+                service: route.service.clone(),
+                virtual_address: addr.to_string(),
+                reason: format!("loadBalancerSourceRanges do not include {client}: the connection is dropped"),
+                source: client.to_string(),
+                ..Hop::default()
+            });
+            return Box::pin(hold(inbound.into_tokio()?, stop)).await;
+        }
         // A cloud load balancer sends only to nodes its health check finds healthy.
         let healthy: Vec<&NodeAddr> =
             self.nodes.iter().filter(|n| !route.external_local || local_endpoints(route, &n.name) > 0).collect();

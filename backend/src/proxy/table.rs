@@ -3,7 +3,7 @@
 //! for a connection.
 
 use super::affinity::Affinity;
-use crate::addr::{Protocol, VirtualAddr};
+use crate::addr::{Cidr, Protocol, VirtualAddr};
 use crate::informer::{Hint, ServiceState, ServiceType, Zones};
 use rand::Rng;
 use std::collections::HashMap;
@@ -44,6 +44,9 @@ pub struct ServicePortRoute {
     pub internal_local: bool,
     /// The health-check node port of a `Local` load-balancer service.
     pub health_check_port: Option<u16>,
+    /// `loadBalancerSourceRanges`: the only clients its load-balancer addresses take (all, when
+    /// empty).
+    pub source_ranges: Vec<Cidr>,
     /// What the endpoints' topology hints are named after in a trace: Topology Aware Routing,
     /// the `trafficDistribution` as written, or hints as such.
     pub hinted_by: &'static str,
@@ -126,6 +129,11 @@ pub enum NoRoute {
 }
 
 impl ServicePortRoute {
+    /// Whether a load-balancer address of this service takes traffic from `client`.
+    pub fn admits(&self, client: Ipv4Addr) -> bool {
+        self.source_ranges.is_empty() || self.source_ranges.iter().any(|r| r.contains(client))
+    }
+
     /// Picks the endpoint for a new connection from `client`; `zones` are the nodes' zones.
     pub fn pick(
         self: &Arc<Self>,
@@ -277,6 +285,12 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
         vec![]
     };
     let external = ty.is_external();
+    let source_ranges: Vec<Cidr> = match ty {
+        ServiceType::LoadBalancer => {
+            spec.load_balancer_source_ranges.iter().flatten().filter_map(|r| Cidr::parse(r)).collect()
+        }
+        _ => vec![],
+    };
     let written = spec.traffic_distribution.as_deref();
     let hinted_by = match TrafficDistribution::VALUES.iter().find(|v| Some(**v) == written) {
         _ if facts.topology_auto => "topology-mode Auto",
@@ -323,6 +337,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
                 .filter(|_| ty == ServiceType::LoadBalancer)
                 .map(|p| p as u16),
             hinted_by,
+            source_ranges: source_ranges.clone(),
         }));
     }
     out

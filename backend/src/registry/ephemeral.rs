@@ -2,7 +2,7 @@
 //! `spec.ephemeralContainers`, adding containers to a running pod; the kubelet starts them.
 
 use super::patch::Patch;
-use super::{Registry, Write, retry_on_conflict, store_error};
+use super::{Registry, Write, store_error};
 use crate::error::ApiError;
 use crate::store::ObjectKey;
 use std::sync::Arc;
@@ -26,10 +26,7 @@ impl Registry {
         patch: Patch,
         write: &Write,
     ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || {
-            let (current, object, warnings) = self.patched(key, &patch, write)?;
-            Ok((self.commit_ephemeral(&current, &object)?, warnings))
-        })
+        self.patch_with(key, &patch, write, |current, object| self.commit_ephemeral(current, &object))
     }
 
     fn commit_ephemeral(&self, current: &Object, object: &Object) -> Result<Arc<Object>, ApiError> {

@@ -266,10 +266,36 @@ impl Registry {
     /// an older version's path (`legacy`, e.g. `extensions/v1beta1`) applies to the object in
     /// that version.
     pub fn patch(&self, key: &ObjectKey, patch: Patch, write: &Write) -> Result<(Arc<Object>, Vec<String>), ApiError> {
-        retry_on_conflict(patch.sets_resource_version(), || {
-            let (current, object, warnings) = self.patched(key, &patch, write)?;
-            Ok((self.commit_update(&current, object, Fields::of(write.manager))?, warnings))
+        self.patch_with(key, &patch, write, |current, object| {
+            self.commit_update(current, object, Fields::of(write.manager))
         })
+    }
+
+    /// Applies `patch` to the stored object and writes the result with `commit` (given the
+    /// stored object and the patched one), again from a fresh read after a conflict unless the
+    /// patch names a resourceVersion; with the warnings about its fields.
+    fn patch_with(
+        &self,
+        key: &ObjectKey,
+        patch: &Patch,
+        write: &Write,
+        commit: impl Fn(&Arc<Object>, Object) -> Result<Arc<Object>, ApiError>,
+    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+        retry_on_conflict(patch.sets_resource_version(), || {
+            let (current, object, warnings) = self.patched(key, patch, write)?;
+            Ok((commit(&current, object)?, warnings))
+        })
+    }
+
+    /// Patches an object's status (`PATCH …/status`, `kubectl patch --subresource=status`): the
+    /// patch applies to the object as stored, and only its status is written.
+    pub fn patch_status(
+        &self,
+        key: &ObjectKey,
+        patch: Patch,
+        write: &Write,
+    ) -> Result<(Arc<Object>, Vec<String>), ApiError> {
+        self.patch_with(key, &patch, write, |_, object| self.update_status(&object))
     }
 
     /// The object as `patch` makes it (not yet written), with the stored one it was made from

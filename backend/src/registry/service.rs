@@ -151,6 +151,9 @@ pub fn carry_over(old: &ServiceSpec, new: &mut ServiceSpec) {
     if !needs_health_check(new) && new.health_check_node_port == old.health_check_node_port {
         new.health_check_node_port = None;
     }
+    if new_type != ServiceType::LoadBalancer && new.load_balancer_class == old.load_balancer_class {
+        new.load_balancer_class = None;
+    }
     if new_type == ServiceType::ExternalName {
         new.internal_traffic_policy = None;
         new.ip_families = None;
@@ -347,6 +350,14 @@ mod tests {
         assert_eq!(external.spec.as_ref().unwrap().cluster_ip, None);
         let mut again = svc(json!({"clusterIP": ip, "ports": [{"port": 80}]}));
         a.reserve(None, &mut again).expect("the address was released");
+
+        // From LoadBalancer to NodePort, the class the update kept goes with the type.
+        let classed =
+            svc(json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/vip", "ports": [{"port": 80}]}));
+        let mut node = classed.clone();
+        node.spec.as_mut().unwrap().type_ = Some("NodePort".into());
+        carry_over(classed.spec.as_ref().unwrap(), node.spec.as_mut().unwrap());
+        assert_eq!(node.spec.as_ref().unwrap().load_balancer_class, None);
     }
 
     #[test]

@@ -85,6 +85,50 @@ async fn section_5_3_node_ports_and_load_balancers() {
     }
 }
 
+/// `loadBalancerSourceRanges` let only the clients in them through a load balancer: a pod's
+/// address in range is served, the host (127.0.0.1) is dropped until the range takes it in. A
+/// `loadBalancerClass` names another implementation: the built-in one leaves the service
+/// `<pending>` until that implementation writes its status, whose address then answers; the class
+/// cannot change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_source_ranges_and_classes() {
+    const SERVICES: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: ranged}\nspec:\n  type: LoadBalancer\n  loadBalancerSourceRanges: [10.244.0.0/16]\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: classed}\nspec:\n  type: LoadBalancer\n  loadBalancerClass: example.com/internal-vip\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let kubia = cluster.file("kubia.yaml", crate::KUBIA);
+        cluster.kubectl(&["create", "-f", kubia.to_str().unwrap()]).await.ok();
+        let services = cluster.file("services.yaml", SERVICES);
+        cluster.kubectl(&["apply", "-f", services.to_str().unwrap()]).await.ok();
+        let ingress = ["get", "svc", "ranged", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"];
+        let ip = cluster.until(&ingress, WITHIN, "a load balancer address", |out| !out.is_empty()).await;
+        let url = format!("http://{ip}/");
+        let pods = cluster.until(&["get", "pods", "-o", "name"], WITHIN, "pods", |out| !out.is_empty()).await;
+        let pod = pods.lines().next().unwrap().trim_start_matches("pod/").to_string();
+        cluster.kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=30s"]).await.ok();
+        let from_pod = ["exec", pod.as_str(), "--", "curl", "-s", "-m", "2", url.as_str()];
+        let answer = cluster.until(&from_pod, WITHIN, "a pod in range is served", |out| !out.is_empty()).await;
+        assert!(answer.starts_with("You've hit kubia-"), "{answer}");
+        let dropped = curl(&["-m", "1", &url]).await.unwrap_err();
+        assert!(dropped.contains("timed out"), "the host is outside the range: {dropped}");
+        let widened = r#"{"spec":{"loadBalancerSourceRanges":["10.244.0.0/16","127.0.0.1/32"]}}"#;
+        cluster.kubectl(&["patch", "svc", "ranged", "-p", widened]).await.ok();
+        answered(&[&url]).await;
+
+        let classed = table(&cluster.kubectl(&["get", "svc", "classed"]).await.ok());
+        assert_eq!(row(&classed, "classed")[3], "<pending>", "left to its class's implementation");
+        let status = r#"{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.3.7"}]}}}"#;
+        cluster.kubectl(&["patch", "svc", "classed", "--subresource=status", "--type=merge", "-p", status]).await.ok();
+        answered(&["http://127.0.3.7/"]).await;
+        let changed = r#"{"spec":{"loadBalancerClass":"example.com/other"}}"#;
+        let refused = cluster.kubectl(&["patch", "svc", "classed", "-p", changed]).await.fails(1);
+        assert!(
+            refused.contains("spec.loadBalancerClass: Invalid value: \"example.com/other\": may not change once set"),
+            "{refused}"
+        );
+        cluster.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn section_5_4_ingress_with_tls_and_a_signed_certificate() {
     for binary in binaries() {

@@ -54,6 +54,7 @@ pub(super) fn validate_service(service: &Service) -> Vec<FieldError> {
     }
     errs.extend(validate_ip_families(spec));
     errs.extend(validate_source_ranges(spec, ty));
+    errs.extend(validate_load_balancer_class(spec, ty));
     if let Some(selector) = &spec.selector {
         errs.extend(validate_labels(selector, "spec.selector"));
     }
@@ -99,6 +100,18 @@ fn validate_ip_families(spec: &ServiceSpec) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+/// `loadBalancerClass`: a qualified name (`example.com/internal-vip`), on a load balancer only.
+fn validate_load_balancer_class(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
+    let Some(class) = spec.load_balancer_class.as_deref() else { return vec![] };
+    if ty != "LoadBalancer" {
+        return vec![FieldError::forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'")];
+    }
+    label_key_errors(class)
+        .into_iter()
+        .map(|m| FieldError::invalid("spec.loadBalancerClass", quote(class), m))
+        .collect()
 }
 
 /// `loadBalancerSourceRanges`: CIDRs, on a load balancer only (the field path is spelled as
@@ -250,6 +263,13 @@ pub(super) fn validate_service_update(old: &Service, new: &Service) -> Vec<Field
             format!("[]string{{{new_ip:?}}}"),
             "may not change once set",
         )];
+    }
+    // The class of a load balancer is its implementation's: it stays while the type does.
+    let lb = |s: &Service| s.spec.as_ref().is_some_and(|s| s.type_.as_deref() == Some("LoadBalancer"));
+    let class = |s: &Service| s.spec.as_ref().and_then(|s| s.load_balancer_class.clone());
+    if lb(old) && lb(new) && class(old) != class(new) {
+        let value = quote(&class(new).unwrap_or_else(|| "null".into()));
+        return vec![FieldError::invalid("spec.loadBalancerClass", value, "may not change once set")];
     }
     vec![]
 }

@@ -158,6 +158,28 @@ fn addresses_families_ranges_and_app_protocols_are_checked() {
         svc(json!({"loadBalancerSourceRanges": ["10.0.0.0/8"]})),
         ["spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'"]
     );
+    assert_eq!(svc(json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/internal-vip"})), [] as [&str; 0]);
+    assert_eq!(
+        svc(json!({"loadBalancerClass": "example.com/internal-vip"})),
+        ["spec.loadBalancerClass: Forbidden: may only be used when `type` is 'LoadBalancer'"]
+    );
+    assert_eq!(
+        svc(json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/internal vip"})),
+        [format!(
+            "spec.loadBalancerClass: Invalid value: \"example.com/internal vip\": {}",
+            super::names::QUALIFIED_NAME_MSG
+        )]
+    );
+    let lb = |class: serde_json::Value| -> Object {
+        Object::from_value(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": class, "ports": [{"port": 80}]}}),
+        )
+        .unwrap()
+    };
+    let changed: Vec<String> =
+        validate_update(&lb(json!("example.com/a")), &lb(json!(null))).iter().map(ToString::to_string).collect();
+    assert_eq!(changed, ["spec.loadBalancerClass: Invalid value: \"null\": may not change once set"]);
     assert_eq!(
         svc(json!({"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 100}}})),
         ["spec.sessionAffinityConfig: Forbidden: must not be set when session affinity is None"]
