@@ -204,7 +204,7 @@ impl Network {
         let refused = |to: SocketAddrV4| filtered && !self.allows(from, to, protocol);
         match to {
             To::Real(real) => Ok((real, None)),
-            To::Cluster(to) if self.inner.plan.is_service_ip(*to.ip()) => {
+            To::Cluster(to) if self.inner.plan.is_service_ip(*to.ip()) || self.inner.router.captures(to, protocol) => {
                 let (endpoint, hop) = self.inner.router.route(from, to, protocol)?;
                 if refused(endpoint) {
                     return Err(DialError::Dropped);

@@ -164,6 +164,12 @@ pub trait Router: Send + Sync {
     /// The endpoint a connection or datagram from `from` to the service address `to` goes to,
     /// and the hop to report.
     fn route(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> Result<(SocketAddrV4, Hop), DialError>;
+
+    /// Whether traffic to `to`, outside the service range, is a service's all the same (an
+    /// external IP), so that [`Router::route`] decides where it goes.
+    fn captures(&self, _to: SocketAddrV4, _protocol: Protocol) -> bool {
+        false
+    }
 }
 
 /// Decides what may reach a pod, as a CNI plugin enforces NetworkPolicies; the network applies

@@ -7,6 +7,8 @@
 //!   those with local endpoints under `Local`) through their node ports, keeping the client's
 //!   address, as a cloud network load balancer does, and dropping clients outside the service's
 //!   `loadBalancerSourceRanges`;
+//! - every external IP the host can listen on (`127.0.0.0/8`), taken as the first node takes a
+//!   node port (pods reach every external IP through the [`ServiceRouter`]);
 //! - the health-check node port of `Local` load-balancer services, answering 200 or 503 with the
 //!   local endpoint count as kube-proxy does.
 //!
@@ -33,6 +35,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod udp;
+
 /// How long a dropped connection is held before svclab lets go of it.
 const DROP_HOLD: Duration = Duration::from_secs(130);
 
@@ -41,6 +45,16 @@ const DROP_HOLD: Duration = Duration::from_secs(130);
 pub struct NodeAddr {
     pub name: String,
     pub ip: Ipv4Addr,
+}
+
+/// Where a connection from outside arrives: the address, what it is (for the trace), the node
+/// that takes it, the service port it belongs to and the nodes' zones.
+struct Arrival<'a> {
+    front: SocketAddrV4,
+    how: &'static str,
+    node: usize,
+    route: &'a Arc<ServicePortRoute>,
+    zones: &'a super::Zones,
 }
 
 /// Where UDP arrives from outside: a node port on one node, or a load-balancer address.
@@ -52,11 +66,23 @@ enum UdpFront {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    NodePort { node: usize, port: u16 },
-    UdpNodePort { node: usize, port: u16 },
+    NodePort {
+        node: usize,
+        port: u16,
+    },
+    UdpNodePort {
+        node: usize,
+        port: u16,
+    },
     LoadBalancer(SocketAddrV4),
     UdpLoadBalancer(SocketAddrV4),
-    HealthCheck { node: usize, port: u16 },
+    HealthCheck {
+        node: usize,
+        port: u16,
+    },
+    /// An external IP the host can listen on (`127.0.0.0/8`), which the network routes to the
+    /// first node.
+    ExternalIp(SocketAddrV4),
 }
 
 /// What the connections one accept loop takes need.
@@ -154,6 +180,12 @@ impl Listeners {
                 wanted.insert(key, route);
             }
         }
+        for addr in table.external_ip_keys() {
+            let route = table.external_ip(&addr).expect("listed");
+            if addr.ip.is_loopback() && addr.protocol == Protocol::Tcp && !route.backends.is_empty() {
+                wanted.insert(Key::ExternalIp(SocketAddrV4::new(addr.ip, addr.port)), route.clone());
+            }
+        }
         wanted
     }
 
@@ -177,6 +209,7 @@ impl Listeners {
             Key::UdpNodePort { node, port } => {
                 ("FailedToListen", format!("can't open port \"{}:{port}/udp\": {error}", self.nodes[node].ip))
             }
+            Key::ExternalIp(addr) => ("FailedToListen", format!("can't open port \"{addr}/tcp\": {error}")),
         };
         tracing::warn!(service = %route.service, "{message}");
         self.registry.record_event(&svc, "Warning", reason, &message, "service-proxy");
@@ -206,7 +239,7 @@ impl Listeners {
             Key::NodePort { node, port } | Key::HealthCheck { node, port } => {
                 SocketAddrV4::new(self.nodes[node].ip, port)
             }
-            Key::LoadBalancer(addr) => addr,
+            Key::LoadBalancer(addr) | Key::ExternalIp(addr) => addr,
             Key::UdpNodePort { node, port } => {
                 return self.start_udp(UdpFront::NodePort { node, port }, affinity).await;
             }
@@ -274,6 +307,7 @@ impl Listeners {
                                 this.node_port(inbound, peer, node, port, affinity, stop).await
                             }
                             Key::LoadBalancer(addr) => this.load_balancer(inbound, peer, addr, stop).await,
+                            Key::ExternalIp(addr) => this.external_ip(inbound, peer, addr, affinity, stop).await,
                             // Boxed, like `hold`: its buffer would size every connection's task.
                             Key::HealthCheck { node, port } => {
                                 Box::pin(this.health_check(inbound.into_tokio()?, node, port)).await
@@ -295,97 +329,6 @@ impl Listeners {
         });
     }
 
-    /// A UDP node port or load-balancer address: each client gets a flow (to one endpoint, or
-    /// for a load balancer to one healthy node's node port), replies come back from the address
-    /// the client sent to, and a flow idle for [`flows::UDP_IDLE`] is forgotten.
-    async fn start_udp(
-        self: Arc<Self>,
-        front: UdpFront,
-        affinity: Arc<Affinity>,
-    ) -> std::io::Result<CancellationToken> {
-        let socket = Arc::new(UdpSocket::bind(self.udp_address(front)).await?);
-        let stop = self.cancel.child_token();
-        let token = stop.clone();
-        let flows: Flows = Arc::default();
-        let tracker = self.tracker.clone();
-        tracker.spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, client) = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    got = socket.recv_from(&mut buf) => match got { Ok(g) => g, Err(_) => continue },
-                };
-                let flow = flows.lock().unwrap_or_else(|e| e.into_inner()).get(&client).cloned();
-                let flow = match flow {
-                    Some(flow) => flow,
-                    None => match self.open_udp_flow(front, client, &affinity, &socket, &flows, &stop).await {
-                        Some(flow) => flow,
-                        None => continue,
-                    },
-                };
-                flow.touch();
-                let _ = flow.upstream.send(&buf[..n]).await;
-            }
-        });
-        Ok(token)
-    }
-
-    /// The address UDP arrives at.
-    fn udp_address(&self, front: UdpFront) -> SocketAddrV4 {
-        match front {
-            UdpFront::NodePort { node, port } => SocketAddrV4::new(self.nodes[node].ip, port),
-            UdpFront::LoadBalancer(addr) => addr,
-        }
-    }
-
-    /// Where a new UDP flow from `client` goes, and the source address the far end is to see.
-    fn udp_target(&self, front: UdpFront, client: SocketAddr, affinity: &Affinity) -> Option<(SocketAddr, Ipv4Addr)> {
-        let table = self.router.table();
-        let source = self.network.source_of(client, SocketAddr::V4(self.udp_address(front)));
-        match front {
-            UdpFront::NodePort { node, port } => {
-                let route = table.node_port(port, Protocol::Udp)?;
-                let node = &self.nodes[node];
-                let chosen = route.pick(Entry::External { node: &node.name }, source, affinity, table.zones()).ok()?;
-                let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
-                let real = self.network.resolve(backend, Protocol::Udp).ok()?;
-                Some((real, if route.external_local { source } else { node.ip }))
-            }
-            UdpFront::LoadBalancer(addr) => {
-                let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Udp };
-                let route = table.load_balancer(&key).filter(|r| r.admits(source))?;
-                let healthy: Vec<&NodeAddr> = self
-                    .nodes
-                    .iter()
-                    .filter(|n| !route.external_local || local_endpoints(route, &n.name) > 0)
-                    .collect();
-                let node = healthy.choose(&mut rand::rng())?;
-                Some((SocketAddr::V4(SocketAddrV4::new(node.ip, route.node_port?)), source))
-            }
-        }
-    }
-
-    async fn open_udp_flow(
-        &self,
-        front: UdpFront,
-        client: SocketAddr,
-        affinity: &Affinity,
-        socket: &Arc<UdpSocket>,
-        flows: &Flows,
-        stop: &CancellationToken,
-    ) -> Option<Arc<Flow>> {
-        let (real, source) = self.udp_target(front, client, affinity)?;
-        let upstream = UdpSocket::bind("127.0.0.1:0").await.ok()?;
-        upstream.connect(real).await.ok()?;
-        let tracked = self.network.tracked(upstream.local_addr().ok()?, real, source);
-        let flow = Arc::new(Flow::new(upstream));
-        flows.lock().unwrap_or_else(|e| e.into_inner()).insert(client, flow.clone());
-        let replies =
-            flows::forward_replies(flow.clone(), socket.clone(), client, flows.clone(), stop.clone(), tracked);
-        self.tracker.spawn(replies);
-        Some(flow)
-    }
-
     async fn node_port(
         &self,
         inbound: LazyStream,
@@ -397,11 +340,43 @@ impl Listeners {
     ) -> std::io::Result<()> {
         let table = self.router.table();
         let Some(route) = table.node_port(port, Protocol::Tcp) else { return Ok(()) };
+        let front = SocketAddrV4::new(self.nodes[node].ip, port);
+        let arrival = Arrival { front, how: "node port", node, route, zones: table.zones() };
+        self.at_node(inbound, peer, arrival, affinity, stop).await
+    }
+
+    /// A connection to an external IP: the network routes it to the first node, whose proxy
+    /// takes it as it takes a node port's.
+    async fn external_ip(
+        &self,
+        inbound: LazyStream,
+        peer: SocketAddr,
+        front: SocketAddrV4,
+        affinity: &Affinity,
+        stop: &CancellationToken,
+    ) -> std::io::Result<()> {
+        let table = self.router.table();
+        let key = VirtualAddr { ip: *front.ip(), port: front.port(), protocol: Protocol::Tcp };
+        let Some(route) = table.external_ip(&key) else { return Ok(()) };
+        let arrival = Arrival { front, how: "external IP", node: 0, route, zones: table.zones() };
+        self.at_node(inbound, peer, arrival, affinity, stop).await
+    }
+
+    /// A connection arriving at a node from outside: an endpoint chosen under the external
+    /// traffic policy, with the node's address as the source under `Cluster`.
+    async fn at_node(
+        &self,
+        inbound: LazyStream,
+        peer: SocketAddr,
+        arrival: Arrival<'_>,
+        affinity: &Affinity,
+        stop: &CancellationToken,
+    ) -> std::io::Result<()> {
+        let Arrival { front, how, node, route, zones } = arrival;
         let node = &self.nodes[node];
-        let front = SocketAddrV4::new(node.ip, port);
         let client = self.network.source_of(peer, SocketAddr::V4(front));
         let traces = self.network.traces();
-        let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity, table.zones()) {
+        let chosen = match route.pick(Entry::External { node: &node.name }, client, affinity, zones) {
             Ok(chosen) => chosen,
             Err(NoRoute::NoLocalEndpoints(_)) => {
                 traces.record(peer, || Hop {
@@ -430,7 +405,7 @@ impl Listeners {
             pod: chosen.backend.pod.clone(),
             node: chosen.backend.node.clone(),
             reason: format!(
-                "node port on {}: {}{}",
+                "{how} on {}: {}{}",
                 node.name,
                 chosen.reason,
                 if route.external_local { " on this node (externalTrafficPolicy: Local)" } else { "" }

@@ -1,4 +1,4 @@
-//! kube-proxy's decision for traffic to a cluster IP: the current proxy table, ClientIP
+//! kube-proxy's decision for traffic to a cluster IP (or an external IP): the current proxy table, ClientIP
 //! affinity, and which endpoint a connection or datagram from a pod or node goes to. The network
 //! asks it through [`Router`]; the proxy's own listeners (node ports, load balancers) read the
 //! same table.
@@ -35,10 +35,17 @@ impl ServiceRouter {
 }
 
 impl Router for ServiceRouter {
+    fn captures(&self, to: SocketAddrV4, protocol: Protocol) -> bool {
+        let addr = VirtualAddr { ip: *to.ip(), port: to.port(), protocol };
+        self.table.borrow().external_ip(&addr).is_some()
+    }
+
     fn route(&self, from: Ipv4Addr, to: SocketAddrV4, protocol: Protocol) -> Result<(SocketAddrV4, Hop), DialError> {
         let addr = VirtualAddr { ip: *to.ip(), port: to.port(), protocol };
         let table = self.table();
-        let route = table.cluster_ip(&addr).ok_or(DialError::Refused)?;
+        // Traffic from pods to an external IP takes the short cut to the service, as kube-proxy's
+        // rules on every node take it.
+        let route = table.cluster_ip(&addr).or_else(|| table.external_ip(&addr)).ok_or(DialError::Refused)?;
         let client_node = self.plan.node_of_pod(from);
         let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
         let route = route.pick(entry, from, &self.affinity, table.zones()).map_err(|e| match e {

@@ -35,6 +35,9 @@ pub struct ServicePortRoute {
     /// The service port on load-balancer addresses.
     pub port: u16,
     pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// `externalIPs`: addresses the cluster's network routes to a node, where the service port
+    /// takes traffic as on a load-balancer address.
+    pub external_ips: Vec<Ipv4Addr>,
     pub backends: Vec<Backend>,
     /// `sessionAffinity: ClientIP` and its timeout.
     pub affinity: Option<Duration>,
@@ -213,6 +216,7 @@ pub struct ProxyTable {
     cluster: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
     node_ports: HashMap<(u16, Protocol), Arc<ServicePortRoute>>,
     load_balancers: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
+    external_ips: HashMap<VirtualAddr, Arc<ServicePortRoute>>,
     zones: Arc<Zones>,
 }
 
@@ -229,6 +233,10 @@ impl ProxyTable {
             for ip in &route.load_balancer_ips {
                 let addr = VirtualAddr { ip: *ip, port: route.port, protocol: route.protocol };
                 table.load_balancers.insert(addr, route.clone());
+            }
+            for ip in &route.external_ips {
+                let addr = VirtualAddr { ip: *ip, port: route.port, protocol: route.protocol };
+                table.external_ips.insert(addr, route.clone());
             }
         }
         table
@@ -249,6 +257,19 @@ impl ProxyTable {
 
     pub fn load_balancer(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
         self.load_balancers.get(addr)
+    }
+
+    /// The service port an external IP's port belongs to.
+    pub fn external_ip(&self, addr: &VirtualAddr) -> Option<&Arc<ServicePortRoute>> {
+        if self.external_ips.is_empty() {
+            return None;
+        }
+        self.external_ips.get(addr)
+    }
+
+    /// Every external IP's port in use.
+    pub fn external_ip_keys(&self) -> impl Iterator<Item = VirtualAddr> + '_ {
+        self.external_ips.keys().copied()
     }
 
     /// Every node port in use.
@@ -285,6 +306,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
         vec![]
     };
     let external = ty.is_external();
+    let external_ips: Vec<Ipv4Addr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
     let source_ranges: Vec<Cidr> = match ty {
         ServiceType::LoadBalancer => {
             spec.load_balancer_source_ranges.iter().flatten().filter_map(|r| Cidr::parse(r)).collect()
@@ -328,6 +350,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
             node_port: port.node_port.filter(|_| external).map(|p| p as u16),
             port: port.port as u16,
             load_balancer_ips: load_balancer_ips.clone(),
+            external_ips: external_ips.clone(),
             backends,
             affinity,
             external_local: external && spec.external_traffic_policy.as_deref() == Some("Local"),

@@ -32,6 +32,24 @@ async fn answered(args: &[&str]) -> String {
     }
 }
 
+/// A cluster running the chapter's kubia pods, with `services` applied.
+async fn kubia_and(binary: &crate::support::Binary, services: &str) -> Cluster {
+    let cluster = Cluster::start(binary).await;
+    let kubia = cluster.file("kubia.yaml", crate::KUBIA);
+    cluster.kubectl(&["create", "-f", kubia.to_str().unwrap()]).await.ok();
+    let services = cluster.file("services.yaml", services);
+    cluster.kubectl(&["apply", "-f", services.to_str().unwrap()]).await.ok();
+    cluster
+}
+
+/// The name of the first pod, once it is ready.
+async fn a_ready_pod(cluster: &Cluster) -> String {
+    let pods = cluster.until(&["get", "pods", "-o", "name"], WITHIN, "pods", |out| !out.is_empty()).await;
+    let pod = pods.lines().next().unwrap().trim_start_matches("pod/").to_string();
+    cluster.kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=30s"]).await.ok();
+    pod
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -94,17 +112,11 @@ async fn section_5_3_node_ports_and_load_balancers() {
 async fn load_balancer_source_ranges_and_classes() {
     const SERVICES: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: ranged}\nspec:\n  type: LoadBalancer\n  loadBalancerSourceRanges: [10.244.0.0/16]\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: classed}\nspec:\n  type: LoadBalancer\n  loadBalancerClass: example.com/internal-vip\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n";
     for binary in binaries() {
-        let cluster = Cluster::start(&binary).await;
-        let kubia = cluster.file("kubia.yaml", crate::KUBIA);
-        cluster.kubectl(&["create", "-f", kubia.to_str().unwrap()]).await.ok();
-        let services = cluster.file("services.yaml", SERVICES);
-        cluster.kubectl(&["apply", "-f", services.to_str().unwrap()]).await.ok();
+        let cluster = kubia_and(&binary, SERVICES).await;
         let ingress = ["get", "svc", "ranged", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"];
         let ip = cluster.until(&ingress, WITHIN, "a load balancer address", |out| !out.is_empty()).await;
         let url = format!("http://{ip}/");
-        let pods = cluster.until(&["get", "pods", "-o", "name"], WITHIN, "pods", |out| !out.is_empty()).await;
-        let pod = pods.lines().next().unwrap().trim_start_matches("pod/").to_string();
-        cluster.kubectl(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=30s"]).await.ok();
+        let pod = a_ready_pod(&cluster).await;
         let from_pod = ["exec", pod.as_str(), "--", "curl", "-s", "-m", "2", url.as_str()];
         let answer = cluster.until(&from_pod, WITHIN, "a pod in range is served", |out| !out.is_empty()).await;
         assert!(answer.starts_with("You've hit kubia-"), "{answer}");
@@ -125,6 +137,27 @@ async fn load_balancer_source_ranges_and_classes() {
             refused.contains("spec.loadBalancerClass: Invalid value: \"example.com/other\": may not change once set"),
             "{refused}"
         );
+        cluster.stop().await;
+    }
+}
+
+/// `externalIPs`: traffic to an external IP's service port reaches the service, from pods (whose
+/// traffic kube-proxy catches on every node) to any such address, and from the host to one it can
+/// listen on (`127.0.0.0/8`); the column shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_ips_take_traffic_to_the_service_port() {
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\nspec:\n  externalIPs: [127.0.9.9, 203.0.113.10]\n  selector: {app: kubia}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    for binary in binaries() {
+        let cluster = kubia_and(&binary, SERVICE).await;
+        let listed = table(&cluster.kubectl(&["get", "svc", "ext"]).await.ok());
+        assert_eq!(row(&listed, "ext")[3], "127.0.9.9,203.0.113.10");
+        answered(&["http://127.0.9.9/"]).await;
+        let pod = a_ready_pod(&cluster).await;
+        for ip in ["203.0.113.10", "127.0.9.9"] {
+            let from_pod = ["exec", pod.as_str(), "--", "curl", "-s", "-m", "2", ip];
+            let answer = cluster.until(&from_pod, WITHIN, "a pod reaches the external IP", |out| !out.is_empty()).await;
+            assert!(answer.starts_with("You've hit kubia-"), "{ip}: {answer}");
+        }
         cluster.stop().await;
     }
 }
