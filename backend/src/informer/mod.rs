@@ -1,7 +1,7 @@
 //! The Services informer (client-go's shared informer, kube-rs' reflector): one cache of the
-//! cluster's Services, their Endpoints and their EndpointSlices' topology hints, and of the
-//! nodes' zones (for topology-aware routing), kept from one watch of the store, each service
-//! with its typed [`Facts`]. The
+//! cluster's Services, their Endpoints and what their EndpointSlices add (topology hints, and
+//! the endpoints terminating yet serving), and of the nodes' zones (for topology-aware
+//! routing), kept from one watch of the store, each service with its typed [`Facts`]. The
 //! service proxy, the cluster DNS and the ingress controller subscribe and each derive their own snapshot from the services an [`Update`] names; how long an
 //! Endpoints change took to reach each of them is measured the same way for all three
 //! ([`Update::programmed`], from the endpoints controller's trigger time).
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
 use svclab_shared::service::SERVICE_NAME_LABEL as SERVICE_NAME;
-use svclab_shared::slices::as_endpoints;
+use svclab_shared::slices::{as_endpoints, serving_terminating};
 use svclab_shared::{Kind, Object};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -28,18 +28,28 @@ pub struct ServiceState {
     /// Its Endpoints (same namespace and name), when there are any; else those its
     /// EndpointSlices stand for, when it has any with endpoints.
     pub endpoints: Option<Endpoints>,
-    /// The topology hints its EndpointSlices give each endpoint address.
-    pub hints: Hints,
+    /// What its EndpointSlices tell beyond its Endpoints.
+    pub sliced: SliceFacts,
     pub facts: Facts,
+}
+
+/// What a service's EndpointSlices tell beyond its Endpoints.
+#[derive(Debug, Default, PartialEq)]
+pub struct SliceFacts {
+    /// The topology hints they give each endpoint address.
+    pub hints: Hints,
+    /// The endpoints terminating yet serving (which Endpoints leave out): kube-proxy's fallback
+    /// when a service has no ready endpoint.
+    pub terminating: Option<Endpoints>,
 }
 
 impl ServiceState {
     pub fn new(service: Service, endpoints: Option<Endpoints>) -> Self {
-        ServiceState { facts: Facts::of(&service), service, endpoints, hints: Hints::new() }
+        ServiceState { facts: Facts::of(&service), service, endpoints, sliced: SliceFacts::default() }
     }
 
-    pub fn with_hints(self, hints: Hints) -> Self {
-        ServiceState { hints, ..self }
+    pub fn with_slices(self, sliced: SliceFacts) -> Self {
+        ServiceState { sliced, ..self }
     }
 }
 
@@ -193,13 +203,17 @@ impl Informer {
             sliced.sort();
             sliced.dedup();
             let slices = |key: &ObjectKey| slices_of(&store, &key.namespace, &key.name);
-            // What the slices add: their hints, and the endpoints they stand for when the service
+            // What the slices add: their facts, and the endpoints they stand for when the service
             // has no Endpoints object (`own`), as for a selectorless service whose user wrote slices.
             let from_slices = |key: &ObjectKey, own: bool| {
                 let slices = slices(key);
-                let hints = hints_of(slices.iter().map(|s| &**s));
-                let endpoints = (!own).then(|| as_endpoints(&key.namespace, &key.name, slices.iter().map(|s| &**s)));
-                (endpoints.flatten(), hints)
+                let (ns, name) = (&key.namespace, &key.name);
+                let facts = SliceFacts {
+                    hints: hints_of(slices.iter().map(|s| &**s)),
+                    terminating: serving_terminating(ns, name, slices.iter().map(|s| &**s)),
+                };
+                let endpoints = (!own).then(|| as_endpoints(ns, name, slices.iter().map(|s| &**s)));
+                (endpoints.flatten(), facts)
             };
             for key in sliced {
                 let Some(cached) = self.get(&key.namespace, &key.name) else { continue };
@@ -207,8 +221,8 @@ impl Informer {
                     continue;
                 }
                 let own = store.get(&ObjectKey::new(Kind::Endpoints, &key.namespace, &key.name)).is_some();
-                let (endpoints, hints) = from_slices(&key, own);
-                if cached.hints != hints || (!own && cached.endpoints != endpoints) {
+                let (endpoints, facts) = from_slices(&key, own);
+                if cached.sliced != facts || (!own && cached.endpoints != endpoints) {
                     changed.push(key);
                 }
             }
@@ -219,10 +233,10 @@ impl Informer {
             for key in changed {
                 let state = store.get_typed::<Service>(&key.namespace, &key.name).map(|service| {
                     let own = store.get_typed::<Endpoints>(&key.namespace, &key.name);
-                    let (sliced, hints) = from_slices(&key, own.is_some());
+                    let (sliced, facts) = from_slices(&key, own.is_some());
                     let endpoints = own.or(sliced);
                     update.triggers.extend(triggers.fresh(&key, endpoints.as_ref()));
-                    Arc::new(ServiceState::new(service, endpoints).with_hints(hints))
+                    Arc::new(ServiceState::new(service, endpoints).with_slices(facts))
                 });
                 if state.is_none() {
                     triggers.forget(&key);

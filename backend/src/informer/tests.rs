@@ -98,9 +98,9 @@ async fn slices_add_their_hints_and_stand_in_for_missing_endpoints() {
     // A hinted slice: the service is published again, with the hint by address.
     store.create(slice("kubia", "10.244.1.5", Some("zone-a"))).unwrap();
     let ip: Ipv4Addr = "10.244.1.5".parse().unwrap();
-    let hinted = |i: &Informer| i.get("default", "kubia").is_some_and(|s| s.hints.contains_key(&ip));
+    let hinted = |i: &Informer| i.get("default", "kubia").is_some_and(|s| s.sliced.hints.contains_key(&ip));
     until(&informer, &mut sub, hinted).await;
-    assert_eq!(informer.get("default", "kubia").unwrap().hints[&ip].zones, ["zone-a"]);
+    assert_eq!(informer.get("default", "kubia").unwrap().sliced.hints[&ip].zones, ["zone-a"]);
 
     // A service with no Endpoints object gets the endpoints its user's slice stands for.
     store.create(slice("external", "10.1.2.3", None)).unwrap();

@@ -12,7 +12,8 @@
 //! - the health-check node port of `Local` load-balancer services, answering 200 or 503 with the
 //!   local endpoint count as kube-proxy does.
 //!
-//! A port with no ready endpoint behind it is not listened on, so connections are refused.
+//! A port with no endpoint behind it (ready, or terminating yet serving) is not listened on, so
+//! connections are refused.
 
 use super::flows::{self, Flow, Flows};
 use super::relay::relay;
@@ -155,7 +156,7 @@ impl Listeners {
         let mut wanted = HashMap::new();
         for (port, protocol) in table.node_port_keys() {
             let route = table.node_port(port, protocol).expect("listed").clone();
-            if route.backends.is_empty() {
+            if !route.has_endpoints() {
                 continue;
             }
             for node in 0..self.nodes.len() {
@@ -171,7 +172,7 @@ impl Listeners {
         }
         for addr in table.load_balancer_keys() {
             let route = table.load_balancer(&addr).expect("listed").clone();
-            if !route.backends.is_empty() {
+            if route.has_endpoints() {
                 let at = SocketAddrV4::new(addr.ip, addr.port);
                 let key = match addr.protocol {
                     Protocol::Tcp => Key::LoadBalancer(at),
@@ -182,7 +183,7 @@ impl Listeners {
         }
         for addr in table.external_ip_keys() {
             let route = table.external_ip(&addr).expect("listed");
-            if addr.ip.is_loopback() && addr.protocol == Protocol::Tcp && !route.backends.is_empty() {
+            if addr.ip.is_loopback() && addr.protocol == Protocol::Tcp && route.has_endpoints() {
                 wanted.insert(Key::ExternalIp(SocketAddrV4::new(addr.ip, addr.port)), route.clone());
             }
         }

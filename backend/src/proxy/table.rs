@@ -4,7 +4,8 @@
 
 use super::affinity::Affinity;
 use crate::addr::{Cidr, Protocol, VirtualAddr};
-use crate::informer::{Hint, ServiceState, ServiceType, Zones};
+use crate::informer::{Hint, Hints, ServiceState, ServiceType, Zones};
+use k8s_openapi::api::core::v1::Endpoints;
 use rand::Rng;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -39,6 +40,9 @@ pub struct ServicePortRoute {
     /// takes traffic as on a load-balancer address.
     pub external_ips: Vec<Ipv4Addr>,
     pub backends: Vec<Backend>,
+    /// Its endpoints terminating yet serving: where traffic goes while none is ready (kube-proxy's
+    /// fallback, per node under a `Local` policy).
+    pub terminating: Vec<Backend>,
     /// `sessionAffinity: ClientIP` and its timeout.
     pub affinity: Option<Duration>,
     /// `externalTrafficPolicy: Local`.
@@ -78,6 +82,8 @@ pub struct Route {
 pub struct Reason {
     /// How many endpoints were candidates.
     pub among: usize,
+    /// They were terminating yet serving, as none was ready.
+    pub terminating: bool,
     /// The Local traffic policy or traffic distribution that narrowed them, and to where.
     pub local: Option<(&'static str, Place)>,
     /// ClientIP affinity: the client, the timeout, and whether an earlier choice was kept.
@@ -95,9 +101,10 @@ impl std::fmt::Display for Reason {
         }
         let n = self.among;
         let plural = if n == 1 { "" } else { "s" };
+        let kind = if self.terminating { "serving terminating" } else { "ready" };
         match &self.local {
-            Some((policy, place)) => write!(f, "{policy}: random among {n} ready endpoint{plural} {place}")?,
-            None => write!(f, "random among {n} ready endpoint{plural}")?,
+            Some((policy, place)) => write!(f, "{policy}: random among {n} {kind} endpoint{plural} {place}")?,
+            None => write!(f, "random among {n} {kind} endpoint{plural}")?,
         }
         if let Some((client, timeout, false)) = self.affinity {
             write!(f, "; sessionAffinity ClientIP pins {client} to it for {}s", timeout.as_secs())?;
@@ -137,6 +144,11 @@ impl ServicePortRoute {
         self.source_ranges.is_empty() || self.source_ranges.iter().any(|r| r.contains(client))
     }
 
+    /// Whether it has an endpoint to send to: a ready one, or one terminating yet serving.
+    pub fn has_endpoints(&self) -> bool {
+        !self.backends.is_empty() || !self.terminating.is_empty()
+    }
+
     /// Picks the endpoint for a new connection from `client`; `zones` are the nodes' zones.
     pub fn pick(
         self: &Arc<Self>,
@@ -145,7 +157,7 @@ impl ServicePortRoute {
         affinity: &Affinity,
         zones: &Zones,
     ) -> Result<Route, NoRoute> {
-        if self.backends.is_empty() {
+        if !self.has_endpoints() {
             return Err(NoRoute::NoEndpoints);
         }
         let local = match entry {
@@ -164,20 +176,28 @@ impl ServicePortRoute {
             Some((_, Place::Node(node))) => b.node.as_deref() == Some(node),
             Some((_, Place::Zone(zone))) => b.hint.as_ref().is_some_and(|h| h.zones.contains(zone)),
         };
-        let among = self.backends.iter().filter(fits).count();
+        // None ready (on this node, under a Local policy): those terminating yet serving.
+        let (pool, terminating) = match self.backends.iter().filter(fits).count() {
+            0 => (&self.terminating, true),
+            _ => (&self.backends, false),
+        };
+        let among = pool.iter().filter(fits).count();
         if among == 0 {
-            return Err(NoRoute::NoLocalEndpoints(local.map(|(_, n)| n.to_string()).unwrap_or_default()));
+            return Err(match local {
+                Some((_, node)) => NoRoute::NoLocalEndpoints(node.to_string()),
+                None => NoRoute::NoEndpoints,
+            });
         }
-        let mut reason = Reason { among, local: narrowed.clone(), affinity: None };
+        let mut reason = Reason { among, terminating, local: narrowed.clone(), affinity: None };
         let chosen = match self.affinity {
-            None => self.backends.iter().filter(fits).nth(rand::rng().random_range(0..among)),
+            None => pool.iter().filter(fits).nth(rand::rng().random_range(0..among)),
             Some(timeout) => {
                 let key = (self.service.clone(), self.port_name.clone(), self.protocol, client);
                 let kept = affinity
                     .get(&key, timeout)
-                    .and_then(|(ip, port)| self.backends.iter().filter(fits).find(|b| b.ip == ip && b.port == port));
+                    .and_then(|(ip, port)| pool.iter().filter(fits).find(|b| b.ip == ip && b.port == port));
                 reason.affinity = Some((client, timeout, kept.is_some()));
-                let chosen = kept.or_else(|| self.backends.iter().filter(fits).nth(rand::rng().random_range(0..among)));
+                let chosen = kept.or_else(|| pool.iter().filter(fits).nth(rand::rng().random_range(0..among)));
                 if let Some(b) = chosen {
                     affinity.touch(key, (b.ip, b.port));
                 }
@@ -323,25 +343,8 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
     for port in spec.ports.iter().flatten() {
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else { continue };
         let port_name = port.name.clone().unwrap_or_default();
-        let mut backends = Vec::new();
-        for subset in endpoints.and_then(|e| e.subsets.as_ref()).into_iter().flatten() {
-            let Some(ep_port) = subset.ports.iter().flatten().find(|p| {
-                p.name.clone().unwrap_or_default() == port_name
-                    && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
-            }) else {
-                continue;
-            };
-            for address in subset.addresses.iter().flatten() {
-                let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
-                backends.push(Backend {
-                    ip,
-                    port: ep_port.port as u16,
-                    pod: address.target_ref.as_ref().and_then(|r| r.name.clone()),
-                    node: address.node_name.clone(),
-                    hint: state.hints.get(&ip).cloned(),
-                });
-            }
-        }
+        let backends = backends_of(endpoints, &port_name, protocol, &state.sliced.hints);
+        let terminating = backends_of(state.sliced.terminating.as_ref(), &port_name, protocol, &state.sliced.hints);
         out.push(Arc::new(ServicePortRoute {
             service: name.clone(),
             port_name,
@@ -352,6 +355,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
             load_balancer_ips: load_balancer_ips.clone(),
             external_ips: external_ips.clone(),
             backends,
+            terminating,
             affinity,
             external_local: external && spec.external_traffic_policy.as_deref() == Some("Local"),
             internal_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
@@ -364,6 +368,30 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
         }));
     }
     out
+}
+
+/// The ready addresses of `endpoints` on the port named `port_name`, each with its hint.
+fn backends_of(endpoints: Option<&Endpoints>, port_name: &str, protocol: Protocol, hints: &Hints) -> Vec<Backend> {
+    let mut backends = Vec::new();
+    for subset in endpoints.and_then(|e| e.subsets.as_ref()).into_iter().flatten() {
+        let Some(ep_port) = subset.ports.iter().flatten().find(|p| {
+            p.name.as_deref().unwrap_or_default() == port_name
+                && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
+        }) else {
+            continue;
+        };
+        for address in subset.addresses.iter().flatten() {
+            let Ok(ip) = address.ip.parse::<Ipv4Addr>() else { continue };
+            backends.push(Backend {
+                ip,
+                port: ep_port.port as u16,
+                pod: address.target_ref.as_ref().and_then(|r| r.name.clone()),
+                node: address.node_name.clone(),
+                hint: hints.get(&ip).cloned(),
+            });
+        }
+    }
+    backends
 }
 
 #[cfg(test)]

@@ -161,6 +161,37 @@ async fn a_selectorless_service_is_served_from_the_endpointslices_its_user_wrote
     }
 }
 
+/// A Deployment scaled to zero whose pod drains in a preStop hook: with no ready endpoint left,
+/// the service still sends new connections to the pod while it terminates and serves (its slice
+/// endpoint `serving` and `terminating`), as kube-proxy does, rather than refusing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_that_still_serves_takes_traffic_when_none_is_ready() {
+    const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      terminationGracePeriodSeconds: 60\n      containers:\n      - name: kubia\n        image: luksa/kubia\n        ports: [{containerPort: 8080}]\n        lifecycle: {preStop: {exec: {command: [sleep, \"60\"]}}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n";
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("web.yaml", WEB);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        cluster.kubectl(&["run", "client", "--image=luksa/kubia"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=30s"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/client", "--timeout=30s"]).await.ok();
+        let pod =
+            cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
+        let curl = ["exec", "client", "--", "curl", "-s", "-m", "2", "web"];
+        assert_eq!(cluster.kubectl(&curl).await.ok(), format!("You've hit {pod}\n"));
+
+        cluster.kubectl(&["scale", "deployment", "web", "--replicas=0"]).await.ok();
+        let conditions = "jsonpath={.items[*].endpoints[*].conditions}";
+        let slices = ["get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", conditions];
+        let draining = r#"{"ready":false,"serving":true,"terminating":true}"#;
+        cluster.until(&slices, READY_IN, "the endpoint terminating yet serving", |out| out == draining).await;
+        let endpoints = cluster.kubectl(&["get", "endpoints", "web", "-o", "jsonpath={.subsets}"]).await.ok();
+        assert_eq!(endpoints, "", "Endpoints leave terminating pods out");
+        let hit = format!("You've hit {pod}\n");
+        cluster.until(&curl, READY_IN, "still served while it drains", |out| out == hit).await;
+        cluster.stop().await;
+    }
+}
+
 const ZONE: &str = "topology.kubernetes.io/zone";
 
 /// A cluster with node-1 and node-3 in zone-a and node-2 in zone-b, pod kubia-1 on node-1,

@@ -129,7 +129,8 @@ fn hinted_routes(svc: &Service, hints: &[(&str, &str)], on_node: bool) -> Arc<Se
         let nodes = if on_node { vec![node_of(&ip)] } else { vec![] };
         (ip.parse().unwrap(), Arc::new(crate::informer::Hint { zones: vec![zone.to_string()], nodes }))
     });
-    let state = ServiceState::new(svc.clone(), Some(eps.clone())).with_hints(hints.collect());
+    let sliced = crate::informer::SliceFacts { hints: hints.collect(), terminating: None };
+    let state = ServiceState::new(svc.clone(), Some(eps.clone())).with_slices(sliced);
     one(&super::routes_for(&state), "http")
 }
 
@@ -182,4 +183,41 @@ fn topology_hints_keep_traffic_in_the_clients_zone_or_on_its_node() {
         assert_eq!(r.backend.pod.as_deref(), Some("kubia-c"));
     }
     assert_eq!(chosen, BTreeSet::from(["kubia-a".to_string(), "kubia-b".to_string()]));
+}
+
+#[test]
+fn with_no_ready_endpoint_traffic_goes_to_those_terminating_yet_serving() {
+    let svc = service(json!({"type": "NodePort", "clusterIP": "10.96.0.20", "externalTrafficPolicy": "Local",
+        "ports": [{"name": "http", "port": 80, "nodePort": 30123, "protocol": "TCP"}]}));
+    // kubia-a (node-1) is terminating but still serving; no endpoint is ready.
+    let terminating: Endpoints = serde_json::from_value(json!({"subsets": [{
+        "addresses": [{"ip": "10.244.1.2", "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": "kubia-a"}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}))
+    .unwrap();
+    let sliced = crate::informer::SliceFacts { terminating: Some(terminating), ..Default::default() };
+    let state = ServiceState::new(svc.clone(), None).with_slices(sliced);
+    let route = one(&super::routes_for(&state), "http");
+    let (affinity, zones) = (Affinity::default(), Zones::new());
+    let r = route.pick(Entry::ClusterIp { client_node: Some("node-3") }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(r.backend.pod.as_deref(), Some("kubia-a"));
+    assert_eq!(r.reason.to_string(), "random among 1 serving terminating endpoint");
+    // Under Local, per node: node-1 has it, node-2 has none and drops.
+    let r = route.pick(Entry::External { node: "node-1" }, CLIENT, &affinity, &zones).unwrap();
+    assert_eq!(
+        r.reason.to_string(),
+        "externalTrafficPolicy: Local: random among 1 serving terminating endpoint on node-1"
+    );
+    let dropped = route.pick(Entry::External { node: "node-2" }, CLIENT, &affinity, &zones).unwrap_err();
+    assert_eq!(dropped, NoRoute::NoLocalEndpoints("node-2".into()));
+
+    // Once an endpoint is ready, the terminating ones get nothing new.
+    let state = ServiceState::new(svc, Some(endpoints())).with_slices(crate::informer::SliceFacts {
+        terminating: state.sliced.terminating.clone(),
+        ..Default::default()
+    });
+    let route = one(&super::routes_for(&state), "http");
+    for _ in 0..20 {
+        let r = route.pick(Entry::ClusterIp { client_node: None }, CLIENT, &affinity, &zones).unwrap();
+        assert!(!r.reason.terminating, "{}", r.reason);
+    }
 }
