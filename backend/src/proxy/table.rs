@@ -303,11 +303,18 @@ impl ProxyTable {
     }
 }
 
+/// The label that hands a service to another service proxy: kube-proxy leaves it alone.
+pub const SERVICE_PROXY_NAME: &str = "service.kubernetes.io/service-proxy-name";
+
 /// The routes one service contributes, one per port. ExternalName services contribute nothing;
-/// headless ones have no cluster IP, so nothing is proxied for them either.
+/// headless ones have no cluster IP, so nothing is proxied for them either; nor for one labelled
+/// for another proxy ([`SERVICE_PROXY_NAME`]).
 pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
     let (svc, endpoints, facts) = (&state.service, state.endpoints.as_ref(), &state.facts);
     let Some(spec) = &svc.spec else { return vec![] };
+    if svc.metadata.labels.as_ref().is_some_and(|l| l.contains_key(SERVICE_PROXY_NAME)) {
+        return vec![];
+    }
     let ty = facts.type_;
     let Some(cluster_ip) = facts.cluster_ip else { return vec![] };
     let name = format!(

@@ -98,7 +98,7 @@ async fn the_readiness_walkthrough_of_the_chapter() {
     let chosen = &pods[0];
     let out = lab.exec(chosen, &["touch", "/var/ready"]).await;
     assert_eq!(out["exitCode"], 0, "{out}");
-    let endpoints = eventually(Duration::from_secs(3), "the pod to become an endpoint", || async {
+    let endpoints = eventually(PATIENCE, "the pod to become an endpoint", || async {
         let eps = lab.ready_endpoints("kubia").await;
         (!eps.is_empty()).then_some(eps)
     })

@@ -57,6 +57,9 @@ fn no_ready_endpoints_means_refused_and_headless_or_external_names_are_not_proxi
     assert_eq!(err, NoRoute::NoEndpoints);
     assert!(routes_for(&service(json!({"clusterIP": "None", "ports": [{"port": 80}]})), None).is_empty());
     assert!(routes_for(&service(json!({"type": "ExternalName", "externalName": "example.com"})), None).is_empty());
+    let mut other = service(json!({"clusterIP": "10.96.0.21", "ports": [{"port": 80}]}));
+    other.metadata.labels = Some([(SERVICE_PROXY_NAME.to_string(), "my-proxy".to_string())].into());
+    assert!(routes_for(&other, Some(&endpoints())).is_empty(), "another proxy's service");
 }
 
 #[test]
