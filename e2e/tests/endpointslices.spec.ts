@@ -1,7 +1,8 @@
 // EndpointSlices on the dashboard: with nodes labelled into zones, a service annotated
 // `topology-mode: Auto` gets its endpoints hinted for zones by CPU share, and the EndpointSlices
 // view shows the zone each endpoint serves; a selectorless service whose user wrote an
-// EndpointSlice (no Endpoints object) shows its endpoints, and the doctor says where they are kept.
+// EndpointSlice (no Endpoints object) shows its endpoints, and the doctor says where they are
+// kept; a pod draining in its preStop hook shows in its service's row while it takes the traffic.
 import { test, expect } from '@playwright/test';
 import { apply, goTo, open } from './helpers';
 
@@ -95,4 +96,49 @@ endpoints:
   const selector = page.getByTestId('doctor').locator('li[data-check="selector"]');
   await expect(selector).toHaveAttribute('data-severity', 'ok');
   await expect(selector).toContainText('the EndpointSlices labelled kubernetes.io/service-name=by-slice are kept by hand; they list 1 ready address');
+});
+
+test('a draining pod keeps the service while no endpoint is ready, and the row shows it', async ({ page }) => {
+  await open(page);
+  await apply(page, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: drain}
+spec:
+  selector: {matchLabels: {app: drain}}
+  template:
+    metadata: {labels: {app: drain}}
+    spec:
+      terminationGracePeriodSeconds: 60
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports: [{containerPort: 8080}]
+        lifecycle: {preStop: {exec: {command: [sleep, "60"]}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: drain}
+spec:
+  selector: {app: drain}
+  ports: [{port: 80, targetPort: 8080}]
+`, 'service/drain created');
+  const row = page.locator('tr[data-service="drain"]');
+  await expect(row.locator('.endpoint.ready')).toHaveCount(1);
+  const scaled = await page.request.patch('/apis/apps/v1/namespaces/default/deployments/drain', {
+    headers: { 'Content-Type': 'application/merge-patch+json' },
+    data: { spec: { replicas: 0 } },
+  });
+  expect(scaled.status()).toBe(200);
+  // Gone from Endpoints, still serving in its preStop hook: the proxy sends to it.
+  const draining = row.locator('.endpoint.terminating');
+  await expect(draining).toHaveCount(1);
+  await expect(draining).toContainText('(terminating)');
+  await expect(draining).toHaveAttribute('title', /still serving/);
+  await row.getByRole('button', { name: 'Send 10 requests' }).click();
+  const run = page.getByTestId('test-results');
+  await expect(run.getByRole('list', { name: 'Requests' }).locator(':scope > li')).toHaveCount(10);
+  const first = run.getByRole('list', { name: 'Requests' }).locator(':scope > li').first();
+  await expect(first.locator('.outcome')).toContainText("You've hit drain-");
+  await first.locator('summary').click();
+  await expect(first.locator('.trace .hop')).toContainText('random among 1 serving terminating endpoint');
 });

@@ -242,6 +242,30 @@ impl Cluster {
         })
     }
 
+    /// The endpoints of a service that are terminating yet serving (from its EndpointSlices),
+    /// which the proxy sends to while none is ready.
+    /// Found by name (the controller names them `<service>-…`), so that a service reads only its
+    /// own: reactive on slices coming and going, and on its own slices' changes.
+    pub fn draining(&self, namespace: &str, name: &str) -> Option<k8s_openapi::api::core::v1::Endpoints> {
+        use k8s_openapi::api::discovery::v1::EndpointSlice;
+        let prefix = format!("{name}-");
+        let names: Vec<String> = self.kind(Kind::EndpointSlice).keys.with(|keys| {
+            let start = keys.partition_point(|(ns, n)| (ns.as_str(), n.as_str()) < (namespace, prefix.as_str()));
+            keys[start..]
+                .iter()
+                .take_while(|(ns, n)| ns == namespace && n.starts_with(&prefix))
+                .map(|(_, n)| n.clone())
+                .collect()
+        });
+        let label = svclab_shared::service::SERVICE_NAME_LABEL;
+        let slices: Vec<EndpointSlice> = names
+            .iter()
+            .filter_map(|n| self.get::<EndpointSlice>(namespace, n))
+            .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(label)).is_some_and(|s| s == name))
+            .collect();
+        svclab_shared::slices::serving_terminating(namespace, name, &slices)
+    }
+
     /// An object as the server sent it, as JSON (for manifests: nothing is decoded into types or
     /// encoded back). Not reactive.
     pub fn raw(&self, kind: Kind, namespace: &str, name: &str) -> Option<serde_json::Value> {

@@ -9,7 +9,7 @@ use super::test_requests::{TestRun, TestRunView};
 use super::timeline::EndpointTimeline;
 use super::topology::TopologyView;
 use super::window::{WINDOW_FROM, Window, spacer};
-use crate::state::use_cluster;
+use crate::state::{Cluster, use_cluster};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -26,19 +26,32 @@ struct Address {
     ports: String,
     pod: String,
     ready: bool,
+    /// Terminating, yet serving: it takes traffic while no endpoint is ready.
+    draining: bool,
 }
 
-fn addresses(endpoints: Option<&Endpoints>) -> Vec<Address> {
+/// The addresses `endpoints` lists (as draining ones, with `draining`).
+fn listed(endpoints: Option<&Endpoints>, draining: bool) -> Vec<Address> {
     let mut out = Vec::new();
     for subset in endpoints.and_then(|e| e.subsets.as_ref()).into_iter().flatten() {
         let ports: Vec<String> = subset.ports.iter().flatten().map(|p| p.port.to_string()).collect();
         let ports = ports.join(",");
-        for (list, ready) in [(&subset.addresses, true), (&subset.not_ready_addresses, false)] {
+        for (list, ready) in [(&subset.addresses, !draining), (&subset.not_ready_addresses, false)] {
             for a in list.iter().flatten() {
                 let pod = a.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
-                out.push(Address { ip: a.ip.clone(), ports: ports.clone(), pod, ready });
+                out.push(Address { ip: a.ip.clone(), ports: ports.clone(), pod, ready, draining });
             }
         }
+    }
+    out
+}
+
+/// The service's endpoint addresses; while none is ready, also those draining (terminating yet
+/// serving, read from its slices), which the proxy then sends to.
+fn addresses(cluster: Cluster, namespace: &str, name: &str) -> Vec<Address> {
+    let mut out = listed(cluster.endpoints(namespace, name).as_ref(), false);
+    if !out.iter().any(|a| a.ready) {
+        out.extend(listed(cluster.draining(namespace, name).as_ref(), true));
     }
     out.sort_by(|a, b| (!a.ready, &a.pod, &a.ip).cmp(&(!b.ready, &b.pod, &b.ip)));
     out
@@ -99,7 +112,7 @@ fn ServiceRow(
 ) -> impl IntoView {
     let cluster = use_cluster();
     let (ns, n) = (namespace.clone(), name.clone());
-    let endpoints = Memo::new(move |_| addresses(cluster.endpoints(&ns, &n).as_ref()));
+    let endpoints = Memo::new(move |_| addresses(cluster, &ns, &n));
     move || {
         let svc = cluster.get::<Service>(&namespace, &name)?;
         Some(service_row(svc, namespace.clone(), name.clone(), endpoints, run, doctor))
@@ -142,16 +155,22 @@ fn service_row(
             <td>{age(svc.metadata.creation_timestamp.as_ref())}</td>
             <td>
                 <div class="endpoints">
-                <For each=move || endpoints.get() key=|a| (a.ip.clone(), a.ready) let(a)>
+                <For each=move || endpoints.get() key=|a| (a.ip.clone(), a.ready, a.draining) let(a)>
                     <span
                         class="endpoint"
-                        class:ready=a.ready
-                        class:not-ready=!a.ready
-                        title=if a.ready { "ready: receives traffic" } else { "not ready: receives no traffic" }
+                        class:ready=a.ready || a.draining
+                        class:not-ready=!a.ready && !a.draining
+                        class:terminating=a.draining
+                        title=match (a.ready, a.draining) {
+                            (true, _) => "ready: receives traffic",
+                            (false, true) => "terminating, still serving: receives traffic while no endpoint is ready",
+                            (false, false) => "not ready: receives no traffic",
+                        }
                     >
                         <span class="mono">{format!("{}:{}", a.ip, a.ports)}</span>
                         " "
                         <span class="pod">{a.pod.clone()}</span>
+                        {a.draining.then_some(" (terminating)")}
                     </span>
                 </For>
                 <Show when=move || endpoints.with(Vec::is_empty)>
