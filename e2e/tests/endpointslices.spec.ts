@@ -63,6 +63,13 @@ test('endpoints hinted for zones by Topology Aware Routing show the zone they se
     const rows = page.locator('table[aria-label="Events"] tbody tr');
     await expect(rows.filter({ hasText: 'Topology Aware Hints has been enabled, addressType: IPv4' })).toHaveCount(1);
     await expect(rows.filter({ hasText: 'TopologyAwareHintsDisabled' }).first()).toContainText('service/zoned');
+
+    // The doctor says the routing does something, and why.
+    await goTo(page, 'Services');
+    await page.locator('tr[data-service="zoned"]').getByRole('button', { name: 'Doctor' }).click();
+    const topology = page.getByTestId('doctor').locator('li[data-check="topology"]');
+    await expect(topology).toHaveAttribute('data-severity', 'ok');
+    await expect(topology).toContainText("Topology Aware Routing keeps traffic in the client's zone");
   } finally {
     for (const [node] of ZONES) await label(page.request, node, null);
   }

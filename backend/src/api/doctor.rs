@@ -9,11 +9,12 @@ use crate::addr::Protocol;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use svclab_shared::Kind;
-use svclab_shared::doctor::{Diagnosis, Evidence, diagnose};
+use svclab_shared::doctor::{Diagnosis, Evidence, TopologyEvidence, diagnose};
 
 /// `GET /lab/v1/namespaces/{ns}/httproutes/{name}/diagnosis`: the route doctor.
 pub async fn route_diagnosis(
@@ -63,6 +64,7 @@ pub async fn diagnosis(
     let endpoints = own.or_else(|| svclab_shared::slices::as_endpoints(&ns, &name, slices.iter().map(|s| &**s)));
     let evidence = Evidence {
         sliced: sliced && endpoints.is_some(),
+        topology: topology(store, &service, slices.iter().map(|s| &**s)),
         endpoints,
         probe_failures: probe_failures(&state, &ns),
         routes: store.list_typed(None),
@@ -73,6 +75,33 @@ pub async fn diagnosis(
         loopback,
     };
     Ok(Json(diagnose(&evidence)))
+}
+
+/// What the service's slices say of its topology hints, and the EndpointSlice controller's last
+/// word on Topology Aware Routing (its latest event about it, when that disabled the hints).
+fn topology<'a>(
+    store: &crate::store::Store,
+    svc: &Service,
+    slices: impl Iterator<Item = &'a EndpointSlice>,
+) -> TopologyEvidence {
+    let mut t = TopologyEvidence::default();
+    for e in slices.flat_map(|s| &s.endpoints) {
+        if e.conditions.as_ref().and_then(|c| c.ready) != Some(true) {
+            continue;
+        }
+        t.ready += 1;
+        t.zoned += usize::from(e.zone.is_some());
+        t.hinted += usize::from(e.hints.as_ref().and_then(|h| h.for_zones.as_ref()).is_some_and(|z| !z.is_empty()));
+    }
+    let ns = svc.metadata.namespace.as_deref();
+    let events: Vec<Event> = store.list_typed(ns);
+    let latest = events
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("Service") && e.involved_object.name == svc.metadata.name)
+        .filter(|e| e.reason.as_deref().is_some_and(|r| r.starts_with("TopologyAwareHints")))
+        .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+    t.disabled = latest.filter(|e| e.reason.as_deref() == Some("TopologyAwareHintsDisabled")).and_then(|e| e.message);
+    t
 }
 
 fn pod_key(pod: &Pod) -> String {

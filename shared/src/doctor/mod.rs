@@ -4,9 +4,12 @@
 
 mod policies;
 mod routes;
+mod selectorless;
 mod stand_in;
+mod topology;
 
 pub use routes::{RouteEvidence, diagnose_route};
+pub use topology::TopologyEvidence;
 
 use crate::pod::is_ready;
 use crate::ports::resolve_target_port;
@@ -72,6 +75,8 @@ pub struct Evidence {
     pub endpoints: Option<Endpoints>,
     /// There is no Endpoints object: `endpoints` are those the user's EndpointSlices stand for.
     pub sliced: bool,
+    /// What its EndpointSlices and events say of its topology hints.
+    pub topology: TopologyEvidence,
     /// Pods of every namespace (a near miss may be a pod in the wrong one).
     pub pods: Vec<Pod>,
     /// For each pod (`namespace/name`), the ports something in it listens on at the pod's IP,
@@ -157,7 +162,7 @@ fn findings(s: &Subject) -> Vec<Finding> {
     }
     let mut findings = vec![addressing(s, &facts)];
     let Some(selector) = s.spec.selector.clone().filter(|sel| !sel.is_empty()) else {
-        findings.push(selectorless(s));
+        findings.push(selectorless::selectorless(s));
         return findings;
     };
     let wanted = Selector::from_map(&selector);
@@ -184,6 +189,7 @@ fn findings(s: &Subject) -> Vec<Finding> {
     findings.extend(stand_in::stand_in(&matching));
     let serving: Vec<&Pod> = if publish_all { matching.clone() } else { ready.clone() };
     findings.push(endpoints(s, &serving));
+    findings.extend(topology::topology(&s.evidence.service, &s.evidence.topology));
     findings.extend(policies::policies(&s.evidence.policies, &matching));
     // Ports: each service port must reach something listening in every serving pod.
     for port in &s.ports {
@@ -252,45 +258,6 @@ fn addressing(s: &Subject, facts: &Facts) -> Finding {
         ),
         vec![],
     )
-}
-
-/// A service without a selector: its Endpoints, or EndpointSlices, are the user's own.
-fn selectorless(s: &Subject) -> Finding {
-    let svc_name = &s.name;
-    let (ready_addresses, _) = count_addresses(s.evidence.endpoints.as_ref());
-    let (kept, list) = if s.evidence.sliced {
-        let label = crate::service::SERVICE_NAME_LABEL;
-        (format!("the EndpointSlices labelled {label}={svc_name} are kept by hand"), "they list")
-    } else {
-        (format!("the Endpoints object {svc_name} is kept by hand"), "it lists")
-    };
-    let (severity, detail) = match (&s.evidence.endpoints, ready_addresses) {
-        (None, _) => (
-            Severity::Error,
-            format!(
-                "Without a selector the endpoints controller leaves {svc_name} alone, and there is no \
-                 Endpoints object named {svc_name} in {}, nor an EndpointSlice labelled {}={svc_name} \
-                 with endpoints: connections are refused. Create one by hand with the addresses to \
-                 forward to.",
-                s.ns,
-                crate::service::SERVICE_NAME_LABEL
-            ),
-        ),
-        (Some(_), 0) => (
-            Severity::Error,
-            format!("Without a selector {kept}, and {list} no ready address: connections are refused."),
-        ),
-        (Some(_), n) => (
-            Severity::Ok,
-            format!(
-                "Without a selector {kept}; {list} {n} ready address{}, and the proxy forwards to them as \
-                 given.",
-                if n == 1 { "" } else { "es" }
-            ),
-        ),
-    };
-    let links = if s.evidence.sliced { vec![] } else { s.endpoints_link() };
-    finding(severity, "selector", "No selector: endpoints managed by hand".into(), detail, links)
 }
 
 /// Each selected pod that is not ready, and whether any is.

@@ -262,3 +262,45 @@ fn network_policies_that_select_the_pods_are_named_with_what_they_let_in() {
     evidence.policies.truncate(0);
     assert!(by_check(&diagnose(&evidence), "network-policy").is_empty());
 }
+
+#[test]
+fn topology_routing_that_does_nothing_says_why() {
+    let healthy = |spec: serde_json::Value, annotations: serde_json::Value, t: TopologyEvidence| {
+        let mut svc = service(spec);
+        svc.metadata.annotations = serde_json::from_value(annotations).unwrap();
+        let evidence = Evidence {
+            service: svc,
+            endpoints: Some(endpoints(&["10.244.1.2", "10.244.2.2"], &[])),
+            pods: vec![pod("kubia-a", json!({"app": "kubia"}), true)],
+            listening: listening(&["kubia-a"], 8080),
+            topology: t,
+            ..Default::default()
+        };
+        diagnose(&evidence).findings.into_iter().find(|f| f.check == "topology")
+    };
+    let spec = |distribution: serde_json::Value| {
+        json!({"clusterIP": "10.96.0.20", "selector": {"app": "kubia"}, "trafficDistribution": distribution,
+               "ports": [{"port": 80, "targetPort": 8080}]})
+    };
+    let t = |ready, zoned, hinted, disabled: Option<&str>| TopologyEvidence {
+        ready,
+        zoned,
+        hinted,
+        disabled: disabled.map(String::from),
+    };
+    assert!(healthy(spec(json!(null)), json!(null), t(2, 0, 0, None)).is_none(), "nothing asked, nothing said");
+    let unzoned = healthy(spec(json!("PreferClose")), json!(null), t(2, 1, 1, None)).unwrap();
+    assert_eq!(unzoned.severity, Severity::Warning);
+    assert_eq!(unzoned.title, "trafficDistribution does nothing: 1 of 2 ready endpoints run on nodes without a zone");
+    assert!(unzoned.detail.contains("kubectl label node <node> topology.kubernetes.io/zone=<zone>"));
+    let auto = json!({"service.kubernetes.io/topology-mode": "Auto"});
+    let overloaded = "Unable to allocate minimum required endpoints to each zone without exceeding overload threshold (2 endpoints, 2 zones), addressType: IPv4";
+    let off = healthy(spec(json!(null)), auto.clone(), t(2, 2, 0, Some(overloaded))).unwrap();
+    assert_eq!(off.title, "Topology Aware Routing does nothing: its endpoints carry no hints");
+    assert!(off.detail.contains(overloaded), "{}", off.detail);
+    let on = healthy(spec(json!(null)), auto, t(2, 2, 2, None)).unwrap();
+    assert_eq!(
+        (on.severity, on.title.as_str()),
+        (Severity::Ok, "Topology Aware Routing keeps traffic in the client's zone")
+    );
+}
