@@ -177,7 +177,8 @@ async fn a_terminating_pod_that_still_serves_takes_traffic_when_none_is_ready() 
         let pod =
             cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
         let curl = ["exec", "client", "--", "curl", "-s", "-m", "2", "web"];
-        assert_eq!(cluster.kubectl(&curl).await.ok(), format!("You've hit {pod}\n"));
+        let hit = format!("You've hit {pod}\n");
+        cluster.until(&curl, READY_IN, "the service answers", |out| out == hit).await;
 
         cluster.kubectl(&["scale", "deployment", "web", "--replicas=0"]).await.ok();
         let conditions = "jsonpath={.items[*].endpoints[*].conditions}";
@@ -186,7 +187,6 @@ async fn a_terminating_pod_that_still_serves_takes_traffic_when_none_is_ready() 
         cluster.until(&slices, READY_IN, "the endpoint terminating yet serving", |out| out == draining).await;
         let endpoints = cluster.kubectl(&["get", "endpoints", "web", "-o", "jsonpath={.subsets}"]).await.ok();
         assert_eq!(endpoints, "", "Endpoints leave terminating pods out");
-        let hit = format!("You've hit {pod}\n");
         cluster.until(&curl, READY_IN, "still served while it drains", |out| out == hit).await;
         cluster.stop().await;
     }
@@ -259,7 +259,10 @@ async fn traffic_distribution_keeps_connections_in_the_clients_zone() {
         assert_eq!(slices, ["kubia-1:zone-a:zone-a", "kubia-2:zone-b:zone-b"]);
 
         let hits = async || hits(&cluster, "client").await;
-        assert_eq!(hits().await, ["You've hit kubia-1\n"], "node-3 is in zone-a, where kubia-1 runs");
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while hits().await != ["You've hit kubia-1\n"] {
+            assert!(tokio::time::Instant::now() < deadline, "node-3 is in zone-a, where kubia-1 runs");
+        }
         cluster.kubectl(&["label", "node", "node-3", &format!("{ZONE}=zone-b"), "--overwrite"]).await.ok();
         let deadline = tokio::time::Instant::now() + READY_IN;
         while hits().await != ["You've hit kubia-2\n"] {
@@ -311,9 +314,15 @@ async fn topology_aware_routing_shares_endpoints_by_the_zones_cpu() {
         let kept = slices[1..].iter().find(|s| s.ends_with(":zone-b:zone-b")).unwrap().split(':').next().unwrap();
         let given = if kept == "kubia-2" { "kubia-3" } else { "kubia-2" };
 
+        // The proxy follows the hints once it has read the slices: zone-b's clients keep to the
+        // one left to zone-b, and zone-a's never reach it.
+        let only_kept = [format!("You've hit {kept}\n")];
+        let deadline = tokio::time::Instant::now() + READY_IN;
+        while hits(&cluster, given).await != only_kept {
+            assert!(tokio::time::Instant::now() < deadline, "zone-b's clients keep to {kept}");
+        }
         let from_zone_a = hits(&cluster, "client").await;
-        assert!(!from_zone_a.contains(&format!("You've hit {kept}\n")), "{kept} is zone-b's alone: {from_zone_a:?}");
-        assert_eq!(hits(&cluster, given).await, [format!("You've hit {kept}\n")], "zone-b's clients keep to {kept}");
+        assert!(!from_zone_a.contains(&only_kept[0]), "{kept} is zone-b's alone: {from_zone_a:?}");
 
         cluster.kubectl(&["annotate", "service", "kubia", "service.kubernetes.io/topology-mode-"]).await.ok();
         let args = events("TopologyAwareHintsDisabled");
