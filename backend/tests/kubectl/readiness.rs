@@ -128,7 +128,8 @@ async fn section_5_7_logs_watches_labels_and_scaling() {
         let pods: Vec<String> = table(&out).iter().skip(1).map(|r| r[0].clone()).collect();
 
         // The app logs each request with the address the pod saw: the client pod's.
-        cluster.kubectl(&["exec", &pods[0], "--", "curl", "-s", "http://kubia"]).await.ok();
+        let through_kubia = ["exec", pods[0].as_str(), "--", "curl", "-s", "http://kubia"];
+        cluster.until(&through_kubia, WITHIN, "kubia answers", |out| out.starts_with("You've hit kubia-")).await;
         let client_ip = cluster.kubectl(&["get", "po", &pods[0], "-o", "jsonpath={.status.podIP}"]).await.ok();
         let mut seen = String::new();
         for pod in &pods {

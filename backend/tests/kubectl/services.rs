@@ -53,6 +53,8 @@ async fn section_5_1_creating_and_using_a_service() {
 
         // kubectl exec kubia-7nog1 -- curl -s http://10.111.249.153, until every pod answered.
         let url = format!("http://{cluster_ip}");
+        let first = ["exec", pods[0].as_str(), "--", "curl", "-s", url.as_str()];
+        cluster.until(&first, READY_IN, "the cluster IP answers", |out| out.starts_with("You've hit ")).await;
         let mut answered = std::collections::BTreeSet::new();
         for _ in 0..40 {
             let out = cluster.kubectl(&["exec", &pods[0], "--", "curl", "-s", &url]).await.ok();
@@ -364,7 +366,8 @@ async fn network_policies_decide_who_reaches_the_pods() {
             let args = ["-n", ns, "exec", pod, "--", "curl", "-s", "-m", "1", url];
             async move { started.kubectl(&args).await }
         };
-        assert!(curl("default", "other", "web").await.ok().starts_with("You've hit web-"));
+        let before = ["exec", "other", "--", "curl", "-s", "-m", "1", "web"];
+        cluster.until(&before, READY_IN, "web answers", |out| out.starts_with("You've hit web-")).await;
 
         let file = cluster.file("policy.yaml", POLICY);
         cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
