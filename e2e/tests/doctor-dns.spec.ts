@@ -3,29 +3,11 @@
 // through a pod's resolver lists only the ready pods, an ExternalName answers its CNAME, and the
 // NetworkPolicies selecting a service's pods are named with what they let in.
 import { test, expect } from '@playwright/test';
-import { apply, goTo, open } from './helpers';
+import { apply, goTo, kubiaRc, open } from './helpers';
 
 test('the doctor finds a broken selector and names the near misses', async ({ page }) => {
   await open(page);
-  await apply(page, `apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: doc
-spec:
-  replicas: 2
-  selector:
-    app: doc
-  template:
-    metadata:
-      labels:
-        app: doc
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
----
+  await apply(page, `${kubiaRc('doc', 2)}---
 apiVersion: v1
 kind: Service
 metadata:
@@ -172,25 +154,7 @@ spec:
 
 test('the doctor names the NetworkPolicies that select a service\'s pods and what each lets in', async ({ page }) => {
   await open(page);
-  await apply(page, `apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: np
-spec:
-  replicas: 1
-  selector:
-    app: np
-  template:
-    metadata:
-      labels:
-        app: np
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
----
+  await apply(page, `${kubiaRc('np', 1)}---
 apiVersion: v1
 kind: Service
 metadata:

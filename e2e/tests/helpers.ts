@@ -2,6 +2,29 @@
 // and send test requests from the test-request panel.
 import { expect, Page } from '@playwright/test';
 
+/** A ReplicationController of `replicas` kubia pods labelled `app: <name>`, listening on 8080. */
+export function kubiaRc(name: string, replicas: number): string {
+  return `apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: ${name}
+spec:
+  replicas: ${replicas}
+  selector:
+    app: ${name}
+  template:
+    metadata:
+      labels:
+        app: ${name}
+    spec:
+      containers:
+      - name: kubia
+        image: luksa/kubia
+        ports:
+        - containerPort: 8080
+`;
+}
+
 /** Opens the dashboard and waits for the live feed. */
 export async function open(page: Page) {
   await page.goto('/');

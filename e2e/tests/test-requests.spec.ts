@@ -2,27 +2,9 @@
 // port and a load balancer (with the hops their proxies chose), from a pod by service name with
 // ClientIP affinity sticking to one pod, and keep-alive keeping a connection on one pod.
 import { test, expect, Page } from '@playwright/test';
-import { apply, open, requestLines, sendRequests as send } from './helpers';
+import { apply, kubiaRc, open, requestLines, sendRequests as send } from './helpers';
 
-const MANIFEST = `apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: tr
-spec:
-  replicas: 3
-  selector:
-    app: tr
-  template:
-    metadata:
-      labels:
-        app: tr
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
----
+const MANIFEST = `${kubiaRc('tr', 3)}---
 apiVersion: v1
 kind: Service
 metadata:

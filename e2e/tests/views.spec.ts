@@ -1,27 +1,9 @@
 // The other views: a service described as kubectl describes it, its EndpointSlice with each
 // endpoint's conditions, the events filtered to one pod, and a shell in a pod with history.
 import { test, expect } from '@playwright/test';
-import { apply, goTo, open } from './helpers';
+import { apply, goTo, kubiaRc, open } from './helpers';
 
-const MANIFEST = `apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: views
-spec:
-  replicas: 2
-  selector:
-    app: views
-  template:
-    metadata:
-      labels:
-        app: views
-    spec:
-      containers:
-      - name: kubia
-        image: luksa/kubia
-        ports:
-        - containerPort: 8080
----
+const MANIFEST = `${kubiaRc('views', 2)}---
 apiVersion: v1
 kind: Service
 metadata:

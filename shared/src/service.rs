@@ -104,6 +104,14 @@ pub const TOPOLOGY_MODE: &str = "service.kubernetes.io/topology-mode";
 /// The annotation's older name, still honoured when the new one is absent.
 pub const TOPOLOGY_AWARE_HINTS: &str = "service.kubernetes.io/topology-aware-hints";
 
+/// Whether the service asks for Topology Aware Routing (its annotation, or the older one, is
+/// `Auto`), as the EndpointSlice controller reads it.
+pub fn topology_auto(svc: &Service) -> bool {
+    let annotations = svc.metadata.annotations.as_ref();
+    let mode = annotations.and_then(|a| a.get(TOPOLOGY_MODE).or_else(|| a.get(TOPOLOGY_AWARE_HINTS)));
+    mode.is_some_and(|m| m == "Auto" || m == "auto")
+}
+
 /// The facts about one Service that routing and naming depend on.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Facts {
@@ -126,7 +134,6 @@ impl Facts {
         let Some(spec) = &svc.spec else { return Facts::default() };
         let annotations = svc.metadata.annotations.as_ref();
         let annotated = annotations.and_then(|a| a.get(TOLERATE_UNREADY));
-        let mode = annotations.and_then(|a| a.get(TOPOLOGY_MODE).or_else(|| a.get(TOPOLOGY_AWARE_HINTS)));
         let type_ = ServiceType::of(spec);
         let cluster_ip = spec.cluster_ip.as_deref();
         Facts {
@@ -135,7 +142,7 @@ impl Facts {
             headless: cluster_ip == Some("None") && type_ != ServiceType::ExternalName,
             publishes_unready: spec.publish_not_ready_addresses == Some(true) || annotated.is_some_and(|v| v == "true"),
             selector: spec.selector.as_ref().filter(|s| !s.is_empty()).map(Selector::from_map),
-            topology_auto: mode.is_some_and(|m| m == "Auto" || m == "auto"),
+            topology_auto: topology_auto(svc),
         }
     }
 }

@@ -39,6 +39,23 @@ fn read<'a>(
 ) -> Option<Endpoints> {
     let mut subsets = Vec::new();
     for slice in slices.into_iter().filter(|s| s.address_type == "IPv4") {
+        let (mut ready_addresses, mut not_ready) = (Vec::new(), Vec::new());
+        for endpoint in &slice.endpoints {
+            let Some(is_ready) = ready(endpoint.conditions.as_ref()) else { continue };
+            for ip in &endpoint.addresses {
+                let address = EndpointAddress {
+                    ip: ip.clone(),
+                    hostname: endpoint.hostname.clone(),
+                    node_name: endpoint.node_name.clone(),
+                    target_ref: endpoint.target_ref.clone(),
+                };
+                if is_ready { ready_addresses.push(address) } else { not_ready.push(address) }
+            }
+        }
+        // Most slices, read for what they might add, have nothing to: no ports are built for them.
+        if ready_addresses.is_empty() && not_ready.is_empty() {
+            continue;
+        }
         let ports: Vec<EndpointPort> = slice
             .ports
             .iter()
@@ -53,22 +70,6 @@ fn read<'a>(
             })
             .collect();
         if ports.is_empty() {
-            continue;
-        }
-        let (mut ready_addresses, mut not_ready) = (Vec::new(), Vec::new());
-        for endpoint in &slice.endpoints {
-            let Some(is_ready) = ready(endpoint.conditions.as_ref()) else { continue };
-            for ip in &endpoint.addresses {
-                let address = EndpointAddress {
-                    ip: ip.clone(),
-                    hostname: endpoint.hostname.clone(),
-                    node_name: endpoint.node_name.clone(),
-                    target_ref: endpoint.target_ref.clone(),
-                };
-                if is_ready { ready_addresses.push(address) } else { not_ready.push(address) }
-            }
-        }
-        if ready_addresses.is_empty() && not_ready.is_empty() {
             continue;
         }
         subsets.push(EndpointSubset {

@@ -218,7 +218,7 @@ impl EndpointSliceController {
             let about = Object::Service(svc.clone());
             self.registry.record_event(&about, type_, reason, &message, "endpoint-slice-controller");
         };
-        if !svclab_shared::service::Facts::of(svc).topology_auto {
+        if !svclab_shared::service::topology_auto(svc) {
             if self.hinted.remove(key) {
                 event("Warning", "TopologyAwareHintsDisabled", topology::DISABLED);
             }

@@ -24,6 +24,7 @@ mod ingress;
 mod ingress_http1;
 mod lifecycle;
 mod pods;
+mod probes;
 mod restart;
 mod security;
 mod test_requests;

@@ -4,7 +4,7 @@
 //! off.
 
 use super::{Finding, Severity, finding};
-use crate::service::{Facts, ZONE_LABEL};
+use crate::service::{ZONE_LABEL, topology_auto};
 use k8s_openapi::api::core::v1::Service;
 
 /// What the service's EndpointSlices and events say of its topology hints.
@@ -21,7 +21,7 @@ pub struct TopologyEvidence {
 
 pub(super) fn topology(svc: &Service, t: &TopologyEvidence) -> Option<Finding> {
     let spec = svc.spec.as_ref()?;
-    let (asked, how) = match (Facts::of(svc).topology_auto, spec.traffic_distribution.as_deref()) {
+    let (asked, how) = match (topology_auto(svc), spec.traffic_distribution.as_deref()) {
         (true, _) => ("service.kubernetes.io/topology-mode: Auto", "Topology Aware Routing"),
         (false, Some(value)) => (value, "trafficDistribution"),
         (false, None) => return None,
