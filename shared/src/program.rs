@@ -45,7 +45,7 @@ pub fn repository(image: &str) -> &str {
 
 pub fn program_for(image: &str) -> Program {
     match repository(image) {
-        "luksa/kubia" => Program::Kubia,
+        "luksa/kubia" | "luksa/kubia-unhealthy" => Program::Kubia,
         "registry.k8s.io/e2e-test-images/agnhost" | "k8s.gcr.io/e2e-test-images/agnhost" => Program::NetExec,
         "registry.k8s.io/echoserver" | "k8s.gcr.io/echoserver" | "gcr.io/google_containers/echoserver" => {
             Program::EchoServer

@@ -65,7 +65,7 @@ async fn attach(socket: WebSocket, options: ExecOptions, container: Arc<Containe
         return;
     };
     let stdin = if options.stdin { container.stdin() } else { None };
-    let once = container.spec.stdin_once == Some(true);
+    let once = container.definition().spec.stdin_once == Some(true);
     let ended = {
         let typed = &mut channels.stdin;
         let forward = async {

@@ -1,6 +1,6 @@
-//! One container's runtime state: its filesystem, whether it is waiting, running or terminated,
-//! readiness, restarts, its logs (this run's and the previous run's); and the restart back-off
-//! (pure).
+//! One container's runtime state: its definition (the spec, whose image may change), its
+//! filesystem, whether it is waiting, running or terminated, readiness, restarts, its logs (this
+//! run's and the previous run's); and the restart back-off (pure).
 
 use super::fs::Fs;
 use super::logs::Log;
@@ -54,11 +54,28 @@ struct State {
 /// The writing end of a container's standard input: chunks, then `None` when it closes.
 pub type StdinSender = tokio::sync::mpsc::Sender<Option<Vec<u8>>>;
 
-/// A container of a running pod.
-pub struct ContainerRuntime {
+/// What a container runs: its spec, image and the program that image is. A pod's update may
+/// change the image (the only field of a container it may change); the kubelet then restarts
+/// the container with the new definition.
+#[derive(Debug)]
+pub struct Definition {
     pub spec: Container,
     pub image: String,
     pub program: Program,
+}
+
+impl Definition {
+    fn of(spec: Container) -> Arc<Self> {
+        let image = spec.image.clone().unwrap_or_default();
+        Arc::new(Definition { program: program_for(&image), image, spec })
+    }
+}
+
+/// A container of a running pod.
+pub struct ContainerRuntime {
+    name: String,
+    /// The definition its next run starts from; a run watches it to be restarted on a change.
+    definition: tokio::sync::watch::Sender<Arc<Definition>>,
     /// An ephemeral container's `targetContainerName`: whose processes it sees.
     pub target: Option<String>,
     state: Mutex<State>,
@@ -70,8 +87,6 @@ pub struct ContainerRuntime {
 
 impl ContainerRuntime {
     pub fn new(spec: Container) -> Self {
-        let image = spec.image.clone().unwrap_or_default();
-        let program = program_for(&image);
         let snapshot = Snapshot {
             phase: Phase::Waiting { reason: "ContainerCreating".into(), message: None },
             last: None,
@@ -88,9 +103,8 @@ impl ContainerRuntime {
             stdin: None,
         });
         ContainerRuntime {
-            spec,
-            image,
-            program,
+            name: spec.name.clone(),
+            definition: tokio::sync::watch::Sender::new(Definition::of(spec)),
             target: None,
             state,
             fs_changed: tokio::sync::Notify::new(),
@@ -109,7 +123,32 @@ impl ContainerRuntime {
     }
 
     pub fn name(&self) -> &str {
-        &self.spec.name
+        &self.name
+    }
+
+    /// What the container runs (its current run, or the next one).
+    pub fn definition(&self) -> Arc<Definition> {
+        self.definition.borrow().clone()
+    }
+
+    /// The definition a run starts from, and a receiver that sees it change.
+    pub fn watch_definition(&self) -> (Arc<Definition>, tokio::sync::watch::Receiver<Arc<Definition>>) {
+        let mut rx = self.definition.subscribe();
+        let current = rx.borrow_and_update().clone();
+        (current, rx)
+    }
+
+    /// The pod's spec now gives the container `spec`: when its image differs from the one it
+    /// runs, the definition changes (and a running container is restarted by its worker). True
+    /// when it changed.
+    pub fn redefine(&self, spec: &Container) -> bool {
+        self.definition.send_if_modified(|current| {
+            let changed = current.spec.image != spec.image;
+            if changed {
+                *current = Definition::of(spec.clone());
+            }
+            changed
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

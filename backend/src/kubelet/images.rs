@@ -1,7 +1,8 @@
 //! Built-in container images: the program a container runs and the files its image has, chosen
 //! by the image name.
 //!
-//! - `luksa/kubia`: an HTTP server on port 8080 answering `You've hit <hostname>` on every path.
+//! - `luksa/kubia`: an HTTP server on port 8080 answering `You've hit <hostname>` on every path
+//!   (its tags `:v1`–`:v3` and `luksa/kubia-unhealthy` as [`super::kubia`] says).
 //! - `registry.k8s.io/echoserver` (also under `k8s.gcr.io`): HTTP on 8080 describing the request
 //!   as it arrived, with `client_address` the source the pod sees (the client, or a node after SNAT).
 //! - `registry.k8s.io/e2e-test-images/agnhost` with `netexec` (Kubernetes' own test server):
@@ -24,8 +25,9 @@
 
 use super::PodSandbox;
 use super::access_log::{self, Format, Peer};
-use super::container::ContainerRuntime;
+use super::container::{ContainerRuntime, Definition};
 use super::fs::Fs;
+use super::kubia::Kubia;
 use crate::addr::Protocol;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
@@ -41,19 +43,17 @@ use tokio_util::task::TaskTracker;
 
 const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking.</p>\n</body>\n</html>\n";
 
-const KUBIA_APP: &str = "const http = require('http');\nconst os = require('os');\n\nconsole.log(\"Kubia server starting...\");\n\nvar handler = function(request, response) {\n  console.log(\"Received request from \" + request.connection.remoteAddress);\n  response.writeHead(200);\n  response.end(\"You've hit \" + os.hostname() + \"\\n\");\n};\n\nvar www = http.createServer(handler);\nwww.listen(8080);\n";
-
-/// A fresh writable layer for a container of `program` in `sandbox`: the image's files and the
-/// files the kubelet mounts (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`).
-pub fn filesystem(program: Program, sandbox: &PodSandbox) -> Fs {
+/// A fresh writable layer for a container of `definition` in `sandbox`: the image's files and
+/// the files the kubelet mounts (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`).
+pub fn filesystem(definition: &Definition, sandbox: &PodSandbox) -> Fs {
     let mut files = vec![
         ("/etc/hosts", sandbox.etc_hosts()),
         ("/etc/hostname", format!("{}\n", sandbox.hostname)),
         ("/etc/resolv.conf", sandbox.resolv_conf()),
         ("/etc/os-release", "NAME=\"svclab simulated container\"\nID=svclab\n".to_string()),
     ];
-    match program {
-        Program::Kubia => files.push(("/app.js", KUBIA_APP.to_string())),
+    match definition.program {
+        Program::Kubia => files.push(("/app.js", Kubia::of(&definition.image).source())),
         Program::Nginx => {
             files.push(("/usr/share/nginx/html/index.html", NGINX_INDEX.to_string()));
             files.push(("/etc/nginx/conf.d/default.conf", "server {\n    listen 80;\n    location / {\n        root /usr/share/nginx/html;\n        index index.html;\n    }\n}\n".to_string()));
@@ -80,11 +80,12 @@ pub const BIND_ENV: &str = "BIND_ADDRESS";
 /// The container's main process when it runs a command: the built-in shell interprets it. With
 /// `stdin: true` in its spec it reads what attached clients type (see [`interactive_main`]).
 fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Option<BoxFuture<'static, i32>> {
-    let argv = main_argv(container);
+    let definition = container.definition();
+    let argv = main_argv(&definition);
     if argv.is_empty() {
         return None;
     }
-    if container.spec.stdin == Some(true) {
+    if definition.spec.stdin == Some(true) {
         return Some(interactive_main(sandbox, container, argv));
     }
     let (sandbox, name, log) = (sandbox.clone(), container.name().to_string(), container.log());
@@ -101,11 +102,11 @@ fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Opti
 /// What the container's main process runs when it runs a command: its `command` and `args`;
 /// with neither, a tool image reading standard input runs its shell (svclab's tool images
 /// otherwise idle, where a real one's shell would end at once).
-pub fn main_argv(container: &ContainerRuntime) -> Vec<String> {
-    let spec = &container.spec;
+pub fn main_argv(definition: &Definition) -> Vec<String> {
+    let spec = &definition.spec;
     let argv: Vec<String> = spec.command.iter().flatten().chain(spec.args.iter().flatten()).cloned().collect();
-    if argv.is_empty() && spec.stdin == Some(true) && container.program == Program::Tools {
-        let shell = if matches!(repository(&container.image), "ubuntu" | "debian") { "bash" } else { "sh" };
+    if argv.is_empty() && spec.stdin == Some(true) && definition.program == Program::Tools {
+        let shell = if matches!(repository(&definition.image), "ubuntu" | "debian") { "bash" } else { "sh" };
         return vec![shell.to_string()];
     }
     argv
@@ -121,7 +122,7 @@ fn interactive_main(
 ) -> BoxFuture<'static, i32> {
     use super::exec::interactive;
     let mut input = container.open_stdin();
-    let mut console = interactive::Console { log: container.log(), tty: container.spec.tty == Some(true) };
+    let mut console = interactive::Console { log: container.log(), tty: container.definition().spec.tty == Some(true) };
     let (sandbox, name) = (sandbox.clone(), container.name().to_string());
     Box::pin(async move {
         // Nobody leaves a container's console: only the end of its input ends it.
@@ -142,15 +143,12 @@ pub async fn start(
     run: &CancellationToken,
     tracker: &TaskTracker,
 ) -> io::Result<Started> {
-    let spec = &container.spec;
+    let definition = container.definition();
+    let spec = &definition.spec;
     let mut ports = Vec::new();
-    let main = match container.program {
+    let main = match definition.program {
         Program::Kubia => {
-            let hostname = sandbox.hostname.clone();
-            let app = Router::new().fallback(move || {
-                let hostname = hostname.clone();
-                async move { format!("You've hit {hostname}\n") }
-            });
+            let app = Kubia::of(&definition.image).router(sandbox.hostname.clone());
             ports.push((8080, Protocol::Tcp, serve_http(app, Format::Kubia, sandbox, container, run, tracker).await?));
             forever()
         }
@@ -197,7 +195,7 @@ pub async fn start(
                 if port.protocol.as_deref() == Some("UDP") {
                     ports.push((number, Protocol::Udp, serve_udp_echo(sandbox, run, tracker).await?));
                 } else {
-                    let app = default_server(&container.image, &sandbox.hostname, number)
+                    let app = default_server(&definition.image, &sandbox.hostname, number)
                         .merge(super::grpc::health_routes(container.clone()));
                     let real = serve_http(app, Format::Default, sandbox, container, run, tracker).await?;
                     ports.push((number, Protocol::Tcp, real));
@@ -206,7 +204,7 @@ pub async fn start(
             command_main(sandbox, container).unwrap_or_else(forever)
         }
     };
-    let format = match container.program {
+    let format = match definition.program {
         Program::Kubia => Some(Format::Kubia),
         Program::EchoServer | Program::Nginx => Some(Format::Nginx),
         Program::NetExec => Some(Format::Agnhost),

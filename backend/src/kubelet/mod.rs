@@ -10,6 +10,7 @@ pub mod exec;
 pub mod fs;
 pub mod grpc;
 pub mod images;
+mod kubia;
 pub mod lease;
 pub mod logs;
 mod prober;
@@ -329,6 +330,9 @@ impl Reconciler for Kubelet {
                 let ephemeral = pod.spec.as_ref().and_then(|s| s.ephemeral_containers.as_ref()).map_or(0, Vec::len);
                 if ephemeral > sandbox.ephemeral().len() {
                     worker::start_ephemeral(&sandbox, &pod, &self.deps(&pod));
+                }
+                if sandbox.redefine(&pod) {
+                    sandbox.status_changed();
                 }
                 // The sandbox runs; if the status the API shows was overwritten, report it again.
                 if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {

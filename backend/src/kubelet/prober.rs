@@ -259,7 +259,7 @@ pub async fn perform(
             }
         }
         Action::Http { scheme, host, path, port, headers } => {
-            let port = port_number(port, &container.spec)?;
+            let port = port_number(port, &container.definition().spec)?;
             let ip = host.as_deref().map_or(Some(sandbox.ip), |h| h.parse().ok());
             let ip = ip.ok_or_else(|| ProbeFailure::NoSuchHost(host.clone().unwrap_or_default()))?;
             let url = format!("{}://{ip}:{port}{path}", scheme.to_ascii_lowercase());
@@ -286,7 +286,7 @@ pub async fn perform(
             }
         }
         Action::Tcp { host, port } => {
-            let port = port_number(port, &container.spec)?;
+            let port = port_number(port, &container.definition().spec)?;
             let ip: Ipv4Addr = host.as_deref().and_then(|h| h.parse().ok()).unwrap_or(sandbox.ip);
             let addr = SocketAddrV4::new(ip, port);
             let dial = sandbox.network.dial(To::Cluster(addr), Dial::from_node(node_ip));

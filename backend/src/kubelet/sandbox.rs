@@ -33,8 +33,8 @@ pub struct PodSandbox {
     pub node: String,
     pub spec: k8s_openapi::api::core::v1::PodSpec,
     /// The pod's `metadata.generation` the kubelet acted on last (what it reports as observed):
-    /// the one the sandbox was made from, or the one that added ephemeral containers. It does
-    /// not act on other changes (a new image, say).
+    /// the one the sandbox was made from, or the last that added ephemeral containers or changed
+    /// a container's image.
     generation: std::sync::Mutex<Option<i64>>,
     /// The services whose variables the containers get: those that existed when the pod started.
     pub service_env: ServiceEnv,
@@ -153,6 +153,23 @@ impl PodSandbox {
         added
     }
 
+    /// Takes the images `pod`'s spec now gives its containers: each container whose image
+    /// changed gets the new definition (its worker restarts it), and the observed generation
+    /// becomes the pod's. True when any changed.
+    pub fn redefine(&self, pod: &Pod) -> bool {
+        let specs = pod.spec.iter().flat_map(|s| &s.containers);
+        let mut changed = false;
+        for spec in specs {
+            if let Some(container) = self.containers.iter().find(|c| c.name() == spec.name) {
+                changed |= container.redefine(spec);
+            }
+        }
+        if changed {
+            *self.generation.lock().unwrap_or_else(|e| e.into_inner()) = pod.metadata.generation;
+        }
+        changed
+    }
+
     /// Runs `f` on a container's filesystem.
     pub fn with_fs<R>(&self, container: &str, f: impl FnOnce(&mut Fs) -> R) -> R {
         match self.container(container) {
@@ -164,8 +181,9 @@ impl PodSandbox {
     /// What PID 1 of a container runs, as `ps` shows it.
     pub fn main_command(&self, container: &str) -> String {
         let Some(c) = self.container(container) else { return String::new() };
-        let argv = super::images::main_argv(&c);
-        if argv.is_empty() { c.program.entrypoint().to_string() } else { argv.join(" ") }
+        let definition = c.definition();
+        let argv = super::images::main_argv(&definition);
+        if argv.is_empty() { definition.program.entrypoint().to_string() } else { argv.join(" ") }
     }
 
     /// An object the pod's configuration reads changed: projected volumes are written again

@@ -61,6 +61,7 @@ fn state(phase: &Phase) -> ContainerState {
 /// A container's status as the kubelet reports it.
 fn container_status(c: &ContainerRuntime, sandbox: &PodSandbox, initializing: bool) -> ContainerStatus {
     let s = c.snapshot();
+    let definition = c.definition();
     let running = matches!(s.phase, Phase::Running { .. });
     let mut phase = s.phase.clone();
     if initializing && matches!(&phase, Phase::Waiting { reason, .. } if reason == "ContainerCreating") {
@@ -69,8 +70,8 @@ fn container_status(c: &ContainerRuntime, sandbox: &PodSandbox, initializing: bo
     }
     ContainerStatus {
         name: c.name().to_string(),
-        image: c.image.clone(),
-        image_id: format!("svclab://builtin/{}", c.image),
+        image: definition.image.clone(),
+        image_id: format!("svclab://builtin/{}", definition.image),
         container_id: Some(format!("svclab://{}-{}-{}", sandbox.uid, c.name(), s.restart_count)),
         ready: running && s.ready,
         started: Some(running && s.started),
@@ -89,7 +90,7 @@ fn container_status(c: &ContainerRuntime, sandbox: &PodSandbox, initializing: bo
 fn init_done(c: &ContainerRuntime) -> bool {
     match c.snapshot().phase {
         Phase::Terminated(t) => t.exit_code == 0,
-        Phase::Running { .. } => c.spec.restart_policy.as_deref() == Some("Always"),
+        Phase::Running { .. } => c.definition().spec.restart_policy.as_deref() == Some("Always"),
         Phase::Waiting { .. } => false,
     }
 }

@@ -3,7 +3,7 @@
 //! writer that reports the containers' states to the API server whenever they change; and a
 //! pod's graceful termination (preStop hooks, then the containers stop, then the pod is removed).
 
-use super::container::{Backoff, ContainerRuntime, Phase, restarts};
+use super::container::{Backoff, ContainerRuntime, Definition, Phase, restarts};
 use super::prober::{self, Kind, Verdict};
 use super::{PodSandbox, images, status};
 use crate::network::Network;
@@ -86,7 +86,7 @@ pub(super) fn start_ephemeral(sandbox: &Arc<PodSandbox>, pod: &Pod, deps: &Deps)
 /// good (the pod never restarts) or the pod stopped.
 async fn initialize(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
     for init in &sandbox.init_containers {
-        if init.spec.restart_policy.as_deref() == Some("Always") {
+        if init.definition().spec.restart_policy.as_deref() == Some("Always") {
             deps.tracker.spawn(run_container(sandbox.clone(), init.clone(), deps.clone()));
             if !init.wait_running(&sandbox.cancelled()).await {
                 return false;
@@ -126,7 +126,7 @@ async fn resolve_environment(sandbox: &Arc<PodSandbox>, container: &ContainerRun
         let pod = deps.current_pod();
         let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.ip, host_ip: deps.node_ip };
         let service = sandbox.service_variables();
-        match super::config::environment(&info, &container.spec, &service, &deps.lookup()) {
+        match super::config::environment(&info, &container.definition().spec, &service, &deps.lookup()) {
             Ok(env) => {
                 container.set_env(env);
                 return Some(());
@@ -150,6 +150,17 @@ enum Ended {
     Exited(i32),
     /// Liveness or startup probe failed: the kubelet kills it.
     Unhealthy(Kind),
+    /// The pod's update changed the container's image: the kubelet kills it.
+    Redefined,
+}
+
+/// How one run of a container ended, for the loop that restarts it.
+enum Exit {
+    /// Its main process exited, or was killed for failing a probe, with this code.
+    Code(i32),
+    /// Killed because its definition changed: it starts again at once, whatever the restart
+    /// policy, as the kubelet restarts a container whose spec hash changed.
+    Redefined,
 }
 
 async fn run_container(sandbox: Arc<PodSandbox>, container: Arc<ContainerRuntime>, deps: Deps) {
@@ -176,7 +187,7 @@ async fn run_container_as(
     role: Role,
 ) -> Option<i32> {
     let pod_policy = sandbox.spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
-    let policy = match (role, container.spec.restart_policy.clone()) {
+    let policy = match (role, container.definition().spec.restart_policy.clone()) {
         (Role::App, Some(own)) => own,
         (Role::App, None) => pod_policy,
         // An init container is run again until it succeeds, unless the pod never restarts.
@@ -188,8 +199,9 @@ async fn run_container_as(
     loop {
         resolve_environment(sandbox, container, deps).await?;
         let started_at = Instant::now();
-        let code = run_once(sandbox, container, deps, role).await?;
+        let exit = run_once(sandbox, container, deps, role).await?;
         sandbox.status_changed();
+        let Exit::Code(code) = exit else { continue };
         if !restarts(&policy, code) {
             return Some(code);
         }
@@ -198,41 +210,42 @@ async fn run_container_as(
 }
 
 /// The container's filesystem for a new run: the image's files and its volume mounts.
-fn fresh_filesystem(sandbox: &PodSandbox, container: &ContainerRuntime) -> super::fs::Fs {
-    let mut fs = images::filesystem(container.program, sandbox);
+fn fresh_filesystem(sandbox: &PodSandbox, definition: &Definition) -> super::fs::Fs {
+    let mut fs = images::filesystem(definition, sandbox);
     if let Some(volumes) = sandbox.volumes.get() {
-        volumes.mount(&mut fs, &container.spec);
+        volumes.mount(&mut fs, &definition.spec);
     }
     fs
 }
 
-/// One run of the container: it starts, serves and is probed until it ends; its exit code, or
+/// One run of the container: it starts, serves and is probed until it ends; how it ended, or
 /// `None` when the pod stopped.
 async fn run_once(
     sandbox: &Arc<PodSandbox>,
     container: &Arc<ContainerRuntime>,
     deps: &Deps,
     role: Role,
-) -> Option<i32> {
+) -> Option<Exit> {
     let name = container.name().to_string();
     let run = sandbox.cancelled().child_token();
-    let fs = fresh_filesystem(sandbox, container);
-    let pulled = format!("Container image \"{}\" already present on machine", container.image);
+    let (definition, changes) = container.watch_definition();
+    let fs = fresh_filesystem(sandbox, &definition);
+    let pulled = format!("Container image \"{}\" already present on machine", definition.image);
     deps.event("Normal", "Pulled", &pulled);
-    if !container.program.is_builtin() {
+    if !definition.program.is_builtin() {
         let msg = format!(
             "Image \"{}\" is not built into svclab: the container runs the default program (HTTP, h2c and gRPC health on its declared ports)",
-            container.image
+            definition.image
         );
         deps.event("Normal", "DefaultProgram", &msg);
     }
     container.begin_log();
     let ended = match images::start(sandbox, container, role == Role::Init, &run, &deps.tracker).await {
         Ok(started) => {
-            container.started(fs, container.spec.startup_probe.is_some());
+            container.started(fs, definition.spec.startup_probe.is_some());
             deps.event("Normal", "Created", &format!("Created container {name}"));
             deps.event("Normal", "Started", &format!("Started container {name}"));
-            serve(sandbox, container, deps, started, &run).await
+            serve(sandbox, container, deps, started, Run { cancel: &run, definition: &definition, changes }).await
         }
         Err(e) => {
             container.started(fs, false);
@@ -248,15 +261,28 @@ async fn run_once(
         }
         Ended::Exited(code) => {
             container.terminated(code, if code == 0 { "Completed" } else { "Error" }, None);
-            Some(code)
+            Some(Exit::Code(code))
         }
         Ended::Unhealthy(kind) => {
             let msg = format!("Container {name} failed {} probe, will be restarted", kind.title().to_lowercase());
             deps.event("Normal", "Killing", &msg);
             container.terminated(137, "Error", None);
-            Some(137)
+            Some(Exit::Code(137))
+        }
+        Ended::Redefined => {
+            deps.event("Normal", "Killing", &format!("Container {name} definition changed, will be restarted"));
+            container.terminated(137, "Error", None);
+            Some(Exit::Redefined)
         }
     }
+}
+
+/// One run as its supervisor sees it: what stops it, what it runs, and where a change to its
+/// definition shows.
+struct Run<'a> {
+    cancel: &'a tokio_util::sync::CancellationToken,
+    definition: &'a Definition,
+    changes: tokio::sync::watch::Receiver<Arc<Definition>>,
 }
 
 /// A started container on the network: its ports bound (and unbound while the closed file
@@ -266,7 +292,7 @@ async fn serve(
     container: &Arc<ContainerRuntime>,
     deps: &Deps,
     started: images::Started,
-    run: &tokio_util::sync::CancellationToken,
+    run: Run<'_>,
 ) -> Ended {
     let bind = |open: bool| {
         for (port, protocol, real) in &started.ports {
@@ -331,17 +357,17 @@ async fn back_off(sandbox: &PodSandbox, container: &ContainerRuntime, deps: &Dep
     }
 }
 
-/// Runs the container's probes until its main process ends, a probe says to restart it, or
-/// the pod stops.
+/// Runs the container's probes until its main process ends, a probe says to restart it, its
+/// definition changes, or the pod stops.
 async fn supervise(
     sandbox: &Arc<PodSandbox>,
     container: &ContainerRuntime,
     mut main: futures::future::BoxFuture<'static, i32>,
-    run: &tokio_util::sync::CancellationToken,
+    mut run: Run<'_>,
     deps: &Deps,
 ) -> Ended {
-    let mut workers = prober::workers(&container.spec, Instant::now());
-    if !workers.iter().any(|w| w.spec.kind == Kind::Readiness) && container.spec.startup_probe.is_none() {
+    let mut workers = prober::workers(&run.definition.spec, Instant::now());
+    if !workers.iter().any(|w| w.spec.kind == Kind::Readiness) && run.definition.spec.startup_probe.is_none() {
         container.update(|s| s.ready = true);
         sandbox.status_changed();
     }
@@ -361,15 +387,17 @@ async fn supervise(
             }
         };
         tokio::select! {
-            _ = run.cancelled() => return Ended::PodStopped,
+            _ = run.cancel.cancelled() => return Ended::PodStopped,
             code = &mut main => return Ended::Exited(code),
+            Ok(()) = run.changes.changed() => return Ended::Redefined,
             _ = wait => {}
         }
         let Some((index, _)) = due else { continue };
         let spec = workers[index].spec.clone();
         let result = tokio::select! {
-            _ = run.cancelled() => return Ended::PodStopped,
+            _ = run.cancel.cancelled() => return Ended::PodStopped,
             code = &mut main => return Ended::Exited(code),
+            Ok(()) = run.changes.changed() => return Ended::Redefined,
             r = prober::execute(&spec, sandbox, container, deps.node_ip) => r,
         };
         if let Err(why) = &result {
@@ -442,7 +470,8 @@ pub(super) async fn terminate(sandbox: Arc<PodSandbox>, deps: Deps, grace: Durat
         let (sandbox, deps) = (sandbox.clone(), deps.clone());
         async move {
             deps.event("Normal", "Killing", &format!("Stopping container {}", container.name()));
-            let Some(hook) = container.spec.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()) else { return };
+            let definition = container.definition();
+            let Some(hook) = definition.spec.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()) else { return };
             let action = if let Some(exec) = &hook.exec {
                 prober::Action::Exec(exec.command.clone().unwrap_or_default())
             } else if let Some(h) = &hook.http_get {

@@ -153,6 +153,20 @@ async fn a_rolling_update_with_readiness_never_leaves_the_service_without_endpoi
         .map(|p| p["spec"]["containers"][0]["image"].as_str().unwrap())
         .collect();
     assert_eq!(images, ["luksa/kubia:v2"; 3]);
+    // And the service answers as v2 does, from one of the new pods.
+    let pod = lab
+        .running_pods()
+        .await
+        .into_iter()
+        .find(|p| p.starts_with(&format!("kubia-{}", new["metadata"]["labels"]["pod-template-hash"].as_str().unwrap())))
+        .unwrap();
+    let answer = eventually(PATIENCE, "v2 answering through the service", || async {
+        let out = lab.try_exec(&pod, &["curl", "-s", "http://kubia"]).await?;
+        let body = out["stdout"].as_str()?.to_string();
+        body.starts_with("This is v2").then_some(body)
+    })
+    .await;
+    assert!(answer.starts_with("This is v2 running in pod kubia-") && answer.ends_with('\n'), "{answer}");
 
     // Deleting the Deployment takes its ReplicaSets and pods along.
     let (code, _) = lab

@@ -165,16 +165,38 @@ async fn deployments_roll_forward_and_back() {
         assert_eq!(revisions(cluster.kubectl(&["rollout", "history", "deployment/web"]).await.ok()), ["2", "3"]);
         // `kubectl debug` reads the pods' (defaulted, empty) securityContext and adds an
         // ephemeral container. Pods count their spec's changes (Kubernetes 1.35), that one
-        // included; the kubelet reports what it acted on (it started the debug container), and
-        // it does not restart a container for a new image.
+        // included; the kubelet reports what it acted on (it started the debug container).
         let pod =
             cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}"]).await.ok();
         let generations = ["get", "pod", &pod, "-o", "jsonpath={.metadata.generation} {.status.observedGeneration}"];
         assert_eq!(cluster.kubectl(&generations).await.ok(), "1 1");
         cluster.kubectl(&["debug", &pod, "--image=busybox", "--", "true"]).await.ok();
         cluster.until(&generations, WITHIN, "the debug container started", |out| out == "2 2").await;
+
+        // A new image in the pod itself: the kubelet kills the container ("definition changed")
+        // and starts the new image's, which counts a restart and answers as v2 does.
         cluster.kubectl(&["set", "image", &format!("pod/{pod}"), "kubia=luksa/kubia:v2"]).await.ok();
-        cluster.until(&generations, WITHIN, "generation 3", |out| out == "3 2").await;
+        cluster.until(&generations, WITHIN, "generation 3 acted on", |out| out == "3 3").await;
+        let status = [
+            "get",
+            "pod",
+            &pod,
+            "-o",
+            "jsonpath={.status.containerStatuses[?(@.name==\"kubia\")].image} {.status.containerStatuses[?(@.name==\"kubia\")].restartCount}",
+        ];
+        cluster.until(&status, WITHIN, "the new image running", |out| out == "luksa/kubia:v2 1").await;
+        let url = "http://localhost:8080/";
+        let answer = cluster
+            .until(&["exec", &pod, "-c", "kubia", "--", "curl", "-s", url], WITHIN, "v2 answering", |out| {
+                out.starts_with("This is v2")
+            })
+            .await;
+        assert_eq!(answer, format!("This is v2 running in pod {pod}\n"));
+        let events =
+            cluster.kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={pod}")]).await.ok();
+        assert!(events.contains("Container kubia definition changed, will be restarted"), "{events}");
+        let previous = cluster.kubectl(&["logs", &pod, "-c", "kubia", "--previous"]).await.ok();
+        assert!(previous.contains("Kubia server starting..."), "{previous}");
         cluster.stop().await;
     }
 }
