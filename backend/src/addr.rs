@@ -21,6 +21,16 @@ impl Protocol {
     }
 }
 
+/// As Kubernetes writes it: `TCP`, `UDP`.
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        })
+    }
+}
+
 /// An address and port a service can be reached at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VirtualAddr {

@@ -370,7 +370,7 @@ async fn dial(
     addr: SocketAddrV4,
 ) -> Result<(TcpStream, Option<Hop>, Option<Trace>), DialError> {
     let how = match from {
-        From::Pod(sandbox) => Dial::from(sandbox.ip),
+        From::Pod(sandbox) => Dial::from(sandbox.pod_ip),
         From::Node { ip, .. } => Dial::from(*ip),
         // A cluster IP or pod IP means nothing on the host's network.
         From::Outside if !addr.ip().is_loopback() => return Err(DialError::Dropped),

@@ -2,7 +2,7 @@
 //! pods (ties broken at random), spreading a controller's pods over the nodes, among the nodes
 //! the pod fits: its `nodeSelector` and required node affinity match the node, and it tolerates
 //! the node's `NoSchedule` and `NoExecute` taints ([`fits`], which the DaemonSet controller
-//! uses too).
+//! uses too), and the host ports it asks for are free there.
 
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
@@ -142,6 +142,29 @@ pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
 
 impl std::error::Error for Unschedulable {}
 
+/// A host port a pod asks for: `(hostIP, protocol, hostPort)`, an unset address as `0.0.0.0`.
+type HostPort = (String, String, i32);
+
+/// The host ports of a pod's containers (a `hostNetwork` pod's are all its ports).
+fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    let spec = pod.spec.iter();
+    let containers = spec.flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
+    let ports = containers.flat_map(|c| c.ports.iter().flatten());
+    ports
+        .filter(|p| p.host_port.unwrap_or(0) > 0)
+        .map(|p| {
+            let ip = p.host_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into());
+            (ip, p.protocol.clone().unwrap_or_else(|| "TCP".into()), p.host_port.unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Whether two host ports clash, as the scheduler's NodePorts filter sees it: the same port and
+/// protocol on the same address, or on all addresses.
+fn clash(a: &HostPort, b: &HostPort) -> bool {
+    a.2 == b.2 && a.1 == b.1 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
+}
+
 /// The nodes with the fewest pods among those that can take `pod`, or the scheduler's
 /// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`).
 pub fn least_loaded<'a, 'p>(
@@ -151,11 +174,21 @@ pub fn least_loaded<'a, 'p>(
 ) -> Result<Vec<&'a str>, Unschedulable> {
     let mut load: BTreeMap<&str, usize> =
         nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
-    for pod in pods {
-        if let Some(n) = node_name(pod).and_then(|n| load.get_mut(n)) {
+    let wanted = host_ports(pod);
+    let mut taken: BTreeMap<&str, Vec<HostPort>> = BTreeMap::new();
+    for other in pods {
+        let Some(node) = node_name(other) else { continue };
+        if let Some(n) = load.get_mut(node) {
             *n += 1;
         }
+        if !wanted.is_empty() && !svclab_shared::pod::is_finished(other) {
+            taken.entry(node).or_default().extend(host_ports(other));
+        }
     }
+    let ports_free = |node: &str| {
+        let used = taken.get(node).map(Vec::as_slice).unwrap_or_default();
+        !wanted.iter().any(|w| used.iter().any(|u| clash(w, u)))
+    };
     let mut why = Unschedulable { nodes: nodes.len(), ..Default::default() };
     let mut candidates = Vec::new();
     for node in nodes {
@@ -166,6 +199,8 @@ pub fn least_loaded<'a, 'p>(
             Some(reason)
         } else if load[name] >= pod_capacity(node) {
             Some("Too many pods".to_string())
+        } else if !ports_free(name) {
+            Some("node(s) didn't have free ports for the requested pod ports".to_string())
         } else {
             None
         };
@@ -257,6 +292,31 @@ mod tests {
         assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
         let err = least_loaded(&pod, &[node("node-3", false)], &[]).unwrap_err().to_string();
         assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
+    }
+
+    #[test]
+    fn host_ports_are_taken_once_per_node() {
+        let with_port = |node: Option<&str>, ip: Option<&str>, port: i32| {
+            let mut pod: Pod = serde_json::from_value(serde_json::json!({"spec": {"containers": [{"name": "c",
+                "ports": [{"containerPort": 8080, "hostPort": port, "protocol": "TCP"}]}]}}))
+            .unwrap();
+            let spec = pod.spec.as_mut().unwrap();
+            spec.node_name = node.map(String::from);
+            spec.containers[0].ports.as_mut().unwrap()[0].host_ip = ip.map(String::from);
+            pod
+        };
+        let nodes = [node("node-1", true), node("node-2", true)];
+        let on_1 = with_port(Some("node-1"), None, 9000);
+        assert_eq!(least_loaded(&with_port(None, None, 9000), &nodes, [&on_1]).unwrap(), ["node-2"]);
+        // Another port, or the same on another address, is free.
+        assert_eq!(least_loaded(&with_port(None, None, 9001), &nodes, [&on_1]).unwrap(), ["node-2"]);
+        let on_1_addr = with_port(Some("node-1"), Some("127.0.0.1"), 9000);
+        let elsewhere = with_port(None, Some("127.0.0.2"), 9000);
+        assert_eq!(least_loaded(&elsewhere, &[node("node-1", true)], [&on_1_addr]).unwrap(), ["node-1"]);
+        let err = least_loaded(&with_port(None, None, 9000), &nodes, [&on_1, &with_port(Some("node-2"), None, 9000)])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.");
     }
 
     #[test]

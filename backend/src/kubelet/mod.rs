@@ -147,6 +147,28 @@ impl Kubelet {
         object.downcast::<Pod>().and_then(|p| p.spec.as_ref()?.node_name.as_deref()) == Some(self.node.as_str())
     }
 
+    /// Maps the pod's host ports on the node's address to its own, as the CNI portmap plugin
+    /// does when the sandbox's network is set up; each mapping ends with the sandbox.
+    fn map_host_ports(&self, sandbox: &PodSandbox, pod: &Pod) {
+        for (host_port, port, protocol) in sandbox.host_ports() {
+            let host = std::net::SocketAddrV4::new(self.node_ip, host_port);
+            let to = std::net::SocketAddrV4::new(sandbox.ip, port);
+            if let Err(e) = self.network.map_host_port(host, to, protocol, sandbox.cancelled(), &self.tracker) {
+                let msg = format!(
+                    "Failed to create pod sandbox: plugin type=\"portmap\" failed (add): cannot open hostport {host_port}/{protocol} on {}: {e}",
+                    self.node_ip
+                );
+                self.registry.record_event(
+                    &Object::Pod(pod.clone()),
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    &msg,
+                    "kubelet",
+                );
+            }
+        }
+    }
+
     fn stop(&mut self, sandbox: Arc<PodSandbox>) {
         sandbox.stop();
         self.network.detach_pod(sandbox.ip);
@@ -174,7 +196,7 @@ impl Kubelet {
         let sandbox = Arc::new(PodSandbox::new(
             pod,
             ip,
-            &self.node,
+            (&self.node, self.node_ip),
             env,
             self.network.clone(),
             self.up.clone(),
@@ -193,6 +215,7 @@ impl Kubelet {
             }
         }
         self.network.attach_pod(ip);
+        self.map_host_ports(&sandbox, pod);
         // Pending, ContainerCreating: the sandbox has its address, the containers start next.
         let mut creating = pod.clone();
         creating.status = Some(status::pod_status(pod, &sandbox, self.node_ip));
@@ -335,7 +358,7 @@ impl Reconciler for Kubelet {
                     sandbox.status_changed();
                 }
                 // The sandbox runs; if the status the API shows was overwritten, report it again.
-                if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.ip.to_string().as_str()) {
+                if pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) != Some(sandbox.pod_ip.to_string().as_str()) {
                     sandbox.status_changed();
                 }
                 Action::AwaitChange

@@ -4,6 +4,7 @@
 use super::config::{PodVolumes, Storage};
 use super::container::ContainerRuntime;
 use super::fs::Fs;
+use crate::addr::Protocol;
 use crate::network::Network;
 use crate::store::View;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -29,7 +30,12 @@ pub struct PodSandbox {
     pub namespace: String,
     pub name: String,
     pub hostname: String,
+    /// Its attachment to the virtual network, where its containers listen.
     pub ip: Ipv4Addr,
+    /// The address it reports (`status.podIP`) and sends from: `ip`, or its node's with
+    /// `hostNetwork` (whose ports the node maps to `ip`'s, see [`Self::host_ports`]).
+    pub pod_ip: Ipv4Addr,
+    pub host_network: bool,
     pub node: String,
     pub spec: k8s_openapi::api::core::v1::PodSpec,
     /// The pod's `metadata.generation` the kubelet acted on last (what it reports as observed):
@@ -61,7 +67,7 @@ impl PodSandbox {
     pub fn new(
         pod: &Pod,
         ip: Ipv4Addr,
-        node: &str,
+        (node, node_ip): (&str, Ipv4Addr),
         service_env: ServiceEnv,
         network: Network,
         kubelet_up: Arc<AtomicBool>,
@@ -69,12 +75,20 @@ impl PodSandbox {
     ) -> Self {
         let spec = pod.spec.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
+        let host_network = spec.host_network == Some(true);
+        // On its node's network a pod has the node's name and address.
+        let hostname = match host_network {
+            true => node.to_string(),
+            false => spec.hostname.clone().unwrap_or_else(|| name.clone()),
+        };
         PodSandbox {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            hostname: spec.hostname.clone().unwrap_or_else(|| name.clone()),
+            hostname,
             name,
             ip,
+            pod_ip: if host_network { node_ip } else { ip },
+            host_network,
             node: node.to_string(),
             containers: spec.containers.iter().cloned().map(|c| Arc::new(ContainerRuntime::new(c))).collect(),
             init_containers: spec
@@ -126,6 +140,26 @@ impl PodSandbox {
     /// The ephemeral containers started so far, in the order they were added.
     pub fn ephemeral(&self) -> Vec<Arc<ContainerRuntime>> {
         self.ephemeral.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The host ports its node maps to it: `(hostPort, containerPort, protocol)` of each
+    /// container port with one (all of a `hostNetwork` pod's).
+    pub fn host_ports(&self) -> Vec<(u16, u16, Protocol)> {
+        let containers = self.spec.containers.iter().chain(self.spec.init_containers.iter().flatten());
+        let ports = containers.flat_map(|c| c.ports.iter().flatten());
+        ports
+            .filter_map(|p| {
+                let host = u16::try_from(p.host_port.unwrap_or(0)).ok().filter(|h| *h > 0)?;
+                Some((host, u16::try_from(p.container_port).ok()?, Protocol::parse(p.protocol.as_deref())?))
+            })
+            .collect()
+    }
+
+    /// How the pod's processes dial `to`: from the address it reports, except its own localhost,
+    /// which is its containers' (under `hostNetwork` too: they listen on the node's).
+    pub fn dial_to(&self, to: Ipv4Addr) -> crate::network::Dial {
+        let from = if to == Ipv4Addr::LOCALHOST { self.ip } else { self.pod_ip };
+        crate::network::Dial::from(from)
     }
 
     /// The pod's generation the kubelet acted on last.
@@ -234,7 +268,10 @@ impl PodSandbox {
         let (mut servers, mut searches, mut options): ResolvConf =
             match self.spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
                 "None" => (vec![], vec![], vec![]),
+                // On the node's network, ClusterFirst falls back to the node's resolver (only
+                // ClusterFirstWithHostNet asks the cluster's).
                 "Default" => host_resolv_conf(),
+                "ClusterFirst" if self.host_network => host_resolv_conf(),
                 _ => (
                     vec![plan.dns_service_ip().to_string()],
                     vec![format!("{}.svc.{domain}", self.namespace), format!("svc.{domain}"), domain.clone()],
@@ -299,7 +336,7 @@ impl PodSandbox {
         };
         format!(
             "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n{}\t{names}\n",
-            self.ip
+            self.pod_ip
         )
     }
 }

@@ -152,8 +152,8 @@ pub(super) fn pod_status(pod: &Pod, sandbox: &PodSandbox, node_ip: Ipv4Addr) -> 
     PodStatus {
         observed_generation: generation,
         phase: Some(phase.into()),
-        pod_ip: Some(sandbox.ip.to_string()),
-        pod_ips: Some(vec![PodIP { ip: sandbox.ip.to_string() }]),
+        pod_ip: Some(sandbox.pod_ip.to_string()),
+        pod_ips: Some(vec![PodIP { ip: sandbox.pod_ip.to_string() }]),
         host_ip: Some(node_ip.to_string()),
         host_ips: Some(vec![HostIP { ip: node_ip.to_string() }]),
         start_time: old.start_time.or(Some(now.clone())),

@@ -105,7 +105,7 @@ async fn initialize(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
 async fn set_up_volumes(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
     loop {
         let pod = deps.current_pod();
-        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.ip, host_ip: deps.node_ip };
+        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.pod_ip, host_ip: deps.node_ip };
         match super::config::PodVolumes::set_up(&info, &deps.node, &deps.storage, &deps.lookup()) {
             Ok(volumes) => {
                 let _ = sandbox.volumes.set(volumes);
@@ -124,7 +124,7 @@ async fn set_up_volumes(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
 async fn resolve_environment(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime, deps: &Deps) -> Option<()> {
     loop {
         let pod = deps.current_pod();
-        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.ip, host_ip: deps.node_ip };
+        let info = super::config::PodInfo { pod: &pod, pod_ip: sandbox.pod_ip, host_ip: deps.node_ip };
         let service = sandbox.service_variables();
         match super::config::environment(&info, &container.definition().spec, &service, &deps.lookup()) {
             Ok(env) => {

@@ -7,6 +7,7 @@
 
 pub mod dialer;
 pub mod http;
+pub mod portmap;
 pub mod sockets;
 pub mod stream;
 pub mod trace;
@@ -100,6 +101,13 @@ impl AddressPlan {
     /// The node a pod address belongs to (`10.244.2.7` → `node-2`).
     pub fn node_of_pod(&self, ip: Ipv4Addr) -> Option<String> {
         self.is_pod_ip(ip).then(|| format!("node-{}", ip.octets()[2]))
+    }
+
+    /// The node an address is on: a pod's (`10.244.2.7` → `node-2`), or a node's own (a
+    /// host-network pod sends from it).
+    pub fn node_of(&self, ip: Ipv4Addr) -> Option<String> {
+        let index = u32::from(ip).checked_sub(u32::from(self.node_base)).filter(|i| (1..=255).contains(i));
+        self.node_of_pod(ip).or_else(|| index.map(|i| format!("node-{i}")))
     }
 
     pub fn is_service_ip(&self, ip: Ipv4Addr) -> bool {
@@ -342,11 +350,11 @@ impl Network {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A cluster without services: the network alone.
-    pub(super) struct NoServices;
+    pub(crate) struct NoServices;
 
     impl Router for NoServices {
         fn route(&self, _: Ipv4Addr, _: SocketAddrV4, _: Protocol) -> Result<(SocketAddrV4, Hop), DialError> {
@@ -362,6 +370,9 @@ mod tests {
         assert!(plan.is_pod_ip(Ipv4Addr::new(10, 244, 3, 7)));
         assert!(plan.is_service_ip(Ipv4Addr::new(10, 111, 255, 1)));
         assert!(!plan.is_service_ip(Ipv4Addr::new(10, 112, 0, 1)));
+        assert_eq!(plan.node_of(Ipv4Addr::new(10, 244, 3, 7)).as_deref(), Some("node-3"));
+        assert_eq!(plan.node_of(Ipv4Addr::new(127, 0, 1, 2)).as_deref(), Some("node-2"));
+        assert_eq!(plan.node_of(Ipv4Addr::new(127, 0, 0, 1)), None);
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Router for ServiceRouter {
         // Traffic from pods to an external IP takes the short cut to the service, as kube-proxy's
         // rules on every node take it.
         let route = table.cluster_ip(&addr).or_else(|| table.external_ip(&addr)).ok_or(DialError::Refused)?;
-        let client_node = self.plan.node_of_pod(from);
+        let client_node = self.plan.node_of(from);
         let entry = Entry::ClusterIp { client_node: client_node.as_deref() };
         let route = route.pick(entry, from, &self.affinity, table.zones()).map_err(|e| match e {
             NoRoute::NoEndpoints => DialError::Refused,

@@ -22,10 +22,15 @@ async fn curl(args: &[&str]) -> Result<String, String> {
 
 /// curl until kubia answers.
 async fn answered(args: &[&str]) -> String {
+    answered_with(args, "You've hit kubia-").await
+}
+
+/// curl until the body starts with `want`.
+async fn answered_with(args: &[&str], want: &str) -> String {
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         match curl(args).await {
-            Ok(body) if body.starts_with("You've hit kubia-") => return body,
+            Ok(body) if body.starts_with(want) => return body,
             other => assert!(tokio::time::Instant::now() < deadline, "curl {args:?}: {other:?}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -158,6 +163,107 @@ async fn external_ips_take_traffic_to_the_service_port() {
             let answer = cluster.until(&from_pod, WITHIN, "a pod reaches the external IP", |out| !out.is_empty()).await;
             assert!(answer.starts_with("You've hit kubia-"), "{ip}: {answer}");
         }
+        cluster.stop().await;
+    }
+}
+
+const HOST_NETWORK: &str = "apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: hostnet}
+spec:
+  selector: {matchLabels: {app: hostnet}}
+  template:
+    metadata: {labels: {app: hostnet}}
+    spec:
+      hostNetwork: true
+      containers:
+      - {name: kubia, image: luksa/kubia, ports: [{containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hostnet}
+spec:
+  selector: {app: hostnet}
+  ports: [{port: 80, targetPort: 8080}]
+";
+
+/// A pod on node-1 whose port 8080 is the node's port 9000.
+fn host_port_pod(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeSelector: {{kubernetes.io/hostname: node-1}}\n  containers:\n  - {{name: kubia, image: luksa/kubia, ports: [{{containerPort: 8080, hostPort: 9000}}]}}\n"
+    )
+}
+
+/// Pods on their node's network (`hostNetwork`, a DaemonSet's, as node agents run) have the
+/// node's address and name, their ports are the node's, and a service over them names the
+/// nodes; a `hostPort` maps one port of the node to a pod, and the scheduler gives each node's
+/// port to one pod at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_network_pods_and_host_ports_are_their_nodes() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let manifests = cluster.file("hostnet.yaml", HOST_NETWORK);
+        cluster.kubectl(&["apply", "-f", manifests.to_str().unwrap()]).await.ok();
+        cluster.kubectl(&["rollout", "status", "daemonset/hostnet", "--timeout=30s"]).await.ok();
+        let ips = [
+            "get",
+            "pods",
+            "-l",
+            "app=hostnet",
+            "-o",
+            "jsonpath={range .items[*]}{.status.podIP}={.status.hostIP} {.spec.containers[0].ports[0].hostPort}{\"\\n\"}{end}",
+        ];
+        let listed = cluster.kubectl(&ips).await.ok();
+        let nodes: Vec<&str> = listed.lines().map(|l| l.split('=').next().unwrap()).collect();
+        assert_eq!(nodes.len(), 3, "{listed}");
+        for line in listed.lines() {
+            let (pod_ip, rest) = line.split_once('=').unwrap();
+            assert_eq!(rest, format!("{pod_ip} 8080"), "a host network pod has its node's address: {listed}");
+        }
+        // Its port is the node's, from the host; it answers with the node's name.
+        let answer = answered_with(&[&format!("http://{}:8080/", nodes[0])], "You've hit node-").await;
+        assert!(answer.starts_with("You've hit node-"), "{answer}");
+        // The service's endpoints are the nodes; a pod reaches them through it.
+        let endpoints = ["get", "endpoints", "hostnet", "-o", "jsonpath={.subsets[0].addresses[*].ip}"];
+        let named = cluster.until(&endpoints, WITHIN, "three endpoints", |out| out.split(' ').count() == 3).await;
+        let mut named: Vec<&str> = named.split(' ').collect();
+        let mut expected = nodes.clone();
+        named.sort();
+        expected.sort();
+        assert_eq!(named, expected);
+        cluster.kubectl(&["run", "client", "--image=busybox", "--", "sleep", "3600"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/client", "--timeout=30s"]).await.ok();
+        let through = ["exec", "client", "--", "wget", "-qO-", "http://hostnet"];
+        let answer = cluster.until(&through, WITHIN, "the service answers", |out| !out.is_empty()).await;
+        assert!(answer.starts_with("You've hit node-"), "{answer}");
+
+        // A host port: the pod keeps its own address; node-1's port 9000 is its 8080.
+        let first = cluster.file("hp-1.yaml", &host_port_pod("hp-1"));
+        cluster.kubectl(&["apply", "-f", first.to_str().unwrap()]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/hp-1", "--timeout=30s"]).await.ok();
+        let pod_ip = cluster.kubectl(&["get", "pod", "hp-1", "-o", "jsonpath={.status.podIP}"]).await.ok();
+        assert!(pod_ip.starts_with("10.244.1."), "{pod_ip}");
+        let node_1 = cluster
+            .kubectl(&[
+                "get",
+                "node",
+                "node-1",
+                "-o",
+                "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+            ])
+            .await
+            .ok();
+        let url = format!("http://{node_1}:9000/");
+        assert_eq!(answered_with(&[&url], "You've hit hp-1").await, "You've hit hp-1\n");
+        // A second pod asking for node-1's port 9000 waits until the first is gone.
+        let second = cluster.file("hp-2.yaml", &host_port_pod("hp-2"));
+        cluster.kubectl(&["apply", "-f", second.to_str().unwrap()]).await.ok();
+        let events = ["get", "events", "--field-selector", "involvedObject.name=hp-2,reason=FailedScheduling"];
+        let why = cluster.until(&events, WITHIN, "the scheduler's reason", |out| out.contains("free ports")).await;
+        assert!(why.contains("1 node(s) didn't have free ports for the requested pod ports"), "{why}");
+        cluster.kubectl(&["delete", "pod", "hp-1", "--grace-period=1"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/hp-2", "--timeout=30s"]).await.ok();
+        assert_eq!(answered_with(&[&url], "You've hit hp-2").await, "You've hit hp-2\n");
         cluster.stop().await;
     }
 }

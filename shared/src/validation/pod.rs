@@ -11,12 +11,38 @@ const DNS_POLICIES: &[&str] = &["ClusterFirst", "ClusterFirstWithHostNet", "Defa
 
 pub(super) fn validate_pod(pod: &Pod) -> Vec<FieldError> {
     match &pod.spec {
-        Some(spec) => validate_pod_spec(spec, "spec"),
+        Some(spec) => validate_spec(spec, "spec", true),
         None => vec![FieldError::required("spec", "")],
     }
 }
 
+/// A `hostNetwork` pod's ports are its node's: a `hostPort` must be its `containerPort` (in a
+/// template it may be left unset, for the pod's defaults to fill in).
+fn validate_host_network(spec: &PodSpec, at: &str, is_pod: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if spec.host_network != Some(true) {
+        return errs;
+    }
+    let init = spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (format!("{at}.initContainers[{i}]"), c));
+    let regular = spec.containers.iter().enumerate().map(|(i, c)| (format!("{at}.containers[{i}]"), c));
+    for (path, c) in init.chain(regular) {
+        for (j, port) in c.ports.iter().flatten().enumerate() {
+            let host = port.host_port.unwrap_or(0);
+            if (is_pod || host != 0) && host != port.container_port {
+                let msg = "must match `containerPort` when `hostNetwork` is true";
+                errs.push(FieldError::invalid(format!("{path}.ports[{j}].hostPort"), host.to_string(), msg));
+            }
+        }
+    }
+    errs
+}
+
+/// A pod template's spec.
 pub(super) fn validate_pod_spec(spec: &PodSpec, at: &str) -> Vec<FieldError> {
+    validate_spec(spec, at, false)
+}
+
+fn validate_spec(spec: &PodSpec, at: &str, is_pod: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let volumes = validate_volumes(spec, at, &mut errs);
     if spec.containers.is_empty() {
@@ -36,6 +62,7 @@ pub(super) fn validate_pod_spec(spec: &PodSpec, at: &str) -> Vec<FieldError> {
     if !DNS_POLICIES.contains(&dns) {
         errs.push(FieldError::not_supported(format!("{at}.dnsPolicy"), dns, DNS_POLICIES));
     }
+    errs.extend(validate_host_network(spec, at, is_pod));
     errs
 }
 

@@ -428,6 +428,32 @@ fn containers_mount_declared_volumes_with_sane_ports_env_and_resources() {
 }
 
 #[test]
+fn a_host_network_pods_ports_are_its_nodes() {
+    let pod = |ports: serde_json::Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"hostNetwork": true, "containers": [{"name": "web", "image": "luksa/kubia", "ports": ports}]}})
+    };
+    assert!(errors(pod(json!([{"containerPort": 8080, "hostPort": 8080}]))).is_empty());
+    assert_eq!(
+        errors(pod(json!([{"containerPort": 8080, "hostPort": 9000}]))),
+        [
+            "spec.containers[0].ports[0].hostPort: Invalid value: 9000: must match `containerPort` when `hostNetwork` is true"
+        ]
+    );
+    // A template may leave it unset: its pods' defaults fill it in.
+    let template = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}},
+            "spec": {"hostNetwork": true, "containers": [{"name": "web", "image": "luksa/kubia",
+                "ports": [{"containerPort": 8080}, {"containerPort": 8081, "hostPort": 9001}]}]}}}});
+    assert_eq!(
+        errors(template),
+        [
+            "spec.template.spec.containers[0].ports[1].hostPort: Invalid value: 9001: must match `containerPort` when `hostNetwork` is true"
+        ]
+    );
+}
+
+#[test]
 fn a_statefulset_mounts_its_claims_and_workload_selectors_cannot_change() {
     let object = |v: serde_json::Value| Object::from_value(v).unwrap();
     let sts = |selector: serde_json::Value, service: &str| {

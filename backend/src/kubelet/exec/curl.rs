@@ -3,7 +3,7 @@
 
 use super::{Ctx, Output};
 use crate::network::http::{self, Request};
-use crate::network::{Dial, DialError, To};
+use crate::network::{DialError, To};
 use bytes::Bytes;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -176,7 +176,7 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     }
     let work = async {
         let conn =
-            ctx.sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, target.port)), Dial::from(ctx.sandbox.ip)).await;
+            ctx.sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, target.port)), ctx.sandbox.dial_to(ip)).await;
         let conn = match conn {
             Ok(c) => c,
             // A Local traffic policy dropped it: curl waits until its time runs out.

@@ -5,7 +5,7 @@
 
 use super::{Ctx, Output};
 use crate::kubelet::grpc::{self, CheckError};
-use crate::network::{Dial, To};
+use crate::network::To;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -68,7 +68,7 @@ async fn check(
     connect: Duration,
     rpc: Duration,
 ) -> Result<ServingStatus, (bool, CheckError)> {
-    let dial = ctx.sandbox.network.dial(To::Cluster(addr), Dial::from(ctx.sandbox.ip));
+    let dial = ctx.sandbox.network.dial(To::Cluster(addr), ctx.sandbox.dial_to(*addr.ip()));
     let conn = match tokio::time::timeout(connect, dial).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err((true, CheckError::Connect(e.to_string()))),

@@ -51,7 +51,7 @@ pub(super) async fn sleep(_ctx: &mut Ctx, args: &[String]) -> Output {
 
 pub(super) fn hostname(ctx: &Ctx, args: &[String]) -> Output {
     match args.first().map(String::as_str) {
-        Some("-i") => Output::ok(format!("{}\n", ctx.sandbox.ip)),
+        Some("-i") => Output::ok(format!("{}\n", ctx.sandbox.pod_ip)),
         _ => Output::ok(format!("{}\n", ctx.sandbox.hostname)),
     }
 }

@@ -3,7 +3,7 @@
 //! the search domains before or after the name itself as `ndots` says.
 
 use super::Ctx;
-use crate::network::{Dial, DialError, To};
+use crate::network::{DialError, To};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -135,13 +135,13 @@ async fn exchange_once(
     let decode =
         |raw: Vec<u8>| Message::from_vec(&raw).map_err(|e| DialError::Io(std::io::Error::other(e.to_string())));
     if !tcp {
-        let reply = decode(network.exchange(server, ctx.sandbox.ip, &bytes, timeout).await?)?;
+        let reply = decode(network.exchange(server, ctx.sandbox.pod_ip, &bytes, timeout).await?)?;
         if !reply.metadata.truncation {
             return Ok(Exchange { reply, took: started.elapsed(), server });
         }
     }
     let work = async {
-        let mut conn = network.dial(To::Cluster(server), Dial::from(ctx.sandbox.ip)).await?;
+        let mut conn = network.dial(To::Cluster(server), ctx.sandbox.dial_to(*server.ip())).await?;
         crate::dns::client::exchange_stream(&mut conn.stream, &bytes).await.map_err(DialError::from)
     };
     let raw = tokio::time::timeout(timeout, work).await.map_err(|_| DialError::Dropped)??;

@@ -19,6 +19,7 @@ pub(super) fn apply(object: &mut Object) {
             let spec = pod.spec.get_or_insert_with(Default::default);
             pod_spec(spec);
             default_tolerations(spec);
+            host_network_ports(spec);
             let status = pod.status.get_or_insert_with(PodStatus::default);
             status.phase.get_or_insert_with(|| "Pending".into());
             status.qos_class.get_or_insert_with(|| "BestEffort".into());
@@ -200,6 +201,21 @@ fn job_spec(job: &mut k8s_openapi::api::batch::v1::Job) {
         spec.selector = Some(LabelSelector { match_labels: Some(selector), match_expressions: None });
     }
     pod_spec(spec.template.spec.get_or_insert_with(Default::default));
+}
+
+/// A `hostNetwork` pod's container ports are ports of its node: each `hostPort` left unset is
+/// the `containerPort` (for pods only; templates are left as written, as since Kubernetes 1.28).
+fn host_network_ports(spec: &mut PodSpec) {
+    if spec.host_network != Some(true) {
+        return;
+    }
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        for p in c.ports.iter_mut().flatten() {
+            if p.host_port.unwrap_or(0) == 0 {
+                p.host_port = Some(p.container_port);
+            }
+        }
+    }
 }
 
 /// A claim's volume mode (a filesystem unless it asks for a block device).
