@@ -61,8 +61,13 @@ struct Arrival<'a> {
 /// Where UDP arrives from outside: a node port on one node, or a load-balancer address.
 #[derive(Clone, Copy, Debug)]
 enum UdpFront {
-    NodePort { node: usize, port: u16 },
+    NodePort {
+        node: usize,
+        port: u16,
+    },
     LoadBalancer(SocketAddrV4),
+    /// An external IP on `127.0.0.0/8`, taken by the first node.
+    ExternalIp(SocketAddrV4),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +89,7 @@ enum Key {
     /// An external IP the host can listen on (`127.0.0.0/8`), which the network routes to the
     /// first node.
     ExternalIp(SocketAddrV4),
+    UdpExternalIp(SocketAddrV4),
 }
 
 /// What the connections one accept loop takes need.
@@ -183,8 +189,13 @@ impl Listeners {
         }
         for addr in table.external_ip_keys() {
             let route = table.external_ip(&addr).expect("listed");
-            if addr.ip.is_loopback() && addr.protocol == Protocol::Tcp && route.has_endpoints() {
-                wanted.insert(Key::ExternalIp(SocketAddrV4::new(addr.ip, addr.port)), route.clone());
+            if addr.ip.is_loopback() && route.has_endpoints() {
+                let at = SocketAddrV4::new(addr.ip, addr.port);
+                let key = match addr.protocol {
+                    Protocol::Tcp => Key::ExternalIp(at),
+                    Protocol::Udp => Key::UdpExternalIp(at),
+                };
+                wanted.insert(key, route.clone());
             }
         }
         wanted
@@ -211,6 +222,7 @@ impl Listeners {
                 ("FailedToListen", format!("can't open port \"{}:{port}/udp\": {error}", self.nodes[node].ip))
             }
             Key::ExternalIp(addr) => ("FailedToListen", format!("can't open port \"{addr}/tcp\": {error}")),
+            Key::UdpExternalIp(addr) => ("FailedToListen", format!("can't open port \"{addr}/udp\": {error}")),
         };
         tracing::warn!(service = %route.service, "{message}");
         self.registry.record_event(&svc, "Warning", reason, &message, "service-proxy");
@@ -245,6 +257,7 @@ impl Listeners {
                 return self.start_udp(UdpFront::NodePort { node, port }, affinity).await;
             }
             Key::UdpLoadBalancer(addr) => return self.start_udp(UdpFront::LoadBalancer(addr), affinity).await,
+            Key::UdpExternalIp(addr) => return self.start_udp(UdpFront::ExternalIp(addr), affinity).await,
         };
         let listeners = sockets::tcp_std(SocketAddr::V4(addr), workers.len())?;
         let stop = self.cancel.child_token();
@@ -313,7 +326,7 @@ impl Listeners {
                             Key::HealthCheck { node, port } => {
                                 Box::pin(this.health_check(inbound.into_tokio()?, node, port)).await
                             }
-                            Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) => {
+                            Key::UdpNodePort { .. } | Key::UdpLoadBalancer(_) | Key::UdpExternalIp(_) => {
                                 unreachable!("UDP has its own loop")
                             }
                         }

@@ -304,6 +304,15 @@ async fn udp_node_ports_and_load_balancers_carry_datagrams_both_ways() {
     assert_eq!(hostname, "netexec");
     let client = ask(lb, "clientip").await.unwrap();
     assert!(!client.starts_with("127.0.0.1:"), "the pod sees a node, not the host: {client}");
+    // An external IP the host can reach (on loopback, beside this lab's nodes) takes UDP too.
+    let external = format!("{}.200", node_ip.rsplit_once('.').unwrap().0);
+    let patch = format!(r#"{{"spec":{{"externalIPs":["{external}"]}}}}"#);
+    let path = "/api/v1/namespaces/default/services/udp";
+    let (code, body) = lab.send(reqwest::Method::PATCH, path, "application/merge-patch+json", patch).await;
+    assert_eq!(code, 200, "{body}");
+    let at = (external.as_str(), 53);
+    let hostname = eventually(PATIENCE, "a UDP answer at the external IP", || ask(at, "hostname")).await;
+    assert_eq!(hostname, "netexec");
     lab.app.shutdown().await;
 }
 

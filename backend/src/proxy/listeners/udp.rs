@@ -1,6 +1,6 @@
-//! The proxy's UDP fronts (node ports and load-balancer addresses): each client gets a flow to
-//! one endpoint (for a load balancer, to one healthy node's node port), and replies come back
-//! from the address the client sent to.
+//! The proxy's UDP fronts (node ports, load-balancer addresses and external IPs on loopback):
+//! each client gets a flow to one endpoint (for a load balancer, to one healthy node's node
+//! port), and replies come back from the address the client sent to.
 
 use super::*;
 
@@ -44,7 +44,7 @@ impl Listeners {
     fn udp_address(&self, front: UdpFront) -> SocketAddrV4 {
         match front {
             UdpFront::NodePort { node, port } => SocketAddrV4::new(self.nodes[node].ip, port),
-            UdpFront::LoadBalancer(addr) => addr,
+            UdpFront::LoadBalancer(addr) | UdpFront::ExternalIp(addr) => addr,
         }
     }
 
@@ -52,14 +52,19 @@ impl Listeners {
     fn udp_target(&self, front: UdpFront, client: SocketAddr, affinity: &Affinity) -> Option<(SocketAddr, Ipv4Addr)> {
         let table = self.router.table();
         let source = self.network.source_of(client, SocketAddr::V4(self.udp_address(front)));
+        // Arriving at a node: an endpoint chosen under the external traffic policy.
+        let at_node = |route: &Arc<ServicePortRoute>, node: usize| {
+            let node = &self.nodes[node];
+            let chosen = route.pick(Entry::External { node: &node.name }, source, affinity, table.zones()).ok()?;
+            let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
+            let real = self.network.resolve(backend, Protocol::Udp).ok()?;
+            Some((real, if route.external_local { source } else { node.ip }))
+        };
         match front {
-            UdpFront::NodePort { node, port } => {
-                let route = table.node_port(port, Protocol::Udp)?;
-                let node = &self.nodes[node];
-                let chosen = route.pick(Entry::External { node: &node.name }, source, affinity, table.zones()).ok()?;
-                let backend = SocketAddrV4::new(chosen.backend.ip, chosen.backend.port);
-                let real = self.network.resolve(backend, Protocol::Udp).ok()?;
-                Some((real, if route.external_local { source } else { node.ip }))
+            UdpFront::NodePort { node, port } => at_node(table.node_port(port, Protocol::Udp)?, node),
+            UdpFront::ExternalIp(addr) => {
+                let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Udp };
+                at_node(table.external_ip(&key)?, 0)
             }
             UdpFront::LoadBalancer(addr) => {
                 let key = VirtualAddr { ip: *addr.ip(), port: addr.port(), protocol: Protocol::Udp };
