@@ -271,7 +271,9 @@ async fn scale() -> Result<String> {
     }
     let memory = rss_mib() - before;
     let heap = heap_mib();
-    eprintln!("{SCALE_SERVICES} services × {SCALE_ENDPOINTS} endpoints programmed in {setup:.1?}, {memory:.0} MiB ({heap:.0} MiB heap)");
+    eprintln!(
+        "{SCALE_SERVICES} services × {SCALE_ENDPOINTS} endpoints programmed in {setup:.1?}, {memory:.0} MiB ({heap:.0} MiB heap)"
+    );
 
     let mut ms = Vec::with_capacity(SCALE_MEASURED);
     for n in 0..SCALE_MEASURED {

@@ -148,24 +148,32 @@ impl Kubelet {
     }
 
     /// Maps the pod's host ports on the node's address to its own, as the CNI portmap plugin
-    /// does when the sandbox's network is set up; each mapping ends with the sandbox.
+    /// does when the sandbox's network is set up; each mapping ends with the sandbox. A port
+    /// still held (by a pod just stopped on this node, or something else on the machine) is
+    /// tried again every half second, with one `FailedCreatePodSandBox` event saying why.
     fn map_host_ports(&self, sandbox: &PodSandbox, pod: &Pod) {
         for (host_port, port, protocol) in sandbox.host_ports() {
             let host = std::net::SocketAddrV4::new(self.node_ip, host_port);
             let to = std::net::SocketAddrV4::new(sandbox.ip, port);
-            if let Err(e) = self.network.map_host_port(host, to, protocol, sandbox.cancelled(), &self.tracker) {
-                let msg = format!(
-                    "Failed to create pod sandbox: plugin type=\"portmap\" failed (add): cannot open hostport {host_port}/{protocol} on {}: {e}",
-                    self.node_ip
-                );
-                self.registry.record_event(
-                    &Object::Pod(pod.clone()),
-                    "Warning",
-                    "FailedCreatePodSandBox",
-                    &msg,
-                    "kubelet",
-                );
-            }
+            let (network, registry, stop) = (self.network.clone(), self.registry.clone(), sandbox.cancelled());
+            let (tracker, object) = (self.tracker.clone(), Object::Pod(pod.clone()));
+            self.tracker.spawn(async move {
+                let mut reported = false;
+                while let Err(e) = network.map_host_port(host, to, protocol, stop.clone(), &tracker) {
+                    if !reported {
+                        let msg = format!(
+                            "Failed to create pod sandbox: plugin type=\"portmap\" failed (add): cannot open hostport {host_port}/{protocol} on {}: {e}",
+                            host.ip()
+                        );
+                        registry.record_event(&object, "Warning", "FailedCreatePodSandBox", &msg, "kubelet");
+                        reported = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            });
         }
     }
 

@@ -267,6 +267,13 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let out = lab.exec(&pod, &["sh", "-xc", "N=2; echo \"$N words\" 2>&1 | wc -l"]).await;
     assert_eq!(out["stdout"], "1\n", "the trace is the shell's, not piped: {out}");
     assert_eq!(out["stderr"], "+ N=2\n+ echo '2 words'\n+ wc -l\n", "{out}");
+    // Arithmetic, as the logging docs' counter pod counts; expr; an error ends the shell.
+    let counter = "i=0; while [ $i -lt 3 ]; do echo \"$i: tick\"; i=$((i+1)); done; echo $((i * 2 + 1)) $(expr $i + 1)";
+    let out = sh(counter).await;
+    assert_eq!(out["stdout"], "0: tick\n1: tick\n2: tick\n7 4\n", "{out}");
+    let out = sh("echo before; echo $((1 / 0)); echo after").await;
+    assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("before\n"), Some(2)), "{out}");
+    assert_eq!(out["stderr"], "sh: divide by zero\n", "{out}");
     // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
     let out = lab
         .exec(&pod, &["env", "GREETING=hi", "sh", "-c", "echo $GREETING; seq 2 4 | awk '/3|4/{print NR, $1}'"])

@@ -7,6 +7,7 @@ mod archive;
 mod awk;
 mod curl;
 mod dnstools;
+mod expr;
 mod files;
 mod grpc;
 pub mod interactive;
@@ -202,6 +203,23 @@ impl Ctx {
         self.with_fs(|fs| fs.write(&path, data, append))
     }
 
+    /// The shell's `cd`: to the directory given, or `$HOME`.
+    fn cd(&mut self, args: &[String]) -> Output {
+        let target = args.first().cloned().or_else(|| self.var("HOME")).unwrap_or_else(|| "/".into());
+        let path = self.path(&target);
+        match self.with_fs(|fs| fs.stat(&path).map(|n| n.is_dir())) {
+            Some(true) => {
+                self.cwd = path.clone();
+                self.export("PWD", path);
+                Output::default()
+            }
+            Some(false) => Output::fail(2, format!("{}: cd: can't cd to {target}: Not a directory\n", self.shell_name)),
+            None => {
+                Output::fail(2, format!("{}: cd: can't cd to {target}: No such file or directory\n", self.shell_name))
+            }
+        }
+    }
+
     /// Runs one command (a builtin of the shell or a program), `argv[0]` resolved as `$PATH` would.
     pub async fn command(&mut self, argv: &[String], stdin: Vec<u8>) -> Output {
         let Some(program) = argv.first() else { return Output::default() };
@@ -209,24 +227,7 @@ impl Ctx {
         let args = &argv[1..];
         match name.as_str() {
             // Shell builtins.
-            "cd" => {
-                let target = args.first().cloned().or_else(|| self.var("HOME")).unwrap_or_else(|| "/".into());
-                let path = self.path(&target);
-                match self.with_fs(|fs| fs.stat(&path).map(|n| n.is_dir())) {
-                    Some(true) => {
-                        self.cwd = path.clone();
-                        self.export("PWD", path);
-                        Output::default()
-                    }
-                    Some(false) => {
-                        Output::fail(2, format!("{}: cd: can't cd to {target}: Not a directory\n", self.shell_name))
-                    }
-                    None => Output::fail(
-                        2,
-                        format!("{}: cd: can't cd to {target}: No such file or directory\n", self.shell_name),
-                    ),
-                }
-            }
+            "cd" => self.cd(args),
             "pwd" => Output::ok(format!("{}\n", self.cwd)),
             "export" => {
                 for arg in args {
@@ -265,6 +266,7 @@ impl Ctx {
                 Output::default()
             }
             "seq" => awk::seq(args),
+            "expr" => expr::expr(args),
             "awk" => awk::awk(self, args, stdin),
             ":" | "true" => Output::default(),
             "false" => Output::fail(1, ""),

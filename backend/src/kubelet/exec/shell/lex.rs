@@ -5,9 +5,25 @@
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Part {
     Lit(String),
-    Var { name: String, quoted: bool },
-    Default { name: String, colon: bool, default: String, quoted: bool },
-    Subst { script: String, quoted: bool },
+    Var {
+        name: String,
+        quoted: bool,
+    },
+    Default {
+        name: String,
+        colon: bool,
+        default: String,
+        quoted: bool,
+    },
+    Subst {
+        script: String,
+        quoted: bool,
+    },
+    /// `$((…))`: the expression's text, expanded and evaluated when the word is.
+    Arith {
+        expr: String,
+        quoted: bool,
+    },
 }
 
 pub(super) type Word = Vec<Part>;
@@ -70,6 +86,28 @@ pub enum SyntaxError {
     BadSubstitution(String),
     #[error("syntax error: unterminated quoted string")]
     UnterminatedQuote,
+}
+
+/// Where `$((…))` starting at `i` ends (the index of its last `)`): its two parentheses close
+/// together. `None` for anything else, such as `$( (cd /; ls) )`.
+fn arithmetic_end(chars: &[char], i: usize) -> Option<usize> {
+    if chars.get(i + 1..i + 3) != Some(&['(', '('][..]) {
+        return None;
+    }
+    let mut depth = 2;
+    for j in i + 3..chars.len() {
+        match chars[j] {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 1 {
+                    return (chars.get(j + 1) == Some(&')')).then_some(j + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Reads the `$NAME`, `${NAME}` and `$?` forms (`$(…)` is cut out by [`tokenize`]).
@@ -314,11 +352,16 @@ impl Scanner {
         }
     }
 
-    /// Reads `$…` at the current `$`: `$(…)` whole (its raw text is a script of its own), the
-    /// other forms through [`Lexer`].
+    /// Reads `$…` at the current `$`: `$((…))` and `$(…)` whole (the raw text of an expression,
+    /// or of a script of its own), the other forms through [`Lexer`].
     fn dollar(&mut self, quoted: bool) -> Result<Part, SyntaxError> {
         let chars = &self.chars;
         let i = self.i;
+        if let Some(end) = arithmetic_end(chars, i) {
+            let expr: String = chars[i + 3..end - 1].iter().collect();
+            self.i = end + 1;
+            return Ok(Part::Arith { expr, quoted });
+        }
         if chars.get(i + 1) == Some(&'(') {
             let mut depth = 0;
             for j in i + 1..chars.len() {

@@ -1,13 +1,14 @@
 //! `sh`: a small POSIX-style shell. The parser ([`syntax`], pure) turns a script into lists of
 //! pipelines of commands (simple ones, and `if`/`while`/`until`/`for`) with `;`, `&&`, `||`, `|`,
 //! `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, `&>`), quoting, `$VAR`/`${VAR}`/
-//! `${VAR:-default}`/`$?`/`$$` and `$(…)`; the runner here executes them with the built-in
+//! `${VAR:-default}`/`$?`/`$$`, `$(…)` and `$((…))` ([`arith`]); the runner here executes them with the built-in
 //! commands, keeping the working directory, variables and exit codes as a shell does.
 
 use super::{Ctx, Output};
 use std::future::Future;
 use std::pin::Pin;
 
+mod arith;
 mod lex;
 mod syntax;
 
@@ -20,6 +21,15 @@ const MAX_DEPTH: usize = 32;
 
 /// Where a redirected stream goes: a path, and whether to append.
 type FileTarget = (String, bool);
+
+impl arith::Vars for Ctx {
+    fn get(&self, name: &str) -> Option<String> {
+        self.var(name)
+    }
+    fn set(&mut self, name: &str, value: String) {
+        self.set_var(name, value);
+    }
+}
 
 /// What `sh -x` writes before a command: `+ echo 'two words'`.
 fn trace_line(assigns: &[(String, String)], argv: &[String]) -> String {
@@ -71,6 +81,7 @@ impl Ctx {
                     self.substitution_stderr.push_str(&out.stderr);
                     (out.stdout_text().trim_end_matches('\n').to_string(), *quoted)
                 }
+                Part::Arith { expr, quoted } => (Box::pin(self.arithmetic(expr)).await, *quoted),
             };
             if quoted {
                 current.push_str(&text);
@@ -96,6 +107,25 @@ impl Ctx {
             fields.push(current);
         }
         fields
+    }
+
+    /// `$((expr))`: the expression's parameters expanded, then evaluated. An error ends the
+    /// shell (code 2), as in a non-interactive ash, and says why on its standard error.
+    async fn arithmetic(&mut self, expr: &str) -> String {
+        let expanded = match lex::tokenize(&format!("\"{expr}\"")).ok().as_deref() {
+            Some([lex::Token::Word(word)]) => Some(self.expand_one(word).await),
+            _ => None,
+        };
+        let value = expanded.ok_or(arith::ArithError::Syntax).and_then(|e| arith::evaluate(&e, self));
+        match value {
+            Ok(n) => n.to_string(),
+            Err(e) => {
+                self.substitution_stderr.push_str(&format!("{}: {e}\n", self.shell_name));
+                self.exited = Some(2);
+                self.last_code = 2;
+                String::new()
+            }
+        }
     }
 
     async fn expand_one(&mut self, word: &Word) -> String {
@@ -275,6 +305,10 @@ impl Ctx {
         let mut assigns = Vec::new();
         for (name, value) in &command.assigns {
             assigns.push((name.clone(), self.expand_one(value).await));
+        }
+        if let Some(code) = self.exited {
+            // An expansion failed (`$((1/0))`): the command does not run.
+            return Output::fail(code, std::mem::take(&mut self.substitution_stderr));
         }
         let trace = self.xtrace.then(|| trace_line(&assigns, &argv));
         if argv.is_empty() {
