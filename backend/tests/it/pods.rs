@@ -274,6 +274,10 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let out = sh("echo before; echo $((1 / 0)); echo after").await;
     assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("before\n"), Some(2)), "{out}");
     assert_eq!(out["stderr"], "sh: divide by zero\n", "{out}");
+    // case, printf and date's formats, as entrypoint scripts use them.
+    let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
+    let out = sh(script).await;
+    assert_eq!(out["stdout"], "kubia-x2|007\nweb-0   |007\nno other\n5\n", "{out}");
     // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
     let out = lab
         .exec(&pod, &["env", "GREETING=hi", "sh", "-c", "echo $GREETING; seq 2 4 | awk '/3|4/{print NR, $1}'"])

@@ -9,6 +9,7 @@ mod curl;
 mod dnstools;
 mod expr;
 mod files;
+mod format;
 mod grpc;
 pub mod interactive;
 mod net;
@@ -290,7 +291,8 @@ impl Ctx {
             "whoami" => Output::ok("root\n"),
             "id" => Output::ok("uid=0(root) gid=0(root) groups=0(root)\n"),
             "uname" => uname(args),
-            "date" => Output::ok(format!("{}\n", jiff::Zoned::now().strftime("%a %b %e %H:%M:%S %Z %Y"))),
+            "date" => format::date(args),
+            "printf" => format::printf(args),
             "ps" => self.ps(),
             _ => {
                 let in_shell = self.shell_name_active();

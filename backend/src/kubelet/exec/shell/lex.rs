@@ -31,6 +31,8 @@ pub(super) type Word = Vec<Part>;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Op {
     Semi,
+    /// `;;`, which ends a `case` branch.
+    DoubleSemi,
     And,
     Or,
     Pipe,
@@ -211,6 +213,11 @@ impl Scanner {
             ' ' | '\t' => {
                 self.end_word();
                 self.i += 1;
+            }
+            ';' if self.peek(1) == Some(&';') => {
+                self.end_word();
+                self.tokens.push(Token::Op(Op::DoubleSemi));
+                self.i += 2;
             }
             '\n' | ';' => {
                 self.end_word();

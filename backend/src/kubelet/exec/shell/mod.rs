@@ -1,5 +1,5 @@
 //! `sh`: a small POSIX-style shell. The parser ([`syntax`], pure) turns a script into lists of
-//! pipelines of commands (simple ones, and `if`/`while`/`until`/`for`) with `;`, `&&`, `||`, `|`,
+//! pipelines of commands (simple ones, and `if`/`while`/`until`/`for`/`case`) with `;`, `&&`, `||`, `|`,
 //! `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, `&>`), quoting, `$VAR`/`${VAR}`/
 //! `${VAR:-default}`/`$?`/`$$`, `$(…)` and `$((…))` ([`arith`]); the runner here executes them with the built-in
 //! commands, keeping the working directory, variables and exit codes as a shell does.
@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 mod arith;
 mod lex;
+mod pattern;
 mod syntax;
 
 use lex::{Part, RedirKind, Word};
@@ -291,10 +292,44 @@ impl Ctx {
                         }
                     }
                 }
+                Command::Case { word, branches } => out = self.run_case(word, branches, stdin).await,
             }
             self.last_code = out.code;
             out
         })
+    }
+
+    /// `case`: the word expanded, then each branch's patterns in turn (expanded, quoted parts
+    /// matched as written); the first that matches runs its list. No match is success.
+    async fn run_case(&mut self, word: &Word, branches: &[(Vec<Word>, Script)], stdin: Vec<u8>) -> Output {
+        let subject = self.expand_one(word).await;
+        for (patterns, body) in branches {
+            for pattern in patterns {
+                let mut glob = String::new();
+                for part in pattern {
+                    let text = self.expand_one(&vec![part.clone()]).await;
+                    let quoted = matches!(
+                        part,
+                        Part::Var { quoted: true, .. }
+                            | Part::Default { quoted: true, .. }
+                            | Part::Subst { quoted: true, .. }
+                    );
+                    if quoted {
+                        // Quoted, the text is matched as it is.
+                        for c in text.chars() {
+                            glob.push('\\');
+                            glob.push(c);
+                        }
+                    } else {
+                        glob.push_str(&text);
+                    }
+                }
+                if pattern::matches(&glob, &subject) {
+                    return self.run_script(body, stdin).await;
+                }
+            }
+        }
+        Output::default()
     }
 
     async fn run_simple(&mut self, command: &Simple, stdin: Vec<u8>) -> Output {

@@ -37,6 +37,11 @@ pub(super) enum Command {
         words: Vec<Word>,
         body: Script,
     },
+    /// `case word in p1|p2) list ;; … esac`: the first branch with a matching pattern runs.
+    Case {
+        word: Word,
+        branches: Vec<(Vec<Word>, Script)>,
+    },
 }
 
 /// `a && b || c`: the first pipeline and the rest with whether each joins by `&&`.
@@ -58,6 +63,7 @@ pub(super) fn unexpected(token: Option<&Token>) -> SyntaxError {
         Some(Token::Op(Op::Or)) => "\"||\"".into(),
         Some(Token::Op(Op::Pipe)) => "\"|\"".into(),
         Some(Token::Op(Op::Bang)) => "\"!\"".into(),
+        Some(Token::Op(Op::DoubleSemi)) => "\";;\"".into(),
         Some(Token::Redir(_)) => "redirection".into(),
         Some(t @ Token::Word(_)) => match keyword(Some(t)) {
             Some(k) => format!("\"{k}\""),
@@ -76,7 +82,18 @@ pub(super) fn keyword(token: Option<&Token>) -> Option<&str> {
             [Part::Lit(l)]
                 if matches!(
                     l.as_str(),
-                    "if" | "then" | "elif" | "else" | "fi" | "while" | "until" | "do" | "done" | "for" | "in"
+                    "if" | "then"
+                        | "elif"
+                        | "else"
+                        | "fi"
+                        | "while"
+                        | "until"
+                        | "do"
+                        | "done"
+                        | "for"
+                        | "in"
+                        | "case"
+                        | "esac"
                 ) =>
             {
                 Some(l.as_str())
@@ -102,11 +119,11 @@ fn nesting(tokens: &[Token]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     for token in tokens {
         match keyword(Some(token)) {
-            Some("if" | "while" | "until" | "for") => {
+            Some("if" | "while" | "until" | "for" | "case") => {
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            Some("fi" | "done") => depth = depth.saturating_sub(1),
+            Some("fi" | "done" | "esac") => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
@@ -132,7 +149,9 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Synta
     let mut lists = Vec::new();
     loop {
         skip_separators(it);
-        if it.peek().is_none() || keyword(it.peek()).is_some_and(|k| stop.contains(&k)) {
+        // `;;` ends a `case` branch's list, wherever one is.
+        let branch_end = it.peek() == Some(&Token::Op(Op::DoubleSemi));
+        if it.peek().is_none() || branch_end || keyword(it.peek()).is_some_and(|k| stop.contains(&k)) {
             break;
         }
         let first = parse_pipeline(it)?;
@@ -145,7 +164,7 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Synta
         lists.push(AndOr { first, rest });
         let at_stop = keyword(it.peek()).is_some_and(|k| stop.contains(&k));
         match it.peek() {
-            None | Some(Token::Op(Op::Semi)) => {}
+            None | Some(Token::Op(Op::Semi | Op::DoubleSemi)) => {}
             _ if at_stop => {}
             other => return Err(unexpected(other)),
         }
@@ -196,6 +215,7 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Syn
             }
             Ok(Command::If { branches, otherwise })
         }
+        "case" => parse_case(it),
         "while" | "until" => {
             let cond = parse_list(it, &["do"])?;
             expect(it, "do")?;
@@ -231,6 +251,69 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Syn
     }
 }
 
+/// After `case`: the word, `in`, then branches of `|`-separated patterns closed by `)` (an
+/// opening `(` allowed), each list ended by `;;` or `esac`.
+fn parse_case(it: &mut Tokens) -> Result<Command, SyntaxError> {
+    let word = match it.next() {
+        Some(Token::Word(w)) => w,
+        other => return Err(unexpected(other.as_ref())),
+    };
+    skip_separators(it);
+    expect(it, "in")?;
+    let mut branches = Vec::new();
+    loop {
+        skip_separators(it);
+        if keyword(it.peek()) == Some("esac") {
+            it.next();
+            return Ok(Command::Case { word, branches });
+        }
+        let mut patterns = Vec::new();
+        loop {
+            let Some(Token::Word(mut pattern)) = it.next() else {
+                return Err(SyntaxError::Unexpected("\"newline\"".into()));
+            };
+            if patterns.is_empty()
+                && let Some(Part::Lit(l)) = pattern.first_mut()
+                && l.starts_with('(')
+            {
+                l.remove(0);
+            }
+            let closed = match pattern.last_mut() {
+                Some(Part::Lit(l)) if l.ends_with(')') => {
+                    l.pop();
+                    true
+                }
+                _ => false,
+            };
+            pattern.retain(|p| !matches!(p, Part::Lit(l) if l.is_empty()));
+            if !pattern.is_empty() {
+                patterns.push(pattern);
+            }
+            if closed {
+                break;
+            }
+            match it.next() {
+                Some(Token::Op(Op::Pipe)) => {}
+                Some(Token::Word(w)) if w == [Part::Lit(")".into())] => break,
+                other => return Err(unexpected(other.as_ref())),
+            }
+        }
+        let body = parse_list(it, &["esac"])?;
+        branches.push((patterns, body));
+        if it.peek() == Some(&Token::Op(Op::DoubleSemi)) {
+            it.next();
+        } else {
+            skip_separators(it);
+            if keyword(it.peek()) != Some("esac") {
+                return Err(match it.peek() {
+                    None => SyntaxError::Expecting("esac"),
+                    other => unexpected(other),
+                });
+            }
+        }
+    }
+}
+
 pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     let mut pipeline = Pipeline::default();
     if it.peek() == Some(&Token::Op(Op::Bang)) {
@@ -239,7 +322,7 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     }
     loop {
         match keyword(it.peek()) {
-            Some(k @ ("if" | "while" | "until" | "for")) => {
+            Some(k @ ("if" | "while" | "until" | "for" | "case")) => {
                 let k = k.to_string();
                 pipeline.commands.push(parse_compound(it, &k)?);
             }
@@ -371,5 +454,23 @@ mod tests {
         assert_eq!(parse("echo 'x").unwrap_err().to_string(), "syntax error: unterminated quoted string");
         assert_eq!(parse("a >").unwrap_err().to_string(), "syntax error: unexpected end of file");
         assert!(parse("# only a comment\n").unwrap().0.is_empty());
+        assert_eq!(parse("a ;; b").unwrap_err().to_string(), "syntax error: unexpected \";;\"");
+        assert_eq!(
+            parse("case x in a) b").unwrap_err().to_string(),
+            "syntax error: unexpected end of file (expecting \"esac\")"
+        );
+    }
+
+    #[test]
+    fn case_branches_parse() {
+        let script =
+            parse("case $x in\n  start|run) echo go ;;\n  (stop) echo halt; exit 1 ;;\n  *) echo what\nesac").unwrap();
+        let Command::Case { word, branches } = &script.0[0].first.commands[0] else { panic!("{script:?}") };
+        assert_eq!(word, &vec![Part::Var { name: "x".into(), quoted: false }]);
+        let patterns: Vec<Vec<Word>> = branches.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(patterns, [vec![lit("start"), lit("run")], vec![lit("stop")], vec![lit("*")]]);
+        assert_eq!(branches[1].1.0.len(), 2, "two commands in the second branch");
+        // The last branch may leave out its `;;`; an empty case is a case.
+        assert!(parse("case x in esac").is_ok());
     }
 }
