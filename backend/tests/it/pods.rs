@@ -274,6 +274,10 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let out = sh("echo before; echo $((1 / 0)); echo after").await;
     assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("before\n"), Some(2)), "{out}");
     assert_eq!(out["stderr"], "sh: divide by zero\n", "{out}");
+    // Positional parameters: `sh -c SCRIPT NAME ARG…`, "$@", shift and set --.
+    let script = "echo $0 $# $1; for a in \"$@\"; do echo \"[$a]\"; done; shift; echo $@; set -- x y z; echo $# ${3}";
+    let out = lab.exec(&pod, &["sh", "-c", script, "name", "one", "two words"]).await;
+    assert_eq!(out["stdout"], "name 2 one\n[one]\n[two words]\ntwo words\n3 z\n", "{out}");
     // case, printf and date's formats, as entrypoint scripts use them.
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;

@@ -68,6 +68,8 @@ pub struct Ctx {
     env: Vec<(String, String)>,
     /// Shell variables that are not exported.
     locals: Vec<(String, String)>,
+    /// The positional parameters, `$1`…: what follows `sh -c SCRIPT NAME`, or `set --` gave.
+    pub(crate) args: Vec<String>,
     pub last_code: i32,
     /// Set by `exit`: the shell stops with this code.
     pub exited: Option<i32>,
@@ -103,6 +105,7 @@ impl Ctx {
             cwd: "/".into(),
             env,
             locals: Vec::new(),
+            args: Vec::new(),
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
@@ -253,8 +256,21 @@ impl Ctx {
                 self.exited = Some(code);
                 Output { code, ..Default::default() }
             }
+            "shift" => {
+                let n = args.first().map_or(Some(1), |a| a.parse::<usize>().ok());
+                match n.filter(|n| *n <= self.args.len()) {
+                    Some(n) => {
+                        self.args.drain(..n);
+                        Output::default()
+                    }
+                    None => Output::fail(1, format!("{}: shift: can't shift that many\n", self.shell_name)),
+                }
+            }
             "set" => {
-                for arg in args {
+                if let Some(i) = args.iter().position(|a| a == "--") {
+                    self.args = args[i + 1..].to_vec();
+                }
+                for arg in args.iter().take_while(|a| *a != "--") {
                     let on = arg.starts_with('-');
                     for flag in arg.trim_start_matches(['-', '+']).chars() {
                         match flag {
@@ -321,6 +337,7 @@ impl Ctx {
             cwd: self.cwd.clone(),
             env: self.env.clone(),
             locals: vec![("0".into(), name.to_string())],
+            args: Vec::new(),
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),
@@ -348,6 +365,15 @@ impl Ctx {
             }
             args = &args[1..];
         }
+        // `sh -c SCRIPT NAME ARG…`: NAME is `$0`, the rest `$1`…; `sh FILE ARG…`: FILE is `$0`.
+        let (zero, positional) = match command_string {
+            true => (args.get(1), args.get(2..)),
+            false => (args.first().filter(|f| !f.starts_with('-')), args.get(1..)),
+        };
+        if let Some(zero) = zero {
+            child.set_var("0", zero.clone());
+        }
+        child.args = positional.unwrap_or_default().to_vec();
         let out = match (command_string, args.first().map(String::as_str)) {
             (true, Some(script)) => child.run_script_text(script, stdin).await,
             (true, None) => Output::fail(2, format!("{name}: -c requires an argument\n")),

@@ -137,12 +137,13 @@ impl Lexer<'_> {
                     let default = name[i + len..].to_string();
                     return Ok(Part::Default { name: name[..i].to_string(), colon, default, quoted });
                 }
-                if !is_name(&name) && !matches!(name.as_str(), "?" | "$" | "#") {
+                let positional = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
+                if !is_name(&name) && !positional && !matches!(name.as_str(), "?" | "$" | "#" | "@" | "*") {
                     return Err(SyntaxError::BadSubstitution(name.to_string()));
                 }
                 Ok(Part::Var { name, quoted })
             }
-            Some(c @ ('?' | '$' | '#')) => {
+            Some(c @ ('?' | '$' | '#' | '@' | '*' | '0'..='9')) => {
                 self.chars.next();
                 Ok(Part::Var { name: c.to_string(), quoted })
             }

@@ -48,7 +48,13 @@ impl Ctx {
         match name {
             "?" => self.last_code.to_string(),
             "$" => "1".into(),
-            "#" => "0".into(),
+            "#" => self.args.len().to_string(),
+            "@" | "*" => self.args.join(" "),
+            "0" => self.var(name).unwrap_or_default(),
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+                let n: usize = name.parse().unwrap_or(0);
+                self.args.get(n.wrapping_sub(1)).cloned().unwrap_or_default()
+            }
             _ => self.var(name).unwrap_or_default(),
         }
     }
@@ -63,6 +69,17 @@ impl Ctx {
                 Part::Lit(l) => {
                     current.push_str(l);
                     has_content = true;
+                    continue;
+                }
+                Part::Var { name, quoted: true } if name == "@" => {
+                    // "$@": each parameter a field of its own (none when there are none).
+                    for (i, arg) in self.args.iter().enumerate() {
+                        if i > 0 {
+                            fields.push(std::mem::take(&mut current));
+                        }
+                        current.push_str(arg);
+                        has_content = true;
+                    }
                     continue;
                 }
                 Part::Var { name, quoted } => (self.lookup(name), *quoted),
