@@ -278,6 +278,15 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let script = "echo $0 $# $1; for a in \"$@\"; do echo \"[$a]\"; done; shift; echo $@; set -- x y z; echo $# ${3}";
     let out = lab.exec(&pod, &["sh", "-c", script, "name", "one", "two words"]).await;
     assert_eq!(out["stdout"], "name 2 one\n[one]\n[two words]\ntwo words\n3 z\n", "{out}");
+    // ${…}'s operators, as StatefulSet pods read their ordinal from their name.
+    let script = "HOSTNAME=web-12; echo ${HOSTNAME##*-} ${HOSTNAME%-*} ${#HOSTNAME} ${UNSET:-d} ${N:=4}$N ${N:+alt}; echo ${MISSING:?is required}; echo not reached";
+    let out = sh(script).await;
+    assert_eq!(out["stdout"], "12 web 6 d 44 alt\n", "{out}");
+    assert_eq!(
+        (out["stderr"].as_str(), out["exitCode"].as_i64()),
+        (Some("sh: MISSING: is required\n"), Some(2)),
+        "{out}"
+    );
     // case, printf and date's formats, as entrypoint scripts use them.
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;

@@ -9,10 +9,11 @@ pub(super) enum Part {
         name: String,
         quoted: bool,
     },
-    Default {
+    /// `${NAME<op>WORD}`: the parameter as `op` says, `WORD` expanded when it is used.
+    Param {
         name: String,
-        colon: bool,
-        default: String,
+        op: ParamOp,
+        word: String,
         quoted: bool,
     },
     Subst {
@@ -27,6 +28,74 @@ pub(super) enum Part {
 }
 
 pub(super) type Word = Vec<Part>;
+
+/// What `${…}` does with its parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum ParamOp {
+    /// `-`, `:-`: the word when unset (or empty, with the colon).
+    Default { colon: bool },
+    /// `=`, `:=`: the same, and the variable is set to it.
+    Assign { colon: bool },
+    /// `+`, `:+`: the word when set (and not empty, with the colon), else nothing.
+    Alternative { colon: bool },
+    /// `?`, `:?`: the shell fails (saying the word, or `parameter not set`) when unset (or empty).
+    Error { colon: bool },
+    /// `${#NAME}`: its length.
+    Length,
+    /// `#`, `##`: the shortest or longest prefix matching the pattern removed.
+    TrimPrefix { longest: bool },
+    /// `%`, `%%`: the shortest or longest suffix matching it removed.
+    TrimSuffix { longest: bool },
+}
+
+/// The operators after a parameter's name, longest first.
+const PARAM_OPS: &[(&str, ParamOp)] = &[
+    (":-", ParamOp::Default { colon: true }),
+    (":=", ParamOp::Assign { colon: true }),
+    (":+", ParamOp::Alternative { colon: true }),
+    (":?", ParamOp::Error { colon: true }),
+    ("##", ParamOp::TrimPrefix { longest: true }),
+    ("%%", ParamOp::TrimSuffix { longest: true }),
+    ("-", ParamOp::Default { colon: false }),
+    ("=", ParamOp::Assign { colon: false }),
+    ("+", ParamOp::Alternative { colon: false }),
+    ("?", ParamOp::Error { colon: false }),
+    ("#", ParamOp::TrimPrefix { longest: false }),
+    ("%", ParamOp::TrimSuffix { longest: false }),
+];
+
+/// How long the parameter name at the start of `text` is: a name, digits, or one special.
+fn param_name_len(text: &str) -> usize {
+    match text.chars().next() {
+        Some('?' | '$' | '#' | '@' | '*') => 1,
+        Some(c) if c.is_ascii_digit() => text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()),
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+            text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len())
+        }
+        _ => 0,
+    }
+}
+
+/// The inside of `${…}`.
+fn braced(body: &str, quoted: bool) -> Result<Part, SyntaxError> {
+    let bad = || SyntaxError::BadSubstitution(body.to_string());
+    if let Some(name) = body.strip_prefix('#').filter(|n| !n.is_empty()) {
+        if param_name_len(name) != name.len() {
+            return Err(bad());
+        }
+        return Ok(Part::Param { name: name.to_string(), op: ParamOp::Length, word: String::new(), quoted });
+    }
+    let end = param_name_len(body);
+    if end == 0 {
+        return Err(bad());
+    }
+    let (name, rest) = body.split_at(end);
+    if rest.is_empty() {
+        return Ok(Part::Var { name: name.to_string(), quoted });
+    }
+    let (text, op) = PARAM_OPS.iter().find(|(text, _)| rest.starts_with(text)).ok_or_else(bad)?;
+    Ok(Part::Param { name: name.to_string(), op: *op, word: rest[text.len()..].to_string(), quoted })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Op {
@@ -131,17 +200,7 @@ impl Lexer<'_> {
                         None => return Err(SyntaxError::MissingBrace),
                     }
                 }
-                // `${VAR:-default}` (unset or empty) and `${VAR-default}` (unset).
-                let split = name.find(":-").map(|i| (i, 2, true)).or_else(|| name.find('-').map(|i| (i, 1, false)));
-                if let Some((i, len, colon)) = split.filter(|(i, _, _)| is_name(&name[..*i])) {
-                    let default = name[i + len..].to_string();
-                    return Ok(Part::Default { name: name[..i].to_string(), colon, default, quoted });
-                }
-                let positional = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
-                if !is_name(&name) && !positional && !matches!(name.as_str(), "?" | "$" | "#" | "@" | "*") {
-                    return Err(SyntaxError::BadSubstitution(name.to_string()));
-                }
-                Ok(Part::Var { name, quoted })
+                braced(&name, quoted)
             }
             Some(c @ ('?' | '$' | '#' | '@' | '*' | '0'..='9')) => {
                 self.chars.next();

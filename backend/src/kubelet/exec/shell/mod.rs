@@ -1,7 +1,7 @@
 //! `sh`: a small POSIX-style shell. The parser ([`syntax`], pure) turns a script into lists of
 //! pipelines of commands (simple ones, and `if`/`while`/`until`/`for`/`case`) with `;`, `&&`, `||`, `|`,
 //! `!`, redirections (`<`, `>`, `>>`, `2>`, `2>&1`, `&>`), quoting, `$VAR`/`${VAR}`/
-//! `${VAR:-default}`/`$?`/`$$`, `$(…)` and `$((…))` ([`arith`]); the runner here executes them with the built-in
+//! `${VAR:-default}` and the other `${…}` operators, `$?`/`$$`/`$1`/`"$@"`, `$(…)` and `$((…))` ([`arith`]); the runner here executes them with the built-in
 //! commands, keeping the working directory, variables and exit codes as a shell does.
 
 use super::{Ctx, Output};
@@ -13,7 +13,7 @@ mod lex;
 mod pattern;
 mod syntax;
 
-use lex::{Part, RedirKind, Word};
+use lex::{ParamOp, Part, RedirKind, Word};
 use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
 
@@ -83,13 +83,7 @@ impl Ctx {
                     continue;
                 }
                 Part::Var { name, quoted } => (self.lookup(name), *quoted),
-                Part::Default { name, colon, default, quoted } => {
-                    let value = match self.var(name) {
-                        Some(v) if !(*colon && v.is_empty()) => v,
-                        _ => default.clone(),
-                    };
-                    (value, *quoted)
-                }
+                Part::Param { name, op, word, quoted } => (Box::pin(self.parameter(name, *op, word)).await, *quoted),
                 Part::Subst { script, quoted } => {
                     self.capturing += 1;
                     let out = Box::pin(self.run_script_text(script, Vec::new())).await;
@@ -127,21 +121,99 @@ impl Ctx {
         fields
     }
 
-    /// `$((expr))`: the expression's parameters expanded, then evaluated. An error ends the
-    /// shell (code 2), as in a non-interactive ash, and says why on its standard error.
-    async fn arithmetic(&mut self, expr: &str) -> String {
-        let expanded = match lex::tokenize(&format!("\"{expr}\"")).ok().as_deref() {
+    /// Text with its parameters, substitutions and arithmetic expanded as inside double quotes
+    /// (an arithmetic expression, a `${…}` operator's word); `None` when it does not parse.
+    async fn expand_text(&mut self, text: &str) -> Option<String> {
+        if text.is_empty() {
+            return Some(String::new());
+        }
+        match lex::tokenize(&format!("\"{text}\"")).ok().as_deref() {
             Some([lex::Token::Word(word)]) => Some(self.expand_one(word).await),
             _ => None,
-        };
-        let value = expanded.ok_or(arith::ArithError::Syntax).and_then(|e| arith::evaluate(&e, self));
-        match value {
+        }
+    }
+
+    /// An expansion failed: the shell says why and ends (code 2), as a non-interactive ash does;
+    /// the command it was part of does not run.
+    fn expansion_failed(&mut self, why: &str) -> String {
+        self.substitution_stderr.push_str(&format!("{}: {why}\n", self.shell_name));
+        self.exited = Some(2);
+        self.last_code = 2;
+        String::new()
+    }
+
+    /// `$((expr))`: the expression's parameters expanded, then evaluated.
+    async fn arithmetic(&mut self, expr: &str) -> String {
+        let expanded = self.expand_text(expr).await;
+        match expanded.ok_or(arith::ArithError::Syntax).and_then(|e| arith::evaluate(&e, self)) {
             Ok(n) => n.to_string(),
-            Err(e) => {
-                self.substitution_stderr.push_str(&format!("{}: {e}\n", self.shell_name));
-                self.exited = Some(2);
-                self.last_code = 2;
-                String::new()
+            Err(e) => self.expansion_failed(&e.to_string()),
+        }
+    }
+
+    /// A parameter's value, `None` when it is unset.
+    fn param(&self, name: &str) -> Option<String> {
+        match name {
+            "0" => self.var(name),
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+                self.args.get(name.parse::<usize>().ok()?.checked_sub(1)?).cloned()
+            }
+            "?" | "$" | "#" | "@" | "*" => Some(self.lookup(name)),
+            _ => self.var(name),
+        }
+    }
+
+    /// `${NAME<op>WORD}`.
+    async fn parameter(&mut self, name: &str, op: ParamOp, word: &str) -> String {
+        let value = self.param(name);
+        let set = |colon: bool| value.as_ref().is_some_and(|v| !(colon && v.is_empty()));
+        let Some(word) = self.expand_text(word).await else {
+            return self.expansion_failed(&format!("${{{name}}}: bad substitution"));
+        };
+        let value_or_empty = value.clone().unwrap_or_default();
+        match op {
+            ParamOp::Default { colon } => {
+                if set(colon) {
+                    value_or_empty
+                } else {
+                    word
+                }
+            }
+            ParamOp::Assign { colon } if set(colon) => value_or_empty,
+            ParamOp::Assign { .. } => {
+                self.set_var(name, word.clone());
+                word
+            }
+            ParamOp::Alternative { colon } => {
+                if set(colon) {
+                    word
+                } else {
+                    String::new()
+                }
+            }
+            ParamOp::Error { colon } if set(colon) => value_or_empty,
+            ParamOp::Error { .. } => {
+                let why = if word.is_empty() { "parameter not set".to_string() } else { word };
+                self.expansion_failed(&format!("{name}: {why}"))
+            }
+            ParamOp::Length => value_or_empty.chars().count().to_string(),
+            ParamOp::TrimPrefix { longest } => {
+                let chars: Vec<char> = value_or_empty.chars().collect();
+                let mut cuts: Vec<usize> = (0..=chars.len()).collect();
+                if longest {
+                    cuts.reverse();
+                }
+                let cut = cuts.into_iter().find(|&i| pattern::matches(&word, &chars[..i].iter().collect::<String>()));
+                cut.map_or(value_or_empty.clone(), |i| chars[i..].iter().collect())
+            }
+            ParamOp::TrimSuffix { longest } => {
+                let chars: Vec<char> = value_or_empty.chars().collect();
+                let mut cuts: Vec<usize> = (0..=chars.len()).rev().collect();
+                if longest {
+                    cuts.reverse();
+                }
+                let cut = cuts.into_iter().find(|&i| pattern::matches(&word, &chars[i..].iter().collect::<String>()));
+                cut.map_or(value_or_empty.clone(), |i| chars[..i].iter().collect())
             }
         }
     }
@@ -328,7 +400,7 @@ impl Ctx {
                     let quoted = matches!(
                         part,
                         Part::Var { quoted: true, .. }
-                            | Part::Default { quoted: true, .. }
+                            | Part::Param { quoted: true, .. }
                             | Part::Subst { quoted: true, .. }
                     );
                     if quoted {

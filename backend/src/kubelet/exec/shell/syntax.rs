@@ -438,7 +438,12 @@ mod tests {
         assert_eq!(simple(&script.0[2].first.commands[0]).assigns, [("X".to_string(), lit("1"))]);
         assert_eq!(simple(&script.0[2].first.commands[0]).redirs[0].kind, RedirKind::In);
         let s = parse("echo ${A:-x y}").unwrap();
-        let default = Part::Default { name: "A".into(), colon: true, default: "x y".into(), quoted: false };
+        let default = Part::Param {
+            name: "A".into(),
+            op: super::super::lex::ParamOp::Default { colon: true },
+            word: "x y".into(),
+            quoted: false,
+        };
         assert_eq!(simple(&s.0[0].first.commands[0]).words[1], vec![default]);
         let s = parse("echo $(hostname -i) x").unwrap();
         assert_eq!(
@@ -459,6 +464,24 @@ mod tests {
             parse("case x in a) b").unwrap_err().to_string(),
             "syntax error: unexpected end of file (expecting \"esac\")"
         );
+    }
+
+    #[test]
+    fn braced_parameters_parse_their_operators() {
+        use super::super::lex::ParamOp;
+        let param = |src: &str| simple(&parse(src).unwrap().0[0].first.commands[0]).words[1][0].clone();
+        let op = |src: &str| match param(src) {
+            Part::Param { op, word, .. } => (op, word),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(op("echo ${HOSTNAME##*-}"), (ParamOp::TrimPrefix { longest: true }, "*-".into()));
+        assert_eq!(op("echo ${f%.txt}"), (ParamOp::TrimSuffix { longest: false }, ".txt".into()));
+        assert_eq!(op("echo ${x:=3}"), (ParamOp::Assign { colon: true }, "3".into()));
+        assert_eq!(op("echo ${x+set}"), (ParamOp::Alternative { colon: false }, "set".into()));
+        assert_eq!(op("echo ${#name}"), (ParamOp::Length, String::new()));
+        assert_eq!(op("echo ${1:?missing}"), (ParamOp::Error { colon: true }, "missing".into()));
+        assert_eq!(param("echo ${10}"), Part::Var { name: "10".into(), quoted: false });
+        assert_eq!(parse("echo ${x!y}").unwrap_err().to_string(), "${x!y}: bad substitution");
     }
 
     #[test]
