@@ -287,6 +287,12 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
         (Some("sh: MISSING: is required\n"), Some(2)),
         "{out}"
     );
+    // Functions with their own parameters, local variables and return; brace groups.
+    let script = "greet () {\n  local who=$1\n  echo \"hi $who from $0\"\n  return 3\n  echo never\n}\nwho=outer; greet kubia; echo \"code $? who $who $#\"; { echo grouped; echo too; } | wc -l";
+    let out = lab.exec(&pod, &["sh", "-c", script, "entry"]).await;
+    assert_eq!(out["stdout"], "hi kubia from entry\ncode 3 who outer 0\n2\n", "{out}");
+    let out = sh("f() { echo in; }; f; g() echo x").await;
+    assert_eq!(out["stderr"], "sh: syntax error: unexpected word\n", "{out}");
     // case, printf and date's formats, as entrypoint scripts use them.
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;

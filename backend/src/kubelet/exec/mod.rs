@@ -70,6 +70,8 @@ pub struct Ctx {
     locals: Vec<(String, String)>,
     /// The positional parameters, `$1`…: what follows `sh -c SCRIPT NAME`, or `set --` gave.
     pub(crate) args: Vec<String>,
+    /// The shell's functions, and the calls running.
+    pub(crate) functions: shell::Functions,
     pub last_code: i32,
     /// Set by `exit`: the shell stops with this code.
     pub exited: Option<i32>,
@@ -106,6 +108,7 @@ impl Ctx {
             env,
             locals: Vec::new(),
             args: Vec::new(),
+            functions: shell::Functions::default(),
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
@@ -256,6 +259,8 @@ impl Ctx {
                 self.exited = Some(code);
                 Output { code, ..Default::default() }
             }
+            "return" => self.return_from_function(args),
+            "local" => self.local(args),
             "shift" => {
                 let n = args.first().map_or(Some(1), |a| a.parse::<usize>().ok());
                 match n.filter(|n| *n <= self.args.len()) {
@@ -338,6 +343,7 @@ impl Ctx {
             env: self.env.clone(),
             locals: vec![("0".into(), name.to_string())],
             args: Vec::new(),
+            functions: shell::Functions::default(),
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),

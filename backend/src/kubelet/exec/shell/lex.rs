@@ -247,7 +247,25 @@ pub(super) fn tokenize(src: &str) -> Result<Vec<Token>, SyntaxError> {
         scan.step(c)?;
     }
     scan.end_word();
-    Ok(scan.tokens)
+    Ok(join_function_names(scan.tokens))
+}
+
+/// `name ()` as one word, `name()`, as a function definition is written either way.
+fn join_function_names(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        if let Token::Word(w) = &token
+            && w == &[Part::Lit("()".into())]
+            && let Some(Token::Word(before)) = out.last_mut()
+            && let [Part::Lit(name)] = before.as_mut_slice()
+            && is_name(name)
+        {
+            name.push_str("()");
+            continue;
+        }
+        out.push(token);
+    }
+    out
 }
 
 /// The tokenizer's state: where it is in the script, the tokens so far, and the word being read

@@ -11,10 +11,12 @@ use std::pin::Pin;
 
 mod arith;
 mod expand;
+mod functions;
 mod lex;
 mod pattern;
 mod syntax;
 
+pub use functions::Functions;
 use lex::{Part, RedirKind, Word};
 use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
@@ -197,6 +199,8 @@ impl Ctx {
                     }
                 }
                 Command::Case { word, branches } => out = self.run_case(word, branches, stdin).await,
+                Command::Group(body) => out = self.run_script(body, stdin).await,
+                Command::Function { name, body } => self.define(name, body.clone()),
             }
             self.last_code = out.code;
             out
@@ -275,7 +279,10 @@ impl Ctx {
             self.export(&name, value);
         }
         // Boxed: a command's future is large, and scripts nest through it.
-        let mut output = Box::pin(self.command(&argv, stdin)).await;
+        let mut output = match self.function(&argv[0]) {
+            Some(body) => Box::pin(self.call(body, &argv[1..], stdin)).await,
+            None => Box::pin(self.command(&argv, stdin)).await,
+        };
         output.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
         for (name, old) in saved {
             match old {

@@ -42,6 +42,13 @@ pub(super) enum Command {
         word: Word,
         branches: Vec<(Vec<Word>, Script)>,
     },
+    /// `{ list; }`
+    Group(Script),
+    /// `name() compound-command`: defines a function.
+    Function {
+        name: String,
+        body: std::sync::Arc<Script>,
+    },
 }
 
 /// `a && b || c`: the first pipeline and the rest with whether each joins by `&&`.
@@ -94,6 +101,8 @@ pub(super) fn keyword(token: Option<&Token>) -> Option<&str> {
                         | "in"
                         | "case"
                         | "esac"
+                        | "{"
+                        | "}"
                 ) =>
             {
                 Some(l.as_str())
@@ -119,11 +128,11 @@ fn nesting(tokens: &[Token]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     for token in tokens {
         match keyword(Some(token)) {
-            Some("if" | "while" | "until" | "for" | "case") => {
+            Some("if" | "while" | "until" | "for" | "case" | "{") => {
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            Some("fi" | "done" | "esac") => depth = depth.saturating_sub(1),
+            Some("fi" | "done" | "esac" | "}") => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
@@ -216,6 +225,11 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Syn
             Ok(Command::If { branches, otherwise })
         }
         "case" => parse_case(it),
+        "{" => {
+            let body = parse_list(it, &["}"])?;
+            expect(it, "}")?;
+            Ok(Command::Group(body))
+        }
         "while" | "until" => {
             let cond = parse_list(it, &["do"])?;
             expect(it, "do")?;
@@ -314,6 +328,17 @@ fn parse_case(it: &mut Tokens) -> Result<Command, SyntaxError> {
     }
 }
 
+/// The function a word defines: `name()`.
+fn function_name(token: Option<&Token>) -> Option<String> {
+    match token {
+        Some(Token::Word(w)) => match w.as_slice() {
+            [Part::Lit(l)] => l.strip_suffix("()").filter(|n| is_name(n)).map(String::from),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     let mut pipeline = Pipeline::default();
     if it.peek() == Some(&Token::Op(Op::Bang)) {
@@ -322,12 +347,30 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     }
     loop {
         match keyword(it.peek()) {
-            Some(k @ ("if" | "while" | "until" | "for" | "case")) => {
+            Some(k @ ("if" | "while" | "until" | "for" | "case" | "{")) => {
                 let k = k.to_string();
                 pipeline.commands.push(parse_compound(it, &k)?);
             }
             Some(_) => return Err(unexpected(it.peek())),
-            None => pipeline.commands.push(Command::Simple(parse_simple(it)?)),
+            None => match function_name(it.peek()) {
+                Some(name) => {
+                    it.next();
+                    skip_separators(it);
+                    let body = match keyword(it.peek()) {
+                        Some(k @ ("if" | "while" | "until" | "for" | "case" | "{")) => {
+                            let k = k.to_string();
+                            parse_compound(it, &k)?
+                        }
+                        _ => return Err(unexpected(it.peek())),
+                    };
+                    let body = std::sync::Arc::new(Script(vec![AndOr {
+                        first: Pipeline { negate: false, commands: vec![body] },
+                        rest: Vec::new(),
+                    }]));
+                    pipeline.commands.push(Command::Function { name, body });
+                }
+                None => pipeline.commands.push(Command::Simple(parse_simple(it)?)),
+            },
         }
         if it.peek() == Some(&Token::Op(Op::Pipe)) {
             it.next();
@@ -482,6 +525,26 @@ mod tests {
         assert_eq!(op("echo ${1:?missing}"), (ParamOp::Error { colon: true }, "missing".into()));
         assert_eq!(param("echo ${10}"), Part::Var { name: "10".into(), quoted: false });
         assert_eq!(parse("echo ${x!y}").unwrap_err().to_string(), "${x!y}: bad substitution");
+    }
+
+    #[test]
+    fn functions_and_groups_parse() {
+        let script = parse("f() { echo a; }\ng ()\n{ echo b; }; { f; g; }").unwrap();
+        let names: Vec<&str> = script
+            .0
+            .iter()
+            .filter_map(|l| match &l.first.commands[0] {
+                Command::Function { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["f", "g"]);
+        assert!(matches!(&script.0[2].first.commands[0], Command::Group(body) if body.0.len() == 2));
+        assert_eq!(
+            parse("{ echo a").unwrap_err().to_string(),
+            "syntax error: unexpected end of file (expecting \"}\")"
+        );
+        assert_eq!(parse("echo }").unwrap().0.len(), 1, "a brace is a word where no command starts");
     }
 
     #[test]
