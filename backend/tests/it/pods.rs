@@ -271,6 +271,13 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let counter = "i=0; while [ $i -lt 3 ]; do echo \"$i: tick\"; i=$((i+1)); done; echo $((i * 2 + 1)) $(expr $i + 1)";
     let out = sh(counter).await;
     assert_eq!(out["stdout"], "0: tick\n1: tick\n2: tick\n7 4\n", "{out}");
+    let nested = format!("echo {}1{}", "$((".repeat(200), "))".repeat(200));
+    let out = sh(&nested).await;
+    assert_eq!(
+        (out["stderr"].as_str(), out["exitCode"].as_i64()),
+        (Some("sh: too many nested shells and substitutions\n"), Some(2)),
+        "{out}"
+    );
     let out = sh("echo before; echo $((1 / 0)); echo after").await;
     assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("before\n"), Some(2)), "{out}");
     assert_eq!(out["stderr"], "sh: divide by zero\n", "{out}");

@@ -94,14 +94,20 @@ impl Ctx {
 
     /// Text with its parameters, substitutions and arithmetic expanded as inside double quotes
     /// (an arithmetic expression, a `${…}` operator's word); `None` when it does not parse.
+    /// Nested expressions count towards the shell's nesting limit.
     pub(super) async fn expand_text(&mut self, text: &str) -> Option<String> {
         if text.is_empty() {
             return Some(String::new());
         }
-        match lex::tokenize(&format!("\"{text}\"")).ok().as_deref() {
-            Some([lex::Token::Word(word)]) => Some(self.expand_one(word).await),
-            _ => None,
+        if self.depth >= super::MAX_DEPTH {
+            return Some(self.expansion_failed("too many nested shells and substitutions"));
         }
+        let tokens = lex::tokenize(&format!("\"{text}\"")).ok()?;
+        let [lex::Token::Word(word)] = tokens.as_slice() else { return None };
+        self.depth += 1;
+        let expanded = self.expand_one(word).await;
+        self.depth -= 1;
+        Some(expanded)
     }
 
     /// An expansion failed: the shell says why and ends (code 2), as a non-interactive ash does;
