@@ -155,11 +155,14 @@ impl PodSandbox {
             .collect()
     }
 
-    /// How the pod's processes dial `to`: from the address it reports, except its own localhost,
-    /// which is its containers' (under `hostNetwork` too: they listen on the node's).
+    /// How the pod's processes dial `to`: from the address it reports, except its own
+    /// `localhost`, which is its containers' (under `hostNetwork` too: they listen on the
+    /// node's) and which they see as `127.0.0.1`.
     pub fn dial_to(&self, to: Ipv4Addr) -> crate::network::Dial {
-        let from = if to == Ipv4Addr::LOCALHOST { self.ip } else { self.pod_ip };
-        crate::network::Dial::from(from)
+        match to == Ipv4Addr::LOCALHOST {
+            true => crate::network::Dial::loopback(self.ip),
+            false => crate::network::Dial::from(self.pod_ip),
+        }
     }
 
     /// The pod's generation the kubelet acted on last.

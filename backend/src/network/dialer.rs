@@ -25,6 +25,9 @@ pub enum Source {
     /// rewriting), so that any server, a host one included, sees it as its peer; a pod's
     /// address, which exists only inside svclab, is tracked instead.
     Snat(Ipv4Addr),
+    /// A pod's connection to its own `localhost`: `127.0.0.1` is what its servers see, the
+    /// pod's address what `127.0.0.1` is resolved for.
+    Loopback(Ipv4Addr),
 }
 
 /// Whether the proxies a connection passes record their hops.
@@ -69,6 +72,12 @@ impl Dial {
         Dial { filtered: false, ..Dial::from(ip) }
     }
 
+    /// A pod's connection to its own `localhost`, which never reaches the network, so no
+    /// NetworkPolicy applies to it.
+    pub fn loopback(pod: Ipv4Addr) -> Self {
+        Dial { source: Source::Loopback(pod), filtered: false, ..Dial::from(pod) }
+    }
+
     /// Starts a trace of the connection.
     pub fn traced(self) -> Self {
         Dial { trace: Tracing::Start, ..self }
@@ -83,7 +92,7 @@ impl Dial {
     fn routed_for(&self) -> Ipv4Addr {
         match self.source {
             Source::Host => Ipv4Addr::LOCALHOST,
-            Source::Tracked(ip) | Source::Snat(ip) => ip,
+            Source::Tracked(ip) | Source::Snat(ip) | Source::Loopback(ip) => ip,
         }
     }
 }
@@ -150,6 +159,7 @@ impl Network {
         let source = match how.source {
             Source::Host => None,
             Source::Tracked(ip) | Source::Snat(ip) => Some(self.tracked(local, real, ip)),
+            Source::Loopback(_) => Some(self.tracked(local, real, Ipv4Addr::LOCALHOST)),
         };
         let (trace, source) = match how.trace {
             Tracing::Start => {

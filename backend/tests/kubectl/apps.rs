@@ -192,6 +192,9 @@ async fn deployments_roll_forward_and_back() {
             })
             .await;
         assert_eq!(answer, format!("This is v2 running in pod {pod}\n"));
+        // From inside the pod, localhost is the pod itself, and the app sees 127.0.0.1.
+        let log = cluster.kubectl(&["logs", &pod, "-c", "kubia"]).await.ok();
+        assert!(log.contains("Received request from ::ffff:127.0.0.1\n"), "{log}");
         let events =
             cluster.kubectl(&["get", "events", "--field-selector", &format!("involvedObject.name={pod}")]).await.ok();
         assert!(events.contains("Container kubia definition changed, will be restarted"), "{events}");

@@ -376,6 +376,8 @@ async fn network_policies_decide_who_reaches_the_pods() {
             assert!(tokio::time::Instant::now() < deadline, "the policy keeps `other` out");
         }
         assert!(curl("default", "client", "web").await.ok().starts_with("You've hit web-"));
+        let own = curl("default", "client", "http://localhost:8080").await.ok();
+        assert!(own.starts_with("You've hit client"), "a pod's own localhost is not policed: {own}");
         assert!(curl("ops", "monitor", "web.default").await.ok().starts_with("You've hit web-"));
         let pod_ip = cluster.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].status.podIP}"]);
         let url: &'static str = format!("http://{}:8080", pod_ip.await.ok()).leak();
