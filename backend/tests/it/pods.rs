@@ -282,9 +282,9 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("before\n"), Some(2)), "{out}");
     assert_eq!(out["stderr"], "sh: divide by zero\n", "{out}");
     // Positional parameters: `sh -c SCRIPT NAME ARG…`, "$@", shift and set --.
-    let script = "echo $0 $# $1; for a in \"$@\"; do echo \"[$a]\"; done; shift; echo $@; set -- x y z; echo $# ${3}";
+    let script = "echo $0 $# $1; for a in \"$@\"; do echo \"[$a]\"; done; shift; echo $@; set -- x y z; echo $# ${3}; for p; do printf %s $p; done";
     let out = lab.exec(&pod, &["sh", "-c", script, "name", "one", "two words"]).await;
-    assert_eq!(out["stdout"], "name 2 one\n[one]\n[two words]\ntwo words\n3 z\n", "{out}");
+    assert_eq!(out["stdout"], "name 2 one\n[one]\n[two words]\ntwo words\n3 z\nxyz", "{out}");
     // ${…}'s operators, as StatefulSet pods read their ordinal from their name.
     let script = "HOSTNAME=web-12; echo ${HOSTNAME##*-} ${HOSTNAME%-*} ${#HOSTNAME} ${UNSET:-d} ${N:=4}$N ${N:+alt}; echo ${MISSING:?is required}; echo not reached";
     let out = sh(script).await;

@@ -184,8 +184,13 @@ impl Ctx {
                 }
                 Command::For { var, words, body } => {
                     let mut values = Vec::new();
-                    for word in words {
-                        values.extend(self.expand(word).await);
+                    match words {
+                        Some(words) => {
+                            for word in words {
+                                values.extend(self.expand(word).await);
+                            }
+                        }
+                        None => values.clone_from(&self.args),
                     }
                     out.code = 0;
                     for value in values {

@@ -31,10 +31,10 @@ pub(super) enum Command {
         cond: Script,
         body: Script,
     },
-    /// `for v in words; do b; done`
+    /// `for v in words; do b; done`; without `in`, over the positional parameters.
     For {
         var: String,
-        words: Vec<Word>,
+        words: Option<Vec<Word>>,
         body: Script,
     },
     /// `case word in p1|p2) list ;; … esac`: the first branch with a matching pattern runs.
@@ -245,9 +245,10 @@ pub(super) fn parse_compound(it: &mut Tokens, word: &str) -> Result<Command, Syn
                 },
                 other => return Err(unexpected(other.as_ref())),
             };
-            let mut words = Vec::new();
+            let mut words = None;
             if keyword(it.peek()) == Some("in") {
                 it.next();
+                let words = words.get_or_insert_with(Vec::new);
                 while let Some(Token::Word(_)) = it.peek() {
                     if keyword(it.peek()) == Some("do") {
                         break;
@@ -438,7 +439,9 @@ mod tests {
         assert!(matches!(s.0[0].first.commands[0], Command::While { until: false, .. }));
         assert_eq!(s.0[0].first.commands.len(), 2);
         let s = parse("for i in a b; do echo $i; done; echo done").unwrap();
-        assert!(matches!(&s.0[0].first.commands[0], Command::For { var, words, .. } if var == "i" && words.len() == 2));
+        assert!(
+            matches!(&s.0[0].first.commands[0], Command::For { var, words: Some(words), .. } if var == "i" && words.len() == 2)
+        );
         assert_eq!(s.0.len(), 2, "`done` as an argument is a plain word");
         assert_eq!(
             parse("if true; then echo").unwrap_err().to_string(),
