@@ -196,7 +196,14 @@ async fn run_container_as(
         (Role::Ephemeral, _) => "Never".into(),
     };
     let mut backoff = Backoff::default();
+    let mut last = container.definition();
     loop {
+        // A new definition starts its back-off afresh (the kubelet keys it by the spec's hash).
+        let current = container.definition();
+        if !Arc::ptr_eq(&current, &last) {
+            backoff = Backoff::default();
+            last = current;
+        }
         resolve_environment(sandbox, container, deps).await?;
         let started_at = Instant::now();
         let exit = run_once(sandbox, container, deps, role).await?;
@@ -330,7 +337,8 @@ async fn serve(
     ended
 }
 
-/// Waits out a restart's back-off in `CrashLoopBackOff`; `None` when the pod stopped.
+/// Waits out a restart's back-off in `CrashLoopBackOff`, or until the container's image
+/// changes; `None` when the pod stopped.
 async fn back_off(sandbox: &PodSandbox, container: &ContainerRuntime, deps: &Deps, delay: Duration) -> Option<()> {
     if delay.is_zero() {
         return Some(());
@@ -351,8 +359,11 @@ async fn back_off(sandbox: &PodSandbox, container: &ContainerRuntime, deps: &Dep
     deps.event("Warning", "BackOff", &msg);
     sandbox.status_changed();
     let stop = sandbox.cancelled();
+    // A new image ends the wait: the container starts again at once with it.
+    let (_, mut changes) = container.watch_definition();
     tokio::select! {
         _ = tokio::time::sleep(delay) => Some(()),
+        Ok(()) = changes.changed() => Some(()),
         _ = stop.cancelled() => None,
     }
 }

@@ -527,6 +527,18 @@ async fn ad_hoc_pods_built_in_images_and_expose() {
     .await;
     assert_eq!(status["containerStatuses"][0]["restartCount"], 1);
     assert_eq!(status["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 1);
+    // A new image ends the back-off (10 s now): the container starts again at once with it.
+    let patch = r#"{"spec":{"containers":[{"name":"crash","image":"luksa/kubia"}]}}"#.to_string();
+    let path = "/api/v1/namespaces/default/pods/crash";
+    let (code, patched) = lab.send(reqwest::Method::PATCH, path, "application/strategic-merge-patch+json", patch).await;
+    assert_eq!(code, 200, "{patched}");
+    let status = eventually(Duration::from_secs(8), "crash running the new image", || async {
+        let s = pod_status(&lab, "crash").await;
+        let running = s["containerStatuses"][0]["state"]["running"].is_object();
+        (running && s["containerStatuses"][0]["image"] == "luksa/kubia").then_some(s)
+    })
+    .await;
+    assert_eq!(status["containerStatuses"][0]["restartCount"], 2);
 
     // An image svclab does not know runs the default program on its declared ports.
     let other = serde_json::json!({"name": "mine", "image": "example.com/team/app:1.2", "port": 9000});
