@@ -300,6 +300,13 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     assert_eq!(out["stdout"], "hi kubia from entry\ncode 3 who outer 0\n2\n", "{out}");
     let out = sh("f() { echo in; }; f; g() echo x").await;
     assert_eq!(out["stderr"], "sh: syntax error: unexpected word\n", "{out}");
+    // read, a line at a time from a loop's input: a file, or a pipe.
+    let script = "printf 'web 80\\nkubia 8080\\nlast 1' > /tmp/ports; while read name port; do echo \"$name=$port\"; done < /tmp/ports; seq 2 | while read n; do echo \"n$n\"; done; echo 'x y  z' | { read -r a b; echo \"[$b]\"; }";
+    let out = sh(script).await;
+    assert_eq!(
+        out["stdout"], "web=80\nkubia=8080\nn1\nn2\n[y  z]\n",
+        "the last line has no newline: read fails on it: {out}"
+    );
     // case, printf and date's formats, as entrypoint scripts use them.
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;

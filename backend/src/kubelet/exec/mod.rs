@@ -72,6 +72,8 @@ pub struct Ctx {
     pub(crate) args: Vec<String>,
     /// The shell's functions, and the calls running.
     pub(crate) functions: shell::Functions,
+    /// The input the running loops' commands share, a line per `read`.
+    pub(crate) input: shell::SharedInput,
     pub last_code: i32,
     /// Set by `exit`: the shell stops with this code.
     pub exited: Option<i32>,
@@ -109,6 +111,7 @@ impl Ctx {
             locals: Vec::new(),
             args: Vec::new(),
             functions: shell::Functions::default(),
+            input: shell::SharedInput::default(),
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
@@ -227,13 +230,9 @@ impl Ctx {
         }
     }
 
-    /// Runs one command (a builtin of the shell or a program), `argv[0]` resolved as `$PATH` would.
-    pub async fn command(&mut self, argv: &[String], stdin: Vec<u8>) -> Output {
-        let Some(program) = argv.first() else { return Output::default() };
-        let name = program.rsplit('/').next().unwrap_or(program).to_string();
-        let args = &argv[1..];
-        match name.as_str() {
-            // Shell builtins.
+    /// The shell's own commands (they change the shell itself); `None` for any other.
+    fn builtin(&mut self, name: &str, args: &[String], stdin: &[u8]) -> Option<Output> {
+        Some(match name {
             "cd" => self.cd(args),
             "pwd" => Output::ok(format!("{}\n", self.cwd)),
             "export" => {
@@ -260,6 +259,7 @@ impl Ctx {
                 Output { code, ..Default::default() }
             }
             "return" => self.return_from_function(args),
+            "read" => self.read(args, stdin),
             "local" => self.local(args),
             "shift" => {
                 let n = args.first().map_or(Some(1), |a| a.parse::<usize>().ok());
@@ -287,6 +287,19 @@ impl Ctx {
                 }
                 Output::default()
             }
+            _ => return None,
+        })
+    }
+
+    /// Runs one command (a builtin of the shell or a program), `argv[0]` resolved as `$PATH` would.
+    pub async fn command(&mut self, argv: &[String], stdin: Vec<u8>) -> Output {
+        let Some(program) = argv.first() else { return Output::default() };
+        let name = program.rsplit('/').next().unwrap_or(program).to_string();
+        let args = &argv[1..];
+        if let Some(out) = self.builtin(&name, args, &stdin) {
+            return out;
+        }
+        match name.as_str() {
             "seq" => awk::seq(args),
             "expr" => expr::expr(args),
             "awk" => awk::awk(self, args, stdin),
@@ -344,6 +357,7 @@ impl Ctx {
             locals: vec![("0".into(), name.to_string())],
             args: Vec::new(),
             functions: shell::Functions::default(),
+            input: shell::SharedInput::default(),
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),

@@ -12,12 +12,14 @@ use std::pin::Pin;
 mod arith;
 mod expand;
 mod functions;
+mod input;
 mod lex;
 mod pattern;
 mod syntax;
 
 pub use functions::Functions;
-use lex::{Part, RedirKind, Word};
+pub use input::SharedInput;
+use lex::{Part, Redir, RedirKind, Word};
 use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
 
@@ -130,6 +132,26 @@ impl Ctx {
         stdin: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
         Box::pin(async move {
+            // A loop's input is read by the commands inside, a line per `read`.
+            let loops = matches!(command, Command::While { .. } | Command::For { .. });
+            let (shared, stdin) = match loops {
+                true => (self.share_input(stdin), Vec::new()),
+                false => (false, stdin),
+            };
+            let out = self.run_compound_body(command, stdin).await;
+            if shared {
+                self.unshare_input();
+            }
+            out
+        })
+    }
+
+    fn run_compound_body<'a>(
+        &'a mut self,
+        command: &'a Command,
+        stdin: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Output> + Send + 'a>> {
+        Box::pin(async move {
             let mut out = Output::default();
             let absorb = |out: &mut Output, part: Output| {
                 out.stdout.extend_from_slice(&part.stdout);
@@ -205,6 +227,7 @@ impl Ctx {
                 }
                 Command::Case { word, branches } => out = self.run_case(word, branches, stdin).await,
                 Command::Group(body) => out = self.run_script(body, stdin).await,
+                Command::Redirected { command, redirs } => out = self.run_redirected(command, redirs, stdin).await,
                 Command::Function { name, body } => self.define(name, body.clone()),
             }
             self.last_code = out.code;
@@ -268,17 +291,10 @@ impl Ctx {
             out.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
             return out;
         }
-        // Input redirection.
-        let mut stdin = stdin;
-        for r in &command.redirs {
-            if r.kind == RedirKind::In {
-                let path = self.expand_one(&r.target).await;
-                match self.read_file(&path) {
-                    Ok(data) => stdin = data,
-                    Err(e) => return Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name)),
-                }
-            }
-        }
+        let stdin = match self.redirect_input(&command.redirs, stdin).await {
+            Ok(stdin) => stdin,
+            Err(failed) => return failed,
+        };
         let saved: Vec<(String, Option<String>)> = assigns.iter().map(|(n, _)| (n.clone(), self.env_var(n))).collect();
         for (name, value) in assigns {
             self.export(&name, value);
@@ -295,9 +311,35 @@ impl Ctx {
                 None => self.unexport(&name),
             }
         }
+        let mut output = match self.redirect_output(&command.redirs, output).await {
+            Ok(output) => output,
+            Err(failed) => return failed,
+        };
+        // The trace is the shell's, whatever the command's streams were redirected to.
+        output.stderr.insert_str(0, trace.as_deref().unwrap_or_default());
+        output
+    }
+
+    /// A command's `<` redirections: its standard input, or the shell's failure to open it.
+    async fn redirect_input(&mut self, redirs: &[Redir], stdin: Vec<u8>) -> Result<Vec<u8>, Output> {
+        let mut stdin = stdin;
+        for r in redirs {
+            if r.kind == RedirKind::In {
+                let path = self.expand_one(&r.target).await;
+                match self.read_file(&path) {
+                    Ok(data) => stdin = data,
+                    Err(e) => return Err(Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name))),
+                }
+            }
+        }
+        Ok(stdin)
+    }
+
+    /// A command's output redirections, left to right, applied to what it wrote.
+    async fn redirect_output(&mut self, redirs: &[Redir], mut output: Output) -> Result<Output, Output> {
         // Output redirections, left to right.
         let (mut to_file_out, mut to_file_err): (Option<FileTarget>, Option<FileTarget>) = (None, None);
-        for r in &command.redirs {
+        for r in redirs {
             match (&r.kind, r.fd) {
                 (RedirKind::Out { append }, fd) => {
                     let path = self.expand_one(&r.target).await;
@@ -322,18 +364,26 @@ impl Ctx {
         if let Some((path, append)) = to_file_out {
             let data = std::mem::take(&mut output.stdout);
             if let Err(e) = self.write_file(&path, &data, append) {
-                return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
+                return Err(Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name)));
             }
         }
         if let Some((path, append)) = to_file_err {
             let data = std::mem::take(&mut output.stderr);
             if let Err(e) = self.write_file(&path, data.as_bytes(), append) {
-                return Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name));
+                return Err(Output::fail(1, format!("{}: can't create {path}: {e}\n", self.shell_name)));
             }
         }
-        // The trace is the shell's, whatever the command's streams were redirected to.
-        output.stderr.insert_str(0, trace.as_deref().unwrap_or_default());
-        output
+        Ok(output)
+    }
+
+    /// A compound command with redirections (`while read l; do …; done < file`).
+    async fn run_redirected(&mut self, command: &Command, redirs: &[Redir], stdin: Vec<u8>) -> Output {
+        let stdin = match self.redirect_input(redirs, stdin).await {
+            Ok(stdin) => stdin,
+            Err(failed) => return failed,
+        };
+        let output = self.run_compound(command, stdin).await;
+        self.redirect_output(redirs, output).await.unwrap_or_else(|failed| failed)
     }
 
     /// A command of only redirections (`> file` truncates or creates it).

@@ -44,6 +44,11 @@ pub(super) enum Command {
     },
     /// `{ list; }`
     Group(Script),
+    /// A compound command with redirections after it (`done < file`, `fi > out`).
+    Redirected {
+        command: Box<Command>,
+        redirs: Vec<Redir>,
+    },
     /// `name() compound-command`: defines a function.
     Function {
         name: String,
@@ -350,7 +355,15 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
         match keyword(it.peek()) {
             Some(k @ ("if" | "while" | "until" | "for" | "case" | "{")) => {
                 let k = k.to_string();
-                pipeline.commands.push(parse_compound(it, &k)?);
+                let command = parse_compound(it, &k)?;
+                let mut redirs = Vec::new();
+                while let Some(Token::Redir(_)) = it.peek() {
+                    redirs.push(parse_redir(it)?);
+                }
+                pipeline.commands.push(match redirs.is_empty() {
+                    true => command,
+                    false => Command::Redirected { command: Box::new(command), redirs },
+                });
             }
             Some(_) => return Err(unexpected(it.peek())),
             None => match function_name(it.peek()) {
@@ -381,6 +394,18 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
     }
 }
 
+/// A redirection and its target word.
+fn parse_redir(it: &mut Tokens) -> Result<Redir, SyntaxError> {
+    let Some(Token::Redir(mut r)) = it.next() else { return Err(unexpected(it.peek())) };
+    if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
+        match it.next() {
+            Some(Token::Word(w)) => r.target = w,
+            other => return Err(unexpected(other.as_ref())),
+        }
+    }
+    Ok(r)
+}
+
 pub(super) fn parse_simple(it: &mut Tokens) -> Result<Simple, SyntaxError> {
     let mut simple = Simple::default();
     loop {
@@ -400,16 +425,7 @@ pub(super) fn parse_simple(it: &mut Tokens) -> Result<Simple, SyntaxError> {
                     None => simple.words.push(w),
                 }
             }
-            Some(Token::Redir(_)) => {
-                let Some(Token::Redir(mut r)) = it.next() else { unreachable!() };
-                if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
-                    match it.next() {
-                        Some(Token::Word(w)) => r.target = w,
-                        other => return Err(unexpected(other.as_ref())),
-                    }
-                }
-                simple.redirs.push(r);
-            }
+            Some(Token::Redir(_)) => simple.redirs.push(parse_redir(it)?),
             _ => break,
         }
     }
