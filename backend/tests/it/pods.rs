@@ -307,6 +307,11 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
         out["stdout"], "web=80\nkubia=8080\nn1\nn2\n[y  z]\n",
         "the last line has no newline: read fails on it: {out}"
     );
+    // Here-documents, as init containers write configuration: expanded unless the word is
+    // quoted, tabs stripped with <<-.
+    let script = "cat <<EOF > /tmp/conf\nname=$(hostname)\nport=$((8000 + 80))\nquote=\"x\"\nEOF\ncat /tmp/conf; cat <<'RAW'; cat <<-TABS\n$HOME\nRAW\n\tindented\n\tTABS\necho done";
+    let out = sh(script).await;
+    assert_eq!(out["stdout"], format!("name={pod}\nport=8080\nquote=\"x\"\n$HOME\nindented\ndone\n"), "{out}");
     // case, printf and date's formats, as entrypoint scripts use them.
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;

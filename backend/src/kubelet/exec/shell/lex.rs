@@ -116,6 +116,12 @@ pub(super) enum RedirKind {
     },
     /// `n>&m`
     Dup(u8),
+    /// `<<WORD` (`<<-WORD` strips leading tabs): the lines up to `WORD` as input, their
+    /// parameters, substitutions and arithmetic expanded unless `WORD` was quoted.
+    Here {
+        body: String,
+        expand: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,6 +284,9 @@ struct Scanner {
     word: Word,
     lit: String,
     in_word: bool,
+    /// Here-documents whose bodies start after the current line: the token's index, the
+    /// delimiter, and whether leading tabs are stripped.
+    pending: Vec<(usize, String, bool)>,
 }
 
 impl Scanner {
@@ -301,6 +310,9 @@ impl Scanner {
                 self.end_word();
                 self.tokens.push(Token::Op(Op::Semi));
                 self.i += 1;
+                if c == '\n' {
+                    self.here_documents();
+                }
             }
             '#' if !self.in_word => {
                 while self.peek(0).is_some_and(|c| *c != '\n') {
@@ -385,6 +397,10 @@ impl Scanner {
             if c == '<' { 0 } else { 1 }
         };
         self.i += 1;
+        if c == '<' && self.peek(0) == Some(&'<') {
+            self.i += 1;
+            return self.here_document(fd);
+        }
         let kind = if c == '<' {
             RedirKind::In
         } else if self.peek(0) == Some(&'>') {
@@ -398,6 +414,50 @@ impl Scanner {
             RedirKind::Out { append: false }
         };
         self.tokens.push(Token::Redir(Redir { fd, kind, target: Vec::new() }));
+    }
+
+    /// `<<WORD` after its `<<`: the delimiter now, the body once the line ends.
+    fn here_document(&mut self, fd: u8) {
+        let strip = self.peek(0) == Some(&'-');
+        self.i += usize::from(strip);
+        while self.peek(0).is_some_and(|c| *c == ' ' || *c == '\t') {
+            self.i += 1;
+        }
+        let mut delimiter = String::new();
+        let mut quoted = false;
+        while let Some(&c) = self.peek(0).filter(|c| !c.is_whitespace() && !";|&<>()".contains(**c)) {
+            match c {
+                '\'' | '"' | '\\' => quoted = true,
+                c => delimiter.push(c),
+            }
+            self.i += 1;
+        }
+        self.pending.push((self.tokens.len(), delimiter, strip));
+        let kind = RedirKind::Here { body: String::new(), expand: !quoted };
+        self.tokens.push(Token::Redir(Redir { fd, kind, target: Vec::new() }));
+    }
+
+    /// At the end of a line with `<<` on it: each here-document's lines, up to its delimiter.
+    fn here_documents(&mut self) {
+        for (token, delimiter, strip) in std::mem::take(&mut self.pending) {
+            let mut body = String::new();
+            while self.i < self.chars.len() {
+                let end = self.chars[self.i..].iter().position(|c| *c == '\n').map_or(self.chars.len(), |p| self.i + p);
+                let line: String = self.chars[self.i..end].iter().collect();
+                self.i = (end + 1).min(self.chars.len());
+                let line = if strip { line.trim_start_matches('\t').to_string() } else { line };
+                if line == delimiter {
+                    break;
+                }
+                body.push_str(&line);
+                body.push('\n');
+            }
+            if let Some(Token::Redir(Redir { kind: RedirKind::Here { body: slot, .. }, .. })) =
+                self.tokens.get_mut(token)
+            {
+                *slot = body;
+            }
+        }
     }
 
     /// `'…'`: everything literal up to the next quote.

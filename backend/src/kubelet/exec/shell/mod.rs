@@ -324,12 +324,23 @@ impl Ctx {
     async fn redirect_input(&mut self, redirs: &[Redir], stdin: Vec<u8>) -> Result<Vec<u8>, Output> {
         let mut stdin = stdin;
         for r in redirs {
-            if r.kind == RedirKind::In {
-                let path = self.expand_one(&r.target).await;
-                match self.read_file(&path) {
-                    Ok(data) => stdin = data,
-                    Err(e) => return Err(Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name))),
+            match &r.kind {
+                RedirKind::In => {
+                    let path = self.expand_one(&r.target).await;
+                    match self.read_file(&path) {
+                        Ok(data) => stdin = data,
+                        Err(e) => {
+                            return Err(Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name)));
+                        }
+                    }
                 }
+                // As inside double quotes, but a double quote is itself.
+                RedirKind::Here { body, expand: true } => {
+                    let text = self.expand_text(&body.replace('"', "\\\"")).await;
+                    stdin = text.unwrap_or_default().into_bytes();
+                }
+                RedirKind::Here { body, expand: false } => stdin = body.clone().into_bytes(),
+                _ => {}
             }
         }
         Ok(stdin)
@@ -393,7 +404,7 @@ impl Ctx {
             let result = match r.kind {
                 RedirKind::Out { append } => self.write_file(&path, b"", append),
                 RedirKind::In => self.read_file(&path).map(|_| ()),
-                RedirKind::Dup(_) => Ok(()),
+                RedirKind::Dup(_) | RedirKind::Here { .. } => Ok(()),
             };
             if let Err(e) = result {
                 return Output::fail(1, format!("{}: can't open {path}: {e}\n", self.shell_name));

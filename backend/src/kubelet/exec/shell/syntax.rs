@@ -397,7 +397,7 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
 /// A redirection and its target word.
 fn parse_redir(it: &mut Tokens) -> Result<Redir, SyntaxError> {
     let Some(Token::Redir(mut r)) = it.next() else { return Err(unexpected(it.peek())) };
-    if !matches!(r.kind, RedirKind::Dup(_)) && r.target.is_empty() {
+    if !matches!(r.kind, RedirKind::Dup(_) | RedirKind::Here { .. }) && r.target.is_empty() {
         match it.next() {
             Some(Token::Word(w)) => r.target = w,
             other => return Err(unexpected(other.as_ref())),
@@ -564,6 +564,17 @@ mod tests {
             "syntax error: unexpected end of file (expecting \"}\")"
         );
         assert_eq!(parse("echo }").unwrap().0.len(), 1, "a brace is a word where no command starts");
+    }
+
+    #[test]
+    fn here_documents_take_the_lines_up_to_their_word() {
+        let script = parse("cat <<END >out; echo after\nline $x\nEND\ncat <<\"Q\"\n$raw\nQ\n").unwrap();
+        let here = |i: usize| simple(&script.0[i].first.commands[0]).redirs[0].kind.clone();
+        assert_eq!(here(0), RedirKind::Here { body: "line $x\n".into(), expand: true });
+        assert_eq!(simple(&script.0[0].first.commands[0]).redirs[1].kind, RedirKind::Out { append: false });
+        assert_eq!(simple(&script.0[1].first.commands[0]).words[0], lit("echo"));
+        assert_eq!(here(2), RedirKind::Here { body: "$raw\n".into(), expand: false });
+        assert_eq!(script.0.len(), 3, "the bodies are not commands");
     }
 
     #[test]
