@@ -1,6 +1,7 @@
-//! Pod readiness, and what a pod's readiness probe checks (the dashboard's readiness toggle).
+//! Pod readiness, what a pod's readiness probe checks (the dashboard's readiness toggle), and
+//! the host ports it asks its node for.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
 /// Whether the pod's `Ready` condition is `True`.
 pub fn is_ready(pod: &Pod) -> bool {
@@ -8,6 +9,33 @@ pub fn is_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A port of the pod's node that one of its container ports takes (`hostPort`; all of a
+/// `hostNetwork` pod's, once defaulted), as the scheduler and the portmap plugin read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// The node address it is on, `0.0.0.0` (all of them) when the port gives none.
+    pub host_ip: String,
+    pub protocol: String,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+/// The host ports of a pod's containers and init containers.
+pub fn host_ports(spec: &PodSpec) -> Vec<HostPort> {
+    let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+    let ports = containers.flat_map(|c| c.ports.iter().flatten());
+    ports
+        .filter_map(|p| {
+            Some(HostPort {
+                host_ip: p.host_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into()),
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                host_port: u16::try_from(p.host_port.unwrap_or(0)).ok().filter(|h| *h > 0)?,
+                container_port: u16::try_from(p.container_port).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Whether the pod's containers have all ended for good (`Succeeded` or `Failed`).

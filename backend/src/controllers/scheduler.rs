@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use rand::seq::IndexedRandom;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use svclab_shared::pod::HostPort;
 use svclab_shared::{Kind, Object};
 
 pub struct Scheduler {
@@ -142,27 +143,17 @@ pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
 
 impl std::error::Error for Unschedulable {}
 
-/// A host port a pod asks for: `(hostIP, protocol, hostPort)`, an unset address as `0.0.0.0`.
-type HostPort = (String, String, i32);
-
-/// The host ports of a pod's containers (a `hostNetwork` pod's are all its ports).
-fn host_ports(pod: &Pod) -> Vec<HostPort> {
-    let spec = pod.spec.iter();
-    let containers = spec.flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()));
-    let ports = containers.flat_map(|c| c.ports.iter().flatten());
-    ports
-        .filter(|p| p.host_port.unwrap_or(0) > 0)
-        .map(|p| {
-            let ip = p.host_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into());
-            (ip, p.protocol.clone().unwrap_or_else(|| "TCP".into()), p.host_port.unwrap_or(0))
-        })
-        .collect()
-}
-
 /// Whether two host ports clash, as the scheduler's NodePorts filter sees it: the same port and
 /// protocol on the same address, or on all addresses.
 fn clash(a: &HostPort, b: &HostPort) -> bool {
-    a.2 == b.2 && a.1 == b.1 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
+    a.host_port == b.host_port
+        && a.protocol == b.protocol
+        && (a.host_ip == b.host_ip || a.host_ip == "0.0.0.0" || b.host_ip == "0.0.0.0")
+}
+
+/// The host ports `pod` asks for.
+fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    pod.spec.as_ref().map(svclab_shared::pod::host_ports).unwrap_or_default()
 }
 
 /// The nodes with the fewest pods among those that can take `pod`, or the scheduler's

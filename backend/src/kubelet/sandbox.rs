@@ -145,14 +145,8 @@ impl PodSandbox {
     /// The host ports its node maps to it: `(hostPort, containerPort, protocol)` of each
     /// container port with one (all of a `hostNetwork` pod's).
     pub fn host_ports(&self) -> Vec<(u16, u16, Protocol)> {
-        let containers = self.spec.containers.iter().chain(self.spec.init_containers.iter().flatten());
-        let ports = containers.flat_map(|c| c.ports.iter().flatten());
-        ports
-            .filter_map(|p| {
-                let host = u16::try_from(p.host_port.unwrap_or(0)).ok().filter(|h| *h > 0)?;
-                Some((host, u16::try_from(p.container_port).ok()?, Protocol::parse(p.protocol.as_deref())?))
-            })
-            .collect()
+        let ports = svclab_shared::pod::host_ports(&self.spec).into_iter();
+        ports.filter_map(|p| Some((p.host_port, p.container_port, Protocol::parse(Some(&p.protocol))?))).collect()
     }
 
     /// How the pod's processes dial `to`: from the address it reports, except its own

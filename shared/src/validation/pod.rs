@@ -18,20 +18,13 @@ pub(super) fn validate_pod(pod: &Pod) -> Vec<FieldError> {
 
 /// A `hostNetwork` pod's ports are its node's: a `hostPort` must be its `containerPort` (in a
 /// template it may be left unset, for the pod's defaults to fill in).
-fn validate_host_network(spec: &PodSpec, at: &str, is_pod: bool) -> Vec<FieldError> {
+fn validate_host_network_ports(c: &Container, path: &str, is_pod: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if spec.host_network != Some(true) {
-        return errs;
-    }
-    let init = spec.init_containers.iter().flatten().enumerate().map(|(i, c)| (format!("{at}.initContainers[{i}]"), c));
-    let regular = spec.containers.iter().enumerate().map(|(i, c)| (format!("{at}.containers[{i}]"), c));
-    for (path, c) in init.chain(regular) {
-        for (j, port) in c.ports.iter().flatten().enumerate() {
-            let host = port.host_port.unwrap_or(0);
-            if (is_pod || host != 0) && host != port.container_port {
-                let msg = "must match `containerPort` when `hostNetwork` is true";
-                errs.push(FieldError::invalid(format!("{path}.ports[{j}].hostPort"), host.to_string(), msg));
-            }
+    for (j, port) in c.ports.iter().flatten().enumerate() {
+        let host = port.host_port.unwrap_or(0);
+        if (is_pod || host != 0) && host != port.container_port {
+            let msg = "must match `containerPort` when `hostNetwork` is true";
+            errs.push(FieldError::invalid(format!("{path}.ports[{j}].hostPort"), host.to_string(), msg));
         }
     }
     errs
@@ -53,6 +46,9 @@ fn validate_spec(spec: &PodSpec, at: &str, is_pod: bool) -> Vec<FieldError> {
     let regular = spec.containers.iter().enumerate().map(|(i, c)| (format!("{at}.containers[{i}]"), c));
     for (path, c) in init.chain(regular) {
         errs.extend(validate_container(c, &path, &volumes, &mut names));
+        if spec.host_network == Some(true) {
+            errs.extend(validate_host_network_ports(c, &path, is_pod));
+        }
     }
     let restart = spec.restart_policy.as_deref().unwrap_or("Always");
     if !RESTART_POLICIES.contains(&restart) {
@@ -62,7 +58,6 @@ fn validate_spec(spec: &PodSpec, at: &str, is_pod: bool) -> Vec<FieldError> {
     if !DNS_POLICIES.contains(&dns) {
         errs.push(FieldError::not_supported(format!("{at}.dnsPolicy"), dns, DNS_POLICIES));
     }
-    errs.extend(validate_host_network(spec, at, is_pod));
     errs
 }
 
