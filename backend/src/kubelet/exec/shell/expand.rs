@@ -15,19 +15,9 @@ impl arith::Vars for Ctx {
 }
 
 impl Ctx {
+    /// A parameter's value, empty when it is unset.
     pub(super) fn lookup(&self, name: &str) -> String {
-        match name {
-            "?" => self.last_code.to_string(),
-            "$" => "1".into(),
-            "#" => self.args.len().to_string(),
-            "@" | "*" => self.args.join(" "),
-            "0" => self.var(name).unwrap_or_default(),
-            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
-                let n: usize = name.parse().unwrap_or(0);
-                self.args.get(n.wrapping_sub(1)).cloned().unwrap_or_default()
-            }
-            _ => self.var(name).unwrap_or_default(),
-        }
+        self.param(name).unwrap_or_default()
     }
 
     /// Expands a word into fields: unquoted substitutions split on blanks.
@@ -131,11 +121,14 @@ impl Ctx {
     /// A parameter's value, `None` when it is unset.
     fn param(&self, name: &str) -> Option<String> {
         match name {
+            "?" => Some(self.last_code.to_string()),
+            "$" => Some("1".into()),
+            "#" => Some(self.args.len().to_string()),
+            "@" | "*" => Some(self.args.join(" ")),
             "0" => self.var(name),
             _ if name.bytes().all(|b| b.is_ascii_digit()) => {
                 self.args.get(name.parse::<usize>().ok()?.checked_sub(1)?).cloned()
             }
-            "?" | "$" | "#" | "@" | "*" => Some(self.lookup(name)),
             _ => self.var(name),
         }
     }

@@ -250,15 +250,8 @@ impl Ctx {
                             | Part::Param { quoted: true, .. }
                             | Part::Subst { quoted: true, .. }
                     );
-                    if quoted {
-                        // Quoted, the text is matched as it is.
-                        for c in text.chars() {
-                            glob.push('\\');
-                            glob.push(c);
-                        }
-                    } else {
-                        glob.push_str(&text);
-                    }
+                    // Quoted, the text is matched as it is.
+                    glob.push_str(&if quoted { pattern::literal(&text) } else { text });
                 }
                 if pattern::matches(&glob, &subject) {
                     return self.run_script(body, stdin).await;
