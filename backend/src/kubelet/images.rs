@@ -79,14 +79,17 @@ pub const BIND_ENV: &str = "BIND_ADDRESS";
 
 /// The container's main process when it runs a command: the built-in shell interprets it. With
 /// `stdin: true` in its spec it reads what attached clients type (see [`interactive_main`]).
-fn command_main(sandbox: &Arc<PodSandbox>, container: &ContainerRuntime) -> Option<BoxFuture<'static, i32>> {
-    let definition = container.definition();
-    let argv = main_argv(&definition);
+fn command_main(
+    sandbox: &Arc<PodSandbox>,
+    container: &ContainerRuntime,
+    definition: &Definition,
+) -> Option<BoxFuture<'static, i32>> {
+    let argv = main_argv(definition);
     if argv.is_empty() {
         return None;
     }
     if definition.spec.stdin == Some(true) {
-        return Some(interactive_main(sandbox, container, argv));
+        return Some(interactive_main(sandbox, container, definition.spec.tty == Some(true), argv));
     }
     let (sandbox, name, log) = (sandbox.clone(), container.name().to_string(), container.log());
     Some(Box::pin(async move {
@@ -118,11 +121,12 @@ pub fn main_argv(definition: &Definition) -> Vec<String> {
 fn interactive_main(
     sandbox: &Arc<PodSandbox>,
     container: &ContainerRuntime,
+    tty: bool,
     argv: Vec<String>,
 ) -> BoxFuture<'static, i32> {
     use super::exec::interactive;
     let mut input = container.open_stdin();
-    let mut console = interactive::Console { log: container.log(), tty: container.definition().spec.tty == Some(true) };
+    let mut console = interactive::Console { log: container.log(), tty };
     let (sandbox, name) = (sandbox.clone(), container.name().to_string());
     Box::pin(async move {
         // Nobody leaves a container's console: only the end of its input ends it.
@@ -135,15 +139,15 @@ fn forever() -> BoxFuture<'static, i32> {
     Box::pin(std::future::pending())
 }
 
-/// Starts a container's program; `run` stops it.
+/// Starts the program of a container's run of `definition`; `run` stops it.
 pub async fn start(
     sandbox: &Arc<PodSandbox>,
     container: &Arc<ContainerRuntime>,
+    definition: &Definition,
     init: bool,
     run: &CancellationToken,
     tracker: &TaskTracker,
 ) -> io::Result<Started> {
-    let definition = container.definition();
     let spec = &definition.spec;
     let mut ports = Vec::new();
     let main = match definition.program {
@@ -178,13 +182,13 @@ pub async fn start(
             ports.push((80, Protocol::Tcp, serve_http(app, Format::Nginx, sandbox, container, run, tracker).await?));
             forever()
         }
-        Program::Tools => command_main(sandbox, container).unwrap_or_else(forever),
+        Program::Tools => command_main(sandbox, container, definition).unwrap_or_else(forever),
         Program::Default if init => {
             // An unknown image's program in an init container stands in for a step that
             // finishes: it runs its command if it has one, and otherwise ends at once.
             let note =
                 "svclab default program: an init container of an image svclab does not know; it finishes at once\n";
-            command_main(sandbox, container).unwrap_or_else(|| {
+            command_main(sandbox, container, definition).unwrap_or_else(|| {
                 container.log().write(super::logs::Stream::Stdout, note);
                 Box::pin(std::future::ready(0))
             })
@@ -201,7 +205,7 @@ pub async fn start(
                     ports.push((number, Protocol::Tcp, real));
                 }
             }
-            command_main(sandbox, container).unwrap_or_else(forever)
+            command_main(sandbox, container, definition).unwrap_or_else(forever)
         }
     };
     let format = match definition.program {

@@ -247,7 +247,7 @@ async fn run_once(
         deps.event("Normal", "DefaultProgram", &msg);
     }
     container.begin_log();
-    let ended = match images::start(sandbox, container, role == Role::Init, &run, &deps.tracker).await {
+    let ended = match images::start(sandbox, container, &definition, role == Role::Init, &run, &deps.tracker).await {
         Ok(started) => {
             container.started(fs, definition.spec.startup_probe.is_some());
             deps.event("Normal", "Created", &format!("Created container {name}"));

@@ -80,6 +80,7 @@ async fn forward_udp(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let Ok(local) = socket.local_addr() else { return };
     let mut buf = vec![0u8; 65535];
     loop {
         let received = tokio::select! {
@@ -87,7 +88,6 @@ async fn forward_udp(
             _ = stop.cancelled() => return,
         };
         let Ok((n, peer)) = received else { continue };
-        let Ok(local) = socket.local_addr() else { return };
         let (network, socket, payload, stop) = (network.clone(), socket.clone(), buf[..n].to_vec(), stop.clone());
         tracker.spawn(async move {
             let source = network.source_of(peer, local);
