@@ -126,7 +126,7 @@ fn interactive_main(
 ) -> BoxFuture<'static, i32> {
     use super::exec::interactive;
     let mut input = container.open_stdin();
-    let mut console = interactive::Console { log: container.log(), tty };
+    let mut console = interactive::LogTerminal { log: container.log(), tty };
     let (sandbox, name) = (sandbox.clone(), container.name().to_string());
     Box::pin(async move {
         // Nobody leaves a container's console: only the end of its input ends it.

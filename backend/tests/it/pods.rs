@@ -429,6 +429,27 @@ async fn an_interactive_shell_over_the_exec_websocket() {
         tty.send(0, b"\x03").await;
         tty.read_until("/data # ").await;
     }
+    // A loop's lines show as each turn prints them, until Ctrl-C; so do ping's replies.
+    tty.send(0, b"while true; do echo tick; sleep 0.05; done\r").await;
+    tty.read_until("tick\r\n").await;
+    tty.read_until("tick\r\n").await;
+    tty.send(0, b"\x03").await;
+    let (out, _, _) = tty.read_until("/data # ").await;
+    assert!(out.ends_with("^C\r\n/data # "), "{out:?}");
+    tty.send(0, b"ping -i 0.05 $(hostname -i)\r").await;
+    let (out, _, _) = tty.read_until(" ms\r\n").await;
+    assert!(out.contains("\r\n64 bytes from 10.244."), "{out:?}");
+    tty.read_until(" ms\r\n").await;
+    tty.send(0, b"\x03").await;
+    tty.read_until("/data # ").await;
+    // What a loop or a function writes as it goes still follows their redirections.
+    tty.send(
+        0,
+        b"for i in 1 2; do echo line$i; done > lines; f() { echo out; echo err >&2; }; f 2>/dev/null; cat lines\r",
+    )
+    .await;
+    let (out, _, _) = tty.read_until("/data # ").await;
+    assert!(out.ends_with("\r\nout\r\nline1\r\nline2\r\n/data # "), "{out:?}");
     tty.send(0, b"echo $(echo $(echo nested))\r").await;
     let (out, _, _) = tty.read_until("/data # ").await;
     assert!(out.contains("\r\nnested\r\n"), "{out:?}");

@@ -64,6 +64,15 @@ async fn section_5_1_creating_and_using_a_service() {
             }
         }
         assert_eq!(answered.len(), 3, "requests spread over the pods: {answered:?}");
+        // A loop in the pod shows each answer as it comes, as a terminal does (it never ends).
+        let script = format!("while true; do curl -s {url}; sleep 0.1; done");
+        let mut looping = cluster.watch(&["exec", &pods[0], "--", "sh", "-c", &script]);
+        let mut streamed = std::collections::BTreeSet::new();
+        while streamed.len() < 3 {
+            let lines = looping.until(|l| l.starts_with("You've hit ")).await;
+            streamed.insert(lines.last().expect("a line").clone());
+        }
+        drop(looping);
         // Without the double dash kubectl refuses, as the chapter warns.
         let refused = cluster.kubectl(&["exec", &pods[0], "curl", "-s", &url]).await.fails(1);
         assert!(refused.contains("exec [POD] [COMMAND] is not supported anymore"), "{refused}");

@@ -4,7 +4,8 @@
 //! caller's [`Terminal`]: the exec websocket's frames, or a container's log.
 
 use super::terminal::{self, Input, LineEditor};
-use super::{Ctx, Output};
+use super::{Console, Ctx, Output};
+use crate::kubelet::logs::Stream;
 use std::collections::VecDeque;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -27,14 +28,50 @@ pub fn shell_name(argv: &[String]) -> Option<String> {
     shell.then(|| program.to_string())
 }
 
-/// Writes a command's output: on a tty everything goes to stdout with CR LF.
+/// Writes what a command left in its output (what it did not write as it went): on a tty
+/// everything goes to stdout with CR LF.
 pub async fn output(term: &mut impl Terminal, out: &Output) {
+    write(term, Stream::Stdout, &out.stdout).await;
+    write(term, Stream::Stderr, out.stderr.as_bytes()).await;
+}
+
+async fn write(term: &mut impl Terminal, stream: Stream, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
     if term.tty() {
-        let text = format!("{}{}", out.stdout_text(), out.stderr);
-        term.write(true, &terminal::to_terminal(&text)).await;
+        term.write(true, &terminal::to_terminal(&String::from_utf8_lossy(bytes))).await;
     } else {
-        term.write(true, &out.stdout).await;
-        term.write(false, out.stderr.as_bytes()).await;
+        term.write(stream == Stream::Stdout, bytes).await;
+    }
+}
+
+/// What a process with a [`Console::Session`] writes as it goes.
+type Chunks = mpsc::UnboundedReceiver<(Stream, Vec<u8>)>;
+
+/// Gives `ctx` a console whose chunks come out of the returned receiver.
+fn session_console(ctx: &mut Ctx) -> Chunks {
+    let (chunks, out) = mpsc::unbounded_channel();
+    ctx.console = Some(Console::Session(chunks));
+    out
+}
+
+/// Runs `work`, passing on to `term` what it writes as it goes (a loop's lines as each turn
+/// prints them, as a real terminal shows them); then its output. While `term` takes a chunk,
+/// `work` waits: a slow client slows the command instead of queueing its output.
+async fn live(work: impl Future<Output = Output>, chunks: &mut Chunks, term: &mut impl Terminal) -> Output {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            Some((stream, bytes)) = chunks.recv() => write(term, stream, &bytes).await,
+            out = &mut work => {
+                while let Ok((stream, bytes)) = chunks.try_recv() {
+                    write(term, stream, &bytes).await;
+                }
+                return out;
+            }
+        }
     }
 }
 
@@ -75,8 +112,9 @@ pub async fn command(
         input.extend(chunk);
     }
     let stop = ctx.sandbox.cancelled();
+    let mut chunks = session_console(ctx);
     let out = tokio::select! {
-        out = ctx.command(argv, input) => out,
+        out = live(ctx.command(argv, input), &mut chunks, term) => out,
         _ = gone.cancelled() => return 130,
         _ = stop.cancelled() => Output::fail(137, ""),
     };
@@ -115,6 +153,7 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
     let mut editor = LineEditor::default();
     let mut raw_line = Vec::new();
     let mut typeahead: VecDeque<Option<Vec<u8>>> = VecDeque::new();
+    let mut chunks = session_console(ctx);
     prompt(term, ctx).await;
     loop {
         let chunk = match typeahead.pop_front() {
@@ -145,7 +184,7 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
                 Input::Eof => {
                     if !tty && !raw_line.is_empty() {
                         let line = String::from_utf8_lossy(&std::mem::take(&mut raw_line)).into_owned();
-                        let out = ctx.run_script_text(&line, Vec::new()).await;
+                        let out = live(ctx.run_script_text(&line, Vec::new()), &mut chunks, term).await;
                         output(term, &out).await;
                     }
                     if tty {
@@ -155,7 +194,7 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
                 }
                 Input::Line(line) => {
                     let out = {
-                        let run = ctx.run_script_text(&line, Vec::new());
+                        let run = live(ctx.run_script_text(&line, Vec::new()), &mut chunks, term);
                         let interrupted = interrupted(stdin, &mut typeahead);
                         tokio::select! {
                             out = run => out,
@@ -197,18 +236,18 @@ async fn interrupted(stdin: &mut Stdin, typeahead: &mut VecDeque<Option<Vec<u8>>
 
 /// A container's main process's terminal: what it writes goes to the container's log, where
 /// `kubectl logs` reads it and attached clients follow it.
-pub struct Console {
+pub struct LogTerminal {
     pub log: std::sync::Arc<crate::kubelet::logs::Log>,
     pub tty: bool,
 }
 
-impl Terminal for Console {
+impl Terminal for LogTerminal {
     fn tty(&self) -> bool {
         self.tty
     }
 
     async fn write(&mut self, stdout: bool, bytes: &[u8]) {
-        let stream = if stdout { crate::kubelet::logs::Stream::Stdout } else { crate::kubelet::logs::Stream::Stderr };
+        let stream = if stdout { Stream::Stdout } else { Stream::Stderr };
         self.log.write(stream, &String::from_utf8_lossy(bytes));
     }
 }

@@ -20,6 +20,7 @@ mod text;
 
 use super::PodSandbox;
 use super::fs::{self, FsError};
+use super::logs::Stream;
 use std::sync::Arc;
 use svclab_shared::lab::ExecResponse;
 
@@ -59,6 +60,28 @@ impl From<Output> for ExecResponse {
     }
 }
 
+/// Where a process's output goes as it is written.
+#[derive(Clone)]
+pub enum Console {
+    /// A container's main process: its log.
+    Log(Arc<super::logs::Log>),
+    /// An exec session: chunks in the order written, for its terminal to show as they come.
+    Session(tokio::sync::mpsc::UnboundedSender<(Stream, Vec<u8>)>),
+}
+
+impl Console {
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        match self {
+            Console::Log(log) => log.write(stream, &String::from_utf8_lossy(bytes)),
+            // The session's end drops the receiver; what is written after it goes nowhere.
+            Console::Session(chunks) => drop(chunks.send((stream, bytes.to_vec()))),
+        }
+    }
+}
+
 /// A process's context inside a container: what `cd`, `export` and assignments change.
 pub struct Ctx {
     pub sandbox: Arc<PodSandbox>,
@@ -84,12 +107,15 @@ pub struct Ctx {
     pub(crate) depth: usize,
     /// What `$(…)` substitutions wrote to standard error, for the command they are part of.
     pub(crate) substitution_stderr: String,
-    /// Where a container's main process writes as it goes (its log); `None` for exec, whose
-    /// output is returned when the command ends.
-    pub(crate) console: Option<Arc<super::logs::Log>>,
-    /// How many enclosing constructs capture standard output (`$(…)`, the left of a pipe):
-    /// while any does, output is not the console's.
+    /// Where output goes as it is written: a container's main process's log, or an exec
+    /// session's terminal; `None` where the output is wanted when the command ends (the JSON
+    /// exec endpoint, exec probes).
+    pub(crate) console: Option<Console>,
+    /// How many enclosing constructs capture standard output (`$(…)`, the left of a pipe, a
+    /// redirection): while any does, standard output is not the console's.
     pub(crate) capturing: usize,
+    /// How many enclosing redirections capture standard error (`2> file`, `2>&1`).
+    pub(crate) capturing_err: usize,
     /// `set -e`: the shell exits when a command fails (outside a condition).
     pub(crate) errexit: bool,
     /// `set -x`: each command is written to standard error before it runs.
@@ -119,6 +145,7 @@ impl Ctx {
             substitution_stderr: String::new(),
             console: None,
             capturing: 0,
+            capturing_err: 0,
             errexit: false,
             xtrace: false,
             condition: 0,
@@ -127,7 +154,7 @@ impl Ctx {
 
     /// The context of a container's main process, writing to its log as it goes.
     pub fn main_process(sandbox: Arc<PodSandbox>, container: &str, log: Arc<super::logs::Log>) -> Self {
-        Ctx { console: Some(log), ..Ctx::new(sandbox, container) }
+        Ctx { console: Some(Console::Log(log)), ..Ctx::new(sandbox, container) }
     }
 
     /// Writes what a command printed: to the console when there is one and nothing captures
@@ -135,9 +162,13 @@ impl Ctx {
     pub(crate) fn emit(&self, out: &mut Output, stdout: &[u8], stderr: &str) {
         match &self.console {
             Some(console) => {
-                console.write(super::logs::Stream::Stderr, stderr);
+                if self.capturing_err == 0 {
+                    console.write(Stream::Stderr, stderr.as_bytes());
+                } else {
+                    out.stderr.push_str(stderr);
+                }
                 if self.capturing == 0 {
-                    console.write(super::logs::Stream::Stdout, &String::from_utf8_lossy(stdout));
+                    console.write(Stream::Stdout, stdout);
                 } else {
                     out.stdout.extend_from_slice(stdout);
                 }
@@ -365,6 +396,7 @@ impl Ctx {
             substitution_stderr: String::new(),
             console: self.console.clone(),
             capturing: self.capturing,
+            capturing_err: self.capturing_err,
             errexit: false,
             xtrace: false,
             condition: 0,

@@ -88,7 +88,9 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
         return Output::fail(1, format!("ping: bad address '{host}'\n"));
     };
     let started = Instant::now();
-    let mut out = Output::ok(format!("PING {host} ({ip}): 56 data bytes\n"));
+    // Each line is written as it comes (a terminal shows ping's replies one a second).
+    let mut out = Output::default();
+    ctx.emit(&mut out, format!("PING {host} ({ip}): 56 data bytes\n").as_bytes(), "");
     let (mut sent, mut received, mut times) = (0u64, 0u64, Vec::new());
     loop {
         if count.is_some_and(|c| sent >= c) || deadline.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
@@ -101,7 +103,8 @@ pub(super) async fn ping(ctx: &mut Ctx, args: &[String]) -> Output {
             received += 1;
             let ms = probe.elapsed().as_secs_f64() * 1000.0;
             times.push(ms);
-            out.print(&format!("64 bytes from {ip}: seq={} ttl=64 time={ms:.3} ms\n", sent - 1));
+            let line = format!("64 bytes from {ip}: seq={} ttl=64 time={ms:.3} ms\n", sent - 1);
+            ctx.emit(&mut out, line.as_bytes(), "");
         } else {
             // No reply: the packet is waited for until -W runs out.
             tokio::time::sleep(seconds(wait)).await;

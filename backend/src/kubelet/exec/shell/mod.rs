@@ -29,6 +29,15 @@ const MAX_DEPTH: usize = 32;
 /// Where a redirected stream goes: a path, and whether to append.
 type FileTarget = (String, bool);
 
+/// Which of a command's streams its redirections take (standard output, standard error), as
+/// counts for [`Ctx::capturing`] and [`Ctx::capturing_err`]: what the command writes as it goes
+/// (a loop's or a function's commands) must reach the redirection, not the console.
+fn redirected(redirs: &[Redir]) -> (usize, usize) {
+    let takes =
+        |fd: u8| redirs.iter().any(|r| r.fd == fd && matches!(r.kind, RedirKind::Out { .. } | RedirKind::Dup(_)));
+    (takes(1) as usize, takes(2) as usize)
+}
+
 /// What `sh -x` writes before a command: `+ echo 'two words'`.
 fn trace_line(assigns: &[(String, String)], argv: &[String]) -> String {
     let quote = |w: &str| {
@@ -293,10 +302,13 @@ impl Ctx {
             self.export(&name, value);
         }
         // Boxed: a command's future is large, and scripts nest through it.
+        let (out, err) = redirected(&command.redirs);
+        (self.capturing, self.capturing_err) = (self.capturing + out, self.capturing_err + err);
         let mut output = match self.function(&argv[0]) {
             Some(body) => Box::pin(self.call(body, &argv[1..], stdin)).await,
             None => Box::pin(self.command(&argv, stdin)).await,
         };
+        (self.capturing, self.capturing_err) = (self.capturing - out, self.capturing_err - err);
         output.stderr.insert_str(0, &std::mem::take(&mut self.substitution_stderr));
         for (name, old) in saved {
             match old {
@@ -386,7 +398,10 @@ impl Ctx {
             Ok(stdin) => stdin,
             Err(failed) => return failed,
         };
+        let (out, err) = redirected(redirs);
+        (self.capturing, self.capturing_err) = (self.capturing + out, self.capturing_err + err);
         let output = self.run_compound(command, stdin).await;
+        (self.capturing, self.capturing_err) = (self.capturing - out, self.capturing_err - err);
         self.redirect_output(redirs, output).await.unwrap_or_else(|failed| failed)
     }
 
