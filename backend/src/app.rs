@@ -86,6 +86,28 @@ impl Config {
     }
 }
 
+/// The TLS configuration of the API as pods reach it: a certificate from the cluster CA for the
+/// `kubernetes` service's names and address (what `ca.crt` in a pod verifies).
+fn api_tls(ca: &ClusterCa, plan: &AddressPlan) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let domain = &plan.cluster_domain;
+    let names = vec![
+        "kubernetes".to_string(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{domain}"),
+        "localhost".into(),
+        bootstrap::KUBERNETES_SERVICE_IP.into(),
+        "127.0.0.1".into(),
+    ];
+    let (cert, key) = ca.serving(&names);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// The cluster DNS address is held by something else.
 #[derive(Debug, thiserror::Error)]
 #[error("cluster DNS cannot listen on {0}: the address is in use")]
@@ -145,9 +167,12 @@ impl App {
         let registry = Registry::new(store.clone(), allocators);
         let listener = TcpListener::bind(config.listen).await?;
         let api_addr = listener.local_addr()?;
-        bootstrap::run(&registry, config.nodes, api_addr)?;
+        // Where pods reach the API, over TLS: the `kubernetes` service's endpoint.
+        let in_cluster = TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let in_cluster_addr = in_cluster.local_addr()?;
+        bootstrap::run(&registry, config.nodes, in_cluster_addr)?;
         // kube-apiserver's own controller: its `kubernetes` service comes back when deleted.
-        let apiserver = bootstrap::KubernetesServiceController::new(registry.clone(), api_addr);
+        let apiserver = bootstrap::KubernetesServiceController::new(registry.clone(), in_cluster_addr);
         tracker.spawn(runtime::run(apiserver, store.clone(), cancel.clone()));
 
         let (table_tx, table_rx) = watch::channel(Arc::new(ProxyTable::default()));
@@ -173,6 +198,12 @@ impl App {
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(crate::netpol::run(store.clone(), network.clone(), cancel.clone()));
         let ca = Arc::new(ClusterCa::generate());
+        let tokens = Arc::new(match &config.storage {
+            Storage::Memory => crate::tokens::Issuer::generate(&plan.cluster_domain),
+            Storage::Durable(location) => {
+                crate::tokens::Issuer::load_or_create(&location.service_account_key(), &plan.cluster_domain)?
+            }
+        });
         let address_pool = AddressPool::new(plan.load_balancer_pool);
         Self::controller_manager(&registry, &config, &address_pool, &ca, &tracker, &cancel);
         let nodes =
@@ -187,8 +218,15 @@ impl App {
         };
         tracker.spawn(listeners.run());
         for i in 1..=config.nodes {
-            let kubelet =
-                Kubelet::new(i, registry.clone(), network.clone(), sandboxes.clone(), tracker.clone(), cancel.clone());
+            let kubelet = Kubelet::new(
+                i,
+                registry.clone(),
+                network.clone(),
+                sandboxes.clone(),
+                tracker.clone(),
+                cancel.clone(),
+                tokens.clone(),
+            );
             kubelet.register_node()?;
             tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
         }
@@ -217,6 +255,7 @@ impl App {
             network: network.clone(),
             sandboxes: sandboxes.clone(),
             ingress: ingress.clone(),
+            tokens,
             ca,
             metrics,
             dns_addr,
@@ -224,6 +263,10 @@ impl App {
             timelines,
             cancel: cancel.clone(),
         };
+        let tls = api_tls(&state.ca, &plan)?;
+        let pods_access = api::guard::Policy { in_cluster: true, ..config.access.clone() };
+        let pods_router = api::router(state.clone(), None, pods_access);
+        tracker.spawn(api::serve::serve_tls(in_cluster, pods_router, tls, cancel.clone(), tracker.clone()));
         let router = api::router(state, config.dashboard.clone(), config.access.clone());
         tracker.spawn(api::serve::serve(listener, router, cancel.clone(), tracker.clone()));
         tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");

@@ -69,6 +69,9 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The `kubernetes` service's cluster IP.
+pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+
 /// The `kubernetes` service in `default`, whose endpoint is the API server at `api`: the Service,
 /// its Endpoints and its EndpointSlice, as kube-apiserver keeps them (its Endpoints are not
 /// mirrored, and no controller manages its slice).
@@ -76,7 +79,7 @@ pub fn kubernetes_service(api: SocketAddr) -> [serde_json::Value; 3] {
     [
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": api.port(), "protocol": "TCP"}]}}),
+        "spec": {"clusterIP": KUBERNETES_SERVICE_IP, "ports": [{"name": "https", "port": 443, "targetPort": api.port(), "protocol": "TCP"}]}}),
         json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default",
         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": api.ip().to_string()}], "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}]}]}),

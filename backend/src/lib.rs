@@ -41,3 +41,4 @@ pub mod proxy;
 pub mod registry;
 pub mod store;
 pub mod timeline;
+pub mod tokens;

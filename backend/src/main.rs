@@ -227,7 +227,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let token = token(&args)?;
     let config = Config {
-        access: svclab::api::guard::Policy { allowed_hosts: args.allowed_hosts.clone(), token: token.clone() },
+        access: svclab::api::guard::Policy {
+            allowed_hosts: args.allowed_hosts.clone(),
+            token: token.clone(),
+            in_cluster: false,
+        },
         listen: args.listen,
         dashboard: args.dashboard.clone(),
         nodes: args.nodes,

@@ -157,6 +157,13 @@ impl Kind {
             status("", "v1", "Service"),
         ];
         const NODE: &[Subresource] = &[status("", "v1", "Node")];
+        const ACCOUNT: &[Subresource] = &[Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        }];
         const NAMESPACE: &[Subresource] = &[status("", "v1", "Namespace")];
         const RC: &[Subresource] = &[scale(), status("", "v1", "ReplicationController")];
         const RS: &[Subresource] = &[scale(), status("apps", "v1", "ReplicaSet")];
@@ -188,6 +195,7 @@ impl Kind {
             Kind::Pod => POD,
             Kind::Service => SERVICE,
             Kind::Node => NODE,
+            Kind::ServiceAccount => ACCOUNT,
             Kind::Namespace => NAMESPACE,
             Kind::ReplicationController => RC,
             Kind::ReplicaSet => RS,

@@ -31,6 +31,8 @@ const MESSAGES: &[&str] = &[
     "api.extensions.v1beta1.Ingress",
     "api.networking.v1beta1.Ingress",
     "api.authorization.v1.SelfSubjectAccessReview",
+    "api.authentication.v1.TokenRequest",
+    "api.authentication.v1.SelfSubjectReview",
 ];
 
 const OUTPUT: &str = "backend/src/api/protobuf/messages.rs";

@@ -6,7 +6,9 @@
 //!   WebSocket upgrade) must come from the dashboard's own origin, so another site's form post,
 //!   `text/plain` fetch or WebSocket is refused (kubectl, curl and client libraries send no
 //!   Origin and are unaffected);
-//! - **a bearer token**, when svclab listens beyond loopback;
+//! - **a bearer token**: svclab's own (required when it listens beyond loopback) or a service
+//!   account's; a token that is neither is refused, as kube-apiserver refuses it, and who the
+//!   caller is goes with the request ([`Caller`]);
 //! - **the body**: at most 3 MiB (kube-apiserver's limit), read in full, with a deadline, before
 //!   the handler runs.
 //!
@@ -36,6 +38,27 @@ pub struct Policy {
     pub allowed_hosts: Vec<String>,
     /// The bearer token every API request must carry, when svclab listens beyond loopback.
     pub token: Option<String>,
+    /// Where pods reach the API (the `kubernetes` service): the names they use for it are
+    /// answered, and a request without a token is `system:anonymous`'s, refused beyond the
+    /// public paths as kube-apiserver's default authorization refuses it.
+    pub in_cluster: bool,
+}
+
+/// Who a request comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Caller {
+    /// The cluster's administrator: svclab's own token, or no token on loopback.
+    Admin,
+    /// A service account, by its token.
+    Account(crate::tokens::User),
+}
+
+/// What the guard checks requests with: the policy, and the issuer and objects that service
+/// account tokens are checked against.
+pub struct Gate {
+    pub policy: Policy,
+    pub tokens: Arc<crate::tokens::Issuer>,
+    pub store: crate::store::Store,
 }
 
 /// Paths anyone may read without a token, as kube-apiserver lets unauthenticated clients read
@@ -61,7 +84,53 @@ impl Policy {
             || name == "localhost"
             || name.ends_with(".localhost")
             || self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name))
+            || (self.in_cluster && (name == "kubernetes" || name.starts_with("kubernetes.default")))
     }
+}
+
+/// kube-apiserver's refusal of an anonymous request: of a resource (`pods is forbidden: User
+/// "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default"`)
+/// or of another path.
+fn anonymous_refusal(method: &Method, path: &str, query: &str) -> ApiError {
+    const WHO: &str = "User \"system:anonymous\"";
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, rest) = match segments.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => (path, &[][..]),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
+        rest => (None, rest),
+    };
+    let Some((resource, rest)) = rest.split_first().filter(|_| path.starts_with("/api")) else {
+        let verb = method.as_str().to_ascii_lowercase();
+        return ApiError::Forbidden(format!("forbidden: {WHO} cannot {verb} path \"{path}\""));
+    };
+    let (name, sub) = (rest.first(), rest.get(1));
+    let watch = query.split('&').any(|p| p == "watch=true" || p == "watch=1");
+    let verb = match (method.as_str(), name) {
+        ("GET", Some(_)) => "get",
+        ("GET", None) if watch => "watch",
+        ("GET", None) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", Some(_)) => "delete",
+        ("DELETE", None) => "deletecollection",
+        (other, _) => {
+            return ApiError::Forbidden(format!(
+                "forbidden: {WHO} cannot {} path \"{path}\"",
+                other.to_ascii_lowercase()
+            ));
+        }
+    };
+    let full = sub.map_or_else(|| resource.to_string(), |s| format!("{resource}/{s}"));
+    let object = name.map_or_else(|| resource.to_string(), |n| format!("{resource} \"{n}\""));
+    let scope = namespace.map_or_else(|| "at the cluster scope".to_string(), |ns| format!("in the namespace \"{ns}\""));
+    ApiError::Forbidden(format!(
+        "{object} is forbidden: {WHO} cannot {verb} resource \"{full}\" in API group \"{group}\" {scope}"
+    ))
 }
 
 fn forbidden(message: String) -> ApiError {
@@ -98,8 +167,9 @@ fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks a request against the policy; `Err` is the refusal to send.
-fn admit(policy: &Policy, request: &Request) -> Result<(), ApiError> {
+/// Checks a request against the policy; who it comes from, or the refusal to send.
+fn admit(gate: &Gate, request: &Request) -> Result<Caller, ApiError> {
+    let policy = &gate.policy;
     let headers = request.headers();
     let host = headers.get(header::HOST).map(|h| h.to_str().map_err(|_| ()));
     let host = match host {
@@ -125,15 +195,24 @@ fn admit(policy: &Policy, request: &Request) -> Result<(), ApiError> {
             )));
         }
     }
-    if let Some(token) = &policy.token
-        && !public(request.uri().path())
-    {
-        match bearer(headers) {
-            Some(given) if same_secret(&given, token) => {}
-            _ => return Err(ApiError::Unauthorized),
+    let path = request.uri().path();
+    match bearer(headers) {
+        Some(given) if policy.token.as_ref().is_some_and(|token| same_secret(&given, token)) => Ok(Caller::Admin),
+        // The dashboard's files hold nothing of the cluster's: no token is checked for them.
+        Some(_) if !super::is_api_path(path) => Ok(Caller::Admin),
+        Some(given) => match gate.tokens.authenticate(&gate.store, &given) {
+            Ok(user) => Ok(Caller::Account(user)),
+            Err(why) => {
+                tracing::debug!(%why, "a bearer token refused");
+                Err(ApiError::Unauthorized)
+            }
+        },
+        None if policy.token.is_some() && !public(path) => Err(ApiError::Unauthorized),
+        None if policy.in_cluster && !public(path) => {
+            Err(anonymous_refusal(request.method(), path, request.uri().query().unwrap_or_default()))
         }
+        None => Ok(Caller::Admin),
     }
-    Ok(())
 }
 
 /// Reads the whole body (at most [`MAX_BODY`], within [`BODY_DEADLINE`]) before the handler.
@@ -178,9 +257,10 @@ async fn as_status(response: Response) -> Response {
 }
 
 /// The middleware: admits, buffers the body, runs the handler, and answers errors as Status.
-pub async fn guard(policy: Arc<Policy>, request: Request, next: Next) -> Response {
-    if let Err(refused) = admit(&policy, &request) {
-        return refused.into_response();
+pub async fn guard(gate: Arc<Gate>, mut request: Request, next: Next) -> Response {
+    match admit(&gate, &request) {
+        Ok(caller) => drop(request.extensions_mut().insert(caller)),
+        Err(refused) => return refused.into_response(),
     }
     // Health checks answer in plain text, as kube-apiserver's do, failing or not.
     let path = request.uri().path();
@@ -210,13 +290,18 @@ mod tests {
         builder.body(Body::empty()).unwrap()
     }
 
+    fn gate(policy: &Policy) -> Gate {
+        let tokens = Arc::new(crate::tokens::Issuer::generate("cluster.local"));
+        Gate { policy: policy.clone(), tokens, store: crate::store::Store::new() }
+    }
+
     fn refused(policy: &Policy, request: &Request) -> Option<u16> {
-        admit(policy, request).err().map(|e| e.code())
+        admit(&gate(policy), request).err().map(|e| e.code())
     }
 
     #[test]
     fn only_names_svclab_answers_to_pass() {
-        let policy = Policy { allowed_hosts: vec!["lab.internal".into()], token: None };
+        let policy = Policy { allowed_hosts: vec!["lab.internal".into()], ..Policy::default() };
         for host in [
             "127.0.0.1:7070",
             "localhost:7070",
@@ -264,7 +349,7 @@ mod tests {
 
     #[test]
     fn beyond_loopback_a_token_is_needed() {
-        let policy = Policy { allowed_hosts: vec![], token: Some("s3cret".into()) };
+        let policy = Policy { token: Some("s3cret".into()), ..Policy::default() };
         let host = ("host", "192.168.1.5:7070");
         assert_eq!(refused(&policy, &request(Method::GET, "/api/v1/pods", &[host])), Some(401));
         let wrong = request(Method::GET, "/api/v1/pods", &[host, ("authorization", "Bearer nope")]);
@@ -281,5 +366,37 @@ mod tests {
         // The dashboard's files and /version need none.
         assert_eq!(refused(&policy, &request(Method::GET, "/", &[host])), None);
         assert_eq!(refused(&policy, &request(Method::GET, "/version", &[host])), None);
+    }
+
+    #[test]
+    fn pods_without_a_token_are_anonymous_and_bad_tokens_are_refused() {
+        let policy = Policy { in_cluster: true, ..Policy::default() };
+        let host = ("host", "kubernetes.default.svc");
+        let message = |method: Method, uri: &str| match admit(&gate(&policy), &request(method, uri, &[host])) {
+            Err(ApiError::Forbidden(m)) => m,
+            other => panic!("{uri}: {other:?}"),
+        };
+        assert_eq!(
+            message(Method::GET, "/api/v1/namespaces/default/pods"),
+            r#"pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default""#
+        );
+        assert_eq!(
+            message(Method::GET, "/apis/apps/v1/namespaces/shop/deployments/web?watch=true"),
+            r#"deployments "web" is forbidden: User "system:anonymous" cannot get resource "deployments" in API group "apps" in the namespace "shop""#
+        );
+        assert_eq!(
+            message(Method::POST, "/api/v1/namespaces/default/pods/web/exec"),
+            r#"pods "web" is forbidden: User "system:anonymous" cannot create resource "pods/exec" in API group "" in the namespace "default""#
+        );
+        assert_eq!(
+            message(Method::GET, "/api/v1/nodes?watch=true"),
+            r#"nodes is forbidden: User "system:anonymous" cannot watch resource "nodes" in API group "" at the cluster scope"#
+        );
+        assert_eq!(message(Method::GET, "/api"), r#"forbidden: User "system:anonymous" cannot get path "/api""#);
+        // Health and version are public; a garbled token is refused even on loopback.
+        assert_eq!(refused(&policy, &request(Method::GET, "/version", &[host])), None);
+        let garbled = request(Method::GET, "/api/v1/pods", &[("host", "127.0.0.1"), ("authorization", "Bearer a.b.c")]);
+        assert_eq!(refused(&Policy::default(), &garbled), Some(401));
+        assert_eq!(refused(&Policy::default(), &request(Method::GET, "/api/v1/pods", &[("host", "127.0.0.1")])), None);
     }
 }

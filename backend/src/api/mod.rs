@@ -18,6 +18,7 @@ pub mod addons;
 pub mod adhoc;
 pub mod apply;
 mod attach;
+mod authentication;
 mod authorization;
 pub mod certificates;
 pub mod dashboard;
@@ -45,6 +46,7 @@ mod selectors;
 pub mod serve;
 mod subresources;
 mod table;
+mod tokenrequest;
 pub mod watch;
 pub mod yaml;
 
@@ -68,6 +70,8 @@ pub struct ApiState {
     pub network: Network,
     pub sandboxes: Sandboxes,
     pub ingress: crate::ingress::IngressAddon,
+    /// The issuer of service account tokens (TokenRequest), which also checks them.
+    pub tokens: std::sync::Arc<crate::tokens::Issuer>,
     /// The cluster CA that signs approved CertificateSigningRequests.
     pub ca: std::sync::Arc<crate::controllers::csrsigning::ClusterCa>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -119,6 +123,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/", any(proxy::service))
         .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/{*path}", any(proxy::service))
         .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
+        .route("/apis/authentication.k8s.io/v1/selfsubjectreviews", post(authentication::self_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))
         .route("/lab/v1/apply", post(apply::handle))
@@ -148,13 +153,13 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
                 ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
             }),
         )
-        .with_state(state);
+        .with_state(state.clone());
     let dashboard = dashboard::Dashboard::from(dashboard);
-    let policy = std::sync::Arc::new(policy);
+    let gate = std::sync::Arc::new(guard::Gate { policy, tokens: state.tokens.clone(), store: state.store().clone() });
     api.fallback(move |request: Request| fallback(dashboard.clone(), request))
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY))
         .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
-            guard::guard(policy.clone(), request, next)
+            guard::guard(gate.clone(), request, next)
         }))
 }
 

@@ -7,6 +7,8 @@
 //! - a write that makes no progress for [`WRITE_TIMEOUT`] ends the connection, so a watch or a
 //!   WebSocket whose client stopped reading is cut off, never buffered for;
 //! - running out of descriptors pauses accepting instead of spinning.
+//!
+//! The same router is served over TLS ([`serve_tls`]) where pods reach the API.
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -29,6 +31,42 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `cancel` fires.
 pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationToken, tracker: TaskTracker) {
+    accept(listener, cancel.clone(), tracker, move |stream| {
+        connection(Box::pin(stream) as Timed, router.clone(), cancel.clone())
+    })
+    .await
+}
+
+/// Serves `router` over TLS on `listener` until `cancel` fires: the API as pods reach it, at
+/// the `kubernetes` service.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: tokio_rustls::TlsAcceptor,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    accept(listener, cancel.clone(), tracker, move |stream| {
+        let (router, cancel, tls) = (router.clone(), cancel.clone(), tls.clone());
+        async move {
+            // The handshake, like a request head, has HEAD_TIMEOUT to arrive.
+            match tokio::time::timeout(HEAD_TIMEOUT, tls.accept(Box::pin(stream) as Timed)).await {
+                Ok(Ok(tls)) => connection(tls, router, cancel).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "API: TLS handshake failed"),
+                Err(_) => tracing::debug!("API: TLS handshake timed out"),
+            }
+        }
+    })
+    .await
+}
+
+/// Accepts connections until `cancel` fires, each served by `serve` in a task of its own, its
+/// writes bounded by [`WRITE_TIMEOUT`].
+async fn accept<F, Fut>(listener: TcpListener, cancel: CancellationToken, tracker: TaskTracker, serve: F)
+where
+    F: Fn(TimeoutStream<tokio::net::TcpStream>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -42,15 +80,20 @@ pub async fn serve(listener: TcpListener, router: Router, cancel: CancellationTo
             }
         };
         let _ = stream.set_nodelay(true);
-        let (router, cancel) = (router.clone(), cancel.clone());
-        tracker.spawn(connection(stream, router, cancel));
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        tracker.spawn(serve(stream));
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, router: Router, cancel: CancellationToken) {
-    let mut stream = TimeoutStream::new(stream);
-    stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let io = TokioIo::new(Box::pin(stream) as Pin<Box<TimeoutStream<tokio::net::TcpStream>>>);
+/// A connection's stream, its writes bounded by [`WRITE_TIMEOUT`].
+type Timed = Pin<Box<TimeoutStream<tokio::net::TcpStream>>>;
+
+async fn connection<S>(stream: S, router: Router, cancel: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let io = TokioIo::new(stream);
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         router.clone().oneshot(request.map(axum::body::Body::new))
     });

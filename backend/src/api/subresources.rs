@@ -1,6 +1,6 @@
 //! The subresources served under the resource paths (`…/{name}/{subresource}`): `status`,
 //! `scale`, a pod's `ephemeralcontainers` and `binding`, a CertificateSigningRequest's
-//! `approval`. Pods' exec, attach, log, port-forward and proxy have routes of their own.
+//! `approval`, a ServiceAccount's `token`. Pods' exec, attach, log, port-forward and proxy have routes of their own.
 
 use super::media::{self, content_type};
 use super::path::Target;
@@ -91,7 +91,11 @@ pub(super) fn handle(call: &Call, sub: &str) -> Result<Response, ApiError> {
             let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
             Ok((StatusCode::CREATED, Json(status)).into_response())
         }
-        ("status" | "scale" | "approval" | "binding" | "ephemeralcontainers", _, _) => Err(ApiError::MethodNotAllowed),
+        ("token", Kind::ServiceAccount, &Method::POST) => {
+            super::tokenrequest::create(state, &ns, name, decode::parse(&content_type(headers), body)?)
+        }
+        ("status" | "scale" | "approval" | "binding" | "ephemeralcontainers", _, _)
+        | ("token", Kind::ServiceAccount, _) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::PathNotFound),
     }
 }

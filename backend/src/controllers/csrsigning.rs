@@ -34,6 +34,25 @@ impl ClusterCa {
         let cert = params.self_signed(&key).expect("self-signing works");
         ClusterCa { pem: cert.pem(), issuer: rcgen::Issuer::new(params, key) }
     }
+
+    /// A serving certificate for `names` (DNS names and IP addresses), issued by the CA, with
+    /// its new key: what kube-apiserver's `apiserver.crt` is to its in-cluster clients.
+    pub fn serving(
+        &self,
+        names: &[String],
+    ) -> (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>) {
+        let key = rcgen::KeyPair::generate().expect("ECDSA key generation works");
+        let mut params = rcgen::CertificateParams::new(names.to_vec()).expect("the API server's names are valid");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "kube-apiserver");
+        params.key_usages = vec![Ku::DigitalSignature, Ku::KeyEncipherment];
+        params.extended_key_usages = vec![Eku::ServerAuth];
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).expect("the CA signs");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        (cert.der().clone(), key)
+    }
 }
 
 /// The signers kube-controller-manager runs, and the usages each allows (and requires).

@@ -21,6 +21,9 @@ pub trait Lookup {
     fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, String>;
     /// The node's allocatable resources (what a container without limits may use).
     fn allocatable(&self) -> BTreeMap<String, Quantity>;
+    /// A token of the pod's service account, bound to the pod, for `audience` (the API server's
+    /// when `None`), as the kubelet asks for one through TokenRequest; or why there is none.
+    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String>;
 }
 
 /// The pod as configuration sees it: the object, and the addresses it runs with.
@@ -393,6 +396,10 @@ fn projected_files(
             files.extend(secret(&s.name, s.items.as_ref(), s.optional)?);
         } else if let Some(d) = &source.downward_api {
             files.extend(downward_files(info, d.items.as_deref().unwrap_or_default(), lookup)?);
+        } else if let Some(t) = &source.service_account_token {
+            let seconds = t.expiration_seconds.unwrap_or(3600);
+            let token = lookup.service_account_token(info.pod, t.audience.as_deref(), seconds)?;
+            files.push((t.path.clone(), token.into_bytes()));
         }
     }
     Ok(files)

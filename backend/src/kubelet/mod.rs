@@ -49,6 +49,8 @@ pub struct Kubelet {
     up: Arc<std::sync::atomic::AtomicBool>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    /// What signs the tokens of pods' service account volumes.
+    tokens: Arc<crate::tokens::Issuer>,
 }
 
 impl Kubelet {
@@ -59,6 +61,7 @@ impl Kubelet {
         sandboxes: Sandboxes,
         tracker: TaskTracker,
         cancel: CancellationToken,
+        tokens: Arc<crate::tokens::Issuer>,
     ) -> Self {
         let plan = network.plan();
         let node = format!("node-{index}");
@@ -90,6 +93,7 @@ impl Kubelet {
             sandboxes,
             tracker,
             cancel,
+            tokens,
         }
     }
 
@@ -133,13 +137,14 @@ impl Kubelet {
             node_ip: self.node_ip,
             storage: self.sandboxes.storage.clone(),
             pod: Arc::new(Object::Pod(pod.clone())),
+            tokens: self.tokens.clone(),
         }
     }
 
     /// Tells a running pod that an object its configuration reads changed.
     fn config_changed(&self, sandbox: &PodSandbox) {
         let Some(pod) = self.registry.store().get_typed::<Pod>(&sandbox.namespace, &sandbox.name) else { return };
-        let lookup = ApiLookup { store: self.registry.store(), node: &self.node };
+        let lookup = ApiLookup { store: self.registry.store(), node: &self.node, tokens: &self.tokens };
         sandbox.config_changed(&pod, self.node_ip, &lookup);
     }
 
@@ -240,7 +245,14 @@ impl Kubelet {
 pub(crate) struct ApiLookup<'a> {
     pub store: &'a crate::store::Store,
     pub node: &'a str,
+    pub tokens: &'a crate::tokens::Issuer,
 }
+
+/// The lifetime the kubelet asks for a pod's token, which kube-apiserver stretches to a year
+/// (`--service-account-extend-token-expiration`, on by default) so a running pod keeps a
+/// working token while the kubelet has not yet rotated it.
+const KUBELET_TOKEN_SECONDS: i64 = 3607;
+const EXTENDED_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
 
 impl config::Lookup for ApiLookup<'_> {
     fn config_map(&self, namespace: &str, name: &str) -> Option<k8s_openapi::api::core::v1::ConfigMap> {
@@ -264,6 +276,29 @@ impl config::Lookup for ApiLookup<'_> {
     ) -> std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
         let node = self.store.get_typed::<k8s_openapi::api::core::v1::Node>("", self.node);
         node.and_then(|n| n.status?.allocatable).unwrap_or_default()
+    }
+
+    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String> {
+        use crate::tokens::{Bound, Grant};
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
+        let account = self.store.get_typed::<k8s_openapi::api::core::v1::ServiceAccount>(&ns, &name);
+        let account = account.ok_or_else(|| format!("failed to fetch token: serviceaccounts \"{name}\" not found"))?;
+        let seconds = if seconds == KUBELET_TOKEN_SECONDS { EXTENDED_TOKEN_SECONDS } else { seconds };
+        let grant = Grant {
+            namespace: ns,
+            account: Bound { name, uid: account.metadata.uid.unwrap_or_default() },
+            audiences: vec![audience.map_or_else(|| self.tokens.url.clone(), str::to_string)],
+            seconds,
+            bound: Some((
+                "Pod".into(),
+                Bound {
+                    name: pod.metadata.name.clone().unwrap_or_default(),
+                    uid: pod.metadata.uid.clone().unwrap_or_default(),
+                },
+            )),
+        };
+        Ok(self.tokens.issue(&grant).0)
     }
 }
 

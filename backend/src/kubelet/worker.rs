@@ -27,6 +27,7 @@ pub(super) struct Deps {
     pub storage: super::config::Storage,
     /// The pod as it was when the kubelet started it: what events are about.
     pub pod: Arc<Object>,
+    pub tokens: Arc<crate::tokens::Issuer>,
 }
 
 impl Deps {
@@ -43,7 +44,7 @@ impl Deps {
     }
 
     fn lookup(&self) -> super::ApiLookup<'_> {
-        super::ApiLookup { store: self.registry.store(), node: &self.node }
+        super::ApiLookup { store: self.registry.store(), node: &self.node, tokens: &self.tokens }
     }
 }
 

@@ -162,18 +162,38 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
     }
 }
 
+/// Which servers a TLS client trusts.
+pub enum Trust {
+    /// Any certificate (`curl -k`): svclab's test clients look at what a server presents.
+    Any,
+    /// Certificates that chain to these roots and name the server (`curl --cacert FILE`).
+    Roots(rustls::RootCertStore),
+}
+
 /// Starts TLS on `stream` with SNI `server_name`, accepting any certificate (`curl -k`); returns
 /// the stream and the subject of the certificate the server presented (`CN=kubia.example.com`).
 pub async fn tls_connect(
     stream: TcpStream,
     server_name: &str,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), HttpError> {
+    tls_connect_with(stream, server_name, Trust::Any).await
+}
+
+/// Starts TLS on `stream` with SNI `server_name`, trusting what `trust` says; the stream and
+/// the subject of the server's certificate.
+pub async fn tls_connect_with(
+    stream: TcpStream,
+    server_name: &str,
+    trust: Trust,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), HttpError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
+    let builder =
+        rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let config = match trust {
+        Trust::Any => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+        Trust::Roots(roots) => builder.with_root_certificates(roots),
+    }
+    .with_no_client_auth();
     let name = ServerName::try_from(server_name.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tls = connector.connect(name, stream).await.map_err(HttpError::Tls)?;

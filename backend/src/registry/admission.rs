@@ -1,11 +1,12 @@
 //! Admission beyond field validation: the DefaultIngressClass and DefaultStorageClass plugins (a
 //! new Ingress or claim without a class gets the default one), a check that needs real parsing (a CSR's request must be
 //! a well-signed PKCS#10 request, a CronJob's schedule must parse), and the checks add-ons register ([`AdmissionCheck`], as
-//! validating webhooks are registered with kube-apiserver), and the ServiceAccount plugin's check
-//! that a pod's service account exists.
+//! validating webhooks are registered with kube-apiserver), and the ServiceAccount plugin: a
+//! pod's service account must exist, and its API credentials are mounted into the pod.
 
 use crate::error::ApiError;
 use crate::store::{ObjectKey, Store};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::storage::v1::StorageClass;
 use svclab_shared::printers::DEFAULT_CLASS_ANNOTATION as DEFAULT_STORAGE_CLASS;
@@ -14,8 +15,81 @@ use svclab_shared::{Kind, Object};
 
 const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 
+/// Where the ServiceAccount plugin mounts a pod's API credentials (`token`, `ca.crt`,
+/// `namespace`), as every in-cluster client library looks for them.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The ServiceAccount plugin's mutation: a new pod (unless it or its account opts out with
+/// `automountServiceAccountToken: false`, or mounts something there itself) gets a
+/// `kube-api-access-<suffix>` projected volume, a token bound to the pod (which the kubelet
+/// asks for), the cluster CA and the namespace, mounted read-only in each of its containers.
+fn mount_service_account(store: &Store, pod: &mut Pod) {
+    use k8s_openapi::api::core::v1::{
+        ConfigMapProjection, DownwardAPIProjection, DownwardAPIVolumeFile, KeyToPath, ObjectFieldSelector,
+        ProjectedVolumeSource, ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
+    };
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let Some(spec) = pod.spec.as_mut() else { return };
+    let account = spec.service_account_name.get_or_insert_with(|| "default".into()).clone();
+    spec.service_account = Some(account.clone());
+    let account = store.get_typed::<ServiceAccount>(&ns, &account);
+    let automount = spec.automount_service_account_token.or(account.and_then(|a| a.automount_service_account_token));
+    let containers = || spec.containers.iter().chain(spec.init_containers.iter().flatten());
+    let taken =
+        containers().flat_map(|c| c.volume_mounts.iter().flatten()).any(|m| m.mount_path == SERVICE_ACCOUNT_DIR);
+    if automount == Some(false) || taken {
+        return;
+    }
+    let name = format!("kube-api-access-{}", super::generate_suffix());
+    let sources = vec![
+        VolumeProjection {
+            service_account_token: Some(ServiceAccountTokenProjection {
+                expiration_seconds: Some(3607),
+                path: "token".into(),
+                audience: None,
+            }),
+            ..Default::default()
+        },
+        VolumeProjection {
+            config_map: Some(ConfigMapProjection {
+                name: crate::controllers::serviceaccounts::ROOT_CA_CONFIGMAP.into(),
+                items: Some(vec![KeyToPath { key: "ca.crt".into(), path: "ca.crt".into(), mode: None }]),
+                optional: None,
+            }),
+            ..Default::default()
+        },
+        VolumeProjection {
+            downward_api: Some(DownwardAPIProjection {
+                items: Some(vec![DownwardAPIVolumeFile {
+                    path: "namespace".into(),
+                    field_ref: Some(ObjectFieldSelector {
+                        api_version: Some("v1".into()),
+                        field_path: "metadata.namespace".into(),
+                    }),
+                    ..Default::default()
+                }]),
+            }),
+            ..Default::default()
+        },
+    ];
+    let projected = ProjectedVolumeSource { default_mode: Some(0o644), sources: Some(sources) };
+    spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+        name: name.clone(),
+        projected: Some(projected),
+        ..Default::default()
+    });
+    let mount =
+        VolumeMount { name, mount_path: SERVICE_ACCOUNT_DIR.into(), read_only: Some(true), ..Default::default() };
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        c.volume_mounts.get_or_insert_with(Vec::new).push(mount.clone());
+    }
+}
+
 /// Mutations on create.
 pub(super) fn mutate(store: &Store, object: &mut Object) {
+    if let Object::Pod(pod) = object {
+        mount_service_account(store, pod);
+    }
     if let Object::PersistentVolumeClaim(pvc) = object {
         // The DefaultStorageClass plugin: a claim that names no class gets the default one.
         let spec = pvc.spec.get_or_insert_with(Default::default);

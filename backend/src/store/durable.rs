@@ -67,6 +67,12 @@ impl Location {
         self.dir.join(format!("{}.db", self.name))
     }
 
+    /// The key that signs the cluster's service account tokens (`<dir>/<name>.sa.key`, as
+    /// kube-apiserver reads its `--service-account-key-file`).
+    pub fn service_account_key(&self) -> PathBuf {
+        self.dir.join(format!("{}.sa.key", self.name))
+    }
+
     fn lock_file(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.name))
     }
@@ -79,7 +85,7 @@ impl Location {
             p.push(suffix);
             PathBuf::from(p)
         };
-        [self.database(), with("-wal"), with("-shm"), self.lock_file()]
+        [self.database(), with("-wal"), with("-shm"), self.service_account_key(), self.lock_file()]
             .into_iter()
             .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m.len())))
             .collect()

@@ -7,6 +7,7 @@ mod apps;
 mod debugging;
 mod exposing;
 mod gateway;
+mod incluster;
 mod readiness;
 mod services;
 mod support;

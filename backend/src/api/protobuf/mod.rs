@@ -297,6 +297,10 @@ fn json_name(properties: Option<&Map<String, Value>>, snake: &str) -> String {
     if let Some(found) = properties.and_then(|p| p.keys().find(|k| letters(k) == wanted)) {
         return found.clone();
     }
+    // `uID` in the .proto files (a BoundObjectReference's), which prost spells `u_id`.
+    if snake == "u_id" {
+        return "uid".into();
+    }
     let mut out = String::new();
     let mut upper = false;
     for c in snake.chars() {

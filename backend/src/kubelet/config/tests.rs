@@ -21,6 +21,10 @@ impl Lookup for Api {
     fn allocatable(&self) -> BTreeMap<String, Quantity> {
         [("cpu".to_string(), Quantity("2".into())), ("memory".to_string(), Quantity("4Gi".into()))].into()
     }
+    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String> {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        Ok(format!("token of {name} for {} ({seconds}s)", audience.unwrap_or("the API server")))
+    }
 }
 
 fn api() -> Api {
@@ -113,7 +117,8 @@ fn volumes_hold_the_objects_files_and_follow_their_changes() {
             {"name": "one", "configMap": {"name": "app-config", "items": [{"key": "config.yaml", "path": "conf/app.yaml"}]}},
             {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
                                                         {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
-            {"name": "all", "projected": {"sources": [{"secret": {"name": "creds"}}, {"configMap": {"name": "app-config", "items": [{"key": "LEVEL", "path": "level"}]}}]}},
+            {"name": "all", "projected": {"sources": [{"secret": {"name": "creds"}}, {"configMap": {"name": "app-config", "items": [{"key": "LEVEL", "path": "level"}]}},
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}, {"serviceAccountToken": {"path": "vault/token", "audience": "vault"}}]}},
             {"name": "cache", "emptyDir": {}},
             {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}));
     let storage = Storage::default();
@@ -128,6 +133,8 @@ fn volumes_hold_the_objects_files_and_follow_their_changes() {
     assert_eq!(fs.read("/etc/podinfo/name").unwrap(), b"web-1");
     assert_eq!(fs.read("/etc/all/password").unwrap(), b"s3cret");
     assert_eq!(fs.read("/etc/all/level").unwrap(), b"debug");
+    assert_eq!(fs.read("/etc/all/token").unwrap(), b"token of web-1 for the API server (3607s)");
+    assert_eq!(fs.read("/etc/all/vault/token").unwrap(), b"token of web-1 for vault (3600s)");
     assert_eq!(fs.write("/etc/app/GREETING", b"x", false), Err(super::super::fs::FsError::ReadOnly));
     fs.write("/data/kept", b"1", false).unwrap();
     fs.write("/cache/tmp", b"1", false).unwrap();

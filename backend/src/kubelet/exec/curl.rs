@@ -22,6 +22,11 @@ struct Options {
     write_out: Option<String>,
     head: bool,
     url: Option<String>,
+    /// `-k`: any server certificate is accepted.
+    insecure: bool,
+    /// `--cacert FILE`: the roots a server's certificate must chain to (none by default: no
+    /// public CA signs what runs in the cluster).
+    cacert: Option<String>,
 }
 
 /// A command line curl refuses (exit code 2), in curl's words.
@@ -48,8 +53,9 @@ fn parse(args: &[String]) -> Result<Options, UsageError> {
             "-i" | "--include" => o.include = true,
             "-v" | "--verbose" => o.verbose = true,
             "-I" | "--head" => o.head = true,
-            // TLS is not verified either way: no built-in image serves HTTPS yet.
-            "-k" | "--insecure" | "-L" | "--location" => {}
+            "-k" | "--insecure" => o.insecure = true,
+            "--cacert" => o.cacert = Some(value(arg)?),
+            "-L" | "--location" => {}
             "-o" | "--output" => o.output = Some(value(arg)?),
             "-w" | "--write-out" => o.write_out = Some(value(arg)?),
             "-m" | "--max-time" | "--connect-timeout" => {
@@ -73,7 +79,8 @@ fn parse(args: &[String]) -> Result<Options, UsageError> {
                         'i' => o.include = true,
                         'v' => o.verbose = true,
                         'I' => o.head = true,
-                        'k' | 'L' => {}
+                        'k' => o.insecure = true,
+                        'L' => {}
                         other => return Err(UsageError::UnknownOption(format!("-{other}"))),
                     }
                 }
@@ -89,6 +96,8 @@ struct Target {
     host: String,
     port: u16,
     path: String,
+    /// `https`: TLS before the request.
+    tls: bool,
 }
 
 fn parse_url(url: &str) -> Result<Target, (i32, String)> {
@@ -96,9 +105,10 @@ fn parse_url(url: &str) -> Result<Target, (i32, String)> {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None => ("http".to_string(), url),
     };
-    if scheme != "http" {
+    if scheme != "http" && scheme != "https" {
         return Err((1, format!("Protocol \"{scheme}\" not supported")));
     }
+    let tls = scheme == "https";
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].to_string()),
         None => (rest, "/".to_string()),
@@ -110,12 +120,55 @@ fn parse_url(url: &str) -> Result<Target, (i32, String)> {
                 (3, "URL rejected: Port number was not a decimal number between 0 and 65535".to_string())
             })?,
         ),
-        None => (authority, 80),
+        None => (authority, if tls { 443 } else { 80 }),
     };
     if host.is_empty() {
         return Err((3, "URL rejected: No host part in the URL".to_string()));
     }
-    Ok(Target { host: host.to_string(), port, path })
+    Ok(Target { host: host.to_string(), port, path, tls })
+}
+
+/// Which servers curl trusts: any with `-k`, else those `--cacert` vouches for (no others: the
+/// image's bundle holds public CAs only, which sign nothing in the cluster).
+fn trust(ctx: &Ctx, opts: &Options) -> Result<http::Trust, (i32, String)> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    if opts.insecure {
+        return Ok(http::Trust::Any);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = &opts.cacert {
+        let unusable = || (77, format!("error setting certificate file: {path}"));
+        let pem = ctx.read_file(path).map_err(|_| unusable())?;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.map_err(|_| unusable())?).map_err(|_| unusable())?;
+        }
+        if roots.is_empty() {
+            return Err(unusable());
+        }
+    }
+    Ok(http::Trust::Roots(roots))
+}
+
+/// Why a TLS handshake failed, as curl (with OpenSSL) says it.
+fn tls_failure(e: &http::HttpError, host: &str) -> (i32, String) {
+    use rustls::{CertificateError, Error};
+    let cause = match e {
+        http::HttpError::Tls(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<Error>()),
+        _ => None,
+    };
+    match cause {
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => (
+            60,
+            "SSL certificate problem: unable to get local issuer certificate\nMore details here: https://curl.se/docs/sslcerts.html\n\ncurl failed to verify the legitimacy of the server and therefore could not\nestablish a secure connection to it. To learn more about this situation and\nhow to fix it, please visit the web page mentioned above.".into(),
+        ),
+        Some(Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })) => {
+            (60, format!("SSL: no alternative certificate subject name matches target host name '{host}'"))
+        }
+        Some(Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. })) => {
+            (60, "SSL certificate problem: certificate has expired".into())
+        }
+        _ => (35, format!("OpenSSL SSL_connect: {e}")),
+    }
 }
 
 /// A refused command line: curl's message and its hint, exit code 2.
@@ -193,8 +246,9 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
                 ));
             }
         };
+        let default_port = if target.tls { 443 } else { 80 };
         let host_header =
-            if target.port == 80 { target.host.clone() } else { format!("{}:{}", target.host, target.port) };
+            if target.port == default_port { target.host.clone() } else { format!("{}:{}", target.host, target.port) };
         let method = opts.method.clone().unwrap_or_else(|| match (opts.head, opts.data.is_some()) {
             (true, _) => "HEAD".into(),
             (false, true) => "POST".into(),
@@ -211,7 +265,15 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
             headers,
             body: opts.data.clone().map(Bytes::from).unwrap_or_default(),
         };
-        http::send(conn.stream, &request).await.map(|r| (request, r)).map_err(|e| (56, format!("Recv failure: {e}")))
+        let sent = if target.tls {
+            let (tls, _) = http::tls_connect_with(conn.stream, &target.host, trust(ctx, &opts)?)
+                .await
+                .map_err(|e| tls_failure(&e, &target.host))?;
+            http::send(tls, &request).await
+        } else {
+            http::send(conn.stream, &request).await
+        };
+        sent.map(|r| (request, r)).map_err(|e| (56, format!("Recv failure: {e}")))
     };
     match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work).await {
         Err(_) => {
@@ -307,6 +369,7 @@ pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
             "-S" | "--server-response" => headers = true,
             "-O" => output = it.next().cloned(),
             "-T" => timeout = it.next().cloned(),
+            "--no-check-certificate" => {}
             "-qO-" | "-qO" => {
                 quiet = true;
                 output = Some(if arg == "-qO-" { "-".into() } else { it.next().cloned().unwrap_or_default() });
@@ -319,7 +382,8 @@ pub(super) async fn wget(ctx: &mut Ctx, args: &[String]) -> Output {
     let Some(url) = url else {
         return Output::fail(1, "BusyBox v1.36.1 multi-call binary.\n\nUsage: wget [-cqS] [-O FILE] URL\n");
     };
-    let mut curl_args = vec!["-sS".to_string(), "-i".to_string(), url.clone()];
+    // BusyBox's TLS client does not verify the server's certificate.
+    let mut curl_args = vec!["-sS".to_string(), "-i".to_string(), "-k".to_string(), url.clone()];
     if let Some(t) = timeout {
         curl_args.extend(["-m".to_string(), t]);
     }
