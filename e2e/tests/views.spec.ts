@@ -91,6 +91,15 @@ test('describe, EndpointSlices, events and a terminal', async ({ page }) => {
   await expect(line).toHaveValue('cd /etc && pwd');
   await line.press('ArrowDown');
   await expect(line).toHaveValue('nosuchcommand');
+  // A loop's output shows as it runs (the service's answers, say), until Ctrl-C stops it.
+  await line.fill('while true; do echo tick; sleep 0.1; done');
+  await line.press('Enter');
+  await expect(output).toContainText('tick\ntick\ntick\n');
+  await line.press('Control+c');
+  await expect(output).toContainText('^C\n');
+  await line.fill('echo after');
+  await line.press('Enter');
+  await expect(output).toContainText('$ echo after\nafter\n');
   await page.screenshot({ path: 'test-results/views.png', fullPage: true });
 });
 

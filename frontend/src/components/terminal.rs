@@ -45,6 +45,24 @@ fn exec_url(namespace: &str, pod: &str) -> String {
     )
 }
 
+/// What a frame from the exec websocket adds to the output, if anything.
+fn chunk_of(frame: &[u8]) -> Option<Chunk> {
+    let (&channel, body) = frame.split_first()?;
+    let text = String::from_utf8_lossy(body).into_owned();
+    match channel {
+        STDOUT if !text.is_empty() => Some(Chunk::Out(text)),
+        STDERR if !text.is_empty() => Some(Chunk::Err(text)),
+        STATUS => {
+            let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            Some(Chunk::Note(match status["status"].as_str() {
+                Some("Success") => "the shell exited".to_string(),
+                _ => format!("the shell ended: {}", status["message"].as_str().unwrap_or("unknown error")),
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The pods to choose from; one asked for by the URL is offered even before the picker
 /// gathers the rest.
 #[component]
@@ -101,21 +119,8 @@ pub fn TerminalPanel() -> impl IntoView {
         output.set(vec![Chunk::Note(format!("kubectl exec -it {name} -n {namespace} -- sh"))]);
         let on_open = Closure::<dyn FnMut()>::new(move || connected.set(true));
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let bytes = js_sys::Uint8Array::new(&event.data()).to_vec();
-            let Some((&channel, body)) = bytes.split_first() else { return };
-            let text = String::from_utf8_lossy(body).into_owned();
-            match channel {
-                STDOUT if !text.is_empty() => output.update(|o| o.push(Chunk::Out(text))),
-                STDERR if !text.is_empty() => output.update(|o| o.push(Chunk::Err(text))),
-                STATUS => {
-                    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                    let note = match status["status"].as_str() {
-                        Some("Success") => "the shell exited".to_string(),
-                        _ => format!("the shell ended: {}", status["message"].as_str().unwrap_or("unknown error")),
-                    };
-                    output.update(|o| o.push(Chunk::Note(note)));
-                }
-                _ => {}
+            if let Some(chunk) = chunk_of(&js_sys::Uint8Array::new(&event.data()).to_vec()) {
+                output.update(|o| o.push(chunk));
             }
         });
         let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |event: web_sys::CloseEvent| {
@@ -133,16 +138,21 @@ pub fn TerminalPanel() -> impl IntoView {
         on_close.forget();
         session.set_value(Some(Session { socket: SendWrapper::new(socket) }));
     };
-    let send_line = move || {
-        let text = line.get_untracked();
+    let send = move |bytes: &[u8]| {
         session.with_value(|s| {
             if let Some(s) = s {
-                let mut frame = vec![STDIN];
-                frame.extend_from_slice(text.as_bytes());
-                frame.push(b'\n');
-                let _ = s.socket.send_with_u8_array(&frame);
+                let _ = s.socket.send_with_u8_array(&[&[STDIN], bytes].concat());
             }
         });
+    };
+    // Ctrl-C: the running command is interrupted (a loop's output stops), what was typed is dropped.
+    let interrupt = move || {
+        send(&[0x03]);
+        line.set(String::new());
+    };
+    let send_line = move || {
+        let text = line.get_untracked();
+        send(format!("{text}\n").as_bytes());
         output.update(|o| o.push(Chunk::Typed(text.clone())));
         if !text.trim().is_empty() {
             history.update_value(|h| {
@@ -155,6 +165,10 @@ pub fn TerminalPanel() -> impl IntoView {
         line.set(String::new());
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
+        "c" | "C" if ev.ctrl_key() => {
+            ev.prevent_default();
+            interrupt();
+        }
         "Enter" => {
             ev.prevent_default();
             send_line();
@@ -208,12 +222,13 @@ pub fn TerminalPanel() -> impl IntoView {
                     class="mono"
                     autocomplete="off"
                     spellcheck="false"
-                    placeholder=move || if connected.get() { "a command; ↑ ↓ for history" } else { "open a shell first" }
+                    placeholder=move || if connected.get() { "a command; ↑ ↓ for history, Ctrl-C to interrupt" } else { "open a shell first" }
                     disabled=move || !connected.get()
                     prop:value=move || line.get()
                     on:input=move |ev| line.set(event_target_value(&ev))
                     on:keydown=on_key
                 />
+                <button type="button" aria-label="Interrupt (Ctrl-C)" disabled=move || !connected.get() on:click=move |_| interrupt()>"^C"</button>
             </div>
         </section>
     }

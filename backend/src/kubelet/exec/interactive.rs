@@ -164,6 +164,11 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
         let inputs = match (&chunk, tty) {
             (None, _) => vec![Input::Eof],
             (Some(bytes), true) => editor.feed(bytes),
+            // Ctrl-C with nothing running: what was typed is dropped, as a terminal drops it.
+            (Some(bytes), false) if bytes.contains(&0x03) => {
+                raw_line.clear();
+                vec![Input::Interrupt]
+            }
             (Some(bytes), false) => {
                 raw_line.extend_from_slice(bytes);
                 let mut lines = Vec::new();
@@ -199,7 +204,7 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
                         tokio::select! {
                             out = run => out,
                             _ = interrupted => {
-                                term.write(true, b"^C\r\n").await;
+                                write(term, Stream::Stdout, b"^C\n").await;
                                 Output { code: 130, ..Default::default() }
                             }
                         }
