@@ -1,5 +1,5 @@
 //! `POST /lab/v1/apply`: one or many YAML (or JSON) documents, as a body or as uploaded files,
-//! each created or updated (`kubectl apply`'s three-way merge against the last applied
+//! each created or updated (`kubectl apply`'s three-way strategic merge against the last applied
 //! configuration), or with `?dryRun=All` tried and diffed against what is live. A document that
 //! fails stores nothing and its error is located by line and column in the input; the others
 //! still apply. `POST /lab/v1/delete` takes the same input and
@@ -106,21 +106,6 @@ pub fn locate_nearest(text: &str, path: &str) -> Option<(usize, usize)> {
             return Some(found);
         }
         path = &path[..path.rfind(['.', '['])?];
-    }
-}
-
-/// A merge patch that turns `last` into `new`, with `null` for fields `new` no longer sets.
-pub fn three_way_patch(last: Option<&Value>, new: &Value) -> Value {
-    match (last, new) {
-        (Some(Value::Object(last)), Value::Object(new)) => {
-            let mut patch: Map<String, Value> =
-                new.iter().map(|(k, v)| (k.clone(), three_way_patch(last.get(k), v))).collect();
-            for k in last.keys().filter(|k| !new.contains_key(*k)) {
-                patch.insert(k.clone(), Value::Null);
-            }
-            Value::Object(patch)
-        }
-        _ => new.clone(),
     }
 }
 
@@ -286,20 +271,29 @@ fn apply_object(
     };
     let previous = live.metadata().annotations.as_ref().and_then(|a| a.get(LAST_APPLIED));
     let previous: Option<Value> = previous.and_then(|p| serde_json::from_str(p).ok());
-    let mut patch = three_way_patch(previous.as_ref(), applied);
-    if let Some(map) = patch.as_object_mut() {
-        let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-        if let Some(meta) = meta.as_object_mut() {
-            let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
-            if !annotations.is_object() {
-                *annotations = Value::Object(Map::new());
-            }
-            annotations.as_object_mut().expect("made an object").insert(LAST_APPLIED.into(), last_applied.into());
-            meta.insert("namespace".into(), live.namespace().into());
-        }
-    }
+    // kubectl apply's patch (three-way, strategic), and the configuration it records.
+    let schemas = crate::openapi::schemas();
+    let schema = schemas.root(kind);
     let mut merged = live.to_value();
-    json_patch::merge(&mut merged, &patch);
+    let (last, new) = (previous.as_ref().and_then(Value::as_object), applied.as_object());
+    let mut patch = crate::registry::patch::threeway::three_way(
+        schemas,
+        Some(schema),
+        last,
+        new.unwrap_or(&Map::new()),
+        merged.as_object(),
+    );
+    let meta = patch.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        annotations.as_object_mut().expect("made an object").insert(LAST_APPLIED.into(), last_applied.into());
+        meta.insert("namespace".into(), live.namespace().into());
+    }
+    crate::registry::patch::strategic::apply(schemas, schema, &mut merged, &Value::Object(patch))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut updated = Object::from_value_as(kind, merged).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     updated.metadata_mut().resource_version = live.metadata().resource_version.clone();
     let stored = state.registry.update(updated)?;
@@ -414,7 +408,6 @@ pub async fn delete(State(state): State<ApiState>, request: Request) -> Response
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn documents_split_on_separator_lines_and_keep_their_lines() {
@@ -441,19 +434,5 @@ mod tests {
         assert_eq!(locate_field(doc, "name"), None, "only top-level keys at the top level");
         let flush = "spec:\n  ports:\n  - port: 80\n  template:\n    spec:\n      containers:\n      - name: a\n        image: b\n";
         assert_eq!(locate_field(flush, "spec.template.spec.containers[0].image"), Some((8, 9)));
-    }
-
-    #[test]
-    fn three_way_patches_remove_what_was_dropped() {
-        let last = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"x": 1}});
-        let new = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": 2}});
-        let patch = three_way_patch(Some(&last), &new);
-        assert_eq!(patch, json!({"metadata": {"labels": {"a": "1", "b": null}}, "spec": {"x": 2}}));
-        let mut live = json!({"metadata": {"labels": {"a": "1", "b": "2"}, "uid": "u"}, "spec": {"x": 1, "clusterIP": "10.96.0.9"}});
-        json_patch::merge(&mut live, &patch);
-        assert_eq!(
-            live,
-            json!({"metadata": {"labels": {"a": "1"}, "uid": "u"}, "spec": {"x": 2, "clusterIP": "10.96.0.9"}})
-        );
     }
 }

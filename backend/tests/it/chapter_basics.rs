@@ -275,6 +275,24 @@ async fn apply_is_idempotent_scales_and_takes_uploads() {
     assert_eq!(svc["spec"]["ports"][0]["port"], 81);
     assert_eq!(svc["metadata"].get("generation"), None, "{svc}");
 
+    // A pod applied again keeps what the API server added to it (its service account volume,
+    // mounted in its container), as kubectl apply's strategic merge keeps it; a new image is
+    // applied (what else a running pod may not change, as kube-apiserver says).
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: one\nspec:\n  containers:\n  - name: kubia\n    image: luksa/kubia\n    env:\n    - {name: A, value: '1'}\n    - {name: B, value: '2'}\n";
+    lab.apply(POD).await;
+    let (_, again) = lab.apply(POD).await;
+    assert_eq!(again["results"][0]["outcome"], "unchanged", "{again}");
+    let (_, next) = lab.apply(&POD.replace("luksa/kubia\n", "luksa/kubia:v2\n")).await;
+    assert_eq!(next["results"][0]["message"], "pod/one configured", "{next}");
+    let (_, pod) = lab.get("/api/v1/namespaces/default/pods/one").await;
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(
+        (container["image"].as_str(), container["env"].as_array().map(Vec::len)),
+        (Some("luksa/kubia:v2"), Some(2))
+    );
+    assert_eq!(container["volumeMounts"][0]["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount");
+    assert!(pod["spec"]["volumes"][0]["name"].as_str().unwrap().starts_with("kube-api-access-"), "{pod}");
+
     // `kubectl delete -f`: each object the manifests name, in kubectl's words; a second time
     // they are not found.
     let (code, deleted) = lab.send(Method::POST, "/lab/v1/delete", "application/yaml", KUBIA.to_string()).await;

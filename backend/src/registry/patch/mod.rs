@@ -2,6 +2,7 @@
 //! patch ([`strategic`]), by the `Content-Type` that names them.
 
 pub mod strategic;
+pub mod threeway;
 
 use crate::error::ApiError;
 

@@ -24,12 +24,12 @@ pub enum StrategicError {
 }
 
 /// How a list field merges, from its schema's `x-kubernetes-patch-*` extensions.
-struct ListStrategy<'a> {
-    merge: bool,
-    merge_key: Option<&'a str>,
+pub(super) struct ListStrategy<'a> {
+    pub(super) merge: bool,
+    pub(super) merge_key: Option<&'a str>,
 }
 
-fn list_strategy(property: Option<&Value>) -> ListStrategy<'_> {
+pub(super) fn list_strategy(property: Option<&Value>) -> ListStrategy<'_> {
     let strategy =
         property.and_then(|p| p.get("x-kubernetes-patch-strategy")).and_then(Value::as_str).unwrap_or_default();
     ListStrategy {
