@@ -86,6 +86,14 @@ impl Config {
     }
 }
 
+/// The issuer of service account tokens: its key kept beside a durable cluster's database.
+fn token_issuer(storage: &Storage, domain: &str) -> anyhow::Result<crate::tokens::Issuer> {
+    Ok(match storage {
+        Storage::Memory => crate::tokens::Issuer::generate(domain),
+        Storage::Durable(location) => crate::tokens::Issuer::load_or_create(&location.service_account_key(), domain)?,
+    })
+}
+
 /// The TLS configuration of the API as pods reach it: a certificate from the cluster CA for the
 /// `kubernetes` service's names and address (what `ca.crt` in a pod verifies).
 fn api_tls(ca: &ClusterCa, plan: &AddressPlan) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
@@ -198,14 +206,9 @@ impl App {
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(crate::netpol::run(store.clone(), network.clone(), cancel.clone()));
         let ca = Arc::new(ClusterCa::generate());
-        let tokens = Arc::new(match &config.storage {
-            Storage::Memory => crate::tokens::Issuer::generate(&plan.cluster_domain),
-            Storage::Durable(location) => {
-                crate::tokens::Issuer::load_or_create(&location.service_account_key(), &plan.cluster_domain)?
-            }
-        });
+        let tokens = Arc::new(token_issuer(&config.storage, &plan.cluster_domain)?);
         let address_pool = AddressPool::new(plan.load_balancer_pool);
-        Self::controller_manager(&registry, &config, &address_pool, &ca, &tracker, &cancel);
+        Self::controller_manager(&registry, &config, &address_pool, (&ca, &tokens), &tracker, &cancel);
         let nodes =
             (1..=config.nodes).map(|i| NodeAddr { name: bootstrap::node_name(i), ip: plan.node_ip(i) }).collect();
         let listeners = Listeners {
@@ -217,19 +220,7 @@ impl App {
             cancel: cancel.clone(),
         };
         tracker.spawn(listeners.run());
-        for i in 1..=config.nodes {
-            let kubelet = Kubelet::new(
-                i,
-                registry.clone(),
-                network.clone(),
-                sandboxes.clone(),
-                tracker.clone(),
-                cancel.clone(),
-                tokens.clone(),
-            );
-            kubelet.register_node()?;
-            tracker.spawn(runtime::run(kubelet, store.clone(), cancel.clone()));
-        }
+        Self::kubelets(&config, &registry, &network, &sandboxes, &tokens, &tracker, &cancel)?;
 
         tracker.spawn(runtime::run(
             CsrSigningController::new(registry.clone(), ca.clone()),
@@ -263,14 +254,48 @@ impl App {
             timelines,
             cancel: cancel.clone(),
         };
-        let tls = api_tls(&state.ca, &plan)?;
+        Self::serve_api(state, &config, &plan, (listener, in_cluster), &tracker, &cancel)?;
+        tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
+        Ok(App { api_addr, dns_addr, registry, network, proxy: service_router, sandboxes, ingress, cancel, tracker })
+    }
+
+    /// The API twice: for the user (and the dashboard) on the first listener, and over TLS for
+    /// pods on the second.
+    fn serve_api(
+        state: ApiState,
+        config: &Config,
+        plan: &AddressPlan,
+        (listener, in_cluster): (TcpListener, TcpListener),
+        tracker: &TaskTracker,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let tls = api_tls(&state.ca, plan)?;
         let pods_access = api::guard::Policy { in_cluster: true, ..config.access.clone() };
         let pods_router = api::router(state.clone(), None, pods_access);
         tracker.spawn(api::serve::serve_tls(in_cluster, pods_router, tls, cancel.clone(), tracker.clone()));
         let router = api::router(state, config.dashboard.clone(), config.access.clone());
         tracker.spawn(api::serve::serve(listener, router, cancel.clone(), tracker.clone()));
-        tracing::info!(%api_addr, nodes = config.nodes, "svclab is up");
-        Ok(App { api_addr, dns_addr, registry, network, proxy: service_router, sandboxes, ingress, cancel, tracker })
+        Ok(())
+    }
+
+    /// A kubelet per node, each registering its node.
+    fn kubelets(
+        config: &Config,
+        registry: &Registry,
+        network: &Network,
+        sandboxes: &Sandboxes,
+        tokens: &Arc<crate::tokens::Issuer>,
+        tracker: &TaskTracker,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        for i in 1..=config.nodes {
+            let (store, network, sandboxes) = (registry.store().clone(), network.clone(), sandboxes.clone());
+            let kubelet =
+                Kubelet::new(i, registry.clone(), network, sandboxes, tracker.clone(), cancel.clone(), tokens.clone());
+            kubelet.register_node()?;
+            tracker.spawn(runtime::run(kubelet, store, cancel.clone()));
+        }
+        Ok(())
     }
 
     /// kube-controller-manager's part: the controllers that keep objects in step with each other.
@@ -278,7 +303,7 @@ impl App {
         registry: &Registry,
         config: &Config,
         pool: &AddressPool,
-        ca: &ClusterCa,
+        (ca, tokens): (&ClusterCa, &Arc<crate::tokens::Issuer>),
         tracker: &TaskTracker,
         cancel: &CancellationToken,
     ) {
@@ -301,6 +326,8 @@ impl App {
         tracker.spawn(runtime::run(mirroring, store.clone(), cancel.clone()));
         let accounts = crate::controllers::serviceaccounts::ServiceAccountsController::new(registry.clone(), &ca.pem);
         tracker.spawn(runtime::run(accounts, store.clone(), cancel.clone()));
+        let secrets = crate::controllers::tokens::TokensController::new(registry.clone(), tokens.clone(), &ca.pem);
+        tracker.spawn(runtime::run(secrets, store.clone(), cancel.clone()));
         let sets = crate::controllers::statefulset::StatefulSetController::new(registry.clone());
         tracker.spawn(runtime::run(sets, store.clone(), cancel.clone()));
         let daemons = crate::controllers::daemonset::DaemonSetController::new(registry.clone());

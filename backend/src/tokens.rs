@@ -44,6 +44,24 @@ pub struct Claims {
     pub sub: String,
 }
 
+/// The issuer of legacy tokens, those kept in `kubernetes.io/service-account-token` Secrets.
+pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+
+/// A legacy token's claims: no audience, no expiry; it lives as long as its Secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LegacyClaims {
+    pub iss: String,
+    #[serde(rename = "kubernetes.io/serviceaccount/namespace")]
+    pub namespace: String,
+    #[serde(rename = "kubernetes.io/serviceaccount/secret.name")]
+    pub secret: String,
+    #[serde(rename = "kubernetes.io/serviceaccount/service-account.name")]
+    pub account: String,
+    #[serde(rename = "kubernetes.io/serviceaccount/service-account.uid")]
+    pub account_uid: String,
+    pub sub: String,
+}
+
 /// What a TokenRequest asks for, once checked.
 pub struct Grant {
     pub namespace: String,
@@ -170,10 +188,61 @@ impl Issuer {
         Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)?.claims)
     }
 
+    /// Signs a legacy token of `account` for the Secret `secret` in `namespace`.
+    pub fn issue_legacy(&self, namespace: &str, secret: &str, account: &Bound) -> String {
+        let claims = LegacyClaims {
+            iss: LEGACY_ISSUER.into(),
+            namespace: namespace.into(),
+            secret: secret.into(),
+            account: account.name.clone(),
+            account_uid: account.uid.clone(),
+            sub: format!("system:serviceaccount:{namespace}:{}", account.name),
+        };
+        let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::ES256) };
+        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("ES256 signing works")
+    }
+
+    /// The claims of a legacy token this issuer signed.
+    pub fn legacy_claims(&self, token: &str) -> Result<LegacyClaims, TokenError> {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[LEGACY_ISSUER]);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        Ok(jsonwebtoken::decode::<LegacyClaims>(token, &self.decoding, &validation)?.claims)
+    }
+
+    /// Who a legacy token authenticates: while its Secret holds it and its account is the one
+    /// it was made for.
+    fn authenticate_legacy(&self, store: &Store, token: &str) -> Result<User, TokenError> {
+        let claims = self.legacy_claims(token)?;
+        let ns = claims.namespace.as_str();
+        let secret = store.get_typed::<Secret>(ns, &claims.secret);
+        let holds = secret.and_then(|s| s.data?.get("token").map(|t| t.0 == token.as_bytes())).unwrap_or(false);
+        let account = store.get_typed::<ServiceAccount>(ns, &claims.account);
+        if !holds || account.and_then(|a| a.metadata.uid).as_deref() != Some(claims.account_uid.as_str()) {
+            return Err(TokenError::Gone(format!("secret {ns}/{}", claims.secret)));
+        }
+        Ok(User {
+            username: claims.sub,
+            uid: claims.account_uid,
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ],
+            extra: Vec::new(),
+        })
+    }
+
     /// Who a token authenticates, checked against what exists now: the account, and the
-    /// object it is bound to, each with the uid the token names.
+    /// object it is bound to, each with the uid the token names (or, for a legacy token, the
+    /// Secret that holds it).
     pub fn authenticate(&self, store: &Store, token: &str) -> Result<User, TokenError> {
-        let claims = self.verify(token)?;
+        let claims = match self.verify(token) {
+            Ok(claims) => claims,
+            Err(bound) => return self.authenticate_legacy(store, token).map_err(|_| bound),
+        };
         let k = &claims.kubernetes;
         let ns = k.namespace.as_str();
         let uid_of = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| meta.uid.clone();

@@ -66,7 +66,6 @@ mod tests {
         ("frontend/src/components/terminal.rs", "TerminalPanel", 156),
         ("frontend/src/components/apply.rs", "ApplyPanel", 138),
         ("backend/src/kubelet/exec/dnstools.rs", "dig", 148),
-        ("backend/src/kubelet/exec/curl.rs", "run", 130),
         ("frontend/src/components/topology.rs", "TopologyView", 119),
         ("frontend/src/components/test_requests.rs", "TestPanel", 115),
         ("backend/src/openapi/documents.rs", "path_items", 104),

@@ -16,6 +16,7 @@
 //! - [`loadbalancer`]: load-balancer addresses for `LoadBalancer` services.
 //! - [`nodelifecycle`]: taints and evictions for nodes that are not Ready.
 //! - [`serviceaccounts`]: each namespace's `default` ServiceAccount and `kube-root-ca.crt`.
+//! - [`tokens`]: long-lived tokens in `kubernetes.io/service-account-token` Secrets.
 //! - [`volumes`]: PersistentVolumes for claims, bound at once (a node-local provisioner).
 //! - [`autoscaler`]: HorizontalPodAutoscalers without metrics: replicas kept within bounds.
 //! - [`quota`]: ResourceQuotas' usage (reported, not enforced).
@@ -46,4 +47,5 @@ pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccounts;
 pub mod statefulset;
+pub mod tokens;
 pub mod volumes;

@@ -3,8 +3,18 @@
 //! and tokens made with `kubectl create token`.
 
 use crate::support::{Cluster, binaries};
+use std::time::Duration;
 
 const DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+const ADMIN_SECRET: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: admin-user
+  annotations:
+    kubernetes.io/service-account.name: admin-user
+type: kubernetes.io/service-account-token
+";
 
 /// `curl` from `pod` to the API at `path`, with the pod's token unless `anonymous`.
 async fn from_pod(cluster: &Cluster, pod: &str, path: &str, token: Option<&str>) -> String {
@@ -58,6 +68,43 @@ async fn pods_reach_the_api_with_their_service_account() {
         assert!(before.contains(r#""kind":"Pod""#), "{before}");
         cluster.kubectl(&["delete", "pod", "kubia", "--wait"]).await.ok();
         let after = from_pod(&cluster, "other", "/api/v1/namespaces/default/pods", Some("/tmp/kept")).await;
+        assert!(after.contains(r#""reason":"Unauthorized""#), "{after}");
+
+        // A long-lived token in a Secret, as the dashboard's admin-user guide makes one: filled
+        // in by the token controller, good while the Secret and the account last.
+        cluster.kubectl(&["create", "serviceaccount", "admin-user"]).await.ok();
+        let secret = cluster.file("admin-user.yaml", ADMIN_SECRET);
+        cluster.kubectl(&["apply", "-f", secret.to_str().unwrap()]).await.ok();
+        let template = [
+            "get",
+            "secret",
+            "admin-user",
+            "-o",
+            "go-template={{if .data.token}}{{.data.token | base64decode}}{{end}}",
+        ];
+        let admin =
+            cluster.until(&template, Duration::from_secs(10), "the token filled in", |out| !out.is_empty()).await;
+        cluster.kubectl(&["exec", "other", "--", "sh", "-c", &format!("echo -n {admin} > /tmp/admin")]).await.ok();
+        let review = format!(
+            "curl -s --cacert {DIR}/ca.crt -X POST -H \"Authorization: Bearer $(cat /tmp/admin)\" -H 'Content-Type: application/json' -d '{{}}' https://kubernetes/apis/authentication.k8s.io/v1/selfsubjectreviews"
+        );
+        let whoami = cluster.kubectl(&["exec", "other", "--", "sh", "-c", &review]).await.ok();
+        assert!(whoami.contains(r#""username":"system:serviceaccount:default:admin-user""#), "{whoami}");
+        let described = cluster.kubectl(&["describe", "secret", "admin-user"]).await.ok();
+        assert!(
+            described.contains("kubernetes.io/service-account.uid: ") && described.contains("7 bytes"),
+            "{described}"
+        );
+        cluster.kubectl(&["delete", "serviceaccount", "admin-user"]).await.ok();
+        cluster
+            .until(
+                &["get", "secrets", "-o", "name"],
+                Duration::from_secs(10),
+                "the secret deleted with its account",
+                |out| !out.contains("secret/admin-user"),
+            )
+            .await;
+        let after = from_pod(&cluster, "other", "/api/v1/namespaces/default/pods", Some("/tmp/admin")).await;
         assert!(after.contains(r#""reason":"Unauthorized""#), "{after}");
 
         // A pod that opts out gets nothing mounted.

@@ -227,54 +227,7 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
     if opts.verbose {
         stderr.push_str(&format!("*   Trying {ip}:{}...\n", target.port));
     }
-    let work = async {
-        let conn =
-            ctx.sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, target.port)), ctx.sandbox.dial_to(ip)).await;
-        let conn = match conn {
-            Ok(c) => c,
-            // A Local traffic policy dropped it: curl waits until its time runs out.
-            Err(DialError::Dropped) => std::future::pending().await,
-            Err(e) => {
-                let why = match e {
-                    DialError::Refused => "Couldn't connect to server".to_string(),
-                    other => other.to_string(),
-                };
-                let ms = started.elapsed().as_millis();
-                return Err((
-                    7,
-                    format!("Failed to connect to {} port {} after {ms} ms: {why}", target.host, target.port),
-                ));
-            }
-        };
-        let default_port = if target.tls { 443 } else { 80 };
-        let host_header =
-            if target.port == default_port { target.host.clone() } else { format!("{}:{}", target.host, target.port) };
-        let method = opts.method.clone().unwrap_or_else(|| match (opts.head, opts.data.is_some()) {
-            (true, _) => "HEAD".into(),
-            (false, true) => "POST".into(),
-            (false, false) => "GET".into(),
-        });
-        let mut headers = opts.headers.clone();
-        if opts.data.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
-        }
-        let request = Request {
-            method,
-            host: host_header,
-            target: target.path.clone(),
-            headers,
-            body: opts.data.clone().map(Bytes::from).unwrap_or_default(),
-        };
-        let sent = if target.tls {
-            let (tls, _) = http::tls_connect_with(conn.stream, &target.host, trust(ctx, &opts)?)
-                .await
-                .map_err(|e| tls_failure(&e, &target.host))?;
-            http::send(tls, &request).await
-        } else {
-            http::send(conn.stream, &request).await
-        };
-        sent.map(|r| (request, r)).map_err(|e| (56, format!("Recv failure: {e}")))
-    };
+    let work = exchange(ctx, &opts, &target, ip, started);
     match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work).await {
         Err(_) => {
             let ms = started.elapsed().as_millis();
@@ -329,6 +282,59 @@ pub(super) async fn run(ctx: &mut Ctx, args: &[String]) -> Output {
             Output { stderr, ..out }
         }
     }
+}
+
+/// One exchange with the server: the connection, TLS for `https`, the request and its response;
+/// or curl's exit code and message.
+async fn exchange(
+    ctx: &Ctx,
+    opts: &Options,
+    target: &Target,
+    ip: Ipv4Addr,
+    started: Instant,
+) -> Result<(Request, http::Response), (i32, String)> {
+    let conn = ctx.sandbox.network.dial(To::Cluster(SocketAddrV4::new(ip, target.port)), ctx.sandbox.dial_to(ip)).await;
+    let conn = match conn {
+        Ok(c) => c,
+        // A Local traffic policy dropped it: curl waits until its time runs out.
+        Err(DialError::Dropped) => std::future::pending().await,
+        Err(e) => {
+            let why = match e {
+                DialError::Refused => "Couldn't connect to server".to_string(),
+                other => other.to_string(),
+            };
+            let ms = started.elapsed().as_millis();
+            return Err((7, format!("Failed to connect to {} port {} after {ms} ms: {why}", target.host, target.port)));
+        }
+    };
+    let default_port = if target.tls { 443 } else { 80 };
+    let host_header =
+        if target.port == default_port { target.host.clone() } else { format!("{}:{}", target.host, target.port) };
+    let method = opts.method.clone().unwrap_or_else(|| match (opts.head, opts.data.is_some()) {
+        (true, _) => "HEAD".into(),
+        (false, true) => "POST".into(),
+        (false, false) => "GET".into(),
+    });
+    let mut headers = opts.headers.clone();
+    if opts.data.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+    }
+    let request = Request {
+        method,
+        host: host_header,
+        target: target.path.clone(),
+        headers,
+        body: opts.data.clone().map(Bytes::from).unwrap_or_default(),
+    };
+    let sent = if target.tls {
+        let (tls, _) = http::tls_connect_with(conn.stream, &target.host, trust(ctx, opts)?)
+            .await
+            .map_err(|e| tls_failure(&e, &target.host))?;
+        http::send(tls, &request).await
+    } else {
+        http::send(conn.stream, &request).await
+    };
+    sent.map(|r| (request, r)).map_err(|e| (56, format!("Recv failure: {e}")))
 }
 
 /// What curl's `-w` variables tell of a transfer (status 0 when no response came).
