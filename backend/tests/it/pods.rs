@@ -316,6 +316,10 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let script = "for pod in kubia-x2 web-0 other; do case $pod in kubia-*|web-[0-9]) printf '%-8s|%03d\\n' $pod 7 ;; *) echo \"no $pod\" ;; esac; done; date +%Y | wc -c";
     let out = sh(script).await;
     assert_eq!(out["stdout"], "kubia-x2|007\nweb-0   |007\nno other\n5\n", "{out}");
+    // A subshell's changes stay in it; its exit ends only it; patterns may open with `(`.
+    let script = "X=1; cd /; (X=2; cd /etc; echo $X $(pwd); exit 3); echo $? $X $(pwd); (echo a; echo b) | wc -l; case web in (web) echo matched;; esac";
+    let out = sh(script).await;
+    assert_eq!(out["stdout"], "2 /etc\n3 1 /\n2\nmatched\n", "{out}");
     // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
     let out = lab
         .exec(&pod, &["env", "GREETING=hi", "sh", "-c", "echo $GREETING; seq 2 4 | awk '/3|4/{print NR, $1}'"])

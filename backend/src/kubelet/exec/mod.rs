@@ -378,6 +378,32 @@ impl Ctx {
         self.var("0").is_some()
     }
 
+    /// A copy of this shell, for `( … )`: its variables, functions, directory and options, whose
+    /// changes stay in the copy.
+    pub(crate) fn fork(&self) -> Ctx {
+        Ctx {
+            sandbox: self.sandbox.clone(),
+            container: self.container.clone(),
+            cwd: self.cwd.clone(),
+            env: self.env.clone(),
+            locals: self.locals.clone(),
+            args: self.args.clone(),
+            functions: self.functions.clone(),
+            input: self.input.clone(),
+            last_code: self.last_code,
+            exited: None,
+            shell_name: self.shell_name.clone(),
+            depth: self.depth + 1,
+            substitution_stderr: String::new(),
+            console: self.console.clone(),
+            capturing: self.capturing,
+            capturing_err: self.capturing_err,
+            errexit: self.errexit,
+            xtrace: self.xtrace,
+            condition: self.condition,
+        }
+    }
+
     /// `sh -c 'script'`, `sh script-file`, or `sh` reading its script from standard input.
     async fn subshell(&mut self, name: &str, args: &[String], stdin: Vec<u8>) -> Output {
         let mut child = Ctx {

@@ -106,6 +106,9 @@ pub(super) enum Op {
     Or,
     Pipe,
     Bang,
+    /// `(` and `)`: a subshell's list, or a `case` pattern's end.
+    LParen,
+    RParen,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +325,31 @@ impl Scanner {
             '&' | '|' => self.operator(c),
             '!' if !self.in_word && self.peek(1).is_none_or(|c| c.is_whitespace()) => {
                 self.tokens.push(Token::Op(Op::Bang));
+                self.i += 1;
+            }
+            // `name()` defining a function stays one word.
+            '(' if self.in_word && self.peek(1) == Some(&')') => {
+                self.lit.push_str("()");
+                self.i += 2;
+            }
+            // `name ()`: the same, with a space.
+            '(' if self.peek(1) == Some(&')')
+                && matches!(self.tokens.last(), Some(Token::Word(w)) if matches!(w.last(), Some(Part::Lit(_)))) =>
+            {
+                if let Some(Token::Word(w)) = self.tokens.last_mut()
+                    && let Some(Part::Lit(l)) = w.last_mut()
+                {
+                    l.push_str("()");
+                }
+                self.i += 2;
+            }
+            '(' if !self.in_word => {
+                self.tokens.push(Token::Op(Op::LParen));
+                self.i += 1;
+            }
+            ')' => {
+                self.end_word();
+                self.tokens.push(Token::Op(Op::RParen));
                 self.i += 1;
             }
             '<' | '>' => self.redirection(c),

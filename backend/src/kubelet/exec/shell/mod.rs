@@ -236,6 +236,11 @@ impl Ctx {
                 }
                 Command::Case { word, branches } => out = self.run_case(word, branches, stdin).await,
                 Command::Group(body) => out = self.run_script(body, stdin).await,
+                Command::Subshell(body) => {
+                    let mut copy = self.fork();
+                    out = copy.run_script(body, stdin).await;
+                    out.code = copy.exited.unwrap_or(out.code);
+                }
                 Command::Redirected { command, redirs } => out = self.run_redirected(command, redirs, stdin).await,
                 Command::Function { name, body } => self.define(name, body.clone()),
             }

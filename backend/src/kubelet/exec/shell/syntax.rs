@@ -44,6 +44,8 @@ pub(super) enum Command {
     },
     /// `{ list; }`
     Group(Script),
+    /// `( list )`: the list in a copy of the shell, whose changes stay inside it.
+    Subshell(Script),
     /// A compound command with redirections after it (`done < file`, `fi > out`).
     Redirected {
         command: Box<Command>,
@@ -76,6 +78,8 @@ pub(super) fn unexpected(token: Option<&Token>) -> SyntaxError {
         Some(Token::Op(Op::Pipe)) => "\"|\"".into(),
         Some(Token::Op(Op::Bang)) => "\"!\"".into(),
         Some(Token::Op(Op::DoubleSemi)) => "\";;\"".into(),
+        Some(Token::Op(Op::LParen)) => "\"(\"".into(),
+        Some(Token::Op(Op::RParen)) => "\")\"".into(),
         Some(Token::Redir(_)) => "redirection".into(),
         Some(t @ Token::Word(_)) => match keyword(Some(t)) {
             Some(k) => format!("\"{k}\""),
@@ -132,6 +136,12 @@ const MAX_NESTING: usize = 100;
 fn nesting(tokens: &[Token]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     for token in tokens {
+        if *token == Token::Op(Op::LParen) {
+            depth += 1;
+            deepest = deepest.max(depth);
+        } else if *token == Token::Op(Op::RParen) {
+            depth = depth.saturating_sub(1);
+        }
         match keyword(Some(token)) {
             Some("if" | "while" | "until" | "for" | "case" | "{") => {
                 depth += 1;
@@ -163,8 +173,8 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Synta
     let mut lists = Vec::new();
     loop {
         skip_separators(it);
-        // `;;` ends a `case` branch's list, wherever one is.
-        let branch_end = it.peek() == Some(&Token::Op(Op::DoubleSemi));
+        // `;;` ends a `case` branch's list, `)` a subshell's, wherever one is.
+        let branch_end = matches!(it.peek(), Some(Token::Op(Op::DoubleSemi | Op::RParen)));
         if it.peek().is_none() || branch_end || keyword(it.peek()).is_some_and(|k| stop.contains(&k)) {
             break;
         }
@@ -178,7 +188,7 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Synta
         lists.push(AndOr { first, rest });
         let at_stop = keyword(it.peek()).is_some_and(|k| stop.contains(&k));
         match it.peek() {
-            None | Some(Token::Op(Op::Semi | Op::DoubleSemi)) => {}
+            None | Some(Token::Op(Op::Semi | Op::DoubleSemi | Op::RParen)) => {}
             _ if at_stop => {}
             other => return Err(unexpected(other)),
         }
@@ -288,6 +298,9 @@ fn parse_case(it: &mut Tokens) -> Result<Command, SyntaxError> {
             return Ok(Command::Case { word, branches });
         }
         let mut patterns = Vec::new();
+        if it.peek() == Some(&Token::Op(Op::LParen)) {
+            it.next();
+        }
         loop {
             let Some(Token::Word(mut pattern)) = it.next() else {
                 return Err(SyntaxError::Unexpected("\"newline\"".into()));
@@ -314,7 +327,7 @@ fn parse_case(it: &mut Tokens) -> Result<Command, SyntaxError> {
             }
             match it.next() {
                 Some(Token::Op(Op::Pipe)) => {}
-                Some(Token::Word(w)) if w == [Part::Lit(")".into())] => break,
+                Some(Token::Op(Op::RParen)) => break,
                 other => return Err(unexpected(other.as_ref())),
             }
         }
@@ -352,6 +365,15 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
         pipeline.negate = true;
     }
     loop {
+        if it.peek() == Some(&Token::Op(Op::LParen)) {
+            let command = parse_subshell(it)?;
+            pipeline.commands.push(command);
+            if it.peek() == Some(&Token::Op(Op::Pipe)) {
+                it.next();
+                continue;
+            }
+            return Ok(pipeline);
+        }
         match keyword(it.peek()) {
             Some(k @ ("if" | "while" | "until" | "for" | "case" | "{")) => {
                 let k = k.to_string();
@@ -392,6 +414,23 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
             return Ok(pipeline);
         }
     }
+}
+
+/// `( list )` and the redirections after it.
+fn parse_subshell(it: &mut Tokens) -> Result<Command, SyntaxError> {
+    it.next();
+    let body = parse_list(it, &[])?;
+    match it.next() {
+        Some(Token::Op(Op::RParen)) => {}
+        None => return Err(SyntaxError::Expecting(")")),
+        other => return Err(unexpected(other.as_ref())),
+    }
+    let mut redirs = Vec::new();
+    while let Some(Token::Redir(_)) = it.peek() {
+        redirs.push(parse_redir(it)?);
+    }
+    let command = Command::Subshell(body);
+    Ok(if redirs.is_empty() { command } else { Command::Redirected { command: Box::new(command), redirs } })
 }
 
 /// A redirection and its target word.
@@ -564,6 +603,21 @@ mod tests {
             "syntax error: unexpected end of file (expecting \"}\")"
         );
         assert_eq!(parse("echo }").unwrap().0.len(), 1, "a brace is a word where no command starts");
+    }
+
+    #[test]
+    fn subshells_parse_and_parentheses_end_case_patterns() {
+        let script = parse("(cd /tmp; ls) > out | wc -l; case a in (a|b) x;; c ) y;; esac").unwrap();
+        let first = &script.0[0].first.commands;
+        assert!(
+            matches!(&first[0], Command::Redirected { command, .. } if matches!(**command, Command::Subshell(ref b) if b.0.len() == 2))
+        );
+        assert_eq!(first.len(), 2, "a subshell in a pipe");
+        assert!(
+            matches!(&script.0[1].first.commands[0], Command::Case { branches, .. } if branches.len() == 2 && branches[0].0.len() == 2)
+        );
+        assert_eq!(parse("(echo a").unwrap_err().to_string(), "syntax error: unexpected end of file (expecting \")\")");
+        assert_eq!(parse("echo a)").unwrap_err().to_string(), "syntax error: unexpected \")\"");
     }
 
     #[test]
