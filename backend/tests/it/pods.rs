@@ -320,6 +320,8 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let script = "X=1; cd /; (X=2; cd /etc; echo $X $(pwd); exit 3); echo $? $X $(pwd); (echo a; echo b) | wc -l; case web in (web) echo matched;; esac";
     let out = sh(script).await;
     assert_eq!(out["stdout"], "2 /etc\n3 1 /\n2\nmatched\n", "{out}");
+    let out = sh("echo abcdef | head -c 3; echo; printf abcdef | tail -c2; echo; seq 5 | tail -n 2").await;
+    assert_eq!(out["stdout"], "abc\nef\n4\n5\n", "{out}");
     // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
     let out = lab
         .exec(&pod, &["env", "GREETING=hi", "sh", "-c", "echo $GREETING; seq 2 4 | awk '/3|4/{print NR, $1}'"])

@@ -17,16 +17,27 @@ fn input(ctx: &Ctx, name: &str, files: &[String], stdin: Vec<u8>) -> Result<Stri
     Ok(text)
 }
 
-/// A `-n 5` / `-n5` / `-5` count option.
-fn count_option(args: &[String]) -> (usize, Vec<String>) {
-    let mut count = 10;
+/// How much `head` or `tail` takes: lines, or bytes (`-c`).
+#[derive(Debug, PartialEq)]
+enum Count {
+    Lines(usize),
+    Bytes(usize),
+}
+
+/// A `-n 5` / `-n5` / `-5` count of lines, or `-c 40` / `-c40` of bytes.
+fn count_option(args: &[String]) -> (Count, Vec<String>) {
+    let mut count = Count::Lines(10);
     let mut rest = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        if arg == "-n" {
-            count = it.next().and_then(|v| v.parse().ok()).unwrap_or(count);
+        if arg == "-n" || arg == "-c" {
+            if let Some(n) = it.next().and_then(|v| v.parse().ok()) {
+                count = if arg == "-c" { Count::Bytes(n) } else { Count::Lines(n) };
+            }
+        } else if let Some(n) = arg.strip_prefix("-c").and_then(|n| n.parse().ok()) {
+            count = Count::Bytes(n);
         } else if let Some(n) = arg.strip_prefix("-n").or_else(|| arg.strip_prefix('-')).and_then(|n| n.parse().ok()) {
-            count = n;
+            count = Count::Lines(n);
         } else {
             rest.push(arg.clone());
         }
@@ -42,6 +53,15 @@ pub(super) fn run(ctx: &mut Ctx, name: &str, args: &[String], stdin: Vec<u8>) ->
             let text = match input(ctx, name, &files, stdin) {
                 Ok(t) => t,
                 Err(o) => return o,
+            };
+            let count = match count {
+                Count::Bytes(n) => {
+                    let bytes = text.as_bytes();
+                    let n = n.min(bytes.len());
+                    let picked = if name == "head" { &bytes[..n] } else { &bytes[bytes.len() - n..] };
+                    return Output::ok(picked.to_vec());
+                }
+                Count::Lines(n) => n,
             };
             let lines: Vec<&str> = text.lines().collect();
             let picked = if name == "head" {
