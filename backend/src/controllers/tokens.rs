@@ -28,24 +28,27 @@ impl TokensController {
         TokensController { registry, tokens, ca_pem: ca_pem.into() }
     }
 
-    /// Fills `secret` for `account`, or leaves it when it already holds a token of it.
+    /// Fills `secret` for `account`: a token unless it holds one of this account (a token, once
+    /// made, is kept: a new CA after a restart changes `ca.crt` only), the CA, the namespace.
     fn fill(&self, mut secret: Secret, account: &ServiceAccount) -> Result<(), crate::error::ApiError> {
+        let before = secret.clone();
         let ns = secret.metadata.namespace.clone().unwrap_or_default();
         let name = secret.metadata.name.clone().unwrap_or_default();
         let uid = account.metadata.uid.clone().unwrap_or_default();
         let data = secret.data.get_or_insert_with(Default::default);
         let current = data.get("token").map(|t| String::from_utf8_lossy(&t.0).into_owned());
         let holds = current.is_some_and(|t| self.tokens.legacy_claims(&t).is_ok_and(|c| c.account_uid == uid));
-        let ca = ByteString(self.ca_pem.as_bytes().to_vec());
-        if holds && data.get("ca.crt") == Some(&ca) {
-            return Ok(());
+        if !holds {
+            let account_ref = Bound { name: account.metadata.name.clone().unwrap_or_default(), uid: uid.clone() };
+            let token = self.tokens.issue_legacy(&ns, &name, &account_ref);
+            data.insert("token".into(), ByteString(token.into_bytes()));
         }
-        let account_ref = Bound { name: account.metadata.name.clone().unwrap_or_default(), uid: uid.clone() };
-        let token = self.tokens.issue_legacy(&ns, &name, &account_ref);
-        data.insert("token".into(), ByteString(token.into_bytes()));
-        data.insert("ca.crt".into(), ca);
+        data.insert("ca.crt".into(), ByteString(self.ca_pem.as_bytes().to_vec()));
         data.insert("namespace".into(), ByteString(ns.into_bytes()));
         secret.metadata.annotations.get_or_insert_with(Default::default).insert(UID_ANNOTATION.into(), uid);
+        if secret == before {
+            return Ok(());
+        }
         self.registry.update(Object::Secret(secret)).map(|_| ())
     }
 }

@@ -145,6 +145,32 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
     all_answer(&svclab, &before).await;
     let (listed, restarts) = kubectl_get(&svclab, dir.path());
     assert_eq!(restarts, ["0", "0", "0"]);
+    // Tokens: one from TokenRequest, one the token controller keeps in a Secret.
+    let request = http().post(svclab.url("/api/v1/namespaces/default/serviceaccounts/default/token")).json(&json!({}));
+    let (code, made) = send(request).await;
+    assert_eq!(code, 201, "{made}");
+    let token = made["status"]["token"].as_str().unwrap().to_string();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kept",
+        "annotations": {"kubernetes.io/service-account.name": "default"}}, "type": "kubernetes.io/service-account-token"});
+    let (code, _) = send(http().post(svclab.url("/api/v1/namespaces/default/secrets")).json(&secret)).await;
+    assert_eq!(code, 201);
+    let kept = eventually(Duration::from_secs(10), "the secret's token", || async {
+        get(&svclab, "/api/v1/namespaces/default/secrets/kept").await["data"]["token"].as_str().map(String::from)
+    })
+    .await;
+    let kept =
+        String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, kept).unwrap()).unwrap();
+    let whoami = |token: String| {
+        let url = svclab.url("/apis/authentication.k8s.io/v1/selfsubjectreviews");
+        send(http().post(url).bearer_auth(token).json(&json!({})))
+    };
+    for token in [&token, &kept] {
+        let (code, review) = whoami(token.clone()).await;
+        assert_eq!(
+            (code, &review["status"]["userInfo"]["username"]),
+            (201, &json!("system:serviceaccount:default:default"))
+        );
+    }
 
     svclab.kill().await;
     let svclab = Svclab::start(&data, &network, &[]).await;
@@ -156,6 +182,16 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
     all_answer(&svclab, &before).await;
     let (again, restarts) = kubectl_get(&svclab, dir.path());
     assert_eq!(again, listed, "kubectl lists what it listed before");
+    // Both tokens still authenticate: the key outlived the restart, and the Secret kept its token.
+    for token in [&token, &kept] {
+        let url = svclab.url("/apis/authentication.k8s.io/v1/selfsubjectreviews");
+        let (code, review) = send(http().post(url).bearer_auth(token).json(&json!({}))).await;
+        assert_eq!(
+            (code, &review["status"]["userInfo"]["username"]),
+            (201, &json!("system:serviceaccount:default:default")),
+            "{review}"
+        );
+    }
     assert_eq!(restarts, ["1", "1", "1"], "each container restarted once, as after a node reboot");
     let events = get(&svclab, "/api/v1/namespaces/default/events?fieldSelector=reason%3DSandboxChanged").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
