@@ -320,6 +320,16 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let script = "X=1; cd /; (X=2; cd /etc; echo $X $(pwd); exit 3); echo $? $X $(pwd); (echo a; echo b) | wc -l; case web in (web) echo matched;; esac";
     let out = sh(script).await;
     assert_eq!(out["stdout"], "2 /etc\n3 1 /\n2\nmatched\n", "{out}");
+    // Background jobs: `&`, `$!`, `wait` for one (its exit code) or for all.
+    let out = sh(
+        "sleep 0.2 & echo started; wait $!; echo \"done $?\"; (exit 4) & wait $!; echo $?; echo bg & wait; wait 999",
+    )
+    .await;
+    assert_eq!(out["stdout"], "started\ndone 0\n4\nbg\n", "{out}");
+    assert_eq!(
+        (out["stderr"].as_str(), out["exitCode"].as_i64()),
+        (Some("sh: wait: pid 999 is not a child of this shell\n"), Some(127))
+    );
     let out = sh("echo abcdef | head -c 3; echo; printf abcdef | tail -c2; echo; seq 5 | tail -n 2").await;
     assert_eq!(out["stdout"], "abc\nef\n4\n5\n", "{out}");
     // env runs a command with variables set; seq and awk in a pipe, wget -S's headers.
@@ -456,6 +466,10 @@ async fn an_interactive_shell_over_the_exec_websocket() {
     .await;
     let (out, _, _) = tty.read_until("/data # ").await;
     assert!(out.ends_with("\r\nout\r\nline1\r\nline2\r\n/data # "), "{out:?}");
+    // A background job writes to the terminal as it goes, while the shell takes commands.
+    tty.send(0, b"(sleep 0.2; echo later) & echo now\r").await;
+    let (out, _, _) = tty.read_until("later\r\n").await;
+    assert!(out.contains("now\r\n/data # ") && out.ends_with("later\r\n"), "{out:?}");
     tty.send(0, b"echo $(echo $(echo nested))\r").await;
     let (out, _, _) = tty.read_until("/data # ").await;
     assert!(out.contains("\r\nnested\r\n"), "{out:?}");

@@ -158,7 +158,14 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
     loop {
         let chunk = match typeahead.pop_front() {
             Some(c) => c,
-            None => stdin.recv().await.unwrap_or(None),
+            // While it waits for a line, what background jobs write still shows.
+            None => loop {
+                tokio::select! {
+                    biased;
+                    Some((stream, bytes)) = chunks.recv() => write(term, stream, &bytes).await,
+                    input = stdin.recv() => break input.unwrap_or(None),
+                }
+            },
         };
         // Without a tty, input is read line by line with no echo.
         let inputs = match (&chunk, tty) {

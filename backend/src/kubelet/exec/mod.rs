@@ -97,6 +97,8 @@ pub struct Ctx {
     pub(crate) functions: shell::Functions,
     /// The input the running loops' commands share, a line per `read`.
     pub(crate) input: shell::SharedInput,
+    /// The jobs started with `&`.
+    pub(crate) jobs: shell::Jobs,
     pub last_code: i32,
     /// Set by `exit`: the shell stops with this code.
     pub exited: Option<i32>,
@@ -138,6 +140,7 @@ impl Ctx {
             args: Vec::new(),
             functions: shell::Functions::default(),
             input: shell::SharedInput::default(),
+            jobs: shell::Jobs::default(),
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
@@ -390,6 +393,7 @@ impl Ctx {
             args: self.args.clone(),
             functions: self.functions.clone(),
             input: self.input.clone(),
+            jobs: shell::Jobs::default(),
             last_code: self.last_code,
             exited: None,
             shell_name: self.shell_name.clone(),
@@ -415,6 +419,7 @@ impl Ctx {
             args: Vec::new(),
             functions: shell::Functions::default(),
             input: shell::SharedInput::default(),
+            jobs: shell::Jobs::default(),
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),

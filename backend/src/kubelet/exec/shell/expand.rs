@@ -123,6 +123,7 @@ impl Ctx {
         match name {
             "?" => Some(self.last_code.to_string()),
             "$" => Some("1".into()),
+            "!" => self.jobs.last.map(|pid| pid.to_string()),
             "#" => Some(self.args.len().to_string()),
             "@" | "*" => Some(self.args.join(" ")),
             "0" => self.var(name),

@@ -67,7 +67,7 @@ const PARAM_OPS: &[(&str, ParamOp)] = &[
 /// How long the parameter name at the start of `text` is: a name, digits, or one special.
 fn param_name_len(text: &str) -> usize {
     match text.chars().next() {
-        Some('?' | '$' | '#' | '@' | '*') => 1,
+        Some('?' | '$' | '#' | '@' | '*' | '!') => 1,
         Some(c) if c.is_ascii_digit() => text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()),
         Some(c) if c.is_ascii_alphabetic() || c == '_' => {
             text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len())
@@ -106,6 +106,8 @@ pub(super) enum Op {
     Or,
     Pipe,
     Bang,
+    /// `&`: the list before it runs in the background.
+    Amp,
     /// `(` and `)`: a subshell's list, or a `case` pattern's end.
     LParen,
     RParen,
@@ -211,7 +213,7 @@ impl Lexer<'_> {
                 }
                 braced(&name, quoted)
             }
-            Some(c @ ('?' | '$' | '#' | '@' | '*' | '0'..='9')) => {
+            Some(c @ ('?' | '$' | '#' | '@' | '*' | '!' | '0'..='9')) => {
                 self.chars.next();
                 Ok(Part::Var { name: c.to_string(), quoted })
             }
@@ -389,7 +391,7 @@ impl Scanner {
         }
     }
 
-    /// `&&`, `||`, `|`, `&` (run in the foreground here, like `;`) and `&>file`.
+    /// `&&`, `||`, `|`, `&` and `&>file`.
     fn operator(&mut self, c: char) {
         self.end_word();
         let double = self.peek(1) == Some(&c);
@@ -406,7 +408,7 @@ impl Scanner {
             ('&', true) => Op::And,
             ('|', true) => Op::Or,
             ('|', false) => Op::Pipe,
-            _ => Op::Semi,
+            _ => Op::Amp,
         };
         self.tokens.push(Token::Op(op));
         self.i += if double { 2 } else { 1 };

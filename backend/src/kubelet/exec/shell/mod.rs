@@ -13,12 +13,14 @@ mod arith;
 mod expand;
 mod functions;
 mod input;
+mod jobs;
 mod lex;
 mod pattern;
 mod syntax;
 
 pub use functions::Functions;
 pub use input::SharedInput;
+pub use jobs::Jobs;
 use lex::{Part, Redir, RedirKind, Word};
 use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
@@ -78,6 +80,11 @@ impl Ctx {
         let mut out = Output::default();
         let mut stdin = Some(stdin);
         for and_or in &script.0 {
+            if and_or.background {
+                self.background(and_or);
+                (out.code, self.last_code) = (0, 0);
+                continue;
+            }
             let mut code = self.run_pipeline(&and_or.first, stdin.take().unwrap_or_default(), &mut out).await;
             // `-e` applies to the list's last command only (`false && x` does not exit).
             let mut last_ran = and_or.rest.is_empty() && !and_or.first.negate;
@@ -311,6 +318,7 @@ impl Ctx {
         (self.capturing, self.capturing_err) = (self.capturing + out, self.capturing_err + err);
         let mut output = match self.function(&argv[0]) {
             Some(body) => Box::pin(self.call(body, &argv[1..], stdin)).await,
+            None if argv[0] == "wait" => Box::pin(self.wait(&argv[1..])).await,
             None => Box::pin(self.command(&argv, stdin)).await,
         };
         (self.capturing, self.capturing_err) = (self.capturing - out, self.capturing_err - err);

@@ -63,6 +63,8 @@ pub(super) enum Command {
 pub(super) struct AndOr {
     pub(super) first: Pipeline,
     pub(super) rest: Vec<(bool, Pipeline)>,
+    /// Ended by `&`: it runs in the background while the shell goes on.
+    pub(super) background: bool,
 }
 
 /// A parsed script.
@@ -78,6 +80,7 @@ pub(super) fn unexpected(token: Option<&Token>) -> SyntaxError {
         Some(Token::Op(Op::Pipe)) => "\"|\"".into(),
         Some(Token::Op(Op::Bang)) => "\"!\"".into(),
         Some(Token::Op(Op::DoubleSemi)) => "\";;\"".into(),
+        Some(Token::Op(Op::Amp)) => "\"&\"".into(),
         Some(Token::Op(Op::LParen)) => "\"(\"".into(),
         Some(Token::Op(Op::RParen)) => "\")\"".into(),
         Some(Token::Redir(_)) => "redirection".into(),
@@ -185,9 +188,15 @@ pub(super) fn parse_list(it: &mut Tokens, stop: &[&str]) -> Result<Script, Synta
             skip_separators(it);
             rest.push((op == Op::And, parse_pipeline(it)?));
         }
-        lists.push(AndOr { first, rest });
+        let background = it.peek() == Some(&Token::Op(Op::Amp));
+        if background {
+            it.next();
+        }
+        lists.push(AndOr { first, rest, background });
         let at_stop = keyword(it.peek()).is_some_and(|k| stop.contains(&k));
         match it.peek() {
+            // `&` ends the list before it as `;` does.
+            _ if background => {}
             None | Some(Token::Op(Op::Semi | Op::DoubleSemi | Op::RParen)) => {}
             _ if at_stop => {}
             other => return Err(unexpected(other)),
@@ -402,6 +411,7 @@ pub(super) fn parse_pipeline(it: &mut Tokens) -> Result<Pipeline, SyntaxError> {
                     let body = std::sync::Arc::new(Script(vec![AndOr {
                         first: Pipeline { negate: false, commands: vec![body] },
                         rest: Vec::new(),
+                        background: false,
                     }]));
                     pipeline.commands.push(Command::Function { name, body });
                 }
