@@ -320,6 +320,15 @@ async fn exec_runs_a_shell_with_pipes_redirections_and_exit_codes() {
     let script = "X=1; cd /; (X=2; cd /etc; echo $X $(pwd); exit 3); echo $? $X $(pwd); (echo a; echo b) | wc -l; case web in (web) echo matched;; esac";
     let out = sh(script).await;
     assert_eq!(out["stdout"], "2 /etc\n3 1 /\n2\nmatched\n", "{out}");
+    // trap: EXIT runs as the shell ends (`set -e` or `exit`), with its status; signals' actions are
+    // kept and listed.
+    let out = sh("trap 'echo bye $?' EXIT; trap 'exit 0' SIGTERM; trap; echo work; exit 3").await;
+    assert_eq!(out["stdout"], "trap -- 'echo bye $?' EXIT\ntrap -- 'exit 0' TERM\nwork\nbye 3\n", "{out}");
+    assert_eq!(out["exitCode"], 3);
+    let out = sh("set -e; trap 'echo cleanup' 0; false; echo never").await;
+    assert_eq!((out["stdout"].as_str(), out["exitCode"].as_i64()), (Some("cleanup\n"), Some(1)), "{out}");
+    let out = sh("trap 'echo x' NOPE").await;
+    assert_eq!((out["stderr"].as_str(), out["exitCode"].as_i64()), (Some("sh: trap: NOPE: bad trap\n"), Some(1)));
     // Background jobs: `&`, `$!`, `wait` for one (its exit code) or for all.
     let out = sh(
         "sleep 0.2 & echo started; wait $!; echo \"done $?\"; (exit 4) & wait $!; echo $?; echo bg & wait; wait 999",
@@ -473,8 +482,11 @@ async fn an_interactive_shell_over_the_exec_websocket() {
     tty.send(0, b"echo $(echo $(echo nested))\r").await;
     let (out, _, _) = tty.read_until("/data # ").await;
     assert!(out.contains("\r\nnested\r\n"), "{out:?}");
+    tty.send(0, b"trap 'echo bye' EXIT\r").await;
+    tty.read_until("/data # ").await;
     tty.send(0, b"exit 4\r").await;
-    let (_, _, status) = tty.read_until("").await;
+    let (out, _, status) = tty.read_until("").await;
+    assert!(out.ends_with("exit 4\r\nbye\r\n"), "the EXIT trap ran: {out:?}");
     let status = status.expect("a status frame");
     assert_eq!(status["status"], "Failure");
     assert_eq!(status["reason"], "NonZeroExitCode");

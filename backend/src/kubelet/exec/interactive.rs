@@ -202,7 +202,7 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
                     if tty {
                         term.write(true, b"exit\r\n").await;
                     }
-                    return ctx.exited.unwrap_or(ctx.last_code);
+                    return ended(ctx, &mut chunks, term).await;
                 }
                 Input::Line(line) => {
                     let out = {
@@ -222,8 +222,8 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
                     }
                     ctx.last_code = out.code;
                     output(term, &out).await;
-                    if let Some(code) = ctx.exited {
-                        return code;
+                    if ctx.exited.is_some() {
+                        return ended(ctx, &mut chunks, term).await;
                     }
                     prompt(term, ctx).await;
                 }
@@ -233,6 +233,14 @@ pub async fn shell(ctx: &mut Ctx, stdin: &mut Stdin, term: &mut impl Terminal, g
             return ctx.last_code;
         }
     }
+}
+
+/// The interactive shell ends: its `EXIT` trap runs; its exit code.
+async fn ended(ctx: &mut Ctx, chunks: &mut Chunks, term: &mut impl Terminal) -> i32 {
+    let status = Output { code: ctx.exited.unwrap_or(ctx.last_code), ..Default::default() };
+    let out = live(ctx.exiting(status), chunks, term).await;
+    output(term, &out).await;
+    out.code
 }
 
 /// Reads input while a command runs: resolves on Ctrl-C; other input waits its turn.

@@ -99,6 +99,8 @@ pub struct Ctx {
     pub(crate) input: shell::SharedInput,
     /// The jobs started with `&`.
     pub(crate) jobs: shell::Jobs,
+    /// What `trap` set.
+    pub(crate) traps: shell::Traps,
     pub last_code: i32,
     /// Set by `exit`: the shell stops with this code.
     pub exited: Option<i32>,
@@ -141,6 +143,7 @@ impl Ctx {
             functions: shell::Functions::default(),
             input: shell::SharedInput::default(),
             jobs: shell::Jobs::default(),
+            traps: shell::Traps::default(),
             last_code: 0,
             exited: None,
             shell_name: "sh".into(),
@@ -295,6 +298,7 @@ impl Ctx {
             "return" => self.return_from_function(args),
             "read" => self.read(args, stdin),
             "local" => self.local(args),
+            "trap" => self.trap(args),
             "shift" => {
                 let n = args.first().map_or(Some(1), |a| a.parse::<usize>().ok());
                 match n.filter(|n| *n <= self.args.len()) {
@@ -394,6 +398,7 @@ impl Ctx {
             functions: self.functions.clone(),
             input: self.input.clone(),
             jobs: shell::Jobs::default(),
+            traps: shell::Traps::default(),
             last_code: self.last_code,
             exited: None,
             shell_name: self.shell_name.clone(),
@@ -420,6 +425,7 @@ impl Ctx {
             functions: shell::Functions::default(),
             input: shell::SharedInput::default(),
             jobs: shell::Jobs::default(),
+            traps: shell::Traps::default(),
             last_code: 0,
             exited: None,
             shell_name: name.to_string(),
@@ -468,7 +474,8 @@ impl Ctx {
                 _ => child.run_script_text(&String::from_utf8_lossy(&stdin), Vec::new()).await,
             },
         };
-        Output { code: child.exited.unwrap_or(out.code), ..out }
+        let out = Output { code: child.exited.unwrap_or(out.code), ..out };
+        child.exiting(out).await
     }
 
     /// `env [-i] [-u NAME] [NAME=VALUE]… [COMMAND [ARG]…]`: the command runs with the

@@ -17,6 +17,7 @@ mod jobs;
 mod lex;
 mod pattern;
 mod syntax;
+mod traps;
 
 pub use functions::Functions;
 pub use input::SharedInput;
@@ -24,6 +25,7 @@ pub use jobs::Jobs;
 use lex::{Part, Redir, RedirKind, Word};
 use syntax::{Command, Pipeline, Simple};
 pub use syntax::{Script, parse};
+pub use traps::Traps;
 
 /// How many scripts may run inside one another (`$(…)`, `sh -c`).
 const MAX_DEPTH: usize = 32;
