@@ -220,7 +220,8 @@ impl App {
             cancel: cancel.clone(),
         };
         tracker.spawn(listeners.run());
-        Self::kubelets(&config, &registry, &network, &sandboxes, &tokens, &tracker, &cancel)?;
+        let kubelet_tokens = crate::kubelet::Tokens::new(tokens.clone());
+        Self::kubelets(&config, &registry, &network, &sandboxes, &kubelet_tokens, &tracker, &cancel)?;
 
         tracker.spawn(runtime::run(
             CsrSigningController::new(registry.clone(), ca.clone()),
@@ -284,7 +285,7 @@ impl App {
         registry: &Registry,
         network: &Network,
         sandboxes: &Sandboxes,
-        tokens: &Arc<crate::tokens::Issuer>,
+        tokens: &crate::kubelet::Tokens,
         tracker: &TaskTracker,
         cancel: &CancellationToken,
     ) -> anyhow::Result<()> {

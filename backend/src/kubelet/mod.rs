@@ -49,8 +49,8 @@ pub struct Kubelet {
     up: Arc<std::sync::atomic::AtomicBool>,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    /// What signs the tokens of pods' service account volumes.
-    tokens: Arc<crate::tokens::Issuer>,
+    /// What signs the tokens of pods' service account volumes, and those it holds.
+    tokens: Tokens,
 }
 
 impl Kubelet {
@@ -61,7 +61,7 @@ impl Kubelet {
         sandboxes: Sandboxes,
         tracker: TaskTracker,
         cancel: CancellationToken,
-        tokens: Arc<crate::tokens::Issuer>,
+        tokens: Tokens,
     ) -> Self {
         let plan = network.plan();
         let node = format!("node-{index}");
@@ -245,7 +245,41 @@ impl Kubelet {
 pub(crate) struct ApiLookup<'a> {
     pub store: &'a crate::store::Store,
     pub node: &'a str,
-    pub tokens: &'a crate::tokens::Issuer,
+    pub tokens: &'a Tokens,
+}
+
+/// The kubelet's side of pods' tokens: the issuer it asks, and the tokens it holds, by pod uid,
+/// audience and lifetime, each until it is due for rotation (as the kubelet rotates at 80% of a
+/// token's life, and after a day at most), so that rewriting a pod's projected volumes does not
+/// make a token each time.
+/// A held token's pod uid, audiences and requested lifetime.
+type HeldKey = (String, String, i64);
+
+#[derive(Clone)]
+pub struct Tokens {
+    issuer: Arc<crate::tokens::Issuer>,
+    held: Arc<std::sync::Mutex<HashMap<HeldKey, (String, i64)>>>,
+}
+
+impl Tokens {
+    pub fn new(issuer: Arc<crate::tokens::Issuer>) -> Tokens {
+        Tokens { issuer, held: Arc::default() }
+    }
+
+    /// The token held for `grant`'s pod, audience and lifetime, or a new one.
+    fn for_pod(&self, grant: &crate::tokens::Grant, requested: i64) -> String {
+        let pod = grant.bound.as_ref().map(|(_, b)| b.uid.clone()).unwrap_or_default();
+        let key = (pod, grant.audiences.join(","), requested);
+        let now = jiff::Timestamp::now().as_second();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, _)) = held.get(&key).filter(|(_, due)| *due > now) {
+            return token.clone();
+        }
+        let (token, _) = self.issuer.issue(grant);
+        held.retain(|_, (_, due)| *due > now);
+        held.insert(key, (token.clone(), now + (requested * 4 / 5).min(24 * 3600)));
+        token
+    }
 }
 
 /// The lifetime the kubelet asks for a pod's token, which kube-apiserver stretches to a year
@@ -284,11 +318,12 @@ impl config::Lookup for ApiLookup<'_> {
         let name = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
         let account = self.store.get_typed::<k8s_openapi::api::core::v1::ServiceAccount>(&ns, &name);
         let account = account.ok_or_else(|| format!("failed to fetch token: serviceaccounts \"{name}\" not found"))?;
+        let requested = seconds;
         let seconds = if seconds == KUBELET_TOKEN_SECONDS { EXTENDED_TOKEN_SECONDS } else { seconds };
         let grant = Grant {
             namespace: ns,
             account: Bound { name, uid: account.metadata.uid.unwrap_or_default() },
-            audiences: vec![audience.map_or_else(|| self.tokens.url.clone(), str::to_string)],
+            audiences: vec![audience.map_or_else(|| self.tokens.issuer.url.clone(), str::to_string)],
             seconds,
             bound: Some((
                 "Pod".into(),
@@ -298,7 +333,7 @@ impl config::Lookup for ApiLookup<'_> {
                 },
             )),
         };
-        Ok(self.tokens.issue(&grant).0)
+        Ok(self.tokens.for_pod(&grant, requested))
     }
 }
 
@@ -414,5 +449,31 @@ impl Reconciler for Kubelet {
                 Action::AwaitChange
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tokens;
+    use crate::tokens::{Bound, Grant, Issuer};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_pods_token_is_held_until_it_is_due_for_rotation() {
+        let tokens = Tokens::new(Arc::new(Issuer::generate("cluster.local")));
+        let grant = |pod: &str, audience: &str| Grant {
+            namespace: "default".into(),
+            account: Bound { name: "default".into(), uid: "a".into() },
+            audiences: vec![audience.into()],
+            seconds: 3600,
+            bound: Some(("Pod".into(), Bound { name: pod.into(), uid: pod.into() })),
+        };
+        let first = tokens.for_pod(&grant("p1", "api"), 3607);
+        assert_eq!(tokens.for_pod(&grant("p1", "api"), 3607), first, "held, not made again");
+        assert_ne!(tokens.for_pod(&grant("p1", "vault"), 3607), first, "another audience, another token");
+        assert_ne!(tokens.for_pod(&grant("p2", "api"), 3607), first, "another pod's");
+        // A lifetime so short it is due at once is made anew.
+        let short = tokens.for_pod(&grant("p3", "api"), 0);
+        assert_ne!(tokens.for_pod(&grant("p3", "api"), 0), short);
     }
 }

@@ -27,7 +27,7 @@ pub(super) struct Deps {
     pub storage: super::config::Storage,
     /// The pod as it was when the kubelet started it: what events are about.
     pub pod: Arc<Object>,
-    pub tokens: Arc<crate::tokens::Issuer>,
+    pub tokens: super::Tokens,
 }
 
 impl Deps {
