@@ -184,14 +184,20 @@ impl PodSandbox {
         added
     }
 
-    /// Takes the images `pod`'s spec now gives its containers: each container whose image
-    /// changed gets the new definition (its worker restarts it), and the observed generation
-    /// becomes the pod's. True when any changed.
+    /// Takes the images `pod`'s spec now gives its containers and sidecars (init containers
+    /// with `restartPolicy: Always`): each whose image changed gets the new definition (its
+    /// worker restarts it), and the observed generation becomes the pod's. An init container that
+    /// ran to completion is not run again, as the kubelet does not. True when any changed.
     pub fn redefine(&self, pod: &Pod) -> bool {
-        let specs = pod.spec.iter().flat_map(|s| &s.containers);
         let mut changed = false;
-        for spec in specs {
+        for spec in pod.spec.iter().flat_map(|s| &s.containers) {
             if let Some(container) = self.containers.iter().find(|c| c.name() == spec.name) {
+                changed |= container.redefine(spec);
+            }
+        }
+        let sidecars = pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten());
+        for spec in sidecars.filter(|s| s.restart_policy.as_deref() == Some("Always")) {
+            if let Some(container) = self.init_containers.iter().find(|c| c.name() == spec.name) {
                 changed |= container.redefine(spec);
             }
         }

@@ -184,3 +184,41 @@ async fn a_node_that_goes_not_ready_loses_its_pods_to_the_other_nodes() {
     .await;
     lab.app.shutdown().await;
 }
+
+/// A sidecar (an init container with `restartPolicy: Always`) given a new image is restarted
+/// with it, as an app container is; the app container runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_given_a_new_image_restarts_with_it() {
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sided\nspec:\n  initContainers:\n  - name: proxy\n    image: busybox\n    restartPolicy: Always\n    command: [sh, -c, 'echo proxy up; sleep 3600']\n  containers:\n  - name: kubia\n    image: luksa/kubia\n";
+    let lab = Lab::start().await;
+    lab.apply(POD).await;
+    let statuses = |pod: &Value, list: &str| -> Vec<(String, i64)> {
+        let list = pod["status"][list].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .map(|s| (s["image"].as_str().unwrap_or_default().to_string(), s["restartCount"].as_i64().unwrap_or(0)))
+            .collect()
+    };
+    let running = |pod: &Value| pod["status"]["phase"] == "Running";
+    eventually(PATIENCE, "the pod running", || async {
+        let (_, pod) = lab.get("/api/v1/namespaces/default/pods/sided").await;
+        running(&pod).then_some(())
+    })
+    .await;
+    let patch = r#"{"spec": {"initContainers": [{"name": "proxy", "image": "busybox:1.36"}]}}"#;
+    let (code, patched) = lab
+        .send(
+            reqwest::Method::PATCH,
+            "/api/v1/namespaces/default/pods/sided",
+            "application/strategic-merge-patch+json",
+            patch.into(),
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    let pod = eventually(PATIENCE, "the sidecar restarted with its new image", || async {
+        let (_, pod) = lab.get("/api/v1/namespaces/default/pods/sided").await;
+        (statuses(&pod, "initContainerStatuses") == [("busybox:1.36".to_string(), 1)]).then_some(pod)
+    })
+    .await;
+    assert_eq!(statuses(&pod, "containerStatuses"), [("luksa/kubia".to_string(), 0)], "the app container ran on");
+    lab.app.shutdown().await;
+}

@@ -77,13 +77,13 @@ fn validate_volumes<'a>(spec: &'a PodSpec, at: &str, errs: &mut Vec<FieldError>)
     names
 }
 
-/// A pod's spec is immutable but for a few fields; svclab lets nothing but images and
-/// `activeDeadlineSeconds` change, as kube-apiserver does.
+/// A pod's spec is immutable but for a few fields; svclab lets nothing but its containers' and
+/// init containers' images and `activeDeadlineSeconds` change, as kube-apiserver does.
 pub(super) fn validate_pod_update(old: &Pod, new: &Pod) -> Vec<FieldError> {
     let strip = |p: &Pod| {
         let mut spec = p.spec.clone().unwrap_or_default();
         spec.active_deadline_seconds = None;
-        for c in &mut spec.containers {
+        for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
             c.image = None;
         }
         spec.node_name = None;
