@@ -77,12 +77,26 @@ fn validate_volumes<'a>(spec: &'a PodSpec, at: &str, errs: &mut Vec<FieldError>)
     names
 }
 
-/// A pod's spec is immutable but for a few fields; svclab lets nothing but its containers' and
-/// init containers' images and `activeDeadlineSeconds` change, as kube-apiserver does.
+/// A pod's spec is immutable but for a few fields, as kube-apiserver has it: its containers' and
+/// init containers' images, `activeDeadlineSeconds`, tolerations added to those it has, and a
+/// negative `terminationGracePeriodSeconds` made 1.
 pub(super) fn validate_pod_update(old: &Pod, new: &Pod) -> Vec<FieldError> {
+    let (before, after) = (old.spec.as_ref(), new.spec.as_ref());
+    // Tolerations may be added, not removed or changed.
+    let tolerations = |s: Option<&PodSpec>| s.and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let added_only = tolerations(before).iter().all(|t| tolerations(after).contains(t));
+    // A negative grace period may become 1.
+    let grace = |s: Option<&PodSpec>| s.and_then(|s| s.termination_grace_period_seconds);
+    let grace_fixed = grace(before).is_some_and(|g| g < 0) && grace(after) == Some(1);
     let strip = |p: &Pod| {
         let mut spec = p.spec.clone().unwrap_or_default();
         spec.active_deadline_seconds = None;
+        if added_only {
+            spec.tolerations = None;
+        }
+        if grace_fixed {
+            spec.termination_grace_period_seconds = None;
+        }
         for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
             c.image = None;
         }
