@@ -1,7 +1,11 @@
-//! Pod readiness, what a pod's readiness probe checks (the dashboard's readiness toggle), and
-//! the host ports it asks its node for.
+//! Pod readiness, what a pod's readiness probe checks (the dashboard's readiness toggle), the
+//! host ports it asks its node for, and the ConfigMap its service account volume projects.
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
+
+/// The ConfigMap each namespace gets with the cluster CA (kube-controller-manager's root-CA
+/// publisher), which a pod's service account volume projects as `ca.crt`.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 
 /// Whether the pod's `Ready` condition is `True`.
 pub fn is_ready(pod: &Pod) -> bool {

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use svclab_shared::{Kind, Object};
 
-/// The ConfigMap each namespace gets with the cluster CA.
-pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+use svclab_shared::pod::ROOT_CA_CONFIGMAP;
 
 pub struct ServiceAccountsController {
     registry: Registry,

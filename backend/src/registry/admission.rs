@@ -52,7 +52,7 @@ fn mount_service_account(store: &Store, pod: &mut Pod) {
         },
         VolumeProjection {
             config_map: Some(ConfigMapProjection {
-                name: crate::controllers::serviceaccounts::ROOT_CA_CONFIGMAP.into(),
+                name: svclab_shared::pod::ROOT_CA_CONFIGMAP.into(),
                 items: Some(vec![KeyToPath { key: "ca.crt".into(), path: "ca.crt".into(), mode: None }]),
                 optional: None,
             }),
