@@ -17,6 +17,7 @@ mod dns;
 mod dns_robustness;
 mod doctor;
 mod durability;
+mod exec;
 mod external_traffic;
 mod gateway;
 mod gateway_status;
