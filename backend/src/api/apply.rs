@@ -214,7 +214,7 @@ fn apply_document(state: &ApiState, doc: &Document, file: Option<&str>, index: u
     };
     let mut result = result_for(doc, file, index, kind, &object);
     let reference = svclab_shared::display::reference(kind, object.name());
-    match apply_object(state, kind, object, &value) {
+    match apply_retrying(state, kind, object, &value) {
         Ok((outcome, diff)) => {
             let word = match outcome {
                 ApplyOutcome::Created => "created",
@@ -248,6 +248,24 @@ fn delete_document(state: &ApiState, doc: &Document, file: Option<&str>, index: 
         Err(e) => record_error(&mut result, doc, &e),
     }
     result
+}
+
+/// Applies one object, again on a conflict: a patch goes to the object as it is, as
+/// kube-apiserver retries a PATCH whose object changed underneath it (a pod's status written by
+/// its kubelet meanwhile).
+fn apply_retrying(
+    state: &ApiState,
+    kind: Kind,
+    object: Object,
+    applied: &Value,
+) -> Result<(ApplyOutcome, Option<String>), ApiError> {
+    let mut attempts = 0;
+    loop {
+        match apply_object(state, kind, object.clone(), applied) {
+            Err(ApiError::Conflict { .. }) if attempts < 10 => attempts += 1,
+            other => return other,
+        }
+    }
 }
 
 /// Applies one object: what happened to it, and in a dry run the difference it would make.
