@@ -415,28 +415,20 @@ impl Ctx {
 
     /// `sh -c 'script'`, `sh script-file`, or `sh` reading its script from standard input.
     async fn subshell(&mut self, name: &str, args: &[String], stdin: Vec<u8>) -> Output {
+        // A new shell process: the environment, directory and console carry over; variables,
+        // functions, arguments, input and options start afresh.
         let mut child = Ctx {
-            sandbox: self.sandbox.clone(),
-            container: self.container.clone(),
-            cwd: self.cwd.clone(),
-            env: self.env.clone(),
             locals: vec![("0".into(), name.to_string())],
             args: Vec::new(),
             functions: shell::Functions::default(),
             input: shell::SharedInput::default(),
-            jobs: shell::Jobs::default(),
-            traps: shell::Traps::default(),
             last_code: 0,
-            exited: None,
             shell_name: name.to_string(),
             depth: self.depth,
-            substitution_stderr: String::new(),
-            console: self.console.clone(),
-            capturing: self.capturing,
-            capturing_err: self.capturing_err,
             errexit: false,
             xtrace: false,
             condition: 0,
+            ..self.fork()
         };
         // Option letters may come together (`sh -exc script`).
         let mut args = args;
