@@ -22,9 +22,11 @@
 //! - [`program`]: which built-in program a container image runs (or the default one).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as numbers.
 //! - [`netpol`]: which pods a NetworkPolicy isolates for ingress.
+//! - [`cidr`]: address blocks (`10.0.0.0/8`), parsed once for validation and the data plane.
 //!
 //! Nothing here does IO or names tokio, axum or hickory types: it builds for `wasm32-unknown-unknown`.
 
+pub mod cidr;
 pub mod convert;
 pub mod describe;
 pub mod display;

@@ -336,7 +336,7 @@ pub fn routes_for(state: &ServiceState) -> Vec<Arc<ServicePortRoute>> {
     let external_ips: Vec<Ipv4Addr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
     let source_ranges: Vec<Cidr> = match ty {
         ServiceType::LoadBalancer => {
-            spec.load_balancer_source_ranges.iter().flatten().filter_map(|r| Cidr::parse(r)).collect()
+            spec.load_balancer_source_ranges.iter().flatten().filter_map(|r| Cidr::parse(r.trim())).collect()
         }
         _ => vec![],
     };

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 const PORT_PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
-const PORT_RANGE_MSG: &str = "must be between 1 and 65535, inclusive";
-const PORT_NAME_MSG: &str = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+pub(super) const PORT_RANGE_MSG: &str = "must be between 1 and 65535, inclusive";
+pub(super) const PORT_NAME_MSG: &str = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
 const ENV_NAME_MSG: &str =
     "a valid environment variable name must consist only of printable ASCII characters other than '='";
 

@@ -1,8 +1,9 @@
-//! `metadata`: names per kind, namespace, labels, annotations and selectors' label maps.
+//! `metadata`: names per kind, namespace, labels, annotations, and label selectors.
 
 use super::names::*;
 use super::{FieldError, quote};
 use crate::{Kind, Object};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
 
 pub(super) fn validate_object_meta(object: &Object) -> Vec<FieldError> {
@@ -68,6 +69,38 @@ pub(super) fn validate_labels(labels: &BTreeMap<String, String>, field: &str) ->
         if !is_label_value(value) {
             let msg = if value.len() > 63 { "must be no more than 63 characters" } else { LABEL_VALUE_MSG };
             errs.push(FieldError::invalid(field, quote(value), msg));
+        }
+    }
+    errs
+}
+
+/// A label selector's labels and expressions, as kube-apiserver's `ValidateLabelSelector` checks
+/// them (a NetworkPolicy's pod and namespace selectors).
+pub(super) fn validate_label_selector(selector: &LabelSelector, at: &str) -> Vec<FieldError> {
+    let mut errs = validate_labels(&selector.match_labels.clone().unwrap_or_default(), &format!("{at}.matchLabels"));
+    for (i, expr) in selector.match_expressions.iter().flatten().enumerate() {
+        let at = format!("{at}.matchExpressions[{i}]");
+        let values = expr.values.as_deref().unwrap_or_default();
+        match expr.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
+                format!("{at}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
+                format!("{at}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => {
+                errs.push(FieldError::invalid(format!("{at}.operator"), quote(other), "not a valid selector operator"))
+            }
+        }
+        for msg in label_key_errors(&expr.key) {
+            errs.push(FieldError::invalid(format!("{at}.key"), quote(&expr.key), msg));
+        }
+        for (j, value) in values.iter().enumerate().filter(|(_, v)| !is_label_value(v)) {
+            let msg = if value.len() > 63 { "must be no more than 63 characters" } else { LABEL_VALUE_MSG };
+            errs.push(FieldError::invalid(format!("{at}.values[{j}]"), quote(value), msg));
         }
     }
     errs

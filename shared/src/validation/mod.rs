@@ -2,6 +2,7 @@
 //! field path (`spec.ports[0].port`) and reading like `Invalid value: 0: must be between 1 and
 //! 65535, inclusive`.
 
+mod autoscaling;
 mod config;
 mod container;
 mod endpoint_slice;
@@ -9,7 +10,9 @@ mod gateway;
 mod ingress;
 mod meta;
 pub mod names;
+mod network_policy;
 mod pod;
+mod policy;
 mod service;
 mod workload;
 
@@ -167,6 +170,9 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::CronJob(c) => errs.extend(workload::validate_cron_job(c)),
         Object::Gateway(g) => errs.extend(gateway::validate_gateway(g)),
         Object::HttpRoute(r) => errs.extend(gateway::validate_http_route(r)),
+        Object::NetworkPolicy(p) => errs.extend(network_policy::validate_network_policy(p)),
+        Object::PodDisruptionBudget(p) => errs.extend(policy::validate_pod_disruption_budget(p)),
+        Object::HorizontalPodAutoscaler(h) => errs.extend(autoscaling::validate_horizontal_pod_autoscaler(h)),
         _ => {}
     }
     errs

@@ -3,6 +3,7 @@
 use super::meta::validate_labels;
 use super::names::*;
 use super::{FieldError, quote};
+use crate::cidr::Cidr;
 use crate::service::{externally_accessible, needs_health_check};
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -131,7 +132,8 @@ fn validate_source_ranges(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
     for (i, range) in ranges.iter().enumerate() {
         // Space-padded values are allowed (a leftover of the annotation they replaced).
         let range = range.trim();
-        if !is_cidr(range) {
+        // Space-padded values are allowed here, a leftover of the annotation this field replaced.
+        if Cidr::parse(range.trim()).is_none() {
             errs.push(FieldError::invalid(
                 format!("spec.LoadBalancerSourceRanges[{i}]"),
                 quote(range),
@@ -140,13 +142,6 @@ fn validate_source_ranges(spec: &ServiceSpec, ty: &str) -> Vec<FieldError> {
         }
     }
     errs
-}
-
-fn is_cidr(s: &str) -> bool {
-    let Some((ip, bits)) = s.split_once('/') else { return false };
-    let Ok(ip) = ip.parse::<IpAddr>() else { return false };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    bits.parse::<u8>().is_ok_and(|b| b <= max) && !bits.starts_with('+')
 }
 
 /// The traffic policies and the health-check node port, as kube-apiserver checks them: an

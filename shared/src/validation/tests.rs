@@ -6,6 +6,8 @@ fn errors(value: serde_json::Value) -> Vec<String> {
     validate(&object).iter().map(ToString::to_string).collect()
 }
 
+mod autoscaling;
+mod network_policies;
 mod pods;
 
 #[test]

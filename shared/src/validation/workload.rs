@@ -122,7 +122,7 @@ pub(super) fn validate_replica_set(rs: &ReplicaSet) -> Vec<FieldError> {
 }
 
 /// `maxSurge`/`maxUnavailable`: a non-negative integer or a percentage.
-fn validate_int_or_percent(value: Option<&IntOrString>, path: &str) -> (Vec<FieldError>, bool) {
+pub(super) fn validate_int_or_percent(value: Option<&IntOrString>, path: &str) -> (Vec<FieldError>, bool) {
     match value {
         None => (vec![], false),
         Some(IntOrString::Int(n)) if *n < 0 => {
