@@ -3,7 +3,8 @@
 
 use crate::api::{self, ApiState};
 use crate::bootstrap;
-use crate::controllers::csrsigning::{ClusterCa, CsrSigningController};
+use crate::ca::ClusterCa;
+use crate::controllers::csrsigning::CsrSigningController;
 use crate::controllers::endpointslices::EndpointSliceController;
 use crate::controllers::loadbalancer::{AddressPool, LoadBalancerController};
 use crate::controllers::{
@@ -91,6 +92,17 @@ fn token_issuer(storage: &Storage, domain: &str) -> anyhow::Result<crate::tokens
     Ok(match storage {
         Storage::Memory => crate::tokens::Issuer::generate(domain),
         Storage::Durable(location) => crate::tokens::Issuer::load_or_create(&location.service_account_key(), domain)?,
+    })
+}
+
+/// The cluster CA: kept beside a durable cluster's database, new for an ephemeral one.
+fn cluster_ca(storage: &Storage) -> anyhow::Result<ClusterCa> {
+    Ok(match storage {
+        Storage::Memory => ClusterCa::generate(),
+        Storage::Durable(location) => {
+            let (cert, key) = location.cluster_ca();
+            ClusterCa::load_or_create(&cert, &key)?
+        }
     })
 }
 
@@ -205,7 +217,7 @@ impl App {
         tracker.spawn(crate::registry::events::run_ttl(registry.clone(), cancel.clone()));
         tracker.spawn(proxy::run_proxier(informer.clone(), table_tx, metrics.clone(), cancel.clone()));
         tracker.spawn(crate::netpol::run(store.clone(), network.clone(), cancel.clone()));
-        let ca = Arc::new(ClusterCa::generate());
+        let ca = Arc::new(cluster_ca(&config.storage)?);
         let tokens = Arc::new(token_issuer(&config.storage, &plan.cluster_domain)?);
         let address_pool = AddressPool::new(plan.load_balancer_pool);
         Self::controller_manager(&registry, &config, &address_pool, (&ca, &tokens), &tracker, &cancel);

@@ -18,12 +18,15 @@
 //!   served by the ingress's data path.
 //! - [`bootstrap`]: the cluster's initial objects (namespaces, nodes, the `kubernetes` service).
 //! - [`error`]: API errors as `metav1.Status`.
+//! - [`ca`]: the cluster's certificate authority, kept beside the cluster's database.
+//! - [`tokens`]: service account tokens, signed and checked.
 //! - [`metrics`]: Prometheus metrics (network and DNS programming latency).
 
 pub mod addr;
 pub mod api;
 pub mod app;
 pub mod bootstrap;
+pub mod ca;
 pub mod controllers;
 pub mod cron;
 pub mod dns;

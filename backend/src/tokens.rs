@@ -5,6 +5,7 @@
 //! exists with the uid it had (a token bound to a deleted pod stops working with it).
 
 use crate::store::Store;
+use crate::store::durable::write_private;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
 use serde::{Deserialize, Serialize};
@@ -280,18 +281,6 @@ impl Issuer {
             extra,
         })
     }
-}
-
-/// Writes `data` to a new file only its owner can read.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(data)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub struct ApiState {
     /// The issuer of service account tokens (TokenRequest), which also checks them.
     pub tokens: std::sync::Arc<crate::tokens::Issuer>,
     /// The cluster CA that signs approved CertificateSigningRequests.
-    pub ca: std::sync::Arc<crate::controllers::csrsigning::ClusterCa>,
+    pub ca: std::sync::Arc<crate::ca::ClusterCa>,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Where the cluster DNS server listens on the host.
     pub dns_addr: std::net::SocketAddr,

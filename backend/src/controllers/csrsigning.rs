@@ -5,6 +5,7 @@
 //! as on a cluster where no such signer runs.
 
 use super::runtime::{Action, Reconciler};
+use crate::ca::ClusterCa;
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::ByteString;
@@ -14,46 +15,6 @@ use rcgen::{ExtendedKeyUsagePurpose as Eku, KeyUsagePurpose as Ku};
 use std::sync::Arc;
 use std::time::Duration;
 use svclab_shared::{Kind, Object};
-
-/// The cluster's certificate authority (`CN=kubernetes`), made when svclab starts.
-pub struct ClusterCa {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    /// The CA certificate, PEM (what `ca.crt` holds on a cluster).
-    pub pem: String,
-}
-
-impl ClusterCa {
-    pub fn generate() -> ClusterCa {
-        let key = rcgen::KeyPair::generate().expect("ECDSA key generation works");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("no names is valid");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "kubernetes");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![Ku::DigitalSignature, Ku::KeyEncipherment, Ku::KeyCertSign];
-        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(3650);
-        let cert = params.self_signed(&key).expect("self-signing works");
-        ClusterCa { pem: cert.pem(), issuer: rcgen::Issuer::new(params, key) }
-    }
-
-    /// A serving certificate for `names` (DNS names and IP addresses), issued by the CA, with
-    /// its new key: what kube-apiserver's `apiserver.crt` is to its in-cluster clients.
-    pub fn serving(
-        &self,
-        names: &[String],
-    ) -> (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>) {
-        let key = rcgen::KeyPair::generate().expect("ECDSA key generation works");
-        let mut params = rcgen::CertificateParams::new(names.to_vec()).expect("the API server's names are valid");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "kube-apiserver");
-        params.key_usages = vec![Ku::DigitalSignature, Ku::KeyEncipherment];
-        params.extended_key_usages = vec![Eku::ServerAuth];
-        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(365);
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.issuer).expect("the CA signs");
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        (cert.der().clone(), key)
-    }
-}
 
 /// The signers kube-controller-manager runs, and the usages each allows (and requires).
 fn signer_rules(signer: &str) -> Option<(&'static [&'static str], Option<&'static str>)> {
@@ -133,7 +94,7 @@ pub fn sign(ca: &ClusterCa, csr: &CertificateSigningRequest) -> Result<String, S
         })
         .collect();
     params.use_authority_key_identifier_extension = true;
-    let cert = request.signed_by(&ca.issuer)?;
+    let cert = request.signed_by(ca.issuer())?;
     Ok(cert.pem())
 }
 

@@ -73,6 +73,11 @@ impl Location {
         self.dir.join(format!("{}.sa.key", self.name))
     }
 
+    /// The cluster CA's certificate and key (`<dir>/<name>.ca.crt`, `<dir>/<name>.ca.key`).
+    pub fn cluster_ca(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join(format!("{}.ca.crt", self.name)), self.dir.join(format!("{}.ca.key", self.name)))
+    }
+
     fn lock_file(&self) -> PathBuf {
         self.dir.join(format!("{}.lock", self.name))
     }
@@ -85,11 +90,23 @@ impl Location {
             p.push(suffix);
             PathBuf::from(p)
         };
-        [self.database(), with("-wal"), with("-shm"), self.service_account_key(), self.lock_file()]
+        let (ca_cert, ca_key) = self.cluster_ca();
+        [self.database(), with("-wal"), with("-shm"), self.service_account_key(), ca_cert, ca_key, self.lock_file()]
             .into_iter()
             .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m.len())))
             .collect()
     }
+}
+
+/// Writes a new file only its owner may read (a signing key), and syncs it.
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -171,6 +171,8 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
             (201, &json!("system:serviceaccount:default:default"))
         );
     }
+    let ca = ca_pem(&svclab).await;
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
 
     svclab.kill().await;
     let svclab = Svclab::start(&data, &network, &[]).await;
@@ -192,6 +194,10 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
             "{review}"
         );
     }
+    // The cluster CA outlived the restart: what it signed before still verifies.
+    assert_eq!(ca_pem(&svclab).await, ca, "the same cluster CA after the restart");
+    let root = get(&svclab, "/api/v1/namespaces/default/configmaps/kube-root-ca.crt").await;
+    assert_eq!(root["data"]["ca.crt"], json!(ca));
     assert_eq!(restarts, ["1", "1", "1"], "each container restarted once, as after a node reboot");
     let events = get(&svclab, "/api/v1/namespaces/default/events?fieldSelector=reason%3DSandboxChanged").await;
     assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
@@ -199,6 +205,10 @@ async fn the_chapter_comes_back_after_kill_9_on_the_same_addresses() {
 }
 
 /// `status` of a request, and its body.
+async fn ca_pem(svclab: &Svclab) -> String {
+    http().get(svclab.url("/lab/v1/ca.crt")).send().await.unwrap().text().await.unwrap()
+}
+
 async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
