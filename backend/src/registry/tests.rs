@@ -192,3 +192,17 @@ fn a_registry_over_stored_services_never_hands_out_their_addresses() {
     let taken = again.create(same_port).unwrap_err();
     assert!(taken.to_string().contains("provided port is already allocated"), "{taken}");
 }
+
+#[test]
+fn binding_subjects_default_users_and_groups_to_rbac() {
+    let r = registry();
+    let binding = obj(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "b", "namespace": "default"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "User", "name": "jane"}, {"kind": "Group", "name": "devs"},
+                     {"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}));
+    let created = r.create(binding).unwrap();
+    let binding = created.downcast::<k8s_openapi::api::rbac::v1::RoleBinding>().unwrap();
+    let groups: Vec<_> = binding.subjects.iter().flatten().map(|s| s.api_group.as_deref()).collect();
+    assert_eq!(groups, [Some("rbac.authorization.k8s.io"), Some("rbac.authorization.k8s.io"), None]);
+}

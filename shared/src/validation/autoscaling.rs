@@ -2,6 +2,7 @@
 //! the scale target's reference, and each metric's source and target.
 
 use super::FieldError;
+use super::names::path_segment_errors;
 use crate::quantity;
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, MetricTarget};
 
@@ -29,21 +30,11 @@ pub(super) fn validate_horizontal_pod_autoscaler(hpa: &HorizontalPodAutoscaler) 
     errs
 }
 
-/// A name that must fit in a URL path segment (`IsValidPathSegmentName`), required.
+/// A name that must fit in a URL path segment, required.
 fn path_segment(value: &str, at: &str) -> Vec<FieldError> {
-    let problems = [
-        (value == ".", "may not be '.'"),
-        (value == "..", "may not be '..'"),
-        (value.contains('/'), "may not contain '/'"),
-        (value.contains('%'), "may not contain '%'"),
-    ];
     match value.is_empty() {
         true => vec![FieldError::required(at, "")],
-        false => problems
-            .iter()
-            .filter(|(bad, _)| *bad)
-            .map(|(_, msg)| FieldError::invalid(at, super::quote(value), *msg))
-            .collect(),
+        false => path_segment_errors(value).map(|msg| FieldError::invalid(at, super::quote(value), msg)).collect(),
     }
 }
 

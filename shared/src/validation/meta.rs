@@ -55,6 +55,12 @@ pub(super) fn name_error(kind: Kind, name: &str) -> Option<&'static str> {
     match kind {
         Kind::Namespace => (!is_dns1123_label(name)).then_some(DNS1123_LABEL_MSG),
         Kind::Service => (!is_dns1035_label(name)).then_some(DNS1035_LABEL_MSG),
+        // RBAC's and CSRs' names need only fit in a URL path (`system:auth-delegator`).
+        Kind::Role
+        | Kind::ClusterRole
+        | Kind::RoleBinding
+        | Kind::ClusterRoleBinding
+        | Kind::CertificateSigningRequest => path_segment_errors(name).next(),
         _ => (!is_dns1123_subdomain(name)).then_some(DNS1123_SUBDOMAIN_MSG),
     }
 }

@@ -13,7 +13,10 @@ pub mod names;
 mod network_policy;
 mod pod;
 mod policy;
+mod quota;
+mod rbac;
 mod service;
+mod storage;
 mod workload;
 
 pub use ingress::KEY_USAGES;
@@ -173,6 +176,20 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::NetworkPolicy(p) => errs.extend(network_policy::validate_network_policy(p)),
         Object::PodDisruptionBudget(p) => errs.extend(policy::validate_pod_disruption_budget(p)),
         Object::HorizontalPodAutoscaler(h) => errs.extend(autoscaling::validate_horizontal_pod_autoscaler(h)),
+        Object::ResourceQuota(q) => errs.extend(quota::validate_resource_quota(q)),
+        Object::LimitRange(l) => errs.extend(quota::validate_limit_range(l)),
+        Object::PersistentVolumeClaim(c) => {
+            errs.extend(c.spec.iter().flat_map(|spec| storage::validate_claim_spec(spec, "spec")))
+        }
+        Object::PersistentVolume(v) => errs.extend(storage::validate_persistent_volume(v)),
+        Object::Role(r) => errs.extend(rbac::validate_rules(r.rules.as_deref().unwrap_or_default(), true)),
+        Object::ClusterRole(r) => errs.extend(rbac::validate_rules(r.rules.as_deref().unwrap_or_default(), false)),
+        Object::RoleBinding(b) => {
+            errs.extend(rbac::validate_binding(&b.role_ref, b.subjects.as_deref().unwrap_or_default(), true))
+        }
+        Object::ClusterRoleBinding(b) => {
+            errs.extend(rbac::validate_binding(&b.role_ref, b.subjects.as_deref().unwrap_or_default(), false))
+        }
         _ => {}
     }
     errs
@@ -219,6 +236,12 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
             errs.extend(ingress::validate_csr_update(old, new))
         }
         (Object::Secret(old), Object::Secret(new)) => errs.extend(config::validate_secret_update(old, new)),
+        (Object::RoleBinding(old), Object::RoleBinding(new)) => {
+            errs.extend(rbac::validate_binding_update(&old.role_ref, &new.role_ref))
+        }
+        (Object::ClusterRoleBinding(old), Object::ClusterRoleBinding(new)) => {
+            errs.extend(rbac::validate_binding_update(&old.role_ref, &new.role_ref))
+        }
         (Object::ConfigMap(old), Object::ConfigMap(new)) => errs.extend(config::validate_config_map_update(old, new)),
         (Object::Job(old), Object::Job(new)) => {
             let spec = |j: &k8s_openapi::api::batch::v1::Job| j.spec.clone().unwrap_or_default();

@@ -74,3 +74,15 @@ pub fn label_key_errors(key: &str) -> Vec<String> {
     }
     errs
 }
+
+/// Why `name` cannot be a path segment (`IsValidPathSegmentName`).
+pub fn path_segment_errors(name: &str) -> impl Iterator<Item = &'static str> {
+    [
+        (name == ".", "may not be '.'"),
+        (name == "..", "may not be '..'"),
+        (name.contains('/'), "may not contain '/'"),
+        (name.contains('%'), "may not contain '%'"),
+    ]
+    .into_iter()
+    .filter_map(|(bad, msg)| bad.then_some(msg))
+}

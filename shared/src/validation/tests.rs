@@ -9,6 +9,8 @@ fn errors(value: serde_json::Value) -> Vec<String> {
 mod autoscaling;
 mod network_policies;
 mod pods;
+mod rbac;
+mod storage;
 
 #[test]
 fn a_valid_service_passes() {

@@ -216,6 +216,9 @@ pub(super) fn validate_stateful_set(s: &StatefulSet) -> Vec<FieldError> {
                 "name or generateName is required",
             ));
         }
+        if let Some(claim) = &claim.spec {
+            errs.extend(super::storage::validate_claim_spec(claim, &format!("spec.volumeClaimTemplates[{i}].spec")));
+        }
     }
     errs
 }

@@ -13,17 +13,7 @@ use svclab_shared::service::ServiceType;
 
 pub(super) fn apply(object: &mut Object) {
     match object {
-        Object::Pod(pod) => {
-            // Kubernetes 1.35 counts a pod's spec changes too (PodObservedGenerationTracking).
-            pod.metadata.generation.get_or_insert(1);
-            let spec = pod.spec.get_or_insert_with(Default::default);
-            pod_spec(spec);
-            default_tolerations(spec);
-            host_network_ports(spec);
-            let status = pod.status.get_or_insert_with(PodStatus::default);
-            status.phase.get_or_insert_with(|| "Pending".into());
-            status.qos_class.get_or_insert_with(|| "BestEffort".into());
-        }
+        Object::Pod(pod) => self::pod(pod),
         Object::Service(svc) => service_spec(svc.spec.get_or_insert_with(Default::default)),
         Object::Ingress(i) => {
             i.metadata.generation.get_or_insert(1);
@@ -107,7 +97,28 @@ pub(super) fn apply(object: &mut Object) {
         Object::ReferenceGrant(g) => {
             g.metadata.generation.get_or_insert(1);
         }
+        Object::RoleBinding(b) => b.subjects.iter_mut().flatten().for_each(subject),
+        Object::ClusterRoleBinding(b) => b.subjects.iter_mut().flatten().for_each(subject),
         _ => {}
+    }
+}
+
+fn pod(pod: &mut k8s_openapi::api::core::v1::Pod) {
+    // Kubernetes 1.35 counts a pod's spec changes too (PodObservedGenerationTracking).
+    pod.metadata.generation.get_or_insert(1);
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    pod_spec(spec);
+    default_tolerations(spec);
+    host_network_ports(spec);
+    let status = pod.status.get_or_insert_with(PodStatus::default);
+    status.phase.get_or_insert_with(|| "Pending".into());
+    status.qos_class.get_or_insert_with(|| "BestEffort".into());
+}
+
+/// A binding's subject: users and groups are RBAC's (`rbac.authorization.k8s.io`).
+fn subject(subject: &mut k8s_openapi::api::rbac::v1::Subject) {
+    if matches!(subject.kind.as_str(), "User" | "Group") && subject.api_group.as_deref().is_none_or(str::is_empty) {
+        subject.api_group = Some("rbac.authorization.k8s.io".into());
     }
 }
 
