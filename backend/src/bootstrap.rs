@@ -63,6 +63,19 @@ pub fn run(registry: &Registry, nodes: u8, api: SocketAddr) -> Result<(), ApiErr
         "annotations": {svclab_shared::printers::DEFAULT_CLASS_ANNOTATION: "true"}},
         "provisioner": volumes::PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
     )?;
+    for (name, value) in svclab_shared::validation::scheduling::SYSTEM_CLASSES {
+        let description = match *name {
+            "system-node-critical" => "Used for system critical pods that must not be moved from their current node.",
+            _ => {
+                "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."
+            }
+        };
+        ensure(
+            registry,
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+            "value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority"}),
+        )?;
+    }
     for object in kubernetes_service(api) {
         upsert(registry, object)?;
     }

@@ -55,6 +55,9 @@ test('config, storage and policy objects are listed, follow the cluster and can 
   // Every namespace's default ServiceAccount, and the one applied.
   await expect(page.locator('table[aria-label="ServiceAccounts"] tr[data-name="default"]').first()).toBeVisible();
   await expect(page.locator('table[aria-label="ServiceAccounts"] tr[data-name="cfg-e2e"]')).toBeVisible();
+  // The priority classes every cluster has.
+  const critical = page.locator('table[aria-label="PriorityClasses"] tr[data-name="system-node-critical"]');
+  await expect(critical.locator('td').nth(1)).toHaveText('2000001000');
   const pdb = page.locator('table[aria-label="PodDisruptionBudgets"] tr[data-name="cfg-e2e"]');
   await expect(pdb.locator('td').nth(3)).toHaveText('0');
   // Edit: a third key, and the count follows.

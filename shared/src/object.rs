@@ -12,6 +12,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::rbac::v1 as rbac;
+use k8s_openapi::api::scheduling::v1 as scheduling;
 use k8s_openapi::api::storage::v1 as storage;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
@@ -152,6 +153,7 @@ kinds! {
     ClusterRole(rbac::ClusterRole), namespaced: false;
     ClusterRoleBinding(rbac::ClusterRoleBinding), namespaced: false;
     StorageClass(storage::StorageClass), namespaced: false;
+    PriorityClass(scheduling::PriorityClass), namespaced: false;
     GatewayClass(gateway::GatewayClass), namespaced: false;
     Gateway(gateway::Gateway), namespaced: true;
     HttpRoute(gateway::HttpRoute), namespaced: true;

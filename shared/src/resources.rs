@@ -39,6 +39,7 @@ pub const GROUP_ORDER: &[&str] = &[
     "policy",
     "rbac.authorization.k8s.io",
     "storage.k8s.io",
+    "scheduling.k8s.io",
     "coordination.k8s.io",
     "discovery.k8s.io",
     // CRDs' groups come after the built-in ones.
@@ -79,6 +80,7 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => &["hpa"],
             Kind::NetworkPolicy => &["netpol"],
             Kind::StorageClass => &["sc"],
+            Kind::PriorityClass => &["pc"],
             Kind::GatewayClass => &["gc"],
             Kind::Gateway => &["gtw"],
             Kind::ReferenceGrant => &["refgrant"],

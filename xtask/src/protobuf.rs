@@ -22,6 +22,7 @@ const PACKAGES: &[&str] = &[
     "api/networking/v1",
     "api/policy/v1",
     "api/rbac/v1",
+    "api/scheduling/v1",
     "api/storage/v1",
     "apimachinery/pkg/apis/meta/v1",
 ];

@@ -13,7 +13,8 @@ mod patch_meta;
 mod protobuf_v2;
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, certificates, coordination, core, discovery, networking, policy, rbac, storage,
+    apps, autoscaling, batch, certificates, coordination, core, discovery, networking, policy, rbac, scheduling,
+    storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -274,6 +275,7 @@ fn root_schema(generator: &mut SchemaGenerator, kind: Kind) -> schemars::Schema 
         Kind::ClusterRole => generator.subschema_for::<rbac::v1::ClusterRole>(),
         Kind::ClusterRoleBinding => generator.subschema_for::<rbac::v1::ClusterRoleBinding>(),
         Kind::StorageClass => generator.subschema_for::<storage::v1::StorageClass>(),
+        Kind::PriorityClass => generator.subschema_for::<scheduling::v1::PriorityClass>(),
         Kind::GatewayClass => {
             let (spec, status) =
                 (gateway_spec::<gw::class::GatewayClassSpec>, gateway_spec::<gw::class::GatewayClassStatus>);

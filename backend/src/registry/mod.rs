@@ -15,6 +15,7 @@ pub mod events;
 mod fieldmanager;
 mod ipalloc;
 pub mod patch;
+mod priority;
 mod service;
 
 pub use delete::{DeleteOptions, FOREGROUND, ORPHAN, Propagation};
@@ -160,6 +161,7 @@ impl Registry {
         admission::check_create(&self.store, &object)?;
         admission::mutate(&self.store, &mut object);
         admission::check_references(&self.store, &object)?;
+        priority::admit(&self.store, &mut object)?;
         if let Some(manager) = manager {
             object = managed(None, object, manager)?;
         }
@@ -244,6 +246,9 @@ impl Registry {
             // Only the API's writes change who manages what.
             Fields::Keep => object.metadata_mut().managed_fields = current.metadata().managed_fields.clone(),
             Fields::AsGiven => {}
+        }
+        if let Object::PriorityClass(class) = &object {
+            priority::admit_class(&self.store, class)?;
         }
         let mut errs = validation::validate_update(current, &object);
         errs.extend(self.admit(&object));
@@ -414,10 +419,13 @@ fn keep_server_fields(current: &Object, object: &mut Object) {
     new.generation = old.generation;
     new.deletion_timestamp = old.deletion_timestamp.clone();
     new.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
-    if let (Object::Service(old), Object::Service(new)) = (current, object)
+    if let (Object::Service(old), Object::Service(new)) = (current, &mut *object)
         && let (Some(old), Some(new)) = (old.spec.as_ref(), new.spec.as_mut())
     {
         service::carry_over(old, new);
+    }
+    if let (Object::Pod(old), Object::Pod(new)) = (current, object) {
+        priority::keep(old, new);
     }
 }
 

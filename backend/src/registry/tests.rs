@@ -206,3 +206,48 @@ fn binding_subjects_default_users_and_groups_to_rbac() {
     let groups: Vec<_> = binding.subjects.iter().flatten().map(|s| s.api_group.as_deref()).collect();
     assert_eq!(groups, [Some("rbac.authorization.k8s.io"), Some("rbac.authorization.k8s.io"), None]);
 }
+
+#[test]
+fn pods_take_their_priority_from_their_class() {
+    let r = registry();
+    let class = |name: &str, value: i32, default: bool| {
+        obj(json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                   "value": value, "globalDefault": default}))
+    };
+    let pod = |name: &str, spec: serde_json::Value| {
+        let mut spec = spec;
+        spec["containers"] = json!([{"name": "c", "image": "busybox"}]);
+        obj(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": spec}),
+        )
+    };
+    let priority = |o: &Object| {
+        let spec = o.downcast::<k8s_openapi::api::core::v1::Pod>().unwrap().spec.clone().unwrap();
+        (spec.priority_class_name, spec.priority, spec.preemption_policy)
+    };
+    let plain = r.create(pod("plain", json!({}))).unwrap();
+    assert_eq!(priority(&plain), (None, Some(0), Some("PreemptLowerPriority".into())));
+    r.create(class("high", 1000, false)).unwrap();
+    let high = r.create(pod("high", json!({"priorityClassName": "high"}))).unwrap();
+    assert_eq!(priority(&high), (Some("high".into()), Some(1000), Some("PreemptLowerPriority".into())));
+    let err = r.create(pod("nope", json!({"priorityClassName": "nope"}))).unwrap_err().to_string();
+    assert_eq!(err, "pods \"nope\" is forbidden: no PriorityClass with name nope was found");
+    let err = r.create(pod("forged", json!({"priorityClassName": "high", "priority": 5}))).unwrap_err().to_string();
+    assert!(err.contains("the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 1000"), "{err}");
+    // One global default, which pods naming no class get.
+    r.create(class("everyday", 10, true)).unwrap();
+    let err = r.create(class("another", 20, true)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "priorityclasses.scheduling.k8s.io \"another\" is forbidden: PriorityClass everyday is already marked as default. Only one default can exist"
+    );
+    let defaulted = r.create(pod("defaulted", json!({}))).unwrap();
+    assert_eq!(priority(&defaulted), (Some("everyday".into()), Some(10), Some("PreemptLowerPriority".into())));
+    // A replace that leaves the priority out keeps it.
+    let mut replaced = (*defaulted).clone();
+    if let Object::Pod(p) = &mut replaced {
+        let spec = p.spec.as_mut().unwrap();
+        (spec.priority, spec.preemption_policy) = (None, None);
+    }
+    assert_eq!(priority(&r.update(replaced).unwrap()).1, Some(10));
+}

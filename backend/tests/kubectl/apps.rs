@@ -1,6 +1,7 @@
 //! A real application's manifests through kubectl: svclab's twelve-service shop applied as one
 //! file (ServiceAccounts, ConfigMaps, gRPC probes, a LoadBalancer), `kubectl wait` for it, gRPC
-//! health from a pod; a StatefulSet, a DaemonSet and batch workloads as kubectl shows them.
+//! health from a pod; a StatefulSet, a DaemonSet and batch workloads as kubectl shows them; an
+//! add-on whose RBAC names are `system:…` and whose pods have priority classes.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::time::Duration;
@@ -320,6 +321,102 @@ async fn deletion_orphans_cascades_and_waits_for_finalizers() {
         assert_eq!(left, "configmap/held\n", "everything else went");
         cluster.kubectl(&["-n", "shop", "patch", "configmap", "held", "--type=json", "-p", release]).await.ok();
         cluster.kubectl(&["wait", "--for=delete", "namespace/shop", "--timeout=30s"]).await.ok();
+        cluster.stop().await;
+    }
+}
+
+/// An add-on's manifests as metrics-server ships them: RBAC objects named `system:…`, a
+/// Deployment in `kube-system` at `system-cluster-critical` priority; and priority classes of
+/// one's own, as kube-apiserver's Priority plugin resolves and refuses them.
+const ADDON: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: metrics-server, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:aggregated-metrics-reader
+  labels: {rbac.authorization.k8s.io/aggregate-to-view: "true"}
+rules:
+- apiGroups: [metrics.k8s.io]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "metrics-server:system:auth-delegator"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  selector: {matchLabels: {k8s-app: metrics-server}}
+  template:
+    metadata: {labels: {k8s-app: metrics-server}}
+    spec:
+      priorityClassName: system-cluster-critical
+      serviceAccountName: metrics-server
+      containers: [{name: metrics-server, image: registry.k8s.io/metrics-server/metrics-server:v0.7.2}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_addon_with_system_names_and_priorities_comes_up() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("addon.yaml", ADDON);
+        let applied = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        assert!(
+            applied
+                .contains("clusterrolebinding.rbac.authorization.k8s.io/metrics-server:system:auth-delegator created"),
+            "{applied}"
+        );
+        cluster
+            .kubectl(&["-n", "kube-system", "rollout", "status", "deploy/metrics-server", "--timeout=30s"])
+            .await
+            .ok();
+        let priority = cluster
+            .kubectl(&[
+                "-n",
+                "kube-system",
+                "get",
+                "pods",
+                "-l",
+                "k8s-app=metrics-server",
+                "-o",
+                "jsonpath={.items[0].spec.priority}",
+            ])
+            .await
+            .ok();
+        assert_eq!(priority, "2000000000");
+        let classes = table(&cluster.kubectl(&["get", "pc"]).await.ok());
+        assert_eq!(classes[0], ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]);
+        assert_eq!(row(&classes, "system-node-critical")[1..3], ["2000001000", "false"]);
+        cluster.kubectl(&["create", "priorityclass", "batch", "--value=10", "--global-default"]).await.ok();
+        let second =
+            cluster.kubectl(&["create", "priorityclass", "other", "--value=20", "--global-default"]).await.fails(1);
+        assert!(
+            second.contains("PriorityClass batch is already marked as default. Only one default can exist"),
+            "{second}"
+        );
+        let reserved = cluster.kubectl(&["create", "priorityclass", "system-mine", "--value=5"]).await.fails(1);
+        assert!(
+            reserved.contains("priority class names with 'system-' prefix are reserved for system use only"),
+            "{reserved}"
+        );
+        cluster.kubectl(&["run", "job", "--image=busybox", "--", "sleep", "3600"]).await.ok();
+        let described = cluster.kubectl(&["describe", "pod", "job"]).await.ok();
+        assert!(
+            described.contains("Priority:             10\n") && described.contains("Priority Class Name:  batch\n"),
+            "{described}"
+        );
+        let missing = cluster
+            .kubectl(&["run", "x", "--image=busybox", "--overrides", r#"{"spec":{"priorityClassName":"nope"}}"#])
+            .await
+            .fails(1);
+        assert!(missing.contains("pods \"x\" is forbidden: no PriorityClass with name nope was found"), "{missing}");
         cluster.stop().await;
     }
 }

@@ -1,5 +1,5 @@
 //! Configuration, storage and policy: ConfigMaps, Secrets, ServiceAccounts, claims, volumes,
-//! storage classes, disruption budgets, autoscalers, network policies, RBAC, limit ranges and
+//! storage classes, priority classes, disruption budgets, autoscalers, network policies, RBAC, limit ranges and
 //! quotas, each kind a table with the columns `kubectl get` shows that matter here. Read from
 //! the objects as the server sent them (no decoding into types), with Edit on each.
 
@@ -95,6 +95,15 @@ const SECTIONS: &[Section] = &[
         cells: |o| {
             let default = o["metadata"]["annotations"][svclab_shared::printers::DEFAULT_CLASS_ANNOTATION] == "true";
             vec![text(&o["provisioner"]), if default { "yes".into() } else { String::new() }]
+        },
+    },
+    Section {
+        kind: Kind::PriorityClass,
+        title: "PriorityClasses",
+        headers: &["VALUE", "GLOBAL DEFAULT", "PREEMPTION"],
+        cells: |o| {
+            let default = if o["globalDefault"] == true { "yes" } else { "" };
+            vec![text(&o["value"]), default.into(), text(&o["preemptionPolicy"])]
         },
     },
     Section {

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
@@ -185,6 +186,36 @@ pub fn storage_class(sc: &StorageClass, now: Timestamp) -> Row {
         sc.volume_binding_mode.clone().unwrap_or_else(|| "Immediate".into()).into(),
         Value::from(sc.allow_volume_expansion.unwrap_or(false)),
         age(sc.metadata.creation_timestamp.as_ref(), now).into(),
+    ])
+}
+
+pub const PRIORITYCLASS_COLUMNS: &[Column] = &[
+    NAME,
+    integer(
+        "Value",
+        "value represents the integer value of this priority class. This is the actual priority that pods receive when they have the name of this class in their pod spec.",
+    ),
+    Column {
+        name: "Global-Default",
+        type_: "boolean",
+        format: "",
+        description: "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class. Only one PriorityClass can be marked as `globalDefault`. However, if more than one PriorityClasses exists with their `globalDefault` field set to true, the smallest value of such global default PriorityClasses will be used as the default priority.",
+        priority: 0,
+    },
+    AGE,
+    column(
+        "PreemptionPolicy",
+        "preemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset.",
+    ),
+];
+
+pub fn priority_class(pc: &PriorityClass, now: Timestamp) -> Row {
+    Row::new(vec![
+        name(&pc.metadata),
+        pc.value.into(),
+        Value::from(pc.global_default.unwrap_or(false)),
+        age(pc.metadata.creation_timestamp.as_ref(), now).into(),
+        pc.preemption_policy.clone().unwrap_or_default().into(),
     ])
 }
 

@@ -15,6 +15,7 @@ mod pod;
 mod policy;
 mod quota;
 mod rbac;
+pub mod scheduling;
 mod service;
 mod storage;
 mod workload;
@@ -177,6 +178,7 @@ pub fn validate(object: &Object) -> Vec<FieldError> {
         Object::PodDisruptionBudget(p) => errs.extend(policy::validate_pod_disruption_budget(p)),
         Object::HorizontalPodAutoscaler(h) => errs.extend(autoscaling::validate_horizontal_pod_autoscaler(h)),
         Object::ResourceQuota(q) => errs.extend(quota::validate_resource_quota(q)),
+        Object::PriorityClass(c) => errs.extend(scheduling::validate_priority_class(c)),
         Object::LimitRange(l) => errs.extend(quota::validate_limit_range(l)),
         Object::PersistentVolumeClaim(c) => {
             errs.extend(c.spec.iter().flat_map(|spec| storage::validate_claim_spec(spec, "spec")))
@@ -236,6 +238,9 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
             errs.extend(ingress::validate_csr_update(old, new))
         }
         (Object::Secret(old), Object::Secret(new)) => errs.extend(config::validate_secret_update(old, new)),
+        (Object::PriorityClass(old), Object::PriorityClass(new)) => {
+            errs.extend(scheduling::validate_priority_class_update(old, new))
+        }
         (Object::RoleBinding(old), Object::RoleBinding(new)) => {
             errs.extend(rbac::validate_binding_update(&old.role_ref, &new.role_ref))
         }

@@ -10,6 +10,7 @@ mod autoscaling;
 mod network_policies;
 mod pods;
 mod rbac;
+mod scheduling;
 mod storage;
 
 #[test]

@@ -97,6 +97,9 @@ pub(super) fn apply(object: &mut Object) {
         Object::ReferenceGrant(g) => {
             g.metadata.generation.get_or_insert(1);
         }
+        Object::PriorityClass(c) => {
+            c.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
+        }
         Object::RoleBinding(b) => b.subjects.iter_mut().flatten().for_each(subject),
         Object::ClusterRoleBinding(b) => b.subjects.iter_mut().flatten().for_each(subject),
         _ => {}
