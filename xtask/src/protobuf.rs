@@ -32,6 +32,7 @@ const MESSAGES: &[&str] = &[
     "api.extensions.v1beta1.Ingress",
     "api.networking.v1beta1.Ingress",
     "api.authorization.v1.SelfSubjectAccessReview",
+    "api.authorization.v1.SelfSubjectRulesReview",
     "api.authentication.v1.TokenRequest",
     "api.authentication.v1.SelfSubjectReview",
 ];

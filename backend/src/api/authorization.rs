@@ -1,5 +1,6 @@
-//! `SelfSubjectAccessReview` (`kubectl auth can-i`): may the caller do this? svclab has no
-//! authorizer, so whoever the API guard let in may do everything, and the review says so.
+//! `SelfSubjectAccessReview` (`kubectl auth can-i`): may the caller do this? and
+//! `SelfSubjectRulesReview` (`kubectl auth can-i --list`): what may the caller do? svclab has no
+//! authorizer, so whoever the API guard let in may do everything, and the reviews say so.
 
 use super::decode::parse;
 use super::media::content_type;
@@ -30,5 +31,25 @@ pub async fn access_review(headers: HeaderMap, body: Bytes) -> Result<(StatusCod
     map.insert("kind".into(), "SelfSubjectAccessReview".into());
     map.entry("metadata").or_insert_with(|| json!({}));
     map.insert("status".into(), json!({"allowed": true, "reason": REASON}));
+    Ok((StatusCode::CREATED, Json(review)))
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews`: the caller's rules in the
+/// namespace asked about: every verb on every resource and every URL.
+pub async fn rules_review(headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut review = parse(&content_type(&headers), &body)?;
+    let map =
+        review.as_object_mut().ok_or_else(|| ApiError::BadRequest("the request body must be an object".into()))?;
+    map.insert("apiVersion".into(), "authorization.k8s.io/v1".into());
+    map.insert("kind".into(), "SelfSubjectRulesReview".into());
+    map.entry("metadata").or_insert_with(|| json!({}));
+    map.insert(
+        "status".into(),
+        json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+    );
     Ok((StatusCode::CREATED, Json(review)))
 }

@@ -123,6 +123,7 @@ pub fn router(state: ApiState, dashboard: Option<PathBuf>, policy: guard::Policy
         .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/", any(proxy::service))
         .route("/api/v1/namespaces/{namespace}/services/{name}/proxy/{*path}", any(proxy::service))
         .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", post(authorization::access_review))
+        .route("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", post(authorization::rules_review))
         .route("/apis/authentication.k8s.io/v1/selfsubjectreviews", post(authentication::self_review))
         .route("/api/{*path}", any(resources::handle))
         .route("/apis/{*path}", any(resources::handle))

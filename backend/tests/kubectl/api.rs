@@ -1,6 +1,6 @@
 //! What kubectl needs of the API besides the chapter's walk: discovery (`api-resources`, `get
 //! all`, short names), paged lists, OpenAPI validation and `explain`, every patch kubectl sends,
-//! protobuf bodies, `auth can-i`, `cp`, and kube-apiserver's errors for bad input, with nothing
+//! protobuf bodies, `auth can-i` (and `--list`), `cp`, and kube-apiserver's errors for bad input, with nothing
 //! stored half-way.
 
 use crate::support::{Cluster, binaries, row, table};
@@ -49,6 +49,10 @@ async fn discovery_paging_and_explain() {
             "yes\n"
         );
         assert_eq!(cluster.kubectl(&["auth", "can-i", "get", "/healthz"]).await.ok(), "yes\n");
+        // A SelfSubjectRulesReview: every verb on every resource and URL.
+        let rules = table(&cluster.kubectl(&["auth", "can-i", "--list"]).await.ok());
+        assert_eq!(rules[0], ["Resources", "Non-Resource URLs", "Resource Names", "Verbs"]);
+        assert_eq!(rules[1..], [["*.*", "[]", "[]", "[*]"], ["", "[*]", "[]", "[*]"]]);
         cluster.stop().await;
     }
 }
