@@ -1,5 +1,6 @@
 //! Debugging from inside the cluster as a Kubernetes user does: a throw-away pod with a shell
-//! (`kubectl run -it --rm`), and a debug container added to a running pod (`kubectl debug`).
+//! (`kubectl run -it --rm`), a debug container added to a running pod (`kubectl debug`), and
+//! exec sessions held open by background jobs.
 
 use crate::support::{Cluster, binaries};
 use std::time::Duration;
@@ -111,6 +112,24 @@ async fn debug_adds_an_ephemeral_container_to_a_running_pod() {
             taken.contains("Pod \"web\" is invalid: spec.ephemeralContainers[1].name: Duplicate value: \"web\""),
             "{taken}"
         );
+        cluster.stop().await;
+    }
+}
+
+/// `kubectl exec` returns when nothing writes to it any more: a background job printing to the
+/// session holds it open (its output arrives), one whose output is redirected does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_waits_for_background_jobs_that_write_to_it() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["run", "box", "--image=busybox", "--", "sleep", "3600"]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/box", "--timeout=30s"]).await.ok();
+        let held = cluster.kubectl(&["exec", "box", "--", "sh", "-c", "echo a; (sleep 0.2; echo b) & echo c"]).await;
+        assert_eq!(held.ok(), "a\nc\nb\n");
+        // A server started in the background with its output elsewhere lets the session end.
+        let detached = ["exec", "box", "--", "sh", "-c", "sleep 600 > /dev/null 2>&1 & echo started"];
+        let run = tokio::time::timeout(Duration::from_secs(60), cluster.kubectl(&detached)).await;
+        assert_eq!(run.expect("exec returns while the job runs").ok(), "started\n");
         cluster.stop().await;
     }
 }

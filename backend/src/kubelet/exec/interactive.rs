@@ -119,6 +119,19 @@ pub async fn command(
         _ = stop.cancelled() => Output::fail(137, ""),
     };
     output(term, &out).await;
+    // Background jobs still writing to the session keep it open, as processes holding its
+    // output pipe keep `kubectl exec` waiting: it ends when the last of them does.
+    ctx.console = None;
+    loop {
+        tokio::select! {
+            chunk = chunks.recv() => match chunk {
+                Some((stream, bytes)) => write(term, stream, &bytes).await,
+                None => break,
+            },
+            _ = gone.cancelled() => return 130,
+            _ = stop.cancelled() => break,
+        }
+    }
     out.code
 }
 
