@@ -21,6 +21,7 @@
 //! - [`resources`]: what discovery says of each kind: short names, categories, verbs, subresources.
 //! - [`program`]: which built-in program a container image runs (or the default one).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as numbers.
+//! - [`quota`]: what a ResourceQuota counts, for its controller and its admission plugin.
 //! - [`netpol`]: which pods a NetworkPolicy isolates for ingress.
 //! - [`cidr`]: address blocks (`10.0.0.0/8`), parsed once for validation and the data plane.
 //!
@@ -42,6 +43,7 @@ pub mod ports;
 pub mod printers;
 pub mod program;
 pub mod quantity;
+pub mod quota;
 pub mod resources;
 pub mod scale;
 pub mod selector;

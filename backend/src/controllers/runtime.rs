@@ -18,7 +18,15 @@ pub enum Action {
     AwaitChange,
     /// Look again after this long (for time-based behaviour, or after an error).
     RequeueAfter(Duration),
+    /// Something failed that may take a while to clear (a quota, say): look again after a
+    /// back-off that doubles with each failure in a row, from 200 ms to a minute, as client-go's
+    /// rate-limited queue does.
+    Retry,
 }
+
+/// The first and the longest wait of [`Action::Retry`].
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MOST: Duration = Duration::from_secs(60);
 
 /// What a sync's result means for the key: done until something changes, looked at again
 /// when it asked to be, or retried soon after an error.
@@ -67,6 +75,8 @@ struct Queue {
     queued: HashSet<ObjectKey>,
     later: BTreeMap<(Instant, u64), ObjectKey>,
     seq: u64,
+    /// Failures in a row of the keys whose last reconcile asked to [`Action::Retry`].
+    failures: std::collections::HashMap<ObjectKey, u32>,
 }
 
 impl Queue {
@@ -89,6 +99,23 @@ impl Queue {
             }
             let key = entry.remove();
             self.push(key);
+        }
+    }
+
+    /// Queues `key` again as `action` asks.
+    fn after(&mut self, key: ObjectKey, action: Action) {
+        match action {
+            Action::AwaitChange => drop(self.failures.remove(&key)),
+            Action::RequeueAfter(delay) => {
+                self.failures.remove(&key);
+                self.push_after(key, delay);
+            }
+            Action::Retry => {
+                let failures = self.failures.entry(key.clone()).or_default();
+                let delay = RETRY_FIRST.saturating_mul(1 << (*failures).min(10)).min(RETRY_MOST);
+                *failures += 1;
+                self.push_after(key, delay);
+            }
         }
     }
 
@@ -128,11 +155,7 @@ pub async fn run<R: Reconciler>(mut reconciler: R, store: Store, cancel: Cancell
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
-                action = reconciler.reconcile(&key) => {
-                    if let Action::RequeueAfter(delay) = action {
-                        queue.push_after(key, delay);
-                    }
-                }
+                action = reconciler.reconcile(&key) => queue.after(key, action),
             }
             continue;
         }
@@ -152,6 +175,29 @@ pub async fn run<R: Reconciler>(mut reconciler: R, store: Store, cancel: Cancell
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_until_a_success() {
+        let mut q = Queue::default();
+        let a = ObjectKey::new(svclab_shared::Kind::ReplicaSet, "default", "a");
+        let wait = |q: &Queue| q.next_deadline().unwrap() - Instant::now();
+        q.after(a.clone(), Action::Retry);
+        assert!(wait(&q) <= RETRY_FIRST);
+        q.later.clear();
+        q.after(a.clone(), Action::Retry);
+        q.later.clear();
+        q.after(a.clone(), Action::Retry);
+        assert!(wait(&q) > RETRY_FIRST * 3 && wait(&q) <= RETRY_FIRST * 4, "200 ms, 400 ms, then 800 ms");
+        for _ in 0..20 {
+            q.later.clear();
+            q.after(a.clone(), Action::Retry);
+        }
+        assert!(wait(&q) <= RETRY_MOST && wait(&q) > RETRY_MOST / 2, "at most a minute");
+        q.after(a.clone(), Action::AwaitChange);
+        q.later.clear();
+        q.after(a, Action::Retry);
+        assert!(wait(&q) <= RETRY_FIRST, "a success starts the back-off again");
+    }
 
     #[test]
     fn the_queue_deduplicates_and_orders() {

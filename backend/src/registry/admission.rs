@@ -138,7 +138,7 @@ pub(super) fn check_references(store: &Store, object: &Object) -> Result<(), Api
 }
 
 /// The name a refusal calls a new object by: its name, or its `generateName` prefix.
-fn display_name(object: &Object) -> String {
+pub(super) fn display_name(object: &Object) -> String {
     let meta = object.metadata();
     meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone()).unwrap_or_default()
 }

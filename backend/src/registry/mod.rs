@@ -16,6 +16,7 @@ mod fieldmanager;
 mod ipalloc;
 pub mod patch;
 mod priority;
+mod quota;
 mod service;
 
 pub use delete::{DeleteOptions, FOREGROUND, ORPHAN, Propagation};
@@ -49,6 +50,8 @@ pub struct Registry {
     checks: Arc<std::sync::RwLock<Vec<Arc<dyn AdmissionCheck>>>>,
     /// Writes are tried, not made (see [`dryrun`]).
     dry_run: bool,
+    /// Held from a quota's check to the write it admits (see [`quota`]).
+    quota: Arc<Mutex<()>>,
 }
 
 fn store_error(err: StoreError, kind: Kind, name: &str) -> ApiError {
@@ -81,6 +84,7 @@ impl Registry {
             events: Arc::default(),
             checks: Arc::default(),
             dry_run: false,
+            quota: Arc::default(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Registry {
     }
 
     fn create_validated(&self, object: Object) -> Result<Arc<Object>, ApiError> {
+        let _counted = quota::admit(&self.store, &self.quota, &object)?;
         self.with_reservation(None, object, |o| self.store_create(o))
     }
 

@@ -14,12 +14,9 @@ const NO_DEFAULT: (i32, &str) = (0, "PreemptLowerPriority");
 
 /// The plugin on a create: pods get their priority; a class may be the only global default.
 pub(super) fn admit(store: &Store, object: &mut Object) -> Result<(), ApiError> {
+    let name = super::admission::display_name(object);
     match object {
-        Object::Pod(pod) => {
-            let meta = &pod.metadata;
-            let name = meta.name.clone().filter(|n| !n.is_empty()).or_else(|| meta.generate_name.clone());
-            admit_pod(store, pod, &name.unwrap_or_default())
-        }
+        Object::Pod(pod) => admit_pod(store, pod, &name),
         Object::PriorityClass(class) => admit_class(store, class),
         _ => Ok(()),
     }

@@ -251,3 +251,43 @@ fn pods_take_their_priority_from_their_class() {
     }
     assert_eq!(priority(&r.update(replaced).unwrap()).1, Some(10));
 }
+
+#[test]
+fn quotas_refuse_what_would_exceed_them() {
+    let r = registry();
+    let quota =
+        obj(json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "default"},
+        "spec": {"hard": {"pods": "2", "services.loadbalancers": "0", "configmaps": "1"}}}));
+    r.create(quota).unwrap();
+    let pod = |name: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                   "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))
+    };
+    r.create(pod("a")).unwrap();
+    r.create(pod("b")).unwrap();
+    let err = r.create(pod("c")).unwrap_err().to_string();
+    assert_eq!(err, "pods \"c\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2");
+    assert!(r.store().get(&ObjectKey::new(Kind::Pod, "default", "c")).is_none(), "nothing stored");
+    // A ClusterIP service is allowed; a load balancer is not.
+    r.create(service("inside", None)).unwrap();
+    let mut lb = service("outside", None);
+    if let Object::Service(s) = &mut lb {
+        s.spec.as_mut().unwrap().type_ = Some("LoadBalancer".into());
+    }
+    let err = r.create(lb).unwrap_err().to_string();
+    assert!(err.ends_with("exceeded quota: q, requested: services.loadbalancers=1, used: services.loadbalancers=0, limited: services.loadbalancers=0"), "{err}");
+    let cm = |name: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}))
+    };
+    r.create(cm("one")).unwrap();
+    assert!(r.create(cm("two")).is_err());
+    // Under a quota of compute, each container states it.
+    let compute = obj(
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": "default"},
+        "spec": {"hard": {"limits.memory": "1Gi"}}}),
+    );
+    r.create(compute).unwrap();
+    r.delete_now(&ObjectKey::new(Kind::Pod, "default", "a"), None).unwrap();
+    let err = r.create(pod("d")).unwrap_err().to_string();
+    assert_eq!(err, "pods \"d\" is forbidden: failed quota: compute: must specify limits.memory for: c");
+}

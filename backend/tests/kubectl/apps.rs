@@ -1,7 +1,7 @@
 //! A real application's manifests through kubectl: svclab's twelve-service shop applied as one
 //! file (ServiceAccounts, ConfigMaps, gRPC probes, a LoadBalancer), `kubectl wait` for it, gRPC
 //! health from a pod; a StatefulSet, a DaemonSet and batch workloads as kubectl shows them; an
-//! add-on whose RBAC names are `system:…` and whose pods have priority classes.
+//! add-on whose RBAC names are `system:…` and whose pods have priority classes; quotas refusing.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::time::Duration;
@@ -417,6 +417,56 @@ async fn an_addon_with_system_names_and_priorities_comes_up() {
             .await
             .fails(1);
         assert!(missing.contains("pods \"x\" is forbidden: no PriorityClass with name nope was found"), "{missing}");
+        cluster.stop().await;
+    }
+}
+
+/// A namespace's ResourceQuota refuses what would exceed it, as kube-apiserver's quota plugin
+/// does: `kubectl run` is told why, a Deployment's ReplicaSet records `FailedCreate` and stops
+/// at the quota; a quota of memory wants every container to state its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_what_would_exceed_them() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["create", "quota", "pods", "--hard=pods=2"]).await.ok();
+        cluster.kubectl(&["create", "deployment", "web", "--image=nginx", "--replicas=3"]).await.ok();
+        cluster
+            .until(&["get", "rs", "-l", "app=web"], WITHIN, "two pods made", |out| {
+                table(out).get(1).is_some_and(|r| r[2] == "2")
+            })
+            .await;
+        let events = cluster
+            .until(&["get", "events", "--field-selector=reason=FailedCreate"], WITHIN, "the refusal", |out| {
+                out.contains("exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2")
+            })
+            .await;
+        assert!(events.contains("Error creating: pods \"web-"), "{events}");
+        let refused = cluster.kubectl(&["run", "extra", "--image=busybox"]).await.fails(1);
+        assert!(
+            refused.contains(
+                "pods \"extra\" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2"
+            ),
+            "{refused}"
+        );
+        let described = cluster.kubectl(&["describe", "quota", "pods"]).await.ok();
+        assert!(
+            described.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["pods", "2", "2"]),
+            "{described}"
+        );
+        cluster.kubectl(&["create", "quota", "memory", "--hard=limits.memory=1Gi"]).await.ok();
+        cluster.kubectl(&["delete", "deployment", "web"]).await.ok();
+        let bare = cluster.kubectl(&["run", "bare", "--image=busybox"]).await.fails(1);
+        assert!(
+            bare.contains("pods \"bare\" is forbidden: failed quota: memory: must specify limits.memory for: bare"),
+            "{bare}"
+        );
+        let limited =
+            r#"{"spec":{"containers":[{"name":"sized","image":"busybox","resources":{"limits":{"memory":"64Mi"}}}]}}"#;
+        cluster
+            .until(&["run", "sized", "--image=busybox", "--overrides", limited], WITHIN, "the old pods gone", |out| {
+                out.contains("pod/sized created")
+            })
+            .await;
         cluster.stop().await;
     }
 }

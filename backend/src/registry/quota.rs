@@ -1,0 +1,106 @@
+//! The ResourceQuota admission plugin: a new object that would take its namespace past a
+//! quota's hard limit is refused (`exceeded quota: …, requested: …, used: …, limited: …`), and
+//! under a quota of compute a pod must state that compute for each container (`failed quota: …:
+//! must specify …`). Usage is counted from the store at the time of the create, under one lock,
+//! so two creates cannot both take the last of a quota. Updates are not checked.
+
+use super::admission::display_name;
+use crate::error::ApiError;
+use crate::store::Store;
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use svclab_shared::pod::is_terminal_or_deleting;
+use svclab_shared::quota::{Counted, format, missing, used};
+use svclab_shared::{Kind, Object};
+
+/// Refuses `object` if a quota of its namespace forbids it; otherwise holds `lock` (when the
+/// namespace has quotas) until the caller has stored it.
+pub(super) fn admit<'a>(
+    store: &Store,
+    lock: &'a Mutex<()>,
+    object: &Object,
+) -> Result<Option<MutexGuard<'a, ()>>, ApiError> {
+    let ns = object.namespace();
+    if !object.kind().namespaced() || store.list(Kind::ResourceQuota, Some(ns)).1.is_empty() {
+        return Ok(None);
+    }
+    let held = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let quotas = store.list_typed::<ResourceQuota>(Some(ns));
+    let name = display_name(object);
+    let forbidden = |why: String| {
+        ApiError::Forbidden(format!("{} \"{name}\" is forbidden: {why}", crate::error::resource_name(object.kind())))
+    };
+    if let Object::Pod(pod) = object {
+        for quota in &quotas {
+            let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+            if let Some(what) = missing(pod, &hard) {
+                let quota = quota.metadata.name.as_deref().unwrap_or_default();
+                return Err(forbidden(format!("failed quota: {quota}: must specify {what}")));
+            }
+        }
+    }
+    let mut pods: Vec<Pod> =
+        store.list_typed::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
+    let mut services: Vec<Service> = store.list_typed::<Service>(Some(ns));
+    let count = |kind: Kind| store.list(kind, Some(ns)).1.len();
+    let before: Vec<BTreeMap<String, f64>> =
+        quotas.iter().map(|q| usage(q, &Counted { pods: &pods, services: &services, count: &count })).collect();
+    match object {
+        Object::Pod(pod) => pods.push(pod.clone()),
+        Object::Service(svc) => services.push(svc.clone()),
+        _ => {}
+    }
+    let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind());
+    let after = Counted { pods: &pods, services: &services, count: &count_after };
+    for (quota, before) in quotas.iter().zip(before) {
+        let exceeded = exceeded(quota, &before, &usage(quota, &after));
+        if !exceeded.is_empty() {
+            return Err(forbidden(refusal(quota.metadata.name.as_deref().unwrap_or_default(), &exceeded)));
+        }
+    }
+    Ok(Some(held))
+}
+
+/// A quota's counted resources and their usage.
+fn usage(quota: &ResourceQuota, counted: &Counted) -> BTreeMap<String, f64> {
+    let hard = quota.spec.as_ref().and_then(|s| s.hard.as_ref());
+    hard.into_iter().flat_map(|h| h.keys()).filter_map(|r| Some((r.clone(), used(r, counted)?))).collect()
+}
+
+/// A resource a new object would take past a quota's hard limit.
+struct Exceeded {
+    resource: String,
+    requested: f64,
+    used: f64,
+    hard: String,
+}
+
+/// The resources whose usage the object raises (`before` to `after`) past the quota's limit.
+fn exceeded(quota: &ResourceQuota, before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Vec<Exceeded> {
+    let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
+    let mut exceeded = Vec::new();
+    for (resource, used_after) in after {
+        let Some(limit) = hard.get(resource) else { continue };
+        let used = before.get(resource).copied().unwrap_or_default();
+        let over = svclab_shared::quantity::value(limit).is_some_and(|l| *used_after > l + f64::EPSILON);
+        if *used_after > used && over {
+            let (resource, hard) = (resource.clone(), limit.0.clone());
+            exceeded.push(Exceeded { resource, requested: used_after - used, used, hard });
+        }
+    }
+    exceeded
+}
+
+/// kube-apiserver's words: `exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2`.
+fn refusal(quota: &str, exceeded: &[Exceeded]) -> String {
+    let list = |value: &dyn Fn(&Exceeded) -> String| {
+        exceeded.iter().map(|e| format!("{}={}", e.resource, value(e))).collect::<Vec<_>>().join(",")
+    };
+    format!(
+        "exceeded quota: {quota}, requested: {}, used: {}, limited: {}",
+        list(&|e| format(&e.resource, e.requested)),
+        list(&|e| format(&e.resource, e.used)),
+        list(&|e| e.hard.clone()),
+    )
+}
