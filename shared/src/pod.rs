@@ -1,5 +1,6 @@
 //! Pod readiness, what a pod's readiness probe checks (the dashboard's readiness toggle), the
-//! host ports it asks its node for, and the ConfigMap its service account volume projects.
+//! host ports it asks its node for, its QoS class, and the ConfigMap its service account volume
+//! projects.
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
@@ -121,6 +122,38 @@ pub fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
     (apps, init.chain(ephemeral).collect())
 }
 
+/// The pod's quality of service class, as kube-apiserver computes it from its containers' CPU
+/// and memory: `BestEffort` with none requested or limited, `Guaranteed` when every container
+/// limits both and requests what it limits, `Burstable` otherwise.
+pub fn qos_class(spec: &PodSpec) -> &'static str {
+    use std::collections::BTreeMap;
+    let (mut requests, mut limits) = (BTreeMap::<&str, f64>::new(), BTreeMap::<&str, f64>::new());
+    let mut guaranteed = true;
+    for container in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        let resources = container.resources.as_ref();
+        let positive = |map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            ["cpu", "memory"]
+                .into_iter()
+                .filter_map(|name| Some((name, map?.get(name).and_then(crate::quantity::value).filter(|v| *v > 0.0)?)))
+                .collect::<Vec<_>>()
+        };
+        for (name, v) in positive(resources.and_then(|r| r.requests.as_ref())) {
+            *requests.entry(name).or_default() += v;
+        }
+        let limited = positive(resources.and_then(|r| r.limits.as_ref()));
+        guaranteed &= limited.len() == 2;
+        for (name, v) in limited {
+            *limits.entry(name).or_default() += v;
+        }
+    }
+    if requests.is_empty() && limits.is_empty() {
+        return "BestEffort";
+    }
+    let equal = requests.len() == limits.len()
+        && requests.iter().all(|(n, r)| limits.get(n).is_some_and(|l| (l - r).abs() < 1e-9));
+    if guaranteed && equal { "Guaranteed" } else { "Burstable" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +198,26 @@ mod tests {
         );
         let none: Pod = serde_json::from_value(json!({"spec": {"containers": [{"name": "c"}]}})).unwrap();
         assert_eq!(readiness_check(&none), ReadinessCheck::None);
+    }
+
+    #[test]
+    fn qos_classes_follow_cpu_and_memory() {
+        let spec = |containers: serde_json::Value| -> PodSpec {
+            serde_json::from_value(serde_json::json!({"containers": containers})).unwrap()
+        };
+        assert_eq!(qos_class(&spec(serde_json::json!([{"name": "a"}]))), "BestEffort");
+        let both = serde_json::json!({"cpu": "500m", "memory": "64Mi"});
+        let guaranteed = spec(serde_json::json!([{"name": "a", "resources": {"requests": both, "limits": both}}]));
+        assert_eq!(qos_class(&guaranteed), "Guaranteed");
+        let cpu_only =
+            spec(serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}}]));
+        assert_eq!(qos_class(&cpu_only), "Burstable");
+        let less = spec(
+            serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": both}}]),
+        );
+        assert_eq!(qos_class(&less), "Burstable");
+        let mixed =
+            spec(serde_json::json!([{"name": "a", "resources": {"requests": both, "limits": both}}, {"name": "b"}]));
+        assert_eq!(qos_class(&mixed), "Burstable", "one container without limits");
     }
 }

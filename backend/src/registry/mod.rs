@@ -14,6 +14,7 @@ mod ephemeral;
 pub mod events;
 mod fieldmanager;
 mod ipalloc;
+mod limitranger;
 pub mod patch;
 mod priority;
 mod quota;
@@ -166,6 +167,12 @@ impl Registry {
         admission::mutate(&self.store, &mut object);
         admission::check_references(&self.store, &object)?;
         priority::admit(&self.store, &mut object)?;
+        limitranger::admit(&self.store, &mut object)?;
+        if let Object::Pod(pod) = &mut object {
+            // Its QoS class, from what admission left of its resources.
+            let qos = pod.spec.as_ref().map(svclab_shared::pod::qos_class).unwrap_or("BestEffort");
+            pod.status.get_or_insert_with(Default::default).qos_class = Some(qos.into());
+        }
         if let Some(manager) = manager {
             object = managed(None, object, manager)?;
         }

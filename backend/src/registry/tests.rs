@@ -291,3 +291,52 @@ fn quotas_refuse_what_would_exceed_them() {
     let err = r.create(pod("d")).unwrap_err().to_string();
     assert_eq!(err, "pods \"d\" is forbidden: failed quota: compute: must specify limits.memory for: c");
 }
+
+#[test]
+fn limit_ranges_default_and_bound_pods_and_claims() {
+    let r = registry();
+    let range = obj(
+        json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "limits", "namespace": "default"},
+        "spec": {"limits": [
+            {"type": "Container", "default": {"memory": "256Mi"}, "max": {"cpu": "1", "memory": "1Gi"}, "min": {"cpu": "100m"}},
+            {"type": "PersistentVolumeClaim", "max": {"storage": "2Gi"}}]}}),
+    );
+    let stored = r.create(range).unwrap();
+    let item = &stored.downcast::<k8s_openapi::api::core::v1::LimitRange>().unwrap().spec.as_ref().unwrap().limits[0];
+    let text = |m: &Option<
+        std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >| { m.iter().flatten().map(|(k, v)| format!("{k}={}", v.0)).collect::<Vec<_>>().join(",") };
+    assert_eq!(text(&item.default), "cpu=1,memory=256Mi", "the maxima stand in for missing defaults");
+    assert_eq!(text(&item.default_request), "cpu=1,memory=256Mi");
+    let pod = |name: &str, resources: serde_json::Value| {
+        obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                   "spec": {"containers": [{"name": "c", "image": "busybox", "resources": resources}]}}))
+    };
+    let created = r.create(pod("plain", json!({}))).unwrap();
+    let plain = created.downcast::<k8s_openapi::api::core::v1::Pod>().unwrap();
+    let c = &plain.spec.as_ref().unwrap().containers[0];
+    assert_eq!(text(&c.resources.as_ref().unwrap().limits), "cpu=1,memory=256Mi");
+    assert_eq!(
+        plain.metadata.annotations.as_ref().unwrap()["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu, memory request for container c; cpu, memory limit for container c"
+    );
+    assert_eq!(plain.status.as_ref().unwrap().qos_class.as_deref(), Some("Guaranteed"));
+    let err = r.create(pod("big", json!({"limits": {"cpu": "2"}}))).unwrap_err().to_string();
+    assert_eq!(err, "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2");
+    let err = r.create(pod("huge", json!({"limits": {"cpu": "2", "memory": "2Gi"}}))).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "pods \"huge\" is forbidden: [maximum cpu usage per Container is 1, but limit is 2, maximum memory usage per Container is 1Gi, but limit is 2Gi]"
+    );
+    let err = r.create(pod("small", json!({"requests": {"cpu": "50m"}}))).unwrap_err().to_string();
+    assert_eq!(err, "pods \"small\" is forbidden: minimum cpu usage per Container is 100m, but request is 50m");
+    let claim = obj(
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}),
+    );
+    let err = r.create(claim).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "persistentvolumeclaims \"data\" is forbidden: maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi"
+    );
+}

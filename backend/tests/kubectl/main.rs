@@ -8,6 +8,7 @@ mod debugging;
 mod exposing;
 mod gateway;
 mod incluster;
+mod policy;
 mod readiness;
 mod services;
 mod support;

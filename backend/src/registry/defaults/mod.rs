@@ -97,6 +97,7 @@ pub(super) fn apply(object: &mut Object) {
         Object::ReferenceGrant(g) => {
             g.metadata.generation.get_or_insert(1);
         }
+        Object::LimitRange(l) => l.spec.iter_mut().flat_map(|s| s.limits.iter_mut()).for_each(limit_range_item),
         Object::PriorityClass(c) => {
             c.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
         }
@@ -113,9 +114,38 @@ fn pod(pod: &mut k8s_openapi::api::core::v1::Pod) {
     pod_spec(spec);
     default_tolerations(spec);
     host_network_ports(spec);
+    // A pod's requests default to its limits (not a template's: its pods default then).
+    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
+        if let Some(resources) = c.resources.as_mut()
+            && let Some(limits) = resources.limits.clone()
+        {
+            let requests = resources.requests.get_or_insert_with(Default::default);
+            for (name, limit) in limits {
+                requests.entry(name).or_insert(limit);
+            }
+        }
+    }
     let status = pod.status.get_or_insert_with(PodStatus::default);
     status.phase.get_or_insert_with(|| "Pending".into());
     status.qos_class.get_or_insert_with(|| "BestEffort".into());
+}
+
+/// A `Container` range's default limits are its maxima when unset; its default requests its
+/// default limits, else its minima.
+fn limit_range_item(item: &mut k8s_openapi::api::core::v1::LimitRangeItem) {
+    if item.type_ != "Container" {
+        return;
+    }
+    let mut default = item.default.take().unwrap_or_default();
+    for (name, max) in item.max.iter().flatten() {
+        default.entry(name.clone()).or_insert_with(|| max.clone());
+    }
+    let mut request = item.default_request.take().unwrap_or_default();
+    for (name, value) in default.iter().chain(item.min.iter().flatten()) {
+        request.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    item.default = (!default.is_empty()).then_some(default);
+    item.default_request = (!request.is_empty()).then_some(request);
 }
 
 /// A binding's subject: users and groups are RBAC's (`rbac.authorization.k8s.io`).
