@@ -52,6 +52,36 @@ fn pod_capacity(node: &Node) -> usize {
     allocatable.and_then(|a| a.get("pods")).and_then(|q| q.0.parse().ok()).unwrap_or(110)
 }
 
+/// The compute the scheduler fits pods by, in its words' order.
+const FIT_RESOURCES: [&str; 2] = ["cpu", "memory"];
+
+/// What a pod asks of its node's CPU and memory: its containers' requests, or its largest init
+/// container's if that is more, as kube-scheduler counts them.
+fn requested(pod: &Pod) -> [f64; 2] {
+    let Some(spec) = pod.spec.as_ref() else { return [0.0; 2] };
+    let of = |c: &k8s_openapi::api::core::v1::Container, name: &str| {
+        let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+        requests.and_then(|r| r.get(name)).and_then(svclab_shared::quantity::value).unwrap_or(0.0)
+    };
+    FIT_RESOURCES.map(|name| {
+        let apps: f64 = spec.containers.iter().map(|c| of(c, name)).sum();
+        let init = spec.init_containers.iter().flatten().map(|c| of(c, name)).fold(0.0, f64::max);
+        apps.max(init)
+    })
+}
+
+/// What the node lacks for `wanted` on top of `used` (`Insufficient cpu`), of its allocatable.
+fn insufficient(node: &Node, used: [f64; 2], wanted: [f64; 2]) -> Vec<String> {
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+    let room = |name: &str| allocatable.and_then(|a| a.get(name)).and_then(svclab_shared::quantity::value);
+    FIT_RESOURCES
+        .iter()
+        .enumerate()
+        .filter(|(i, name)| wanted[*i] > 0.0 && room(name).is_some_and(|r| used[*i] + wanted[*i] > r + 1e-9))
+        .map(|(_, name)| format!("Insufficient {name}"))
+        .collect()
+}
+
 /// Why no node can take a pod, counted by reason as the scheduler's `FailedScheduling` event
 /// says it (`0/3 nodes are available: 3 Too many pods.`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -166,14 +196,23 @@ pub fn least_loaded<'a, 'p>(
     let mut load: BTreeMap<&str, usize> =
         nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
     let wanted = host_ports(pod);
+    let asks = requested(pod);
     let mut taken: BTreeMap<&str, Vec<HostPort>> = BTreeMap::new();
+    let mut used: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
     for other in pods {
         let Some(node) = node_name(other) else { continue };
         if let Some(n) = load.get_mut(node) {
             *n += 1;
         }
-        if !wanted.is_empty() && !svclab_shared::pod::is_finished(other) {
+        if svclab_shared::pod::is_finished(other) {
+            continue;
+        }
+        if !wanted.is_empty() {
             taken.entry(node).or_default().extend(host_ports(other));
+        }
+        let sum = used.entry(node).or_default();
+        for (total, more) in sum.iter_mut().zip(requested(other)) {
+            *total += more;
         }
     }
     let ports_free = |node: &str| {
@@ -184,20 +223,24 @@ pub fn least_loaded<'a, 'p>(
     let mut candidates = Vec::new();
     for node in nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        let reason = if !node_ready(node) {
-            Some("node(s) were not ready".to_string())
+        let short = insufficient(node, used.get(name).copied().unwrap_or_default(), asks);
+        let reasons = if !node_ready(node) {
+            vec!["node(s) were not ready".to_string()]
         } else if let Err(reason) = fits(pod, node) {
-            Some(reason)
+            vec![reason]
         } else if load[name] >= pod_capacity(node) {
-            Some("Too many pods".to_string())
+            vec!["Too many pods".to_string()]
         } else if !ports_free(name) {
-            Some("node(s) didn't have free ports for the requested pod ports".to_string())
+            vec!["node(s) didn't have free ports for the requested pod ports".to_string()]
         } else {
-            None
+            // Resource fit reports every resource the node lacks.
+            short
         };
-        match reason {
-            Some(reason) => *why.reasons.entry(reason).or_default() += 1,
-            None => candidates.push((name, load[name])),
+        if reasons.is_empty() {
+            candidates.push((name, load[name]));
+        }
+        for reason in reasons {
+            *why.reasons.entry(reason).or_default() += 1;
         }
     }
     let Some(min) = candidates.iter().map(|(_, l)| *l).min() else { return Err(why) };
@@ -308,6 +351,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.");
+    }
+
+    #[test]
+    fn pods_go_where_their_cpu_and_memory_requests_fit() {
+        let sized = |n: &str| {
+            let mut n = node(n, true);
+            let allocatable = [("cpu", "2"), ("memory", "4Gi")]
+                .map(|(k, v)| (k.to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.into())));
+            n.status.as_mut().unwrap().allocatable = Some(allocatable.into());
+            n
+        };
+        let asking = |at: Option<&str>, cpu: &str, memory: &str| -> Pod {
+            serde_json::from_value(json!({"spec": {"nodeName": at, "containers": [
+                {"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}))
+            .unwrap()
+        };
+        let nodes = [sized("node-1"), sized("node-2")];
+        let busy = asking(Some("node-1"), "1500m", "1Gi");
+        assert_eq!(least_loaded(&asking(None, "1", "1Gi"), &nodes, [&busy]).unwrap(), ["node-2"]);
+        let err = least_loaded(&asking(None, "3", "1Gi"), &nodes, [&busy]).unwrap_err().to_string();
+        assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu.");
+        let err = least_loaded(&asking(None, "3", "5Gi"), &nodes, []).unwrap_err().to_string();
+        assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory.");
+        // A finished pod's requests are free again.
+        let mut done = busy.clone();
+        done.status =
+            Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+        let fits = least_loaded(&asking(None, "1", "1Gi"), &nodes[..1], [&done]).unwrap();
+        assert_eq!(fits, ["node-1"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A namespace's and a cluster's policies through kubectl: an add-on whose RBAC names are
 //! `system:…` and whose pods run at a priority class's priority, ResourceQuotas refusing what
-//! would exceed them, LimitRanges defaulting and bounding containers' resources.
+//! would exceed them, LimitRanges defaulting and bounding containers' resources, and pods
+//! waiting for a node with room for their requests.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::time::Duration;
@@ -194,6 +195,30 @@ spec:
                 .contains("pods \"big\" is forbidden: maximum memory usage per Container is 1Gi, but limit is 1536Mi"),
             "{refused}"
         );
+        cluster.stop().await;
+    }
+}
+
+/// A pod whose requests fit no node waits, as kube-scheduler's resource fit says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_wait_for_a_node_with_room_for_their_requests() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let greedy =
+            r#"{"spec":{"containers":[{"name":"greedy","image":"nginx","resources":{"requests":{"cpu":"3"}}}]}}"#;
+        cluster.kubectl(&["run", "greedy", "--image=nginx", "--overrides", greedy]).await.ok();
+        let events = cluster
+            .until(&["get", "events", "--field-selector=involvedObject.name=greedy"], WITHIN, "the refusal", |out| {
+                out.contains("FailedScheduling")
+            })
+            .await;
+        assert!(events.contains("0/3 nodes are available: 3 Insufficient cpu."), "{events}");
+        let pods = table(&cluster.kubectl(&["get", "pod", "greedy"]).await.ok());
+        assert_eq!(row(&pods, "greedy")[2], "Pending");
+        let modest =
+            r#"{"spec":{"containers":[{"name":"modest","image":"nginx","resources":{"requests":{"cpu":"1500m"}}}]}}"#;
+        cluster.kubectl(&["run", "modest", "--image=nginx", "--overrides", modest]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/modest", "--timeout=30s"]).await.ok();
         cluster.stop().await;
     }
 }
