@@ -4,7 +4,7 @@
 //! `status.used`) and the ResourceQuota admission plugin (what a new object would add).
 
 use crate::Kind;
-use k8s_openapi::api::core::v1::{Container, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceQuota, Service};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +13,39 @@ pub struct Counted<'a> {
     pub pods: &'a [Pod],
     pub services: &'a [Service],
     pub count: &'a dyn Fn(Kind) -> usize,
+}
+
+/// Whether a quota with scopes counts `pod`: `Terminating` pods have an `activeDeadlineSeconds`,
+/// `BestEffort` ones request and limit no CPU or memory, `PriorityClass` matches the quota's
+/// scope selector against the pod's class; every scope must hold. No scopes: every pod.
+pub fn in_scope(quota: &ResourceQuota, pod: &Pod) -> bool {
+    let Some(spec) = quota.spec.as_ref() else { return true };
+    let Some(pod_spec) = pod.spec.as_ref() else { return false };
+    let terminating = pod_spec.active_deadline_seconds.is_some();
+    let best_effort = crate::pod::qos_class(pod_spec) == "BestEffort";
+    let class = pod_spec.priority_class_name.as_deref().filter(|c| !c.is_empty());
+    let scope = |name: &str| match name {
+        "Terminating" => terminating,
+        "NotTerminating" => !terminating,
+        "BestEffort" => best_effort,
+        "NotBestEffort" => !best_effort,
+        // Pods with cross-namespace affinity terms: svclab's pods are never counted as such.
+        "CrossNamespacePodAffinity" => false,
+        _ => true,
+    };
+    let selected = spec.scope_selector.iter().flat_map(|s| s.match_expressions.iter().flatten()).all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        match (e.scope_name.as_str(), e.operator.as_str()) {
+            ("PriorityClass", "In") => class.is_some_and(|c| values.iter().any(|v| v == c)),
+            ("PriorityClass", "NotIn") => class.is_none_or(|c| !values.iter().any(|v| v == c)),
+            ("PriorityClass", "Exists") => class.is_some(),
+            ("PriorityClass", "DoesNotExist") => class.is_none(),
+            (name, "Exists") => scope(name),
+            (name, "DoesNotExist") => !scope(name),
+            _ => true,
+        }
+    });
+    spec.scopes.iter().flatten().all(|s| scope(s)) && selected
 }
 
 /// The compute resources whose quota makes every container state them.
@@ -135,5 +168,24 @@ mod tests {
         let bare = pod(serde_json::json!([{"name": "web"}, {"name": "log"}]));
         assert_eq!(missing(&bare, &hard).as_deref(), Some("limits.cpu for: log,web; requests.memory for: log,web"));
         assert_eq!(missing(&bare, &BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn scoped_quotas_count_the_pods_in_their_scopes() {
+        let quota = |spec: serde_json::Value| -> ResourceQuota {
+            serde_json::from_value(serde_json::json!({"spec": spec})).unwrap()
+        };
+        let best_effort = pod(serde_json::json!([{"name": "a"}]));
+        let burstable = pod(serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "100m"}}}]));
+        let scoped = quota(serde_json::json!({"scopes": ["BestEffort"]}));
+        assert!(in_scope(&scoped, &best_effort) && !in_scope(&scoped, &burstable));
+        let not = quota(serde_json::json!({"scopes": ["NotBestEffort", "NotTerminating"]}));
+        assert!(in_scope(&not, &burstable) && !in_scope(&not, &best_effort));
+        let mut high = burstable.clone();
+        high.spec.as_mut().unwrap().priority_class_name = Some("high".into());
+        let by_class = quota(serde_json::json!({"scopeSelector": {"matchExpressions": [
+            {"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}));
+        assert!(in_scope(&by_class, &high) && !in_scope(&by_class, &burstable));
+        assert!(in_scope(&quota(serde_json::json!({})), &best_effort), "no scopes: every pod");
     }
 }

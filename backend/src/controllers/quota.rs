@@ -30,8 +30,11 @@ impl QuotaController {
         let store = self.registry.store();
         let ns = quota.metadata.namespace.clone().unwrap_or_default();
         let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
-        let pods: Vec<Pod> =
-            store.list_typed::<Pod>(Some(&ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
+        let pods: Vec<Pod> = store
+            .list_typed::<Pod>(Some(&ns))
+            .into_iter()
+            .filter(|p| !is_terminal_or_deleting(p) && quota::in_scope(quota, p))
+            .collect();
         let services: Vec<Service> = store.list_typed::<Service>(Some(&ns));
         let count = |kind: Kind| store.list(kind, Some(&ns)).1.len();
         let counted = quota::Counted { pods: &pods, services: &services, count: &count };

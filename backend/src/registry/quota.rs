@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use svclab_shared::pod::is_terminal_or_deleting;
-use svclab_shared::quota::{Counted, format, missing, used};
+use svclab_shared::quota::{Counted, format, in_scope, missing, used};
 use svclab_shared::{Kind, Object};
 
 /// Refuses `object` if a quota of its namespace forbids it; otherwise holds `lock` (when the
@@ -32,7 +32,7 @@ pub(super) fn admit<'a>(
         ApiError::Forbidden(format!("{} \"{name}\" is forbidden: {why}", crate::error::resource_name(object.kind())))
     };
     if let Object::Pod(pod) = object {
-        for quota in &quotas {
+        for quota in quotas.iter().filter(|q| in_scope(q, pod)) {
             let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
             if let Some(what) = missing(pod, &hard) {
                 let quota = quota.metadata.name.as_deref().unwrap_or_default();
@@ -40,21 +40,20 @@ pub(super) fn admit<'a>(
             }
         }
     }
-    let mut pods: Vec<Pod> =
+    let live: Vec<Pod> =
         store.list_typed::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
-    let mut services: Vec<Service> = store.list_typed::<Service>(Some(ns));
+    let services: Vec<Service> = store.list_typed::<Service>(Some(ns));
+    let more_services: Vec<Service> = services.iter().cloned().chain(object.downcast::<Service>().cloned()).collect();
     let count = |kind: Kind| store.list(kind, Some(ns)).1.len();
-    let before: Vec<BTreeMap<String, f64>> =
-        quotas.iter().map(|q| usage(q, &Counted { pods: &pods, services: &services, count: &count })).collect();
-    match object {
-        Object::Pod(pod) => pods.push(pod.clone()),
-        Object::Service(svc) => services.push(svc.clone()),
-        _ => {}
-    }
     let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind());
-    let after = Counted { pods: &pods, services: &services, count: &count_after };
-    for (quota, before) in quotas.iter().zip(before) {
-        let exceeded = exceeded(quota, &before, &usage(quota, &after));
+    for quota in &quotas {
+        // A scoped quota counts only the pods in its scopes.
+        let pods: Vec<Pod> = live.iter().filter(|p| in_scope(quota, p)).cloned().collect();
+        let before = usage(quota, &Counted { pods: &pods, services: &services, count: &count });
+        let new_pod = object.downcast::<Pod>().filter(|p| in_scope(quota, p)).cloned();
+        let more_pods: Vec<Pod> = pods.into_iter().chain(new_pod).collect();
+        let after = usage(quota, &Counted { pods: &more_pods, services: &more_services, count: &count_after });
+        let exceeded = exceeded(quota, &before, &after);
         if !exceeded.is_empty() {
             return Err(forbidden(refusal(quota.metadata.name.as_deref().unwrap_or_default(), &exceeded)));
         }

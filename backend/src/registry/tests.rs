@@ -340,3 +340,21 @@ fn limit_ranges_default_and_bound_pods_and_claims() {
         "persistentvolumeclaims \"data\" is forbidden: maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi"
     );
 }
+
+#[test]
+fn scoped_quotas_count_only_their_pods() {
+    let r = registry();
+    let quota = obj(
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "best-effort", "namespace": "default"},
+        "spec": {"hard": {"pods": "1"}, "scopes": ["BestEffort"]}}),
+    );
+    r.create(quota).unwrap();
+    let pod = |name: &str, resources: serde_json::Value| {
+        obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                   "spec": {"containers": [{"name": "c", "image": "busybox", "resources": resources}]}}))
+    };
+    r.create(pod("first", json!({}))).unwrap();
+    let err = r.create(pod("second", json!({}))).unwrap_err().to_string();
+    assert!(err.contains("exceeded quota: best-effort, requested: pods=1, used: pods=1, limited: pods=1"), "{err}");
+    r.create(pod("sized", json!({"requests": {"cpu": "100m"}}))).unwrap();
+}

@@ -37,6 +37,9 @@ const AMOUNTS: &[&str] = &[
     "limits.ephemeral-storage",
 ];
 
+/// What a scoped quota may count besides pods (`IsResourceQuotaScopeValidForResource`).
+const POD_COMPUTE: &[&str] = &["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
+
 const SCOPES: &[&str] =
     &["Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass", "CrossNamespacePodAffinity"];
 
@@ -56,11 +59,33 @@ pub(super) fn validate_resource_quota(quota: &ResourceQuota) -> Vec<FieldError> 
         }
         errs.extend(quantity_errors(name, value, &at));
     }
-    let scopes = spec.scopes.as_deref().unwrap_or_default();
-    if scopes.iter().any(|s| !SCOPES.contains(&s.as_str())) {
-        let value =
-            format!("[]core.ResourceQuotaScope{{{}}}", scopes.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "));
-        errs.push(FieldError::invalid("spec.scopes", value, "unsupported scope"));
+    errs.extend(validate_scopes(spec.scopes.as_deref().unwrap_or_default(), spec.hard.as_ref()));
+    errs
+}
+
+/// Known scopes, not in conflict, over resources they can count (`BestEffort` only pods; the
+/// others pods and their compute).
+fn validate_scopes(scopes: &[String], hard: Option<&BTreeMap<String, Quantity>>) -> Vec<FieldError> {
+    let value =
+        format!("[]core.ResourceQuotaScope{{{}}}", scopes.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "));
+    let mut errs = Vec::new();
+    let standard = hard.into_iter().flat_map(|h| h.keys()).filter(|r| is_quota_resource(r));
+    let standard: Vec<&String> = standard.collect();
+    for scope in scopes {
+        if !SCOPES.contains(&scope.as_str()) {
+            errs.push(FieldError::invalid("spec.scopes", value.clone(), "unsupported scope"));
+        }
+        let known = SCOPES.contains(&scope.as_str());
+        let countable = |r: &str| !known || r == "pods" || (scope != "BestEffort" && POD_COMPUTE.contains(&r));
+        for _ in standard.iter().filter(|r| !countable(r)) {
+            errs.push(FieldError::invalid("spec.scopes", value.clone(), "unsupported scope applied to resource"));
+        }
+    }
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    for (a, b) in [("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")] {
+        if has(a) && has(b) {
+            errs.push(FieldError::invalid("spec.scopes", value.clone(), "conflicting scopes"));
+        }
     }
     errs
 }

@@ -82,3 +82,27 @@ fn limit_ranges_keep_their_limits_in_order() {
         ]
     );
 }
+
+#[test]
+fn quota_scopes_fit_what_they_count() {
+    let quota = |scopes: serde_json::Value, hard: serde_json::Value| {
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "default"},
+               "spec": {"hard": hard, "scopes": scopes}})
+    };
+    assert_eq!(
+        errors(quota(json!(["NotBestEffort"]), json!({"pods": "5", "requests.cpu": "2"}))),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors(quota(json!(["BestEffort"]), json!({"pods": "5", "requests.cpu": "2"}))),
+        [
+            "spec.scopes: Invalid value: []core.ResourceQuotaScope{\"BestEffort\"}: unsupported scope applied to resource"
+        ]
+    );
+    assert_eq!(
+        errors(quota(json!(["Terminating", "NotTerminating"]), json!({"pods": "5"}))),
+        [
+            "spec.scopes: Invalid value: []core.ResourceQuotaScope{\"Terminating\", \"NotTerminating\"}: conflicting scopes"
+        ]
+    );
+}
