@@ -1,7 +1,7 @@
 //! A namespace's and a cluster's policies through kubectl: an add-on whose RBAC names are
 //! `system:…` and whose pods run at a priority class's priority, ResourceQuotas refusing what
 //! would exceed them, LimitRanges defaulting and bounding containers' resources, and pods
-//! waiting for a node with room for their requests.
+//! waiting for a node with room for their requests, or preempting pods of lower priority.
 
 use crate::support::{Cluster, binaries, row, table};
 use std::time::Duration;
@@ -219,6 +219,33 @@ async fn pods_wait_for_a_node_with_room_for_their_requests() {
             r#"{"spec":{"containers":[{"name":"modest","image":"nginx","resources":{"requests":{"cpu":"1500m"}}}]}}"#;
         cluster.kubectl(&["run", "modest", "--image=nginx", "--overrides", modest]).await.ok();
         cluster.kubectl(&["wait", "--for=condition=Ready", "pod/modest", "--timeout=30s"]).await.ok();
+        cluster.stop().await;
+    }
+}
+
+/// A pod of a higher priority class that fits nowhere preempts a pod of lower priority, as
+/// kube-scheduler does: the victim is deleted with a `Preempted` event, and the pod runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_higher_priority_pod_preempts_a_lower_one() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        cluster.kubectl(&["create", "priorityclass", "important", "--value=1000"]).await.ok();
+        let filler =
+            r#"{"spec":{"containers":[{"name":"filler","image":"nginx","resources":{"requests":{"cpu":"1500m"}}}]}}"#;
+        for name in ["filler-1", "filler-2", "filler-3"] {
+            cluster.kubectl(&["run", name, "--image=nginx", "--overrides", filler]).await.ok();
+        }
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod", "--all", "--timeout=30s"]).await.ok();
+        let vip = r#"{"spec":{"priorityClassName":"important","containers":[{"name":"vip","image":"nginx","resources":{"requests":{"cpu":"1"}}}]}}"#;
+        cluster.kubectl(&["run", "vip", "--image=nginx", "--overrides", vip]).await.ok();
+        cluster.kubectl(&["wait", "--for=condition=Ready", "pod/vip", "--timeout=30s"]).await.ok();
+        let events = cluster.kubectl(&["get", "events", "--field-selector=reason=Preempted"]).await.ok();
+        assert!(events.contains("Preempted by pod "), "{events}");
+        cluster
+            .until(&["get", "pods", "-o", "name"], WITHIN, "one filler gone", |out| {
+                out.lines().filter(|l| l.starts_with("pod/filler-")).count() == 2
+            })
+            .await;
         cluster.stop().await;
     }
 }

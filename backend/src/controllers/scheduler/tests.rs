@@ -1,0 +1,162 @@
+//! The scheduler's filters, choice of node and preemption, against nodes and pods as JSON.
+
+use super::*;
+use serde_json::json;
+
+fn node(name: &str, ready: bool) -> Node {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}))
+    .unwrap()
+}
+
+fn pod_on(node: &str) -> Pod {
+    serde_json::from_value(json!({"spec": {"nodeName": node, "containers": []}})).unwrap()
+}
+
+#[test]
+fn picks_the_least_loaded_ready_nodes() {
+    let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
+    let pod = Pod::default();
+    assert_eq!(least_loaded(&pod, &nodes, &[]).unwrap(), ["node-1", "node-2"]);
+    assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
+    let err = least_loaded(&pod, &[node("node-3", false)], &[]).unwrap_err().to_string();
+    assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
+}
+
+#[test]
+fn host_ports_are_taken_once_per_node() {
+    let with_port = |node: Option<&str>, ip: Option<&str>, port: i32| {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({"spec": {"containers": [{"name": "c",
+            "ports": [{"containerPort": 8080, "hostPort": port, "protocol": "TCP"}]}]}}))
+        .unwrap();
+        let spec = pod.spec.as_mut().unwrap();
+        spec.node_name = node.map(String::from);
+        spec.containers[0].ports.as_mut().unwrap()[0].host_ip = ip.map(String::from);
+        pod
+    };
+    let nodes = [node("node-1", true), node("node-2", true)];
+    let on_1 = with_port(Some("node-1"), None, 9000);
+    assert_eq!(least_loaded(&with_port(None, None, 9000), &nodes, [&on_1]).unwrap(), ["node-2"]);
+    // Another port, or the same on another address, is free.
+    assert_eq!(least_loaded(&with_port(None, None, 9001), &nodes, [&on_1]).unwrap(), ["node-2"]);
+    let on_1_addr = with_port(Some("node-1"), Some("127.0.0.1"), 9000);
+    let elsewhere = with_port(None, Some("127.0.0.2"), 9000);
+    assert_eq!(least_loaded(&elsewhere, &[node("node-1", true)], [&on_1_addr]).unwrap(), ["node-1"]);
+    let err = least_loaded(&with_port(None, None, 9000), &nodes, [&on_1, &with_port(Some("node-2"), None, 9000)])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.");
+}
+
+/// A ready node with 2 CPUs and 4Gi to allocate, as svclab's kubelets report theirs.
+fn sized(name: &str) -> Node {
+    let mut n = node(name, true);
+    let allocatable = [("cpu", "2"), ("memory", "4Gi")]
+        .map(|(k, v)| (k.to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.into())));
+    n.status.as_mut().unwrap().allocatable = Some(allocatable.into());
+    n
+}
+
+#[test]
+fn pods_go_where_their_cpu_and_memory_requests_fit() {
+    let asking = |at: Option<&str>, cpu: &str, memory: &str| -> Pod {
+        serde_json::from_value(json!({"spec": {"nodeName": at, "containers": [
+            {"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}))
+        .unwrap()
+    };
+    let nodes = [sized("node-1"), sized("node-2")];
+    let busy = asking(Some("node-1"), "1500m", "1Gi");
+    assert_eq!(least_loaded(&asking(None, "1", "1Gi"), &nodes, [&busy]).unwrap(), ["node-2"]);
+    let err = least_loaded(&asking(None, "3", "1Gi"), &nodes, [&busy]).unwrap_err().to_string();
+    assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu.");
+    let err = least_loaded(&asking(None, "3", "5Gi"), &nodes, []).unwrap_err().to_string();
+    assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory.");
+    // A finished pod's requests are free again.
+    let mut done = busy.clone();
+    done.status = Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+    let fits = least_loaded(&asking(None, "1", "1Gi"), &nodes[..1], [&done]).unwrap();
+    assert_eq!(fits, ["node-1"]);
+}
+
+#[test]
+fn preemption_evicts_the_fewest_least_important_pods() {
+    let pod = |name: &str, at: Option<&str>, priority: i32, cpu: &str| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": at, "priority": priority,
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}))
+        .unwrap()
+    };
+    let nodes = [sized("node-1"), sized("node-2")];
+    let (low, kept, middling) = (
+        pod("low", Some("node-1"), 0, "1500m"),
+        pod("kept", Some("node-1"), 100, "300m"),
+        pod("mid", Some("node-2"), 50, "1800m"),
+    );
+    let running = [&low, &kept, &middling];
+    let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running).unwrap();
+    assert_eq!(node, "node-1", "its most important victim matters least");
+    assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["low"]);
+    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running).unwrap_err();
+    assert_eq!(err, "0/2 nodes are available: 2 No preemption victims found for incoming pod..");
+    let mut polite = pod("polite", None, 1000, "1");
+    polite.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
+    assert_eq!(preemption(&polite, &nodes, &running).unwrap_err(), "not eligible due to preemptionPolicy=Never.");
+    // Once nominated, it waits for its victims to go instead of evicting more.
+    let mut leaving = low.clone();
+    leaving.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()));
+    let mut nominated = pod("vip", None, 1000, "1");
+    nominated.status = Some(k8s_openapi::api::core::v1::PodStatus {
+        nominated_node_name: Some("node-1".into()),
+        ..Default::default()
+    });
+    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling]).unwrap_err();
+    assert_eq!(err, "not eligible due to a terminating pod on the nominated node.");
+}
+
+#[test]
+fn full_nodes_take_no_more_pods() {
+    let mut small = node("node-1", true);
+    let pods = std::collections::BTreeMap::from([(
+        "pods".to_string(),
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+    )]);
+    small.status.as_mut().unwrap().allocatable = Some(pods);
+    let running = [pod_on("node-1"), pod_on("node-1")];
+    let err = least_loaded(&Pod::default(), &[small, node("node-2", false)], &running).unwrap_err().to_string();
+    assert_eq!(err, "0/2 nodes are available: 1 Too many pods, 1 node(s) were not ready.");
+}
+
+#[test]
+fn selectors_affinity_and_taints_choose_the_nodes() {
+    let mut ssd = node("node-1", true);
+    ssd.metadata.labels = Some([("disktype".to_string(), "ssd".to_string())].into());
+    let mut tainted = node("node-2", true);
+    tainted.spec = Some(
+        serde_json::from_value(json!({"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}))
+            .unwrap(),
+    );
+    let plain = node("node-3", true);
+    let nodes = [ssd, tainted, plain];
+    let with = |spec: serde_json::Value| -> Pod { serde_json::from_value(json!({"spec": spec})).unwrap() };
+    let wants_ssd = with(json!({"containers": [], "nodeSelector": {"disktype": "ssd"}}));
+    assert_eq!(least_loaded(&wants_ssd, &nodes, &[]).unwrap(), ["node-1"]);
+    let nowhere = with(json!({"containers": [], "nodeSelector": {"disktype": "nvme"}}));
+    assert_eq!(
+        least_loaded(&nowhere, &nodes, &[]).unwrap_err().to_string(),
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    );
+    let affinity = with(
+        json!({"containers": [], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
+    );
+    assert_eq!(
+        least_loaded(&affinity, &nodes, &[]).unwrap_err().to_string(),
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 node(s) didn't match Pod's node affinity/selector."
+    );
+    let tolerant = with(
+        json!({"containers": [], "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
+    );
+    assert_eq!(least_loaded(&tolerant, &nodes, &[]).unwrap(), ["node-2"]);
+}
