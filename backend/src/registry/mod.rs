@@ -197,7 +197,7 @@ impl Registry {
     }
 
     fn create_validated(&self, object: Object) -> Result<Arc<Object>, ApiError> {
-        let _counted = quota::admit(&self.store, &self.quota, &object)?;
+        let _counted = quota::admit(&self.store, &self.quota, &object, None)?;
         self.with_reservation(None, object, |o| self.store_create(o))
     }
 
@@ -273,7 +273,10 @@ impl Registry {
         if let Some(generation) = current.metadata().generation.filter(|_| spec_changed(current, &object)) {
             object.metadata_mut().generation = Some(generation + 1);
         }
-        let updated = self.with_reservation(Some(current), object, |o| self.store_update(o))?;
+        let updated = {
+            let _counted = quota::admit(&self.store, &self.quota, &object, Some(current))?;
+            self.with_reservation(Some(current), object, |o| self.store_update(o))?
+        };
         self.finalized(updated)
     }
 

@@ -2,7 +2,8 @@
 //! quota's hard limit is refused (`exceeded quota: …, requested: …, used: …, limited: …`), and
 //! under a quota of compute a pod must state that compute for each container (`failed quota: …:
 //! must specify …`). Usage is counted from the store at the time of the create, under one lock,
-//! so two creates cannot both take the last of a quota. Updates are not checked.
+//! so two writes cannot both take the last of a quota. Of updates, a service's is checked (its
+//! type counts); a pod's resources do not change after it is made.
 
 use super::admission::display_name;
 use crate::error::ApiError;
@@ -14,15 +15,18 @@ use svclab_shared::pod::is_terminal_or_deleting;
 use svclab_shared::quota::{Counted, format, in_scope, missing, used};
 use svclab_shared::{Kind, Object};
 
-/// Refuses `object` if a quota of its namespace forbids it; otherwise holds `lock` (when the
-/// namespace has quotas) until the caller has stored it.
+/// Refuses `object` (new, or replacing `old`) if a quota of its namespace forbids it; otherwise
+/// holds `lock` (when the namespace has quotas) until the caller has stored it. Of updates only
+/// a service's can change what is counted (turned `NodePort` or `LoadBalancer`).
 pub(super) fn admit<'a>(
     store: &Store,
     lock: &'a Mutex<()>,
     object: &Object,
+    old: Option<&Object>,
 ) -> Result<Option<MutexGuard<'a, ()>>, ApiError> {
     let ns = object.namespace();
-    if !object.kind().namespaced() || store.list(Kind::ResourceQuota, Some(ns)).1.is_empty() {
+    let counted_update = matches!(old, None | Some(Object::Service(_)));
+    if !object.kind().namespaced() || !counted_update || store.list(Kind::ResourceQuota, Some(ns)).1.is_empty() {
         return Ok(None);
     }
     let held = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -31,7 +35,7 @@ pub(super) fn admit<'a>(
     let forbidden = |why: String| {
         ApiError::Forbidden(format!("{} \"{name}\" is forbidden: {why}", crate::error::resource_name(object.kind())))
     };
-    if let Object::Pod(pod) = object {
+    if let (Object::Pod(pod), None) = (object, old) {
         for quota in quotas.iter().filter(|q| in_scope(q, pod)) {
             let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
             if let Some(what) = missing(pod, &hard) {
@@ -43,9 +47,11 @@ pub(super) fn admit<'a>(
     let live: Vec<Pod> =
         store.list_typed::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
     let services: Vec<Service> = store.list_typed::<Service>(Some(ns));
-    let more_services: Vec<Service> = services.iter().cloned().chain(object.downcast::<Service>().cloned()).collect();
+    let replaced = |s: &&Service| old.is_none_or(|o| s.metadata.name.as_deref() != Some(o.name()));
+    let more_services: Vec<Service> =
+        services.iter().filter(replaced).cloned().chain(object.downcast::<Service>().cloned()).collect();
     let count = |kind: Kind| store.list(kind, Some(ns)).1.len();
-    let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind());
+    let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind() && old.is_none());
     for quota in &quotas {
         // A scoped quota counts only the pods in its scopes.
         let pods: Vec<Pod> = live.iter().filter(|p| in_scope(quota, p)).cloned().collect();

@@ -358,3 +358,26 @@ fn scoped_quotas_count_only_their_pods() {
     assert!(err.contains("exceeded quota: best-effort, requested: pods=1, used: pods=1, limited: pods=1"), "{err}");
     r.create(pod("sized", json!({"requests": {"cpu": "100m"}}))).unwrap();
 }
+
+#[test]
+fn quotas_refuse_a_service_turned_load_balancer() {
+    let r = registry();
+    let quota =
+        obj(json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "lb", "namespace": "default"},
+        "spec": {"hard": {"services.loadbalancers": "0"}}}));
+    r.create(quota).unwrap();
+    let created = r.create(service("web", None)).unwrap();
+    let mut turned = (*created).clone();
+    if let Object::Service(s) = &mut turned {
+        s.spec.as_mut().unwrap().type_ = Some("LoadBalancer".into());
+    }
+    let err = r.update(turned).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "services \"web\" is forbidden: exceeded quota: lb, requested: services.loadbalancers=1, used: services.loadbalancers=0, limited: services.loadbalancers=0"
+    );
+    // Other changes to it go through.
+    let mut labelled = (*created).clone();
+    labelled.metadata_mut().labels = Some([("tier".to_string(), "web".to_string())].into());
+    r.update(labelled).unwrap();
+}

@@ -150,6 +150,12 @@ async fn quotas_refuse_what_would_exceed_them() {
                 out.contains("pod/sized created")
             })
             .await;
+        // An update that would exceed a quota is refused too: a service turned load balancer.
+        cluster.kubectl(&["create", "quota", "balancers", "--hard=services.loadbalancers=0"]).await.ok();
+        cluster.kubectl(&["create", "service", "clusterip", "edge", "--tcp=80"]).await.ok();
+        let turned =
+            cluster.kubectl(&["patch", "svc", "edge", "-p", r#"{"spec":{"type":"LoadBalancer"}}"#]).await.fails(1);
+        assert!(turned.contains("services \"edge\" is forbidden: exceeded quota: balancers"), "{turned}");
         cluster.stop().await;
     }
 }
