@@ -2,7 +2,9 @@
 //! `garbagecollector`): an owner deleted with `propagationPolicy: Orphan` lets go of its
 //! dependents (their ownerReferences to it are removed), and one deleted in the foreground
 //! waits until its dependents are deleted, in the foreground too; then the finalizer is
-//! removed and the owner goes. Background deletion is done by the registry at once.
+//! removed and the owner goes. Background deletion is done by the registry at once; a
+//! dependent none of whose owners exists any more (made by a controller just as its owner was
+//! deleted, say) is deleted here, as the collector's graph finds it.
 
 use super::runtime::{Action, Reconciler, outcome};
 use crate::error::ApiError;
@@ -81,6 +83,22 @@ fn without<T>(list: Option<Vec<T>>, keep: impl FnMut(&T) -> bool) -> Option<Vec<
     (!list.is_empty()).then_some(list)
 }
 
+/// Whether every owner the object names is gone (none exists with the uid it names); objects
+/// without owners, or naming a kind svclab does not serve, are not.
+fn orphaned(store: &crate::store::Store, object: &Object) -> bool {
+    let meta = object.metadata();
+    let owners = meta.owner_references.as_deref().unwrap_or_default();
+    if owners.is_empty() || meta.deletion_timestamp.is_some() {
+        return false;
+    }
+    owners.iter().all(|r| {
+        Kind::from_type(&r.api_version, &r.kind).is_some_and(|kind| {
+            let owner = store.get(&ObjectKey::new(kind, object.namespace(), &r.name));
+            owner.is_none_or(|o| o.metadata().uid.as_deref() != Some(r.uid.as_str()))
+        })
+    })
+}
+
 /// Whether the object carries work for the collector.
 fn awaits_collection(object: &Object) -> bool {
     let meta = object.metadata();
@@ -96,7 +114,8 @@ impl Reconciler for GarbageCollector {
     /// dependent (an owner deleted in the foreground waits on it).
     fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
         let mut keys = Vec::new();
-        if awaits_collection(object) {
+        let owned = object.metadata().owner_references.as_ref().is_some_and(|o| !o.is_empty());
+        if awaits_collection(object) || owned {
             keys.push(ObjectKey::of(object));
         }
         for o in std::iter::once(object).chain(old) {
@@ -111,8 +130,13 @@ impl Reconciler for GarbageCollector {
     }
 
     async fn reconcile(&mut self, key: &ObjectKey) -> Action {
-        match self.registry.store().get(key) {
+        let store = self.registry.store();
+        match store.get(key) {
             Some(owner) if awaits_collection(&owner) => outcome(self.name(), key, self.collect(&owner)),
+            Some(dependent) if orphaned(store, &dependent) => match self.registry.delete(key, None) {
+                Ok(_) | Err(ApiError::NotFound { .. }) => Action::AwaitChange,
+                Err(e) => outcome(self.name(), key, Err::<Option<Duration>, _>(e)),
+            },
             _ => Action::AwaitChange,
         }
     }

@@ -245,3 +245,27 @@ spec:
     .await;
     lab.app.shutdown().await;
 }
+
+/// A dependent whose owner is gone (a controller's pod made just as its ReplicaSet was deleted)
+/// is collected, as the garbage collector's graph finds it; one whose owner exists stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependents_of_a_deleted_owner_are_collected() {
+    let lab = Lab::start().await;
+    let owned = |name: &str, uid: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  ownerReferences: [{{apiVersion: v1, kind: ConfigMap, name: owner, uid: {uid}}}]\n"
+        )
+    };
+    lab.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: owner}\n").await;
+    let (_, owner) = lab.get("/api/v1/namespaces/default/configmaps/owner").await;
+    let uid = owner["metadata"]["uid"].as_str().unwrap().to_string();
+    lab.apply(&owned("kept", &uid)).await;
+    lab.apply(&owned("stray", "4a3e6f1c-0000-4000-8000-000000000000")).await;
+    eventually(PATIENCE, "the stray dependent collected", || async {
+        let (code, _) = lab.get("/api/v1/namespaces/default/configmaps/stray").await;
+        (code == 404).then_some(())
+    })
+    .await;
+    let (code, _) = lab.get("/api/v1/namespaces/default/configmaps/kept").await;
+    assert_eq!(code, 200, "a dependent whose owner exists stays");
+}
