@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The namespace's objects a quota counts: live pods, services, and how many of each kind.
 pub struct Counted<'a> {
-    pub pods: &'a [Pod],
-    pub services: &'a [Service],
+    pub pods: &'a [&'a Pod],
+    pub services: &'a [&'a Service],
     pub count: &'a dyn Fn(Kind) -> usize,
 }
 
@@ -149,7 +149,7 @@ mod tests {
         let pods = [pod(serde_json::json!([
             {"name": "a", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m"}}},
             {"name": "b", "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}}}]))];
-        let counted = Counted { pods: &pods, services: &[], count: &|_| 0 };
+        let counted = Counted { pods: &[&pods[0]], services: &[], count: &|_| 0 };
         assert_eq!(used("requests.cpu", &counted), Some(0.6), "a limit stands for a missing request");
         assert_eq!(used("limits.memory", &counted), Some(128.0 * 1024.0 * 1024.0));
         assert_eq!(used("pods", &counted), Some(1.0));

@@ -114,7 +114,9 @@ impl Reconciler for GarbageCollector {
     /// dependent (an owner deleted in the foreground waits on it).
     fn keys_for(&self, object: &Object, old: Option<&Object>) -> Vec<ObjectKey> {
         let mut keys = Vec::new();
-        let owned = object.metadata().owner_references.as_ref().is_some_and(|o| !o.is_empty());
+        // A dependent is looked at as it is made (or listed at start): one whose owner goes
+        // later is deleted with it, so its other changes (pods' status writes) need no look.
+        let owned = old.is_none() && object.metadata().owner_references.as_ref().is_some_and(|o| !o.is_empty());
         if awaits_collection(object) || owned {
             keys.push(ObjectKey::of(object));
         }

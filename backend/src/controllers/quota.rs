@@ -37,6 +37,7 @@ impl QuotaController {
             .collect();
         let services: Vec<Service> = store.list_typed::<Service>(Some(&ns));
         let count = |kind: Kind| store.list(kind, Some(&ns)).1.len();
+        let (pods, services): (Vec<&Pod>, Vec<&Service>) = (pods.iter().collect(), services.iter().collect());
         let counted = quota::Counted { pods: &pods, services: &services, count: &count };
         let used: BTreeMap<String, Quantity> = hard
             .keys()

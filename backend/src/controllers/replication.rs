@@ -207,12 +207,12 @@ impl Reconciler for ReplicationManager {
                 }
             }
         }
+        let written = self.write_status(&object, &w, &active);
         if failed {
             // A quota or a missing service account may not clear soon: back off.
-            let _ = self.write_status(&object, &w, &active);
             return Action::Retry;
         }
-        if self.write_status(&object, &w, &active).is_err() {
+        if written.is_err() {
             return Action::RequeueAfter(Duration::from_millis(200));
         }
         Action::AwaitChange

@@ -48,16 +48,16 @@ pub(super) fn admit<'a>(
         store.list_typed::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
     let services: Vec<Service> = store.list_typed::<Service>(Some(ns));
     let replaced = |s: &&Service| old.is_none_or(|o| s.metadata.name.as_deref() != Some(o.name()));
-    let more_services: Vec<Service> =
-        services.iter().filter(replaced).cloned().chain(object.downcast::<Service>().cloned()).collect();
+    let more_services: Vec<&Service> = services.iter().filter(replaced).chain(object.downcast::<Service>()).collect();
+    let services: Vec<&Service> = services.iter().collect();
     let count = |kind: Kind| store.list(kind, Some(ns)).1.len();
     let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind() && old.is_none());
     for quota in &quotas {
         // A scoped quota counts only the pods in its scopes.
-        let pods: Vec<Pod> = live.iter().filter(|p| in_scope(quota, p)).cloned().collect();
+        let pods: Vec<&Pod> = live.iter().filter(|p| in_scope(quota, p)).collect();
         let before = usage(quota, &Counted { pods: &pods, services: &services, count: &count });
-        let new_pod = object.downcast::<Pod>().filter(|p| in_scope(quota, p)).cloned();
-        let more_pods: Vec<Pod> = pods.into_iter().chain(new_pod).collect();
+        let new_pod = object.downcast::<Pod>().filter(|p| in_scope(quota, p));
+        let more_pods: Vec<&Pod> = pods.iter().copied().chain(new_pod).collect();
         let after = usage(quota, &Counted { pods: &more_pods, services: &more_services, count: &count_after });
         let exceeded = exceeded(quota, &before, &after);
         if !exceeded.is_empty() {
