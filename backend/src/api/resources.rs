@@ -92,44 +92,14 @@ fn dispatch(
             };
             Ok(watch::stream(state, scope, options))
         }
-        (&Method::GET, None) => {
-            let view = read()?;
-            let selectors = selectors::parse(target.kind, query)?;
-            let limit = match query.get("limit") {
-                Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("invalid limit: {l}")))?),
-                None => None,
-            };
-            let request = list::Request {
-                kind: target.kind,
-                namespace: target.namespace.as_deref(),
-                selectors: &selectors,
-                limit,
-                continue_token: query.get("continue").map(String::as_str),
-            };
-            let (items, meta) = state.pages.list(state.store(), &request)?;
-            Ok(media::rendered(view.rendering, view.list_json(target.kind, &items, &meta)))
-        }
+        (&Method::GET, None) => list(state, &target, query, read()?),
         (&Method::GET, Some(_)) => {
             let view = read()?;
             Ok(media::rendered(view.rendering, media::json_bytes(&view.one(&target.get(state.store())?))))
         }
         (&Method::POST, None) => {
             let decoded = decode::object(&target, &content_type(headers), &body, validation)?;
-            let mut object = decoded.object;
-            if target.kind.namespaced() {
-                let meta = object.metadata_mut();
-                match meta.namespace.as_deref() {
-                    None | Some("") => meta.namespace = Some(ns.clone()),
-                    Some(other) if other != ns => {
-                        return Err(ApiError::BadRequest(
-                            "the namespace of the provided object does not match the namespace sent on the request"
-                                .into(),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            let created = registry.create_as(object, write.manager)?;
+            let created = registry.create_as(in_namespace(decoded.object, &target)?, write.manager)?;
             let response = (StatusCode::CREATED, Json(written.object(&created))).into_response();
             Ok(decode::with_warnings(response, &decoded.warnings))
         }
@@ -160,6 +130,44 @@ fn dispatch(
         (&Method::DELETE, name) => delete(state, registry, &target, name, written, &body, query),
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// `GET` of a collection: the objects the selectors pick, a page at a time (`limit`, `continue`).
+fn list(state: &ApiState, target: &Target, query: &HashMap<String, String>, view: View) -> Result<Response, ApiError> {
+    let selectors = selectors::parse(target.kind, query)?;
+    let limit = match query.get("limit") {
+        Some(l) => Some(l.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("invalid limit: {l}")))?),
+        None => None,
+    };
+    let request = list::Request {
+        kind: target.kind,
+        namespace: target.namespace.as_deref(),
+        selectors: &selectors,
+        limit,
+        continue_token: query.get("continue").map(String::as_str),
+    };
+    let (items, meta) = state.pages.list(state.store(), &request)?;
+    Ok(media::rendered(view.rendering, view.list_json(target.kind, &items, &meta)))
+}
+
+/// An object to create at `target`, in the path's namespace: given it when it names none,
+/// refused when it names another (as kube-apiserver refuses it).
+fn in_namespace(mut object: svclab_shared::Object, target: &Target) -> Result<svclab_shared::Object, ApiError> {
+    if !target.kind.namespaced() {
+        return Ok(object);
+    }
+    let ns = target.namespace.clone().unwrap_or_default();
+    let meta = object.metadata_mut();
+    match meta.namespace.as_deref() {
+        None | Some("") => meta.namespace = Some(ns),
+        Some(other) if other != ns => {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(object)
 }
 
 /// `DELETE` of one object, or of a collection (those its selectors pick).

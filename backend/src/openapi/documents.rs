@@ -6,6 +6,7 @@
 use super::{REF_PREFIX, Schemas, Served};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
+use svclab_shared::Kind;
 use svclab_shared::resources::group_rank;
 
 const TITLE: &str = "Kubernetes";
@@ -262,6 +263,44 @@ fn patch_types(kind: svclab_shared::Kind) -> &'static [&'static str] {
     }
 }
 
+/// One operation of a path item, as (method, operation object): its id, action, kind, parameters,
+/// response and (for writes) its body, in OpenAPI v3's shape or v2's.
+fn operation(op: Op, gvk: &Value, kind: Kind, reference: &dyn Fn(&str) -> String, v3: bool) -> (&'static str, Value) {
+    let schema_ref = json!({"$ref": reference(op.response)});
+    let response = if v3 {
+        json!({"description": "OK", "content": {"application/json": {"schema": schema_ref}}})
+    } else {
+        json!({"description": "OK", "schema": schema_ref})
+    };
+    let mut value = json!({
+        "operationId": op.verb,
+        "x-kubernetes-action": op.action,
+        "x-kubernetes-group-version-kind": gvk,
+        "parameters": op.params,
+        "responses": {"200": response, "401": {"description": "Unauthorized"}},
+    });
+    if let Some(body) = op.body {
+        let schema = json!({"$ref": reference(body)});
+        if v3 {
+            let content_types = if op.method == "patch" { patch_types(kind) } else { &["application/json"] };
+            let content: Map<String, Value> =
+                content_types.iter().map(|ct| (ct.to_string(), json!({"schema": schema.clone()}))).collect();
+            value["requestBody"] = json!({"content": content, "required": true});
+        } else {
+            let params = value["parameters"].as_array_mut().expect("an array");
+            params.push(json!({"name": "body", "in": "body", "required": true, "schema": schema}));
+        }
+    }
+    (op.method, value)
+}
+
+/// A path item: its operations by method, and the parameters they share.
+fn item(ops: Vec<(&'static str, Value)>, params: Vec<Value>) -> Value {
+    let mut item: Map<String, Value> = ops.into_iter().map(|(m, v)| (m.to_string(), v)).collect();
+    item.insert("parameters".into(), params.into());
+    Value::Object(item)
+}
+
 /// The URLs of a kind (collection, item, all namespaces, subresources) and their operations.
 fn path_items(
     schemas: &Schemas,
@@ -293,39 +332,7 @@ fn path_items(
         p.push(name_param());
         p
     };
-    let operation = |op: Op, gvk: &Value| {
-        let schema_ref = json!({"$ref": reference(op.response)});
-        let response = if v3 {
-            json!({"description": "OK", "content": {"application/json": {"schema": schema_ref}}})
-        } else {
-            json!({"description": "OK", "schema": schema_ref})
-        };
-        let mut value = json!({
-            "operationId": op.verb,
-            "x-kubernetes-action": op.action,
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": op.params,
-            "responses": {"200": response, "401": {"description": "Unauthorized"}},
-        });
-        if let Some(body) = op.body {
-            let schema = json!({"$ref": reference(body)});
-            if v3 {
-                let content_types = if op.method == "patch" { patch_types(kind) } else { &["application/json"] };
-                let content: Map<String, Value> =
-                    content_types.iter().map(|ct| (ct.to_string(), json!({"schema": schema.clone()}))).collect();
-                value["requestBody"] = json!({"content": content, "required": true});
-            } else {
-                let params = value["parameters"].as_array_mut().expect("an array");
-                params.push(json!({"name": "body", "in": "body", "required": true, "schema": schema}));
-            }
-        }
-        (op.method, value)
-    };
-    let item = |ops: Vec<(&'static str, Value)>, params: Vec<Value>| {
-        let mut item: Map<String, Value> = ops.into_iter().map(|(m, v)| (m.to_string(), v)).collect();
-        item.insert("parameters".into(), params.into());
-        Value::Object(item)
-    };
+    let operation = |op: Op, gvk: &Value| operation(op, gvk, kind, reference, v3);
     let (status, patch) = (STATUS, PATCH);
     let force = query("force", "Force is going to \"force\" Apply requests.", "boolean", v3);
     let grace =

@@ -192,6 +192,59 @@ fn DiffView(diff: String) -> impl IntoView {
     view! { <pre class="diff mono" data-testid="diff">{lines}</pre> }
 }
 
+/// The manifests' text with YAML colours, line numbers and each line's error (`marked`: line
+/// and message) beside it: the copy drawn under the textarea.
+fn highlighted(text: &str, marked: &[(usize, String)]) -> impl IntoView + use<> {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.is_empty() {
+        lines.push("");
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let error = marked.iter().find(|(l, _)| *l == i + 1).map(|(_, m)| m.clone());
+            let has_error = error.is_some();
+            let pieces = highlight::line(line)
+                .into_iter()
+                .map(|(class, text)| view! { <span class=class>{text}</span> })
+                .collect_view();
+            view! {
+                <div class="line" class:error-line=has_error>
+                    <span class="ln" aria-hidden="true">{i + 1}</span>
+                    {pieces}
+                    {error.map(|m| view! { <span class="inline-error">{m}</span> })}
+                </div>
+            }
+        })
+        .collect_view()
+}
+
+/// Runs one request on the manifests at a time: `busy` while it runs, its outcome kept.
+#[derive(Clone, Copy)]
+struct Runner {
+    busy: RwSignal<bool>,
+    outcome: RwSignal<Option<Result<ApplyResponse, String>>>,
+}
+
+impl Runner {
+    fn run(self, work: impl std::future::Future<Output = Result<ApplyResponse, String>> + 'static) {
+        self.busy.set(true);
+        spawn_local(async move {
+            self.outcome.set(Some(work.await));
+            self.busy.set(false);
+        });
+    }
+
+    /// Sends the files picked or dropped (if any), saying which they were.
+    fn upload(self, editor: Editor, files: Option<web_sys::FileList>) {
+        let Some(files) = files.filter(|f| f.length() > 0) else { return };
+        let names: Vec<String> = (0..files.length()).filter_map(|i| files.get(i)).map(|f| f.name()).collect();
+        editor.hint.set(Some(format!("Uploaded {}", names.join(", "))));
+        self.run(api::upload(files));
+    }
+}
+
 #[component]
 pub fn ApplyPanel() -> impl IntoView {
     let editor = use_editor();
@@ -199,37 +252,17 @@ pub fn ApplyPanel() -> impl IntoView {
     let outcome = editor.outcome;
     let busy = RwSignal::new(false);
     let dragging = RwSignal::new(false);
-    let run = move |work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<ApplyResponse, String>>>>| {
-        busy.set(true);
-        spawn_local(async move {
-            outcome.set(Some(work.await));
-            busy.set(false);
-        });
-    };
-    let apply = move |_| run(Box::pin(api::apply(yaml.get_untracked())));
-    let delete = move |_| run(Box::pin(api::delete(yaml.get_untracked())));
-    let dry_run = move |_| run(Box::pin(api::apply_dry_run(yaml.get_untracked())));
-    let upload = move |files: web_sys::FileList| {
-        if files.length() == 0 {
-            return;
-        }
-        editor.hint.set(Some(format!(
-            "Uploaded {}",
-            (0..files.length()).filter_map(|i| files.get(i)).map(|f| f.name()).collect::<Vec<_>>().join(", ")
-        )));
-        run(Box::pin(api::upload(files)));
-    };
+    let runner = Runner { busy, outcome };
+    let apply = move |_| runner.run(api::apply(yaml.get_untracked()));
+    let delete = move |_| runner.run(api::delete(yaml.get_untracked()));
+    let dry_run = move |_| runner.run(api::apply_dry_run(yaml.get_untracked()));
     let on_pick = move |ev: leptos::ev::Event| {
-        if let Some(files) = event_target::<web_sys::HtmlInputElement>(&ev).files() {
-            upload(files);
-        }
+        runner.upload(editor, event_target::<web_sys::HtmlInputElement>(&ev).files());
     };
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
         dragging.set(false);
-        if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
-            upload(files);
-        }
+        runner.upload(editor, ev.data_transfer().and_then(|d| d.files()));
     };
     // The highlighted copy under the textarea follows its scrolling.
     let overlay = NodeRef::<leptos::html::Pre>::new();
@@ -241,33 +274,7 @@ pub fn ApplyPanel() -> impl IntoView {
         }
     };
     let errors = Memo::new(move |_| outcome.with(error_lines));
-    let highlighted = move || {
-        let marked = errors.get();
-        let text = yaml.get();
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        if lines.is_empty() {
-            lines.push("");
-        }
-        lines
-            .into_iter()
-            .enumerate()
-            .map(|(i, line)| {
-                let error = marked.iter().find(|(l, _)| *l == i + 1).map(|(_, m)| m.clone());
-                let has_error = error.is_some();
-                let pieces = highlight::line(line)
-                    .into_iter()
-                    .map(|(class, text)| view! { <span class=class>{text}</span> })
-                    .collect_view();
-                view! {
-                    <div class="line" class:error-line=has_error>
-                        <span class="ln" aria-hidden="true">{i + 1}</span>
-                        {pieces}
-                        {error.map(|m| view! { <span class="inline-error">{m}</span> })}
-                    </div>
-                }
-            })
-            .collect_view()
-    };
+    let highlighted = move || errors.with(|marked| yaml.with(|text| highlighted(text, marked)));
     let template = move |name: &str, text: String| {
         let label = format!("Template: {name}");
         view! { <button on:click=move |_| editor.load(text.clone(), None)>{label}</button> }
@@ -301,7 +308,7 @@ pub fn ApplyPanel() -> impl IntoView {
                         // Ctrl+Enter applies, as in most editors; Tab stays a way out of the box.
                         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
                             ev.prevent_default();
-                            run(Box::pin(api::apply(yaml.get_untracked())));
+                            runner.run(api::apply(yaml.get_untracked()));
                         }
                     }
                 ></textarea>

@@ -81,42 +81,46 @@ fn PodOptions(pod: RwSignal<String>, picker: PodPicker) -> impl IntoView {
     }
 }
 
-#[component]
-pub fn TerminalPanel() -> impl IntoView {
-    // `/terminal?pod=<namespace>/<name>` (a pod page's "Open a shell") picks the pod.
-    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("pod")).unwrap_or_default();
-    let pod = RwSignal::new(asked);
-    let output = RwSignal::new(Vec::<Chunk>::new());
-    let line = RwSignal::new(String::new());
-    let history = StoredValue::new(Vec::<String>::new());
-    let recalled = StoredValue::new(None::<usize>);
-    let session = StoredValue::new(None::<Session>);
-    let connected = RwSignal::new(false);
-    let log = NodeRef::<leptos::html::Pre>::new();
-    let picker = PodPicker::new();
-    // Keep the newest output in view.
-    Effect::new(move |_| {
-        output.track();
-        if let Some(pre) = log.get() {
-            pre.set_scroll_top(pre.scroll_height());
+/// A terminal's session and what it shows: the output so far, the line being typed, the
+/// history of lines sent (and which is recalled), the websocket.
+#[derive(Clone, Copy)]
+struct Shell {
+    output: RwSignal<Vec<Chunk>>,
+    line: RwSignal<String>,
+    history: StoredValue<Vec<String>>,
+    recalled: StoredValue<Option<usize>>,
+    session: StoredValue<Option<Session>>,
+    connected: RwSignal<bool>,
+}
+
+impl Shell {
+    fn new() -> Self {
+        Shell {
+            output: RwSignal::new(Vec::new()),
+            line: RwSignal::new(String::new()),
+            history: StoredValue::new(Vec::new()),
+            recalled: StoredValue::new(None),
+            session: StoredValue::new(None),
+            connected: RwSignal::new(false),
         }
-    });
-    let connect = move || {
-        let Some((namespace, name)) = pod.get_untracked().split_once('/').map(|(a, b)| (a.to_string(), b.to_string()))
-        else {
-            return;
-        };
-        session.set_value(None);
+    }
+
+    fn note(self, text: String) {
+        self.output.update(|o| o.push(Chunk::Note(text)));
+    }
+
+    /// Opens a shell in `pod` (`namespace/name`), closing the one open.
+    fn connect(self, pod: &str) {
+        let Some((namespace, name)) = pod.split_once('/') else { return };
+        self.session.set_value(None);
         let protocols = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-        let socket = match crate::auth::websocket(&exec_url(&namespace, &name), &protocols) {
+        let socket = match crate::auth::websocket(&exec_url(namespace, name), &protocols) {
             Ok(s) => s,
-            Err(e) => {
-                output.update(|o| o.push(Chunk::Note(format!("could not open the exec websocket: {e:?}"))));
-                return;
-            }
+            Err(e) => return self.note(format!("could not open the exec websocket: {e:?}")),
         };
         socket.set_binary_type(web_sys::BinaryType::Arraybuffer);
-        output.set(vec![Chunk::Note(format!("kubectl exec -it {name} -n {namespace} -- sh"))]);
+        self.output.set(vec![Chunk::Note(format!("kubectl exec -it {name} -n {namespace} -- sh"))]);
+        let Shell { output, connected, .. } = self;
         let on_open = Closure::<dyn FnMut()>::new(move || connected.set(true));
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
             if let Some(chunk) = chunk_of(&js_sys::Uint8Array::new(&event.data()).to_vec()) {
@@ -126,7 +130,7 @@ pub fn TerminalPanel() -> impl IntoView {
         let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |event: web_sys::CloseEvent| {
             if connected.get_untracked() || event.code() != 1000 {
                 let why = if event.reason().is_empty() { String::new() } else { format!(": {}", event.reason()) };
-                output.update(|o| o.push(Chunk::Note(format!("disconnected{why}"))));
+                self.note(format!("disconnected{why}"));
             }
             connected.set(false);
         });
@@ -136,55 +140,84 @@ pub fn TerminalPanel() -> impl IntoView {
         on_open.forget();
         on_message.forget();
         on_close.forget();
-        session.set_value(Some(Session { socket: SendWrapper::new(socket) }));
-    };
-    let send = move |bytes: &[u8]| {
-        session.with_value(|s| {
+        self.session.set_value(Some(Session { socket: SendWrapper::new(socket) }));
+    }
+
+    /// Bytes to the shell's standard input.
+    fn send(self, bytes: &[u8]) {
+        self.session.with_value(|s| {
             if let Some(s) = s {
                 let _ = s.socket.send_with_u8_array(&[&[STDIN], bytes].concat());
             }
         });
-    };
-    // Ctrl-C: the running command is interrupted (a loop's output stops), what was typed is dropped.
-    let interrupt = move || {
-        send(&[0x03]);
-        line.set(String::new());
-    };
-    let send_line = move || {
-        let text = line.get_untracked();
-        send(format!("{text}\n").as_bytes());
-        output.update(|o| o.push(Chunk::Typed(text.clone())));
+    }
+
+    /// Ctrl-C: the running command is interrupted (a loop's output stops), what was typed is dropped.
+    fn interrupt(self) {
+        self.send(&[0x03]);
+        self.line.set(String::new());
+    }
+
+    /// Sends the line typed, shows it, and keeps it in the history.
+    fn send_line(self) {
+        let text = self.line.get_untracked();
+        self.send(format!("{text}\n").as_bytes());
+        self.output.update(|o| o.push(Chunk::Typed(text.clone())));
         if !text.trim().is_empty() {
-            history.update_value(|h| {
+            self.history.update_value(|h| {
                 if h.last() != Some(&text) {
                     h.push(text);
                 }
             });
         }
-        recalled.set_value(None);
-        line.set(String::new());
-    };
+        self.recalled.set_value(None);
+        self.line.set(String::new());
+    }
+
+    /// ↑ or ↓: the line before or after the one recalled, as readline steps through its history.
+    fn recall(self, up: bool) {
+        let len = self.history.with_value(Vec::len);
+        let next = match (self.recalled.get_value(), up) {
+            (None, true) if len > 0 => Some(len - 1),
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (Some(i), false) if i + 1 < len => Some(i + 1),
+            _ => None,
+        };
+        self.recalled.set_value(next);
+        self.line.set(next.and_then(|i| self.history.with_value(|h| h.get(i).cloned())).unwrap_or_default());
+    }
+}
+
+#[component]
+pub fn TerminalPanel() -> impl IntoView {
+    // `/terminal?pod=<namespace>/<name>` (a pod page's "Open a shell") picks the pod.
+    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("pod")).unwrap_or_default();
+    let pod = RwSignal::new(asked);
+    let shell = Shell::new();
+    let Shell { output, line, connected, .. } = shell;
+    let log = NodeRef::<leptos::html::Pre>::new();
+    let picker = PodPicker::new();
+    // Keep the newest output in view.
+    Effect::new(move |_| {
+        output.track();
+        if let Some(pre) = log.get() {
+            pre.set_scroll_top(pre.scroll_height());
+        }
+    });
+    let connect = move || shell.connect(&pod.get_untracked());
+    let interrupt = move || shell.interrupt();
     let on_key = move |ev: leptos::ev::KeyboardEvent| match ev.key().as_str() {
         "c" | "C" if ev.ctrl_key() => {
             ev.prevent_default();
-            interrupt();
+            shell.interrupt();
         }
         "Enter" => {
             ev.prevent_default();
-            send_line();
+            shell.send_line();
         }
-        "ArrowUp" | "ArrowDown" => {
+        key @ ("ArrowUp" | "ArrowDown") => {
             ev.prevent_default();
-            let up = ev.key() == "ArrowUp";
-            let len = history.with_value(Vec::len);
-            let next = match (recalled.get_value(), up) {
-                (None, true) if len > 0 => Some(len - 1),
-                (Some(i), true) => Some(i.saturating_sub(1)),
-                (Some(i), false) if i + 1 < len => Some(i + 1),
-                _ => None,
-            };
-            recalled.set_value(next);
-            line.set(next.and_then(|i| history.with_value(|h| h.get(i).cloned())).unwrap_or_default());
+            shell.recall(key == "ArrowUp");
         }
         _ => {}
     };

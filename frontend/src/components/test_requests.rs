@@ -6,7 +6,7 @@
 use super::pickers::PodPicker;
 use super::topology::Traced;
 use crate::api;
-use crate::state::use_cluster;
+use crate::state::{Cluster, use_cluster};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use leptos::prelude::*;
@@ -109,6 +109,27 @@ fn suggested_targets(services: &[Service], nodes: &[String], ingresses: &[Ingres
     out
 }
 
+/// Where a test request may come from, as (value, label): outside, each node, and (once the
+/// picker is used) each pod; else the pod `selected` alone, when one is.
+fn source_options(cluster: Cluster, picker: PodPicker, wanted: bool, selected: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![("outside".into(), "outside the cluster (the host)".into())];
+    for node in cluster.list::<Node>() {
+        let name = node.metadata.name.unwrap_or_default();
+        out.push((format!("node:{name}"), format!("node {name}")));
+    }
+    if wanted {
+        out.extend(
+            picker
+                .pods(cluster)
+                .into_iter()
+                .map(|(ns, name)| (format!("pod:{ns}/{name}"), format!("pod {}", super::qualified(&ns, &name)))),
+        );
+    } else if selected.starts_with("pod:") {
+        out.push((selected.to_string(), selected.replacen("pod:", "pod ", 1)));
+    }
+    out
+}
+
 /// The panel: source, target, count, keep-alive, and the run's outcome.
 #[component]
 pub fn TestPanel() -> impl IntoView {
@@ -121,25 +142,7 @@ pub fn TestPanel() -> impl IntoView {
     // The suggestions, like the pods, are gathered once the pickers are used.
     let picker = PodPicker::new();
     let wanted = Signal::derive(move || picker.wanted(cluster));
-    let sources = move || {
-        let mut out: Vec<(String, String)> = vec![("outside".into(), "outside the cluster (the host)".into())];
-        for node in cluster.list::<Node>() {
-            let name = node.metadata.name.unwrap_or_default();
-            out.push((format!("node:{name}"), format!("node {name}")));
-        }
-        let selected = source.get_untracked();
-        if wanted.get() {
-            out.extend(
-                picker
-                    .pods(cluster)
-                    .into_iter()
-                    .map(|(ns, name)| (format!("pod:{ns}/{name}"), format!("pod {}", super::qualified(&ns, &name)))),
-            );
-        } else if selected.starts_with("pod:") {
-            out.push((selected.clone(), selected.replacen("pod:", "pod ", 1)));
-        }
-        out
-    };
+    let sources = move || source_options(cluster, picker, wanted.get(), &source.get_untracked());
     let targets = move || {
         if !wanted.get() {
             return vec![];

@@ -159,6 +159,62 @@ fn whole(cluster: crate::state::Cluster, ns: &str) -> Result<Graph, (usize, usiz
     Ok(build(ns, &ingresses, GatewayApi { gateways: &gateways, routes: &routes }, &services, &endpoints, &pods))
 }
 
+/// The graph's edges as SVG paths between where `at` placed their ends; those of the request
+/// traced last (`lit`) stand out.
+fn edge_views(graph: &Graph, at: &HashMap<String, (f64, f64)>, lit: &[String]) -> impl IntoView + use<> {
+    graph
+        .edges
+        .iter()
+        .filter_map(|e| {
+            let (&(x1, y1), &(x2, y2)) = (at.get(&e.from)?, at.get(&e.to)?);
+            let (x1, y1) = (x1 + BOX_W, y1 + BOX_H / 2.0);
+            let (x2, y2) = (x2, y2 + if e.to.starts_with("pod:") { (POD_H - 4.0) / 2.0 } else { BOX_H / 2.0 });
+            let mid = (x1 + x2) / 2.0;
+            let d = format!("M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}");
+            let traced = lit.contains(&e.from) && lit.contains(&e.to);
+            let title = format!("{} → {}: {:?}", e.from, e.to, e.state);
+            // Drawn through CSS `d`, so an edge glides when its ends move.
+            let style = format!("d: path('{d}')");
+            Some(view! {
+                <path d=d style=style class=edge_class(e.state) class:traced=traced data-from=e.from.clone() data-to=e.to.clone()>
+                    <title>{title}</title>
+                </path>
+            })
+        })
+        .collect_view()
+}
+
+/// The graph's boxes (gateways, ingresses and routes, services, pods) where `at` placed them.
+fn box_views(graph: &Graph, at: &HashMap<String, (f64, f64)>, lit: &[String]) -> impl IntoView + use<> {
+    let kind_of = |id: &str| match id.split(':').next() {
+        Some("ingress") => "ingress",
+        Some("httproute") => "ingress route",
+        Some("gateway") => "gateway",
+        _ => "service",
+    };
+    graph
+        .gateways
+        .iter()
+        .chain(&graph.ingresses)
+        .chain(&graph.services)
+        .map(|b| (b, BOX_H, kind_of(&b.id)))
+        .chain(graph.nodes.values().flatten().map(|p| (p, POD_H - 4.0, "pod")))
+        .filter_map(|(b, h, kind)| {
+            let &(x, y) = at.get(&b.id)?;
+            let class = format!("box {kind}{}", if kind == "pod" && !b.ready { " unready" } else { "" });
+            let traced = lit.contains(&b.id);
+            Some(view! {
+                <g class=class class:traced=traced data-id=b.id.clone() style=format!("transform: translate({x}px, {y}px)")>
+                    <rect width=BOX_W height=h rx="5"></rect>
+                    <text x="8" y=if kind == "pod" { 16.0 } else { 14.0 } class="label">{b.label.clone()}</text>
+                    {(kind != "pod").then(|| view! { <text x="8" y="28" class="detail">{b.detail.clone()}</text> })}
+                    {(kind == "pod").then(|| view! { <text x=BOX_W - 8.0 y="16" class="detail" text-anchor="end">{b.detail.clone()}</text> })}
+                </g>
+            })
+        })
+        .collect_view()
+}
+
 /// The drawing, of the namespace picked (the top bar's, or its own select while all are
 /// shown), or with `focus` of one service: its ingresses, it, and the pods it selects.
 #[component]
@@ -189,26 +245,7 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
         }
         let Layout { columns, at, groups, height } = layout(&graph);
         let lit = traced.get();
-        let edges = graph
-            .edges
-            .iter()
-            .filter_map(|e| {
-                let (&(x1, y1), &(x2, y2)) = (at.get(&e.from)?, at.get(&e.to)?);
-                let (x1, y1) = (x1 + BOX_W, y1 + BOX_H / 2.0);
-                let (x2, y2) = (x2, y2 + if e.to.starts_with("pod:") { (POD_H - 4.0) / 2.0 } else { BOX_H / 2.0 });
-                let mid = (x1 + x2) / 2.0;
-                let d = format!("M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}");
-                let traced = lit.contains(&e.from) && lit.contains(&e.to);
-                let title = format!("{} → {}: {:?}", e.from, e.to, e.state);
-                // Drawn through CSS `d`, so an edge glides when its ends move.
-                let style = format!("d: path('{d}')");
-                Some(view! {
-                    <path d=d style=style class=edge_class(e.state) class:traced=traced data-from=e.from.clone() data-to=e.to.clone()>
-                        <title>{title}</title>
-                    </path>
-                })
-            })
-            .collect_view();
+        let edges = edge_views(&graph, &at, &lit);
         let node_groups = groups
             .into_iter()
             .map(|(name, y, h)| {
@@ -220,33 +257,7 @@ pub fn TopologyView(#[prop(optional, into)] focus: Option<Signal<(String, String
                 }
             })
             .collect_view();
-        let kind_of = |id: &str| match id.split(':').next() {
-            Some("ingress") => "ingress",
-            Some("httproute") => "ingress route",
-            Some("gateway") => "gateway",
-            _ => "service",
-        };
-        let boxes = graph
-            .gateways
-            .iter()
-            .chain(&graph.ingresses)
-            .chain(&graph.services)
-            .map(|b| (b, BOX_H, kind_of(&b.id)))
-            .chain(graph.nodes.values().flatten().map(|p| (p, POD_H - 4.0, "pod")))
-            .filter_map(|(b, h, kind)| {
-                let &(x, y) = at.get(&b.id)?;
-                let class = format!("box {kind}{}", if kind == "pod" && !b.ready { " unready" } else { "" });
-                let traced = lit.contains(&b.id);
-                Some(view! {
-                    <g class=class class:traced=traced data-id=b.id.clone() style=format!("transform: translate({x}px, {y}px)")>
-                        <rect width=BOX_W height=h rx="5"></rect>
-                        <text x="8" y=if kind == "pod" { 16.0 } else { 14.0 } class="label">{b.label.clone()}</text>
-                        {(kind != "pod").then(|| view! { <text x="8" y="28" class="detail">{b.detail.clone()}</text> })}
-                        {(kind == "pod").then(|| view! { <text x=BOX_W - 8.0 y="16" class="detail" text-anchor="end">{b.detail.clone()}</text> })}
-                    </g>
-                })
-            })
-            .collect_view();
+        let boxes = box_views(&graph, &at, &lit);
         view! {
             <svg class="topology" viewBox=format!("0 0 {WIDTH} {height}") width="100%" role="img"
                 aria-label="Ingresses, services and the pods they send to, by node">

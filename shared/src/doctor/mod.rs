@@ -456,6 +456,64 @@ fn typos(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// Why a pod does not answer on `target`, the service port's target port there: bound to
+/// localhost only, or listening elsewhere (or nowhere), given what it listens on.
+fn not_listening(
+    evidence: &Evidence,
+    port: &ServicePort,
+    label: &str,
+    pod: &Pod,
+    target: i32,
+    listening: &[(i32, String)],
+) -> Finding {
+    let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".into());
+    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+    let on_loopback =
+        evidence.loopback.get(&key(pod)).is_some_and(|l| l.iter().any(|(p, proto)| *p == target && *proto == protocol));
+    if on_loopback {
+        return finding(
+            Severity::Error,
+            "listening",
+            format!("{} listens on 127.0.0.1:{target} only", name(pod)),
+            format!(
+                "The app in {} is bound to localhost: `curl localhost:{target}` works inside the pod, but \
+                 connections to {ip}:{target}, which is where the service sends them, are refused. Make it \
+                 listen on 0.0.0.0 (all addresses).",
+                name(pod)
+            ),
+            vec![pod_link(pod)],
+        );
+    }
+    let mut detail = format!(
+        "The service's {label} forwards to {ip}:{target} ({protocol}), but nothing in {} listens on port \
+         {target}: connections the proxy sends there are refused.",
+        name(pod)
+    );
+    if target == port.port {
+        detail.push_str(&format!(
+            " targetPort is {target}, the same as port: it defaults to the service's port ({}) when left out.",
+            port.port
+        ));
+    }
+    let open: Vec<String> =
+        listening.iter().filter(|(_, proto)| *proto == protocol).map(|(p, _)| p.to_string()).collect();
+    match open.as_slice() {
+        [] => detail.push_str(&format!(" Nothing in the pod listens on any {protocol} port at its IP.")),
+        [only] => detail.push_str(&format!(
+            " The container listens on {only}: port is what clients use, targetPort is where the container \
+             listens — set targetPort: {only}."
+        )),
+        many => detail.push_str(&format!(" The container listens on {}.", many.join(", "))),
+    }
+    finding(
+        Severity::Error,
+        "listening",
+        format!("Nothing listens on {} port {target} in {}", protocol, name(pod)),
+        detail,
+        vec![pod_link(pod)],
+    )
+}
+
 /// One service port against the pods that should serve it.
 fn check_port(evidence: &Evidence, port: &ServicePort, serving: &[&Pod]) -> Vec<Finding> {
     let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".into());
@@ -466,7 +524,6 @@ fn check_port(evidence: &Evidence, port: &ServicePort, serving: &[&Pod]) -> Vec<
     let mut out = Vec::new();
     let mut fine = Vec::new();
     for pod in serving {
-        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
         let Some(target) = resolve_target_port(port, pod) else {
             let wanted = target_text(port);
             out.push(finding(
@@ -489,53 +546,7 @@ fn check_port(evidence: &Evidence, port: &ServicePort, serving: &[&Pod]) -> Vec<
             fine.push(*pod);
             continue;
         }
-        let open: Vec<String> =
-            listening.iter().filter(|(_, proto)| *proto == protocol).map(|(p, _)| p.to_string()).collect();
-        let mut detail = format!(
-            "The service's {label} forwards to {ip}:{target} ({protocol}), but nothing in {} listens on port \
-             {target}: connections the proxy sends there are refused.",
-            name(pod)
-        );
-        if target == port.port {
-            detail.push_str(&format!(
-                " targetPort is {target}, the same as port: it defaults to the service's port ({}) when left out.",
-                port.port
-            ));
-        }
-        let on_loopback = evidence
-            .loopback
-            .get(&key(pod))
-            .is_some_and(|l| l.iter().any(|(p, proto)| *p == target && *proto == protocol));
-        if on_loopback {
-            out.push(finding(
-                Severity::Error,
-                "listening",
-                format!("{} listens on 127.0.0.1:{target} only", name(pod)),
-                format!(
-                    "The app in {} is bound to localhost: `curl localhost:{target}` works inside the pod, but \
-                     connections to {ip}:{target}, which is where the service sends them, are refused. Make it \
-                     listen on 0.0.0.0 (all addresses).",
-                    name(pod)
-                ),
-                vec![pod_link(pod)],
-            ));
-            continue;
-        }
-        match open.as_slice() {
-            [] => detail.push_str(&format!(" Nothing in the pod listens on any {protocol} port at its IP.")),
-            [only] => detail.push_str(&format!(
-                " The container listens on {only}: port is what clients use, targetPort is where the container \
-                 listens — set targetPort: {only}."
-            )),
-            many => detail.push_str(&format!(" The container listens on {}.", many.join(", "))),
-        }
-        out.push(finding(
-            Severity::Error,
-            "listening",
-            format!("Nothing listens on {} port {target} in {}", protocol, name(pod)),
-            detail,
-            vec![pod_link(pod)],
-        ));
+        out.push(not_listening(evidence, port, &label, pod, target, &listening));
     }
     if !fine.is_empty() && out.is_empty() {
         let targets: Vec<String> = fine

@@ -33,64 +33,18 @@ fn flags(m: &Message) -> String {
 /// `dig [@server] [-p port] [-t type] [-x addr] name [type] [+short] [+tcp] [+search] [+noall] [+answer]…`
 pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
     let conf = resolver::conf_of(ctx);
-    let (mut server, mut port, mut rtype, mut name) = (None::<Ipv4Addr>, 53u16, None::<RecordType>, None::<String>);
-    let (mut short, mut tcp, mut search) = (false, false, false);
-    let mut sections = [true; 5]; // comments, question, answer, authority, stats
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let a = arg.as_str();
-        if let Some(s) = a.strip_prefix('@') {
-            match s.parse() {
-                Ok(ip) => server = Some(ip),
-                Err(_) => return Output::fail(1, format!("dig: couldn't get address for '{s}': not found\n")),
-            }
-        } else if let Some(opt) = a.strip_prefix('+') {
-            match opt {
-                "short" => short = true,
-                "tcp" | "vc" => tcp = true,
-                "notcp" => tcp = false,
-                "search" => search = true,
-                "nosearch" => search = false,
-                "noall" => sections = [false; 5],
-                "all" => sections = [true; 5],
-                "answer" => sections[2] = true,
-                "noanswer" => sections[2] = false,
-                "question" => sections[1] = true,
-                "noquestion" => sections[1] = false,
-                "authority" => sections[3] = true,
-                "noauthority" => sections[3] = false,
-                "comments" => sections[0] = true,
-                "nocomments" => sections[0] = false,
-                "stats" => sections[4] = true,
-                "nostats" => sections[4] = false,
-                _ => {}
-            }
-        } else if a == "-p" {
-            port = it.next().and_then(|p| p.parse().ok()).unwrap_or(53);
-        } else if a == "-t" {
-            rtype = it.next().and_then(|t| RecordType::from_str(&t.to_uppercase()).ok());
-        } else if a == "-x" {
-            match it.next().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) {
-                Some(ip) => {
-                    name = Some(resolver::reverse_name(ip));
-                    rtype = Some(RecordType::PTR);
-                }
-                None => return Output::fail(1, "dig: invalid IP address\n"),
-            }
-        } else if let Some(t) = RecordType::from_str(&a.to_uppercase()).ok().filter(|_| rtype.is_none()) {
-            rtype = Some(t); // as dig reads it: a type's name is the type, before the name or after
-        } else if name.is_none() {
-            name = Some(a.to_string());
-        }
-    }
-    let name = name.unwrap_or_else(|| ".".into());
-    let rtype = rtype.unwrap_or(if name == "." { RecordType::NS } else { RecordType::A });
-    let Some(server) = server.or(conf.nameservers.first().copied()) else {
+    let o = match DigOptions::parse(args) {
+        Ok(options) => options,
+        Err(failed) => return failed,
+    };
+    let name = o.name.clone().unwrap_or_else(|| ".".into());
+    let rtype = o.rtype.unwrap_or(if name == "." { RecordType::NS } else { RecordType::A });
+    let Some(server) = o.server.or(conf.nameservers.first().copied()) else {
         return Output::fail(9, ";; no servers could be reached\n");
     };
-    let candidates = if search { conf.candidates(&name) } else { vec![format!("{}.", name.trim_end_matches('.'))] };
+    let candidates = if o.search { conf.candidates(&name) } else { vec![format!("{}.", name.trim_end_matches('.'))] };
     let mut out = String::new();
-    if !short && sections[0] {
+    if !o.short && o.sections[COMMENTS] {
         out.push_str(&format!(
             "\n; <<>> DiG 9.18.28-1~deb12u2-Debian <<>> {}\n;; global options: +cmd\n",
             args.join(" ")
@@ -106,8 +60,8 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
         edns.set_max_payload(1232);
         message.set_edns(edns);
         message.metadata.authentic_data = true;
-        let target = SocketAddrV4::new(server, port);
-        match resolver::exchange(ctx, target, &message, Duration::from_secs(5), tcp).await {
+        let target = SocketAddrV4::new(server, o.port);
+        match resolver::exchange(ctx, target, &message, Duration::from_secs(5), o.tcp).await {
             Ok(exchange) => {
                 let nx = exchange.reply.metadata.response_code == ResponseCode::NXDomain;
                 last = Some((exchange, message));
@@ -117,67 +71,157 @@ pub(super) async fn dig(ctx: &mut Ctx, args: &[String]) -> Output {
             }
             Err(_) => {
                 out.push_str(&format!(
-                    ";; communications error to {server}#{port}: timed out\n;; no servers could be reached\n"
+                    ";; communications error to {server}#{}: timed out\n;; no servers could be reached\n",
+                    o.port
                 ));
                 return Output { stdout: out.into(), stderr: String::new(), code: 9 };
             }
         }
     }
     let Some((exchange, query)) = last else { return Output::fail(1, "dig: nothing to query\n") };
-    let reply = &exchange.reply;
-    if short {
-        let lines: String = reply.answers.iter().map(|r| format!("{}\n", r.data)).collect();
+    if o.short {
+        let lines: String = exchange.reply.answers.iter().map(|r| format!("{}\n", r.data)).collect();
         return Output::ok(lines);
     }
-    if sections[0] {
-        out.push_str(&format!(
-            ";; Got answer:\n;; ->>HEADER<<- opcode: QUERY, status: {}, id: {}\n;; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}\n",
-            resolver::rcode_name(reply.metadata.response_code),
-            reply.metadata.id,
-            flags(reply),
-            reply.queries.len(),
-            reply.answers.len(),
-            reply.authorities.len(),
-            reply.additionals.len() + reply.edns.is_some() as usize,
-        ));
-        if query.metadata.recursion_desired && !reply.metadata.recursion_available {
-            out.push_str(";; WARNING: recursion requested but not available\n");
+    o.print(&mut out, &exchange, &query, SocketAddrV4::new(server, o.port));
+    Output::ok(out)
+}
+
+/// dig's sections, as `+[no]comments`, `+[no]question`, … switch them.
+const COMMENTS: usize = 0;
+const QUESTION: usize = 1;
+const ANSWER: usize = 2;
+const AUTHORITY: usize = 3;
+const STATS: usize = 4;
+
+/// What dig's command line asks.
+struct DigOptions {
+    server: Option<Ipv4Addr>,
+    port: u16,
+    rtype: Option<RecordType>,
+    name: Option<String>,
+    short: bool,
+    tcp: bool,
+    search: bool,
+    /// Comments, question, answer, authority, stats: which are printed.
+    sections: [bool; 5],
+}
+
+impl DigOptions {
+    /// Reads dig's arguments in any order, as dig does; a bad server or `-x` address fails.
+    fn parse(args: &[String]) -> Result<DigOptions, Output> {
+        let mut o = DigOptions {
+            server: None,
+            port: 53,
+            rtype: None,
+            name: None,
+            short: false,
+            tcp: false,
+            search: false,
+            sections: [true; 5],
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let a = arg.as_str();
+            if let Some(s) = a.strip_prefix('@') {
+                match s.parse() {
+                    Ok(ip) => o.server = Some(ip),
+                    Err(_) => return Err(Output::fail(1, format!("dig: couldn't get address for '{s}': not found\n"))),
+                }
+            } else if let Some(opt) = a.strip_prefix('+') {
+                o.option(opt);
+            } else if a == "-p" {
+                o.port = it.next().and_then(|p| p.parse().ok()).unwrap_or(53);
+            } else if a == "-t" {
+                o.rtype = it.next().and_then(|t| RecordType::from_str(&t.to_uppercase()).ok());
+            } else if a == "-x" {
+                match it.next().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) {
+                    Some(ip) => {
+                        o.name = Some(resolver::reverse_name(ip));
+                        o.rtype = Some(RecordType::PTR);
+                    }
+                    None => return Err(Output::fail(1, "dig: invalid IP address\n")),
+                }
+            } else if let Some(t) = RecordType::from_str(&a.to_uppercase()).ok().filter(|_| o.rtype.is_none()) {
+                o.rtype = Some(t); // as dig reads it: a type's name is the type, before the name or after
+            } else if o.name.is_none() {
+                o.name = Some(a.to_string());
+            }
         }
-        if let Some(edns) = &reply.edns {
+        Ok(o)
+    }
+
+    /// One `+option` (those dig does not know are ignored, as here).
+    fn option(&mut self, opt: &str) {
+        let (on, name) = opt.strip_prefix("no").map_or((true, opt), |rest| (false, rest));
+        match name {
+            "short" => self.short = on,
+            "tcp" | "vc" => self.tcp = on,
+            "search" => self.search = on,
+            "all" => self.sections = [on; 5],
+            "comments" => self.sections[COMMENTS] = on,
+            "question" => self.sections[QUESTION] = on,
+            "answer" => self.sections[ANSWER] = on,
+            "authority" => self.sections[AUTHORITY] = on,
+            "stats" => self.sections[STATS] = on,
+            _ => {}
+        }
+    }
+
+    /// The reply to `query` as dig prints it, section by section.
+    fn print(&self, out: &mut String, exchange: &resolver::Exchange, query: &Message, server: SocketAddrV4) {
+        let (reply, sections) = (&exchange.reply, &self.sections);
+        if sections[COMMENTS] {
             out.push_str(&format!(
-                "\n;; OPT PSEUDOSECTION:\n; EDNS: version: 0, flags:; udp: {}\n",
-                edns.max_payload()
+                ";; Got answer:\n;; ->>HEADER<<- opcode: QUERY, status: {}, id: {}\n;; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}\n",
+                resolver::rcode_name(reply.metadata.response_code),
+                reply.metadata.id,
+                flags(reply),
+                reply.queries.len(),
+                reply.answers.len(),
+                reply.authorities.len(),
+                reply.additionals.len() + reply.edns.is_some() as usize,
+            ));
+            if query.metadata.recursion_desired && !reply.metadata.recursion_available {
+                out.push_str(";; WARNING: recursion requested but not available\n");
+            }
+            if let Some(edns) = &reply.edns {
+                out.push_str(&format!(
+                    "\n;; OPT PSEUDOSECTION:\n; EDNS: version: 0, flags:; udp: {}\n",
+                    edns.max_payload()
+                ));
+            }
+        }
+        if sections[QUESTION] {
+            out.push_str(";; QUESTION SECTION:\n");
+            for q in &reply.queries {
+                out.push_str(&format!(";{}\t\tIN\t{}\n", q.name(), q.query_type()));
+            }
+            out.push('\n');
+        }
+        for (i, title, records) in [(ANSWER, "ANSWER", &reply.answers), (AUTHORITY, "AUTHORITY", &reply.authorities)] {
+            if sections[i] && !records.is_empty() {
+                if sections[COMMENTS] {
+                    out.push_str(&format!(";; {title} SECTION:\n"));
+                }
+                out.extend(records.iter().map(record_line));
+                if sections[COMMENTS] {
+                    out.push('\n');
+                }
+            }
+        }
+        if sections[STATS] {
+            let proto = if self.tcp || exchange.took.is_zero() { "TCP" } else { "UDP" };
+            let size = reply.to_vec().map(|v| v.len()).unwrap_or(0);
+            let ip = server.ip();
+            out.push_str(&format!(
+                ";; Query time: {} msec\n;; SERVER: {ip}#{}({ip}) ({proto})\n;; WHEN: {}\n;; MSG SIZE  rcvd: {size}\n\n",
+                exchange.took.as_millis(),
+                server.port(),
+                jiff::Zoned::now().strftime("%a %b %d %H:%M:%S %Z %Y"),
             ));
         }
     }
-    if sections[1] {
-        out.push_str(";; QUESTION SECTION:\n");
-        for q in &reply.queries {
-            out.push_str(&format!(";{}\t\tIN\t{}\n", q.name(), q.query_type()));
-        }
-        out.push('\n');
-    }
-    for (i, title, records) in [(2, "ANSWER", &reply.answers), (3, "AUTHORITY", &reply.authorities)] {
-        if sections[i] && !records.is_empty() {
-            if sections[0] {
-                out.push_str(&format!(";; {title} SECTION:\n"));
-            }
-            out.extend(records.iter().map(record_line));
-            if sections[0] {
-                out.push('\n');
-            }
-        }
-    }
-    if sections[4] {
-        let proto = if tcp || exchange.took.is_zero() { "TCP" } else { "UDP" };
-        let size = reply.to_vec().map(|v| v.len()).unwrap_or(0);
-        out.push_str(&format!(
-            ";; Query time: {} msec\n;; SERVER: {server}#{port}({server}) ({proto})\n;; WHEN: {}\n;; MSG SIZE  rcvd: {size}\n\n",
-            exchange.took.as_millis(),
-            jiff::Zoned::now().strftime("%a %b %d %H:%M:%S %Z %Y"),
-        ));
-    }
-    Output::ok(out)
 }
 
 /// `nslookup [-type=T] name [server]`: the search path applies, answers are listed as
