@@ -7,13 +7,13 @@ use jiff::{Timestamp, Zoned};
 
 /// A schedule in standard cron syntax (five fields, or `@hourly`-style descriptors), or why it is
 /// not one.
-pub fn parse_schedule(schedule: &str) -> Result<Cron, String> {
+pub fn parse_schedule(schedule: &str) -> Result<Cron, croner::errors::CronError> {
     let schedule = schedule.trim();
     let schedule = match schedule {
         "@midnight" => "@daily",
         other => other,
     };
-    CronParser::builder().seconds(Seconds::Disallowed).build().parse(schedule).map_err(|e| e.to_string())
+    CronParser::builder().seconds(Seconds::Disallowed).build().parse(schedule)
 }
 
 /// The most recent time the schedule fired at or before `now` and after `since`, and the next

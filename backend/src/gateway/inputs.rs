@@ -11,7 +11,21 @@ use svclab_shared::gateway::{Gateway, GatewayClass, HttpRoute, ReferenceGrant};
 pub type Outcome = Result<(), (&'static str, String)>;
 
 /// Loads a `kubernetes.io/tls` Secret's certificate (namespace, name), or says why it cannot.
-pub type LoadCertificate<'a> = &'a dyn Fn(&str, &str) -> Result<Arc<CertifiedKey>, String>;
+pub type LoadCertificate<'a> = &'a dyn Fn(&str, &str) -> Result<Arc<CertifiedKey>, CertificateError>;
+
+/// Why a listener's certificate reference cannot be used (its `ResolvedRefs` condition's
+/// message), the Secret named `namespace/name`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CertificateError {
+    #[error("Secret {0} does not exist")]
+    Missing(String),
+    #[error("Secret {0} is not of type kubernetes.io/tls")]
+    NotTls(String),
+    #[error("Secret {0} has no tls.crt and tls.key")]
+    NoKeyPair(String),
+    #[error("Secret {secret}: {error}")]
+    Invalid { secret: String, error: crate::ingress::certs::CertError },
+}
 
 /// What the model is built from.
 pub struct Inputs<'a> {

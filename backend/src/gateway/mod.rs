@@ -23,6 +23,7 @@ use crate::network::workers::{self, Worker};
 use crate::network::{Network, sockets};
 use crate::registry::Registry;
 use crate::store::{ObjectKey, WatchItem};
+use inputs::CertificateError;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use rustls::sign::CertifiedKey;
@@ -34,6 +35,15 @@ use svclab_shared::{Kind, Object};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Why a Gateway's port is not served: its listeners' `Programmed` condition says it.
+#[derive(Debug, thiserror::Error)]
+enum ListenError {
+    #[error("Cannot start the gateway's workers: {0}")]
+    Workers(std::io::Error),
+    #[error("Cannot listen on {addr}: {error}")]
+    Bind { addr: SocketAddr, error: std::io::Error },
+}
 
 /// What the controller needs.
 pub struct GatewayController {
@@ -176,7 +186,7 @@ impl GatewayController {
                 for (number, port) in std::mem::take(&mut g.ports) {
                     wanted.insert((key.clone(), number));
                     if let Err(e) = self.serve_port(serving, &key, SocketAddr::from((ip, number)), port, cancel) {
-                        bind_errors.insert(number, e);
+                        bind_errors.insert(number, e.to_string());
                     }
                 }
             }
@@ -252,7 +262,7 @@ impl GatewayController {
         addr: SocketAddr,
         port: model::PortModel,
         cancel: &CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), ListenError> {
         let id = (key.clone(), addr.port());
         let routes: Arc<dyn Router> = Arc::new(port.routes);
         let certificates = Arc::new(port.certificates);
@@ -268,29 +278,32 @@ impl GatewayController {
         serving.ports.remove(&id);
         if serving.workers.is_empty() {
             serving.workers = workers::start(sockets::per_core(), "gateway-worker", &serving.tasks, cancel)
-                .map_err(|e| e.to_string())?;
+                .map_err(ListenError::Workers)?;
         }
         let default = port.fallback.clone().unwrap_or_else(|| serving.default_key.clone());
         let listening = Listening { tls: port.tls, routes, certificates, default };
         let p = self
             .listen(addr, listening, &serving.workers, cancel)
-            .map_err(|e| format!("Cannot listen on {addr}: {e}"))?;
+            .map_err(|error| ListenError::Bind { addr, error })?;
         serving.ports.insert(id, p);
         Ok(())
     }
 
     /// A `kubernetes.io/tls` Secret's certificate, or why it cannot be used.
-    fn certificate(&self, ns: &str, name: &str) -> Result<Arc<CertifiedKey>, String> {
-        let secret: Secret =
-            self.registry.store().get_typed(ns, name).ok_or_else(|| format!("Secret {ns}/{name} does not exist"))?;
-        if secret.type_.as_deref() != Some("kubernetes.io/tls") {
-            return Err(format!("Secret {ns}/{name} is not of type kubernetes.io/tls"));
+    fn certificate(&self, ns: &str, name: &str) -> Result<Arc<CertifiedKey>, CertificateError> {
+        let secret = || format!("{ns}/{name}");
+        let found: Secret =
+            self.registry.store().get_typed(ns, name).ok_or_else(|| CertificateError::Missing(secret()))?;
+        if found.type_.as_deref() != Some("kubernetes.io/tls") {
+            return Err(CertificateError::NotTls(secret()));
         }
-        let data = secret.data.unwrap_or_default();
+        let data = found.data.unwrap_or_default();
         let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else {
-            return Err(format!("Secret {ns}/{name} has no tls.crt and tls.key"));
+            return Err(CertificateError::NoKeyPair(secret()));
         };
-        certs::load(&crt.0, &key.0).map(|c| c.key).map_err(|e| format!("Secret {ns}/{name}: {e}"))
+        certs::load(&crt.0, &key.0)
+            .map(|c| c.key)
+            .map_err(|error| CertificateError::Invalid { secret: secret(), error })
     }
 
     /// Listens on `addr`, one listener per worker, serving from `routes`.

@@ -185,7 +185,7 @@ fn certificates(inputs: &Inputs, ns: &str, l: &gw::GatewayListeners, port: &mut 
                 format!("Certificate ref to secret {cert_ns}/{} not permitted by any ReferenceGrant", cert.name);
             return Err(("RefNotPermitted", message));
         }
-        let key = (inputs.certificate)(&cert_ns, &cert.name).map_err(|e| ("InvalidCertificateRef", e))?;
+        let key = (inputs.certificate)(&cert_ns, &cert.name).map_err(|e| ("InvalidCertificateRef", e.to_string()))?;
         match l.hostname.as_deref().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase) {
             Some(h) => match h.strip_prefix("*.") {
                 Some(parent) => port.certificates.wildcards.insert(parent.to_string(), key),

@@ -13,17 +13,49 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+/// Why the kubelet cannot give a container its configuration, in its words: shown as
+/// `CreateContainerConfigError` for the environment, in a `FailedMount` event for a volume.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A ConfigMap, Secret or claim that does not exist (`configmap "app-config" not found`).
+    #[error("{kind} \"{name}\" not found")]
+    NotFound { kind: &'static str, name: String },
+    #[error("couldn't find key {key} in {kind} {namespace}/{name}")]
+    MissingKey { kind: &'static str, namespace: String, name: String, key: String },
+    /// A volume's `items` naming a key its ConfigMap or Secret lacks.
+    #[error("{kind} references non-existent config key: {key}")]
+    NoSuchItem { kind: &'static str, key: String },
+    #[error("unsupported fieldPath: {0}")]
+    FieldPath(String),
+    #[error("container {0:?} not found")]
+    NoContainer(Option<String>),
+    #[error("unsupported container resource : {0}")]
+    Resource(String),
+    #[error("persistentvolumeclaim \"{0}\" is not bound")]
+    Unbound(String),
+    #[error("failed to fetch token: serviceaccounts \"{0}\" not found")]
+    NoServiceAccount(String),
+    #[error("MountVolume.SetUp failed for volume \"{volume}\" : {error}")]
+    Mount { volume: String, error: Box<ConfigError> },
+}
+
+impl ConfigError {
+    fn not_found(kind: &'static str, name: &str) -> Self {
+        ConfigError::NotFound { kind, name: name.to_string() }
+    }
+}
+
 /// What configuration reads from the API.
 pub trait Lookup {
     fn config_map(&self, namespace: &str, name: &str) -> Option<ConfigMap>;
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret>;
     /// The volume a claim is bound to, or why there is none.
-    fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, String>;
+    fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, ConfigError>;
     /// The node's allocatable resources (what a container without limits may use).
     fn allocatable(&self) -> BTreeMap<String, Quantity>;
     /// A token of the pod's service account, bound to the pod, for `audience` (the API server's
     /// when `None`), as the kubelet asks for one through TokenRequest; or why there is none.
-    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String>;
+    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, ConfigError>;
 }
 
 /// The pod as configuration sees it: the object, and the addresses it runs with.
@@ -56,7 +88,7 @@ fn secret_entries(secret: &Secret) -> Vec<(String, Vec<u8>)> {
 }
 
 /// `metadata.labels['app']` and the other paths a `fieldRef` may name.
-fn field_value(info: &PodInfo, field: &ObjectFieldSelector) -> Result<String, String> {
+fn field_value(info: &PodInfo, field: &ObjectFieldSelector) -> Result<String, ConfigError> {
     let meta = &info.pod.metadata;
     let spec = info.pod.spec.as_ref();
     let path = field.field_path.as_str();
@@ -81,7 +113,7 @@ fn field_value(info: &PodInfo, field: &ObjectFieldSelector) -> Result<String, St
             .or_else(|| keyed("metadata.annotations", meta.annotations.as_ref()))
         {
             Some(v) => v,
-            None => return Err(format!("unsupported fieldPath: {path}")),
+            None => return Err(ConfigError::FieldPath(path.to_string())),
         },
     })
 }
@@ -93,7 +125,7 @@ fn resource_value(
     container: &Container,
     field: &ResourceFieldSelector,
     lookup: &dyn Lookup,
-) -> Result<String, String> {
+) -> Result<String, ConfigError> {
     let target = match field.container_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => info
             .pod
@@ -103,15 +135,15 @@ fn resource_value(
             .find(|c| c.name == name),
         None => Some(container),
     };
-    let target = target.ok_or_else(|| format!("container {:?} not found", field.container_name))?;
-    let (kind, resource) =
-        field.resource.split_once('.').ok_or_else(|| format!("unsupported container resource : {}", field.resource))?;
+    let target = target.ok_or_else(|| ConfigError::NoContainer(field.container_name.clone()))?;
+    let unsupported = || ConfigError::Resource(field.resource.clone());
+    let (kind, resource) = field.resource.split_once('.').ok_or_else(unsupported)?;
     let resources = target.resources.clone().unwrap_or_default();
     let get = |map: Option<&BTreeMap<String, Quantity>>| map.and_then(|m| m.get(resource)).cloned();
     let quantity = match kind {
         "limits" => get(resources.limits.as_ref()).or_else(|| lookup.allocatable().get(resource).cloned()),
         "requests" => get(resources.requests.as_ref()).or_else(|| get(resources.limits.as_ref())),
-        _ => return Err(format!("unsupported container resource : {}", field.resource)),
+        _ => return Err(unsupported()),
     };
     let value = quantity.as_ref().and_then(svclab_shared::quantity::value).unwrap_or(0.0);
     let divisor = field.divisor.as_ref().and_then(svclab_shared::quantity::value).filter(|d| *d > 0.0).unwrap_or(1.0);
@@ -151,7 +183,7 @@ fn env_value(
     container: &Container,
     lookup: &dyn Lookup,
     defined: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, ConfigError> {
     let ns = info.namespace();
     let Some(from) = &var.value_from else {
         return Ok(Some(expand(var.value.as_deref().unwrap_or_default(), defined)));
@@ -159,23 +191,23 @@ fn env_value(
     if let Some(r) = &from.config_map_key_ref {
         let optional = r.optional == Some(true);
         let Some(cm) = lookup.config_map(ns, &r.name) else {
-            return if optional { Ok(None) } else { Err(format!("configmap \"{}\" not found", r.name)) };
+            return if optional { Ok(None) } else { Err(ConfigError::not_found("configmap", &r.name)) };
         };
         return match config_map_key(&cm, &r.key) {
             Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
             None if optional => Ok(None),
-            None => Err(format!("couldn't find key {} in ConfigMap {ns}/{}", r.key, r.name)),
+            None => Err(missing_key("ConfigMap", ns, &r.name, &r.key)),
         };
     }
     if let Some(r) = &from.secret_key_ref {
         let optional = r.optional == Some(true);
         let Some(secret) = lookup.secret(ns, &r.name) else {
-            return if optional { Ok(None) } else { Err(format!("secret \"{}\" not found", r.name)) };
+            return if optional { Ok(None) } else { Err(ConfigError::not_found("secret", &r.name)) };
         };
         return match secret.data.as_ref().and_then(|d| d.get(&r.key)) {
             Some(v) => Ok(Some(String::from_utf8_lossy(&v.0).into_owned())),
             None if optional => Ok(None),
-            None => Err(format!("couldn't find key {} in Secret {ns}/{}", r.key, r.name)),
+            None => Err(missing_key("Secret", ns, &r.name, &r.key)),
         };
     }
     if let Some(f) = &from.field_ref {
@@ -185,6 +217,10 @@ fn env_value(
         return resource_value(info, container, r, lookup).map(Some);
     }
     Ok(None)
+}
+
+fn missing_key(kind: &'static str, namespace: &str, name: &str, key: &str) -> ConfigError {
+    ConfigError::MissingKey { kind, namespace: namespace.into(), name: name.into(), key: key.into() }
 }
 
 /// Whether a name may be an environment variable (`envFrom` skips keys that may not).
@@ -202,7 +238,7 @@ pub fn environment(
     container: &Container,
     service: &[(String, String)],
     lookup: &dyn Lookup,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, ConfigError> {
     let ns = info.namespace();
     let mut out: Vec<(String, String)> = Vec::new();
     let set =
@@ -216,13 +252,13 @@ pub fn environment(
             match lookup.config_map(ns, &r.name) {
                 Some(cm) => config_map_entries(&cm),
                 None if r.optional == Some(true) => continue,
-                None => return Err(format!("configmap \"{}\" not found", r.name)),
+                None => return Err(ConfigError::not_found("configmap", &r.name)),
             }
         } else if let Some(r) = &from.secret_ref {
             match lookup.secret(ns, &r.name) {
                 Some(s) => secret_entries(&s),
                 None if r.optional == Some(true) => continue,
-                None => return Err(format!("secret \"{}\" not found", r.name)),
+                None => return Err(ConfigError::not_found("secret", &r.name)),
             }
         } else {
             continue;
@@ -252,14 +288,14 @@ pub fn environment(
 fn key_files(
     entries: Vec<(String, Vec<u8>)>,
     items: Option<&Vec<KeyToPath>>,
-    kind: &str,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
+    kind: &'static str,
+) -> Result<Vec<(String, Vec<u8>)>, ConfigError> {
     let Some(items) = items.filter(|i| !i.is_empty()) else { return Ok(entries) };
     items
         .iter()
         .map(|item| match entries.iter().find(|(k, _)| *k == item.key) {
             Some((_, v)) => Ok((item.path.clone(), v.clone())),
-            None => Err(format!("{kind} references non-existent config key: {}", item.key)),
+            None => Err(ConfigError::NoSuchItem { kind, key: item.key.clone() }),
         })
         .collect()
 }
@@ -268,7 +304,7 @@ fn downward_files(
     info: &PodInfo,
     items: &[DownwardAPIVolumeFile],
     lookup: &dyn Lookup,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
+) -> Result<Vec<(String, Vec<u8>)>, ConfigError> {
     let first = info.pod.spec.as_ref().and_then(|s| s.containers.first()).cloned().unwrap_or_default();
     items
         .iter()
@@ -315,7 +351,12 @@ impl Storage {
 
 impl PodVolumes {
     /// Sets up the pod's volumes; the error is kubelet's `MountVolume.SetUp failed …` event.
-    pub fn set_up(info: &PodInfo, node: &str, storage: &Storage, lookup: &dyn Lookup) -> Result<PodVolumes, String> {
+    pub fn set_up(
+        info: &PodInfo,
+        node: &str,
+        storage: &Storage,
+        lookup: &dyn Lookup,
+    ) -> Result<PodVolumes, ConfigError> {
         let mut out = PodVolumes::default();
         for v in info.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let (volume, source) = if let Some(claim) = &v.persistent_volume_claim {
@@ -331,17 +372,17 @@ impl PodVolumes {
             };
             out.volumes.push((v.name.clone(), volume, source));
         }
-        out.refresh(info, lookup)
-            .map_err(|(name, e)| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
+        out.refresh(info, lookup)?;
         Ok(out)
     }
 
     /// Writes the projected volumes from the API's objects as they are now (the kubelet's
-    /// periodic sync after a ConfigMap or Secret changes); the error names the volume.
-    pub fn refresh(&self, info: &PodInfo, lookup: &dyn Lookup) -> Result<(), (String, String)> {
+    /// periodic sync after a ConfigMap or Secret changes).
+    pub fn refresh(&self, info: &PodInfo, lookup: &dyn Lookup) -> Result<(), ConfigError> {
         for v in info.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| projected(v)) {
             let Some((_, volume, _)) = self.volumes.iter().find(|(n, _, _)| *n == v.name) else { continue };
-            let files = projected_files(info, v, lookup).map_err(|e| (v.name.clone(), e))?;
+            let files = projected_files(info, v, lookup)
+                .map_err(|e| ConfigError::Mount { volume: v.name.clone(), error: Box::new(e) })?;
             volume.set_files(&files);
         }
         Ok(())
@@ -366,18 +407,18 @@ fn projected_files(
     info: &PodInfo,
     v: &k8s_openapi::api::core::v1::Volume,
     lookup: &dyn Lookup,
-) -> Result<Vec<(String, Vec<u8>)>, String> {
+) -> Result<Vec<(String, Vec<u8>)>, ConfigError> {
     let ns = info.namespace();
     let config_map =
         |name: &str, items: Option<&Vec<KeyToPath>>, optional: Option<bool>| match lookup.config_map(ns, name) {
             Some(cm) => key_files(config_map_entries(&cm), items, "configmap"),
             None if optional == Some(true) => Ok(vec![]),
-            None => Err(format!("configmap \"{name}\" not found")),
+            None => Err(ConfigError::not_found("configmap", name)),
         };
     let secret = |name: &str, items: Option<&Vec<KeyToPath>>, optional: Option<bool>| match lookup.secret(ns, name) {
         Some(s) => key_files(secret_entries(&s), items, "secret"),
         None if optional == Some(true) => Ok(vec![]),
-        None => Err(format!("secret \"{name}\" not found")),
+        None => Err(ConfigError::not_found("secret", name)),
     };
     if let Some(c) = &v.config_map {
         return config_map(&c.name, c.items.as_ref(), c.optional);

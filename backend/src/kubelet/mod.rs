@@ -297,12 +297,13 @@ impl config::Lookup for ApiLookup<'_> {
         self.store.get_typed(namespace, name)
     }
 
-    fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, String> {
+    fn claim_volume(&self, namespace: &str, claim: &str) -> Result<String, config::ConfigError> {
         use k8s_openapi::api::core::v1::PersistentVolumeClaim;
         let pvc = self.store.get_typed::<PersistentVolumeClaim>(namespace, claim);
-        let pvc = pvc.ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" not found"))?;
+        let pvc =
+            pvc.ok_or_else(|| config::ConfigError::NotFound { kind: "persistentvolumeclaim", name: claim.into() })?;
         let volume = pvc.spec.and_then(|s| s.volume_name).filter(|v| !v.is_empty());
-        volume.ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" is not bound"))
+        volume.ok_or_else(|| config::ConfigError::Unbound(claim.into()))
     }
 
     fn allocatable(
@@ -312,12 +313,17 @@ impl config::Lookup for ApiLookup<'_> {
         node.and_then(|n| n.status?.allocatable).unwrap_or_default()
     }
 
-    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String> {
+    fn service_account_token(
+        &self,
+        pod: &Pod,
+        audience: Option<&str>,
+        seconds: i64,
+    ) -> Result<String, config::ConfigError> {
         use crate::tokens::{Bound, Grant};
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
         let account = self.store.get_typed::<k8s_openapi::api::core::v1::ServiceAccount>(&ns, &name);
-        let account = account.ok_or_else(|| format!("failed to fetch token: serviceaccounts \"{name}\" not found"))?;
+        let account = account.ok_or_else(|| config::ConfigError::NoServiceAccount(name.clone()))?;
         let requested = seconds;
         let seconds = if seconds == KUBELET_TOKEN_SECONDS { EXTENDED_TOKEN_SECONDS } else { seconds };
         let grant = Grant {

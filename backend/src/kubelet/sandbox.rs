@@ -228,8 +228,8 @@ impl PodSandbox {
     pub fn config_changed(&self, pod: &Pod, host_ip: Ipv4Addr, lookup: &dyn super::config::Lookup) {
         if let Some(volumes) = self.volumes.get() {
             let info = super::config::PodInfo { pod, pod_ip: self.ip, host_ip };
-            if let Err((volume, e)) = volumes.refresh(&info, lookup) {
-                tracing::debug!(pod = %self.name, %volume, error = %e, "volume not refreshed");
+            if let Err(e) = volumes.refresh(&info, lookup) {
+                tracing::debug!(pod = %self.name, error = %e, "volume not refreshed");
             }
         }
         self.config_changed.notify_waiters();

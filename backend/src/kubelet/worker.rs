@@ -112,7 +112,7 @@ async fn set_up_volumes(sandbox: &Arc<PodSandbox>, deps: &Deps) -> bool {
                 let _ = sandbox.volumes.set(volumes);
                 return true;
             }
-            Err(e) => deps.event("Warning", "FailedMount", &e),
+            Err(e) => deps.event("Warning", "FailedMount", &e.to_string()),
         }
         if !sandbox.next_config_change(CONFIG_RETRY).await {
             return false;
@@ -133,7 +133,7 @@ async fn resolve_environment(sandbox: &Arc<PodSandbox>, container: &ContainerRun
                 return Some(());
             }
             Err(e) => {
-                container.waiting("CreateContainerConfigError", Some(e.clone()));
+                container.waiting("CreateContainerConfigError", Some(e.to_string()));
                 sandbox.status_changed();
                 deps.event("Warning", "Failed", &format!("Error: {e}"));
             }

@@ -208,7 +208,9 @@ pub(super) fn validate(object: &Object) -> Vec<FieldError> {
         Object::CronJob(c) => {
             let schedule = c.spec.as_ref().map(|s| s.schedule.as_str()).unwrap_or_default();
             match crate::cron::parse_schedule(schedule) {
-                Err(e) if !schedule.trim().is_empty() => vec![FieldError::invalid("spec.schedule", schedule, e)],
+                Err(e) if !schedule.trim().is_empty() => {
+                    vec![FieldError::invalid("spec.schedule", schedule, e.to_string())]
+                }
                 _ => Vec::new(),
             }
         }

@@ -76,15 +76,37 @@ fn requested(pod: &Pod) -> [f64; 2] {
 }
 
 /// What the node lacks for `wanted` on top of `used` (`Insufficient cpu`), of its allocatable.
-fn insufficient(node: &Node, used: [f64; 2], wanted: [f64; 2]) -> Vec<String> {
+fn insufficient(node: &Node, used: [f64; 2], wanted: [f64; 2]) -> Vec<Unfit> {
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
     let room = |name: &str| allocatable.and_then(|a| a.get(name)).and_then(svclab_shared::quantity::value);
     FIT_RESOURCES
         .iter()
         .enumerate()
         .filter(|(i, name)| wanted[*i] > 0.0 && room(name).is_some_and(|r| used[*i] + wanted[*i] > r + 1e-9))
-        .map(|(_, name)| format!("Insufficient {name}"))
+        .map(|(_, name)| Unfit::Insufficient(name))
         .collect()
+}
+
+/// Why a node cannot take a pod, in the words of the scheduler plugin that filtered it out
+/// (and of preemption, for a node where evicting would not help).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+pub enum Unfit {
+    #[error("node(s) were not ready")]
+    NotReady,
+    #[error("node(s) didn't match Pod's node affinity/selector")]
+    Affinity,
+    #[error("node(s) had untolerated taint {{{key}: {value}}}")]
+    Taint { key: String, value: String },
+    #[error("Too many pods")]
+    TooManyPods,
+    #[error("node(s) didn't have free ports for the requested pod ports")]
+    HostPorts,
+    #[error("Insufficient {0}")]
+    Insufficient(&'static str),
+    #[error("Preemption is not helpful for scheduling")]
+    PreemptionNotHelpful,
+    #[error("No preemption victims found for incoming pod")]
+    NoVictims,
 }
 
 /// Why no node can take a pod, counted by reason as the scheduler's `FailedScheduling` event
@@ -92,7 +114,7 @@ fn insufficient(node: &Node, used: [f64; 2], wanted: [f64; 2]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Unschedulable {
     pub nodes: usize,
-    pub reasons: BTreeMap<String, usize>,
+    pub reasons: BTreeMap<Unfit, usize>,
 }
 
 impl std::fmt::Display for Unschedulable {
@@ -159,10 +181,10 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     effect && matches
 }
 
-/// Whether the pod may go to the node, and if not why, as the scheduler words it.
-pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
+/// Whether the pod may go to the node by its affinity and the node's taints, and if not why.
+pub fn fits(pod: &Pod, node: &Node) -> Result<(), Unfit> {
     if !affinity_matches(pod, node) {
-        return Err("node(s) didn't match Pod's node affinity/selector".into());
+        return Err(Unfit::Affinity);
     }
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
@@ -171,7 +193,7 @@ pub fn fits(pod: &Pod, node: &Node) -> Result<(), String> {
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
         .find(|t| !tolerations.iter().any(|tol| tolerates(tol, t)));
     match untolerated {
-        Some(t) => Err(format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value.clone().unwrap_or_default())),
+        Some(t) => Err(Unfit::Taint { key: t.key.clone(), value: t.value.clone().unwrap_or_default() }),
         None => Ok(()),
     }
 }
@@ -230,13 +252,13 @@ pub fn least_loaded<'a, 'p>(
         let name = node.metadata.name.as_deref().unwrap_or_default();
         let short = insufficient(node, used.get(name).copied().unwrap_or_default(), asks);
         let reasons = if !node_ready(node) {
-            vec!["node(s) were not ready".to_string()]
+            vec![Unfit::NotReady]
         } else if let Err(reason) = fits(pod, node) {
             vec![reason]
         } else if load[name] >= pod_capacity(node) {
-            vec!["Too many pods".to_string()]
+            vec![Unfit::TooManyPods]
         } else if !ports_free(name) {
-            vec!["node(s) didn't have free ports for the requested pod ports".to_string()]
+            vec![Unfit::HostPorts]
         } else {
             // Resource fit reports every resource the node lacks.
             short

@@ -95,11 +95,14 @@ fn preemption_evicts_the_fewest_least_important_pods() {
     let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running).unwrap();
     assert_eq!(node, "node-1", "its most important victim matters least");
     assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["low"]);
-    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running).unwrap_err();
+    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 No preemption victims found for incoming pod..");
     let mut polite = pod("polite", None, 1000, "1");
     polite.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
-    assert_eq!(preemption(&polite, &nodes, &running).unwrap_err(), "not eligible due to preemptionPolicy=Never.");
+    assert_eq!(
+        preemption(&polite, &nodes, &running).unwrap_err().to_string(),
+        "not eligible due to preemptionPolicy=Never."
+    );
     // Once nominated, it waits for its victims to go instead of evicting more.
     let mut leaving = low.clone();
     leaving.metadata.deletion_timestamp =
@@ -109,7 +112,7 @@ fn preemption_evicts_the_fewest_least_important_pods() {
         nominated_node_name: Some("node-1".into()),
         ..Default::default()
     });
-    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling]).unwrap_err();
+    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling]).unwrap_err().to_string();
     assert_eq!(err, "not eligible due to a terminating pod on the nominated node.");
 }
 

@@ -15,13 +15,14 @@ impl Lookup for Api {
     fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
         self.secrets.iter().find(|s| s.metadata.name.as_deref() == Some(name) && namespace == "shop").cloned()
     }
-    fn claim_volume(&self, _namespace: &str, claim: &str) -> Result<String, String> {
-        if claim == "data" { Ok("pvc-1".into()) } else { Err(format!("persistentvolumeclaim \"{claim}\" not found")) }
+    fn claim_volume(&self, _namespace: &str, claim: &str) -> Result<String, ConfigError> {
+        let missing = || ConfigError::NotFound { kind: "persistentvolumeclaim", name: claim.into() };
+        if claim == "data" { Ok("pvc-1".into()) } else { Err(missing()) }
     }
     fn allocatable(&self) -> BTreeMap<String, Quantity> {
         [("cpu".to_string(), Quantity("2".into())), ("memory".to_string(), Quantity("4Gi".into()))].into()
     }
-    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, String> {
+    fn service_account_token(&self, pod: &Pod, audience: Option<&str>, seconds: i64) -> Result<String, ConfigError> {
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         Ok(format!("token of {name} for {} ({seconds}s)", audience.unwrap_or("the API server")))
     }
@@ -93,7 +94,7 @@ fn a_missing_object_or_key_is_the_kubelets_error() {
     let with_env = |env: serde_json::Value| {
         let pod = pod(json!({"containers": [{"name": "web", "env": env}]}));
         let container = pod.spec.as_ref().unwrap().containers[0].clone();
-        environment(&info(&pod), &container, &[], &api())
+        environment(&info(&pod), &container, &[], &api()).map_err(|e| e.to_string())
     };
     let missing = json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "x"}}}]);
     assert_eq!(with_env(missing).unwrap_err(), "configmap \"nope\" not found");
@@ -154,11 +155,11 @@ fn volumes_hold_the_objects_files_and_follow_their_changes() {
 fn a_volume_that_cannot_be_set_up_says_why() {
     let missing =
         pod(json!({"containers": [{"name": "web"}], "volumes": [{"name": "config", "configMap": {"name": "nope"}}]}));
-    let err = PodVolumes::set_up(&info(&missing), "node-1", &Storage::default(), &api()).err().unwrap();
+    let err = PodVolumes::set_up(&info(&missing), "node-1", &Storage::default(), &api()).err().unwrap().to_string();
     assert_eq!(err, "MountVolume.SetUp failed for volume \"config\" : configmap \"nope\" not found");
     let key = pod(json!({"containers": [{"name": "web"}], "volumes": [{"name": "config",
         "configMap": {"name": "app-config", "items": [{"key": "nope", "path": "x"}]}}]}));
-    let err = PodVolumes::set_up(&info(&key), "node-1", &Storage::default(), &api()).err().unwrap();
+    let err = PodVolumes::set_up(&info(&key), "node-1", &Storage::default(), &api()).err().unwrap().to_string();
     assert_eq!(
         err,
         "MountVolume.SetUp failed for volume \"config\" : configmap references non-existent config key: nope"
@@ -166,6 +167,6 @@ fn a_volume_that_cannot_be_set_up_says_why() {
     let claim = pod(
         json!({"containers": [{"name": "web"}], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "other"}}]}),
     );
-    let err = PodVolumes::set_up(&info(&claim), "node-1", &Storage::default(), &api()).err().unwrap();
+    let err = PodVolumes::set_up(&info(&claim), "node-1", &Storage::default(), &api()).err().unwrap().to_string();
     assert_eq!(err, "persistentvolumeclaim \"other\" not found");
 }
