@@ -4,6 +4,10 @@
 
 use crate::Kind;
 
+/// The Kubernetes minor version (of 1.x) whose types and behaviour svclab follows
+/// (k8s-openapi's `v1_35`): what `/version`, the OpenAPI documents, the nodes and the probes say.
+pub const KUBERNETES_MINOR: &str = "35";
+
 /// A subresource of a kind, e.g. `deployments/scale`, and the kind it answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subresource {

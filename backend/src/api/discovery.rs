@@ -8,11 +8,8 @@ use crate::error::ApiError;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use svclab_shared::resources::{Subresource, group_rank};
+use svclab_shared::resources::{KUBERNETES_MINOR, Subresource, group_rank};
 use svclab_shared::{Kind, legacy};
-
-/// The Kubernetes version svclab's types and behaviour follow (k8s-openapi's `v1_35`).
-pub const KUBERNETES_MINOR: &str = "35";
 
 /// `GET /version`.
 pub fn version() -> Value {

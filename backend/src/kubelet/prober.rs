@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
+use svclab_shared::resources::KUBERNETES_MINOR;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +273,7 @@ pub async fn perform(
                 let conn =
                     conn.map_err(|e| ProbeFailure::HttpConnect { url: url.clone(), addr, reason: go_reason(&e) })?;
                 let mut request = Request::get(&format!("{ip}:{port}"), path);
-                request.headers.push(("User-Agent".into(), "kube-probe/1.35".into()));
+                request.headers.push(("User-Agent".into(), format!("kube-probe/1.{KUBERNETES_MINOR}")));
                 request.headers.push(("Accept".into(), "*/*".into()));
                 request.headers.extend(headers.iter().cloned());
                 let response = http::send(conn.stream, &request)

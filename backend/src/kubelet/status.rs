@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::net::Ipv4Addr;
+use svclab_shared::resources::KUBERNETES_MINOR;
 
 /// A condition that keeps its transition time while its status stays the same.
 fn condition(
@@ -210,7 +211,7 @@ pub(super) fn node_ready(mut node: Node, ip: Ipv4Addr) -> Node {
             container_runtime_version: "svclab://builtin".into(),
             kernel_version: "svclab".into(),
             kube_proxy_version: env!("CARGO_PKG_VERSION").into(),
-            kubelet_version: format!("v1.35.0-svclab.{}", env!("CARGO_PKG_VERSION")),
+            kubelet_version: format!("v1.{KUBERNETES_MINOR}.0-svclab.{}", env!("CARGO_PKG_VERSION")),
             operating_system: "linux".into(),
             os_image: "svclab simulated node".into(),
             ..Default::default()

@@ -7,7 +7,7 @@ use super::{REF_PREFIX, Schemas, Served};
 use serde_json::{Map, Value, json};
 use std::sync::LazyLock;
 use svclab_shared::Kind;
-use svclab_shared::resources::group_rank;
+use svclab_shared::resources::{KUBERNETES_MINOR, group_rank};
 
 const TITLE: &str = "Kubernetes";
 const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
@@ -108,7 +108,7 @@ fn build_v3(schemas: &Schemas) -> Vec<Document> {
                 .collect();
             let body = json!({
                 "openapi": "3.0.0",
-                "info": {"title": TITLE, "version": format!("v1.{}.0", crate::api::discovery::KUBERNETES_MINOR)},
+                "info": {"title": TITLE, "version": format!("v1.{}.0", KUBERNETES_MINOR)},
                 "paths": paths,
                 "components": {"schemas": components},
             });
@@ -152,7 +152,7 @@ fn build_v2(schemas: &Schemas) -> Value {
     to_v2(&mut definitions);
     json!({
         "swagger": "2.0",
-        "info": {"title": TITLE, "version": format!("v1.{}.0", crate::api::discovery::KUBERNETES_MINOR)},
+        "info": {"title": TITLE, "version": format!("v1.{}.0", KUBERNETES_MINOR)},
         "paths": paths,
         "definitions": definitions,
     })
