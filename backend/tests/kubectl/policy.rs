@@ -255,3 +255,37 @@ async fn a_higher_priority_pod_preempts_a_lower_one() {
         cluster.stop().await;
     }
 }
+
+/// An autoscaler's `behavior`, filled in and checked as kube-apiserver does it.
+const AUTOSCALER: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 4
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 60}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscalers_behavior_is_defaulted_and_checked() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("hpa.yaml", AUTOSCALER);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let behavior = "{.spec.behavior.scaleUp.policies[0].type}/{.spec.behavior.scaleDown.selectPolicy}/{.spec.metrics[0].resource.target.averageUtilization}";
+        let got = cluster.kubectl(&["get", "hpa", "web", "-o", &format!("jsonpath={behavior}")]).await.ok();
+        assert_eq!(got, "Pods/Max/80");
+        let bad = AUTOSCALER.replace(
+            "{stabilizationWindowSeconds: 60}",
+            "{policies: [{type: Percent, value: 50, periodSeconds: 3600}]}",
+        );
+        let file = cluster.file("bad.yaml", &bad);
+        let refused = cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.fails(1);
+        assert!(
+            refused.contains("spec.behavior.scaleDown.policies[0].periodSeconds: Invalid value: 3600: must be less than or equal to 1800"),
+            "{refused}"
+        );
+    }
+}

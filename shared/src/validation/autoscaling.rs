@@ -1,12 +1,15 @@
 //! A HorizontalPodAutoscaler (`autoscaling/v2`), as kube-apiserver validates it: replica bounds,
-//! the scale target's reference, and each metric's source and target.
+//! the scale target's reference, each metric's source and target, and the scaling behavior.
 
 use super::FieldError;
 use super::names::path_segment_errors;
 use crate::quantity;
-use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, MetricTarget};
+use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscaler, MetricSpec, MetricTarget};
 
 const SOURCE_TYPES: &[&str] = &["ContainerResource", "External", "Object", "Pods", "Resource"];
+/// The longest stabilization window and policy period kube-apiserver takes, in seconds.
+const MAX_STABILIZATION_WINDOW: i32 = 3600;
+const MAX_PERIOD: i32 = 1800;
 
 pub(super) fn validate_horizontal_pod_autoscaler(hpa: &HorizontalPodAutoscaler) -> Vec<FieldError> {
     let Some(spec) = &hpa.spec else { return vec![FieldError::required("spec", "")] };
@@ -26,6 +29,61 @@ pub(super) fn validate_horizontal_pod_autoscaler(hpa: &HorizontalPodAutoscaler) 
     errs.extend(path_segment(&target.name, "spec.scaleTargetRef.name"));
     for (i, metric) in spec.metrics.iter().flatten().enumerate() {
         errs.extend(validate_metric(metric, &format!("spec.metrics[{i}]")));
+    }
+    let behavior = spec.behavior.as_ref();
+    if let Some(rules) = behavior.and_then(|b| b.scale_up.as_ref()) {
+        errs.extend(validate_rules(rules, "spec.behavior.scaleUp"));
+    }
+    if let Some(rules) = behavior.and_then(|b| b.scale_down.as_ref()) {
+        errs.extend(validate_rules(rules, "spec.behavior.scaleDown"));
+    }
+    errs
+}
+
+/// One direction's scaling rules: a window within an hour, a known select policy, and at least
+/// one policy, each a known type with a positive value over a period of at most half an hour.
+fn validate_rules(rules: &HPAScalingRules, at: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(window) = rules.stabilization_window_seconds {
+        let too = match window {
+            w if w < 0 => Some("must be greater than or equal to zero".to_string()),
+            w if w > MAX_STABILIZATION_WINDOW => {
+                Some(format!("must be less than or equal to {MAX_STABILIZATION_WINDOW}"))
+            }
+            _ => None,
+        };
+        if let Some(msg) = too {
+            errs.push(FieldError::invalid(format!("{at}.stabilizationWindowSeconds"), window.to_string(), msg));
+        }
+    }
+    if let Some(policy) = rules.select_policy.as_deref().filter(|p| !["Disabled", "Max", "Min"].contains(p)) {
+        errs.push(FieldError::not_supported(format!("{at}.selectPolicy"), policy, &["Disabled", "Max", "Min"]));
+    }
+    let policies = rules.policies.as_deref().unwrap_or_default();
+    if policies.is_empty() {
+        errs.push(FieldError::required(format!("{at}.policies"), "must specify at least one Policy"));
+    }
+    for (i, policy) in policies.iter().enumerate() {
+        let at = format!("{at}.policies[{i}]");
+        if !["Percent", "Pods"].contains(&policy.type_.as_str()) {
+            errs.push(FieldError::not_supported(format!("{at}.type"), &policy.type_, &["Percent", "Pods"]));
+        }
+        if policy.value <= 0 {
+            errs.push(FieldError::invalid(
+                format!("{at}.value"),
+                policy.value.to_string(),
+                "must be greater than zero",
+            ));
+        }
+        let period = policy.period_seconds;
+        let too = match period {
+            p if p <= 0 => Some("must be greater than zero".to_string()),
+            p if p > MAX_PERIOD => Some(format!("must be less than or equal to {MAX_PERIOD}")),
+            _ => None,
+        };
+        if let Some(msg) = too {
+            errs.push(FieldError::invalid(format!("{at}.periodSeconds"), period.to_string(), msg));
+        }
     }
     errs
 }

@@ -1,5 +1,6 @@
 //! Defaulting, as kube-apiserver fills in fields a manifest leaves out.
 
+mod autoscaling;
 mod gateway;
 
 use k8s_openapi::api::core::v1::{
@@ -85,9 +86,7 @@ pub(super) fn apply(object: &mut Object) {
             sc.reclaim_policy.get_or_insert_with(|| "Delete".into());
             sc.volume_binding_mode.get_or_insert_with(|| "Immediate".into());
         }
-        Object::HorizontalPodAutoscaler(h) => {
-            h.spec.get_or_insert_with(Default::default).min_replicas.get_or_insert(1);
-        }
+        Object::HorizontalPodAutoscaler(h) => autoscaling::horizontal_pod_autoscaler(h),
         Object::PodDisruptionBudget(p) => {
             p.metadata.generation.get_or_insert(1);
         }

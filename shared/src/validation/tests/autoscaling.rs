@@ -81,3 +81,28 @@ fn each_metric_fills_its_own_source_and_a_valid_target() {
         ]
     );
 }
+
+#[test]
+fn scaling_behavior_keeps_windows_and_periods_in_range() {
+    let spec = json!({"scaleTargetRef": {"kind": "Deployment", "name": "kubia"}, "maxReplicas": 3, "behavior": {
+        "scaleUp": {"stabilizationWindowSeconds": 4000, "selectPolicy": "Fastest",
+                    "policies": [{"type": "Pods", "value": 0, "periodSeconds": 15},
+                                 {"type": "Nodes", "value": 2, "periodSeconds": 3600}]},
+        "scaleDown": {"stabilizationWindowSeconds": -1, "policies": []}}});
+    assert_eq!(
+        errors(hpa(spec)),
+        [
+            "spec.behavior.scaleUp.stabilizationWindowSeconds: Invalid value: 4000: must be less than or equal to 3600",
+            "spec.behavior.scaleUp.selectPolicy: Unsupported value: \"Fastest\": supported values: \"Disabled\", \"Max\", \"Min\"",
+            "spec.behavior.scaleUp.policies[0].value: Invalid value: 0: must be greater than zero",
+            "spec.behavior.scaleUp.policies[1].type: Unsupported value: \"Nodes\": supported values: \"Percent\", \"Pods\"",
+            "spec.behavior.scaleUp.policies[1].periodSeconds: Invalid value: 3600: must be less than or equal to 1800",
+            "spec.behavior.scaleDown.stabilizationWindowSeconds: Invalid value: -1: must be greater than or equal to zero",
+            "spec.behavior.scaleDown.policies: Required value: must specify at least one Policy",
+        ]
+    );
+    let fine = json!({"scaleTargetRef": {"kind": "Deployment", "name": "kubia"}, "maxReplicas": 3, "behavior": {
+        "scaleDown": {"stabilizationWindowSeconds": 60, "selectPolicy": "Min",
+                      "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}}});
+    assert_eq!(errors(hpa(fine)), Vec::<String>::new());
+}
