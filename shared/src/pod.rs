@@ -122,6 +122,24 @@ pub fn container_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
     (apps, init.chain(ephemeral).collect())
 }
 
+/// What a pod takes of a resource whose amount per container is `amount`, as the scheduler and
+/// the LimitRanger weigh it (kube's `PodRequests`): its app containers and sidecars (init
+/// containers with `restartPolicy: Always`, which keep running) summed, or an init container's
+/// amount with the sidecars started before it, whichever is more.
+pub fn effective(spec: &PodSpec, amount: impl Fn(&k8s_openapi::api::core::v1::Container) -> f64) -> f64 {
+    let mut running: f64 = spec.containers.iter().map(&amount).sum();
+    let (mut sidecars, mut init) = (0.0, 0.0_f64);
+    for container in spec.init_containers.iter().flatten() {
+        if container.restart_policy.as_deref() == Some("Always") {
+            running += amount(container);
+            sidecars += amount(container);
+        } else {
+            init = init.max(sidecars + amount(container));
+        }
+    }
+    running.max(init)
+}
+
 /// The pod's quality of service class, as kube-apiserver computes it from its containers' CPU
 /// and memory: `BestEffort` with none requested or limited, `Guaranteed` when every container
 /// limits both and requests what it limits, `Burstable` otherwise.
@@ -158,6 +176,24 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn init_containers_count_at_their_peak_and_sidecars_all_along() {
+        let spec: PodSpec = serde_json::from_value(json!({
+            "containers": [{"name": "app", "image": "x"}, {"name": "log", "image": "x"}],
+            "initContainers": [
+                {"name": "mesh", "image": "x", "restartPolicy": "Always"},
+                {"name": "migrate", "image": "x"}]}))
+        .unwrap();
+        let amount = |cpu: f64| {
+            move |c: &k8s_openapi::api::core::v1::Container| match c.name.as_str() {
+                "migrate" => cpu,
+                _ => 1.0,
+            }
+        };
+        assert_eq!(effective(&spec, amount(2.0)), 3.0, "app, log and the mesh sidecar");
+        assert_eq!(effective(&spec, amount(5.0)), 6.0, "the migration beside the sidecar started before it");
+    }
 
     fn with_probe(probe: serde_json::Value) -> Pod {
         serde_json::from_value(json!({"spec": {"containers": [

@@ -60,7 +60,7 @@ pub fn used(resource: &str, counted: &Counted) -> Option<f64> {
     match resource {
         "pods" | "count/pods" => Some(counted.pods.len() as f64),
         "services" | "count/services" => Some(services.len() as f64),
-        "services.nodeports" => Some((by_type("NodePort") + by_type("LoadBalancer")) as f64),
+        "services.nodeports" => Some(services.iter().map(|s| node_ports(s)).sum::<usize>() as f64),
         "services.loadbalancers" => Some(by_type("LoadBalancer") as f64),
         "configmaps" | "count/configmaps" => kind(Kind::ConfigMap),
         "secrets" | "count/secrets" => kind(Kind::Secret),
@@ -76,6 +76,21 @@ pub fn used(resource: &str, counted: &Counted) -> Option<f64> {
             Some(containers.filter_map(|c| compute(c, r)).sum())
         }
         _ => None,
+    }
+}
+
+/// The node ports a service takes, as kube's service evaluator counts them: one per port of a
+/// NodePort or LoadBalancer service, or only those it names when a load balancer allocates none.
+fn node_ports(service: &Service) -> usize {
+    let Some(spec) = service.spec.as_ref() else { return 0 };
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    match spec.type_.as_deref() {
+        Some("NodePort") => ports.len(),
+        Some("LoadBalancer") if spec.allocate_load_balancer_node_ports == Some(false) => {
+            ports.iter().filter(|p| p.node_port.is_some_and(|n| n != 0)).count()
+        }
+        Some("LoadBalancer") => ports.len(),
+        _ => 0,
     }
 }
 
@@ -154,6 +169,25 @@ mod tests {
         assert_eq!(used("limits.memory", &counted), Some(128.0 * 1024.0 * 1024.0));
         assert_eq!(used("pods", &counted), Some(1.0));
         assert_eq!(used("example.com/gpus", &counted), None);
+    }
+
+    #[test]
+    fn node_ports_are_counted_per_port() {
+        let service =
+            |spec: serde_json::Value| -> Service { serde_json::from_value(serde_json::json!({"spec": spec})).unwrap() };
+        let two = serde_json::json!([{"port": 80}, {"port": 443}]);
+        let services = [
+            service(serde_json::json!({"type": "NodePort", "ports": two})),
+            service(serde_json::json!({"type": "LoadBalancer", "ports": [{"port": 80}]})),
+            service(serde_json::json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+                                       "ports": [{"port": 80}, {"port": 81, "nodePort": 30081}]})),
+            service(serde_json::json!({"ports": two})),
+        ];
+        let refs: Vec<&Service> = services.iter().collect();
+        let counted = Counted { pods: &[], services: &refs, count: &|_| 0 };
+        assert_eq!(used("services.nodeports", &counted), Some(4.0), "2 + 1 + the one named, none for a ClusterIP");
+        assert_eq!(used("services.loadbalancers", &counted), Some(2.0));
+        assert_eq!(used("services", &counted), Some(4.0));
     }
 
     #[test]

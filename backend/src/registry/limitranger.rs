@@ -7,7 +7,7 @@
 use super::admission::display_name;
 use crate::error::ApiError;
 use crate::store::Store;
-use k8s_openapi::api::core::v1::{Container, LimitRange, LimitRangeItem, Pod};
+use k8s_openapi::api::core::v1::{Container, LimitRange, LimitRangeItem, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 use svclab_shared::Object;
@@ -113,12 +113,7 @@ fn check_pod(pod: &Pod, items: &[&LimitRangeItem]) -> Vec<String> {
                 }
             }
             "Pod" => {
-                let (mut requests, mut limits) = (Resources::new(), Resources::new());
-                for container in &spec.containers {
-                    let (r, l) = of(container);
-                    add(&mut requests, r);
-                    add(&mut limits, l);
-                }
+                let (requests, limits) = pod_totals(spec, &of);
                 errors.extend(check("Pod", item, &requests, &limits));
             }
             _ => {}
@@ -127,13 +122,23 @@ fn check_pod(pod: &Pod, items: &[&LimitRangeItem]) -> Vec<String> {
     errors
 }
 
-/// Sums `more` into `total`.
-fn add(total: &mut Resources, more: Resources) {
-    for (name, q) in more {
-        let sum = total.get(&name).and_then(value).unwrap_or_default() + value(&q).unwrap_or_default();
-        let text = svclab_shared::quota::format(&name, sum);
-        total.insert(name, Quantity(text));
-    }
+/// A pod's requests and limits as the scheduler weighs them ([`svclab_shared::pod::effective`]:
+/// init containers and sidecars included), resource by resource.
+fn pod_totals(spec: &PodSpec, of: &dyn Fn(&Container) -> (Resources, Resources)) -> (Resources, Resources) {
+    let total = |pick: fn((Resources, Resources)) -> Resources| {
+        let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+        let names: std::collections::BTreeSet<String> = containers.flat_map(|c| pick(of(c)).into_keys()).collect();
+        let amount = |c: &Container, name: &str| pick(of(c)).get(name).and_then(value).unwrap_or_default();
+        names
+            .into_iter()
+            .map(|name| {
+                let sum = svclab_shared::pod::effective(spec, |c| amount(c, &name));
+                let text = svclab_shared::quota::format(&name, sum);
+                (name, Quantity(text))
+            })
+            .collect::<Resources>()
+    };
+    (total(|(requests, _)| requests), total(|(_, limits)| limits))
 }
 
 /// A range's `min`, `max` and `maxLimitRequestRatio` against one set of requests and limits.

@@ -381,3 +381,31 @@ fn quotas_refuse_a_service_turned_load_balancer() {
     labelled.metadata_mut().labels = Some([("tier".to_string(), "web".to_string())].into());
     r.update(labelled).unwrap();
 }
+
+#[test]
+fn a_pod_range_weighs_init_containers_as_the_scheduler_does() {
+    let r = registry();
+    let range =
+        obj(json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "pods", "namespace": "default"},
+        "spec": {"limits": [{"type": "Pod", "max": {"cpu": "1"}}]}}));
+    r.create(range).unwrap();
+    let pod = |name: &str, init: serde_json::Value| {
+        let app = json!({"name": "app", "image": "busybox", "resources": {"limits": {"cpu": "500m"}}});
+        obj(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                   "spec": {"containers": [app], "initContainers": init}}))
+    };
+    let init = |cpu: &str, sidecar: bool| {
+        let mut c = json!({"name": format!("init-{cpu}"), "image": "busybox", "resources": {"limits": {"cpu": cpu}}});
+        if sidecar {
+            c["restartPolicy"] = json!("Always");
+        }
+        c
+    };
+    // An init container runs before the app: the larger of the two counts, not their sum.
+    r.create(pod("setup", json!([init("800m", false)]))).unwrap();
+    let err = r.create(pod("heavy", json!([init("1500m", false)]))).unwrap_err().to_string();
+    assert_eq!(err, "pods \"heavy\" is forbidden: maximum cpu usage per Pod is 1, but limit is 1500m");
+    // A sidecar keeps running beside the app: it adds.
+    let err = r.create(pod("sidecar", json!([init("600m", true)]))).unwrap_err().to_string();
+    assert_eq!(err, "pods \"sidecar\" is forbidden: maximum cpu usage per Pod is 1, but limit is 1100m");
+}

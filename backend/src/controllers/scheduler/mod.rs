@@ -60,19 +60,15 @@ fn pod_capacity(node: &Node) -> usize {
 /// The compute the scheduler fits pods by, in its words' order.
 const FIT_RESOURCES: [&str; 2] = ["cpu", "memory"];
 
-/// What a pod asks of its node's CPU and memory: its containers' requests, or its largest init
-/// container's if that is more, as kube-scheduler counts them.
+/// What a pod asks of its node's CPU and memory, as kube-scheduler counts its containers'
+/// requests (init containers and sidecars included, [`svclab_shared::pod::effective`]).
 fn requested(pod: &Pod) -> [f64; 2] {
     let Some(spec) = pod.spec.as_ref() else { return [0.0; 2] };
     let of = |c: &k8s_openapi::api::core::v1::Container, name: &str| {
         let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
         requests.and_then(|r| r.get(name)).and_then(svclab_shared::quantity::value).unwrap_or(0.0)
     };
-    FIT_RESOURCES.map(|name| {
-        let apps: f64 = spec.containers.iter().map(|c| of(c, name)).sum();
-        let init = spec.init_containers.iter().flatten().map(|c| of(c, name)).fold(0.0, f64::max);
-        apps.max(init)
-    })
+    FIT_RESOURCES.map(|name| svclab_shared::pod::effective(spec, |c| of(c, name)))
 }
 
 /// What the node lacks for `wanted` on top of `used` (`Insufficient cpu`), of its allocatable.
