@@ -12,6 +12,7 @@ use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 pub use preemption::preemption;
 use rand::seq::IndexedRandom;
 use std::collections::BTreeMap;
@@ -335,7 +336,8 @@ impl Reconciler for Scheduler {
             Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
             Err(why) => {
                 let pods: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
-                let preempted = preemption(&pod, &nodes, &pods);
+                let budgets = store.list_typed::<PodDisruptionBudget>(None);
+                let preempted = preemption(&pod, &nodes, &pods, &budgets.iter().collect::<Vec<_>>());
                 let msg = match &preempted {
                     Ok(_) => why.to_string(),
                     Err(no) => format!("{why} preemption: {no}"),

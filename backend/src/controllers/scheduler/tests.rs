@@ -92,15 +92,15 @@ fn preemption_evicts_the_fewest_least_important_pods() {
         pod("mid", Some("node-2"), 50, "1800m"),
     );
     let running = [&low, &kept, &middling];
-    let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running).unwrap();
+    let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running, &[]).unwrap();
     assert_eq!(node, "node-1", "its most important victim matters least");
     assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["low"]);
-    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running).unwrap_err().to_string();
+    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running, &[]).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 No preemption victims found for incoming pod..");
     let mut polite = pod("polite", None, 1000, "1");
     polite.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
     assert_eq!(
-        preemption(&polite, &nodes, &running).unwrap_err().to_string(),
+        preemption(&polite, &nodes, &running, &[]).unwrap_err().to_string(),
         "not eligible due to preemptionPolicy=Never."
     );
     // Once nominated, it waits for its victims to go instead of evicting more.
@@ -112,7 +112,7 @@ fn preemption_evicts_the_fewest_least_important_pods() {
         nominated_node_name: Some("node-1".into()),
         ..Default::default()
     });
-    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling]).unwrap_err().to_string();
+    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling], &[]).unwrap_err().to_string();
     assert_eq!(err, "not eligible due to a terminating pod on the nominated node.");
 }
 
@@ -162,4 +162,55 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
     );
     assert_eq!(least_loaded(&tolerant, &nodes, &[]).unwrap(), ["node-2"]);
+}
+
+#[test]
+fn preemption_frees_a_host_port_held_by_a_lower_pod() {
+    let pod = |name: &str, at: Option<&str>, priority: i32, host_port: Option<i32>| -> Pod {
+        let ports = host_port.map(|p| json!([{"containerPort": 80, "hostPort": p}]));
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": at, "priority": priority,
+            "containers": [{"name": "c", "ports": ports}]}}))
+        .unwrap()
+    };
+    let nodes = [sized("node-1")];
+    let (holder, bystander) = (pod("holder", Some("node-1"), 0, Some(8080)), pod("bystander", Some("node-1"), 0, None));
+    let vip = pod("vip", None, 1000, Some(8080));
+    let err = least_loaded(&vip, &nodes, [&holder, &bystander]).unwrap_err().to_string();
+    assert_eq!(err, "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.");
+    let (node, victims) = preemption(&vip, &nodes, &[&holder, &bystander], &[]).unwrap();
+    assert_eq!(node, "node-1");
+    assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["holder"]);
+    // Held by a pod as important: nothing to evict.
+    let peer = pod("peer", Some("node-1"), 1000, Some(8080));
+    let err = preemption(&vip, &nodes, &[&peer], &[]).unwrap_err().to_string();
+    assert_eq!(err, "0/1 nodes are available: 1 No preemption victims found for incoming pod..");
+}
+
+#[test]
+fn preemption_spares_pods_a_disruption_budget_guards() {
+    let pod = |name: &str, at: &str, app: &str| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+            "spec": {"nodeName": at, "priority": 0, "containers": [{"name": "c", "resources": {"requests": {"cpu": "1500m"}}}]}}))
+        .unwrap()
+    };
+    let budget = |app: &str, allowed: i32| -> k8s_openapi::api::policy::v1::PodDisruptionBudget {
+        serde_json::from_value(json!({"metadata": {"name": app, "namespace": "default"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": app}}},
+            "status": {"disruptionsAllowed": allowed, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}}))
+        .unwrap()
+    };
+    let vip: Pod =
+        serde_json::from_value(json!({"metadata": {"name": "vip", "namespace": "default"}, "spec": {"priority": 1000,
+        "containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}}))
+        .unwrap();
+    let nodes = [sized("node-1"), sized("node-2")];
+    let (db, cache) = (pod("db", "node-1", "db"), pod("cache", "node-2", "cache"));
+    let guarded = budget("db", 0);
+    let (node, victims) = preemption(&vip, &nodes, &[&db, &cache], &[&guarded]).unwrap();
+    assert_eq!((node, victims[0].metadata.name.as_deref()), ("node-2", Some("cache")), "the node without a violation");
+    let (node, _) = preemption(&vip, &nodes, &[&db, &cache], &[&budget("db", 1)]).unwrap();
+    assert_eq!(node, "node-1", "a budget with room left guards nothing: the first node of equal rank");
+    // When every choice violates a budget, preemption still goes ahead.
+    let (node, victims) = preemption(&vip, &nodes[..1], &[&db], &[&guarded]).unwrap();
+    assert_eq!((node, victims.len()), ("node-1", 1));
 }
