@@ -51,6 +51,11 @@ pub fn in_scope(quota: &ResourceQuota, pod: &Pod) -> bool {
 /// The compute resources whose quota makes every container state them.
 const COMPUTE: &[&str] = &["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
 
+/// Whether `resource` is compute the pods request or are limited to (`requests.cpu`, `memory`…).
+pub fn is_compute(resource: &str) -> bool {
+    COMPUTE.contains(&resource)
+}
+
 /// How much of `resource` the namespace uses; `None` for a resource svclab does not count.
 pub fn used(resource: &str, counted: &Counted) -> Option<f64> {
     let kind = |kind| Some((counted.count)(kind) as f64);

@@ -7,7 +7,7 @@
 
 use super::admission::display_name;
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, View};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Service};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -44,17 +44,25 @@ pub(super) fn admit<'a>(
             }
         }
     }
-    let live: Vec<Pod> =
-        store.list_typed::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect();
-    let services: Vec<Service> = store.list_typed::<Service>(Some(ns));
+    // The namespace's pods and services, shared views (not copies), read only where a quota
+    // counts them.
+    let hard = || quotas.iter().flat_map(|q| q.spec.iter().flat_map(|s| s.hard.iter().flatten()));
+    let counts = |pick: fn(&str) -> bool| hard().any(|(resource, _)| pick(resource));
+    let live: Vec<View<Pod>> = match counts(counts_pods) {
+        true => store.list_views::<Pod>(Some(ns)).into_iter().filter(|p| !is_terminal_or_deleting(p)).collect(),
+        false => Vec::new(),
+    };
+    let services: Vec<View<Service>> =
+        if counts(counts_services) { store.list_views::<Service>(Some(ns)) } else { Vec::new() };
     let replaced = |s: &&Service| old.is_none_or(|o| s.metadata.name.as_deref() != Some(o.name()));
-    let more_services: Vec<&Service> = services.iter().filter(replaced).chain(object.downcast::<Service>()).collect();
-    let services: Vec<&Service> = services.iter().collect();
+    let services: Vec<&Service> = services.iter().map(|s| &**s).collect();
+    let more_services: Vec<&Service> =
+        services.iter().copied().filter(replaced).chain(object.downcast::<Service>()).collect();
     let count = |kind: Kind| store.list(kind, Some(ns)).1.len();
     let count_after = |kind: Kind| count(kind) + usize::from(kind == object.kind() && old.is_none());
     for quota in &quotas {
         // A scoped quota counts only the pods in its scopes.
-        let pods: Vec<&Pod> = live.iter().filter(|p| in_scope(quota, p)).collect();
+        let pods: Vec<&Pod> = live.iter().map(|p| &**p).filter(|p| in_scope(quota, p)).collect();
         let before = usage(quota, &Counted { pods: &pods, services: &services, count: &count });
         let new_pod = object.downcast::<Pod>().filter(|p| in_scope(quota, p));
         let more_pods: Vec<&Pod> = pods.iter().copied().chain(new_pod).collect();
@@ -65,6 +73,16 @@ pub(super) fn admit<'a>(
         }
     }
     Ok(Some(held))
+}
+
+/// Whether a quota of `resource` counts pods: their number, or their compute.
+fn counts_pods(resource: &str) -> bool {
+    matches!(resource, "pods" | "count/pods") || svclab_shared::quota::is_compute(resource)
+}
+
+/// Whether a quota of `resource` counts services: their number, node ports or load balancers.
+fn counts_services(resource: &str) -> bool {
+    resource.starts_with("services") || resource == "count/services"
 }
 
 /// A quota's counted resources and their usage.
