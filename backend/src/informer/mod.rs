@@ -215,17 +215,17 @@ impl Informer {
                 let endpoints = (!own).then(|| as_endpoints(ns, name, slices.iter().map(|s| &**s)));
                 (endpoints.flatten(), facts)
             };
-            // Slices read to decide are kept for the service's new state, not read again.
+            // What was read to decide (Endpoints, slices) is kept for the service's new state.
             let mut read = HashMap::new();
             for key in sliced {
                 if changed.binary_search(&key).is_ok() {
                     continue;
                 }
                 let Some(cached) = self.get(&key.namespace, &key.name) else { continue };
-                let own = store.get(&ObjectKey::new(Kind::Endpoints, &key.namespace, &key.name)).is_some();
-                let (endpoints, facts) = from_slices(&key, own);
-                if cached.sliced != facts || (!own && cached.endpoints != endpoints) {
-                    read.insert(key.clone(), (endpoints, facts));
+                let own = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+                let (endpoints, facts) = from_slices(&key, own.is_some());
+                if cached.sliced != facts || (own.is_none() && cached.endpoints != endpoints) {
+                    read.insert(key.clone(), (own, endpoints, facts));
                     changed.push(key);
                 }
             }
@@ -235,8 +235,11 @@ impl Informer {
             changed.sort();
             for key in changed {
                 let state = store.get_typed::<Service>(&key.namespace, &key.name).map(|service| {
-                    let own = store.get_typed::<Endpoints>(&key.namespace, &key.name);
-                    let (sliced, facts) = read.remove(&key).unwrap_or_else(|| from_slices(&key, own.is_some()));
+                    let (own, sliced, facts) = read.remove(&key).unwrap_or_else(|| {
+                        let own = store.get_typed::<Endpoints>(&key.namespace, &key.name);
+                        let (sliced, facts) = from_slices(&key, own.is_some());
+                        (own, sliced, facts)
+                    });
                     let endpoints = own.or(sliced);
                     update.triggers.extend(triggers.fresh(&key, endpoints.as_ref()));
                     Arc::new(ServiceState::new(service, endpoints).with_slices(facts))
