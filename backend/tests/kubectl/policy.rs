@@ -289,3 +289,54 @@ async fn an_autoscalers_behavior_is_defaulted_and_checked() {
         );
     }
 }
+
+/// A database of four replicas, one per node by required anti-affinity, on three nodes.
+const ONE_PER_NODE: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: db}}
+            topologyKey: kubernetes.io/hostname
+      containers: [{name: db, image: nginx}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_anti_affinity_puts_one_replica_per_node() {
+    for binary in binaries() {
+        let cluster = Cluster::start(&binary).await;
+        let file = cluster.file("db.yaml", ONE_PER_NODE);
+        cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).await.ok();
+        let nodes = "{range .items[*]}{.spec.nodeName}{\" \"}{.status.phase}{\"\\n\"}{end}";
+        let placed = cluster
+            .until(
+                &["get", "pods", "-l", "app=db", "-o", &format!("jsonpath={nodes}")],
+                WITHIN,
+                "three running",
+                |out| out.matches(" Running").count() == 3 && out.matches(" Pending").count() == 1,
+            )
+            .await;
+        let mut used: Vec<&str> =
+            placed.lines().filter(|l| l.ends_with(" Running")).map(|l| l.split(' ').next().unwrap()).collect();
+        used.sort();
+        assert_eq!(used, ["node-1", "node-2", "node-3"], "one per node: {placed}");
+        let events = cluster
+            .until(&["get", "events", "--field-selector=reason=FailedScheduling"], WITHIN, "the refusal", |out| {
+                out.contains("anti-affinity")
+            })
+            .await;
+        assert!(
+            events.contains("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."),
+            "{events}"
+        );
+        cluster.stop().await;
+    }
+}

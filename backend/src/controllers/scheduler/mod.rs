@@ -6,12 +6,13 @@
 //! in what the node has left. A pod that fits nowhere may preempt pods of lower priority
 //! ([`preemption`]).
 
+mod affinity;
 mod preemption;
 
 use super::runtime::{Action, Reconciler};
 use crate::registry::Registry;
 use crate::store::ObjectKey;
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Taint, Toleration};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 pub use preemption::preemption;
 use rand::seq::IndexedRandom;
@@ -104,6 +105,16 @@ pub enum Unfit {
     PreemptionNotHelpful,
     #[error("No preemption victims found for incoming pod")]
     NoVictims,
+    #[error("node(s) didn't satisfy existing pods anti-affinity rules")]
+    ExistingAntiAffinity,
+    #[error("node(s) didn't match pod anti-affinity rules")]
+    PodAntiAffinity,
+    #[error("node(s) didn't match pod affinity rules")]
+    PodAffinity,
+    #[error("node(s) didn't match pod topology spread constraints")]
+    Spread,
+    #[error("node(s) didn't match pod topology spread constraints (missing required label)")]
+    SpreadMissingLabel,
 }
 
 /// Why no node can take a pod, counted by reason as the scheduler's `FailedScheduling` event
@@ -211,19 +222,24 @@ fn host_ports(pod: &Pod) -> Vec<HostPort> {
 }
 
 /// The nodes with the fewest pods among those that can take `pod`, or the scheduler's
-/// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`).
+/// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`). `namespaces`
+/// holds the namespaces' labels, for affinity terms that select namespaces by them.
 pub fn least_loaded<'a, 'p>(
     pod: &Pod,
     nodes: &'a [Node],
     pods: impl IntoIterator<Item = &'p Pod>,
+    namespaces: &BTreeMap<String, affinity::Labels>,
 ) -> Result<Vec<&'a str>, Unschedulable> {
+    let pods: Vec<&Pod> = pods.into_iter().collect();
+    let placed = affinity::Placed::new(nodes, &pods, namespaces);
+    let placement_matters = placed.concerns(pod);
     let mut load: BTreeMap<&str, usize> =
         nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
     let wanted = host_ports(pod);
     let asks = requested(pod);
     let mut taken: BTreeMap<&str, Vec<HostPort>> = BTreeMap::new();
     let mut used: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
-    for other in pods {
+    for &other in &pods {
         let Some(node) = node_name(other) else { continue };
         if let Some(n) = load.get_mut(node) {
             *n += 1;
@@ -256,9 +272,13 @@ pub fn least_loaded<'a, 'p>(
             vec![Unfit::TooManyPods]
         } else if !ports_free(name) {
             vec![Unfit::HostPorts]
-        } else {
+        } else if !short.is_empty() {
             // Resource fit reports every resource the node lacks.
             short
+        } else if let Some(reason) = placement_matters.then(|| affinity::unfit(pod, node, &placed)).flatten() {
+            vec![reason]
+        } else {
+            vec![]
         };
         if reasons.is_empty() {
             candidates.push((name, load[name]));
@@ -330,14 +350,20 @@ impl Reconciler for Scheduler {
         }
         let nodes = store.list_typed::<Node>(None);
         let pods = store.list_views::<Pod>(None);
-        let candidates = least_loaded(&pod, &nodes, pods.iter().map(|p| &**p));
+        let namespaces: BTreeMap<String, affinity::Labels> = store
+            .list_views::<Namespace>(None)
+            .iter()
+            .map(|n| (n.metadata.name.clone().unwrap_or_default(), n.metadata.labels.clone().unwrap_or_default()))
+            .collect();
+        let candidates = least_loaded(&pod, &nodes, pods.iter().map(|p| &**p), &namespaces);
         let object = Object::Pod(pod.clone());
         let node = match candidates {
             Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
             Err(why) => {
                 let pods: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
                 let budgets = store.list_typed::<PodDisruptionBudget>(None);
-                let preempted = preemption(&pod, &nodes, &pods, &budgets.iter().collect::<Vec<_>>());
+                let placed = affinity::Placed::new(&nodes, &pods, &namespaces);
+                let preempted = preemption(&pod, &nodes, &pods, &budgets.iter().collect::<Vec<_>>(), &placed);
                 let msg = match &preempted {
                     Ok(_) => why.to_string(),
                     Err(no) => format!("{why} preemption: {no}"),

@@ -2,6 +2,7 @@
 //! from a node where their going makes room, sparing those PodDisruptionBudgets guard where it
 //! can, and is nominated to that node.
 
+use super::affinity::{Placed, unfit};
 use super::{
     Unfit, Unschedulable, clash, fits, host_ports, insufficient, node_name, node_ready, pod_capacity, requested,
 };
@@ -64,6 +65,7 @@ pub fn preemption<'a, 'p>(
     nodes: &'a [Node],
     pods: &[&'p Pod],
     budgets: &[&PodDisruptionBudget],
+    placed: &Placed,
 ) -> Result<(&'a str, Vec<&'p Pod>), NoPreemption> {
     if pod.spec.as_ref().and_then(|s| s.preemption_policy.as_deref()) == Some("Never") {
         return Err(NoPreemption::Never);
@@ -81,7 +83,9 @@ pub fn preemption<'a, 'p>(
     let mut best: Option<(&str, Vec<&Pod>, usize)> = None;
     for node in nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        if !node_ready(node) || fits(pod, node).is_err() {
+        // No eviction brings what the pod's affinity asks for, or a topology label the node lacks.
+        let unresolvable = matches!(unfit(pod, node, placed), Some(Unfit::PodAffinity | Unfit::SpreadMissingLabel));
+        if !node_ready(node) || fits(pod, node).is_err() || unresolvable {
             *why.reasons.entry(Unfit::PreemptionNotHelpful).or_default() += 1;
             continue;
         }
@@ -90,7 +94,8 @@ pub fn preemption<'a, 'p>(
             .copied()
             .filter(|p| node_name(p) == Some(name) && !svclab_shared::pod::is_terminal_or_deleting(p))
             .collect();
-        // Room for the pod among the pods that stay: their number, requests and host ports.
+        // Room for the pod among the pods that stay: their number, requests, host ports, and the
+        // anti-affinity and spread they make.
         let room = |staying: &[&Pod]| {
             let mut used = [0.0; 2];
             for p in staying {
@@ -100,7 +105,10 @@ pub fn preemption<'a, 'p>(
             }
             let ports_free =
                 || staying.iter().flat_map(|p| host_ports(p)).all(|h| !wanted.iter().any(|w| clash(w, &h)));
-            staying.len() < pod_capacity(node) && insufficient(node, used, asks).is_empty() && ports_free()
+            staying.len() < pod_capacity(node)
+                && insufficient(node, used, asks).is_empty()
+                && ports_free()
+                && unfit(pod, node, &placed.keeping(node, staying)).is_none()
         };
         let (mut lower, mut staying): (Vec<&Pod>, Vec<&Pod>) = running.into_iter().partition(|p| priority(p) < mine);
         if lower.is_empty() || !room(&staying) {

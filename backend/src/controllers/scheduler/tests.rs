@@ -9,6 +9,12 @@ fn node(name: &str, ready: bool) -> Node {
     .unwrap()
 }
 
+/// No pods placed that attract or repel: preemption's tests weigh room alone.
+fn placed_none() -> affinity::Placed<'static> {
+    static NONE: BTreeMap<String, affinity::Labels> = BTreeMap::new();
+    affinity::Placed { nodes: &[], pods: vec![], namespaces: &NONE }
+}
+
 fn pod_on(node: &str) -> Pod {
     serde_json::from_value(json!({"spec": {"nodeName": node, "containers": []}})).unwrap()
 }
@@ -17,9 +23,9 @@ fn pod_on(node: &str) -> Pod {
 fn picks_the_least_loaded_ready_nodes() {
     let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
     let pod = Pod::default();
-    assert_eq!(least_loaded(&pod, &nodes, &[]).unwrap(), ["node-1", "node-2"]);
-    assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
-    let err = least_loaded(&pod, &[node("node-3", false)], &[]).unwrap_err().to_string();
+    assert_eq!(least_loaded(&pod, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-1", "node-2"]);
+    assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")], &BTreeMap::new()).unwrap(), ["node-2"]);
+    let err = least_loaded(&pod, &[node("node-3", false)], &[], &BTreeMap::new()).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
 }
 
@@ -36,15 +42,20 @@ fn host_ports_are_taken_once_per_node() {
     };
     let nodes = [node("node-1", true), node("node-2", true)];
     let on_1 = with_port(Some("node-1"), None, 9000);
-    assert_eq!(least_loaded(&with_port(None, None, 9000), &nodes, [&on_1]).unwrap(), ["node-2"]);
+    assert_eq!(least_loaded(&with_port(None, None, 9000), &nodes, [&on_1], &BTreeMap::new()).unwrap(), ["node-2"]);
     // Another port, or the same on another address, is free.
-    assert_eq!(least_loaded(&with_port(None, None, 9001), &nodes, [&on_1]).unwrap(), ["node-2"]);
+    assert_eq!(least_loaded(&with_port(None, None, 9001), &nodes, [&on_1], &BTreeMap::new()).unwrap(), ["node-2"]);
     let on_1_addr = with_port(Some("node-1"), Some("127.0.0.1"), 9000);
     let elsewhere = with_port(None, Some("127.0.0.2"), 9000);
-    assert_eq!(least_loaded(&elsewhere, &[node("node-1", true)], [&on_1_addr]).unwrap(), ["node-1"]);
-    let err = least_loaded(&with_port(None, None, 9000), &nodes, [&on_1, &with_port(Some("node-2"), None, 9000)])
-        .unwrap_err()
-        .to_string();
+    assert_eq!(least_loaded(&elsewhere, &[node("node-1", true)], [&on_1_addr], &BTreeMap::new()).unwrap(), ["node-1"]);
+    let err = least_loaded(
+        &with_port(None, None, 9000),
+        &nodes,
+        [&on_1, &with_port(Some("node-2"), None, 9000)],
+        &BTreeMap::new(),
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(err, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.");
 }
 
@@ -66,15 +77,15 @@ fn pods_go_where_their_cpu_and_memory_requests_fit() {
     };
     let nodes = [sized("node-1"), sized("node-2")];
     let busy = asking(Some("node-1"), "1500m", "1Gi");
-    assert_eq!(least_loaded(&asking(None, "1", "1Gi"), &nodes, [&busy]).unwrap(), ["node-2"]);
-    let err = least_loaded(&asking(None, "3", "1Gi"), &nodes, [&busy]).unwrap_err().to_string();
+    assert_eq!(least_loaded(&asking(None, "1", "1Gi"), &nodes, [&busy], &BTreeMap::new()).unwrap(), ["node-2"]);
+    let err = least_loaded(&asking(None, "3", "1Gi"), &nodes, [&busy], &BTreeMap::new()).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu.");
-    let err = least_loaded(&asking(None, "3", "5Gi"), &nodes, []).unwrap_err().to_string();
+    let err = least_loaded(&asking(None, "3", "5Gi"), &nodes, [], &BTreeMap::new()).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory.");
     // A finished pod's requests are free again.
     let mut done = busy.clone();
     done.status = Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
-    let fits = least_loaded(&asking(None, "1", "1Gi"), &nodes[..1], [&done]).unwrap();
+    let fits = least_loaded(&asking(None, "1", "1Gi"), &nodes[..1], [&done], &BTreeMap::new()).unwrap();
     assert_eq!(fits, ["node-1"]);
 }
 
@@ -92,15 +103,15 @@ fn preemption_evicts_the_fewest_least_important_pods() {
         pod("mid", Some("node-2"), 50, "1800m"),
     );
     let running = [&low, &kept, &middling];
-    let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running, &[]).unwrap();
+    let (node, victims) = preemption(&pod("vip", None, 1000, "1"), &nodes, &running, &[], &placed_none()).unwrap();
     assert_eq!(node, "node-1", "its most important victim matters least");
     assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["low"]);
-    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running, &[]).unwrap_err().to_string();
+    let err = preemption(&pod("peer", None, 0, "1"), &nodes, &running, &[], &placed_none()).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 No preemption victims found for incoming pod..");
     let mut polite = pod("polite", None, 1000, "1");
     polite.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
     assert_eq!(
-        preemption(&polite, &nodes, &running, &[]).unwrap_err().to_string(),
+        preemption(&polite, &nodes, &running, &[], &placed_none()).unwrap_err().to_string(),
         "not eligible due to preemptionPolicy=Never."
     );
     // Once nominated, it waits for its victims to go instead of evicting more.
@@ -112,7 +123,8 @@ fn preemption_evicts_the_fewest_least_important_pods() {
         nominated_node_name: Some("node-1".into()),
         ..Default::default()
     });
-    let err = preemption(&nominated, &nodes, &[&leaving, &kept, &middling], &[]).unwrap_err().to_string();
+    let err =
+        preemption(&nominated, &nodes, &[&leaving, &kept, &middling], &[], &placed_none()).unwrap_err().to_string();
     assert_eq!(err, "not eligible due to a terminating pod on the nominated node.");
 }
 
@@ -125,7 +137,9 @@ fn full_nodes_take_no_more_pods() {
     )]);
     small.status.as_mut().unwrap().allocatable = Some(pods);
     let running = [pod_on("node-1"), pod_on("node-1")];
-    let err = least_loaded(&Pod::default(), &[small, node("node-2", false)], &running).unwrap_err().to_string();
+    let err = least_loaded(&Pod::default(), &[small, node("node-2", false)], &running, &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "0/2 nodes are available: 1 Too many pods, 1 node(s) were not ready.");
 }
 
@@ -142,10 +156,10 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
     let nodes = [ssd, tainted, plain];
     let with = |spec: serde_json::Value| -> Pod { serde_json::from_value(json!({"spec": spec})).unwrap() };
     let wants_ssd = with(json!({"containers": [], "nodeSelector": {"disktype": "ssd"}}));
-    assert_eq!(least_loaded(&wants_ssd, &nodes, &[]).unwrap(), ["node-1"]);
+    assert_eq!(least_loaded(&wants_ssd, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-1"]);
     let nowhere = with(json!({"containers": [], "nodeSelector": {"disktype": "nvme"}}));
     assert_eq!(
-        least_loaded(&nowhere, &nodes, &[]).unwrap_err().to_string(),
+        least_loaded(&nowhere, &nodes, &[], &BTreeMap::new()).unwrap_err().to_string(),
         "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
     );
     let affinity = with(
@@ -153,7 +167,7 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
     );
     assert_eq!(
-        least_loaded(&affinity, &nodes, &[]).unwrap_err().to_string(),
+        least_loaded(&affinity, &nodes, &[], &BTreeMap::new()).unwrap_err().to_string(),
         "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 node(s) didn't match Pod's node affinity/selector."
     );
     let tolerant = with(
@@ -161,7 +175,7 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
     );
-    assert_eq!(least_loaded(&tolerant, &nodes, &[]).unwrap(), ["node-2"]);
+    assert_eq!(least_loaded(&tolerant, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-2"]);
 }
 
 #[test]
@@ -175,14 +189,14 @@ fn preemption_frees_a_host_port_held_by_a_lower_pod() {
     let nodes = [sized("node-1")];
     let (holder, bystander) = (pod("holder", Some("node-1"), 0, Some(8080)), pod("bystander", Some("node-1"), 0, None));
     let vip = pod("vip", None, 1000, Some(8080));
-    let err = least_loaded(&vip, &nodes, [&holder, &bystander]).unwrap_err().to_string();
+    let err = least_loaded(&vip, &nodes, [&holder, &bystander], &BTreeMap::new()).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.");
-    let (node, victims) = preemption(&vip, &nodes, &[&holder, &bystander], &[]).unwrap();
+    let (node, victims) = preemption(&vip, &nodes, &[&holder, &bystander], &[], &placed_none()).unwrap();
     assert_eq!(node, "node-1");
     assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["holder"]);
     // Held by a pod as important: nothing to evict.
     let peer = pod("peer", Some("node-1"), 1000, Some(8080));
-    let err = preemption(&vip, &nodes, &[&peer], &[]).unwrap_err().to_string();
+    let err = preemption(&vip, &nodes, &[&peer], &[], &placed_none()).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 No preemption victims found for incoming pod..");
 }
 
@@ -206,11 +220,38 @@ fn preemption_spares_pods_a_disruption_budget_guards() {
     let nodes = [sized("node-1"), sized("node-2")];
     let (db, cache) = (pod("db", "node-1", "db"), pod("cache", "node-2", "cache"));
     let guarded = budget("db", 0);
-    let (node, victims) = preemption(&vip, &nodes, &[&db, &cache], &[&guarded]).unwrap();
+    let (node, victims) = preemption(&vip, &nodes, &[&db, &cache], &[&guarded], &placed_none()).unwrap();
     assert_eq!((node, victims[0].metadata.name.as_deref()), ("node-2", Some("cache")), "the node without a violation");
-    let (node, _) = preemption(&vip, &nodes, &[&db, &cache], &[&budget("db", 1)]).unwrap();
+    let (node, _) = preemption(&vip, &nodes, &[&db, &cache], &[&budget("db", 1)], &placed_none()).unwrap();
     assert_eq!(node, "node-1", "a budget with room left guards nothing: the first node of equal rank");
     // When every choice violates a budget, preemption still goes ahead.
-    let (node, victims) = preemption(&vip, &nodes[..1], &[&db], &[&guarded]).unwrap();
+    let (node, victims) = preemption(&vip, &nodes[..1], &[&db], &[&guarded], &placed_none()).unwrap();
     assert_eq!((node, victims.len()), ("node-1", 1));
+}
+
+#[test]
+fn preemption_evicts_a_lower_pod_that_anti_affinity_keeps_out() {
+    let pod = |name: &str, at: Option<&str>, priority: i32, avoid: Option<&str>| -> Pod {
+        let affinity = avoid.map(|app| {
+            json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": "kubernetes.io/hostname"}]}})
+        });
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+            "spec": {"nodeName": at, "priority": priority, "affinity": affinity, "containers": [{"name": "c"}]}}))
+        .unwrap()
+    };
+    let mut nodes = [sized("node-1")];
+    nodes[0].metadata.labels = Some([("kubernetes.io/hostname".to_string(), "node-1".to_string())].into());
+    let (batch, web) = (pod("batch", Some("node-1"), 0, None), pod("web", Some("node-1"), 0, None));
+    let vip = pod("vip", None, 1000, Some("batch"));
+    let namespaces = BTreeMap::new();
+    let all = [&batch, &web];
+    let err = least_loaded(&vip, &nodes, all, &namespaces).unwrap_err().to_string();
+    assert_eq!(err, "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.");
+    let placed = affinity::Placed::new(&nodes, &all, &namespaces);
+    let (_, victims) = preemption(&vip, &nodes, &all, &[], &placed).unwrap();
+    assert_eq!(victims.iter().map(|v| v.metadata.name.as_deref().unwrap()).collect::<Vec<_>>(), ["batch"]);
+    let peer = pod("peer", None, 0, Some("batch"));
+    let err = preemption(&peer, &nodes, &all, &[], &placed).unwrap_err().to_string();
+    assert_eq!(err, "0/1 nodes are available: 1 No preemption victims found for incoming pod..");
 }
