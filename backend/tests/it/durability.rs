@@ -1,6 +1,7 @@
 //! The durable store, tried as a crash would: a child svclab on a temporary data directory, eight
 //! writers creating and updating Services (each with a cluster IP and a node port) and Secrets
-//! through the API as fast as they can, `kill -9` at a random moment, a restart. Every write that
+//! through the API as fast as they can, `kill -9` after a random number of acknowledged writes (a
+//! moment set by progress, not by the clock, so a loaded machine moves it alike), a restart. Every write that
 //! was acknowledged must be there with its last acknowledged content (or the one in flight at the
 //! kill), nothing that was refused may be, resourceVersions keep rising, and no cluster IP or node
 //! port a stored service holds is handed out again. A few seeds here; `cargo xtask fuzz store
@@ -13,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,7 +62,7 @@ fn manifest(kind: &str, name: &str, generation: u64, rng: &mut StdRng, invalid: 
 
 /// One writer: creates and updates its own objects until svclab stops answering; returns the
 /// highest resourceVersion it was given.
-async fn writer(base: String, id: usize, seed: u64, round: usize, ledger: Ledger) -> u64 {
+async fn writer(base: String, id: usize, seed: u64, round: usize, ledger: Ledger, acks: Arc<AtomicUsize>) -> u64 {
     let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().unwrap();
     let mut rng = StdRng::seed_from_u64(seed ^ ((id as u64) << 32) ^ round as u64);
     let mut mine: Vec<String> = ledger
@@ -111,6 +113,7 @@ async fn writer(base: String, id: usize, seed: u64, round: usize, ledger: Ledger
         match code {
             200 | 201 => {
                 e.acked = Some(generation);
+                acks.fetch_add(1, Ordering::Relaxed);
                 if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
                     highest = highest.max(rv.parse().unwrap());
                 }
@@ -217,10 +220,19 @@ async fn crash_and_restart(seed: u64, kills: usize) {
     let mut highest = 0;
     let mut svclab = Svclab::start(dir.path(), &node_network, &[]).await;
     for round in 0..kills {
+        let acks = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..8)
-            .map(|id| tokio::spawn(writer(format!("http://{}", svclab.api), id, seed, round, ledger.clone())))
+            .map(|id| {
+                let (api, ledger, acks) = (format!("http://{}", svclab.api), ledger.clone(), acks.clone());
+                tokio::spawn(writer(api, id, seed, round, ledger, acks))
+            })
             .collect();
-        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+        let kill_after = rng.random_range(20..400);
+        common::eventually(Duration::from_secs(60), "the writers' acknowledged writes", || {
+            let done = acks.load(Ordering::Relaxed) >= kill_after;
+            async move { done.then_some(()) }
+        })
+        .await;
         svclab.kill().await;
         for w in writers {
             highest = highest.max(w.await.expect("a writer panicked"));
