@@ -30,14 +30,14 @@ impl QuotaController {
         let store = self.registry.store();
         let ns = quota.metadata.namespace.clone().unwrap_or_default();
         let hard = quota.spec.as_ref().and_then(|s| s.hard.clone()).unwrap_or_default();
-        let pods: Vec<Pod> = store
-            .list_typed::<Pod>(Some(&ns))
-            .into_iter()
+        let (pod_views, service_views) = (store.list_views::<Pod>(Some(&ns)), store.list_views::<Service>(Some(&ns)));
+        let pods: Vec<&Pod> = pod_views
+            .iter()
+            .map(|p| &**p)
             .filter(|p| !is_terminal_or_deleting(p) && quota::in_scope(quota, p))
             .collect();
-        let services: Vec<Service> = store.list_typed::<Service>(Some(&ns));
+        let services: Vec<&Service> = service_views.iter().map(|s| &**s).collect();
         let count = |kind: Kind| store.list(kind, Some(&ns)).1.len();
-        let (pods, services): (Vec<&Pod>, Vec<&Service>) = (pods.iter().collect(), services.iter().collect());
         let counted = quota::Counted { pods: &pods, services: &services, count: &count };
         let used: BTreeMap<String, Quantity> = hard
             .keys()

@@ -297,13 +297,12 @@ impl GatewayController {
         if found.type_.as_deref() != Some("kubernetes.io/tls") {
             return Err(CertificateError::NotTls(secret()));
         }
-        let data = found.data.unwrap_or_default();
-        let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else {
-            return Err(CertificateError::NoKeyPair(secret()));
-        };
-        certs::load(&crt.0, &key.0)
-            .map(|c| c.key)
-            .map_err(|error| CertificateError::Invalid { secret: secret(), error })
+        match certs::from_secret(&found) {
+            Some(loaded) => {
+                loaded.map(|c| c.key).map_err(|error| CertificateError::Invalid { secret: secret(), error })
+            }
+            None => Err(CertificateError::NoKeyPair(secret())),
+        }
     }
 
     /// Listens on `addr`, one listener per worker, serving from `routes`.

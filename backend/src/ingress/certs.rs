@@ -87,6 +87,12 @@ pub fn load(cert_pem: &[u8], key_pem: &[u8]) -> Result<Certificate, CertError> {
     Ok(Certificate { key: Arc::new(certified), subject, names })
 }
 
+/// A Secret's certificate from its `tls.crt` and `tls.key`; `None` when it lacks either.
+pub fn from_secret(secret: &k8s_openapi::api::core::v1::Secret) -> Option<Result<Certificate, CertError>> {
+    let data = secret.data.as_ref()?;
+    Some(load(&data.get("tls.crt")?.0, &data.get("tls.key")?.0))
+}
+
 /// The ingress add-on's admission check (as ingress-nginx's validating webhook is its own): a
 /// `kubernetes.io/tls` Secret's certificate and key must load and match, which is what `kubectl
 /// create secret tls` checks before it sends one.
@@ -99,11 +105,9 @@ impl crate::registry::AdmissionCheck for TlsSecretCheck {
         if secret.type_.as_deref() != Some("kubernetes.io/tls") {
             return Vec::new();
         }
-        let data = secret.data.clone().unwrap_or_default();
-        let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else { return Vec::new() };
-        match load(&crt.0, &key.0) {
-            Ok(_) => Vec::new(),
-            Err(e) => vec![svclab_shared::validation::FieldError::invalid(e.field(), REDACTED, e.to_string())],
+        match from_secret(secret) {
+            Some(Err(e)) => vec![svclab_shared::validation::FieldError::invalid(e.field(), REDACTED, e.to_string())],
+            _ => Vec::new(),
         }
     }
 }

@@ -188,10 +188,9 @@ fn load_secret(registry: &Registry, ns: &str, name: &str, cache: &mut CertCache)
     {
         return loaded.clone();
     }
-    let data = secret.data.clone().unwrap_or_default();
-    let loaded = match (data.get("tls.crt"), data.get("tls.key")) {
-        (Some(crt), Some(key)) => certs::load(&crt.0, &key.0).map_err(SecretProblem::from),
-        _ => Err(SecretProblem::NoKeypair(format!("{ns}/{name}"))),
+    let loaded = match certs::from_secret(&secret) {
+        Some(loaded) => loaded.map_err(SecretProblem::from),
+        None => Err(SecretProblem::NoKeypair(format!("{ns}/{name}"))),
     };
     cache.insert(key, (version, loaded.clone()));
     loaded

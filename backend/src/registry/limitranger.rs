@@ -125,20 +125,18 @@ fn check_pod(pod: &Pod, items: &[&LimitRangeItem]) -> Vec<String> {
 /// A pod's requests and limits as the scheduler weighs them ([`svclab_shared::pod::effective`]:
 /// init containers and sidecars included), resource by resource.
 fn pod_totals(spec: &PodSpec, of: &dyn Fn(&Container) -> (Resources, Resources)) -> (Resources, Resources) {
-    let total = |pick: fn((Resources, Resources)) -> Resources| {
-        let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
-        let names: std::collections::BTreeSet<String> = containers.flat_map(|c| pick(of(c)).into_keys()).collect();
-        let amount = |c: &Container, name: &str| pick(of(c)).get(name).and_then(value).unwrap_or_default();
-        names
-            .into_iter()
-            .map(|name| {
-                let sum = svclab_shared::pod::effective(spec, |c| amount(c, &name));
-                let text = svclab_shared::quota::format(&name, sum);
-                (name, Quantity(text))
-            })
-            .collect::<Resources>()
+    let each: Vec<(&Container, (Resources, Resources))> =
+        spec.containers.iter().chain(spec.init_containers.iter().flatten()).map(|c| (c, of(c))).collect();
+    let total = |pick: fn(&(Resources, Resources)) -> &Resources| -> Resources {
+        let names: std::collections::BTreeSet<&String> = each.iter().flat_map(|(_, rl)| pick(rl).keys()).collect();
+        let amount = |c: &Container, name: &str| {
+            let (_, rl) = each.iter().find(|(e, _)| std::ptr::eq(*e, c))?;
+            pick(rl).get(name).and_then(value)
+        };
+        let sum = |name: &str| svclab_shared::pod::effective(spec, |c| amount(c, name).unwrap_or_default());
+        names.into_iter().map(|name| (name.clone(), Quantity(svclab_shared::quota::format(name, sum(name))))).collect()
     };
-    (total(|(requests, _)| requests), total(|(_, limits)| limits))
+    (total(|rl| &rl.0), total(|rl| &rl.1))
 }
 
 /// A range's `min`, `max` and `maxLimitRequestRatio` against one set of requests and limits.

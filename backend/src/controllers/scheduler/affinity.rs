@@ -5,7 +5,7 @@
 
 use super::Unfit;
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, TopologySpreadConstraint};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use svclab_shared::selector::Selector;
 
 /// Labels by name (a namespace's, for a term's `namespaceSelector`).
@@ -60,8 +60,9 @@ fn label<'n>(node: &'n Node, key: &str) -> Option<&'n String> {
     node.metadata.labels.as_ref()?.get(key)
 }
 
-fn labels(pod: &Pod) -> Labels {
-    pod.metadata.labels.clone().unwrap_or_default()
+fn labels(pod: &Pod) -> &Labels {
+    static NONE: Labels = BTreeMap::new();
+    pod.metadata.labels.as_ref().unwrap_or(&NONE)
 }
 
 fn namespace(pod: &Pod) -> &str {
@@ -88,8 +89,7 @@ fn term_selects(term: &PodAffinityTerm, owner: &Pod, other: &Pod, namespaces: &B
         None if term.namespaces.as_ref().is_none_or(|n| n.is_empty()) => ns == namespace(owner),
         None => listed,
         Some(selector) => {
-            let picked = Selector::from_label_selector(selector)
-                .is_ok_and(|s| s.matches(namespaces.get(ns).unwrap_or(&Labels::new())));
+            let picked = Selector::from_label_selector(selector).is_ok_and(|s| s.matches_opt(namespaces.get(ns)));
             listed || picked
         }
     };
@@ -101,7 +101,7 @@ fn term_selects(term: &PodAffinityTerm, owner: &Pod, other: &Pod, namespaces: &B
         term.match_label_keys.iter().flatten().all(|k| mine.get(k).is_none_or(|v| theirs.get(k) == Some(v)));
     let keys_differ =
         term.mismatch_label_keys.iter().flatten().all(|k| mine.get(k).is_none_or(|v| theirs.get(k) != Some(v)));
-    in_namespace && selector.matches(&theirs) && keys_match && keys_differ
+    in_namespace && selector.matches(theirs) && keys_match && keys_differ
 }
 
 /// Why `pod` may not go to `node` for the pods already placed, in kube-scheduler's words and
@@ -158,22 +158,19 @@ fn spread_unfit(pod: &Pod, node: &Node, c: &TopologySpreadConstraint, placed: &P
     let selects = |l: &Labels| selector.matches(l) && keys.iter().all(|(k, v)| l.get(*k) == Some(*v));
     // Domains of the nodes the pod's node selector and affinity allow (kube's default
     // `nodeAffinityPolicy: Honor`; taints are ignored by default).
-    let eligible: Vec<&Node> =
-        placed.nodes.iter().filter(|n| super::affinity_matches(pod, n) && label(n, key).is_some()).collect();
-    let mut counts: BTreeMap<&str, i32> = eligible.iter().filter_map(|n| Some((label(n, key)?.as_str(), 0))).collect();
+    let eligible = placed.nodes.iter().filter(|n| super::affinity_matches(pod, n));
+    let mut counts: BTreeMap<&str, i32> = eligible.filter_map(|n| Some((label(n, key)?.as_str(), 0))).collect();
     for (other, at) in &placed.pods {
-        let counted = namespace(other) == namespace(pod)
-            && other.metadata.deletion_timestamp.is_none()
-            && selects(&labels(other));
+        let counted =
+            namespace(other) == namespace(pod) && other.metadata.deletion_timestamp.is_none() && selects(labels(other));
         if let Some(n) = label(at, key).and_then(|v| counts.get_mut(v.as_str())).filter(|_| counted) {
             *n += 1;
         }
     }
-    let domains: BTreeSet<&str> = counts.keys().copied().collect();
     let min_domains = c.min_domains.unwrap_or(1) as usize;
-    let least = if domains.len() < min_domains { 0 } else { counts.values().copied().min().unwrap_or(0) };
+    let least = if counts.len() < min_domains { 0 } else { counts.values().copied().min().unwrap_or(0) };
     let here = counts.get(domain.as_str()).copied().unwrap_or(0);
-    let skew = here + i32::from(selects(&own)) - least;
+    let skew = here + i32::from(selects(own)) - least;
     (skew > c.max_skew).then_some(Unfit::Spread)
 }
 

@@ -151,22 +151,23 @@ fn requirement_met(value: Option<&String>, operator: &str, values: &[String]) ->
 
 /// The pod's `nodeSelector` and required node affinity (terms ORed, their requirements ANDed).
 fn affinity_matches(pod: &Pod, node: &Node) -> bool {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    let selector = spec.node_selector.unwrap_or_default();
-    if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+    let Some(spec) = pod.spec.as_ref() else { return true };
+    let label = |key: &str| node.metadata.labels.as_ref().and_then(|l| l.get(key));
+    if !spec.node_selector.iter().flatten().all(|(k, v)| label(k) == Some(v)) {
         return false;
     }
-    let required =
-        spec.affinity.and_then(|a| a.node_affinity).and_then(|n| n.required_during_scheduling_ignored_during_execution);
-    let Some(required) = required else { return true };
+    let node_affinity = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
+    let Some(required) = node_affinity.and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+    else {
+        return true;
+    };
     let name = node.metadata.name.clone().unwrap_or_default();
     required.node_selector_terms.iter().any(|term| {
         let expressions = term
             .match_expressions
             .iter()
             .flatten()
-            .all(|r| requirement_met(labels.get(&r.key), &r.operator, r.values.as_deref().unwrap_or_default()));
+            .all(|r| requirement_met(label(&r.key), &r.operator, r.values.as_deref().unwrap_or_default()));
         let fields = term.match_fields.iter().flatten().all(|r| {
             let value = (r.key == "metadata.name").then_some(&name);
             requirement_met(value, &r.operator, r.values.as_deref().unwrap_or_default())
@@ -216,22 +217,32 @@ fn clash(a: &HostPort, b: &HostPort) -> bool {
         && (a.host_ip == b.host_ip || a.host_ip == "0.0.0.0" || b.host_ip == "0.0.0.0")
 }
 
+/// Whether none of the host ports `wanted` clashes with one `taken`.
+fn ports_free<'h>(wanted: &[HostPort], taken: impl IntoIterator<Item = &'h HostPort>) -> bool {
+    taken.into_iter().all(|t| !wanted.iter().any(|w| clash(w, t)))
+}
+
+/// Adds `pod`'s CPU and memory requests to `sum`.
+fn add_requests(sum: &mut [f64; 2], pod: &Pod) {
+    for (total, more) in sum.iter_mut().zip(requested(pod)) {
+        *total += more;
+    }
+}
+
 /// The host ports `pod` asks for.
 fn host_ports(pod: &Pod) -> Vec<HostPort> {
     pod.spec.as_ref().map(svclab_shared::pod::host_ports).unwrap_or_default()
 }
 
 /// The nodes with the fewest pods among those that can take `pod`, or the scheduler's
-/// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`). `namespaces`
-/// holds the namespaces' labels, for affinity terms that select namespaces by them.
-pub fn least_loaded<'a, 'p>(
+/// explanation of why none can (`0/3 nodes are available: 3 Too many pods.`). `placed` is
+/// `pods` as the affinity and spread filters read them.
+pub fn least_loaded<'a>(
     pod: &Pod,
     nodes: &'a [Node],
-    pods: impl IntoIterator<Item = &'p Pod>,
-    namespaces: &BTreeMap<String, affinity::Labels>,
+    pods: &[&Pod],
+    placed: &affinity::Placed,
 ) -> Result<Vec<&'a str>, Unschedulable> {
-    let pods: Vec<&Pod> = pods.into_iter().collect();
-    let placed = affinity::Placed::new(nodes, &pods, namespaces);
     let placement_matters = placed.concerns(pod);
     let mut load: BTreeMap<&str, usize> =
         nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), 0)).collect();
@@ -239,7 +250,7 @@ pub fn least_loaded<'a, 'p>(
     let asks = requested(pod);
     let mut taken: BTreeMap<&str, Vec<HostPort>> = BTreeMap::new();
     let mut used: BTreeMap<&str, [f64; 2]> = BTreeMap::new();
-    for &other in &pods {
+    for &other in pods {
         let Some(node) = node_name(other) else { continue };
         if let Some(n) = load.get_mut(node) {
             *n += 1;
@@ -250,15 +261,9 @@ pub fn least_loaded<'a, 'p>(
         if !wanted.is_empty() {
             taken.entry(node).or_default().extend(host_ports(other));
         }
-        let sum = used.entry(node).or_default();
-        for (total, more) in sum.iter_mut().zip(requested(other)) {
-            *total += more;
-        }
+        add_requests(used.entry(node).or_default(), other);
     }
-    let ports_free = |node: &str| {
-        let used = taken.get(node).map(Vec::as_slice).unwrap_or_default();
-        !wanted.iter().any(|w| used.iter().any(|u| clash(w, u)))
-    };
+    let ports_free = |node: &str| ports_free(&wanted, taken.get(node).into_iter().flatten());
     let mut why = Unschedulable { nodes: nodes.len(), ..Default::default() };
     let mut candidates = Vec::new();
     for node in nodes {
@@ -275,7 +280,7 @@ pub fn least_loaded<'a, 'p>(
         } else if !short.is_empty() {
             // Resource fit reports every resource the node lacks.
             short
-        } else if let Some(reason) = placement_matters.then(|| affinity::unfit(pod, node, &placed)).flatten() {
+        } else if let Some(reason) = placement_matters.then(|| affinity::unfit(pod, node, placed)).flatten() {
             vec![reason]
         } else {
             vec![]
@@ -349,20 +354,20 @@ impl Reconciler for Scheduler {
             return Action::AwaitChange;
         }
         let nodes = store.list_typed::<Node>(None);
-        let pods = store.list_views::<Pod>(None);
+        let views = store.list_views::<Pod>(None);
+        let pods: Vec<&Pod> = views.iter().map(|p| &**p).collect();
         let namespaces: BTreeMap<String, affinity::Labels> = store
             .list_views::<Namespace>(None)
             .iter()
             .map(|n| (n.metadata.name.clone().unwrap_or_default(), n.metadata.labels.clone().unwrap_or_default()))
             .collect();
-        let candidates = least_loaded(&pod, &nodes, pods.iter().map(|p| &**p), &namespaces);
+        let placed = affinity::Placed::new(&nodes, &pods, &namespaces);
+        let candidates = least_loaded(&pod, &nodes, &pods, &placed);
         let object = Object::Pod(pod.clone());
         let node = match candidates {
             Ok(names) => names.choose(&mut rand::rng()).map(|n| n.to_string()).expect("at least one fits"),
             Err(why) => {
-                let pods: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
                 let budgets = store.list_typed::<PodDisruptionBudget>(None);
-                let placed = affinity::Placed::new(&nodes, &pods, &namespaces);
                 let preempted = preemption(&pod, &nodes, &pods, &budgets.iter().collect::<Vec<_>>(), &placed);
                 let msg = match &preempted {
                     Ok(_) => why.to_string(),

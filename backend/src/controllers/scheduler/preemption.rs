@@ -4,7 +4,8 @@
 
 use super::affinity::{Placed, unfit};
 use super::{
-    Unfit, Unschedulable, clash, fits, host_ports, insufficient, node_name, node_ready, pod_capacity, requested,
+    Unfit, Unschedulable, add_requests, fits, host_ports, insufficient, node_name, node_ready, pod_capacity,
+    ports_free, requested,
 };
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -22,12 +23,12 @@ fn budget_violations(pods: &[&Pod], budgets: &[&PodDisruptionBudget]) -> Vec<boo
         .collect();
     pods.iter()
         .map(|pod| {
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
             let mut violates = false;
             for (i, budget) in budgets.iter().enumerate() {
                 let same_namespace = budget.metadata.namespace == pod.metadata.namespace;
                 // A budget with no selector, or an empty one, guards nothing here (as kube-scheduler reads it).
-                let matches = selectors[i].as_ref().is_some_and(|s| !s.is_empty() && s.matches(&labels));
+                let matches =
+                    selectors[i].as_ref().is_some_and(|s| !s.is_empty() && s.matches_opt(pod.metadata.labels.as_ref()));
                 if same_namespace && matches {
                     allowed[i] -= 1;
                     violates |= allowed[i] < 0;
@@ -79,12 +80,15 @@ pub fn preemption<'a, 'p>(
         return Err(NoPreemption::VictimsLeaving);
     }
     let (asks, wanted) = (requested(pod), host_ports(pod));
+    // Only where the pod or a pod placed has affinity or spread rules do they need reading.
+    let placement_matters = placed.concerns(pod);
     let mut why = Unschedulable { nodes: nodes.len(), ..Default::default() };
     let mut best: Option<(&str, Vec<&Pod>, usize)> = None;
     for node in nodes {
         let name = node.metadata.name.as_deref().unwrap_or_default();
         // No eviction brings what the pod's affinity asks for, or a topology label the node lacks.
-        let unresolvable = matches!(unfit(pod, node, placed), Some(Unfit::PodAffinity | Unfit::SpreadMissingLabel));
+        let unresolvable = placement_matters
+            && matches!(unfit(pod, node, placed), Some(Unfit::PodAffinity | Unfit::SpreadMissingLabel));
         if !node_ready(node) || fits(pod, node).is_err() || unresolvable {
             *why.reasons.entry(Unfit::PreemptionNotHelpful).or_default() += 1;
             continue;
@@ -98,17 +102,11 @@ pub fn preemption<'a, 'p>(
         // anti-affinity and spread they make.
         let room = |staying: &[&Pod]| {
             let mut used = [0.0; 2];
-            for p in staying {
-                for (total, more) in used.iter_mut().zip(requested(p)) {
-                    *total += more;
-                }
-            }
-            let ports_free =
-                || staying.iter().flat_map(|p| host_ports(p)).all(|h| !wanted.iter().any(|w| clash(w, &h)));
+            staying.iter().for_each(|p| add_requests(&mut used, p));
             staying.len() < pod_capacity(node)
                 && insufficient(node, used, asks).is_empty()
-                && ports_free()
-                && unfit(pod, node, &placed.keeping(node, staying)).is_none()
+                && ports_free(&wanted, &staying.iter().flat_map(|p| host_ports(p)).collect::<Vec<_>>())
+                && !(placement_matters && unfit(pod, node, &placed.keeping(node, staying)).is_some())
         };
         let (mut lower, mut staying): (Vec<&Pod>, Vec<&Pod>) = running.into_iter().partition(|p| priority(p) < mine);
         if lower.is_empty() || !room(&staying) {

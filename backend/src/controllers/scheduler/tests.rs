@@ -15,6 +15,17 @@ fn placed_none() -> affinity::Placed<'static> {
     affinity::Placed { nodes: &[], pods: vec![], namespaces: &NONE }
 }
 
+/// Where [`least_loaded`] would put `pod` among `pods` (no namespace labels).
+fn fit<'a, 'p>(
+    pod: &Pod,
+    nodes: &'a [Node],
+    pods: impl IntoIterator<Item = &'p Pod>,
+) -> Result<Vec<&'a str>, Unschedulable> {
+    let pods: Vec<&Pod> = pods.into_iter().collect();
+    let namespaces = BTreeMap::new();
+    least_loaded(pod, nodes, &pods, &affinity::Placed::new(nodes, &pods, &namespaces))
+}
+
 fn pod_on(node: &str) -> Pod {
     serde_json::from_value(json!({"spec": {"nodeName": node, "containers": []}})).unwrap()
 }
@@ -23,9 +34,9 @@ fn pod_on(node: &str) -> Pod {
 fn picks_the_least_loaded_ready_nodes() {
     let nodes = [node("node-1", true), node("node-2", true), node("node-3", false)];
     let pod = Pod::default();
-    assert_eq!(least_loaded(&pod, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-1", "node-2"]);
-    assert_eq!(least_loaded(&pod, &nodes, &[pod_on("node-1")], &BTreeMap::new()).unwrap(), ["node-2"]);
-    let err = least_loaded(&pod, &[node("node-3", false)], &[], &BTreeMap::new()).unwrap_err().to_string();
+    assert_eq!(fit(&pod, &nodes, &[]).unwrap(), ["node-1", "node-2"]);
+    assert_eq!(fit(&pod, &nodes, &[pod_on("node-1")]).unwrap(), ["node-2"]);
+    let err = fit(&pod, &[node("node-3", false)], &[]).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 node(s) were not ready.");
 }
 
@@ -42,20 +53,15 @@ fn host_ports_are_taken_once_per_node() {
     };
     let nodes = [node("node-1", true), node("node-2", true)];
     let on_1 = with_port(Some("node-1"), None, 9000);
-    assert_eq!(least_loaded(&with_port(None, None, 9000), &nodes, [&on_1], &BTreeMap::new()).unwrap(), ["node-2"]);
+    assert_eq!(fit(&with_port(None, None, 9000), &nodes, [&on_1]).unwrap(), ["node-2"]);
     // Another port, or the same on another address, is free.
-    assert_eq!(least_loaded(&with_port(None, None, 9001), &nodes, [&on_1], &BTreeMap::new()).unwrap(), ["node-2"]);
+    assert_eq!(fit(&with_port(None, None, 9001), &nodes, [&on_1]).unwrap(), ["node-2"]);
     let on_1_addr = with_port(Some("node-1"), Some("127.0.0.1"), 9000);
     let elsewhere = with_port(None, Some("127.0.0.2"), 9000);
-    assert_eq!(least_loaded(&elsewhere, &[node("node-1", true)], [&on_1_addr], &BTreeMap::new()).unwrap(), ["node-1"]);
-    let err = least_loaded(
-        &with_port(None, None, 9000),
-        &nodes,
-        [&on_1, &with_port(Some("node-2"), None, 9000)],
-        &BTreeMap::new(),
-    )
-    .unwrap_err()
-    .to_string();
+    assert_eq!(fit(&elsewhere, &[node("node-1", true)], [&on_1_addr]).unwrap(), ["node-1"]);
+    let err = fit(&with_port(None, None, 9000), &nodes, [&on_1, &with_port(Some("node-2"), None, 9000)])
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.");
 }
 
@@ -77,15 +83,15 @@ fn pods_go_where_their_cpu_and_memory_requests_fit() {
     };
     let nodes = [sized("node-1"), sized("node-2")];
     let busy = asking(Some("node-1"), "1500m", "1Gi");
-    assert_eq!(least_loaded(&asking(None, "1", "1Gi"), &nodes, [&busy], &BTreeMap::new()).unwrap(), ["node-2"]);
-    let err = least_loaded(&asking(None, "3", "1Gi"), &nodes, [&busy], &BTreeMap::new()).unwrap_err().to_string();
+    assert_eq!(fit(&asking(None, "1", "1Gi"), &nodes, [&busy]).unwrap(), ["node-2"]);
+    let err = fit(&asking(None, "3", "1Gi"), &nodes, [&busy]).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu.");
-    let err = least_loaded(&asking(None, "3", "5Gi"), &nodes, [], &BTreeMap::new()).unwrap_err().to_string();
+    let err = fit(&asking(None, "3", "5Gi"), &nodes, []).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory.");
     // A finished pod's requests are free again.
     let mut done = busy.clone();
     done.status = Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
-    let fits = least_loaded(&asking(None, "1", "1Gi"), &nodes[..1], [&done], &BTreeMap::new()).unwrap();
+    let fits = fit(&asking(None, "1", "1Gi"), &nodes[..1], [&done]).unwrap();
     assert_eq!(fits, ["node-1"]);
 }
 
@@ -137,9 +143,7 @@ fn full_nodes_take_no_more_pods() {
     )]);
     small.status.as_mut().unwrap().allocatable = Some(pods);
     let running = [pod_on("node-1"), pod_on("node-1")];
-    let err = least_loaded(&Pod::default(), &[small, node("node-2", false)], &running, &BTreeMap::new())
-        .unwrap_err()
-        .to_string();
+    let err = fit(&Pod::default(), &[small, node("node-2", false)], &running).unwrap_err().to_string();
     assert_eq!(err, "0/2 nodes are available: 1 Too many pods, 1 node(s) were not ready.");
 }
 
@@ -156,10 +160,10 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
     let nodes = [ssd, tainted, plain];
     let with = |spec: serde_json::Value| -> Pod { serde_json::from_value(json!({"spec": spec})).unwrap() };
     let wants_ssd = with(json!({"containers": [], "nodeSelector": {"disktype": "ssd"}}));
-    assert_eq!(least_loaded(&wants_ssd, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-1"]);
+    assert_eq!(fit(&wants_ssd, &nodes, &[]).unwrap(), ["node-1"]);
     let nowhere = with(json!({"containers": [], "nodeSelector": {"disktype": "nvme"}}));
     assert_eq!(
-        least_loaded(&nowhere, &nodes, &[], &BTreeMap::new()).unwrap_err().to_string(),
+        fit(&nowhere, &nodes, &[]).unwrap_err().to_string(),
         "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
     );
     let affinity = with(
@@ -167,7 +171,7 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
     );
     assert_eq!(
-        least_loaded(&affinity, &nodes, &[], &BTreeMap::new()).unwrap_err().to_string(),
+        fit(&affinity, &nodes, &[]).unwrap_err().to_string(),
         "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, 2 node(s) didn't match Pod's node affinity/selector."
     );
     let tolerant = with(
@@ -175,7 +179,7 @@ fn selectors_affinity_and_taints_choose_the_nodes() {
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}]}]}}}}),
     );
-    assert_eq!(least_loaded(&tolerant, &nodes, &[], &BTreeMap::new()).unwrap(), ["node-2"]);
+    assert_eq!(fit(&tolerant, &nodes, &[]).unwrap(), ["node-2"]);
 }
 
 #[test]
@@ -189,7 +193,7 @@ fn preemption_frees_a_host_port_held_by_a_lower_pod() {
     let nodes = [sized("node-1")];
     let (holder, bystander) = (pod("holder", Some("node-1"), 0, Some(8080)), pod("bystander", Some("node-1"), 0, None));
     let vip = pod("vip", None, 1000, Some(8080));
-    let err = least_loaded(&vip, &nodes, [&holder, &bystander], &BTreeMap::new()).unwrap_err().to_string();
+    let err = fit(&vip, &nodes, [&holder, &bystander]).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.");
     let (node, victims) = preemption(&vip, &nodes, &[&holder, &bystander], &[], &placed_none()).unwrap();
     assert_eq!(node, "node-1");
@@ -246,7 +250,7 @@ fn preemption_evicts_a_lower_pod_that_anti_affinity_keeps_out() {
     let vip = pod("vip", None, 1000, Some("batch"));
     let namespaces = BTreeMap::new();
     let all = [&batch, &web];
-    let err = least_loaded(&vip, &nodes, all, &namespaces).unwrap_err().to_string();
+    let err = fit(&vip, &nodes, all).unwrap_err().to_string();
     assert_eq!(err, "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.");
     let placed = affinity::Placed::new(&nodes, &all, &namespaces);
     let (_, victims) = preemption(&vip, &nodes, &all, &[], &placed).unwrap();
